@@ -1,0 +1,5 @@
+"""Interlock: release orchestration that replaces the release call."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

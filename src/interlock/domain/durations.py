@@ -1,0 +1,51 @@
+"""Durations written the way people write them: ``90s``, ``5m``, ``2h``, ``1h30m``, ``7d``."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds in ``value``; a bare number counts as seconds.
+
+    Raises ``ValueError`` with a message fit for a user when the text is not a
+    duration.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 90s, 5m or 2h, not a boolean")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    text = value.strip().replace(" ", "")
+    if not text:
+        raise ValueError("expected a duration like 90s, 5m or 2h, got an empty string")
+    pos = 0
+    total = 0.0
+    for match in _PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text):
+        raise ValueError(f"{value!r} is not a duration: write it like 90s, 5m, 2h or 1h30m")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest readable form: ``1h30m``, ``5m``, ``2.5s``."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        text = f"{seconds:.1f}".rstrip("0").rstrip(".")
+        return f"{text}s"
+    whole = int(round(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if whole >= size:
+            parts.append(f"{whole // size}{unit}")
+            whole %= size
+    return "".join(parts)

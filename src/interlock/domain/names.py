@@ -1,0 +1,71 @@
+"""Strict patterns for the names and versions that reach commands and URLs.
+
+Values from the API end up in shell commands (quoted) and URLs; checking them
+against a strict pattern first means a hostile string never gets that far.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from interlock.errors import InvalidInput
+
+SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+ENVIRONMENT_NAME = SERVICE_NAME
+STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
+USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """``SERVICE@VERSION`` as typed on the command line."""
+
+    service: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.service}@{self.version}"
+
+
+def check_service_name(value: str, field: str = "service") -> str:
+    if not SERVICE_NAME.match(value):
+        raise InvalidInput(
+            f"{field} {value!r} is not a valid service name: use lower-case letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit (at most 63 characters)",
+            field=field,
+        )
+    return value
+
+
+def check_version(value: str, field: str = "version") -> str:
+    if not VERSION.match(value):
+        raise InvalidInput(
+            f"{field} {value!r} is not a valid version: use letters, digits, '.', '_', '+' "
+            "and '-', starting with a letter or digit (at most 128 characters)",
+            field=field,
+        )
+    return value
+
+
+def check_digest(value: str, field: str = "digest") -> str:
+    if not DIGEST.match(value):
+        raise InvalidInput(
+            f"{field} {value!r} is not a content digest: expected 'sha256:' and 64 "
+            "lower-case hex digits",
+            field=field,
+        )
+    return value
+
+
+def parse_ref(text: str, field: str = "services") -> ServiceRef:
+    """Parse ``api@1.4.2``; raise :class:`InvalidInput` naming what is wrong."""
+    service, sep, version = text.partition("@")
+    if not sep or not service or not version:
+        raise InvalidInput(
+            f"{text!r} is not SERVICE@VERSION (for example api@1.4.2)", field=field
+        )
+    return ServiceRef(check_service_name(service, field), check_version(version, field))

@@ -1,0 +1,142 @@
+"""Records as the engine and the API see them: frozen, typed, no database in sight."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from interlock.domain.states import DeploymentState, NodeState, ReleaseState
+
+
+@dataclass(frozen=True)
+class ConfigVersion:
+    version: int
+    hash: str
+    path: str
+    text: str
+    loaded_at: datetime
+    loaded_by: str
+
+
+@dataclass(frozen=True)
+class Item:
+    service: str
+    version: str
+    digest: str | None = None
+    commit: str | None = None
+
+
+@dataclass(frozen=True)
+class Release:
+    id: int
+    reason: str
+    created_by: str
+    created_at: datetime
+    state: ReleaseState
+    updated_at: datetime
+    finished_at: datetime | None
+    scheduled_at: datetime | None
+    config_version: int
+    plan: dict[str, Any]
+    environment: str | None
+    error: str | None
+    revision: int
+    items: tuple[Item, ...] = ()
+
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: int
+    release_id: int | None
+    kind: str
+    environment: str | None
+    env_index: int
+    state: DeploymentState
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    previous: dict[str, Any]
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    deployment_id: int
+    key: str
+    kind: str
+    service: str | None
+    name: str
+    phase: str
+    position: int
+    needs: tuple[str, ...]
+    executor: str
+    spec: dict[str, Any]
+    timeout: float
+    max_attempts: int
+    backoff: float
+    idempotent: bool
+    state: NodeState
+    attempt: int
+    not_before: datetime | None
+    lease_owner: str | None
+    lease_expires: datetime | None
+    fence: int
+    cancel_requested: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    result: dict[str, Any] | None = field(default=None)
+
+    def idempotency_key(self, attempt: int | None = None) -> str:
+        """``(deployment, step, attempt)`` as one string, handed to the step."""
+        return f"{self.deployment_id}:{self.key}:{attempt if attempt is not None else self.attempt}"
+
+    def retries_left(self) -> bool:
+        return self.attempt < self.max_attempts
+
+
+@dataclass(frozen=True)
+class Attempt:
+    id: int
+    node_id: int
+    attempt: int
+    worker: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    exit_code: int | None
+    error: str | None
+    log_size: int
+    log_truncated: bool
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    body: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class InventoryEntry:
+    service: str
+    environment: str
+    version: str
+    digest: str | None
+    release_id: int | None
+    deployment_id: int | None
+    deployed_at: datetime
+    deployed_by: str

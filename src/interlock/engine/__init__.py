@@ -1,0 +1,1 @@
+"""The durable engine: every state lives in the database; processes only borrow work."""

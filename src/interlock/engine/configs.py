@@ -1,0 +1,98 @@
+"""The active config: loaded from a file, versioned in the database, shared by every server.
+
+The database holds every config that was ever loaded, numbered, with its
+hash; the newest one is active for every API server on that database. A file
+that does not validate is refused and audited, and the active one stays.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from interlock.domain.records import ConfigVersion
+from interlock.engine.core import Engine
+from interlock.errors import ConfigError, NotFound
+from interlock.spec.loader import load_config, parse_config
+from interlock.spec.model import Config
+
+
+@dataclass(frozen=True)
+class ActiveConfig:
+    version: int
+    hash: str
+    config: Config
+    base_dir: Path
+    path: str
+
+
+class Configs:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._parsed: dict[int, ActiveConfig] = {}
+
+    def load_file(self, path: str | Path, *, actor: str) -> tuple[ConfigVersion, bool]:
+        """Validate ``path`` and make it the active config; return it and whether it is new."""
+        now = self.engine.clock.now()
+        try:
+            loaded = load_config(path)
+        except ConfigError:
+            def refuse(tx):  # type: ignore[no-untyped-def]
+                tx.audit(
+                    at=now,
+                    actor=actor,
+                    action="config.rejected",
+                    object_type="config",
+                    object_id=str(path),
+                    reason=exc.detail.splitlines()[0],
+                    data={"errors": exc.errors},
+                )
+
+            self.engine.db.run(refuse)
+            raise
+
+        def store(tx):  # type: ignore[no-untyped-def]
+            latest = tx.latest_config()
+            if latest is not None and latest.hash == loaded.hash:
+                return latest, False
+            version = tx.add_config(
+                hash=loaded.hash, path=str(loaded.path), text=loaded.text, at=now, by=actor
+            )
+            tx.audit(
+                at=now,
+                actor=actor,
+                action="config.loaded",
+                object_type="config",
+                object_id=str(version),
+                before={"version": latest.version, "hash": latest.hash} if latest else None,
+                after={"version": version, "hash": loaded.hash},
+                data={"path": str(loaded.path)},
+            )
+            return tx.get_config(version), True
+
+        stored, changed = self.engine.db.run(store)
+        with self._lock:
+            self._parsed[stored.version] = ActiveConfig(
+                stored.version, stored.hash, loaded.config, loaded.base_dir, stored.path
+            )
+        return stored, changed
+
+    def active(self) -> ActiveConfig:
+        """The newest stored config, parsed (cached per version)."""
+        with self.engine.db.read() as tx:
+            latest = tx.latest_config()
+        if latest is None:
+            raise NotFound("no configuration has been loaded; start the server with --config")
+        with self._lock:
+            found = self._parsed.get(latest.version)
+        if found is not None:
+            return found
+        config, _ = parse_config(latest.text, Path(latest.path))
+        found = ActiveConfig(
+            latest.version, latest.hash, config, Path(latest.path).parent, latest.path
+        )
+        with self._lock:
+            self._parsed[latest.version] = found
+        return found

@@ -1,0 +1,44 @@
+"""The engine handle: the database, the clock, the settings and the wake-up signal."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+from interlock.engine.clock import Clock, SystemClock
+from interlock.engine.wakeup import Notifier
+from interlock.executors.base import DEFAULT_LOG_LIMIT
+from interlock.storage.db import Database
+
+SYSTEM_ACTOR = "interlock"
+
+
+@dataclass
+class Settings:
+    """Knobs of the engine; the defaults suit a server on one machine."""
+
+    lease_ttl: float = 30.0  # a dead worker's steps are recovered after this long
+    tick: float = 1.0  # heartbeats, log flushes and the scheduler run this often
+    poll_interval: float = 2.0  # fallback when no wake-up arrives
+    log_limit: int = DEFAULT_LOG_LIMIT
+    kill_grace: float = 5.0  # SIGTERM → SIGKILL on timeout or cancel
+    lost_lease_retries: int = 3  # extra runs an idempotent step gets after worker deaths
+    # Environment variables a step never inherits from the server or worker.
+    withheld_env: tuple[str, ...] = field(
+        default=("INTERLOCK_TOKEN", "INTERLOCK_DATABASE_URL", "INTERLOCK_ADMIN_TOKEN")
+    )
+
+
+class Engine:
+    """Shared by the API, the workers and the scheduler of one process."""
+
+    def __init__(
+        self, db: Database, *, clock: Clock | None = None, settings: Settings | None = None
+    ) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+        self.settings = settings or Settings()
+        self.notifier = Notifier()
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        db.on_commit(self.notifier.on_commit)

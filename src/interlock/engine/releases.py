@@ -1,0 +1,136 @@
+"""Creating and cancelling releases."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from interlock.domain.plan import ReleaseItem
+from interlock.domain.records import Item, Release
+from interlock.domain.states import TERMINAL_RELEASE, NodeState, ReleaseState
+from interlock.engine.configs import Configs
+from interlock.engine.core import Engine
+from interlock.engine.progress import advance, open_deployment
+from interlock.engine.transitions import move_release
+from interlock.errors import Conflict, InvalidInput, NotFound
+from interlock.spec.planner import build_plan
+
+
+def create_release(
+    engine: Engine,
+    configs: Configs,
+    *,
+    actor: str,
+    items: Sequence[Item],
+    reason: str,
+    until: str | None = None,
+    scheduled_at: datetime | None = None,
+) -> Release:
+    """Plan a release from the active config, store it with its plan, and start it."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("a release needs a reason (a ticket, a sentence)", field="reason")
+    active = configs.active()
+    plan = build_plan(
+        active.config,
+        [ReleaseItem(i.service, i.version, i.digest, i.commit) for i in items],
+        config_version=active.version,
+        base_dir=active.base_dir,
+        until=until,
+    )
+    now = engine.clock.now()
+    scheduled = scheduled_at is not None and scheduled_at > now
+
+    def work(tx):  # type: ignore[no-untyped-def]
+        release_id = tx.insert_release(
+            reason=reason,
+            created_by=actor,
+            at=now,
+            state=ReleaseState.SCHEDULED if scheduled else ReleaseState.RUNNING,
+            config_version=active.version,
+            plan=plan.to_json(),
+            items=list(items),
+            scheduled_at=scheduled_at,
+        )
+        tx.audit(
+            at=now,
+            actor=actor,
+            action="release.created",
+            object_type="release",
+            object_id=release_id,
+            reason=reason,
+            after={
+                "state": (ReleaseState.SCHEDULED if scheduled else ReleaseState.RUNNING).value,
+                "items": [f"{i.service}@{i.version}" for i in items],
+                "digests": {i.service: i.digest for i in items if i.digest},
+                "config_version": active.version,
+                "environments": [e.name for e in plan.environments],
+            },
+            data={"scheduled_at": scheduled_at.isoformat() if scheduled_at else None},
+        )
+        release = tx.get_release(release_id)
+        if not scheduled:
+            open_deployment(tx, release, plan.environments[0], at=now, actor=actor)
+        return tx.get_release(release_id)
+
+    result: Release = engine.db.run(work)
+    return result
+
+
+def start_scheduled(engine: Engine, release_id: int) -> None:
+    """Start a scheduled release whose time has come (called by the scheduler)."""
+    from interlock.domain.plan import ReleasePlan
+    from interlock.engine.core import SYSTEM_ACTOR
+
+    now = engine.clock.now()
+
+    def work(tx):  # type: ignore[no-untyped-def]
+        release = tx.get_release(release_id, lock=True)
+        if release is None or release.state is not ReleaseState.SCHEDULED:
+            return
+        move_release(tx, release, ReleaseState.RUNNING, at=now, actor=SYSTEM_ACTOR,
+                     reason="its scheduled time has come")
+        release = tx.get_release(release_id)
+        plan = ReleasePlan.from_json(release.plan)
+        open_deployment(tx, release, plan.environments[0], at=now, actor=SYSTEM_ACTOR)
+
+    engine.db.run(work)
+
+
+def cancel_release(engine: Engine, release_id: int, *, actor: str, reason: str) -> Release:
+    """Cancel a release: nothing new starts, running steps are stopped."""
+    now = engine.clock.now()
+
+    def work(tx):  # type: ignore[no-untyped-def]
+        release = tx.get_release(release_id, lock=True)
+        if release is None:
+            raise NotFound(f"no release {release_id}")
+        if release.state in TERMINAL_RELEASE:
+            raise Conflict(
+                f"release {release_id} already ended ({release.state.value}); nothing to cancel"
+            )
+        for deployment in tx.list_deployments(release_id=release_id):
+            if deployment.finished_at is not None:
+                continue
+            tx.update_deployment(deployment.id, deployment.state, cancel_requested=True)
+            for node in tx.nodes_of(deployment.id):
+                if node.state is NodeState.RUNNING:
+                    tx.update_node(node, NodeState.RUNNING, cancel_requested=True)
+        move_release(
+            tx,
+            release,
+            ReleaseState.CANCELLED,
+            at=now,
+            actor=actor,
+            reason=reason,
+            finished_at=now,
+            error=f"cancelled by {actor}: {reason}",
+        )
+        for deployment in tx.list_deployments(release_id=release_id):
+            if deployment.finished_at is None:
+                advance(tx, deployment.id, at=now)
+        tx.notify("cancel")
+        return tx.get_release(release_id)
+
+    result: Release = engine.db.run(work)
+    return result

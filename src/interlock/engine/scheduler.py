@@ -1,0 +1,65 @@
+"""The scheduler: timers kept in the database, fired on time even after a restart.
+
+On each tick it recovers expired leases and starts scheduled releases whose
+time has come. Gates keep their own timers as ``not_before`` on their nodes,
+which workers claim when due.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from interlock.engine.core import Engine
+from interlock.engine.recovery import recover
+from interlock.engine.releases import start_scheduled
+
+log = logging.getLogger(__name__)
+
+Task = Callable[[Engine], None]
+
+
+def _scheduled_releases(engine: Engine) -> None:
+    with engine.db.read() as tx:
+        due = tx.due_scheduled_releases(engine.clock.now())
+    for release_id in due:
+        start_scheduled(engine, release_id)
+
+
+def _leases(engine: Engine) -> None:
+    recover(engine)
+
+
+TASKS: list[Task] = [_leases, _scheduled_releases]
+
+
+class Scheduler:
+    """Runs every task once per tick in one thread."""
+
+    def __init__(self, engine: Engine, tasks: list[Task] | None = None) -> None:
+        self.engine = engine
+        self.tasks = list(tasks if tasks is not None else TASKS)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> None:
+        for task in self.tasks:
+            try:
+                task(self.engine)
+            except Exception:
+                log.exception("scheduler task %s failed", task.__name__)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self.run_once()
+            self._stopping.wait(self.engine.settings.tick)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

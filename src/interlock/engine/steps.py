@@ -1,0 +1,202 @@
+"""Running one claimed node: claim it, build its context, execute it, record the outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from interlock.domain.records import Deployment, Node, Release
+from interlock.domain.states import NodeState
+from interlock.engine.core import SYSTEM_ACTOR, Engine
+from interlock.engine.progress import advance, service_finished
+from interlock.engine.transitions import move_node
+from interlock.executors.base import LogSink, StepContext, StepResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    """A node this process holds a lease on, while it runs."""
+
+    node: Node
+    deployment: Deployment
+    release: Release | None
+    sink: LogSink
+    ctx: StepContext
+    lost: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def claim(tx: Any, engine: Engine, worker: str) -> tuple[Node, Deployment, Release | None] | None:
+    """Lease the next ready node and record that it started."""
+    now = engine.clock.now()
+    node = tx.claim_node(worker, now, engine.settings.lease_ttl)
+    if node is None:
+        return None
+    deployment = tx.get_deployment(node.deployment_id)
+    release = tx.get_release(deployment.release_id) if deployment.release_id else None
+    if node.kind == "step":
+        tx.audit(
+            at=now,
+            actor=SYSTEM_ACTOR,
+            action="step.started",
+            object_type="step",
+            object_id=node.id,
+            before={"state": NodeState.READY.value},
+            after={"state": NodeState.RUNNING.value},
+            data={
+                "deployment": node.deployment_id,
+                "key": node.key,
+                "attempt": node.attempt,
+                "worker": worker,
+                "idempotency_key": node.idempotency_key(),
+            },
+        )
+    if release is not None:
+        tx.touch_release(release.id, now)
+    return node, deployment, release
+
+
+def variables(node: Node, deployment: Deployment, release: Release | None) -> dict[str, str]:
+    """The values of ``{{ placeholders }}`` (and ``INTERLOCK_*`` variables) for a node."""
+    values = {
+        "environment": deployment.environment or "",
+        "deployment": str(deployment.id),
+        "step": node.name,
+        "attempt": str(node.attempt),
+        "idempotency_key": node.idempotency_key(),
+        "release": str(release.id) if release else "",
+        "reason": release.reason if release else "",
+        "service": node.service or "",
+        "version": "",
+        "digest": "",
+        "commit": "",
+        "previous_version": "",
+        "previous_digest": "",
+    }
+    if release is not None and node.service is not None:
+        for item in release.items:
+            if item.service == node.service:
+                values.update(
+                    version=item.version, digest=item.digest or "", commit=item.commit or ""
+                )
+        previous = deployment.previous.get(node.service) or {}
+        values["previous_version"] = previous.get("version") or ""
+        values["previous_digest"] = previous.get("digest") or ""
+    for name, value in (node.spec.get("params") or {}).items():
+        values[f"params.{name}"] = str(value)
+    return values
+
+
+def prepare(
+    engine: Engine, node: Node, deployment: Deployment, release: Release | None
+) -> Job:
+    values = variables(node, deployment, release)
+    withheld = set(engine.settings.withheld_env)
+    environ = {k: v for k, v in os.environ.items() if k not in withheld}
+    environ.update(
+        {f"INTERLOCK_{k.upper().replace('.', '_')}": v for k, v in values.items()}
+    )
+    sink = LogSink(engine.settings.log_limit)
+    ctx = StepContext(
+        variables=values,
+        environ=environ,
+        cwd=node.spec.get("cwd") or os.getcwd(),
+        timeout=node.timeout,
+        log=sink,
+        kill_grace=engine.settings.kill_grace,
+    )
+    return Job(node, deployment, release, sink, ctx)
+
+
+def execute(engine: Engine, job: Job) -> StepResult:
+    """Run the node's executor; an executor that raises fails the step, never the worker."""
+    from interlock.executors.registry import get_executor
+
+    node = job.node
+    try:
+        if node.kind == "gate":
+            from interlock.gates import evaluate
+
+            return evaluate(engine, job)
+        executor = get_executor(node.executor)
+        return executor.run(node.spec, job.ctx)
+    except Exception as exc:  # noqa: BLE001 - a plug-in's bug must not kill the worker
+        log.exception("executor %s failed on %s", node.executor, node.key)
+        return StepResult(ok=False, error=f"executor {node.executor!r} crashed: {exc!r}")
+
+
+def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
+    """Record the outcome of a run in one transaction, with everything it implies."""
+    node = job.node
+    now = engine.clock.now()
+    tail, truncated = job.sink.finish()
+    current = tx.get_node(node.id)
+    stale = current is None or current.state is not NodeState.RUNNING or current.fence != node.fence
+    cancelled = current is not None and current.cancel_requested
+    if stale:
+        outcome = "lost"
+    elif result.ok:
+        outcome = "succeeded"
+    elif cancelled:
+        outcome = "cancelled"
+    else:
+        outcome = "failed"
+    tx.finish_attempt(
+        node.id,
+        node.attempt,
+        at=now,
+        outcome=outcome,
+        exit_code=result.exit_code,
+        error=result.error,
+        log=tail,
+        truncated=truncated,
+    )
+    if stale:
+        log.warning("lease on %s was lost; its result is recorded but not applied", node.key)
+        return
+    common = {"lease_owner": None, "lease_expires": None}
+    if result.details.get("wait_until") is not None:
+        # A gate that must look again later: back to ready, with a timer.
+        move_node(
+            tx, node, NodeState.READY, at=now, actor=SYSTEM_ACTOR, audit=False,
+            not_before=result.details["wait_until"], error=result.error, **common,
+        )
+    elif result.details.get("wait_for_event"):
+        move_node(
+            tx, node, NodeState.WAITING, at=now, actor=SYSTEM_ACTOR, audit=False,
+            error=result.error, **common,
+        )
+    elif result.ok:
+        move_node(
+            tx, node, NodeState.SUCCEEDED, at=now, actor=SYSTEM_ACTOR, finished_at=now,
+            error=None, result=result.details or None,
+            data={"exit_code": result.exit_code}, **common,
+        )
+        service_finished(tx, node, at=now)
+    elif cancelled:
+        move_node(
+            tx, node, NodeState.CANCELLED, at=now, actor=SYSTEM_ACTOR, finished_at=now,
+            error=result.error, **common,
+        )
+    elif node.kind == "step" and node.attempt < node.max_attempts:
+        delay = node.backoff * (2 ** (node.attempt - 1))
+        move_node(
+            tx, node, NodeState.READY, at=now, actor=SYSTEM_ACTOR, action="step.retrying",
+            reason=result.error, not_before=now + timedelta(seconds=delay), error=result.error,
+            data={"retry_in": delay, "exit_code": result.exit_code}, **common,
+        )
+        tx.notify("work")
+    else:
+        move_node(
+            tx, node, NodeState.FAILED, at=now, actor=SYSTEM_ACTOR, finished_at=now,
+            reason=result.error, error=result.error, result=result.details or None,
+            data={"exit_code": result.exit_code}, **common,
+        )
+    if job.release is not None:
+        tx.touch_release(job.release.id, now)
+    advance(tx, node.deployment_id, at=now)

@@ -1,0 +1,107 @@
+"""Every state change goes through here: checked against the table, guarded, audited.
+
+The guarded update (``WHERE state = <what we read>``) makes a lost race a
+:class:`Conflict` instead of a silent overwrite; the audit event is written
+in the same transaction as the change it records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from interlock.domain.records import Deployment, Node, Release
+from interlock.domain.states import DeploymentState, NodeState, ReleaseState, check
+from interlock.errors import Conflict
+
+
+def move_release(
+    tx: Any,
+    release: Release,
+    target: ReleaseState,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+    **values: Any,
+) -> None:
+    """Move ``release`` to ``target`` and record it."""
+    check(f"release {release.id}", release.state, target)
+    if not tx.update_release(release.id, release.state, at, state=target, **values):
+        raise Conflict(f"release {release.id} changed meanwhile; try again")
+    tx.audit(
+        at=at,
+        actor=actor,
+        action=f"release.{target.value}",
+        object_type="release",
+        object_id=release.id,
+        reason=reason,
+        before={"state": release.state.value},
+        after={"state": target.value},
+        data=data,
+    )
+
+
+def move_deployment(
+    tx: Any,
+    deployment: Deployment,
+    target: DeploymentState,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+    **values: Any,
+) -> None:
+    """Move ``deployment`` to ``target`` and record it."""
+    check(f"deployment {deployment.id}", deployment.state, target)
+    if not tx.update_deployment(deployment.id, deployment.state, state=target, **values):
+        raise Conflict(f"deployment {deployment.id} changed meanwhile; try again")
+    tx.audit(
+        at=at,
+        actor=actor,
+        action=f"deployment.{target.value}",
+        object_type="deployment",
+        object_id=deployment.id,
+        reason=reason,
+        before={"state": deployment.state.value},
+        after={"state": target.value},
+        data={"environment": deployment.environment, "release": deployment.release_id,
+              **(data or {})},
+    )
+    if deployment.release_id is not None:
+        tx.touch_release(deployment.release_id, at)
+
+
+def move_node(
+    tx: Any,
+    node: Node,
+    target: NodeState,
+    *,
+    at: datetime,
+    actor: str,
+    audit: bool = True,
+    action: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+    **values: Any,
+) -> bool:
+    """Move ``node`` to ``target``; ``False`` when it moved meanwhile (a stale lease)."""
+    check(f"{node.kind} {node.key}", node.state, target)
+    if not tx.update_node(node, node.state, state=target, **values):
+        return False
+    if audit:
+        tx.audit(
+            at=at,
+            actor=actor,
+            action=action or f"{node.kind}.{target.value}",
+            object_type=node.kind,
+            object_id=node.id,
+            reason=reason,
+            before={"state": node.state.value},
+            after={"state": target.value},
+            data={"deployment": node.deployment_id, "key": node.key, "attempt": node.attempt,
+                  **(data or {})},
+        )
+    return True

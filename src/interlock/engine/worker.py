@@ -1,0 +1,194 @@
+"""Workers: threads that claim nodes, run them under a lease, and record the outcome.
+
+A worker finishing a node claims the next ready one in the same transaction,
+so a sequential pipeline costs one commit per step. A heartbeat thread
+extends the leases of running nodes and flushes their output, so logs can be
+read while a step runs; a lease that could not be extended (the node was
+fenced off) or a cancellation stops the step's process group.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from interlock.engine.core import Engine
+from interlock.engine.steps import Job, claim, complete, execute, prepare
+
+log = logging.getLogger(__name__)
+
+
+class WorkerPool:
+    """``count`` worker threads and one heartbeat thread in this process."""
+
+    def __init__(self, engine: Engine, count: int, name: str = "worker") -> None:
+        self.engine = engine
+        self.count = count
+        self.name = name
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._jobs: dict[int, Job] = {}
+        self._jobs_lock = threading.Lock()
+        self._poke = threading.Event()
+        # Held while the heartbeat flushes output, so a step's last output is
+        # never written before output the heartbeat took earlier.
+        self._flush_lock = threading.Lock()
+        engine.db.on_commit(self._on_commit)
+
+    def _on_commit(self, channels: set[str]) -> None:
+        if "cancel" in channels:
+            self._poke.set()
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        for i in range(self.count):
+            thread = threading.Thread(
+                target=self._loop, args=(f"{self.engine.instance}:{self.name}-{i}",),
+                name=f"{self.name}-{i}", daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+        beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        beat.start()
+        self._threads.append(beat)
+
+    def stop(self, drain: float = 10.0) -> None:
+        """Stop claiming; let running steps finish for ``drain`` seconds, then stop them."""
+        self._stopping.set()
+        self.engine.notifier.notify()
+        deadline = time.monotonic() + drain
+        while self.running_jobs() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self._jobs_lock:
+            for job in self._jobs.values():
+                job.lost = True  # not completed: lease recovery decides, as after a crash
+                job.ctx.cancelled.set()
+        self._poke.set()
+        for thread in self._threads:
+            thread.join(timeout=self.engine.settings.kill_grace + 5)
+
+    def running_jobs(self) -> int:
+        with self._jobs_lock:
+            return len(self._jobs)
+
+    # -- the worker loop ---------------------------------------------------------
+    def _loop(self, worker: str) -> None:
+        engine = self.engine
+        while not self._stopping.is_set():
+            seen = engine.notifier.generation()
+            try:
+                claimed = engine.db.run(lambda tx: claim(tx, engine, worker))
+            except Exception:
+                log.exception("claiming work failed; retrying")
+                self._stopping.wait(engine.settings.poll_interval)
+                continue
+            if claimed is None:
+                engine.notifier.wait(seen, self._idle_timeout())
+                continue
+            while claimed is not None and not self._stopping.is_set():
+                job = prepare(engine, *claimed)
+                result = self._run(job)
+                claimed = self._complete(job, result, worker)
+            if claimed is not None:  # claimed while stopping: give it back at once
+                self._release(claimed)
+
+    def _idle_timeout(self) -> float:
+        poll = self.engine.settings.poll_interval
+        try:
+            with self.engine.db.read() as tx:
+                at = tx.next_ready_at()
+        except Exception:
+            return poll
+        if at is None:
+            return poll
+        return max(0.01, min(poll, (at - self.engine.clock.now()).total_seconds()))
+
+    def _run(self, job: Job) -> Any:
+        with self._jobs_lock:
+            self._jobs[job.node.id] = job
+        try:
+            return execute(self.engine, job)
+        finally:
+            with self._jobs_lock:
+                self._jobs.pop(job.node.id, None)
+
+    def _complete(self, job: Job, result: Any, worker: str) -> Any:
+        """Record the result; claim the next node in the same transaction."""
+        engine = self.engine
+        if job.lost:
+            return None
+        with self._flush_lock:  # the job left _jobs; wait out a flush that took its output
+            pass
+        claim_next = not self._stopping.is_set()
+
+        def work(tx: Any) -> Any:
+            complete(tx, engine, job, result)
+            return claim(tx, engine, worker) if claim_next else None
+
+        delay = 0.2
+        deadline = time.monotonic() + engine.settings.lease_ttl
+        while True:
+            try:
+                return engine.db.run(work)
+            except Exception:
+                if time.monotonic() > deadline:
+                    log.exception("could not record the result of %s; its lease will expire "
+                                  "and recovery takes over", job.node.key)
+                    return None
+                log.warning("recording the result of %s failed; retrying", job.node.key,
+                            exc_info=True)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _release(self, claimed: Any) -> None:
+        from interlock.engine.recovery import recover
+
+        node = claimed[0]
+        try:
+            recover(self.engine, only=[node.id], reason="the worker stopped before running it",
+                    unstarted=True)
+        except Exception:
+            log.exception("could not hand back %s; its lease will expire", node.key)
+
+    # -- heartbeat ---------------------------------------------------------------
+    def _heartbeat_loop(self) -> None:
+        engine = self.engine
+        while not (self._stopping.is_set() and not self.running_jobs()):
+            self._poke.wait(engine.settings.tick)
+            self._poke.clear()
+            try:
+                self.heartbeat()
+            except Exception:
+                log.exception("heartbeat failed")
+
+    def heartbeat(self) -> None:
+        """Extend the leases of running nodes, flush their new output, stop cancelled runs."""
+        with self._flush_lock:
+            self._beat()
+
+    def _beat(self) -> None:
+        engine = self.engine
+        with self._jobs_lock:
+            jobs = list(self._jobs.values())
+        if not jobs:
+            return
+        expires = engine.clock.now() + timedelta(seconds=engine.settings.lease_ttl)
+        output = {j.node.id: j.sink.take() for j in jobs}
+
+        def work(tx: Any) -> tuple[set[int], set[int]]:
+            for job in jobs:
+                if output[job.node.id]:
+                    tx.append_log(job.node.id, job.node.attempt, output[job.node.id])
+            return tx.extend_leases([(j.node.id, j.node.fence) for j in jobs], expires)
+
+        lost, cancel = engine.db.run(work)
+        for job in jobs:
+            if job.node.id in lost:
+                log.warning("lease on %s lost; stopping it", job.node.key)
+                job.lost = True
+                job.ctx.cancelled.set()
+            elif job.node.id in cancel:
+                job.ctx.cancelled.set()

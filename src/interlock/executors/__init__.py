@@ -1,0 +1,1 @@
+"""Executors run steps: ``shell``, ``http`` and plug-ins (``interlock.executors`` entry points)."""

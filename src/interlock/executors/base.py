@@ -1,0 +1,106 @@
+"""What every executor receives and returns."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+DEFAULT_LOG_LIMIT = 1024 * 1024  # bytes of a step's output kept from its start
+TAIL_LIMIT = 64 * 1024  # bytes kept from its end once the limit is passed
+
+
+class LogSink:
+    """Collects a step's output with a size cap; secrets are masked before storing.
+
+    The first ``limit`` bytes are kept and can be read while the step runs
+    (:meth:`take`); past the cap only the last ``TAIL_LIMIT`` bytes are kept,
+    and :meth:`finish` adds a truncation marker and that tail.
+    """
+
+    def __init__(self, limit: int = DEFAULT_LOG_LIMIT, secrets: list[str] | None = None) -> None:
+        self.limit = limit
+        self._secrets = [s for s in (secrets or []) if len(s) >= 4]
+        self._lock = threading.Lock()
+        self._head: list[str] = []
+        self._head_size = 0
+        self._new: list[str] = []
+        self._tail = ""
+        self._dropped = 0
+
+    def add_secrets(self, values: list[str]) -> None:
+        with self._lock:
+            self._secrets.extend(v for v in values if len(v) >= 4)
+
+    def _mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def write(self, text: str) -> None:
+        text = self._mask(text)
+        with self._lock:
+            room = self.limit - self._head_size
+            if room > 0:
+                part = text.encode("utf-8")[:room].decode("utf-8", "ignore")
+                self._head.append(part)
+                self._new.append(part)
+                self._head_size += len(part.encode("utf-8"))
+                text = text[len(part) :]
+            if text:
+                self._dropped += len(text.encode("utf-8"))
+                self._tail = (self._tail + text)[-TAIL_LIMIT:]
+
+    def take(self) -> str:
+        """Output written since the last call (for live viewing)."""
+        with self._lock:
+            out = "".join(self._new)
+            self._new.clear()
+            return out
+
+    def finish(self) -> tuple[str, bool]:
+        """What is left to store and whether the output was truncated."""
+        with self._lock:
+            out = "".join(self._new)
+            self._new.clear()
+            if not self._dropped:
+                return out, False
+            kept_tail = self._tail
+            skipped = self._dropped - len(kept_tail.encode("utf-8"))
+            marker = (
+                f"\n[interlock: output truncated: {skipped} bytes left out after the first "
+                f"{self.limit} bytes; the last {len(kept_tail.encode('utf-8'))} bytes follow]\n"
+            )
+            return out + marker + kept_tail, True
+
+    def text(self) -> str:
+        """Everything kept so far (head only), for tests and dry runs."""
+        with self._lock:
+            return "".join(self._head)
+
+
+@dataclass
+class StepContext:
+    """Everything a step run may use; ``variables`` fill ``{{ placeholders }}``."""
+
+    variables: dict[str, str]
+    environ: dict[str, str]
+    cwd: str
+    timeout: float
+    log: LogSink
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    kill_grace: float = 5.0
+
+
+@dataclass(frozen=True)
+class StepResult:
+    ok: bool
+    exit_code: int | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Executor(Protocol):
+    """A plug-in executor: a class with this method, registered as an entry point."""
+
+    def run(self, spec: dict[str, Any], ctx: StepContext) -> StepResult: ...

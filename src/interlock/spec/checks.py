@@ -1,0 +1,80 @@
+"""Rules that span several keys of interlock.yaml (pydantic checks each key alone)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from interlock.domain.templating import VARIABLES, unknown_names
+from interlock.spec.model import Config, Step
+
+Loc = tuple[str | int, ...]
+Issue = tuple[Loc, str]
+
+
+def _strings(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    if isinstance(value, str):
+        yield loc, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, loc + (key,))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, loc + (i,))
+
+
+def step_templates(step: Step, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """Every text of a step that may hold ``{{ placeholders }}``, with its location."""
+    if step.run is not None:
+        yield loc + ("run",), step.run
+    if step.http is not None:
+        yield loc + ("http", "url"), step.http.url
+        yield from _strings(step.http.headers, loc + ("http", "headers"))
+        yield from _strings(step.http.body, loc + ("http", "body"))
+    yield from _strings(step.with_, loc + ("with",))
+    yield from _strings(step.env, loc + ("env",))
+
+
+def _check_steps(
+    steps: list[Step], loc: Loc, environments: set[str], plugins: set[str]
+) -> Iterator[Issue]:
+    seen: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        here = loc + (i,)
+        if step.name in seen:
+            yield here + ("name",), (
+                f"step name {step.name!r} is already used by step {seen[step.name] + 1}; "
+                "step names must be unique within a service"
+            )
+        seen.setdefault(step.name, i)
+        for where, text in step_templates(step, here):
+            for name in unknown_names(text):
+                yield where, f"unknown placeholder {{{{ {name} }}}}; known: " + ", ".join(
+                    sorted(VARIABLES)
+                )
+        for j, env in enumerate(step.environments or []):
+            if env not in environments:
+                yield here + ("environments", j), f"no environment named {env!r}"
+        if step.uses is not None and step.uses not in plugins:
+            known = ", ".join(sorted(plugins)) or "none installed"
+            yield here + ("uses",), f"no executor plug-in named {step.uses!r} (installed: {known})"
+
+
+def semantic_issues(config: Config) -> list[Issue]:
+    """Every cross-key problem in ``config``, each with the location it concerns."""
+    from interlock.executors.registry import plugin_names
+
+    issues: list[Issue] = []
+    names: dict[str, int] = {}
+    for i, env in enumerate(config.environments):
+        if env.name in names:
+            issues.append(
+                (("environments", i, "name"), f"environment {env.name!r} is listed twice")
+            )
+        names.setdefault(env.name, i)
+    plugins = set(plugin_names())
+    for service_name, service in config.services.items():
+        issues.extend(
+            _check_steps(service.deploy, ("services", service_name, "deploy"), set(names), plugins)
+        )
+    return issues

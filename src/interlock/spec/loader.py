@@ -1,0 +1,311 @@
+"""Load ``interlock.yaml`` into a :class:`Config`, with errors that point at file:line:column.
+
+YAML is composed into its node tree first so every key and value keeps its
+position; pydantic then validates the plain data and each of its errors is
+mapped back to the position of the key or value it names. Typos get the
+closest valid key as a suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from interlock.errors import ConfigError
+from interlock.spec.model import Config
+
+Loc = tuple[str | int, ...]
+
+try:  # the C composer is much faster on large files
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[attr-defined]
+except AttributeError:  # pragma: no cover - libyaml missing
+    _Loader = yaml.SafeLoader
+
+
+@dataclass(frozen=True)
+class Position:
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config and where it came from."""
+
+    config: Config
+    text: str
+    hash: str  # sha256 of the file's bytes, hex
+    path: Path
+    base_dir: Path
+
+
+class _Positions:
+    """Where each value (and each mapping key) of the document stands."""
+
+    def __init__(self) -> None:
+        self.values: dict[Loc, Position] = {}
+        self.keys: dict[Loc, Position] = {}
+
+    def of(self, loc: Loc, prefer_key: bool = False) -> Position | None:
+        """The position of ``loc``, or of its nearest ancestor that has one."""
+        for end in range(len(loc), -1, -1):
+            prefix = loc[:end]
+            if prefer_key and prefix in self.keys:
+                return self.keys[prefix]
+            if prefix in self.values:
+                return self.values[prefix]
+        return None
+
+
+def _pos(mark: yaml.Mark) -> Position:
+    return Position(mark.line + 1, mark.column + 1)
+
+
+def _issue(
+    path: Path, where: Position | None, loc: Loc, message: str, **extra: Any
+) -> dict[str, Any]:
+    line, column = (where.line, where.column) if where else (1, 1)
+    return {
+        "file": str(path),
+        "line": line,
+        "column": column,
+        "field": format_loc(loc),
+        "message": message,
+        **extra,
+    }
+
+
+def format_loc(loc: Loc) -> str:
+    """``services.api.deploy[0].timeout`` for ``('services', 'api', 'deploy', 0, 'timeout')``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain data, recording positions."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.positions = _Positions()
+        self.errors: list[dict[str, Any]] = []
+        self._constructor = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.positions.values[loc] = _pos(node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            self._constructor.flatten_mapping(node)  # resolves "<<" merge keys
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.errors.append(
+                        _issue(self.path, _pos(key_node.start_mark), loc, "keys must be plain text")
+                    )
+                    continue
+                key = self._constructor.construct_object(key_node)
+                key = key if isinstance(key, str) else str(key)
+                child = loc + (key,)
+                if key in result:
+                    self.errors.append(
+                        _issue(
+                            self.path,
+                            _pos(key_node.start_mark),
+                            child,
+                            f"duplicate key {key!r}: it is already set at line "
+                            f"{self.positions.keys[child].line}",
+                        )
+                    )
+                    continue
+                self.positions.keys[child] = _pos(key_node.start_mark)
+                result[key] = self.build(value_node, child)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
+        return self._constructor.construct_object(node)
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types inside Optional/Union/Annotated."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        out: list[Any] = []
+        for arg in typing.get_args(annotation):
+            out.extend(_unwrap(arg))
+        return out
+    return [annotation]
+
+
+def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The model class that validates the mapping at ``loc`` (for key suggestions)."""
+    current: list[Any] = [root]
+    for part in loc:
+        following: list[Any] = []
+        for candidate in current:
+            origin = typing.get_origin(candidate)
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                for name, field in candidate.model_fields.items():
+                    if part in (name, field.alias):
+                        following.extend(_unwrap(field.annotation))
+            elif origin is list and isinstance(part, int):
+                following.extend(_unwrap(typing.get_args(candidate)[0]))
+            elif origin is dict and isinstance(part, str):
+                following.extend(_unwrap(typing.get_args(candidate)[1]))
+        current = following
+    for candidate in current:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _clean_loc(loc: Loc, data: Any) -> Loc:
+    """Drop the parts pydantic adds for union members (``'int'``, ``'list[int]'``)."""
+    cleaned: list[str | int] = []
+    node = data
+    for part in loc:
+        if part == "[key]":
+            cleaned.append(part)
+            continue
+        if isinstance(node, dict) and part in node:
+            cleaned.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            cleaned.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and len(cleaned) == len(loc) - 1:
+            cleaned.append(part)  # a missing or unknown key at the end
+        else:
+            # a union member's name or a key that is not in the data
+            if isinstance(node, dict | list):
+                continue
+            break
+    return tuple(cleaned)
+
+
+def _message(error: dict[str, Any], loc: Loc, root: type[BaseModel]) -> tuple[str, Any]:
+    kind = error["type"]
+    msg = str(error["msg"])
+    if kind == "extra_forbidden":
+        key = loc[-1]
+        model = _model_at(root, loc[:-1])
+        allowed = _field_names(model) if model else []
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if allowed and not close:
+            hint = f"; allowed keys: {', '.join(allowed)}"
+        return f"unknown key {key!r}{hint}", (close[0] if close else None)
+    if kind == "missing":
+        return f"missing required key {loc[-1]!r}", None
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if kind == "string_pattern_mismatch" and "[key]" in loc:
+        msg = "names must be lower-case letters, digits, '.', '_' or '-'"
+    elif kind == "string_pattern_mismatch":
+        msg = "must be letters, digits, '.', '_' or '-', starting with a letter or digit"
+    got = error.get("input")
+    if kind not in ("missing",) and not isinstance(got, dict | list) and got is not None:
+        msg += f" (got {got!r})"
+    return msg, None
+
+
+def parse_config(text: str, path: Path) -> tuple[Config, _Positions]:
+    """Validate ``text``; raise :class:`ConfigError` listing every problem with its position."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = _pos(mark) if mark else None
+        problem = f"{exc.problem or 'invalid YAML'}" + (f" ({exc.context})" if exc.context else "")
+        issue = _issue(path, where, (), f"this is not valid YAML: {problem}")
+        raise ConfigError(_summary([issue]), [issue]) from None
+    if root is None:
+        issue = _issue(path, Position(1, 1), (), "the file is empty; run `interlock init`")
+        raise ConfigError(_summary([issue]), [issue])
+    builder = _Builder(path)
+    data = builder.build(root, ())
+    if builder.errors:
+        raise ConfigError(_summary(builder.errors), builder.errors)
+    if not isinstance(data, dict):
+        issue = _issue(path, Position(1, 1), (), "the top level must be a mapping of keys")
+        raise ConfigError(_summary([issue]), [issue])
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        issues = []
+        seen: set[str] = set()
+        for error in exc.errors():
+            loc = _clean_loc(tuple(error["loc"]), data)
+            if loc and loc[-1] == "[key]":
+                loc = loc[:-1]
+                where = builder.positions.of(loc, prefer_key=True)
+            else:
+                prefer_key = error["type"] in ("extra_forbidden",)
+                where = builder.positions.of(loc, prefer_key=prefer_key)
+            message, suggestion = _message(dict(error), loc, Config)
+            if format_loc(loc) in seen:
+                continue  # several union members failing on the same value
+            seen.add(format_loc(loc))
+            extra = {"suggestion": suggestion} if suggestion else {}
+            issues.append(_issue(path, where, loc, message, **extra))
+        raise ConfigError(_summary(issues), issues) from None
+    from interlock.spec.checks import semantic_issues
+
+    problems = semantic_issues(config)
+    if problems:
+        issues = [
+            _issue(path, builder.positions.of(loc), loc, message) for loc, message in problems
+        ]
+        raise ConfigError(_summary(issues), issues)
+    return config, builder.positions
+
+
+def _summary(issues: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{i['file']}:{i['line']}:{i['column']}: {i['field']}: {i['message']}" for i in issues
+    ]
+    count = len(issues)
+    head = f"{count} problem{'s' if count != 1 else ''} in the configuration:"
+    return "\n".join([head, *lines])
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read and validate the config file at ``path``."""
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        issue = _issue(file, None, (), "file not found; run `interlock init` to write one")
+        raise ConfigError(
+            f"{file}: no such file; run `interlock init` to write one", [issue]
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read it: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start})") from None
+    config, _ = parse_config(text, file)
+    return LoadedConfig(
+        config=config,
+        text=text,
+        hash=hashlib.sha256(raw).hexdigest(),
+        path=file.resolve(),
+        base_dir=file.resolve().parent,
+    )

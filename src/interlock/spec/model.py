@@ -1,0 +1,139 @@
+"""The pydantic models of ``interlock.yaml``; the shipped JSON Schema is generated from them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+
+from interlock.domain.durations import parse_duration
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+STEP_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "A duration: 90s, 5m, 2h, 1h30m, 7d, or a number of seconds.",
+        }
+    ),
+]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class HttpCall(Strict):
+    """An HTTP request made by a step (or a probe)."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "POST"
+    url: str = Field(description="May use {{ placeholders }} (percent-encoded) and ${ENV_VARS}.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | dict[str, Any] | list[Any] | None = Field(
+        default=None, description="Text, or a mapping/list sent as JSON."
+    )
+    expect_status: int | list[int] = Field(
+        default=200, description="The status (or statuses) that count as success."
+    )
+    expect_body: str | None = Field(
+        default=None, description="A regular expression the response body must match."
+    )
+
+
+class Step(Strict):
+    """One unit of work: exactly one of ``run``, ``http`` or ``uses``."""
+
+    name: Annotated[str, Field(pattern=STEP_NAME_PATTERN)]
+    run: str | None = Field(
+        default=None,
+        description="A shell command; {{ placeholders }} are shell-quoted.",
+    )
+    http: HttpCall | None = None
+    uses: str | None = Field(
+        default=None, description="A plug-in executor from the interlock.executors entry points."
+    )
+    with_: dict[str, Any] = Field(
+        default_factory=dict, alias="with", description="Settings for the plug-in in `uses`."
+    )
+    timeout: Duration | None = Field(default=None, description="Default: defaults.timeout (10m).")
+    retries: Annotated[int, Field(ge=0, le=50)] | None = None
+    backoff: Duration | None = Field(
+        default=None, description="Wait before the first retry; doubles each time (default 5s)."
+    )
+    idempotent: bool | None = Field(
+        default=None,
+        description="Safe to run twice. Only idempotent steps are re-run after a worker dies.",
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+    cwd: str | None = Field(default=None, description="Working directory, relative to the config.")
+    environments: list[Name] | None = Field(
+        default=None, description="Run this step only in these environments."
+    )
+
+    @model_validator(mode="after")
+    def _one_executor(self) -> Step:
+        chosen = [k for k in ("run", "http", "uses") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            found = ", ".join(chosen) if chosen else "none"
+            raise ValueError(f"a step needs exactly one of run, http or uses (found {found})")
+        return self
+
+
+class Defaults(Strict):
+    """Values a step gets when it does not set its own."""
+
+    timeout: Duration = 600.0
+    retries: Annotated[int, Field(ge=0, le=50)] = 0
+    backoff: Duration = 5.0
+    idempotent: bool = False
+
+
+class Environment(Strict):
+    """A stage of the promotion chain; list order is the promotion order."""
+
+    name: Name
+    description: str | None = None
+    production: bool = Field(default=False, description="Failures here open incidents.")
+
+
+class Service(Strict):
+    """A deployable unit."""
+
+    description: str | None = None
+    owner: Name | None = Field(default=None, description="The team that owns the service.")
+    deploy: list[Step] = Field(min_length=1)
+
+
+class Config(Strict):
+    """The whole of interlock.yaml."""
+
+    version: Literal[1] = Field(description="The format version of this file.")
+    defaults: Defaults = Field(default_factory=Defaults)
+    environments: list[Environment] = Field(min_length=1)
+    services: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Service] = Field(min_length=1)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema shipped as ``interlock.schema.json`` for editors."""
+    schema = Config.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://interlock.dev/schemas/interlock.schema.json"
+    schema["title"] = "interlock.yaml"
+    return schema

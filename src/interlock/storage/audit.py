@@ -1,0 +1,149 @@
+"""Audit events: buffered during a transaction, chained and written just before commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from interlock.audit.chain import Checkpoint, StoredEvent, event_body, link
+from interlock.domain.records import AuditEvent
+from interlock.storage.base import QueryBase
+from interlock.storage.schema import audit_events, audit_head
+from interlock.storage.types import Timestamp
+
+_TS = Timestamp()
+
+
+class AuditQueries(QueryBase):
+    def audit(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str | int,
+        reason: str | None = None,
+        before: Any = None,
+        after: Any = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an action; it is written in this transaction, as its last statement."""
+        self._pending_audit.append(
+            {
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "object_type": object_type,
+                "object_id": str(object_id),
+                "reason": reason,
+                "before": before,
+                "after": after,
+                "data": data,
+            }
+        )
+
+    def flush_audit(self) -> None:
+        if not self._pending_audit:
+            return
+        query = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+        if self.for_update():
+            query = query.with_for_update()
+        head = self.conn.execute(query).first()
+        seq, prev = (int(head.seq), str(head.hash)) if head else (0, "0" * 64)
+        rows = []
+        for event in self._pending_audit:
+            seq += 1
+            body = event_body(seq=seq, **event)
+            digest = link(prev, body)
+            rows.append(
+                {
+                    "seq": seq,
+                    "at": event["at"],
+                    "actor": event["actor"],
+                    "action": event["action"],
+                    "object_type": event["object_type"],
+                    "object_id": event["object_id"],
+                    "body": body,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        self.conn.execute(audit_events.insert(), rows)
+        if head is None:
+            self.conn.execute(audit_head.insert().values(id=1, seq=seq, hash=prev))
+        else:
+            self.conn.execute(
+                update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev)
+            )
+        self._pending_audit = []
+
+    def audit_head(self) -> Checkpoint | None:
+        row = self.conn.execute(
+            select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+        ).first()
+        return Checkpoint(int(row.seq), str(row.hash)) if row and row.seq else None
+
+    def list_audit(
+        self,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        object_type: str | None = None,
+        object_id: str | None = None,
+        actor: str | None = None,
+        actions: Sequence[str] | None = None,
+        limit: int = 100,
+        newest_first: bool = False,
+    ) -> list[AuditEvent]:
+        query = select(audit_events).limit(limit)
+        query = query.order_by(
+            audit_events.c.seq.desc() if newest_first else audit_events.c.seq
+        )
+        if after is not None:
+            query = query.where(audit_events.c.seq > after)
+        if before is not None:
+            query = query.where(audit_events.c.seq < before)
+        if object_type:
+            query = query.where(audit_events.c.object_type == object_type)
+        if object_id:
+            query = query.where(audit_events.c.object_id == object_id)
+        if actor:
+            query = query.where(audit_events.c.actor == actor)
+        if actions:
+            query = query.where(audit_events.c.action.in_(list(actions)))
+        return [AuditEvent(**r._mapping) for r in self.conn.execute(query)]
+
+    def stored_events(self, batch: int = 5000) -> Iterator[StoredEvent]:
+        """Every event in sequence order, raw (``at`` as stored), for verification."""
+        last = 0
+        raw_at = audit_events.c.at.cast(_TS.impl)  # the stored number, not a datetime
+        columns = [c for c in audit_events.c if c.name != "at"] + [raw_at.label("at")]
+        while True:
+            rows = list(
+                self.conn.execute(
+                    select(*columns)
+                    .where(audit_events.c.seq > last)
+                    .order_by(audit_events.c.seq)
+                    .limit(batch)
+                )
+            )
+            if not rows:
+                return
+            for r in rows:
+                yield StoredEvent(
+                    seq=int(r.seq),
+                    at=float(r.at),
+                    actor=r.actor,
+                    action=r.action,
+                    object_type=r.object_type,
+                    object_id=r.object_id,
+                    body=r.body,
+                    prev_hash=r.prev_hash,
+                    hash=r.hash,
+                )
+            last = int(rows[-1].seq)

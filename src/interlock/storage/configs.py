@@ -1,0 +1,37 @@
+"""Config versions: every config the server loaded, numbered, with its hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from interlock.domain.records import ConfigVersion
+from interlock.storage.base import QueryBase
+from interlock.storage.schema import config_versions
+
+
+class ConfigQueries(QueryBase):
+    def latest_config(self) -> ConfigVersion | None:
+        """The active config: the most recently loaded one."""
+        row = self.conn.execute(
+            select(config_versions).order_by(config_versions.c.version.desc()).limit(1)
+        ).first()
+        return ConfigVersion(**row._mapping) if row else None
+
+    def get_config(self, version: int) -> ConfigVersion | None:
+        row = self.conn.execute(
+            select(config_versions).where(config_versions.c.version == version)
+        ).first()
+        return ConfigVersion(**row._mapping) if row else None
+
+    def add_config(self, *, hash: str, path: str, text: str, at: datetime, by: str) -> int:
+        """Store a newly loaded config; return its version number."""
+        current = self.conn.execute(select(func.max(config_versions.c.version))).scalar()
+        version = int(current or 0) + 1
+        self.conn.execute(
+            config_versions.insert().values(
+                version=version, hash=hash, path=path, text=text, loaded_at=at, loaded_by=by
+            )
+        )
+        return version

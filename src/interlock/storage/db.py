@@ -1,0 +1,230 @@
+"""The database handle: engine from a URL, transactions, wake-up notifications.
+
+Write transactions on SQLite begin with ``BEGIN IMMEDIATE`` under an
+in-process lock (one writer at a time, no busy-waiting); on PostgreSQL they
+are ordinary READ COMMITTED transactions whose contended rows are locked
+explicitly (``FOR UPDATE``, ``SKIP LOCKED``). Audit events are buffered and
+written last, just before commit, so the chain head is held for as short a
+time as possible and never in the middle of other row locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from interlock.errors import InvalidInput, StorageUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+NOTIFY_CHANNEL = "interlock"
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` and use psycopg 3 for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if not (url.startswith("sqlite:") or url.startswith("postgresql+psycopg://")):
+        raise InvalidInput(
+            f"unsupported database URL {redact_url(url)!r}: use sqlite:///PATH or "
+            "postgresql://USER@HOST/DB",
+            field="database_url",
+        )
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, for messages and logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            creds = creds.split(":", 1)[0] + ":***"
+        return f"{scheme}://{creds}@{host}"
+    return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :])
+    return None
+
+
+class Database:
+    """One database; :meth:`transaction` hands out a :class:`~interlock.storage.tx.Tx`."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = normalize_url(url)
+        self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        self._listeners: list[Callable[[set[str]], None]] = []
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        if self.dialect == "sqlite":
+            path = sqlite_path(self.url)
+            if path is not None and str(path) not in ("", ":memory:"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(
+                self.url,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                pool_size=pool_size,
+                max_overflow=pool_size,
+            )
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        else:
+            self.engine = create_engine(
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                pool_recycle=1800,
+            )
+
+    # -- notifications -------------------------------------------------------
+    def on_commit(self, listener: Callable[[set[str]], None]) -> None:
+        """Call ``listener(channels)`` after every commit that notified something."""
+        self._listeners.append(listener)
+
+    def _fire(self, channels: set[str]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(channels)
+            except Exception:  # a listener must never break a committed transaction
+                log.exception("commit listener failed")
+
+    # -- transactions --------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A write transaction; commits on success, rolls back on any exception."""
+        from interlock.storage.tx import Tx
+
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._connect() as conn:
+                conn = conn.execution_options(interlock_write=True)
+                with conn.begin():
+                    tx = Tx(conn, self)
+                    yield tx
+                    tx.before_commit()
+                channels = tx.channels
+        finally:
+            if lock is not None:
+                lock.release()
+        if channels:
+            self._fire(channels)
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        """A read-only transaction (a consistent snapshot on both backends)."""
+        from interlock.storage.tx import Tx
+
+        with self._connect() as conn:
+            with conn.begin() as trans:
+                yield Tx(conn, self, read_only=True)
+                trans.rollback()
+
+    def run(self, work: Callable[[Any], T], *, attempts: int = 5) -> T:
+        """Run ``work(tx)`` in a write transaction, retrying transient conflicts."""
+        delay = 0.01
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as tx:
+                    return work(tx)
+            except OperationalError as exc:
+                if attempt == attempts or not _transient(exc):
+                    raise
+            except DBAPIError as exc:
+                if attempt == attempts or not _transient(exc):
+                    raise
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise StorageUnavailable(
+                f"cannot connect to the database {redact_url(self.url)}: "
+                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
+            ) from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- schema --------------------------------------------------------------
+    def schema_revision(self) -> str | None:
+        """The Alembic revision of the database, ``None`` when it has no schema yet."""
+        with self._connect() as conn:
+            if self.dialect == "sqlite":
+                found = conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+                ).first()
+            else:
+                found = conn.exec_driver_sql("SELECT to_regclass('alembic_version')").first()
+                found = found if found and found[0] else None
+            if not found:
+                return None
+            row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+            return str(row[0]) if row else None
+
+    def sqlite_file(self) -> Path | None:
+        return sqlite_path(self.url) if self.dialect == "sqlite" else None
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Interlock issues BEGIN itself (see _sqlite_begin), so pysqlite must not.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # FULL: in WAL mode a commit is on disk when it returns, so a power cut
+    # never loses a transition that was reported as done. NORMAL would be
+    # faster and still never corrupt the file, but could lose the last commits.
+    synchronous = os.environ.get("INTERLOCK_SQLITE_SYNCHRONOUS", "FULL").upper()
+    if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+        synchronous = "FULL"
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    if conn.get_execution_options().get("interlock_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _transient(exc: DBAPIError) -> bool:
+    message = str(exc.orig).lower() if exc.orig else str(exc).lower()
+    code = getattr(exc.orig, "sqlstate", None)
+    return (
+        code in ("40001", "40P01")  # serialization failure, deadlock detected
+        or "database is locked" in message
+        or "deadlock" in message
+    )
+
+
+def connect(url: str, **kwargs: Any) -> Database:
+    """Open the database at ``url`` (no schema check)."""
+    return Database(url, **kwargs)

@@ -1,0 +1,135 @@
+"""Deployments: one release (or rollback, or runbook) in one environment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from interlock.domain.records import Deployment
+from interlock.domain.states import DeploymentState
+from interlock.storage.base import QueryBase
+from interlock.storage.schema import deployments, release_items
+
+ACTIVE = (
+    DeploymentState.RUNNING.value,
+    DeploymentState.NEEDS_ATTENTION.value,
+    DeploymentState.ROLLING_BACK.value,
+)
+
+
+def _deployment(row: Any) -> Deployment:
+    data = dict(row._mapping)
+    data["state"] = DeploymentState(data["state"])
+    return Deployment(**data)
+
+
+class DeploymentQueries(QueryBase):
+    def insert_deployment(
+        self,
+        *,
+        release_id: int | None,
+        kind: str,
+        environment: str | None,
+        env_index: int,
+        state: DeploymentState,
+        created_by: str,
+        at: datetime,
+        previous: dict[str, Any] | None = None,
+    ) -> int:
+        return int(
+            self.conn.execute(
+                deployments.insert()
+                .values(
+                    release_id=release_id,
+                    kind=kind,
+                    environment=environment,
+                    env_index=env_index,
+                    state=state.value,
+                    created_by=created_by,
+                    created_at=at,
+                    previous=previous or {},
+                )
+                .returning(deployments.c.id)
+            ).scalar_one()
+        )
+
+    def get_deployment(self, deployment_id: int, *, lock: bool = False) -> Deployment | None:
+        query = select(deployments).where(deployments.c.id == deployment_id)
+        if lock and self.for_update():
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return _deployment(row) if row else None
+
+    def list_deployments(
+        self,
+        *,
+        release_id: int | None = None,
+        environment: str | None = None,
+        states: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Deployment]:
+        query = select(deployments).order_by(deployments.c.id.desc()).limit(limit)
+        if release_id is not None:
+            query = query.where(deployments.c.release_id == release_id)
+        if environment:
+            query = query.where(deployments.c.environment == environment)
+        if states:
+            query = query.where(deployments.c.state.in_(list(states)))
+        if kinds:
+            query = query.where(deployments.c.kind.in_(list(kinds)))
+        if before_id is not None:
+            query = query.where(deployments.c.id < before_id)
+        return [_deployment(r) for r in self.conn.execute(query)]
+
+    def update_deployment(
+        self, deployment_id: int, expected: DeploymentState, **values: Any
+    ) -> bool:
+        """Change a deployment only if it is still in ``expected``."""
+        if isinstance(values.get("state"), DeploymentState):
+            values["state"] = values["state"].value
+        result = self.conn.execute(
+            update(deployments)
+            .where(deployments.c.id == deployment_id, deployments.c.state == expected.value)
+            .values(**values)
+        )
+        return bool(result.rowcount)
+
+    def active_deployments(self, environment: str) -> list[Deployment]:
+        """Deployments holding their services' lock in ``environment``."""
+        rows = self.conn.execute(
+            select(deployments)
+            .where(deployments.c.environment == environment, deployments.c.state.in_(ACTIVE))
+            .order_by(deployments.c.id)
+        )
+        return [_deployment(r) for r in rows]
+
+    def queued_deployments(self, environment: str) -> list[Deployment]:
+        """Deployments waiting for a lock in ``environment``, oldest first."""
+        rows = self.conn.execute(
+            select(deployments)
+            .where(
+                deployments.c.environment == environment,
+                deployments.c.state == DeploymentState.QUEUED.value,
+            )
+            .order_by(deployments.c.id)
+        )
+        return [_deployment(r) for r in rows]
+
+    def services_of(self, deployment_ids: Sequence[int]) -> dict[int, set[str]]:
+        """The services each deployment touches (through its release's items)."""
+        found: dict[int, set[str]] = {d: set() for d in deployment_ids}
+        if not deployment_ids:
+            return found
+        rows = self.conn.execute(
+            select(deployments.c.id, release_items.c.service)
+            .join(release_items, release_items.c.release_id == deployments.c.release_id)
+            .where(deployments.c.id.in_(list(deployment_ids)))
+        )
+        for row in rows:
+            found[int(row.id)].add(row.service)
+        return found

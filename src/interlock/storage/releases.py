@@ -1,0 +1,151 @@
+"""Releases and their items."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from interlock.domain.records import Item, Release
+from interlock.domain.states import ReleaseState
+from interlock.storage.base import QueryBase
+from interlock.storage.schema import release_items, releases
+
+
+def _release(row: Any, items: Iterable[Item]) -> Release:
+    data = dict(row._mapping)
+    data["state"] = ReleaseState(data["state"])
+    return Release(**data, items=tuple(items))
+
+
+class ReleaseQueries(QueryBase):
+    def insert_release(
+        self,
+        *,
+        reason: str,
+        created_by: str,
+        at: datetime,
+        state: ReleaseState,
+        config_version: int,
+        plan: dict[str, Any],
+        items: Sequence[Item],
+        scheduled_at: datetime | None = None,
+    ) -> int:
+        """Store a new release and its items; return its id."""
+        release_id = self.conn.execute(
+            releases.insert()
+            .values(
+                reason=reason,
+                created_by=created_by,
+                created_at=at,
+                state=state.value,
+                updated_at=at,
+                scheduled_at=scheduled_at,
+                config_version=config_version,
+                plan=plan,
+                revision=0,
+            )
+            .returning(releases.c.id)
+        ).scalar_one()
+        self.conn.execute(
+            release_items.insert(),
+            [
+                {
+                    "release_id": release_id,
+                    "position": i,
+                    "service": item.service,
+                    "version": item.version,
+                    "digest": item.digest,
+                    "commit_sha": item.commit,
+                }
+                for i, item in enumerate(items)
+            ],
+        )
+        return int(release_id)
+
+    def _items(self, release_ids: Sequence[int]) -> dict[int, list[Item]]:
+        found: dict[int, list[Item]] = defaultdict(list)
+        if not release_ids:
+            return found
+        rows = self.conn.execute(
+            select(release_items)
+            .where(release_items.c.release_id.in_(release_ids))
+            .order_by(release_items.c.release_id, release_items.c.position)
+        )
+        for row in rows:
+            found[row.release_id].append(
+                Item(row.service, row.version, row.digest, row.commit_sha)
+            )
+        return found
+
+    def get_release(self, release_id: int, *, lock: bool = False) -> Release | None:
+        query = select(releases).where(releases.c.id == release_id)
+        if lock and self.for_update():
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        if row is None:
+            return None
+        return _release(row, self._items([release_id]).get(release_id, []))
+
+    def list_releases(
+        self,
+        *,
+        states: Sequence[str] | None = None,
+        service: str | None = None,
+        created_by: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Release]:
+        """Newest first; ``before_id`` is the cursor of the next page."""
+        query = select(releases).order_by(releases.c.id.desc()).limit(limit)
+        if states:
+            query = query.where(releases.c.state.in_(list(states)))
+        if created_by:
+            query = query.where(releases.c.created_by == created_by)
+        if before_id is not None:
+            query = query.where(releases.c.id < before_id)
+        if service:
+            query = query.where(
+                releases.c.id.in_(
+                    select(release_items.c.release_id).where(release_items.c.service == service)
+                )
+            )
+        rows = list(self.conn.execute(query))
+        items = self._items([r.id for r in rows])
+        return [_release(r, items.get(r.id, [])) for r in rows]
+
+    def update_release(
+        self, release_id: int, expected: ReleaseState, at: datetime, **values: Any
+    ) -> bool:
+        """Change a release only if it is still in ``expected``; bump its revision."""
+        if isinstance(values.get("state"), ReleaseState):
+            values["state"] = values["state"].value
+        result = self.conn.execute(
+            update(releases)
+            .where(releases.c.id == release_id, releases.c.state == expected.value)
+            .values(updated_at=at, revision=releases.c.revision + 1, **values)
+        )
+        return bool(result.rowcount)
+
+    def touch_release(self, release_id: int, at: datetime) -> None:
+        """Mark that something inside the release changed (for watchers)."""
+        self.conn.execute(
+            update(releases)
+            .where(releases.c.id == release_id)
+            .values(updated_at=at, revision=releases.c.revision + 1)
+        )
+
+    def due_scheduled_releases(self, now: datetime, limit: int = 100) -> list[int]:
+        rows = self.conn.execute(
+            select(releases.c.id)
+            .where(
+                releases.c.state == ReleaseState.SCHEDULED.value,
+                releases.c.scheduled_at <= now,
+            )
+            .order_by(releases.c.scheduled_at)
+            .limit(limit)
+        )
+        return [int(r.id) for r in rows]

@@ -1,0 +1,196 @@
+"""The tables. Alembic migrations under ``migrations/`` create and evolve them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from interlock.storage.types import Json, Timestamp
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("loaded_at", Timestamp, nullable=False),
+    Column("loaded_by", String(128), nullable=False),
+)
+
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("finished_at", Timestamp),
+    Column("scheduled_at", Timestamp),
+    Column("config_version", Integer, ForeignKey("config_versions.version"), nullable=False),
+    Column("plan", Json, nullable=False),
+    Column("environment", String(64)),  # where it is now (the latest deployment's)
+    Column("error", Text),
+    Column("revision", Integer, nullable=False, server_default=text("0")),
+    Index("ix_releases_state_id", "state", "id"),
+)
+
+release_items = Table(
+    "release_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("release_id", Integer, ForeignKey("releases.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("service", String(64), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("digest", String(71)),
+    Column("commit_sha", String(64)),
+    UniqueConstraint("release_id", "service"),
+    Index("ix_release_items_service_version", "service", "version"),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("release_id", Integer, ForeignKey("releases.id")),
+    Column("kind", String(16), nullable=False),  # deploy | rollback | runbook
+    Column("environment", String(64)),
+    Column("env_index", Integer, nullable=False, server_default=text("0")),
+    Column("state", String(32), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("started_at", Timestamp),
+    Column("finished_at", Timestamp),
+    Column("error", Text),
+    # What ran in the environment when the deployment started: {service: {version, digest}}.
+    Column("previous", Json, nullable=False),
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    Index("ix_deployments_release_id", "release_id"),
+    Index("ix_deployments_environment_state", "environment", "state"),
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deployment_id", Integer, ForeignKey("deployments.id"), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # step | gate
+    Column("service", String(64)),
+    Column("name", String(128), nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("needs", Json, nullable=False),
+    Column("executor", String(64), nullable=False),
+    Column("spec", Json, nullable=False),
+    Column("timeout", Float, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("backoff", Float, nullable=False),
+    Column("idempotent", Boolean, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("attempt", Integer, nullable=False, server_default=text("0")),
+    Column("not_before", Timestamp),
+    Column("lease_owner", String(128)),
+    Column("lease_expires", Timestamp),
+    Column("fence", Integer, nullable=False, server_default=text("0")),
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("started_at", Timestamp),
+    Column("finished_at", Timestamp),
+    Column("error", Text),
+    Column("result", Json),
+    UniqueConstraint("deployment_id", "key"),
+    # Claims and lease recovery only ever look at open nodes: partial indexes keep
+    # them fast however much history piles up.
+    Index(
+        "ix_nodes_ready",
+        "not_before",
+        "id",
+        sqlite_where=text("state = 'ready'"),
+        postgresql_where=text("state = 'ready'"),
+    ),
+    Index(
+        "ix_nodes_leased",
+        "lease_expires",
+        sqlite_where=text("state = 'running'"),
+        postgresql_where=text("state = 'running'"),
+    ),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("node_id", Integer, ForeignKey("nodes.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("worker", String(128), nullable=False),
+    Column("started_at", Timestamp, nullable=False),
+    Column("finished_at", Timestamp),
+    Column("outcome", String(32)),
+    Column("exit_code", Integer),
+    Column("error", Text),
+    Column("log", Text, nullable=False, server_default=text("''")),
+    Column("log_size", Integer, nullable=False, server_default=text("0")),
+    Column("log_truncated", Boolean, nullable=False, server_default=text("false")),
+    # A step's durable identity, and its idempotency key: (deployment, step, attempt).
+    UniqueConstraint("node_id", "attempt"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", Timestamp, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # the canonical JSON that is hashed
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_object", "object_type", "object_id"),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+inventory = Table(
+    "inventory",
+    metadata,
+    Column("service", String(64), primary_key=True),
+    Column("environment", String(64), primary_key=True),
+    Column("version", String(128), nullable=False),
+    Column("digest", String(71)),
+    Column("release_id", Integer, ForeignKey("releases.id")),
+    Column("deployment_id", Integer, ForeignKey("deployments.id")),
+    Column("deployed_at", Timestamp, nullable=False),
+    Column("deployed_by", String(128), nullable=False),
+)

@@ -1,0 +1,55 @@
+"""One transaction: the only way the engine reads and writes.
+
+:class:`Tx` gathers the queries of every concept (one module each) behind a
+single object, so the engine never sees SQL and the backends differ only
+inside this package.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import Connection
+
+from interlock.storage.audit import AuditQueries
+from interlock.storage.configs import ConfigQueries
+from interlock.storage.deployments import DeploymentQueries
+from interlock.storage.inventory import InventoryQueries
+from interlock.storage.nodes import NodeQueries
+from interlock.storage.releases import ReleaseQueries
+
+if TYPE_CHECKING:
+    from interlock.storage.db import Database
+
+
+class Tx(
+    ConfigQueries,
+    ReleaseQueries,
+    DeploymentQueries,
+    NodeQueries,
+    InventoryQueries,
+    AuditQueries,
+):
+    def __init__(self, conn: Connection, db: Database, read_only: bool = False) -> None:
+        self.conn = conn
+        self.db = db
+        self.dialect = db.dialect
+        self.read_only = read_only
+        self.channels: set[str] = set()
+        self._pending_audit = []
+
+    def notify(self, channel: str = "work") -> None:
+        """Wake workers (in this process and, on PostgreSQL, everywhere) after commit."""
+        self.channels.add(channel)
+
+    def before_commit(self) -> None:
+        self.flush_audit()
+        if self.channels and self.dialect == "postgresql":
+            from sqlalchemy import text
+
+            from interlock.storage.db import NOTIFY_CHANNEL
+
+            for channel in sorted(self.channels):
+                self.conn.execute(
+                    text("SELECT pg_notify(:c, :p)"), {"c": NOTIFY_CHANNEL, "p": channel}
+                )
