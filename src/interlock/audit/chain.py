@@ -86,8 +86,10 @@ class Checkpoint:
     def parse(cls, text: str) -> Checkpoint:
         seq, sep, digest = text.strip().partition(":")
         if not sep or not seq.isdigit() or len(digest) != 64:
-            raise ValueError(f"{text!r} is not a checkpoint: expected SEQ:HASH as printed by "
-                             "`interlock audit checkpoint`")
+            raise ValueError(
+                f"{text!r} is not a checkpoint: expected SEQ:HASH as printed by "
+                "`interlock audit checkpoint`"
+            )
         return cls(int(seq), digest)
 
 

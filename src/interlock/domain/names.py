@@ -65,7 +65,5 @@ def parse_ref(text: str, field: str = "services") -> ServiceRef:
     """Parse ``api@1.4.2``; raise :class:`InvalidInput` naming what is wrong."""
     service, sep, version = text.partition("@")
     if not sep or not service or not version:
-        raise InvalidInput(
-            f"{text!r} is not SERVICE@VERSION (for example api@1.4.2)", field=field
-        )
+        raise InvalidInput(f"{text!r} is not SERVICE@VERSION (for example api@1.4.2)", field=field)
     return ServiceRef(check_service_name(service, field), check_version(version, field))

@@ -98,9 +98,7 @@ DEPLOYMENT_TRANSITIONS: dict[DeploymentState, frozenset[DeploymentState]] = {
 }
 
 NODE_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
-    NodeState.PENDING: frozenset(
-        {NodeState.READY, NodeState.SKIPPED, NodeState.CANCELLED}
-    ),
+    NodeState.PENDING: frozenset({NodeState.READY, NodeState.SKIPPED, NodeState.CANCELLED}),
     NodeState.READY: frozenset(
         {NodeState.RUNNING, NodeState.WAITING, NodeState.SKIPPED, NodeState.CANCELLED}
     ),

@@ -38,7 +38,9 @@ class Configs:
         now = self.engine.clock.now()
         try:
             loaded = load_config(path)
-        except ConfigError:
+        except ConfigError as exc:
+            error = exc
+
             def refuse(tx):  # type: ignore[no-untyped-def]
                 tx.audit(
                     at=now,
@@ -46,8 +48,8 @@ class Configs:
                     action="config.rejected",
                     object_type="config",
                     object_id=str(path),
-                    reason=exc.detail.splitlines()[0],
-                    data={"errors": exc.errors},
+                    reason=error.detail.splitlines()[0],
+                    data={"errors": error.errors},
                 )
 
             self.engine.db.run(refuse)

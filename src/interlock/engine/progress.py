@@ -183,8 +183,9 @@ def service_finished(tx: Any, node: Node, *, at: datetime) -> None:
     if deployment.kind != "deploy" or deployment.release_id is None:
         return
     mine = [
-        n for n in tx.nodes_of(node.deployment_id) if n.service == node.service
-        and n.phase == "deploy"
+        n
+        for n in tx.nodes_of(node.deployment_id)
+        if n.service == node.service and n.phase == "deploy"
     ]
     if not all(n.state in DONE for n in mine):
         return
@@ -224,7 +225,13 @@ def finish_deployment(
 ) -> None:
     """End a deployment and move its release on: next environment, or its own end."""
     move_deployment(
-        tx, deployment, state, at=at, actor=SYSTEM_ACTOR, reason=error, finished_at=at,
+        tx,
+        deployment,
+        state,
+        at=at,
+        actor=SYSTEM_ACTOR,
+        reason=error,
+        finished_at=at,
         error=error,
     )
     if deployment.release_id is not None:
@@ -273,8 +280,13 @@ def _release_follows(
     if deployment.release_id is None:
         return
     release = tx.get_release(deployment.release_id, lock=True)
-    if release is not None and release.state is not target and release.state in (
-        ReleaseState.RUNNING,
-        ReleaseState.NEEDS_ATTENTION,
+    if (
+        release is not None
+        and release.state is not target
+        and release.state
+        in (
+            ReleaseState.RUNNING,
+            ReleaseState.NEEDS_ATTENTION,
+        )
     ):
         move_release(tx, release, target, at=at, actor=SYSTEM_ACTOR)

@@ -59,13 +59,22 @@ def _recover_one(tx: Any, engine: Engine, node: Node, reason: str, unstarted: bo
     limit = node.max_attempts + engine.settings.lost_lease_retries
     if node.cancel_requested:
         target = NodeState.CANCELLED
-        move_node(tx, node, target, at=now, actor=SYSTEM_ACTOR, reason=reason, finished_at=now,
-                  **cleared)
+        move_node(
+            tx, node, target, at=now, actor=SYSTEM_ACTOR, reason=reason, finished_at=now, **cleared
+        )
     elif unstarted or ((node.idempotent or node.kind == "gate") and node.attempt < limit):
         target = NodeState.READY
         move_node(
-            tx, node, target, at=now, actor=SYSTEM_ACTOR, action=f"{node.kind}.recovered",
-            reason=reason, data=data, not_before=now, **cleared,
+            tx,
+            node,
+            target,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            action=f"{node.kind}.recovered",
+            reason=reason,
+            data=data,
+            not_before=now,
+            **cleared,
         )
         tx.notify("work")
     else:
@@ -73,9 +82,20 @@ def _recover_one(tx: Any, engine: Engine, node: Node, reason: str, unstarted: bo
         if node.idempotent:
             why = f"{reason}; it was started {node.attempt} times, the limit is {limit}"
         else:
-            why = (f"{reason}; it is not idempotent, so it is not run again without a person "
-                   "deciding: retry, skip, fail or roll back")
-        move_node(tx, node, target, at=now, actor=SYSTEM_ACTOR, reason=why, data=data,
-                  error=why, **cleared)
+            why = (
+                f"{reason}; it is not idempotent, so it is not run again without a person "
+                "deciding: retry, skip, fail or roll back"
+            )
+        move_node(
+            tx,
+            node,
+            target,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            reason=why,
+            data=data,
+            error=why,
+            **cleared,
+        )
     advance(tx, node.deployment_id, at=now)
     return target

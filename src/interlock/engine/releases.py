@@ -88,8 +88,14 @@ def start_scheduled(engine: Engine, release_id: int) -> None:
         release = tx.get_release(release_id, lock=True)
         if release is None or release.state is not ReleaseState.SCHEDULED:
             return
-        move_release(tx, release, ReleaseState.RUNNING, at=now, actor=SYSTEM_ACTOR,
-                     reason="its scheduled time has come")
+        move_release(
+            tx,
+            release,
+            ReleaseState.RUNNING,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            reason="its scheduled time has come",
+        )
         release = tx.get_release(release_id)
         plan = ReleasePlan.from_json(release.plan)
         open_deployment(tx, release, plan.environments[0], at=now, actor=SYSTEM_ACTOR)

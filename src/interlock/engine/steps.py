@@ -92,15 +92,11 @@ def variables(node: Node, deployment: Deployment, release: Release | None) -> di
     return values
 
 
-def prepare(
-    engine: Engine, node: Node, deployment: Deployment, release: Release | None
-) -> Job:
+def prepare(engine: Engine, node: Node, deployment: Deployment, release: Release | None) -> Job:
     values = variables(node, deployment, release)
     withheld = set(engine.settings.withheld_env)
     environ = {k: v for k, v in os.environ.items() if k not in withheld}
-    environ.update(
-        {f"INTERLOCK_{k.upper().replace('.', '_')}": v for k, v in values.items()}
-    )
+    environ.update({f"INTERLOCK_{k.upper().replace('.', '_')}": v for k, v in values.items()})
     sink = LogSink(engine.settings.log_limit)
     ctx = StepContext(
         variables=values,
@@ -163,39 +159,81 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
     if result.details.get("wait_until") is not None:
         # A gate that must look again later: back to ready, with a timer.
         move_node(
-            tx, node, NodeState.READY, at=now, actor=SYSTEM_ACTOR, audit=False,
-            not_before=result.details["wait_until"], error=result.error, **common,
+            tx,
+            node,
+            NodeState.READY,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            audit=False,
+            not_before=result.details["wait_until"],
+            error=result.error,
+            **common,
         )
     elif result.details.get("wait_for_event"):
         move_node(
-            tx, node, NodeState.WAITING, at=now, actor=SYSTEM_ACTOR, audit=False,
-            error=result.error, **common,
+            tx,
+            node,
+            NodeState.WAITING,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            audit=False,
+            error=result.error,
+            **common,
         )
     elif result.ok:
         move_node(
-            tx, node, NodeState.SUCCEEDED, at=now, actor=SYSTEM_ACTOR, finished_at=now,
-            error=None, result=result.details or None,
-            data={"exit_code": result.exit_code}, **common,
+            tx,
+            node,
+            NodeState.SUCCEEDED,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            finished_at=now,
+            error=None,
+            result=result.details or None,
+            data={"exit_code": result.exit_code},
+            **common,
         )
         service_finished(tx, node, at=now)
     elif cancelled:
         move_node(
-            tx, node, NodeState.CANCELLED, at=now, actor=SYSTEM_ACTOR, finished_at=now,
-            error=result.error, **common,
+            tx,
+            node,
+            NodeState.CANCELLED,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            finished_at=now,
+            error=result.error,
+            **common,
         )
     elif node.kind == "step" and node.attempt < node.max_attempts:
         delay = node.backoff * (2 ** (node.attempt - 1))
         move_node(
-            tx, node, NodeState.READY, at=now, actor=SYSTEM_ACTOR, action="step.retrying",
-            reason=result.error, not_before=now + timedelta(seconds=delay), error=result.error,
-            data={"retry_in": delay, "exit_code": result.exit_code}, **common,
+            tx,
+            node,
+            NodeState.READY,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            action="step.retrying",
+            reason=result.error,
+            not_before=now + timedelta(seconds=delay),
+            error=result.error,
+            data={"retry_in": delay, "exit_code": result.exit_code},
+            **common,
         )
         tx.notify("work")
     else:
         move_node(
-            tx, node, NodeState.FAILED, at=now, actor=SYSTEM_ACTOR, finished_at=now,
-            reason=result.error, error=result.error, result=result.details or None,
-            data={"exit_code": result.exit_code}, **common,
+            tx,
+            node,
+            NodeState.FAILED,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            finished_at=now,
+            reason=result.error,
+            error=result.error,
+            result=result.details or None,
+            data={"exit_code": result.exit_code},
+            **common,
         )
     if job.release is not None:
         tx.touch_release(job.release.id, now)

@@ -67,8 +67,11 @@ def move_deployment(
         reason=reason,
         before={"state": deployment.state.value},
         after={"state": target.value},
-        data={"environment": deployment.environment, "release": deployment.release_id,
-              **(data or {})},
+        data={
+            "environment": deployment.environment,
+            "release": deployment.release_id,
+            **(data or {}),
+        },
     )
     if deployment.release_id is not None:
         tx.touch_release(deployment.release_id, at)
@@ -101,7 +104,11 @@ def move_node(
             reason=reason,
             before={"state": node.state.value},
             after={"state": target.value},
-            data={"deployment": node.deployment_id, "key": node.key, "attempt": node.attempt,
-                  **(data or {})},
+            data={
+                "deployment": node.deployment_id,
+                "key": node.key,
+                "attempt": node.attempt,
+                **(data or {}),
+            },
         )
     return True

@@ -46,8 +46,10 @@ class WorkerPool:
     def start(self) -> None:
         for i in range(self.count):
             thread = threading.Thread(
-                target=self._loop, args=(f"{self.engine.instance}:{self.name}-{i}",),
-                name=f"{self.name}-{i}", daemon=True,
+                target=self._loop,
+                args=(f"{self.engine.instance}:{self.name}-{i}",),
+                name=f"{self.name}-{i}",
+                daemon=True,
             )
             thread.start()
             self._threads.append(thread)
@@ -135,11 +137,15 @@ class WorkerPool:
                 return engine.db.run(work)
             except Exception:
                 if time.monotonic() > deadline:
-                    log.exception("could not record the result of %s; its lease will expire "
-                                  "and recovery takes over", job.node.key)
+                    log.exception(
+                        "could not record the result of %s; its lease will expire "
+                        "and recovery takes over",
+                        job.node.key,
+                    )
                     return None
-                log.warning("recording the result of %s failed; retrying", job.node.key,
-                            exc_info=True)
+                log.warning(
+                    "recording the result of %s failed; retrying", job.node.key, exc_info=True
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -148,8 +154,12 @@ class WorkerPool:
 
         node = claimed[0]
         try:
-            recover(self.engine, only=[node.id], reason="the worker stopped before running it",
-                    unstarted=True)
+            recover(
+                self.engine,
+                only=[node.id],
+                reason="the worker stopped before running it",
+                unstarted=True,
+            )
         except Exception:
             log.exception("could not hand back %s; its lease will expire", node.key)
 

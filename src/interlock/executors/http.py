@@ -30,9 +30,7 @@ def _walk(value: Any, ctx: StepContext, secrets: list[str]) -> Any:
     return value
 
 
-def prepare_request(
-    call: dict[str, Any], ctx: StepContext
-) -> tuple[dict[str, Any], list[str]]:
+def prepare_request(call: dict[str, Any], ctx: StepContext) -> tuple[dict[str, Any], list[str]]:
     """The request to send (placeholders and ``${VARS}`` filled) and the secrets it used."""
     secrets: list[str] = []
     url = _text(call["url"], ctx, secrets, url=True)

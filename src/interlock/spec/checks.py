@@ -42,15 +42,19 @@ def _check_steps(
     for i, step in enumerate(steps):
         here = loc + (i,)
         if step.name in seen:
-            yield here + ("name",), (
-                f"step name {step.name!r} is already used by step {seen[step.name] + 1}; "
-                "step names must be unique within a service"
+            yield (
+                here + ("name",),
+                (
+                    f"step name {step.name!r} is already used by step {seen[step.name] + 1}; "
+                    "step names must be unique within a service"
+                ),
             )
         seen.setdefault(step.name, i)
         for where, text in step_templates(step, here):
             for name in unknown_names(text):
-                yield where, f"unknown placeholder {{{{ {name} }}}}; known: " + ", ".join(
-                    sorted(VARIABLES)
+                yield (
+                    where,
+                    f"unknown placeholder {{{{ {name} }}}}; known: " + ", ".join(sorted(VARIABLES)),
                 )
         for j, env in enumerate(step.environments or []):
             if env not in environments:

@@ -277,9 +277,7 @@ def parse_config(text: str, path: Path) -> tuple[Config, _Positions]:
 
 
 def _summary(issues: list[dict[str, Any]]) -> str:
-    lines = [
-        f"{i['file']}:{i['line']}:{i['column']}: {i['field']}: {i['message']}" for i in issues
-    ]
+    lines = [f"{i['file']}:{i['line']}:{i['column']}: {i['field']}: {i['message']}" for i in issues]
     count = len(issues)
     head = f"{count} problem{'s' if count != 1 else ''} in the configuration:"
     return "\n".join([head, *lines])

@@ -101,9 +101,7 @@ class AuditQueries(QueryBase):
         newest_first: bool = False,
     ) -> list[AuditEvent]:
         query = select(audit_events).limit(limit)
-        query = query.order_by(
-            audit_events.c.seq.desc() if newest_first else audit_events.c.seq
-        )
+        query = query.order_by(audit_events.c.seq.desc() if newest_first else audit_events.c.seq)
         if after is not None:
             query = query.where(audit_events.c.seq > after)
         if before is not None:

@@ -34,4 +34,3 @@ class InventoryQueries(QueryBase):
             select(inventory).order_by(inventory.c.service, inventory.c.environment)
         )
         return [InventoryEntry(**r._mapping) for r in rows]
-

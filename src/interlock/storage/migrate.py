@@ -69,9 +69,7 @@ def ensure_schema(db: Database, *, create_if_empty: bool = True) -> str:
         return head
     where = db.url if db.dialect == "sqlite" else "the database"
     if current is None:
-        raise SchemaOutOfDate(
-            f"{where} has no Interlock schema; run `interlock db upgrade` first"
-        )
+        raise SchemaOutOfDate(f"{where} has no Interlock schema; run `interlock db upgrade` first")
     raise SchemaOutOfDate(
         f"the schema of {where} is at revision {current} but this Interlock needs {head}; "
         "run `interlock db upgrade` (with the same --database-url) and start again"

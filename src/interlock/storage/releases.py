@@ -76,9 +76,7 @@ class ReleaseQueries(QueryBase):
             .order_by(release_items.c.release_id, release_items.c.position)
         )
         for row in rows:
-            found[row.release_id].append(
-                Item(row.service, row.version, row.digest, row.commit_sha)
-            )
+            found[row.release_id].append(Item(row.service, row.version, row.digest, row.commit_sha))
         return found
 
     def get_release(self, release_id: int, *, lock: bool = False) -> Release | None:
