@@ -76,6 +76,8 @@ class Node:
     phase: str
     position: int
     needs: tuple[str, ...]
+    unmet: int
+    dependents: tuple[str, ...]
     executor: str
     spec: dict[str, Any]
     timeout: float

@@ -21,9 +21,8 @@ from interlock.domain.states import (
     ReleaseState,
 )
 from interlock.engine.core import SYSTEM_ACTOR
-from interlock.engine.transitions import move_deployment, move_node, move_release
+from interlock.engine.transitions import move_deployment, move_release
 
-DONE = frozenset({NodeState.SUCCEEDED, NodeState.SKIPPED})
 STOPPABLE = frozenset({NodeState.PENDING, NodeState.READY, NodeState.WAITING})
 
 
@@ -61,12 +60,11 @@ def start_queued(tx: Any, environment: str, *, at: datetime) -> list[int]:
     is first come, first served, so a later deployment never overtakes an
     earlier one that waits for the same service.
     """
-    active = tx.active_deployments(environment)
-    busy: set[str] = set()
-    for services in tx.services_of([d.id for d in active]).values():
-        busy |= services
     queued = tx.queued_deployments(environment)
+    if not queued:
+        return []
     wanted = tx.services_of([d.id for d in queued])
+    busy = tx.busy_services(environment, sorted(set().union(*wanted.values())))
     started = []
     for deployment in queued:
         services = wanted[deployment.id]
@@ -99,11 +97,17 @@ def _start(tx: Any, deployment: Deployment, *, at: datetime) -> None:
         data={"previous": previous, "steps": [n.key for n in env.nodes]},
     )
     tx.insert_nodes(deployment.id, env.nodes, at)
+    if tx.ready_roots(deployment.id, at):
+        tx.notify("work")
     advance(tx, deployment.id, at=at)
 
 
 def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
-    """Bring a deployment up to date with its nodes: ready what can run, finish what is done."""
+    """Bring a deployment up to date with its nodes: stop what cannot run, finish what is done.
+
+    It reads only the count of nodes per state, so it costs the same for a
+    graph of five nodes or five hundred.
+    """
     deployment = tx.get_deployment(deployment_id, lock=True)
     if deployment is None or deployment.state in TERMINAL_DEPLOYMENT:
         return
@@ -111,24 +115,21 @@ def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
         if deployment.cancel_requested:
             finish_deployment(tx, deployment, DeploymentState.CANCELLED, at=at)
         return
-    nodes: list[Node] = tx.nodes_of(deployment_id)
-    running = [n for n in nodes if n.state is NodeState.RUNNING]
+    counts = tx.state_counts(deployment_id)
+    running = counts.get(NodeState.RUNNING, 0)
 
     if deployment.cancel_requested:
-        for node in nodes:
-            if node.state in STOPPABLE or node.state is NodeState.NEEDS_ATTENTION:
-                move_node(tx, node, NodeState.CANCELLED, at=at, actor=SYSTEM_ACTOR, audit=False)
+        tx.stop_nodes(
+            deployment_id, [*STOPPABLE, NodeState.NEEDS_ATTENTION], NodeState.CANCELLED, at
+        )
         if not running:
             finish_deployment(tx, deployment, DeploymentState.CANCELLED, at=at)
         return
 
-    failed = [n for n in nodes if n.state is NodeState.FAILED]
-    if failed:
-        for node in nodes:
-            if node.state in STOPPABLE:
-                move_node(tx, node, NodeState.SKIPPED, at=at, actor=SYSTEM_ACTOR, audit=False)
+    if counts.get(NodeState.FAILED):
+        tx.stop_nodes(deployment_id, list(STOPPABLE), NodeState.SKIPPED, at)
         if not running:
-            first = failed[0]
+            first = tx.nodes_in_state(deployment_id, NodeState.FAILED, 1)[0]
             finish_deployment(
                 tx,
                 deployment,
@@ -138,20 +139,11 @@ def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
             )
         return
 
-    done = {n.key for n in nodes if n.state in DONE}
-    woke = False
-    for node in nodes:
-        if node.state is NodeState.PENDING and all(k in done for k in node.needs):
-            move_node(
-                tx, node, NodeState.READY, at=at, actor=SYSTEM_ACTOR, audit=False, not_before=at
-            )
-            woke = True
-    if woke:
-        tx.notify("work")
-
-    attention = [n for n in nodes if n.state is NodeState.NEEDS_ATTENTION]
+    attention = counts.get(NodeState.NEEDS_ATTENTION, 0)
     if attention and deployment.state is DeploymentState.RUNNING:
-        names = ", ".join(n.key for n in attention)
+        names = ", ".join(
+            n.key for n in tx.nodes_in_state(deployment_id, NodeState.NEEDS_ATTENTION)
+        )
         move_deployment(
             tx,
             deployment,
@@ -167,29 +159,31 @@ def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
         _release_follows(tx, deployment, ReleaseState.RUNNING, at=at)
         deployment = tx.get_deployment(deployment_id)
 
-    if nodes and all(n.state in DONE for n in nodes):
+    done = counts.get(NodeState.SUCCEEDED, 0) + counts.get(NodeState.SKIPPED, 0)
+    if done == sum(counts.values()):
         finish_deployment(tx, deployment, DeploymentState.SUCCEEDED, at=at)
+
+
+def node_done(tx: Any, node: Node, *, at: datetime) -> None:
+    """``node`` succeeded (or a person skipped it): free its dependents, record its service."""
+    if tx.satisfy(node, at):
+        tx.notify("work")
+    service_finished(tx, node, at=at)
 
 
 def service_finished(tx: Any, node: Node, *, at: datetime) -> None:
     """Record in the inventory that ``node``'s service now runs its new version.
 
-    Called when a deploy-phase step succeeds; acts once every step of that
-    service in the deployment is done.
+    Acts once every deploy step of that service in the deployment is done.
     """
     if node.service is None or node.phase != "deploy":
+        return
+    if tx.open_service_nodes(node.deployment_id, node.service, "deploy"):
         return
     deployment = tx.get_deployment(node.deployment_id)
     if deployment.kind != "deploy" or deployment.release_id is None:
         return
-    mine = [
-        n
-        for n in tx.nodes_of(node.deployment_id)
-        if n.service == node.service and n.phase == "deploy"
-    ]
-    if not all(n.state in DONE for n in mine):
-        return
-    release = tx.get_release(deployment.release_id)
+    release = tx.get_release(deployment.release_id, plan=False)
     item = next(i for i in release.items if i.service == node.service)
     before = tx.set_inventory(
         InventoryEntry(
@@ -235,7 +229,9 @@ def finish_deployment(
         error=error,
     )
     if deployment.release_id is not None:
-        release = tx.get_release(deployment.release_id, lock=True)
+        release = tx.get_release(
+            deployment.release_id, lock=True, plan=state is DeploymentState.SUCCEEDED
+        )
         if release is not None and release.state not in TERMINAL_RELEASE:
             _release_after(tx, release, deployment, state, at=at, error=error)
     if deployment.environment is not None:

@@ -11,7 +11,7 @@ from typing import Any
 from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import NodeState
 from interlock.engine.core import SYSTEM_ACTOR, Engine
-from interlock.engine.progress import advance, service_finished
+from interlock.engine.progress import advance, node_done
 from interlock.engine.transitions import move_node
 from interlock.executors.base import LogSink, StepContext, StepResult
 
@@ -38,7 +38,7 @@ def claim(tx: Any, engine: Engine, worker: str) -> tuple[Node, Deployment, Relea
     if node is None:
         return None
     deployment = tx.get_deployment(node.deployment_id)
-    release = tx.get_release(deployment.release_id) if deployment.release_id else None
+    release = tx.get_release(deployment.release_id, plan=False) if deployment.release_id else None
     if node.kind == "step":
         tx.audit(
             at=now,
@@ -193,7 +193,7 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
             data={"exit_code": result.exit_code},
             **common,
         )
-        service_finished(tx, node, at=now)
+        node_done(tx, node, at=now)
     elif cancelled:
         move_node(
             tx,

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from interlock.audit.chain import Checkpoint, StoredEvent, event_body, link
 from interlock.domain.records import AuditEvent
@@ -15,6 +15,13 @@ from interlock.storage.schema import audit_events, audit_head
 from interlock.storage.types import Timestamp
 
 _TS = Timestamp()
+_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+_HEAD_LOCKED = _HEAD.with_for_update()
+_MOVE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
+)
 
 
 class AuditQueries(QueryBase):
@@ -38,7 +45,7 @@ class AuditQueries(QueryBase):
                 "actor": actor,
                 "action": action,
                 "object_type": object_type,
-                "object_id": str(object_id),
+                "object_id": str(object_id)[:255],
                 "reason": reason,
                 "before": before,
                 "after": after,
@@ -49,10 +56,7 @@ class AuditQueries(QueryBase):
     def flush_audit(self) -> None:
         if not self._pending_audit:
             return
-        query = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-        if self.for_update():
-            query = query.with_for_update()
-        head = self.conn.execute(query).first()
+        head = self.conn.execute(_HEAD_LOCKED if self.for_update() else _HEAD).first()
         seq, prev = (int(head.seq), str(head.hash)) if head else (0, "0" * 64)
         rows = []
         for event in self._pending_audit:
@@ -77,9 +81,7 @@ class AuditQueries(QueryBase):
         if head is None:
             self.conn.execute(audit_head.insert().values(id=1, seq=seq, hash=prev))
         else:
-            self.conn.execute(
-                update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev)
-            )
+            self.conn.execute(_MOVE_HEAD, {"b_seq": seq, "b_hash": prev})
         self._pending_audit = []
 
     def audit_head(self) -> Checkpoint | None:

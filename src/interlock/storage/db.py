@@ -190,6 +190,34 @@ class Database:
     def sqlite_file(self) -> Path | None:
         return sqlite_path(self.url) if self.dialect == "sqlite" else None
 
+    def hold_exclusive(self) -> Any:
+        """On SQLite, make sure this is the only server on the file; keep the result alive.
+
+        The embedded workers are then the only ones that can hold leases, so a
+        restarting server may recover every running step at once.
+        """
+        path = self.sqlite_file()
+        if path is None:
+            return None
+        import fcntl
+
+        handle = open(f"{path}.lock", "a+")  # noqa: SIM115 - held for the process lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StorageUnavailable(
+                f"another Interlock server ({holder}) is using {path}; stop it first, "
+                "or use PostgreSQL to run several servers"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        return handle
+
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Interlock issues BEGIN itself (see _sqlite_begin), so pysqlite must not.

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select
 
 from interlock.domain.records import Deployment
 from interlock.domain.states import DeploymentState
-from interlock.storage.base import QueryBase
+from interlock.storage.base import QueryBase, guarded_update, update_params
 from interlock.storage.schema import deployments, release_items
 
 ACTIVE = (
@@ -18,6 +18,10 @@ ACTIVE = (
     DeploymentState.NEEDS_ATTENTION.value,
     DeploymentState.ROLLING_BACK.value,
 )
+
+
+_GET = select(deployments).where(deployments.c.id == bindparam("id"))
+_GET_LOCKED = _GET.with_for_update()
 
 
 def _deployment(row: Any) -> Deployment:
@@ -57,10 +61,8 @@ class DeploymentQueries(QueryBase):
         )
 
     def get_deployment(self, deployment_id: int, *, lock: bool = False) -> Deployment | None:
-        query = select(deployments).where(deployments.c.id == deployment_id)
-        if lock and self.for_update():
-            query = query.with_for_update()
-        row = self.conn.execute(query).first()
+        query = _GET_LOCKED if lock and self.for_update() else _GET
+        row = self.conn.execute(query, {"id": deployment_id}).first()
         return _deployment(row) if row else None
 
     def list_deployments(
@@ -92,10 +94,9 @@ class DeploymentQueries(QueryBase):
         """Change a deployment only if it is still in ``expected``."""
         if isinstance(values.get("state"), DeploymentState):
             values["state"] = values["state"].value
+        guard = {"id": deployment_id, "state": expected.value}
         result = self.conn.execute(
-            update(deployments)
-            .where(deployments.c.id == deployment_id, deployments.c.state == expected.value)
-            .values(**values)
+            guarded_update(deployments, guard, values), update_params(values, guard)
         )
         return bool(result.rowcount)
 
@@ -107,6 +108,22 @@ class DeploymentQueries(QueryBase):
             .order_by(deployments.c.id)
         )
         return [_deployment(r) for r in rows]
+
+    def busy_services(self, environment: str, services: Sequence[str]) -> set[str]:
+        """Which of ``services`` an active deployment in ``environment`` holds."""
+        if not services:
+            return set()
+        rows = self.conn.execute(
+            select(release_items.c.service)
+            .distinct()
+            .join(deployments, deployments.c.release_id == release_items.c.release_id)
+            .where(
+                deployments.c.environment == environment,
+                deployments.c.state.in_(ACTIVE),
+                release_items.c.service.in_(list(services)),
+            )
+        )
+        return {r.service for r in rows}
 
     def queued_deployments(self, environment: str) -> list[Deployment]:
         """Deployments waiting for a lock in ``environment``, oldest first."""

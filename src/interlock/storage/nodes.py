@@ -6,20 +6,95 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from interlock.domain.plan import NodePlan
 from interlock.domain.records import Attempt, Node
 from interlock.domain.states import NodeState
-from interlock.storage.base import QueryBase
+from interlock.storage.base import QueryBase, guarded_update, update_params
 from interlock.storage.schema import attempts, nodes
 from interlock.storage.types import Timestamp
+
+# The statements every step runs are built once (see base.guarded_update).
+_DONE = [NodeState.SUCCEEDED.value, NodeState.SKIPPED.value]
+_GET_NODE = select(nodes).where(nodes.c.id == bindparam("id"))
+_STATE_COUNTS = (
+    select(nodes.c.state, func.count())
+    .where(nodes.c.deployment_id == bindparam("d"))
+    .group_by(nodes.c.state)
+)
+_COUNT_OFF = (
+    update(nodes)
+    .where(
+        nodes.c.deployment_id == bindparam("d"),
+        nodes.c.key.in_(bindparam("keys", expanding=True)),
+    )
+    .values(unmet=nodes.c.unmet - 1)
+)
+_READY_UP = (
+    update(nodes)
+    .where(
+        nodes.c.deployment_id == bindparam("d"),
+        nodes.c.key.in_(bindparam("keys", expanding=True)),
+        nodes.c.state == NodeState.PENDING.value,
+        nodes.c.unmet <= 0,
+    )
+    .values(state=NodeState.READY.value, not_before=bindparam("now", type_=Timestamp()))
+)
+_OPEN_SERVICE_NODES = (
+    select(func.count())
+    .select_from(nodes)
+    .where(
+        nodes.c.deployment_id == bindparam("d"),
+        nodes.c.service == bindparam("service"),
+        nodes.c.phase == bindparam("phase"),
+        nodes.c.state.notin_(_DONE),
+    )
+)
+_NEXT_READY = (
+    select(nodes.c.id)
+    .where(
+        nodes.c.state == NodeState.READY.value,
+        nodes.c.not_before <= bindparam("now", type_=Timestamp()),
+    )
+    .order_by(nodes.c.not_before, nodes.c.id)
+    .limit(1)
+)
+_NEXT_READY_LOCKED = _NEXT_READY.with_for_update(skip_locked=True)
+_LEASE = (
+    update(nodes)
+    .where(nodes.c.id == bindparam("w_id"), nodes.c.state == NodeState.READY.value)
+    .values(
+        state=NodeState.RUNNING.value,
+        attempt=nodes.c.attempt + 1,
+        fence=nodes.c.fence + 1,
+        lease_owner=bindparam("w_worker"),
+        lease_expires=bindparam("w_expires", type_=Timestamp()),
+        started_at=func.coalesce(nodes.c.started_at, bindparam("now", type_=Timestamp())),
+    )
+    .returning(*nodes.c)
+)
+_NEW_ATTEMPT = attempts.insert()
+_FINISH_ATTEMPT = (
+    update(attempts)
+    .where(attempts.c.node_id == bindparam("w_node"), attempts.c.attempt == bindparam("w_attempt"))
+    .values(
+        finished_at=bindparam("b_finished_at", type_=Timestamp()),
+        outcome=bindparam("b_outcome"),
+        exit_code=bindparam("b_exit_code"),
+        error=bindparam("b_error"),
+        log=attempts.c.log + bindparam("b_log"),
+        log_size=attempts.c.log_size + bindparam("b_log_size"),
+        log_truncated=attempts.c.log_truncated | bindparam("b_truncated"),
+    )
+)
 
 
 def _node(row: Any) -> Node:
     data = dict(row._mapping)
     data["state"] = NodeState(data["state"])
     data["needs"] = tuple(data["needs"] or ())
+    data["dependents"] = tuple(data["dependents"] or ())
     return Node(**data)
 
 
@@ -39,6 +114,10 @@ class NodeQueries(QueryBase):
         """Create the graph of a deployment; every node starts ``pending``."""
         if not plans:
             return
+        dependents: dict[str, list[str]] = {p.key: [] for p in plans}
+        for p in plans:
+            for need in p.needs:
+                dependents.setdefault(need, []).append(p.key)
         self.conn.execute(
             nodes.insert(),
             [
@@ -51,6 +130,8 @@ class NodeQueries(QueryBase):
                     "phase": p.phase,
                     "position": offset + i,
                     "needs": list(p.needs),
+                    "unmet": len(p.needs),
+                    "dependents": dependents[p.key],
                     "executor": p.executor,
                     "spec": p.spec,
                     "timeout": p.timeout,
@@ -67,7 +148,7 @@ class NodeQueries(QueryBase):
         )
 
     def get_node(self, node_id: int) -> Node | None:
-        row = self.conn.execute(select(nodes).where(nodes.c.id == node_id)).first()
+        row = self.conn.execute(_GET_NODE, {"id": node_id}).first()
         return _node(row) if row else None
 
     def nodes_of(self, deployment_id: int) -> list[Node]:
@@ -90,11 +171,69 @@ class NodeQueries(QueryBase):
         """Change a node only if it is still in ``expected`` (and, when leased, unfenced)."""
         if isinstance(values.get("state"), NodeState):
             values["state"] = values["state"].value
-        conditions = [nodes.c.id == node.id, nodes.c.state == expected.value]
+        guard = {"id": node.id, "state": expected.value}
         if expected is NodeState.RUNNING:
-            conditions.append(nodes.c.fence == node.fence)
-        result = self.conn.execute(update(nodes).where(*conditions).values(**values))
+            guard["fence"] = node.fence
+        statement = guarded_update(nodes, guard, values)
+        result = self.conn.execute(statement, update_params(values, guard))
         return bool(result.rowcount)
+
+    # -- graph bookkeeping ------------------------------------------------------
+    def state_counts(self, deployment_id: int) -> dict[NodeState, int]:
+        """How many nodes of the deployment are in each state (an index-only count)."""
+        rows = self.conn.execute(_STATE_COUNTS, {"d": deployment_id})
+        return {NodeState(r[0]): int(r[1]) for r in rows}
+
+    def ready_roots(self, deployment_id: int, now: datetime) -> int:
+        """Make every pending node with no open needs ready; return how many."""
+        result = self.conn.execute(
+            update(nodes)
+            .where(
+                nodes.c.deployment_id == deployment_id,
+                nodes.c.state == NodeState.PENDING.value,
+                nodes.c.unmet <= 0,
+            )
+            .values(state=NodeState.READY.value, not_before=now)
+        )
+        return int(result.rowcount)
+
+    def satisfy(self, node: Node, now: datetime) -> int:
+        """``node`` is done: count it off its dependents; ready those with nothing left."""
+        if not node.dependents:
+            return 0
+        params = {"d": node.deployment_id, "keys": list(node.dependents), "now": now}
+        self.conn.execute(_COUNT_OFF, params)
+        return int(self.conn.execute(_READY_UP, params).rowcount)
+
+    def stop_nodes(
+        self, deployment_id: int, sources: Sequence[NodeState], target: NodeState, now: datetime
+    ) -> int:
+        """Move every node in one of ``sources`` to ``target`` (skip or cancel the rest)."""
+        result = self.conn.execute(
+            update(nodes)
+            .where(
+                nodes.c.deployment_id == deployment_id,
+                nodes.c.state.in_([s.value for s in sources]),
+            )
+            .values(state=target.value, finished_at=now)
+        )
+        return int(result.rowcount)
+
+    def nodes_in_state(self, deployment_id: int, state: NodeState, limit: int = 10) -> list[Node]:
+        rows = self.conn.execute(
+            select(nodes)
+            .where(nodes.c.deployment_id == deployment_id, nodes.c.state == state.value)
+            .order_by(nodes.c.position)
+            .limit(limit)
+        )
+        return [_node(r) for r in rows]
+
+    def open_service_nodes(self, deployment_id: int, service: str, phase: str) -> int:
+        """Nodes of ``service`` in ``phase`` that are not done yet."""
+        found = self.conn.execute(
+            _OPEN_SERVICE_NODES, {"d": deployment_id, "service": service, "phase": phase}
+        ).scalar_one()
+        return int(found)
 
     # -- claiming and leases ---------------------------------------------------
     def claim_node(self, worker: str, now: datetime, lease: float) -> Node | None:
@@ -103,37 +242,21 @@ class NodeQueries(QueryBase):
         The claim increments the attempt and the fence and records the attempt,
         all in the caller's transaction.
         """
-        query = (
-            select(nodes.c.id)
-            .where(nodes.c.state == NodeState.READY.value, nodes.c.not_before <= now)
-            .order_by(nodes.c.not_before, nodes.c.id)
-            .limit(1)
-        )
-        if self.for_update():
-            query = query.with_for_update(skip_locked=True)
-        node_id = self.conn.execute(query).scalar()
+        query = _NEXT_READY_LOCKED if self.for_update() else _NEXT_READY
+        node_id = self.conn.execute(query, {"now": now}).scalar()
         if node_id is None:
             return None
         row = self.conn.execute(
-            update(nodes)
-            .where(nodes.c.id == node_id, nodes.c.state == NodeState.READY.value)
-            .values(
-                state=NodeState.RUNNING.value,
-                attempt=nodes.c.attempt + 1,
-                fence=nodes.c.fence + 1,
-                lease_owner=worker,
-                lease_expires=now + timedelta(seconds=lease),
-                started_at=func.coalesce(nodes.c.started_at, literal(now, Timestamp())),
-            )
-            .returning(*nodes.c)
+            _LEASE,
+            {"w_id": node_id, "w_worker": worker, "now": now,
+             "w_expires": now + timedelta(seconds=lease)},
         ).first()
         if row is None:  # pragma: no cover - only if the row changed under SKIP LOCKED
             return None
         node = _node(row)
         self.conn.execute(
-            attempts.insert().values(
-                node_id=node.id, attempt=node.attempt, worker=worker, started_at=now
-            )
+            _NEW_ATTEMPT, {"node_id": node.id, "attempt": node.attempt, "worker": worker,
+                           "started_at": now}
         )
         return node
 
@@ -206,21 +329,19 @@ class NodeQueries(QueryBase):
         log: str = "",
         truncated: bool = False,
     ) -> None:
-        values: dict[str, Any] = {
-            "finished_at": at,
-            "outcome": outcome,
-            "exit_code": exit_code,
-            "error": error,
-        }
-        if log:
-            values["log"] = attempts.c.log + log
-            values["log_size"] = attempts.c.log_size + len(log.encode("utf-8"))
-        if truncated:
-            values["log_truncated"] = True
         self.conn.execute(
-            update(attempts)
-            .where(and_(attempts.c.node_id == node_id, attempts.c.attempt == attempt))
-            .values(**values)
+            _FINISH_ATTEMPT,
+            {
+                "w_node": node_id,
+                "w_attempt": attempt,
+                "b_finished_at": at,
+                "b_outcome": outcome,
+                "b_exit_code": exit_code,
+                "b_error": error,
+                "b_log": log,
+                "b_log_size": len(log.encode("utf-8")),
+                "b_truncated": truncated,
+            },
         )
 
     def append_log(self, node_id: int, attempt: int, text: str) -> None:

@@ -7,17 +7,39 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from interlock.domain.records import Item, Release
 from interlock.domain.states import ReleaseState
-from interlock.storage.base import QueryBase
+from interlock.storage.base import QueryBase, guarded_update, update_params
 from interlock.storage.schema import release_items, releases
+from interlock.storage.types import Timestamp
+
+_WITHOUT_PLAN = [c for c in releases.c if c.name != "plan"]
+_GET = {
+    True: select(releases).where(releases.c.id == bindparam("id")),
+    False: select(*_WITHOUT_PLAN).where(releases.c.id == bindparam("id")),
+}
+_GET_LOCKED = {k: v.with_for_update() for k, v in _GET.items()}
+_ITEMS_OF_ONE = (
+    select(release_items)
+    .where(release_items.c.release_id == bindparam("id"))
+    .order_by(release_items.c.position)
+)
+_TOUCH = (
+    update(releases)
+    .where(releases.c.id == bindparam("w_id"))
+    .values(
+        updated_at=bindparam("b_now", type_=Timestamp()),
+        revision=releases.c.revision + 1,
+    )
+)
 
 
 def _release(row: Any, items: Iterable[Item]) -> Release:
     data = dict(row._mapping)
     data["state"] = ReleaseState(data["state"])
+    data.setdefault("plan", {})
     return Release(**data, items=tuple(items))
 
 
@@ -79,14 +101,19 @@ class ReleaseQueries(QueryBase):
             found[row.release_id].append(Item(row.service, row.version, row.digest, row.commit_sha))
         return found
 
-    def get_release(self, release_id: int, *, lock: bool = False) -> Release | None:
-        query = select(releases).where(releases.c.id == release_id)
-        if lock and self.for_update():
-            query = query.with_for_update()
-        row = self.conn.execute(query).first()
+    def get_release(
+        self, release_id: int, *, lock: bool = False, plan: bool = True
+    ) -> Release | None:
+        """One release with its items; ``plan=False`` leaves its (large) plan out as ``{}``."""
+        query = (_GET_LOCKED if lock and self.for_update() else _GET)[plan]
+        row = self.conn.execute(query, {"id": release_id}).first()
         if row is None:
             return None
-        return _release(row, self._items([release_id]).get(release_id, []))
+        items = [
+            Item(r.service, r.version, r.digest, r.commit_sha)
+            for r in self.conn.execute(_ITEMS_OF_ONE, {"id": release_id})
+        ]
+        return _release(row, items)
 
     def list_releases(
         self,
@@ -121,20 +148,22 @@ class ReleaseQueries(QueryBase):
         """Change a release only if it is still in ``expected``; bump its revision."""
         if isinstance(values.get("state"), ReleaseState):
             values["state"] = values["state"].value
+        guard = {"id": release_id, "state": expected.value}
         result = self.conn.execute(
-            update(releases)
-            .where(releases.c.id == release_id, releases.c.state == expected.value)
-            .values(updated_at=at, revision=releases.c.revision + 1, **values)
+            guarded_update(releases, guard, values), update_params(values, guard)
         )
+        if result.rowcount:
+            self.touch_release(release_id, at)
         return bool(result.rowcount)
 
     def touch_release(self, release_id: int, at: datetime) -> None:
-        """Mark that something inside the release changed (for watchers)."""
-        self.conn.execute(
-            update(releases)
-            .where(releases.c.id == release_id)
-            .values(updated_at=at, revision=releases.c.revision + 1)
-        )
+        """Mark that something in the release changed; the revision moves once per commit."""
+        self._touched.add(release_id)
+
+    def flush_touched(self, at: datetime) -> None:
+        for release_id in sorted(self._touched):
+            self.conn.execute(_TOUCH, {"w_id": release_id, "b_now": at})
+        self._touched = set()
 
     def due_scheduled_releases(self, now: datetime, limit: int = 100) -> list[int]:
         rows = self.conn.execute(

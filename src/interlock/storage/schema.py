@@ -105,6 +105,11 @@ nodes = Table(
     Column("phase", String(16), nullable=False),
     Column("position", Integer, nullable=False),
     Column("needs", Json, nullable=False),
+    # Graph bookkeeping kept on the rows so finishing a node costs the same
+    # whatever the size of the graph: how many needs are still open, and
+    # which nodes wait on this one.
+    Column("unmet", Integer, nullable=False, server_default=text("0")),
+    Column("dependents", Json, nullable=False),
     Column("executor", String(64), nullable=False),
     Column("spec", Json, nullable=False),
     Column("timeout", Float, nullable=False),
@@ -123,6 +128,7 @@ nodes = Table(
     Column("error", Text),
     Column("result", Json),
     UniqueConstraint("deployment_id", "key"),
+    Index("ix_nodes_deployment_id_state", "deployment_id", "state"),
     # Claims and lease recovery only ever look at open nodes: partial indexes keep
     # them fast however much history piles up.
     Index(
@@ -167,7 +173,7 @@ audit_events = Table(
     Column("actor", String(128), nullable=False),
     Column("action", String(64), nullable=False),
     Column("object_type", String(32), nullable=False),
-    Column("object_id", String(64), nullable=False),
+    Column("object_id", String(255), nullable=False),
     Column("body", Text, nullable=False),  # the canonical JSON that is hashed
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),

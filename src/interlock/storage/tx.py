@@ -37,12 +37,17 @@ class Tx(
         self.read_only = read_only
         self.channels: set[str] = set()
         self._pending_audit = []
+        self._touched: set[int] = set()
 
     def notify(self, channel: str = "work") -> None:
         """Wake workers (in this process and, on PostgreSQL, everywhere) after commit."""
         self.channels.add(channel)
 
     def before_commit(self) -> None:
+        if self._touched:
+            from datetime import UTC, datetime
+
+            self.flush_touched(datetime.now(UTC))
         self.flush_audit()
         if self.channels and self.dialect == "postgresql":
             from sqlalchemy import text

@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(length=128), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("object_type", sa.String(length=32), nullable=False),
-        sa.Column("object_id", sa.String(length=64), nullable=False),
+        sa.Column("object_id", sa.String(length=255), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
@@ -173,6 +173,12 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column("unmet", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column(
+            "dependents",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("executor", sa.String(length=64), nullable=False),
         sa.Column(
             "spec",
@@ -207,6 +213,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("deployment_id", "key", name=op.f("uq_nodes_deployment_id_key")),
     )
     with op.batch_alter_table("nodes", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_nodes_deployment_id_state", ["deployment_id", "state"], unique=False
+        )
         batch_op.create_index(
             "ix_nodes_leased",
             ["lease_expires"],
@@ -245,6 +254,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("attempts")
     with op.batch_alter_table("nodes", schema=None) as batch_op:
+        batch_op.drop_index("ix_nodes_deployment_id_state")
         batch_op.drop_index(
             "ix_nodes_ready",
             sqlite_where=sa.text("state = 'ready'"),

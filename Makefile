@@ -1,0 +1,44 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint typecheck bench services clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Reinstall when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+## Start the server on SQLite with the demo config and run one demo release.
+run: $(VENV)/.installed
+	INTERLOCK=$(abspath $(BIN))/interlock examples/demo/run.sh
+
+services:
+	scripts/ensure-services.sh
+
+## Every test, SQLite and PostgreSQL, starting PostgreSQL if it is down.
+test: $(VENV)/.installed-dev services
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) .interlock examples/demo/.interlock

@@ -1,0 +1,73 @@
+"""Deployments and their steps, with live logs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from interlock.api.deps import AppDep
+from interlock.api.schemas import DeploymentOut, LogOut, Page, StepOut
+from interlock.domain.states import DeploymentState
+from interlock.engine import views
+
+router = APIRouter(tags=["deployments"])
+
+
+@router.get("/deployments", response_model=Page[DeploymentOut])
+def list_(
+    app: AppDep,
+    release_id: int | None = None,
+    environment: str | None = None,
+    state_: Annotated[list[DeploymentState] | None, Query(alias="state")] = None,
+    cursor: int | None = Query(default=None, ge=1),
+    limit: int = Query(default=50, ge=1, le=200),
+) -> Page[DeploymentOut]:
+    """Deployments, newest first."""
+    found = views.list_deployments(
+        app.engine,
+        release_id=release_id,
+        environment=environment,
+        states=[s.value for s in state_ or []],
+        cursor=cursor,
+        limit=limit + 1,
+    )
+    page = found[:limit]
+    return Page(
+        items=[DeploymentOut.of(d) for d in page],
+        next_cursor=page[-1].id if len(found) > limit and page else None,
+    )
+
+
+@router.get("/deployments/{deployment_id}", response_model=DeploymentOut)
+def get(deployment_id: int, app: AppDep) -> DeploymentOut:
+    """One deployment with its steps and their attempts."""
+    dv = views.deployment_view(app.engine, deployment_id)
+    return DeploymentOut.of(dv.deployment, [StepOut.of(n, dv.attempts.get(n.id)) for n in dv.nodes])
+
+
+@router.get("/steps/{step_id}", response_model=StepOut)
+def step(step_id: int, app: AppDep) -> StepOut:
+    """One step (or gate) with every attempt."""
+    node, attempts = views.step(app.engine, step_id)
+    return StepOut.of(node, attempts)
+
+
+@router.get("/steps/{step_id}/logs", response_model=LogOut)
+def step_logs(
+    step_id: int,
+    app: AppDep,
+    attempt: int | None = Query(default=None, ge=1),
+    offset: int = Query(default=0, ge=0, description="Characters already read."),
+) -> LogOut:
+    """A step's output, readable while it runs: poll with `offset` = `next_offset`."""
+    node, number, text, finished, truncated = views.step_log(app.engine, step_id, attempt, offset)
+    return LogOut(
+        step_id=node.id,
+        key=node.key,
+        attempt=number,
+        text=text,
+        next_offset=offset + len(text),
+        finished=finished,
+        truncated=truncated,
+    )

@@ -1,0 +1,172 @@
+"""Releases: create, list, show, watch, cancel, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from starlette.concurrency import run_in_threadpool
+
+from interlock.api.deps import ActorDep, AppDep
+from interlock.api.schemas import (
+    CancelIn,
+    DeploymentOut,
+    LogOut,
+    Page,
+    Progress,
+    ReleaseCreate,
+    ReleaseOut,
+    StepOut,
+)
+from interlock.domain.names import parse_ref
+from interlock.domain.records import Item
+from interlock.domain.states import ReleaseState
+from interlock.engine import views
+from interlock.engine.releases import cancel_release, create_release
+from interlock.errors import InvalidInput, NotFound
+
+router = APIRouter(tags=["releases"])
+
+
+def release_out(view: views.ReleaseView) -> ReleaseOut:
+    deployments = []
+    done = total = 0
+    for dv in view.deployments:
+        steps = [StepOut.of(n, dv.attempts.get(n.id)) for n in dv.nodes]
+        deployments.append(DeploymentOut.of(dv.deployment, steps))
+    out = ReleaseOut.of(view.release, deployments)
+    for env in view.release.plan.get("environments", []):
+        total += len(env["nodes"])
+    for dv in view.deployments:
+        if dv.deployment.kind == "deploy":
+            done += sum(1 for n in dv.nodes if n.state.value in ("succeeded", "skipped"))
+    envs_done = sum(
+        1
+        for dv in view.deployments
+        if dv.deployment.kind == "deploy" and dv.deployment.state.value == "succeeded"
+    )
+    out.progress = Progress(
+        steps_done=done,
+        steps_total=total,
+        environments_done=envs_done,
+        environments_total=len(out.environments),
+    )
+    return out
+
+
+@router.post("/releases", status_code=status.HTTP_201_CREATED, response_model=ReleaseOut)
+def create(
+    body: ReleaseCreate,
+    app: AppDep,
+    who: ActorDep,
+) -> ReleaseOut:
+    """Create a release of one or more SERVICE@VERSION and start it (or schedule it)."""
+    items = [Item(r.service, r.version) for r in map(parse_ref, body.services)]
+    items += [Item(i.service, i.version, i.digest, i.commit) for i in body.items]
+    if not items:
+        raise InvalidInput(
+            "give at least one SERVICE@VERSION in `services` or `items`", field="services"
+        )
+    release = create_release(
+        app.engine,
+        app.configs,
+        actor=who.name,
+        items=items,
+        reason=body.reason,
+        until=body.until,
+        scheduled_at=body.at,
+    )
+    return release_out(views.release_view(app.engine, release.id))
+
+
+@router.get("/releases", response_model=Page[ReleaseOut])
+def list_(
+    app: AppDep,
+    state_: Annotated[list[ReleaseState] | None, Query(alias="state")] = None,
+    service: str | None = None,
+    created_by: str | None = None,
+    cursor: int | None = Query(default=None, ge=1),
+    limit: int = Query(default=50, ge=1, le=200),
+) -> Page[ReleaseOut]:
+    """Releases, newest first; filter by state, service or creator."""
+    found = views.list_releases(
+        app.engine,
+        states=[s.value for s in state_ or []],
+        service=service,
+        created_by=created_by,
+        cursor=cursor,
+        limit=limit + 1,
+    )
+    page = found[:limit]
+    more = len(found) > limit
+    return Page(
+        items=[ReleaseOut.of(r) for r in page], next_cursor=page[-1].id if more and page else None
+    )
+
+
+@router.get("/releases/{release_id}", response_model=ReleaseOut)
+async def get(
+    release_id: int,
+    app: AppDep,
+    since: int | None = Query(
+        default=None, description="Long-poll: answer once the revision is past this one."
+    ),
+    wait: float = Query(default=0, ge=0, le=60, description="Long-poll for at most this long."),
+) -> ReleaseOut:
+    """One release with its deployments and steps (long-poll with `since` and `wait`)."""
+    if since is not None and wait > 0:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            revision = await run_in_threadpool(views.release_revision, app.engine, release_id)
+            if revision > since:
+                break
+            await asyncio.sleep(0.2)
+    view = await run_in_threadpool(views.release_view, app.engine, release_id)
+    return release_out(view)
+
+
+@router.post("/releases/{release_id}/cancel", response_model=ReleaseOut)
+def cancel(
+    release_id: int,
+    app: AppDep,
+    who: ActorDep,
+    body: CancelIn | None = None,
+) -> ReleaseOut:
+    """Cancel a release: nothing new starts; running steps are stopped."""
+    reason = body.reason if body else "cancelled"
+    cancel_release(app.engine, release_id, actor=who.name, reason=reason)
+    return release_out(views.release_view(app.engine, release_id))
+
+
+@router.get("/releases/{release_id}/logs", response_model=list[LogOut])
+def logs(
+    release_id: int,
+    app: AppDep,
+    step: str | None = Query(default=None, description="Only this step (name or key)."),
+) -> list[LogOut]:
+    """The output of every step of a release (the latest attempt of each)."""
+    view = views.release_view(app.engine, release_id)
+    out = []
+    for dv in view.deployments:
+        for node in dv.nodes:
+            if step and step not in (node.name, node.key):
+                continue
+            if node.kind != "step" or node.attempt == 0:
+                continue
+            _, number, text, finished, truncated = views.step_log(app.engine, node.id)
+            out.append(
+                LogOut(
+                    step_id=node.id,
+                    key=f"{dv.deployment.environment}/{node.key}",
+                    attempt=number,
+                    text=text,
+                    next_offset=len(text),
+                    finished=finished,
+                    truncated=truncated,
+                )
+            )
+    if step and not out:
+        raise NotFound(f"release {release_id} has no step {step!r} that has run")
+    return out

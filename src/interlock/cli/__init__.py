@@ -1,0 +1,1 @@
+"""The ``interlock`` command: a client of the REST API, plus offline commands."""

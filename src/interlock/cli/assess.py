@@ -1,0 +1,235 @@
+"""``interlock assess``: diagnose manual release coordination from what a team already has."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+
+from interlock.cli.output import FORMAT_OPTION, emit_json, table
+from interlock.domain.durations import parse_duration
+from interlock.errors import InvalidInput
+from interlock.vcs import DEFAULT_TICKET_PATTERN
+
+
+def _zone(name: str) -> tzinfo:
+    if name.strip().upper() in ("UTC", "Z"):
+        return UTC
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"--timezone {name!r} is not a time zone; use an IANA name like Europe/Berlin or UTC"
+        ) from None
+
+
+def _plain(value: Any) -> str:
+    from rich.markup import escape
+
+    return escape("" if value is None else str(value))
+
+
+_SEEN = {True: "seen", False: "not seen", None: "cannot tell"}
+
+
+@click.command()
+@click.option("--git", "git", type=click.Path(path_type=Path), help="A git repository to read.")
+@click.option(
+    "--tag-pattern",
+    default="*",
+    show_default=True,
+    help="Glob of the tags that are releases, e.g. 'v*' or 'payments-*'.",
+)
+@click.option(
+    "--releases",
+    type=click.Path(path_type=Path),
+    help="The release spreadsheet: .csv or .xlsx, one row per release of a service.",
+)
+@click.option(
+    "--map",
+    "mapping",
+    multiple=True,
+    metavar="COLUMN=FIELD",
+    help="Name the column holding a field: date, service, version, run_by, approver,"
+    " planned_date, notes, outcome. Repeat for each.",
+)
+@click.option("--sheet", help="The worksheet of an .xlsx file (default: the first).")
+@click.option(
+    "--incidents",
+    type=click.Path(path_type=Path),
+    help="Incidents (.csv or .xlsx): opened, resolved, service, version that caused it.",
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Write the HTML report here.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, allow_dash=True),
+    help="Write the assessment as JSON here ('-' for standard output).",
+)
+@click.option(
+    "--timezone",
+    "timezone_name",
+    default="UTC",
+    show_default=True,
+    help="Time zone of dates written without one; days and weekdays are counted in it.",
+)
+@click.option("--service", help="The service's name when the spreadsheet has no service column.")
+@click.option(
+    "--hotfix-within",
+    default="3d",
+    show_default=True,
+    help="A patch release this soon after a release is a hotfix.",
+)
+@click.option(
+    "--statistic", type=click.Choice(["median", "mean", "p90"]), default="median", show_default=True
+)
+@click.option(
+    "--frequency-unit",
+    type=click.Choice(["day", "week", "month"]),
+    default="week",
+    show_default=True,
+)
+@click.option(
+    "--count",
+    "frequency_count",
+    type=click.Choice(["deployments", "days"]),
+    default="deployments",
+    show_default=True,
+    help="Deployment frequency counts deployments, or days with a deployment.",
+)
+@click.option(
+    "--restore-from",
+    type=click.Choice(["incident", "deployment"]),
+    help="Time to restore from incidents (default with --incidents) or failed deployments.",
+)
+@click.option(
+    "--bands",
+    type=click.Choice(["2021", "2023", "2024", "none"]),
+    default="2024",
+    show_default=True,
+    help="Which DORA report's performance bands to use.",
+)
+@click.option(
+    "--min-events",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Fewer events than this give 'not enough data' instead of a band or a sign.",
+)
+@click.option(
+    "--ticket-pattern",
+    default=DEFAULT_TICKET_PATTERN,
+    show_default=True,
+    help="Regular expression of ticket keys in commit messages.",
+)
+@FORMAT_OPTION
+def assess(
+    git: Path | None,
+    tag_pattern: str,
+    releases: Path | None,
+    mapping: tuple[str, ...],
+    sheet: str | None,
+    incidents: Path | None,
+    out: Path | None,
+    json_path: Path | None,
+    timezone_name: str,
+    service: str | None,
+    hotfix_within: str,
+    statistic: str,
+    frequency_unit: str,
+    frequency_count: str,
+    restore_from: str | None,
+    bands: str,
+    min_events: int,
+    ticket_pattern: str,
+    fmt: str,
+) -> None:
+    """Diagnose manual release coordination from a spreadsheet, git and incidents.
+
+    Needs no server. Writes a self-contained HTML report (--out) and JSON
+    (--json), and prints a summary. Example:
+
+        interlock assess --git . --tag-pattern 'v*' --releases releases.xlsx
+        --map "Released by=run_by" --out report.html
+    """
+    from interlock.metrics.assess import AssessOptions, write_html, write_json
+    from interlock.metrics.assess import assess as run_assessment
+    from interlock.metrics.definitions import Definitions
+
+    try:
+        within = parse_duration(hotfix_within)
+    except ValueError as exc:
+        raise InvalidInput(f"--hotfix-within: {exc}") from None
+    definitions = Definitions.parse(
+        statistic=statistic,
+        frequency_unit=frequency_unit,
+        frequency_count=frequency_count,
+        restore_from=restore_from or ("incident" if incidents else "deployment"),
+        bands=bands,
+        min_events=min_events,
+    )
+    options = AssessOptions(
+        git=git,
+        tag_pattern=tag_pattern,
+        releases=releases,
+        mapping=mapping,
+        sheet=sheet,
+        incidents=incidents,
+        zone=_zone(timezone_name),
+        hotfix_within=within,
+        definitions=definitions,
+        ticket_pattern=ticket_pattern,
+        service=service,
+    )
+    result = run_assessment(options)
+    written: list[Path] = []
+    if out is not None:
+        write_html(result, out)
+        written.append(out)
+    to_stdout = json_path is not None and str(json_path) == "-"
+    if json_path is not None and not to_stdout:
+        write_json(result, json_path)
+        written.append(json_path)
+    if fmt == "json" or to_stdout:
+        emit_json(result.as_dict())
+        for path in written:
+            click.echo(f"wrote {path}", err=True)
+        return
+    _summary(result)
+    for problem in result.problems:
+        click.echo(f"warning: {problem}", err=True)
+    for path in written:
+        click.echo(f"wrote {path}")
+    if not written:
+        click.echo("(no files written: add --out report.html and/or --json assessment.json)")
+
+
+def _summary(result: Any) -> None:
+    services = len(result.services)
+    click.echo(
+        f"Assessed {result.inputs['release_count']} releases of {services} service(s),"
+        f" {result.period or 'no period'}"
+    )
+    table(
+        [m.as_dict() for m in result.metrics],
+        [("title", "Metric"), ("display", "Value"), ("band_note", "Band"), ("n", "n")],
+        title="Delivery metrics",
+        styles={"band_note": _plain, "title": _plain},
+    )
+    table(
+        [
+            {"title": s.title, "seen": _SEEN[s.observed], "evidence": s.evidence}
+            for s in result.signs
+        ],
+        [("title", "Warning sign"), ("seen", "Seen"), ("evidence", "Evidence")],
+        title="Warning signs of manual coordination",
+        styles={"evidence": _plain, "title": _plain},
+    )
+    click.echo("Steps to take first:")
+    for number, step in enumerate(result.steps, 1):
+        click.echo(f"  {number}. {step.title}")
+    sys.stdout.flush()

@@ -1,0 +1,97 @@
+"""The CLI's HTTP client: one place that maps transport and HTTP errors to InterlockError."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+from interlock import errors
+from interlock.cli.settings import DEFAULT_URL, home
+
+STATUS_ERRORS: dict[int, type[errors.InterlockError]] = {
+    400: errors.InvalidInput,
+    401: errors.Unauthenticated,
+    403: errors.Forbidden,
+    404: errors.NotFound,
+    409: errors.Conflict,
+    422: errors.InvalidInput,
+}
+
+
+def server_url() -> str:
+    return (os.environ.get("INTERLOCK_URL") or DEFAULT_URL).rstrip("/")
+
+
+def token() -> str | None:
+    """INTERLOCK_TOKEN, or the local admin token a pilot server wrote in INTERLOCK_HOME."""
+    found = os.environ.get("INTERLOCK_TOKEN")
+    if found:
+        return found.strip()
+    path = home() / "admin.token"
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+class Client:
+    def __init__(self, url: str | None = None, timeout: float = 30.0) -> None:
+        self.url = (url or server_url()).rstrip("/")
+        headers = {"user-agent": "interlock-cli"}
+        secret = token()
+        if secret:
+            headers["authorization"] = f"Bearer {secret}"
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise errors.Unreachable(
+                f"cannot reach the Interlock server at {self.url}: nothing is listening. "
+                "Start one with `interlock server` (in the directory of your interlock.yaml), "
+                "or point INTERLOCK_URL at a running one."
+            ) from None
+        except httpx.TimeoutException:
+            raise errors.Unreachable(
+                f"the Interlock server at {self.url} did not answer in time"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise errors.Unreachable(f"cannot talk to {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    def _error(self, response: httpx.Response) -> errors.InterlockError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        detail = body.get("detail") if isinstance(body, dict) else None
+        if not isinstance(detail, str) or not detail:
+            detail = f"the server answered {response.status_code} {response.reason_phrase}"
+        extra = (
+            {k: v for k, v in body.items() if k not in ("detail",)}
+            if isinstance(body, dict)
+            else {}
+        )
+        kind = STATUS_ERRORS.get(response.status_code, errors.InterlockError)
+        error = kind(detail)
+        error.extra = extra
+        return error
+
+    def get(self, path: str, **params: Any) -> Any:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self.request("GET", path, params=clean).json()
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", path, json=body if body is not None else {}).json()
+
+    def delete(self, path: str) -> Any:
+        response = self.request("DELETE", path)
+        return response.json() if response.content else None
+
+    def close(self) -> None:
+        self._http.close()

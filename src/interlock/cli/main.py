@@ -1,0 +1,67 @@
+"""Entry point of the ``interlock`` command.
+
+Sub-commands are imported only when run, so ``interlock --help`` stays fast:
+the table below holds each command's module and its one-line help.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from interlock import __version__
+
+# name: (module:attribute, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("interlock.cli.offline:init", "Write a commented interlock.yaml to start from."),
+    "validate": ("interlock.cli.offline:validate", "Check interlock.yaml; no server needed."),
+    "plan": ("interlock.cli.offline:plan", "Show exactly what a release would do."),
+    "schema": ("interlock.cli.offline:schema", "Print the JSON Schema of interlock.yaml."),
+    "server": ("interlock.cli.serve:server", "Run the API, the scheduler and workers."),
+    "worker": ("interlock.cli.serve:worker", "Run extra workers against PostgreSQL."),
+    "db": ("interlock.cli.database:db", "Database schema: upgrade, current revision."),
+    "config": ("interlock.cli.configs:config", "Show or reload the server's active config."),
+    "release": ("interlock.cli.releases:release", "Create, watch, show, list, cancel releases."),
+    "status": ("interlock.cli.status:status", "Which version runs where, since when, from what."),
+    "audit": ("interlock.cli.audit:audit", "Read, verify, checkpoint and export the audit log."),
+    "assess": ("interlock.cli.assess:assess", "Diagnose manual release coordination offline."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        target, _ = COMMANDS[name]
+        module_name, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="interlock")
+def cli() -> None:
+    """Interlock: declare, gate, run, verify and audit releases.
+
+    Set INTERLOCK_URL (default http://127.0.0.1:8520) and INTERLOCK_TOKEN to
+    talk to a server. Exit codes: 0 ok, 1 failed, 2 invalid input, 3 server
+    unreachable, 4 not allowed, 5 not found, 6 conflict, 7 needs attention,
+    8 timed out.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    from interlock.cli.output import run
+
+    return run(cli, argv if argv is not None else sys.argv[1:])

@@ -1,0 +1,330 @@
+"""``interlock release``: create, list, show, watch, logs, cancel."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import click
+
+from interlock.cli.client import Client
+from interlock.cli.output import FORMAT_OPTION, emit_json, state, table
+from interlock.errors import (
+    EXIT_FAILED,
+    EXIT_NEEDS_ATTENTION,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    InvalidInput,
+)
+
+FINAL = {
+    "succeeded": EXIT_OK,
+    "failed": EXIT_FAILED,
+    "cancelled": EXIT_FAILED,
+    "needs_attention": EXIT_NEEDS_ATTENTION,
+}
+
+
+@click.group()
+def release() -> None:
+    """Create, watch, show, list and cancel releases."""
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _items(release_: dict[str, Any]) -> str:
+    return " ".join(f"{i['service']}@{i['version']}" for i in release_["items"])
+
+
+@release.command("create")
+@click.argument("refs", nargs=-1, required=True, metavar="SERVICE@VERSION...")
+@click.option("--reason", required=True, help="Why: a ticket and a sentence.")
+@click.option("--until", metavar="ENV", help="Stop after this environment.")
+@click.option("--at", "at", metavar="TIME", help="Start later, e.g. 2026-12-01T10:00:00Z.")
+@click.option(
+    "--digest",
+    "digests",
+    multiple=True,
+    metavar="SERVICE=sha256:…",
+    help="Pin a service's artifact digest (repeatable).",
+)
+@click.option("--watch", "watch_", is_flag=True, help="Watch it until it ends.")
+@FORMAT_OPTION
+def create(
+    refs: tuple[str, ...],
+    reason: str,
+    until: str | None,
+    at: str | None,
+    digests: tuple[str, ...],
+    watch_: bool,
+    fmt: str,
+) -> None:
+    """Start a release; prints its id (the whole release with --format json)."""
+    from interlock.domain.names import parse_ref
+
+    pinned = {}
+    for entry in digests:
+        service, sep, digest = entry.partition("=")
+        if not sep:
+            raise InvalidInput(f"--digest {entry!r}: write SERVICE=sha256:…", field="digest")
+        pinned[service] = digest
+    items = []
+    for ref in refs:
+        parsed = parse_ref(ref)
+        items.append(
+            {
+                "service": parsed.service,
+                "version": parsed.version,
+                "digest": pinned.pop(parsed.service, None),
+            }
+        )
+    if pinned:
+        raise InvalidInput(
+            f"--digest for a service not in the release: {', '.join(pinned)}", field="digest"
+        )
+    body: dict[str, Any] = {"items": items, "reason": reason}
+    if until:
+        body["until"] = until
+    if at:
+        body["at"] = at
+    client = Client()
+    created = client.post("/api/v1/releases", body)
+    if fmt == "json" and not watch_:
+        emit_json(created)
+        return
+    click.echo(created["id"])
+    when = f" at {_when(created['scheduled_at'])}" if created.get("scheduled_at") else ""
+    click.echo(
+        f"release {created['id']} created: {_items(created)} → "
+        f"{' → '.join(created['environments'])}{when}; watch it with "
+        f"`interlock release watch {created['id']}`",
+        err=True,
+    )
+    if watch_:
+        raise SystemExit(_watch(client, created["id"], None, fmt))
+
+
+@release.command("list")
+@click.option("--state", "states", multiple=True, help="Only releases in this state.")
+@click.option("--service", help="Only releases of this service.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 200))
+@FORMAT_OPTION
+def list_(states: tuple[str, ...], service: str | None, limit: int, fmt: str) -> None:
+    """Releases, newest first."""
+    page = Client().get(
+        "/api/v1/releases", state=list(states) or None, service=service, limit=limit
+    )
+    if fmt == "json":
+        emit_json(page)
+        return
+    rows = [
+        {
+            "id": r["id"],
+            "state": r["state"],
+            "items": _items(r),
+            "where": r["environment"] or "",
+            "by": r["created_by"],
+            "created": _when(r["created_at"]),
+            "reason": r["reason"][:60],
+        }
+        for r in page["items"]
+    ]
+    table(
+        rows,
+        [
+            ("id", "ID"),
+            ("state", "STATE"),
+            ("items", "SERVICES"),
+            ("where", "ENV"),
+            ("by", "BY"),
+            ("created", "CREATED"),
+            ("reason", "REASON"),
+        ],
+        empty="no releases yet",
+        styles={"state": state},
+    )
+
+
+def _duration(start: str | None, end: str | None) -> str:
+    if not start:
+        return ""
+    begin = datetime.fromisoformat(start)
+    finish = datetime.fromisoformat(end) if end else datetime.now(begin.tzinfo)
+    from interlock.domain.durations import format_duration
+
+    return format_duration(max(0.0, (finish - begin).total_seconds()))
+
+
+@release.command("show")
+@click.argument("release_id", type=int)
+@FORMAT_OPTION
+def show(release_id: int, fmt: str) -> None:
+    """One release: what, why, who, where it is, and every step."""
+    found = Client().get(f"/api/v1/releases/{release_id}")
+    if fmt == "json":
+        emit_json(found)
+        return
+    progress = found.get("progress") or {}
+    click.echo(f"release {found['id']}  {found['state']}  {_items(found)}")
+    click.echo(f"  reason:   {found['reason']}")
+    click.echo(f"  by:       {found['created_by']} at {_when(found['created_at'])}")
+    click.echo(
+        f"  route:    {' → '.join(found['environments'])} (config v{found['config_version']})"
+    )
+    if progress:
+        click.echo(
+            f"  progress: {progress['environments_done']}/"
+            f"{progress['environments_total']} environments, "
+            f"{progress['steps_done']}/{progress['steps_total']} steps"
+        )
+    if found.get("error"):
+        click.echo(f"  error:    {found['error']}")
+    for dep in found["deployments"]:
+        click.echo("")
+        rows = [
+            {
+                "step": s["key"],
+                "state": s["state"],
+                "attempt": s["attempt"] or "",
+                "took": _duration(s["started_at"], s["finished_at"]) if s["started_at"] else "",
+                "error": s["error"] or "",
+            }
+            for s in dep["steps"]
+        ]
+        table(
+            rows,
+            [
+                ("step", "STEP"),
+                ("state", "STATE"),
+                ("attempt", "TRY"),
+                ("took", "TOOK"),
+                ("error", "NOTE"),
+            ],
+            title=f"{dep['environment']}: deployment {dep['id']} {dep['state']}",
+            empty=f"{dep['environment']}: deployment {dep['id']} {dep['state']}",
+            styles={"state": state},
+        )
+
+
+def _watch(client: Client, release_id: int, timeout: float | None, fmt: str) -> int:
+    seen: dict[tuple[int, str], str] = {}
+    last_state = None
+    revision = -1
+    started = time.monotonic()
+    current: dict[str, Any] = {}
+    while True:
+        wait = 20.0
+        if timeout is not None:
+            left = timeout - (time.monotonic() - started)
+            if left <= 0:
+                if fmt == "json":
+                    emit_json(current)
+                click.echo(
+                    f"release {release_id} is still {current.get('state')} after {timeout:g}s",
+                    err=True,
+                )
+                return EXIT_TIMEOUT
+            wait = min(wait, left)
+        current = client.get(f"/api/v1/releases/{release_id}", since=revision, wait=wait)
+        revision = current["revision"]
+        if fmt != "json":
+            _print_changes(current, seen, last_state)
+        last_state = current["state"]
+        if current["state"] in FINAL and current["state"] != "running":
+            if fmt == "json":
+                emit_json(current)
+            else:
+                progress = current.get("progress") or {}
+                took = _duration(current["created_at"], current["finished_at"])
+                message = (
+                    f"release {release_id} {current['state']}"
+                    + (f" after {took}" if took else "")
+                    + f" ({progress.get('environments_done', 0)}/"
+                    f"{progress.get('environments_total', 0)} environments, "
+                    f"{progress.get('steps_done', 0)}/{progress.get('steps_total', 0)} "
+                    "steps)"
+                )
+                if current.get("error"):
+                    message += f": {current['error']}"
+                click.echo(message)
+            return FINAL[current["state"]]
+
+
+def _print_changes(
+    current: dict[str, Any], seen: dict[tuple[int, str], str], last_state: str | None
+) -> None:
+    now = datetime.now().strftime("%H:%M:%S")
+    if current["state"] != last_state and current["state"] not in FINAL:
+        where = f" ({current['environment']})" if current.get("environment") else ""
+        click.echo(f"[{now}] release {current['id']} {current['state']}{where}")
+    progress = current.get("progress") or {}
+    for dep in current["deployments"]:
+        key = (dep["id"], "")
+        ended = dep["finished_at"] is not None
+        if seen.get(key) != dep["state"] and not ended:
+            seen[key] = dep["state"]
+            click.echo(f"[{now}] {dep['environment']}: deployment {dep['id']} {dep['state']}")
+        for step in dep["steps"]:
+            marker = f"{step['state']}:{step['attempt']}"
+            if seen.get((dep["id"], step["key"])) == marker or step["state"] == "pending":
+                continue
+            seen[(dep["id"], step["key"])] = marker
+            detail = ""
+            if step["state"] == "running":
+                detail = f" (attempt {step['attempt']}/{step['max_attempts']})"
+            elif step["state"] in ("succeeded", "failed") and step["started_at"]:
+                detail = f" in {_duration(step['started_at'], step['finished_at'])}"
+            if step.get("error") and step["state"] != "succeeded":
+                detail += f": {step['error']}"
+            done = f"[{progress.get('steps_done', 0)}/{progress.get('steps_total', 0)}]"
+            click.echo(
+                f"[{now}] {done} {dep['environment']}  {step['key']}  {step['state']}{detail}"
+            )
+        if ended and seen.get(key) != dep["state"]:
+            seen[key] = dep["state"]
+            click.echo(f"[{now}] {dep['environment']}: deployment {dep['id']} {dep['state']}")
+
+
+@release.command("watch")
+@click.argument("release_id", type=int)
+@click.option("--timeout", type=float, help="Give up after this many seconds (exit 8).")
+@FORMAT_OPTION
+def watch(release_id: int, timeout: float | None, fmt: str) -> None:
+    """Follow a release live; exit 0 if it succeeds, non-zero if not (for CI)."""
+    raise SystemExit(_watch(Client(), release_id, timeout, fmt))
+
+
+@release.command("logs")
+@click.argument("release_id", type=int)
+@click.option("--step", help="Only this step (name, or SERVICE/NAME).")
+@FORMAT_OPTION
+def logs(release_id: int, step: str | None, fmt: str) -> None:
+    """The output of the release's steps."""
+    found = Client().get(f"/api/v1/releases/{release_id}/logs", step=step)
+    if fmt == "json":
+        emit_json(found)
+        return
+    for entry in found:
+        click.echo(
+            f"==> {entry['key']} (attempt {entry['attempt']}"
+            f"{', running' if not entry['finished'] else ''}) <=="
+        )
+        click.echo(entry["text"], nl=not entry["text"].endswith("\n"))
+
+
+@release.command("cancel")
+@click.argument("release_id", type=int)
+@click.option("--reason", default="cancelled from the CLI", show_default=True)
+@FORMAT_OPTION
+def cancel(release_id: int, reason: str, fmt: str) -> None:
+    """Cancel a release: nothing new starts; running steps are stopped."""
+    found = Client().post(f"/api/v1/releases/{release_id}/cancel", {"reason": reason})
+    if fmt == "json":
+        emit_json(found)
+        return
+    click.echo(f"release {release_id} {found['state']}")

@@ -1,0 +1,203 @@
+"""``interlock server`` and ``interlock worker``: the long-running processes."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from interlock.cli.settings import CONFIG_OPTION, DATABASE_OPTION, default_database_url, home
+
+log = logging.getLogger("interlock")
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    from interlock.errors import Conflict
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise Conflict(
+                f"cannot listen on {host}:{port}: {exc.strerror}; is another server running? "
+                "Use --port to pick another port."
+            ) from None
+
+
+def _engine(database_url: str | None, lease_ttl: float, tick: float) -> Any:
+    from interlock.engine.core import Engine, Settings
+    from interlock.storage.db import Database
+
+    db = Database(database_url or default_database_url())
+    return Engine(db, settings=Settings(lease_ttl=lease_ttl, tick=tick))
+
+
+@click.command()
+@CONFIG_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="INTERLOCK_HOST")
+@click.option("--port", default=8520, show_default=True, type=int, envvar="INTERLOCK_PORT")
+@DATABASE_OPTION
+@click.option(
+    "--workers",
+    default=4,
+    show_default=True,
+    type=click.IntRange(0, 256),
+    help="Embedded worker threads (0: steps run only on `interlock worker`).",
+)
+@click.option(
+    "--lease-ttl",
+    default=30.0,
+    show_default=True,
+    type=float,
+    envvar="INTERLOCK_LEASE_TTL",
+    help="Seconds before a silent worker's steps are recovered.",
+)
+@click.option("--tick", default=1.0, show_default=True, type=float, hidden=True)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+def server(
+    config_path: Path,
+    host: str,
+    port: int,
+    database_url: str | None,
+    workers: int,
+    lease_ttl: float,
+    tick: float,
+    log_level: str,
+    access_log: bool,
+) -> None:
+    """Run the API, the scheduler and embedded workers.
+
+    Data lives in INTERLOCK_HOME (default ./.interlock): the SQLite database
+    unless --database-url says otherwise. SIGHUP reloads the config.
+    """
+    import uvicorn
+
+    from interlock.api.app import create_app
+    from interlock.engine.configs import Configs
+    from interlock.engine.runtime import Runtime
+    from interlock.storage.migrate import ensure_schema
+
+    _logging(log_level)
+    _check_port(host, port)
+    home().mkdir(parents=True, exist_ok=True)
+    engine = _engine(database_url, lease_ttl, tick)
+    lock = engine.db.hold_exclusive()
+    ensure_schema(engine.db, create_if_empty=True)
+    configs = Configs(engine)
+    stored, changed = configs.load_file(config_path, actor="server")
+    log.info(
+        "config %s loaded as version %d%s",
+        config_path,
+        stored.version,
+        "" if changed else " (unchanged)",
+    )
+    runtime = Runtime(engine, workers=workers)
+    runtime.start(recover_all=lock is not None)
+
+    def reload(*_: Any) -> None:
+        def work() -> None:
+            try:
+                found, new = configs.load_file(config_path, actor="server (SIGHUP)")
+                log.info(
+                    "config reloaded: version %d%s", found.version, "" if new else " (unchanged)"
+                )
+            except Exception as exc:  # noqa: BLE001 - a bad file must not stop the server
+                log.error("config reload refused; the active config stays:\n%s", exc)
+
+        threading.Thread(target=work, name="reload", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, reload)
+    app = create_app(engine, configs, config_path.resolve())
+    where = engine.db.url if engine.db.dialect == "sqlite" else "PostgreSQL"
+    log.info(
+        "Interlock listening on http://%s:%d (database: %s, %d workers)", host, port, where, workers
+    )
+    server_ = uvicorn.Server(
+        uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=access_log, lifespan="off"
+        )
+    )
+    try:
+        server_.run()
+    finally:
+        runtime.stop()
+        engine.db.dispose()
+        if lock is not None:
+            lock.close()
+
+
+@click.command()
+@DATABASE_OPTION
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Steps this process runs at once.",
+)
+@click.option(
+    "--lease-ttl", default=30.0, show_default=True, type=float, envvar="INTERLOCK_LEASE_TTL"
+)
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=True,
+    show_default=True,
+    help="Take part in the scheduler election.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def worker(
+    database_url: str | None,
+    concurrency: int,
+    lease_ttl: float,
+    scheduler: bool,
+    log_level: str,
+) -> None:
+    """Run extra workers that claim steps from a shared PostgreSQL database."""
+    from interlock.engine.runtime import Runtime
+    from interlock.errors import InvalidInput
+    from interlock.storage.migrate import ensure_schema
+
+    _logging(log_level)
+    engine = _engine(database_url, lease_ttl, 1.0)
+    if engine.db.dialect != "postgresql":
+        raise InvalidInput(
+            "`interlock worker` needs a PostgreSQL database (--database-url postgresql://…); "
+            "on SQLite the server's embedded workers run the steps"
+        )
+    ensure_schema(engine.db, create_if_empty=False)
+    runtime = Runtime(engine, workers=concurrency, scheduler=scheduler)
+    runtime.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info("worker %s running %d at a time", engine.instance, concurrency)
+    stop.wait()
+    runtime.stop()

@@ -1,0 +1,206 @@
+"""Read models: what the API and the web UI show, assembled in one snapshot."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from interlock.audit.chain import Checkpoint, Verification, verify
+from interlock.domain.records import (
+    Attempt,
+    AuditEvent,
+    ConfigVersion,
+    Deployment,
+    InventoryEntry,
+    Node,
+    Release,
+)
+from interlock.engine.configs import Configs
+from interlock.engine.core import Engine
+from interlock.errors import NotFound
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    deployment: Deployment
+    nodes: list[Node]
+    attempts: dict[int, list[Attempt]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReleaseView:
+    release: Release
+    deployments: list[DeploymentView]
+
+
+def release_view(engine: Engine, release_id: int) -> ReleaseView:
+    """A release with its deployments, their nodes and attempts."""
+    with engine.db.read() as tx:
+        release = tx.get_release(release_id)
+        if release is None:
+            raise NotFound(f"no release {release_id}")
+        deployments = sorted(tx.list_deployments(release_id=release_id), key=lambda d: d.id)
+        nodes = tx.nodes_of_many([d.id for d in deployments])
+        attempts = tx.attempts_of([n.id for n in nodes])
+    return ReleaseView(release, _group(deployments, nodes, attempts))
+
+
+def _group(
+    deployments: Sequence[Deployment], nodes: Sequence[Node], attempts: Sequence[Attempt]
+) -> list[DeploymentView]:
+    by_node: dict[int, list[Attempt]] = defaultdict(list)
+    for attempt in attempts:
+        by_node[attempt.node_id].append(attempt)
+    by_deployment: dict[int, list[Node]] = defaultdict(list)
+    for node in nodes:
+        by_deployment[node.deployment_id].append(node)
+    return [
+        DeploymentView(d, by_deployment[d.id], {n.id: by_node[n.id] for n in by_deployment[d.id]})
+        for d in deployments
+    ]
+
+
+def release_revision(engine: Engine, release_id: int) -> int:
+    with engine.db.read() as tx:
+        release = tx.get_release(release_id)
+    if release is None:
+        raise NotFound(f"no release {release_id}")
+    return release.revision
+
+
+def list_releases(
+    engine: Engine,
+    *,
+    states: Sequence[str] | None = None,
+    service: str | None = None,
+    created_by: str | None = None,
+    cursor: int | None = None,
+    limit: int = 50,
+) -> list[Release]:
+    with engine.db.read() as tx:
+        found: list[Release] = tx.list_releases(
+            states=states, service=service, created_by=created_by, before_id=cursor, limit=limit
+        )
+    return found
+
+
+def deployment_view(engine: Engine, deployment_id: int) -> DeploymentView:
+    with engine.db.read() as tx:
+        deployment = tx.get_deployment(deployment_id)
+        if deployment is None:
+            raise NotFound(f"no deployment {deployment_id}")
+        nodes = tx.nodes_of(deployment_id)
+        attempts = tx.attempts_of([n.id for n in nodes])
+    return _group([deployment], nodes, attempts)[0]
+
+
+def list_deployments(
+    engine: Engine,
+    *,
+    release_id: int | None = None,
+    environment: str | None = None,
+    states: Sequence[str] | None = None,
+    cursor: int | None = None,
+    limit: int = 50,
+) -> list[Deployment]:
+    with engine.db.read() as tx:
+        found: list[Deployment] = tx.list_deployments(
+            release_id=release_id,
+            environment=environment,
+            states=states,
+            before_id=cursor,
+            limit=limit,
+        )
+    return found
+
+
+def step(engine: Engine, node_id: int) -> tuple[Node, list[Attempt]]:
+    with engine.db.read() as tx:
+        node = tx.get_node(node_id)
+        if node is None:
+            raise NotFound(f"no step {node_id}")
+        return node, tx.attempts_of([node_id])
+
+
+def step_log(
+    engine: Engine, node_id: int, attempt: int | None = None, offset: int = 0
+) -> tuple[Node, int, str, bool, bool]:
+    """(node, attempt number, text from ``offset``, finished, truncated)."""
+    with engine.db.read() as tx:
+        node = tx.get_node(node_id)
+        if node is None:
+            raise NotFound(f"no step {node_id}")
+        number = attempt if attempt is not None else node.attempt
+        attempts = {a.attempt: a for a in tx.attempts_of([node_id])}
+        if number not in attempts:
+            if number == 0:
+                return node, 0, "", node.finished_at is not None, False
+            raise NotFound(f"step {node_id} has no attempt {number}")
+        text = tx.attempt_log(node_id, number, offset) or ""
+        found = attempts[number]
+    return node, number, text, found.finished_at is not None, found.log_truncated
+
+
+def status(engine: Engine, configs: Configs) -> tuple[list[str], list[str], list[InventoryEntry]]:
+    """(environments in promotion order, services, what runs where)."""
+    active = None
+    try:
+        active = configs.active()
+    except NotFound:
+        pass
+    with engine.db.read() as tx:
+        entries: list[InventoryEntry] = tx.all_inventory()
+    envs = [e.name for e in active.config.environments] if active else []
+    services = sorted(active.config.services) if active else []
+    for entry in entries:
+        if entry.environment not in envs:
+            envs.append(entry.environment)
+        if entry.service not in services:
+            services.append(entry.service)
+    return envs, services, entries
+
+
+def audit_events(
+    engine: Engine,
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    actor: str | None = None,
+    actions: Sequence[str] | None = None,
+    limit: int = 100,
+    newest_first: bool = False,
+) -> list[AuditEvent]:
+    with engine.db.read() as tx:
+        found: list[AuditEvent] = tx.list_audit(
+            after=after,
+            before=before,
+            object_type=object_type,
+            object_id=object_id,
+            actor=actor,
+            actions=actions,
+            limit=limit,
+            newest_first=newest_first,
+        )
+    return found
+
+
+def audit_verify(engine: Engine, checkpoints: Sequence[Checkpoint] = ()) -> Verification:
+    with engine.db.read() as tx:
+        return verify(tx.stored_events(), head=tx.audit_head(), checkpoints=checkpoints)
+
+
+def audit_checkpoint(engine: Engine) -> Checkpoint | None:
+    with engine.db.read() as tx:
+        head: Checkpoint | None = tx.audit_head()
+    return head
+
+
+def config_version(engine: Engine, version: int) -> ConfigVersion:
+    with engine.db.read() as tx:
+        found: ConfigVersion | None = tx.get_config(version)
+    if found is None:
+        raise NotFound(f"no config version {version}")
+    return found

@@ -1,0 +1,86 @@
+"""Dates as people write them in release spreadsheets, read without guessing.
+
+Only unambiguous forms are accepted: ISO 8601 (``2024-03-05``,
+``2024-03-05 14:30``, ``2024-03-05T14:30:00+01:00``, ``...Z``), the same with
+slashes (``2024/03/05``), and real date cells of a workbook. ``05/03/2024`` is
+refused: it is the 5th of March in Europe and the 3rd of May in the USA.
+
+A date or time without a time zone is read in the assumed zone (UTC unless
+the user chose another), and the report says so. A date without a time of
+day is kept as a day: it counts for that calendar day, and "in production by"
+is the end of that day, an upper bound.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+
+_SLASHED_ISO = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(.*)$")
+_AMBIGUOUS = re.compile(r"^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
+
+
+@dataclass(frozen=True)
+class When:
+    """A moment read from a cell; ``at`` is aware (midnight in the zone when there was no time)."""
+
+    at: datetime
+    has_time: bool
+    zone_given: bool  # the cell named its time zone (an offset or Z)
+
+    def day(self, zone: tzinfo) -> date:
+        """The calendar day in ``zone`` (a date-only cell keeps its own day)."""
+        return self.at.astimezone(zone).date()
+
+    def in_production_by(self) -> datetime:
+        """When the release was surely live: the moment itself, or the end of its day."""
+        return self.at if self.has_time else self.at + timedelta(days=1)
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def parse_when(value: object, zone: tzinfo) -> When | None:
+    """The moment in a cell; None for an empty cell.
+
+    Raises ``ValueError`` with a message for the user when the cell holds
+    something that is not an unambiguous date.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        return _from_datetime(value, zone, has_time=_has_time(value))
+    if isinstance(value, date):
+        return When(datetime.combine(value, time(0), tzinfo=zone), False, False)
+    if isinstance(value, int | float):
+        raise ValueError(f"{value!r} is a number, not a date; write dates as YYYY-MM-DD")
+    text = _text(value)
+    slashed = _SLASHED_ISO.match(text)
+    if slashed:
+        year, month, day, rest = slashed.groups()
+        text = f"{year}-{int(month):02d}-{int(day):02d}{rest}"
+    if _AMBIGUOUS.match(text):
+        raise ValueError(
+            f"{text!r} is ambiguous (day/month or month/day?); write dates as YYYY-MM-DD"
+        )
+    candidate = text.replace(" UTC", "Z").replace(" ", "T", 1) if len(text) > 10 else text
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a date; write it as YYYY-MM-DD or YYYY-MM-DD HH:MM"
+            " (optionally with +HH:MM or Z)"
+        ) from None
+    return _from_datetime(parsed, zone, has_time=len(text) > 10)
+
+
+def _has_time(value: datetime) -> bool:
+    return (value.hour, value.minute, value.second, value.microsecond) != (0, 0, 0, 0)
+
+
+def _from_datetime(value: datetime, zone: tzinfo, *, has_time: bool) -> When:
+    if value.tzinfo is None:
+        return When(value.replace(tzinfo=zone), has_time, False)
+    return When(value, has_time, True)

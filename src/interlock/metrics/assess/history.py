@@ -1,0 +1,110 @@
+"""Releases as git records them: tags, grouped into series, with the commits each brings.
+
+A tag name is split into a *series* and a *version*: ``v1.4.0`` is series
+``""``, ``payments-v1.4.0``, ``payments/1.4.0`` and ``payments@1.4.0`` are
+series ``payments``. Within a series, tags in date order each bring the
+commits since the previous tag. The first tag of a series has no previous
+tag, so its commits (the whole history before it) are left out of lead time.
+In a monorepo, the commits between two tags of one service are every commit
+in between, whichever service they touched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from interlock.vcs import Commit, Tag, commits_between, repository_root, tags
+
+_TAG = re.compile(
+    r"^(?P<series>.*?)[-/@_]?[vV]?(?P<version>\d+(?:\.\d+)*(?:[-+][A-Za-z][0-9A-Za-z.+-]*)?)$"
+)
+_SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class TaggedRelease:
+    tag: Tag
+    series: str
+    version: str
+    commits: tuple[Commit, ...]  # since the previous tag of the series
+    first: bool  # the first tag of its series: its commits are unknown
+
+
+@dataclass(frozen=True)
+class History:
+    repo: Path
+    pattern: str
+    releases: list[TaggedRelease]
+
+    def by_name(self) -> dict[str, TaggedRelease]:
+        """Tagged releases by lower-case tag name."""
+        return {release.tag.name.lower(): release for release in self.releases}
+
+
+def split_tag(name: str) -> tuple[str, str]:
+    """``"payments-v1.4.0"`` -> ``("payments", "1.4.0")``.
+
+    A name without a version is its own series and version.
+    """
+    match = _TAG.match(name)
+    if not match:
+        return name, name
+    return match.group("series"), match.group("version")
+
+
+def semver(version: str | None) -> tuple[int, int, int] | None:
+    """``(major, minor, patch)`` of the first ``X.Y.Z`` in ``version``, if any."""
+    match = _SEMVER.search(version or "")
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def read_history(repo: Path, pattern: str, ticket_pattern: str) -> History:
+    """Tags matching ``pattern`` and the commits between consecutive tags of each series."""
+    root = repository_root(repo)
+    series: dict[str, list[Tag]] = defaultdict(list)
+    for tag in tags(root, pattern):
+        series[split_tag(tag.name)[0]].append(tag)
+    releases: list[TaggedRelease] = []
+    for name, tagged in series.items():
+        previous: Tag | None = None
+        for tag in tagged:  # already oldest first
+            commits = (
+                tuple(commits_between(root, previous.sha, tag.sha, ticket_pattern=ticket_pattern))
+                if previous is not None
+                else ()
+            )
+            releases.append(
+                TaggedRelease(tag, name, split_tag(tag.name)[1], commits, previous is None)
+            )
+            previous = tag
+    releases.sort(key=lambda r: (r.tag.tagged_at, r.tag.name))
+    return History(root, pattern, releases)
+
+
+def tag_candidates(service: str, version: str) -> list[str]:
+    """Tag names (lower case) a release of ``service`` at ``version`` may carry."""
+    bare = version.strip().lower()
+    bare = bare[1:] if bare.startswith("v") and bare[1:2].isdigit() else bare
+    prefix = service.strip().lower()
+    names = []
+    for sep in ("-", "/", "@", "_"):  # a service's own tag first, then a repository-wide one
+        names += [f"{prefix}{sep}{bare}", f"{prefix}{sep}v{bare}"]
+    return [*names, bare, f"v{bare}"]
+
+
+def match_tag(
+    index: dict[str, TaggedRelease], service: str, version: str | None
+) -> TaggedRelease | None:
+    """The tagged release a spreadsheet row names, by service and version."""
+    if not version:
+        return None
+    for name in tag_candidates(service, version):
+        found = index.get(name)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,273 @@
+"""The release spreadsheet and the incident list, read row by row.
+
+A row that cannot be used is reported with its row number and left out; the
+other rows are still used. A row with a usable date but a bad secondary cell
+(a planned date, an outcome) is kept without that cell, and reported too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from pathlib import Path
+
+from interlock.metrics.assess.dates import When, parse_when
+from interlock.metrics.assess.tables import Table, find_columns, parse_mapping, read_table
+from interlock.metrics.events import Outcome
+
+RELEASE_FIELDS: dict[str, tuple[str, ...]] = {
+    "date": (
+        "deployed",
+        "deployed at",
+        "deploy date",
+        "deployment date",
+        "release date",
+        "released",
+        "released at",
+        "production date",
+        "actual date",
+        "actual",
+        "when",
+    ),
+    "service": ("app", "application", "component", "system", "project", "module"),
+    "version": ("tag", "release", "build", "release version"),
+    "run_by": (
+        "run by",
+        "ran by",
+        "who",
+        "released by",
+        "deployed by",
+        "release manager",
+        "operator",
+        "owner",
+        "by",
+    ),
+    "approver": ("approved by", "approval", "sign off", "signoff", "signed off by"),
+    "planned_date": (
+        "planned",
+        "planned at",
+        "planned for",
+        "scheduled",
+        "scheduled date",
+        "scheduled for",
+        "target",
+        "target date",
+    ),
+    "notes": ("note", "comment", "comments", "remarks", "description", "details"),
+    "outcome": ("status", "result"),
+}
+
+FIELD_WORDS: dict[str, str] = {
+    **{name: name for name in RELEASE_FIELDS},
+    "who": "run_by",
+    "ran_by": "run_by",
+    "released_by": "run_by",
+    "planned": "planned_date",
+    "approved_by": "approver",
+    "status": "outcome",
+}
+
+INCIDENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "opened": ("opened at", "open", "start", "started", "began", "detected", "created"),
+    "resolved": ("resolved at", "end", "ended", "closed", "restored", "fixed", "mitigated"),
+    "service": RELEASE_FIELDS["service"],
+    "version": ("caused by", "cause version", "release", "tag"),
+    "id": ("incident", "key", "number", "ticket", "reference"),
+}
+
+_OUTCOMES = {
+    "": Outcome.SUCCEEDED,
+    "ok": Outcome.SUCCEEDED,
+    "success": Outcome.SUCCEEDED,
+    "successful": Outcome.SUCCEEDED,
+    "succeeded": Outcome.SUCCEEDED,
+    "done": Outcome.SUCCEEDED,
+    "deployed": Outcome.SUCCEEDED,
+    "released": Outcome.SUCCEEDED,
+    "live": Outcome.SUCCEEDED,
+    "failed": Outcome.FAILED,
+    "fail": Outcome.FAILED,
+    "failure": Outcome.FAILED,
+    "error": Outcome.FAILED,
+    "rolled back": Outcome.ROLLED_BACK,
+    "rollback": Outcome.ROLLED_BACK,
+    "reverted": Outcome.ROLLED_BACK,
+    "cancelled": Outcome.CANCELLED,
+    "canceled": Outcome.CANCELLED,
+    "aborted": Outcome.CANCELLED,
+    "skipped": Outcome.CANCELLED,
+    "postponed": Outcome.CANCELLED,
+}
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A cell that could not be read: where, what, and whether the row was still used."""
+
+    file: str
+    row: int
+    message: str
+    row_used: bool = False
+
+    def __str__(self) -> str:
+        used = "row kept without that cell" if self.row_used else "row left out"
+        return f"{self.file}, row {self.row}: {self.message} ({used})"
+
+
+@dataclass(frozen=True)
+class ReleaseRow:
+    row: int
+    when: When
+    service: str
+    version: str | None
+    run_by: str | None
+    approver: str | None
+    planned: When | None
+    notes: str
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    row: int
+    id: str
+    opened: When
+    resolved: When | None
+    service: str | None
+    version: str | None
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """What a spreadsheet gave: usable rows, problems, and the column behind each field."""
+
+    path: Path
+    columns: dict[str, str]  # field -> header text
+    releases: list[ReleaseRow] = field(default_factory=list)
+    incidents: list[IncidentRow] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+
+
+def text(cell: object) -> str:
+    """A cell as text: ``1.0`` from a number cell becomes ``1``, blanks become ``""``."""
+    if cell is None:
+        return ""
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell).strip()
+
+
+def _cell(cells: tuple[object, ...], index: int | None) -> object:
+    return cells[index] if index is not None and index < len(cells) else None
+
+
+def read_releases(
+    path: Path,
+    *,
+    zone: tzinfo,
+    mapping: Iterable[str] = (),
+    sheet: str | None = None,
+    default_service: str = "app",
+) -> Sheet:
+    """Release rows of a spreadsheet; ``mapping`` holds ``--map`` pairs."""
+    table = read_table(path, sheet)
+    columns = find_columns(table, RELEASE_FIELDS, parse_mapping(mapping, FIELD_WORDS), ["date"])
+    result = Sheet(path, {f: table.header[i] for f, i in columns.items()})
+    for number, cells in table.rows:
+        row = _release_row(table, columns, number, cells, zone, default_service, result.problems)
+        if row is not None:
+            result.releases.append(row)
+    return result
+
+
+def _release_row(
+    table: Table,
+    columns: Mapping[str, int],
+    number: int,
+    cells: tuple[object, ...],
+    zone: tzinfo,
+    default_service: str,
+    problems: list[RowProblem],
+) -> ReleaseRow | None:
+    def get(name: str) -> object:
+        return _cell(cells, columns.get(name))
+
+    name = table.path.name
+    try:
+        when = parse_when(get("date"), zone)
+    except ValueError as exc:
+        problems.append(RowProblem(name, number, f"{_header(table, columns, 'date')}: {exc}"))
+        return None
+    if when is None:
+        problems.append(RowProblem(name, number, f"{_header(table, columns, 'date')} is empty"))
+        return None
+    planned: When | None = None
+    try:
+        planned = parse_when(get("planned_date"), zone)
+    except ValueError as exc:
+        where = _header(table, columns, "planned_date")
+        problems.append(RowProblem(name, number, f"{where}: {exc}", row_used=True))
+    outcome_text = " ".join(text(get("outcome")).lower().replace("-", " ").split())
+    outcome = _OUTCOMES.get(outcome_text)
+    if outcome is None:
+        allowed = "succeeded, failed, rolled back, cancelled"
+        problems.append(
+            RowProblem(
+                name,
+                number,
+                f"{_header(table, columns, 'outcome')} {outcome_text!r} is not one of"
+                f" {allowed}; read as succeeded",
+                row_used=True,
+            )
+        )
+        outcome = Outcome.SUCCEEDED
+    return ReleaseRow(
+        row=number,
+        when=when,
+        service=text(get("service")) or default_service,
+        version=text(get("version")) or None,
+        run_by=text(get("run_by")) or None,
+        approver=text(get("approver")) or None,
+        planned=planned,
+        notes=text(get("notes")),
+        outcome=outcome,
+    )
+
+
+def _header(table: Table, columns: Mapping[str, int], field: str) -> str:
+    index = columns.get(field)
+    return f"column {table.header[index]!r}" if index is not None else field
+
+
+def read_incidents(path: Path, *, zone: tzinfo, sheet: str | None = None) -> Sheet:
+    """Incident rows: opened (required), resolved, service, version that caused it, id."""
+    table = read_table(path, sheet)
+    columns = find_columns(table, INCIDENT_FIELDS, {}, ["opened"])
+    result = Sheet(path, {f: table.header[i] for f, i in columns.items()})
+    name = path.name
+    for number, cells in table.rows:
+
+        def get(field: str, cells: tuple[object, ...] = cells) -> object:
+            return _cell(cells, columns.get(field))
+
+        try:
+            opened = parse_when(get("opened"), zone)
+            resolved = parse_when(get("resolved"), zone)
+        except ValueError as exc:
+            result.problems.append(RowProblem(name, number, str(exc)))
+            continue
+        if opened is None:
+            result.problems.append(RowProblem(name, number, "the opened date is empty"))
+            continue
+        result.incidents.append(
+            IncidentRow(
+                row=number,
+                id=text(get("id")) or f"row {number}",
+                opened=opened,
+                resolved=resolved,
+                service=text(get("service")) or None,
+                version=text(get("version")) or None,
+            )
+        )
+    return result

@@ -1,0 +1,61 @@
+"""Small helpers for tests: configs on disk, waiting for a condition, running releases."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def write_config(directory: Path, text: str, name: str = "interlock.yaml") -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def wait_for(
+    probe: Callable[[], T | None],
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+
+
+@contextmanager
+def running(engine: Any, workers: int = 2, scheduler: bool = True) -> Iterator[Any]:
+    """Workers (and the scheduler) of ``engine`` running for the ``with`` block."""
+    from interlock.engine.runtime import Runtime
+
+    runtime = Runtime(engine, workers=workers, scheduler=scheduler)
+    runtime.start()
+    try:
+        yield runtime
+    finally:
+        runtime.stop(drain=2.0)
+
+
+def release_state(engine: Any, release_id: int) -> Any:
+    with engine.db.read() as tx:
+        return tx.get_release(release_id)
+
+
+def wait_release_end(engine: Any, release_id: int, timeout: float = 20.0) -> Any:
+    return wait_for(
+        lambda: (r := release_state(engine, release_id)) and r.finished_at and r,
+        timeout,
+        message=f"release {release_id} to end",
+    )

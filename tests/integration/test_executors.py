@@ -1,0 +1,111 @@
+"""Executors against real things: an HTTP server on 127.0.0.1, plug-ins by entry point."""
+
+from __future__ import annotations
+
+from interlock.domain.states import ReleaseState
+from interlock.engine import views
+from tests.helpers import running, wait_release_end
+from tests.support.http_target import http_target  # noqa: F401 - fixture
+
+
+def _config(url: str, expect: str = "200") -> str:
+    return f"""\
+version: 1
+environments: [{{name: staging}}]
+services:
+  api:
+    deploy:
+      - name: roll-out
+        http:
+          method: POST
+          url: "{url}/deploy/{{{{ service }}}}/{{{{ version }}}}"
+          headers: {{Authorization: "Bearer ${{DEPLOY_TOKEN}}"}}
+          body: {{version: "{{{{ version }}}}", env: "{{{{ environment }}}}"}}
+          expect_status: {expect}
+"""
+
+
+def _log(pilot, release_id: int) -> str:
+    node = views.release_view(pilot.engine, release_id).deployments[0].nodes[0]
+    return views.step_log(pilot.engine, node.id)[2]
+
+
+def test_http_step_sends_the_release_and_hides_the_secret(pilot, http_target, monkeypatch):
+    monkeypatch.setenv("DEPLOY_TOKEN", "tok-123456")
+    http_target.body = '{"echo": "tok-123456"}'
+    pilot.config(_config(http_target.url))
+    with running(pilot.engine):
+        done = wait_release_end(pilot.engine, pilot.release("api@1.4.2+b7").id)
+    assert done.state is ReleaseState.SUCCEEDED
+    [request] = http_target.requests
+    assert request["path"] == "/deploy/api/1.4.2%2Bb7"
+    assert request["headers"]["authorization"] == "Bearer tok-123456"
+    assert request["json"] == {"version": "1.4.2+b7", "env": "staging"}
+    log = _log(pilot, done.id)
+    assert "-> 200" in log and "tok-123456" not in log and "***" in log
+
+
+def test_unexpected_status_fails_the_step(pilot, http_target, monkeypatch):
+    monkeypatch.setenv("DEPLOY_TOKEN", "x")
+    http_target.status = 503
+    pilot.config(_config(http_target.url, expect="[200, 204]"))
+    with running(pilot.engine):
+        done = wait_release_end(pilot.engine, pilot.release("api@1.0").id)
+    assert done.state is ReleaseState.FAILED
+    assert "expected status 200 or 204, got 503" in done.error
+
+
+def test_missing_secret_is_a_clear_failure(pilot, http_target, monkeypatch):
+    monkeypatch.delenv("DEPLOY_TOKEN", raising=False)
+    pilot.config(_config(http_target.url))
+    with running(pilot.engine):
+        done = wait_release_end(pilot.engine, pilot.release("api@1.0").id)
+    assert done.state is ReleaseState.FAILED
+    assert "no value for 'DEPLOY_TOKEN'" in done.error
+    assert http_target.requests == []
+
+
+def test_unreachable_endpoint(pilot, monkeypatch):
+    monkeypatch.setenv("DEPLOY_TOKEN", "x")
+    pilot.config(_config("http://127.0.0.1:9"))
+    with running(pilot.engine):
+        done = wait_release_end(pilot.engine, pilot.release("api@1.0").id)
+    assert done.state is ReleaseState.FAILED and "request failed" in done.error
+
+
+def test_plugin_executor_from_entry_point(pilot):
+    pilot.config("""\
+        version: 1
+        environments: [{name: staging}]
+        services:
+          api:
+            deploy:
+              - {name: hello, uses: noop, with: {message: "hello from a plug-in"}}
+              - {name: boom, uses: noop, with: {fail: true}}
+        """)
+    with running(pilot.engine):
+        done = wait_release_end(pilot.engine, pilot.release("api@1.0").id)
+    assert done.state is ReleaseState.FAILED and "failed on purpose" in done.error
+    assert "hello from a plug-in" in _log(pilot, done.id)
+
+
+def test_steps_see_the_release_in_their_environment(pilot):
+    pilot.config("""\
+        version: 1
+        environments: [{name: staging}]
+        services:
+          api:
+            deploy:
+              - name: env
+                run: env | grep -E '^INTERLOCK_' | sort > env.txt
+        """)
+    with running(pilot.engine):
+        release = pilot.release("api@3.1.0", reason="PAY-7")
+        wait_release_end(pilot.engine, release.id)
+    seen = dict(line.split("=", 1) for line in (pilot.dir / "env.txt").read_text().splitlines())
+    assert seen["INTERLOCK_SERVICE"] == "api" and seen["INTERLOCK_VERSION"] == "3.1.0"
+    assert seen["INTERLOCK_ENVIRONMENT"] == "staging"
+    assert seen["INTERLOCK_RELEASE"] == str(release.id)
+    assert seen["INTERLOCK_IDEMPOTENCY_KEY"].endswith(":api/env:1")
+    assert seen["INTERLOCK_REASON"] == "PAY-7"
+    assert "INTERLOCK_TOKEN" not in seen and "INTERLOCK_DATABASE_URL" not in seen

@@ -1,0 +1,110 @@
+"""The real ``interlock`` command and a real ``interlock server`` process, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+INTERLOCK = str(Path(sys.executable).parent / "interlock")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    """One ``interlock server`` subprocess in ``workdir`` (its config and INTERLOCK_HOME)."""
+
+    def __init__(self, workdir: Path, database_url: str | None = None, **env: str) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = database_url
+        self.env = {
+            **os.environ,
+            "INTERLOCK_HOME": str(workdir / ".interlock"),
+            "INTERLOCK_URL": self.url,
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.env.pop("INTERLOCK_TOKEN", None)
+        if database_url:
+            self.env["INTERLOCK_DATABASE_URL"] = database_url
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "server.log"
+        self.starts = 0
+
+    def start(self, *extra: str, wait: bool = True) -> Server:
+        self.starts += 1
+        with self.log_path.open("ab") as log:
+            log.write(f"\n--- start {self.starts} ---\n".encode())
+            self.process = subprocess.Popen(
+                [INTERLOCK, "server", "--port", str(self.port), "--lease-ttl", "3", *extra],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"the server exited ({self.process.returncode}):\n{self.log()}"
+                )
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"the server did not become ready:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """``kill -9``: no clean-up of any kind."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def cli(self, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [INTERLOCK, *args],
+            cwd=self.workdir,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def json(self, *args: str, **env: str) -> Any:
+        result = self.cli(*args, "--format", "json", **env)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)

@@ -1,0 +1,172 @@
+"""Pieces of the assessment: dates, columns, tag names, hotfixes, chart markup."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from interlock.errors import InvalidInput
+from interlock.metrics.assess.dates import When, parse_when
+from interlock.metrics.assess.history import semver, split_tag, tag_candidates
+from interlock.metrics.assess.inputs import FIELD_WORDS, read_releases
+from interlock.metrics.assess.releases import Release, find_hotfixes
+from interlock.metrics.assess.svg import bar_chart
+from interlock.metrics.assess.tables import parse_mapping
+from interlock.vcs import tickets
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_a_date_without_time_is_a_day_in_the_assumed_zone() -> None:
+    when = parse_when("2024-03-05", UTC)
+    assert when == When(datetime(2024, 3, 5, tzinfo=UTC), has_time=False, zone_given=False)
+    assert when.in_production_by() == datetime(2024, 3, 6, tzinfo=UTC)
+
+
+def test_a_time_without_zone_is_read_in_the_chosen_zone() -> None:
+    when = parse_when("2024-03-05 14:30", BERLIN)
+    assert when is not None and when.has_time and not when.zone_given
+    assert when.at.astimezone(UTC) == datetime(2024, 3, 5, 13, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2024-03-05T14:30:00+01:00", datetime(2024, 3, 5, 13, 30, tzinfo=UTC)),
+        ("2024-03-05 14:30Z", datetime(2024, 3, 5, 14, 30, tzinfo=UTC)),
+        ("2024-03-05 14:30 UTC", datetime(2024, 3, 5, 14, 30, tzinfo=UTC)),
+        ("2024/3/5 14:30", datetime(2024, 3, 5, 13, 30, tzinfo=UTC)),  # Berlin assumed
+    ],
+)
+def test_unambiguous_forms(text: str, utc: datetime) -> None:
+    when = parse_when(text, BERLIN)
+    assert when is not None and when.at.astimezone(UTC) == utc
+
+
+def test_cells_of_a_workbook() -> None:
+    assert parse_when(date(2024, 3, 5), UTC) == When(datetime(2024, 3, 5, tzinfo=UTC), False, False)
+    naive = parse_when(datetime(2024, 3, 5, 10, 0), BERLIN)
+    assert naive is not None and naive.at == datetime(2024, 3, 5, 10, 0, tzinfo=BERLIN)
+    assert parse_when(None, UTC) is None
+    assert parse_when("  ", UTC) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("05/03/2024", "ambiguous"),
+        ("5.3.24", "ambiguous"),
+        ("next tuesday", "not a date"),
+        ("2024-13-01", "not a date"),
+        (45356, "a number, not a date"),
+    ],
+)
+def test_what_is_refused(text: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_when(text, UTC)
+
+
+@pytest.mark.parametrize(
+    ("name", "series", "version"),
+    [
+        ("v1.4.0", "", "1.4.0"),
+        ("1.4.0", "", "1.4.0"),
+        ("payments-v1.4.0", "payments", "1.4.0"),
+        ("payments/1.4.0", "payments", "1.4.0"),
+        ("payments@1.4.0-rc.1", "payments", "1.4.0-rc.1"),
+        ("api2-1.0", "api2", "1.0"),
+        ("release-2024.03.05", "release", "2024.03.05"),
+        ("stable", "stable", "stable"),
+    ],
+)
+def test_tag_series_and_version(name: str, series: str, version: str) -> None:
+    assert split_tag(name) == (series, version)
+
+
+def test_tag_candidates_prefer_the_service_own_tag() -> None:
+    names = tag_candidates("Payments", "v1.4.0")
+    assert names[0] == "payments-1.4.0"
+    assert names[-2:] == ["1.4.0", "v1.4.0"]
+    assert semver("release 2.10.3") == (2, 10, 3)
+    assert semver("1.2") is None
+
+
+def release(version: str, when: datetime | date, service: str = "api", notes: str = "") -> Release:
+    moment = parse_when(when, UTC)
+    assert moment is not None
+    return Release(f"{service} {version}", service, version, moment, notes=notes)
+
+
+def test_hotfixes_are_quick_patch_releases_or_noted_as_such() -> None:
+    t0 = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
+    releases = [
+        release("1.0.0", t0),
+        release("1.0.1", t0 + timedelta(days=1)),  # patch within 3 days: hotfix
+        release("1.1.0", t0 + timedelta(days=7)),  # minor: not a hotfix
+        release("1.1.1", t0 + timedelta(days=12)),  # patch, but 5 days later
+        release("1.2.0", t0 + timedelta(days=13), notes="Hot-fix for the login page"),
+        release("2.0.0", date(2024, 4, 1), service="web"),
+        release("2.0.1", date(2024, 4, 4), service="web"),  # three calendar days: hotfix
+    ]
+    found = find_hotfixes(releases, 3 * 86400, UTC)
+    assert [(h.broken.version, h.fix.version) for h in found] == [
+        ("1.0.0", "1.0.1"),
+        ("1.1.1", "1.2.0"),
+        ("2.0.0", "2.0.1"),
+    ]
+    assert found[0].reason == "patch 1.0.1 1d after 1.0.0"
+    assert found[1].reason == "notes of api 1.2.0 say hotfix"
+
+
+def test_map_pairs() -> None:
+    assert parse_mapping(["Went live=date", "Owner=who"], FIELD_WORDS) == {
+        "date": "Went live",
+        "run_by": "Owner",
+    }
+    with pytest.raises(InvalidInput, match="write it as 'Column header=field'"):
+        parse_mapping(["Went live"], FIELD_WORDS)
+    with pytest.raises(InvalidInput, match="unknown field 'colour'"):
+        parse_mapping(["Paint=colour"], FIELD_WORDS)
+
+
+def test_missing_date_column_names_the_headers(tmp_path: Path) -> None:
+    sheet = tmp_path / "r.csv"
+    sheet.write_text("When it happened;Service\n2024-01-01;api\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="no column for date .*'When it happened'"):
+        read_releases(sheet, zone=UTC)
+    read = read_releases(sheet, zone=UTC, mapping=["when it happened=date"])  # case ignored
+    assert [r.service for r in read.releases] == ["api"]  # ';' separated: sniffed
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="no such file"):
+        read_releases(tmp_path / "missing.csv", zone=UTC)
+    old = tmp_path / "r.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(InvalidInput, match="save it as .xlsx or .csv"):
+        read_releases(old, zone=UTC)
+    fake = tmp_path / "r.xlsx"
+    fake.write_text("not a zip", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="not a readable .xlsx"):
+        read_releases(fake, zone=UTC)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("Date,Who\n2024-01-01,Jos\xe9\n".encode("latin-1"))
+    with pytest.raises(InvalidInput, match="save it as 'CSV UTF-8'"):
+        read_releases(latin, zone=UTC)
+
+
+def test_chart_labels_are_escaped() -> None:
+    svg = bar_chart(["<script>", "b&c"], [1, 2], title="Releases <by> person")
+    assert "<script>" not in svg
+    assert "&lt;script&gt;" in svg and "b&amp;c" in svg
+    assert bar_chart([], [], title="none") == ""
+
+
+def test_tickets_are_found_once_in_order() -> None:
+    assert tickets("PAY-2 and OPS-10, again PAY-2; not pay-3") == ("PAY-2", "OPS-10")
+    assert tickets("see #12 and #7", r"#\d+") == ("#12", "#7")
+    with pytest.raises(InvalidInput, match="not a regular expression"):
+        tickets("x", "(")

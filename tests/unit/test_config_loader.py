@@ -1,0 +1,188 @@
+"""interlock.yaml: good files load; every kind of bad file says where and what is wrong."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from interlock.errors import ConfigError
+from interlock.spec.loader import load_config, parse_config
+from interlock.spec.model import json_schema
+
+MINIMAL = """\
+version: 1
+environments:            # list order is the promotion order
+  - name: staging
+  - name: production
+services:
+  api:
+    deploy:
+      - name: migrate
+        run: ./scripts/migrate.sh {{ service }} {{ version }} {{ environment }}
+        timeout: 5m
+        retries: 2
+        idempotent: true
+      - name: roll-out
+        http: {method: POST, url: "http://127.0.0.1:9000/deploy", expect_status: 200}
+"""
+
+
+def errors_of(text: str) -> list[dict]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(textwrap.dedent(text), Path("interlock.yaml"))
+    assert info.value.exit_code == 2
+    return info.value.errors
+
+
+def test_the_minimal_file_from_the_issue_is_valid():
+    config, _ = parse_config(MINIMAL, Path("interlock.yaml"))
+    step = config.services["api"].deploy[0]
+    assert step.timeout == 300 and step.retries == 2 and step.idempotent is True
+    assert config.services["api"].deploy[1].http.url == "http://127.0.0.1:9000/deploy"
+    assert [e.name for e in config.environments] == ["staging", "production"]
+
+
+def test_a_typo_names_line_column_and_the_closest_key():
+    [error] = errors_of(MINIMAL.replace("        timeout: 5m", "        timout: 5m"))
+    assert (error["line"], error["column"]) == (10, 9)
+    assert error["field"] == "services.api.deploy[0].timout"
+    assert "unknown key 'timout'; did you mean 'timeout'?" == error["message"]
+    assert error["suggestion"] == "timeout"
+
+
+def test_the_message_carries_file_line_and_column():
+    with pytest.raises(ConfigError) as info:
+        parse_config(MINIMAL.replace("retries: 2", "retries: many"), Path("conf/x.yaml"))
+    assert "conf/x.yaml:11:18: services.api.deploy[0].retries:" in info.value.detail
+    assert "'many'" in info.value.detail
+
+
+def test_bad_duration():
+    [error] = errors_of(MINIMAL.replace("timeout: 5m", "timeout: five"))
+    assert (error["line"], error["field"]) == (10, "services.api.deploy[0].timeout")
+    assert "write it like 90s, 5m, 2h" in error["message"]
+
+
+def test_missing_key_points_at_the_mapping():
+    [error] = errors_of("""\
+        version: 1
+        environments: [{name: staging}]
+        services:
+          api:
+            owner: payments
+        """)
+    assert error["field"] == "services.api.deploy"
+    assert error["message"] == "missing required key 'deploy'"
+    assert error["line"] == 5
+
+
+def test_yaml_syntax_error_has_a_position():
+    [error] = errors_of("version: 1\nenvironments: [\n  - name: x\n")
+    assert error["line"] >= 2 and "not valid YAML" in error["message"]
+
+
+def test_duplicate_keys_are_errors():
+    [error] = errors_of(
+        MINIMAL.replace("        retries: 2\n", "        retries: 2\n        retries: 3\n")
+    )
+    assert "duplicate key 'retries'" in error["message"] and "line 11" in error["message"]
+    assert error["line"] == 12
+
+
+def test_step_needs_exactly_one_executor():
+    [error] = errors_of(
+        MINIMAL.replace("        http: {method", "        run: echo hi\n        http: {method")
+    )
+    assert "exactly one of run, http or uses (found run, http)" in error["message"]
+    assert error["field"] == "services.api.deploy[1]"
+
+
+def test_unknown_placeholder():
+    [error] = errors_of(MINIMAL.replace("{{ environment }}", "{{ enviroment }}"))
+    assert error["field"] == "services.api.deploy[0].run"
+    assert "unknown placeholder {{ enviroment }}" in error["message"]
+    assert error["line"] == 9
+
+
+def test_unknown_plugin_lists_the_installed_ones():
+    [error] = errors_of(
+        MINIMAL.replace(
+            "run: ./scripts/migrate.sh {{ service }} {{ version }} {{ environment }}",
+            "uses: teleport",
+        )
+    )
+    assert "no executor plug-in named 'teleport' (installed: noop)" in error["message"]
+
+
+def test_cross_key_rules():
+    problems = errors_of("""\
+        version: 1
+        environments: [{name: staging}, {name: staging}]
+        services:
+          api:
+            deploy:
+              - {name: a, run: "true", environments: [prod]}
+              - {name: a, run: "true"}
+        """)
+    messages = [p["message"] for p in problems]
+    assert "environment 'staging' is listed twice" in messages
+    assert "no environment named 'prod'" in messages
+    assert any("step name 'a' is already used" in m for m in messages)
+
+
+def test_invalid_names_and_versions():
+    problems = errors_of("""\
+        version: 2
+        environments: [{name: Staging}]
+        services:
+          API: {deploy: [{name: a, run: "true"}]}
+        """)
+    fields = {p["field"] for p in problems}
+    assert {"version", "environments[0].name", "services.API"} <= fields
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the file is empty"),
+        ("- a\n- b\n", "top level must be a mapping"),
+    ],
+)
+def test_not_a_config(text, message):
+    [error] = errors_of(text)
+    assert message in error["message"]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such file; run `interlock init`"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_load_config_hashes_the_bytes(tmp_path):
+    path = tmp_path / "interlock.yaml"
+    path.write_text(MINIMAL)
+    loaded = load_config(path)
+    assert len(loaded.hash) == 64 and loaded.base_dir == tmp_path
+
+
+def test_init_template_is_valid(tmp_path):
+    template = Path(__file__).parents[2] / "src/interlock/spec/init_template.yaml"
+    config, _ = parse_config(template.read_text().replace("__SERVICE__", "api"), template)
+    assert [e.name for e in config.environments] == ["dev", "staging", "production"]
+
+
+def test_shipped_schema_is_generated_from_the_models():
+    shipped = Path(__file__).parents[2] / "src/interlock/spec/interlock.schema.json"
+    assert json.loads(shipped.read_text()) == json_schema(), (
+        "regenerate it: .venv/bin/interlock schema > src/interlock/spec/interlock.schema.json"
+    )
+
+
+def test_schema_validates_the_minimal_file():
+    import jsonschema
+    import yaml
+
+    jsonschema.validate(yaml.safe_load(MINIMAL), json_schema())
