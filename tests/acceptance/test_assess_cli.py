@@ -116,6 +116,7 @@ def test_definitions_are_settings_and_json_goes_to_stdout(workspace: Path) -> No
     ("args", "message"),
     [
         (["--git", "."], "is not a git repository"),
+        (["--git", "payments", "--tag-pattern", "x*"], "the newest tags there are: v1.0.0, v1.1"),
         (["--releases", "missing.csv"], "missing.csv: no such file"),
         (["--releases", "releases.csv", "--map", "Date=colour"], "unknown field 'colour'"),
         (["--releases", "releases.csv", "--timezone", "Mars/Olympus"], "is not a time zone"),

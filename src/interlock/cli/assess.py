@@ -13,7 +13,6 @@ import click
 from interlock.cli.output import FORMAT_OPTION, emit_json, table
 from interlock.domain.durations import parse_duration
 from interlock.errors import InvalidInput
-from interlock.vcs import DEFAULT_TICKET_PATTERN
 
 
 def _zone(name: str) -> tzinfo:
@@ -85,13 +84,18 @@ _SEEN = {True: "seen", False: "not seen", None: "cannot tell"}
     help="A patch release this soon after a release is a hotfix.",
 )
 @click.option(
-    "--statistic", type=click.Choice(["median", "mean", "p90"]), default="median", show_default=True
+    "--statistic",
+    type=click.Choice(["median", "mean", "p90"]),
+    default="median",
+    show_default=True,
+    help="How lead time, time to restore and slip become one number.",
 )
 @click.option(
     "--frequency-unit",
     type=click.Choice(["day", "week", "month"]),
     default="week",
     show_default=True,
+    help="Deployment frequency per day, week or month (30 days).",
 )
 @click.option(
     "--count",
@@ -120,12 +124,6 @@ _SEEN = {True: "seen", False: "not seen", None: "cannot tell"}
     show_default=True,
     help="Fewer events than this give 'not enough data' instead of a band or a sign.",
 )
-@click.option(
-    "--ticket-pattern",
-    default=DEFAULT_TICKET_PATTERN,
-    show_default=True,
-    help="Regular expression of ticket keys in commit messages.",
-)
 @FORMAT_OPTION
 def assess(
     git: Path | None,
@@ -145,7 +143,6 @@ def assess(
     restore_from: str | None,
     bands: str,
     min_events: int,
-    ticket_pattern: str,
     fmt: str,
 ) -> None:
     """Diagnose manual release coordination from a spreadsheet, git and incidents.
@@ -153,8 +150,9 @@ def assess(
     Needs no server. Writes a self-contained HTML report (--out) and JSON
     (--json), and prints a summary. Example:
 
-        interlock assess --git . --tag-pattern 'v*' --releases releases.xlsx
-        --map "Released by=run_by" --out report.html
+    \b
+        interlock assess --git . --tag-pattern 'v*' --releases releases.xlsx \\
+            --map "Released by=run_by" --out report.html
     """
     from interlock.metrics.assess import AssessOptions, write_html, write_json
     from interlock.metrics.assess import assess as run_assessment
@@ -182,7 +180,6 @@ def assess(
         zone=_zone(timezone_name),
         hotfix_within=within,
         definitions=definitions,
-        ticket_pattern=ticket_pattern,
         service=service,
     )
     result = run_assessment(options)

@@ -170,3 +170,32 @@ def test_tickets_are_found_once_in_order() -> None:
     assert tickets("see #12 and #7", r"#\d+") == ("#12", "#7")
     with pytest.raises(InvalidInput, match="not a regular expression"):
         tickets("x", "(")
+
+
+def test_row_numbers_count_records_as_a_spreadsheet_does(tmp_path: Path) -> None:
+    sheet = tmp_path / "r.csv"
+    sheet.write_text(
+        'date,service,notes\n2024-01-01,api,"two\nlines"\n\n2024-13-01,api,\n2024-01-03,api,\n',
+        encoding="utf-8",
+    )
+    read = read_releases(sheet, zone=UTC)
+    # row 2 spans two lines; row 3 is blank; row 4 is the bad one
+    assert [p.row for p in read.problems] == [4]
+    assert [r.row for r in read.releases] == [2, 5]
+    assert read.releases[0].notes == "two\nlines"
+
+
+def test_a_workbook_sheet_by_name(tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "Notes"
+    data = book.create_sheet("Prod releases")
+    data.append(["Date", "Service", "Version"])
+    data.append([datetime(2024, 1, 2, 9, 30), "api", 1.5])  # a version typed as a number
+    path = tmp_path / "r.xlsx"
+    book.save(path)
+    read = read_releases(path, zone=UTC, sheet="Prod releases")
+    assert [(r.row, r.version) for r in read.releases] == [(2, "1.5")]
+    with pytest.raises(InvalidInput, match="no sheet named 'Prod'; the sheets are: Notes, Prod"):
+        read_releases(path, zone=UTC, sheet="Prod")

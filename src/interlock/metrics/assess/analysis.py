@@ -41,7 +41,7 @@ from interlock.metrics.delivery import (
 from interlock.metrics.events import IncidentEvent, Outcome
 from interlock.metrics.facts import EventFacts, zone_name
 from interlock.metrics.results import MetricResult
-from interlock.vcs import DEFAULT_TICKET_PATTERN
+from interlock.vcs import DEFAULT_TICKET_PATTERN, tags
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment
         releases = from_history(history, service)
         if not releases:
             raise InvalidInput(
-                f"no tags in {history.repo} match {options.tag_pattern!r}; pass --tag-pattern"
+                f"no tags in {history.repo} match {options.tag_pattern!r};"
+                f" {_some_tags(history.repo)}"
             )
     hotfixes = find_hotfixes(releases, options.hotfix_within, zone)
     incidents: list[IncidentEvent] = []
@@ -275,6 +276,11 @@ def _assumptions(
             " before their version (payments-v1.2.0 -> payments); in a monorepo the commits"
             " between two tags include every commit in between."
         )
+        if not history.releases:
+            notes.append(
+                f"No tag in {history.repo} matches {options.tag_pattern!r}, so lead time"
+                f" cannot be measured; {_some_tags(history.repo)}."
+            )
         if options.releases is not None:
             unmatched = sum(1 for r in releases if r.tagged is None)
             notes.append(
@@ -291,6 +297,14 @@ def _assumptions(
         "DORA bands are the published ranges read as limits, made monotone; see docs/metrics.md."
     )
     return notes
+
+
+def _some_tags(repo: Path) -> str:
+    names = [tag.name for tag in tags(repo)]
+    if not names:
+        return "the repository has no tags at all"
+    shown = ", ".join(names[-10:])
+    return f"the newest tags there are: {shown}; choose them with --tag-pattern"
 
 
 def _charts(releases: list[Release], zone: tzinfo, concentration: MetricResult) -> list[Chart]:

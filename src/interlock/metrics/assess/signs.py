@@ -104,8 +104,8 @@ def together(inputs: SignInputs) -> Sign:
     pairs.sort(key=lambda p: (-p[0], -p[1], p[3], p[4]))
     close = [p for p in pairs if p[0] >= TOGETHER_SHARE and p[1] >= TOGETHER_MIN_DAYS]
     groups = _groups([(a, b) for *_, a, b in close])
-    per_day = Counter(r.when.day(inputs.zone) for r in inputs.live())
-    crowded = sum(1 for services in _services_per_day(inputs).values() if len(services) >= 2)
+    per_day = _services_per_day(inputs)
+    crowded = sum(1 for services in per_day.values() if len(services) >= 2)
     found: list[dict[str, object]] = []
     numbers = {
         "groups": found,
@@ -122,7 +122,7 @@ def together(inputs: SignInputs) -> Sign:
             f" {pct(len(every), len(anyone))} days any of them was released"
         )
     if not parts:
-        share, both, either, a, b = pairs[0]
+        _, both, either, a, b = pairs[0]
         parts.append(f"closest pair: {a} and {b}, together on {pct(both, either)} of their days")
     parts.append(f"{pct(crowded, len(per_day))} release days saw two or more services go out")
     return Sign(key, title, bool(groups), "; ".join(parts), rule, numbers)
@@ -253,7 +253,9 @@ def slips(inputs: SignInputs) -> Sign:
     """Planned releases that went out later than planned."""
     key, title = "slips", "Planned releases slip"
     rule = f"shown when at least {LATE_SHARE:.0%} of planned releases went out late"
-    if not inputs.from_sheet or "planned_date" not in inputs.columns:
+    if not inputs.from_sheet:
+        return Sign(key, title, None, "needs --releases: git does not record plans", rule)
+    if "planned_date" not in inputs.columns:
         return Sign(key, title, None, "the release spreadsheet has no planned date column", rule)
     pairs = [t for r in inputs.live() if (t := slip_times(r, inputs.zone))]
     slip = [(actual - planned).total_seconds() for actual, planned in pairs]
