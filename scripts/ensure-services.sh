@@ -29,6 +29,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
-  # The package may start its own Prometheus on :9090; the tests run their own.
-  pkill -x prometheus 2>/dev/null || true
+  # The tests run their own Prometheus on free ports; one the package may have
+  # started as a service on :9090 does not disturb them.
 fi

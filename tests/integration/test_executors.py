@@ -5,7 +5,6 @@ from __future__ import annotations
 from interlock.domain.states import ReleaseState
 from interlock.engine import views
 from tests.helpers import running, wait_release_end
-from tests.support.http_target import http_target  # noqa: F401 - fixture
 
 
 def _config(url: str, expect: str = "200") -> str:

@@ -22,10 +22,6 @@ from interlock.spec.metric_gate import MetricGateSpec
 if TYPE_CHECKING:
     from tests.support.prometheus import PrometheusServer
 
-# The fixture `prometheus_server` (a real server, one per module); importing the module
-# directly here would keep pytest from rewriting its asserts.
-pytest_plugins = ["tests.support.prometheus"]
-
 
 def gate(
     prometheus: str, query: str, op: str = "<", value: float = 0.05, **extra: Any

@@ -28,9 +28,11 @@ CONFIG = textwrap.dedent("""\
     """)
 
 
-def plan(*items: ReleaseItem, until: str | None = None) -> ReleasePlan:
+def plan(*items: ReleaseItem, until: str | None = None, start: str | None = None) -> ReleasePlan:
     config, _ = parse_config(CONFIG, Path("/srv/app/interlock.yaml"))
-    return build_plan(config, items, config_version=3, base_dir=Path("/srv/app"), until=until)
+    return build_plan(
+        config, items, config_version=3, base_dir=Path("/srv/app"), until=until, start=start
+    )
 
 
 def test_steps_in_order_with_defaults_and_filters():
@@ -53,6 +55,54 @@ def test_until_stops_the_route():
     ]
     with pytest.raises(InvalidInput, match="no environment named 'qa'"):
         plan(ReleaseItem("api", "1"), until="qa")
+
+
+def test_a_route_may_start_part_way_behind_a_promotion_gate():
+    p = plan(ReleaseItem("api", "1"), start="staging")
+    assert [e.name for e in p.environments] == ["staging", "production"]
+    staging, production = p.environments
+    assert staging.nodes[0].key == "gate/promotion"
+    assert staging.nodes[0].spec == {"previous": "dev"}
+    assert staging.nodes[1].needs == ("gate/promotion",)
+    assert production.nodes[0].key == "api/migrate"  # inside the route: no check needed
+    with pytest.raises(InvalidInput, match="comes before"):
+        plan(ReleaseItem("api", "1"), start="production", until="dev")
+
+
+def test_gates_wrap_the_steps():
+    config, _ = parse_config(
+        CONFIG.replace(
+            "environments: [{name: dev}, {name: staging}, {name: production, production: true}]",
+            """environments:
+      - name: dev
+        gates:
+          before:
+            - approval: {rules: [{role: leads, count: 2}]}
+            - window: {timezone: UTC}
+          after:
+            - soak: {duration: 5m}
+      - name: production
+    """,
+        ),
+        Path("/srv/app/interlock.yaml"),
+    )
+    p = build_plan(config, [ReleaseItem("api", "1")], config_version=1, base_dir=Path("/srv"))
+    dev = p.environments[0]
+    assert [n.key for n in dev.nodes] == [
+        "gate/approval",
+        "gate/window",
+        "api/migrate",
+        "api/roll-out",
+        "gate/soak",
+    ]
+    assert dev.nodes[2].needs == ("gate/approval", "gate/window")
+    assert dev.nodes[4].needs == ("api/migrate", "api/roll-out")
+    assert dev.nodes[0].spec["rules"][0] == {
+        "role": "leads",
+        "team": None,
+        "owners": False,
+        "count": 2,
+    }
 
 
 def test_unknown_or_repeated_services_are_refused():

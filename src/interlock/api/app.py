@@ -15,7 +15,17 @@ from interlock.engine.core import Engine
 
 def create_app(engine: Engine, configs: Configs, config_path: Path | None = None) -> FastAPI:
     """Build the API around an engine; the caller runs workers and the scheduler."""
-    from interlock.api.routers import audit, config, deployments, health, releases, status
+    from interlock.api.routers import (
+        approvals,
+        audit,
+        config,
+        deployments,
+        environments,
+        health,
+        identity,
+        releases,
+        status,
+    )
 
     app = FastAPI(
         title="Interlock",
@@ -25,9 +35,18 @@ def create_app(engine: Engine, configs: Configs, config_path: Path | None = None
         docs_url="/docs",
         redoc_url=None,
     )
-    app.state.interlock = AppState(engine=engine, configs=configs, config_path=config_path)
+    from interlock.engine.access import Access
+    from interlock.engine.identity import Identity
+
+    app.state.interlock = AppState(
+        engine=engine,
+        configs=configs,
+        config_path=config_path,
+        identity=Identity(engine),
+        access=Access(configs),
+    )
     problems.install(app)
     app.include_router(health.router)
-    for module in (releases, deployments, status, audit, config):
+    for module in (releases, approvals, deployments, status, environments, audit, config, identity):
         app.include_router(module.router, prefix="/api/v1")
     return app

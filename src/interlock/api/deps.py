@@ -1,15 +1,19 @@
-"""What every route gets: the engine, the config holder, and who is calling."""
+"""What every route gets: the engine, the config holder, and the authenticated caller."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from interlock.engine.access import Access
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
+from interlock.engine.identity import Identity, Principal
+from interlock.errors import NotFound
 
 
 @dataclass
@@ -17,13 +21,13 @@ class AppState:
     engine: Engine
     configs: Configs
     config_path: Path | None
+    identity: Identity
+    access: Access
 
-
-@dataclass(frozen=True)
-class Actor:
-    """The caller, as authenticated (``name`` is what the audit log records)."""
-
-    name: str
+    def readable_or_404(self, who: Principal, services: Iterable[str], what: str) -> None:
+        """Hide what the caller may not read: it does not exist as far as they know."""
+        if not self.access.can_read(who, services):
+            raise NotFound(f"no {what}")
 
 
 def state(request: Request) -> AppState:
@@ -31,9 +35,21 @@ def state(request: Request) -> AppState:
     return found
 
 
-def actor(request: Request) -> Actor:
-    return Actor(name="local")
+def principal(request: Request) -> Principal:
+    """Authenticate the bearer token; every API call but the health checks needs one."""
+    app = state(request)
+    header = request.headers.get("authorization") or ""
+    scheme, _, secret = header.partition(" ")
+    token = secret.strip() if scheme.lower() == "bearer" else None
+    source = request.client.host if request.client else ""
+    user, found = app.identity.authenticate(token, source=f"{source} {request.url.path}")
+    try:
+        config = app.configs.active().config
+        roles, teams = config.roles, config.teams
+    except NotFound:
+        roles, teams = {}, {}
+    return app.identity.principal(user, roles, teams, found.id)
 
 
 AppDep = Annotated[AppState, Depends(state)]
-ActorDep = Annotated[Actor, Depends(actor)]
+PrincipalDep = Annotated[Principal, Depends(principal)]

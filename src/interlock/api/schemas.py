@@ -46,7 +46,7 @@ class ItemIn(BaseModel):
 
 
 class ReleaseCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     services: list[str] = Field(
         default_factory=list, description="SERVICE@VERSION entries, e.g. api@1.4.2."
     )
@@ -55,6 +55,17 @@ class ReleaseCreate(BaseModel):
     )
     reason: str = Field(min_length=1, max_length=4000, description="Why: a ticket, a sentence.")
     until: str | None = Field(default=None, description="Stop after this environment.")
+    start: str | None = Field(
+        default=None,
+        alias="from",
+        description="Start at this environment; its artifacts must have succeeded in the "
+        "one before it (promotion).",
+    )
+    on_behalf_of: str | None = Field(
+        default=None,
+        description="For service accounts (CI): the person this release is for. They count "
+        "as an author and cannot approve it.",
+    )
     at: datetime | None = Field(default=None, description="Start at this time (scheduled).")
 
     @field_validator("services")
@@ -194,6 +205,7 @@ class ReleaseOut(BaseModel):
     state: str
     reason: str
     created_by: str
+    on_behalf_of: str | None = None
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
@@ -206,6 +218,10 @@ class ReleaseOut(BaseModel):
     items: list[ItemOut]
     deployments: list[DeploymentOut] = Field(default_factory=list)
     progress: Progress | None = None
+    waiting_on: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Every open gate: what it waits for, who can clear it, what was given.",
+    )
 
     @classmethod
     def of(cls, release: Release, deployments: list[DeploymentOut] | None = None) -> ReleaseOut:
@@ -215,6 +231,7 @@ class ReleaseOut(BaseModel):
             state=release.state.value,
             reason=release.reason,
             created_by=release.created_by,
+            on_behalf_of=release.on_behalf_of,
             created_at=release.created_at,
             updated_at=release.updated_at,
             finished_at=release.finished_at,

@@ -28,6 +28,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("interlock.cli.status:status", "Which version runs where, since when, from what."),
     "audit": ("interlock.cli.audit:audit", "Read, verify, checkpoint and export the audit log."),
     "assess": ("interlock.cli.assess:assess", "Diagnose manual release coordination offline."),
+    "approve": ("interlock.cli.approvals:approve", "Approve a release in an environment."),
+    "reject": ("interlock.cli.approvals:reject", "Reject a release (a comment is mandatory)."),
+    "approvals": ("interlock.cli.approvals:approvals", "What waits on my approval."),
+    "override": ("interlock.cli.approvals:override", "Break-glass overrides of windows."),
+    "lock": ("interlock.cli.approvals:lock", "Stop every deploy to an environment."),
+    "unlock": ("interlock.cli.approvals:unlock", "Let deploys to an environment start again."),
+    "user": ("interlock.cli.identity:user", "People and service accounts."),
+    "token": ("interlock.cli.identity:token", "API tokens: create, list, revoke."),
+    "role": ("interlock.cli.identity:role", "Members of a role."),
+    "team": ("interlock.cli.identity:team", "Members of a team."),
 }
 
 

@@ -45,7 +45,18 @@ def _items(release_: dict[str, Any]) -> str:
 @click.argument("refs", nargs=-1, required=True, metavar="SERVICE@VERSION...")
 @click.option("--reason", required=True, help="Why: a ticket and a sentence.")
 @click.option("--until", metavar="ENV", help="Stop after this environment.")
+@click.option(
+    "--from",
+    "start",
+    metavar="ENV",
+    help="Start here; the artifacts must have succeeded in the environment before.",
+)
 @click.option("--at", "at", metavar="TIME", help="Start later, e.g. 2026-12-01T10:00:00Z.")
+@click.option(
+    "--on-behalf-of",
+    metavar="USER",
+    help="For service accounts (CI): the person the release is for.",
+)
 @click.option(
     "--digest",
     "digests",
@@ -59,7 +70,9 @@ def create(
     refs: tuple[str, ...],
     reason: str,
     until: str | None,
+    start: str | None,
     at: str | None,
+    on_behalf_of: str | None,
     digests: tuple[str, ...],
     watch_: bool,
     fmt: str,
@@ -90,6 +103,10 @@ def create(
     body: dict[str, Any] = {"items": items, "reason": reason}
     if until:
         body["until"] = until
+    if start:
+        body["from"] = start
+    if on_behalf_of:
+        body["on_behalf_of"] = on_behalf_of
     if at:
         body["at"] = at
     client = Client()
@@ -184,6 +201,26 @@ def show(release_id: int, fmt: str) -> None:
         )
     if found.get("error"):
         click.echo(f"  error:    {found['error']}")
+    for gate in found.get("waiting_on", []):
+        click.echo(
+            f"  waiting:  {gate['environment']}/{gate['gate']} ({gate['type']}) since "
+            f"{_when(gate['since'])}: {gate.get('waiting_for') or gate['state']}"
+        )
+        for rule in gate.get("rules", []):
+            given = (
+                ", ".join(
+                    f"{g['by']} at {_when(g['at'])}"
+                    + (f" (expires {_when(g['expires_at'])})" if g["expires_at"] else "")
+                    for g in rule["given_by"]
+                )
+                or "nobody yet"
+            )
+            who = ", ".join(rule["can_clear"]) or "nobody (check roles and permissions)"
+            click.echo(
+                f"            {rule['rule']}: given by {given}; {rule['missing']} more from: {who}"
+            )
+        if gate.get("opens_at"):
+            click.echo(f"            opens at {_when(gate['opens_at'])}")
     for dep in found["deployments"]:
         click.echo("")
         rows = [

@@ -41,12 +41,53 @@ def _check_port(host: str, port: int) -> None:
             ) from None
 
 
-def _engine(database_url: str | None, lease_ttl: float, tick: float) -> Any:
+def _bootstrap_admin(engine: Any) -> None:
+    """On the very first start, create the admin and show its token once."""
+    from interlock.engine.identity import Identity
+
+    secret = Identity(engine).bootstrap(home())
+    if secret is None:
+        return
+    path = home() / "admin.token"
+    click.echo(
+        "\nInterlock created the first administrator, 'admin'. Its API token, shown only "
+        f"this once:\n\n    {secret}\n\nIt is also in {path} (readable only by you); the CLI "
+        "on this machine uses it when INTERLOCK_TOKEN is unset.\nGive each person their "
+        "own: `interlock user add NAME` and `interlock token create --user NAME`.\n",
+        err=True,
+    )
+
+
+def _engine(database_url: str | None, lease_ttl: float, tick: float, pool_size: int = 10) -> Any:
     from interlock.engine.core import Engine, Settings
     from interlock.storage.db import Database
 
-    db = Database(database_url or default_database_url())
+    db = Database(database_url or default_database_url(), pool_size=pool_size)
     return Engine(db, settings=Settings(lease_ttl=lease_ttl, tick=tick))
+
+
+def _load_config(configs: Any, config_path: Path) -> Any:
+    """Store the config file as the active one, at start-up.
+
+    Servers starting together on one PostgreSQL database may both try to
+    store the same new version; the one that loses the race finds it stored
+    when it tries again.
+    """
+    import time
+
+    from interlock.errors import InterlockError
+
+    for attempt in range(1, 4):
+        try:
+            return configs.load_file(config_path, actor="server")
+        except InterlockError:
+            raise
+        except Exception:
+            if attempt == 3:
+                raise
+            log.warning("storing the config failed (another server storing it?); retrying")
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 @click.command()
@@ -107,13 +148,14 @@ def server(
     lock = engine.db.hold_exclusive()
     ensure_schema(engine.db, create_if_empty=True)
     configs = Configs(engine)
-    stored, changed = configs.load_file(config_path, actor="server")
+    stored, changed = _load_config(configs, config_path)
     log.info(
         "config %s loaded as version %d%s",
         config_path,
         stored.version,
         "" if changed else " (unchanged)",
     )
+    _bootstrap_admin(engine)
     runtime = Runtime(engine, workers=workers)
     runtime.start(recover_all=lock is not None)
 
@@ -161,6 +203,7 @@ def server(
 @click.option(
     "--lease-ttl", default=30.0, show_default=True, type=float, envvar="INTERLOCK_LEASE_TTL"
 )
+@click.option("--tick", default=1.0, show_default=True, type=float, hidden=True)
 @click.option(
     "--scheduler/--no-scheduler",
     default=True,
@@ -177,27 +220,45 @@ def worker(
     database_url: str | None,
     concurrency: int,
     lease_ttl: float,
+    tick: float,
     scheduler: bool,
     log_level: str,
 ) -> None:
-    """Run extra workers that claim steps from a shared PostgreSQL database."""
+    """Run extra workers that claim steps from a shared PostgreSQL database.
+
+    Start as many as you like, on any machines. Each one LISTENs for new work
+    and takes part in the scheduler election (exactly one process runs the
+    timers and lease recovery; another takes over within seconds of its death).
+    """
+    from interlock.engine.configs import Configs
     from interlock.engine.runtime import Runtime
     from interlock.errors import InvalidInput
     from interlock.storage.migrate import ensure_schema
 
     _logging(log_level)
-    engine = _engine(database_url, lease_ttl, 1.0)
+    # A connection for each worker thread, the heartbeat and the scheduler; the
+    # LISTEN and election connections are outside the pool.
+    engine = _engine(database_url, lease_ttl, tick, pool_size=concurrency + 2)
     if engine.db.dialect != "postgresql":
         raise InvalidInput(
             "`interlock worker` needs a PostgreSQL database (--database-url postgresql://…); "
             "on SQLite the server's embedded workers run the steps"
         )
     ensure_schema(engine.db, create_if_empty=False)
+    Configs(engine)  # the active config is the newest stored one, as on every server
     runtime = Runtime(engine, workers=concurrency, scheduler=scheduler)
-    runtime.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log.info("worker %s running %d at a time", engine.instance, concurrency)
-    stop.wait()
-    runtime.stop()
+    runtime.start()
+    log.info(
+        "worker %s running %d at a time%s",
+        engine.instance,
+        concurrency,
+        "" if scheduler else " (not in the scheduler election)",
+    )
+    try:
+        stop.wait()
+    finally:
+        runtime.stop()
+        engine.db.dispose()

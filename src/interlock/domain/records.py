@@ -42,7 +42,12 @@ class Release:
     environment: str | None
     error: str | None
     revision: int
+    on_behalf_of: str | None = None
     items: tuple[Item, ...] = ()
+
+    def authors(self) -> set[str]:
+        """Whoever made this release: they never count as its approvers."""
+        return {self.created_by} | ({self.on_behalf_of} if self.on_behalf_of else set())
 
     def finished(self) -> bool:
         return self.finished_at is not None
@@ -142,3 +147,65 @@ class InventoryEntry:
     deployment_id: int | None
     deployed_at: datetime
     deployed_by: str
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    kind: str  # user | service
+    display_name: str | None
+    email: str | None
+    disabled: bool
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
+class Token:
+    id: int
+    user_id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Approval:
+    id: int
+    release_id: int
+    environment: str
+    gate: str
+    approver: str
+    decision: str  # approve | reject
+    comment: str | None
+    content_hash: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Override:
+    id: int
+    release_id: int
+    environment: str
+    gate: str
+    actor: str
+    reason: str
+    created_at: datetime
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_comment: str | None
+
+
+@dataclass(frozen=True)
+class EnvironmentLock:
+    environment: str
+    locked_by: str
+    reason: str
+    locked_at: datetime

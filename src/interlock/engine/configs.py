@@ -32,6 +32,7 @@ class Configs:
         self.engine = engine
         self._lock = threading.Lock()
         self._parsed: dict[int, ActiveConfig] = {}
+        engine.configs = self  # workers find memberships and owners here
 
     def load_file(self, path: str | Path, *, actor: str) -> tuple[ConfigVersion, bool]:
         """Validate ``path`` and make it the active config; return it and whether it is new."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
+from typing import Any
 
 from interlock.engine.clock import Clock, SystemClock
 from interlock.engine.wakeup import Notifier
@@ -41,4 +42,5 @@ class Engine:
         self.settings = settings or Settings()
         self.notifier = Notifier()
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.configs: Any = None  # the Configs holder, set when one is created
         db.on_commit(self.notifier.on_commit)

@@ -61,7 +61,7 @@ def start_queued(tx: Any, environment: str, *, at: datetime) -> list[int]:
     earlier one that waits for the same service.
     """
     queued = tx.queued_deployments(environment)
-    if not queued:
+    if not queued or tx.environment_lock(environment) is not None:
         return []
     wanted = tx.services_of([d.id for d in queued])
     busy = tx.busy_services(environment, sorted(set().union(*wanted.values())))
@@ -69,12 +69,33 @@ def start_queued(tx: Any, environment: str, *, at: datetime) -> list[int]:
     for deployment in queued:
         services = wanted[deployment.id]
         if services & busy:
+            if _refuses_to_queue(tx, deployment):
+                finish_deployment(
+                    tx,
+                    deployment,
+                    DeploymentState.FAILED,
+                    at=at,
+                    error=f"another deployment of {', '.join(sorted(services & busy))} is "
+                    f"active in {environment}, and {environment} refuses to queue "
+                    "(concurrency: refuse)",
+                    requeue=False,
+                )
+                continue
             busy |= services
             continue
         busy |= services
-        _start(tx, deployment, at=at)
+        current = tx.get_deployment(deployment.id, lock=True)
+        if current is None or current.state is not DeploymentState.QUEUED:
+            continue  # a nested start (an empty graph finishing at once) got to it first
+        _start(tx, current, at=at)
         started.append(deployment.id)
     return started
+
+
+def _refuses_to_queue(tx: Any, deployment: Deployment) -> bool:
+    release = tx.get_release(deployment.release_id)
+    env = ReleasePlan.from_json(release.plan).environment(deployment.environment)
+    return bool(env.settings.get("concurrency") == "refuse")
 
 
 def _start(tx: Any, deployment: Deployment, *, at: datetime) -> None:
@@ -216,6 +237,7 @@ def finish_deployment(
     *,
     at: datetime,
     error: str | None = None,
+    requeue: bool = True,
 ) -> None:
     """End a deployment and move its release on: next environment, or its own end."""
     move_deployment(
@@ -234,7 +256,7 @@ def finish_deployment(
         )
         if release is not None and release.state not in TERMINAL_RELEASE:
             _release_after(tx, release, deployment, state, at=at, error=error)
-    if deployment.environment is not None:
+    if requeue and deployment.environment is not None:
         start_queued(tx, deployment.environment, at=at)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
-from interlock.domain.plan import ReleaseItem
+from interlock.domain.plan import ReleaseItem, ReleasePlan
 from interlock.domain.records import Item, Release
 from interlock.domain.states import TERMINAL_RELEASE, NodeState, ReleaseState
 from interlock.engine.configs import Configs
@@ -24,9 +25,15 @@ def create_release(
     items: Sequence[Item],
     reason: str,
     until: str | None = None,
+    start: str | None = None,
     scheduled_at: datetime | None = None,
+    on_behalf_of: str | None = None,
+    authorize: Callable[[ReleasePlan], None] | None = None,
 ) -> Release:
-    """Plan a release from the active config, store it with its plan, and start it."""
+    """Plan a release from the active config, store it with its plan, and start it.
+
+    ``authorize`` sees the plan (its route) before anything is stored.
+    """
     reason = reason.strip()
     if not reason:
         raise InvalidInput("a release needs a reason (a ticket, a sentence)", field="reason")
@@ -37,14 +44,19 @@ def create_release(
         config_version=active.version,
         base_dir=active.base_dir,
         until=until,
+        start=start,
     )
+    if authorize is not None:
+        authorize(plan)
     now = engine.clock.now()
     scheduled = scheduled_at is not None and scheduled_at > now
 
     def work(tx):  # type: ignore[no-untyped-def]
+        _check_promotion(tx, plan)
         release_id = tx.insert_release(
             reason=reason,
             created_by=actor,
+            on_behalf_of=on_behalf_of,
             at=now,
             state=ReleaseState.SCHEDULED if scheduled else ReleaseState.RUNNING,
             config_version=active.version,
@@ -75,6 +87,25 @@ def create_release(
 
     result: Release = engine.db.run(work)
     return result
+
+
+def _check_promotion(tx: Any, plan: ReleasePlan) -> None:
+    """Refuse at once a route that starts part-way with artifacts not proven before it."""
+    first = plan.environments[0]
+    previous = first.settings.get("previous")
+    if not previous:
+        return
+    missing = [
+        f"{i.service}@{i.version}"
+        for i in plan.items
+        if not tx.succeeded_in(previous, i.service, i.version, i.digest)
+    ]
+    if missing:
+        raise Conflict(
+            f"{', '.join(missing)} never succeeded in {previous}, so it cannot start in "
+            f"{first.name} (no skipping environments); release it to {previous} first",
+            missing=missing,
+        )
 
 
 def start_scheduled(engine: Engine, release_id: int) -> None:

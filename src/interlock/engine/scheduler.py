@@ -3,6 +3,11 @@
 On each tick it recovers expired leases and starts scheduled releases whose
 time has come. Gates keep their own timers as ``not_before`` on their nodes,
 which workers claim when due.
+
+On PostgreSQL every server and worker runs a scheduler, but only the one
+that holds the election (``storage/leader.py``) runs the tasks; the others
+ask again each tick, so one takes over within a tick or two of the
+leader's death. On SQLite there is one process, so it always leads.
 """
 
 from __future__ import annotations
@@ -10,10 +15,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from interlock.engine.core import Engine
 from interlock.engine.recovery import recover
 from interlock.engine.releases import start_scheduled
+
+if TYPE_CHECKING:
+    from interlock.storage.leader import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +44,17 @@ TASKS: list[Task] = [_leases, _scheduled_releases]
 
 
 class Scheduler:
-    """Runs every task once per tick in one thread."""
+    """Runs every task once per tick in one thread, while it leads."""
 
-    def __init__(self, engine: Engine, tasks: list[Task] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        tasks: list[Task] | None = None,
+        leadership: Leadership | None = None,
+    ) -> None:
         self.engine = engine
         self.tasks = list(tasks if tasks is not None else TASKS)
+        self.leadership = leadership  # None: the only scheduler (SQLite), always leads
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -54,12 +69,19 @@ class Scheduler:
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
 
+    def leads(self) -> bool:
+        """Whether this process runs the tasks now (asks the election on PostgreSQL)."""
+        return self.leadership is None or self.leadership.check()
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            self.run_once()
+            if self.leads():
+                self.run_once()
             self._stopping.wait(self.engine.settings.tick)
 
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self.leadership is not None:
+            self.leadership.release()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from interlock.domain.records import Deployment, Node, Release
@@ -131,9 +131,22 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
     node = job.node
     now = engine.clock.now()
     tail, truncated = job.sink.finish()
-    current = tx.get_node(node.id)
+    current = tx.get_node(node.id, lock=True)
     stale = current is None or current.state is not NodeState.RUNNING or current.fence != node.fence
     cancelled = current is not None and current.cancel_requested
+    if node.kind == "gate" and not stale and not cancelled:
+        verdict = _gate_verdict(tx, engine, current, job, result, now)
+        tx.finish_attempt(
+            node.id,
+            node.attempt,
+            at=now,
+            outcome={"pass": "passed", "fail": "failed"}.get(verdict.outcome, "waiting"),
+            error=None if verdict.outcome == "pass" else verdict.reason,
+            log=tail,
+            truncated=truncated,
+        )
+        apply_gate_decision(tx, engine, current, verdict, now)
+        return
     if stale:
         outcome = "lost"
     elif result.ok:
@@ -156,31 +169,7 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
         log.warning("lease on %s was lost; its result is recorded but not applied", node.key)
         return
     common = {"lease_owner": None, "lease_expires": None}
-    if result.details.get("wait_until") is not None:
-        # A gate that must look again later: back to ready, with a timer.
-        move_node(
-            tx,
-            node,
-            NodeState.READY,
-            at=now,
-            actor=SYSTEM_ACTOR,
-            audit=False,
-            not_before=result.details["wait_until"],
-            error=result.error,
-            **common,
-        )
-    elif result.details.get("wait_for_event"):
-        move_node(
-            tx,
-            node,
-            NodeState.WAITING,
-            at=now,
-            actor=SYSTEM_ACTOR,
-            audit=False,
-            error=result.error,
-            **common,
-        )
-    elif result.ok:
+    if result.ok:
         move_node(
             tx,
             node,
@@ -205,7 +194,7 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
             error=result.error,
             **common,
         )
-    elif node.kind == "step" and node.attempt < node.max_attempts:
+    elif node.attempt < node.max_attempts:
         delay = node.backoff * (2 ** (node.attempt - 1))
         move_node(
             tx,
@@ -237,4 +226,90 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
         )
     if job.release is not None:
         tx.touch_release(job.release.id, now)
+    advance(tx, node.deployment_id, at=now)
+
+
+def _gate_verdict(
+    tx: Any, engine: Engine, node: Node, job: Job, probed: StepResult, now: datetime
+) -> Any:
+    from interlock.gates import decide
+
+    if node.executor == "approval":
+        from interlock.engine.approvals import decide_approval
+
+        return decide_approval(tx, engine, node, job.deployment, job.release, now)
+    return decide(tx, engine, node, job.deployment, job.release, probed, now)
+
+
+def apply_gate_decision(
+    tx: Any, engine: Engine, node: Node, verdict: Any, now: datetime, actor: str = SYSTEM_ACTOR
+) -> None:
+    """Move a gate (running, or waiting for an event) as its verdict says, and advance."""
+    common: dict[str, Any] = {
+        "lease_owner": None,
+        "lease_expires": None,
+        "result": verdict.detail or None,
+    }
+    first_look = node.attempt <= 1 and node.state is NodeState.RUNNING
+    if verdict.outcome == "pass":
+        move_node(
+            tx,
+            node,
+            NodeState.SUCCEEDED,
+            at=now,
+            actor=actor,
+            reason=verdict.reason,
+            finished_at=now,
+            error=None,
+            data=verdict.detail,
+            **common,
+        )
+        node_done(tx, node, at=now)
+    elif verdict.outcome == "fail":
+        move_node(
+            tx,
+            node,
+            NodeState.FAILED,
+            at=now,
+            actor=actor,
+            reason=verdict.reason,
+            finished_at=now,
+            error=verdict.reason,
+            data=verdict.detail,
+            **common,
+        )
+    elif verdict.until is not None:
+        move_node(
+            tx,
+            node,
+            NodeState.READY,
+            at=now,
+            actor=actor,
+            audit=first_look,
+            action="gate.waiting",
+            reason=verdict.reason,
+            not_before=verdict.until,
+            error=verdict.reason,
+            data={"until": verdict.until.isoformat()},
+            **common,
+        )
+        tx.notify("work")
+    elif node.state is NodeState.WAITING:
+        tx.update_node(node, NodeState.WAITING, error=verdict.reason, result=verdict.detail)
+    else:
+        move_node(
+            tx,
+            node,
+            NodeState.WAITING,
+            at=now,
+            actor=actor,
+            audit=first_look,
+            action="gate.waiting",
+            reason=verdict.reason,
+            error=verdict.reason,
+            **common,
+        )
+    release_id = tx.get_deployment(node.deployment_id).release_id
+    if release_id is not None:
+        tx.touch_release(release_id, now)
     advance(tx, node.deployment_id, at=now)

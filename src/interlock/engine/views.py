@@ -77,12 +77,35 @@ def list_releases(
     created_by: str | None = None,
     cursor: int | None = None,
     limit: int = 50,
+    services_in: Sequence[str] | None = None,
 ) -> list[Release]:
     with engine.db.read() as tx:
         found: list[Release] = tx.list_releases(
-            states=states, service=service, created_by=created_by, before_id=cursor, limit=limit
+            states=states,
+            service=service,
+            created_by=created_by,
+            before_id=cursor,
+            limit=limit,
+            services_in=services_in,
         )
     return found
+
+
+def release_services(engine: Engine, release_id: int | None) -> list[str]:
+    """The services a release touches (for access checks); empty when there is none."""
+    if release_id is None:
+        return []
+    with engine.db.read() as tx:
+        release = tx.get_release(release_id, plan=False)
+    return [i.service for i in release.items] if release else []
+
+
+def deployment_release(engine: Engine, deployment_id: int) -> int | None:
+    with engine.db.read() as tx:
+        deployment = tx.get_deployment(deployment_id)
+    if deployment is None:
+        raise NotFound(f"no deployment {deployment_id}")
+    return deployment.release_id
 
 
 def deployment_view(engine: Engine, deployment_id: int) -> DeploymentView:

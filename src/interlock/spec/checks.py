@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from interlock.domain.templating import VARIABLES, unknown_names
@@ -64,7 +65,73 @@ def _check_steps(
             yield here + ("uses",), f"no executor plug-in named {step.uses!r} (installed: {known})"
 
 
-def semantic_issues(config: Config) -> list[Issue]:
+def _check_gates(config: Config, base_dir: Path | None) -> Iterator[Issue]:
+    for i, env in enumerate(config.environments):
+        seen: dict[str, str] = {}
+        for phase in ("before", "after"):
+            for j, gate in enumerate(getattr(env.gates, phase)):
+                here: Loc = ("environments", i, "gates", phase, j)
+                kind = gate.kind
+                if phase == "after" and kind in ("approval", "window"):
+                    yield (
+                        here + (kind,),
+                        (
+                            f"a {kind} gate belongs in `before` (it decides whether the deploy "
+                            "may start)"
+                        ),
+                    )
+                if phase == "before" and kind == "soak":
+                    yield here + (kind,), "a soak gate belongs in `after` (it watches a deploy)"
+                if gate.name in seen:
+                    yield (
+                        here + (kind,),
+                        (
+                            f"two gates named {gate.name!r} in environment {env.name!r}; give "
+                            "one of them a `name`"
+                            if kind in ("approval", "check", "soak")
+                            else f"two {kind} gates in environment {env.name!r}; merge them"
+                        ),
+                    )
+                seen[gate.name] = phase
+                probes: list[tuple[Loc, Any]] = []
+                if kind == "check":
+                    probes.append((here + ("check",), gate.check))
+                if kind == "soak":
+                    probes += [
+                        (here + ("soak", "checks", k, "check"), c.check)
+                        for k, c in enumerate(gate.soak.checks)
+                        if c.check is not None
+                    ]
+                for loc, probe in probes:
+                    texts = [(loc + ("run",), probe.run)] if probe.run else []
+                    if probe.http is not None:
+                        texts.append((loc + ("http", "url"), probe.http.url))
+                        texts += list(_strings(probe.http.headers, loc + ("http", "headers")))
+                    for where, text in texts:
+                        for name in unknown_names(text):
+                            yield where, f"unknown placeholder {{{{ {name} }}}}"
+                if kind == "window" and gate.window.freeze_calendar and base_dir is not None:
+                    from interlock.errors import InvalidInput
+                    from interlock.gates.window import WindowPolicy
+
+                    try:
+                        WindowPolicy.from_spec(gate.window, base_dir)
+                    except InvalidInput as exc:
+                        yield here + ("window", "freeze_calendar"), exc.detail
+
+
+def _check_permissions(config: Config, environments: set[str]) -> Iterator[Issue]:
+    for i, rule in enumerate(config.permissions):
+        for j, env in enumerate(rule.environments or []):
+            if env not in environments:
+                yield ("permissions", i, "environments", j), f"no environment named {env!r}"
+        if isinstance(rule.services, list):
+            for j, service in enumerate(rule.services):
+                if service not in config.services:
+                    yield ("permissions", i, "services", j), f"no service named {service!r}"
+
+
+def semantic_issues(config: Config, base_dir: Path | None = None) -> list[Issue]:
     """Every cross-key problem in ``config``, each with the location it concerns."""
     from interlock.executors.registry import plugin_names
 
@@ -81,4 +148,6 @@ def semantic_issues(config: Config) -> list[Issue]:
         issues.extend(
             _check_steps(service.deploy, ("services", service_name, "deploy"), set(names), plugins)
         )
+    issues.extend(_check_gates(config, base_dir))
+    issues.extend(_check_permissions(config, set(names)))
     return issues

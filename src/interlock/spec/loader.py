@@ -267,7 +267,7 @@ def parse_config(text: str, path: Path) -> tuple[Config, _Positions]:
         raise ConfigError(_summary(issues), issues) from None
     from interlock.spec.checks import semantic_issues
 
-    problems = semantic_issues(config)
+    problems = semantic_issues(config, path.parent if str(path) else None)
     if problems:
         issues = [
             _issue(path, builder.positions.of(loc), loc, message) for loc, message in problems

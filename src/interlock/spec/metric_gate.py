@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from interlock.domain.templating import env_references
-from interlock.spec.model import Duration, Strict
+from interlock.spec.common import Duration, Strict
 
 Operator = Literal["<", "<=", ">", ">=", "==", "!="]
 Reducer = Literal["max", "min", "sum", "avg"]

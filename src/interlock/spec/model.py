@@ -5,56 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    WithJsonSchema,
     model_validator,
 )
 
-from interlock.domain.durations import parse_duration
+from interlock.spec.common import (
+    NAME_PATTERN,
+    STEP_NAME_PATTERN,
+    Duration,
+    HttpCall,
+    Name,
+    Strict,
+)
+from interlock.spec.gate_specs import Gates, Permission
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
-STEP_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
-
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"},
-                {"type": "number", "minimum": 0},
-            ],
-            "description": "A duration: 90s, 5m, 2h, 1h30m, 7d, or a number of seconds.",
-        }
-    ),
-]
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors: a typo must never be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class HttpCall(Strict):
-    """An HTTP request made by a step (or a probe)."""
-
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "POST"
-    url: str = Field(description="May use {{ placeholders }} (percent-encoded) and ${ENV_VARS}.")
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: str | dict[str, Any] | list[Any] | None = Field(
-        default=None, description="Text, or a mapping/list sent as JSON."
-    )
-    expect_status: int | list[int] = Field(
-        default=200, description="The status (or statuses) that count as success."
-    )
-    expect_body: str | None = Field(
-        default=None, description="A regular expression the response body must match."
-    )
+__all__ = ["NAME_PATTERN", "STEP_NAME_PATTERN", "Duration", "HttpCall", "Name", "Strict"]
 
 
 class Step(Strict):
@@ -111,6 +76,17 @@ class Environment(Strict):
     name: Name
     description: str | None = None
     production: bool = Field(default=False, description="Failures here open incidents.")
+    gates: Gates = Field(default_factory=Gates)
+    promotion: bool = Field(
+        default=True,
+        description="A release enters only after the same artifacts succeeded in the "
+        "previous environment (no skipping staging). Ignored for the first environment.",
+    )
+    concurrency: Literal["queue", "refuse"] = Field(
+        default="queue",
+        description="A second deployment of a service that is already deploying here "
+        "waits its turn (queue) or fails at once (refuse).",
+    )
 
 
 class Service(Strict):
@@ -128,6 +104,17 @@ class Config(Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     environments: list[Environment] = Field(min_length=1)
     services: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Service] = Field(min_length=1)
+    teams: dict[Name, list[str]] = Field(
+        default_factory=dict, description="Team name: its members (user names)."
+    )
+    roles: dict[Name, list[str]] = Field(
+        default_factory=dict, description="Role name: its members (user names)."
+    )
+    permissions: list[Permission] = Field(
+        default_factory=list,
+        description="Who may do what, where. Nothing is allowed unless a rule allows it "
+        "(members of the built-in role `admin` may do everything).",
+    )
 
 
 def json_schema() -> dict[str, Any]:

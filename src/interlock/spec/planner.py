@@ -8,6 +8,7 @@ from typing import Any
 
 from interlock.domain.plan import EnvironmentPlan, NodePlan, ReleaseItem, ReleasePlan
 from interlock.errors import InvalidInput
+from interlock.spec.gate_specs import Gate
 from interlock.spec.model import Config, Environment, Step
 
 
@@ -44,24 +45,67 @@ def _step_node(
     )
 
 
+def _gate_node(gate: Gate, phase: str, needs: tuple[str, ...], base_dir: Path) -> NodePlan:
+    spec: dict[str, Any] = gate.spec.model_dump(mode="json", by_alias=True)
+    spec["cwd"] = str(base_dir)
+    timeout = float(spec.get("timeout") or 0) or 0.0
+    return NodePlan(
+        key=f"gate/{gate.name}",
+        kind="gate",
+        name=gate.name,
+        executor=gate.kind,
+        spec=spec,
+        phase=phase,
+        needs=needs,
+        timeout=timeout or 600.0,
+        idempotent=True,  # a gate only looks; evaluating it again is always safe
+    )
+
+
 def _environment_plan(
-    config: Config, env: Environment, index: int, items: Sequence[ReleaseItem], base_dir: Path
+    config: Config,
+    env: Environment,
+    index: int,
+    items: Sequence[ReleaseItem],
+    base_dir: Path,
+    previous_env: str | None,
 ) -> EnvironmentPlan:
-    nodes: list[NodePlan] = []
-    previous: tuple[str, ...] = ()
+    before: list[NodePlan] = []
+    if env.promotion and previous_env is not None:
+        before.append(
+            NodePlan(
+                key="gate/promotion",
+                kind="gate",
+                name="promotion",
+                executor="promotion",
+                spec={"previous": previous_env},
+                phase="before",
+                idempotent=True,
+            )
+        )
+    before += [_gate_node(g, "before", (), base_dir) for g in env.gates.before]
+    gate_keys = tuple(n.key for n in before)
+    steps: list[NodePlan] = []
     for item in items:
+        previous: tuple[str, ...] = steps[-1:] and (steps[-1].key,) or gate_keys
         service = config.services[item.service]
         for step in service.deploy:
             if step.environments is not None and env.name not in step.environments:
                 continue
             node = _step_node(config, item.service, step, base_dir, previous)
-            nodes.append(node)
+            steps.append(node)
             previous = (node.key,)
+    after_needs = tuple(n.key for n in steps) or gate_keys
+    after = [_gate_node(g, "after", after_needs, base_dir) for g in env.gates.after]
     return EnvironmentPlan(
         name=env.name,
         index=index,
-        nodes=tuple(nodes),
-        settings={"production": env.production},
+        nodes=tuple(before + steps + after),
+        settings={
+            "production": env.production,
+            "concurrency": env.concurrency,
+            "previous": previous_env if env.promotion else None,
+        },
     )
 
 
@@ -72,8 +116,13 @@ def build_plan(
     config_version: int,
     base_dir: Path,
     until: str | None = None,
+    start: str | None = None,
 ) -> ReleasePlan:
-    """The plan of a release of ``items``; ``until`` stops the route at that environment."""
+    """The plan of a release of ``items``.
+
+    The route runs through the environments in order, from ``start`` (default:
+    the first) to ``until`` (default: the last).
+    """
     seen: set[str] = set()
     for item in items:
         if item.service not in config.services:
@@ -90,17 +139,32 @@ def build_plan(
     if not items:
         raise InvalidInput("a release needs at least one SERVICE@VERSION", field="services")
     envs = list(config.environments)
-    if until is not None:
-        names = [e.name for e in envs]
-        if until not in names:
+    names = [e.name for e in envs]
+    for value, field in ((until, "until"), (start, "from")):
+        if value is not None and value not in names:
             raise InvalidInput(
-                f"no environment named {until!r} (known: {', '.join(names)})", field="until"
+                f"no environment named {value!r} (known: {', '.join(names)})", field=field
             )
-        envs = envs[: names.index(until) + 1]
+    first = names.index(start) if start else 0
+    last = names.index(until) if until else len(envs) - 1
+    if last < first:
+        raise InvalidInput(
+            f"{until!r} comes before {start!r} in the promotion order", field="until"
+        )
     return ReleasePlan(
         config_version=config_version,
         items=tuple(items),
         environments=tuple(
-            _environment_plan(config, env, i, items, base_dir) for i, env in enumerate(envs)
+            # Inside the route, reaching an environment means the previous one
+            # succeeded; only a route that starts part-way needs the promotion check.
+            _environment_plan(
+                config,
+                envs[i],
+                i - first,
+                items,
+                base_dir,
+                names[i - 1] if i == first and i > 0 else None,
+            )
+            for i in range(first, last + 1)
         ),
     )

@@ -49,9 +49,11 @@ def guarded_update(table: Table, where: Iterable[str], values: Iterable[str]) ->
     key = (table.name, tuple(where), tuple(sorted(values)))
     found = _updates.get(key)
     if found is None:
-        statement = update(table).where(
-            *[table.c[name] == bindparam(f"w_{name}") for name in key[1]]
-        ).values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in key[2]})
+        statement = (
+            update(table)
+            .where(*[table.c[name] == bindparam(f"w_{name}") for name in key[1]])
+            .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in key[2]})
+        )
         with _updates_lock:
             found = _updates.setdefault(key, statement)
     return found

@@ -109,6 +109,26 @@ class DeploymentQueries(QueryBase):
         )
         return [_deployment(r) for r in rows]
 
+    def succeeded_in(
+        self, environment: str, service: str, version: str, digest: str | None
+    ) -> bool:
+        """Did ``service@version`` (with that digest, if given) succeed in ``environment``?"""
+        query = (
+            select(deployments.c.id)
+            .join(release_items, release_items.c.release_id == deployments.c.release_id)
+            .where(
+                deployments.c.environment == environment,
+                deployments.c.kind == "deploy",
+                deployments.c.state == DeploymentState.SUCCEEDED.value,
+                release_items.c.service == service,
+                release_items.c.version == version,
+            )
+            .limit(1)
+        )
+        if digest is not None:
+            query = query.where(release_items.c.digest == digest)
+        return self.conn.execute(query).first() is not None
+
     def busy_services(self, environment: str, services: Sequence[str]) -> set[str]:
         """Which of ``services`` an active deployment in ``environment`` holds."""
         if not services:

@@ -18,6 +18,7 @@ from interlock.storage.types import Timestamp
 # The statements every step runs are built once (see base.guarded_update).
 _DONE = [NodeState.SUCCEEDED.value, NodeState.SKIPPED.value]
 _GET_NODE = select(nodes).where(nodes.c.id == bindparam("id"))
+_GET_NODE_LOCKED = _GET_NODE.with_for_update()
 _STATE_COUNTS = (
     select(nodes.c.state, func.count())
     .where(nodes.c.deployment_id == bindparam("d"))
@@ -147,8 +148,9 @@ class NodeQueries(QueryBase):
             ],
         )
 
-    def get_node(self, node_id: int) -> Node | None:
-        row = self.conn.execute(_GET_NODE, {"id": node_id}).first()
+    def get_node(self, node_id: int, *, lock: bool = False) -> Node | None:
+        query = _GET_NODE_LOCKED if lock and self.for_update() else _GET_NODE
+        row = self.conn.execute(query, {"id": node_id}).first()
         return _node(row) if row else None
 
     def nodes_of(self, deployment_id: int) -> list[Node]:
@@ -228,6 +230,16 @@ class NodeQueries(QueryBase):
         )
         return [_node(r) for r in rows]
 
+    def waiting_nodes(self, executor: str, limit: int = 500) -> list[Node]:
+        """Nodes waiting for an event (an approval), oldest first."""
+        rows = self.conn.execute(
+            select(nodes)
+            .where(nodes.c.state == NodeState.WAITING.value, nodes.c.executor == executor)
+            .order_by(nodes.c.id)
+            .limit(limit)
+        )
+        return [_node(r) for r in rows]
+
     def open_service_nodes(self, deployment_id: int, service: str, phase: str) -> int:
         """Nodes of ``service`` in ``phase`` that are not done yet."""
         found = self.conn.execute(
@@ -248,15 +260,19 @@ class NodeQueries(QueryBase):
             return None
         row = self.conn.execute(
             _LEASE,
-            {"w_id": node_id, "w_worker": worker, "now": now,
-             "w_expires": now + timedelta(seconds=lease)},
+            {
+                "w_id": node_id,
+                "w_worker": worker,
+                "now": now,
+                "w_expires": now + timedelta(seconds=lease),
+            },
         ).first()
         if row is None:  # pragma: no cover - only if the row changed under SKIP LOCKED
             return None
         node = _node(row)
         self.conn.execute(
-            _NEW_ATTEMPT, {"node_id": node.id, "attempt": node.attempt, "worker": worker,
-                           "started_at": now}
+            _NEW_ATTEMPT,
+            {"node_id": node.id, "attempt": node.attempt, "worker": worker, "started_at": now},
         )
         return node
 

@@ -55,6 +55,7 @@ class ReleaseQueries(QueryBase):
         plan: dict[str, Any],
         items: Sequence[Item],
         scheduled_at: datetime | None = None,
+        on_behalf_of: str | None = None,
     ) -> int:
         """Store a new release and its items; return its id."""
         release_id = self.conn.execute(
@@ -62,6 +63,7 @@ class ReleaseQueries(QueryBase):
             .values(
                 reason=reason,
                 created_by=created_by,
+                on_behalf_of=on_behalf_of,
                 created_at=at,
                 state=state.value,
                 updated_at=at,
@@ -123,8 +125,12 @@ class ReleaseQueries(QueryBase):
         created_by: str | None = None,
         before_id: int | None = None,
         limit: int = 50,
+        services_in: Sequence[str] | None = None,
     ) -> list[Release]:
-        """Newest first; ``before_id`` is the cursor of the next page."""
+        """Newest first; ``before_id`` is the cursor of the next page.
+
+        ``services_in`` keeps only releases touching one of those services.
+        """
         query = select(releases).order_by(releases.c.id.desc()).limit(limit)
         if states:
             query = query.where(releases.c.state.in_(list(states)))
@@ -136,6 +142,14 @@ class ReleaseQueries(QueryBase):
             query = query.where(
                 releases.c.id.in_(
                     select(release_items.c.release_id).where(release_items.c.service == service)
+                )
+            )
+        if services_in is not None:
+            query = query.where(
+                releases.c.id.in_(
+                    select(release_items.c.release_id).where(
+                        release_items.c.service.in_(list(services_in))
+                    )
                 )
             )
         rows = list(self.conn.execute(query))

@@ -45,6 +45,9 @@ releases = Table(
     Column("id", Integer, primary_key=True),
     Column("reason", Text, nullable=False),
     Column("created_by", String(128), nullable=False),
+    # A service account (CI) creating a release for a person names that person:
+    # they count as an author too, for separation of duties.
+    Column("on_behalf_of", String(128)),
     Column("created_at", Timestamp, nullable=False),
     Column("state", String(32), nullable=False),
     Column("updated_at", Timestamp, nullable=False),
@@ -139,6 +142,12 @@ nodes = Table(
         postgresql_where=text("state = 'ready'"),
     ),
     Index(
+        "ix_nodes_waiting",
+        "executor",
+        sqlite_where=text("state = 'waiting'"),
+        postgresql_where=text("state = 'waiting'"),
+    ),
+    Index(
         "ix_nodes_leased",
         "lease_expires",
         sqlite_where=text("state = 'running'"),
@@ -199,4 +208,88 @@ inventory = Table(
     Column("deployment_id", Integer, ForeignKey("deployments.id")),
     Column("deployed_at", Timestamp, nullable=False),
     Column("deployed_by", String(128), nullable=False),
+)
+
+# -- identity, approvals and locks (migration 0002) -------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # user | service
+    Column("display_name", String(200)),
+    Column("email", String(200)),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", Timestamp, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("prefix", String(16), nullable=False),  # shown in lists; not a secret
+    Column("hash", String(64), nullable=False, unique=True),  # sha256 of the secret
+    Column("created_at", Timestamp, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("expires_at", Timestamp),
+    Column("revoked_at", Timestamp),
+    Column("revoked_by", String(128)),
+    Column("last_used_at", Timestamp),
+    Index("ix_tokens_user_id", "user_id"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("kind", String(8), primary_key=True),  # role | team
+    Column("group_name", String(64), primary_key=True),
+    Column("user_name", String(128), primary_key=True),
+    Column("added_by", String(128), nullable=False),
+    Column("added_at", Timestamp, nullable=False),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("release_id", Integer, ForeignKey("releases.id"), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("gate", String(200), nullable=False),
+    Column("approver", String(128), nullable=False),
+    Column("decision", String(16), nullable=False),  # approve | reject
+    Column("comment", Text),
+    Column("content_hash", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp),
+    UniqueConstraint("release_id", "environment", "gate", "approver", "content_hash", "decision"),
+    Index("ix_approvals_release_id_environment", "release_id", "environment"),
+)
+
+overrides = Table(
+    "overrides",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("release_id", Integer, ForeignKey("releases.id"), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("gate", String(200), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("reviewed_by", String(128)),
+    Column("reviewed_at", Timestamp),
+    Column("review_comment", Text),
+    Index("ix_overrides_release_id", "release_id"),
+)
+
+environment_locks = Table(
+    "environment_locks",
+    metadata,
+    Column("environment", String(64), primary_key=True),
+    Column("locked_by", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("locked_at", Timestamp, nullable=False),
 )

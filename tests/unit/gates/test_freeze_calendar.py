@@ -15,8 +15,8 @@ from interlock.spec.windows import WindowSpec
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, sec: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, sec, tzinfo=UTC)
 
 
 def ics(*events: str) -> str:
@@ -206,6 +206,20 @@ def test_a_directory_instead_of_a_file(tmp_path: Path) -> None:
             "UID:c@x\nSUMMARY:Both\nDTSTART:20260101T100000Z\nDURATION:PT1H\n"
             "RRULE:FREQ=DAILY;COUNT=3;UNTIL=20260110T000000Z",
             "both COUNT and UNTIL",
+        ),
+        (
+            "UID:z@x\nSUMMARY:Zone\nDTSTART;TZID=Mars/Base:20260101T100000\nDURATION:PT1H",
+            "DTSTART names the time zone 'Mars/Base', which neither the file",
+        ),
+        (
+            "UID:i@x\nSUMMARY:Zero\nDTSTART:20260101T100000Z\nDURATION:PT1H\n"
+            "RRULE:FREQ=DAILY;INTERVAL=0",
+            "INTERVAL must be 1 or more",
+        ),
+        (
+            "UID:v@x\nSUMMARY:Never\nDTSTART:20260101T100000Z\nDURATION:PT1H\n"
+            "RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+            "it never occurs",
         ),
         (
             "UID:p@x\nSUMMARY:Period\nDTSTART:20260101T100000Z\nDURATION:PT1H\n"

@@ -35,12 +35,14 @@ freeze:
 """
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, sec: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, sec, tzinfo=UTC)
 
 
-def berlin(*args: int) -> datetime:
-    return datetime(*args, tzinfo=BERLIN)  # type: ignore[misc]
+def berlin(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, sec: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, sec, tzinfo=BERLIN)
 
 
 def policy(**block: Any) -> WindowPolicy:
@@ -248,6 +250,14 @@ def test_a_window_crossing_midnight_closes_the_next_day() -> None:
     assert saturday_night.closes_at == utc(2026, 2, 7, 1, 0)  # Saturday 02:00 CET
     assert not decide(berlin(2026, 2, 7, 2, 0), rules).open
     assert not decide(berlin(2026, 2, 8, 1, 0), rules).open  # Sunday: no window opened Sat
+
+
+def test_a_window_crossing_midnight_into_the_skipped_hour() -> None:
+    # Saturday 2026-03-28 22:00 CET to Sunday 02:00, which the clock skips: it ends at 03:00 CEST.
+    rules = policy(allow=[{"days": ["sat"], "from": "22:00", "to": "02:00"}])
+    decision = decide(utc(2026, 3, 28, 23, 30), rules)
+    assert decision.open
+    assert decision.closes_at == utc(2026, 3, 29, 1, 0)
 
 
 def test_a_window_may_end_at_midnight() -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from interlock.api.deps import AppDep
+from interlock.api.deps import AppDep, PrincipalDep
 from interlock.api.schemas import AuditEventOut, CheckpointOut, Page, VerifyOut
 from interlock.audit.chain import Checkpoint
 from interlock.engine import views
@@ -21,6 +21,7 @@ router = APIRouter(tags=["audit"])
 @router.get("/audit", response_model=Page[AuditEventOut])
 def list_(
     app: AppDep,
+    who: PrincipalDep,
     after: int | None = Query(default=None, ge=0, description="Events after this sequence."),
     cursor: int | None = Query(default=None, ge=1, description="Newest-first paging."),
     object_type: str | None = None,
@@ -31,6 +32,7 @@ def list_(
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> Page[AuditEventOut]:
     """Events in sequence order (or newest first), filtered."""
+    app.access.require(who, "audit.read")
     found = views.audit_events(
         app.engine,
         after=after,
@@ -57,9 +59,11 @@ def _checkpoint(c: Checkpoint | None) -> CheckpointOut | None:
 @router.get("/audit/verify", response_model=VerifyOut)
 def verify(
     app: AppDep,
+    who: PrincipalDep,
     checkpoint: Annotated[list[str] | None, Query(description="SEQ:HASH kept outside")] = None,
 ) -> VerifyOut:
     """Walk the whole hash chain; report the first event where it breaks."""
+    app.access.require(who, "audit.read")
     try:
         kept = [Checkpoint.parse(c) for c in checkpoint or []]
     except ValueError as exc:
@@ -71,8 +75,9 @@ def verify(
 
 
 @router.get("/audit/checkpoint", response_model=CheckpointOut)
-def checkpoint(app: AppDep) -> CheckpointOut:
+def checkpoint(app: AppDep, who: PrincipalDep) -> CheckpointOut:
     """The head of the chain (sequence and hash), to keep outside the database."""
+    app.access.require(who, "audit.read")
     head = views.audit_checkpoint(app.engine)
     return _checkpoint(head) or CheckpointOut(
         seq=0, hash="0" * 64, count=0, checkpoint="0:" + "0" * 64
@@ -80,8 +85,9 @@ def checkpoint(app: AppDep) -> CheckpointOut:
 
 
 @router.get("/audit/export")
-def export(app: AppDep) -> StreamingResponse:
+def export(app: AppDep, who: PrincipalDep) -> StreamingResponse:
     """Every event as JSON lines, with its hashes: verifiable offline (`audit verify --file`)."""
+    app.access.require(who, "audit.read")
 
     def lines() -> Iterator[bytes]:
         after = 0

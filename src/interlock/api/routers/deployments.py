@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from interlock.api.deps import AppDep
+from interlock.api.deps import AppDep, AppState, PrincipalDep
 from interlock.api.schemas import DeploymentOut, LogOut, Page, StepOut
 from interlock.domain.states import DeploymentState
 from interlock.engine import views
+from interlock.errors import NotFound
 
 router = APIRouter(tags=["deployments"])
 
@@ -17,6 +18,7 @@ router = APIRouter(tags=["deployments"])
 @router.get("/deployments", response_model=Page[DeploymentOut])
 def list_(
     app: AppDep,
+    who: PrincipalDep,
     release_id: int | None = None,
     environment: str | None = None,
     state_: Annotated[list[DeploymentState] | None, Query(alias="state")] = None,
@@ -40,16 +42,20 @@ def list_(
 
 
 @router.get("/deployments/{deployment_id}", response_model=DeploymentOut)
-def get(deployment_id: int, app: AppDep) -> DeploymentOut:
+def get(deployment_id: int, app: AppDep, who: PrincipalDep) -> DeploymentOut:
     """One deployment with its steps and their attempts."""
+    _check(
+        app, who, views.deployment_release(app.engine, deployment_id), f"deployment {deployment_id}"
+    )
     dv = views.deployment_view(app.engine, deployment_id)
     return DeploymentOut.of(dv.deployment, [StepOut.of(n, dv.attempts.get(n.id)) for n in dv.nodes])
 
 
 @router.get("/steps/{step_id}", response_model=StepOut)
-def step(step_id: int, app: AppDep) -> StepOut:
+def step(step_id: int, app: AppDep, who: PrincipalDep) -> StepOut:
     """One step (or gate) with every attempt."""
     node, attempts = views.step(app.engine, step_id)
+    _check(app, who, views.deployment_release(app.engine, node.deployment_id), f"step {step_id}")
     return StepOut.of(node, attempts)
 
 
@@ -57,10 +63,13 @@ def step(step_id: int, app: AppDep) -> StepOut:
 def step_logs(
     step_id: int,
     app: AppDep,
+    who: PrincipalDep,
     attempt: int | None = Query(default=None, ge=1),
     offset: int = Query(default=0, ge=0, description="Characters already read."),
 ) -> LogOut:
     """A step's output, readable while it runs: poll with `offset` = `next_offset`."""
+    node, _ = views.step(app.engine, step_id)
+    _check(app, who, views.deployment_release(app.engine, node.deployment_id), f"step {step_id}")
     node, number, text, finished, truncated = views.step_log(app.engine, step_id, attempt, offset)
     return LogOut(
         step_id=node.id,
@@ -71,3 +80,12 @@ def step_logs(
         finished=finished,
         truncated=truncated,
     )
+
+
+def _readable(app: AppState, who: Any, release_id: int | None) -> bool:
+    return app.access.can_read(who, views.release_services(app.engine, release_id))
+
+
+def _check(app: AppState, who: Any, release_id: int | None, what: str) -> None:
+    if not _readable(app, who, release_id):
+        raise NotFound(f"no {what}")

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from starlette.concurrency import run_in_threadpool
 
-from interlock.api.deps import ActorDep, AppDep
+from interlock.api.deps import AppDep, PrincipalDep
 from interlock.api.schemas import (
     CancelIn,
     DeploymentOut,
@@ -24,6 +24,7 @@ from interlock.domain.names import parse_ref
 from interlock.domain.records import Item
 from interlock.domain.states import ReleaseState
 from interlock.engine import views
+from interlock.engine.approvals import open_gates
 from interlock.engine.releases import cancel_release, create_release
 from interlock.errors import InvalidInput, NotFound
 
@@ -60,7 +61,7 @@ def release_out(view: views.ReleaseView) -> ReleaseOut:
 def create(
     body: ReleaseCreate,
     app: AppDep,
-    who: ActorDep,
+    who: PrincipalDep,
 ) -> ReleaseOut:
     """Create a release of one or more SERVICE@VERSION and start it (or schedule it)."""
     items = [Item(r.service, r.version) for r in map(parse_ref, body.services)]
@@ -84,6 +85,7 @@ def create(
 @router.get("/releases", response_model=Page[ReleaseOut])
 def list_(
     app: AppDep,
+    who: PrincipalDep,
     state_: Annotated[list[ReleaseState] | None, Query(alias="state")] = None,
     service: str | None = None,
     created_by: str | None = None,
@@ -110,12 +112,15 @@ def list_(
 async def get(
     release_id: int,
     app: AppDep,
+    who: PrincipalDep,
     since: int | None = Query(
         default=None, description="Long-poll: answer once the revision is past this one."
     ),
     wait: float = Query(default=0, ge=0, le=60, description="Long-poll for at most this long."),
 ) -> ReleaseOut:
     """One release with its deployments and steps (long-poll with `since` and `wait`)."""
+    services = await run_in_threadpool(views.release_services, app.engine, release_id)
+    app.readable_or_404(who, services, f"release {release_id}")
     if since is not None and wait > 0:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -124,18 +129,28 @@ async def get(
                 break
             await asyncio.sleep(0.2)
     view = await run_in_threadpool(views.release_view, app.engine, release_id)
-    return release_out(view)
+    out = release_out(view)
+    out.waiting_on = await run_in_threadpool(
+        open_gates, app.engine, app.access, app.identity, view.release, view.deployments
+    )
+    return out
 
 
 @router.post("/releases/{release_id}/cancel", response_model=ReleaseOut)
 def cancel(
     release_id: int,
     app: AppDep,
-    who: ActorDep,
+    who: PrincipalDep,
     body: CancelIn | None = None,
 ) -> ReleaseOut:
     """Cancel a release: nothing new starts; running steps are stopped."""
     reason = body.reason if body else "cancelled"
+    view = views.release_view(app.engine, release_id)
+    services = [i.service for i in view.release.items]
+    app.readable_or_404(who, services, f"release {release_id}")
+    app.access.require(
+        who, "release.cancel", environment=view.release.environment, services=services
+    )
     cancel_release(app.engine, release_id, actor=who.name, reason=reason)
     return release_out(views.release_view(app.engine, release_id))
 
@@ -144,10 +159,12 @@ def cancel(
 def logs(
     release_id: int,
     app: AppDep,
+    who: PrincipalDep,
     step: str | None = Query(default=None, description="Only this step (name or key)."),
 ) -> list[LogOut]:
     """The output of every step of a release (the latest attempt of each)."""
     view = views.release_view(app.engine, release_id)
+    app.readable_or_404(who, [i.service for i in view.release.items], f"release {release_id}")
     out = []
     for dv in view.deployments:
         for node in dv.nodes:

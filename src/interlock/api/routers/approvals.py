@@ -1,0 +1,88 @@
+"""Approvals and rejections, what waits on me, and break-glass overrides."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from interlock.api.deps import AppDep, PrincipalDep
+from interlock.engine import approvals, environments
+
+router = APIRouter(tags=["approvals"])
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["approve", "reject"] = "approve"
+    environment: str | None = Field(
+        default=None, description="Default: the environment the release waits in now."
+    )
+    gate: str | None = Field(default=None, description="Needed when there are several.")
+    comment: str | None = Field(
+        default=None, max_length=4000, description="Why; mandatory to reject."
+    )
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    environment: str
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field(min_length=1, max_length=4000)
+
+
+@router.post("/releases/{release_id}/approvals", status_code=status.HTTP_201_CREATED)
+def decide(release_id: int, body: DecisionIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Approve or reject a release in an environment (a rejection needs a comment)."""
+    return approvals.give(
+        app.engine,
+        app.access,
+        who,
+        release_id=release_id,
+        environment=body.environment,
+        gate=body.gate,
+        decision=body.decision,
+        comment=body.comment,
+    )
+
+
+@router.get("/approvals/pending")
+def pending(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
+    """The approval gates waiting now where your approval is one of those still needed."""
+    return approvals.pending_for(app.engine, app.access, app.identity, who)
+
+
+@router.post("/releases/{release_id}/overrides", status_code=status.HTTP_201_CREATED)
+def override(release_id: int, body: OverrideIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Break glass: let the release through a closed window or a freeze (audited, flagged)."""
+    found = environments.override_window(
+        app.engine,
+        app.access,
+        who,
+        release_id=release_id,
+        environment=body.environment,
+        reason=body.reason,
+    )
+    return found.__dict__
+
+
+@router.get("/overrides")
+def overrides(app: AppDep, who: PrincipalDep, unreviewed: bool = False) -> list[dict[str, Any]]:
+    """Break-glass overrides, newest first; `unreviewed=true` for those still to review."""
+    app.access.require(who, "audit.read")
+    return [o.__dict__ for o in environments.overrides(app.engine, unreviewed=unreviewed)]
+
+
+@router.post("/overrides/{override_id}/review")
+def review(override_id: int, body: ReviewIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Record the review of an override (by someone other than who made it)."""
+    app.access.require(who, "audit.read")
+    found = environments.review_override(
+        app.engine, who, override_id=override_id, comment=body.comment
+    )
+    return found.__dict__

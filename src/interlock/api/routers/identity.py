@@ -1,0 +1,200 @@
+"""Users, service accounts, API tokens, and role/team memberships."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from interlock.api.deps import AppDep, PrincipalDep
+from interlock.domain.durations import parse_duration
+from interlock.errors import Forbidden, InvalidInput
+
+router = APIRouter(tags=["identity"])
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    kind: Literal["user", "service"] = "user"
+    display_name: str | None = None
+    email: str | None = None
+
+
+class UserOut(BaseModel):
+    name: str
+    kind: str
+    display_name: str | None
+    email: str | None
+    disabled: bool
+    created_at: datetime
+    created_by: str
+    roles: list[str] = Field(default_factory=list)
+    teams: list[str] = Field(default_factory=list)
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(default="cli", min_length=1, max_length=128)
+    expires_in: str | None = Field(default="90d", description="e.g. 30d, 12h; null: never.")
+
+
+class TokenOut(BaseModel):
+    id: int
+    user: str
+    name: str
+    prefix: str
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    token: str | None = Field(default=None, description="The secret; shown only once.")
+
+
+def _user_out(app: Any, user: Any) -> UserOut:
+    config = app.configs.active().config
+    who = app.identity.principal(user, config.roles, config.teams)
+    return UserOut(
+        **{
+            k: getattr(user, k)
+            for k in (
+                "name",
+                "kind",
+                "display_name",
+                "email",
+                "disabled",
+                "created_at",
+                "created_by",
+            )
+        },
+        roles=sorted(who.roles),
+        teams=sorted(who.teams),
+    )
+
+
+def _token_out(user: str, token: Any, secret: str | None = None) -> TokenOut:
+    return TokenOut(
+        id=token.id,
+        user=user,
+        name=token.name,
+        prefix=token.prefix,
+        created_at=token.created_at,
+        created_by=token.created_by,
+        expires_at=token.expires_at,
+        revoked_at=token.revoked_at,
+        last_used_at=token.last_used_at,
+        token=secret,
+    )
+
+
+@router.get("/users/me", response_model=UserOut)
+def me(app: AppDep, who: PrincipalDep) -> UserOut:
+    """Who the token belongs to, with roles and teams."""
+    return _user_out(app, app.identity.user(who.name))
+
+
+@router.get("/users", response_model=list[UserOut])
+def users(app: AppDep, who: PrincipalDep) -> list[UserOut]:
+    """Every user and service account."""
+    app.access.require(who, "users.manage")
+    return [_user_out(app, u) for u in app.identity.users()]
+
+
+@router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+def add_user(body: UserIn, app: AppDep, who: PrincipalDep) -> UserOut:
+    """Add a person or a service account (audited)."""
+    app.access.require(who, "users.manage")
+    user = app.identity.add_user(
+        actor=who.name,
+        name=body.name,
+        kind=body.kind,
+        display_name=body.display_name,
+        email=body.email,
+    )
+    return _user_out(app, user)
+
+
+def _may_manage_tokens(app: Any, who: Any, user: str) -> None:
+    if user != who.name:
+        app.access.require(who, "users.manage")
+
+
+@router.post("/users/{name}/tokens", response_model=TokenOut, status_code=status.HTTP_201_CREATED)
+def create_token(name: str, body: TokenIn, app: AppDep, who: PrincipalDep) -> TokenOut:
+    """A new API token; its secret is in the answer and never shown again."""
+    _may_manage_tokens(app, who, name)
+    try:
+        seconds = parse_duration(body.expires_in) if body.expires_in else None
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="expires_in") from None
+    token, secret = app.identity.create_token(
+        actor=who.name, user=name, name=body.name, expires_in=seconds
+    )
+    return _token_out(name, token, secret)
+
+
+@router.get("/users/{name}/tokens", response_model=list[TokenOut])
+def tokens(name: str, app: AppDep, who: PrincipalDep) -> list[TokenOut]:
+    """A user's tokens (never their secrets)."""
+    _may_manage_tokens(app, who, name)
+    return [_token_out(name, t) for t in app.identity.tokens(name)]
+
+
+@router.delete("/tokens/{token_id}")
+def revoke(token_id: int, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Revoke a token at once (audited)."""
+    owner = app.identity.token_owner(token_id)
+    _may_manage_tokens(app, who, owner)
+    app.identity.revoke_token(actor=who.name, token_id=token_id)
+    return {"id": token_id, "revoked": True}
+
+
+@router.get("/memberships")
+def memberships(app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Roles and teams: from interlock.yaml and from the API."""
+    app.access.require(who, "users.manage")
+    config = app.configs.active().config
+    stored = app.identity.memberships()
+    return {
+        "config": {"roles": config.roles, "teams": config.teams},
+        "api": [{"kind": k, "group": g, "user": u} for k, g, u in stored],
+    }
+
+
+def _membership(
+    app: Any, who: Any, kind: str, group: str, user: str, member: bool
+) -> dict[str, Any]:
+    app.access.require(who, "users.manage")
+    if kind == "role" and group == "admin" and not who.is_admin():
+        raise Forbidden("only an admin changes who is an admin")
+    changed = app.identity.set_membership(
+        actor=who.name, kind=kind, group=group, user=user, member=member
+    )
+    return {"kind": kind, "group": group, "user": user, "member": member, "changed": changed}
+
+
+@router.put("/roles/{role}/members/{user}")
+def add_role_member(role: str, user: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Add a user to a role (audited)."""
+    return _membership(app, who, "role", role, user, True)
+
+
+@router.delete("/roles/{role}/members/{user}")
+def remove_role_member(role: str, user: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Remove a user from a role given by API (audited)."""
+    return _membership(app, who, "role", role, user, False)
+
+
+@router.put("/teams/{team}/members/{user}")
+def add_team_member(team: str, user: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Add a user to a team (audited)."""
+    return _membership(app, who, "team", team, user, True)
+
+
+@router.delete("/teams/{team}/members/{user}")
+def remove_team_member(team: str, user: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Remove a user from a team given by API (audited)."""
+    return _membership(app, who, "team", team, user, False)

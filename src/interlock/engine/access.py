@@ -1,0 +1,122 @@
+"""Authorisation: default-deny, per action, environment and service.
+
+Rules come from ``permissions:`` in interlock.yaml. Members of the built-in
+role ``admin`` may do everything. A rule that allows an action also lets its
+subject read what it covers. A request passes only when, for every service it
+touches, some rule covers that service in that environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from interlock.engine.configs import Configs
+from interlock.engine.identity import Principal
+from interlock.errors import Forbidden, NotFound
+from interlock.spec.gate_specs import Permission
+from interlock.spec.model import Config
+
+
+class Access:
+    def __init__(self, configs: Configs) -> None:
+        self.configs = configs
+
+    def _config(self) -> Config | None:
+        try:
+            return self.configs.active().config
+        except NotFound:
+            return None
+
+    @staticmethod
+    def _subject(rule: Permission, who: Principal) -> bool:
+        return (
+            rule.everyone
+            or (rule.role is not None and rule.role in who.roles)
+            or (rule.team is not None and rule.team in who.teams)
+            or (rule.user is not None and rule.user == who.name)
+        )
+
+    def covered(self, who: Principal, action: str, environment: str | None) -> set[str] | None:
+        """Services ``who`` may do ``action`` on in ``environment``; ``None`` means all."""
+        if who.is_admin():
+            return None
+        config = self._config()
+        if config is None:
+            return set()
+        found: set[str] = set()
+        for rule in config.permissions:
+            if not self._subject(rule, who):
+                continue
+            if action != "read" and action not in rule.allow and "all" not in rule.allow:
+                continue
+            if (
+                environment is not None
+                and rule.environments is not None
+                and (environment not in rule.environments)
+            ):
+                continue
+            if rule.services is None:
+                return None
+            if rule.services == "owned":
+                found |= {
+                    name
+                    for name, service in config.services.items()
+                    if service.owner is not None and service.owner in who.teams
+                }
+            else:
+                found |= set(rule.services)
+        return found
+
+    def allows(
+        self,
+        who: Principal,
+        action: str,
+        *,
+        environment: str | None = None,
+        services: Iterable[str] | None = None,
+    ) -> bool:
+        covered = self.covered(who, action, environment)
+        if covered is None:
+            return True
+        wanted = set(services or ())
+        if not wanted:
+            return bool(covered) or self._unscoped(who, action, environment)
+        return wanted <= covered
+
+    def _unscoped(self, who: Principal, action: str, environment: str | None) -> bool:
+        config = self._config()
+        return config is not None and any(
+            self._subject(r, who)
+            and (action in r.allow or "all" in r.allow)
+            and (environment is None or r.environments is None or environment in r.environments)
+            for r in config.permissions
+        )
+
+    def require(
+        self,
+        who: Principal,
+        action: str,
+        *,
+        environment: str | None = None,
+        services: Iterable[str] | None = None,
+    ) -> None:
+        """Raise :class:`Forbidden` unless ``who`` may do ``action`` there."""
+        wanted = sorted(set(services or ()))
+        if self.allows(who, action, environment=environment, services=wanted):
+            return
+        where = f" in {environment}" if environment else ""
+        what = f" for {', '.join(wanted)}" if wanted else ""
+        raise Forbidden(
+            f"{who.name} may not {action}{where}{what}: no permission rule allows it "
+            "(an administrator grants it under `permissions:` in interlock.yaml)",
+            action=action,
+            environment=environment,
+        )
+
+    def can_read(self, who: Principal, services: Iterable[str]) -> bool:
+        """Read access to an object touching ``services``: any one of them is enough."""
+        covered = self.covered(who, "read", None)
+        return covered is None or bool(covered & set(services))
+
+    def readable_services(self, who: Principal) -> set[str] | None:
+        return self.covered(who, "read", None)

@@ -1,0 +1,404 @@
+"""Approvals: structured sign-off, bound to the exact content of a release.
+
+An approval names the release, the environment and the gate, who gave it, a
+comment, when it expires, and the hash of what was approved (services,
+versions, digests, config version). Approving twice is harmless; the gate is
+decided under a lock on its node, so concurrent approvals clear it exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from interlock.audit.chain import canonical
+from interlock.domain.records import Deployment, Node, Release
+from interlock.domain.states import TERMINAL_DEPLOYMENT, NodeState
+from interlock.engine.core import SYSTEM_ACTOR, Engine
+from interlock.engine.identity import Principal
+from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
+from interlock.gates import Decision
+from interlock.gates.approval import Slot, SlotStatus, assign, counting, satisfied, slots
+
+
+def content_hash(release: Release) -> str:
+    """What an approval is bound to: every item with its digest, and the config version."""
+    body = {
+        "items": [[i.service, i.version, i.digest] for i in release.items],
+        "config_version": release.config_version,
+    }
+    return hashlib.sha256(canonical(body).encode()).hexdigest()
+
+
+def members_lookup(tx: Any, engine: Engine) -> Callable[[Slot], set[str]]:
+    """Who is in a slot's group: the config's roles and teams plus those stored by API."""
+    config = engine.configs.active().config if engine.configs is not None else None
+    cache: dict[tuple[str, str], set[str]] = {}
+
+    def members(slot: Slot) -> set[str]:
+        kind = "role" if slot.kind == "role" else "team"
+        key = (kind, slot.group)
+        if key not in cache:
+            declared = {}
+            if config is not None:
+                declared = config.roles if kind == "role" else config.teams
+            cache[key] = set(declared.get(slot.group, [])) | tx.members(kind, slot.group)
+        return cache[key]
+
+    return members
+
+
+def owners_of(engine: Engine, release: Release) -> list[str]:
+    config = engine.configs.active().config if engine.configs is not None else None
+    if config is None:
+        return []
+    return sorted(
+        {
+            config.services[i.service].owner
+            for i in release.items
+            if i.service in config.services and config.services[i.service].owner
+        }
+    )
+
+
+def gate_status(
+    tx: Any, engine: Engine, node: Node, environment: str, release: Release, now: datetime
+) -> tuple[list[SlotStatus], list[Any], list[Any]]:
+    """(slot status, approvals that count, rejections) of an approval gate right now."""
+    given = tx.approvals_for(release.id, environment, node.key)
+    valid = counting(given, content_hash=content_hash(release), now=now, authors=release.authors())
+    rejections = [
+        a for a in given if a.decision == "reject" and a.content_hash == content_hash(release)
+    ]
+    gate_slots = slots(node.spec.get("rules", []), owners_of(engine, release))
+    members = members_lookup(tx, engine)
+    status = assign(gate_slots, [a.approver for a in valid], members)
+    for entry in status:
+        entry.eligible = sorted(members(entry.slot) - release.authors() - set(entry.given_by))
+    return status, valid, rejections
+
+
+def decide_approval(
+    tx: Any,
+    engine: Engine,
+    node: Node,
+    deployment: Deployment,
+    release: Release | None,
+    now: datetime,
+) -> Decision:
+    """Pass when every rule has its people; fail on a rejection; otherwise wait for one."""
+    if release is None:
+        return Decision("pass", "nothing to approve")
+    status, valid, rejections = gate_status(
+        tx, engine, node, deployment.environment or "", release, now
+    )
+    detail = {
+        "rules": [s.as_dict() for s in status],
+        "approvals": [
+            {
+                "by": a.approver,
+                "at": a.created_at.isoformat(),
+                "expires_at": a.expires_at.isoformat() if a.expires_at else None,
+                "comment": a.comment,
+            }
+            for a in valid
+        ],
+    }
+    if rejections:
+        first = rejections[0]
+        return Decision("fail", f"rejected by {first.approver}: {first.comment}", detail=detail)
+    if satisfied(status):
+        names = ", ".join(sorted({a for s in status for a in s.given_by}))
+        return Decision("pass", f"approved by {names}", detail=detail)
+    missing = "; ".join(f"{s.slot.describe()} ({s.missing} more)" for s in status if s.missing)
+    return Decision("wait", f"waiting for approval: {missing}", detail=detail)
+
+
+def approval_gates(release: Release, environment: str) -> list[str]:
+    for env in release.plan.get("environments", []):
+        if env["name"] == environment:
+            return [n["name"] for n in env["nodes"] if n["executor"] == "approval"]
+    raise InvalidInput(
+        f"release {release.id} does not go to {environment!r} (its route: "
+        + ", ".join(e["name"] for e in release.plan.get("environments", []))
+        + ")",
+        field="environment",
+    )
+
+
+def _pick_environment(tx: Any, release: Release) -> str:
+    """The environment whose approval gate the release waits on now."""
+    for deployment in sorted(tx.list_deployments(release_id=release.id), key=lambda d: d.id):
+        if deployment.state in TERMINAL_DEPLOYMENT:
+            continue
+        for node in tx.nodes_of(deployment.id):
+            if node.executor == "approval" and node.state is NodeState.WAITING:
+                return str(deployment.environment)
+    raise InvalidInput(
+        f"release {release.id} is not waiting for an approval right now; name the "
+        "environment with --env to approve ahead of time",
+        field="environment",
+    )
+
+
+def give(
+    engine: Engine,
+    access: Any,
+    who: Principal,
+    *,
+    release_id: int,
+    environment: str | None,
+    gate: str | None,
+    decision: str,
+    comment: str | None,
+) -> dict[str, Any]:
+    """Record an approval or a rejection, and decide the gate at once if it is waiting."""
+    if decision not in ("approve", "reject"):
+        raise InvalidInput("decision is `approve` or `reject`", field="decision")
+    comment = (comment or "").strip() or None
+    if decision == "reject" and not comment:
+        raise InvalidInput("a rejection needs a comment that says why", field="comment")
+    now = engine.clock.now()
+
+    def work(tx: Any) -> dict[str, Any]:
+        from interlock.engine.steps import apply_gate_decision
+
+        release = tx.get_release(release_id)
+        if release is None or not access.can_read(who, [i.service for i in release.items]):
+            raise NotFound(f"no release {release_id}")
+        env = environment or _pick_environment(tx, release)
+        gates = approval_gates(release, env)
+        if not gates:
+            raise Conflict(f"{env} has no approval gate; nothing to approve there")
+        name = gate or (gates[0] if len(gates) == 1 else None)
+        if name not in gates:
+            raise InvalidInput(f"name the gate with --gate: {', '.join(gates)}", field="gate")
+        key = f"gate/{name}"
+        services = [i.service for i in release.items]
+        access.require(who, "approve", environment=env, services=services)
+        if not who.is_person():
+            raise Forbidden(f"{who.name} is a service account; approvals are given by people")
+        if who.name in release.authors():
+            raise Forbidden(
+                f"{who.name} made release {release_id}; someone else must "
+                f"{'approve' if decision == 'approve' else 'reject'} it (cancel it instead)"
+            )
+        deployment = next(
+            (
+                d
+                for d in tx.list_deployments(release_id=release_id)
+                if d.environment == env and d.kind == "deploy"
+            ),
+            None,
+        )
+        node = None
+        if deployment is not None:
+            node = next((n for n in tx.nodes_of(deployment.id) if n.key == key), None)
+            if node is not None:
+                node = tx.get_node(node.id, lock=True)
+        plan_node = next(
+            n
+            for e in release.plan["environments"]
+            if e["name"] == env
+            for n in e["nodes"]
+            if n["key"] == key
+        )
+        gate_slots = slots(plan_node["spec"].get("rules", []), owners_of(engine, release))
+        members = members_lookup(tx, engine)
+        if not any(who.name in members(s) for s in gate_slots):
+            needed = "; ".join(s.describe() for s in gate_slots)
+            raise Forbidden(
+                f"{who.name} is not among those who can sign off {env}/{name}: it needs {needed}"
+            )
+        if node is not None and node.state in (
+            NodeState.SUCCEEDED,
+            NodeState.FAILED,
+            NodeState.SKIPPED,
+            NodeState.CANCELLED,
+        ):
+            raise Conflict(f"the {name} gate of {env} is already {node.state.value}")
+        expires = plan_node["spec"].get("expires")
+        stored = tx.add_approval(
+            release_id=release_id,
+            environment=env,
+            gate=key,
+            approver=who.name,
+            decision=decision,
+            comment=comment,
+            content_hash=content_hash(release),
+            at=now,
+            expires_at=now + timedelta(seconds=float(expires)) if expires else None,
+        )
+        if stored is not None:
+            tx.audit(
+                at=now,
+                actor=who.name,
+                action="approval.given" if decision == "approve" else "approval.rejected",
+                object_type="release",
+                object_id=release_id,
+                reason=comment,
+                data={
+                    "environment": env,
+                    "gate": name,
+                    "content_hash": content_hash(release),
+                    "expires_at": stored.expires_at.isoformat() if stored.expires_at else None,
+                },
+            )
+            tx.touch_release(release_id, now)
+        state = node.state.value if node is not None else "not reached yet"
+        if node is not None and node.state is NodeState.WAITING:
+            verdict = decide_approval(tx, engine, node, deployment, release, now)
+            apply_gate_decision(tx, engine, node, verdict, now, actor=SYSTEM_ACTOR)
+            state = {"pass": "succeeded", "fail": "failed"}.get(verdict.outcome, "waiting")
+        return {
+            "release": release_id,
+            "environment": env,
+            "gate": name,
+            "decision": decision,
+            "recorded": stored is not None,
+            "gate_state": state,
+        }
+
+    result: dict[str, Any] = engine.db.run(work)
+    return result
+
+
+def describe_gate(
+    tx: Any,
+    engine: Engine,
+    node: Node,
+    deployment: Deployment,
+    release: Release,
+    now: datetime,
+    can_approve: Callable[[str], bool] | None = None,
+) -> dict[str, Any]:
+    """What an open gate waits on, in words a person can act on."""
+    since = node.started_at or deployment.started_at
+    info: dict[str, Any] = {
+        "environment": deployment.environment,
+        "gate": node.name,
+        "type": node.executor,
+        "state": node.state.value,
+        "since": since.isoformat() if since else None,
+        "waiting_for": node.error,
+    }
+    if node.executor == "approval":
+        status, valid, _ = gate_status(tx, engine, node, deployment.environment or "", release, now)
+        rules = []
+        for entry in status:
+            described = entry.as_dict()
+            if can_approve is not None:
+                described["can_clear"] = [n for n in entry.eligible if can_approve(n)]
+            described["given_by"] = [
+                {
+                    "by": a.approver,
+                    "at": a.created_at.isoformat(),
+                    "expires_at": a.expires_at.isoformat() if a.expires_at else None,
+                    "comment": a.comment,
+                }
+                for a in valid
+                if a.approver in entry.given_by
+            ]
+            rules.append(described)
+        expiries = [a.expires_at for a in valid if a.expires_at is not None]
+        info["rules"] = rules
+        info["expires_at"] = min(expiries).isoformat() if expiries else None
+    elif node.executor == "window":
+        info["opens_at"] = (node.result or {}).get("opens_at")
+        info["reason"] = (node.result or {}).get("reason")
+    else:
+        info["last"] = node.result
+        if node.not_before is not None and node.state is NodeState.READY:
+            info["next_check"] = node.not_before.isoformat()
+    return info
+
+
+def pending_for(engine: Engine, access: Any, identity: Any, who: Principal) -> list[dict[str, Any]]:
+    """Approval gates waiting now in which ``who`` can give a needed approval."""
+    now = engine.clock.now()
+    found = []
+    with engine.db.read() as tx:
+        for node in tx.waiting_nodes("approval"):
+            deployment = tx.get_deployment(node.deployment_id)
+            if deployment is None or deployment.release_id is None:
+                continue
+            release = tx.get_release(deployment.release_id)
+            services = [i.service for i in release.items]
+            if who.name in release.authors() or not who.is_person():
+                continue
+            if not access.allows(
+                who, "approve", environment=deployment.environment, services=services
+            ):
+                continue
+            status, valid, _ = gate_status(
+                tx, engine, node, deployment.environment or "", release, now
+            )
+            if any(a.approver == who.name for a in valid):
+                continue
+            needed = [s for s in status if s.missing and who.name in s.eligible]
+            if not needed:
+                continue
+            found.append(
+                {
+                    "release": release.id,
+                    "environment": deployment.environment,
+                    "gate": node.name,
+                    "items": [f"{i.service}@{i.version}" for i in release.items],
+                    "reason": release.reason,
+                    "created_by": release.created_by,
+                    "waiting_since": (node.started_at or now).isoformat(),
+                    "rules": [s.as_dict() for s in needed],
+                }
+            )
+    return found
+
+
+def open_gates(
+    engine: Engine,
+    access: Any,
+    identity: Any,
+    release: Release,
+    deployments: list[Any],
+) -> list[dict[str, Any]]:
+    """Every gate of the release that is still open, described (for `release show`)."""
+    now = engine.clock.now()
+    config = engine.configs.active().config if engine.configs is not None else None
+    roles = config.roles if config else {}
+    teams = config.teams if config else {}
+    services = [i.service for i in release.items]
+    out = []
+    with engine.db.read() as tx:
+        people: dict[str, Any] = {}
+
+        def principal(name: str) -> Any:
+            if name not in people:
+                user = tx.get_user(name)
+                people[name] = (
+                    identity.principal(user, roles, teams)
+                    if user is not None and not user.disabled
+                    else None
+                )
+            return people[name]
+
+        for view in deployments:
+            deployment = view.deployment
+            for node in view.nodes:
+                if node.kind != "gate" or node.state not in (
+                    NodeState.WAITING,
+                    NodeState.READY,
+                    NodeState.RUNNING,
+                ):
+                    continue
+
+                def can_approve(name: str, env: str | None = deployment.environment) -> bool:
+                    who = principal(name)
+                    return (
+                        who is not None
+                        and who.is_person()
+                        and access.allows(who, "approve", environment=env, services=services)
+                    )
+
+                out.append(describe_gate(tx, engine, node, deployment, release, now, can_approve))
+    return out
