@@ -1,4 +1,4 @@
-"""kill -9 the server while a step runs; restart it; nothing is lost, nothing runs twice unsafely."""
+"""kill -9 the server while a step runs; restart it: nothing lost, nothing run twice unsafely."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ services:
   api:
     deploy:
       - name: long
-        run: echo "start {{{{ environment }}}} $INTERLOCK_ATTEMPT" >> runs.log; sleep 2; echo "end {{{{ environment }}}}" >> runs.log
+        run: >-
+          echo "start {{{{ environment }}}} $INTERLOCK_ATTEMPT" >> runs.log;
+          sleep 2; echo "end {{{{ environment }}}}" >> runs.log
         idempotent: {idempotent}
       - name: after
         run: echo "after {{{{ environment }}}}" >> runs.log

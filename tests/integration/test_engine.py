@@ -20,7 +20,9 @@ services:
         run: echo "migrate {{ service }} {{ version }} {{ environment }}" >> steps.log
         idempotent: true
       - name: roll-out
-        run: echo "roll-out {{ service }} {{ version }} {{ environment }} $INTERLOCK_IDEMPOTENCY_KEY" >> steps.log
+        run: >-
+          echo "roll-out {{ service }} {{ version }} {{ environment }}
+          $INTERLOCK_IDEMPOTENCY_KEY" >> steps.log
 """
 
 
@@ -81,7 +83,10 @@ def test_failing_step_is_retried_then_fails_the_release(pilot):
         services:
           api:
             deploy:
-              - {name: flaky, run: "echo try >> tries.log; echo boom >&2; exit 3", retries: 2, backoff: 0.05}
+              - name: flaky
+                run: "echo try >> tries.log; echo boom >&2; exit 3"
+                retries: 2
+                backoff: 0.05
               - {name: after, run: "echo never >> after.log"}
         """)
     with running(pilot.engine):

@@ -16,6 +16,25 @@ from interlock.errors import Forbidden, NotFound
 from interlock.spec.gate_specs import Permission
 from interlock.spec.model import Config
 
+# Being allowed to act on releases of a service lets one see them too; being allowed
+# to read the config or the audit log does not open every release.
+READ_IMPLYING = frozenset(
+    {
+        "read",
+        "all",
+        "release.create",
+        "release.cancel",
+        "approve",
+        "rollback",
+        "freeze.override",
+        "lock",
+        "artifact.register",
+        "incident.manage",
+        "runbook.run",
+        "runbook.sign",
+    }
+)
+
 
 class Access:
     def __init__(self, configs: Configs) -> None:
@@ -47,7 +66,10 @@ class Access:
         for rule in config.permissions:
             if not self._subject(rule, who):
                 continue
-            if action != "read" and action not in rule.allow and "all" not in rule.allow:
+            if action == "read":
+                if not READ_IMPLYING & set(rule.allow):
+                    continue
+            elif action not in rule.allow and "all" not in rule.allow:
                 continue
             if (
                 environment is not None

@@ -136,6 +136,8 @@ def _pick_environment(tx: Any, release: Release) -> str:
         for node in tx.nodes_of(deployment.id):
             if node.executor == "approval" and node.state is NodeState.WAITING:
                 return str(deployment.environment)
+    if release.environment and approval_gates(release, release.environment):
+        return release.environment  # where it is now; its gate may have just cleared
     raise InvalidInput(
         f"release {release.id} is not waiting for an approval right now; name the "
         "environment with --env to approve ahead of time",

@@ -104,7 +104,8 @@ def assign(
     for person in approvers:
         place(person, set())
     status = [SlotStatus(slot) for slot in gate_slots]
-    for seat, person in sorted(taken.items()):
+    order = {person: i for i, person in enumerate(approvers)}
+    for seat, person in sorted(taken.items(), key=lambda item: order[item[1]]):
         status[seats[seat][0]].given_by.append(person)
     return status
 

@@ -70,6 +70,7 @@ class Database:
         self.url = normalize_url(url)
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         self._listeners: list[Callable[[set[str]], None]] = []
+        self._local = threading.local()  # the transaction open in this thread, if any
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
             path = sqlite_path(self.url)
@@ -107,9 +108,19 @@ class Database:
     # -- transactions --------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        """A write transaction; commits on success, rolls back on any exception."""
+        """A write transaction; commits on success, rolls back on any exception.
+
+        Inside another transaction of the same thread it joins that one (so a
+        helper that opens its own transaction never deadlocks its caller).
+        """
         from interlock.storage.tx import Tx
 
+        current = getattr(self._local, "tx", None)
+        if current is not None:
+            if current.read_only:
+                raise RuntimeError("a write transaction cannot start inside a read-only one")
+            yield current
+            return
         lock = self._write_lock
         if lock is not None:
             lock.acquire()
@@ -118,8 +129,12 @@ class Database:
                 conn = conn.execution_options(interlock_write=True)
                 with conn.begin():
                     tx = Tx(conn, self)
-                    yield tx
-                    tx.before_commit()
+                    self._local.tx = tx
+                    try:
+                        yield tx
+                        tx.before_commit()
+                    finally:
+                        self._local.tx = None
                 channels = tx.channels
         finally:
             if lock is not None:
@@ -132,13 +147,25 @@ class Database:
         """A read-only transaction (a consistent snapshot on both backends)."""
         from interlock.storage.tx import Tx
 
+        current = getattr(self._local, "tx", None)
+        if current is not None:  # read what the enclosing transaction sees
+            yield current
+            return
         with self._connect() as conn:
             with conn.begin() as trans:
-                yield Tx(conn, self, read_only=True)
-                trans.rollback()
+                tx = Tx(conn, self, read_only=True)
+                self._local.tx = tx
+                try:
+                    yield tx
+                finally:
+                    self._local.tx = None
+                    trans.rollback()
 
     def run(self, work: Callable[[Any], T], *, attempts: int = 5) -> T:
         """Run ``work(tx)`` in a write transaction, retrying transient conflicts."""
+        if getattr(self._local, "tx", None) is not None:
+            with self.transaction() as tx:  # joins the enclosing one: no retry of its own
+                return work(tx)
         delay = 0.01
         for attempt in range(1, attempts + 1):
             try:

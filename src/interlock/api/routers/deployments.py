@@ -25,7 +25,7 @@ def list_(
     cursor: int | None = Query(default=None, ge=1),
     limit: int = Query(default=50, ge=1, le=200),
 ) -> Page[DeploymentOut]:
-    """Deployments, newest first."""
+    """Deployments, newest first (only those of releases you may read)."""
     found = views.list_deployments(
         app.engine,
         release_id=release_id,
@@ -34,10 +34,11 @@ def list_(
         cursor=cursor,
         limit=limit + 1,
     )
-    page = found[:limit]
+    more = len(found) > limit
+    page = [d for d in found[:limit] if _readable(app, who, d.release_id)]
     return Page(
         items=[DeploymentOut.of(d) for d in page],
-        next_cursor=page[-1].id if len(found) > limit and page else None,
+        next_cursor=found[limit - 1].id if more else None,
     )
 
 

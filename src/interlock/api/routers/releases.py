@@ -21,12 +21,13 @@ from interlock.api.schemas import (
     StepOut,
 )
 from interlock.domain.names import parse_ref
+from interlock.domain.plan import ReleasePlan
 from interlock.domain.records import Item
 from interlock.domain.states import ReleaseState
 from interlock.engine import views
 from interlock.engine.approvals import open_gates
 from interlock.engine.releases import cancel_release, create_release
-from interlock.errors import InvalidInput, NotFound
+from interlock.errors import Forbidden, InvalidInput, NotFound
 
 router = APIRouter(tags=["releases"])
 
@@ -70,6 +71,15 @@ def create(
         raise InvalidInput(
             "give at least one SERVICE@VERSION in `services` or `items`", field="services"
         )
+    if body.on_behalf_of and who.is_person():
+        raise Forbidden("only a service account names the person it acts for (on_behalf_of)")
+
+    def authorize(plan: ReleasePlan) -> None:
+        for env in plan.environments:
+            app.access.require(
+                who, "release.create", environment=env.name, services=[i.service for i in items]
+            )
+
     release = create_release(
         app.engine,
         app.configs,
@@ -77,7 +87,10 @@ def create(
         items=items,
         reason=body.reason,
         until=body.until,
+        start=body.start,
         scheduled_at=body.at,
+        on_behalf_of=body.on_behalf_of,
+        authorize=authorize,
     )
     return release_out(views.release_view(app.engine, release.id))
 
@@ -92,7 +105,8 @@ def list_(
     cursor: int | None = Query(default=None, ge=1),
     limit: int = Query(default=50, ge=1, le=200),
 ) -> Page[ReleaseOut]:
-    """Releases, newest first; filter by state, service or creator."""
+    """Releases, newest first; filter by state, service or creator (only what you may read)."""
+    readable = app.access.readable_services(who)
     found = views.list_releases(
         app.engine,
         states=[s.value for s in state_ or []],
@@ -100,6 +114,7 @@ def list_(
         created_by=created_by,
         cursor=cursor,
         limit=limit + 1,
+        services_in=sorted(readable) if readable is not None else None,
     )
     page = found[:limit]
     more = len(found) > limit
