@@ -96,7 +96,8 @@ def test_gates_wrap_the_steps():
         "gate/soak",
     ]
     assert dev.nodes[2].needs == ("gate/approval", "gate/window")
-    assert dev.nodes[4].needs == ("api/migrate", "api/roll-out")
+    assert dev.nodes[4].needs == ("api/roll-out",)
+    assert [n.key for n in dev.rollback] == ["rollback/api/migrate", "rollback/api/roll-out"]
     assert dev.nodes[0].spec["rules"][0] == {
         "role": "leads",
         "team": None,

@@ -17,6 +17,7 @@ def create_app(engine: Engine, configs: Configs, config_path: Path | None = None
     """Build the API around an engine; the caller runs workers and the scheduler."""
     from interlock.api.routers import (
         approvals,
+        artifacts,
         audit,
         config,
         deployments,
@@ -47,6 +48,16 @@ def create_app(engine: Engine, configs: Configs, config_path: Path | None = None
     )
     problems.install(app)
     app.include_router(health.router)
-    for module in (releases, approvals, deployments, status, environments, audit, config, identity):
+    for module in (
+        releases,
+        approvals,
+        artifacts,
+        deployments,
+        status,
+        environments,
+        audit,
+        config,
+        identity,
+    ):
         app.include_router(module.router, prefix="/api/v1")
     return app

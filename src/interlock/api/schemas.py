@@ -265,6 +265,11 @@ class StatusEntry(BaseModel):
     deployment_id: int | None
     deployed_at: datetime
     deployed_by: str
+    observed_version: str | None = None
+    observed_at: datetime | None = None
+    drift: bool = Field(
+        default=False, description="What was observed running differs from what was deployed."
+    )
 
 
 class StatusOut(BaseModel):

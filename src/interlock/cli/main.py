@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "override": ("interlock.cli.approvals:override", "Break-glass overrides of windows."),
     "lock": ("interlock.cli.approvals:lock", "Stop every deploy to an environment."),
     "unlock": ("interlock.cli.approvals:unlock", "Let deploys to an environment start again."),
+    "artifact": ("interlock.cli.artifacts:artifact", "Builds registered by CI, by digest."),
     "user": ("interlock.cli.identity:user", "People and service accounts."),
     "token": ("interlock.cli.identity:token", "API tokens: create, list, revoke."),
     "role": ("interlock.cli.identity:role", "Members of a role."),

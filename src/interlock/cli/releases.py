@@ -365,3 +365,29 @@ def cancel(release_id: int, reason: str, fmt: str) -> None:
         emit_json(found)
         return
     click.echo(f"release {release_id} {found['state']}")
+
+
+@release.command("block")
+@click.argument("ref", metavar="SERVICE@VERSION")
+@click.option("--reason", required=True)
+def block(ref: str, reason: str) -> None:
+    """Mark a version bad: it is never released again, and deployments of it stop."""
+    from interlock.domain.names import parse_ref
+
+    parsed = parse_ref(ref, field="version")
+    Client().post(f"/api/v1/artifacts/{parsed.service}/{parsed.version}/block", {"reason": reason})
+    click.echo(f"{ref} is blocked; running deployments of it are stopping")
+
+
+@release.command("unblock")
+@click.argument("ref", metavar="SERVICE@VERSION")
+@click.option("--reason", required=True)
+def unblock(ref: str, reason: str) -> None:
+    """Allow a blocked version again."""
+    from interlock.domain.names import parse_ref
+
+    parsed = parse_ref(ref, field="version")
+    Client().post(
+        f"/api/v1/artifacts/{parsed.service}/{parsed.version}/unblock", {"reason": reason}
+    )
+    click.echo(f"{ref} is no longer blocked")

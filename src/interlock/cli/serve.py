@@ -22,6 +22,10 @@ def _logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if level != "debug":
+        # Alembic announces its plug-ins at INFO on every schema check; a refusal
+        # to start on an old schema should be the one line that matters.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def _check_port(host: str, port: int) -> None:

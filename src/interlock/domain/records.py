@@ -43,6 +43,7 @@ class Release:
     error: str | None
     revision: int
     on_behalf_of: str | None = None
+    kind: str = "deploy"  # or rollback
     items: tuple[Item, ...] = ()
 
     def authors(self) -> set[str]:
@@ -68,6 +69,12 @@ class Deployment:
     error: str | None
     previous: dict[str, Any]
     cancel_requested: bool
+    abort_reason: str | None = None
+    settings: dict[str, Any] | None = None
+    runbook: str | None = None
+    params: dict[str, Any] | None = None
+    incident_id: int | None = None
+    parent_node_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -209,3 +216,61 @@ class EnvironmentLock:
     locked_by: str
     reason: str
     locked_at: datetime
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One build of a service, registered by CI; immutable once registered."""
+
+    id: int
+    service: str
+    version: str
+    digest: str | None
+    commit_sha: str | None
+    repo: str | None
+    build_url: str | None
+    committed_at: datetime | None
+    registered_at: datetime
+    registered_by: str
+    blocked_at: datetime | None
+    blocked_by: str | None
+    block_reason: str | None
+
+    def blocked(self) -> bool:
+        return self.blocked_at is not None
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    service: str | None
+    environment: str
+    summary: str
+    state: str  # open | resolved
+    opened_at: datetime
+    opened_by: str
+    deployment_id: int | None
+    release_id: int | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None  # manual | rollback | fix
+    resolved_by_deployment: int | None
+    resolution_note: str | None
+
+
+@dataclass(frozen=True)
+class Observation:
+    service: str
+    environment: str
+    version: str
+    observed_at: datetime
+    observed_by: str
+
+
+@dataclass(frozen=True)
+class Signoff:
+    id: int
+    node_id: int
+    signer: str
+    comment: str | None
+    signed_at: datetime

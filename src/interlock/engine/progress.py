@@ -21,7 +21,7 @@ from interlock.domain.states import (
     ReleaseState,
 )
 from interlock.engine.core import SYSTEM_ACTOR
-from interlock.engine.transitions import move_deployment, move_release
+from interlock.engine.transitions import move_deployment, move_node, move_release
 
 STOPPABLE = frozenset({NodeState.PENDING, NodeState.READY, NodeState.WAITING})
 
@@ -32,12 +32,13 @@ def open_deployment(
     """Queue the release's deployment to ``env`` and start it if nothing blocks it."""
     deployment_id = tx.insert_deployment(
         release_id=release.id,
-        kind="deploy",
+        kind="rollback" if release.kind == "rollback" else "deploy",
         environment=env.name,
         env_index=env.index,
         state=DeploymentState.QUEUED,
         created_by=actor,
         at=at,
+        settings=env.settings,
     )
     tx.audit(
         at=at,
@@ -49,6 +50,17 @@ def open_deployment(
         data={"release": release.id, "environment": env.name},
     )
     tx.update_release(release.id, release.state, at, environment=env.name)
+    blocked = [
+        f"{i.service}@{i.version}"
+        for i in release.items
+        if (a := tx.get_artifact(i.service, i.version)) is not None and a.blocked()
+    ]
+    if blocked:
+        tx.update_deployment(
+            deployment_id, DeploymentState.QUEUED, abort_reason=f"{', '.join(blocked)} is blocked"
+        )
+        advance(tx, deployment_id, at=at)
+        return int(deployment_id)
     start_queued(tx, env.name, at=at)
     return int(deployment_id)
 
@@ -69,7 +81,7 @@ def start_queued(tx: Any, environment: str, *, at: datetime) -> list[int]:
     for deployment in queued:
         services = wanted[deployment.id]
         if services & busy:
-            if _refuses_to_queue(tx, deployment):
+            if (deployment.settings or {}).get("concurrency") == "refuse":
                 finish_deployment(
                     tx,
                     deployment,
@@ -92,12 +104,6 @@ def start_queued(tx: Any, environment: str, *, at: datetime) -> list[int]:
     return started
 
 
-def _refuses_to_queue(tx: Any, deployment: Deployment) -> bool:
-    release = tx.get_release(deployment.release_id)
-    env = ReleasePlan.from_json(release.plan).environment(deployment.environment)
-    return bool(env.settings.get("concurrency") == "refuse")
-
-
 def _start(tx: Any, deployment: Deployment, *, at: datetime) -> None:
     release = tx.get_release(deployment.release_id)
     plan = ReleasePlan.from_json(release.plan)
@@ -118,9 +124,48 @@ def _start(tx: Any, deployment: Deployment, *, at: datetime) -> None:
         data={"previous": previous, "steps": [n.key for n in env.nodes]},
     )
     tx.insert_nodes(deployment.id, env.nodes, at)
-    if tx.ready_roots(deployment.id, at):
-        tx.notify("work")
+    promote(tx, tx.get_deployment(deployment.id), at=at)
     advance(tx, deployment.id, at=at)
+
+
+def promote(tx: Any, deployment: Deployment, *, at: datetime) -> None:
+    """Make ready every pending node with no open needs, within the train's parallel limit.
+
+    A train with no more services than the limit takes one UPDATE; a larger
+    one decides in Python which services may start, oldest first.
+    """
+    settings = deployment.settings or {}
+    limit = int(settings.get("parallel") or 0)
+    if not limit or int(settings.get("services") or 0) <= limit:
+        if tx.ready_roots(deployment.id, at):
+            tx.notify("work")
+        return
+    nodes = tx.nodes_of(deployment.id)
+    done_states = {NodeState.SUCCEEDED, NodeState.SKIPPED}
+    by_service: dict[str, list[Node]] = {}
+    for node in nodes:
+        if node.service is not None and node.phase == "deploy":
+            by_service.setdefault(node.service, []).append(node)
+    active = {
+        service
+        for service, mine in by_service.items()
+        if any(n.state is not NodeState.PENDING for n in mine)
+        and not all(n.state in done_states for n in mine)
+    }
+    woke = False
+    for node in nodes:
+        if node.state is not NodeState.PENDING or node.unmet > 0:
+            continue
+        service = node.service if node.phase == "deploy" else None
+        if service is not None and service not in active:
+            if len(active) >= limit:
+                continue
+            active.add(service)
+        woke |= move_node(
+            tx, node, NodeState.READY, at=at, actor=SYSTEM_ACTOR, audit=False, not_before=at
+        )
+    if woke:
+        tx.notify("work")
 
 
 def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
@@ -135,6 +180,10 @@ def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
     if deployment.state is DeploymentState.QUEUED:
         if deployment.cancel_requested:
             finish_deployment(tx, deployment, DeploymentState.CANCELLED, at=at)
+        elif deployment.abort_reason:
+            finish_deployment(
+                tx, deployment, DeploymentState.FAILED, at=at, error=deployment.abort_reason
+            )
         return
     counts = tx.state_counts(deployment_id)
     running = counts.get(NodeState.RUNNING, 0)
@@ -147,21 +196,32 @@ def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
             finish_deployment(tx, deployment, DeploymentState.CANCELLED, at=at)
         return
 
-    if counts.get(NodeState.FAILED):
-        tx.stop_nodes(deployment_id, list(STOPPABLE), NodeState.SKIPPED, at)
-        if not running:
-            first = tx.nodes_in_state(deployment_id, NodeState.FAILED, 1)[0]
-            finish_deployment(
-                tx,
-                deployment,
-                DeploymentState.FAILED,
-                at=at,
-                error=f"{first.kind} {first.key} failed: {first.error or 'no reason given'}",
-            )
+    rolling = tx.state_counts(deployment_id, phase="rollback")
+    phase = "rollback" if rolling else None
+    mine = rolling if rolling else counts
+    if mine.get(NodeState.FAILED) or (deployment.abort_reason and not rolling):
+        tx.stop_nodes(deployment_id, list(STOPPABLE), NodeState.SKIPPED, at, phase=phase)
+        if running:
+            if deployment.abort_reason and tx.request_cancel(deployment_id):
+                tx.notify("cancel")
+            return
+        first = next(iter(tx.nodes_in_state(deployment_id, NodeState.FAILED, 1)), None)
+        reason = (
+            f"{first.kind} {first.key} failed: {first.error or 'no reason given'}"
+            if first
+            else deployment.abort_reason or "failed"
+        )
+        from interlock.engine.rollback import deployment_failed, rollback_failed
+
+        if rolling:
+            rollback_failed(tx, deployment, at=at, error=reason)
+        else:
+            deployment_failed(tx, deployment, at=at, error=deployment.abort_reason or reason)
         return
 
-    attention = counts.get(NodeState.NEEDS_ATTENTION, 0)
-    if attention and deployment.state is DeploymentState.RUNNING:
+    attention = mine.get(NodeState.NEEDS_ATTENTION, 0)
+    paused = deployment.state is DeploymentState.NEEDS_ATTENTION
+    if attention and not paused:
         names = ", ".join(
             n.key for n in tx.nodes_in_state(deployment_id, NodeState.NEEDS_ATTENTION)
         )
@@ -175,34 +235,44 @@ def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
         )
         _release_follows(tx, deployment, ReleaseState.NEEDS_ATTENTION, at=at)
         return
-    if not attention and deployment.state is DeploymentState.NEEDS_ATTENTION:
-        move_deployment(tx, deployment, DeploymentState.RUNNING, at=at, actor=SYSTEM_ACTOR)
+    if not attention and paused:
+        back = DeploymentState.ROLLING_BACK if rolling else DeploymentState.RUNNING
+        move_deployment(tx, deployment, back, at=at, actor=SYSTEM_ACTOR)
         _release_follows(tx, deployment, ReleaseState.RUNNING, at=at)
         deployment = tx.get_deployment(deployment_id)
 
-    done = counts.get(NodeState.SUCCEEDED, 0) + counts.get(NodeState.SKIPPED, 0)
-    if done == sum(counts.values()):
-        finish_deployment(tx, deployment, DeploymentState.SUCCEEDED, at=at)
+    done = mine.get(NodeState.SUCCEEDED, 0) + mine.get(NodeState.SKIPPED, 0)
+    if done == sum(mine.values()):
+        if rolling:
+            from interlock.engine.rollback import rollback_done
+
+            rollback_done(tx, deployment, at=at)
+        else:
+            finish_deployment(tx, deployment, DeploymentState.SUCCEEDED, at=at)
 
 
 def node_done(tx: Any, node: Node, *, at: datetime) -> None:
     """``node`` succeeded (or a person skipped it): free its dependents, record its service."""
-    if tx.satisfy(node, at):
-        tx.notify("work")
-    service_finished(tx, node, at=at)
+    deployment = tx.get_deployment(node.deployment_id)
+    settings = deployment.settings or {}
+    limit = int(settings.get("parallel") or 0)
+    if not limit or int(settings.get("services") or 0) <= limit:
+        if tx.satisfy(node, at):
+            tx.notify("work")
+    else:
+        tx.count_off(node)
+        promote(tx, deployment, at=at)
+    service_finished(tx, node, deployment, at=at)
 
 
-def service_finished(tx: Any, node: Node, *, at: datetime) -> None:
+def service_finished(tx: Any, node: Node, deployment: Deployment, *, at: datetime) -> None:
     """Record in the inventory that ``node``'s service now runs its new version.
 
     Acts once every deploy step of that service in the deployment is done.
     """
-    if node.service is None or node.phase != "deploy":
+    if node.service is None or node.phase != "deploy" or deployment.release_id is None:
         return
     if tx.open_service_nodes(node.deployment_id, node.service, "deploy"):
-        return
-    deployment = tx.get_deployment(node.deployment_id)
-    if deployment.kind != "deploy" or deployment.release_id is None:
         return
     release = tx.get_release(deployment.release_id, plan=False)
     item = next(i for i in release.items if i.service == node.service)
@@ -226,8 +296,11 @@ def service_finished(tx: Any, node: Node, *, at: datetime) -> None:
         object_id=f"{item.service}@{deployment.environment}",
         before={"version": before.version, "digest": before.digest} if before else None,
         after={"version": item.version, "digest": item.digest},
-        data={"release": release.id, "deployment": deployment.id},
+        data={"release": release.id, "deployment": deployment.id, "kind": release.kind},
     )
+    from interlock.engine.incidents import resolve_by_deployment
+
+    resolve_by_deployment(tx, deployment, release, item.service, at=at)
 
 
 def finish_deployment(
@@ -250,6 +323,10 @@ def finish_deployment(
         finished_at=at,
         error=error,
     )
+    if deployment.kind == "runbook":
+        from interlock.engine.runbooks import wake_parent
+
+        wake_parent(tx, deployment, at=at)
     if deployment.release_id is not None:
         release = tx.get_release(
             deployment.release_id, lock=True, plan=state is DeploymentState.SUCCEEDED

@@ -38,7 +38,7 @@ def create_release(
     if not reason:
         raise InvalidInput("a release needs a reason (a ticket, a sentence)", field="reason")
     active = configs.active()
-    plan = build_plan(
+    draft = build_plan(
         active.config,
         [ReleaseItem(i.service, i.version, i.digest, i.commit) for i in items],
         config_version=active.version,
@@ -47,46 +47,90 @@ def create_release(
         start=start,
     )
     if authorize is not None:
-        authorize(plan)
+        authorize(draft)
+    required = any(e.settings.get("require_artifacts") for e in draft.environments)
     now = engine.clock.now()
     scheduled = scheduled_at is not None and scheduled_at > now
 
     def work(tx):  # type: ignore[no-untyped-def]
-        _check_promotion(tx, plan)
-        release_id = tx.insert_release(
-            reason=reason,
-            created_by=actor,
-            on_behalf_of=on_behalf_of,
-            at=now,
-            state=ReleaseState.SCHEDULED if scheduled else ReleaseState.RUNNING,
+        from interlock.engine.artifacts import pin
+
+        pinned = pin(tx, list(items), required=required)
+        plan = build_plan(
+            active.config,
+            [ReleaseItem(i.service, i.version, i.digest, i.commit) for i in pinned],
             config_version=active.version,
-            plan=plan.to_json(),
-            items=list(items),
-            scheduled_at=scheduled_at,
+            base_dir=active.base_dir,
+            until=until,
+            start=start,
         )
-        tx.audit(
-            at=now,
+        return store_release(
+            tx,
+            plan,
+            pinned,
             actor=actor,
-            action="release.created",
-            object_type="release",
-            object_id=release_id,
             reason=reason,
-            after={
-                "state": (ReleaseState.SCHEDULED if scheduled else ReleaseState.RUNNING).value,
-                "items": [f"{i.service}@{i.version}" for i in items],
-                "digests": {i.service: i.digest for i in items if i.digest},
-                "config_version": active.version,
-                "environments": [e.name for e in plan.environments],
-            },
-            data={"scheduled_at": scheduled_at.isoformat() if scheduled_at else None},
+            at=now,
+            scheduled_at=scheduled_at if scheduled else None,
+            on_behalf_of=on_behalf_of,
         )
-        release = tx.get_release(release_id)
-        if not scheduled:
-            open_deployment(tx, release, plan.environments[0], at=now, actor=actor)
-        return tx.get_release(release_id)
 
     result: Release = engine.db.run(work)
     return result
+
+
+def store_release(
+    tx: Any,
+    plan: ReleasePlan,
+    items: Sequence[Item],
+    *,
+    actor: str,
+    reason: str,
+    at: datetime,
+    scheduled_at: datetime | None = None,
+    on_behalf_of: str | None = None,
+    kind: str = "deploy",
+) -> Release:
+    """Store a planned release and open its first deployment (unless it is scheduled)."""
+    _check_promotion(tx, plan)
+    state = ReleaseState.SCHEDULED if scheduled_at is not None else ReleaseState.RUNNING
+    release_id = tx.insert_release(
+        reason=reason,
+        created_by=actor,
+        on_behalf_of=on_behalf_of,
+        kind=kind,
+        at=at,
+        state=state,
+        config_version=plan.config_version,
+        plan=plan.to_json(),
+        items=list(items),
+        scheduled_at=scheduled_at,
+    )
+    tx.audit(
+        at=at,
+        actor=actor,
+        action="release.created" if kind == "deploy" else f"{kind}.created",
+        object_type="release",
+        object_id=release_id,
+        reason=reason,
+        after={
+            "state": state.value,
+            "kind": kind,
+            "items": [f"{i.service}@{i.version}" for i in items],
+            "digests": {i.service: i.digest for i in items if i.digest},
+            "config_version": plan.config_version,
+            "environments": [e.name for e in plan.environments],
+        },
+        data={
+            "scheduled_at": scheduled_at.isoformat() if scheduled_at else None,
+            "on_behalf_of": on_behalf_of,
+        },
+    )
+    release = tx.get_release(release_id)
+    if state is ReleaseState.RUNNING:
+        open_deployment(tx, release, plan.environments[0], at=at, actor=actor)
+    found: Release = tx.get_release(release_id)
+    return found
 
 
 def _check_promotion(tx: Any, plan: ReleasePlan) -> None:

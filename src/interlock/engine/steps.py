@@ -87,7 +87,17 @@ def variables(node: Node, deployment: Deployment, release: Release | None) -> di
         previous = deployment.previous.get(node.service) or {}
         values["previous_version"] = previous.get("version") or ""
         values["previous_digest"] = previous.get("digest") or ""
-    for name, value in (node.spec.get("params") or {}).items():
+        if node.spec.get("to_previous"):
+            # An automatic rollback step puts back what ran before this deployment.
+            values["previous_version"], values["version"] = (
+                values["version"],
+                values["previous_version"],
+            )
+            values["previous_digest"], values["digest"] = (
+                values["digest"],
+                values["previous_digest"],
+            )
+    for name, value in (deployment.params or {}).items():
         values[f"params.{name}"] = str(value)
     return values
 
@@ -119,6 +129,8 @@ def execute(engine: Engine, job: Job) -> StepResult:
             from interlock.gates import evaluate
 
             return evaluate(engine, job)
+        if node.executor in ("manual", "runbook"):
+            return StepResult(ok=True)  # decided in the transaction that records it
         executor = get_executor(node.executor)
         return executor.run(node.spec, job.ctx)
     except Exception as exc:  # noqa: BLE001 - a plug-in's bug must not kill the worker
@@ -134,7 +146,8 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
     current = tx.get_node(node.id, lock=True)
     stale = current is None or current.state is not NodeState.RUNNING or current.fence != node.fence
     cancelled = current is not None and current.cancel_requested
-    if node.kind == "gate" and not stale and not cancelled:
+    decided_here = node.kind == "gate" or node.executor in ("manual", "runbook")
+    if decided_here and not stale and not cancelled:
         verdict = _gate_verdict(tx, engine, current, job, result, now)
         tx.finish_attempt(
             node.id,
@@ -210,6 +223,20 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
             **common,
         )
         tx.notify("work")
+    elif (job.deployment.settings or {}).get("on_failure") == "pause":
+        why = f"{result.error}; paused for a person (on_failure: pause)"
+        move_node(
+            tx,
+            node,
+            NodeState.NEEDS_ATTENTION,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            reason=why,
+            error=why,
+            result=result.details or None,
+            data={"exit_code": result.exit_code},
+            **common,
+        )
     else:
         move_node(
             tx,
@@ -234,6 +261,14 @@ def _gate_verdict(
 ) -> Any:
     from interlock.gates import decide
 
+    if node.executor == "manual":
+        from interlock.engine.runbooks import decide_manual
+
+        return decide_manual(tx, node)
+    if node.executor == "runbook":
+        from interlock.engine.runbooks import decide_runbook_step
+
+        return decide_runbook_step(tx, engine, node, job.deployment, job.release, now)
     if node.executor == "approval":
         from interlock.engine.approvals import decide_approval
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from interlock.audit.chain import Checkpoint, Verification, verify
 from interlock.domain.records import (
@@ -227,3 +228,9 @@ def config_version(engine: Engine, version: int) -> ConfigVersion:
     if found is None:
         raise NotFound(f"no config version {version}")
     return found
+
+
+def observations(engine: Engine) -> dict[tuple[str, str], Any]:
+    """What was reported running where, by (service, environment)."""
+    with engine.db.read() as tx:
+        return {(o.service, o.environment): o for o in tx.all_observations()}

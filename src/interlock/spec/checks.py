@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,49 @@ def _check_permissions(config: Config, environments: set[str]) -> Iterator[Issue
                     yield ("permissions", i, "services", j), f"no service named {service!r}"
 
 
+PARAM = re.compile(r"\{\{\s*params\.([A-Za-z0-9_]+)\s*\}\}")
+
+
+def _all_steps(config: Config) -> Iterator[tuple[Loc, Step]]:
+    for name, service in config.services.items():
+        for i, step in enumerate(service.deploy):
+            yield ("services", name, "deploy", i), step
+        for i, step in enumerate(service.rollback or []):
+            yield ("services", name, "rollback", i), step
+    for name, runbook in config.runbooks.items():
+        for i, step in enumerate(runbook.steps):
+            yield ("runbooks", name, "steps", i), step
+
+
+def dependency_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A cycle in ``depends_on`` as the path that closes it (``a → b → a``), if any."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph.get(node, []):
+            if nxt not in graph or nxt == node:
+                continue
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if state.get(nxt) is None:
+                found = visit(nxt)
+                if found:
+                    return found
+        state[node] = 2
+        path.pop()
+        return None
+
+    for node in sorted(graph):
+        if state.get(node) is None:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
 def semantic_issues(config: Config, base_dir: Path | None = None) -> list[Issue]:
     """Every cross-key problem in ``config``, each with the location it concerns."""
     from interlock.executors.registry import plugin_names
@@ -148,6 +192,50 @@ def semantic_issues(config: Config, base_dir: Path | None = None) -> list[Issue]
         issues.extend(
             _check_steps(service.deploy, ("services", service_name, "deploy"), set(names), plugins)
         )
+        if service.rollback is not None:
+            issues.extend(
+                _check_steps(
+                    service.rollback, ("services", service_name, "rollback"), set(names), plugins
+                )
+            )
+        for j, other in enumerate(service.depends_on):
+            if other not in config.services:
+                issues.append(
+                    (("services", service_name, "depends_on", j), f"no service named {other!r}")
+                )
+            elif other == service_name:
+                issues.append(
+                    (
+                        ("services", service_name, "depends_on", j),
+                        "a service cannot depend on itself",
+                    )
+                )
+    cycle = dependency_cycle({n: s.depends_on for n, s in config.services.items()})
+    if cycle:
+        issues.append(
+            (("services", cycle[0], "depends_on"), "depends_on forms a cycle: " + " → ".join(cycle))
+        )
+    for name, runbook in config.runbooks.items():
+        issues.extend(_check_steps(runbook.steps, ("runbooks", name, "steps"), set(names), plugins))
+        for i, step in enumerate(runbook.steps):
+            for where, text in step_templates(step, ("runbooks", name, "steps", i)):
+                for param in PARAM.findall(text):
+                    if param not in runbook.params:
+                        issues.append((where, f"runbook {name!r} has no parameter {param!r}"))
+    for loc, step in _all_steps(config):
+        if step.runbook is not None:
+            if step.runbook not in config.runbooks:
+                issues.append((loc + ("runbook",), f"no runbook named {step.runbook!r}"))
+            else:
+                known = config.runbooks[step.runbook].params
+                for key in step.with_:
+                    if key not in known:
+                        issues.append(
+                            (
+                                loc + ("with", key),
+                                f"runbook {step.runbook!r} has no parameter {key!r}",
+                            )
+                        )
     issues.extend(_check_gates(config, base_dir))
     issues.extend(_check_permissions(config, set(names)))
     return issues

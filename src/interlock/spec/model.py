@@ -22,8 +22,22 @@ from interlock.spec.gate_specs import Gates, Permission
 __all__ = ["NAME_PATTERN", "STEP_NAME_PATTERN", "Duration", "HttpCall", "Name", "Strict"]
 
 
+class ManualStep(Strict):
+    """A checklist item a person signs off (`interlock runbook sign`)."""
+
+    instructions: str = Field(min_length=1, description="What to do and check, for a person.")
+    role: Name | None = Field(default=None, description="Who may sign it off.")
+    team: Name | None = Field(default=None, description="Or: which team may sign it off.")
+
+    @model_validator(mode="after")
+    def _signer(self) -> ManualStep:
+        if (self.role is None) == (self.team is None):
+            raise ValueError("a manual step names exactly one of role or team to sign it off")
+        return self
+
+
 class Step(Strict):
-    """One unit of work: exactly one of ``run``, ``http`` or ``uses``."""
+    """One unit of work: exactly one of ``run``, ``http``, ``uses``, ``runbook`` or ``manual``."""
 
     name: Annotated[str, Field(pattern=STEP_NAME_PATTERN)]
     run: str | None = Field(
@@ -33,6 +47,12 @@ class Step(Strict):
     http: HttpCall | None = None
     uses: str | None = Field(
         default=None, description="A plug-in executor from the interlock.executors entry points."
+    )
+    runbook: Name | None = Field(
+        default=None, description="Run this runbook (its params in `with`) and wait for it."
+    )
+    manual: ManualStep | None = Field(
+        default=None, description="A checklist item that a named role or team signs off."
     )
     with_: dict[str, Any] = Field(
         default_factory=dict, alias="with", description="Settings for the plug-in in `uses`."
@@ -54,10 +74,13 @@ class Step(Strict):
 
     @model_validator(mode="after")
     def _one_executor(self) -> Step:
-        chosen = [k for k in ("run", "http", "uses") if getattr(self, k) is not None]
+        kinds = ("run", "http", "uses", "runbook", "manual")
+        chosen = [k for k in kinds if getattr(self, k) is not None]
         if len(chosen) != 1:
             found = ", ".join(chosen) if chosen else "none"
-            raise ValueError(f"a step needs exactly one of run, http or uses (found {found})")
+            raise ValueError(
+                f"a step needs exactly one of run, http, uses, runbook or manual (found {found})"
+            )
         return self
 
 
@@ -77,6 +100,29 @@ class Environment(Strict):
     description: str | None = None
     production: bool = Field(default=False, description="Failures here open incidents.")
     gates: Gates = Field(default_factory=Gates)
+    on_failure: Literal["rollback", "rollback_service", "pause", "fail"] = Field(
+        default="rollback",
+        description="When a step or an after-gate fails: roll the whole release back (in "
+        "reverse dependency order), roll back only the failed service, pause for a person, "
+        "or just fail.",
+    )
+    deadline: Duration | None = Field(
+        default=None,
+        description="A deployment not finished by then (from its start) is aborted and "
+        "handled as a failure.",
+    )
+    parallel: int = Field(
+        default=4, ge=1, le=64, description="How many services of a train deploy at once."
+    )
+    require_artifacts: bool = Field(
+        default=False, description="Only artifacts registered by CI may be released here."
+    )
+    rollback_during_freeze: bool = Field(
+        default=True, description="Rollbacks ignore deploy windows and freezes."
+    )
+    rollback_approvals: bool = Field(
+        default=False, description="Rollbacks need the approval gates too (default: no)."
+    )
     promotion: bool = Field(
         default=True,
         description="A release enters only after the same artifacts succeeded in the "
@@ -94,7 +140,44 @@ class Service(Strict):
 
     description: str | None = None
     owner: Name | None = Field(default=None, description="The team that owns the service.")
+    repo: str | None = Field(
+        default=None,
+        description="Its git repository (a local path or clone) for release notes and diffs.",
+    )
+    depends_on: list[Name] = Field(
+        default_factory=list,
+        description="Services that deploy before this one when released together.",
+    )
     deploy: list[Step] = Field(min_length=1)
+    rollback: list[Step] | None = Field(
+        default=None,
+        description="How to go back to the previous version; default: the deploy steps run "
+        "with the previous version.",
+    )
+
+
+class RunbookParam(Strict):
+    description: str | None = None
+    required: bool = False
+    default: str | None = None
+
+
+class Runbook(Strict):
+    """A named procedure as code: automated steps and manual checklist items."""
+
+    description: str | None = None
+    params: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")], RunbookParam] = Field(
+        default_factory=dict, description="Parameters, used as {{ params.NAME }}."
+    )
+    steps: list[Step] = Field(min_length=1)
+
+
+class Tickets(Strict):
+    pattern: str = Field(default=r"[A-Z][A-Z0-9]+-\d+", description="What a ticket key looks like.")
+    url: str | None = Field(
+        default=None,
+        description="Link for a ticket, with {ticket}, e.g. https://jira/browse/{ticket}.",
+    )
 
 
 class Config(Strict):
@@ -110,6 +193,8 @@ class Config(Strict):
     roles: dict[Name, list[str]] = Field(
         default_factory=dict, description="Role name: its members (user names)."
     )
+    runbooks: dict[Name, Runbook] = Field(default_factory=dict)
+    tickets: Tickets = Field(default_factory=Tickets)
     permissions: list[Permission] = Field(
         default_factory=list,
         description="Who may do what, where. Nothing is allowed unless a rule allows it "

@@ -13,7 +13,13 @@ from interlock.spec.model import Config, Environment, Step
 
 
 def _step_node(
-    config: Config, service: str, step: Step, base_dir: Path, needs: tuple[str, ...]
+    config: Config,
+    service: str | None,
+    step: Step,
+    base_dir: Path,
+    needs: tuple[str, ...],
+    prefix: str = "",
+    phase: str = "deploy",
 ) -> NodePlan:
     d = config.defaults
     spec: dict[str, Any]
@@ -23,6 +29,12 @@ def _step_node(
     elif step.http is not None:
         executor = "http"
         spec = {"http": step.http.model_dump(mode="json")}
+    elif step.runbook is not None:
+        executor = "runbook"
+        spec = {"runbook": step.runbook, "with": step.with_}
+    elif step.manual is not None:
+        executor = "manual"
+        spec = {"manual": step.manual.model_dump(mode="json")}
     else:
         assert step.uses is not None
         executor = step.uses
@@ -30,13 +42,13 @@ def _step_node(
     spec["env"] = dict(step.env)
     spec["cwd"] = str((base_dir / step.cwd) if step.cwd else base_dir)
     return NodePlan(
-        key=f"{service}/{step.name}",
+        key=f"{prefix}{service}/{step.name}" if service else f"{prefix}{step.name}",
         kind="step",
         name=step.name,
         executor=executor,
         spec=spec,
         service=service,
-        phase="deploy",
+        phase=phase,
         needs=needs,
         timeout=step.timeout if step.timeout is not None else d.timeout,
         retries=step.retries if step.retries is not None else d.retries,
@@ -85,28 +97,72 @@ def _environment_plan(
         )
     before += [_gate_node(g, "before", (), base_dir) for g in env.gates.before]
     gate_keys = tuple(n.key for n in before)
+    in_release = {i.service for i in items}
+    depends = {
+        i.service: [d for d in config.services[i.service].depends_on if d in in_release]
+        for i in items
+    }
     steps: list[NodePlan] = []
-    for item in items:
-        previous: tuple[str, ...] = steps[-1:] and (steps[-1].key,) or gate_keys
-        service = config.services[item.service]
+    last: dict[str, str] = {}
+    for service_name in train_order(items, depends):
+        service = config.services[service_name]
+        previous: tuple[str, ...] = tuple(last[d] for d in depends[service_name] if d in last)
+        previous = previous or gate_keys
         for step in service.deploy:
             if step.environments is not None and env.name not in step.environments:
                 continue
-            node = _step_node(config, item.service, step, base_dir, previous)
+            node = _step_node(config, service_name, step, base_dir, previous)
             steps.append(node)
             previous = (node.key,)
-    after_needs = tuple(n.key for n in steps) or gate_keys
-    after = [_gate_node(g, "after", after_needs, base_dir) for g in env.gates.after]
+            last[service_name] = node.key
+    depended_on = {d for deps in depends.values() for d in deps}
+    sinks = tuple(last[s] for s in last if s not in depended_on) or gate_keys
+    after = [_gate_node(g, "after", sinks, base_dir) for g in env.gates.after]
+    rollback: list[NodePlan] = []
+    for item in items:
+        service = config.services[item.service]
+        chain: tuple[str, ...] = ()
+        for step in service.rollback if service.rollback is not None else service.deploy:
+            if step.environments is not None and env.name not in step.environments:
+                continue
+            node = _step_node(config, item.service, step, base_dir, chain, "rollback/", "rollback")
+            rollback.append(node)
+            chain = (node.key,)
     return EnvironmentPlan(
         name=env.name,
         index=index,
         nodes=tuple(before + steps + after),
+        rollback=tuple(rollback),
         settings={
             "production": env.production,
             "concurrency": env.concurrency,
             "previous": previous_env if env.promotion else None,
+            "on_failure": env.on_failure,
+            "deadline": env.deadline,
+            "parallel": env.parallel,
+            "services": len(items),
+            "depends": depends,
+            "require_artifacts": env.require_artifacts,
+            "rollback_during_freeze": env.rollback_during_freeze,
+            "rollback_approvals": env.rollback_approvals,
         },
     )
+
+
+def train_order(items: Sequence[ReleaseItem], depends: dict[str, list[str]]) -> list[str]:
+    """Services in an order that respects ``depends_on``; otherwise as given."""
+    placed: list[str] = []
+    pending = [i.service for i in items]
+    while pending:
+        for name in pending:
+            if all(d in placed for d in depends.get(name, [])):
+                placed.append(name)
+                pending.remove(name)
+                break
+        else:  # a cycle: validation refuses these, so this is never reached
+            placed.extend(pending)
+            break
+    return placed
 
 
 def build_plan(

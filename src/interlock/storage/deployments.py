@@ -25,7 +25,10 @@ _GET_LOCKED = _GET.with_for_update()
 
 
 def _deployment(row: Any) -> Deployment:
-    data = dict(row._mapping)
+    return _deployment_from(dict(row._mapping))
+
+
+def _deployment_from(data: dict[str, Any]) -> Deployment:
     data["state"] = DeploymentState(data["state"])
     return Deployment(**data)
 
@@ -42,6 +45,7 @@ class DeploymentQueries(QueryBase):
         created_by: str,
         at: datetime,
         previous: dict[str, Any] | None = None,
+        **extra: Any,
     ) -> int:
         return int(
             self.conn.execute(
@@ -55,6 +59,7 @@ class DeploymentQueries(QueryBase):
                     created_by=created_by,
                     created_at=at,
                     previous=previous or {},
+                    **extra,
                 )
                 .returning(deployments.c.id)
             ).scalar_one()
@@ -128,6 +133,55 @@ class DeploymentQueries(QueryBase):
         if digest is not None:
             query = query.where(release_items.c.digest == digest)
         return self.conn.execute(query).first() is not None
+
+    def active_deployments_of(self, service: str, version: str | None = None) -> list[Deployment]:
+        """Unfinished deployments (queued included) of a release holding ``service``."""
+        query = (
+            select(deployments)
+            .join(release_items, release_items.c.release_id == deployments.c.release_id)
+            .where(release_items.c.service == service, deployments.c.finished_at.is_(None))
+        )
+        if version is not None:
+            query = query.where(release_items.c.version == version)
+        return [_deployment(r) for r in self.conn.execute(query)]
+
+    def running_with_deadline(self, limit: int = 500) -> list[Deployment]:
+        rows = self.conn.execute(
+            select(deployments)
+            .where(
+                deployments.c.state.in_(ACTIVE),
+                deployments.c.abort_reason.is_(None),
+                deployments.c.started_at.is_not(None),
+            )
+            .order_by(deployments.c.id)
+            .limit(limit)
+        )
+        return [d for d in map(_deployment, rows) if (d.settings or {}).get("deadline")]
+
+    def children_of(self, node_id: int) -> list[Deployment]:
+        rows = self.conn.execute(select(deployments).where(deployments.c.parent_node_id == node_id))
+        return [_deployment(r) for r in rows]
+
+    def history(self, service: str, environment: str, limit: int = 50) -> list[tuple[Any, ...]]:
+        """Finished deployments of ``service`` in ``environment``, newest first:
+        (deployment, version, digest, state)."""
+        rows = self.conn.execute(
+            select(deployments, release_items.c.version, release_items.c.digest)
+            .join(release_items, release_items.c.release_id == deployments.c.release_id)
+            .where(
+                release_items.c.service == service,
+                deployments.c.environment == environment,
+                deployments.c.finished_at.is_not(None),
+            )
+            .order_by(deployments.c.finished_at.desc())
+            .limit(limit)
+        )
+        out = []
+        for row in rows:
+            data = dict(row._mapping)
+            version, digest = data.pop("version"), data.pop("digest")
+            out.append((_deployment_from(data), version, digest))
+        return out
 
     def busy_services(self, environment: str, services: Sequence[str]) -> set[str]:
         """Which of ``services`` an active deployment in ``environment`` holds."""

@@ -24,6 +24,11 @@ _STATE_COUNTS = (
     .where(nodes.c.deployment_id == bindparam("d"))
     .group_by(nodes.c.state)
 )
+_STATE_COUNTS_PHASE = (
+    select(nodes.c.state, func.count())
+    .where(nodes.c.deployment_id == bindparam("d"), nodes.c.phase == bindparam("phase"))
+    .group_by(nodes.c.state)
+)
 _COUNT_OFF = (
     update(nodes)
     .where(
@@ -181,10 +186,31 @@ class NodeQueries(QueryBase):
         return bool(result.rowcount)
 
     # -- graph bookkeeping ------------------------------------------------------
-    def state_counts(self, deployment_id: int) -> dict[NodeState, int]:
-        """How many nodes of the deployment are in each state (an index-only count)."""
-        rows = self.conn.execute(_STATE_COUNTS, {"d": deployment_id})
+    def state_counts(self, deployment_id: int, phase: str | None = None) -> dict[NodeState, int]:
+        """How many nodes of the deployment (or of one phase) are in each state."""
+        if phase is None:
+            rows = self.conn.execute(_STATE_COUNTS, {"d": deployment_id})
+        else:
+            rows = self.conn.execute(_STATE_COUNTS_PHASE, {"d": deployment_id, "phase": phase})
         return {NodeState(r[0]): int(r[1]) for r in rows}
+
+    def count_off(self, node: Node) -> None:
+        """``node`` is done: one need fewer for each of its dependents."""
+        if node.dependents:
+            self.conn.execute(_COUNT_OFF, {"d": node.deployment_id, "keys": list(node.dependents)})
+
+    def request_cancel(self, deployment_id: int) -> int:
+        """Ask the workers running this deployment's nodes to stop them."""
+        result = self.conn.execute(
+            update(nodes)
+            .where(
+                nodes.c.deployment_id == deployment_id,
+                nodes.c.state == NodeState.RUNNING.value,
+                nodes.c.cancel_requested.is_(False),
+            )
+            .values(cancel_requested=True)
+        )
+        return int(result.rowcount)
 
     def ready_roots(self, deployment_id: int, now: datetime) -> int:
         """Make every pending node with no open needs ready; return how many."""
@@ -208,17 +234,21 @@ class NodeQueries(QueryBase):
         return int(self.conn.execute(_READY_UP, params).rowcount)
 
     def stop_nodes(
-        self, deployment_id: int, sources: Sequence[NodeState], target: NodeState, now: datetime
+        self,
+        deployment_id: int,
+        sources: Sequence[NodeState],
+        target: NodeState,
+        now: datetime,
+        phase: str | None = None,
     ) -> int:
         """Move every node in one of ``sources`` to ``target`` (skip or cancel the rest)."""
-        result = self.conn.execute(
-            update(nodes)
-            .where(
-                nodes.c.deployment_id == deployment_id,
-                nodes.c.state.in_([s.value for s in sources]),
-            )
-            .values(state=target.value, finished_at=now)
+        query = update(nodes).where(
+            nodes.c.deployment_id == deployment_id,
+            nodes.c.state.in_([s.value for s in sources]),
         )
+        if phase is not None:
+            query = query.where(nodes.c.phase == phase)
+        result = self.conn.execute(query.values(state=target.value, finished_at=now))
         return int(result.rowcount)
 
     def nodes_in_state(self, deployment_id: int, state: NodeState, limit: int = 10) -> list[Node]:

@@ -56,6 +56,7 @@ class ReleaseQueries(QueryBase):
         items: Sequence[Item],
         scheduled_at: datetime | None = None,
         on_behalf_of: str | None = None,
+        kind: str = "deploy",
     ) -> int:
         """Store a new release and its items; return its id."""
         release_id = self.conn.execute(
@@ -64,6 +65,7 @@ class ReleaseQueries(QueryBase):
                 reason=reason,
                 created_by=created_by,
                 on_behalf_of=on_behalf_of,
+                kind=kind,
                 created_at=at,
                 state=state.value,
                 updated_at=at,

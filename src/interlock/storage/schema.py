@@ -58,6 +58,7 @@ releases = Table(
     Column("environment", String(64)),  # where it is now (the latest deployment's)
     Column("error", Text),
     Column("revision", Integer, nullable=False, server_default=text("0")),
+    Column("kind", String(16), nullable=False, server_default=text("'deploy'")),  # or rollback
     Index("ix_releases_state_id", "state", "id"),
 )
 
@@ -92,6 +93,15 @@ deployments = Table(
     # What ran in the environment when the deployment started: {service: {version, digest}}.
     Column("previous", Json, nullable=False),
     Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    # Why the deployment is being stopped as a failure (deadline, blocked artifact); it
+    # then takes the environment's on_failure path (roll back, pause or fail).
+    Column("abort_reason", Text),
+    # The environment's rules as planned (on_failure, parallel, deadline, …).
+    Column("settings", Json),
+    Column("runbook", String(64)),  # kind runbook: which one, with what, for which incident
+    Column("params", Json),
+    Column("incident_id", Integer),
+    Column("parent_node_id", Integer),  # a runbook run started by a pipeline step
     Index("ix_deployments_release_id", "release_id"),
     Index("ix_deployments_environment_state", "environment", "state"),
 )
@@ -292,4 +302,66 @@ environment_locks = Table(
     Column("locked_by", String(128), nullable=False),
     Column("reason", Text, nullable=False),
     Column("locked_at", Timestamp, nullable=False),
+)
+
+# -- artifacts, trains, recovery, runbooks (migration 0003) -------------------------
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("service", String(64), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("digest", String(71)),  # none only for a version blocked before it was registered
+    Column("commit_sha", String(64)),
+    Column("repo", Text),
+    Column("build_url", Text),
+    Column("committed_at", Timestamp),
+    Column("registered_at", Timestamp, nullable=False),
+    Column("registered_by", String(128), nullable=False),
+    Column("blocked_at", Timestamp),
+    Column("blocked_by", String(128)),
+    Column("block_reason", Text),
+    UniqueConstraint("service", "version"),
+)
+
+observations = Table(
+    "observations",
+    metadata,
+    Column("service", String(64), primary_key=True),
+    Column("environment", String(64), primary_key=True),
+    Column("version", String(128), nullable=False),
+    Column("observed_at", Timestamp, nullable=False),
+    Column("observed_by", String(128), nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("service", String(64)),
+    Column("environment", String(64), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # open | resolved
+    Column("opened_at", Timestamp, nullable=False),
+    Column("opened_by", String(128), nullable=False),
+    Column("deployment_id", Integer, ForeignKey("deployments.id")),
+    Column("release_id", Integer, ForeignKey("releases.id")),
+    Column("resolved_at", Timestamp),
+    Column("resolved_by", String(128)),
+    Column("resolution", String(16)),  # manual | rollback | fix
+    Column("resolved_by_deployment", Integer, ForeignKey("deployments.id")),
+    Column("resolution_note", Text),
+    Index("ix_incidents_state", "state", "environment"),
+)
+
+signoffs = Table(
+    "signoffs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("node_id", Integer, ForeignKey("nodes.id"), nullable=False),
+    Column("signer", String(128), nullable=False),
+    Column("comment", Text),
+    Column("signed_at", Timestamp, nullable=False),
+    UniqueConstraint("node_id", "signer"),
 )

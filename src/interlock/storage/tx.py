@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Connection
 
 from interlock.storage.approvals import ApprovalQueries
+from interlock.storage.artifacts import ArtifactQueries
 from interlock.storage.audit import AuditQueries
 from interlock.storage.configs import ConfigQueries
 from interlock.storage.deployments import DeploymentQueries
 from interlock.storage.identity import IdentityQueries
+from interlock.storage.incidents import IncidentQueries
 from interlock.storage.inventory import InventoryQueries
 from interlock.storage.nodes import NodeQueries
 from interlock.storage.releases import ReleaseQueries
@@ -32,6 +34,8 @@ class Tx(
     InventoryQueries,
     IdentityQueries,
     ApprovalQueries,
+    ArtifactQueries,
+    IncidentQueries,
     AuditQueries,
 ):
     def __init__(self, conn: Connection, db: Database, read_only: bool = False) -> None:

@@ -19,8 +19,16 @@ def status(app: AppDep, who: PrincipalDep) -> StatusOut:
     if readable is not None:
         services = [s for s in services if s in readable]
         entries = [e for e in entries if e.service in readable]
-    return StatusOut(
-        environments=envs,
-        services=services,
-        entries=[StatusEntry(**e.__dict__) for e in entries],
-    )
+    seen = views.observations(app.engine)
+    out = []
+    for entry in entries:
+        observed = seen.get((entry.service, entry.environment))
+        out.append(
+            StatusEntry(
+                **entry.__dict__,
+                observed_version=observed.version if observed else None,
+                observed_at=observed.observed_at if observed else None,
+                drift=observed is not None and observed.version != entry.version,
+            )
+        )
+    return StatusOut(environments=envs, services=services, entries=out)

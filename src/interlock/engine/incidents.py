@@ -1,0 +1,200 @@
+"""Incidents: failures in an environment, linked to the deployment that caused them.
+
+Opened automatically when a deployment fails in an environment flagged
+``production: true`` (a failed step or a failed verification), or by hand.
+Resolved by hand, or by a rollback or a fixing deployment of that service in
+that environment that succeeds; the opened and resolved times give time to
+restore.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from interlock.domain.records import Deployment, Incident, Release
+from interlock.domain.states import NodeState
+from interlock.engine.core import SYSTEM_ACTOR, Engine
+from interlock.errors import Conflict, InvalidInput, NotFound
+
+
+def open_for_failure(tx: Any, deployment: Deployment, *, at: datetime, error: str) -> None:
+    settings = deployment.settings or {}
+    if not settings.get("production") or deployment.release_id is None:
+        return
+    if any(
+        i.deployment_id == deployment.id
+        for i in tx.list_incidents(state="open", environment=deployment.environment)
+    ):
+        return
+    release = tx.get_release(deployment.release_id, plan=False)
+    failed = [n.service for n in tx.nodes_in_state(deployment.id, NodeState.FAILED, 5) if n.service]
+    service = failed[0] if failed else (release.items[0].service if release.items else None)
+    what = ", ".join(f"{i.service}@{i.version}" for i in release.items)
+    incident = tx.open_incident(
+        service=service,
+        environment=deployment.environment,
+        summary=f"release {release.id} ({what}) failed in {deployment.environment}: {error}",
+        at=at,
+        by=SYSTEM_ACTOR,
+        deployment_id=deployment.id,
+        release_id=release.id,
+    )
+    tx.audit(
+        at=at,
+        actor=SYSTEM_ACTOR,
+        action="incident.opened",
+        object_type="incident",
+        object_id=incident.id,
+        reason=error,
+        data={
+            "service": service,
+            "environment": deployment.environment,
+            "deployment": deployment.id,
+            "release": release.id,
+            "automatic": True,
+        },
+    )
+
+
+def resolve_by_deployment(
+    tx: Any, deployment: Deployment, release: Release, service: str, *, at: datetime
+) -> None:
+    """A deployment of ``service`` succeeded here: it resolves the incidents open for it."""
+    for incident in tx.list_incidents(
+        state="open", service=service, environment=deployment.environment
+    ):
+        if incident.deployment_id == deployment.id:
+            continue  # the deployment that caused it cannot be its fix
+        resolution = "rollback" if release.kind == "rollback" else "fix"
+        tx.resolve_incident(
+            incident.id,
+            resolved_at=at,
+            resolved_by=SYSTEM_ACTOR,
+            resolution=resolution,
+            resolved_by_deployment=deployment.id,
+            resolution_note=f"{service}@{_version(release, service)} deployed "
+            f"by release {release.id}",
+        )
+        tx.audit(
+            at=at,
+            actor=SYSTEM_ACTOR,
+            action="incident.resolved",
+            object_type="incident",
+            object_id=incident.id,
+            reason=f"resolved by a {resolution}",
+            data={"deployment": deployment.id, "release": release.id},
+        )
+
+
+def _version(release: Release, service: str) -> str:
+    return next((i.version for i in release.items if i.service == service), "?")
+
+
+def open_incident(
+    engine: Engine,
+    *,
+    actor: str,
+    service: str | None,
+    environment: str,
+    summary: str,
+    deployment_id: int | None = None,
+) -> Incident:
+    """Open an incident by hand, linked to its deployment (given, or the latest before now)."""
+    if not summary.strip():
+        raise InvalidInput("an incident needs a summary", field="summary")
+    now = engine.clock.now()
+
+    def work(tx: Any) -> Incident:
+        linked = deployment_id
+        if linked is None and service is not None:
+            linked = tx.latest_deployment_of(service, environment, now)
+        release_id = None
+        if linked is not None:
+            found = tx.get_deployment(linked)
+            if found is None:
+                raise NotFound(f"no deployment {linked}")
+            release_id = found.release_id
+        incident: Incident = tx.open_incident(
+            service=service,
+            environment=environment,
+            summary=summary.strip(),
+            at=now,
+            by=actor,
+            deployment_id=linked,
+            release_id=release_id,
+        )
+        tx.audit(
+            at=now,
+            actor=actor,
+            action="incident.opened",
+            object_type="incident",
+            object_id=incident.id,
+            reason=summary.strip(),
+            data={"service": service, "environment": environment, "deployment": linked},
+        )
+        return incident
+
+    result: Incident = engine.db.run(work)
+    return result
+
+
+def resolve_incident(engine: Engine, incident_id: int, *, actor: str, note: str) -> Incident:
+    if not note.strip():
+        raise InvalidInput("say how it was resolved", field="note")
+    now = engine.clock.now()
+
+    def work(tx: Any) -> Incident:
+        found = tx.get_incident(incident_id)
+        if found is None:
+            raise NotFound(f"no incident {incident_id}")
+        if not tx.resolve_incident(
+            incident_id,
+            resolved_at=now,
+            resolved_by=actor,
+            resolution="manual",
+            resolution_note=note.strip(),
+        ):
+            raise Conflict(f"incident {incident_id} is already resolved")
+        tx.audit(
+            at=now,
+            actor=actor,
+            action="incident.resolved",
+            object_type="incident",
+            object_id=incident_id,
+            reason=note.strip(),
+            data={"resolution": "manual"},
+        )
+        resolved: Incident = tx.get_incident(incident_id)
+        return resolved
+
+    result: Incident = engine.db.run(work)
+    return result
+
+
+def incidents(
+    engine: Engine,
+    *,
+    state: str | None = None,
+    service: str | None = None,
+    environment: str | None = None,
+) -> list[Incident]:
+    with engine.db.read() as tx:
+        found: list[Incident] = tx.list_incidents(
+            state=state, service=service, environment=environment
+        )
+    return found
+
+
+def incident(engine: Engine, incident_id: int) -> tuple[Incident, list[Any]]:
+    """An incident and the runbook runs attached to it."""
+    with engine.db.read() as tx:
+        found = tx.get_incident(incident_id)
+        if found is None:
+            raise NotFound(f"no incident {incident_id}")
+        runs = [
+            d
+            for d in tx.list_deployments(kinds=["runbook"], limit=500)
+            if d.incident_id == incident_id
+        ]
+    return found, runs

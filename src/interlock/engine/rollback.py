@@ -1,0 +1,165 @@
+"""When a deployment fails: roll back, pause or fail, as its environment says.
+
+Automatic rollback runs each affected service's rollback steps (by default
+its deploy steps) with the version that ran there before, in reverse
+dependency order, inside the same deployment; it ends ``rolled_back`` with the
+inventory restored. A rollback that fails ends ``failed``: a person must act.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from interlock.domain.plan import NodePlan, ReleasePlan
+from interlock.domain.records import Deployment, InventoryEntry
+from interlock.domain.states import DeploymentState, NodeState
+from interlock.engine.core import SYSTEM_ACTOR
+from interlock.engine.progress import finish_deployment, promote
+from interlock.engine.transitions import move_deployment
+
+STARTED = frozenset(
+    {
+        NodeState.RUNNING,
+        NodeState.SUCCEEDED,
+        NodeState.FAILED,
+        NodeState.NEEDS_ATTENTION,
+        NodeState.CANCELLED,
+    }
+)
+
+
+def deployment_failed(tx: Any, deployment: Deployment, *, at: datetime, error: str) -> None:
+    """Nothing runs any more and something failed: follow ``on_failure``."""
+    from interlock.engine.incidents import open_for_failure
+
+    open_for_failure(tx, deployment, at=at, error=error)
+    mode = (deployment.settings or {}).get("on_failure", "fail")
+    if mode in ("rollback", "rollback_service") and deployment.kind == "deploy":
+        if start_rollback(
+            tx, deployment, at=at, error=error, only_failed=mode == "rollback_service"
+        ):
+            return
+    finish_deployment(tx, deployment, DeploymentState.FAILED, at=at, error=error)
+
+
+def start_rollback(
+    tx: Any,
+    deployment: Deployment,
+    *,
+    at: datetime,
+    error: str,
+    only_failed: bool = False,
+    actor: str = SYSTEM_ACTOR,
+) -> bool:
+    """Append the rollback steps of the affected services; ``False`` if there are none."""
+    nodes = tx.nodes_of(deployment.id)
+    started = {
+        n.service
+        for n in nodes
+        if n.phase == "deploy" and n.service and (n.attempt > 0 or n.state in STARTED)
+    }
+    failed = {n.service for n in nodes if n.service and n.state is NodeState.FAILED}
+    wanted = (failed or started) if only_failed else started
+    targets = sorted(s for s in wanted if s in deployment.previous)
+    if not targets:
+        return False
+    release = tx.get_release(deployment.release_id)
+    env = ReleasePlan.from_json(release.plan).environment(deployment.environment)
+    depends: dict[str, list[str]] = env.settings.get("depends", {})
+    plans: list[NodePlan] = []
+    last: dict[str, str] = {}
+    for service in _reverse_order(targets, depends):
+        # A service rolls back after every service that depends on it.
+        first_needs = tuple(last[t] for t in targets if service in depends.get(t, []) and t in last)
+        chain = [n for n in env.rollback if n.service == service]
+        previous: tuple[str, ...] = first_needs
+        for node in chain:
+            plans.append(replace(node, needs=previous, spec={**node.spec, "to_previous": True}))
+            previous = (node.key,)
+        if chain:
+            last[service] = chain[-1].key
+    back_to = {s: deployment.previous[s]["version"] for s in targets}
+    move_deployment(
+        tx,
+        deployment,
+        DeploymentState.ROLLING_BACK,
+        at=at,
+        actor=actor,
+        reason=error,
+        error=error,
+        data={"services": targets, "back_to": back_to},
+    )
+    tx.insert_nodes(deployment.id, plans, at, offset=len(nodes))
+    promote(tx, tx.get_deployment(deployment.id), at=at)
+    if not plans:
+        rollback_done(tx, tx.get_deployment(deployment.id), at=at)
+    return True
+
+
+def _reverse_order(services: list[str], depends: dict[str, list[str]]) -> list[str]:
+    """Dependents first: the reverse of the order they deployed in."""
+    placed: list[str] = []
+    pending = list(services)
+    while pending:
+        for name in pending:
+            if all(t in placed for t in pending if name in depends.get(t, []) and t != name):
+                placed.append(name)
+                pending.remove(name)
+                break
+        else:
+            placed.extend(pending)
+            break
+    return placed
+
+
+def rollback_done(tx: Any, deployment: Deployment, *, at: datetime) -> None:
+    """Every rollback step succeeded: the previous versions run again."""
+    services = sorted(
+        {n.service for n in tx.nodes_of(deployment.id) if n.phase == "rollback" and n.service}
+    )
+    release = tx.get_release(deployment.release_id, plan=False)
+    for service in services:
+        previous = deployment.previous[service]
+        before = tx.set_inventory(
+            InventoryEntry(
+                service=service,
+                environment=deployment.environment,
+                version=previous["version"],
+                digest=previous.get("digest"),
+                release_id=release.id if release else None,
+                deployment_id=deployment.id,
+                deployed_at=at,
+                deployed_by=SYSTEM_ACTOR,
+            )
+        )
+        tx.audit(
+            at=at,
+            actor=SYSTEM_ACTOR,
+            action="service.rolled_back",
+            object_type="service",
+            object_id=f"{service}@{deployment.environment}",
+            before={"version": before.version, "digest": before.digest} if before else None,
+            after={"version": previous["version"], "digest": previous.get("digest")},
+            data={"deployment": deployment.id},
+        )
+    back = ", ".join(f"{s} is back on {deployment.previous[s]['version']}" for s in services)
+    finish_deployment(
+        tx,
+        deployment,
+        DeploymentState.ROLLED_BACK,
+        at=at,
+        error=f"{deployment.error}; rolled back: {back}",
+    )
+
+
+def rollback_failed(tx: Any, deployment: Deployment, *, at: datetime, error: str) -> None:
+    """A rollback step failed: the environment is in an unknown state; a person must act."""
+    finish_deployment(
+        tx,
+        deployment,
+        DeploymentState.FAILED,
+        at=at,
+        error=f"{deployment.error}; then the rollback failed: {error}",
+    )

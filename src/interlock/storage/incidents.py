@@ -1,0 +1,108 @@
+"""Incidents, and sign-offs of manual runbook steps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from interlock.domain.records import Incident, Signoff
+from interlock.storage.base import QueryBase
+from interlock.storage.schema import deployments, incidents, release_items, signoffs
+
+
+class IncidentQueries(QueryBase):
+    def open_incident(
+        self,
+        *,
+        service: str | None,
+        environment: str,
+        summary: str,
+        at: datetime,
+        by: str,
+        deployment_id: int | None,
+        release_id: int | None,
+    ) -> Incident:
+        incident_id = self.conn.execute(
+            incidents.insert()
+            .values(
+                service=service,
+                environment=environment,
+                summary=summary,
+                state="open",
+                opened_at=at,
+                opened_by=by,
+                deployment_id=deployment_id,
+                release_id=release_id,
+            )
+            .returning(incidents.c.id)
+        ).scalar_one()
+        found = self.get_incident(int(incident_id))
+        assert found is not None
+        return found
+
+    def get_incident(self, incident_id: int) -> Incident | None:
+        row = self.conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
+        return Incident(**row._mapping) if row else None
+
+    def list_incidents(
+        self,
+        *,
+        state: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        limit: int = 100,
+    ) -> list[Incident]:
+        query = select(incidents).order_by(incidents.c.id.desc()).limit(limit)
+        if state:
+            query = query.where(incidents.c.state == state)
+        if service:
+            query = query.where(incidents.c.service == service)
+        if environment:
+            query = query.where(incidents.c.environment == environment)
+        return [Incident(**r._mapping) for r in self.conn.execute(query)]
+
+    def resolve_incident(self, incident_id: int, **values: Any) -> bool:
+        result = self.conn.execute(
+            update(incidents)
+            .where(incidents.c.id == incident_id, incidents.c.state == "open")
+            .values(state="resolved", **values)
+        )
+        return bool(result.rowcount)
+
+    def latest_deployment_of(self, service: str, environment: str, before: datetime) -> int | None:
+        """The last deployment of ``service`` to ``environment`` that started before a time."""
+        row = self.conn.execute(
+            select(deployments.c.id)
+            .join(release_items, release_items.c.release_id == deployments.c.release_id)
+            .where(
+                release_items.c.service == service,
+                deployments.c.environment == environment,
+                deployments.c.started_at.is_not(None),
+                deployments.c.started_at <= before,
+            )
+            .order_by(deployments.c.started_at.desc())
+            .limit(1)
+        ).first()
+        return int(row.id) if row else None
+
+    # -- sign-offs -------------------------------------------------------------------
+    def add_signoff(
+        self, node_id: int, signer: str, comment: str | None, at: datetime
+    ) -> Signoff | None:
+        exists = self.conn.execute(
+            select(signoffs.c.id).where(signoffs.c.node_id == node_id, signoffs.c.signer == signer)
+        ).first()
+        if exists:
+            return None
+        self.conn.execute(
+            signoffs.insert().values(node_id=node_id, signer=signer, comment=comment, signed_at=at)
+        )
+        return self.signoffs_of(node_id)[-1]
+
+    def signoffs_of(self, node_id: int) -> list[Signoff]:
+        rows = self.conn.execute(
+            select(signoffs).where(signoffs.c.node_id == node_id).order_by(signoffs.c.id)
+        )
+        return [Signoff(**r._mapping) for r in rows]
