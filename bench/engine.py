@@ -1,24 +1,44 @@
 """Engine throughput against the database's own durable commit rate, measured in one run.
 
     python bench/engine.py                                  # SQLite in a temp dir
-    python bench/engine.py --database-url postgresql://postgres@127.0.0.1/bench
+    python bench/engine.py --database-url postgresql://postgres@127.0.0.1/postgres
 
 Scenarios: one 100-step pipeline of no-op steps (sequential: latency-bound),
-and 200 concurrent 5-step releases (throughput-bound). The baseline is the
-raw single-row durable commit rate of the same database (SQLite file with the
-same pragmas; PostgreSQL server over one connection, as pgbench -N would
-commit). Ratio = steps per second / commits per second: 0.5 means a step
-costs two commits.
+and 200 concurrent 5-step releases (throughput-bound). The releases are
+created and their first steps held back, the workers started, and then the
+steps let go at once (one commit and one wake-up), so the figure is the
+engine's alone: steps / (last step finished - first step started), from the
+database's own timestamps.
+
+The baseline is the raw durable commit rate of the same database in the
+same run: one single-row INSERT per commit (SQLite file with the same
+pragmas; PostgreSQL in autocommit, as a one-statement pgbench script
+commits, over one connection and over as many as there are workers). When
+pgbench is installed it measures the same statement too, which shows what
+the Python client itself costs. Ratio = steps per second / single-connection
+commits per second: 0.5 means a step costs two commits' worth of time.
+
+On PostgreSQL each worker count is measured twice: as N worker threads in
+this process (how the server's embedded workers run) and as N separate
+`interlock worker --concurrency 1` processes (how a company runs them).
+Python threads share one interpreter lock, so in-process figures cannot grow
+past one core whatever the number of workers; processes can, which is the
+fair measure of scale-out even on a small machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,81 +65,268 @@ def config_text(services: int, steps: int, pipeline_steps: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def raw_commit_rate(url: str, seconds: float = 2.0) -> float:
-    """Single-row INSERT + COMMIT, one connection, durable settings, as fast as it goes."""
-    if url.startswith("sqlite:///"):
-        import sqlite3
+# -- the baseline ----------------------------------------------------------------------
 
-        conn = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("CREATE TABLE IF NOT EXISTS bench_commit (id INTEGER PRIMARY KEY, v TEXT)")
-        count, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO bench_commit (v) VALUES (?)", ("x",))
-            conn.execute("COMMIT")
-            count += 1
-        elapsed = time.perf_counter() - start
-        conn.execute("DROP TABLE bench_commit")
-        conn.close()
-        return count / elapsed
+
+def raw_commit_rate(url: str, connections: int = 1, seconds: float = 2.0) -> float:
+    """Single-row INSERT + COMMIT, durable settings, as fast as it goes, on N connections."""
+    if url.startswith("sqlite:///"):
+        return _sqlite_commit_rate(url[len("sqlite:///") :], seconds)
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    table = f"bench_commit_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS bench_commit (id serial PRIMARY KEY, v text)")
-        count, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            with conn.transaction():
-                conn.execute("INSERT INTO bench_commit (v) VALUES ('x')")
-            count += 1
-        elapsed = time.perf_counter() - start
-        conn.execute("DROP TABLE bench_commit")
+        conn.execute(f"CREATE TABLE {table} (id serial PRIMARY KEY, v text)")  # type: ignore
+    insert = f"INSERT INTO {table} (v) VALUES ('x')"
+    counts = [0] * connections
+    start_line = threading.Barrier(connections + 1)
+    stop_at: list[float] = []
+
+    def commit(slot: int) -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            start_line.wait()
+            while time.perf_counter() < stop_at[0]:
+                # One statement in autocommit: one round trip, one durable commit.
+                conn.execute(insert)
+                counts[slot] += 1
+
+    threads = [threading.Thread(target=commit, args=(i,)) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    stop_at.append(time.perf_counter() + seconds + 0.05)
+    start = time.perf_counter()
+    start_line.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE {table}")  # type: ignore
+    return sum(counts) / elapsed
+
+
+def pgbench_rate(url: str, connections: int, seconds: int = 3) -> float | None:
+    """The same single-row commits from pgbench (a C client), when it is installed."""
+    import glob
+    import re
+    import shutil
+
+    found = shutil.which("pgbench") or next(
+        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"), reverse=True)), None
+    )
+    if found is None:
+        return None
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    table = f"bench_pgbench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (id serial PRIMARY KEY, v text)")  # type: ignore
+    script = Path(tempfile.mkdtemp()) / "commit.sql"
+    script.write_text(f"INSERT INTO {table} (v) VALUES ('x');\n")
+    try:
+        out = subprocess.run(
+            [found, "-n", "-f", str(script), "-c", str(connections), "-j", str(connections)]
+            + ["-T", str(seconds), "-d", dsn],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+        ).stdout
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE {table}")  # type: ignore
+    match = re.search(r"tps = ([0-9.]+)", out)
+    return float(match.group(1)) if match else None
+
+
+def _sqlite_commit_rate(path: str, seconds: float) -> float:
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE IF NOT EXISTS bench_commit (id INTEGER PRIMARY KEY, v TEXT)")
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO bench_commit (v) VALUES (?)", ("x",))
+        conn.execute("COMMIT")
+        count += 1
+    elapsed = time.perf_counter() - start
+    conn.execute("DROP TABLE bench_commit")
+    conn.close()
     return count / elapsed
 
 
-def wait_all(engine: Engine, ids: list[int], timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    pending = set(ids)
-    while pending and time.monotonic() < deadline:
-        with engine.db.read() as tx:
-            pending = {i for i in pending if tx.get_release(i).finished_at is None}
-        if pending:
-            time.sleep(0.02)
-    if pending:
-        raise SystemExit(f"{len(pending)} releases did not finish")
-    with engine.db.read() as tx:
-        bad = [i for i in ids if tx.get_release(i).state.value != "succeeded"]
-    if bad:
-        raise SystemExit(f"releases {bad[:5]} did not succeed")
+# -- workers -------------------------------------------------------------------------------
 
 
-def scenario(engine: Engine, configs: Configs, workers: int, refs: list[str], steps: int) -> float:
-    runtime = Runtime(engine, workers=workers, scheduler=False)
-    runtime.start()
+class ThreadWorkers:
+    """N worker threads in this process (the server's embedded workers)."""
+
+    label = "threads"
+
+    def __init__(self, engine: Engine, count: int) -> None:
+        self.runtime = Runtime(engine, workers=count, scheduler=False)
+
+    def start(self) -> None:
+        self.runtime.start()
+
+    def stop(self) -> None:
+        self.runtime.stop(drain=5)
+
+
+class ProcessWorkers:
+    """N `interlock worker --concurrency 1` processes (each with its own interpreter)."""
+
+    label = "processes"
+
+    def __init__(self, engine: Engine, count: int) -> None:
+        self.url = engine.db.url.replace("postgresql+psycopg://", "postgresql://")
+        self.count = count
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        env = {**os.environ, "INTERLOCK_DATABASE_URL": self.url}
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+        command = [sys.executable, "-c", "from interlock.cli.main import main; main()"]
+        for _ in range(self.count):
+            self.processes.append(
+                subprocess.Popen(
+                    [*command, "worker", "--concurrency", "1", "--no-scheduler"]
+                    + ["--log-level", "warning"],
+                    env=env,
+                )
+            )
+        # The window is measured from the first step's start, so start-up is not
+        # counted; waiting for all of them keeps a slow starter from idling meanwhile.
+        deadline = time.monotonic() + 60
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise SystemExit("the worker processes did not start")
+            time.sleep(0.05)
+
+    def ready(self) -> bool:
+        import psycopg
+
+        names = [f"interlock listen {socket.gethostname()}:{p.pid}"[:63] for p in self.processes]
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            found = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = ANY(%s)", (names,)
+            ).fetchone()
+        return bool(found and found[0] == len(names))
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            process.wait(30)
+        self.processes = []
+
+
+# -- one measurement ---------------------------------------------------------------------
+
+
+def _pending(db: Database, ids: list[int]) -> int:
+    from sqlalchemy import func, select
+
+    from interlock.storage.schema import releases
+
+    with db.engine.connect() as conn:
+        query = (
+            select(func.count())
+            .select_from(releases)
+            .where(releases.c.id.in_(ids), releases.c.finished_at.is_(None))
+        )
+        return int(conn.execute(query).scalar_one())
+
+
+def _window(db: Database, ids: list[int]) -> tuple[int, float]:
+    """Steps run for these releases, and first start to last finish in seconds."""
+    from sqlalchemy import func, select
+
+    from interlock.storage.schema import attempts, deployments, nodes, releases
+
+    with db.engine.connect() as conn:
+        bad = conn.execute(
+            select(func.count())
+            .select_from(releases)
+            .where(releases.c.id.in_(ids), releases.c.state != "succeeded")
+        ).scalar_one()
+        if bad:
+            raise SystemExit(f"{bad} releases did not succeed")
+        row = conn.execute(
+            select(func.count(), func.min(attempts.c.started_at), func.max(attempts.c.finished_at))
+            .select_from(attempts)
+            .join(nodes, nodes.c.id == attempts.c.node_id)
+            .join(deployments, deployments.c.id == nodes.c.deployment_id)
+            .where(deployments.c.release_id.in_(ids))
+        ).one()
+    return int(row[0]), (row[2] - row[1]).total_seconds()
+
+
+def _gate(db: Database, open_: bool) -> None:
+    """Hold every ready step back (``open_=False``), or let them all go at once."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from interlock.storage.schema import nodes
+
+    now = datetime.now(UTC)
+    with db.transaction() as tx:
+        tx.conn.execute(
+            update(nodes)
+            .where(nodes.c.state == "ready")
+            .values(not_before=now if open_ else now + timedelta(days=1))
+        )
+        if open_:
+            tx.notify("work")
+
+
+def measure(
+    engine: Engine,
+    configs: Configs,
+    workers: Callable[[], ThreadWorkers | ProcessWorkers],
+    refs: list[str],
+) -> float:
+    """Create the releases, start the workers, then let the work go; steps per second."""
+    ids = [
+        create_release(
+            engine, configs, actor="bench", reason="bench", items=[Item(ref, f"1.{n}")]
+        ).id
+        for n, ref in enumerate(refs)
+    ]
+    _gate(engine.db, open_=False)
+    pool = workers()
+    pool.start()
     try:
-        start = time.perf_counter()
-        ids = [
-            create_release(
-                engine, configs, actor="bench", reason="bench", items=[Item(ref, f"1.{n}")]
-            ).id
-            for n, ref in enumerate(refs)
-        ]
-        wait_all(engine, ids)
-        elapsed = time.perf_counter() - start
+        time.sleep(0.2)  # every worker is idle, waiting for a wake-up
+        _gate(engine.db, open_=True)
+        deadline = time.monotonic() + 600
+        while _pending(engine.db, ids):
+            if time.monotonic() > deadline:
+                raise SystemExit("the releases did not finish in 10 minutes")
+            time.sleep(0.05)
     finally:
-        runtime.stop(drain=5)
-    return steps / elapsed
+        pool.stop()
+    steps, seconds = _window(engine.db, ids)
+    return steps / seconds
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--database-url", default=None)
     parser.add_argument(
         "--workers",
         default=None,
         help="comma-separated worker counts (default: 4 on SQLite, 1,2,4 on PostgreSQL)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["threads", "processes", "both"],
+        default=None,
+        help="PostgreSQL: worker threads in this process, worker processes, or both (default)",
     )
     parser.add_argument("--releases", type=int, default=200)
     parser.add_argument("--pipeline-steps", type=int, default=100)
@@ -127,37 +334,97 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="interlock-bench-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
-    if url.startswith(("postgresql://", "postgres://")) and not args.database_url.endswith("?"):
+    postgres = url.startswith(("postgresql://", "postgres://"))
+    if postgres:
         url = _fresh_pg_database(url)
-    workers = [
-        int(w) for w in (args.workers or ("4" if url.startswith("sqlite") else "1,2,4")).split(",")
+    counts = [
+        int(w) for w in (args.workers or ("1,2,4" if postgres else "4")).split(",") if w.strip()
     ]
+    mode = args.mode or ("both" if postgres else "threads")
+    if mode != "threads" and not postgres:
+        raise SystemExit("worker processes need PostgreSQL (`interlock worker`)")
+    modes = ["threads", "processes"] if mode == "both" else [mode]
     config = tmp / "interlock.yaml"
     config.write_text(config_text(args.releases, 5, args.pipeline_steps))
 
-    db = Database(url, pool_size=max(workers) + 4)
+    db = Database(url, pool_size=max(counts) + 4)
     upgrade(db)
+    engine = Engine(db, settings=Settings(tick=1.0, poll_interval=0.5))
+    configs = Configs(engine)
+    configs.load_file(config, actor="bench")
+
     baseline = raw_commit_rate(url)
-    print(f"database: {db.dialect} ({'file ' + url[10:] if db.dialect == 'sqlite' else 'server'})")
-    print(f"raw durable single-row commits: {baseline:,.0f}/s (one connection)")
+    print(f"database: {db.dialect} ({'file ' + url[10:] if not postgres else _pg_settings(url)})")
+    print(f"machine: {os.cpu_count()} cores, shared by the database, the workers and this run")
+    print("raw durable single-row commits (one INSERT per commit, from Python):")
+    print(f"  1 connection: {baseline:,.0f}/s")
+    parallel = {}
+    if postgres:
+        for count in counts:
+            if count > 1:
+                parallel[count] = raw_commit_rate(url, connections=count)
+                print(f"  {count} connections: {parallel[count]:,.0f}/s")
+        for count in sorted({1, *counts}):
+            tps = pgbench_rate(url, count)
+            if tps is not None:
+                print(f"  pgbench (C client, same statement), {count} connections: {tps:,.0f}/s")
     print()
-    print(f"{'scenario':<44} {'workers':>7} {'steps/s':>9} {'ratio':>6}")
-    for count in workers:
-        engine = Engine(db, settings=Settings(tick=1.0, poll_interval=0.5))
-        configs = Configs(engine)
-        configs.load_file(config, actor="bench")
-        rate = scenario(engine, configs, count, ["pipeline"], args.pipeline_steps)
-        print(
-            f"{'1 release x ' + str(args.pipeline_steps) + ' sequential steps':<44} "
-            f"{count:>7} {rate:>9,.0f} {rate / baseline:>6.2f}"
-        )
-        refs = [f"svc{n}" for n in range(args.releases)]
-        rate = scenario(engine, configs, count, refs, args.releases * 5)
-        print(
-            f"{str(args.releases) + ' concurrent releases x 5 steps':<44} "
-            f"{count:>7} {rate:>9,.0f} {rate / baseline:>6.2f}"
-        )
+    print(
+        f"{'scenario':<40} {'workers':>11} {'steps/s':>8} {'ratio':>6}"
+        + (f" {'vs N conns':>10}" if parallel else "")
+    )
+    scenarios = [
+        (f"1 release x {args.pipeline_steps} sequential steps", ["pipeline"]),
+        (
+            f"{args.releases} concurrent releases x 5 steps",
+            [f"svc{n}" for n in range(args.releases)],
+        ),
+    ]
+    for label in modes:
+        for count in counts:
+            for title, refs in scenarios:
+
+                def workers(
+                    count: int = count, label: str = label
+                ) -> ThreadWorkers | ProcessWorkers:
+                    if label == "threads":
+                        return ThreadWorkers(engine, count)
+                    return ProcessWorkers(engine, count)
+
+                rate = measure(engine, configs, workers, refs)
+                against = parallel.get(count, baseline)
+                noun = {"threads": "thread", "processes": "process"}[label]
+                kind = noun if count == 1 else label
+                print(
+                    f"{title:<40} {f'{count} {kind}':>11} {rate:>8,.0f} "
+                    f"{rate / baseline:>6.3f}" + (f" {rate / against:>10.3f}" if parallel else "")
+                )
     db.dispose()
+    print(
+        "\nratio = steps/s / single-connection commits/s"
+        + (
+            "; vs N conns = steps/s / commits/s over as many connections as workers."
+            if parallel
+            else "."
+        )
+    )
+    if postgres:
+        print(
+            "threads: worker threads in this process (the server's embedded workers); they share\n"
+            "one interpreter lock, so they cannot use more than one core. processes: separate\n"
+            "`interlock worker --concurrency 1` processes, the way workers scale out."
+        )
+
+
+def _pg_settings(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        values = [
+            f"{name}={conn.execute(f'SHOW {name}').fetchone()[0]}"  # type: ignore
+            for name in ("server_version", "fsync", "synchronous_commit")
+        ]
+    return "server, " + ", ".join(values)
 
 
 def _fresh_pg_database(url: str) -> str:

@@ -33,6 +33,8 @@ def status(fmt: str) -> None:
                 f"{entry['version']}{digest}\n{when:%Y-%m-%d %H:%M} "
                 f"r{entry['release_id']} by {entry['deployed_by']}"
             )
+            if entry.get("drift"):
+                row[env] += f"\nDRIFT: {entry['observed_version']} observed"
         rows.append(row)
     columns = [("service", "SERVICE")] + [(e, e.upper()) for e in found["environments"]]
     table(rows, columns, empty="nothing deployed yet")
