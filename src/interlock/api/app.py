@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -12,22 +13,24 @@ from interlock.api.deps import AppState
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
 
+# The routers under /api/v1, one per resource (modules of interlock.api.routers).
+ROUTERS = (
+    "releases",
+    "approvals",
+    "artifacts",
+    "deployments",
+    "status",
+    "environments",
+    "recovery",
+    "runbooks",
+    "audit",
+    "config",
+    "identity",
+)
+
 
 def create_app(engine: Engine, configs: Configs, config_path: Path | None = None) -> FastAPI:
     """Build the API around an engine; the caller runs workers and the scheduler."""
-    from interlock.api.routers import (
-        approvals,
-        artifacts,
-        audit,
-        config,
-        deployments,
-        environments,
-        health,
-        identity,
-        releases,
-        status,
-    )
-
     app = FastAPI(
         title="Interlock",
         version=__version__,
@@ -47,17 +50,10 @@ def create_app(engine: Engine, configs: Configs, config_path: Path | None = None
         access=Access(configs),
     )
     problems.install(app)
+    from interlock.api.routers import health
+
     app.include_router(health.router)
-    for module in (
-        releases,
-        approvals,
-        artifacts,
-        deployments,
-        status,
-        environments,
-        audit,
-        config,
-        identity,
-    ):
+    for name in ROUTERS:
+        module = importlib.import_module(f"interlock.api.routers.{name}")
         app.include_router(module.router, prefix="/api/v1")
     return app

@@ -163,3 +163,168 @@ def rollback_failed(tx: Any, deployment: Deployment, *, at: datetime, error: str
         at=at,
         error=f"{deployment.error}; then the rollback failed: {error}",
     )
+
+
+def rollback_service(
+    engine: Any,
+    access: Any,
+    who: Any,
+    *,
+    service: str,
+    environment: str,
+    to_version: str | None,
+    reason: str,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """``interlock rollback``: put back the last good version (or a named one).
+
+    It is a release of its own (kind ``rollback``) with one deployment running
+    the service's rollback steps with the target version. Windows and freezes
+    do not hold it back and approvals are not asked, unless the environment
+    says otherwise. ``dry_run`` returns exactly what would run, and stores nothing.
+    """
+    from interlock.domain.plan import EnvironmentPlan, ReleaseItem, ReleasePlan
+    from interlock.domain.records import Item
+    from interlock.engine.releases import store_release
+    from interlock.errors import Conflict, InvalidInput, NotFound
+    from interlock.spec.planner import _gate_node, _step_node
+
+    if not reason.strip():
+        raise InvalidInput("a rollback needs a reason", field="reason")
+    access.require(who, "rollback", environment=environment, services=[service])
+    active = engine.configs.active()
+    config = active.config
+    if service not in config.services:
+        raise NotFound(f"no service named {service!r}")
+    env_spec = next((e for e in config.environments if e.name == environment), None)
+    if env_spec is None:
+        raise NotFound(f"no environment named {environment!r}")
+    now = engine.clock.now()
+
+    with engine.db.read() as tx:
+        current = tx.inventory_entry(service, environment)
+        if current is None:
+            raise Conflict(f"nothing of {service} runs in {environment}; nothing to roll back")
+        target, digest = to_version, None
+        if target is None:
+            for deployment, version, found_digest in tx.history(service, environment):
+                if deployment.state.value == "succeeded" and version != current.version:
+                    target, digest = version, found_digest
+                    break
+            if target is None:
+                raise Conflict(
+                    f"no earlier version of {service} ran in {environment}; name one "
+                    "with --to VERSION"
+                )
+        artifact = tx.get_artifact(service, target)
+        if artifact is not None and artifact.blocked():
+            raise Conflict(f"{service}@{target} is blocked: {artifact.block_reason}")
+        if artifact is not None and artifact.digest:
+            digest = artifact.digest
+        if target == current.version:
+            raise Conflict(f"{service}@{target} already runs in {environment}")
+        busy = [
+            d
+            for d in tx.active_deployments_of(service)
+            if d.environment == environment and d.started_at is not None
+        ]
+        if busy:
+            raise Conflict(
+                f"deployment {busy[0].id} of {service} is still active in {environment} "
+                f"({busy[0].state.value}); resolve it (`interlock resolve STEP --rollback`) or "
+                "cancel its release first"
+            )
+    steps: list[NodePlan] = []
+    gates: list[NodePlan] = []
+    for gate in env_spec.gates.before:
+        if (gate.kind == "approval" and env_spec.rollback_approvals) or (
+            gate.kind == "window" and not env_spec.rollback_during_freeze
+        ):
+            gates.append(_gate_node(gate, "before", (), active.base_dir))
+    chain: tuple[str, ...] = tuple(g.key for g in gates)
+    source = config.services[service]
+    for step in source.rollback if source.rollback is not None else source.deploy:
+        if step.environments is not None and environment not in step.environments:
+            continue
+        node = _step_node(config, service, step, active.base_dir, chain, "rollback/")
+        steps.append(node)
+        chain = (node.key,)
+    after = [_gate_node(g, "after", chain, active.base_dir) for g in env_spec.gates.after]
+    settings = {
+        "production": env_spec.production,
+        "concurrency": env_spec.concurrency,
+        "previous": None,
+        "on_failure": "fail",
+        "deadline": env_spec.deadline,
+        "parallel": env_spec.parallel,
+        "services": 1,
+        "depends": {service: []},
+    }
+    plan = ReleasePlan(
+        config_version=active.version,
+        items=(ReleaseItem(service, target, digest),),
+        environments=(EnvironmentPlan(environment, 0, tuple(gates + steps + after), (), settings),),
+    )
+    if dry_run:
+        from interlock.domain.templating import PLACEHOLDER
+
+        values = {
+            "service": service,
+            "version": target,
+            "digest": digest or "",
+            "environment": environment,
+            "previous_version": current.version,
+            "previous_digest": current.digest or "",
+            "reason": reason,
+        }
+
+        def shown(node: NodePlan) -> str:
+            import shlex
+
+            if node.executor == "shell":
+                return "$ " + PLACEHOLDER.sub(
+                    lambda m: (
+                        shlex.quote(values[m.group(1)]) if m.group(1) in values else m.group(0)
+                    ),
+                    node.spec["run"],
+                )
+            if node.executor == "http":
+                call = node.spec["http"]
+                return f"{call.get('method', 'POST')} " + PLACEHOLDER.sub(
+                    lambda m: values.get(m.group(1), m.group(0)), call["url"]
+                )
+            return f"{node.kind} {node.executor}"
+
+        return {
+            "dry_run": True,
+            "service": service,
+            "environment": environment,
+            "from": current.version,
+            "to": target,
+            "digest": digest,
+            "steps": [
+                {"key": n.key, "executor": n.executor, "runs": shown(n)}
+                for n in plan.environments[0].nodes
+            ],
+        }
+
+    def work(tx: Any) -> Any:
+        return store_release(
+            tx,
+            plan,
+            [Item(service, target, digest)],
+            actor=who.name,
+            reason=reason.strip(),
+            at=now,
+            kind="rollback",
+        )
+
+    release = engine.db.run(work)
+    return {
+        "dry_run": False,
+        "release": release.id,
+        "service": service,
+        "environment": environment,
+        "from": current.version,
+        "to": target,
+    }

@@ -1,0 +1,138 @@
+"""Recovery: rollbacks, decisions on steps that need attention, incidents."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from interlock.api.deps import AppDep, PrincipalDep
+from interlock.engine import incidents
+from interlock.engine.resolve import resolve
+from interlock.engine.rollback import rollback_service
+from interlock.errors import NotFound
+
+router = APIRouter(tags=["recovery"])
+
+
+class RollbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: str
+    environment: str
+    to: str | None = Field(default=None, description="Default: the last good version there.")
+    reason: str = Field(min_length=1, max_length=4000)
+    dry_run: bool = Field(default=False, description="Show exactly what would run; do nothing.")
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["retry", "skip", "fail", "rollback"]
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class IncidentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: str | None = None
+    environment: str
+    summary: str = Field(min_length=1, max_length=4000)
+    deployment: int | None = Field(
+        default=None, description="Default: the latest one of that service there before now."
+    )
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=4000)
+
+
+@router.post("/rollbacks", status_code=status.HTTP_201_CREATED)
+def rollback(body: RollbackIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Roll a service back in an environment: a deployment of its own, audited."""
+    return rollback_service(
+        app.engine,
+        app.access,
+        who,
+        service=body.service,
+        environment=body.environment,
+        to_version=body.to,
+        reason=body.reason,
+        dry_run=body.dry_run,
+    )
+
+
+@router.post("/steps/{step_id}/resolve")
+def resolve_step(step_id: int, body: ResolveIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Decide about a step that needs attention: retry, skip, fail or roll back."""
+    node = resolve(
+        app.engine, app.access, who, step_id=step_id, action=body.action, reason=body.reason
+    )
+    return {"id": node.id, "key": node.key, "state": node.state.value}
+
+
+def _incident(app: Any, who: Any, incident: Any) -> dict[str, Any]:
+    if incident.service and not app.access.can_read(who, [incident.service]):
+        raise NotFound(f"no incident {incident.id}")
+    return dict(incident.__dict__)
+
+
+@router.post("/incidents", status_code=status.HTTP_201_CREATED)
+def open_incident(body: IncidentIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Open an incident by hand, linked to the deployment that caused it."""
+    app.access.require(
+        who,
+        "incident.manage",
+        environment=body.environment,
+        services=[body.service] if body.service else None,
+    )
+    found = incidents.open_incident(
+        app.engine,
+        actor=who.name,
+        service=body.service,
+        environment=body.environment,
+        summary=body.summary,
+        deployment_id=body.deployment,
+    )
+    return dict(found.__dict__)
+
+
+@router.get("/incidents")
+def list_incidents(
+    app: AppDep,
+    who: PrincipalDep,
+    state: Literal["open", "resolved"] | None = None,
+    service: str | None = None,
+    environment: str | None = None,
+) -> list[dict[str, Any]]:
+    """Incidents, newest first."""
+    found = incidents.incidents(app.engine, state=state, service=service, environment=environment)
+    return [
+        dict(i.__dict__) for i in found if not i.service or app.access.can_read(who, [i.service])
+    ]
+
+
+@router.get("/incidents/{incident_id}")
+def get_incident(incident_id: int, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """One incident with the runbook runs attached to it."""
+    found, runs = incidents.incident(app.engine, incident_id)
+    out = _incident(app, who, found)
+    out["runbook_runs"] = [{"id": r.id, "runbook": r.runbook, "state": r.state.value} for r in runs]
+    return out
+
+
+@router.post("/incidents/{incident_id}/resolve")
+def resolve_incident(
+    incident_id: int, body: NoteIn, app: AppDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Resolve an incident by hand."""
+    found, _ = incidents.incident(app.engine, incident_id)
+    _incident(app, who, found)
+    app.access.require(
+        who,
+        "incident.manage",
+        environment=found.environment,
+        services=[found.service] if found.service else None,
+    )
+    return dict(
+        incidents.resolve_incident(app.engine, incident_id, actor=who.name, note=body.note).__dict__
+    )

@@ -1,0 +1,126 @@
+"""Runbooks: definitions, runs, and sign-offs of manual steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from interlock.api.deps import AppDep, PrincipalDep
+from interlock.api.schemas import DeploymentOut, StepOut
+from interlock.engine import runbooks, views
+from interlock.errors import Forbidden, NotFound
+
+router = APIRouter(tags=["runbooks"])
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    params: dict[str, str] = Field(default_factory=dict)
+    environment: str | None = None
+    incident: int | None = None
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class SignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+def _may_see(app: Any, who: Any) -> None:
+    if not any(app.access.allows(who, a) for a in ("runbook.run", "runbook.sign", "audit.read")):
+        raise Forbidden(
+            f"{who.name} may not see runbook runs (needs runbook.run, runbook.sign or audit.read)"
+        )
+
+
+def _run_out(app: Any, run_id: int) -> dict[str, Any]:
+    view = views.deployment_view(app.engine, run_id)
+    if view.deployment.kind != "runbook":
+        raise NotFound(f"no runbook run {run_id}")
+    out = DeploymentOut.of(
+        view.deployment, [StepOut.of(n, view.attempts.get(n.id)) for n in view.nodes]
+    )
+    data = out.model_dump(mode="json")
+    data.update(
+        runbook=view.deployment.runbook,
+        params=view.deployment.params,
+        incident=view.deployment.incident_id,
+    )
+    for step, node in zip(data["steps"], view.nodes, strict=True):
+        if node.executor == "manual":
+            step["manual"] = node.spec.get("manual")
+    return data
+
+
+@router.get("/runbooks")
+def definitions(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
+    """The runbooks of the active config, with their parameters and steps."""
+    config = app.configs.active().config
+    return [
+        {
+            "name": name,
+            "description": book.description,
+            "params": {k: v.model_dump() for k, v in book.params.items()},
+            "steps": [
+                {
+                    "name": s.name,
+                    "manual": s.manual is not None,
+                    "signer": (s.manual.role or s.manual.team) if s.manual else None,
+                }
+                for s in book.steps
+            ],
+        }
+        for name, book in sorted(config.runbooks.items())
+    ]
+
+
+@router.post("/runbooks/{name}/runs", status_code=status.HTTP_201_CREATED)
+def run(name: str, body: RunIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Start a run (durable, audited; attach it to an incident with `incident`)."""
+    found = runbooks.run(
+        app.engine,
+        app.access,
+        who,
+        name=name,
+        params=body.params,
+        environment=body.environment,
+        incident_id=body.incident,
+        reason=body.reason,
+    )
+    return _run_out(app, found.id)
+
+
+@router.get("/runbook-runs")
+def runs(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
+    """Runs, newest first."""
+    _may_see(app, who)
+    return [
+        {
+            "id": r.id,
+            "runbook": r.runbook,
+            "state": r.state.value,
+            "created_by": r.created_by,
+            "created_at": r.created_at.isoformat(),
+            "environment": r.environment,
+            "incident": r.incident_id,
+        }
+        for r in runbooks.runs(app.engine)
+    ]
+
+
+@router.get("/runbook-runs/{run_id}")
+def show(run_id: int, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """One run with its steps; manual steps show their instructions and who signs them."""
+    _may_see(app, who)
+    return _run_out(app, run_id)
+
+
+@router.post("/runbook-runs/{run_id}/steps/{step}/sign")
+def sign(run_id: int, step: str, body: SignIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+    """Sign off a manual step (only its role or team may)."""
+    node = runbooks.sign(
+        app.engine, app.access, who, run_id=run_id, step=step, comment=body.comment
+    )
+    return {"run": run_id, "step": node.name, "state": node.state.value}

@@ -1,0 +1,99 @@
+"""A person decides about a step that needs attention: retry, skip, fail or roll back.
+
+A step lands in ``needs_attention`` when its worker died and it is not
+idempotent (it may or may not have run), or when it failed in an environment
+with ``on_failure: pause``. The decision is audited with its reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interlock.domain.records import Node
+from interlock.domain.states import NodeState
+from interlock.engine.core import Engine
+from interlock.engine.progress import advance, node_done
+from interlock.engine.transitions import move_node
+from interlock.errors import Conflict, InvalidInput, NotFound
+
+ACTIONS = ("retry", "skip", "fail", "rollback")
+
+
+def resolve(
+    engine: Engine, access: Any, who: Any, *, step_id: int, action: str, reason: str
+) -> Node:
+    if action not in ACTIONS:
+        raise InvalidInput(f"action is one of {', '.join(ACTIONS)}", field="action")
+    if not reason.strip():
+        raise InvalidInput("say why (it goes into the audit log)", field="reason")
+    now = engine.clock.now()
+
+    def work(tx: Any) -> Node:
+        node = tx.get_node(step_id, lock=True)
+        if node is None:
+            raise NotFound(f"no step {step_id}")
+        deployment = tx.get_deployment(node.deployment_id, lock=True)
+        services: list[str] = []
+        if deployment.release_id is not None:
+            release = tx.get_release(deployment.release_id, plan=False)
+            services = [i.service for i in release.items]
+            if not access.can_read(who, services):
+                raise NotFound(f"no step {step_id}")
+        access.require(who, "rollback", environment=deployment.environment, services=services)
+        if node.state is not NodeState.NEEDS_ATTENTION:
+            raise Conflict(
+                f"step {node.key} is {node.state.value}; only a step that needs "
+                "attention is resolved by hand"
+            )
+        data = {"decision": action, "deployment": deployment.id}
+        if action == "retry":
+            move_node(
+                tx,
+                node,
+                NodeState.READY,
+                at=now,
+                actor=who.name,
+                action="step.resolved",
+                reason=reason,
+                data=data,
+                not_before=now,
+                error=None,
+            )
+            tx.notify("work")
+        elif action == "skip":
+            move_node(
+                tx,
+                node,
+                NodeState.SKIPPED,
+                at=now,
+                actor=who.name,
+                action="step.resolved",
+                reason=reason,
+                data=data,
+                finished_at=now,
+            )
+            node_done(tx, node, at=now)
+        else:
+            settings = dict(deployment.settings or {})
+            settings["on_failure"] = "rollback" if action == "rollback" else "fail"
+            tx.update_deployment(deployment.id, deployment.state, settings=settings)
+            move_node(
+                tx,
+                node,
+                NodeState.FAILED,
+                at=now,
+                actor=who.name,
+                action="step.resolved",
+                reason=reason,
+                data=data,
+                finished_at=now,
+                error=f"{action} decided by {who.name}: {reason}",
+            )
+        if deployment.release_id is not None:
+            tx.touch_release(deployment.release_id, now)
+        advance(tx, deployment.id, at=now)
+        found: Node = tx.get_node(step_id)
+        return found
+
+    result: Node = engine.db.run(work)
+    return result
