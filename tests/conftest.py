@@ -13,7 +13,11 @@ import pytest
 from interlock.engine.core import Engine, Settings
 from interlock.storage.db import Database
 
-pytest_plugins = ["tests.support.prometheus", "tests.support.http_target"]
+pytest_plugins = [
+    "tests.support.prometheus",
+    "tests.support.http_target",
+    "tests.support.postgres",
+]
 
 PG_ADMIN_URL = os.environ.get(
     "INTERLOCK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -23,6 +23,7 @@ ROUTERS = (
     "environments",
     "recovery",
     "runbooks",
+    "insight",
     "audit",
     "config",
     "identity",

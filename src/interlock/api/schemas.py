@@ -174,6 +174,10 @@ class DeploymentOut(BaseModel):
     error: str | None
     previous: dict[str, Any]
     steps: list[StepOut] = Field(default_factory=list)
+    services: dict[str, str] = Field(
+        default_factory=dict,
+        description="Where each service stands: deployed, rolled_back, failed, not_started…",
+    )
 
     @classmethod
     def of(cls, deployment: Deployment, steps: list[StepOut] | None = None) -> DeploymentOut:

@@ -242,10 +242,18 @@ def show(release_id: int, fmt: str) -> None:
                 ("took", "TOOK"),
                 ("error", "NOTE"),
             ],
-            title=f"{dep['environment']}: deployment {dep['id']} {dep['state']}",
+            title=f"{dep['environment']}: deployment {dep['id']} {dep['state']}{_services(dep)}",
             empty=f"{dep['environment']}: deployment {dep['id']} {dep['state']}",
             styles={"state": state},
         )
+
+
+def _services(deployment: dict[str, Any]) -> str:
+    """`` (api: deployed, web: rolled_back)`` for trains and rollbacks."""
+    found = deployment.get("services") or {}
+    if len(found) < 2 and deployment["state"] not in ("rolled_back", "rolling_back"):
+        return ""
+    return " (" + ", ".join(f"{k}: {v}" for k, v in found.items()) + ")"
 
 
 def _watch(client: Client, release_id: int, timeout: float | None, fmt: str) -> int:

@@ -14,7 +14,7 @@ from interlock.domain.names import COMMIT, check_digest, check_service_name, che
 from interlock.domain.records import Artifact, Item
 from interlock.domain.states import ReleaseState
 from interlock.engine.core import Engine
-from interlock.engine.progress import advance
+from interlock.engine.rollback import abort
 from interlock.engine.transitions import move_release
 from interlock.errors import Conflict, InvalidInput, NotFound
 
@@ -178,8 +178,7 @@ def block(engine: Engine, *, actor: str, service: str, version: str, reason: str
         )
         why = f"{service}@{version} was blocked by {actor}: {reason.strip()}"
         for deployment in tx.active_deployments_of(service, version):
-            tx.update_deployment(deployment.id, deployment.state, abort_reason=why)
-            advance(tx, deployment.id, at=now)
+            abort(tx, deployment, at=now, reason=why)
         for release in tx.list_releases(
             states=[ReleaseState.SCHEDULED.value], service=service, limit=500
         ):

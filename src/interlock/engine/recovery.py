@@ -46,7 +46,14 @@ def recover(
             done.append((node.key, _recover_one(tx, engine, node, reason, unstarted).value))
         return done
 
-    return engine.db.run(work)
+    # Bounded batches, so one transaction never holds the queue for long; go on
+    # until a batch comes back short.
+    found: list[tuple[str, str]] = []
+    while True:
+        batch = engine.db.run(work)
+        found.extend(batch)
+        if only is not None or len(batch) < 100:
+            return found
 
 
 def _recover_one(tx: Any, engine: Engine, node: Node, reason: str, unstarted: bool) -> NodeState:

@@ -328,3 +328,49 @@ def rollback_service(
         "from": current.version,
         "to": target,
     }
+
+
+def abort(tx: Any, deployment: Deployment, *, at: datetime, reason: str) -> None:
+    """Stop a deployment as a failure (its running steps are stopped), then ``on_failure``."""
+    if deployment.abort_reason:
+        return
+    tx.update_deployment(deployment.id, deployment.state, abort_reason=reason)
+    tx.audit(
+        at=at,
+        actor=SYSTEM_ACTOR,
+        action="deployment.aborted",
+        object_type="deployment",
+        object_id=deployment.id,
+        reason=reason,
+        data={"environment": deployment.environment, "release": deployment.release_id},
+    )
+    from interlock.engine.progress import advance
+
+    advance(tx, deployment.id, at=at)
+
+
+def enforce_deadlines(engine: Any) -> None:
+    """Scheduler task: abort deployments that outran their environment's ``deadline``."""
+    from datetime import timedelta
+
+    now = engine.clock.now()
+    with engine.db.read() as tx:
+        late = [
+            d
+            for d in tx.running_with_deadline()
+            if d.started_at + timedelta(seconds=float(d.settings["deadline"])) <= now
+        ]
+    for deployment in late:
+        limit = float(deployment.settings["deadline"])
+
+        def work(tx: Any, deployment_id: int = deployment.id, limit: float = limit) -> None:
+            current = tx.get_deployment(deployment_id, lock=True)
+            if current is not None and current.finished_at is None:
+                abort(
+                    tx,
+                    current,
+                    at=now,
+                    reason=f"its deadline of {limit:g}s passed before it finished",
+                )
+
+        engine.db.run(work)

@@ -40,7 +40,13 @@ def _leases(engine: Engine) -> None:
     recover(engine)
 
 
-TASKS: list[Task] = [_leases, _scheduled_releases]
+def _deadlines(engine: Engine) -> None:
+    from interlock.engine.rollback import enforce_deadlines
+
+    enforce_deadlines(engine)
+
+
+TASKS: list[Task] = [_leases, _scheduled_releases, _deadlines]
 
 
 class Scheduler:

@@ -234,3 +234,32 @@ def observations(engine: Engine) -> dict[tuple[str, str], Any]:
     """What was reported running where, by (service, environment)."""
     with engine.db.read() as tx:
         return {(o.service, o.environment): o for o in tx.all_observations()}
+
+
+def service_states(nodes: Sequence[Node]) -> dict[str, str]:
+    """Where each service of a deployment stands: what a person wants from a train's end."""
+    from interlock.domain.states import NodeState
+
+    done = {NodeState.SUCCEEDED, NodeState.SKIPPED}
+    out: dict[str, str] = {}
+    for service in sorted({n.service for n in nodes if n.service}):
+        deploy = [n for n in nodes if n.service == service and n.phase == "deploy"]
+        back = [n for n in nodes if n.service == service and n.phase == "rollback"]
+        if back:
+            if any(n.state is NodeState.FAILED for n in back):
+                out[service] = "rollback_failed"
+            elif all(n.state in done for n in back):
+                out[service] = "rolled_back"
+            else:
+                out[service] = "rolling_back"
+        elif deploy and all(n.state in done for n in deploy):
+            out[service] = "deployed"
+        elif any(n.state is NodeState.FAILED for n in deploy):
+            out[service] = "failed"
+        elif any(n.state is NodeState.NEEDS_ATTENTION for n in deploy):
+            out[service] = "needs_attention"
+        elif all(n.attempt == 0 and n.state is not NodeState.RUNNING for n in deploy):
+            out[service] = "not_started"
+        else:
+            out[service] = "deploying"
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
 from interlock.domain.records import ConfigVersion
 from interlock.storage.base import QueryBase
@@ -27,6 +28,9 @@ class ConfigQueries(QueryBase):
 
     def add_config(self, *, hash: str, path: str, text: str, at: datetime, by: str) -> int:
         """Store a newly loaded config; return its version number."""
+        if self.dialect == "postgresql":
+            # Two servers loading a config at once must not pick the same number.
+            self.conn.execute(sql("SELECT pg_advisory_xact_lock(727003)"))
         current = self.conn.execute(select(func.max(config_versions.c.version))).scalar()
         version = int(current or 0) + 1
         self.conn.execute(

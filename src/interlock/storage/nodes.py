@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from interlock.domain.plan import NodePlan
 from interlock.domain.records import Attempt, Node
@@ -17,6 +17,10 @@ from interlock.storage.types import Timestamp
 
 # The statements every step runs are built once (see base.guarded_update).
 _DONE = [NodeState.SUCCEEDED.value, NodeState.SKIPPED.value]
+# Written as literals, not parameters: the partial indexes (WHERE state = 'ready' /
+# 'running') only match a plan that sees the constant, generic plans included.
+_IS_READY = text("nodes.state = 'ready'")
+_IS_RUNNING = text("nodes.state = 'running'")
 _GET_NODE = select(nodes).where(nodes.c.id == bindparam("id"))
 _GET_NODE_LOCKED = _GET_NODE.with_for_update()
 _STATE_COUNTS = (
@@ -60,7 +64,7 @@ _OPEN_SERVICE_NODES = (
 _NEXT_READY = (
     select(nodes.c.id)
     .where(
-        nodes.c.state == NodeState.READY.value,
+        _IS_READY,
         nodes.c.not_before <= bindparam("now", type_=Timestamp()),
     )
     .order_by(nodes.c.not_before, nodes.c.id)
@@ -340,7 +344,7 @@ class NodeQueries(QueryBase):
     def expired_leases(self, now: datetime, limit: int = 100) -> list[Node]:
         query = (
             select(nodes)
-            .where(nodes.c.state == NodeState.RUNNING.value, nodes.c.lease_expires < now)
+            .where(_IS_RUNNING, nodes.c.lease_expires < now)
             .order_by(nodes.c.lease_expires)
             .limit(limit)
         )
@@ -359,7 +363,7 @@ class NodeQueries(QueryBase):
     def next_ready_at(self) -> datetime | None:
         """When the earliest ready node becomes claimable."""
         return self.conn.execute(  # type: ignore[no-any-return]
-            select(func.min(nodes.c.not_before)).where(nodes.c.state == NodeState.READY.value)
+            select(func.min(nodes.c.not_before)).where(_IS_READY)
         ).scalar()
 
     # -- attempts and logs -----------------------------------------------------

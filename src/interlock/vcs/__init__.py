@@ -1,7 +1,8 @@
 """Reading version control history: tags, commits and the tickets they mention.
 
 Only git for now, read by running the ``git`` binary with argument lists. The
-assessment uses it to find releases and their commits; release notes will too.
+assessment uses it to find releases and their commits; release notes and
+environment diffs use it to list the commits between two deployed versions.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from interlock.vcs.git import (
     Tag,
     commit_time,
     commits_between,
+    count_between,
+    find_tag,
     repository_root,
     resolve,
     tags,
@@ -24,6 +27,8 @@ __all__ = [
     "Tag",
     "commit_time",
     "commits_between",
+    "count_between",
+    "find_tag",
     "repository_root",
     "resolve",
     "tags",

@@ -16,6 +16,7 @@ import fnmatch
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -227,12 +228,15 @@ def commits_between(
     *,
     ticket_pattern: str | re.Pattern[str] = DEFAULT_TICKET_PATTERN,
     merges: bool = True,
+    limit: int | None = None,
 ) -> list[Commit]:
     """Commits reachable from ``new_ref`` but not from ``old_ref``, oldest first.
 
     This is what ``git log old..new`` lists: the changes a release of
     ``new_ref`` brings over one of ``old_ref``. With ``old_ref`` None it is the
     whole history up to ``new_ref``. ``merges=False`` leaves merge commits out.
+    ``limit`` keeps only the newest ``limit`` of them (still oldest first);
+    :func:`count_between` says how many there are in all.
     """
     compiled = _compile(ticket_pattern)
     new_sha = resolve(repo, new_ref)
@@ -249,6 +253,8 @@ def commits_between(
     ]
     if not merges:
         args.append("--no-merges")
+    if limit is not None:
+        args.append(f"--max-count={max(0, int(limit))}")  # applied before --reverse
     out = _git(repo, [*args, *revisions, "--"])
     commits: list[Commit] = []
     for record in out.split(_RECORD):
@@ -271,3 +277,31 @@ def commits_between(
             )
         )
     return commits
+
+
+def count_between(
+    repo: Path | str, old_ref: str | None, new_ref: str, *, merges: bool = True
+) -> int:
+    """How many commits :func:`commits_between` would list without a limit."""
+    new_sha = resolve(repo, new_ref)
+    revisions = [new_sha] if old_ref is None else [f"{resolve(repo, old_ref)}..{new_sha}"]
+    args = ["rev-list", "--count"]
+    if not merges:
+        args.append("--no-merges")
+    return int(_git(repo, [*args, *revisions, "--"]).strip() or 0)
+
+
+def find_tag(repo: Path | str, names: Sequence[str]) -> tuple[str, str] | None:
+    """The first of the tag ``names`` that exists, and the commit it points at; else None.
+
+    Raises :class:`InvalidInput` when ``repo`` is not a git repository.
+    """
+    repository_root(repo)
+    for name in names:
+        if not name or name.startswith("-") or any(ch in name for ch in "\x00\n\r"):
+            continue
+        try:
+            return name, resolve(repo, f"refs/tags/{name}")
+        except InvalidInput:
+            continue
+    return None

@@ -37,7 +37,9 @@ def release_out(view: views.ReleaseView) -> ReleaseOut:
     done = total = 0
     for dv in view.deployments:
         steps = [StepOut.of(n, dv.attempts.get(n.id)) for n in dv.nodes]
-        deployments.append(DeploymentOut.of(dv.deployment, steps))
+        out_deployment = DeploymentOut.of(dv.deployment, steps)
+        out_deployment.services = views.service_states(dv.nodes)
+        deployments.append(out_deployment)
     out = ReleaseOut.of(view.release, deployments)
     for env in view.release.plan.get("environments", []):
         total += len(env["nodes"])
