@@ -1,0 +1,99 @@
+"""Recovery from the command line, and a rollback that survives kill -9 of the server."""
+
+from __future__ import annotations
+
+import time
+
+from tests.helpers import wait_for, write_config
+
+CONFIG = """\
+version: 1
+roles: {dba: [admin]}
+environments:
+  - name: production
+    production: true
+services:
+  api:
+    deploy:
+      - name: roll-out
+        run: >-
+          echo {{ version }} > current.txt;
+          if [ -f slow-{{ version }} ]; then echo "slow {{ version }}" >> story.log; sleep 2; fi;
+          test ! -f fail-{{ version }}
+        idempotent: true
+runbooks:
+  restart:
+    params: {reason: {required: true}}
+    steps:
+      - {name: drain, run: "echo drain {{ params.reason }} >> story.log"}
+      - name: confirm
+        manual: {instructions: "Check the dashboards are green", role: dba}
+"""
+
+
+def _release(server, version: str) -> str:
+    created = server.cli("release", "create", f"api@{version}", "--reason", f"v{version}")
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip()
+
+
+def test_a_rollback_survives_kill_9_of_the_server(project, server):
+    write_config(project, CONFIG)
+    server.start()
+    assert server.cli("release", "watch", _release(server, "1")).returncode == 0
+    (project / "fail-2").touch()
+    (project / "slow-1").touch()  # the rollback (to 1) is slow enough to kill mid-way
+    release_id = _release(server, "2")
+    wait_for(
+        lambda: (
+            (project / "story.log").exists() and "slow 1" in (project / "story.log").read_text()
+        ),
+        30,
+        message="the rollback step to start",
+    )
+    server.kill()
+    server.start()
+    watch = server.cli("release", "watch", release_id, "--timeout", "60")
+    assert watch.returncode == 1 and "rolled back: api is back on 1" in watch.stdout
+    assert (project / "current.txt").read_text().strip() == "1"
+    shown = server.json("release", "show", release_id)
+    assert shown["deployments"][0]["state"] == "rolled_back"
+    assert shown["deployments"][0]["services"] == {"api": "rolled_back"}
+    incidents = server.json("incident", "list", "--open")
+    assert len(incidents) == 1 and incidents[0]["deployment_id"] == shown["deployments"][0]["id"]
+    assert server.cli("audit", "verify").returncode == 0
+    assert (project / "story.log").read_text().count("slow 1") == 2  # re-run after the crash
+
+
+def test_rollback_dry_run_then_for_real(project, server):
+    write_config(project, CONFIG)
+    server.start()
+    for version in ("1", "2"):
+        assert server.cli("release", "watch", _release(server, version)).returncode == 0
+    dry = server.cli("rollback", "api", "--env", "production", "--reason", "drill", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would roll api in production back from 2 to 1" in dry.stdout
+    assert "$ echo 1 > current.txt" in dry.stdout
+    assert (project / "current.txt").read_text().strip() == "2"
+    real = server.cli("rollback", "api", "--env", "production", "--reason", "errors up", "--watch")
+    assert real.returncode == 0, real.stdout + real.stderr
+    assert (project / "current.txt").read_text().strip() == "1"
+    status = server.json("status")
+    assert status["entries"][0]["version"] == "1"
+
+
+def test_runbook_with_a_manual_step_from_the_cli(project, server):
+    write_config(project, CONFIG)
+    server.start()
+    missing = server.cli("runbook", "run", "restart")
+    assert missing.returncode == 2 and "'reason' is required" in missing.stderr
+    run_id = server.cli("runbook", "run", "restart", "--param", "reason=INC-5").stdout.strip()
+    wait_for(lambda: "waiting" in server.cli("runbook", "show", run_id).stdout)
+    shown = server.cli("runbook", "show", run_id).stdout
+    assert "Check the dashboards are green" in shown and "signed off by dba" in shown
+    signed = server.cli("runbook", "sign", run_id, "confirm", "--comment", "all green")
+    assert signed.returncode == 0, signed.stderr
+    wait_for(lambda: server.json("runbook", "show", run_id)["state"] == "succeeded")
+    assert "drain INC-5" in (project / "story.log").read_text()
+    time.sleep(0.1)
+    assert [r["id"] for r in server.json("runbook", "runs")] == [int(run_id)]

@@ -1,0 +1,322 @@
+"""Recovery: automatic rollback, incidents, manual rollback, resolving, blocking, runbooks."""
+
+from __future__ import annotations
+
+import pytest
+
+from interlock.domain.states import DeploymentState, NodeState, ReleaseState
+from interlock.engine import artifacts, incidents, runbooks, views
+from interlock.engine.access import Access
+from interlock.engine.identity import Principal
+from interlock.engine.resolve import resolve
+from interlock.engine.rollback import rollback_service
+from interlock.errors import Conflict, Forbidden
+from tests.helpers import running, wait_for, wait_release_end
+
+PROD = """\
+version: 1
+environments:
+  - name: production
+    production: true
+    on_failure: {on_failure}
+    deadline: {deadline}
+services:
+  api:
+    deploy:
+      - name: roll-out
+        run: >-
+          echo {{{{ version }}}} > current.txt; echo "roll-out {{{{ version }}}}" >> story.log;
+          if [ -f slow-{{{{ version }}}} ]; then sleep 30; fi; test ! -f fail-{{{{ version }}}}
+        idempotent: true
+"""
+ROOT = Principal("olga", "user", frozenset({"admin"}), frozenset())
+
+
+def prod(pilot, on_failure: str = "rollback", deadline: str = "1h") -> None:
+    pilot.config(PROD.format(on_failure=on_failure, deadline=deadline))
+
+
+def deploy(pilot, version: str):
+    return wait_release_end(pilot.engine, pilot.release(f"api@{version}").id)
+
+
+def current(pilot) -> str:
+    return (pilot.dir / "current.txt").read_text().strip()
+
+
+def test_a_failing_step_in_production_rolls_back_and_opens_an_incident(pilot):
+    prod(pilot)
+    (pilot.dir / "fail-2").touch()
+    with running(pilot.engine):
+        assert deploy(pilot, "1").state is ReleaseState.SUCCEEDED
+        done = deploy(pilot, "2")
+    assert done.state is ReleaseState.FAILED
+    assert current(pilot) == "1"  # the target shows the previous version again
+    deployment = views.release_view(pilot.engine, done.id).deployments[0].deployment
+    assert deployment.state is DeploymentState.ROLLED_BACK
+    assert "rolled back: api is back on 1" in done.error
+    [incident] = incidents.incidents(pilot.engine, state="open")
+    assert incident.deployment_id == deployment.id and incident.release_id == done.id
+    assert incident.service == "api" and incident.environment == "production"
+    with pilot.read() as tx:
+        assert tx.inventory_entry("api", "production").version == "1"
+    story = [
+        (e.action, e.object_type)
+        for e in views.audit_events(pilot.engine, limit=1000)
+        if e.seq > views.audit_events(pilot.engine, actions=["release.created"])[1].seq - 1
+    ]
+    actions = [a for a, _ in story]
+    expected = [
+        "release.created",
+        "deployment.queued",
+        "deployment.running",
+        "step.started",
+        "step.failed",
+        "incident.opened",
+        "deployment.rolling_back",
+        "step.started",
+        "step.succeeded",
+        "service.rolled_back",
+        "deployment.rolled_back",
+        "release.failed",
+    ]
+    assert [a for a in actions if a in expected] == expected
+
+
+def test_pause_then_a_person_decides(pilot):
+    prod(pilot, on_failure="pause")
+    (pilot.dir / "fail-2").touch()
+    with running(pilot.engine):
+        deploy(pilot, "1")
+        release = pilot.release("api@2")
+        view = wait_for(
+            lambda: (
+                (v := views.release_view(pilot.engine, release.id)).release.state
+                is ReleaseState.NEEDS_ATTENTION
+                and v
+            )
+        )
+        step = view.deployments[0].nodes[0]
+        assert step.state is NodeState.NEEDS_ATTENTION and "paused" in step.error
+        (pilot.dir / "fail-2").unlink()
+        resolve(
+            pilot.engine,
+            Access(pilot.configs),
+            ROOT,
+            step_id=step.id,
+            action="retry",
+            reason="the disk was full; freed it",
+        )
+        assert wait_release_end(pilot.engine, release.id).state is ReleaseState.SUCCEEDED
+        (pilot.dir / "fail-3").touch()
+        third = pilot.release("api@3")
+        view = wait_for(
+            lambda: (
+                (v := views.release_view(pilot.engine, third.id)).release.state
+                is ReleaseState.NEEDS_ATTENTION
+                and v
+            )
+        )
+        resolve(
+            pilot.engine,
+            Access(pilot.configs),
+            ROOT,
+            step_id=view.deployments[0].nodes[0].id,
+            action="rollback",
+            reason="bad build, going back",
+        )
+        done = wait_release_end(pilot.engine, third.id)
+    assert done.state is ReleaseState.FAILED and current(pilot) == "2"
+    resolved = views.audit_events(pilot.engine, actions=["step.resolved"])
+    assert [e.actor for e in resolved] == ["olga", "olga"]
+
+
+def test_the_deadline_aborts_and_rolls_back(pilot):
+    prod(pilot, deadline="2s")
+    (pilot.dir / "slow-2").touch()
+    with running(pilot.engine):
+        deploy(pilot, "1")
+        done = deploy(pilot, "2")
+    assert done.state is ReleaseState.FAILED
+    assert "deadline of 2s passed" in done.error and current(pilot) == "1"
+
+
+def test_manual_rollback_to_the_last_good_version(pilot):
+    prod(pilot)
+    access = Access(pilot.configs)
+    with running(pilot.engine):
+        deploy(pilot, "1")
+        deploy(pilot, "2")
+        opened = incidents.open_incident(
+            pilot.engine,
+            actor="carol",
+            service="api",
+            environment="production",
+            summary="errors up",
+        )
+        assert opened.deployment_id is not None  # the latest deployment of api there
+        rehearsal = rollback_service(
+            pilot.engine,
+            access,
+            ROOT,
+            service="api",
+            environment="production",
+            to_version=None,
+            reason="rehearsal",
+            dry_run=True,
+        )
+        assert rehearsal["from"] == "2" and rehearsal["to"] == "1"
+        assert rehearsal["steps"][0]["runs"].startswith("$ echo 1 > current.txt")
+        assert current(pilot) == "2"  # a dry run changes nothing
+        started = rollback_service(
+            pilot.engine,
+            access,
+            ROOT,
+            service="api",
+            environment="production",
+            to_version=None,
+            reason="INC: errors up",
+        )
+        done = wait_release_end(pilot.engine, started["release"])
+    assert done.state is ReleaseState.SUCCEEDED and done.kind == "rollback"
+    assert current(pilot) == "1"
+    view = views.release_view(pilot.engine, done.id)
+    assert view.deployments[0].deployment.kind == "rollback"
+    resolved = incidents.incidents(pilot.engine, state="resolved")[0]
+    assert resolved.resolution == "rollback" and resolved.resolved_by_deployment == (
+        view.deployments[0].deployment.id
+    )
+    with pytest.raises(Conflict, match="already runs"):
+        rollback_service(
+            pilot.engine,
+            access,
+            ROOT,
+            service="api",
+            environment="production",
+            to_version="1",
+            reason="again",
+        )
+
+
+def test_a_blocked_version_cannot_be_released_and_stops_in_flight(pilot):
+    prod(pilot)
+    (pilot.dir / "slow-2").touch()
+    with running(pilot.engine):
+        deploy(pilot, "1")
+        release = pilot.release("api@2")
+        wait_for(lambda: "roll-out 2" in (pilot.dir / "story.log").read_text())
+        artifacts.block(
+            pilot.engine,
+            actor="carol",
+            service="api",
+            version="2",
+            reason="CVE-2026-1 in the image",
+        )
+        done = wait_release_end(pilot.engine, release.id)
+        with pytest.raises(Conflict, match="api@2 is blocked: CVE-2026-1"):
+            pilot.release("api@2")
+    assert done.state is ReleaseState.FAILED and "blocked by carol" in done.error
+    assert current(pilot) == "1"
+
+
+def test_a_manual_step_is_signed_off_by_its_role_only(pilot):
+    pilot.config("""\
+        version: 1
+        roles: {dba: [dana]}
+        environments: [{name: production}]
+        runbooks:
+          failover:
+            params: {region: {required: true}}
+            steps:
+              - {name: announce, run: "echo failing over {{ params.region }} >> rb.log"}
+              - name: check-replica
+                manual: {instructions: "Check replica lag is under 5s", role: dba}
+              - {name: promote, run: "echo promoted {{ params.region }} >> rb.log"}
+        services:
+          api: {deploy: [{name: a, run: "true"}]}
+        """)
+    access = Access(pilot.configs)
+    with running(pilot.engine):
+        run = runbooks.run(pilot.engine, access, ROOT, name="failover", params={"region": "eu-1"})
+        step = wait_for(
+            lambda: next(
+                (
+                    n
+                    for n in views.deployment_view(pilot.engine, run.id).nodes
+                    if n.name == "check-replica" and n.state is NodeState.WAITING
+                ),
+                None,
+            )
+        )
+        outsider = Principal("sam", "user", frozenset({"admin"}), frozenset())
+        with pytest.raises(Forbidden, match="sam is not in role dba"):
+            runbooks.sign(
+                pilot.engine, access, outsider, run_id=run.id, step=step.name, comment="looks fine"
+            )
+        dana = Principal("dana", "user", frozenset({"admin"}), frozenset())
+        runbooks.sign(
+            pilot.engine, access, dana, run_id=run.id, step="check-replica", comment="lag 1s"
+        )
+        finished = wait_for(
+            lambda: (d := views.deployment_view(pilot.engine, run.id).deployment).finished_at and d
+        )
+    assert finished.state is DeploymentState.SUCCEEDED
+    assert (pilot.dir / "rb.log").read_text().split("\n")[:2] == [
+        "failing over eu-1",
+        "promoted eu-1",
+    ]
+    [signed] = views.audit_events(pilot.engine, actions=["step.signed_off"])
+    assert signed.actor == "dana" and signed.body.count("lag 1s") == 1
+
+
+def test_a_pipeline_step_runs_a_runbook_and_waits_for_it(pilot):
+    pilot.config("""\
+        version: 1
+        roles: {dba: [dana]}
+        environments: [{name: production}]
+        runbooks:
+          migrate:
+            params: {target: {default: latest}}
+            steps:
+              - {name: backup, run: "echo backup >> rb.log"}
+              - name: approve-schema
+                manual: {instructions: "Read the migration", role: dba}
+        services:
+          api:
+            deploy:
+              - {name: migrate, runbook: migrate, with: {target: v9}}
+              - {name: roll-out, run: "echo roll-out >> rb.log"}
+        """)
+    access = Access(pilot.configs)
+    with running(pilot.engine):
+        release = pilot.release("api@9")
+        child = wait_for(lambda: next(iter(runbooks.runs(pilot.engine)), None))
+        assert child.params == {"target": "v9"} and child.parent_node_id is not None
+        wait_for(
+            lambda: any(
+                n.state is NodeState.WAITING
+                for n in views.deployment_view(pilot.engine, child.id).nodes
+            )
+        )
+        assert not (pilot.dir / "rb.log").read_text().count("roll-out")
+        dana = Principal("dana", "user", frozenset({"admin"}), frozenset())
+        runbooks.sign(
+            pilot.engine, access, dana, run_id=child.id, step="approve-schema", comment="ok"
+        )
+        done = wait_release_end(pilot.engine, release.id)
+    assert done.state is ReleaseState.SUCCEEDED
+    assert (pilot.dir / "rb.log").read_text().split() == ["backup", "roll-out"]
+
+
+def test_a_fixing_deployment_resolves_the_incident(pilot):
+    prod(pilot)
+    (pilot.dir / "fail-2").touch()
+    with running(pilot.engine):
+        deploy(pilot, "1")
+        deploy(pilot, "2")
+        [incident] = incidents.incidents(pilot.engine, state="open")
+        fixed = deploy(pilot, "3")
+    assert fixed.state is ReleaseState.SUCCEEDED
+    resolved = incidents.incidents(pilot.engine, state="resolved")
+    assert [i.id for i in resolved] == [incident.id]
+    assert resolved[0].resolution == "fix" and resolved[0].resolved_at >= resolved[0].opened_at
