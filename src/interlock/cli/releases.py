@@ -399,3 +399,12 @@ def unblock(ref: str, reason: str) -> None:
         f"/api/v1/artifacts/{parsed.service}/{parsed.version}/unblock", {"reason": reason}
     )
     click.echo(f"{ref} is no longer blocked")
+
+
+def _attach_notes() -> None:
+    from interlock.cli.insight import notes
+
+    release.add_command(notes, "notes")
+
+
+_attach_notes()

@@ -173,7 +173,9 @@ class Runbook(Strict):
 
 
 class Tickets(Strict):
-    pattern: str = Field(default=r"[A-Z][A-Z0-9]+-\d+", description="What a ticket key looks like.")
+    pattern: str = Field(
+        default=r"\b[A-Z][A-Z0-9]+-\d+\b", description="What a ticket key looks like."
+    )
     url: str | None = Field(
         default=None,
         description="Link for a ticket, with {ticket}, e.g. https://jira/browse/{ticket}.",
