@@ -93,13 +93,88 @@ def _rendered(node: Any, values: dict[str, str]) -> str:
     return f"plug-in {node.executor} {json.dumps(node.spec.get('with', {}))}"
 
 
+def _waves(nodes: Any) -> dict[str, int]:
+    """Each node's wave: 1 + the longest chain of needs before it (same wave = in parallel)."""
+    wave: dict[str, int] = {}
+    for node in nodes:  # plans list nodes after everything they need
+        wave[node.key] = 1 + max((wave[k] for k in node.needs if k in wave), default=0)
+    return wave
+
+
+def _gate_text(node: Any, config: Any) -> str:
+    spec = node.spec
+    if node.executor == "approval":
+        rules = []
+        for rule in spec.get("rules", []):
+            if rule.get("role"):
+                who = config.roles.get(rule["role"], [])
+                rules.append(f"{rule['count']} from role {rule['role']} ({', '.join(who) or '?'})")
+            elif rule.get("team"):
+                who = config.teams.get(rule["team"], [])
+                rules.append(f"{rule['count']} from team {rule['team']} ({', '.join(who) or '?'})")
+            else:
+                rules.append(f"{rule['count']} from each owning team")
+        return "approval: " + "; ".join(rules)
+    if node.executor == "window":
+        allow = ", ".join(f"{'/'.join(w['days'])} {w['from']}-{w['to']}" for w in spec["allow"])
+        return f"window ({spec['timezone']}): {allow or 'any time'}" + (
+            f"; {len(spec['freeze'])} freezes" if spec.get("freeze") else ""
+        )
+    if node.executor == "promotion":
+        return f"promotion: the artifacts must have succeeded in {spec['previous']}"
+    if node.executor in ("check", "metric"):
+        return f"{node.executor}: every {spec.get('interval')}s, for at most {spec.get('timeout')}s"
+    if node.executor == "soak":
+        return f"soak: {spec['duration']}s with {len(spec.get('checks', []))} checks"
+    return node.executor
+
+
+def _estimates(services: list[str]) -> tuple[dict[str, dict[str, float]], str]:
+    """Median step durations from the server's history, if a server answers."""
+    from interlock.cli.client import Client
+    from interlock.errors import InterlockError
+
+    try:
+        found = Client(timeout=3).get("/api/v1/estimates", service=services)
+    except InterlockError as exc:
+        return {}, f"no expected durations ({exc.detail.split(':')[0]})"
+    return found["durations"], f"expected durations: medians of past runs ({found['runs']} steps)"
+
+
+def _critical_path(nodes: Any, durations: dict[str, float]) -> tuple[float, int]:
+    """Longest path through the graph by median duration, and how many steps had none."""
+    finish: dict[str, float] = {}
+    unknown = 0
+    for node in nodes:
+        took = durations.get(node.key)
+        if took is None and node.kind == "step":
+            unknown += 1
+        start = max((finish[k] for k in node.needs if k in finish), default=0.0)
+        finish[node.key] = start + (took or 0.0)
+    return max(finish.values(), default=0.0), unknown
+
+
 @click.command()
 @click.argument("refs", nargs=-1, required=True, metavar="SERVICE@VERSION...")
 @CONFIG_OPTION
 @click.option("--until", metavar="ENV", help="Stop the route after this environment.")
+@click.option("--from", "start", metavar="ENV", help="Start the route at this environment.")
+@click.option(
+    "--estimate/--no-estimate",
+    default=True,
+    show_default=True,
+    help="Ask the server (INTERLOCK_URL) for durations of past runs.",
+)
 @FORMAT_OPTION
-def plan(refs: tuple[str, ...], config_path: Path, until: str | None, fmt: str) -> None:
-    """Print, in order, what a release of SERVICE@VERSION... would do."""
+def plan(
+    refs: tuple[str, ...],
+    config_path: Path,
+    until: str | None,
+    start: str | None,
+    estimate: bool,
+    fmt: str,
+) -> None:
+    """Print what a release of SERVICE@VERSION... would do: order, parallelism, gates."""
     from interlock.domain.durations import format_duration
     from interlock.domain.names import parse_ref
     from interlock.domain.plan import ReleaseItem
@@ -109,29 +184,66 @@ def plan(refs: tuple[str, ...], config_path: Path, until: str | None, fmt: str) 
     loaded = load_config(config_path)
     items = [ReleaseItem(r.service, r.version) for r in map(parse_ref, refs)]
     release_plan = build_plan(
-        loaded.config, items, config_version=0, base_dir=loaded.base_dir, until=until
+        loaded.config,
+        items,
+        config_version=0,
+        base_dir=loaded.base_dir,
+        until=until,
+        start=start,
+    )
+    durations, note = (
+        _estimates([i.service for i in items])
+        if estimate
+        else ({}, "expected durations: not asked (--no-estimate)")
     )
     if fmt == "json":
-        emit_json(release_plan.to_json())
+        data = release_plan.to_json()
+        for env in data["environments"]:
+            waves = _waves(release_plan.environment(env["name"]).nodes)
+            for node in env["nodes"]:
+                node["wave"] = waves[node["key"]]
+            took, unknown = _critical_path(
+                release_plan.environment(env["name"]).nodes, durations.get(env["name"], {})
+            )
+            env["expected_seconds"] = took if durations else None
+        emit_json(data)
         return
     click.echo(
         f"release of {', '.join(refs)}: " + " → ".join(e.name for e in release_plan.environments)
     )
+    click.echo(note)
     for env in release_plan.environments:
-        click.echo(f"\n{env.index + 1}. {env.name}")
-        for number, node in enumerate(env.nodes, 1):
-            item = release_plan.item(node.service) if node.service else None
-            values = {"environment": env.name}
-            if item:
-                values.update(service=item.service, version=item.version)
-            facts = [node.executor, f"timeout {format_duration(node.timeout)}"]
-            if node.retries:
-                facts.append(f"retries {node.retries}")
-            facts.append("idempotent" if node.idempotent else "not idempotent")
-            if node.needs:
-                facts.append(f"after {', '.join(node.needs)}")
-            click.echo(f"   {number}. {node.key}  ({'; '.join(facts)})")
-            click.echo(f"      {_rendered(node, values)}")
+        waves = _waves(env.nodes)
+        took, unknown = _critical_path(env.nodes, durations.get(env.name, {}))
+        expected = ""
+        if durations:
+            expected = f"  (expected {format_duration(took)}" + (
+                f", {unknown} steps never ran before)" if unknown else ")"
+            )
+        click.echo(f"\n{env.index + 1}. {env.name}{expected}")
+        for wave in sorted(set(waves.values())):
+            group = [n for n in env.nodes if waves[n.key] == wave]
+            label = "in parallel: " if len(group) > 1 else ""
+            click.echo(f"   wave {wave} {label}".rstrip())
+            for node in group:
+                item = release_plan.item(node.service) if node.service else None
+                values = {"environment": env.name}
+                if item:
+                    values.update(service=item.service, version=item.version)
+                if node.kind == "gate":
+                    click.echo(f"      gate {node.name}: {_gate_text(node, loaded.config)}")
+                    continue
+                facts = [node.executor, f"timeout {format_duration(node.timeout)}"]
+                if node.retries:
+                    facts.append(f"retries {node.retries}")
+                facts.append("idempotent" if node.idempotent else "not idempotent")
+                if node.needs:
+                    facts.append(f"after {', '.join(node.needs)}")
+                median = durations.get(env.name, {}).get(node.key)
+                if median is not None:
+                    facts.append(f"usually {format_duration(median)}")
+                click.echo(f"      {node.key}  ({'; '.join(facts)})")
+                click.echo(f"         {_rendered(node, values)}")
 
 
 @click.command()

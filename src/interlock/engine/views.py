@@ -263,3 +263,20 @@ def service_states(nodes: Sequence[Node]) -> dict[str, str]:
         else:
             out[service] = "deploying"
     return out
+
+
+def step_estimates(
+    engine: Engine, services: Sequence[str]
+) -> tuple[dict[str, dict[str, float]], int]:
+    """Median duration of each step per environment from recent runs, and how many runs."""
+    from statistics import median
+
+    with engine.db.read() as tx:
+        rows = tx.recent_durations(services)
+    samples: dict[tuple[str, str], list[float]] = {}
+    for environment, key, seconds in rows:
+        samples.setdefault((environment, key), []).append(seconds)
+    out: dict[str, dict[str, float]] = {}
+    for (environment, key), values in samples.items():
+        out.setdefault(environment, {})[key] = median(values[:20])
+    return out, len(rows)

@@ -366,6 +366,37 @@ class NodeQueries(QueryBase):
             select(func.min(nodes.c.not_before)).where(_IS_READY)
         ).scalar()
 
+    def recent_durations(
+        self, services: Sequence[str], limit: int = 5000
+    ) -> list[tuple[str, str, float]]:
+        """(environment, step key, seconds) of recent successful runs of these services."""
+        from interlock.storage.schema import deployments
+
+        if not services:
+            return []
+        rows = self.conn.execute(
+            select(
+                deployments.c.environment,
+                nodes.c.key,
+                attempts.c.started_at,
+                attempts.c.finished_at,
+            )
+            .join(nodes, nodes.c.id == attempts.c.node_id)
+            .join(deployments, deployments.c.id == nodes.c.deployment_id)
+            .where(
+                nodes.c.service.in_(list(services)),
+                attempts.c.outcome == "succeeded",
+                deployments.c.kind == "deploy",
+            )
+            .order_by(attempts.c.id.desc())
+            .limit(limit)
+        )
+        return [
+            (r.environment, r.key, (r.finished_at - r.started_at).total_seconds())
+            for r in rows
+            if r.finished_at is not None
+        ]
+
     # -- attempts and logs -----------------------------------------------------
     def finish_attempt(
         self,

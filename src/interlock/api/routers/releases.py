@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from starlette.concurrency import run_in_threadpool
@@ -204,3 +204,15 @@ def logs(
     if step and not out:
         raise NotFound(f"release {release_id} has no step {step!r} that has run")
     return out
+
+
+@router.get("/estimates")
+def estimates(
+    app: AppDep,
+    who: PrincipalDep,
+    service: Annotated[list[str] | None, Query()] = None,
+) -> dict[str, Any]:
+    """Median step durations per environment from past runs (for `interlock plan`)."""
+    wanted = [s for s in service or [] if app.access.can_read(who, [s])]
+    durations, runs = views.step_estimates(app.engine, wanted)
+    return {"durations": durations, "runs": runs}

@@ -1,0 +1,71 @@
+"""`interlock plan` for a train: the graph, what runs in parallel, gates, approvers, estimates."""
+
+from __future__ import annotations
+
+import json
+
+from tests.helpers import write_config
+
+CONFIG = """\
+version: 1
+roles: {release-managers: [alice, bob]}
+environments:
+  - name: staging
+  - name: production
+    gates:
+      before:
+        - approval: {rules: [{role: release-managers, count: 2}]}
+services:
+  db: {deploy: [{name: migrate, run: "sleep 0.2"}]}
+  api: {depends_on: [db], deploy: [{name: roll-out, run: "sleep 0.2"}]}
+  worker: {depends_on: [db], deploy: [{name: roll-out, run: "sleep 0.2"}]}
+  web: {depends_on: [api, worker], deploy: [{name: roll-out, run: "sleep 0.2"}]}
+"""
+
+
+def test_plan_shows_the_graph_and_who_approves(project, server):
+    write_config(project, CONFIG)
+    planned = server.cli("plan", "web@2", "api@2", "worker@2", "db@2", "--no-estimate")
+    assert planned.returncode == 0, planned.stderr
+    text = planned.stdout
+    staging = text.split("2. production")[0]
+    assert "wave 1\n      db/migrate" in staging
+    assert "wave 2 in parallel:\n      api/roll-out" in staging and "worker/roll-out" in staging
+    assert "wave 3\n      web/roll-out" in staging
+    production = text.split("2. production")[1]
+    assert "gate approval: approval: 2 from role release-managers (alice, bob)" in production
+    as_json = json.loads(
+        server.cli(
+            "plan", "web@2", "api@2", "worker@2", "db@2", "--no-estimate", "--format", "json"
+        ).stdout
+    )
+    waves = {n["key"]: n["wave"] for n in as_json["environments"][0]["nodes"]}
+    assert waves == {"db/migrate": 1, "api/roll-out": 2, "worker/roll-out": 2, "web/roll-out": 3}
+
+
+def test_plan_estimates_from_past_runs(project, server):
+    write_config(project, CONFIG)
+    no_server = server.cli("plan", "db@1")
+    assert no_server.returncode == 0 and "no expected durations" in no_server.stdout
+    server.start()
+    release_id = server.cli(
+        "release",
+        "create",
+        "db@1",
+        "api@1",
+        "worker@1",
+        "web@1",
+        "--reason",
+        "r",
+        "--until",
+        "staging",
+    ).stdout.strip()
+    assert server.cli("release", "watch", release_id).returncode == 0
+    planned = server.cli("plan", "web@2", "api@2", "worker@2", "db@2")
+    assert "expected durations: medians of past runs (4 steps)" in planned.stdout
+    assert "1. staging  (expected " in planned.stdout and "usually " in planned.stdout
+    as_json = json.loads(
+        server.cli("plan", "db@2", "api@2", "worker@2", "web@2", "--format", "json").stdout
+    )
+    expected = as_json["environments"][0]["expected_seconds"]
+    assert 0.6 <= expected < 3  # db, then api and worker side by side, then web
