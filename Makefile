@@ -28,6 +28,7 @@ services:
 ## Every test, SQLite and PostgreSQL, starting PostgreSQL if it is down.
 test: $(VENV)/.installed-dev services
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(VENV)/.installed-dev

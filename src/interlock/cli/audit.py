@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def log(
 def _verify_file(path: Path, checkpoints: list[str]) -> dict:  # type: ignore[type-arg]
     from interlock.audit.chain import Checkpoint, StoredEvent, verify
 
-    def events():  # type: ignore[no-untyped-def]
+    def events() -> Iterator[StoredEvent]:
         with path.open() as handle:
             for number, line in enumerate(handle, 1):
                 if not line.strip():

@@ -81,7 +81,7 @@ def _rendered(node: Any, values: dict[str, str]) -> str:
             name = match.group(1)
             if name in values:
                 return shlex.quote(values[name]) if quote else values[name]
-            return match.group(0)
+            return str(match.group(0))
 
         return PLACEHOLDER.sub(sub, text)
 
@@ -126,7 +126,7 @@ def _gate_text(node: Any, config: Any) -> str:
         return f"{node.executor}: every {spec.get('interval')}s, for at most {spec.get('timeout')}s"
     if node.executor == "soak":
         return f"soak: {spec['duration']}s with {len(spec.get('checks', []))} checks"
-    return node.executor
+    return str(node.executor)
 
 
 def _estimates(services: list[str]) -> tuple[dict[str, dict[str, float]], str]:

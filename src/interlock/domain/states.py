@@ -151,7 +151,7 @@ OPEN_NODE = frozenset(NodeState) - TERMINAL_NODE
 
 def can_move(current: StrEnum, target: StrEnum) -> bool:
     """True when the transition table allows ``current`` → ``target``."""
-    table = _TABLES[type(current)]  # type: ignore[index]
+    table = _TABLES[type(current)]
     return target in table[current]  # type: ignore[index]
 
 

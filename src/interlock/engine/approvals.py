@@ -250,7 +250,7 @@ def give(
             )
             tx.touch_release(release_id, now)
         state = node.state.value if node is not None else "not reached yet"
-        if node is not None and node.state is NodeState.WAITING:
+        if node is not None and deployment is not None and node.state is NodeState.WAITING:
             verdict = decide_approval(tx, engine, node, deployment, release, now)
             apply_gate_decision(tx, engine, node, verdict, now, actor=SYSTEM_ACTOR)
             state = {"pass": "succeeded", "fail": "failed"}.get(verdict.outcome, "waiting")
@@ -327,6 +327,8 @@ def pending_for(engine: Engine, access: Any, identity: Any, who: Principal) -> l
             if deployment is None or deployment.release_id is None:
                 continue
             release = tx.get_release(deployment.release_id)
+            if release is None:
+                continue
             services = [i.service for i in release.items]
             if who.name in release.authors() or not who.is_person():
                 continue

@@ -47,7 +47,7 @@ def register(
         raise NotFound(f"no service named {service!r} in the configuration")
     now = engine.clock.now()
 
-    def work(tx: Any) -> tuple[Artifact, bool]:
+    def work(tx: Any) -> tuple[Artifact, bool | None]:
         existing = tx.get_artifact(service, version)
         if existing is not None and existing.digest is not None:
             if existing.digest == digest:

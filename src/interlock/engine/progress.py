@@ -107,7 +107,7 @@ def start_queued(tx: Any, environment: str, *, at: datetime) -> list[int]:
 def _start(tx: Any, deployment: Deployment, *, at: datetime) -> None:
     release = tx.get_release(deployment.release_id)
     plan = ReleasePlan.from_json(release.plan)
-    env = plan.environment(deployment.environment)
+    env = plan.environment(deployment.environment or "")
     previous: dict[str, Any] = {}
     for item in release.items:
         entry = tx.inventory_entry(item.service, env.name)
@@ -279,7 +279,7 @@ def service_finished(tx: Any, node: Node, deployment: Deployment, *, at: datetim
     before = tx.set_inventory(
         InventoryEntry(
             service=item.service,
-            environment=deployment.environment,
+            environment=deployment.environment or "",
             version=item.version,
             digest=item.digest,
             release_id=release.id,

@@ -61,7 +61,7 @@ def _recover_one(tx: Any, engine: Engine, node: Node, reason: str, unstarted: bo
     tx.finish_attempt(
         node.id, node.attempt, at=now, outcome="released" if unstarted else "lost", error=reason
     )
-    cleared = {"lease_owner": None, "lease_expires": None}
+    cleared: dict[str, Any] = {"lease_owner": None, "lease_expires": None}
     data = {"worker": node.lease_owner, "idempotent": node.idempotent}
     limit = node.max_attempts + engine.settings.lost_lease_retries
     if node.cancel_requested:

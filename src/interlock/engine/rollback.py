@@ -66,7 +66,7 @@ def start_rollback(
     if not targets:
         return False
     release = tx.get_release(deployment.release_id)
-    env = ReleasePlan.from_json(release.plan).environment(deployment.environment)
+    env = ReleasePlan.from_json(release.plan).environment(deployment.environment or "")
     depends: dict[str, list[str]] = env.settings.get("depends", {})
     plans: list[NodePlan] = []
     last: dict[str, str] = {}
@@ -125,7 +125,7 @@ def rollback_done(tx: Any, deployment: Deployment, *, at: datetime) -> None:
         before = tx.set_inventory(
             InventoryEntry(
                 service=service,
-                environment=deployment.environment,
+                environment=deployment.environment or "",
                 version=previous["version"],
                 digest=previous.get("digest"),
                 release_id=release.id if release else None,

@@ -181,7 +181,7 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
     if stale:
         log.warning("lease on %s was lost; its result is recorded but not applied", node.key)
         return
-    common = {"lease_owner": None, "lease_expires": None}
+    common: dict[str, Any] = {"lease_owner": None, "lease_expires": None}
     if result.ok:
         move_node(
             tx,

@@ -192,7 +192,10 @@ class WorkerPool:
             for job in jobs:
                 if output[job.node.id]:
                     tx.append_log(job.node.id, job.node.attempt, output[job.node.id])
-            return tx.extend_leases([(j.node.id, j.node.fence) for j in jobs], expires)
+            found: tuple[set[int], set[int]] = tx.extend_leases(
+                [(j.node.id, j.node.fence) for j in jobs], expires
+            )
+            return found
 
         lost, cancel = engine.db.run(work)
         for job in jobs:

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from dateutil.rrule import rrule, rruleset, rrulestr  # type: ignore[import-untyped]
+from dateutil.rrule import rrule, rruleset, rrulestr
 from icalendar import Calendar, Event, vRecur
 
 from interlock.errors import InvalidInput

@@ -25,7 +25,7 @@ from interlock.spec.model import Config
 Loc = tuple[str | int, ...]
 
 try:  # the C composer is much faster on large files
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[attr-defined]
+    _Loader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - libyaml missing
     _Loader = yaml.SafeLoader
 

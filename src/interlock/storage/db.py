@@ -17,13 +17,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from interlock.errors import InvalidInput, StorageUnavailable
+
+if TYPE_CHECKING:
+    from interlock.storage.tx import Tx
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,7 +110,7 @@ class Database:
 
     # -- transactions --------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self) -> Iterator[Tx]:
         """A write transaction; commits on success, rolls back on any exception.
 
         Inside another transaction of the same thread it joins that one (so a
@@ -143,7 +146,7 @@ class Database:
             self._fire(channels)
 
     @contextmanager
-    def read(self) -> Iterator[Any]:
+    def read(self) -> Iterator[Tx]:
         """A read-only transaction (a consistent snapshot on both backends)."""
         from interlock.storage.tx import Tx
 
@@ -161,7 +164,7 @@ class Database:
                     self._local.tx = None
                     trans.rollback()
 
-    def run(self, work: Callable[[Any], T], *, attempts: int = 5) -> T:
+    def run(self, work: Callable[[Tx], T], *, attempts: int = 5) -> T:
         """Run ``work(tx)`` in a write transaction, retrying transient conflicts."""
         if getattr(self._local, "tx", None) is not None:
             with self.transaction() as tx:  # joins the enclosing one: no retry of its own

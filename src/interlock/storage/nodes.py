@@ -362,9 +362,10 @@ class NodeQueries(QueryBase):
 
     def next_ready_at(self) -> datetime | None:
         """When the earliest ready node becomes claimable."""
-        return self.conn.execute(  # type: ignore[no-any-return]
+        found: datetime | None = self.conn.execute(
             select(func.min(nodes.c.not_before)).where(_IS_READY)
         ).scalar()
+        return found
 
     def recent_durations(
         self, services: Sequence[str], limit: int = 5000
