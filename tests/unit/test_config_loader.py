@@ -96,8 +96,8 @@ def test_step_needs_exactly_one_executor():
     [error] = errors_of(
         MINIMAL.replace("        http: {method", "        run: echo hi\n        http: {method")
     )
-    assert "exactly one of run, http, uses, runbook or manual (found run, http)" in (
-        error["message"]
+    assert (
+        "exactly one of run, http, uses, runbook or manual (found run, http)" in (error["message"])
     )
     assert error["field"] == "services.api.deploy[1]"
 

@@ -57,6 +57,7 @@ class Configs:
             raise
 
         def store(tx):  # type: ignore[no-untyped-def]
+            tx.lock_configs()
             latest = tx.latest_config()
             if latest is not None and latest.hash == loaded.hash:
                 return latest, False

@@ -13,6 +13,11 @@ from interlock.storage.schema import config_versions
 
 
 class ConfigQueries(QueryBase):
+    def lock_configs(self) -> None:
+        """Serialise config loads (two servers starting at once store one version)."""
+        if self.dialect == "postgresql":
+            self.conn.execute(sql("SELECT pg_advisory_xact_lock(727003)"))
+
     def latest_config(self) -> ConfigVersion | None:
         """The active config: the most recently loaded one."""
         row = self.conn.execute(
@@ -28,9 +33,6 @@ class ConfigQueries(QueryBase):
 
     def add_config(self, *, hash: str, path: str, text: str, at: datetime, by: str) -> int:
         """Store a newly loaded config; return its version number."""
-        if self.dialect == "postgresql":
-            # Two servers loading a config at once must not pick the same number.
-            self.conn.execute(sql("SELECT pg_advisory_xact_lock(727003)"))
         current = self.conn.execute(select(func.max(config_versions.c.version))).scalar()
         version = int(current or 0) + 1
         self.conn.execute(
