@@ -29,7 +29,7 @@ services:
 test: $(VENV)/.installed-dev services
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

@@ -107,12 +107,14 @@ def test_a_step_made_ready_elsewhere_is_claimed_well_under_the_poll_interval(her
         delays = []
         for _ in range(3):
             release_id = other.release("api")
-            delay = _pick_up_delay(here, release_id, timeout=5)
-            assert delay is not None, "the step was not claimed within 5s"
+            delay = _pick_up_delay(here, release_id, timeout=15)
+            assert delay is not None, "the step was not claimed within 15s"
             delays.append(delay)
     finally:
         runtime.stop(drain=2)
-    assert max(delays) < 1.0, delays  # the poll interval is 30s
+    # The poll interval is 30s: anything well under it came from a NOTIFY (typically
+    # tens of milliseconds; the margin is for a loaded CI machine).
+    assert max(delays) < 5.0, delays
     print(f"pick-up after a remote commit: {', '.join(f'{d * 1000:.0f} ms' for d in delays)}")
 
 
