@@ -185,7 +185,13 @@ def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
                 tx, deployment, DeploymentState.FAILED, at=at, error=deployment.abort_reason
             )
         return
-    counts = tx.state_counts(deployment_id)
+    by_phase = tx.state_counts_by_phase(deployment_id)
+    counts: dict[NodeState, int] = {}
+    rolling: dict[NodeState, int] = {}
+    for (phase, state), number in by_phase.items():
+        counts[state] = counts.get(state, 0) + number
+        if phase == "rollback":
+            rolling[state] = number
     running = counts.get(NodeState.RUNNING, 0)
 
     if deployment.cancel_requested:
@@ -196,7 +202,6 @@ def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
             finish_deployment(tx, deployment, DeploymentState.CANCELLED, at=at)
         return
 
-    rolling = tx.state_counts(deployment_id, phase="rollback")
     phase = "rollback" if rolling else None
     mine = rolling if rolling else counts
     if mine.get(NodeState.FAILED) or (deployment.abort_reason and not rolling):
@@ -251,9 +256,12 @@ def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
             finish_deployment(tx, deployment, DeploymentState.SUCCEEDED, at=at)
 
 
-def node_done(tx: Any, node: Node, *, at: datetime) -> None:
-    """``node`` succeeded (or a person skipped it): free its dependents, record its service."""
-    deployment = tx.get_deployment(node.deployment_id)
+def node_done(tx: Any, node: Node, *, at: datetime, deployment: Deployment | None = None) -> None:
+    """``node`` succeeded (or a person skipped it): free its dependents, record its service.
+
+    ``deployment`` saves a read when the caller has it (its settings are what matter).
+    """
+    deployment = deployment or tx.get_deployment(node.deployment_id)
     settings = deployment.settings or {}
     limit = int(settings.get("parallel") or 0)
     if not limit or int(settings.get("services") or 0) <= limit:
@@ -272,6 +280,8 @@ def service_finished(tx: Any, node: Node, deployment: Deployment, *, at: datetim
     """
     if node.service is None or node.phase != "deploy" or deployment.release_id is None:
         return
+    if any(key.startswith(f"{node.service}/") for key in node.dependents):
+        return  # a later step of the same service is still to come
     if tx.open_service_nodes(node.deployment_id, node.service, "deploy"):
         return
     release = tx.get_release(deployment.release_id, plan=False)

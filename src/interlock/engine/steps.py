@@ -31,14 +31,28 @@ class Job:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def claim(tx: Any, engine: Engine, worker: str) -> tuple[Node, Deployment, Release | None] | None:
-    """Lease the next ready node and record that it started."""
+def claim(
+    tx: Any, engine: Engine, worker: str, releases: dict[int, Release] | None = None
+) -> tuple[Node, Deployment, Release | None] | None:
+    """Lease the next ready node and record that it started.
+
+    ``releases`` caches what never changes about a release (its items, reason and
+    author) across claims, saving two reads per step.
+    """
     now = engine.clock.now()
     node = tx.claim_node(worker, now, engine.settings.lease_ttl)
     if node is None:
         return None
     deployment = tx.get_deployment(node.deployment_id)
-    release = tx.get_release(deployment.release_id, plan=False) if deployment.release_id else None
+    release = None
+    if deployment.release_id is not None:
+        release = releases.get(deployment.release_id) if releases is not None else None
+        if release is None:
+            release = tx.get_release(deployment.release_id, plan=False)
+            if releases is not None and release is not None:
+                if len(releases) > 1000:
+                    releases.clear()
+                releases[release.id] = release
     if node.kind == "step":
         tx.audit(
             at=now,
@@ -195,7 +209,7 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
             data={"exit_code": result.exit_code},
             **common,
         )
-        node_done(tx, node, at=now)
+        node_done(tx, node, at=now, deployment=job.deployment)
     elif cancelled:
         move_node(
             tx,

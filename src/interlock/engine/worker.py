@@ -31,6 +31,7 @@ class WorkerPool:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._jobs: dict[int, Job] = {}
+        self._releases: dict[int, Any] = {}  # immutable parts of releases, by id
         self._jobs_lock = threading.Lock()
         self._poke = threading.Event()
         # Held while the heartbeat flushes output, so a step's last output is
@@ -82,7 +83,7 @@ class WorkerPool:
         while not self._stopping.is_set():
             seen = engine.notifier.generation()
             try:
-                claimed = engine.db.run(lambda tx: claim(tx, engine, worker))
+                claimed = engine.db.run(lambda tx: claim(tx, engine, worker, self._releases))
             except Exception:
                 log.exception("claiming work failed; retrying")
                 self._stopping.wait(engine.settings.poll_interval)
@@ -128,7 +129,7 @@ class WorkerPool:
 
         def work(tx: Any) -> Any:
             complete(tx, engine, job, result)
-            return claim(tx, engine, worker) if claim_next else None
+            return claim(tx, engine, worker, self._releases) if claim_next else None
 
         delay = 0.2
         deadline = time.monotonic() + engine.settings.lease_ttl

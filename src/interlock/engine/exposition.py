@@ -1,0 +1,185 @@
+"""Delivery metrics in the Prometheus exposition format, read from the database at scrape time.
+
+Every number comes from the database, never from counters kept in a
+process, so every API server on one database exposes the same values and a
+restart loses nothing. Counters and histograms are totals over the whole
+history; to keep a scrape cheap, each process sums the history once (on its
+first scrape) up to a mark ``lag`` seconds in the past, then adds only what
+ended between the old and the new mark; what ended after the mark is summed
+afresh on every scrape. ``lag`` (10 minutes) is far longer than any
+transaction takes to commit, and than clocks between servers should differ,
+so nothing ends behind a mark after it was passed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.utils import floatToGoString
+
+from interlock.engine.core import Engine
+from interlock.storage.metric_totals import Histogram, Labels, Totals
+
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+BOUNDS: dict[str, tuple[float, ...]] = {
+    "duration": (30, MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE,
+                 HOUR, 2 * HOUR, 4 * HOUR, 12 * HOUR, DAY),
+    "lead_time": (10 * MINUTE, 30 * MINUTE, HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY,
+                  7 * DAY, 14 * DAY, 30 * DAY, 90 * DAY, 180 * DAY),
+    "restore": (5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR, DAY,
+                3 * DAY, 7 * DAY, 30 * DAY),
+    "approval_wait": (MINUTE, 5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR,
+                      8 * HOUR, DAY, 3 * DAY, 7 * DAY),
+}  # fmt: skip
+IN_PROGRESS = ("scheduled", "running", "needs_attention")
+# The classic text format every Prometheus server reads (the names here need nothing newer).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _le(bound: float) -> str:
+    return str(floatToGoString(bound))
+
+
+def _histogram(
+    name: str, documentation: str, labels: list[str], bounds: tuple[float, ...],
+    found: dict[Labels, Histogram],
+) -> HistogramMetricFamily:  # fmt: skip
+    family = HistogramMetricFamily(name, documentation, labels=labels, unit="seconds")
+    for key, histogram in sorted(found.items()):
+        buckets = [(_le(b), float(c)) for b, c in zip(bounds, histogram.buckets, strict=True)]
+        buckets.append(("+Inf", float(histogram.count)))
+        family.add_metric(list(key), buckets, histogram.total)
+    return family
+
+
+class DeliveryCollector:
+    """A ``prometheus_client`` collector over one engine's database (one per process)."""
+
+    def __init__(self, engine: Engine, *, lag: float = 600.0) -> None:
+        self.engine = engine
+        self.lag = lag
+        self._lock = threading.Lock()
+        self._settled: Totals | None = None
+        self._mark: float | None = None  # events that ended before this are in _settled
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+
+    def _totals(self, tx: Any, now: float) -> Totals:
+        mark = now - self.lag
+        with self._lock:
+            if self._settled is None or self._mark is None:
+                self._settled = tx.metric_totals(None, mark, BOUNDS)
+                self._mark = mark
+            elif mark > self._mark:
+                self._settled.add(tx.metric_totals(self._mark, mark, BOUNDS))
+                self._mark = mark
+            result = Totals()
+            result.add(self._settled)
+            since = self._mark
+        result.add(tx.metric_totals(since, None, BOUNDS))
+        return result
+
+    def collect(self) -> Iterator[Any]:
+        started = time.perf_counter()
+        now = self.engine.clock.now().timestamp()
+        with self.engine.db.read() as tx:
+            totals = self._totals(tx, now)
+            open_incidents = tx.open_incident_counts()
+            in_progress = tx.releases_in_progress()
+            waiting = tx.approvals_waiting()
+        deployments = CounterMetricFamily(
+            "interlock_deployments",
+            "Deployments that ended, by service, environment, kind (deploy or rollback) and"
+            " outcome (succeeded, failed, rolled_back, cancelled).",
+            labels=["service", "environment", "kind", "outcome"],
+        )
+        for key, count in sorted(totals.deployments.items()):
+            deployments.add_metric(list(key), float(count))
+        yield deployments
+        yield _histogram(
+            "interlock_deployment_duration",
+            "Time from a deployment starting to ending (cancelled ones left out).",
+            ["environment"],
+            BOUNDS["duration"],
+            totals.durations,
+        )
+        yield _histogram(
+            "interlock_lead_time",
+            "Time from a commit to its first successful deployment in each environment"
+            " (commit time registered with the artifact).",
+            ["service", "environment"],
+            BOUNDS["lead_time"],
+            totals.lead_times,
+        )
+        incidents = CounterMetricFamily(
+            "interlock_incidents",
+            "Incidents opened, by service and environment.",
+            labels=["service", "environment"],
+        )
+        for key, count in sorted(totals.incidents.items()):
+            incidents.add_metric(list(key), float(count))
+        yield incidents
+        yield _histogram(
+            "interlock_time_to_restore",
+            "Time from an incident being opened to it being resolved.",
+            ["environment"],
+            BOUNDS["restore"],
+            totals.restores,
+        )
+        yield _histogram(
+            "interlock_approval_wait",
+            "Time from an approval gate starting to wait to its decision.",
+            ["environment"],
+            BOUNDS["approval_wait"],
+            totals.approval_waits,
+        )
+        steps = CounterMetricFamily(
+            "interlock_step_runs",
+            "Steps that ended, by executor (manual: signed off by a person) and outcome.",
+            labels=["executor", "outcome"],
+        )
+        for key, count in sorted(totals.step_runs.items()):
+            steps.add_metric(list(key), float(count))
+        yield steps
+        opened = GaugeMetricFamily(
+            "interlock_incidents_open",
+            "Incidents open now, by service and environment.",
+            labels=["service", "environment"],
+        )
+        for key, count in sorted(open_incidents.items()):
+            opened.add_metric(list(key), float(count))
+        yield opened
+        releases = GaugeMetricFamily(
+            "interlock_releases_in_progress",
+            "Releases not yet ended, by state.",
+            labels=["state"],
+        )
+        for state in IN_PROGRESS:
+            releases.add_metric([state], float(in_progress.get(state, 0)))
+        yield releases
+        approvals = GaugeMetricFamily(
+            "interlock_approvals_waiting",
+            "Approval gates waiting for a decision now, by environment.",
+            labels=["environment"],
+        )
+        for environment, count in sorted(waiting.items()):
+            approvals.add_metric([environment], float(count))
+        yield approvals
+        yield GaugeMetricFamily(
+            "interlock_metrics_scrape_duration_seconds",
+            "How long reading these metrics from the database took.",
+            value=time.perf_counter() - started,
+        )
+
+    def exposition(self) -> bytes:
+        """The text exposition format (``CONTENT_TYPE``)."""
+        return bytes(generate_latest(self.registry))
