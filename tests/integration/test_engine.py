@@ -258,3 +258,26 @@ def test_same_service_and_environment_run_one_at_a_time(pilot):
     assert (pilot.dir / "order.log").read_text().split() == [f"1.0.{i}" for i in range(4)]
     queued = views.audit_events(pilot.engine, actions=["deployment.queued"])
     assert len(queued) == 4
+
+
+def test_big_output_is_capped_with_a_marker_and_keeps_its_end(pilot):
+    pilot.engine.settings.log_limit = 4096
+    pilot.config("""\
+        version: 1
+        environments: [{name: staging}]
+        services:
+          api:
+            deploy:
+              - name: noisy
+                run: "seq 1 20000; echo THE-END-OF-IT"
+        """)
+    with running(pilot.engine):
+        done = wait_release_end(pilot.engine, pilot.release("api@1.0.0").id)
+    assert done.state is ReleaseState.SUCCEEDED
+    node = views.release_view(pilot.engine, done.id).deployments[0].nodes[0]
+    _, _, text, finished, truncated = views.step_log(pilot.engine, node.id)
+    assert finished and truncated
+    assert text.startswith("$ seq 1 20000") and "\n1\n2\n3\n" in text
+    assert "[interlock: output truncated:" in text
+    assert text.rstrip().endswith("THE-END-OF-IT")
+    assert len(text.encode()) < 4096 + 64 * 1024 + 500

@@ -62,12 +62,28 @@ def _bootstrap_admin(engine: Any) -> None:
     )
 
 
-def _engine(database_url: str | None, lease_ttl: float, tick: float, pool_size: int = 10) -> Any:
+LOG_LIMIT_OPTION = click.option(
+    "--log-limit",
+    default=1024 * 1024,
+    show_default=True,
+    type=click.IntRange(1024, 1024**3),
+    envvar="INTERLOCK_LOG_LIMIT",
+    help="Bytes of each step's output kept from its start (its end is kept too).",
+)
+
+
+def _engine(
+    database_url: str | None,
+    lease_ttl: float,
+    tick: float,
+    pool_size: int = 10,
+    log_limit: int = 1024 * 1024,
+) -> Any:
     from interlock.engine.core import Engine, Settings
     from interlock.storage.db import Database
 
     db = Database(database_url or default_database_url(), pool_size=pool_size)
-    return Engine(db, settings=Settings(lease_ttl=lease_ttl, tick=tick))
+    return Engine(db, settings=Settings(lease_ttl=lease_ttl, tick=tick, log_limit=log_limit))
 
 
 def _load_config(configs: Any, config_path: Path) -> Any:
@@ -122,6 +138,7 @@ def _load_config(configs: Any, config_path: Path) -> Any:
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
+@LOG_LIMIT_OPTION
 def server(
     config_path: Path,
     host: str,
@@ -132,6 +149,7 @@ def server(
     tick: float,
     log_level: str,
     access_log: bool,
+    log_limit: int,
 ) -> None:
     """Run the API, the scheduler and embedded workers.
 
@@ -148,7 +166,7 @@ def server(
     _logging(log_level)
     _check_port(host, port)
     home().mkdir(parents=True, exist_ok=True)
-    engine = _engine(database_url, lease_ttl, tick)
+    engine = _engine(database_url, lease_ttl, tick, log_limit=log_limit)
     lock = engine.db.hold_exclusive()
     ensure_schema(engine.db, create_if_empty=True)
     configs = Configs(engine)
@@ -220,6 +238,7 @@ def server(
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
+@LOG_LIMIT_OPTION
 def worker(
     database_url: str | None,
     concurrency: int,
@@ -227,6 +246,7 @@ def worker(
     tick: float,
     scheduler: bool,
     log_level: str,
+    log_limit: int,
 ) -> None:
     """Run extra workers that claim steps from a shared PostgreSQL database.
 
@@ -242,7 +262,7 @@ def worker(
     _logging(log_level)
     # A connection for each worker thread, the heartbeat and the scheduler; the
     # LISTEN and election connections are outside the pool.
-    engine = _engine(database_url, lease_ttl, tick, pool_size=concurrency + 2)
+    engine = _engine(database_url, lease_ttl, tick, pool_size=concurrency + 2, log_limit=log_limit)
     if engine.db.dialect != "postgresql":
         raise InvalidInput(
             "`interlock worker` needs a PostgreSQL database (--database-url postgresql://…); "
