@@ -278,3 +278,84 @@ def test_every_route_for_every_caller(pilot):
             assert unauthenticated.request(method, route).status_code == 401, route
     finally:
         api.stop()
+
+
+def test_tokens_cannot_outlive_or_escape_their_controls(pilot):
+    path = pilot.config(
+        CONFIG.replace(
+            "  - {user: ci, allow: [release.create]}",
+            "  - {user: ci, allow: [release.create]}\n  - {user: helpdesk, allow: [users.manage]}",
+        )
+    )
+    api = Api(pilot.engine, pilot.configs, path).start()
+    try:
+        api.admin()
+        dave = api.user("dave", expires_in=3600)
+        forever = dave.post("/api/v1/users/dave/tokens", json={"name": "x", "expires_in": None})
+        assert forever.status_code == 422 and "expires" in forever.json()["detail"]
+        longer = dave.post("/api/v1/users/dave/tokens", json={"expires_in": "30d"})
+        assert longer.status_code == 422
+        shorter = dave.post("/api/v1/users/dave/tokens", json={"expires_in": "30m"})
+        assert shorter.status_code == 201
+        zero = dave.post("/api/v1/users/dave/tokens", json={"expires_in": "0s"})
+        assert zero.status_code == 422
+        helpdesk = api.user("helpdesk")
+        assert helpdesk.post("/api/v1/users/dave/tokens", json={}).status_code == 201
+        escalate = helpdesk.post("/api/v1/users/root/tokens", json={})
+        assert escalate.status_code == 403 and "an admin" in escalate.json()["detail"]
+        root_token = api.admin().get("/api/v1/users/root/tokens").json()[0]["id"]
+        probe = dave.delete(f"/api/v1/tokens/{root_token}")
+        assert probe.status_code == 404  # the same answer as for a token that does not exist
+        assert dave.delete("/api/v1/tokens/999999").status_code == 404
+    finally:
+        api.stop()
+
+
+def test_huge_ids_are_invalid_input_not_errors(pilot):
+    path = pilot.config(CONFIG)
+    api = Api(pilot.engine, pilot.configs, path).start()
+    try:
+        admin = api.admin()
+        for route in (
+            "/api/v1/releases/99999999999999999999",
+            "/api/v1/steps/99999999999999999999/logs",
+            "/api/v1/releases?cursor=99999999999999999999",
+            "/api/v1/audit?after=99999999999999999999",
+        ):
+            response = admin.get(route)
+            assert response.status_code == 422, route
+            assert response.headers["content-type"] == "application/problem+json"
+    finally:
+        api.stop()
+
+
+def test_an_environment_scoped_rule_is_not_escaped_by_naming_no_environment(pilot):
+    path = pilot.config(
+        CONFIG.replace(
+            "environments:\n  - name: staging",
+            'runbooks:\n  rb: {steps: [{name: a, run: "true"}]}\nenvironments:\n  - name: staging',
+        ).replace(
+            "  - {user: ci, allow: [release.create]}",
+            "  - {user: ci, allow: [release.create]}\n"
+            "  - {user: ops, allow: [runbook.run], environments: [staging]}",
+        )
+    )
+    api = Api(pilot.engine, pilot.configs, path).start()
+    try:
+        ops = api.user("ops")
+        assert (
+            ops.post("/api/v1/runbooks/rb/runs", json={"environment": "staging"}).status_code == 201
+        )
+        assert ops.post("/api/v1/runbooks/rb/runs", json={}).status_code == 403
+        assert (
+            ops.post("/api/v1/runbooks/rb/runs", json={"environment": "production"}).status_code
+            == 403
+        )
+        assert (
+            api.admin()
+            .post("/api/v1/runbooks/rb/runs", json={"environment": "nowhere"})
+            .status_code
+            == 404
+        )
+    finally:
+        api.stop()

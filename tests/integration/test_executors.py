@@ -108,3 +108,34 @@ def test_steps_see_the_release_in_their_environment(pilot):
     assert seen["INTERLOCK_IDEMPOTENCY_KEY"].endswith(":api/env:1")
     assert seen["INTERLOCK_REASON"] == "PAY-7"
     assert "INTERLOCK_TOKEN" not in seen and "INTERLOCK_DATABASE_URL" not in seen
+
+
+def test_a_reason_naming_a_secret_stays_text_and_errors_hide_secrets(
+    pilot, http_target, monkeypatch
+):
+    monkeypatch.setenv("DEPLOY_TOKEN", "tok-123456")
+    pilot.config(f"""\
+        version: 1
+        environments: [{{name: staging}}]
+        services:
+          api:
+            deploy:
+              - name: notify
+                http:
+                  url: "{http_target.url}/notify"
+                  body: {{why: "{{{{ reason }}}}"}}
+              - name: broken
+                http:
+                  url: "{http_target.url}/x"
+                  headers: {{Authorization: "Bearer ${{MULTILINE}}"}}
+        """)
+    monkeypatch.setenv("MULTILINE", "line-one-secret\nline-two")
+    with running(pilot.engine):
+        done = wait_release_end(
+            pilot.engine, pilot.release("api@1", reason="PAY-1 ${DEPLOY_TOKEN}").id
+        )
+    [request] = http_target.requests
+    assert request["json"] == {"why": "PAY-1 ${DEPLOY_TOKEN}"}
+    assert done.state is ReleaseState.FAILED
+    assert "holds a line break" in done.error
+    assert "line-one-secret" not in done.error

@@ -26,7 +26,7 @@ services:
       - name: roll-out
         run: >-
           echo {{{{ version }}}} > current.txt; echo "roll-out {{{{ version }}}}" >> story.log;
-          if [ -f slow-{{{{ version }}}} ]; then sleep 30; fi; test ! -f fail-{{{{ version }}}}
+          while [ -f slow-{{{{ version }}}} ]; do sleep 0.1; done; test ! -f fail-{{{{ version }}}}
         idempotent: true
 """
 ROOT = Principal("olga", "user", frozenset({"admin"}), frozenset())
@@ -320,3 +320,98 @@ def test_a_fixing_deployment_resolves_the_incident(pilot):
     resolved = incidents.incidents(pilot.engine, state="resolved")
     assert [i.id for i in resolved] == [incident.id]
     assert resolved[0].resolution == "fix" and resolved[0].resolved_at >= resolved[0].opened_at
+
+
+def test_cancelling_during_a_rollback_lets_the_rollback_finish(pilot):
+    from interlock.engine.releases import cancel_release
+
+    prod(pilot)
+    (pilot.dir / "fail-2").touch()
+    with running(pilot.engine):
+        deploy(pilot, "1")
+        (pilot.dir / "slow-1").touch()  # the rollback to 1 takes its time
+        release = pilot.release("api@2")
+        wait_for(
+            lambda: (
+                (v := views.release_view(pilot.engine, release.id)).deployments
+                and v.deployments[0].deployment.state is DeploymentState.ROLLING_BACK
+            )
+        )
+        cancel_release(pilot.engine, release.id, actor="bob", reason="stop it all")
+        (pilot.dir / "slow-1").unlink()
+        deployment = wait_for(
+            lambda: (
+                (
+                    d := views.release_view(pilot.engine, release.id).deployments[0].deployment
+                ).finished_at
+                and d
+            ),
+            40,
+        )
+    assert deployment.state is DeploymentState.ROLLED_BACK and current(pilot) == "1"
+    assert views.release_view(pilot.engine, release.id).release.state is ReleaseState.CANCELLED
+
+
+def test_a_rollback_goes_only_to_a_version_that_ran_there(pilot):
+    from interlock.errors import InvalidInput
+
+    prod(pilot)
+    access = Access(pilot.configs)
+    with running(pilot.engine):
+        deploy(pilot, "1")
+        deploy(pilot, "2")
+    with pytest.raises(Conflict, match="api@9.9.9 never ran successfully in production"):
+        rollback_service(
+            pilot.engine,
+            access,
+            ROOT,
+            service="api",
+            environment="production",
+            to_version="9.9.9",
+            reason="x",
+        )
+    with pytest.raises(InvalidInput, match="not a valid version"):
+        rollback_service(
+            pilot.engine,
+            access,
+            ROOT,
+            service="api",
+            environment="production",
+            to_version="1;$(id)",
+            reason="x",
+        )
+
+
+def test_the_deadline_does_not_count_waiting_for_an_approval(pilot):
+    from interlock.engine import approvals
+
+    pilot.config("""\
+        version: 1
+        roles: {leads: [lena]}
+        environments:
+          - name: production
+            production: true
+            deadline: 1s
+            gates: {before: [{approval: {rules: [{role: leads}]}}]}
+        services:
+          api: {deploy: [{name: roll-out, run: "echo {{ version }} > current.txt"}]}
+        """)
+    lena = Principal("lena", "user", frozenset({"admin"}), frozenset())
+    with running(pilot.engine):
+        release = pilot.release("api@1")
+        import time
+
+        time.sleep(2.5)  # longer than the deadline, waiting for the approval
+        approvals.give(
+            pilot.engine,
+            Access(pilot.configs),
+            lena,
+            release_id=release.id,
+            environment="production",
+            gate=None,
+            decision="approve",
+            comment="ok",
+        )
+        done = wait_release_end(pilot.engine, release.id)
+    assert done.state is ReleaseState.SUCCEEDED and current(pilot) == "1"
+    assert incidents.incidents(pilot.engine) == []

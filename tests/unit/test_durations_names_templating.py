@@ -91,3 +91,55 @@ def test_env_references():
     assert text == "Bearer s3cret" and used == ["s3cret"]
     with pytest.raises(KeyError):
         resolve_env("${MISSING}", {})
+
+
+HOSTILE = [
+    "eu-1; touch {flag}",
+    "x'; touch {flag}; echo '",
+    'x"; touch {flag}; echo "',
+    "$(touch {flag})",
+    "`touch {flag}`",
+    "\\",
+    "a\\'b",
+    "$HOME",
+]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "printf '%s\\n' {{ reason }}",
+        "printf '%s\\n' '{{ reason }}'",
+        "printf '%s\\n' 'before {{ reason }} after'",
+        "printf '%s\\n' \"{{ reason }}\"",
+        "printf '%s\\n' \"pre {{ reason }} post\"",
+        "printf '%s\\n' x'{{ reason }}'y\"{{ reason }}\"z{{ reason }}",
+        'printf \'%s\\n\' "a\\"b {{ reason }}"',
+    ],
+)
+def test_a_value_never_becomes_shell_syntax_wherever_it_stands(template, tmp_path):
+    import shlex
+
+    flag = tmp_path / "pwned"
+    for raw in HOSTILE:
+        value = raw.format(flag=flag)
+        command = render_shell(template, {"reason": value})
+        out = subprocess.run(
+            ["/bin/sh", "-c", command], capture_output=True, text=True, check=True
+        ).stdout
+        assert not flag.exists(), (template, value, command)
+        # What a shell word of the template means, with the value in place.
+        words = shlex.split(template.replace("{{ reason }}", "\x00"))[2:]
+        assert out.splitlines() == [w.replace("\x00", value) for w in words], command
+
+
+def test_placeholders_and_env_in_one_pass():
+    from interlock.domain.templating import render_with_env
+
+    text, used = render_with_env(
+        "token=${TOKEN} why={{ reason }}",
+        {"reason": "${TOKEN} {{ reason }}"},
+        {"TOKEN": "s3cret"},
+    )
+    assert text == "token=s3cret why=${TOKEN} {{ reason }}"  # the value is not expanded again
+    assert used == ["s3cret"]

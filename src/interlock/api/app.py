@@ -27,6 +27,7 @@ ROUTERS = (
     "audit",
     "config",
     "identity",
+    "metrics",
 )
 
 
@@ -51,9 +52,10 @@ def create_app(engine: Engine, configs: Configs, config_path: Path | None = None
         access=Access(configs),
     )
     problems.install(app)
-    from interlock.api.routers import health
+    from interlock.api.routers import health, metrics
 
     app.include_router(health.router)
+    app.include_router(metrics.exposition)  # /metrics at the root, for Prometheus
     for name in ROUTERS:
         module = importlib.import_module(f"interlock.api.routers.{name}")
         app.include_router(module.router, prefix="/api/v1")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 
 from interlock.engine.access import Access
 from interlock.engine.configs import Configs
@@ -52,4 +53,6 @@ def principal(request: Request) -> Principal:
 
 
 AppDep = Annotated[AppState, Depends(state)]
+# Ids in paths: a number a database column can hold (larger is a 422, not a 500).
+Id = Annotated[int, PathParam(ge=1, le=2**62)]
 PrincipalDep = Annotated[Principal, Depends(principal)]

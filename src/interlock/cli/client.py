@@ -82,12 +82,21 @@ class Client:
         error.extra = extra
         return error
 
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise errors.Unreachable(
+                f"{self.url} answered, but not as an Interlock server does (no JSON); check "
+                "INTERLOCK_URL"
+            ) from None
+
     def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}
-        return self.request("GET", path, params=clean).json()
+        return self._json(self.request("GET", path, params=clean))
 
     def post(self, path: str, body: Any = None) -> Any:
-        return self.request("POST", path, json=body if body is not None else {}).json()
+        return self._json(self.request("POST", path, json=body if body is not None else {}))
 
     def delete(self, path: str) -> Any:
         response = self.request("DELETE", path)

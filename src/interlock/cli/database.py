@@ -12,7 +12,7 @@ def _db(url: str | None):  # type: ignore[no-untyped-def]
     from interlock.storage.db import Database
 
     if url is None:
-        home().mkdir(parents=True, exist_ok=True)
+        home().mkdir(mode=0o700, parents=True, exist_ok=True)
     return Database(url or default_database_url())
 
 

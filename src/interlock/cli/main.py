@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calendar": ("interlock.cli.insight:calendar", "Scheduled releases and freezes (and a feed)."),
     "audit": ("interlock.cli.audit:audit", "Read, verify, checkpoint and export the audit log."),
     "assess": ("interlock.cli.assess:assess", "Diagnose manual release coordination offline."),
+    "metrics": ("interlock.cli.metrics:metrics", "Delivery metrics from the records, defined."),
     "approve": ("interlock.cli.approvals:approve", "Approve a release in an environment."),
     "reject": ("interlock.cli.approvals:reject", "Reject a release (a comment is mandatory)."),
     "approvals": ("interlock.cli.approvals:approvals", "What waits on my approval."),

@@ -165,7 +165,7 @@ def server(
 
     _logging(log_level)
     _check_port(host, port)
-    home().mkdir(parents=True, exist_ok=True)
+    home().mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = _engine(database_url, lease_ttl, tick, log_limit=log_limit)
     lock = engine.db.hold_exclusive()
     ensure_schema(engine.db, create_if_empty=True)

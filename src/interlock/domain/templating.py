@@ -61,8 +61,44 @@ def render(
 
 
 def render_shell(template: str, values: Mapping[str, str]) -> str:
-    """Render a shell command; each value becomes exactly one shell word."""
-    return render(template, values, shlex.quote)
+    """Render a shell command; a value can never become shell syntax.
+
+    Each placeholder is quoted for where it stands in the command: bare, it
+    becomes one single-quoted word; inside '...' the quote is closed around it;
+    inside "..." the characters still special there (backslash, ", $ and `)
+    are escaped. So ``'failing over {{ params.region }}'`` and
+    ``echo "{{ reason }}"`` are as safe as a bare ``{{ version }}``.
+    """
+    out: list[str] = []
+    state = ""  # "" outside quotes, "'" or '"' inside them
+    i = 0
+    while i < len(template):
+        match = PLACEHOLDER.match(template, i)
+        if match:
+            name = match.group(1)
+            if name not in values:
+                raise KeyError(name)
+            value = str(values[name])
+            if state == "'":
+                out.append("'" + shlex.quote(value) + "'")
+            elif state == '"':
+                out.append(re.sub(r'(["\\$`])', r"\\\1", value))
+            else:
+                out.append(shlex.quote(value))
+            i = match.end()
+            continue
+        char = template[i]
+        out.append(char)
+        if char == "\\" and state != "'" and i + 1 < len(template):
+            out.append(template[i + 1])
+            i += 2
+            continue
+        if state == "" and char in ("'", '"'):
+            state = char
+        elif state == char:
+            state = ""
+        i += 1
+    return "".join(out)
 
 
 def render_url(template: str, values: Mapping[str, str]) -> str:
@@ -90,3 +126,35 @@ def resolve_env(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
         return environ[name]
 
     return ENV_REFERENCE.sub(substitute, text), used
+
+
+_BOTH = re.compile(PLACEHOLDER.pattern + "|" + ENV_REFERENCE.pattern)
+
+
+def render_with_env(
+    template: str,
+    values: Mapping[str, str],
+    environ: Mapping[str, str],
+    quote_with: Callable[[str], str] | None = None,
+) -> tuple[str, list[str]]:
+    """Fill ``{{ placeholders }}`` and ``${VARS}`` in one pass over the template.
+
+    A value that came from a placeholder is never scanned again, so a release
+    reason of ``${AWS_SECRET_ACCESS_KEY}`` stays that text and never becomes
+    the worker's secret. Returns the text and the secret values used.
+    """
+    used: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        name, var = match.group(1), match.group(2)
+        if var is not None:
+            if var not in environ:
+                raise KeyError(var)
+            used.append(environ[var])
+            return environ[var]
+        if name not in values:
+            raise KeyError(name)
+        value = str(values[name])
+        return quote_with(value) if quote_with else value
+
+    return _BOTH.sub(substitute, template), used

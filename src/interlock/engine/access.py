@@ -71,12 +71,14 @@ class Access:
                     continue
             elif action not in rule.allow and "all" not in rule.allow:
                 continue
-            if (
-                environment is not None
-                and rule.environments is not None
-                and (environment not in rule.environments)
-            ):
-                continue
+            if rule.environments is not None:
+                # A rule scoped to environments covers an action without one (say, a
+                # runbook run that names none) only for reading; otherwise leaving the
+                # environment out would escape the scope.
+                if environment is None and action != "read":
+                    continue
+                if environment is not None and environment not in rule.environments:
+                    continue
             if rule.services is None:
                 return None
             if rule.services == "owned":
@@ -110,7 +112,10 @@ class Access:
         return config is not None and any(
             self._subject(r, who)
             and (action in r.allow or "all" in r.allow)
-            and (environment is None or r.environments is None or environment in r.environments)
+            and (
+                r.environments is None
+                or (environment is not None and environment in r.environments)
+            )
             for r in config.permissions
         )
 

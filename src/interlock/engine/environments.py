@@ -11,6 +11,11 @@ from interlock.engine.progress import start_queued
 from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
+def known(engine: Engine, environment: str) -> None:
+    """Raise :class:`NotFound` unless the active config has ``environment``."""
+    _known(engine, environment)
+
+
 def _known(engine: Engine, environment: str) -> None:
     names = [e.name for e in engine.configs.active().config.environments]
     if environment not in names:

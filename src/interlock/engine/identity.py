@@ -8,6 +8,7 @@ authentication is audited without the secret.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import threading
@@ -21,6 +22,8 @@ from interlock.domain.names import USER_NAME
 from interlock.domain.records import Token, User
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "ilk_"
 ADMIN = "admin"
@@ -61,6 +64,7 @@ class Identity:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._last_used: dict[int, float] = {}
+        self._failures: dict[tuple[str, str, str | None], float] = {}
         self._lock = threading.Lock()
 
     # -- authentication --------------------------------------------------------------
@@ -90,6 +94,15 @@ class Identity:
     def _refuse(
         self, why: str, secret: str | None, source: str, now: datetime, user: str | None = None
     ) -> None:
+        host = source.split(" ", 1)[0]
+        with self._lock:
+            last = self._failures.get((host, why, user), 0.0)
+            audit = time.monotonic() - last >= 60
+            if audit:
+                self._failures[(host, why, user)] = time.monotonic()
+                if len(self._failures) > 10_000:
+                    self._failures.clear()
+
         def work(tx: Any) -> None:
             tx.audit(
                 at=now,
@@ -101,7 +114,12 @@ class Identity:
                 data={"source": source},
             )
 
-        self.engine.db.run(work)
+        # One audit event per caller, reason and minute; a scanner or a misconfigured
+        # scraper hammering the API must not write to the chain on every request.
+        if audit:
+            self.engine.db.run(work)
+        else:
+            log.warning("authentication failed (%s) from %s; already audited", why, host)
         hint = {
             "no token": "send `Authorization: Bearer <token>` (the CLI reads INTERLOCK_TOKEN)",
             "unknown token": "check INTERLOCK_TOKEN; create one with `interlock token create`",
@@ -197,7 +215,7 @@ class Identity:
         """A new token for ``user``; the secret is returned once and never stored."""
         now = self.engine.clock.now()
         secret = new_secret()
-        expires_at = now + timedelta(seconds=expires_in) if expires_in else None
+        expires_at = now + timedelta(seconds=expires_in) if expires_in is not None else None
 
         def work(tx: Any) -> Token:
             owner = tx.get_user(user)
@@ -228,6 +246,11 @@ class Identity:
             return token
 
         return self.engine.db.run(work), secret
+
+    def token(self, token_id: int) -> Token | None:
+        with self.engine.db.read() as tx:
+            found: Token | None = tx.get_token(token_id)
+        return found
 
     def tokens(self, user: str) -> list[Token]:
         owner = self.user(user)
@@ -345,7 +368,7 @@ class Identity:
             return None
         if not created:
             return None
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = home / "admin.token"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:

@@ -22,6 +22,8 @@ def open_for_failure(tx: Any, deployment: Deployment, *, at: datetime, error: st
     settings = deployment.settings or {}
     if not settings.get("production") or deployment.release_id is None:
         return
+    if tx.first_step_started(deployment.id) is None:
+        return  # nothing changed in the environment (it stopped at a gate): no incident
     if any(
         i.deployment_id == deployment.id
         for i in tx.list_incidents(state="open", environment=deployment.environment)
@@ -103,6 +105,9 @@ def open_incident(
     """Open an incident by hand, linked to its deployment (given, or the latest before now)."""
     if not summary.strip():
         raise InvalidInput("an incident needs a summary", field="summary")
+    from interlock.engine.environments import known
+
+    known(engine, environment)
     now = engine.clock.now()
 
     def work(tx: Any) -> Incident:

@@ -72,6 +72,7 @@ def start_queued(tx: Any, environment: str, *, at: datetime) -> list[int]:
     is first come, first served, so a later deployment never overtakes an
     earlier one that waits for the same service.
     """
+    tx.lock_environment_queue(environment)
     queued = tx.queued_deployments(environment)
     if not queued or tx.environment_lock(environment) is not None:
         return []
@@ -194,7 +195,8 @@ def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
             rolling[state] = number
     running = counts.get(NodeState.RUNNING, 0)
 
-    if deployment.cancel_requested:
+    if deployment.cancel_requested and deployment.state is not DeploymentState.ROLLING_BACK:
+        # (A rollback under way is never stopped half-way: it finishes first.)
         tx.stop_nodes(
             deployment_id, [*STOPPABLE, NodeState.NEEDS_ATTENTION], NodeState.CANCELLED, at
         )

@@ -7,7 +7,9 @@ could do harm: Interlock never silently runs a non-idempotent step again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from interlock.domain.records import Node
@@ -15,6 +17,8 @@ from interlock.domain.states import NodeState
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.engine.progress import advance
 from interlock.engine.transitions import move_node
+
+log = logging.getLogger(__name__)
 
 
 def recover(
@@ -33,27 +37,48 @@ def recover(
     """
     now = engine.clock.now()
 
-    def work(tx: Any) -> list[tuple[str, str]]:
+    def pick(tx: Any) -> list[int]:
         if only is not None:
-            nodes = [n for n in (tx.get_node(i) for i in only) if n is not None]
-            nodes = [n for n in nodes if n.state is NodeState.RUNNING]
-        elif everything:
-            nodes = tx.expired_leases(now.replace(year=9999))
-        else:
-            nodes = tx.expired_leases(now)
-        done = []
-        for node in nodes:
-            done.append((node.key, _recover_one(tx, engine, node, reason, unstarted).value))
-        return done
+            found = [tx.get_node(i) for i in only]
+            return [n.id for n in found if n is not None and n.state is NodeState.RUNNING]
+        horizon = now.replace(year=9999) if everything else now
+        return [n.id for n in tx.expired_leases(horizon)]
 
-    # Bounded batches, so one transaction never holds the queue for long; go on
-    # until a batch comes back short.
-    found: list[tuple[str, str]] = []
+    done: list[tuple[str, str]] = []
+    failed: set[int] = set()
     while True:
-        batch = engine.db.run(work)
-        found.extend(batch)
+        with engine.db.read() as tx:
+            batch = [i for i in pick(tx) if i not in failed]
+        for node_id in batch:
+            # One transaction per node: a node that cannot be recovered (a bug, an
+            # illegal transition) is logged and skipped; it never blocks the others.
+            try:
+                outcome = engine.db.run(
+                    partial(
+                        _recover_id,
+                        engine=engine,
+                        node_id=node_id,
+                        reason=reason,
+                        unstarted=unstarted,
+                    )
+                )
+            except Exception:
+                log.exception("could not recover node %s; leaving it for a person", node_id)
+                failed.add(node_id)
+                continue
+            if outcome is not None:
+                done.append(outcome)
         if only is not None or len(batch) < 100:
-            return found
+            return done
+
+
+def _recover_id(
+    tx: Any, *, engine: Engine, node_id: int, reason: str, unstarted: bool
+) -> tuple[str, str] | None:
+    node = tx.get_node(node_id, lock=True)
+    if node is None or node.state is not NodeState.RUNNING:
+        return None  # finished or recovered meanwhile
+    return node.key, _recover_one(tx, engine, node, reason, unstarted).value
 
 
 def _recover_one(tx: Any, engine: Engine, node: Node, reason: str, unstarted: bool) -> NodeState:
@@ -64,6 +89,8 @@ def _recover_one(tx: Any, engine: Engine, node: Node, reason: str, unstarted: bo
     cleared: dict[str, Any] = {"lease_owner": None, "lease_expires": None}
     data = {"worker": node.lease_owner, "idempotent": node.idempotent}
     limit = node.max_attempts + engine.settings.lost_lease_retries
+    if node.kind == "gate":
+        limit = 10**9  # a gate only looks; every poll counts an attempt: always look again
     if node.cancel_requested:
         target = NodeState.CANCELLED
         move_node(

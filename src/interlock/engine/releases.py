@@ -8,7 +8,7 @@ from typing import Any
 
 from interlock.domain.plan import ReleaseItem, ReleasePlan
 from interlock.domain.records import Item, Release
-from interlock.domain.states import TERMINAL_RELEASE, NodeState, ReleaseState
+from interlock.domain.states import TERMINAL_RELEASE, DeploymentState, NodeState, ReleaseState
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
 from interlock.engine.progress import advance, open_deployment
@@ -193,6 +193,8 @@ def cancel_release(engine: Engine, release_id: int, *, actor: str, reason: str) 
         for deployment in tx.list_deployments(release_id=release_id):
             if deployment.finished_at is not None:
                 continue
+            if deployment.state is DeploymentState.ROLLING_BACK:
+                continue  # a rollback under way finishes; the release ends cancelled
             tx.update_deployment(deployment.id, deployment.state, cancel_requested=True)
             for node in tx.nodes_of(deployment.id):
                 if node.state is NodeState.RUNNING:

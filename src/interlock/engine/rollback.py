@@ -183,8 +183,10 @@ def rollback_service(
     do not hold it back and approvals are not asked, unless the environment
     says otherwise. ``dry_run`` returns exactly what would run, and stores nothing.
     """
+    from interlock.domain.names import check_version
     from interlock.domain.plan import EnvironmentPlan, ReleaseItem, ReleasePlan
     from interlock.domain.records import Item
+    from interlock.engine.artifacts import pin
     from interlock.engine.releases import store_release
     from interlock.errors import Conflict, InvalidInput, NotFound
     from interlock.spec.planner import _gate_node, _step_node
@@ -205,17 +207,26 @@ def rollback_service(
         current = tx.inventory_entry(service, environment)
         if current is None:
             raise Conflict(f"nothing of {service} runs in {environment}; nothing to roll back")
-        target, digest = to_version, None
+        target, digest = None, None
+        if to_version is not None:
+            check_version(to_version, "to")
+            if to_version == current.version:
+                raise Conflict(f"{service}@{to_version} already runs in {environment}")
+        for deployment, version, found_digest in tx.history(service, environment, limit=500):
+            if deployment.state.value != "succeeded" or version == current.version:
+                continue
+            if to_version is None or version == to_version:
+                target, digest = version, found_digest
+                break
+        if target is None and to_version is not None:
+            raise Conflict(
+                f"{service}@{to_version} never ran successfully in {environment}; a rollback "
+                "goes back to a version that did (release anything else)"
+            )
         if target is None:
-            for deployment, version, found_digest in tx.history(service, environment):
-                if deployment.state.value == "succeeded" and version != current.version:
-                    target, digest = version, found_digest
-                    break
-            if target is None:
-                raise Conflict(
-                    f"no earlier version of {service} ran in {environment}; name one "
-                    "with --to VERSION"
-                )
+            raise Conflict(
+                f"no earlier version of {service} ran in {environment}; name one with --to VERSION"
+            )
         artifact = tx.get_artifact(service, target)
         if artifact is not None and artifact.blocked():
             raise Conflict(f"{service}@{target} is blocked: {artifact.block_reason}")
@@ -309,10 +320,11 @@ def rollback_service(
         }
 
     def work(tx: Any) -> Any:
+        items = pin(tx, [Item(service, target, digest)], required=env_spec.require_artifacts)
         return store_release(
             tx,
             plan,
-            [Item(service, target, digest)],
+            items,
             actor=who.name,
             reason=reason.strip(),
             at=now,
@@ -350,20 +362,25 @@ def abort(tx: Any, deployment: Deployment, *, at: datetime, reason: str) -> None
 
 
 def enforce_deadlines(engine: Any) -> None:
-    """Scheduler task: abort deployments that outran their environment's ``deadline``."""
+    """Scheduler task: abort deployments that outran their environment's ``deadline``.
+
+    The clock starts with the first deploy step: time spent waiting for
+    approvals or a deploy window does not count.
+    """
     from datetime import timedelta
 
     now = engine.clock.now()
+    late = []
     with engine.db.read() as tx:
-        late = [
-            d
-            for d in tx.running_with_deadline()
-            if d.started_at + timedelta(seconds=float(d.settings["deadline"])) <= now
-        ]
+        for deployment in tx.running_with_deadline():
+            started = tx.first_step_started(deployment.id)
+            limit = timedelta(seconds=float(deployment.settings["deadline"]))
+            if started is not None and started + limit <= now:
+                late.append(deployment)
     for deployment in late:
-        limit = float(deployment.settings["deadline"])
+        limit_s = float(deployment.settings["deadline"])
 
-        def work(tx: Any, deployment_id: int = deployment.id, limit: float = limit) -> None:
+        def work(tx: Any, deployment_id: int = deployment.id, limit: float = limit_s) -> None:
             current = tx.get_deployment(deployment_id, lock=True)
             if current is not None and current.finished_at is None:
                 abort(

@@ -131,6 +131,10 @@ def run(
     reason: str | None = None,
 ) -> Deployment:
     """Start a run of runbook ``name`` (permission ``runbook.run`` in its environment)."""
+    if environment is not None:
+        from interlock.engine.environments import known
+
+        known(engine, environment)
     access.require(who, "runbook.run", environment=environment)
     now = engine.clock.now()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from interlock.engine.core import Engine
 from interlock.engine.recovery import recover
@@ -46,7 +46,21 @@ def _deadlines(engine: Engine) -> None:
     enforce_deadlines(engine)
 
 
-TASKS: list[Task] = [_leases, _scheduled_releases, _deadlines]
+def _queues(engine: Engine) -> None:
+    """A safety net: start queued deployments that nothing else woke (a lost race)."""
+    from interlock.engine.progress import start_queued
+
+    with engine.db.read() as tx:
+        environments = tx.environments_with_queue()
+    for environment in environments:
+
+        def work(tx: Any, environment: str = environment) -> None:
+            start_queued(tx, environment, at=engine.clock.now())
+
+        engine.db.run(work)
+
+
+TASKS: list[Task] = [_leases, _scheduled_releases, _deadlines, _queues]
 
 
 class Scheduler:

@@ -146,10 +146,21 @@ def execute(engine: Engine, job: Job) -> StepResult:
         if node.executor in ("manual", "runbook"):
             return StepResult(ok=True)  # decided in the transaction that records it
         executor = get_executor(node.executor)
-        return executor.run(node.spec, job.ctx)
+        return _masked(job, executor.run(node.spec, job.ctx))
     except Exception as exc:  # noqa: BLE001 - a plug-in's bug must not kill the worker
         log.exception("executor %s failed on %s", node.executor, node.key)
-        return StepResult(ok=False, error=f"executor {node.executor!r} crashed: {exc!r}")
+        return _masked(
+            job, StepResult(ok=False, error=f"executor {node.executor!r} crashed: {exc!r}")
+        )
+
+
+def _masked(job: Job, result: StepResult) -> StepResult:
+    """Secrets never reach the step's error or details (stored, shown, audited)."""
+    if result.error is None and not result.details:
+        return result
+    details = {k: job.sink.mask(v) if isinstance(v, str) else v for k, v in result.details.items()}
+    error = job.sink.mask(result.error) if result.error else result.error
+    return StepResult(ok=result.ok, exit_code=result.exit_code, error=error, details=details)
 
 
 def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:

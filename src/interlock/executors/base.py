@@ -35,7 +35,15 @@ class LogSink:
     def _mask(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
+            stripped = secret.strip()
+            if len(stripped) >= 4 and stripped != secret:
+                text = text.replace(stripped, "***")
         return text
+
+    def mask(self, text: str) -> str:
+        """``text`` with every known secret replaced by ``***`` (for errors and details)."""
+        with self._lock:
+            return self._mask(text)
 
     def write(self, text: str) -> None:
         text = self._mask(text)

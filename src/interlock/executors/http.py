@@ -6,18 +6,27 @@ import json
 import re
 import time
 from typing import Any
+from urllib.parse import quote
 
-from interlock.domain.templating import render, render_url, resolve_env
+from interlock.domain.templating import render_with_env
 from interlock.executors.base import StepContext, StepResult
 
 BODY_LOG_LIMIT = 16 * 1024
 
 
-def _text(value: str, ctx: StepContext, secrets: list[str], url: bool = False) -> str:
-    rendered = render_url(value, ctx.variables) if url else render(value, ctx.variables)
-    resolved, used = resolve_env(rendered, ctx.environ)
+def _text(
+    value: str, ctx: StepContext, secrets: list[str], url: bool = False, header: bool = False
+) -> str:
+    """Fill placeholders and ``${VARS}`` in one pass: values are never expanded again."""
+    quote_with = (lambda v: quote(v, safe="")) if url else None
+    filled, used = render_with_env(value, ctx.variables, ctx.environ, quote_with)
+    if (url or header) and any("\r" in v or "\n" in v for v in used):
+        raise ValueError(
+            "a ${VAR} used in a URL or a header holds a line break; "
+            "strip it where the secret is stored"
+        )
     secrets.extend(used)
-    return resolved
+    return filled
 
 
 def _walk(value: Any, ctx: StepContext, secrets: list[str]) -> Any:
@@ -34,7 +43,7 @@ def prepare_request(call: dict[str, Any], ctx: StepContext) -> tuple[dict[str, A
     """The request to send (placeholders and ``${VARS}`` filled) and the secrets it used."""
     secrets: list[str] = []
     url = _text(call["url"], ctx, secrets, url=True)
-    headers = {k: _text(v, ctx, secrets) for k, v in call.get("headers", {}).items()}
+    headers = {k: _text(v, ctx, secrets, header=True) for k, v in call.get("headers", {}).items()}
     body = call.get("body")
     request: dict[str, Any] = {"method": call.get("method", "POST"), "url": url, "headers": headers}
     if isinstance(body, str):
@@ -64,6 +73,8 @@ class HttpExecutor:
         call = spec["http"]
         try:
             request, secrets = prepare_request(call, ctx)
+        except ValueError as exc:
+            return StepResult(ok=False, error=str(exc))
         except KeyError as exc:
             name = exc.args[0]
             return StepResult(

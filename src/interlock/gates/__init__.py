@@ -78,11 +78,12 @@ def _check(spec: dict[str, Any], ctx: StepContext) -> StepResult:
 
 
 def _metric(spec: dict[str, Any], ctx: StepContext) -> StepResult:
-    from interlock.gates.prometheus import evaluate_metric
+    from interlock.gates.prometheus import PrometheusClient, evaluate_metric
     from interlock.spec.metric_gate import MetricGateSpec
 
     model = MetricGateSpec.model_validate({k: v for k, v in spec.items() if k != "cwd"})
-    outcome = evaluate_metric(model)
+    # ${VARS} come from the step's environment, which withholds Interlock's own secrets.
+    outcome = evaluate_metric(model, PrometheusClient(environ=ctx.environ))
     ctx.log.write(outcome.message + "\n")
     # `retry` is False when polling cannot help (a PromQL syntax error, a missing ${VAR}).
     details = {"value": outcome.value, "message": outcome.message, "final": not outcome.retry}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 
 from interlock.domain.records import Deployment
 from interlock.domain.states import DeploymentState
@@ -182,6 +182,25 @@ class DeploymentQueries(QueryBase):
             version, digest = data.pop("version"), data.pop("digest")
             out.append((_deployment_from(data), version, digest))
         return out
+
+    def lock_environment_queue(self, environment: str) -> None:
+        """Serialise starts in one environment (PostgreSQL, READ COMMITTED).
+
+        Two transactions starting deployments of the same service at once must
+        not both see it free; SQLite has a single writer already.
+        """
+        if self.for_update():
+            self.conn.execute(
+                text("SELECT pg_advisory_xact_lock(727004, hashtext(:e))"), {"e": environment}
+            )
+
+    def environments_with_queue(self) -> list[str]:
+        rows = self.conn.execute(
+            select(deployments.c.environment)
+            .distinct()
+            .where(deployments.c.state == DeploymentState.QUEUED.value)
+        )
+        return [r.environment for r in rows if r.environment]
 
     def busy_services(self, environment: str, services: Sequence[str]) -> set[str]:
         """Which of ``services`` an active deployment in ``environment`` holds."""

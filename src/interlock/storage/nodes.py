@@ -274,6 +274,15 @@ class NodeQueries(QueryBase):
         )
         return [_node(r) for r in rows]
 
+    def first_step_started(self, deployment_id: int) -> datetime | None:
+        """When the deployment's first deploy step started (its gates before it do not count)."""
+        found: datetime | None = self.conn.execute(
+            select(func.min(nodes.c.started_at)).where(
+                nodes.c.deployment_id == deployment_id, nodes.c.phase == "deploy"
+            )
+        ).scalar()
+        return found
+
     def waiting_nodes(self, executor: str, limit: int = 500) -> list[Node]:
         """Nodes waiting for an event (an approval), oldest first."""
         rows = self.conn.execute(

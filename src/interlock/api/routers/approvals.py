@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from interlock.api.deps import AppDep, PrincipalDep
+from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.engine import approvals, environments
 
 router = APIRouter(tags=["approvals"])
@@ -37,7 +37,7 @@ class ReviewIn(BaseModel):
 
 
 @router.post("/releases/{release_id}/approvals", status_code=status.HTTP_201_CREATED)
-def decide(release_id: int, body: DecisionIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def decide(release_id: Id, body: DecisionIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Approve or reject a release in an environment (a rejection needs a comment)."""
     return approvals.give(
         app.engine,
@@ -58,7 +58,7 @@ def pending(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
 
 
 @router.post("/releases/{release_id}/overrides", status_code=status.HTTP_201_CREATED)
-def override(release_id: int, body: OverrideIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def override(release_id: Id, body: OverrideIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Break glass: let the release through a closed window or a freeze (audited, flagged)."""
     found = environments.override_window(
         app.engine,
@@ -79,7 +79,7 @@ def overrides(app: AppDep, who: PrincipalDep, unreviewed: bool = False) -> list[
 
 
 @router.post("/overrides/{override_id}/review")
-def review(override_id: int, body: ReviewIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def review(override_id: Id, body: ReviewIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Record the review of an override (by someone other than who made it)."""
     app.access.require(who, "audit.read")
     found = environments.review_override(

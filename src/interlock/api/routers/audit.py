@@ -22,8 +22,10 @@ router = APIRouter(tags=["audit"])
 def list_(
     app: AppDep,
     who: PrincipalDep,
-    after: int | None = Query(default=None, ge=0, description="Events after this sequence."),
-    cursor: int | None = Query(default=None, ge=1, description="Newest-first paging."),
+    after: int | None = Query(
+        default=None, ge=0, le=2**62, description="Events after this sequence."
+    ),
+    cursor: int | None = Query(default=None, ge=1, le=2**62, description="Newest-first paging."),
     object_type: str | None = None,
     object_id: str | None = None,
     actor: str | None = None,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from interlock.api.deps import AppDep, AppState, PrincipalDep
+from interlock.api.deps import AppDep, AppState, Id, PrincipalDep
 from interlock.api.schemas import DeploymentOut, LogOut, Page, StepOut
 from interlock.domain.states import DeploymentState
 from interlock.engine import views
@@ -19,10 +19,10 @@ router = APIRouter(tags=["deployments"])
 def list_(
     app: AppDep,
     who: PrincipalDep,
-    release_id: int | None = None,
+    release_id: int | None = Query(default=None, ge=1, le=2**62),
     environment: str | None = None,
     state_: Annotated[list[DeploymentState] | None, Query(alias="state")] = None,
-    cursor: int | None = Query(default=None, ge=1),
+    cursor: int | None = Query(default=None, ge=1, le=2**62),
     limit: int = Query(default=50, ge=1, le=200),
 ) -> Page[DeploymentOut]:
     """Deployments, newest first (only those of releases you may read)."""
@@ -43,7 +43,7 @@ def list_(
 
 
 @router.get("/deployments/{deployment_id}", response_model=DeploymentOut)
-def get(deployment_id: int, app: AppDep, who: PrincipalDep) -> DeploymentOut:
+def get(deployment_id: Id, app: AppDep, who: PrincipalDep) -> DeploymentOut:
     """One deployment with its steps and their attempts."""
     _check(
         app, who, views.deployment_release(app.engine, deployment_id), f"deployment {deployment_id}"
@@ -53,7 +53,7 @@ def get(deployment_id: int, app: AppDep, who: PrincipalDep) -> DeploymentOut:
 
 
 @router.get("/steps/{step_id}", response_model=StepOut)
-def step(step_id: int, app: AppDep, who: PrincipalDep) -> StepOut:
+def step(step_id: Id, app: AppDep, who: PrincipalDep) -> StepOut:
     """One step (or gate) with every attempt."""
     node, attempts = views.step(app.engine, step_id)
     _check(app, who, views.deployment_release(app.engine, node.deployment_id), f"step {step_id}")
@@ -62,10 +62,10 @@ def step(step_id: int, app: AppDep, who: PrincipalDep) -> StepOut:
 
 @router.get("/steps/{step_id}/logs", response_model=LogOut)
 def step_logs(
-    step_id: int,
+    step_id: Id,
     app: AppDep,
     who: PrincipalDep,
-    attempt: int | None = Query(default=None, ge=1),
+    attempt: int | None = Query(default=None, ge=1, le=2**62),
     offset: int = Query(default=0, ge=0, description="Characters already read."),
 ) -> LogOut:
     """A step's output, readable while it runs: poll with `offset` = `next_offset`."""
@@ -84,6 +84,8 @@ def step_logs(
 
 
 def _readable(app: AppState, who: Any, release_id: int | None) -> bool:
+    if release_id is None:  # a runbook run: for those who run, sign or audit them
+        return any(app.access.allows(who, a) for a in ("runbook.run", "runbook.sign", "audit.read"))
     return app.access.can_read(who, views.release_services(app.engine, release_id))
 
 

@@ -8,9 +8,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from interlock.api.deps import AppDep, PrincipalDep
+from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.domain.durations import parse_duration
-from interlock.errors import Forbidden, InvalidInput
+from interlock.errors import Forbidden, InvalidInput, NotFound
 
 router = APIRouter(tags=["identity"])
 
@@ -118,18 +118,43 @@ def add_user(body: UserIn, app: AppDep, who: PrincipalDep) -> UserOut:
 
 
 def _may_manage_tokens(app: Any, who: Any, user: str) -> None:
-    if user != who.name:
-        app.access.require(who, "users.manage")
+    """Your own tokens, or anyone's with users.manage (an admin's only by an admin)."""
+    if user == who.name:
+        return
+    app.access.require(who, "users.manage")
+    if not who.is_admin():
+        target = app.identity.user(user)
+        config = app.configs.active().config
+        if app.identity.principal(target, config.roles, config.teams).is_admin():
+            raise Forbidden(f"only an admin manages the tokens of {user}, an admin")
 
 
 @router.post("/users/{name}/tokens", response_model=TokenOut, status_code=status.HTTP_201_CREATED)
 def create_token(name: str, body: TokenIn, app: AppDep, who: PrincipalDep) -> TokenOut:
-    """A new API token; its secret is in the answer and never shown again."""
+    """A new API token; its secret is in the answer and never shown again.
+
+    A token made for yourself cannot outlive the one you use (a stolen token
+    cannot mint a permanent one); `never` needs users.manage.
+    """
     _may_manage_tokens(app, who, name)
     try:
-        seconds = parse_duration(body.expires_in) if body.expires_in else None
+        seconds = parse_duration(body.expires_in) if body.expires_in is not None else None
     except ValueError as exc:
         raise InvalidInput(str(exc), field="expires_in") from None
+    if seconds is not None and seconds <= 0:
+        raise InvalidInput("a token must last longer than 0s; `never` is null", field="expires_in")
+    if not app.access.allows(who, "users.manage"):
+        own = app.identity.token(who.token_id) if who.token_id else None
+        if own is not None and own.expires_at is not None:
+            left = (own.expires_at - app.engine.clock.now()).total_seconds()
+            if seconds is None or seconds > left:
+                raise InvalidInput(
+                    f"a token you make for yourself expires by the time yours does "
+                    f"(in {int(left)}s); ask for less, or ask an administrator",
+                    field="expires_in",
+                )
+        elif seconds is None:
+            raise InvalidInput("a token that never expires needs users.manage", field="expires_in")
     token, secret = app.identity.create_token(
         actor=who.name, user=name, name=body.name, expires_in=seconds
     )
@@ -144,10 +169,13 @@ def tokens(name: str, app: AppDep, who: PrincipalDep) -> list[TokenOut]:
 
 
 @router.delete("/tokens/{token_id}")
-def revoke(token_id: int, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def revoke(token_id: Id, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Revoke a token at once (audited)."""
-    owner = app.identity.token_owner(token_id)
-    _may_manage_tokens(app, who, owner)
+    try:
+        owner = app.identity.token_owner(token_id)
+        _may_manage_tokens(app, who, owner)
+    except Forbidden:
+        raise NotFound(f"no token {token_id}") from None
     app.identity.revoke_token(actor=who.name, token_id=token_id)
     return {"id": token_id, "revoked": True}
 

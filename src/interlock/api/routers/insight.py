@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from interlock.api.deps import AppDep, PrincipalDep, principal
+from interlock.api.deps import AppDep, Id, PrincipalDep, principal
 from interlock.engine import views
 from interlock.engine.calendar import DEFAULT_DAYS, MAX_DAYS, ReleaseCalendar, release_calendar
 from interlock.engine.calendar import to_ical as calendar_ical
@@ -31,7 +31,7 @@ DaysQuery = Annotated[
 
 @router.get("/releases/{release_id}/notes")
 def notes(
-    release_id: int,
+    release_id: Id,
     app: AppDep,
     who: PrincipalDep,
     environment: Annotated[

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from interlock.api.deps import AppDep, PrincipalDep
+from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.engine import incidents
 from interlock.engine.resolve import resolve
 from interlock.engine.rollback import rollback_service
@@ -62,7 +62,7 @@ def rollback(body: RollbackIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]
 
 
 @router.post("/steps/{step_id}/resolve")
-def resolve_step(step_id: int, body: ResolveIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def resolve_step(step_id: Id, body: ResolveIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Decide about a step that needs attention: retry, skip, fail or roll back."""
     node = resolve(
         app.engine, app.access, who, step_id=step_id, action=body.action, reason=body.reason
@@ -112,7 +112,7 @@ def list_incidents(
 
 
 @router.get("/incidents/{incident_id}")
-def get_incident(incident_id: int, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def get_incident(incident_id: Id, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """One incident with the runbook runs attached to it."""
     found, runs = incidents.incident(app.engine, incident_id)
     out = _incident(app, who, found)
@@ -122,7 +122,7 @@ def get_incident(incident_id: int, app: AppDep, who: PrincipalDep) -> dict[str, 
 
 @router.post("/incidents/{incident_id}/resolve")
 def resolve_incident(
-    incident_id: int, body: NoteIn, app: AppDep, who: PrincipalDep
+    incident_id: Id, body: NoteIn, app: AppDep, who: PrincipalDep
 ) -> dict[str, Any]:
     """Resolve an incident by hand."""
     found, _ = incidents.incident(app.engine, incident_id)

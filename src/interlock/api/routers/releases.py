@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from starlette.concurrency import run_in_threadpool
 
-from interlock.api.deps import AppDep, PrincipalDep
+from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.api.schemas import (
     CancelIn,
     DeploymentOut,
@@ -104,7 +104,7 @@ def list_(
     state_: Annotated[list[ReleaseState] | None, Query(alias="state")] = None,
     service: str | None = None,
     created_by: str | None = None,
-    cursor: int | None = Query(default=None, ge=1),
+    cursor: int | None = Query(default=None, ge=1, le=2**62),
     limit: int = Query(default=50, ge=1, le=200),
 ) -> Page[ReleaseOut]:
     """Releases, newest first; filter by state, service or creator (only what you may read)."""
@@ -127,7 +127,7 @@ def list_(
 
 @router.get("/releases/{release_id}", response_model=ReleaseOut)
 async def get(
-    release_id: int,
+    release_id: Id,
     app: AppDep,
     who: PrincipalDep,
     since: int | None = Query(
@@ -155,7 +155,7 @@ async def get(
 
 @router.post("/releases/{release_id}/cancel", response_model=ReleaseOut)
 def cancel(
-    release_id: int,
+    release_id: Id,
     app: AppDep,
     who: PrincipalDep,
     body: CancelIn | None = None,
@@ -174,7 +174,7 @@ def cancel(
 
 @router.get("/releases/{release_id}/logs", response_model=list[LogOut])
 def logs(
-    release_id: int,
+    release_id: Id,
     app: AppDep,
     who: PrincipalDep,
     step: str | None = Query(default=None, description="Only this step (name or key)."),

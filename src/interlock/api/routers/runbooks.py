@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from interlock.api.deps import AppDep, PrincipalDep
+from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.api.schemas import DeploymentOut, StepOut
 from interlock.engine import runbooks, views
 from interlock.errors import Forbidden, NotFound
@@ -35,7 +35,7 @@ def _may_see(app: Any, who: Any) -> None:
         )
 
 
-def _run_out(app: Any, run_id: int) -> dict[str, Any]:
+def _run_out(app: Any, run_id: Id) -> dict[str, Any]:
     view = views.deployment_view(app.engine, run_id)
     if view.deployment.kind != "runbook":
         raise NotFound(f"no runbook run {run_id}")
@@ -111,14 +111,14 @@ def runs(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
 
 
 @router.get("/runbook-runs/{run_id}")
-def show(run_id: int, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def show(run_id: Id, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """One run with its steps; manual steps show their instructions and who signs them."""
     _may_see(app, who)
     return _run_out(app, run_id)
 
 
 @router.post("/runbook-runs/{run_id}/steps/{step}/sign")
-def sign(run_id: int, step: str, body: SignIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def sign(run_id: Id, step: str, body: SignIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Sign off a manual step (only its role or team may)."""
     node = runbooks.sign(
         app.engine, app.access, who, run_id=run_id, step=step, comment=body.comment
