@@ -14,7 +14,6 @@ def test_help_imports_nothing_heavy():
         "cli.main(['--help'], standalone_mode=False); "
         f"print('heavy:', ','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "heavy:"
     assert "release" in out.stdout and "approve" in out.stdout
