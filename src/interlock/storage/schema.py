@@ -60,6 +60,7 @@ releases = Table(
     Column("revision", Integer, nullable=False, server_default=text("0")),
     Column("kind", String(16), nullable=False, server_default=text("'deploy'")),  # or rollback
     Index("ix_releases_state_id", "state", "id"),
+    Index("ix_releases_scheduled_at", "scheduled_at"),  # metrics: schedule slip
 )
 
 release_items = Table(
@@ -104,6 +105,16 @@ deployments = Table(
     Column("parent_node_id", Integer),  # a runbook run started by a pipeline step
     Index("ix_deployments_release_id", "release_id"),
     Index("ix_deployments_environment_state", "environment", "state"),
+    # metrics (migration 0004): what finished in a period, counted inside the index
+    Index(
+        "ix_deployments_kind_finished_at",
+        "kind",
+        "finished_at",
+        "environment",
+        "state",
+        "release_id",
+        "started_at",
+    ),
 )
 
 nodes = Table(
@@ -162,6 +173,15 @@ nodes = Table(
         "lease_expires",
         sqlite_where=text("state = 'running'"),
         postgresql_where=text("state = 'running'"),
+    ),
+    # metrics (migration 0004): approval waits and step runs that finished in a period
+    Index(
+        "ix_nodes_kind_finished_at",
+        "kind",
+        "finished_at",
+        "executor",
+        "deployment_id",
+        "started_at",
     ),
 )
 
@@ -353,6 +373,11 @@ incidents = Table(
     Column("resolved_by_deployment", Integer, ForeignKey("deployments.id")),
     Column("resolution_note", Text),
     Index("ix_incidents_state", "state", "environment"),
+    # metrics (migration 0004): change failures, time to restore, rework
+    Index("ix_incidents_deployment_id", "deployment_id"),
+    Index(
+        "ix_incidents_environment_opened_at", "environment", "opened_at", "service", "resolved_at"
+    ),
 )
 
 signoffs = Table(

@@ -19,6 +19,7 @@ from interlock.storage.deployments import DeploymentQueries
 from interlock.storage.identity import IdentityQueries
 from interlock.storage.incidents import IncidentQueries
 from interlock.storage.inventory import InventoryQueries
+from interlock.storage.metrics import MetricQueries
 from interlock.storage.nodes import NodeQueries
 from interlock.storage.releases import ReleaseQueries
 
@@ -37,6 +38,7 @@ class Tx(
     ArtifactQueries,
     IncidentQueries,
     AuditQueries,
+    MetricQueries,
 ):
     def __init__(self, conn: Connection, db: Database, read_only: bool = False) -> None:
         self.conn = conn
