@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -52,10 +53,23 @@ def create_app(engine: Engine, configs: Configs, config_path: Path | None = None
         access=Access(configs),
     )
     problems.install(app)
+
+    @app.middleware("http")
+    async def api_headers(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        if request.url.path.startswith("/api/"):
+            # Answers hold release data and are personal to the caller's token.
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
     from interlock.api.routers import health, metrics
 
     app.include_router(health.router)
     app.include_router(metrics.exposition)  # /metrics at the root, for Prometheus
+    from interlock.web.routes import router as web_ui
+
+    app.include_router(web_ui)  # the web UI at /ui/ (and / redirects there)
     for name in ROUTERS:
         module = importlib.import_module(f"interlock.api.routers.{name}")
         app.include_router(module.router, prefix="/api/v1")

@@ -307,6 +307,7 @@ def describe_gate(
         expiries = [a.expires_at for a in valid if a.expires_at is not None]
         info["rules"] = rules
         info["expires_at"] = min(expiries).isoformat() if expiries else None
+        info["approvals_last"] = node.spec.get("expires")  # seconds an approval counts
     elif node.executor == "window":
         info["opens_at"] = (node.result or {}).get("opens_at")
         info["reason"] = (node.result or {}).get("reason")

@@ -183,10 +183,11 @@ def incidents(
     state: str | None = None,
     service: str | None = None,
     environment: str | None = None,
+    limit: int = 100,
 ) -> list[Incident]:
     with engine.db.read() as tx:
         found: list[Incident] = tx.list_incidents(
-            state=state, service=service, environment=environment
+            state=state, service=service, environment=environment, limit=limit
         )
     return found
 

@@ -113,7 +113,12 @@ def _start(tx: Any, deployment: Deployment, *, at: datetime) -> None:
     for item in release.items:
         entry = tx.inventory_entry(item.service, env.name)
         if entry is not None:
-            previous[item.service] = {"version": entry.version, "digest": entry.digest}
+            previous[item.service] = {
+                "version": entry.version,
+                "digest": entry.digest,
+                "release_id": entry.release_id,
+                "deployed_by": entry.deployed_by,
+            }
     move_deployment(
         tx,
         deployment,

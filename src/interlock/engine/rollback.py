@@ -128,7 +128,8 @@ def rollback_done(tx: Any, deployment: Deployment, *, at: datetime) -> None:
                 environment=deployment.environment or "",
                 version=previous["version"],
                 digest=previous.get("digest"),
-                release_id=release.id if release else None,
+                # What runs again came from the release that first deployed it.
+                release_id=previous.get("release_id", release.id if release else None),
                 deployment_id=deployment.id,
                 deployed_at=at,
                 deployed_by=SYSTEM_ACTOR,

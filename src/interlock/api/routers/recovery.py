@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
@@ -103,9 +103,12 @@ def list_incidents(
     state: Literal["open", "resolved"] | None = None,
     service: str | None = None,
     environment: str | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """Incidents, newest first."""
-    found = incidents.incidents(app.engine, state=state, service=service, environment=environment)
+    found = incidents.incidents(
+        app.engine, state=state, service=service, environment=environment, limit=limit
+    )
     return [
         dict(i.__dict__) for i in found if not i.service or app.access.can_read(who, [i.service])
     ]

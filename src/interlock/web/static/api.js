@@ -1,0 +1,127 @@
+// Calls to /api/v1 with the signed-in token, and the session that holds it.
+//
+// The token lives in sessionStorage: it is gone when the tab closes, other
+// tabs and sites never see it, and it is sent only as an Authorization header
+// (never a cookie, so no request can carry it without this code asking).
+
+const TOKEN = "interlock.token";
+const USER = "interlock.user";
+
+export const session = {
+  token() {
+    return sessionStorage.getItem(TOKEN);
+  },
+  user() {
+    try {
+      return JSON.parse(sessionStorage.getItem(USER) || "null");
+    } catch {
+      return null;
+    }
+  },
+  signIn(token, user) {
+    sessionStorage.setItem(TOKEN, token);
+    sessionStorage.setItem(USER, JSON.stringify(user));
+  },
+  signOut() {
+    sessionStorage.removeItem(TOKEN);
+    sessionStorage.removeItem(USER);
+  },
+};
+
+export class ApiError extends Error {
+  constructor(status, detail, body) {
+    super(detail);
+    this.name = "ApiError";
+    this.status = status;
+    this.detail = detail;
+    this.body = body;
+  }
+}
+
+let unauthorized = () => {};
+
+/** What to do when the API says the token is no good (401): set by the app. */
+export function onUnauthorized(handler) {
+  unauthorized = handler;
+}
+
+export function isAbort(error) {
+  return error && error.name === "AbortError";
+}
+
+/**
+ * Call the API. Resolves to the decoded JSON body; rejects with an ApiError
+ * whose `detail` is the API's own message (application/problem+json), or with
+ * an AbortError when `signal` fires.
+ */
+export async function api(path, { method = "GET", body, signal, token } = {}) {
+  const secret = token ?? session.token();
+  const headers = { Accept: "application/json" };
+  if (secret) headers.Authorization = `Bearer ${secret}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(`/api/v1${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+      cache: "no-store",
+      credentials: "omit",
+      referrerPolicy: "no-referrer",
+    });
+  } catch (error) {
+    if (isAbort(error)) throw error;
+    throw new ApiError(0, "Cannot reach the Interlock server; check that it is running, then try again.");
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    let detail = data && typeof data.detail === "string" && data.detail ? data.detail : "";
+    if (!detail) detail = `${response.status} ${response.statusText || "error"}`.trim();
+    const error = new ApiError(response.status, detail, data);
+    if (response.status === 401 && token === undefined) unauthorized(detail);
+    throw error;
+  }
+  return data;
+}
+
+/** A query string from an object; arrays repeat the key; empty values are left out. */
+export function query(params) {
+  const out = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    for (const one of [value].flat()) {
+      if (one === null || one === undefined || one === "") continue;
+      out.append(key, String(one));
+    }
+  }
+  const text = out.toString();
+  return text ? `?${text}` : "";
+}
+
+export function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) {
+      reject(new DOMException("aborted", "AbortError"));
+      return;
+    }
+    const timer = setTimeout(resolve, ms);
+    if (signal) {
+      signal.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(timer);
+          reject(new DOMException("aborted", "AbortError"));
+        },
+        { once: true },
+      );
+    }
+  });
+}

@@ -1,0 +1,683 @@
+// Releases: the list, one release with its gates and deployments, a step's log.
+
+import { api, isAbort, query, session, sleep } from "./api.js";
+import {
+  code,
+  empty,
+  errorBox,
+  h,
+  items,
+  json,
+  loading,
+  setText,
+  shortDigest,
+  slug,
+  stateBadge,
+  swap,
+  table,
+  took,
+  when,
+} from "./dom.js";
+
+const STATES = ["scheduled", "running", "needs_attention", "succeeded", "failed", "cancelled"];
+const ACTIVE = ["scheduled", "running", "needs_attention"];
+const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+const STEP_DONE = new Set(["succeeded", "failed", "skipped", "cancelled"]);
+
+/** Wait until the tab is visible again (a hidden tab holds no long-poll open). */
+function visible(signal) {
+  if (!document.hidden) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      if (document.hidden) return;
+      document.removeEventListener("visibilitychange", done);
+      resolve();
+    };
+    document.addEventListener("visibilitychange", done);
+    signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")), { once: true });
+  });
+}
+
+// ---- the list -------------------------------------------------------------
+
+export async function list(ctx) {
+  ctx.title("Releases");
+  ctx.heading("Releases");
+  const state = ctx.query.get("state") || "";
+  const service = ctx.query.get("service") || "";
+  const cursor = ctx.query.get("cursor") || "";
+  const states = state === "active" ? ACTIVE : state ? [state] : [];
+
+  const stateField = h(
+    "select",
+    { id: "filter-state", name: "state" },
+    h("option", { value: "" }, "Any state"),
+    h("option", { value: "active", selected: state === "active" }, "Active (scheduled, running, needs attention)"),
+    STATES.map((s) => h("option", { value: s, selected: state === s }, s.replaceAll("_", " "))),
+  );
+  const serviceField = h("input", { id: "filter-service", name: "service", type: "text", value: service, spellcheck: "false" });
+  const filters = h(
+    "form",
+    {
+      class: "filters",
+      role: "search",
+      "aria-label": "Filter releases",
+      onsubmit: (event) => {
+        event.preventDefault();
+        ctx.navigate(`/ui/releases${query({ state: stateField.value, service: serviceField.value.trim() })}`);
+      },
+    },
+    h("div", { class: "field" }, h("label", { for: "filter-state" }, "State"), stateField),
+    h("div", { class: "field" }, h("label", { for: "filter-service" }, "Service"), serviceField),
+    h("button", { type: "submit" }, "Filter"),
+    state || service ? h("a", { href: "/ui/releases", class: "clear" }, "Clear filters") : null,
+  );
+  const problem = h("div", { class: "refresh-error" });
+  const results = h("div", { id: "release-list" }, loading());
+  ctx.main.append(filters, problem, results);
+
+  let last = "";
+  const load = async () => {
+    const page = await api(`/releases${query({ state: states, service, cursor, limit: 50 })}`, { signal: ctx.signal });
+    const text = JSON.stringify(page);
+    if (text === last) return;
+    last = text;
+    swap(results, releaseTable(page, { state, service, cursor }));
+  };
+  await load();
+  // The first page follows new releases; older pages stay as they are.
+  while (!cursor) {
+    await sleep(5000, ctx.signal);
+    await visible(ctx.signal);
+    try {
+      await load();
+      problem.replaceChildren();
+    } catch (error) {
+      if (isAbort(error)) throw error;
+      problem.replaceChildren(errorBox(error, "Could not refresh the list"));
+    }
+  }
+}
+
+function releaseTable(page, { state, service, cursor }) {
+  if (!page.items.length) {
+    if (state || service || cursor) return empty("No release matches these filters.");
+    return empty(
+      "No releases yet.",
+      h("span", {}, "Create one with ", code('interlock release create SERVICE@VERSION --reason "…"'), "."),
+    );
+  }
+  const rows = page.items.map((r) =>
+    h(
+      "tr",
+      { "data-release": r.id },
+      h("td", {}, h("a", { href: `/ui/releases/${r.id}`, "aria-label": `Release ${r.id}` }, `#${r.id}`)),
+      h("td", {}, stateBadge(r.state)),
+      h("td", { class: "mono" }, items(r.items)),
+      h("td", {}, r.environment || (r.scheduled_at ? h("span", {}, "starts ", when(r.scheduled_at)) : "—")),
+      h("td", {}, r.created_by, r.on_behalf_of ? h("span", { class: "muted" }, ` for ${r.on_behalf_of}`) : null),
+      h("td", {}, when(r.created_at)),
+      h("td", { class: "reason", title: r.reason }, r.reason),
+    ),
+  );
+  const older = page.next_cursor
+    ? h("a", { href: `/ui/releases${query({ state, service, cursor: page.next_cursor })}` }, "Older releases →")
+    : null;
+  const newest = cursor ? h("a", { href: `/ui/releases${query({ state, service })}` }, "← Newest releases") : null;
+  return [
+    table("Releases, newest first", ["Release", "State", "Services", "Environment", "Author", "Created", "Reason"], rows, {
+      class: "releases",
+    }),
+    newest || older ? h("nav", { class: "pager", "aria-label": "Pages" }, newest, older) : null,
+  ];
+}
+
+// ---- one release ------------------------------------------------------------
+
+export async function detail(ctx) {
+  const id = ctx.params[0];
+  ctx.title(`Release ${id}`);
+  const heading = ctx.heading(`Release ${id}`);
+  const live = h("p", { class: "live", role: "status" }, "Loading…");
+  const notice = h("div", { class: "notice", "aria-live": "polite" });
+  const body = h("div", { class: "release" });
+  ctx.main.append(live, notice, body);
+  const forms = new Map();
+  let cancelForm = null;
+  let release;
+  let shown = "";
+
+  try {
+    release = await api(`/releases/${id}`, { signal: ctx.signal });
+  } catch (error) {
+    if (isAbort(error)) throw error;
+    live.textContent = "";
+    body.append(errorBox(error));
+    if (error.status === 404) body.append(h("p", {}, h("a", { href: "/ui/releases" }, "Back to the releases")));
+    return;
+  }
+
+  const say = (text, ok = true) => {
+    notice.replaceChildren(h("div", { class: ["alert", ok ? "alert-ok" : "alert-error"], role: "status" }, text));
+  };
+
+  const draw = (found) => {
+    const before = release.state;
+    release = found;
+    shown = JSON.stringify(found);
+    ctx.title(`Release ${id} · ${found.state.replaceAll("_", " ")}`);
+    heading.replaceChildren(`Release ${id} `, stateBadge(found.state));
+    swap(body, [
+      summary(found),
+      route(found),
+      waiting(found),
+      deployments(found),
+      TERMINAL.has(found.state) ? null : cancelSection(),
+    ]);
+    if (before !== found.state) ctx.announce(`Release ${id} is now ${found.state.replaceAll("_", " ")}.`);
+  };
+
+  function decisionForm(gate) {
+    const key = `${gate.environment}/${gate.gate}`;
+    if (forms.has(key)) return forms.get(key);
+    const base = `decide-${slug(key)}`;
+    const comment = h("textarea", {
+      id: `${base}-comment`,
+      name: "comment",
+      rows: "2",
+      maxlength: "4000",
+      "aria-describedby": `${base}-hint`,
+    });
+    const out = h("div", { class: "form-result" });
+    const approve = h("button", { type: "submit", class: "primary", "data-key": `${base}-approve` }, "Approve");
+    const reject = h("button", { type: "button", class: "danger", "data-key": `${base}-reject` }, "Reject");
+    const decide = async (decision) => {
+      const text = comment.value.trim();
+      out.replaceChildren();
+      comment.removeAttribute("aria-invalid");
+      if (decision === "reject" && !text) {
+        comment.setAttribute("aria-invalid", "true");
+        out.append(errorBox("A rejection needs a comment that says why. Write it above, then press Reject again."));
+        comment.focus();
+        return;
+      }
+      approve.disabled = true;
+      reject.disabled = true;
+      try {
+        const result = await api(`/releases/${id}/approvals`, {
+          method: "POST",
+          body: { decision, environment: gate.environment, gate: gate.gate, comment: text || null },
+          signal: ctx.signal,
+        });
+        comment.value = "";
+        const verb = decision === "approve" ? "approved" : "rejected";
+        const what = `${result.environment}/${result.gate}`;
+        say(
+          result.recorded
+            ? `You ${verb} ${what}; the gate is now ${String(result.gate_state).replaceAll("_", " ")}.`
+            : `You had already ${verb} ${what}; nothing changed.`,
+        );
+        out.append(h("p", { class: "ok", role: "status" }, `Your ${decision === "approve" ? "approval" : "rejection"} is recorded.`));
+      } catch (error) {
+        if (isAbort(error)) return;
+        out.append(errorBox(error, decision === "approve" ? "Approval refused" : "Rejection refused"));
+      } finally {
+        approve.disabled = false;
+        reject.disabled = false;
+      }
+    };
+    reject.addEventListener("click", () => decide("reject"));
+    const form = h(
+      "form",
+      {
+        class: "decision",
+        "aria-label": `Decide on ${key}`,
+        onsubmit: (event) => {
+          event.preventDefault();
+          decide("approve");
+        },
+      },
+      h("label", { for: comment.id }, "Comment"),
+      h("p", { id: `${base}-hint`, class: "hint" }, "Optional to approve; required to reject."),
+      comment,
+      h("div", { class: "buttons" }, approve, reject),
+      out,
+    );
+    forms.set(key, form);
+    return form;
+  }
+
+  function cancelSection() {
+    if (cancelForm) return cancelForm;
+    const reason = h("input", { id: "cancel-reason", name: "reason", type: "text", maxlength: "4000", required: true });
+    const out = h("div", { class: "form-result" });
+    const button = h("button", { type: "submit", class: "danger" }, "Cancel release");
+    cancelForm = h(
+      "details",
+      { class: "cancel" },
+      h("summary", {}, "Cancel this release…"),
+      h(
+        "form",
+        {
+          onsubmit: async (event) => {
+            event.preventDefault();
+            out.replaceChildren();
+            const text = reason.value.trim();
+            if (!text) {
+              out.append(errorBox("Say why you cancel it."));
+              reason.focus();
+              return;
+            }
+            button.disabled = true;
+            try {
+              const found = await api(`/releases/${id}/cancel`, { method: "POST", body: { reason: text }, signal: ctx.signal });
+              say(`You cancelled release ${id}.`);
+              if (found.revision !== release.revision) draw({ ...found, waiting_on: [] });
+            } catch (error) {
+              if (isAbort(error)) return;
+              out.append(errorBox(error, "Cancel refused"));
+            } finally {
+              button.disabled = false;
+            }
+          },
+        },
+        h("p", {}, "Nothing new starts; running steps are stopped. This cannot be undone."),
+        h("label", { for: "cancel-reason" }, "Why cancel?"),
+        reason,
+        h("div", { class: "buttons" }, button),
+        out,
+      ),
+    );
+    return cancelForm;
+  }
+
+  function waiting(found) {
+    const gates = found.waiting_on || [];
+    if (!gates.length) return null;
+    return h(
+      "section",
+      { class: "waiting", "aria-labelledby": "waiting-title" },
+      h("h2", { id: "waiting-title" }, "Waiting on"),
+      gates.map((gate) =>
+        h(
+          "article",
+          { class: "gate", "data-gate": `${gate.environment}/${gate.gate}` },
+          h("h3", {}, `${gate.environment} · ${gate.gate} `, h("span", { class: "muted" }, `(${gate.type} gate)`)),
+          h(
+            "p",
+            {},
+            stateBadge(gate.state),
+            " since ",
+            when(gate.since),
+            gate.since ? h("span", { class: "muted" }, " (", took(gate.since), ")") : null,
+            gate.waiting_for ? `: ${gate.waiting_for}` : null,
+          ),
+          gate.type === "approval" ? approvalRules(gate) : otherGate(gate),
+          gate.type === "approval" ? decisionForm(gate) : null,
+        ),
+      ),
+    );
+  }
+
+  function approvalRules(gate) {
+    const me = ctxUser();
+    return [
+      h(
+        "ul",
+        { class: "rules" },
+        (gate.rules || []).map((rule) => {
+          const others = rule.can_clear || [];
+          return h(
+            "li",
+            { class: "rule" },
+            h("strong", {}, rule.rule),
+            h(
+              "dl",
+              { class: "inline" },
+              h("dt", {}, "Given by"),
+              h(
+                "dd",
+                { class: "given" },
+                rule.given_by && rule.given_by.length
+                  ? h(
+                      "ul",
+                      {},
+                      rule.given_by.map((g) =>
+                        h(
+                          "li",
+                          {},
+                          h("strong", {}, g.by),
+                          " at ",
+                          when(g.at),
+                          g.expires_at ? h("span", {}, " (expires ", when(g.expires_at), ")") : null,
+                          g.comment ? h("q", {}, g.comment) : null,
+                        ),
+                      ),
+                    )
+                  : "nobody yet",
+              ),
+              h("dt", {}, "Still needed"),
+              h("dd", {}, rule.missing ? String(rule.missing) : "none: this rule is met"),
+              rule.missing ? h("dt", {}, "Who else can clear it") : null,
+              rule.missing
+                ? h(
+                    "dd",
+                    { class: "can-clear" },
+                    others.length
+                      ? others.map((name, i) => [i ? ", " : "", name, name === me ? " (you)" : ""])
+                      : "nobody (check the roles and permissions in interlock.yaml)",
+                  )
+                : null,
+            ),
+          );
+        }),
+      ),
+      gate.expires_at
+        ? h("p", { class: "expiry" }, "The approvals given so far count until ", when(gate.expires_at), " (the earliest expiry).")
+        : null,
+    ];
+  }
+
+  function otherGate(gate) {
+    return h(
+      "dl",
+      { class: "inline" },
+      gate.opens_at ? [h("dt", {}, "Opens at"), h("dd", {}, when(gate.opens_at))] : null,
+      gate.reason ? [h("dt", {}, "Why"), h("dd", {}, gate.reason)] : null,
+      gate.next_check ? [h("dt", {}, "Next check"), h("dd", {}, when(gate.next_check))] : null,
+      gate.last ? [h("dt", {}, "Last result"), h("dd", {}, json(gate.last))] : null,
+    );
+  }
+
+  draw(release);
+
+  // Long-poll the release's revision: the server answers as soon as it moves.
+  let failures = 0;
+  while (!ctx.signal.aborted) {
+    if (TERMINAL.has(release.state)) {
+      live.textContent = `This release has ${release.state === "succeeded" ? "succeeded" : `ended (${release.state})`}; the page no longer updates.`;
+      return;
+    }
+    if (!failures) setText(live, "Live: this page updates as the release moves.");
+    try {
+      await visible(ctx.signal);
+      const found = await api(`/releases/${id}${query({ since: release.revision, wait: 20 })}`, { signal: ctx.signal });
+      failures = 0;
+      if (JSON.stringify(found) !== shown) draw(found);
+    } catch (error) {
+      if (isAbort(error)) throw error;
+      if (error.status === 404 || error.status === 403) {
+        setText(live, "");
+        notice.replaceChildren(errorBox(error, "This release can no longer be shown"));
+        return;
+      }
+      failures += 1;
+      const delay = Math.min(30, 2 ** failures);
+      live.textContent = `Lost contact with the server (${error.detail || error.message}); trying again in ${delay}s…`;
+      await sleep(delay * 1000, ctx.signal);
+    }
+  }
+}
+
+function ctxUser() {
+  const user = session.user();
+  return user ? user.name : null;
+}
+
+function summary(r) {
+  return h(
+    "section",
+    { class: "summary", "aria-label": "Summary" },
+    h(
+      "ul",
+      { class: "items" },
+      r.items.map((i) =>
+        h(
+          "li",
+          {},
+          h("strong", { class: "mono" }, `${i.service}@${i.version}`),
+          i.digest ? h("span", { class: "muted mono", title: i.digest }, ` ${shortDigest(i.digest)}`) : null,
+          i.commit ? h("span", { class: "muted mono", title: i.commit }, ` commit ${i.commit.slice(0, 12)}`) : null,
+        ),
+      ),
+    ),
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", {}, "Reason"),
+      h("dd", { id: "release-reason", class: "reason-text" }, r.reason),
+      h("dt", {}, "Author"),
+      h("dd", {}, r.created_by, r.on_behalf_of ? ` for ${r.on_behalf_of}` : null),
+      h("dt", {}, "Created"),
+      h("dd", {}, when(r.created_at)),
+      r.scheduled_at ? [h("dt", {}, "Scheduled for"), h("dd", {}, when(r.scheduled_at))] : null,
+      r.finished_at ? [h("dt", {}, "Finished"), h("dd", {}, when(r.finished_at), " after ", took(r.created_at, r.finished_at))] : null,
+      h("dt", {}, "Config"),
+      h("dd", {}, `version ${r.config_version}`),
+      r.error ? [h("dt", {}, "Error"), h("dd", { class: "error-text" }, r.error)] : null,
+    ),
+  );
+}
+
+function route(r) {
+  const latest = new Map();
+  for (const d of r.deployments || []) {
+    if (d.kind !== "deploy") continue;
+    const seen = latest.get(d.environment);
+    if (!seen || seen.id < d.id) latest.set(d.environment, d);
+  }
+  const p = r.progress;
+  return h(
+    "section",
+    { class: "route-section", "aria-labelledby": "route-title" },
+    h("h2", { id: "route-title" }, "Route"),
+    h(
+      "ol",
+      { class: "route" },
+      r.environments.map((env) => {
+        const d = latest.get(env);
+        const here = env === r.environment && !TERMINAL.has(r.state);
+        return h(
+          "li",
+          { class: ["stop", d ? `stop-${d.state}` : "stop-pending"], "aria-current": here ? "step" : null },
+          h("span", { class: "env" }, env),
+          " ",
+          stateBadge(d ? d.state : "not_started"),
+        );
+      }),
+    ),
+    p
+      ? h(
+          "p",
+          { class: "progress" },
+          h("progress", { max: String(Math.max(1, p.steps_total)), value: String(p.steps_done), "aria-labelledby": "progress-text" }),
+          h(
+            "span",
+            { id: "progress-text" },
+            `${p.steps_done} of ${p.steps_total} steps, ${p.environments_done} of ${p.environments_total} environments done`,
+          ),
+        )
+      : null,
+  );
+}
+
+function deployments(r) {
+  const list = r.deployments || [];
+  return h(
+    "section",
+    { class: "deployments", "aria-labelledby": "deployments-title" },
+    h("h2", { id: "deployments-title" }, "Deployments"),
+    list.length
+      ? list.map((d) => deployment(d))
+      : empty(r.state === "scheduled" ? "Nothing has started yet: the release is scheduled." : "No deployment has started yet."),
+  );
+}
+
+/** Steps that ran have output; gates only when one of their tries wrote some. */
+function hasLog(s) {
+  if (!s.attempt) return false;
+  return s.kind === "step" || (s.attempts || []).some((a) => a.log_size > 0);
+}
+
+function deployment(d) {
+  const services = Object.entries(d.services || {});
+  const rows = d.steps.map((s) => {
+    const name = `${d.environment}/${s.key}`;
+    return h(
+      "tr",
+      { class: `step-${s.state}`, "data-step": name },
+      h("th", { scope: "row", class: "mono" }, s.key, s.kind === "gate" ? h("span", { class: "muted" }, ` (${s.executor} gate)`) : null),
+      h("td", {}, stateBadge(s.state)),
+      h("td", {}, s.attempt ? `${s.attempt} of ${s.max_attempts}` : "—"),
+      h("td", {}, s.started_at ? took(s.started_at, s.finished_at) : ""),
+      h(
+        "td",
+        { class: "note" },
+        s.error || "",
+        s.state === "needs_attention"
+          ? h("div", { class: "hint" }, "Needs a decision: ", code(`interlock resolve ${s.id} --retry|--skip|--fail|--rollback --reason "…"`))
+          : null,
+      ),
+      h("td", {}, hasLog(s) ? h("a", { href: `/ui/steps/${s.id}/logs`, "aria-label": `Log of ${name}` }, "Log") : ""),
+    );
+  });
+  return h(
+    "article",
+    { class: "deployment", "data-environment": d.environment || "" },
+    h(
+      "h3",
+      {},
+      `${d.environment || "—"}: deployment ${d.id}${d.kind === "deploy" ? "" : ` (${d.kind})`} `,
+      stateBadge(d.state),
+    ),
+    h(
+      "p",
+      { class: "meta" },
+      d.started_at ? ["started ", when(d.started_at)] : ["queued since ", when(d.created_at)],
+      d.started_at ? [", took ", took(d.started_at, d.finished_at)] : null,
+    ),
+    services.length
+      ? h(
+          "ul",
+          { class: "services", "aria-label": "Where each service stands" },
+          services.map(([svc, st]) => h("li", { "data-service": svc }, h("span", { class: "mono" }, svc), " ", stateBadge(st))),
+        )
+      : null,
+    d.error ? h("p", { class: "error-text" }, d.error) : null,
+    d.steps.length
+      ? table(`Steps of ${d.environment}`, ["Step", "State", "Try", "Took", "Note", "Output"], rows, { class: "steps" })
+      : empty("No steps."),
+  );
+}
+
+// ---- a step's log -----------------------------------------------------------
+
+export async function log(ctx) {
+  const stepId = ctx.params[0];
+  const wanted = ctx.query.get("attempt");
+  ctx.title(`Step ${stepId} log`);
+  const heading = ctx.heading(`Log of step ${stepId}`);
+  const meta = h("div", { class: "log-meta" }, loading());
+  const output = h("pre", { id: "log-output", class: "log", tabindex: "0", "aria-label": "Output" });
+  const status = h("p", { id: "log-status", class: "live", role: "status" });
+  const follow = h("input", { id: "log-follow", type: "checkbox", checked: true });
+  ctx.main.append(
+    meta,
+    h("p", { class: "follow" }, follow, " ", h("label", { for: "log-follow" }, "Keep the end of the output in view")),
+    output,
+    status,
+  );
+
+  let step = await api(`/steps/${stepId}`, { signal: ctx.signal });
+  const dep = await api(`/deployments/${step.deployment_id}`, { signal: ctx.signal });
+  const name = `${dep.environment || ""}/${step.key}`;
+  heading.textContent = `Log of ${name}`;
+  ctx.title(`Log of ${name}`);
+
+  let attempt = wanted ? Number(wanted) : null;
+  let shownAttempt = null;
+  let offset = 0;
+
+  const drawMeta = () => {
+    const releaseId = dep.release_id;
+    swap(meta, [
+      h(
+        "p",
+        {},
+        stateBadge(step.state),
+        ` attempt ${step.attempt} of ${step.max_attempts}`,
+        step.started_at ? [" · started ", when(step.started_at), ", took ", took(step.started_at, step.finished_at)] : null,
+        releaseId ? [" · ", h("a", { href: `/ui/releases/${releaseId}` }, `Release ${releaseId}`)] : null,
+      ),
+      step.error ? h("p", { class: "error-text" }, step.error) : null,
+      step.attempts.length > 1
+        ? h(
+            "nav",
+            { class: "attempts", "aria-label": "Attempts" },
+            "Attempts: ",
+            step.attempts.map((a) =>
+              h(
+                "a",
+                {
+                  href: `/ui/steps/${stepId}/logs${query({ attempt: a.attempt })}`,
+                  "aria-current": (attempt ?? step.attempt) === a.attempt ? "page" : null,
+                },
+                `${a.attempt} (${a.outcome || "running"})`,
+              ),
+            ),
+            attempt ? h("a", { href: `/ui/steps/${stepId}/logs` }, "latest") : null,
+          )
+        : null,
+    ]);
+  };
+  drawMeta();
+
+  let failures = 0;
+  while (!ctx.signal.aborted) {
+    let chunk;
+    try {
+      chunk = await api(`/steps/${stepId}/logs${query({ attempt, offset })}`, { signal: ctx.signal });
+      failures = 0;
+    } catch (error) {
+      if (isAbort(error)) throw error;
+      failures += 1;
+      setText(status, `Could not read the log (${error.detail || error.message}); trying again…`);
+      await sleep(Math.min(30, 2 ** failures) * 1000, ctx.signal);
+      continue;
+    }
+    if (shownAttempt !== null && chunk.attempt !== shownAttempt) {
+      // A new attempt started: show it from its beginning.
+      output.replaceChildren();
+      offset = 0;
+      shownAttempt = chunk.attempt;
+      continue;
+    }
+    shownAttempt = chunk.attempt;
+    if (chunk.text) {
+      output.append(chunk.text);
+      if (follow.checked) output.scrollTop = output.scrollHeight;
+    }
+    offset = chunk.next_offset;
+    const stepDone = STEP_DONE.has(step.state);
+    if (chunk.finished && (attempt !== null || stepDone)) {
+      if (!output.textContent) output.append(h("span", { class: "muted" }, "(no output)"));
+      status.textContent =
+        (chunk.attempt ? `Attempt ${chunk.attempt} finished` : "This step has not run") +
+        (chunk.truncated ? "; the output was cut at the server's log limit." : ".");
+      return;
+    }
+    setText(
+      status,
+      chunk.attempt
+        ? `Following attempt ${chunk.attempt}: the step is ${step.state.replaceAll("_", " ")}…`
+        : `The step has not started yet (${step.state.replaceAll("_", " ")}); waiting…`,
+    );
+    await sleep(chunk.text ? 300 : 1000, ctx.signal);
+    const fresh = await api(`/steps/${stepId}`, { signal: ctx.signal });
+    if (JSON.stringify(fresh) !== JSON.stringify(step)) {
+      step = fresh;
+      drawMeta();
+    }
+  }
+}
+
