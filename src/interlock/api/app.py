@@ -29,6 +29,8 @@ ROUTERS = (
     "config",
     "identity",
     "metrics",
+    "events",
+    "webhooks",
 )
 
 

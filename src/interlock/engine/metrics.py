@@ -20,7 +20,7 @@ from typing import Any
 
 from interlock.domain.durations import format_duration, parse_duration
 from interlock.engine.core import Engine
-from interlock.errors import InvalidInput
+from interlock.errors import Forbidden, InvalidInput
 from interlock.metrics.coordination import coordination_metrics
 from interlock.metrics.definitions import Definitions
 from interlock.metrics.delivery import delivery_metrics
@@ -244,6 +244,11 @@ def _services(
                 field="team",
             )
     if readable is not None:
+        if chosen is not None and not chosen & readable:
+            raise Forbidden(
+                f"no metrics.read permission covers {', '.join(sorted(chosen))}",
+                action="metrics.read",
+            )
         chosen = (set(config.services) if chosen is None else chosen) & readable
     return None if chosen is None else tuple(sorted(chosen))
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from interlock.engine.core import Engine
 from interlock.engine.recovery import recover
 from interlock.engine.releases import start_scheduled
+from interlock.events.dispatcher import deliver_webhooks
 
 if TYPE_CHECKING:
     from interlock.storage.leader import Leadership
@@ -60,7 +61,7 @@ def _queues(engine: Engine) -> None:
         engine.db.run(work)
 
 
-TASKS: list[Task] = [_leases, _scheduled_releases, _deadlines, _queues]
+TASKS: list[Task] = [_leases, _scheduled_releases, _deadlines, _queues, deliver_webhooks]
 
 
 class Scheduler:

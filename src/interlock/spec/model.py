@@ -18,6 +18,7 @@ from interlock.spec.common import (
     Strict,
 )
 from interlock.spec.gate_specs import Gates, Permission
+from interlock.spec.notifications import Notifications
 
 __all__ = ["NAME_PATTERN", "STEP_NAME_PATTERN", "Duration", "HttpCall", "Name", "Strict"]
 
@@ -201,6 +202,10 @@ class Config(Strict):
         default_factory=list,
         description="Who may do what, where. Nothing is allowed unless a rule allows it "
         "(members of the built-in role `admin` may do everything).",
+    )
+    notifications: Notifications = Field(
+        default_factory=Notifications,
+        description="Events in and out: webhooks (CDEvents or audit events), signed sources.",
     )
 
 

@@ -390,3 +390,39 @@ signoffs = Table(
     Column("signed_at", Timestamp, nullable=False),
     UniqueConstraint("node_id", "signer"),
 )
+
+# -- events in and out (migration 0005) ----------------------------------------------
+
+webhook_cursors = Table(
+    "webhook_cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    # The audit log is the outbox: every event up to this sequence number was delivered
+    # (answered 2xx) or is not for this webhook.
+    Column("delivered_seq", Integer, nullable=False),
+    Column("started_seq", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("last_success_at", Timestamp),
+    Column("last_error", Text),
+    Column("last_error_at", Timestamp),
+    Column("failures", Integer, nullable=False, server_default=text("0")),  # in a row
+    Column("next_attempt_at", Timestamp),  # backing off until then
+)
+
+event_receipts = Table(
+    "event_receipts",
+    metadata,
+    # sha256 of (source, id, type): a sender's retry of the same event is recognised.
+    Column("key", String(64), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("subject_key", String(64)),  # sha256 of (subject source, subject id)
+    Column("received_at", Timestamp, nullable=False),
+    Column("received_by", String(128), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("detail", Text),
+    Column("incident_id", Integer),  # the incident an event opened (matched on resolve)
+    Index("ix_event_receipts_subject_key", "subject_key"),
+)

@@ -22,6 +22,7 @@ from interlock.storage.inventory import InventoryQueries
 from interlock.storage.metrics import MetricQueries
 from interlock.storage.nodes import NodeQueries
 from interlock.storage.releases import ReleaseQueries
+from interlock.storage.webhooks import WebhookQueries
 
 if TYPE_CHECKING:
     from interlock.storage.db import Database
@@ -39,6 +40,7 @@ class Tx(
     IncidentQueries,
     AuditQueries,
     MetricQueries,
+    WebhookQueries,
 ):
     def __init__(self, conn: Connection, db: Database, read_only: bool = False) -> None:
         self.conn = conn

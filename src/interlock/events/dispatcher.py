@@ -1,0 +1,309 @@
+"""Webhook delivery: the audit log is the outbox, read from a cursor per webhook.
+
+Every state change commits with its audit event, so the log already holds
+every event in order. Each scheduler tick, a webhook with events after its
+cursor gets one *delivery round* in a thread of its own: read a batch after
+the cursor, POST each event the webhook takes (in order, one per request),
+stop at the first failure, and store how far it got. The cursor moves only
+past events that were answered 2xx (or that the webhook does not take), so
+a crash or a failing receiver never loses an event; what was sent but not
+yet recorded is sent again (at least once; the ``X-Interlock-Delivery`` id
+is stable, so receivers de-duplicate).
+
+Bounds: the tick itself only reads the cursors and starts threads; a round
+lasts about ``ROUND_SECONDS`` plus one request timeout at most; a webhook
+has at most one round in flight, and a failing one waits ``backoff``
+(doubling up to ``max_backoff``) before its next round, so it never delays
+the others. Deliveries write no audit events (that would feed the outbox).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from interlock.domain.templating import resolve_env
+from interlock.engine.core import Engine
+from interlock.errors import NotFound
+from interlock.events.cdevents import Context
+from interlock.events.outbound import Message, TxFacts, render, ticket_links
+from interlock.events.signing import SIGNATURE_HEADER, MissingSecret, secret_value, sign
+from interlock.spec.model import Tickets
+from interlock.spec.notifications import Notifications, Webhook
+
+if TYPE_CHECKING:
+    import httpx
+
+    from interlock.storage.tx import Tx
+
+log = logging.getLogger(__name__)
+
+ROUND_SECONDS = 10.0
+
+
+def _batch(
+    engine: Engine, hook: Webhook, context: Context, after: int
+) -> tuple[list[tuple[int, Message | None]], str | None]:
+    """The next events after ``after``, rendered; and an error at one that cannot be."""
+    out: list[tuple[int, Message | None]] = []
+    with engine.db.read() as tx:
+        facts = TxFacts(tx)
+        for event in tx.list_audit(after=after, limit=hook.batch):
+            try:
+                out.append((event.seq, render(event, hook, context, facts)))
+            except Exception as exc:  # a mapping bug must stop the stream, not skip an event
+                log.exception("webhook %s: cannot render audit event %s", hook.name, event.seq)
+                return out, f"event {event.seq} could not be rendered: {exc}"
+    return out, None
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one delivery round did."""
+
+    delivered: int
+    position: int
+    error: str | None
+
+
+def deliver_round(
+    engine: Engine,
+    hook: Webhook,
+    notifications: Notifications,
+    *,
+    tickets: Tickets | None = None,
+    budget: float = ROUND_SECONDS,
+    environ: Mapping[str, str] | None = None,
+) -> Round:
+    """Deliver what ``hook`` has pending, in order, for about ``budget`` seconds at most."""
+    import os
+
+    import httpx
+
+    environ = os.environ if environ is None else environ
+    context = Context(
+        notifications.event_source(),
+        notifications.public_url,
+        ticket_links(tickets) if tickets else None,
+    )
+    with engine.db.read() as tx:
+        cursor = tx.webhook_cursor(hook.name)
+    if cursor is None:  # a new webhook: it starts where the config that added it was loaded
+        cursor = engine.db.run(
+            lambda tx: tx.ensure_webhook_cursor(
+                hook.name, tx.config_loaded_seq(), engine.clock.now()
+            )
+        )
+    position, delivered, error = cursor.delivered_seq, 0, None
+    hidden: list[str] = []
+    deadline = time.monotonic() + budget
+    try:
+        secret = secret_value(hook.secret, environ) if hook.secret else None
+        url, hidden = resolve_env(hook.url, environ)
+        extra = {}
+        for name, value in hook.headers.items():
+            extra[name], used = resolve_env(value, environ)
+            hidden += used
+    except (MissingSecret, KeyError) as exc:
+        name = exc.variable if isinstance(exc, MissingSecret) else exc.args[0]
+        error = f"the environment variable {name} is not set on the server"
+    else:
+        with httpx.Client(timeout=hook.timeout, follow_redirects=False) as client:
+            while error is None and time.monotonic() < deadline:
+                batch, error = _batch(engine, hook, context, position)
+                for seq, message in batch:
+                    if message is not None:
+                        if time.monotonic() >= deadline:
+                            break
+                        error = _post(client, url, message, secret, extra)
+                        if error is not None:
+                            break
+                        delivered += 1
+                    position = seq
+                else:
+                    if len(batch) < hook.batch:
+                        break
+                    continue
+                break
+    for value in hidden:
+        error = error.replace(value, "***") if error and value else error
+    _record(engine, hook, cursor, position, delivered, error)
+    return Round(delivered, position, error)
+
+
+def _post(
+    client: httpx.Client,
+    url: str,
+    message: Message,
+    secret: bytes | None,
+    extra: dict[str, str],
+) -> str | None:
+    """POST one event; ``None`` on a 2xx answer, else what went wrong."""
+    import httpx
+
+    headers = {**extra, **message.headers}
+    if secret is not None:
+        headers[SIGNATURE_HEADER] = sign(secret, message.body)
+    try:
+        response = client.post(url, content=message.body, headers=headers)
+    except httpx.HTTPError as exc:
+        return f"event {message.seq}: {type(exc).__name__}: {exc}"
+    if 200 <= response.status_code < 300:
+        return None
+    text = " ".join(response.text.split())[:200]
+    return f"event {message.seq}: HTTP {response.status_code}" + (f": {text}" if text else "")
+
+
+def _record(
+    engine: Engine, hook: Webhook, cursor: Any, position: int, delivered: int, error: str | None
+) -> None:
+    if error is None and position == cursor.delivered_seq and not cursor.failures:
+        return  # nothing changed: no write
+    now = engine.clock.now()
+    if error is None:
+        failures, next_attempt = 0, None
+    else:
+        failures = 1 if position > cursor.delivered_seq else cursor.failures + 1
+        delay = min(hook.backoff * 2 ** min(failures - 1, 30), hook.max_backoff)
+        next_attempt = now + timedelta(seconds=delay)
+        log.warning("webhook %s: %s (next try in %.1fs)", hook.name, error, delay)
+
+    def work(tx: Tx) -> None:
+        tx.record_webhook_round(
+            hook.name,
+            delivered_seq=position,
+            at=now,
+            succeeded=delivered > 0,
+            error=error,
+            failures=failures,
+            next_attempt_at=next_attempt,
+        )
+
+    engine.db.run(work)
+
+
+class Dispatcher:
+    """Starts delivery rounds for one engine; at most one in flight per webhook."""
+
+    def __init__(self) -> None:
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def drain(self, timeout: float) -> bool:
+        """Wait for the rounds in flight to end; whether they all did within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in threads)
+
+    def tick(self, engine: Engine) -> list[threading.Thread]:
+        """Start a round for every webhook with pending events that is not backing off."""
+        if engine.configs is None:
+            return []
+        try:
+            active = engine.configs.active()
+        except NotFound:
+            return []
+        notifications: Notifications = active.config.notifications
+        if not notifications.webhooks:
+            return []
+        now = engine.clock.now()
+        with engine.db.read() as tx:
+            cursors = tx.webhook_cursors()
+            head = tx.audit_head()
+        started = []
+        for hook in notifications.webhooks:
+            cursor = cursors.get(hook.name)
+            if cursor is not None and (
+                cursor.delivered_seq >= (head.seq if head else 0)
+                or (cursor.next_attempt_at is not None and cursor.next_attempt_at > now)
+            ):
+                continue
+            with self._lock:
+                if hook.name in self._busy:
+                    continue
+                self._busy.add(hook.name)
+            thread = threading.Thread(
+                target=self._round,
+                args=(engine, hook, notifications, active.config.tickets),
+                name=f"webhook-{hook.name}",
+                daemon=True,
+            )
+            with self._lock:
+                self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()
+            started.append(thread)
+        return started
+
+    def _round(
+        self, engine: Engine, hook: Webhook, notifications: Notifications, tickets: Tickets
+    ) -> None:
+        try:
+            deliver_round(engine, hook, notifications, tickets=tickets)
+        except Exception:  # a round must never take its thread (or the scheduler) down
+            log.exception("webhook %s: delivery round failed", hook.name)
+        finally:
+            with self._lock:
+                self._busy.discard(hook.name)
+
+
+_dispatchers: weakref.WeakKeyDictionary[Engine, Dispatcher] = weakref.WeakKeyDictionary()
+_dispatchers_lock = threading.Lock()
+
+
+def deliver_webhooks(engine: Engine) -> None:
+    """The scheduler task: start the delivery rounds that are due (returns at once)."""
+    with _dispatchers_lock:
+        dispatcher = _dispatchers.get(engine)
+        if dispatcher is None:
+            dispatcher = _dispatchers[engine] = Dispatcher()
+    dispatcher.tick(engine)
+
+
+def drain(engine: Engine, timeout: float = ROUND_SECONDS + 60) -> bool:
+    """Wait for ``engine``'s delivery rounds in flight to end (a clean shutdown, tests)."""
+    with _dispatchers_lock:
+        dispatcher = _dispatchers.get(engine)
+    return dispatcher.drain(timeout) if dispatcher is not None else True
+
+
+def webhook_status(engine: Engine, notifications: Notifications) -> list[dict[str, Any]]:
+    """Each configured webhook with its cursor, backlog, last success and last error."""
+    import os
+
+    with engine.db.read() as tx:
+        cursors = tx.webhook_cursors()
+        head = tx.audit_head()
+    head_seq = head.seq if head else 0
+    out = []
+    for hook in notifications.webhooks:
+        cursor = cursors.get(hook.name)
+        variable = hook.secret.removeprefix("${").removesuffix("}") if hook.secret else None
+        out.append(
+            {
+                "name": hook.name,
+                "url": hook.url,
+                "format": hook.format,
+                "events": list(hook.events),
+                "signed": hook.secret is not None,
+                "secret_set": bool(os.environ.get(variable)) if variable else None,
+                "cursor": cursor.delivered_seq if cursor else None,
+                "head": head_seq,
+                "pending": max(0, head_seq - cursor.delivered_seq) if cursor else None,
+                "last_success_at": cursor.last_success_at if cursor else None,
+                "last_error": cursor.last_error if cursor else None,
+                "last_error_at": cursor.last_error_at if cursor else None,
+                "failures": cursor.failures if cursor else 0,
+                "next_attempt_at": cursor.next_attempt_at if cursor else None,
+            }
+        )
+    return out

@@ -1,0 +1,283 @@
+"""Running totals for the Prometheus exposition: counts and histogram buckets by label.
+
+Each total covers the events whose time falls in ``[start, end)`` (``None``:
+unbounded), so a caller can sum history once and then only what is new. The
+event time is when the thing ended: a deployment's or a step's
+``finished_at``, an incident's ``opened_at`` (opened) or ``resolved_at``
+(restored). Histogram buckets are cumulative counts, as Prometheus wants them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal_column, select
+from sqlalchemy.sql import ColumnElement
+
+from interlock.storage.base import QueryBase
+from interlock.storage.metric_scope import number, seconds
+from interlock.storage.schema import (
+    artifacts,
+    deployments,
+    incidents,
+    nodes,
+    release_items,
+    releases,
+)
+
+Labels = tuple[str, ...]
+
+
+@dataclass
+class Histogram:
+    """Cumulative bucket counts (one per bound, ``+Inf`` being ``count``), count and sum."""
+
+    buckets: list[int]
+    count: int = 0
+    total: float = 0.0
+
+    def add(self, other: Histogram) -> None:
+        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
+        self.count += other.count
+        self.total += other.total
+
+
+@dataclass
+class Totals:
+    """Everything the exposition sums over time, by label values."""
+
+    deployments: dict[Labels, int] = field(default_factory=dict)
+    durations: dict[Labels, Histogram] = field(default_factory=dict)
+    lead_times: dict[Labels, Histogram] = field(default_factory=dict)
+    incidents: dict[Labels, int] = field(default_factory=dict)
+    restores: dict[Labels, Histogram] = field(default_factory=dict)
+    approval_waits: dict[Labels, Histogram] = field(default_factory=dict)
+    step_runs: dict[Labels, int] = field(default_factory=dict)
+
+    def add(self, other: Totals) -> None:
+        for name in ("deployments", "incidents", "step_runs"):
+            mine: dict[Labels, int] = getattr(self, name)
+            for key, value in getattr(other, name).items():
+                mine[key] = mine.get(key, 0) + value
+        for name in ("durations", "lead_times", "restores", "approval_waits"):
+            histograms: dict[Labels, Histogram] = getattr(self, name)
+            for key, histogram in getattr(other, name).items():
+                if key in histograms:
+                    histograms[key].add(histogram)
+                else:
+                    histograms[key] = Histogram(
+                        list(histogram.buckets), histogram.count, histogram.total
+                    )
+
+
+def _between(column: Any, start: float | None, end: float | None) -> list[ColumnElement[bool]]:
+    found = [column.is_not(None)]
+    if start is not None:
+        found.append(column >= start)
+    if end is not None:
+        found.append(column < end)
+    return found
+
+
+def _buckets(value: ColumnElement[Any], bounds: Sequence[float]) -> list[ColumnElement[Any]]:
+    return [
+        func.coalesce(func.sum(case((value <= number(bound), 1), else_=0)), 0).label(f"le{i}")
+        for i, bound in enumerate(bounds)
+    ]
+
+
+def _plain(column: Any) -> ColumnElement[Any]:
+    """The column as an expression, which SQLite's planner cannot serve from an index."""
+    found: ColumnElement[Any] = column.op("||")(literal_column("''"))
+    return found
+
+
+def deployed_before(
+    service: Any, version: Any, environment: Any, before: float
+) -> ColumnElement[bool]:
+    """``service@version`` succeeded in ``environment`` (a column, or names) before ``before``.
+
+    It is looked up through the version's own releases (``release_id``): the
+    other conditions are written as expressions so that SQLite's planner,
+    which guesses ranges without statistics, does not walk every deployment
+    that finished before ``before`` instead.
+    """
+    earlier = deployments.alias("earlier")
+    items = release_items.alias("earlier_items")
+    where = (
+        _plain(earlier.c.environment).in_(environment)
+        if isinstance(environment, tuple)
+        else _plain(earlier.c.environment) == environment
+    )
+    return (
+        select(literal_column("1"))
+        .select_from(items.join(earlier, earlier.c.release_id == items.c.release_id))
+        .where(
+            items.c.service == service,
+            items.c.version == version,
+            _plain(earlier.c.kind) == "deploy",
+            _plain(earlier.c.state) == "succeeded",
+            where,
+            seconds(earlier.c.finished_at) + number(0.0) < number(before),
+        )
+        .exists()
+    )
+
+
+def _nonnegative(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((value < 0, number(0.0)), else_=value)
+
+
+class MetricTotalsQueries(QueryBase):
+    def _histograms(
+        self,
+        labels: Sequence[ColumnElement[Any]],
+        value: ColumnElement[Any],
+        source: Any,
+        where: Sequence[ColumnElement[bool]],
+        bounds: Sequence[float],
+    ) -> dict[Labels, Histogram]:
+        query = (
+            select(
+                *labels,
+                func.count().label("events"),
+                func.coalesce(func.sum(value), 0.0).label("total"),
+                *_buckets(value, bounds),
+            )
+            .select_from(source)
+            .where(*where)
+            .group_by(*labels)
+        )
+        found = {}
+        for row in self.conn.execute(query):
+            key = tuple(str(row[i] or "") for i in range(len(labels)))
+            buckets = [int(getattr(row, f"le{b}")) for b in range(len(bounds))]
+            found[key] = Histogram(buckets, int(row.events), float(row.total))
+        return found
+
+    def metric_totals(
+        self, start: float | None, end: float | None, bounds: dict[str, Sequence[float]]
+    ) -> Totals:
+        """Every total for events in ``[start, end)``; ``bounds`` are histogram buckets by name."""
+        d, ri, i, n = deployments.c, release_items.c, incidents.c, nodes.c
+        totals = Totals()
+        finished = [d.kind.in_(("deploy", "rollback")), *_between(d.finished_at, start, end)]
+        for row in self.conn.execute(
+            select(ri.service, d.environment, d.kind, d.state, func.count().label("events"))
+            .select_from(deployments.join(release_items, ri.release_id == d.release_id))
+            .where(*finished)
+            .group_by(ri.service, d.environment, d.kind, d.state)
+        ):
+            key = (row.service, row.environment or "", row.kind, row.state)
+            totals.deployments[key] = int(row.events)
+        took = _nonnegative(seconds(d.finished_at) - seconds(d.started_at))
+        totals.durations = self._histograms(
+            [d.environment],
+            took,
+            deployments,
+            [*finished, d.started_at.is_not(None), d.state != "cancelled"],
+            bounds["duration"],
+        )
+        totals.lead_times = self._lead_times(start, end, bounds["lead_time"])
+        for row in self.conn.execute(
+            select(i.service, i.environment, func.count().label("events"))
+            .where(*_between(i.opened_at, start, end))
+            .group_by(i.service, i.environment)
+        ):
+            totals.incidents[(row.service or "", row.environment)] = int(row.events)
+        totals.restores = self._histograms(
+            [i.environment],
+            _nonnegative(seconds(i.resolved_at) - seconds(i.opened_at)),
+            incidents,
+            _between(i.resolved_at, start, end),
+            bounds["restore"],
+        )
+        totals.approval_waits = self._histograms(
+            [d.environment],
+            _nonnegative(seconds(n.finished_at) - seconds(n.started_at)),
+            nodes.join(deployments, d.id == n.deployment_id),
+            [
+                n.kind == "gate",
+                *_between(n.finished_at, start, end),
+                n.executor == "approval",
+                n.started_at.is_not(None),
+                n.state.in_(("succeeded", "failed")),
+            ],
+            bounds["approval_wait"],
+        )
+        for row in self.conn.execute(
+            select(n.executor, n.state, func.count().label("events"))
+            .where(
+                n.kind == "step", *_between(n.finished_at, start, end), n.started_at.is_not(None)
+            )
+            .group_by(n.executor, n.state)
+        ):
+            totals.step_runs[(row.executor, row.state)] = int(row.events)
+        return totals
+
+    def _lead_times(
+        self, start: float | None, end: float | None, bounds: Sequence[float]
+    ) -> dict[Labels, Histogram]:
+        """Commit -> first successful deploy per environment, for firsts in ``[start, end)``."""
+        d, ri, a = deployments.c, release_items.c, artifacts.c
+        conditions = [
+            d.kind == "deploy",
+            *_between(d.finished_at, start, end),
+            d.state == "succeeded",
+            a.committed_at.is_not(None),
+        ]
+        if start is not None:  # a version that succeeded there before is not a new change
+            conditions.append(~deployed_before(ri.service, ri.version, d.environment, start))
+        firsts = (
+            select(
+                ri.service.label("service"),
+                d.environment.label("environment"),
+                (func.min(seconds(d.finished_at)) - func.min(seconds(a.committed_at))).label(
+                    "lead"
+                ),
+            )
+            .select_from(
+                deployments.join(release_items, ri.release_id == d.release_id).join(
+                    artifacts, and_(a.service == ri.service, a.version == ri.version)
+                )
+            )
+            .where(*conditions)
+            .group_by(
+                ri.service, d.environment, func.coalesce(ri.commit_sha, a.commit_sha, ri.version)
+            )
+        ).subquery("firsts")
+        f = firsts.c
+        return self._histograms(
+            [f.service, f.environment], _nonnegative(f.lead), firsts, [], bounds
+        )
+
+    # -- gauges: what is true now (small sets, on indexed columns) ---------------------
+    def open_incident_counts(self) -> dict[Labels, int]:
+        i = incidents.c
+        rows = self.conn.execute(
+            select(i.service, i.environment, func.count().label("events"))
+            .where(i.state == "open")
+            .group_by(i.service, i.environment)
+        )
+        return {(r.service or "", r.environment): int(r.events) for r in rows}
+
+    def releases_in_progress(self) -> dict[str, int]:
+        r = releases.c
+        rows = self.conn.execute(
+            select(r.state, func.count().label("events"))
+            .where(r.state.in_(("scheduled", "running", "needs_attention")))
+            .group_by(r.state)
+        )
+        return {row.state: int(row.events) for row in rows}
+
+    def approvals_waiting(self) -> dict[str, int]:
+        n, d = nodes.c, deployments.c
+        rows = self.conn.execute(
+            select(d.environment, func.count().label("events"))
+            .select_from(nodes.join(deployments, d.id == n.deployment_id))
+            .where(n.state == "waiting", n.executor == "approval")
+            .group_by(d.environment)
+        )
+        return {row.environment or "": int(row.events) for row in rows}

@@ -1,0 +1,221 @@
+"""Events in and out: webhook delivery cursors, inbound receipts, artifact look-ups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from interlock.domain.records import Artifact
+from interlock.storage.base import QueryBase
+from interlock.storage.schema import (
+    artifacts,
+    audit_events,
+    config_versions,
+    event_receipts,
+    webhook_cursors,
+)
+
+
+@dataclass(frozen=True)
+class WebhookCursor:
+    """How far one webhook has been delivered, and how its last tries went."""
+
+    name: str
+    delivered_seq: int
+    started_seq: int
+    created_at: datetime
+    updated_at: datetime
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    failures: int
+    next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class EventReceipt:
+    """An inbound event that was acted on (or deliberately not)."""
+
+    key: str
+    source: str
+    event_id: str
+    type: str
+    subject_key: str | None
+    received_at: datetime
+    received_by: str
+    outcome: str
+    detail: str | None
+    incident_id: int | None
+
+
+class WebhookQueries(QueryBase):
+    # -- outbound: the audit log is the outbox ------------------------------------
+    def webhook_cursors(self) -> dict[str, WebhookCursor]:
+        """Every stored cursor, by webhook name."""
+        rows = self.conn.execute(select(webhook_cursors))
+        return {r.name: WebhookCursor(**r._mapping) for r in rows}
+
+    def webhook_cursor(self, name: str) -> WebhookCursor | None:
+        row = self.conn.execute(
+            select(webhook_cursors).where(webhook_cursors.c.name == name)
+        ).first()
+        return WebhookCursor(**row._mapping) if row else None
+
+    def config_loaded_seq(self) -> int:
+        """The audit sequence number at which the newest config was loaded (0 if none).
+
+        A new webhook starts after it: it receives what happened since the
+        configuration that added it, not the whole history.
+        """
+        version = self.conn.execute(select(func.max(config_versions.c.version))).scalar()
+        if version is None:
+            return 0
+        seq = self.conn.execute(
+            select(func.max(audit_events.c.seq)).where(
+                audit_events.c.object_type == "config",
+                audit_events.c.object_id == str(version),
+                audit_events.c.action == "config.loaded",
+            )
+        ).scalar()
+        return int(seq or 0)
+
+    def ensure_webhook_cursor(self, name: str, start: int, at: datetime) -> WebhookCursor:
+        """The cursor of ``name``, created at ``start`` if it has none (races are fine)."""
+        found = self.webhook_cursor(name)
+        if found is not None:
+            return found
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        values = {
+            "name": name,
+            "delivered_seq": start,
+            "started_seq": start,
+            "created_at": at,
+            "updated_at": at,
+            "failures": 0,
+        }
+        # Two schedulers (a leader change) may both create it: the first one wins.
+        if self.dialect == "postgresql":
+            statement: Any = postgresql.insert(webhook_cursors).values(**values)
+        else:
+            statement = sqlite.insert(webhook_cursors).values(**values)
+        self.conn.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+        created = self.webhook_cursor(name)
+        assert created is not None
+        return created
+
+    def record_webhook_round(
+        self,
+        name: str,
+        *,
+        delivered_seq: int,
+        at: datetime,
+        succeeded: bool,
+        error: str | None,
+        failures: int,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        """Store a delivery round's outcome; the cursor never moves backwards."""
+        values: dict[str, object] = {
+            "updated_at": at,
+            "failures": failures,
+            "next_attempt_at": next_attempt_at,
+        }
+        if succeeded:
+            values["last_success_at"] = at
+        if error is not None:
+            values["last_error"] = error[:2000]
+            values["last_error_at"] = at
+        self.conn.execute(
+            update(webhook_cursors).where(webhook_cursors.c.name == name).values(**values)
+        )
+        self.conn.execute(
+            update(webhook_cursors)
+            .where(webhook_cursors.c.name == name, webhook_cursors.c.delivered_seq < delivered_seq)
+            .values(delivered_seq=delivered_seq)
+        )
+
+    # -- inbound: receipts ------------------------------------------------------------
+    def event_receipt(self, key: str) -> EventReceipt | None:
+        row = self.conn.execute(select(event_receipts).where(event_receipts.c.key == key)).first()
+        return EventReceipt(**row._mapping) if row else None
+
+    def claim_event_receipt(
+        self,
+        *,
+        key: str,
+        source: str,
+        event_id: str,
+        type: str,
+        subject_key: str | None,
+        at: datetime,
+        by: str,
+    ) -> bool:
+        """Record that an event is being acted on; ``False`` if it already was.
+
+        On PostgreSQL a concurrent claim of the same key waits for the first
+        transaction and then finds the row: a duplicate, never an error.
+        """
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        values = {
+            "key": key,
+            "source": source,
+            "event_id": event_id,
+            "type": type[:128],
+            "subject_key": subject_key,
+            "received_at": at,
+            "received_by": by,
+            "outcome": "pending",
+        }
+        if self.dialect == "postgresql":
+            statement: Any = postgresql.insert(event_receipts).values(**values)
+        else:
+            statement = sqlite.insert(event_receipts).values(**values)
+        # RETURNING rather than rowcount: psycopg reports no reliable count for DO NOTHING.
+        inserted = self.conn.execute(
+            statement.on_conflict_do_nothing(index_elements=["key"]).returning(event_receipts.c.key)
+        ).first()
+        return inserted is not None
+
+    def settle_event_receipt(
+        self, key: str, *, outcome: str, detail: str | None, incident_id: int | None
+    ) -> None:
+        """What acting on a claimed event did."""
+        self.conn.execute(
+            update(event_receipts)
+            .where(event_receipts.c.key == key)
+            .values(outcome=outcome, detail=detail, incident_id=incident_id)
+        )
+
+    def incidents_of_subject(self, subject_key: str) -> list[int]:
+        """Incidents opened by events about this subject, newest first."""
+        rows = self.conn.execute(
+            select(event_receipts.c.incident_id)
+            .where(
+                event_receipts.c.subject_key == subject_key,
+                event_receipts.c.incident_id.is_not(None),
+            )
+            .order_by(event_receipts.c.received_at.desc())
+        )
+        return [int(r.incident_id) for r in rows]
+
+    # -- artifacts other tools refer to ---------------------------------------------
+    def artifact_with_digest(self, service: str, digest: str) -> Artifact | None:
+        row = self.conn.execute(
+            select(artifacts)
+            .where(artifacts.c.service == service, artifacts.c.digest == digest)
+            .order_by(artifacts.c.id.desc())
+        ).first()
+        return Artifact(**row._mapping) if row else None
+
+    def artifact_with_commit(self, service: str, commit: str) -> Artifact | None:
+        row = self.conn.execute(
+            select(artifacts)
+            .where(artifacts.c.service == service, artifacts.c.commit_sha == commit)
+            .order_by(artifacts.c.id.desc())
+        ).first()
+        return Artifact(**row._mapping) if row else None

@@ -1,0 +1,282 @@
+"""Webhooks out: the audit log is the outbox; delivery is signed, in order, at least once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from interlock.domain.records import Item
+from interlock.engine import artifacts, views
+from interlock.engine.configs import Configs
+from interlock.engine.core import Engine
+from interlock.engine.releases import create_release
+from interlock.events import dispatcher
+from interlock.storage.db import Database
+from tests.conftest import FAST
+from tests.helpers import running, wait_release_end
+from tests.integration.events.conftest import SECRET
+from tests.support.external import schema_errors
+
+DIGEST = "sha256:" + "4d" * 32
+
+BASE = """\
+version: 1
+environments: [{name: staging}, {name: production, production: true}]
+services:
+  api:
+    deploy:
+      - {name: migrate, run: "true"}
+      - {name: roll-out, run: "true"}
+notifications:
+  public_url: https://interlock.example.com
+  webhooks:
+"""
+
+
+def hook(name: str, url: str, **options: str) -> str:
+    lines = [f"    - name: {name}", f"      url: {url}", "      backoff: 50ms"]
+    lines.append("      secret: ${HOOK_SECRET}")
+    lines += [f"      {key}: {value}" for key, value in options.items()]
+    return "\n".join(lines) + "\n"
+
+
+RELEASE_CDEVENTS = [
+    "pipelinerun.queued",
+    "pipelinerun.started",
+    "taskrun.started",
+    "taskrun.finished",
+    "taskrun.started",
+    "taskrun.finished",
+]
+
+
+def expected_types(first_in_env: bool = True) -> list[str]:
+    deployed = "service.deployed" if first_in_env else "service.upgraded"
+    one_env = RELEASE_CDEVENTS + [deployed, "pipelinerun.finished"]
+    return [f"dev.cdevents.{t}.0.3.0" for t in one_env + one_env]
+
+
+def short(deliveries: list[Any]) -> list[str]:
+    return [d.headers["x-interlock-event"] for d in deliveries]
+
+
+def release(pilot: Any, ref: str) -> Any:
+    done = wait_release_end(pilot.engine, pilot.release(ref).id)
+    assert done.state.value == "succeeded"
+    return done
+
+
+def test_a_release_arrives_signed_in_order_and_valid(pilot, receivers, monkeypatch):
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    bus, copy, services = receivers(), receivers(), receivers()
+    pilot.config(
+        BASE
+        + hook("cd-bus", bus.url)
+        + hook("audit-copy", copy.url, format="interlock")
+        + hook("services", services.url, events='["service.*"]')
+    )
+    artifacts.register(pilot.engine, actor="ci", service="api", version="1.4.2", digest=DIGEST)
+    with running(pilot.engine):
+        release(pilot, "api@1.4.2")
+        types = ["dev.cdevents.artifact.published.0.3.0"] + expected_types()
+        got = bus.wait(lambda d: len(d) >= len(types), what="the release's CDEvents")
+        with pilot.read() as tx:
+            loaded = tx.config_loaded_seq()
+            head = tx.audit_head().seq
+        everything = copy.wait(lambda d: d and d[-1].seq >= head, what="every audit event")
+        only = services.wait(lambda d: len(d) >= 2, what="the service events")
+        time.sleep(0.3)  # nothing more may come
+    assert short(bus.deliveries) == types  # in order, once each, nothing else
+    for delivery in got:
+        event = delivery.json
+        assert delivery.signature_ok, delivery.headers
+        assert schema_errors(event) == [], event
+        assert delivery.headers["content-type"] == "application/cdevents+json"
+        assert delivery.headers["ce-id"] == event["context"]["id"] == delivery.id
+        assert delivery.headers["ce-type"] == event["context"]["type"]
+        assert delivery.headers["ce-source"] == "https://interlock.example.com"
+    assert [d.seq for d in got] == sorted({d.seq for d in got})
+    published = got[0].json
+    assert published["subject"]["id"] == f"pkg:generic/api@1.4.2?checksum={DIGEST}"
+    deployed = [d.json for d in got if "service.deployed" in d.json["context"]["type"]]
+    assert [e["subject"]["content"]["environment"]["id"] for e in deployed] == [
+        "staging",
+        "production",
+    ]
+    # The interlock format: every audit event after the config was loaded, without a gap.
+    assert [d.seq for d in copy.deliveries] == list(range(loaded + 1, head + 1))
+    assert all(d.signature_ok for d in everything)
+    assert [d.json["action"] for d in everything][:2] == ["artifact.registered", "release.created"]
+    assert everything[0].json["hash"] == everything[0].id
+    assert short(only) == ["dev.cdevents.service.deployed.0.3.0"] * 2
+
+
+def test_a_failing_receiver_gets_every_event_in_order_once_it_recovers(
+    pilot, receivers, monkeypatch
+):
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    bus = receivers()
+    pilot.config(BASE + hook("cd-bus", bus.url))
+    artifacts.register(pilot.engine, actor="ci", service="api", version="1.4.2", digest=DIGEST)
+    with running(pilot.engine):
+        bus.wait(lambda d: len(d) == 1, what="artifact.published")
+        bus.failing = True  # 500 for everything from now on
+        release(pilot, "api@1.4.2")
+        deadline = time.monotonic() + 10
+        while len(bus.deliveries) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = dispatcher.webhook_status(
+            pilot.engine, pilot.configs.active().config.notifications
+        )
+        bus.failing = False
+        types = ["dev.cdevents.artifact.published.0.3.0"] + expected_types()
+        got = bus.wait(lambda d: len(d) >= len(types), what="every event after recovery")
+        time.sleep(0.3)
+    failed = [d for d in bus.deliveries if d.status >= 300]
+    assert len(failed) >= 3, "the receiver should have been retried"
+    # Only the event at the head of the queue was tried while failing; it came again.
+    assert {d.id for d in failed} == {got[1].id}
+    assert short(got) == types  # every event, in order, no gap, each accepted once
+    assert len({d.id for d in got}) == len(got)
+    assert status[0]["failures"] >= 1 and "HTTP 500" in status[0]["last_error"]
+    after = dispatcher.webhook_status(pilot.engine, pilot.configs.active().config.notifications)
+    assert after[0]["failures"] == 0 and after[0]["pending"] == 0
+    assert after[0]["last_success_at"] is not None
+
+
+def test_the_cursor_survives_a_restart_and_a_crash_loses_nothing(
+    pilot, receivers, monkeypatch, database_url
+):
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    bus = receivers()
+    pilot.config(BASE + hook("cd-bus", bus.url))
+    with running(pilot.engine):
+        release(pilot, "api@1.0.0")
+        first = bus.wait(lambda d: len(d) == len(expected_types()), what="release 1")
+    # A crash after sending but before the cursor was stored: the events come again.
+    engine = Engine(Database(database_url), settings=FAST)
+    try:
+        configs = Configs(engine)
+        done = create_release(
+            engine, configs, actor="alice", items=[Item("api", "2.0.0")], reason="T-2"
+        )
+        notifications = configs.active().config.notifications
+        with running(engine, scheduler=False):
+            wait_release_end(engine, done.id)
+        with monkeypatch.context() as patch:
+
+            def crash(*args: Any) -> None:
+                raise RuntimeError("the process died here")
+
+            patch.setattr(dispatcher, "_record", crash)
+            with pytest.raises(RuntimeError):
+                dispatcher.deliver_round(engine, notifications.webhooks[0], notifications)
+        sent_twice = bus.accepted()[len(first) :]
+        assert len(sent_twice) == len(expected_types())
+        with engine.db.read() as tx:  # not moved past what was sent before the crash
+            assert first[-1].seq <= tx.webhook_cursor("cd-bus").delivered_seq < sent_twice[0].seq
+        # The restarted engine's scheduler picks up where the cursor says.
+        with running(engine):
+            again = bus.wait(lambda d: len(d) == len(first) + 2 * len(sent_twice), what="resend")
+            time.sleep(0.3)
+        dispatcher.drain(engine)
+    finally:
+        engine.db.dispose()
+    assert [d.id for d in again[len(first) + len(sent_twice) :]] == [d.id for d in sent_twice]
+    assert len(bus.accepted()) == len(again)  # release 1 was never sent again
+    assert short(sent_twice) == expected_types(first_in_env=False)
+    with pilot.read() as tx:
+        assert tx.webhook_cursor("cd-bus").delivered_seq >= again[-1].seq
+
+
+def test_a_hanging_receiver_delays_neither_the_tick_nor_other_webhooks(
+    pilot, receivers, monkeypatch
+):
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    slow, bus = receivers(delay=1.5), receivers()
+    pilot.config(BASE + hook("slow", slow.url, timeout="200ms") + hook("cd-bus", bus.url))
+    release_id = pilot.release("api@1.0.0").id
+    with running(pilot.engine, scheduler=False):
+        wait_release_end(pilot.engine, release_id)
+    started = time.monotonic()
+    dispatcher.deliver_webhooks(pilot.engine)  # the scheduler task: starts rounds, returns
+    assert time.monotonic() - started < 0.5
+    with running(pilot.engine):
+        bus.wait(lambda d: len(d) == len(expected_types()), timeout=5, what="the fast webhook")
+    dispatcher.drain(pilot.engine)
+    status = {
+        s["name"]: s
+        for s in dispatcher.webhook_status(
+            pilot.engine, pilot.configs.active().config.notifications
+        )
+    }
+    assert status["cd-bus"]["pending"] == 0
+    assert "Timeout" in (status["slow"]["last_error"] or "")
+    assert status["slow"]["pending"] > 0
+
+
+def test_a_missing_secret_sends_nothing_and_says_which_variable(pilot, receivers, monkeypatch):
+    monkeypatch.delenv("HOOK_SECRET", raising=False)
+    bus = receivers()
+    pilot.config(BASE + hook("cd-bus", bus.url))
+    release_id = pilot.release("api@1.0.0").id
+    with running(pilot.engine):
+        wait_release_end(pilot.engine, release_id)
+        notifications = pilot.configs.active().config.notifications
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            status = dispatcher.webhook_status(pilot.engine, notifications)[0]
+            if status["last_error"]:
+                break
+            time.sleep(0.05)
+    assert bus.deliveries == []
+    assert "HOOK_SECRET is not set" in status["last_error"]
+    assert status["signed"] is True and status["secret_set"] is False
+    assert status["pending"] == status["head"] - status["cursor"] > 0
+    assert views.audit_verify(pilot.engine).ok  # deliveries write no audit events
+
+
+def test_delivery_status_over_the_api_and_the_cli(pilot, receivers, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from interlock.cli.main import cli
+    from tests.support.api import Api
+
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    bus = receivers()
+    permissions = "permissions:\n  - {user: aud, allow: [audit.read]}\n"
+    path = pilot.config(
+        BASE.replace("notifications:", permissions + "notifications:")
+        + hook("cd-bus", bus.url)
+        + hook("down", "http://127.0.0.1:9/nothing-listens")
+    )
+    api = Api(pilot.engine, pilot.configs, path, workers=1).start()
+    try:
+        auditor, nobody = api.user("aud"), api.user("nobody")
+        artifacts.register(pilot.engine, actor="ci", service="api", version="1.0.0", digest=DIGEST)
+        bus.wait(lambda d: len(d) == 1, what="artifact.published")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = {w["name"]: w for w in auditor.get("/api/v1/webhooks").json()}
+            if found["down"]["last_error"] and found["cd-bus"]["pending"] == 0:
+                break
+            time.sleep(0.05)
+        assert found["cd-bus"]["cursor"] == found["cd-bus"]["head"]
+        assert found["cd-bus"]["last_success_at"] and not found["cd-bus"]["last_error"]
+        assert found["down"]["pending"] > 0 and found["down"]["failures"] >= 1
+        assert "ConnectError" in found["down"]["last_error"]
+        assert found["down"]["url"] == "http://127.0.0.1:9/nothing-listens"
+        assert nobody.get("/api/v1/webhooks").status_code == 403
+        env = {"INTERLOCK_URL": api.url, "INTERLOCK_TOKEN": api.secrets["aud"]}
+        listed = CliRunner().invoke(cli, ["webhook", "list", "--format", "json"], env=env)
+        assert listed.exit_code == 0, listed.output
+        assert [w["name"] for w in json.loads(listed.output)] == ["cd-bus", "down"]
+        shown = CliRunner().invoke(cli, ["webhook", "list"], env=env)
+        assert shown.exit_code == 0 and "ConnectError" in shown.output, shown.output
+    finally:
+        api.stop()
+        dispatcher.drain(pilot.engine)
