@@ -35,6 +35,7 @@ In another terminal, with INTERLOCK_HOME=$INTERLOCK_HOME, try:
   interlock release show $id        interlock release logs $id --step roll-out
   interlock audit log               interlock audit verify
   interlock release create api@2.0.0 --reason "DEMO-2" --watch
+Web UI: $INTERLOCK_URL/ui/ (sign in with the token in $INTERLOCK_HOME/admin.token)
 API docs: $INTERLOCK_URL/docs    Press Ctrl-C to stop.
 TXT
 wait "$server"
