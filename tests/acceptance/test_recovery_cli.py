@@ -97,3 +97,22 @@ def test_runbook_with_a_manual_step_from_the_cli(project, server):
     assert "drain INC-5" in (project / "story.log").read_text()
     time.sleep(0.1)
     assert [r["id"] for r in server.json("runbook", "runs")] == [int(run_id)]
+
+
+def test_block_a_bare_version_from_the_cli(project, server):
+    write_config(project, CONFIG)
+    server.start()
+    assert server.cli("release", "watch", _release(server, "1")).returncode == 0
+    (project / "slow-2").touch()
+    release_id = _release(server, "2")
+    wait_for(lambda: (project / "story.log").exists()
+             and "slow 2" in (project / "story.log").read_text(), 30)
+    blocked = server.cli("release", "block", "2", "--reason", "CVE-2026-1")
+    assert blocked.returncode == 0, blocked.stderr
+    assert "api@2 is blocked" in blocked.stdout
+    watch = server.cli("release", "watch", release_id, "--timeout", "60")
+    assert watch.returncode == 1 and "blocked by admin: CVE-2026-1" in watch.stdout
+    again = server.cli("release", "create", "api@2", "--reason", "retry")
+    assert again.returncode == 6 and "api@2 is blocked: CVE-2026-1" in again.stderr
+    assert server.cli("release", "block", "7", "--reason", "x").returncode == 2
+    assert server.cli("release", "unblock", "api@2", "--reason", "fixed").returncode == 0

@@ -376,29 +376,48 @@ def cancel(release_id: int, reason: str, fmt: str) -> None:
 
 
 @release.command("block")
-@click.argument("ref", metavar="SERVICE@VERSION")
+@click.argument("ref", metavar="[SERVICE@]VERSION")
 @click.option("--reason", required=True)
 def block(ref: str, reason: str) -> None:
-    """Mark a version bad: it is never released again, and deployments of it stop."""
-    from interlock.domain.names import parse_ref
+    """Mark a version bad: it is never released again, and deployments of it stop.
 
-    parsed = parse_ref(ref, field="version")
-    Client().post(f"/api/v1/artifacts/{parsed.service}/{parsed.version}/block", {"reason": reason})
-    click.echo(f"{ref} is blocked; running deployments of it are stopping")
+    A bare VERSION is enough when only one service has it.
+    """
+    client = Client()
+    service, version = _versioned(client, ref)
+    client.post(f"/api/v1/artifacts/{service}/{version}/block", {"reason": reason})
+    click.echo(f"{service}@{version} is blocked; running deployments of it are stopping")
+
+
+def _versioned(client: Client, ref: str) -> tuple[str, str]:
+    from interlock.domain.names import check_version, parse_ref
+
+    if "@" in ref:
+        parsed = parse_ref(ref, field="version")
+        return parsed.service, parsed.version
+    check_version(ref)
+    services = client.get(f"/api/v1/versions/{ref}/services")
+    if len(services) == 1:
+        return str(services[0]), ref
+    if not services:
+        raise InvalidInput(
+            f"no service has a version {ref!r}; write SERVICE@VERSION", field="version"
+        )
+    raise InvalidInput(
+        f"several services have version {ref!r} ({', '.join(services)}); write SERVICE@VERSION",
+        field="version",
+    )
 
 
 @release.command("unblock")
-@click.argument("ref", metavar="SERVICE@VERSION")
+@click.argument("ref", metavar="[SERVICE@]VERSION")
 @click.option("--reason", required=True)
 def unblock(ref: str, reason: str) -> None:
     """Allow a blocked version again."""
-    from interlock.domain.names import parse_ref
-
-    parsed = parse_ref(ref, field="version")
-    Client().post(
-        f"/api/v1/artifacts/{parsed.service}/{parsed.version}/unblock", {"reason": reason}
-    )
-    click.echo(f"{ref} is no longer blocked")
+    client = Client()
+    service, version = _versioned(client, ref)
+    client.post(f"/api/v1/artifacts/{service}/{version}/unblock", {"reason": reason})
+    click.echo(f"{service}@{version} is no longer blocked")
 
 
 def _attach_notes() -> None:

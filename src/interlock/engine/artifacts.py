@@ -250,6 +250,14 @@ def observe(engine: Engine, *, actor: str, service: str, environment: str, versi
     engine.db.run(work)
 
 
+def services_with_version(engine: Engine, version: str) -> list[str]:
+    """Which services have ``version`` (to block a bare version when it is unambiguous)."""
+    check_version(version)
+    with engine.db.read() as tx:
+        found: list[str] = tx.services_with_version(version)
+    return found
+
+
 def get(engine: Engine, service: str, version: str) -> Artifact:
     with engine.db.read() as tx:
         found = tx.get_artifact(service, version)

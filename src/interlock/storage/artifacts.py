@@ -101,6 +101,24 @@ class ArtifactQueries(QueryBase):
         )
         return bool(result.rowcount)
 
+    def services_with_version(self, version: str) -> list[str]:
+        """Services that have a registered artifact or a release of ``version``."""
+        from interlock.storage.schema import release_items
+
+        found = {
+            r.service
+            for r in self.conn.execute(
+                select(artifacts.c.service).where(artifacts.c.version == version)
+            )
+        }
+        found |= {
+            r.service
+            for r in self.conn.execute(
+                select(release_items.c.service).distinct().where(release_items.c.version == version)
+            )
+        }
+        return sorted(found)
+
     # -- observed versions ---------------------------------------------------------
     def observe(self, service: str, environment: str, version: str, at: datetime, by: str) -> None:
         self.conn.execute(

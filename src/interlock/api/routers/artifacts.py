@@ -78,6 +78,16 @@ def listing(
     ]
 
 
+@router.get("/versions/{version}/services")
+def services_of_version(version: str, app: AppDep, who: PrincipalDep) -> list[str]:
+    """The services (that you may read) with a registered artifact or a release of VERSION."""
+    return [
+        s
+        for s in artifacts.services_with_version(app.engine, version)
+        if app.access.can_read(who, [s])
+    ]
+
+
 @router.get("/artifacts/{service}/{version}")
 def get(service: str, version: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """One artifact: digest, commit, build, and whether it is blocked."""
