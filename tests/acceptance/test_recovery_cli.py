@@ -105,8 +105,12 @@ def test_block_a_bare_version_from_the_cli(project, server):
     assert server.cli("release", "watch", _release(server, "1")).returncode == 0
     (project / "slow-2").touch()
     release_id = _release(server, "2")
-    wait_for(lambda: (project / "story.log").exists()
-             and "slow 2" in (project / "story.log").read_text(), 30)
+    wait_for(
+        lambda: (
+            (project / "story.log").exists() and "slow 2" in (project / "story.log").read_text()
+        ),
+        30,
+    )
     blocked = server.cli("release", "block", "2", "--reason", "CVE-2026-1")
     assert blocked.returncode == 0, blocked.stderr
     assert "api@2 is blocked" in blocked.stdout

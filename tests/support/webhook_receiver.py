@@ -42,6 +42,7 @@ class Receiver:
     failing: bool = False  # answer every request with `fail_status` while set
     fail_status: int = 500
     delay: float = 0.0  # seconds before answering (to provoke timeouts)
+    refuse_event: str | None = None  # answer 400 to every delivery of this event type, for good
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, headers: dict[str, str], body: bytes) -> int:
@@ -49,6 +50,8 @@ class Receiver:
             status = 200
             if self.failing:
                 status = self.fail_status
+            elif self.refuse_event and headers.get("x-interlock-event") == self.refuse_event:
+                status = 400
             elif self.fail_next > 0:
                 self.fail_next -= 1
                 status = self.fail_status

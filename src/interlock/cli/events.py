@@ -1,4 +1,4 @@
-"""``interlock webhook``: where each outbound webhook stands."""
+"""``interlock webhook``: where each outbound webhook stands; skip a stuck event, retry now."""
 
 from __future__ import annotations
 
@@ -59,3 +59,56 @@ def list_(fmt: str) -> None:
         ],
         empty="no webhooks configured (notifications.webhooks in interlock.yaml)",
     )
+
+
+def _path(name: str, action: str) -> str:
+    from urllib.parse import quote
+
+    return f"/api/v1/webhooks/{quote(name, safe='')}/{action}"
+
+
+@webhook.command("skip")
+@click.argument("name")
+@click.option(
+    "--through",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Skip every audit event up to and including this sequence number.",
+)
+@click.option("--reason", required=True, help="Why these events are never sent (audited).")
+@FORMAT_OPTION
+def skip(name: str, through: int, reason: str, fmt: str) -> None:
+    """Move NAME's cursor past a stuck event: it and those before it are never sent.
+
+    For a receiver that refuses one event for good: `webhook list` shows the
+    event in LAST ERROR ("event 42: HTTP 400 ..."); `--through 42` skips it
+    and delivery goes on from the next one. Needs webhooks.manage.
+    """
+    client = Client()
+    try:
+        found = client.post(_path(name, "skip"), {"through": through, "reason": reason})
+    finally:
+        client.close()
+    if fmt == "json":
+        emit_json(found)
+        return
+    click.echo(
+        f"{name}: skipped the events up to {through}; {found['pending']} pending,"
+        " delivery resumes at the next tick"
+    )
+
+
+@webhook.command("retry")
+@click.argument("name")
+@FORMAT_OPTION
+def retry(name: str, fmt: str) -> None:
+    """Try NAME again now instead of waiting out its backoff. Needs webhooks.manage."""
+    client = Client()
+    try:
+        found = client.post(_path(name, "retry"))
+    finally:
+        client.close()
+    if fmt == "json":
+        emit_json(found)
+        return
+    click.echo(f"{name}: {found['pending']} pending, delivery resumes at the next tick")

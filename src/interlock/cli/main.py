@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("interlock.cli.recovery:rollback", "Put a service back on a good version."),
     "resolve": ("interlock.cli.recovery:resolve", "Decide about a step that needs attention."),
     "incident": ("interlock.cli.recovery:incident", "Open, resolve and list incidents."),
-    "webhook": ("interlock.cli.events:webhook", "Outbound webhooks: cursor, backlog, errors."),
+    "webhook": ("interlock.cli.events:webhook", "Outbound webhooks: status, skip, retry."),
     "runbook": ("interlock.cli.recovery:runbook", "Runbooks: list, run, show, sign."),
     "user": ("interlock.cli.identity:user", "People and service accounts."),
     "token": ("interlock.cli.identity:token", "API tokens: create, list, revoke."),

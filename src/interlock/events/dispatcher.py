@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.domain.templating import resolve_env
 from interlock.engine.core import Engine
-from interlock.errors import NotFound
+from interlock.errors import Conflict, InvalidInput, NotFound
 from interlock.events.cdevents import Context
 from interlock.events.outbound import Message, TxFacts, render, ticket_links
 from interlock.events.signing import SIGNATURE_HEADER, MissingSecret, secret_value, sign
@@ -307,3 +307,102 @@ def webhook_status(engine: Engine, notifications: Notifications) -> list[dict[st
             }
         )
     return out
+
+
+def _configured(notifications: Notifications, name: str) -> Webhook:
+    for hook in notifications.webhooks:
+        if hook.name == name:
+            return hook
+    known = ", ".join(h.name for h in notifications.webhooks) or "none"
+    raise NotFound(f"no webhook named {name!r} in the active config (configured: {known})")
+
+
+def _status_of(engine: Engine, notifications: Notifications, name: str) -> dict[str, Any]:
+    return next(s for s in webhook_status(engine, notifications) if s["name"] == name)
+
+
+def skip_events(
+    engine: Engine,
+    notifications: Notifications,
+    *,
+    name: str,
+    through: int,
+    actor: str,
+    reason: str,
+) -> dict[str, Any]:
+    """Move ``name``'s cursor past the events up to ``through``: they are never sent.
+
+    The way out of a receiver that refuses one event for good (order keeps every
+    later event waiting behind it). Audited as ``webhook.skipped`` with the
+    cursor before and after, the reason and the last error, in the transaction
+    that moves the cursor. Failures and backoff are cleared: delivery resumes at
+    the next scheduler tick.
+    """
+    _configured(notifications, name)
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("say why these events are skipped", field="reason")
+    now = engine.clock.now()
+
+    def work(tx: Tx) -> None:
+        cursor = tx.webhook_cursor(name)
+        if cursor is None:
+            raise Conflict(f"webhook {name} has not started delivering yet: nothing to skip")
+        head = tx.audit_head()
+        newest = head.seq if head else 0
+        if through > newest:
+            raise InvalidInput(
+                f"there is no audit event {through} yet: the newest is {newest}", field="through"
+            )
+        if through <= cursor.delivered_seq:
+            raise Conflict(
+                f"webhook {name} has already dealt with every event up to "
+                f"{cursor.delivered_seq}: skip through a later one"
+            )
+        if not tx.skip_webhook_events(name, expected=cursor.delivered_seq, through=through, at=now):
+            raise Conflict(f"webhook {name} delivered more meanwhile: look again and retry")
+        tx.audit(
+            at=now,
+            actor=actor,
+            action="webhook.skipped",
+            object_type="webhook",
+            object_id=name,
+            before={"cursor": cursor.delivered_seq},
+            after={"cursor": through},
+            reason=reason,
+            data={"events": through - cursor.delivered_seq, "last_error": cursor.last_error},
+        )
+
+    engine.db.run(work)
+    log.warning("webhook %s: %s skipped the events up to %s", name, actor, through)
+    return _status_of(engine, notifications, name)
+
+
+def retry_now(
+    engine: Engine, notifications: Notifications, *, name: str, actor: str
+) -> dict[str, Any]:
+    """Forget ``name``'s backoff (the receiver is fixed): the next tick delivers. Audited."""
+    _configured(notifications, name)
+    now = engine.clock.now()
+
+    def work(tx: Tx) -> None:
+        cursor = tx.webhook_cursor(name)
+        if cursor is None:
+            raise Conflict(f"webhook {name} has not started delivering yet: nothing to retry")
+        tx.retry_webhook_now(name, now)
+        tx.audit(
+            at=now,
+            actor=actor,
+            action="webhook.retried",
+            object_type="webhook",
+            object_id=name,
+            before={
+                "next_attempt_at": (
+                    cursor.next_attempt_at.isoformat() if cursor.next_attempt_at else None
+                ),
+                "failures": cursor.failures,
+            },
+        )
+
+    engine.db.run(work)
+    return _status_of(engine, notifications, name)

@@ -165,6 +165,7 @@ ACTIONS = (
     "runbook.run",
     "runbook.sign",
     "metrics.read",
+    "webhooks.manage",
     "all",
 )
 Action = Literal[
@@ -184,6 +185,7 @@ Action = Literal[
     "runbook.run",
     "runbook.sign",
     "metrics.read",
+    "webhooks.manage",
     "all",
 ]
 

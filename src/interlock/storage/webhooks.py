@@ -107,6 +107,27 @@ class WebhookQueries(QueryBase):
         assert created is not None
         return created
 
+    def skip_webhook_events(self, name: str, *, expected: int, through: int, at: datetime) -> bool:
+        """Move the cursor from ``expected`` to ``through`` (an operator skipping events).
+
+        Failures and backoff are cleared, so the next round starts at once. False
+        when the cursor is no longer at ``expected`` (a round moved it meanwhile).
+        """
+        result = self.conn.execute(
+            update(webhook_cursors)
+            .where(webhook_cursors.c.name == name, webhook_cursors.c.delivered_seq == expected)
+            .values(delivered_seq=through, failures=0, next_attempt_at=None, updated_at=at)
+        )
+        return bool(result.rowcount)
+
+    def retry_webhook_now(self, name: str, at: datetime) -> None:
+        """Forget the backoff: the next scheduler tick starts a round."""
+        self.conn.execute(
+            update(webhook_cursors)
+            .where(webhook_cursors.c.name == name)
+            .values(next_attempt_at=None, updated_at=at)
+        )
+
     def record_webhook_round(
         self,
         name: str,

@@ -36,7 +36,8 @@ notifications:
 
 
 def hook(name: str, url: str, **options: str) -> str:
-    lines = [f"    - name: {name}", f"      url: {url}", "      backoff: 50ms"]
+    backoff = options.pop("backoff", "50ms")
+    lines = [f"    - name: {name}", f"      url: {url}", f"      backoff: {backoff}"]
     lines.append("      secret: ${HOOK_SECRET}")
     lines += [f"      {key}: {value}" for key, value in options.items()]
     return "\n".join(lines) + "\n"
@@ -280,3 +281,119 @@ def test_delivery_status_over_the_api_and_the_cli(pilot, receivers, monkeypatch)
     finally:
         api.stop()
         dispatcher.drain(pilot.engine)
+
+
+OPERATOR = "permissions:\n  - {user: ops, allow: [webhooks.manage, audit.read]}\n"
+
+
+def test_an_event_refused_for_good_is_skipped_by_an_operator_and_the_rest_follows(
+    pilot, receivers, monkeypatch
+):
+    import json
+
+    from click.testing import CliRunner
+
+    from interlock.cli.main import cli
+    from tests.support.api import Api
+
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    published = "dev.cdevents.artifact.published.0.3.0"
+    bus = receivers(refuse_event=published)
+    path = pilot.config(
+        BASE.replace("notifications:", OPERATOR + "notifications:") + hook("cd-bus", bus.url)
+    )
+    api = Api(pilot.engine, pilot.configs, path, workers=1).start()
+    try:
+        ops, nobody = api.user("ops"), api.user("nobody")
+        artifacts.register(pilot.engine, actor="ci", service="api", version="1.4.2", digest=DIGEST)
+        release(pilot, "api@1.4.2")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status = ops.get("/api/v1/webhooks").json()[0]
+            if status["failures"] >= 3:
+                break
+            time.sleep(0.05)
+        stuck = bus.deliveries[0].seq
+        # The stream is stuck at the refused event: nothing after it was sent.
+        assert {d.seq for d in bus.deliveries} == {stuck}
+        assert f"event {stuck}: HTTP 400" in status["last_error"]
+        assert status["pending"] > len(expected_types())
+
+        # Only an operator may skip, only forward, only to an event that exists.
+        body = {"through": stuck, "reason": "OPS-7: the bus rejects artifact events"}
+        assert nobody.post("/api/v1/webhooks/cd-bus/skip", json=body).status_code == 403
+        unknown = ops.post("/api/v1/webhooks/nope/skip", json=body)
+        assert unknown.status_code == 404 and "cd-bus" in unknown.json()["detail"]
+        behind = ops.post("/api/v1/webhooks/cd-bus/skip", json={**body, "through": stuck - 1})
+        assert behind.status_code == 409
+        assert behind.headers["content-type"].startswith("application/problem+json")
+        ahead = ops.post("/api/v1/webhooks/cd-bus/skip", json={**body, "through": 10**9})
+        assert ahead.status_code == 422 and "newest" in ahead.json()["detail"]
+        blank = ops.post("/api/v1/webhooks/cd-bus/skip", json={**body, "reason": "  "})
+        assert blank.status_code == 422
+
+        env = {"INTERLOCK_URL": api.url, "INTERLOCK_TOKEN": api.secrets["ops"]}
+        skipped = CliRunner().invoke(
+            cli,
+            ["webhook", "skip", "cd-bus", "--through", str(stuck), "--reason", body["reason"]],
+            env=env,
+        )
+        assert skipped.exit_code == 0, skipped.output
+        assert f"skipped the events up to {stuck}" in skipped.output
+        got = bus.wait(lambda d: len(d) >= len(expected_types()), what="the rest after the skip")
+        time.sleep(0.3)
+    finally:
+        api.stop()
+        dispatcher.drain(pilot.engine)
+    # Every later event arrived, in order; the refused one was never accepted.
+    assert short(got) == expected_types()
+    assert all(d.seq > stuck for d in got)
+    (event,) = views.audit_events(pilot.engine, actions=["webhook.skipped"])
+    assert event.actor == "ops" and event.object_id == "cd-bus"
+    recorded = json.loads(event.body)
+    assert recorded["reason"] == body["reason"]
+    assert recorded["after"] == {"cursor": stuck} and recorded["before"]["cursor"] < stuck
+    assert "HTTP 400" in recorded["data"]["last_error"]
+    assert recorded["data"]["events"] == stuck - recorded["before"]["cursor"]
+    assert views.audit_verify(pilot.engine).ok
+
+
+def test_retry_now_skips_the_backoff_once_the_receiver_is_fixed(pilot, receivers, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from interlock.cli.main import cli
+    from tests.support.api import Api
+
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    bus = receivers()
+    bus.failing = True
+    path = pilot.config(
+        BASE.replace("notifications:", OPERATOR + "notifications:")
+        + hook("cd-bus", bus.url, backoff="1h", max_backoff="1h")
+    )
+    api = Api(pilot.engine, pilot.configs, path, workers=1).start()
+    try:
+        ops = api.user("ops")
+        artifacts.register(pilot.engine, actor="ci", service="api", version="1.0.0", digest=DIGEST)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status = ops.get("/api/v1/webhooks").json()[0]
+            if status["next_attempt_at"]:
+                break
+            time.sleep(0.05)
+        assert status["failures"] == 1 and status["next_attempt_at"]
+        bus.failing = False
+        time.sleep(0.5)
+        assert bus.accepted() == []  # an hour of backoff ahead
+        env = {"INTERLOCK_URL": api.url, "INTERLOCK_TOKEN": api.secrets["ops"]}
+        retried = CliRunner().invoke(cli, ["webhook", "retry", "cd-bus"], env=env)
+        assert retried.exit_code == 0, retried.output
+        got = bus.wait(lambda d: len(d) >= 1, timeout=10, what="the event after retry")
+    finally:
+        api.stop()
+        dispatcher.drain(pilot.engine)
+    assert short(got)[0] == "dev.cdevents.artifact.published.0.3.0"
+    retries = views.audit_events(pilot.engine, actions=["webhook.retried"])
+    assert [(e.actor, json.loads(e.body)["before"]["failures"]) for e in retries] == [("ops", 1)]
