@@ -139,7 +139,12 @@ class WebhookQueries(QueryBase):
         failures: int,
         next_attempt_at: datetime | None,
     ) -> None:
-        """Store a delivery round's outcome; the cursor never moves backwards."""
+        """Store a delivery round's outcome; the cursor never moves backwards.
+
+        When the stored cursor is already past where the round got (an operator
+        skipped ahead meanwhile), the round's failures and backoff are stale and
+        are not stored.
+        """
         values: dict[str, object] = {
             "updated_at": at,
             "failures": failures,
@@ -151,7 +156,9 @@ class WebhookQueries(QueryBase):
             values["last_error"] = error[:2000]
             values["last_error_at"] = at
         self.conn.execute(
-            update(webhook_cursors).where(webhook_cursors.c.name == name).values(**values)
+            update(webhook_cursors)
+            .where(webhook_cursors.c.name == name, webhook_cursors.c.delivered_seq <= delivered_seq)
+            .values(**values)
         )
         self.conn.execute(
             update(webhook_cursors)

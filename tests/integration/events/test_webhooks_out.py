@@ -397,3 +397,32 @@ def test_retry_now_skips_the_backoff_once_the_receiver_is_fixed(pilot, receivers
     assert short(got)[0] == "dev.cdevents.artifact.published.0.3.0"
     retries = views.audit_events(pilot.engine, actions=["webhook.retried"])
     assert [(e.actor, json.loads(e.body)["before"]["failures"]) for e in retries] == [("ops", 1)]
+
+
+def test_a_round_that_ends_after_a_skip_leaves_no_stale_backoff(pilot):
+    from datetime import timedelta
+
+    now = pilot.engine.clock.now()
+    pilot.engine.db.run(lambda tx: tx.ensure_webhook_cursor("cd-bus", 5, now))
+    # An operator skips to 10 while a round that started at 5 is still failing there.
+    assert pilot.engine.db.run(
+        lambda tx: tx.skip_webhook_events("cd-bus", expected=5, through=10, at=now)
+    )
+    pilot.engine.db.run(
+        lambda tx: tx.record_webhook_round(
+            "cd-bus",
+            delivered_seq=5,
+            at=now,
+            succeeded=False,
+            error="event 6: HTTP 400",
+            failures=4,
+            next_attempt_at=now + timedelta(hours=1),
+        )
+    )
+    with pilot.read() as tx:
+        cursor = tx.webhook_cursor("cd-bus")
+    assert (cursor.delivered_seq, cursor.failures, cursor.next_attempt_at) == (10, 0, None)
+    # A second skip from a cursor that moved meanwhile is refused, not applied twice.
+    assert not pilot.engine.db.run(
+        lambda tx: tx.skip_webhook_events("cd-bus", expected=5, through=12, at=now)
+    )
