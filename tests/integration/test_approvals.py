@@ -153,6 +153,25 @@ def test_separation_of_duties_through_a_service_account(api):
     )
 
 
+def test_the_author_never_approves_their_own_release_even_with_the_permission(api):
+    # pat may create api releases (team payments) and approve (a release manager).
+    pat = api.user("pat", teams=["payments"], roles=["release-managers"])
+    alice, bob, carol = api.user("alice"), api.user("bob"), api.user("carol")
+    made = release(pat, "api@5.0.0")
+    gate = waiting_in_production(pat, made["id"])
+    assert "pat" not in gate["rules"][0]["can_clear"]  # who can clear it: never the author
+    refused = approve(pat, made["id"])
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "someone else" in refused.json()["detail"]
+    gate = waiting_in_production(pat, made["id"])
+    assert gate["rules"][0]["missing"] == 2 and gate["rules"][0]["given_by"] == []
+    # The other release managers' approvals count: the rule is about the author only.
+    approve(alice, made["id"])
+    approve(bob, made["id"])
+    assert approve(carol, made["id"]).json()["gate_state"] == "succeeded"
+
+
 def test_a_rejection_needs_a_comment_and_ends_the_deployment(api):
     dave, bob = api.user("dave"), api.user("bob")
     made = release(dave, "api@3.0.0")

@@ -135,6 +135,30 @@ def test_cross_key_rules():
     assert any("step name 'a' is already used" in m for m in messages)
 
 
+def test_depends_on_names_the_cycle_the_unknown_service_and_the_self_reference():
+    # Lines and columns are those of the dedented file: api's depends_on is line 5.
+    problems = errors_of("""\
+        version: 1
+        environments: [{name: staging}]
+        services:
+          api:
+            depends_on: [db]
+            deploy: [{name: a, run: "true"}]
+          db:
+            depends_on: [cache]
+            deploy: [{name: a, run: "true"}]
+          cache:
+            depends_on: [api, cache, queue]
+            deploy: [{name: a, run: "true"}]
+        """)
+    found = {p["field"]: (p["line"], p["column"], p["message"]) for p in problems}
+    assert found == {
+        "services.cache.depends_on[1]": (11, 23, "a service cannot depend on itself"),
+        "services.cache.depends_on[2]": (11, 30, "no service named 'queue'"),
+        "services.api.depends_on": (5, 17, "depends_on forms a cycle: api → db → cache → api"),
+    }
+
+
 def test_invalid_names_and_versions():
     problems = errors_of("""\
         version: 2
