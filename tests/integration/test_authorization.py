@@ -213,6 +213,49 @@ def matrix(release: int, deployment: int, step: int) -> list[tuple[str, str, obj
             },
             {"environment": "production", "reason": "matrix"},
         ),
+        # Recovery, artifacts, incidents, metrics and membership changes: nobody in this
+        # config holds rollback, artifact.register, incident.manage, metrics.read or
+        # users.manage, so only the admin passes (an unseen release's service is 404).
+        *[
+            (method, route, {"admin": OK, **{u: DENY for u in USERS[1:]}}, body)
+            for method, route, body in (
+                (
+                    "POST",
+                    "/api/v1/rollbacks",
+                    {"service": "api", "environment": "staging", "reason": "m", "dry_run": True},
+                ),
+                ("POST", "/api/v1/incidents", {"environment": "production", "summary": "m"}),
+                (
+                    "POST",
+                    "/api/v1/artifacts",
+                    {"service": "api", "version": "7.7.7", "digest": "sha256:" + "7" * 64},
+                ),
+                (
+                    "POST",
+                    "/api/v1/observations",
+                    {"service": "api", "environment": "staging", "version": "7.7.7"},
+                ),
+                ("POST", "/api/v1/artifacts/api/7.7.7/block", {"reason": "m"}),
+                ("GET", "/api/v1/metrics", {}),
+                ("GET", "/metrics", {}),
+                ("PUT", "/api/v1/teams/search/members/nobody", {}),
+                ("DELETE", "/api/v1/teams/search/members/nobody", {}),
+                ("DELETE", "/api/v1/roles/auditors/members/nobody", {}),
+            )
+        ],
+        (
+            "GET",
+            "/api/v1/webhooks",
+            {"admin": OK, "aud": OK, **{u: DENY for u in ("manny", "dave", "sam", "nobody", "ci")}},
+            {},
+        ),
+        # A token for oneself, or by whoever manages users; nobody else.
+        (
+            "POST",
+            "/api/v1/users/dave/tokens",
+            {"admin": OK, "dave": OK, **{u: DENY for u in ("manny", "sam", "aud", "nobody", "ci")}},
+            {"name": "matrix", "expires_in": "1h"},
+        ),
         (
             "POST",
             f"{r}/cancel",
