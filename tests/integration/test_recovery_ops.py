@@ -415,3 +415,51 @@ def test_the_deadline_does_not_count_waiting_for_an_approval(pilot):
         done = wait_release_end(pilot.engine, release.id)
     assert done.state is ReleaseState.SUCCEEDED and current(pilot) == "1"
     assert incidents.incidents(pilot.engine) == []
+
+
+def _paused(pilot, version: str):
+    release = pilot.release(f"api@{version}")
+    view = wait_for(
+        lambda: (
+            (v := views.release_view(pilot.engine, release.id)).release.state
+            is ReleaseState.NEEDS_ATTENTION
+            and v
+        )
+    )
+    return release, view.deployments[0].nodes[0]
+
+
+def test_skip_counts_the_step_as_done_and_fail_ends_without_rolling_back(pilot):
+    prod(pilot, on_failure="pause")
+    access = Access(pilot.configs)
+    with running(pilot.engine):
+        assert deploy(pilot, "1").state is ReleaseState.SUCCEEDED
+        # The step failed after doing its work (the person checked): skip counts it as done.
+        (pilot.dir / "fail-2").touch()
+        second, step = _paused(pilot, "2")
+        resolve(
+            pilot.engine, access, ROOT, step_id=step.id, action="skip", reason="checked: it is out"
+        )
+        assert wait_release_end(pilot.engine, second.id).state is ReleaseState.SUCCEEDED
+        with pilot.read() as tx:
+            assert tx.inventory_entry("api", "production").version == "2"
+        # Fail: the deployment ends failed, nothing rolls back, the target keeps what it has.
+        (pilot.dir / "fail-3").touch()
+        third, step = _paused(pilot, "3")
+        resolve(pilot.engine, access, ROOT, step_id=step.id, action="fail", reason="leave it")
+        done = wait_release_end(pilot.engine, third.id)
+        with pytest.raises(Conflict):  # a decided step is not decided again
+            resolve(pilot.engine, access, ROOT, step_id=step.id, action="retry", reason="again")
+    assert done.state is ReleaseState.FAILED
+    deployment = views.release_view(pilot.engine, third.id).deployments[0]
+    assert deployment.deployment.state is DeploymentState.FAILED
+    assert current(pilot) == "3"  # no rollback ran: the step's own work stays
+    assert "roll-out 2" in (pilot.dir / "story.log").read_text()
+    with pilot.read() as tx:
+        assert tx.inventory_entry("api", "production").version == "2"
+    decided = views.audit_events(pilot.engine, actions=["step.resolved"])
+    assert [(e.actor, e.object_type) for e in decided] == [("olga", "step"), ("olga", "step")]
+    assert "rolled_back" not in {
+        e.action.split(".")[-1]
+        for e in views.audit_events(pilot.engine, object_type="deployment", limit=1000)
+    }
