@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.helpers import write_config
+from tests.support.server import Server
 
 CONFIG = """\
 version: 1
@@ -69,3 +70,15 @@ def test_plan_estimates_from_past_runs(project, server):
     )
     expected = as_json["environments"][0]["expected_seconds"]
     assert 0.6 <= expected < 3  # db, then api and worker side by side, then web
+
+
+def test_plan_without_a_server_says_which_url_and_why(project):
+    """`plan` works offline (exit 0); the note names the whole URL it tried and the reason."""
+    write_config(project, CONFIG)
+    planned = Server(project).cli("plan", "db@1", INTERLOCK_URL="http://127.0.0.1:9")
+    assert planned.returncode == 0, planned.stderr
+    assert (
+        "no expected durations (cannot reach the Interlock server at http://127.0.0.1:9: "
+        "nothing is listening)\n" in planned.stdout
+    ), planned.stdout
+    assert "1. staging" in planned.stdout

@@ -7,12 +7,13 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from interlock.cli.client import Client
 from interlock.cli.output import FORMAT_OPTION, emit_json, table
-from interlock.errors import EXIT_FAILED, InvalidInput
+from interlock.errors import EXIT_FAILED, InterlockError, InvalidInput
 
 
 @click.group()
@@ -21,15 +22,35 @@ def audit() -> None:
 
 
 @audit.command("log")
-@click.option("--after", type=int, default=None, help="Only events after this sequence.")
+@click.option(
+    "--after",
+    type=int,
+    default=None,
+    metavar="SEQ",
+    help="Events after this sequence, oldest first (read the log forward).",
+)
+@click.option(
+    "--before",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="SEQ",
+    help="Events before this sequence (page back through older events).",
+)
 @click.option("--object", "object_", metavar="TYPE[:ID]", help="e.g. release:12")
 @click.option("--actor", help="Only this actor's events.")
 @click.option("--action", "actions", multiple=True, help="Only this action (repeatable).")
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="At most this many events: the newest ones, or with --after the first ones.",
+)
 @click.option("--all", "all_", is_flag=True, help="Every event, however many.")
 @FORMAT_OPTION
 def log(
     after: int | None,
+    before: int | None,
     object_: str | None,
     actor: str | None,
     actions: tuple[str, ...],
@@ -37,27 +58,29 @@ def log(
     all_: bool,
     fmt: str,
 ) -> None:
-    """Every action, in order: who, what, when, why."""
+    """Every action, in order: who, what, when, why.
+
+    Shows the newest events (like a tail), oldest first; `--before SEQ` pages back,
+    `--after SEQ` reads forward from a sequence, `--all` prints every event.
+    """
     object_type = object_id = None
     if object_:
         object_type, _, object_id = object_.partition(":")
+    filters = {
+        "object_type": object_type,
+        "object_id": object_id or None,
+        "actor": actor,
+        "action": list(actions) or None,
+    }
+    forward = after is not None and before is None  # `--after` alone reads the log forward
     client = Client()
-    events = []
-    cursor = after
-    while True:
-        page = client.get(
-            "/api/v1/audit",
-            after=cursor,
-            object_type=object_type,
-            object_id=object_id or None,
-            actor=actor,
-            action=list(actions) or None,
-            limit=limit,
-        )
-        events.extend(page["items"])
-        if not all_ or not page["items"] or page["next_cursor"] is None:
-            break
-        cursor = page["items"][-1]["seq"]
+    try:
+        events, more = _fetch(client, forward, after, before, limit, all_, filters)
+        hint = _more_hint(client, events, forward, after, before, filters) if more else None
+    finally:
+        client.close()
+    if hint:
+        click.echo(hint, err=True)
     if fmt == "json":
         emit_json(events)
         return
@@ -94,6 +117,64 @@ def log(
             ("reason", "WHY"),
         ],
         empty="no events",
+    )
+
+
+def _fetch(
+    client: Client,
+    forward: bool,
+    after: int | None,
+    before: int | None,
+    limit: int,
+    all_: bool,
+    filters: dict[str, Any],
+) -> tuple[list[dict[str, Any]], bool]:
+    """The events to show, oldest first, and whether more match than were fetched."""
+    events: list[dict[str, Any]] = []
+    cursor = after if forward else before
+    while True:
+        page = client.get(
+            "/api/v1/audit",
+            after=cursor if forward else after,
+            cursor=None if forward else cursor,
+            newest_first=None if forward else True,
+            limit=limit,
+            **filters,
+        )
+        events.extend(page["items"])
+        more = bool(page["items"]) and page["next_cursor"] is not None
+        if not all_ or not more:
+            break
+        cursor = page["items"][-1]["seq"]
+    if not forward:
+        events.reverse()  # fetched newest first; shown oldest first, like a tail
+    return events, more
+
+
+def _more_hint(
+    client: Client,
+    shown: list[dict[str, Any]],
+    forward: bool,
+    after: int | None,
+    before: int | None,
+    filters: dict[str, Any],
+) -> str:
+    """One line for stderr: how many events were shown of how many, and how to see the rest."""
+    more = "raise --limit (at most 1000) or use --all"
+    if forward:
+        return (
+            f"showing the first {len(shown)} events after {after}; for the next ones add "
+            f"--after {shown[-1]['seq']}, or {more}"
+        )
+    total = ""
+    if before is None and after is None and not any(filters.values()):
+        try:  # every event, unfiltered: the chain's head counts them
+            total = f" of {client.get('/api/v1/audit/checkpoint')['count']}"
+        except (InterlockError, KeyError, TypeError):
+            total = ""
+    return (
+        f"showing the newest {len(shown)}{total} events; for older ones add "
+        f"--before {shown[0]['seq']}, or {more}"
     )
 
 

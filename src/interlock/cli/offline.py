@@ -137,7 +137,10 @@ def _estimates(services: list[str]) -> tuple[dict[str, dict[str, float]], str]:
     try:
         found = Client(timeout=3).get("/api/v1/estimates", service=services)
     except InterlockError as exc:
-        return {}, f"no expected durations ({exc.detail.split(':')[0]})"
+        # the first sentence: the URL and the reason, not the advice that follows (a URL
+        # has colons, so cutting at the first ':' would leave just "http")
+        reason = exc.detail.partition(". ")[0].rstrip(".")
+        return {}, f"no expected durations ({reason})"
     return found["durations"], f"expected durations: medians of past runs ({found['runs']} steps)"
 
 
