@@ -77,6 +77,9 @@ def test_rollback_dry_run_then_for_real(project, server):
     assert (project / "current.txt").read_text().strip() == "2"
     real = server.cli("rollback", "api", "--env", "production", "--reason", "errors up", "--watch")
     assert real.returncode == 0, real.stdout + real.stderr
+    assert "succeeded" in real.stdout and "(1/1 environments, 1/1 steps)" in real.stdout
+    shown = server.cli("release", "show", real.stdout.split()[0]).stdout
+    assert "progress: 1/1 environments, 1/1 steps" in shown
     assert (project / "current.txt").read_text().strip() == "1"
     status = server.json("status")
     assert status["entries"][0]["version"] == "1"

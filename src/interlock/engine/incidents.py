@@ -9,6 +9,7 @@ restore.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -101,8 +102,16 @@ def open_incident(
     environment: str,
     summary: str,
     deployment_id: int | None = None,
+    authorize: Callable[[str | None], None] | None = None,
 ) -> Incident:
-    """Open an incident by hand, linked to its deployment (given, or the latest before now)."""
+    """Open an incident by hand, linked to its deployment (given, or the latest before now).
+
+    A deployment given must have run in ``environment``. Without ``service``,
+    the incident is about the one service the deployment's release carries; a
+    release of several services needs ``service`` to say which. ``authorize``
+    is called with the service the incident ends up about, before anything is
+    written (it raises to refuse).
+    """
     if not summary.strip():
         raise InvalidInput("an incident needs a summary", field="summary")
     from interlock.engine.environments import known
@@ -111,17 +120,33 @@ def open_incident(
     now = engine.clock.now()
 
     def work(tx: Any) -> Incident:
+        about = service
         linked = deployment_id
-        if linked is None and service is not None:
-            linked = tx.latest_deployment_of(service, environment, now)
+        if linked is None and about is not None:
+            linked = tx.latest_deployment_of(about, environment, now)
         release_id = None
         if linked is not None:
             found = tx.get_deployment(linked)
             if found is None:
-                raise NotFound(f"no deployment {linked}")
+                raise NotFound(
+                    f"no deployment {linked}; give the id of a deployment in {environment} "
+                    "(`interlock release show RELEASE` lists them)",
+                    field="deployment",
+                )
+            if found.environment != environment:
+                raise InvalidInput(
+                    f"deployment {linked} ran in {found.environment or 'no environment'}, "
+                    f"not in {environment}; give a deployment of {environment}, or open the "
+                    f"incident in {found.environment or 'that environment'}",
+                    field="deployment",
+                )
             release_id = found.release_id
+            if about is None and release_id is not None:
+                about = _service_of(tx.get_release(release_id, plan=False), linked)
+        if authorize is not None:
+            authorize(about)
         incident: Incident = tx.open_incident(
-            service=service,
+            service=about,
             environment=environment,
             summary=summary.strip(),
             at=now,
@@ -136,12 +161,24 @@ def open_incident(
             object_type="incident",
             object_id=incident.id,
             reason=summary.strip(),
-            data={"service": service, "environment": environment, "deployment": linked},
+            data={"service": about, "environment": environment, "deployment": linked},
         )
         return incident
 
     result: Incident = engine.db.run(work)
     return result
+
+
+def _service_of(release: Release, deployment_id: int) -> str | None:
+    """The one service ``release`` carries; several are ambiguous, so the caller must choose."""
+    services = sorted({i.service for i in release.items})
+    if len(services) > 1:
+        raise InvalidInput(
+            f"deployment {deployment_id} deployed {', '.join(services)}; say which service "
+            "the incident is about with --service",
+            field="service",
+        )
+    return services[0] if services else None
 
 
 def resolve_incident(engine: Engine, incident_id: int, *, actor: str, note: str) -> Incident:

@@ -85,6 +85,15 @@ def open_incident(body: IncidentIn, app: AppDep, who: PrincipalDep) -> dict[str,
         environment=body.environment,
         services=[body.service] if body.service else None,
     )
+
+    def authorize(service: str | None) -> None:  # the service taken from the deployment too
+        app.access.require(
+            who,
+            "incident.manage",
+            environment=body.environment,
+            services=[service] if service else None,
+        )
+
     found = incidents.open_incident(
         app.engine,
         actor=who.name,
@@ -92,6 +101,7 @@ def open_incident(body: IncidentIn, app: AppDep, who: PrincipalDep) -> dict[str,
         environment=body.environment,
         summary=body.summary,
         deployment_id=body.deployment,
+        authorize=authorize,
     )
     return dict(found.__dict__)
 

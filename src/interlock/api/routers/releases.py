@@ -43,13 +43,20 @@ def release_out(view: views.ReleaseView) -> ReleaseOut:
     out = ReleaseOut.of(view.release, deployments)
     for env in view.release.plan.get("environments", []):
         total += len(env["nodes"])
+    # A rollback release's deployments are of kind "rollback" and run its plan like any
+    # other; only the rollback steps appended to a failed deployment are not in the plan.
     for dv in view.deployments:
-        if dv.deployment.kind == "deploy":
-            done += sum(1 for n in dv.nodes if n.state.value in ("succeeded", "skipped"))
-    envs_done = sum(
-        1
-        for dv in view.deployments
-        if dv.deployment.kind == "deploy" and dv.deployment.state.value == "succeeded"
+        done += sum(
+            1
+            for n in dv.nodes
+            if n.phase != "rollback" and n.state.value in ("succeeded", "skipped")
+        )
+    envs_done = len(
+        {
+            dv.deployment.environment
+            for dv in view.deployments
+            if dv.deployment.state.value == "succeeded"
+        }
     )
     out.progress = Progress(
         steps_done=done,
