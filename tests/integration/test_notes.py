@@ -194,6 +194,24 @@ def test_notes_list_exactly_the_commits_in_between(setup, repos):
     assert down.added.total == 0 and [c.sha for c in down.removed.commits] == [sha["D"]]
 
 
+def test_a_custom_ticket_pattern_decides_what_a_ticket_is(pilot, repos):
+    # Only keys written after "Refs " count here; the tracker links with the key.
+    os.symlink(repos["dir"] / "api", pilot.dir / "api-clone")
+    config = CONFIG.format(api="./api-clone", web=repos["dir"] / "web").replace(
+        "tickets:\n  url: https://jira.example.com/browse/{ticket}",
+        "tickets:\n  pattern: '(?<=Refs )[A-Z]+-[0-9]+'\n"
+        "  url: https://tracker.example.com/t/{ticket}",
+    )
+    pilot.config(config)
+    deploy(pilot, "api@1.0.0")
+    scheduled = pilot.release("api@1.1.0", scheduled_at=later(pilot))
+    [api] = release_notes(pilot.engine, scheduled.id).services
+    assert subjects(api.added) == ["PAY-2 add refunds", "fix rounding (PAY-4)"]
+    assert [(t.key, t.url) for t in api.added.tickets] == [
+        ("PAY-3", "https://tracker.example.com/t/PAY-3")
+    ]
+
+
 def test_nothing_ran_there_before_lists_a_bounded_history(setup, repos):
     pilot = setup
     first = pilot.release("api@1.0.0", "web@2.0.0", scheduled_at=later(pilot))

@@ -159,6 +159,27 @@ def test_depends_on_names_the_cycle_the_unknown_service_and_the_self_reference()
     }
 
 
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("PAY-([", "not a regular expression: unterminated character set"),
+        (".*", "matches an empty string"),
+    ],
+)
+def test_a_bad_ticket_pattern_is_a_config_error(pattern, message):
+    problems = errors_of(f"""\
+        version: 1
+        environments: [{{name: staging}}]
+        services:
+          api: {{deploy: [{{name: a, run: "true"}}]}}
+        tickets:
+          pattern: "{pattern}"
+        """)
+    [problem] = problems
+    assert problem["field"] == "tickets.pattern" and problem["line"] == 6
+    assert message in problem["message"]
+
+
 def test_invalid_names_and_versions():
     problems = errors_of("""\
         version: 2

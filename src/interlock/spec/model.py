@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
+    field_validator,
     model_validator,
 )
 
@@ -181,6 +182,19 @@ class Tickets(Strict):
         default=None,
         description="Link for a ticket, with {ticket}, e.g. https://jira/browse/{ticket}.",
     )
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        import re
+
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        if compiled.search("") is not None:
+            raise ValueError("matches an empty string, so it would find a ticket everywhere")
+        return value
 
 
 class Config(Strict):
