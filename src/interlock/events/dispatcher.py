@@ -94,6 +94,14 @@ def deliver_round(
     )
     with engine.db.read() as tx:
         cursor = tx.webhook_cursor(hook.name)
+    if (
+        cursor is not None
+        and cursor.next_attempt_at is not None
+        and cursor.next_attempt_at > engine.clock.now()
+    ):
+        # Backing off: the tick that started this round read the cursor before the last
+        # round's failure was stored. Nothing is sent and nothing is written.
+        return Round(0, cursor.delivered_seq, cursor.last_error)
     if cursor is None:  # a new webhook: it starts where the config that added it was loaded
         cursor = engine.db.run(
             lambda tx: tx.ensure_webhook_cursor(

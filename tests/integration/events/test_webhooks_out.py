@@ -426,3 +426,37 @@ def test_a_round_that_ends_after_a_skip_leaves_no_stale_backoff(pilot):
     assert not pilot.engine.db.run(
         lambda tx: tx.skip_webhook_events("cd-bus", expected=5, through=12, at=now)
     )
+
+
+def test_a_round_started_from_a_stale_read_keeps_the_backoff(pilot, receivers, monkeypatch):
+    # A tick may read the cursor just before a failing round stores its backoff, and start
+    # the next round at once: that round must see the backoff and send nothing.
+    from datetime import timedelta
+
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    bus = receivers()
+    pilot.config(BASE + hook("cd-bus", bus.url))
+    notifications = pilot.configs.active().config.notifications
+    artifacts.register(pilot.engine, actor="ci", service="api", version="1.0.0", digest=DIGEST)
+    now = pilot.engine.clock.now()
+    start = pilot.engine.db.run(
+        lambda tx: tx.ensure_webhook_cursor("cd-bus", tx.config_loaded_seq(), now)
+    ).delivered_seq
+    pilot.engine.db.run(
+        lambda tx: tx.record_webhook_round(
+            "cd-bus",
+            delivered_seq=start,
+            at=now,
+            succeeded=False,
+            error="event: HTTP 500",
+            failures=1,
+            next_attempt_at=now + timedelta(hours=1),
+        )
+    )
+    held = dispatcher.deliver_round(pilot.engine, notifications.webhooks[0], notifications)
+    assert (held.delivered, held.position) == (0, start) and bus.deliveries == []
+    pilot.engine.db.run(lambda tx: tx.retry_webhook_now("cd-bus", now))
+    sent = dispatcher.deliver_round(pilot.engine, notifications.webhooks[0], notifications)
+    assert sent.delivered == 1 and short(bus.accepted()) == [
+        "dev.cdevents.artifact.published.0.3.0"
+    ]
