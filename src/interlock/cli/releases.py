@@ -129,13 +129,38 @@ def create(
 @release.command("list")
 @click.option("--state", "states", multiple=True, help="Only releases in this state.")
 @click.option("--service", help="Only releases of this service.")
+@click.option("--by", "created_by", metavar="USER", help="Only releases this user created.")
+@click.option(
+    "--before",
+    type=click.IntRange(min=1),
+    metavar="ID",
+    help="Only releases older than this one (page back).",
+)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 200))
 @FORMAT_OPTION
-def list_(states: tuple[str, ...], service: str | None, limit: int, fmt: str) -> None:
-    """Releases, newest first."""
-    page = Client().get(
-        "/api/v1/releases", state=list(states) or None, service=service, limit=limit
-    )
+def list_(
+    states: tuple[str, ...],
+    service: str | None,
+    created_by: str | None,
+    before: int | None,
+    limit: int,
+    fmt: str,
+) -> None:
+    """Releases, newest first; `--before ID` shows the ones older than ID."""
+    client = Client()
+    try:
+        page = client.get(
+            "/api/v1/releases",
+            state=list(states) or None,
+            service=service,
+            created_by=created_by,
+            cursor=before,
+            limit=limit,
+        )
+    finally:
+        client.close()
+    if page.get("next_cursor"):
+        click.echo(f"older releases: add --before {page['next_cursor']}", err=True)
     if fmt == "json":
         emit_json(page)
         return
