@@ -396,7 +396,12 @@ def test_the_deadline_does_not_count_waiting_for_an_approval(pilot):
         services:
           api: {deploy: [{name: roll-out, run: "echo {{ version }} > current.txt"}]}
         """)
-    lena = Principal("lena", "user", frozenset({"admin"}), frozenset())
+    from interlock.engine.identity import Identity
+
+    identity = Identity(pilot.engine)  # an approver is a stored user with the permission
+    identity.add_user(actor="test", name="lena")
+    identity.set_membership(actor="test", kind="role", group="admin", user="lena", member=True)
+    lena = Principal("lena", "user", frozenset({"admin", "leads"}), frozenset())
     with running(pilot.engine):
         release = pilot.release("api@1")
         import time

@@ -146,14 +146,22 @@ def _membership_group(kind: str) -> click.Group:
     @click.argument("name")
     @click.argument("user_name", metavar="USER")
     def add_member(name: str, user_name: str) -> None:
-        Client().request("PUT", f"/api/v1/{kind}s/{name}/members/{user_name}")
+        client = Client()
+        try:
+            client.request("PUT", f"/api/v1/{kind}s/{name}/members/{user_name}")
+        finally:
+            client.close()
         click.echo(f"{user_name} is in {kind} {name}")
 
     @group.command("remove", help=f"Remove USER from the {kind} NAME.")
     @click.argument("name")
     @click.argument("user_name", metavar="USER")
     def remove_member(name: str, user_name: str) -> None:
-        Client().request("DELETE", f"/api/v1/{kind}s/{name}/members/{user_name}")
+        client = Client()
+        try:
+            client.request("DELETE", f"/api/v1/{kind}s/{name}/members/{user_name}")
+        finally:
+            client.close()
         click.echo(f"{user_name} is no longer in {kind} {name} (by API)")
 
     return group

@@ -17,7 +17,7 @@ from interlock.audit.chain import canonical
 from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import TERMINAL_DEPLOYMENT, NodeState
 from interlock.engine.core import SYSTEM_ACTOR, Engine
-from interlock.engine.identity import Principal
+from interlock.engine.identity import Principal, principal_of
 from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 from interlock.gates import Decision
 from interlock.gates.approval import Slot, SlotStatus, assign, counting, satisfied, slots
@@ -50,6 +50,29 @@ def members_lookup(tx: Any, engine: Engine) -> Callable[[Slot], set[str]]:
     return members
 
 
+def may_approve(
+    tx: Any, engine: Engine, environment: str, services: list[str]
+) -> Callable[[str], bool]:
+    """Whether a person holds the approve permission there now (config and API groups)."""
+    if engine.configs is None:
+        return lambda name: True
+    from interlock.engine.access import Access
+
+    config = engine.configs.active().config
+    access = Access(engine.configs)
+
+    def check(name: str) -> bool:
+        user = tx.get_user(name)
+        if user is None:  # a deleted or never stored approver holds no permission
+            return False
+        who = principal_of(tx, user, config.roles, config.teams)
+        return who.is_person() and access.allows(
+            who, "approve", environment=environment, services=services
+        )
+
+    return check
+
+
 def owners_of(engine: Engine, release: Release) -> list[str]:
     config = engine.configs.active().config if engine.configs is not None else None
     if config is None:
@@ -69,6 +92,9 @@ def gate_status(
     """(slot status, approvals that count, rejections) of an approval gate right now."""
     given = tx.approvals_for(release.id, environment, node.key)
     valid = counting(given, content_hash=content_hash(release), now=now, authors=release.authors())
+    # To count, an approver still needs the approve permission there for every service.
+    allowed = may_approve(tx, engine, environment, [i.service for i in release.items])
+    valid = [a for a in valid if allowed(a.approver)]
     rejections = [
         a for a in given if a.decision == "reject" and a.content_hash == content_hash(release)
     ]

@@ -58,6 +58,22 @@ def _shown_prefix(secret: str) -> str:
     return secret[: len(TOKEN_PREFIX) + 6]
 
 
+def principal_of(
+    tx: Any,
+    user: User,
+    config_roles: dict[str, list[str]],
+    config_teams: dict[str, list[str]],
+    token_id: int | None = None,
+) -> Principal:
+    """``user`` with its roles and teams from the config and from the database (in ``tx``)."""
+    stored = tx.memberships_of(user.name)
+    roles = {r for r, members in config_roles.items() if user.name in members}
+    teams = {t for t, members in config_teams.items() if user.name in members}
+    roles |= {group for kind, group in stored if kind == "role"}
+    teams |= {group for kind, group in stored if kind == "team"}
+    return Principal(user.name, user.kind, frozenset(roles), frozenset(teams), token_id)
+
+
 class Identity:
     """Authentication and user/token management on top of the engine."""
 
@@ -147,12 +163,7 @@ class Identity:
     ) -> Principal:
         """``user`` with its roles and teams from the config and from the database."""
         with self.engine.db.read() as tx:
-            stored = tx.memberships_of(user.name)
-        roles = {r for r, members in config_roles.items() if user.name in members}
-        teams = {t for t, members in config_teams.items() if user.name in members}
-        roles |= {group for kind, group in stored if kind == "role"}
-        teams |= {group for kind, group in stored if kind == "team"}
-        return Principal(user.name, user.kind, frozenset(roles), frozenset(teams), token_id)
+            return principal_of(tx, user, config_roles, config_teams, token_id)
 
     # -- management --------------------------------------------------------------------
     def add_user(
