@@ -20,6 +20,7 @@ from interlock.engine.approvals import content_hash
 from interlock.engine.releases import start_scheduled
 from interlock.errors import Forbidden, NotFound
 from tests.helpers import wait_for
+from tests.integration.test_approvals import approve, release, show, waiting_in_production
 from tests.support.api import Api
 
 CONFIG = """\
@@ -63,39 +64,6 @@ def api(pilot) -> Iterator[Api]:
     harness = Api(pilot.engine, pilot.configs, path).start()
     yield harness
     harness.stop()
-
-
-def release(client, *refs: str, **extra) -> dict:
-    response = client.post(
-        "/api/v1/releases", json={"services": list(refs), "reason": "PAY-1", **extra}
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def show(client, release_id: int) -> dict:
-    response = client.get(f"/api/v1/releases/{release_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def waiting_in_production(client, release_id: int) -> dict:
-    def probe():
-        found = show(client, release_id)
-        gates = [
-            g
-            for g in found["waiting_on"]
-            if g["environment"] == "production" and g["state"] == "waiting"
-        ]
-        return gates[0] if gates else None
-
-    return wait_for(probe, message="the production approval gate to wait")
-
-
-def approve(client, release_id: int, **body):
-    return client.post(
-        f"/api/v1/releases/{release_id}/approvals", json={"decision": "approve", **body}
-    )
 
 
 def succeeded(client, release_id: int) -> dict:

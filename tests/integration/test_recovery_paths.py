@@ -130,15 +130,7 @@ def test_a_manual_rollback_runs_the_declared_rollback_steps_too(pilot):
     with running(pilot.engine):
         deploy(pilot, "1")
         deploy(pilot, "2")
-        started = rollback_service(
-            pilot.engine,
-            Access(pilot.configs),
-            ROOT,
-            service="api",
-            environment="production",
-            to_version=None,
-            reason="errors up",
-        )
+        started = _rollback(pilot)
         done = wait_release_end(pilot.engine, started["release"])
     assert done.state is ReleaseState.SUCCEEDED and done.kind == "rollback"
     assert current(pilot) == "1"
