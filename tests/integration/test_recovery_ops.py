@@ -32,6 +32,20 @@ services:
 ROOT = Principal("olga", "user", frozenset({"admin"}), frozenset())
 
 
+def rollback_api(pilot, to_version: str | None = None, reason: str = "INC: errors up", **options):
+    """Roll api back in production as ROOT (``interlock rollback api --env production``)."""
+    return rollback_service(
+        pilot.engine,
+        Access(pilot.configs),
+        ROOT,
+        service="api",
+        environment="production",
+        to_version=to_version,
+        reason=reason,
+        **options,
+    )
+
+
 def prod(pilot, on_failure: str = "rollback", deadline: str = "1h") -> None:
     pilot.config(PROD.format(on_failure=on_failure, deadline=deadline))
 
@@ -143,7 +157,6 @@ def test_the_deadline_aborts_and_rolls_back(pilot):
 
 def test_manual_rollback_to_the_last_good_version(pilot):
     prod(pilot)
-    access = Access(pilot.configs)
     with running(pilot.engine):
         deploy(pilot, "1")
         deploy(pilot, "2")
@@ -155,28 +168,11 @@ def test_manual_rollback_to_the_last_good_version(pilot):
             summary="errors up",
         )
         assert opened.deployment_id is not None  # the latest deployment of api there
-        rehearsal = rollback_service(
-            pilot.engine,
-            access,
-            ROOT,
-            service="api",
-            environment="production",
-            to_version=None,
-            reason="rehearsal",
-            dry_run=True,
-        )
+        rehearsal = rollback_api(pilot, reason="rehearsal", dry_run=True)
         assert rehearsal["from"] == "2" and rehearsal["to"] == "1"
         assert rehearsal["steps"][0]["runs"].startswith("$ echo 1 > current.txt")
         assert current(pilot) == "2"  # a dry run changes nothing
-        started = rollback_service(
-            pilot.engine,
-            access,
-            ROOT,
-            service="api",
-            environment="production",
-            to_version=None,
-            reason="INC: errors up",
-        )
+        started = rollback_api(pilot, reason="INC: errors up")
         done = wait_release_end(pilot.engine, started["release"])
     assert done.state is ReleaseState.SUCCEEDED and done.kind == "rollback"
     assert current(pilot) == "1"
@@ -187,15 +183,7 @@ def test_manual_rollback_to_the_last_good_version(pilot):
         view.deployments[0].deployment.id
     )
     with pytest.raises(Conflict, match="already runs"):
-        rollback_service(
-            pilot.engine,
-            access,
-            ROOT,
-            service="api",
-            environment="production",
-            to_version="1",
-            reason="again",
-        )
+        rollback_api(pilot, to_version="1", reason="again")
 
 
 def test_a_blocked_version_cannot_be_released_and_stops_in_flight(pilot):
@@ -356,30 +344,13 @@ def test_a_rollback_goes_only_to_a_version_that_ran_there(pilot):
     from interlock.errors import InvalidInput
 
     prod(pilot)
-    access = Access(pilot.configs)
     with running(pilot.engine):
         deploy(pilot, "1")
         deploy(pilot, "2")
     with pytest.raises(Conflict, match="api@9.9.9 never ran successfully in production"):
-        rollback_service(
-            pilot.engine,
-            access,
-            ROOT,
-            service="api",
-            environment="production",
-            to_version="9.9.9",
-            reason="x",
-        )
+        rollback_api(pilot, to_version="9.9.9", reason="x")
     with pytest.raises(InvalidInput, match="not a valid version"):
-        rollback_service(
-            pilot.engine,
-            access,
-            ROOT,
-            service="api",
-            environment="production",
-            to_version="1;$(id)",
-            reason="x",
-        )
+        rollback_api(pilot, to_version="1;$(id)", reason="x")
 
 
 def test_the_deadline_does_not_count_waiting_for_an_approval(pilot):

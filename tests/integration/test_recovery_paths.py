@@ -9,16 +9,12 @@ import pytest
 
 from interlock.domain.states import DeploymentState, NodeState, ReleaseState
 from interlock.engine import incidents, views
-from interlock.engine.access import Access
 from interlock.engine.clock import ManualClock
 from interlock.engine.core import Engine
-from interlock.engine.identity import Principal
-from interlock.engine.rollback import rollback_service
 from tests.conftest import FAST
 from tests.helpers import running, wait_for, wait_release_end
 from tests.integration.conftest import Pilot
-
-ROOT = Principal("olga", "user", frozenset({"admin"}), frozenset())
+from tests.integration.test_recovery_ops import rollback_api
 
 ROLL_OUT = """\
       - name: roll-out
@@ -130,7 +126,7 @@ def test_a_manual_rollback_runs_the_declared_rollback_steps_too(pilot):
     with running(pilot.engine):
         deploy(pilot, "1")
         deploy(pilot, "2")
-        started = _rollback(pilot)
+        started = rollback_api(pilot, reason="INC-9: errors up")
         done = wait_release_end(pilot.engine, started["release"])
     assert done.state is ReleaseState.SUCCEEDED and done.kind == "rollback"
     assert current(pilot) == "1"
@@ -172,18 +168,6 @@ services:
     )
 
 
-def _rollback(pilot: Pilot) -> dict:
-    return rollback_service(
-        pilot.engine,
-        Access(pilot.configs),
-        ROOT,
-        service="api",
-        environment="production",
-        to_version=None,
-        reason="INC-9: errors up",
-    )
-
-
 def test_a_rollback_is_not_held_back_by_a_freeze_unless_the_environment_says_so(clocked):
     pilot, clock = clocked
     pilot.config(_frozen(None))
@@ -192,7 +176,7 @@ def test_a_rollback_is_not_held_back_by_a_freeze_unless_the_environment_says_so(
         assert deploy(pilot, "2").state is ReleaseState.SUCCEEDED
         clock.set(datetime(2026, 12, 24, 12, 0, tzinfo=UTC))  # in the year-end freeze
         # By default the freeze does not hold the rollback back.
-        first = _rollback(pilot)
+        first = rollback_api(pilot, reason="INC-9: errors up")
         assert (first["from"], first["to"]) == ("2", "1")
         done = wait_release_end(pilot.engine, first["release"])
         assert done.state is ReleaseState.SUCCEEDED and current(pilot) == "1"
@@ -200,7 +184,7 @@ def test_a_rollback_is_not_held_back_by_a_freeze_unless_the_environment_says_so(
 
         # With rollback_during_freeze: false the rollback waits for the freeze to end.
         pilot.config(_frozen(False))
-        second = _rollback(pilot)
+        second = rollback_api(pilot, reason="INC-9: errors up")
         assert (second["from"], second["to"]) == ("1", "2")
         gate = wait_for(
             lambda: (

@@ -6,10 +6,8 @@ from interlock.api.routers.releases import release_out
 from interlock.api.schemas import Progress
 from interlock.domain.states import ReleaseState
 from interlock.engine import views
-from interlock.engine.access import Access
-from interlock.engine.identity import Principal
-from interlock.engine.rollback import rollback_service
 from tests.helpers import running, wait_release_end
+from tests.integration.test_recovery_ops import rollback_api
 
 CONFIG = """\
 version: 1
@@ -21,7 +19,6 @@ services:
       - {name: fetch, run: "echo {{ version }} > fetched.txt"}
       - {name: roll-out, run: "echo {{ version }} > current.txt; test ! -f fail-{{ version }}"}
 """
-ROOT = Principal("olga", "user", frozenset({"admin"}), frozenset())
 
 
 def progress(pilot, release_id: int) -> Progress | None:
@@ -33,15 +30,7 @@ def test_a_succeeded_rollback_release_counts_its_environment_and_steps(pilot):
     with running(pilot.engine):
         for version in ("1", "2"):
             wait_release_end(pilot.engine, pilot.release(f"api@{version}").id)
-        started = rollback_service(
-            pilot.engine,
-            Access(pilot.configs),
-            ROOT,
-            service="api",
-            environment="production",
-            to_version=None,
-            reason="INC-1: errors up",
-        )
+        started = rollback_api(pilot, reason="INC-1: errors up")
         done = wait_release_end(pilot.engine, started["release"])
     assert done.state is ReleaseState.SUCCEEDED and done.kind == "rollback"
     assert progress(pilot, done.id) == Progress(
