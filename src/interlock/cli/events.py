@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import click
 
@@ -62,8 +63,6 @@ def list_(fmt: str) -> None:
 
 
 def _path(name: str, action: str) -> str:
-    from urllib.parse import quote
-
     return f"/api/v1/webhooks/{quote(name, safe='')}/{action}"
 
 

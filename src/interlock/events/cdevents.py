@@ -127,10 +127,14 @@ def to_cdevent(event: AuditEvent, context: Context, facts: Facts) -> dict[str, A
     """The CDEvent of ``event`` (a JSON object), or ``None`` when it has none."""
     body = body_of(event)
     kind = kind_of(event, body)
-    if kind is None:
-        return None
-    subject, predicate = kind.name.split(".")
-    build = _BUILDERS[subject]
+    return None if kind is None else cdevent_of(event, body, kind, context, facts)
+
+
+def cdevent_of(
+    event: AuditEvent, body: dict[str, Any], kind: Kind, context: Context, facts: Facts
+) -> dict[str, Any] | None:
+    """:func:`to_cdevent` of an event whose body and kind are already known."""
+    build = _BUILDERS[kind.name.partition(".")[0]]
     built = build(_Mapping(event, body, kind, context, facts))
     if built is None:
         return None

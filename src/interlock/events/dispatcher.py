@@ -20,6 +20,7 @@ the others. Deliveries write no audit events (that would feed the outbox).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import weakref
@@ -33,7 +34,13 @@ from interlock.engine.core import Engine
 from interlock.errors import Conflict, InvalidInput, NotFound
 from interlock.events.cdevents import Context
 from interlock.events.outbound import Message, TxFacts, render, ticket_links
-from interlock.events.signing import SIGNATURE_HEADER, MissingSecret, secret_value, sign
+from interlock.events.signing import (
+    SIGNATURE_HEADER,
+    MissingSecret,
+    secret_value,
+    secret_variable,
+    sign,
+)
 from interlock.spec.model import Tickets
 from interlock.spec.notifications import Notifications, Webhook
 
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
     import httpx
 
     from interlock.storage.tx import Tx
+    from interlock.storage.webhooks import WebhookCursor
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +90,6 @@ def deliver_round(
     environ: Mapping[str, str] | None = None,
 ) -> Round:
     """Deliver what ``hook`` has pending, in order, for about ``budget`` seconds at most."""
-    import os
-
     import httpx
 
     environ = os.environ if environ is None else environ
@@ -169,7 +175,12 @@ def _post(
 
 
 def _record(
-    engine: Engine, hook: Webhook, cursor: Any, position: int, delivered: int, error: str | None
+    engine: Engine,
+    hook: Webhook,
+    cursor: WebhookCursor,
+    position: int,
+    delivered: int,
+    error: str | None,
 ) -> None:
     if error is None and position == cursor.delivered_seq and not cursor.failures:
         return  # nothing changed: no write
@@ -286,8 +297,6 @@ def drain(engine: Engine, timeout: float = ROUND_SECONDS + 60) -> bool:
 
 def webhook_status(engine: Engine, notifications: Notifications) -> list[dict[str, Any]]:
     """Each configured webhook with its cursor, backlog, last success and last error."""
-    import os
-
     with engine.db.read() as tx:
         cursors = tx.webhook_cursors()
         head = tx.audit_head()
@@ -295,7 +304,7 @@ def webhook_status(engine: Engine, notifications: Notifications) -> list[dict[st
     out = []
     for hook in notifications.webhooks:
         cursor = cursors.get(hook.name)
-        variable = hook.secret.removeprefix("${").removesuffix("}") if hook.secret else None
+        variable = secret_variable(hook.secret) if hook.secret else None
         out.append(
             {
                 "name": hook.name,

@@ -113,7 +113,7 @@ def _artifact(receiver: Receiver, event: dict[str, Any], meta: dict[str, Any]) -
 
 
 def _service(receiver: Receiver, event: dict[str, Any], meta: dict[str, Any]) -> Outcome:
-    context, subject = event["context"], event["subject"]
+    subject = event["subject"]
     content = subject["content"]
     found = _artifact_id(content["artifactId"], "subject.content.artifactId")
     service = receiver.known_service(
@@ -122,7 +122,7 @@ def _service(receiver: Receiver, event: dict[str, Any], meta: dict[str, Any]) ->
     environment = receiver.known_environment(content["environment"]["id"])
     return observe(
         receiver,
-        (context["source"], context["id"], context["type"]),
+        _receipt_key(event),
         meta,
         service=service,
         environment=environment,
@@ -145,9 +145,14 @@ def _incident_service(receiver: Receiver, content: dict[str, Any]) -> str | None
     return receiver.known_service(receiver.service(*candidates), named or content["artifactId"])
 
 
-def _incident_opened(receiver: Receiver, event: dict[str, Any], meta: dict[str, Any]) -> Outcome:
-    context, subject = event["context"], event["subject"]
-    content = subject["content"]
+def _receipt_key(event: dict[str, Any]) -> tuple[str, str, str]:
+    """What a receipt is kept per: (source, id, type) of the event."""
+    context = event["context"]
+    return context["source"], context["id"], context["type"]
+
+
+def _incident_scope(receiver: Receiver, content: dict[str, Any]) -> tuple[str, str | None]:
+    """The environment and service (``None``: all of it) of an incident; the sender may manage."""
     environment = receiver.known_environment(content["environment"]["id"])
     service = _incident_service(receiver, content)
     receiver.access.require(
@@ -156,6 +161,13 @@ def _incident_opened(receiver: Receiver, event: dict[str, Any], meta: dict[str, 
         environment=environment,
         services=[service] if service else None,
     )
+    return environment, service
+
+
+def _incident_opened(receiver: Receiver, event: dict[str, Any], meta: dict[str, Any]) -> Outcome:
+    context, subject = event["context"], event["subject"]
+    content = subject["content"]
+    environment, service = _incident_scope(receiver, content)
     summary = str(
         content.get("description") or f"incident {subject['id']} from {context['source']}"
     )
@@ -177,26 +189,13 @@ def _incident_opened(receiver: Receiver, event: dict[str, Any], meta: dict[str, 
         )
         return "incident opened", f"incident {opened.id} in {environment}", opened.id
 
-    return once(
-        receiver,
-        (context["source"], context["id"], context["type"]),
-        meta,
-        act,
-        subject_key=subject_key,
-    )
+    return once(receiver, _receipt_key(event), meta, act, subject_key=subject_key)
 
 
 def _incident_resolved(receiver: Receiver, event: dict[str, Any], meta: dict[str, Any]) -> Outcome:
     context, subject = event["context"], event["subject"]
     content = subject["content"]
-    environment = receiver.known_environment(content["environment"]["id"])
-    service = _incident_service(receiver, content)
-    receiver.access.require(
-        receiver.who,
-        "incident.manage",
-        environment=environment,
-        services=[service] if service else None,
-    )
+    environment, service = _incident_scope(receiver, content)
     subject_key = _subject_key(event)
     note = str(content.get("description") or f"resolved by {context['source']}")
 
@@ -217,13 +216,7 @@ def _incident_resolved(receiver: Receiver, event: dict[str, Any], meta: dict[str
         incidents.resolve_incident(receiver.engine, target.id, actor=receiver.who.name, note=note)
         return "incident resolved", f"incident {target.id}", target.id
 
-    return once(
-        receiver,
-        (context["source"], context["id"], context["type"]),
-        meta,
-        act,
-        subject_key=subject_key,
-    )
+    return once(receiver, _receipt_key(event), meta, act, subject_key=subject_key)
 
 
 HANDLERS: dict[str, Callable[[Receiver, dict[str, Any], dict[str, Any]], Outcome]] = {

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from interlock import __version__
 from interlock.domain.records import AuditEvent, Deployment, Incident, Release
-from interlock.events.cdevents import CONTENT_TYPE, Context, body_of, kind_of, to_cdevent
+from interlock.events.cdevents import CONTENT_TYPE, Context, body_of, cdevent_of, kind_of
 from interlock.spec.model import Tickets
 from interlock.spec.notifications import Webhook
 
@@ -80,9 +80,8 @@ def wanted(hook: Webhook, names: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(n, p) for p in hook.events for n in names)
 
 
-def interlock_document(event: AuditEvent, source: str) -> dict[str, Any]:
+def interlock_document(event: AuditEvent, body: dict[str, Any], source: str) -> dict[str, Any]:
     """The audit event as ``GET /api/v1/audit`` shows it, with ``id`` and ``source``."""
-    body = body_of(event)
     return {
         "id": event.hash,
         "source": source,
@@ -116,10 +115,10 @@ def render(
         "X-Interlock-Sequence": str(event.seq),
     }
     if hook.format == "interlock":
-        document = interlock_document(event, context.source)
+        document = interlock_document(event, body, context.source)
         headers.update({"Content-Type": "application/json", "X-Interlock-Event": event.action})
         return Message(event.seq, event.hash, event.action, _json(document), headers)
-    cdevent = to_cdevent(event, context, facts)
+    cdevent = cdevent_of(event, body, kind, context, facts) if kind else None
     if cdevent is None:
         return None
     ctx = cdevent["context"]

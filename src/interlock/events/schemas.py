@@ -12,6 +12,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -117,18 +118,18 @@ class Schemas:
         self.registry: Registry[Any] = Registry().with_resources(resources)
         self._checker = format_checker()
         self._validators: dict[str, Any] = {}
+        self._types = {
+            parsed.name: full
+            for full in self.by_type
+            if (parsed := EventType.parse(full)) is not None
+        }
 
     def knows(self, event_type: str) -> bool:
         return event_type in self.by_type
 
-    def types(self) -> dict[str, str]:
+    def types(self) -> Mapping[str, str]:
         """``subject.predicate`` → the full type this version of the spec defines."""
-        out = {}
-        for full in self.by_type:
-            parsed = EventType.parse(full)
-            if parsed is not None:
-                out[parsed.name] = full
-        return out
+        return self._types
 
     def validator(self, event_type: str) -> Any:
         """A draft 2020-12 validator of ``event_type`` (its links resolved locally)."""

@@ -29,10 +29,15 @@ class MissingSecret(Exception):
         self.variable = variable
 
 
+def secret_variable(reference: str) -> str:
+    """The name of the environment variable a ``${VAR}`` reference reads."""
+    return reference.removeprefix("${").removesuffix("}")
+
+
 def secret_value(reference: str, environ: Mapping[str, str] | None = None) -> bytes:
     """The key behind a ``${VAR}`` reference, from the environment (never stored)."""
     environ = os.environ if environ is None else environ
-    name = reference.removeprefix("${").removesuffix("}")
+    name = secret_variable(reference)
     value = environ.get(name)
     if not value:
         raise MissingSecret(name)

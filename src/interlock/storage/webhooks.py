@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 
 from interlock.domain.records import Artifact
 from interlock.storage.base import QueryBase
@@ -87,8 +89,6 @@ class WebhookQueries(QueryBase):
         found = self.webhook_cursor(name)
         if found is not None:
             return found
-        from sqlalchemy.dialects import postgresql, sqlite
-
         values = {
             "name": name,
             "delivered_seq": start,
@@ -98,11 +98,7 @@ class WebhookQueries(QueryBase):
             "failures": 0,
         }
         # Two schedulers (a leader change) may both create it: the first one wins.
-        if self.dialect == "postgresql":
-            statement: Any = postgresql.insert(webhook_cursors).values(**values)
-        else:
-            statement = sqlite.insert(webhook_cursors).values(**values)
-        self.conn.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+        self.conn.execute(self._insert_new(webhook_cursors, values, "name"))
         created = self.webhook_cursor(name)
         assert created is not None
         return created
@@ -187,8 +183,6 @@ class WebhookQueries(QueryBase):
         On PostgreSQL a concurrent claim of the same key waits for the first
         transaction and then finds the row: a duplicate, never an error.
         """
-        from sqlalchemy.dialects import postgresql, sqlite
-
         values = {
             "key": key,
             "source": source,
@@ -199,13 +193,9 @@ class WebhookQueries(QueryBase):
             "received_by": by,
             "outcome": "pending",
         }
-        if self.dialect == "postgresql":
-            statement: Any = postgresql.insert(event_receipts).values(**values)
-        else:
-            statement = sqlite.insert(event_receipts).values(**values)
         # RETURNING rather than rowcount: psycopg reports no reliable count for DO NOTHING.
         inserted = self.conn.execute(
-            statement.on_conflict_do_nothing(index_elements=["key"]).returning(event_receipts.c.key)
+            self._insert_new(event_receipts, values, "key").returning(event_receipts.c.key)
         ).first()
         return inserted is not None
 
@@ -233,17 +223,20 @@ class WebhookQueries(QueryBase):
 
     # -- artifacts other tools refer to ---------------------------------------------
     def artifact_with_digest(self, service: str, digest: str) -> Artifact | None:
+        return self._newest_artifact(service, artifacts.c.digest == digest)
+
+    def artifact_with_commit(self, service: str, commit: str) -> Artifact | None:
+        return self._newest_artifact(service, artifacts.c.commit_sha == commit)
+
+    def _newest_artifact(self, service: str, condition: ColumnElement[bool]) -> Artifact | None:
         row = self.conn.execute(
             select(artifacts)
-            .where(artifacts.c.service == service, artifacts.c.digest == digest)
+            .where(artifacts.c.service == service, condition)
             .order_by(artifacts.c.id.desc())
         ).first()
         return Artifact(**row._mapping) if row else None
 
-    def artifact_with_commit(self, service: str, commit: str) -> Artifact | None:
-        row = self.conn.execute(
-            select(artifacts)
-            .where(artifacts.c.service == service, artifacts.c.commit_sha == commit)
-            .order_by(artifacts.c.id.desc())
-        ).first()
-        return Artifact(**row._mapping) if row else None
+    def _insert_new(self, table: Table, values: dict[str, Any], key: str) -> Any:
+        """``INSERT`` of ``values`` that does nothing when a row with its ``key`` exists."""
+        dialect: Any = postgresql if self.dialect == "postgresql" else sqlite
+        return dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
