@@ -65,6 +65,15 @@ def _histogram(
     return family
 
 
+def _counts(
+    family: CounterMetricFamily | GaugeMetricFamily, found: dict[Any, int]
+) -> CounterMetricFamily | GaugeMetricFamily:
+    """``family`` with one sample per label values (a tuple, or one string) in ``found``."""
+    for key, count in sorted(found.items()):
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], float(count))
+    return family
+
+
 class DeliveryCollector:
     """A ``prometheus_client`` collector over one engine's database (one per process)."""
 
@@ -100,17 +109,17 @@ class DeliveryCollector:
         with self.engine.db.read() as tx:
             totals = self._totals(tx, now)
             open_incidents = tx.open_incident_counts()
-            in_progress = tx.releases_in_progress()
+            in_progress = tx.releases_in_progress(IN_PROGRESS)
             waiting = tx.approvals_waiting()
-        deployments = CounterMetricFamily(
-            "interlock_deployments",
-            "Deployments that ended, by service, environment, kind (deploy or rollback) and"
-            " outcome (succeeded, failed, rolled_back, cancelled).",
-            labels=["service", "environment", "kind", "outcome"],
+        yield _counts(
+            CounterMetricFamily(
+                "interlock_deployments",
+                "Deployments that ended, by service, environment, kind (deploy or rollback) and"
+                " outcome (succeeded, failed, rolled_back, cancelled).",
+                labels=["service", "environment", "kind", "outcome"],
+            ),
+            totals.deployments,
         )
-        for key, count in sorted(totals.deployments.items()):
-            deployments.add_metric(list(key), float(count))
-        yield deployments
         yield _histogram(
             "interlock_deployment_duration",
             "Time from a deployment starting to ending (cancelled ones left out).",
@@ -126,14 +135,14 @@ class DeliveryCollector:
             BOUNDS["lead_time"],
             totals.lead_times,
         )
-        incidents = CounterMetricFamily(
-            "interlock_incidents",
-            "Incidents opened, by service and environment.",
-            labels=["service", "environment"],
+        yield _counts(
+            CounterMetricFamily(
+                "interlock_incidents",
+                "Incidents opened, by service and environment.",
+                labels=["service", "environment"],
+            ),
+            totals.incidents,
         )
-        for key, count in sorted(totals.incidents.items()):
-            incidents.add_metric(list(key), float(count))
-        yield incidents
         yield _histogram(
             "interlock_time_to_restore",
             "Time from an incident being opened to it being resolved.",
@@ -148,22 +157,22 @@ class DeliveryCollector:
             BOUNDS["approval_wait"],
             totals.approval_waits,
         )
-        steps = CounterMetricFamily(
-            "interlock_step_runs",
-            "Steps that ended, by executor (manual: signed off by a person) and outcome.",
-            labels=["executor", "outcome"],
+        yield _counts(
+            CounterMetricFamily(
+                "interlock_step_runs",
+                "Steps that ended, by executor (manual: signed off by a person) and outcome.",
+                labels=["executor", "outcome"],
+            ),
+            totals.step_runs,
         )
-        for key, count in sorted(totals.step_runs.items()):
-            steps.add_metric(list(key), float(count))
-        yield steps
-        opened = GaugeMetricFamily(
-            "interlock_incidents_open",
-            "Incidents open now, by service and environment.",
-            labels=["service", "environment"],
+        yield _counts(
+            GaugeMetricFamily(
+                "interlock_incidents_open",
+                "Incidents open now, by service and environment.",
+                labels=["service", "environment"],
+            ),
+            open_incidents,
         )
-        for key, count in sorted(open_incidents.items()):
-            opened.add_metric(list(key), float(count))
-        yield opened
         releases = GaugeMetricFamily(
             "interlock_releases_in_progress",
             "Releases not yet ended, by state.",
@@ -172,14 +181,14 @@ class DeliveryCollector:
         for state in IN_PROGRESS:
             releases.add_metric([state], float(in_progress.get(state, 0)))
         yield releases
-        approvals = GaugeMetricFamily(
-            "interlock_approvals_waiting",
-            "Approval gates waiting for a decision now, by environment.",
-            labels=["environment"],
+        yield _counts(
+            GaugeMetricFamily(
+                "interlock_approvals_waiting",
+                "Approval gates waiting for a decision now, by environment.",
+                labels=["environment"],
+            ),
+            waiting,
         )
-        for environment, count in sorted(waiting.items()):
-            approvals.add_metric([environment], float(count))
-        yield approvals
         yield GaugeMetricFamily(
             "interlock_metrics_scrape_duration_seconds",
             "How long reading these metrics from the database took.",

@@ -14,19 +14,21 @@ would dilute every rate.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from interlock.domain.durations import format_duration, parse_duration
+from interlock.domain.durations import parse_duration
 from interlock.engine.core import Engine
 from interlock.errors import Forbidden, InvalidInput
 from interlock.metrics.coordination import coordination_metrics
 from interlock.metrics.definitions import Definitions
 from interlock.metrics.delivery import delivery_metrics
-from interlock.metrics.results import MetricResult
+from interlock.metrics.results import Kind, MetricResult, format_value
 from interlock.spec.model import Config
-from interlock.storage.metrics import MetricScope
+from interlock.storage.metrics import MetricScope, SqlDeliveryFacts
 
 DEFAULT_DAYS = 90
 UNITS = {"duration": "seconds", "ratio": "fraction", "count": "count"}
@@ -263,17 +265,25 @@ def _in_the_records(result: MetricResult, unknown_commits: int) -> MetricResult:
     return replace(result, definition=definition)
 
 
-def delivery_report(
-    engine: Engine, request: MetricsRequest, *, readable: set[str] | None = None
-) -> MetricsReport:
-    """Every delivery and coordination metric for the request, from the database."""
+@contextmanager
+def _facts(
+    engine: Engine, request: MetricsRequest, readable: set[str] | None
+) -> Iterator[tuple[MetricScope, list[str], SqlDeliveryFacts]]:
+    """The scope of ``request``, its notes, and its facts inside one read transaction."""
     config = engine.configs.active().config
     now = engine.clock.now()
     with engine.db.read() as tx:
         scope, notes = resolve_scope(
             config, request, now=now, first_record=tx.first_record_at(), readable=readable
         )
-        facts = tx.delivery_facts(scope)
+        yield scope, notes, tx.delivery_facts(scope)
+
+
+def delivery_report(
+    engine: Engine, request: MetricsRequest, *, readable: set[str] | None = None
+) -> MetricsReport:
+    """Every delivery and coordination metric for the request, from the database."""
+    with _facts(engine, request, readable) as (scope, notes, facts):
         results = [
             *delivery_metrics(facts, request.definitions),
             *coordination_metrics(facts, request.definitions),
@@ -296,14 +306,8 @@ def manual_steps_report(
     limit: int = 20,
 ) -> dict[str, Any]:
     """Manual steps worth automating first: how often they run, how long sign-off takes."""
-    config = engine.configs.active().config
-    now = engine.clock.now()
     unit = request.definitions.frequency_unit
-    with engine.db.read() as tx:
-        scope, notes = resolve_scope(
-            config, request, now=now, first_record=tx.first_record_at(), readable=readable
-        )
-        facts = tx.delivery_facts(scope)
+    with _facts(engine, request, readable) as (scope, notes, facts):
         ranked = facts.manual_steps(limit)
     days = facts.window.days()
     steps = []
@@ -337,6 +341,4 @@ def manual_steps_report(
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return format_duration(seconds) if seconds else "0s"
+    return "-" if seconds is None else format_value(seconds, Kind.DURATION)

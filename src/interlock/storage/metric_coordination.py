@@ -6,19 +6,50 @@ Part of :class:`~interlock.storage.metrics.SqlDeliveryFacts`; see
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, func, nulls_last, select, union_all
+from typing import Any
+
+from sqlalchemy import CompoundSelect, and_, case, func, nulls_last, select, union_all
 from sqlalchemy.sql import ColumnElement
 
 from interlock.metrics.coordination import ManualStepRank
 from interlock.metrics.facts import Durations, PersonCounts, StepCounts
-from interlock.storage.metric_scope import OPEN_NODE, ScopedFacts, number, seconds
+from interlock.storage.metric_scope import (
+    DECIDED,
+    OPEN_NODE,
+    ScopedFacts,
+    count_where,
+    nonnegative,
+    seconds,
+)
 from interlock.storage.schema import deployments, nodes, releases, users
-
-DECIDED = ("succeeded", "failed")  # an approval gate approved or rejected
 
 
 class CoordinationFacts(ScopedFacts):
     """The coordination half of :class:`~interlock.storage.metrics.SqlDeliveryFacts`."""
+
+    def _node_runs(
+        self,
+        columns: list[ColumnElement[Any]],
+        kind: str,
+        executor: str,
+        *conditions: ColumnElement[bool],
+    ) -> CompoundSelect[Any]:
+        """``columns`` of the started nodes in the scope, in either of its periods."""
+        n = nodes.c
+        return union_all(
+            *(
+                select(*columns)
+                .select_from(nodes.join(deployments, and_(*self._node_deployment())))
+                .where(
+                    n.kind == kind,
+                    period,
+                    n.executor == executor,
+                    n.started_at.is_not(None),
+                    *conditions,
+                )
+                for period in self._node_periods()
+            )
+        )
 
     def approval_waits(self) -> Durations:
         """Approval gates decided in the period (and those still waiting, as open)."""
@@ -26,19 +57,9 @@ class CoordinationFacts(ScopedFacts):
         wait = case(
             (n.state.in_(DECIDED), seconds(n.finished_at) - seconds(n.started_at)), else_=None
         )
-        decided, pending = (
-            select(wait.label("raw"))
-            .select_from(nodes.join(deployments, and_(*self._node_deployment())))
-            .where(
-                n.kind == "gate",
-                period,
-                n.executor == "approval",
-                n.started_at.is_not(None),
-                n.state.in_((*DECIDED, *OPEN_NODE)),
-            )
-            for period in self._node_periods()
-        )
-        values = union_all(decided, pending).subquery("approval_waits")
+        values = self._node_runs(
+            [wait.label("raw")], "gate", "approval", n.state.in_((*DECIDED, *OPEN_NODE))
+        ).subquery("approval_waits")
         sample = self._sample(select(values.c.raw))
         return Durations(sample, skewed=sample.skewed, open=sample.open)
 
@@ -61,9 +82,7 @@ class CoordinationFacts(ScopedFacts):
         row = self.tx.conn.execute(
             select(
                 func.count().label("runs"),
-                func.coalesce(func.sum(case((n.executor == "manual", 1), else_=0)), 0).label(
-                    "manual"
-                ),
+                count_where(n.executor == "manual").label("manual"),
             )
             .select_from(nodes.join(deployments, and_(*self._node_deployment())))
             .where(*self._step_runs())
@@ -123,25 +142,17 @@ class CoordinationFacts(ScopedFacts):
         n, d = nodes.c, deployments.c
         signed = and_(n.state == "succeeded", n.finished_at.is_not(None))
         took = seconds(n.finished_at) - seconds(n.started_at)
-        base = union_all(
-            *(
-                select(
-                    d.runbook.label("runbook"),
-                    n.service.label("service"),
-                    n.name.label("name"),
-                    case((signed, case((took < 0, number(0.0)), else_=took))).label("wait"),
-                    case((n.finished_at.is_(None), 1), else_=0).label("waiting"),
-                )
-                .select_from(nodes.join(deployments, and_(*self._node_deployment())))
-                .where(
-                    n.kind == "step",
-                    period,
-                    n.executor == "manual",
-                    n.started_at.is_not(None),
-                    *([n.service.in_(self.scope.services)] if self.scope.services else []),
-                )
-                for period in self._node_periods()
-            )
+        base = self._node_runs(
+            [
+                d.runbook.label("runbook"),
+                n.service.label("service"),
+                n.name.label("name"),
+                case((signed, nonnegative(took))).label("wait"),
+                case((n.finished_at.is_(None), 1), else_=0).label("waiting"),
+            ],
+            "step",
+            "manual",
+            *([n.service.in_(self.scope.services)] if self.scope.services else []),
         ).subquery("manual_runs")
         b = base.c
         group = (b.runbook, b.service, b.name)

@@ -55,6 +55,16 @@ def number(value: float | int) -> ColumnElement[Any]:
     return literal_column(repr(float(value)), Float())
 
 
+def count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    """How many rows meet ``condition`` (0, not NULL, when none do)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def nonnegative(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``value``, with a negative one (clock skew) counted as 0."""
+    return case((value < 0, number(0.0)), else_=value)
+
+
 class RankedSample:
     """A :class:`~interlock.metrics.stats.Sample` answered by the database.
 
@@ -66,7 +76,7 @@ class RankedSample:
         self._conn = conn
         self._values = values.subquery("sample_values")
         raw = self._values.c.raw
-        self._v = case((raw < 0, number(0.0)), else_=raw) if clamp else raw
+        self._v = nonnegative(raw) if clamp else raw
         self.n = 0
         self.total = 0
         self.skewed = 0
@@ -161,6 +171,7 @@ class RankedSample:
 
 DEPLOYING = ("deploy", "rollback")
 OPEN_NODE = ("pending", "ready", "running", "waiting", "needs_attention")
+DECIDED = ("succeeded", "failed")  # an approval gate approved or rejected
 
 
 @dataclass(frozen=True)

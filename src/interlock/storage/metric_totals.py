@@ -13,11 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal_column, select
+from sqlalchemy import and_, func, literal_column, select
 from sqlalchemy.sql import ColumnElement
 
 from interlock.storage.base import QueryBase
-from interlock.storage.metric_scope import number, seconds
+from interlock.storage.metric_scope import (
+    DECIDED,
+    DEPLOYING,
+    count_where,
+    nonnegative,
+    number,
+    seconds,
+)
 from interlock.storage.schema import (
     artifacts,
     deployments,
@@ -82,10 +89,7 @@ def _between(column: Any, start: float | None, end: float | None) -> list[Column
 
 
 def _buckets(value: ColumnElement[Any], bounds: Sequence[float]) -> list[ColumnElement[Any]]:
-    return [
-        func.coalesce(func.sum(case((value <= number(bound), 1), else_=0)), 0).label(f"le{i}")
-        for i, bound in enumerate(bounds)
-    ]
+    return [count_where(value <= number(bound)).label(f"le{i}") for i, bound in enumerate(bounds)]
 
 
 def _plain(column: Any) -> ColumnElement[Any]:
@@ -126,10 +130,6 @@ def deployed_before(
     )
 
 
-def _nonnegative(value: ColumnElement[Any]) -> ColumnElement[Any]:
-    return case((value < 0, number(0.0)), else_=value)
-
-
 class MetricTotalsQueries(QueryBase):
     def _histograms(
         self,
@@ -163,7 +163,7 @@ class MetricTotalsQueries(QueryBase):
         """Every total for events in ``[start, end)``; ``bounds`` are histogram buckets by name."""
         d, ri, i, n = deployments.c, release_items.c, incidents.c, nodes.c
         totals = Totals()
-        finished = [d.kind.in_(("deploy", "rollback")), *_between(d.finished_at, start, end)]
+        finished = [d.kind.in_(DEPLOYING), *_between(d.finished_at, start, end)]
         for row in self.conn.execute(
             select(ri.service, d.environment, d.kind, d.state, func.count().label("events"))
             .select_from(deployments.join(release_items, ri.release_id == d.release_id))
@@ -172,7 +172,7 @@ class MetricTotalsQueries(QueryBase):
         ):
             key = (row.service, row.environment or "", row.kind, row.state)
             totals.deployments[key] = int(row.events)
-        took = _nonnegative(seconds(d.finished_at) - seconds(d.started_at))
+        took = nonnegative(seconds(d.finished_at) - seconds(d.started_at))
         totals.durations = self._histograms(
             [d.environment],
             took,
@@ -189,21 +189,21 @@ class MetricTotalsQueries(QueryBase):
             totals.incidents[(row.service or "", row.environment)] = int(row.events)
         totals.restores = self._histograms(
             [i.environment],
-            _nonnegative(seconds(i.resolved_at) - seconds(i.opened_at)),
+            nonnegative(seconds(i.resolved_at) - seconds(i.opened_at)),
             incidents,
             _between(i.resolved_at, start, end),
             bounds["restore"],
         )
         totals.approval_waits = self._histograms(
             [d.environment],
-            _nonnegative(seconds(n.finished_at) - seconds(n.started_at)),
+            nonnegative(seconds(n.finished_at) - seconds(n.started_at)),
             nodes.join(deployments, d.id == n.deployment_id),
             [
                 n.kind == "gate",
                 *_between(n.finished_at, start, end),
                 n.executor == "approval",
                 n.started_at.is_not(None),
-                n.state.in_(("succeeded", "failed")),
+                n.state.in_(DECIDED),
             ],
             bounds["approval_wait"],
         )
@@ -249,9 +249,7 @@ class MetricTotalsQueries(QueryBase):
             )
         ).subquery("firsts")
         f = firsts.c
-        return self._histograms(
-            [f.service, f.environment], _nonnegative(f.lead), firsts, [], bounds
-        )
+        return self._histograms([f.service, f.environment], nonnegative(f.lead), firsts, [], bounds)
 
     # -- gauges: what is true now (small sets, on indexed columns) ---------------------
     def open_incident_counts(self) -> dict[Labels, int]:
@@ -263,11 +261,11 @@ class MetricTotalsQueries(QueryBase):
         )
         return {(r.service or "", r.environment): int(r.events) for r in rows}
 
-    def releases_in_progress(self) -> dict[str, int]:
+    def releases_in_progress(self, states: Sequence[str]) -> dict[str, int]:
         r = releases.c
         rows = self.conn.execute(
             select(r.state, func.count().label("events"))
-            .where(r.state.in_(("scheduled", "running", "needs_attention")))
+            .where(r.state.in_(states))
             .group_by(r.state)
         )
         return {row.state: int(row.events) for row in rows}

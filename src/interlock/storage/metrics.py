@@ -48,7 +48,6 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    literal_column,
     null,
     or_,
     select,
@@ -65,6 +64,7 @@ from interlock.storage.metric_scope import (
     DEPLOYING,
     MetricScope,
     RankedSample,
+    count_where,
     number,
     seconds,
 )
@@ -104,9 +104,6 @@ class SqlDeliveryFacts(CoordinationFacts):
         attempted = d.state != "cancelled"
         succeeded = d.state == "succeeded"
 
-        def count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
         # Deployments an incident names, counted from the (fewer) incidents' side.
         named = (
             select(
@@ -119,13 +116,13 @@ class SqlDeliveryFacts(CoordinationFacts):
         )
         row = self.tx.conn.execute(
             select(
-                count(attempted).label("attempted"),
-                count(succeeded).label("succeeded"),
-                count(d.state.in_(FAILED)).label("failed"),
+                count_where(attempted).label("attempted"),
+                count_where(succeeded).label("succeeded"),
+                count_where(d.state.in_(FAILED)).label("failed"),
                 func.count(
                     func.distinct(case((succeeded, _day(self.tx.dialect, d.finished_at))))
                 ).label("days"),
-                count(and_(attempted, d.kind == "rollback")).label("rollbacks"),
+                count_where(and_(attempted, d.kind == "rollback")).label("rollbacks"),
                 func.max(named.c.named).label("named"),  # one row, joined to every deployment
                 func.max(named.c.named_good).label("named_good"),
                 self._rework_deploys().label("rework_deploys"),
@@ -153,7 +150,7 @@ class SqlDeliveryFacts(CoordinationFacts):
         incident events go first (``opened_at <= start < resolved_at``).
         """
         d, ri, i, s = deployments.c, release_items.c, incidents.c, self.scope
-        one, zero = literal_column("1", Integer()), literal_column("0", Integer())
+        one, zero = number(1), number(0)
         starts = (
             select(
                 d.id.label("deployment"),
@@ -176,22 +173,20 @@ class SqlDeliveryFacts(CoordinationFacts):
             i.service.is_not(None) if s.services is None else i.service.in_(s.services),
             or_(i.resolved_at.is_(None), i.resolved_at >= s.since),
         ]
-        opened = select(
-            cast(null(), Integer).label("deployment"),
-            i.service,
-            i.environment,
-            seconds(i.opened_at),
-            zero,
-            one,
-        ).where(*scope)
-        resolved = select(
-            cast(null(), Integer).label("deployment"),
-            i.service,
-            i.environment,
-            seconds(i.resolved_at),
-            zero,
-            literal_column("-1", Integer()),
-        ).where(*scope, i.resolved_at.is_not(None))
+        opened, resolved = (
+            select(
+                cast(null(), Integer).label("deployment"),
+                i.service,
+                i.environment,
+                seconds(at),
+                zero,
+                delta,
+            ).where(*scope, *extra)
+            for at, delta, extra in (
+                (i.opened_at, one, []),
+                (i.resolved_at, number(-1), [i.resolved_at.is_not(None)]),
+            )
+        )
         events = union_all(starts, opened, resolved).subquery("rework_events")
         e = events.c
         swept = select(
