@@ -73,12 +73,9 @@ def log(
         "action": list(actions) or None,
     }
     forward = after is not None and before is None  # `--after` alone reads the log forward
-    client = Client()
-    try:
+    with Client() as client:
         events, more = _fetch(client, forward, after, before, limit, all_, filters)
         hint = _more_hint(client, events, forward, after, before, filters) if more else None
-    finally:
-        client.close()
     if hint:
         click.echo(hint, err=True)
     if fmt == "json":
@@ -171,7 +168,7 @@ def _more_hint(
         try:  # every event, unfiltered: the chain's head counts them
             total = f" of {client.get('/api/v1/audit/checkpoint')['count']}"
         except (InterlockError, KeyError, TypeError):
-            total = ""
+            pass
     return (
         f"showing the newest {len(shown)}{total} events; for older ones add "
         f"--before {shown[0]['seq']}, or {more}"

@@ -146,22 +146,16 @@ def _membership_group(kind: str) -> click.Group:
     @click.argument("name")
     @click.argument("user_name", metavar="USER")
     def add_member(name: str, user_name: str) -> None:
-        client = Client()
-        try:
+        with Client() as client:
             client.request("PUT", f"/api/v1/{kind}s/{name}/members/{user_name}")
-        finally:
-            client.close()
         click.echo(f"{user_name} is in {kind} {name}")
 
     @group.command("remove", help=f"Remove USER from the {kind} NAME.")
     @click.argument("name")
     @click.argument("user_name", metavar="USER")
     def remove_member(name: str, user_name: str) -> None:
-        client = Client()
-        try:
+        with Client() as client:
             client.request("DELETE", f"/api/v1/{kind}s/{name}/members/{user_name}")
-        finally:
-            client.close()
         click.echo(f"{user_name} is no longer in {kind} {name} (by API)")
 
     return group

@@ -147,8 +147,7 @@ def list_(
     fmt: str,
 ) -> None:
     """Releases, newest first; `--before ID` shows the ones older than ID."""
-    client = Client()
-    try:
+    with Client() as client:
         page = client.get(
             "/api/v1/releases",
             state=list(states) or None,
@@ -157,8 +156,6 @@ def list_(
             cursor=before,
             limit=limit,
         )
-    finally:
-        client.close()
     if page.get("next_cursor"):
         click.echo(f"older releases: add --before {page['next_cursor']}", err=True)
     if fmt == "json":

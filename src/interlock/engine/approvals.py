@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from interlock.audit.chain import canonical
-from interlock.domain.records import Deployment, Node, Release
+from interlock.domain.records import Deployment, Node, Release, User
 from interlock.domain.states import TERMINAL_DEPLOYMENT, NodeState
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.engine.identity import Principal, principal_of
@@ -50,22 +50,42 @@ def members_lookup(tx: Any, engine: Engine) -> Callable[[Slot], set[str]]:
     return members
 
 
+def people_lookup(tx: Any, engine: Engine) -> Callable[[str], tuple[User, Principal] | None]:
+    """A stored user and its Principal (config and API groups), read once per name in ``tx``."""
+    config = engine.configs.active().config if engine.configs is not None else None
+    roles = config.roles if config is not None else {}
+    teams = config.teams if config is not None else {}
+    cache: dict[str, tuple[User, Principal] | None] = {}
+
+    def person(name: str) -> tuple[User, Principal] | None:
+        if name not in cache:
+            user = tx.get_user(name)
+            cache[name] = None if user is None else (user, principal_of(tx, user, roles, teams))
+        return cache[name]
+
+    return person
+
+
 def may_approve(
-    tx: Any, engine: Engine, environment: str, services: list[str]
+    tx: Any,
+    engine: Engine,
+    environment: str,
+    services: list[str],
+    people: Callable[[str], tuple[User, Principal] | None] | None = None,
 ) -> Callable[[str], bool]:
     """Whether a person holds the approve permission there now (config and API groups)."""
     if engine.configs is None:
         return lambda name: True
     from interlock.engine.access import Access
 
-    config = engine.configs.active().config
     access = Access(engine.configs)
+    person = people or people_lookup(tx, engine)
 
     def check(name: str) -> bool:
-        user = tx.get_user(name)
-        if user is None:  # a deleted or never stored approver holds no permission
+        found = person(name)
+        if found is None:  # a deleted or never stored approver holds no permission
             return False
-        who = principal_of(tx, user, config.roles, config.teams)
+        who = found[1]
         return who.is_person() and access.allows(
             who, "approve", environment=environment, services=services
         )
@@ -87,17 +107,25 @@ def owners_of(engine: Engine, release: Release) -> list[str]:
 
 
 def gate_status(
-    tx: Any, engine: Engine, node: Node, environment: str, release: Release, now: datetime
+    tx: Any,
+    engine: Engine,
+    node: Node,
+    environment: str,
+    release: Release,
+    now: datetime,
+    people: Callable[[str], tuple[User, Principal] | None] | None = None,
 ) -> tuple[list[SlotStatus], list[Any], list[Any]]:
-    """(slot status, approvals that count, rejections) of an approval gate right now."""
+    """(slot status, approvals that count, rejections) of an approval gate right now.
+
+    ``people`` (from :func:`people_lookup`) shares the approvers read across gates.
+    """
     given = tx.approvals_for(release.id, environment, node.key)
-    valid = counting(given, content_hash=content_hash(release), now=now, authors=release.authors())
+    bound_to = content_hash(release)
+    valid = counting(given, content_hash=bound_to, now=now, authors=release.authors())
     # To count, an approver still needs the approve permission there for every service.
-    allowed = may_approve(tx, engine, environment, [i.service for i in release.items])
+    allowed = may_approve(tx, engine, environment, [i.service for i in release.items], people)
     valid = [a for a in valid if allowed(a.approver)]
-    rejections = [
-        a for a in given if a.decision == "reject" and a.content_hash == content_hash(release)
-    ]
+    rejections = [a for a in given if a.decision == "reject" and a.content_hash == bound_to]
     gate_slots = slots(node.spec.get("rules", []), owners_of(engine, release))
     members = members_lookup(tx, engine)
     status = assign(gate_slots, [a.approver for a in valid], members)
@@ -301,6 +329,7 @@ def describe_gate(
     release: Release,
     now: datetime,
     can_approve: Callable[[str], bool] | None = None,
+    people: Callable[[str], tuple[User, Principal] | None] | None = None,
 ) -> dict[str, Any]:
     """What an open gate waits on, in words a person can act on."""
     since = node.started_at or deployment.started_at
@@ -313,7 +342,9 @@ def describe_gate(
         "waiting_for": node.error,
     }
     if node.executor == "approval":
-        status, valid, _ = gate_status(tx, engine, node, deployment.environment or "", release, now)
+        status, valid, _ = gate_status(
+            tx, engine, node, deployment.environment or "", release, now, people
+        )
         rules = []
         for entry in status:
             described = entry.as_dict()
@@ -344,11 +375,12 @@ def describe_gate(
     return info
 
 
-def pending_for(engine: Engine, access: Any, identity: Any, who: Principal) -> list[dict[str, Any]]:
+def pending_for(engine: Engine, access: Any, who: Principal) -> list[dict[str, Any]]:
     """Approval gates waiting now in which ``who`` can give a needed approval."""
     now = engine.clock.now()
     found = []
     with engine.db.read() as tx:
+        people = people_lookup(tx, engine)  # approvers are read once, not once per gate
         for node in tx.waiting_nodes("approval"):
             deployment = tx.get_deployment(node.deployment_id)
             if deployment is None or deployment.release_id is None:
@@ -364,7 +396,7 @@ def pending_for(engine: Engine, access: Any, identity: Any, who: Principal) -> l
             ):
                 continue
             status, valid, _ = gate_status(
-                tx, engine, node, deployment.environment or "", release, now
+                tx, engine, node, deployment.environment or "", release, now, people
             )
             if any(a.approver == who.name for a in valid):
                 continue
@@ -389,29 +421,15 @@ def pending_for(engine: Engine, access: Any, identity: Any, who: Principal) -> l
 def open_gates(
     engine: Engine,
     access: Any,
-    identity: Any,
     release: Release,
     deployments: list[Any],
 ) -> list[dict[str, Any]]:
     """Every gate of the release that is still open, described (for `release show`)."""
     now = engine.clock.now()
-    config = engine.configs.active().config if engine.configs is not None else None
-    roles = config.roles if config else {}
-    teams = config.teams if config else {}
     services = [i.service for i in release.items]
     out = []
     with engine.db.read() as tx:
-        people: dict[str, Any] = {}
-
-        def principal(name: str) -> Any:
-            if name not in people:
-                user = tx.get_user(name)
-                people[name] = (
-                    identity.principal(user, roles, teams)
-                    if user is not None and not user.disabled
-                    else None
-                )
-            return people[name]
+        people = people_lookup(tx, engine)  # shared with gate_status: one read per person
 
         for view in deployments:
             deployment = view.deployment
@@ -424,12 +442,15 @@ def open_gates(
                     continue
 
                 def can_approve(name: str, env: str | None = deployment.environment) -> bool:
-                    who = principal(name)
-                    return (
-                        who is not None
-                        and who.is_person()
-                        and access.allows(who, "approve", environment=env, services=services)
+                    found = people(name)
+                    if found is None or found[0].disabled:
+                        return False
+                    who = found[1]
+                    return who.is_person() and access.allows(
+                        who, "approve", environment=env, services=services
                     )
 
-                out.append(describe_gate(tx, engine, node, deployment, release, now, can_approve))
+                out.append(
+                    describe_gate(tx, engine, node, deployment, release, now, can_approve, people)
+                )
     return out

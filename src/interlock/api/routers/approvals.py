@@ -54,7 +54,7 @@ def decide(release_id: Id, body: DecisionIn, app: AppDep, who: PrincipalDep) -> 
 @router.get("/approvals/pending")
 def pending(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
     """The approval gates waiting now where your approval is one of those still needed."""
-    return approvals.pending_for(app.engine, app.access, app.identity, who)
+    return approvals.pending_for(app.engine, app.access, who)
 
 
 @router.post("/releases/{release_id}/overrides", status_code=status.HTTP_201_CREATED)

@@ -86,8 +86,10 @@ def open_incident(body: IncidentIn, app: AppDep, who: PrincipalDep) -> dict[str,
         services=[body.service] if body.service else None,
     )
 
-    def authorize(service: str | None) -> None:  # the service taken from the deployment too
-        app.access.require(
+    def authorize(service: str | None) -> None:
+        if service == body.service:
+            return  # checked above
+        app.access.require(  # the service was taken from the deployment: check it too
             who,
             "incident.manage",
             environment=body.environment,

@@ -34,34 +34,29 @@ router = APIRouter(tags=["releases"])
 
 def release_out(view: views.ReleaseView) -> ReleaseOut:
     deployments = []
-    done = total = 0
+    done = 0
+    envs_done: set[str | None] = set()
     for dv in view.deployments:
         steps = [StepOut.of(n, dv.attempts.get(n.id)) for n in dv.nodes]
         out_deployment = DeploymentOut.of(dv.deployment, steps)
         out_deployment.services = views.service_states(dv.nodes)
         deployments.append(out_deployment)
-    out = ReleaseOut.of(view.release, deployments)
-    for env in view.release.plan.get("environments", []):
-        total += len(env["nodes"])
-    # A rollback release's deployments are of kind "rollback" and run its plan like any
-    # other; only the rollback steps appended to a failed deployment are not in the plan.
-    for dv in view.deployments:
+        # A rollback release's deployments are of kind "rollback" and run its plan like
+        # any other; only the rollback steps appended to a failed deployment are not in
+        # the plan.
         done += sum(
             1
             for n in dv.nodes
             if n.phase != "rollback" and n.state.value in ("succeeded", "skipped")
         )
-    envs_done = len(
-        {
-            dv.deployment.environment
-            for dv in view.deployments
-            if dv.deployment.state.value == "succeeded"
-        }
-    )
+        if dv.deployment.state.value == "succeeded":
+            envs_done.add(dv.deployment.environment)
+    out = ReleaseOut.of(view.release, deployments)
+    total = sum(len(env["nodes"]) for env in view.release.plan.get("environments", []))
     out.progress = Progress(
         steps_done=done,
         steps_total=total,
-        environments_done=envs_done,
+        environments_done=len(envs_done),
         environments_total=len(out.environments),
     )
     return out
@@ -155,7 +150,7 @@ async def get(
     view = await run_in_threadpool(views.release_view, app.engine, release_id)
     out = release_out(view)
     out.waiting_on = await run_in_threadpool(
-        open_gates, app.engine, app.access, app.identity, view.release, view.deployments
+        open_gates, app.engine, app.access, view.release, view.deployments
     )
     return out
 
