@@ -318,6 +318,19 @@ def test_losing_the_approve_permission_by_api_stops_an_approval_counting(api, pi
     assert approve(bob, made["id"]).json()["gate_state"] == "waiting"
 
 
+def test_a_disabled_approver_stops_counting(api, pilot):
+    dave, alice, carol = api.user("dave"), api.user("alice"), api.user("carol")
+    made = release(dave, "api@13.0.0")
+    waiting_in_production(dave, made["id"])
+    approve(alice, made["id"])
+    approve(carol, made["id"])
+    assert missing(waiting_in_production(dave, made["id"])) == [1, 0]
+    with pilot.engine.db.transaction() as tx:
+        tx.conn.execute(text("UPDATE users SET disabled = :d WHERE name = 'carol'"), {"d": True})
+    gate = waiting_in_production(dave, made["id"])
+    assert given_by(gate, 1) == [] and missing(gate) == [1, 1]
+
+
 def test_config_members_and_api_members_add_up(api):
     admin = api.admin()
     dave, alice, bob, carol = (api.user(n) for n in ("dave", "alice", "bob", "carol"))

@@ -83,7 +83,7 @@ def may_approve(
 
     def check(name: str) -> bool:
         found = person(name)
-        if found is None:  # a deleted or never stored approver holds no permission
+        if found is None or found[0].disabled:  # gone or disabled: holds no permission
             return False
         who = found[1]
         return who.is_person() and access.allows(
