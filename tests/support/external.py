@@ -1,7 +1,9 @@
 """The reference data in ``shared/external/`` (CDEvents 0.5.1, GitHub payloads), used in place.
 
-``INTERLOCK_TEST_EXTERNAL`` overrides where it is (default: ``../shared/external``
-from the repository). Missing files fail the test with the path; they never skip it.
+``INTERLOCK_TEST_EXTERNAL`` overrides where it is. By default it is
+``../shared/external`` beside the repository, or, for a clone made elsewhere
+(``git clone . /tmp/x``), beside the local repository it was cloned from.
+Missing files fail the test with the path; they never skip it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,31 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+@cache
 def external_root() -> Path:
-    return Path(os.environ.get("INTERLOCK_TEST_EXTERNAL") or REPO.parent / "shared" / "external")
+    if os.environ.get("INTERLOCK_TEST_EXTERNAL"):
+        return Path(os.environ["INTERLOCK_TEST_EXTERNAL"])
+    beside = REPO.parent / "shared" / "external"
+    origin = _local_origin()
+    if not beside.exists() and origin is not None:
+        cloned_from = origin.parent / "shared" / "external"
+        if cloned_from.exists():
+            return cloned_from
+    return beside
+
+
+def _local_origin() -> Path | None:
+    """The repository this one was cloned from, when that is a path on this machine."""
+    import subprocess
+
+    found = subprocess.run(
+        ["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    path = Path(found.removeprefix("file://")) if found else None
+    return path.resolve() if path is not None and path.is_dir() else None
 
 
 def external(*parts: str) -> Path:
