@@ -25,9 +25,13 @@ class ApprovalQueries(QueryBase):
         at: datetime,
         expires_at: datetime | None,
     ) -> Approval | None:
-        """Record a decision; ``None`` when the same person already gave the same one."""
+        """Record a decision; ``None`` when the same person's same one still stands.
+
+        Given again after it expired, the decision is renewed (the audit log
+        keeps both): one row per person, content and decision.
+        """
         existing = self.conn.execute(
-            select(approvals.c.id).where(
+            select(approvals.c.id, approvals.c.expires_at).where(
                 approvals.c.release_id == release_id,
                 approvals.c.environment == environment,
                 approvals.c.gate == gate,
@@ -36,23 +40,28 @@ class ApprovalQueries(QueryBase):
                 approvals.c.decision == decision,
             )
         ).first()
-        if existing:
+        if existing is not None and (existing.expires_at is None or existing.expires_at > at):
             return None
-        approval_id = self.conn.execute(
-            approvals.insert()
-            .values(
-                release_id=release_id,
-                environment=environment,
-                gate=gate,
-                approver=approver,
-                decision=decision,
-                comment=comment,
-                content_hash=content_hash,
-                created_at=at,
-                expires_at=expires_at,
+        renewed = {"comment": comment, "created_at": at, "expires_at": expires_at}
+        if existing is not None:
+            approval_id = existing.id
+            self.conn.execute(
+                approvals.update().where(approvals.c.id == approval_id).values(**renewed)
             )
-            .returning(approvals.c.id)
-        ).scalar_one()
+        else:
+            approval_id = self.conn.execute(
+                approvals.insert()
+                .values(
+                    release_id=release_id,
+                    environment=environment,
+                    gate=gate,
+                    approver=approver,
+                    decision=decision,
+                    content_hash=content_hash,
+                    **renewed,
+                )
+                .returning(approvals.c.id)
+            ).scalar_one()
         row = self.conn.execute(select(approvals).where(approvals.c.id == approval_id)).one()
         return Approval(**row._mapping)
 
