@@ -1,0 +1,88 @@
+"""One approval clears a whole train; the scheduler's bounded batches leave nothing behind."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from interlock.domain.records import Item
+from interlock.domain.states import ReleaseState
+from interlock.engine.releases import create_release
+from interlock.engine.scheduler import TASKS
+from tests.helpers import release_state, wait_release_end
+from tests.integration.test_approvals import approve, release, waiting_in_production
+from tests.support.api import Api
+
+TRAIN = """\
+version: 1
+teams: {payments: [dave]}
+roles: {release-managers: [alice]}
+permissions:
+  - {team: payments, allow: [release.create], services: owned}
+  - {role: release-managers, allow: [approve]}
+environments:
+  - name: production
+    gates:
+      before:
+        - approval: {rules: [{role: release-managers}]}
+services:
+  api: {owner: payments, deploy: [{name: roll-out, run: "echo api {{ version }} >> out.log"}]}
+  web: {owner: payments, deploy: [{name: roll-out, run: "echo web {{ version }} >> out.log"}]}
+  db:
+    owner: payments
+    deploy: [{name: roll-out, run: "echo db {{ version }} >> out.log"}]
+"""
+
+
+def test_one_approval_clears_the_whole_train(pilot):
+    path = pilot.config(TRAIN)
+    api = Api(pilot.engine, pilot.configs, path).start()
+    try:
+        dave, alice = api.user("dave"), api.user("alice")
+        made = release(dave, "api@2.0", "web@3.0", "db@4.0")
+        gate = waiting_in_production(dave, made["id"])
+        assert gate["rules"][0]["missing"] == 1
+        assert approve(alice, made["id"]).json()["gate_state"] == "succeeded"
+        done = wait_release_end(pilot.engine, made["id"])
+    finally:
+        api.stop()
+    assert done.state is ReleaseState.SUCCEEDED
+    assert sorted((pilot.dir / "out.log").read_text().splitlines()) == [
+        "api 2.0",
+        "db 4.0",
+        "web 3.0",
+    ]
+
+
+def test_more_due_releases_than_one_batch_all_start(pilot):
+    # The scheduler starts at most 100 due releases per tick: 230 take three ticks.
+    pilot.config(
+        TRAIN.replace(
+            "    gates:\n      before:\n        - approval: {rules: [{role: release-managers}]}\n",
+            "",
+        )
+    )
+    at = pilot.engine.clock.now() + timedelta(seconds=1)
+    ids = [
+        create_release(
+            pilot.engine,
+            pilot.configs,
+            actor="dave",
+            items=[Item("api", f"1.{n}")],
+            reason="T-1",
+            scheduled_at=at,
+        ).id
+        for n in range(230)
+    ]
+    assert {release_state(pilot.engine, i).state for i in ids} == {ReleaseState.SCHEDULED}
+    scheduled_task = TASKS[1]
+    assert scheduled_task.__name__ == "_scheduled_releases"
+    import time
+
+    time.sleep(1.1)
+    scheduled_task(pilot.engine)  # one tick: one batch of 100, the rest wait for the next
+    waiting = [i for i in ids if release_state(pilot.engine, i).state is ReleaseState.SCHEDULED]
+    assert len(waiting) == 130
+    scheduled_task(pilot.engine)
+    scheduled_task(pilot.engine)
+    states = {release_state(pilot.engine, i).state for i in ids}
+    assert ReleaseState.SCHEDULED not in states, states
