@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from interlock.domain.records import Item
 from interlock.domain.states import ReleaseState
+from interlock.engine.clock import ManualClock
+from interlock.engine.core import Engine
 from interlock.engine.releases import create_release
 from interlock.engine.scheduler import TASKS
+from tests.conftest import FAST
 from tests.helpers import release_state, wait_release_end
+from tests.integration.conftest import Pilot
 from tests.integration.test_approvals import approve, release, waiting_in_production
 from tests.support.api import Api
 
@@ -53,15 +57,18 @@ def test_one_approval_clears_the_whole_train(pilot):
     ]
 
 
-def test_more_due_releases_than_one_batch_all_start(pilot):
+def test_more_due_releases_than_one_batch_all_start(db, tmp_path):
     # The scheduler starts at most 100 due releases per tick: 230 take three ticks.
+    # A manual clock: creating 230 releases on a loaded machine must not make any due early.
+    clock = ManualClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    pilot = Pilot(Engine(db, clock=clock, settings=type(FAST)(**FAST.__dict__)), tmp_path)
     pilot.config(
         TRAIN.replace(
             "    gates:\n      before:\n        - approval: {rules: [{role: release-managers}]}\n",
             "",
         )
     )
-    at = pilot.engine.clock.now() + timedelta(seconds=1)
+    at = clock.now() + timedelta(hours=1)
     ids = [
         create_release(
             pilot.engine,
@@ -76,9 +83,9 @@ def test_more_due_releases_than_one_batch_all_start(pilot):
     assert {release_state(pilot.engine, i).state for i in ids} == {ReleaseState.SCHEDULED}
     scheduled_task = TASKS[1]
     assert scheduled_task.__name__ == "_scheduled_releases"
-    import time
-
-    time.sleep(1.1)
+    scheduled_task(pilot.engine)  # not yet due: nothing starts
+    assert {release_state(pilot.engine, i).state for i in ids} == {ReleaseState.SCHEDULED}
+    clock.set(at + timedelta(seconds=1))
     scheduled_task(pilot.engine)  # one tick: one batch of 100, the rest wait for the next
     waiting = [i for i in ids if release_state(pilot.engine, i).state is ReleaseState.SCHEDULED]
     assert len(waiting) == 130
