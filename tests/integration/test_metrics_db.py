@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from interlock.domain.records import Item
 from interlock.domain.states import DeploymentState, ReleaseState
@@ -308,6 +309,7 @@ def seed(engine: Any) -> dict[str, int]:
         r.incident("web", 52, 55, ids["D4"])
         r.incident("web", 96, 106, None)
         r.incident("api", 150, None, None)
+        tx.rebuild_delivery()  # records written straight into the tables, as an import would
     return ids
 
 
@@ -479,6 +481,7 @@ def test_an_episode_ends_after_the_period_or_not_at_all(seeded):
     assert restore["by_key"]["time_to_restore"]["n"] == 4
     with seeded.engine.db.transaction() as tx:  # D8 failed too: web never recovers
         tx.update_deployment(seeded.ids["D8"], DeploymentState.SUCCEEDED, state="failed")
+        tx.refresh_delivery([seeded.ids["D8"]])
     restore = report(seeded.engine, restore_from="deployment")["by_key"]["time_to_restore"]
     # api: D2 -> D3 (4h), D7 -> D9 (40h); web: D4 -> D5 (6h), D7 -> nothing
     assert (restore["n"], restore["details"]["not_restored"]) == (3, 1)
@@ -638,6 +641,7 @@ def test_one_deployment_and_no_incidents(pilot):
         r.artifact("api", "1.0", SHA["a1"], 1)
         release = r.release("alice", 1, ("api", "1.0", SHA["a1"]))
         r.deployment(release, "production", "succeeded", 2, 3)
+        tx.rebuild_delivery()
     m = report(pilot.engine)["by_key"]
     frequency = m["deployment_frequency"]
     assert frequency["value"] == pytest.approx(1.0)  # one in the week asked for
@@ -660,6 +664,7 @@ def test_a_version_deployed_before_the_period_is_not_a_new_change(pilot):
         r.deployment(first, "production", "succeeded", -25, -24)  # before the period
         again = r.release("alice", 10, ("api", "1.0", SHA["a1"]))
         r.deployment(again, "production", "succeeded", 11, 12)
+        tx.rebuild_delivery()
     m = report(pilot.engine)["by_key"]
     assert m["deployment_frequency"]["n"] == 1
     assert m["lead_time"]["n"] == 0
@@ -725,3 +730,59 @@ def test_the_real_engine_records_what_the_metrics_need(pilot):
         pilot.engine, MetricsRequest(definitions=Definitions(restore_from=RestoreFrom.DEPLOYMENT))
     ).metrics[3]
     assert restore.n == 1
+    assert delivery_snapshot(pilot) == rebuilt_snapshot(pilot)
+
+
+DELIVERY_TABLES = (
+    "delivery_facts",
+    "delivery_gates",
+    "delivery_steps",
+    "delivery_days",
+    "delivery_people",
+    "delivery_step_days",
+)
+
+
+def delivery_snapshot(pilot: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Every delivery fact and sum (without surrogate ids), in a stable order."""
+    from interlock.storage import schema
+
+    found = {}
+    with pilot.read() as tx:
+        for name in DELIVERY_TABLES:
+            table = getattr(schema, name)
+            columns = [c for c in table.c if c.name != "id"]
+            rows = tx.conn.execute(select(*columns)).all()
+            found[name] = sorted(
+                tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in rows
+            )
+    return found
+
+
+def rebuilt_snapshot(pilot: Any) -> dict[str, list[tuple[Any, ...]]]:
+    with pilot.engine.db.transaction() as tx:
+        tx.rebuild_delivery()
+    return delivery_snapshot(pilot)
+
+
+def test_facts_kept_one_deployment_at_a_time_equal_a_rebuild(seeded):
+    """Refreshing deployments one by one, in any order, gives what a rebuild gives."""
+    import random
+
+    expected = delivery_snapshot(seeded)
+    assert len(expected["delivery_facts"]) == 13  # 11 finished deployments, 2 of 2 services
+    with seeded.read() as tx:  # the deployments and the runbook runs
+        ids = list(tx.conn.exec_driver_sql("SELECT id FROM deployments").scalars())
+    random.Random(5).shuffle(ids)
+    with seeded.engine.db.transaction() as tx:
+        for name in DELIVERY_TABLES:
+            tx.conn.exec_driver_sql(f"DELETE FROM {name}")
+        for deployment_id in ids:
+            tx.refresh_delivery([deployment_id])
+    assert delivery_snapshot(seeded) == expected
+    # and an incident opened back in time marks the deploys that started since as rework
+    with seeded.engine.db.transaction() as tx:
+        Records(tx).incident("web", 40, 48, None)  # D4 started at 47
+    after = report(seeded.engine)["by_key"]["rework_rate"]["details"]["rework"]
+    assert after == 4
+    assert delivery_snapshot(seeded) == rebuilt_snapshot(seeded)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, update
@@ -25,6 +26,24 @@ class QueryBase:
 
     def notify(self, channel: str = "work") -> None:  # pragma: no cover - defined in Tx
         raise NotImplementedError
+
+    def refresh_delivery(self, deployment_ids: Collection[int]) -> None:  # pragma: no cover
+        raise NotImplementedError  # defined in DeliveryQueries
+
+    def refresh_delivery_slip(self, deployment_id: int) -> None:  # pragma: no cover
+        raise NotImplementedError  # defined in DeliveryQueries
+
+    def refresh_delivery_gates(self, deployment_id: int) -> None:  # pragma: no cover
+        raise NotImplementedError  # defined in DeliveryQueries
+
+    def refresh_delivery_after_incident(
+        self,
+        service: str | None,
+        environment: str,
+        opened_at: datetime,
+        deployment_id: int | None,
+    ) -> None:  # pragma: no cover
+        raise NotImplementedError  # defined in DeliveryQueries
 
     def for_update(self) -> bool:
         """Whether row locks are needed (PostgreSQL); SQLite has one writer at a time."""

@@ -103,6 +103,10 @@ class DeploymentQueries(QueryBase):
         result = self.conn.execute(
             guarded_update(deployments, guard, values), update_params(values, guard)
         )
+        if result.rowcount and values.get("started_at") is not None:
+            self.refresh_delivery_slip(deployment_id)  # a scheduled release's slip
+        if result.rowcount and values.get("finished_at") is not None:
+            self.refresh_delivery([deployment_id])  # what the delivery metrics count
         return bool(result.rowcount)
 
     def active_deployments(self, environment: str) -> list[Deployment]:

@@ -40,7 +40,14 @@ class IncidentQueries(QueryBase):
         ).scalar_one()
         found = self.get_incident(int(incident_id))
         assert found is not None
+        self._incident_changed(found)
         return found
+
+    def _incident_changed(self, incident: Incident) -> None:
+        """Rework and change failures the incident makes (or unmakes) in the delivery facts."""
+        self.refresh_delivery_after_incident(
+            incident.service, incident.environment, incident.opened_at, incident.deployment_id
+        )
 
     def get_incident(self, incident_id: int) -> Incident | None:
         row = self.conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
@@ -69,6 +76,10 @@ class IncidentQueries(QueryBase):
             .where(incidents.c.id == incident_id, incidents.c.state == "open")
             .values(state="resolved", **values)
         )
+        if result.rowcount:
+            found = self.get_incident(incident_id)
+            assert found is not None
+            self._incident_changed(found)
         return bool(result.rowcount)
 
     def latest_deployment_of(self, service: str, environment: str, before: datetime) -> int | None:

@@ -13,15 +13,24 @@ from sqlalchemy.sql import ColumnElement
 
 from interlock.metrics.coordination import ManualStepRank
 from interlock.metrics.facts import Durations, PersonCounts, StepCounts
+from interlock.storage.delivery import day_of, epoch
+from interlock.storage.metric_rollups import IndexedSample, Span, add_rows, facts_in, walked
 from interlock.storage.metric_scope import (
-    DECIDED,
-    OPEN_NODE,
     ScopedFacts,
     count_where,
     nonnegative,
     seconds,
 )
-from interlock.storage.schema import deployments, nodes, releases, users
+from interlock.storage.schema import (
+    delivery_facts,
+    delivery_gates,
+    delivery_people,
+    delivery_slips,
+    delivery_step_days,
+    deployments,
+    nodes,
+    users,
+)
 
 
 class CoordinationFacts(ScopedFacts):
@@ -51,17 +60,59 @@ class CoordinationFacts(ScopedFacts):
             )
         )
 
+    def _gate_environments(self) -> tuple[str, ...]:
+        """Where gates are counted: runbook runs of no environment are ``''`` there."""
+        s = self.scope
+        return (*s.environments, "") if s.unplaced_runbooks else s.environments
+
     def approval_waits(self) -> Durations:
         """Approval gates decided in the period (and those still waiting, as open)."""
-        n = nodes.c
-        wait = case(
-            (n.state.in_(DECIDED), seconds(n.finished_at) - seconds(n.started_at)), else_=None
+        g, s = delivery_gates.c, self.scope
+        environments = self._gate_environments()
+        where = [
+            g.environment.in_(environments),
+            g.finished_at >= s.since.timestamp(),
+            g.finished_at < s.until.timestamp(),
+        ]
+        if s.services is not None:
+            where.append(self._released(g.release_id))
+        clamped = case((g.wait < 0, 0.0), else_=g.wait)
+        row = self.tx.conn.execute(
+            select(
+                func.count().label("n"),
+                func.coalesce(func.avg(clamped), 0.0).label("mean"),
+                count_where(g.wait < 0).label("skewed"),
+            ).where(*where)
+        ).one()
+        values = select(g.wait.label("v")).where(
+            g.environment.in_(environments),
+            walked(g.finished_at) >= s.since.timestamp(),
+            walked(g.finished_at) < s.until.timestamp(),
+            *where[3:],
         )
-        values = self._node_runs(
-            [wait.label("raw")], "gate", "approval", n.state.in_((*DECIDED, *OPEN_NODE))
-        ).subquery("approval_waits")
-        sample = self._sample(select(values.c.raw))
-        return Durations(sample, skewed=sample.skewed, open=sample.open)
+        sample = IndexedSample(
+            self.tx.conn,
+            values,
+            n=int(row.n),
+            mean=float(row.mean),
+            skewed=int(row.skewed),
+        )
+        return Durations(sample, skewed=sample.skewed, open=self._approvals_waiting())
+
+    def _approvals_waiting(self) -> int:
+        """Approval gates started before the period's end and not decided yet."""
+        n = nodes.c
+        found = self.tx.conn.execute(
+            select(func.count())
+            .select_from(nodes.join(deployments, and_(*self._node_deployment())))
+            .where(
+                n.kind == "gate",
+                n.executor == "approval",
+                self._node_periods()[1],
+                n.started_at.is_not(None),
+            )
+        ).scalar_one()
+        return int(found)
 
     def _step_runs(self) -> list[ColumnElement[bool]]:
         n, s = nodes.c, self.scope
@@ -69,68 +120,147 @@ class CoordinationFacts(ScopedFacts):
             n.kind == "step",
             n.executor != "runbook",  # it waits for a runbook run, whose steps count
             n.started_at.is_not(None),
-            n.finished_at >= s.since,
-            n.finished_at < s.until,
         ]
         if s.services is not None:
             conditions.append(n.service.in_(s.services))
         return conditions
 
     def step_counts(self) -> StepCounts:
-        """Manual and automated step runs that ended in the period."""
-        n = nodes.c
-        row = self.tx.conn.execute(
-            select(
-                func.count().label("runs"),
-                count_where(n.executor == "manual").label("manual"),
+        """Manual and automated step runs that ended in the period.
+
+        Whole days of finished deployments come from ``delivery_step_days``; the
+        partial days at the ends, and the steps of deployments still running,
+        from the steps themselves.
+        """
+        n, t, s = nodes.c, delivery_step_days.c, self.scope
+        span = Span.of(s.since.timestamp(), s.until.timestamp())
+        manual = automated = 0
+        if span.whole_days:
+            where = [t.environment.in_(self._gate_environments()), span.in_days(t.day)]
+            if s.services is not None:
+                where.append(t.service.in_(s.services))
+            for row in self.tx.conn.execute(
+                select(t.manual, func.sum(t.runs)).where(*where).group_by(t.manual)
+            ):
+                if row[0]:
+                    manual += int(row[1] or 0)
+                else:
+                    automated += int(row[1] or 0)
+        counted = [
+            count_where(n.executor == "manual").label("manual"),
+            func.count().label("runs"),
+        ]
+        finished = epoch(n.finished_at)
+        partial = [
+            (self._steps_of_deployments(), span.in_ends(finished)),
+        ]
+        running = self._running_deployments() if span.whole_days else []
+        if running:
+            partial.append(
+                (
+                    nodes.join(deployments, and_(*self._node_deployment())),
+                    and_(
+                        n.deployment_id.in_(running),
+                        span.in_days(day_of(finished, self.tx.dialect)),
+                    ),
+                )
             )
-            .select_from(nodes.join(deployments, and_(*self._node_deployment())))
-            .where(*self._step_runs())
-        ).one()
-        return StepCounts(manual=int(row.manual), automated=int(row.runs) - int(row.manual))
+        for joined, when in partial:
+            row = self.tx.conn.execute(
+                select(*counted).select_from(joined).where(*self._step_runs(), when)
+            ).one()
+            manual += int(row.manual)
+            automated += int(row.runs) - int(row.manual)
+        return StepCounts(manual=manual, automated=automated)
+
+    def _steps_of_deployments(self) -> Any:
+        return nodes.join(deployments, and_(*self._node_deployment()))
+
+    def _running_deployments(self) -> list[int]:
+        """Deployments and runbook runs not finished yet (their steps are not summed)."""
+        d = deployments.c
+        return list(
+            self.tx.conn.execute(
+                select(d.id).where(
+                    d.kind.in_(("deploy", "rollback", "runbook")), d.finished_at.is_(None)
+                )
+            ).scalars()
+        )
 
     def releases_by_person(self) -> PersonCounts:
         """Releases that reached a measured environment, by the person who ran them."""
-        d, r, u = deployments.c, releases.c, users.c
-        person = func.coalesce(r.on_behalf_of, r.created_by)
-        reached = (
-            select(d.release_id.label("release_id"))
-            .where(*self._deployments())
-            .distinct()
-            .subquery("reached")
-        )
-        rows = self.tx.conn.execute(
-            select(person.label("person"), u.kind.label("kind"), func.count().label("releases"))
-            .select_from(
-                reached.join(releases, r.id == reached.c.release_id).outerjoin(
-                    users, u.name == person
+        s, u = self.scope, users.c
+        span = Span.of(s.since.timestamp(), s.until.timestamp())
+        found: dict[Any, dict[str, float]] = {}
+        f, p = delivery_facts.c, delivery_people.c
+        if len(s.environments) == 1 and s.services is None:
+            if span.whole_days:
+                rows = self.tx.conn.execute(
+                    select(p.person, func.sum(p.releases).label("releases"))
+                    .where(p.environment.in_(s.environments), span.in_days(p.day))
+                    .group_by(p.person)
+                ).all()
+                add_rows(rows, ("person",), found)
+            if span.ends():
+                person = func.coalesce(f.person, "")
+                rows = self.tx.conn.execute(
+                    select(person.label("person"), func.count().label("releases"))
+                    .where(*facts_in(span, s.environments), f.position == 0)
+                    .group_by(person)
+                ).all()
+                add_rows(rows, ("person",), found)
+        else:  # a release counts once, whichever of the environments or services it reached
+            person = func.coalesce(f.person, "")
+            rows = self.tx.conn.execute(
+                select(
+                    person.label("person"),
+                    func.count(func.distinct(f.release_id)).label("releases"),
                 )
+                .where(
+                    f.environment.in_(s.environments),
+                    span.contains(f.finished_at),
+                    *([f.service.in_(s.services)] if s.services is not None else []),
+                )
+                .group_by(person)
+            ).all()
+            add_rows(rows, ("person",), found)
+        names = [str(k[0]) for k in found if k[0]]
+        service_accounts = (
+            set(
+                self.tx.conn.execute(
+                    select(u.name).where(u.name.in_(names), u.kind == "service")
+                ).scalars()
             )
-            .group_by(person, u.kind)
-        ).all()
+            if names
+            else set()
+        )
         counts: dict[str, int] = {}
         unknown = 0
-        for row in rows:
-            name = (row.person or "").strip()
-            if not name or row.kind == "service":
-                unknown += int(row.releases)
+        for (person,), row in found.items():
+            name = (person or "").strip()
+            releases = int(row.get("releases", 0))
+            if not name or name in service_accounts:
+                unknown += releases
             else:
-                counts[name] = counts.get(name, 0) + int(row.releases)
+                counts[name] = counts.get(name, 0) + releases
         return PersonCounts(counts, unknown)
 
     def schedule_slips(self) -> Durations:
         """First deployment start minus the scheduled time, of releases scheduled in the period."""
-        r, d, s = releases.c, deployments.c, self.scope
-        began = (
-            select(func.min(seconds(d.started_at))).where(d.release_id == r.id).scalar_subquery()
+        p, s = delivery_slips.c, self.scope
+        since, until = s.since.timestamp(), s.until.timestamp()
+        released = [self._released(p.release_id)] if s.services is not None else []
+        row = self.tx.conn.execute(
+            select(func.count().label("n"), func.coalesce(func.avg(p.slip), 0.0).label("mean"))
+            .where(p.scheduled_at >= since, p.scheduled_at < until)
+            .where(*released)
+        ).one()
+        walk = walked(p.scheduled_at)
+        values = select(p.slip.label("v")).where(walk >= since, walk < until, *released)
+        sample = IndexedSample(
+            self.tx.conn, values, n=int(row.n), mean=float(row.mean), clamp=False
         )
-        # Grouped, so the first start is looked up once per release (by release_id).
-        slips = (
-            select((began - func.min(seconds(r.scheduled_at))).label("raw"))
-            .where(r.scheduled_at >= s.since, r.scheduled_at < s.until, self._released(r.id))
-            .group_by(r.id)
-        )
-        return Durations(self._sample(slips, clamp=False))
+        return Durations(sample)
 
     # -- beyond DeliveryFacts ----------------------------------------------------
     def manual_steps(self, limit: int = 50) -> list[tuple[ManualStepRank, str | None, int]]:

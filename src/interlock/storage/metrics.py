@@ -48,18 +48,17 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    null,
     or_,
     select,
-    true,
-    union_all,
 )
 from sqlalchemy.sql import ColumnElement
 
 from interlock.metrics.definitions import RestoreFrom
 from interlock.metrics.facts import DeploymentCounts, Durations, IncidentCounts, PipelineRuns
 from interlock.storage.base import QueryBase
+from interlock.storage.delivery import SUMMED, fact_sums
 from interlock.storage.metric_coordination import CoordinationFacts
+from interlock.storage.metric_rollups import IndexedSample, Span, add_rows, facts_in, walked
 from interlock.storage.metric_scope import (
     DEPLOYING,
     MetricScope,
@@ -68,8 +67,15 @@ from interlock.storage.metric_scope import (
     number,
     seconds,
 )
-from interlock.storage.metric_totals import MetricTotalsQueries, deployed_before
-from interlock.storage.schema import artifacts, deployments, incidents, release_items
+from interlock.storage.metric_totals import MetricTotalsQueries
+from interlock.storage.schema import (
+    delivery_days,
+    delivery_facts,
+    deployments,
+    incidents,
+    release_items,
+    restore_seconds,
+)
 
 __all__ = ["MetricQueries", "MetricScope", "SqlDeliveryFacts"]
 
@@ -90,139 +96,175 @@ class SqlDeliveryFacts(CoordinationFacts):
     def __init__(self, tx: MetricQueries, scope: MetricScope) -> None:
         super().__init__(tx, scope)
         self._counts: DeploymentCounts | None = None
+        self._incident_row: Any = None
         self.lead_time_unknown = 0  # deployed changes whose artifact has no commit time
 
     # -- DeliveryFacts ---------------------------------------------------------
     def deployment_counts(self) -> DeploymentCounts:
-        """Every count over the scope's deployments, in one query (asked once, then kept)."""
+        """Every count over the scope's deployments (asked once, then kept)."""
         if self._counts is None:
-            self._counts = self._count_deployments()
+            self._counts = (
+                self._count_deployments()
+                if self.scope.services is None
+                else self._count_deployments_of_services()
+            )
         return self._counts
 
-    def _count_deployments(self) -> DeploymentCounts:
-        d = deployments.c
-        attempted = d.state != "cancelled"
-        succeeded = d.state == "succeeded"
+    @property
+    def _span(self) -> Span:
+        return Span.of(self.scope.since.timestamp(), self.scope.until.timestamp())
 
-        # Deployments an incident names, counted from the (fewer) incidents' side.
-        named = (
-            select(
-                func.count(func.distinct(d.id)).label("named"),
-                func.count(func.distinct(case((succeeded, d.id)))).label("named_good"),
+    def _summed(self, group: tuple[str, ...] = ()) -> dict[Any, dict[str, float]]:
+        """``delivery_days`` columns added up per ``group``: whole days, then the ends."""
+        s, span = self.scope, self._span
+        found: dict[Any, dict[str, float]] = {}
+        days, f = delivery_days.c, delivery_facts.c
+        for table, where in (
+            (days, [days.environment.in_(s.environments), span.in_days(days.day)]),
+            (f, facts_in(span, s.environments)),
+        ):
+            if table is days and not span.whole_days:
+                continue
+            if table is f and not span.ends():
+                continue
+            if s.services is not None:
+                where.append(table.service.in_(s.services))
+            keys = [table[k] for k in group]
+            columns = (
+                [func.sum(days[name]).label(name) for name in SUMMED]
+                if table is days
+                else fact_sums()
             )
-            .select_from(incidents.join(deployments, d.id == incidents.c.deployment_id))
-            .where(*self._deployments(), attempted)
-            .subquery("named")
+            rows = self.tx.conn.execute(select(*keys, *columns).where(*where).group_by(*keys))
+            add_rows(rows.all(), group, found)
+        return found
+
+    def _count_deployments(self) -> DeploymentCounts:
+        """From the per-day sums: each deployment counted once, on its first service's row."""
+        s, span = self.scope, self._span
+        totals = self._summed().get((), {})
+        days, f = delivery_days.c, delivery_facts.c
+        good_days: set[int] = set()
+        if span.whole_days:
+            good_days.update(
+                self.tx.conn.execute(
+                    select(days.day)
+                    .where(
+                        days.environment.in_(s.environments),
+                        span.in_days(days.day),
+                        days.succeeded > 0,
+                    )
+                    .distinct()
+                ).scalars()
+            )
+        if span.ends():
+            good_days.update(
+                self.tx.conn.execute(
+                    select(f.day)
+                    .where(*facts_in(span, s.environments), f.position == 0)
+                    .where(f.state == "succeeded")
+                    .distinct()
+                ).scalars()
+            )
+        return self._counts_of(totals, len(good_days))
+
+    @staticmethod
+    def _counts_of(totals: dict[str, float], days: int) -> DeploymentCounts:
+        def get(name: str) -> int:
+            return int(totals.get(name, 0))
+
+        return DeploymentCounts(
+            succeeded=get("succeeded"),
+            deployment_days=days,
+            attempted=get("attempted"),
+            change_failures=get("failed") + get("named_good"),
+            failed_outcome=get("failed"),
+            flagged=0,  # the records name the failing deployment in an incident instead
+            incident_linked=get("named"),
+            rework=get("rollbacks") + get("rework"),
         )
+
+    def _count_deployments_of_services(self) -> DeploymentCounts:
+        """With a service filter: the deployments holding one of them, each once.
+
+        Rework counts an incident of one of those services only.
+        """
+        f, s, span = delivery_facts.c, self.scope, self._span
+        assert s.services is not None
+        per = (
+            select(
+                f.deployment_id,
+                func.min(f.state).label("state"),
+                func.min(f.kind).label("kind"),
+                func.min(f.day).label("day"),
+                func.max(f.rework).label("rework"),
+                func.max(f.named).label("named"),
+            )
+            .where(
+                f.environment.in_(s.environments),
+                span.contains(f.finished_at),
+                f.service.in_(s.services),
+            )
+            .group_by(f.deployment_id)
+            .subquery("per_deployment")
+        )
+        p = per.c
+        attempted = p.state != "cancelled"
+        succeeded = p.state == "succeeded"
         row = self.tx.conn.execute(
             select(
                 count_where(attempted).label("attempted"),
                 count_where(succeeded).label("succeeded"),
-                count_where(d.state.in_(FAILED)).label("failed"),
-                func.count(
-                    func.distinct(case((succeeded, _day(self.tx.dialect, d.finished_at))))
-                ).label("days"),
-                count_where(and_(attempted, d.kind == "rollback")).label("rollbacks"),
-                func.max(named.c.named).label("named"),  # one row, joined to every deployment
-                func.max(named.c.named_good).label("named_good"),
-                self._rework_deploys().label("rework_deploys"),
+                count_where(p.state.in_(FAILED)).label("failed"),
+                func.count(func.distinct(case((succeeded, p.day)))).label("days"),
+                count_where(and_(attempted, p.kind == "rollback")).label("rollbacks"),
+                count_where(and_(attempted, p.rework == 1)).label("rework"),
+                count_where(and_(attempted, p.named == 1)).label("named"),
+                count_where(and_(succeeded, p.named == 1)).label("named_good"),
             )
-            .select_from(deployments.join(named, true()))
-            .where(*self._deployments())
         ).one()
-        return DeploymentCounts(
-            succeeded=int(row.succeeded),
-            deployment_days=int(row.days),
-            attempted=int(row.attempted),
-            change_failures=int(row.failed) + int(row.named_good or 0),
-            failed_outcome=int(row.failed),
-            flagged=0,  # the records name the failing deployment in an incident instead
-            incident_linked=int(row.named or 0),
-            rework=int(row.rollbacks) + int(row.rework_deploys or 0),
-        )
-
-    def _rework_deploys(self) -> Any:
-        """Deploys in scope that started while an incident was open for one of their services.
-
-        One sweep per service and environment over time: an incident's opening
-        adds 1, its resolution takes 1 away, and a deploy that starts where the
-        running sum is above 0 was made during an incident. At equal times the
-        incident events go first (``opened_at <= start < resolved_at``).
-        """
-        d, ri, i, s = deployments.c, release_items.c, incidents.c, self.scope
-        one, zero = number(1), number(0)
-        starts = (
-            select(
-                d.id.label("deployment"),
-                ri.service.label("service"),
-                d.environment.label("environment"),
-                seconds(d.started_at).label("at"),
-                one.label("late"),
-                zero.label("delta"),
-            )
-            .select_from(deployments.join(release_items, ri.release_id == d.release_id))
-            .where(
-                *self._deployments(kinds=("deploy",)),
-                d.state != "cancelled",
-                d.started_at.is_not(None),
-            )
-        )
-        scope = [  # incidents that were open at some time in the period
-            i.environment.in_(s.environments),
-            i.opened_at < s.until,
-            i.service.is_not(None) if s.services is None else i.service.in_(s.services),
-            or_(i.resolved_at.is_(None), i.resolved_at >= s.since),
-        ]
-        opened, resolved = (
-            select(
-                cast(null(), Integer).label("deployment"),
-                i.service,
-                i.environment,
-                seconds(at),
-                zero,
-                delta,
-            ).where(*scope, *extra)
-            for at, delta, extra in (
-                (i.opened_at, one, []),
-                (i.resolved_at, number(-1), [i.resolved_at.is_not(None)]),
-            )
-        )
-        events = union_all(starts, opened, resolved).subquery("rework_events")
-        e = events.c
-        swept = select(
-            e.deployment,
-            func.sum(e.delta)
-            .over(partition_by=(e.service, e.environment), order_by=(e.at, e.late), rows=(None, 0))
-            .label("open_incidents"),
-        ).subquery("rework_swept")
-        return (
-            select(func.count(func.distinct(swept.c.deployment)))
-            .where(swept.c.deployment.is_not(None), swept.c.open_incidents > 0)
-            .scalar_subquery()
-        )
+        return self._counts_of(dict(row._mapping), int(row.days))
 
     def lead_times(self) -> Durations:
         """Commit -> first successful deploy, per commit first deployed in the period."""
-        d, ri, a, s = deployments.c, release_items.c, artifacts.c, self.scope
-        conditions = [*self._deployments(kinds=("deploy",)), d.state == "succeeded"]
-        if s.services is not None:
-            conditions.append(ri.service.in_(s.services))
-        if not s.complete:  # a version already deployed before the period is not new
-            conditions.append(
-                ~deployed_before(ri.service, ri.version, s.environments, s.since.timestamp())
-            )
-        commit = func.coalesce(ri.commit_sha, a.commit_sha, ri.version)
+        s = self.scope
+        if len(s.environments) != 1:
+            return self._lead_times_across()
+        totals = self._summed().get((), {})
+        n = int(totals.get("leads", 0))
+        self.lead_time_unknown = int(totals.get("lead_unknown", 0))
+        f, span = delivery_facts.c, self._span
+        values = select(f.lead.label("v")).where(
+            f.environment == s.environments[0],
+            f.first == 1,
+            f.lead.is_not(None),
+            span.contains(walked(f.finished_at)),
+            *([f.service.in_(s.services)] if s.services is not None else []),
+        )
+        skewed = int(totals.get("lead_skewed", 0))
+        mean = float(totals.get("lead_sum", 0.0)) / n if n else 0.0
+        sample = IndexedSample(
+            self.tx.conn,
+            values,
+            n=n,
+            mean=mean,
+            skewed=skewed,
+        )
+        return Durations(sample, skewed=skewed)
+
+    def _lead_times_across(self) -> Durations:
+        """Several environments: a commit's first successful deploy to any of them."""
+        f, s, span = delivery_facts.c, self.scope, self._span
+        reached = func.min(f.finished_at)
         first = (
-            select(
-                (func.min(seconds(d.finished_at)) - func.min(seconds(a.committed_at))).label("raw")
+            select((reached - func.min(f.committed_at)).label("raw"))
+            .where(
+                f.environment.in_(s.environments),
+                f.first == 1,
+                *([f.service.in_(s.services)] if s.services is not None else []),
             )
-            .select_from(
-                deployments.join(release_items, ri.release_id == d.release_id).outerjoin(
-                    artifacts, and_(a.service == ri.service, a.version == ri.version)
-                )
-            )
-            .where(*conditions)
-            .group_by(ri.service, commit)
+            .group_by(f.service, f.commit_key)
+            .having(and_(reached >= span.since, reached < span.until))
         )
         sample = self._sample(first)
         self.lead_time_unknown = sample.open
@@ -233,12 +275,14 @@ class SqlDeliveryFacts(CoordinationFacts):
         sample = self._incident_restores() if start is RestoreFrom.INCIDENT else self._episodes()
         return Durations(sample, skewed=sample.skewed, open=sample.open)
 
-    def _incidents(self) -> list[ColumnElement[bool]]:
+    def _incidents(self, *, walk: bool = False) -> list[ColumnElement[bool]]:
+        """Incidents in scope; ``walk``: for a walk of the restore-time index."""
         i, s = incidents.c, self.scope
+        opened = walked(seconds(i.opened_at)) if walk else seconds(i.opened_at)
         conditions = [
             i.environment.in_(s.environments),
-            i.opened_at >= s.since,
-            i.opened_at < s.until,
+            opened >= s.since.timestamp(),
+            opened < s.until.timestamp(),
         ]
         if s.services is not None:
             by_deployment = select(deployments.c.id).where(self._released(deployments.c.release_id))
@@ -250,13 +294,37 @@ class SqlDeliveryFacts(CoordinationFacts):
             )
         return conditions
 
-    def _incident_restores(self) -> RankedSample:
+    def _incident_totals(self) -> Any:
+        """Counts and the restore times' sums of the incidents in scope (one scan, kept)."""
+        if self._incident_row is None:
+            i = incidents.c
+            restore = restore_seconds()
+            clamped = case((restore < 0, number(0.0)), else_=restore)
+            self._incident_row = self.tx.conn.execute(
+                select(
+                    func.count().label("opened"),
+                    func.count(i.resolved_at).label("resolved"),
+                    func.count(i.deployment_id).label("linked"),
+                    func.coalesce(func.avg(clamped), 0.0).label("mean"),
+                    count_where(restore < 0).label("skewed"),
+                ).where(*self._incidents())
+            ).one()
+        return self._incident_row
+
+    def _incident_restores(self) -> IndexedSample:
+        totals = self._incident_totals()
         i = incidents.c
-        return self._sample(
-            select((seconds(i.resolved_at) - seconds(i.opened_at)).label("raw")).where(
-                *self._incidents()
-            )
+        restore = restore_seconds()
+        walk = self._incidents(walk=True)
+        sample = IndexedSample(
+            self.tx.conn,
+            select(restore.label("v")).where(*walk, i.resolved_at.is_not(None)),
+            n=int(totals.resolved),
+            mean=float(totals.mean),
+            skewed=int(totals.skewed),
         )
+        sample.open = int(totals.opened) - int(totals.resolved)
+        return sample
 
     def _episodes(self) -> RankedSample:
         """Failing deployment -> next good one, per service and environment.
@@ -313,74 +381,38 @@ class SqlDeliveryFacts(CoordinationFacts):
         return self._sample(episodes)
 
     def incident_counts(self) -> IncidentCounts:
-        """Incidents opened in the period; linked ones name a deployment measured here."""
-        i, d = incidents.c, deployments.c
-        known = and_(
-            d.id == i.deployment_id,
-            d.kind.in_(DEPLOYING),
-            d.environment.in_(self.scope.environments),
-        )
-        row = self.tx.conn.execute(
-            select(
-                func.count().label("opened"),
-                func.count(i.resolved_at).label("resolved"),
-                func.count(d.id).label("linked"),
-            )
-            .select_from(incidents.outerjoin(deployments, known))
-            .where(*self._incidents())
-        ).one()
-        opened, linked = int(row.opened), int(row.linked)
+        """Incidents opened in the period; linked ones name the deployment that caused them."""
+        totals = self._incident_totals()
+        opened, linked = int(totals.opened), int(totals.linked)
         return IncidentCounts(
-            opened=opened, resolved=int(row.resolved), linked=linked, unlinked=opened - linked
+            opened=opened, resolved=int(totals.resolved), linked=linked, unlinked=opened - linked
         )
 
     def pipeline_runs(self) -> list[PipelineRuns]:
-        """Runs per pipeline and environment, failures, and how regular their starts are."""
-        d, ri, s = deployments.c, release_items.c, self.scope
-        started = seconds(d.started_at)
-        runs = (
-            select(
-                ri.service.label("service"),
-                d.kind.label("kind"),
-                d.environment.label("environment"),
-                case((d.state == "succeeded", 0), else_=1).label("failed"),
-                (
-                    started
-                    - func.lag(started).over(
-                        partition_by=(ri.service, d.kind, d.environment),
-                        order_by=(d.started_at, d.id),
-                    )
-                ).label("gap"),
-            )
-            .select_from(deployments.join(release_items, ri.release_id == d.release_id))
-            .where(
-                *self._deployments(),
-                d.started_at.is_not(None),
-                *([ri.service.in_(s.services)] if s.services is not None else []),
-            )
-        ).subquery("pipeline_run")
-        r = runs.c
-        rows = self.tx.conn.execute(
-            select(
-                r.service,
-                r.kind,
-                r.environment,
-                func.count().label("runs"),
-                func.sum(r.failed).label("failed"),
-                func.count(r.gap).label("gaps"),
-                func.avg(r.gap).label("mean"),
-                func.avg(r.gap * r.gap).label("square"),
-            ).group_by(r.service, r.kind, r.environment)
-        ).all()
+        """Runs per pipeline and environment, failures, and how regular their starts are.
+
+        Each run's gap is the time since its pipeline's run before (which may
+        have started before the period).
+        """
         found = []
-        for row in rows:
-            pipeline = row.service if row.kind == "deploy" else f"{row.service} (rollback)"
+        for (service, kind, environment), row in self._summed(
+            ("service", "kind", "environment")
+        ).items():
+            runs = int(row.get("runs", 0))
+            if not runs:
+                continue
+            pipeline = service if kind == "deploy" else f"{service} (rollback)"
+            gaps = int(row.get("gaps", 0))
             variation = None
-            if row.gaps >= 2 and row.mean and row.mean > 0:
-                variance = max(float(row.square) - float(row.mean) ** 2, 0.0)
-                variation = math.sqrt(variance) / float(row.mean)
+            if gaps >= 2:
+                mean = float(row["gap_sum"]) / gaps
+                if mean > 0:
+                    variance = max(float(row["gap_square"]) / gaps - mean**2, 0.0)
+                    variation = math.sqrt(variance) / mean
             found.append(
-                PipelineRuns(pipeline, row.environment, int(row.runs), int(row.failed), variation)
+                PipelineRuns(
+                    pipeline, environment, runs, int(row.get("run_failures", 0)), variation
+                )
             )
         return sorted(found, key=lambda p: (p.pipeline, p.environment))
 

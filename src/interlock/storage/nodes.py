@@ -192,6 +192,13 @@ class NodeQueries(QueryBase):
             guard["fence"] = node.fence
         statement = guarded_update(nodes, guard, values)
         result = self.conn.execute(statement, update_params(values, guard))
+        if (
+            result.rowcount
+            and node.kind == "gate"
+            and node.executor == "approval"
+            and values.get("state") in ("succeeded", "failed")
+        ):
+            self.refresh_delivery_gates(node.deployment_id)  # an approval wait, for the metrics
         return bool(result.rowcount)
 
     # -- graph bookkeeping ------------------------------------------------------

@@ -16,6 +16,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.expression import type_coerce
 
 from interlock.storage.types import Json, Timestamp
 
@@ -376,8 +378,38 @@ incidents = Table(
     # metrics (migration 0004): change failures, time to restore, rework
     Index("ix_incidents_deployment_id", "deployment_id"),
     Index(
-        "ix_incidents_environment_opened_at", "environment", "opened_at", "service", "resolved_at"
+        "ix_incidents_environment_opened_at",
+        "environment",
+        "opened_at",
+        "service",
+        "resolved_at",
+        "deployment_id",  # (migration 0006) incident counts stay in the index
     ),
+    # delivery facts (migration 0006): was an incident of this service open at a time
+    Index(
+        "ix_incidents_service_environment_opened_at",
+        "service",
+        "environment",
+        "opened_at",
+        "resolved_at",
+    ),
+)
+
+
+def restore_seconds() -> ColumnElement[float]:
+    """An incident's time to restore in seconds (NULL while open), as its index spells it."""
+    return type_coerce(incidents.c.resolved_at, Float()) - type_coerce(
+        incidents.c.opened_at, Float()
+    )
+
+
+# time to restore in value order (migration 0006): a quantile walks it, nothing sorts
+Index(
+    "ix_incidents_restore",
+    incidents.c.environment,
+    restore_seconds(),
+    incidents.c.opened_at,
+    incidents.c.service,
 )
 
 signoffs = Table(
@@ -425,4 +457,136 @@ event_receipts = Table(
     Column("detail", Text),
     Column("incident_id", Integer),  # the incident an event opened (matched on resolve)
     Index("ix_event_receipts_subject_key", "subject_key"),
+)
+
+# -- delivery facts (migration 0006) ------------------------------------------------
+# What the delivery metrics measure, derived from the tables above and kept in step
+# with them in the transaction that changes them (interlock.storage.delivery): one
+# narrow row per finished deployment and service, per decided approval gate and per
+# deployment's step runs, and per-day sums of those rows. Times are epoch seconds;
+# ``day`` is the UTC day number (seconds // 86400). The metrics read the sums for the
+# whole days of a period and the rows for its partial first and last day.
+delivery_facts = Table(
+    "delivery_facts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deployment_id", Integer, nullable=False),
+    Column("release_id", Integer),
+    Column("position", Integer, nullable=False),  # 0: the row that stands for the deployment
+    Column("service", String(64), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # deploy | rollback
+    Column("state", String(32), nullable=False),
+    Column("person", String(128)),  # who ran the release (on whose behalf, for CI)
+    Column("started_at", Float(precision=53)),
+    Column("finished_at", Float(precision=53), nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("commit_key", String(128), nullable=False),
+    Column("committed_at", Float(precision=53)),
+    # the first successful deploy of this commit of this service to this environment
+    Column("first", Integer, nullable=False, server_default=text("0")),
+    Column("lead", Float(precision=53)),  # first only: finished_at - committed_at
+    Column("rework", Integer, nullable=False, server_default=text("0")),  # this service's
+    Column("rework_any", Integer, nullable=False, server_default=text("0")),  # any service's
+    Column("named", Integer, nullable=False, server_default=text("0")),  # an incident names it
+    Column("prev_started", Float(precision=53)),  # the pipeline's run before this one
+    Index("ix_delivery_facts_deployment_id", "deployment_id"),
+    Index(
+        "ix_delivery_facts_scan",
+        "environment",
+        "finished_at",
+        "kind",
+        "state",
+        "position",
+        "service",
+        "deployment_id",
+        "release_id",
+        "person",
+    ),
+    Index("ix_delivery_facts_lead", "environment", "first", "lead", "finished_at", "service"),
+    Index("ix_delivery_facts_commit", "service", "environment", "commit_key"),
+    Index("ix_delivery_facts_pipeline", "service", "environment", "kind", "started_at"),
+    Index("ix_delivery_facts_day", "environment", "day"),
+)
+
+delivery_gates = Table(
+    "delivery_gates",
+    metadata,
+    Column("node_id", Integer, primary_key=True),  # a decided approval gate
+    Column("deployment_id", Integer, nullable=False),
+    Column("release_id", Integer),
+    Column("environment", String(64), nullable=False),  # '' for a runbook run with none
+    Column("finished_at", Float(precision=53), nullable=False),
+    Column("wait", Float(precision=53), nullable=False),  # finished_at - started_at
+    Index("ix_delivery_gates_deployment_id", "deployment_id"),
+    Index("ix_delivery_gates_wait", "environment", "wait", "finished_at", "release_id"),
+)
+
+delivery_steps = Table(
+    "delivery_steps",
+    metadata,
+    Column("deployment_id", Integer, primary_key=True),
+    Column("environment", String(64), primary_key=True),  # '' for a runbook run with none
+    Column("day", Integer, primary_key=True),
+    Column("service", String(64), primary_key=True),  # '' for a step of no service
+    Column("manual", Integer, primary_key=True),  # 1: signed off by a person
+    Column("runs", Integer, nullable=False),
+    Index("ix_delivery_steps_day", "environment", "day"),
+)
+
+delivery_days = Table(
+    "delivery_days",
+    metadata,
+    Column("environment", String(64), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("service", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    # deployments (counted once, on their position-0 row)
+    Column("attempted", Integer, nullable=False),
+    Column("succeeded", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("rollbacks", Integer, nullable=False),
+    Column("rework", Integer, nullable=False),
+    Column("named", Integer, nullable=False),
+    Column("named_good", Integer, nullable=False),
+    # pipeline runs (every row that started) and the gaps before them
+    Column("runs", Integer, nullable=False),
+    Column("run_failures", Integer, nullable=False),
+    Column("gaps", Integer, nullable=False),
+    Column("gap_sum", Float(precision=53), nullable=False),
+    Column("gap_square", Float(precision=53), nullable=False),
+    # lead times of the commits first deployed here
+    Column("leads", Integer, nullable=False),
+    Column("lead_sum", Float(precision=53), nullable=False),
+    Column("lead_skewed", Integer, nullable=False),
+    Column("lead_unknown", Integer, nullable=False),
+)
+
+delivery_people = Table(
+    "delivery_people",
+    metadata,
+    Column("environment", String(64), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("person", String(128), primary_key=True),  # '' for nobody recorded
+    Column("releases", Integer, nullable=False),
+)
+
+delivery_step_days = Table(
+    "delivery_step_days",
+    metadata,
+    Column("environment", String(64), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("service", String(64), primary_key=True),
+    Column("manual", Integer, primary_key=True),
+    Column("runs", Integer, nullable=False),
+)
+
+delivery_slips = Table(
+    "delivery_slips",
+    metadata,
+    Column("release_id", Integer, primary_key=True),  # a scheduled release that started
+    Column("scheduled_at", Float(precision=53), nullable=False),
+    Column("slip", Float(precision=53), nullable=False),  # first deployment start - scheduled
+    Index("ix_delivery_slips_scheduled_at", "scheduled_at", "slip"),
+    Index("ix_delivery_slips_slip", "slip", "scheduled_at", "release_id"),
 )

@@ -15,6 +15,7 @@ from interlock.storage.approvals import ApprovalQueries
 from interlock.storage.artifacts import ArtifactQueries
 from interlock.storage.audit import AuditQueries
 from interlock.storage.configs import ConfigQueries
+from interlock.storage.delivery import DeliveryQueries
 from interlock.storage.deployments import DeploymentQueries
 from interlock.storage.identity import IdentityQueries
 from interlock.storage.incidents import IncidentQueries
@@ -41,6 +42,7 @@ class Tx(
     AuditQueries,
     MetricQueries,
     WebhookQueries,
+    DeliveryQueries,
 ):
     def __init__(self, conn: Connection, db: Database, read_only: bool = False) -> None:
         self.conn = conn

@@ -1,0 +1,640 @@
+"""Delivery facts: what the metrics measure, kept in step with the records.
+
+The delivery metrics over years of history cannot afford to join, group and
+sort hundreds of thousands of deployments each time they are asked. So the
+transaction that finishes a deployment, decides an approval gate, or opens or
+resolves an incident also writes what the metrics need to know about it,
+derived from the records in that same transaction (nothing is lost or
+double-counted when a process dies):
+
+- ``delivery_facts``: one narrow row per finished deployment (of kind deploy
+  or rollback) and service, with what would otherwise be joined or computed
+  per query: who ran it, the commit it carried and when that was committed,
+  whether it was that commit's first successful deploy to the environment
+  (and then its lead time), whether an incident was open for the service when
+  it started (rework), whether an incident names it, and when the pipeline's
+  previous run started.
+- ``delivery_gates``: the wait of every decided approval gate.
+- ``delivery_steps``: per deployment (or runbook run), its step runs by day,
+  service and manual or automated.
+- ``delivery_days``, ``delivery_people``, ``delivery_step_days``: the sums of
+  those rows per environment and UTC day (and service, person). Any change to
+  the rows of a day recomputes that day's sums from them.
+
+:meth:`DeliveryQueries.refresh_delivery` recomputes the rows of some
+deployments (and the sums of the days they touch); :meth:`rebuild_delivery`
+recomputes everything in a few set-wide statements (the migration that adds
+these tables, and tools that write records in bulk, use it). A test holds the
+two to the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.sql import ColumnElement, Select
+
+from interlock.storage.base import QueryBase
+from interlock.storage.schema import (
+    artifacts,
+    delivery_days,
+    delivery_facts,
+    delivery_gates,
+    delivery_people,
+    delivery_slips,
+    delivery_step_days,
+    delivery_steps,
+    deployments,
+    incidents,
+    nodes,
+    release_items,
+    releases,
+)
+
+DEPLOYING = ("deploy", "rollback")
+FAILED = ("failed", "rolled_back")
+DECIDED = ("succeeded", "failed")
+DAY = 86400
+CHUNK = 500  # ids per IN list
+
+
+def epoch(column: Any) -> ColumnElement[float]:
+    """A ``Timestamp`` column as the number of seconds it is stored as."""
+    from sqlalchemy.sql.expression import type_coerce
+
+    return type_coerce(column, Float())
+
+
+def day_of(value: ColumnElement[Any], dialect: str) -> ColumnElement[int]:
+    """The UTC day number of epoch seconds (the floor of seconds / 86400)."""
+    days = value / literal(float(DAY), Float())
+    if dialect == "postgresql":
+        return cast(func.floor(days), Integer)
+    return cast(days, Integer)  # SQLite truncates: the floor for times after 1970
+
+
+def flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
+
+
+def _chunks(values: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _open_incident_for(service: Any, environment: Any, at: Any) -> ColumnElement[bool]:
+    """An incident of ``service`` in ``environment`` was open at ``at``."""
+    i = incidents.c
+    return exists(
+        select(literal(1))
+        .where(
+            i.service == service,
+            i.environment == environment,
+            epoch(i.opened_at) <= at,
+            or_(i.resolved_at.is_(None), epoch(i.resolved_at) > at),
+        )
+        .correlate_except(incidents)
+    )
+
+
+def fact_sums() -> list[ColumnElement[Any]]:
+    """The ``delivery_days`` columns, as sums over ``delivery_facts`` rows."""
+    f = delivery_facts.c
+    lead_row = f.position == 0
+    attempted = and_(lead_row, f.state != "cancelled")
+    ran = f.started_at.is_not(None)
+    gap = case((and_(ran, f.prev_started.is_not(None)), f.started_at - f.prev_started))
+    clamped = case((f.lead < 0, literal(0.0, Float())), else_=f.lead)
+    first = f.first == 1
+
+    def total(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.coalesce(func.sum(flag(condition)), 0)
+
+    return [
+        total(attempted).label("attempted"),
+        total(and_(lead_row, f.state == "succeeded")).label("succeeded"),
+        total(and_(lead_row, f.state.in_(FAILED))).label("failed"),
+        total(and_(attempted, f.kind == "rollback")).label("rollbacks"),
+        total(and_(attempted, f.rework_any == 1)).label("rework"),
+        total(and_(attempted, f.named == 1)).label("named"),
+        total(and_(lead_row, f.state == "succeeded", f.named == 1)).label("named_good"),
+        total(ran).label("runs"),
+        total(and_(ran, f.state != "succeeded")).label("run_failures"),
+        func.count(gap).label("gaps"),
+        func.coalesce(func.sum(gap), 0.0).label("gap_sum"),
+        func.coalesce(func.sum(gap * gap), 0.0).label("gap_square"),
+        total(and_(first, f.lead.is_not(None))).label("leads"),
+        func.coalesce(func.sum(case((first, clamped))), 0.0).label("lead_sum"),
+        total(and_(first, f.lead < 0)).label("lead_skewed"),
+        total(and_(first, f.lead.is_(None))).label("lead_unknown"),
+    ]
+
+
+SUMMED = (
+    "attempted",
+    "succeeded",
+    "failed",
+    "rollbacks",
+    "rework",
+    "named",
+    "named_good",
+    "runs",
+    "run_failures",
+    "gaps",
+    "gap_sum",
+    "gap_square",
+    "leads",
+    "lead_sum",
+    "lead_skewed",
+    "lead_unknown",
+)
+
+
+class DeliveryQueries(QueryBase):
+    # -- the rows of some deployments --------------------------------------------
+    def _fact_source(self, where: ColumnElement[bool]) -> Select[Any]:
+        """The columns of ``delivery_facts`` for the finished deployments ``where`` selects.
+
+        ``first`` and ``prev_started`` are left for the caller (they depend on
+        other rows); the rest is this deployment's own.
+        """
+        d, ri, r, a = deployments.c, release_items.c, releases.c, artifacts.c
+        started, finished = epoch(d.started_at), epoch(d.finished_at)
+        other = release_items.alias("other_items")
+        any_rework = exists(
+            select(literal(1))
+            .select_from(other)
+            .where(
+                other.c.release_id == d.release_id,
+                _open_incident_for(other.c.service, d.environment, started),
+            )
+        )
+        deploying = and_(d.kind == "deploy", d.state != "cancelled", d.started_at.is_not(None))
+        return (
+            select(
+                d.id.label("deployment_id"),
+                d.release_id.label("release_id"),
+                ri.position.label("position"),
+                ri.service.label("service"),
+                d.environment.label("environment"),
+                d.kind.label("kind"),
+                d.state.label("state"),
+                func.coalesce(r.on_behalf_of, r.created_by).label("person"),
+                started.label("started_at"),
+                finished.label("finished_at"),
+                day_of(finished, self.dialect).label("day"),
+                func.coalesce(ri.commit_sha, a.commit_sha, ri.version).label("commit_key"),
+                epoch(a.committed_at).label("committed_at"),
+                flag(and_(deploying, _open_incident_for(ri.service, d.environment, started))).label(
+                    "rework"
+                ),
+                flag(and_(deploying, any_rework)).label("rework_any"),
+                flag(exists(select(literal(1)).where(incidents.c.deployment_id == d.id))).label(
+                    "named"
+                ),
+            )
+            .select_from(
+                deployments.join(releases, r.id == d.release_id)
+                .join(release_items, ri.release_id == d.release_id)
+                .outerjoin(artifacts, and_(a.service == ri.service, a.version == ri.version))
+            )
+            .where(
+                where,
+                d.kind.in_(DEPLOYING),
+                d.finished_at.is_not(None),
+                d.environment.is_not(None),
+            )
+        )
+
+    def _gate_source(self, where: ColumnElement[bool]) -> Select[Any]:
+        n, d = nodes.c, deployments.c
+        return (
+            select(
+                n.id.label("node_id"),
+                n.deployment_id.label("deployment_id"),
+                d.release_id.label("release_id"),
+                func.coalesce(d.environment, "").label("environment"),
+                epoch(n.finished_at).label("finished_at"),
+                (epoch(n.finished_at) - epoch(n.started_at)).label("wait"),
+            )
+            .select_from(nodes.join(deployments, d.id == n.deployment_id))
+            .where(
+                where,
+                n.kind == "gate",
+                n.executor == "approval",
+                n.state.in_(DECIDED),
+                n.started_at.is_not(None),
+                n.finished_at.is_not(None),
+            )
+        )
+
+    def _step_source(self, where: ColumnElement[bool]) -> Select[Any]:
+        """Step runs of finished deployments (any kind) by environment, day, service, manual."""
+        n, d = nodes.c, deployments.c
+        day = day_of(epoch(n.finished_at), self.dialect)
+        manual = flag(n.executor == "manual")
+        environment = func.coalesce(d.environment, "")
+        service = func.coalesce(n.service, "")
+        return (
+            select(
+                n.deployment_id.label("deployment_id"),
+                environment.label("environment"),
+                day.label("day"),
+                service.label("service"),
+                manual.label("manual"),
+                func.count().label("runs"),
+            )
+            .select_from(nodes.join(deployments, d.id == n.deployment_id))
+            .where(
+                where,
+                d.finished_at.is_not(None),
+                n.kind == "step",
+                n.executor != "runbook",  # it waits for a runbook run, whose steps count
+                n.started_at.is_not(None),
+                n.finished_at.is_not(None),
+            )
+            .group_by(n.deployment_id, environment, day, service, manual)
+        )
+
+    def refresh_delivery(self, deployment_ids: Collection[int]) -> None:
+        """Recompute the delivery facts of ``deployment_ids`` and the sums of their days."""
+        if not deployment_ids:
+            return
+        f = delivery_facts.c
+        ids = sorted(set(deployment_ids))
+        days: set[tuple[str, int]] = set()
+        step_days: set[tuple[str, int]] = set()
+        for batch in _chunks(ids):
+            days |= self._days_of(delivery_facts, f.deployment_id.in_(batch))
+            step_days |= self._days_of(delivery_steps, delivery_steps.c.deployment_id.in_(batch))
+            self.conn.execute(delete(delivery_facts).where(f.deployment_id.in_(batch)))
+            self.conn.execute(
+                delete(delivery_steps).where(delivery_steps.c.deployment_id.in_(batch))
+            )
+            source = self._fact_source(deployments.c.id.in_(batch)).subquery("fact_source")
+            self.conn.execute(
+                insert(delivery_facts).from_select(list(source.c.keys()), select(*source.c))
+            )
+            steps = self._step_source(nodes.c.deployment_id.in_(batch)).subquery("step_source")
+            self.conn.execute(
+                insert(delivery_steps).from_select(list(steps.c.keys()), select(*steps.c))
+            )
+            step_days |= self._days_of(delivery_steps, delivery_steps.c.deployment_id.in_(batch))
+            self._refresh_gates(batch)
+        rows = self.conn.execute(
+            select(f.service, f.environment, f.kind, f.commit_key, f.started_at, f.day).where(
+                f.deployment_id.in_(ids)
+            )
+        ).all()
+        commits = {(r.service, r.environment, r.commit_key) for r in rows}
+        pipelines: dict[tuple[str, str, str], float] = {}
+        for r in rows:
+            days.add((r.environment, r.day))
+            if r.started_at is not None:
+                key = (r.service, r.environment, r.kind)
+                pipelines[key] = min(pipelines.get(key, r.started_at), r.started_at)
+        days |= self._renumber_firsts(commits)
+        days |= self._relink_pipelines(pipelines)
+        self._roll_up(sorted(days))
+        self._roll_up_steps(sorted(step_days))
+
+    def refresh_delivery_slip(self, deployment_id: int) -> None:
+        """A deployment started: if its release was scheduled, how late it began."""
+        release_id = self.conn.execute(
+            select(deployments.c.release_id).where(deployments.c.id == deployment_id)
+        ).scalar()
+        if release_id is None:
+            return
+        self.conn.execute(delete(delivery_slips).where(delivery_slips.c.release_id == release_id))
+        source = self._slip_source(releases.c.id == release_id).subquery("slip_source")
+        self.conn.execute(
+            insert(delivery_slips).from_select(list(source.c.keys()), select(*source.c))
+        )
+
+    def _slip_source(self, where: ColumnElement[bool]) -> Select[Any]:
+        r, d = releases.c, deployments.c
+        scheduled = func.min(epoch(r.scheduled_at))
+        return (
+            select(
+                r.id.label("release_id"),
+                scheduled.label("scheduled_at"),
+                (func.min(epoch(d.started_at)) - scheduled).label("slip"),
+            )
+            .select_from(releases.join(deployments, d.release_id == r.id))
+            .where(where, r.scheduled_at.is_not(None), d.started_at.is_not(None))
+            .group_by(r.id)
+        )
+
+    def refresh_delivery_gates(self, deployment_id: int) -> None:
+        """An approval gate of ``deployment_id`` was decided: record its wait."""
+        self._refresh_gates([deployment_id])
+
+    def refresh_delivery_after_incident(
+        self,
+        service: str | None,
+        environment: str,
+        opened_at: datetime,
+        deployment_id: int | None,
+    ) -> None:
+        """An incident opened, resolved or was linked: re-derive what it changes.
+
+        Deploys of its service in its environment that started since it opened
+        (rework), and the deployment it names (a change failure).
+        """
+        f = delivery_facts.c
+        found: set[int] = set()
+        if deployment_id is not None:
+            found.add(deployment_id)
+        if service is not None:
+            since = opened_at.timestamp()
+            found.update(
+                self.conn.execute(
+                    select(f.deployment_id).where(
+                        f.service == service,
+                        f.environment == environment,
+                        f.started_at >= since,
+                    )
+                ).scalars()
+            )
+        self.refresh_delivery(found)
+
+    def _refresh_gates(self, batch: list[int]) -> None:
+        g = delivery_gates.c
+        self.conn.execute(delete(delivery_gates).where(g.deployment_id.in_(batch)))
+        source = self._gate_source(nodes.c.deployment_id.in_(batch)).subquery("gate_source")
+        self.conn.execute(
+            insert(delivery_gates).from_select(list(source.c.keys()), select(*source.c))
+        )
+
+    def _days_of(self, table: Any, where: ColumnElement[bool]) -> set[tuple[str, int]]:
+        c = table.c
+        return {
+            (row[0], int(row[1]))
+            for row in self.conn.execute(select(c.environment, c.day).where(where).distinct())
+        }
+
+    def _renumber_firsts(self, commits: set[tuple[str, str, str]]) -> set[tuple[str, int]]:
+        """Mark the first successful deploy of each (service, environment, commit) again."""
+        f = delivery_facts.c
+        changed: set[tuple[str, int]] = set()
+        for batch in _chunks(sorted(commits)):
+            key = tuple_(f.service, f.environment, f.commit_key)
+            rows = self.conn.execute(
+                select(
+                    f.id,
+                    f.service,
+                    f.environment,
+                    f.commit_key,
+                    f.kind,
+                    f.state,
+                    f.finished_at,
+                    f.deployment_id,
+                    f.committed_at,
+                    f.first,
+                    f.lead,
+                    f.day,
+                )
+                .where(key.in_(batch))
+                .order_by(f.service, f.environment, f.commit_key, f.finished_at, f.deployment_id)
+            ).all()
+            seen: set[tuple[str, str, str]] = set()
+            for row in rows:
+                group = (row.service, row.environment, row.commit_key)
+                first = 0
+                if row.kind == "deploy" and row.state == "succeeded" and group not in seen:
+                    seen.add(group)
+                    first = 1
+                lead = None
+                if first and row.committed_at is not None:
+                    lead = float(row.finished_at) - float(row.committed_at)
+                if first != row.first or lead != row.lead:
+                    self.conn.execute(
+                        update(delivery_facts).where(f.id == row.id).values(first=first, lead=lead)
+                    )
+                    changed.add((row.environment, int(row.day)))
+        return changed
+
+    def _relink_pipelines(
+        self, pipelines: dict[tuple[str, str, str], float]
+    ) -> set[tuple[str, int]]:
+        """Each run from the earliest refreshed one on: when its pipeline's run before began."""
+        f = delivery_facts.c
+        changed: set[tuple[str, int]] = set()
+        for (service, environment, kind), since in pipelines.items():
+            where = and_(f.service == service, f.environment == environment, f.kind == kind)
+            before = self.conn.execute(
+                select(func.max(f.started_at)).where(where, f.started_at < since)
+            ).scalar()
+            rows = self.conn.execute(
+                select(f.id, f.started_at, f.prev_started, f.day)
+                .where(where, f.started_at >= since)
+                .order_by(f.started_at, f.deployment_id, f.id)
+            ).all()
+            previous = float(before) if before is not None else None
+            last_start: float | None = None
+            for row in rows:
+                start = float(row.started_at)
+                if last_start is not None and start == last_start:
+                    pass  # a train's services: the same run start, the same previous run
+                elif last_start is not None:
+                    previous = last_start
+                value = previous
+                if value != (float(row.prev_started) if row.prev_started is not None else None):
+                    self.conn.execute(
+                        update(delivery_facts).where(f.id == row.id).values(prev_started=value)
+                    )
+                    changed.add((environment, int(row.day)))
+                last_start = start
+        return changed
+
+    # -- the sums of whole days ---------------------------------------------------
+    def _day_sums(self) -> Select[Any]:
+        f = delivery_facts.c
+        keys = (f.environment, f.day, f.service, f.kind)
+        return select(*keys, *fact_sums()).group_by(*keys)
+
+    def _people_sums(self) -> Select[Any]:
+        f = delivery_facts.c
+        person = func.coalesce(f.person, "")
+        return (
+            select(f.environment, f.day, person.label("person"), func.count().label("releases"))
+            .where(f.position == 0)
+            .group_by(f.environment, f.day, person)
+        )
+
+    def _step_sums(self) -> Select[Any]:
+        s = delivery_steps.c
+        return select(
+            s.environment, s.day, s.service, s.manual, func.sum(s.runs).label("runs")
+        ).group_by(s.environment, s.day, s.service, s.manual)
+
+    def _roll_up(self, days: list[tuple[str, int]]) -> None:
+        f = delivery_facts.c
+        for batch in _chunks(days, 200):
+            for table, sums in (
+                (delivery_days, self._day_sums()),
+                (delivery_people, self._people_sums()),
+            ):
+                where = tuple_(table.c.environment, table.c.day).in_(batch)
+                self.conn.execute(delete(table).where(where))
+                source = sums.where(tuple_(f.environment, f.day).in_(batch)).subquery("sums")
+                self.conn.execute(
+                    insert(table).from_select(list(source.c.keys()), select(*source.c))
+                )
+
+    def _roll_up_steps(self, days: list[tuple[str, int]]) -> None:
+        s, t = delivery_steps.c, delivery_step_days.c
+        for batch in _chunks(days, 200):
+            self.conn.execute(
+                delete(delivery_step_days).where(tuple_(t.environment, t.day).in_(batch))
+            )
+            source = (
+                self._step_sums().where(tuple_(s.environment, s.day).in_(batch)).subquery("sums")
+            )
+            self.conn.execute(
+                insert(delivery_step_days).from_select(list(source.c.keys()), select(*source.c))
+            )
+
+    # -- everything at once ---------------------------------------------------------
+    def rebuild_delivery(self) -> dict[str, int]:
+        """Recompute every delivery fact and sum from the records (set-wide statements)."""
+        for table in (
+            delivery_slips,
+            delivery_days,
+            delivery_people,
+            delivery_step_days,
+            delivery_facts,
+            delivery_gates,
+            delivery_steps,
+        ):
+            self.conn.execute(delete(table))
+        source = self._fact_source(true()).subquery("src")
+        s = source.c
+        succeeded_deploy = and_(s.kind == "deploy", s.state == "succeeded")
+        order = func.row_number().over(
+            partition_by=(s.service, s.environment, s.commit_key, succeeded_deploy),
+            order_by=(s.finished_at, s.deployment_id),
+        )
+        ranked = select(
+            *s,
+            flag(succeeded_deploy).label("good"),
+            order.label("rank"),
+            case(
+                (
+                    s.started_at.is_not(None),
+                    func.max(s.started_at).over(
+                        partition_by=(s.service, s.environment, s.kind),
+                        order_by=(s.started_at, s.deployment_id),
+                        rows=(None, -1),
+                    ),
+                ),
+                else_=null(),
+            ).label("prev_started"),
+        ).subquery("ranked")
+        k = ranked.c
+        first = and_(k.good == 1, k.rank == 1)
+        columns = [k[name] for name in s.keys()]
+        self.conn.execute(
+            insert(delivery_facts).from_select(
+                [*s.keys(), "first", "lead", "prev_started"],
+                select(
+                    *columns,
+                    flag(first),
+                    case((first, k.finished_at - k.committed_at)),
+                    k.prev_started,
+                ),
+            )
+        )
+        self._fix_train_gaps()
+        gates = self._gate_source(true()).subquery("gates")
+        self.conn.execute(
+            insert(delivery_gates).from_select(list(gates.c.keys()), select(*gates.c))
+        )
+        slips = self._slip_source(true()).subquery("slips")
+        self.conn.execute(
+            insert(delivery_slips).from_select(list(slips.c.keys()), select(*slips.c))
+        )
+        steps = self._step_source(true()).subquery("steps")
+        self.conn.execute(
+            insert(delivery_steps).from_select(list(steps.c.keys()), select(*steps.c))
+        )
+        for table, sums in (
+            (delivery_days, self._day_sums()),
+            (delivery_people, self._people_sums()),
+            (delivery_step_days, self._step_sums()),
+        ):
+            source_sums = sums.subquery("sums")
+            self.conn.execute(
+                insert(table).from_select(list(source_sums.c.keys()), select(*source_sums.c))
+            )
+        return {
+            table.name: int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in (
+                delivery_facts,
+                delivery_gates,
+                delivery_steps,
+                delivery_days,
+                delivery_slips,
+            )
+        }
+
+    def _fix_train_gaps(self) -> None:
+        """Runs that started at the same instant (rows of one train) share the run before.
+
+        The window gives the second of two equal starts the first's start as
+        its previous one; the incremental path gives both the run before them.
+        """
+        f = delivery_facts.c
+        same = delivery_facts.alias("same_start")
+        tied = exists(
+            select(literal(1)).where(
+                same.c.service == f.service,
+                same.c.environment == f.environment,
+                same.c.kind == f.kind,
+                same.c.started_at == f.started_at,
+                same.c.id != f.id,
+            )
+        )
+        if not self.conn.execute(select(literal(1)).where(tied).limit(1)).first():
+            return
+        earlier = delivery_facts.alias("earlier_start")
+        self.conn.execute(
+            update(delivery_facts)
+            .where(f.prev_started == f.started_at)
+            .values(
+                prev_started=select(func.max(earlier.c.started_at))
+                .where(
+                    earlier.c.service == f.service,
+                    earlier.c.environment == f.environment,
+                    earlier.c.kind == f.kind,
+                    earlier.c.started_at < f.started_at,
+                )
+                .scalar_subquery()
+            )
+        )

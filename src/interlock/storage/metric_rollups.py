@@ -1,0 +1,169 @@
+"""Reading the delivery facts: whole days from the sums, partial days from the rows.
+
+A period ``[since, until)`` is cut at UTC midnights: the whole days between
+the first and the last midnight are read from the per-day sums
+(``delivery_days`` and its siblings, a few rows per day), and the partial day
+at each end from the narrow rows (``delivery_facts``, by ``finished_at``).
+Both give the same columns, added up in Python. A sample of durations is an
+:class:`IndexedSample`: its count and mean come from the sums, and a quantile
+is one ``ORDER BY value LIMIT 2 OFFSET k`` that walks an index already in
+value order, so no query sorts anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Float, and_, false, func, literal, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement, Select
+
+from interlock.storage.delivery import DAY
+from interlock.storage.schema import delivery_facts
+
+
+@dataclass(frozen=True)
+class Span:
+    """A period cut at midnights: whole days ``[first_day, end_day)`` and the ends."""
+
+    since: float
+    until: float
+    first_day: int
+    end_day: int
+
+    @classmethod
+    def of(cls, since: float, until: float) -> Span:
+        first_day = math.ceil(since / DAY)
+        end_day = math.floor(until / DAY)
+        if end_day <= first_day:  # no whole day: everything is an end
+            return cls(since, until, 0, 0)
+        return cls(since, until, first_day, end_day)
+
+    @property
+    def whole_days(self) -> bool:
+        return self.end_day > self.first_day
+
+    def ends(self) -> list[tuple[float, float]]:
+        """The partial days, as ``[start, end)`` ranges of seconds (none may be empty)."""
+        if not self.whole_days:
+            return [(self.since, self.until)]
+        found = []
+        if self.since < self.first_day * DAY:
+            found.append((self.since, float(self.first_day * DAY)))
+        if self.end_day * DAY < self.until:
+            found.append((float(self.end_day * DAY), self.until))
+        return found
+
+    def in_days(self, day: Any) -> ColumnElement[bool]:
+        if not self.whole_days:
+            return false()
+        return and_(day >= self.first_day, day < self.end_day)
+
+    def in_ends(self, at: Any) -> ColumnElement[bool]:
+        ranges = self.ends()
+        if not ranges:
+            return false()
+        return or_(*(and_(at >= start, at < end) for start, end in ranges))
+
+    def contains(self, at: Any) -> ColumnElement[bool]:
+        return and_(at >= self.since, at < self.until)
+
+
+def add_rows(rows: Sequence[Any], key: Sequence[str], into: dict[Any, dict[str, float]]) -> None:
+    """Add the numeric columns of ``rows`` into ``into``, per ``key`` columns."""
+    for row in rows:
+        mapping = row._mapping
+        group = tuple(mapping[k] for k in key)
+        found = into.setdefault(group, {})
+        for name, value in mapping.items():
+            if name in key:
+                continue
+            found[name] = found.get(name, 0) + (value or 0)
+
+
+class IndexedSample:
+    """A :class:`~interlock.metrics.stats.Sample` whose values an index keeps in order.
+
+    ``values`` selects one column named ``v`` (raw seconds, never NULL) whose
+    ``ORDER BY`` an index serves; ``n``, the clamped ``mean`` and how many
+    values are negative (``skewed``) are given (from sums). With ``clamp`` a
+    negative value counts as 0, so a quantile is ``max(0, raw quantile)``.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        values: Select[Any],
+        *,
+        n: int,
+        mean: float,
+        skewed: int = 0,
+        clamp: bool = True,
+    ) -> None:
+        self._conn = conn
+        self._values = values
+        self.n = n
+        self.open = 0  # values still open (not in the sample), when the caller knows
+        self._mean = mean
+        self.skewed = skewed
+        self._clamp = clamp
+        self._ranks: dict[int, float] = {}
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        return f"IndexedSample(n={self.n})"
+
+    def mean(self) -> float:
+        return self._mean
+
+    def _at(self, rank: int) -> float:
+        if rank not in self._ranks:
+            column = self._values.selected_columns[0]
+            rows = self._conn.execute(self._values.order_by(column).limit(2).offset(rank)).scalars()
+            for index, value in enumerate(rows):
+                self._ranks[rank + index] = float(value)
+        value = self._ranks[rank]
+        return max(value, 0.0) if self._clamp else value
+
+    def quantile(self, q: float) -> float:
+        if not self.n:
+            raise ValueError("the quantile of an empty sample is undefined")
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"a quantile lies between 0 and 1, not {q}")
+        rank = (self.n - 1) * q
+        low = math.floor(rank)
+        high = min(low + 1, self.n - 1)
+        return self._at(low) + (rank - low) * (self._at(high) - self._at(low))
+
+    def count_over(self, threshold: float) -> int:
+        if not self.n:
+            return 0
+        if self._clamp and threshold < 0:
+            return self.n  # every clamped value (0 or more) exceeds a negative threshold
+        inner = self._values.subquery("over")
+        found = self._conn.execute(
+            select(func.count()).select_from(inner).where(inner.c[0] > threshold)
+        ).scalar_one()
+        return int(found)
+
+
+def walked(column: Any) -> ColumnElement[Any]:
+    """``column`` as an expression no index serves.
+
+    A sample's values filtered by time: with the time column plain, SQLite's
+    planner would take the time index and sort; this way it walks the index
+    that is in value order and filters as it goes.
+    """
+    found: ColumnElement[Any] = column + literal(0.0, Float())
+    return found
+
+
+def facts_in(span: Span, environments: tuple[str, ...]) -> list[ColumnElement[bool]]:
+    """Rows of ``delivery_facts`` in the environments that finished in the span's ends."""
+    f = delivery_facts.c
+    return [f.environment.in_(environments), span.in_ends(f.finished_at)]
