@@ -38,6 +38,7 @@ from sqlalchemy import (
     Float,
     Integer,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -49,10 +50,10 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
     update,
 )
 from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql.elements import BindParameter
 
 from interlock.storage.base import QueryBase
 from interlock.storage.schema import (
@@ -70,6 +71,9 @@ from interlock.storage.schema import (
     release_items,
     releases,
 )
+
+IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_STATEMENTS: dict[tuple[str, str], Any] = {}
 
 DEPLOYING = ("deploy", "rollback")
 FAILED = ("failed", "rolled_back")
@@ -282,60 +286,187 @@ class DeliveryQueries(QueryBase):
             .group_by(n.deployment_id, environment, day, service, manual)
         )
 
+    def _statement(self, name: str) -> Any:
+        """The incremental path's statement ``name``, built once per dialect.
+
+        Built once, a statement's cache key is memoised, so executing it
+        again costs SQLAlchemy little: a refresh runs some twenty of them.
+        """
+        key = (self.dialect, name)
+        found = _STATEMENTS.get(key)
+        if found is None:
+            found = _STATEMENTS[key] = getattr(self, f"_build_{name}")()
+        return found
+
+    # The statements (bound parameters: ids, environment, day, service, kind, ...).
+    def _build_days_of_facts(self) -> Any:
+        f = delivery_facts.c
+        return select(f.environment, f.day).where(f.deployment_id.in_(IDS)).distinct()
+
+    def _build_days_of_steps(self) -> Any:
+        s = delivery_steps.c
+        return select(s.environment, s.day).where(s.deployment_id.in_(IDS)).distinct()
+
+    def _build_delete_facts(self) -> Any:
+        return delete(delivery_facts).where(delivery_facts.c.deployment_id.in_(IDS))
+
+    def _build_delete_steps(self) -> Any:
+        return delete(delivery_steps).where(delivery_steps.c.deployment_id.in_(IDS))
+
+    def _build_delete_gates(self) -> Any:
+        return delete(delivery_gates).where(delivery_gates.c.deployment_id.in_(IDS))
+
+    def _build_insert_facts(self) -> Any:
+        source = self._fact_source(deployments.c.id.in_(IDS)).subquery("fact_source")
+        return insert(delivery_facts).from_select(list(source.c.keys()), select(*source.c))
+
+    def _build_insert_steps(self) -> Any:
+        source = self._step_source(nodes.c.deployment_id.in_(IDS)).subquery("step_source")
+        return insert(delivery_steps).from_select(list(source.c.keys()), select(*source.c))
+
+    def _build_insert_gates(self) -> Any:
+        source = self._gate_source(nodes.c.deployment_id.in_(IDS)).subquery("gate_source")
+        return insert(delivery_gates).from_select(list(source.c.keys()), select(*source.c))
+
+    def _build_rows_of(self) -> Any:
+        f = delivery_facts.c
+        return select(f.service, f.environment, f.kind, f.commit_key, f.started_at, f.day).where(
+            f.deployment_id.in_(IDS)
+        )
+
+    def _build_commit_rows(self) -> Any:
+        f = delivery_facts.c
+        return (
+            select(f.id, f.kind, f.state, f.finished_at, f.committed_at, f.first, f.lead, f.day)
+            .where(
+                f.service == bindparam("service"),
+                f.environment == bindparam("environment"),
+                f.commit_key == bindparam("commit_key"),
+            )
+            .order_by(f.finished_at, f.deployment_id)
+        )
+
+    def _build_set_first(self) -> Any:
+        f = delivery_facts.c
+        return (
+            update(delivery_facts)
+            .where(f.id == bindparam("row"))
+            .values(first=bindparam("first"), lead=bindparam("lead"))
+        )
+
+    def _pipeline(self) -> ColumnElement[bool]:
+        f = delivery_facts.c
+        return and_(
+            f.service == bindparam("service"),
+            f.environment == bindparam("environment"),
+            f.kind == bindparam("kind"),
+        )
+
+    def _build_run_before(self) -> Any:
+        f = delivery_facts.c
+        return select(func.max(f.started_at)).where(
+            self._pipeline(), f.started_at < bindparam("since")
+        )
+
+    def _build_runs_since(self) -> Any:
+        f = delivery_facts.c
+        return (
+            select(f.id, f.started_at, f.prev_started, f.day)
+            .where(self._pipeline(), f.started_at >= bindparam("since"))
+            .order_by(f.started_at, f.deployment_id, f.id)
+        )
+
+    def _build_set_prev(self) -> Any:
+        f = delivery_facts.c
+        return (
+            update(delivery_facts)
+            .where(f.id == bindparam("row"))
+            .values(prev_started=bindparam("prev"))
+        )
+
+    def _build_started_since(self) -> Any:
+        f = delivery_facts.c
+        return select(f.deployment_id).where(
+            f.service == bindparam("service"),
+            f.environment == bindparam("environment"),
+            f.started_at >= bindparam("since"),
+        )
+
+    def _build_release_of(self) -> Any:
+        d = deployments.c
+        return select(d.release_id).where(d.id == bindparam("deployment"))
+
+    def _build_delete_slip(self) -> Any:
+        return delete(delivery_slips).where(delivery_slips.c.release_id == bindparam("release"))
+
+    def _build_insert_slip(self) -> Any:
+        source = self._slip_source(releases.c.id == bindparam("release")).subquery("slip_source")
+        return insert(delivery_slips).from_select(list(source.c.keys()), select(*source.c))
+
+    def _day_statements(self, table: Any, sums: Select[Any], rows: Any) -> tuple[Any, Any]:
+        at_day: tuple[BindParameter[Any], BindParameter[Any]] = (
+            bindparam("environment"),
+            bindparam("day"),
+        )
+        remove = delete(table).where(table.c.environment == at_day[0], table.c.day == at_day[1])
+        source = sums.where(rows.environment == at_day[0], rows.day == at_day[1]).subquery("sums")
+        add = insert(table).from_select(list(source.c.keys()), select(*source.c))
+        return remove, add
+
+    def _build_roll_days(self) -> Any:
+        return self._day_statements(delivery_days, self._day_sums(), delivery_facts.c)
+
+    def _build_roll_people(self) -> Any:
+        return self._day_statements(delivery_people, self._people_sums(), delivery_facts.c)
+
+    def _build_roll_steps(self) -> Any:
+        return self._day_statements(delivery_step_days, self._step_sums(), delivery_steps.c)
+
+    # -- the rows of some deployments, kept in step --------------------------------
     def refresh_delivery(self, deployment_ids: Collection[int]) -> None:
         """Recompute the delivery facts of ``deployment_ids`` and the sums of their days."""
         if not deployment_ids:
             return
-        f = delivery_facts.c
         ids = sorted(set(deployment_ids))
         days: set[tuple[str, int]] = set()
         step_days: set[tuple[str, int]] = set()
+        run = self.conn.execute
         for batch in _chunks(ids):
-            days |= self._days_of(delivery_facts, f.deployment_id.in_(batch))
-            step_days |= self._days_of(delivery_steps, delivery_steps.c.deployment_id.in_(batch))
-            self.conn.execute(delete(delivery_facts).where(f.deployment_id.in_(batch)))
-            self.conn.execute(
-                delete(delivery_steps).where(delivery_steps.c.deployment_id.in_(batch))
-            )
-            source = self._fact_source(deployments.c.id.in_(batch)).subquery("fact_source")
-            self.conn.execute(
-                insert(delivery_facts).from_select(list(source.c.keys()), select(*source.c))
-            )
-            steps = self._step_source(nodes.c.deployment_id.in_(batch)).subquery("step_source")
-            self.conn.execute(
-                insert(delivery_steps).from_select(list(steps.c.keys()), select(*steps.c))
-            )
-            step_days |= self._days_of(delivery_steps, delivery_steps.c.deployment_id.in_(batch))
-            self._refresh_gates(batch)
-        rows = self.conn.execute(
-            select(f.service, f.environment, f.kind, f.commit_key, f.started_at, f.day).where(
-                f.deployment_id.in_(ids)
-            )
-        ).all()
+            bound = {"ids": batch}
+            days |= {(e, int(d)) for e, d in run(self._statement("days_of_facts"), bound)}
+            step_days |= {(e, int(d)) for e, d in run(self._statement("days_of_steps"), bound)}
+            for name in ("delete_facts", "delete_steps", "delete_gates"):
+                run(self._statement(name), bound)
+            for name in ("insert_facts", "insert_steps", "insert_gates"):
+                run(self._statement(name), bound)
+            step_days |= {(e, int(d)) for e, d in run(self._statement("days_of_steps"), bound)}
+        rows = run(self._statement("rows_of"), {"ids": ids}).all()
         commits = {(r.service, r.environment, r.commit_key) for r in rows}
         pipelines: dict[tuple[str, str, str], float] = {}
         for r in rows:
-            days.add((r.environment, r.day))
+            days.add((r.environment, int(r.day)))
             if r.started_at is not None:
                 key = (r.service, r.environment, r.kind)
                 pipelines[key] = min(pipelines.get(key, r.started_at), r.started_at)
         days |= self._renumber_firsts(commits)
         days |= self._relink_pipelines(pipelines)
-        self._roll_up(sorted(days))
-        self._roll_up_steps(sorted(step_days))
+        for environment, day in sorted(days):
+            for name in ("roll_days", "roll_people"):
+                for statement in self._statement(name):
+                    run(statement, {"environment": environment, "day": day})
+        for environment, day in sorted(step_days):
+            for statement in self._statement("roll_steps"):
+                run(statement, {"environment": environment, "day": day})
 
     def refresh_delivery_slip(self, deployment_id: int) -> None:
         """A deployment started: if its release was scheduled, how late it began."""
         release_id = self.conn.execute(
-            select(deployments.c.release_id).where(deployments.c.id == deployment_id)
+            self._statement("release_of"), {"deployment": deployment_id}
         ).scalar()
         if release_id is None:
             return
-        self.conn.execute(delete(delivery_slips).where(delivery_slips.c.release_id == release_id))
-        source = self._slip_source(releases.c.id == release_id).subquery("slip_source")
-        self.conn.execute(
-            insert(delivery_slips).from_select(list(source.c.keys()), select(*source.c))
-        )
+        self.conn.execute(self._statement("delete_slip"), {"release": release_id})
+        self.conn.execute(self._statement("insert_slip"), {"release": release_id})
 
     def _slip_source(self, where: ColumnElement[bool]) -> Select[Any]:
         r, d = releases.c, deployments.c
@@ -353,7 +484,9 @@ class DeliveryQueries(QueryBase):
 
     def refresh_delivery_gates(self, deployment_id: int) -> None:
         """An approval gate of ``deployment_id`` was decided: record its wait."""
-        self._refresh_gates([deployment_id])
+        bound = {"ids": [deployment_id]}
+        self.conn.execute(self._statement("delete_gates"), bound)
+        self.conn.execute(self._statement("insert_gates"), bound)
 
     def refresh_delivery_after_incident(
         self,
@@ -367,108 +500,64 @@ class DeliveryQueries(QueryBase):
         Deploys of its service in its environment that started since it opened
         (rework), and the deployment it names (a change failure).
         """
-        f = delivery_facts.c
         found: set[int] = set()
         if deployment_id is not None:
             found.add(deployment_id)
         if service is not None:
-            since = opened_at.timestamp()
             found.update(
                 self.conn.execute(
-                    select(f.deployment_id).where(
-                        f.service == service,
-                        f.environment == environment,
-                        f.started_at >= since,
-                    )
+                    self._statement("started_since"),
+                    {
+                        "service": service,
+                        "environment": environment,
+                        "since": opened_at.timestamp(),
+                    },
                 ).scalars()
             )
         self.refresh_delivery(found)
 
-    def _refresh_gates(self, batch: list[int]) -> None:
-        g = delivery_gates.c
-        self.conn.execute(delete(delivery_gates).where(g.deployment_id.in_(batch)))
-        source = self._gate_source(nodes.c.deployment_id.in_(batch)).subquery("gate_source")
-        self.conn.execute(
-            insert(delivery_gates).from_select(list(source.c.keys()), select(*source.c))
-        )
-
-    def _days_of(self, table: Any, where: ColumnElement[bool]) -> set[tuple[str, int]]:
-        c = table.c
-        return {
-            (row[0], int(row[1]))
-            for row in self.conn.execute(select(c.environment, c.day).where(where).distinct())
-        }
-
     def _renumber_firsts(self, commits: set[tuple[str, str, str]]) -> set[tuple[str, int]]:
         """Mark the first successful deploy of each (service, environment, commit) again."""
-        f = delivery_facts.c
         changed: set[tuple[str, int]] = set()
-        for batch in _chunks(sorted(commits)):
-            key = tuple_(f.service, f.environment, f.commit_key)
+        for service, environment, commit_key in sorted(commits):  # one index range each
             rows = self.conn.execute(
-                select(
-                    f.id,
-                    f.service,
-                    f.environment,
-                    f.commit_key,
-                    f.kind,
-                    f.state,
-                    f.finished_at,
-                    f.deployment_id,
-                    f.committed_at,
-                    f.first,
-                    f.lead,
-                    f.day,
-                )
-                .where(key.in_(batch))
-                .order_by(f.service, f.environment, f.commit_key, f.finished_at, f.deployment_id)
+                self._statement("commit_rows"),
+                {"service": service, "environment": environment, "commit_key": commit_key},
             ).all()
-            seen: set[tuple[str, str, str]] = set()
+            seen = False
             for row in rows:
-                group = (row.service, row.environment, row.commit_key)
                 first = 0
-                if row.kind == "deploy" and row.state == "succeeded" and group not in seen:
-                    seen.add(group)
+                if row.kind == "deploy" and row.state == "succeeded" and not seen:
+                    seen = True
                     first = 1
                 lead = None
                 if first and row.committed_at is not None:
                     lead = float(row.finished_at) - float(row.committed_at)
                 if first != row.first or lead != row.lead:
                     self.conn.execute(
-                        update(delivery_facts).where(f.id == row.id).values(first=first, lead=lead)
+                        self._statement("set_first"), {"row": row.id, "first": first, "lead": lead}
                     )
-                    changed.add((row.environment, int(row.day)))
+                    changed.add((environment, int(row.day)))
         return changed
 
     def _relink_pipelines(
         self, pipelines: dict[tuple[str, str, str], float]
     ) -> set[tuple[str, int]]:
         """Each run from the earliest refreshed one on: when its pipeline's run before began."""
-        f = delivery_facts.c
         changed: set[tuple[str, int]] = set()
         for (service, environment, kind), since in pipelines.items():
-            where = and_(f.service == service, f.environment == environment, f.kind == kind)
-            before = self.conn.execute(
-                select(func.max(f.started_at)).where(where, f.started_at < since)
-            ).scalar()
-            rows = self.conn.execute(
-                select(f.id, f.started_at, f.prev_started, f.day)
-                .where(where, f.started_at >= since)
-                .order_by(f.started_at, f.deployment_id, f.id)
-            ).all()
+            key = {"service": service, "environment": environment, "kind": kind, "since": since}
+            before = self.conn.execute(self._statement("run_before"), key).scalar()
+            rows = self.conn.execute(self._statement("runs_since"), key).all()
             previous = float(before) if before is not None else None
             last_start: float | None = None
             for row in rows:
                 start = float(row.started_at)
-                if last_start is not None and start == last_start:
-                    pass  # a train's services: the same run start, the same previous run
-                elif last_start is not None:
-                    previous = last_start
+                if last_start is not None and start != last_start:
+                    previous = last_start  # equal starts (one train) share the run before
                 value = previous
                 if value != (float(row.prev_started) if row.prev_started is not None else None):
-                    self.conn.execute(
-                        update(delivery_facts).where(f.id == row.id).values(prev_started=value)
-                    )
+                    self.conn.execute(self._statement("set_prev"), {"row": row.id, "prev": value})
                     changed.add((environment, int(row.day)))
                 last_start = start
         return changed
@@ -493,33 +582,6 @@ class DeliveryQueries(QueryBase):
         return select(
             s.environment, s.day, s.service, s.manual, func.sum(s.runs).label("runs")
         ).group_by(s.environment, s.day, s.service, s.manual)
-
-    def _roll_up(self, days: list[tuple[str, int]]) -> None:
-        f = delivery_facts.c
-        for batch in _chunks(days, 200):
-            for table, sums in (
-                (delivery_days, self._day_sums()),
-                (delivery_people, self._people_sums()),
-            ):
-                where = tuple_(table.c.environment, table.c.day).in_(batch)
-                self.conn.execute(delete(table).where(where))
-                source = sums.where(tuple_(f.environment, f.day).in_(batch)).subquery("sums")
-                self.conn.execute(
-                    insert(table).from_select(list(source.c.keys()), select(*source.c))
-                )
-
-    def _roll_up_steps(self, days: list[tuple[str, int]]) -> None:
-        s, t = delivery_steps.c, delivery_step_days.c
-        for batch in _chunks(days, 200):
-            self.conn.execute(
-                delete(delivery_step_days).where(tuple_(t.environment, t.day).in_(batch))
-            )
-            source = (
-                self._step_sums().where(tuple_(s.environment, s.day).in_(batch)).subquery("sums")
-            )
-            self.conn.execute(
-                insert(delivery_step_days).from_select(list(source.c.keys()), select(*source.c))
-            )
 
     # -- everything at once ---------------------------------------------------------
     def rebuild_delivery(self) -> dict[str, int]:

@@ -13,24 +13,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, select
+from sqlalchemy import func, select
 from sqlalchemy.sql import ColumnElement
 
 from interlock.storage.base import QueryBase
 from interlock.storage.metric_scope import (
-    DECIDED,
-    DEPLOYING,
     count_where,
     nonnegative,
     number,
     seconds,
 )
 from interlock.storage.schema import (
-    artifacts,
+    delivery_facts,
+    delivery_gates,
     deployments,
     incidents,
     nodes,
-    release_items,
     releases,
 )
 
@@ -92,44 +90,6 @@ def _buckets(value: ColumnElement[Any], bounds: Sequence[float]) -> list[ColumnE
     return [count_where(value <= number(bound)).label(f"le{i}") for i, bound in enumerate(bounds)]
 
 
-def _plain(column: Any) -> ColumnElement[Any]:
-    """The column as an expression, which SQLite's planner cannot serve from an index."""
-    found: ColumnElement[Any] = column.op("||")(literal_column("''"))
-    return found
-
-
-def deployed_before(
-    service: Any, version: Any, environment: Any, before: float
-) -> ColumnElement[bool]:
-    """``service@version`` succeeded in ``environment`` (a column, or names) before ``before``.
-
-    It is looked up through the version's own releases (``release_id``): the
-    other conditions are written as expressions so that SQLite's planner,
-    which guesses ranges without statistics, does not walk every deployment
-    that finished before ``before`` instead.
-    """
-    earlier = deployments.alias("earlier")
-    items = release_items.alias("earlier_items")
-    where = (
-        _plain(earlier.c.environment).in_(environment)
-        if isinstance(environment, tuple)
-        else _plain(earlier.c.environment) == environment
-    )
-    return (
-        select(literal_column("1"))
-        .select_from(items.join(earlier, earlier.c.release_id == items.c.release_id))
-        .where(
-            items.c.service == service,
-            items.c.version == version,
-            _plain(earlier.c.kind) == "deploy",
-            _plain(earlier.c.state) == "succeeded",
-            where,
-            seconds(earlier.c.finished_at) + number(0.0) < number(before),
-        )
-        .exists()
-    )
-
-
 class MetricTotalsQueries(QueryBase):
     def _histograms(
         self,
@@ -161,26 +121,30 @@ class MetricTotalsQueries(QueryBase):
         self, start: float | None, end: float | None, bounds: dict[str, Sequence[float]]
     ) -> Totals:
         """Every total for events in ``[start, end)``; ``bounds`` are histogram buckets by name."""
-        d, ri, i, n = deployments.c, release_items.c, incidents.c, nodes.c
+        f, g, i, n = delivery_facts.c, delivery_gates.c, incidents.c, nodes.c
         totals = Totals()
-        finished = [d.kind.in_(DEPLOYING), *_between(d.finished_at, start, end)]
+        finished = _between(f.finished_at, start, end)
         for row in self.conn.execute(
-            select(ri.service, d.environment, d.kind, d.state, func.count().label("events"))
-            .select_from(deployments.join(release_items, ri.release_id == d.release_id))
+            select(f.service, f.environment, f.kind, f.state, func.count().label("events"))
             .where(*finished)
-            .group_by(ri.service, d.environment, d.kind, d.state)
+            .group_by(f.service, f.environment, f.kind, f.state)
         ):
             key = (row.service, row.environment or "", row.kind, row.state)
             totals.deployments[key] = int(row.events)
-        took = nonnegative(seconds(d.finished_at) - seconds(d.started_at))
         totals.durations = self._histograms(
-            [d.environment],
-            took,
-            deployments,
-            [*finished, d.started_at.is_not(None), d.state != "cancelled"],
+            [f.environment],
+            nonnegative(f.finished_at - f.started_at),
+            delivery_facts,
+            [*finished, f.position == 0, f.started_at.is_not(None), f.state != "cancelled"],
             bounds["duration"],
         )
-        totals.lead_times = self._lead_times(start, end, bounds["lead_time"])
+        totals.lead_times = self._histograms(
+            [f.service, f.environment],
+            nonnegative(f.lead),
+            delivery_facts,
+            [*finished, f.first == 1, f.lead.is_not(None)],
+            bounds["lead_time"],
+        )
         for row in self.conn.execute(
             select(i.service, i.environment, func.count().label("events"))
             .where(*_between(i.opened_at, start, end))
@@ -195,16 +159,10 @@ class MetricTotalsQueries(QueryBase):
             bounds["restore"],
         )
         totals.approval_waits = self._histograms(
-            [d.environment],
-            nonnegative(seconds(n.finished_at) - seconds(n.started_at)),
-            nodes.join(deployments, d.id == n.deployment_id),
-            [
-                n.kind == "gate",
-                *_between(n.finished_at, start, end),
-                n.executor == "approval",
-                n.started_at.is_not(None),
-                n.state.in_(DECIDED),
-            ],
+            [g.environment],
+            nonnegative(g.wait),
+            delivery_gates,
+            _between(g.finished_at, start, end),
             bounds["approval_wait"],
         )
         for row in self.conn.execute(
@@ -216,40 +174,6 @@ class MetricTotalsQueries(QueryBase):
         ):
             totals.step_runs[(row.executor, row.state)] = int(row.events)
         return totals
-
-    def _lead_times(
-        self, start: float | None, end: float | None, bounds: Sequence[float]
-    ) -> dict[Labels, Histogram]:
-        """Commit -> first successful deploy per environment, for firsts in ``[start, end)``."""
-        d, ri, a = deployments.c, release_items.c, artifacts.c
-        conditions = [
-            d.kind == "deploy",
-            *_between(d.finished_at, start, end),
-            d.state == "succeeded",
-            a.committed_at.is_not(None),
-        ]
-        if start is not None:  # a version that succeeded there before is not a new change
-            conditions.append(~deployed_before(ri.service, ri.version, d.environment, start))
-        firsts = (
-            select(
-                ri.service.label("service"),
-                d.environment.label("environment"),
-                (func.min(seconds(d.finished_at)) - func.min(seconds(a.committed_at))).label(
-                    "lead"
-                ),
-            )
-            .select_from(
-                deployments.join(release_items, ri.release_id == d.release_id).join(
-                    artifacts, and_(a.service == ri.service, a.version == ri.version)
-                )
-            )
-            .where(*conditions)
-            .group_by(
-                ri.service, d.environment, func.coalesce(ri.commit_sha, a.commit_sha, ri.version)
-            )
-        ).subquery("firsts")
-        f = firsts.c
-        return self._histograms([f.service, f.environment], nonnegative(f.lead), firsts, [], bounds)
 
     # -- gauges: what is true now (small sets, on indexed columns) ---------------------
     def open_incident_counts(self) -> dict[Labels, int]:

@@ -60,7 +60,6 @@ from interlock.storage.delivery import SUMMED, fact_sums
 from interlock.storage.metric_coordination import CoordinationFacts
 from interlock.storage.metric_rollups import IndexedSample, Span, add_rows, facts_in, walked
 from interlock.storage.metric_scope import (
-    DEPLOYING,
     MetricScope,
     RankedSample,
     count_where,
@@ -73,7 +72,6 @@ from interlock.storage.schema import (
     delivery_facts,
     deployments,
     incidents,
-    release_items,
     restore_seconds,
 )
 
@@ -333,43 +331,30 @@ class SqlDeliveryFacts(CoordinationFacts):
         of failures and the good deployment that ends it share one value: one
         episode. Episodes begin in the period; the good one may come after it.
         """
-        d, ri, s = deployments.c, release_items.c, self.scope
-        named = (
-            select(incidents.c.deployment_id)
-            .where(incidents.c.deployment_id.is_not(None))
-            .distinct()
-            .subquery("named")
-        )
-        failing = or_(d.state != "succeeded", named.c.deployment_id.is_not(None))
-        at = seconds(d.finished_at)
+        f, s = delivery_facts.c, self.scope
+        failing = or_(f.state != "succeeded", f.named == 1)
+        at = f.finished_at
         good = case((failing, 0), else_=1)
         stream = (
             select(
-                ri.service.label("service"),
-                d.environment.label("environment"),
+                f.service.label("service"),
+                f.environment.label("environment"),
                 at.label("at"),
                 case((failing, at)).label("bad_at"),
                 case((failing, None), else_=at).label("good_at"),
                 func.coalesce(
                     func.sum(good).over(
-                        partition_by=(ri.service, d.environment),
-                        order_by=(d.finished_at, d.id),
+                        partition_by=(f.service, f.environment),
+                        order_by=(f.finished_at, f.deployment_id),
                         rows=(None, -1),
                     ),
                     0,
                 ).label("before"),
-            )
-            .select_from(
-                deployments.join(release_items, ri.release_id == d.release_id).outerjoin(
-                    named, named.c.deployment_id == d.id
-                )
-            )
-            .where(
-                d.kind.in_(DEPLOYING),
-                d.state != "cancelled",
-                d.finished_at >= s.since,
-                d.environment.in_(s.environments),
-                *([ri.service.in_(s.services)] if s.services is not None else []),
+            ).where(
+                f.state != "cancelled",
+                f.finished_at >= s.since.timestamp(),
+                f.environment.in_(s.environments),
+                *([f.service.in_(s.services)] if s.services is not None else []),
             )
         ).subquery("restore_stream")
         began = func.min(stream.c.bad_at)

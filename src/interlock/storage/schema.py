@@ -184,6 +184,7 @@ nodes = Table(
         "executor",
         "deployment_id",
         "started_at",
+        "state",  # (migration 0006) step runs by outcome stay in the index
     ),
 )
 

@@ -189,6 +189,12 @@ def upgrade() -> None:
         "incidents",
         ["environment", "opened_at", "service", "resolved_at", "deployment_id"],
     )
+    op.drop_index("ix_nodes_kind_finished_at", table_name="nodes")
+    op.create_index(
+        "ix_nodes_kind_finished_at",
+        "nodes",
+        ["kind", "finished_at", "executor", "deployment_id", "started_at", "state"],
+    )
     op.create_index(
         "ix_incidents_restore",
         "incidents",
@@ -211,6 +217,12 @@ def _fill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_nodes_kind_finished_at", table_name="nodes")
+    op.create_index(
+        "ix_nodes_kind_finished_at",
+        "nodes",
+        ["kind", "finished_at", "executor", "deployment_id", "started_at"],
+    )
     op.drop_index("ix_incidents_restore", table_name="incidents")
     op.drop_index("ix_incidents_environment_opened_at", table_name="incidents")
     op.create_index(
