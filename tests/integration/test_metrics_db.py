@@ -786,3 +786,28 @@ def test_facts_kept_one_deployment_at_a_time_equal_a_rebuild(seeded):
     after = report(seeded.engine)["by_key"]["rework_rate"]["details"]["rework"]
     assert after == 4
     assert delivery_snapshot(seeded) == rebuilt_snapshot(seeded)
+
+
+def test_interlock_db_rebuild_metrics_derives_the_facts_again(seeded):
+    """An operator who wrote records by hand asks for the facts again, from the CLI."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    expected = delivery_snapshot(seeded)
+    measured = report(seeded.engine)["by_key"]
+    with seeded.engine.db.transaction() as tx:
+        for name in DELIVERY_TABLES:
+            tx.conn.exec_driver_sql(f"DELETE FROM {name}")
+    assert report(seeded.engine)["by_key"]["deployment_frequency"]["n"] == 0
+    interlock = str(Path(sys.executable).parent / "interlock")
+    done = subprocess.run(
+        [interlock, "db", "rebuild-metrics", "--database-url", seeded.engine.db.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "13 delivery facts" in done.stdout
+    assert delivery_snapshot(seeded) == expected
+    assert report(seeded.engine)["by_key"] == measured
