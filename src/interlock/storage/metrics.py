@@ -1,8 +1,11 @@
 """Delivery metrics from Interlock's own records: ``DeliveryFacts`` answered in SQL.
 
-One aggregate query per question the metrics ask (see
-:mod:`interlock.metrics.facts`), over one :class:`MetricScope`: the measured
-environments, optionally some services, and a period ``[since, until)``.
+The questions the metrics ask (see :mod:`interlock.metrics.facts`) are
+answered from the delivery facts that :mod:`interlock.storage.delivery` keeps
+in step with the records, over one :class:`MetricScope`: the measured
+environments, optionally some services, and a period ``[since, until)``. The
+whole days of the period come from the per-day sums, its partial first and
+last day from the narrow rows (:mod:`interlock.storage.metric_rollups`).
 Times are epoch seconds on both backends, so durations are subtractions.
 
 What counts, in the words of the tables:
@@ -15,9 +18,8 @@ What counts, in the words of the tables:
   failure* when an incident names it (``incidents.deployment_id``, at any
   time). ``cancelled`` counts nowhere.
 - *Rework*: every rollback, and every deploy that started while an incident
-  was open for one of its services in its environment (a sweep over the
-  incidents' open and resolve events and the deploys' starts, per service
-  and environment, in time order).
+  was open for one of its services in its environment (derived per
+  deployment when it finishes, and again when an incident opens or resolves).
 - *Lead time*: per commit (``release_items.commit_sha``, else the artifact's),
   its first successful deploy to a measured environment minus the
   artifact's ``committed_at``.
@@ -26,7 +28,8 @@ What counts, in the words of the tables:
   next good one (window functions number the good deployments so that one
   episode is one group).
 - *Pipeline runs*: deployments of a service (its deploy or its rollback
-  pipeline) per environment, any outcome; the gaps between their starts.
+  pipeline) per environment, any outcome; each run's gap to the start of the
+  pipeline's run before it.
 - *Approval wait*: ``started_at -> finished_at`` of ``approval`` gates;
   *manual steps*: steps run by the ``manual`` executor (signed off by a
   person) among all step runs (runbook runs in the environments included).
