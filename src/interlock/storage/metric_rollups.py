@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
 from interlock.storage.delivery import DAY
+from interlock.storage.metric_scope import interpolated
 from interlock.storage.schema import delivery_facts
 
 
@@ -131,14 +132,7 @@ class IndexedSample:
         return max(value, 0.0) if self._clamp else value
 
     def quantile(self, q: float) -> float:
-        if not self.n:
-            raise ValueError("the quantile of an empty sample is undefined")
-        if not 0.0 <= q <= 1.0:
-            raise ValueError(f"a quantile lies between 0 and 1, not {q}")
-        rank = (self.n - 1) * q
-        low = math.floor(rank)
-        high = min(low + 1, self.n - 1)
-        return self._at(low) + (rank - low) * (self._at(high) - self._at(low))
+        return interpolated(self.n, q, self._at)
 
     def count_over(self, threshold: float) -> int:
         if not self.n:

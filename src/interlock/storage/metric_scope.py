@@ -15,6 +15,7 @@ transaction.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,6 +64,21 @@ def count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
 def nonnegative(value: ColumnElement[Any]) -> ColumnElement[Any]:
     """``value``, with a negative one (clock skew) counted as 0."""
     return case((value < 0, number(0.0)), else_=value)
+
+
+def interpolated(n: int, q: float, value_at: Callable[[int], float]) -> float:
+    """The ``q`` quantile of ``n`` ordered values, linear between the ranks around it.
+
+    ``value_at(k)`` is the ``k``-th smallest value (0-based).
+    """
+    if not n:
+        raise ValueError("the quantile of an empty sample is undefined")
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"a quantile lies between 0 and 1, not {q}")
+    rank = (n - 1) * q
+    low = math.floor(rank)
+    high = min(low + 1, n - 1)
+    return value_at(low) + (rank - low) * (value_at(high) - value_at(low))
 
 
 class RankedSample:
@@ -134,16 +150,12 @@ class RankedSample:
 
     def quantile(self, q: float) -> float:
         """The ``q`` quantile, linear between ranks (one more query for an unusual ``q``)."""
-        if not self.n:
-            raise ValueError("the quantile of an empty sample is undefined")
-        if not 0.0 <= q <= 1.0:
-            raise ValueError(f"a quantile lies between 0 and 1, not {q}")
-        rank = (self.n - 1) * q
-        low = math.floor(rank)
-        high = min(low + 1, self.n - 1)
-        if low not in self._ranks or high not in self._ranks:
-            self._fetch(low)
-        return self._ranks[low] + (rank - low) * (self._ranks[high] - self._ranks[low])
+        return interpolated(self.n, q, self._value)
+
+    def _value(self, rank: int) -> float:
+        if rank not in self._ranks:
+            self._fetch(rank)
+        return self._ranks[rank]
 
     def _fetch(self, offset: int) -> None:
         v = self._v.label("v")
