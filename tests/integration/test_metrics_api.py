@@ -256,3 +256,26 @@ def test_the_documented_scrape_permission_and_config_are_valid():
     assert permission.allow == ["metrics.read"] and permission.services is None
     [job] = next(s["scrape_configs"] for s in snippets if "scrape_configs" in s)
     assert job["authorization"]["type"] == "Bearer"
+
+
+def test_a_warmed_collector_s_first_scrape_reads_only_what_is_new(pilot, monkeypatch):
+    """`interlock server` sums the history in the background as it starts."""
+    from interlock.storage.tx import Tx
+
+    pilot.config(CONFIG)
+    seed(pilot.engine)
+    clock = ManualClock(at(200))
+    cold = samples(DeliveryCollector(Engine(pilot.engine.db, clock=clock)).exposition().decode())
+    collector = DeliveryCollector(Engine(pilot.engine.db, clock=clock))
+    collector.warm_in_background().join(timeout=30)
+    asked: list[float | None] = []
+    summed = Tx.metric_totals
+
+    def recording(self: Any, start: float | None, end: float | None, bounds: Any) -> Any:
+        asked.append(start)
+        return summed(self, start, end, bounds)
+
+    monkeypatch.setattr(Tx, "metric_totals", recording)
+    warm = samples(collector.exposition().decode())
+    assert asked and None not in asked  # the history was not summed again
+    assert stable(warm) == stable(cold)

@@ -34,8 +34,18 @@ ROUTERS = (
 )
 
 
-def create_app(engine: Engine, configs: Configs, config_path: Path | None = None) -> FastAPI:
-    """Build the API around an engine; the caller runs workers and the scheduler."""
+def create_app(
+    engine: Engine,
+    configs: Configs,
+    config_path: Path | None = None,
+    *,
+    warm_metrics: bool = False,
+) -> FastAPI:
+    """Build the API around an engine; the caller runs workers and the scheduler.
+
+    ``warm_metrics`` sums the ``/metrics`` history in the background now, so the
+    first scrape is quick.
+    """
     app = FastAPI(
         title="Interlock",
         version=__version__,
@@ -75,4 +85,6 @@ def create_app(engine: Engine, configs: Configs, config_path: Path | None = None
     for name in ROUTERS:
         module = importlib.import_module(f"interlock.api.routers.{name}")
         app.include_router(module.router, prefix="/api/v1")
+    if warm_metrics:
+        metrics.collector_of(app.state, app.state.interlock).warm_in_background()
     return app

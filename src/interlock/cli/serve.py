@@ -194,7 +194,7 @@ def server(
         threading.Thread(target=work, name="reload", daemon=True).start()
 
     signal.signal(signal.SIGHUP, reload)
-    app = create_app(engine, configs, config_path.resolve())
+    app = create_app(engine, configs, config_path.resolve(), warm_metrics=True)
     where = engine.db.url if engine.db.dialect == "sqlite" else "PostgreSQL"
     log.info(
         "Interlock listening on http://%s:%d (database: %s, %d workers)", host, port, where, workers

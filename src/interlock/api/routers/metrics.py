@@ -114,15 +114,18 @@ def manual_steps(
     return manual_steps_report(app.engine, request, readable=readable, limit=limit)
 
 
-def _collector(request: Request, app: AppState) -> DeliveryCollector:
+def collector_of(state: Any, app: AppState) -> DeliveryCollector:
     """One collector per application (per process): it keeps the summed history."""
-    state = request.app.state
     with _collector_lock:
         found: DeliveryCollector | None = getattr(state, "delivery_collector", None)
         if found is None:
             found = DeliveryCollector(app.engine)
             state.delivery_collector = found
     return found
+
+
+def _collector(request: Request, app: AppState) -> DeliveryCollector:
+    return collector_of(request.app.state, app)
 
 
 @exposition.get(
