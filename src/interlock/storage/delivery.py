@@ -30,7 +30,8 @@ two to the same answer.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import math
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -330,9 +331,9 @@ class DeliveryQueries(QueryBase):
 
     def _build_rows_of(self) -> Any:
         f = delivery_facts.c
-        return select(f.service, f.environment, f.kind, f.commit_key, f.started_at, f.day).where(
-            f.deployment_id.in_(IDS)
-        )
+        return select(
+            f.service, f.environment, f.kind, f.commit_key, f.started_at, f.finished_at, f.day
+        ).where(f.deployment_id.in_(IDS))
 
     def _build_commit_rows(self) -> Any:
         f = delivery_facts.c
@@ -382,6 +383,37 @@ class DeliveryQueries(QueryBase):
             update(delivery_facts)
             .where(f.id == bindparam("row"))
             .values(prev_started=bindparam("prev"))
+        )
+
+    def _build_good_before(self) -> Any:
+        f = delivery_facts.c
+        return select(func.max(f.finished_at)).where(
+            f.service == bindparam("service"),
+            f.environment == bindparam("environment"),
+            f.state == "succeeded",
+            f.named == 0,
+            f.finished_at < bindparam("since"),
+        )
+
+    def _build_stream(self) -> Any:
+        f = delivery_facts.c
+        return (
+            select(f.id, f.finished_at, f.state, f.named, f.episode, f.restored)
+            .where(
+                f.service == bindparam("service"),
+                f.environment == bindparam("environment"),
+                f.state != "cancelled",
+                f.finished_at >= bindparam("since"),
+            )
+            .order_by(f.finished_at, f.deployment_id)
+        )
+
+    def _build_set_episode(self) -> Any:
+        f = delivery_facts.c
+        return (
+            update(delivery_facts)
+            .where(f.id == bindparam("row"))
+            .values(episode=bindparam("first_failure"), restored=bindparam("after"))
         )
 
     def _build_started_since(self) -> Any:
@@ -450,6 +482,12 @@ class DeliveryQueries(QueryBase):
                 pipelines[key] = min(pipelines.get(key, r.started_at), r.started_at)
         days |= self._renumber_firsts(commits)
         days |= self._relink_pipelines(pipelines)
+        streams: dict[tuple[str, str], float | None] = {}
+        for r in rows:
+            stream = (r.service, r.environment)
+            earliest = streams.get(stream)
+            streams[stream] = r.finished_at if earliest is None else min(earliest, r.finished_at)
+        self._rechain_episodes(streams)
         for environment, day in sorted(days):
             for name in ("roll_days", "roll_people"):
                 for statement in self._statement(name):
@@ -539,6 +577,45 @@ class DeliveryQueries(QueryBase):
                     )
                     changed.add((environment, int(row.day)))
         return changed
+
+    def _rechain_episodes(self, streams: Mapping[tuple[str, str], float | None]) -> None:
+        """Failure episodes of each (service, environment), from the last good deployment
+        before ``since`` (``None``: from the start) on.
+
+        An episode's first failing deployment (failed, rolled back, or named by an
+        incident) is marked, with the time until the next good one.
+        """
+        for (service, environment), since in streams.items():
+            key = {"service": service, "environment": environment}
+            start = -math.inf
+            if since is not None:
+                found = self.conn.execute(
+                    self._statement("good_before"), {**key, "since": since}
+                ).scalar()
+                start = float(found) if found is not None else -math.inf
+            rows = self.conn.execute(self._statement("stream"), {**key, "since": start}).all()
+            changes = []
+            opened: Any = None  # the first failing row of the episode under way
+            decided: dict[int, tuple[int, float | None]] = {}
+            for row in rows:
+                if row.state != "succeeded" or row.named:
+                    if opened is None:
+                        opened = row
+                        decided[row.id] = (1, None)
+                    else:
+                        decided[row.id] = (0, None)
+                else:
+                    if opened is not None:
+                        took = float(row.finished_at) - float(opened.finished_at)
+                        decided[opened.id] = (1, took)
+                        opened = None
+                    decided[row.id] = (0, None)
+            for row in rows:
+                episode, after = decided[row.id]
+                if (episode, after) != (row.episode, row.restored):
+                    changes.append({"row": row.id, "first_failure": episode, "after": after})
+            if changes:
+                self.conn.execute(self._statement("set_episode"), changes)
 
     def _relink_pipelines(
         self, pipelines: dict[tuple[str, str, str], float]
@@ -634,6 +711,14 @@ class DeliveryQueries(QueryBase):
             )
         )
         self._fix_train_gaps()
+        f = delivery_facts.c
+        every: dict[tuple[str, str], float | None] = {
+            (service, environment): None
+            for service, environment in self.conn.execute(
+                select(f.service, f.environment).distinct()
+            )
+        }
+        self._rechain_episodes(every)
         gates = self._gate_source(true()).subquery("gates")
         self.conn.execute(
             insert(delivery_gates).from_select(list(gates.c.keys()), select(*gates.c))

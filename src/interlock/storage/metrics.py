@@ -64,7 +64,6 @@ from interlock.storage.metric_coordination import CoordinationFacts
 from interlock.storage.metric_rollups import IndexedSample, Span, add_rows, facts_in, walked
 from interlock.storage.metric_scope import (
     MetricScope,
-    RankedSample,
     count_where,
     number,
     seconds,
@@ -327,46 +326,42 @@ class SqlDeliveryFacts(CoordinationFacts):
         sample.open = int(totals.opened) - int(totals.resolved)
         return sample
 
-    def _episodes(self) -> RankedSample:
+    def _episodes(self) -> IndexedSample:
         """Failing deployment -> next good one, per service and environment.
 
-        ``before`` counts the good deployments earlier in the stream, so a run
-        of failures and the good deployment that ends it share one value: one
-        episode. Episodes begin in the period; the good one may come after it.
+        A run of failures and the good deployment that ends it are one
+        episode, marked on its first failing deployment (``episode``, with
+        ``restored`` the time until the good one). Episodes begin in the
+        period; the good one may come after it.
         """
         f, s = delivery_facts.c, self.scope
-        failing = or_(f.state != "succeeded", f.named == 1)
-        at = f.finished_at
-        good = case((failing, 0), else_=1)
-        stream = (
+        since, until = s.since.timestamp(), s.until.timestamp()
+        services = [f.service.in_(s.services)] if s.services is not None else []
+        walk = walked(f.finished_at)  # both queries stay in the episode index
+        row = self.tx.conn.execute(
             select(
-                f.service.label("service"),
-                f.environment.label("environment"),
-                at.label("at"),
-                case((failing, at)).label("bad_at"),
-                case((failing, None), else_=at).label("good_at"),
-                func.coalesce(
-                    func.sum(good).over(
-                        partition_by=(f.service, f.environment),
-                        order_by=(f.finished_at, f.deployment_id),
-                        rows=(None, -1),
-                    ),
-                    0,
-                ).label("before"),
+                func.count().label("episodes"),
+                func.count(f.restored).label("n"),
+                func.coalesce(func.avg(f.restored), 0.0).label("mean"),
             ).where(
-                f.state != "cancelled",
-                f.finished_at >= s.since.timestamp(),
                 f.environment.in_(s.environments),
-                *([f.service.in_(s.services)] if s.services is not None else []),
+                f.episode == 1,
+                walk >= since,
+                walk < until,
+                *services,
             )
-        ).subquery("restore_stream")
-        began = func.min(stream.c.bad_at)
-        episodes = (
-            select((func.min(stream.c.good_at) - began).label("raw"))
-            .group_by(stream.c.service, stream.c.environment, stream.c.before)
-            .having(and_(began.is_not(None), began < number(s.until.timestamp())))
+        ).one()
+        values = select(f.restored.label("v")).where(
+            f.environment.in_(s.environments),
+            f.episode == 1,
+            f.restored.is_not(None),
+            walk >= since,
+            walk < until,
+            *services,
         )
-        return self._sample(episodes)
+        sample = IndexedSample(self.tx.conn, values, n=int(row.n), mean=float(row.mean))
+        sample.open = int(row.episodes) - int(row.n)
+        return sample
 
     def incident_counts(self) -> IncidentCounts:
         """Incidents opened in the period; linked ones name the deployment that caused them."""

@@ -491,6 +491,10 @@ delivery_facts = Table(
     Column("rework_any", Integer, nullable=False, server_default=text("0")),  # any service's
     Column("named", Integer, nullable=False, server_default=text("0")),  # an incident names it
     Column("prev_started", Float(precision=53)),  # the pipeline's run before this one
+    # the first failing deployment of an episode (failing until the next good one of
+    # the service there) and how long until that good one (NULL: not yet restored)
+    Column("episode", Integer, nullable=False, server_default=text("0")),
+    Column("restored", Float(precision=53)),
     Index("ix_delivery_facts_deployment_id", "deployment_id"),
     Index(
         "ix_delivery_facts_scan",
@@ -508,6 +512,10 @@ delivery_facts = Table(
     Index("ix_delivery_facts_commit", "service", "environment", "commit_key"),
     Index("ix_delivery_facts_pipeline", "service", "environment", "kind", "started_at"),
     Index("ix_delivery_facts_day", "environment", "day"),
+    Index(
+        "ix_delivery_facts_episode", "environment", "episode", "restored", "finished_at", "service"
+    ),
+    Index("ix_delivery_facts_stream", "service", "environment", "finished_at"),
 )
 
 delivery_gates = Table(
