@@ -224,6 +224,7 @@ def _fill() -> None:
             self.read_only = False
 
     Backfill(op.get_bind()).rebuild_delivery()
+    op.execute("ANALYZE")  # statistics for the planner on the new tables and indexes
 
 
 def downgrade() -> None:
