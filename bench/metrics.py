@@ -299,6 +299,7 @@ def build(db: Database, deployments: int, incidents: int, environments: int, see
     writer.flush()
     # The rows went straight into the tables, past the transactions that keep the
     # delivery facts in step: derive them as the migration that adds them does.
+    analyze(db)
     began = time.perf_counter()
     with db.transaction() as tx:
         facts = tx.rebuild_delivery()
@@ -307,16 +308,20 @@ def build(db: Database, deployments: int, incidents: int, environments: int, see
         + ", ".join(f"{n:,} {t}" for t, n in facts.items()),
         flush=True,
     )
-    if db.dialect == "postgresql":
-        with db.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
-    else:
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    analyze(db)
     print(
         "built: " + ", ".join(f"{n:,} {t}" for t, n in sorted(writer.written.items())),
         flush=True,
     )
+
+
+def analyze(db: Database) -> None:
+    """Statistics for the planner, after rows were bulk-inserted."""
+    with db.engine.connect() as conn:
+        if db.dialect == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
 
 
 def best(call: Callable[[], Any], repeat: int) -> tuple[float, Any]:

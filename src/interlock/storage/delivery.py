@@ -51,6 +51,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.sql import ColumnElement, Select
@@ -183,23 +184,14 @@ SUMMED = (
 
 class DeliveryQueries(QueryBase):
     # -- the rows of some deployments --------------------------------------------
-    def _fact_source(self, where: ColumnElement[bool]) -> Select[Any]:
+    def _fact_source(self, where: ColumnElement[bool], *, rework: bool = True) -> Select[Any]:
         """The columns of ``delivery_facts`` for the finished deployments ``where`` selects.
 
-        ``first`` and ``prev_started`` are left for the caller (they depend on
-        other rows); the rest is this deployment's own.
+        ``first``, ``prev_started``, ``rework_any`` and the episode are left for
+        the caller (they depend on other rows); the rest is this deployment's own.
         """
         d, ri, r, a = deployments.c, release_items.c, releases.c, artifacts.c
         started, finished = epoch(d.started_at), epoch(d.finished_at)
-        other = release_items.alias("other_items")
-        any_rework = exists(
-            select(literal(1))
-            .select_from(other)
-            .where(
-                other.c.release_id == d.release_id,
-                _open_incident_for(other.c.service, d.environment, started),
-            )
-        )
         deploying = and_(d.kind == "deploy", d.state != "cancelled", d.started_at.is_not(None))
         return (
             select(
@@ -216,10 +208,11 @@ class DeliveryQueries(QueryBase):
                 day_of(finished, self.dialect).label("day"),
                 func.coalesce(ri.commit_sha, a.commit_sha, ri.version).label("commit_key"),
                 epoch(a.committed_at).label("committed_at"),
-                flag(and_(deploying, _open_incident_for(ri.service, d.environment, started))).label(
-                    "rework"
-                ),
-                flag(and_(deploying, any_rework)).label("rework_any"),
+                (
+                    flag(and_(deploying, _open_incident_for(ri.service, d.environment, started)))
+                    if rework
+                    else literal(0, Integer())
+                ).label("rework"),
                 flag(exists(select(literal(1)).where(incidents.c.deployment_id == d.id))).label(
                     "named"
                 ),
@@ -328,6 +321,17 @@ class DeliveryQueries(QueryBase):
     def _build_insert_gates(self) -> Any:
         source = self._gate_source(nodes.c.deployment_id.in_(IDS)).subquery("gate_source")
         return insert(delivery_gates).from_select(list(source.c.keys()), select(*source.c))
+
+    def _build_rework_any(self) -> Any:
+        return self._rework_any(delivery_facts.c.deployment_id.in_(IDS))
+
+    def _rework_any(self, where: ColumnElement[bool]) -> Any:
+        """A deploy is rework when an incident of any of its services was open as it began."""
+        f = delivery_facts.c
+        reworked = select(f.deployment_id).where(f.rework == 1, where)
+        return (
+            update(delivery_facts).where(where, f.deployment_id.in_(reworked)).values(rework_any=1)
+        )
 
     def _build_rows_of(self) -> Any:
         f = delivery_facts.c
@@ -469,7 +473,7 @@ class DeliveryQueries(QueryBase):
             step_days |= {(e, int(d)) for e, d in run(self._statement("days_of_steps"), bound)}
             for name in ("delete_facts", "delete_steps", "delete_gates"):
                 run(self._statement(name), bound)
-            for name in ("insert_facts", "insert_steps", "insert_gates"):
+            for name in ("insert_facts", "rework_any", "insert_steps", "insert_gates"):
                 run(self._statement(name), bound)
             step_days |= {(e, int(d)) for e, d in run(self._statement("days_of_steps"), bound)}
         rows = run(self._statement("rows_of"), {"ids": ids}).all()
@@ -673,7 +677,7 @@ class DeliveryQueries(QueryBase):
             delivery_steps,
         ):
             self.conn.execute(delete(table))
-        source = self._fact_source(true()).subquery("src")
+        source = self._fact_source(true(), rework=False).subquery("src")
         s = source.c
         succeeded_deploy = and_(s.kind == "deploy", s.state == "succeeded")
         order = func.row_number().over(
@@ -710,6 +714,8 @@ class DeliveryQueries(QueryBase):
                 ),
             )
         )
+        self._sweep_rework()
+        self.conn.execute(self._rework_any(true()))
         self._fix_train_gaps()
         f = delivery_facts.c
         every: dict[tuple[str, str], float | None] = {
@@ -750,6 +756,41 @@ class DeliveryQueries(QueryBase):
                 delivery_slips,
             )
         }
+
+    def _sweep_rework(self) -> None:
+        """Mark every deploy that began while an incident of its service was open there.
+
+        One sweep per service and environment over time, instead of a look-up per
+        deploy: an incident's opening adds 1, its resolution takes 1 away, and a
+        deploy that starts where the running sum is above 0 began during one. At
+        equal times the incidents go first (``opened_at <= start < resolved_at``).
+        """
+        f, i = delivery_facts.c, incidents.c
+        one, zero = literal(1, Integer()), literal(0, Integer())
+        starts = select(
+            f.id.label("row"),
+            f.service.label("service"),
+            f.environment.label("environment"),
+            f.started_at.label("at"),
+            one.label("late"),
+            zero.label("delta"),
+        ).where(f.kind == "deploy", f.state != "cancelled", f.started_at.is_not(None))
+        opened, resolved = (
+            select(cast(null(), Integer), i.service, i.environment, epoch(at), zero, delta).where(
+                i.service.is_not(None), at.is_not(None)
+            )
+            for at, delta in ((i.opened_at, one), (i.resolved_at, literal(-1, Integer())))
+        )
+        events = union_all(starts, opened, resolved).subquery("rework_events")
+        e = events.c
+        swept = select(
+            e.row,
+            func.sum(e.delta)
+            .over(partition_by=(e.service, e.environment), order_by=(e.at, e.late), rows=(None, 0))
+            .label("open_incidents"),
+        ).subquery("rework_swept")
+        during = select(swept.c.row).where(swept.c.row.is_not(None), swept.c.open_incidents > 0)
+        self.conn.execute(update(delivery_facts).where(f.id.in_(during)).values(rework=1))
 
     def _fix_train_gaps(self) -> None:
         """Runs that started at the same instant (rows of one train) share the run before.

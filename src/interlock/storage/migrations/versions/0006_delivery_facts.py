@@ -223,6 +223,7 @@ def _fill() -> None:
             self.dialect = conn.dialect.name
             self.read_only = False
 
+    op.execute("ANALYZE")  # the planner's statistics of the records, read in one pass below
     Backfill(op.get_bind()).rebuild_delivery()
     op.execute("ANALYZE")  # statistics for the planner on the new tables and indexes
 
