@@ -62,7 +62,7 @@ def rebuild_metrics(database_url: str | None) -> None:
 
     Interlock keeps them in step by itself; run this after writing records
     straight into the tables (an import, a repair by hand). It is one
-    transaction: about two minutes per million deployments, during which an
+    transaction: a few minutes per million deployments, during which an
     SQLite database takes no other writes.
     """
     from interlock.storage.db import redact_url

@@ -4,7 +4,7 @@ Adds ``delivery_facts``, ``delivery_gates``, ``delivery_steps``, their
 per-day sums (``delivery_days``, ``delivery_people``, ``delivery_step_days``)
 and ``delivery_slips``, indexes incidents by their time to restore,
 then fills them from the existing records in one pass of set-wide statements
-(about two minutes per million deployments on SQLite). From then on the
+(about 2.5 minutes per million deployments on SQLite, 6 on PostgreSQL). From then on the
 transaction that changes a record keeps them in step
 (``interlock.storage.delivery``).
 
