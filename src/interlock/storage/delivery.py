@@ -58,6 +58,7 @@ from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.elements import BindParameter
 
 from interlock.storage.base import QueryBase
+from interlock.storage.metric_scope import DECIDED, DEPLOYING, count_where, seconds
 from interlock.storage.schema import (
     artifacts,
     delivery_days,
@@ -77,18 +78,9 @@ from interlock.storage.schema import (
 IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _STATEMENTS: dict[tuple[str, str], Any] = {}
 
-DEPLOYING = ("deploy", "rollback")
 FAILED = ("failed", "rolled_back")
-DECIDED = ("succeeded", "failed")
 DAY = 86400
 CHUNK = 500  # ids per IN list
-
-
-def epoch(column: Any) -> ColumnElement[float]:
-    """A ``Timestamp`` column as the number of seconds it is stored as."""
-    from sqlalchemy.sql.expression import type_coerce
-
-    return type_coerce(column, Float())
 
 
 def day_of(value: ColumnElement[Any], dialect: str) -> ColumnElement[int]:
@@ -122,8 +114,8 @@ def _open_incident_for(service: Any, environment: Any, at: Any) -> ColumnElement
         .where(
             i.service == service,
             i.environment == environment,
-            epoch(i.opened_at) <= at,
-            or_(i.resolved_at.is_(None), epoch(i.resolved_at) > at),
+            seconds(i.opened_at) <= at,
+            or_(i.resolved_at.is_(None), seconds(i.resolved_at) > at),
         )
         .correlate_except(incidents)
     )
@@ -139,26 +131,23 @@ def fact_sums() -> list[ColumnElement[Any]]:
     clamped = case((f.lead < 0, literal(0.0, Float())), else_=f.lead)
     first = f.first == 1
 
-    def total(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-        return func.coalesce(func.sum(flag(condition)), 0)
-
     return [
-        total(attempted).label("attempted"),
-        total(and_(lead_row, f.state == "succeeded")).label("succeeded"),
-        total(and_(lead_row, f.state.in_(FAILED))).label("failed"),
-        total(and_(attempted, f.kind == "rollback")).label("rollbacks"),
-        total(and_(attempted, f.rework_any == 1)).label("rework"),
-        total(and_(attempted, f.named == 1)).label("named"),
-        total(and_(lead_row, f.state == "succeeded", f.named == 1)).label("named_good"),
-        total(ran).label("runs"),
-        total(and_(ran, f.state != "succeeded")).label("run_failures"),
+        count_where(attempted).label("attempted"),
+        count_where(and_(lead_row, f.state == "succeeded")).label("succeeded"),
+        count_where(and_(lead_row, f.state.in_(FAILED))).label("failed"),
+        count_where(and_(attempted, f.kind == "rollback")).label("rollbacks"),
+        count_where(and_(attempted, f.rework_any == 1)).label("rework"),
+        count_where(and_(attempted, f.named == 1)).label("named"),
+        count_where(and_(lead_row, f.state == "succeeded", f.named == 1)).label("named_good"),
+        count_where(ran).label("runs"),
+        count_where(and_(ran, f.state != "succeeded")).label("run_failures"),
         func.count(gap).label("gaps"),
         func.coalesce(func.sum(gap), 0.0).label("gap_sum"),
         func.coalesce(func.sum(gap * gap), 0.0).label("gap_square"),
-        total(and_(first, f.lead.is_not(None))).label("leads"),
+        count_where(and_(first, f.lead.is_not(None))).label("leads"),
         func.coalesce(func.sum(case((first, clamped))), 0.0).label("lead_sum"),
-        total(and_(first, f.lead < 0)).label("lead_skewed"),
-        total(and_(first, f.lead.is_(None))).label("lead_unknown"),
+        count_where(and_(first, f.lead < 0)).label("lead_skewed"),
+        count_where(and_(first, f.lead.is_(None))).label("lead_unknown"),
     ]
 
 
@@ -191,7 +180,7 @@ class DeliveryQueries(QueryBase):
         the caller (they depend on other rows); the rest is this deployment's own.
         """
         d, ri, r, a = deployments.c, release_items.c, releases.c, artifacts.c
-        started, finished = epoch(d.started_at), epoch(d.finished_at)
+        started, finished = seconds(d.started_at), seconds(d.finished_at)
         deploying = and_(d.kind == "deploy", d.state != "cancelled", d.started_at.is_not(None))
         return (
             select(
@@ -207,7 +196,7 @@ class DeliveryQueries(QueryBase):
                 finished.label("finished_at"),
                 day_of(finished, self.dialect).label("day"),
                 func.coalesce(ri.commit_sha, a.commit_sha, ri.version).label("commit_key"),
-                epoch(a.committed_at).label("committed_at"),
+                seconds(a.committed_at).label("committed_at"),
                 (
                     flag(and_(deploying, _open_incident_for(ri.service, d.environment, started)))
                     if rework
@@ -238,8 +227,8 @@ class DeliveryQueries(QueryBase):
                 n.deployment_id.label("deployment_id"),
                 d.release_id.label("release_id"),
                 func.coalesce(d.environment, "").label("environment"),
-                epoch(n.finished_at).label("finished_at"),
-                (epoch(n.finished_at) - epoch(n.started_at)).label("wait"),
+                seconds(n.finished_at).label("finished_at"),
+                (seconds(n.finished_at) - seconds(n.started_at)).label("wait"),
             )
             .select_from(nodes.join(deployments, d.id == n.deployment_id))
             .where(
@@ -255,7 +244,7 @@ class DeliveryQueries(QueryBase):
     def _step_source(self, where: ColumnElement[bool]) -> Select[Any]:
         """Step runs of finished deployments (any kind) by environment, day, service, manual."""
         n, d = nodes.c, deployments.c
-        day = day_of(epoch(n.finished_at), self.dialect)
+        day = day_of(seconds(n.finished_at), self.dialect)
         manual = flag(n.executor == "manual")
         environment = func.coalesce(d.environment, "")
         service = func.coalesce(n.service, "")
@@ -428,9 +417,13 @@ class DeliveryQueries(QueryBase):
             f.started_at >= bindparam("since"),
         )
 
-    def _build_release_of(self) -> Any:
-        d = deployments.c
-        return select(d.release_id).where(d.id == bindparam("deployment"))
+    def _build_scheduled_release_of(self) -> Any:
+        d, r = deployments.c, releases.c
+        return (
+            select(d.release_id)
+            .join(releases, r.id == d.release_id)
+            .where(d.id == bindparam("deployment"), r.scheduled_at.is_not(None))
+        )
 
     def _build_delete_slip(self) -> Any:
         return delete(delivery_slips).where(delivery_slips.c.release_id == bindparam("release"))
@@ -501,9 +494,12 @@ class DeliveryQueries(QueryBase):
                 run(statement, {"environment": environment, "day": day})
 
     def refresh_delivery_slip(self, deployment_id: int) -> None:
-        """A deployment started: if its release was scheduled, how late it began."""
+        """A deployment started: if its release was scheduled, how late it began.
+
+        One look-up for a release that was not scheduled (most of them).
+        """
         release_id = self.conn.execute(
-            self._statement("release_of"), {"deployment": deployment_id}
+            self._statement("scheduled_release_of"), {"deployment": deployment_id}
         ).scalar()
         if release_id is None:
             return
@@ -512,12 +508,12 @@ class DeliveryQueries(QueryBase):
 
     def _slip_source(self, where: ColumnElement[bool]) -> Select[Any]:
         r, d = releases.c, deployments.c
-        scheduled = func.min(epoch(r.scheduled_at))
+        scheduled = func.min(seconds(r.scheduled_at))
         return (
             select(
                 r.id.label("release_id"),
                 scheduled.label("scheduled_at"),
-                (func.min(epoch(d.started_at)) - scheduled).label("slip"),
+                (func.min(seconds(d.started_at)) - scheduled).label("slip"),
             )
             .select_from(releases.join(deployments, d.release_id == r.id))
             .where(where, r.scheduled_at.is_not(None), d.started_at.is_not(None))
@@ -776,7 +772,7 @@ class DeliveryQueries(QueryBase):
             zero.label("delta"),
         ).where(f.kind == "deploy", f.state != "cancelled", f.started_at.is_not(None))
         opened, resolved = (
-            select(cast(null(), Integer), i.service, i.environment, epoch(at), zero, delta).where(
+            select(cast(null(), Integer), i.service, i.environment, seconds(at), zero, delta).where(
                 i.service.is_not(None), at.is_not(None)
             )
             for at, delta in ((i.opened_at, one), (i.resolved_at, literal(-1, Integer())))

@@ -13,7 +13,7 @@ from sqlalchemy.sql import ColumnElement
 
 from interlock.metrics.coordination import ManualStepRank
 from interlock.metrics.facts import Durations, PersonCounts, StepCounts
-from interlock.storage.delivery import day_of, epoch
+from interlock.storage.delivery import day_of
 from interlock.storage.metric_rollups import IndexedSample, Span, add_rows, facts_in, walked
 from interlock.storage.metric_scope import (
     ScopedFacts,
@@ -60,22 +60,19 @@ class CoordinationFacts(ScopedFacts):
             )
         )
 
-    def _gate_environments(self) -> tuple[str, ...]:
-        """Where gates are counted: runbook runs of no environment are ``''`` there."""
+    def _node_environments(self) -> tuple[str, ...]:
+        """Where gates and steps are counted (runbook runs of no environment: ``''``)."""
         s = self.scope
         return (*s.environments, "") if s.unplaced_runbooks else s.environments
 
     def approval_waits(self) -> Durations:
         """Approval gates decided in the period (and those still waiting, as open)."""
         g, s = delivery_gates.c, self.scope
-        environments = self._gate_environments()
-        where = [
-            g.environment.in_(environments),
-            g.finished_at >= s.since.timestamp(),
-            g.finished_at < s.until.timestamp(),
-        ]
+        since, until = s.since.timestamp(), s.until.timestamp()
+        placed: list[ColumnElement[bool]] = [g.environment.in_(self._node_environments())]
         if s.services is not None:
-            where.append(self._released(g.release_id))
+            placed.append(self._released(g.release_id))
+        where = [*placed, g.finished_at >= since, g.finished_at < until]
         clamped = case((g.wait < 0, 0.0), else_=g.wait)
         row = self.tx.conn.execute(
             select(
@@ -84,12 +81,8 @@ class CoordinationFacts(ScopedFacts):
                 count_where(g.wait < 0).label("skewed"),
             ).where(*where)
         ).one()
-        values = select(g.wait.label("v")).where(
-            g.environment.in_(environments),
-            walked(g.finished_at) >= s.since.timestamp(),
-            walked(g.finished_at) < s.until.timestamp(),
-            *where[3:],
-        )
+        walk = walked(g.finished_at)
+        values = select(g.wait.label("v")).where(*placed, walk >= since, walk < until)
         sample = IndexedSample(
             self.tx.conn,
             values,
@@ -136,7 +129,7 @@ class CoordinationFacts(ScopedFacts):
         span = Span.of(s.since.timestamp(), s.until.timestamp())
         manual = automated = 0
         if span.whole_days:
-            where = [t.environment.in_(self._gate_environments()), span.in_days(t.day)]
+            where = [t.environment.in_(self._node_environments()), span.in_days(t.day)]
             if s.services is not None:
                 where.append(t.service.in_(s.services))
             for row in self.tx.conn.execute(
@@ -146,35 +139,21 @@ class CoordinationFacts(ScopedFacts):
                     manual += int(row[1] or 0)
                 else:
                     automated += int(row[1] or 0)
-        counted = [
-            count_where(n.executor == "manual").label("manual"),
-            func.count().label("runs"),
-        ]
-        finished = epoch(n.finished_at)
-        partial = [
-            (self._steps_of_deployments(), span.in_ends(finished)),
-        ]
+        finished = seconds(n.finished_at)
+        live = [span.in_ends(finished)]  # the partial days, any deployment
         running = self._running_deployments() if span.whole_days else []
-        if running:
-            partial.append(
-                (
-                    nodes.join(deployments, and_(*self._node_deployment())),
-                    and_(
-                        n.deployment_id.in_(running),
-                        span.in_days(day_of(finished, self.tx.dialect)),
-                    ),
-                )
-            )
-        for joined, when in partial:
+        if running:  # whole days, deployments whose steps are not summed yet
+            day = day_of(finished, self.tx.dialect)
+            live.append(and_(n.deployment_id.in_(running), span.in_days(day)))
+        for when in live:
             row = self.tx.conn.execute(
-                select(*counted).select_from(joined).where(*self._step_runs(), when)
+                select(count_where(n.executor == "manual").label("manual"), func.count())
+                .select_from(nodes.join(deployments, and_(*self._node_deployment())))
+                .where(*self._step_runs(), when)
             ).one()
             manual += int(row.manual)
-            automated += int(row.runs) - int(row.manual)
+            automated += int(row[1]) - int(row.manual)
         return StepCounts(manual=manual, automated=automated)
-
-    def _steps_of_deployments(self) -> Any:
-        return nodes.join(deployments, and_(*self._node_deployment()))
 
     def _running_deployments(self) -> list[int]:
         """Deployments and runbook runs not finished yet (their steps are not summed)."""

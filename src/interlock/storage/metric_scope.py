@@ -190,9 +190,10 @@ DECIDED = ("succeeded", "failed")  # an approval gate approved or rejected
 class MetricScope:
     """What is measured: environments, services (``None``: all) and the period.
 
-    ``complete`` says nothing was recorded before ``since``, so "first
-    deployment of a commit" needs no look further back. ``unplaced_runbooks``
-    counts the steps of runbook runs that name no environment.
+    ``complete`` says nothing was recorded before ``since`` (the metrics no
+    longer need it: a commit's first deployment is marked in the delivery
+    facts whatever the period). ``unplaced_runbooks`` counts the steps of
+    runbook runs that name no environment.
     """
 
     environments: tuple[str, ...]
@@ -226,16 +227,6 @@ class ScopedFacts:
             )
         )
         return found
-
-    def _deployments(self, *, kinds: tuple[str, ...] = DEPLOYING) -> list[ColumnElement[bool]]:
-        d, s = deployments.c, self.scope
-        return [
-            d.kind.in_(kinds),
-            d.finished_at >= s.since,
-            d.finished_at < s.until,
-            d.environment.in_(s.environments),
-            self._released(d.release_id),
-        ]
 
     def _sample(self, values: Select[Any], *, clamp: bool = True) -> RankedSample:
         return RankedSample(self.tx.conn, values, clamp=clamp)

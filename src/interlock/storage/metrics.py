@@ -46,10 +46,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Integer,
     and_,
     case,
-    cast,
     func,
     or_,
     select,
@@ -59,7 +57,7 @@ from sqlalchemy.sql import ColumnElement
 from interlock.metrics.definitions import RestoreFrom
 from interlock.metrics.facts import DeploymentCounts, Durations, IncidentCounts, PipelineRuns
 from interlock.storage.base import QueryBase
-from interlock.storage.delivery import SUMMED, fact_sums
+from interlock.storage.delivery import FAILED, SUMMED, fact_sums
 from interlock.storage.metric_coordination import CoordinationFacts
 from interlock.storage.metric_rollups import IndexedSample, Span, add_rows, facts_in, walked
 from interlock.storage.metric_scope import (
@@ -78,16 +76,6 @@ from interlock.storage.schema import (
 )
 
 __all__ = ["MetricQueries", "MetricScope", "SqlDeliveryFacts"]
-
-FAILED = ("failed", "rolled_back")
-
-
-def _day(dialect: str, column: Any) -> ColumnElement[Any]:
-    """The UTC day number of a timestamp (floor of seconds / 86400)."""
-    days = seconds(column) / number(86400.0)
-    if dialect == "postgresql":
-        return func.floor(days)
-    return cast(days, Integer)  # SQLite truncates, which is the floor for dates after 1970
 
 
 class SqlDeliveryFacts(CoordinationFacts):
