@@ -29,6 +29,7 @@ fair measure of scale-out even on a small machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -156,6 +157,126 @@ def _sqlite_commit_rate(path: str, seconds: float) -> float:
     conn.execute("DROP TABLE bench_commit")
     conn.close()
     return count / elapsed
+
+
+# -- the storage floor -----------------------------------------------------------------------
+
+# What one step of a sequential pipeline reads and writes today, statement for
+# statement (claim, attempt, success, the next node made ready, the deployment's
+# progress, the release's revision, the audit chain), as plain SQL: the engine's
+# own write set with no engine around it. Keep it in step with the engine.
+_FLOOR_STEP = [
+    (
+        "SELECT nodes.id, deployments.* FROM nodes JOIN deployments"
+        " ON deployments.id = nodes.deployment_id WHERE nodes.state = 'ready'"
+        " AND nodes.not_before <= ? ORDER BY nodes.not_before, nodes.id LIMIT 1",
+        ("now",),
+    ),
+    (
+        "UPDATE nodes SET state = 'running', attempt = attempt + 1, fence = fence + 1,"
+        " lease_owner = ?, lease_expires = ?, started_at = coalesce(started_at, ?)"
+        " WHERE id = ? AND state = 'ready' RETURNING *",
+        ("worker", "later", "now", "node"),
+    ),
+    (
+        "INSERT INTO attempts (node_id, attempt, worker, started_at) VALUES (?, 1, ?, ?)",
+        ("node", "worker", "now"),
+    ),
+    (
+        "UPDATE nodes SET state = 'succeeded', finished_at = ?, error = NULL, result = NULL,"
+        " lease_owner = NULL, lease_expires = NULL WHERE id = ? AND state = 'running'"
+        " AND fence = 1",
+        ("now", "node"),
+    ),
+    (
+        "UPDATE attempts SET finished_at = ?, outcome = 'succeeded', exit_code = NULL,"
+        " error = NULL, log = log || '', log_size = log_size + 0,"
+        " log_truncated = log_truncated | 0 WHERE node_id = ? AND attempt = 1",
+        ("now", "node"),
+    ),
+    (
+        "UPDATE nodes SET unmet = unmet - 1, state = CASE WHEN state = 'pending' AND"
+        " unmet <= 1 THEN 'ready' ELSE state END, not_before = CASE WHEN state = 'pending'"
+        " AND unmet <= 1 THEN ? ELSE not_before END WHERE deployment_id = ? AND key IN (?)"
+        " RETURNING state, unmet",
+        ("now", "deployment", "next"),
+    ),
+    ("SELECT * FROM deployments WHERE id = ?", ("deployment",)),
+    (
+        "SELECT phase, state, count(*) FROM nodes WHERE deployment_id = ?"
+        " GROUP BY phase, state",
+        ("deployment",),
+    ),
+    (
+        "UPDATE releases SET updated_at = ?, revision = revision + 1 WHERE id = ?",
+        ("now", "release"),
+    ),
+    (
+        "UPDATE audit_head SET seq = seq + 2, hash = ? WHERE id = 1",
+        ("hash",),
+    ),
+    (
+        "INSERT INTO audit_events (seq, at, actor, action, object_type, object_id, body,"
+        " prev_hash, hash) SELECT seq - 1, ?, 'system', 'step.started', 'step', ?, ?, ?, ?"
+        " FROM audit_head WHERE id = 1 UNION ALL SELECT seq, ?, 'system', 'step.succeeded',"
+        " 'step', ?, ?, ?, ? FROM audit_head WHERE id = 1",
+        ("now", "node", "body", "hash", "hash2", "now", "node", "body", "hash2", "hash"),
+    ),
+]
+
+
+def storage_floor_rate(path: str, engine: Engine, configs: Configs, releases: int = 3) -> float:
+    """Steps per second if a step cost nothing but its own statements and commit.
+
+    Creates ``releases`` 100-step pipeline releases (no worker runs them), then
+    walks each pipeline with the statements of ``_FLOOR_STEP`` through the
+    sqlite3 module directly, one transaction per step, as the engine does.
+    """
+    import hashlib
+    import sqlite3
+
+    ids = [
+        create_release(
+            engine, configs, actor="bench", reason="floor", items=[Item("pipeline", f"9.{n}")]
+        ).id
+        for n in range(releases)
+    ]
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    walks = []
+    for release_id in ids:
+        rows = conn.execute(
+            "SELECT nodes.id, nodes.deployment_id, nodes.dependents FROM nodes JOIN deployments"
+            " ON deployments.id = nodes.deployment_id WHERE deployments.release_id = ?"
+            " ORDER BY nodes.position",
+            (release_id,),
+        ).fetchall()
+        walks += [(release_id, *row) for row in rows]
+    digest = hashlib.sha256(b"floor").hexdigest()
+    start = time.perf_counter()
+    for release_id, node_id, deployment_id, dependents in walks:
+        now = time.time()
+        following = next(iter(json.loads(dependents or "[]")), "")
+        values = {
+            "now": now + 86_400,  # later than any hold on the ready nodes
+            "later": now + 60,
+            "worker": "floor",
+            "node": node_id,
+            "deployment": deployment_id,
+            "next": following,
+            "release": release_id,
+            "hash": digest,
+            "hash2": digest,
+            "body": '{"action": "step.succeeded"}',
+        }
+        conn.execute("BEGIN IMMEDIATE")
+        for sql, names in _FLOOR_STEP:
+            conn.execute(sql, [values[name] for name in names]).fetchall()
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return len(walks) / elapsed
 
 
 # -- workers -------------------------------------------------------------------------------
@@ -399,6 +520,12 @@ def main() -> None:
                     f"{title:<40} {f'{count} {kind}':>11} {rate:>8,.0f} "
                     f"{rate / baseline:>6.3f}" + (f" {rate / against:>10.3f}" if parallel else "")
                 )
+    if not postgres:
+        floor = storage_floor_rate(url[len("sqlite:///") :], engine, configs)
+        print(
+            f"{'storage floor (the SQL of a step alone)':<40} {'-':>11}"
+            f" {floor:>8,.0f} {floor / baseline:>6.3f}"
+        )
     db.dispose()
     print(
         "\nratio = steps/s / single-connection commits/s"

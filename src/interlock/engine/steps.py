@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from interlock.domain.states import NodeState
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.engine.progress import advance, node_done
 from interlock.engine.transitions import move_node
-from interlock.executors.base import LogSink, StepContext, StepResult
+from interlock.executors.base import LazyEnviron, LogSink, StepContext, StepResult
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,10 @@ def claim(
     author) across claims, saving two reads per step.
     """
     now = engine.clock.now()
-    node = tx.claim_node(worker, now, engine.settings.lease_ttl)
-    if node is None:
+    claimed = tx.claim_node(worker, now, engine.settings.lease_ttl)
+    if claimed is None:
         return None
-    deployment = tx.get_deployment(node.deployment_id)
+    node, deployment = claimed
     release = None
     if deployment.release_id is not None:
         release = releases.get(deployment.release_id) if releases is not None else None
@@ -118,13 +119,17 @@ def variables(node: Node, deployment: Deployment, release: Release | None) -> di
 
 def prepare(engine: Engine, node: Node, deployment: Deployment, release: Release | None) -> Job:
     values = variables(node, deployment, release)
-    withheld = set(engine.settings.withheld_env)
-    environ = {k: v for k, v in os.environ.items() if k not in withheld}
-    environ.update({f"INTERLOCK_{k.upper().replace('.', '_')}": v for k, v in values.items()})
+
+    def environ() -> dict[str, str]:
+        withheld = set(engine.settings.withheld_env)
+        found = {k: v for k, v in os.environ.items() if k not in withheld}
+        found.update({f"INTERLOCK_{k.upper().replace('.', '_')}": v for k, v in values.items()})
+        return found
+
     sink = LogSink(engine.settings.log_limit)
     ctx = StepContext(
         variables=values,
-        environ=environ,
+        environ=LazyEnviron(environ),
         cwd=node.spec.get("cwd") or os.getcwd(),
         timeout=node.timeout,
         log=sink,
@@ -168,10 +173,25 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
     node = job.node
     now = engine.clock.now()
     tail, truncated = job.sink.finish()
+
+    def ended(outcome: str) -> None:
+        tx.finish_attempt(
+            node.id,
+            node.attempt,
+            at=now,
+            outcome=outcome,
+            exit_code=result.exit_code,
+            error=result.error,
+            log=tail,
+            truncated=truncated,
+        )
+
+    decided_here = node.kind == "gate" or node.executor in ("manual", "runbook")
+    if result.ok and not decided_here and _succeeded(tx, job, result, now, ended):
+        return
     current = tx.get_node(node.id, lock=True)
     stale = current is None or current.state is not NodeState.RUNNING or current.fence != node.fence
     cancelled = current is not None and current.cancel_requested
-    decided_here = node.kind == "gate" or node.executor in ("manual", "runbook")
     if decided_here and not stale and not cancelled:
         verdict = _gate_verdict(tx, engine, current, job, result, now)
         tx.finish_attempt(
@@ -186,42 +206,15 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
         apply_gate_decision(tx, engine, current, verdict, now)
         return
     if stale:
-        outcome = "lost"
-    elif result.ok:
-        outcome = "succeeded"
-    elif cancelled:
-        outcome = "cancelled"
-    else:
-        outcome = "failed"
-    tx.finish_attempt(
-        node.id,
-        node.attempt,
-        at=now,
-        outcome=outcome,
-        exit_code=result.exit_code,
-        error=result.error,
-        log=tail,
-        truncated=truncated,
-    )
-    if stale:
+        ended("lost")
         log.warning("lease on %s was lost; its result is recorded but not applied", node.key)
         return
+    if result.ok:  # a gate that passed although a cancellation was asked
+        _succeeded(tx, job, result, now, ended)
+        return
+    ended("cancelled" if cancelled else "failed")
     common: dict[str, Any] = {"lease_owner": None, "lease_expires": None}
-    if result.ok:
-        move_node(
-            tx,
-            node,
-            NodeState.SUCCEEDED,
-            at=now,
-            actor=SYSTEM_ACTOR,
-            finished_at=now,
-            error=None,
-            result=result.details or None,
-            data={"exit_code": result.exit_code},
-            **common,
-        )
-        node_done(tx, node, at=now, deployment=job.deployment)
-    elif cancelled:
+    if cancelled:
         move_node(
             tx,
             node,
@@ -279,6 +272,40 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
     if job.release is not None:
         tx.touch_release(job.release.id, now)
     advance(tx, node.deployment_id, at=now)
+
+
+def _succeeded(
+    tx: Any, job: Job, result: StepResult, now: datetime, ended: Callable[[str], None]
+) -> bool:
+    """Record a step that succeeded under a lease still held; ``False`` when it was lost.
+
+    The common case, so it skips re-reading the node: the guarded update
+    (still running, same fence) is the check, and it locks the row as a
+    read ``FOR UPDATE`` would. A succeeded step is recorded as succeeded even
+    if a cancellation was asked meanwhile, as on the full path.
+    """
+    node = job.node
+    moved = move_node(
+        tx,
+        node,
+        NodeState.SUCCEEDED,
+        at=now,
+        actor=SYSTEM_ACTOR,
+        finished_at=now,
+        error=None,
+        result=result.details or None,
+        data={"exit_code": result.exit_code},
+        lease_owner=None,
+        lease_expires=None,
+    )
+    if not moved:
+        return False  # the full path reads the node and records the attempt as lost
+    ended("succeeded")
+    node_done(tx, node, at=now, deployment=job.deployment)
+    if job.release is not None:
+        tx.touch_release(job.release.id, now)
+    advance(tx, node.deployment_id, at=now)
+    return True
 
 
 def _gate_verdict(

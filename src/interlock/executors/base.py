@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,12 +88,38 @@ class LogSink:
             return "".join(self._head)
 
 
+class LazyEnviron(Mapping[str, str]):
+    """A step's environment variables, gathered on first use.
+
+    Copying the process environment costs more than a no-op step itself, and
+    most executors (HTTP, plug-ins) never read it.
+    """
+
+    def __init__(self, build: Callable[[], dict[str, str]]) -> None:
+        self._build: Callable[[], dict[str, str]] | None = build
+        self._values: dict[str, str] = {}
+
+    def _data(self) -> dict[str, str]:
+        if self._build is not None:
+            self._values, self._build = self._build(), None
+        return self._values
+
+    def __getitem__(self, key: str) -> str:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+
 @dataclass
 class StepContext:
     """Everything a step run may use; ``variables`` fill ``{{ placeholders }}``."""
 
     variables: dict[str, str]
-    environ: dict[str, str]
+    environ: Mapping[str, str]
     cwd: str
     timeout: float
     log: LogSink

@@ -22,6 +22,10 @@ _MOVE_HEAD = (
     .where(audit_head.c.id == 1)
     .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
 )
+# Moves the head only if it is still where this process last left it.
+_MOVE_HEAD_FROM = _MOVE_HEAD.where(
+    audit_head.c.seq == bindparam("w_seq"), audit_head.c.hash == bindparam("w_hash")
+)
 
 
 class AuditQueries(QueryBase):
@@ -54,10 +58,36 @@ class AuditQueries(QueryBase):
         )
 
     def flush_audit(self) -> None:
+        """Chain the buffered events onto the head and write them.
+
+        The head this process wrote last is remembered, so the usual case
+        costs no read: the head is moved only if it is still there (a guarded
+        update, which also takes its row lock). If anything else moved it
+        meanwhile (another process, a rolled-back commit), the update matches
+        nothing and the head is read, locked, as it always was.
+        """
         if not self._pending_audit:
             return
-        head = self.conn.execute(_HEAD_LOCKED if self.for_update() else _HEAD).first()
-        seq, prev = (int(head.seq), str(head.hash)) if head else (0, "0" * 64)
+        known = self.db.audit_head_seen
+        moved = False
+        if known is not None:
+            rows, seq, prev = self._chained(*known)
+            params = {"b_seq": seq, "b_hash": prev, "w_seq": known[0], "w_hash": known[1]}
+            moved = bool(self.conn.execute(_MOVE_HEAD_FROM, params).rowcount)
+        if not moved:
+            head = self.conn.execute(_HEAD_LOCKED if self.for_update() else _HEAD).first()
+            start = (int(head.seq), str(head.hash)) if head else (0, "0" * 64)
+            rows, seq, prev = self._chained(*start)
+            if head is None:
+                self.conn.execute(audit_head.insert().values(id=1, seq=seq, hash=prev))
+            else:
+                self.conn.execute(_MOVE_HEAD, {"b_seq": seq, "b_hash": prev})
+        self.conn.execute(audit_events.insert(), rows)
+        self.db.audit_head_seen = (seq, prev)
+        self._pending_audit = []
+
+    def _chained(self, seq: int, prev: str) -> tuple[list[dict[str, Any]], int, str]:
+        """The buffered events as rows chained after ``(seq, prev)``, and the new head."""
         rows = []
         for event in self._pending_audit:
             seq += 1
@@ -77,12 +107,7 @@ class AuditQueries(QueryBase):
                 }
             )
             prev = digest
-        self.conn.execute(audit_events.insert(), rows)
-        if head is None:
-            self.conn.execute(audit_head.insert().values(id=1, seq=seq, hash=prev))
-        else:
-            self.conn.execute(_MOVE_HEAD, {"b_seq": seq, "b_hash": prev})
-        self._pending_audit = []
+        return rows, seq, prev
 
     def audit_head(self) -> Checkpoint | None:
         row = self.conn.execute(

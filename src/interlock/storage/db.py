@@ -75,6 +75,9 @@ class Database:
         self._listeners: list[Callable[[set[str]], None]] = []
         self._local = threading.local()  # the transaction open in this thread, if any
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        # (seq, hash) of the audit chain's head as this process last wrote it:
+        # a hint that saves a read per commit, checked by a guarded update.
+        self.audit_head_seen: tuple[int, str] | None = None
         if self.dialect == "sqlite":
             path = sqlite_path(self.url)
             if path is not None and str(path) not in ("", ":memory:"):

@@ -25,10 +25,10 @@ _GET_LOCKED = _GET.with_for_update()
 
 
 def _deployment(row: Any) -> Deployment:
-    return _deployment_from(dict(row._mapping))
+    return deployment_from(dict(row._mapping))
 
 
-def _deployment_from(data: dict[str, Any]) -> Deployment:
+def deployment_from(data: dict[str, Any]) -> Deployment:
     data["state"] = DeploymentState(data["state"])
     return Deployment(**data)
 
@@ -184,7 +184,7 @@ class DeploymentQueries(QueryBase):
         for row in rows:
             data = dict(row._mapping)
             version, digest = data.pop("version"), data.pop("digest")
-            out.append((_deployment_from(data), version, digest))
+            out.append((deployment_from(data), version, digest))
         return out
 
     def lock_environment_queue(self, environment: str) -> None:

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, case, func, select, text, update
 
 from interlock.domain.plan import NodePlan
-from interlock.domain.records import Attempt, Node
+from interlock.domain.records import Attempt, Deployment, Node
 from interlock.domain.states import NodeState
 from interlock.storage.base import QueryBase, guarded_update, update_params
-from interlock.storage.schema import attempts, nodes
+from interlock.storage.deployments import deployment_from
+from interlock.storage.schema import attempts, deployments, nodes
 from interlock.storage.types import Timestamp
 
 # The statements every step runs are built once (see base.guarded_update).
@@ -38,6 +39,24 @@ _STATE_COUNTS_PHASE = (
     .where(nodes.c.deployment_id == bindparam("d"), nodes.c.phase == bindparam("phase"))
     .group_by(nodes.c.state)
 )
+# A done node's dependents: one need fewer each, and those left with none become
+# ready, in one statement (the right-hand sides read the row as it was).
+_NOW_READY = (nodes.c.state == NodeState.PENDING.value) & (nodes.c.unmet <= 1)
+_SATISFY = (
+    update(nodes)
+    .where(
+        nodes.c.deployment_id == bindparam("d"),
+        nodes.c.key.in_(bindparam("keys", expanding=True)),
+    )
+    .values(
+        unmet=nodes.c.unmet - 1,
+        state=case((_NOW_READY, NodeState.READY.value), else_=nodes.c.state),
+        not_before=case(
+            (_NOW_READY, bindparam("now", type_=Timestamp())), else_=nodes.c.not_before
+        ),
+    )
+    .returning(nodes.c.state, nodes.c.unmet)
+)
 _COUNT_OFF = (
     update(nodes)
     .where(
@@ -45,16 +64,6 @@ _COUNT_OFF = (
         nodes.c.key.in_(bindparam("keys", expanding=True)),
     )
     .values(unmet=nodes.c.unmet - 1)
-)
-_READY_UP = (
-    update(nodes)
-    .where(
-        nodes.c.deployment_id == bindparam("d"),
-        nodes.c.key.in_(bindparam("keys", expanding=True)),
-        nodes.c.state == NodeState.PENDING.value,
-        nodes.c.unmet <= 0,
-    )
-    .values(state=NodeState.READY.value, not_before=bindparam("now", type_=Timestamp()))
 )
 _OPEN_SERVICE_NODES = (
     select(func.count())
@@ -66,8 +75,10 @@ _OPEN_SERVICE_NODES = (
         nodes.c.state.notin_(_DONE),
     )
 )
+# The next ready node, with its deployment read in the same statement.
 _NEXT_READY = (
-    select(nodes.c.id)
+    select(nodes.c.id, *[c.label(f"d_{c.name}") for c in deployments.c])
+    .join(deployments, deployments.c.id == nodes.c.deployment_id)
     .where(
         _IS_READY,
         nodes.c.not_before <= bindparam("now", type_=Timestamp()),
@@ -75,7 +86,7 @@ _NEXT_READY = (
     .order_by(nodes.c.not_before, nodes.c.id)
     .limit(1)
 )
-_NEXT_READY_LOCKED = _NEXT_READY.with_for_update(skip_locked=True)
+_NEXT_READY_LOCKED = _NEXT_READY.with_for_update(of=nodes, skip_locked=True)
 _LEASE = (
     update(nodes)
     .where(nodes.c.id == bindparam("w_id"), nodes.c.state == NodeState.READY.value)
@@ -251,8 +262,8 @@ class NodeQueries(QueryBase):
         if not node.dependents:
             return 0
         params = {"d": node.deployment_id, "keys": list(node.dependents), "now": now}
-        self.conn.execute(_COUNT_OFF, params)
-        return int(self.conn.execute(_READY_UP, params).rowcount)
+        rows = self.conn.execute(_SATISFY, params)
+        return sum(1 for state, unmet in rows if state == NodeState.READY.value and unmet == 0)
 
     def stop_nodes(
         self,
@@ -308,20 +319,23 @@ class NodeQueries(QueryBase):
         return int(found)
 
     # -- claiming and leases ---------------------------------------------------
-    def claim_node(self, worker: str, now: datetime, lease: float) -> Node | None:
-        """Lease the oldest ready node whose time has come; ``None`` when there is none.
+    def claim_node(
+        self, worker: str, now: datetime, lease: float
+    ) -> tuple[Node, Deployment] | None:
+        """Lease the oldest ready node whose time has come, with its deployment.
 
-        The claim increments the attempt and the fence and records the attempt,
-        all in the caller's transaction.
+        ``None`` when there is none. The claim increments the attempt and the
+        fence and records the attempt, all in the caller's transaction.
         """
         query = _NEXT_READY_LOCKED if self.for_update() else _NEXT_READY
-        node_id = self.conn.execute(query, {"now": now}).scalar()
-        if node_id is None:
+        found = self.conn.execute(query, {"now": now}).first()
+        if found is None:
             return None
+        deployment = deployment_from({c.name: found._mapping[f"d_{c.name}"] for c in deployments.c})
         row = self.conn.execute(
             _LEASE,
             {
-                "w_id": node_id,
+                "w_id": found.id,
                 "w_worker": worker,
                 "now": now,
                 "w_expires": now + timedelta(seconds=lease),
@@ -334,7 +348,7 @@ class NodeQueries(QueryBase):
             _NEW_ATTEMPT,
             {"node_id": node.id, "attempt": node.attempt, "worker": worker, "started_at": now},
         )
-        return node
+        return node, deployment
 
     def extend_leases(
         self, leases: Sequence[tuple[int, int]], expires: datetime
