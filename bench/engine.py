@@ -203,8 +203,7 @@ _FLOOR_STEP = [
     ),
     ("SELECT * FROM deployments WHERE id = ?", ("deployment",)),
     (
-        "SELECT phase, state, count(*) FROM nodes WHERE deployment_id = ?"
-        " GROUP BY phase, state",
+        "SELECT phase, state, count(*) FROM nodes WHERE deployment_id = ? GROUP BY phase, state",
         ("deployment",),
     ),
     (
