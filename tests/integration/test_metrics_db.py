@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -786,6 +787,50 @@ def test_facts_kept_one_deployment_at_a_time_equal_a_rebuild(seeded):
     after = report(seeded.engine)["by_key"]["rework_rate"]["details"]["rework"]
     assert after == 4
     assert delivery_snapshot(seeded) == rebuilt_snapshot(seeded)
+
+
+def test_overlapping_transactions_refreshing_one_day_both_count(seeded):
+    """Two deployments of the same day and environment finish in overlapping
+    transactions, as workers on two machines do: both commit, and the day's
+    sums hold both (on PostgreSQL the second used to fail on a duplicate day row,
+    or sum without the first's uncommitted facts)."""
+    import threading
+
+    expected = delivery_snapshot(seeded)
+    db = seeded.engine.db
+    late = {seeded.ids["D2"], seeded.ids["D3"]}  # production, both on Tuesday
+    with db.transaction() as tx:
+        ids = set(tx.conn.exec_driver_sql("SELECT id FROM deployments").scalars())
+        for name in DELIVERY_TABLES:
+            tx.conn.exec_driver_sql(f"DELETE FROM {name}")
+        tx.refresh_delivery(ids - late)
+    first_refreshed, second_started = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def finish(name: str, hold: bool) -> None:
+        try:
+            if not hold:
+                first_refreshed.wait(10)
+                second_started.set()
+            with db.transaction() as tx:
+                tx.refresh_delivery([seeded.ids[name]])
+                if hold:  # keep this transaction open while the other one refreshes
+                    first_refreshed.set()
+                    second_started.wait(10)
+                    time.sleep(0.3)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    threads = [
+        threading.Thread(target=finish, args=("D2", True)),
+        threading.Thread(target=finish, args=("D3", False)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    assert delivery_snapshot(seeded) == expected
 
 
 def test_interlock_db_rebuild_metrics_derives_the_facts_again(seeded):

@@ -272,8 +272,7 @@ def node_done(tx: Any, node: Node, *, at: datetime, deployment: Deployment | Non
     settings = deployment.settings or {}
     limit = int(settings.get("parallel") or 0)
     if not limit or int(settings.get("services") or 0) <= limit:
-        if tx.satisfy(node, at):
-            tx.notify("work")
+        tx.made_ready(tx.satisfy(node, at))
     else:
         tx.count_off(node)
         promote(tx, deployment, at=at)

@@ -23,6 +23,7 @@ class QueryBase:
     channels: set[str]
     _pending_audit: list[dict[str, Any]]
     _touched: set[int]
+    readied: int
 
     def notify(self, channel: str = "work") -> None:  # pragma: no cover - defined in Tx
         raise NotImplementedError

@@ -30,6 +30,7 @@ two to the same answer.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
@@ -50,6 +51,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     true,
     union_all,
     update,
@@ -77,6 +79,11 @@ from interlock.storage.schema import (
 
 IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _STATEMENTS: dict[tuple[str, str], Any] = {}
+# The key of the PostgreSQL advisory lock under which delivery facts change
+# (the first 8 bytes of sha256("interlock delivery facts"), as a signed bigint).
+FACTS_LOCK = int.from_bytes(
+    hashlib.sha256(b"interlock delivery facts").digest()[:8], "big", signed=True
+)
 
 FAILED = ("failed", "rolled_back")
 DAY = 86400
@@ -172,6 +179,8 @@ SUMMED = (
 
 
 class DeliveryQueries(QueryBase):
+    _facts_locked = False  # this transaction holds the facts lock (PostgreSQL)
+
     # -- the rows of some deployments --------------------------------------------
     def _fact_source(self, where: ColumnElement[bool], *, rework: bool = True) -> Select[Any]:
         """The columns of ``delivery_facts`` for the finished deployments ``where`` selects.
@@ -452,10 +461,25 @@ class DeliveryQueries(QueryBase):
         return self._day_statements(delivery_step_days, self._step_sums(), delivery_steps.c)
 
     # -- the rows of some deployments, kept in step --------------------------------
+    def _lock_facts(self) -> None:
+        """On PostgreSQL, change delivery facts one transaction at a time.
+
+        A refresh deletes and re-inserts rows (a deployment's facts, a day's
+        sums) and re-derives rows of other deployments from what it can see.
+        Two transactions doing that at once under READ COMMITTED would each
+        miss the other's uncommitted rows: duplicate keys, or sums that lack
+        one of them. The lock is held until commit; SQLite has one writer anyway.
+        """
+        if self.dialect != "postgresql" or self._facts_locked:
+            return
+        self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FACTS_LOCK})
+        self._facts_locked = True
+
     def refresh_delivery(self, deployment_ids: Collection[int]) -> None:
         """Recompute the delivery facts of ``deployment_ids`` and the sums of their days."""
         if not deployment_ids:
             return
+        self._lock_facts()
         ids = sorted(set(deployment_ids))
         days: set[tuple[str, int]] = set()
         step_days: set[tuple[str, int]] = set()
@@ -503,6 +527,7 @@ class DeliveryQueries(QueryBase):
         ).scalar()
         if release_id is None:
             return
+        self._lock_facts()
         self.conn.execute(self._statement("delete_slip"), {"release": release_id})
         self.conn.execute(self._statement("insert_slip"), {"release": release_id})
 
@@ -522,6 +547,7 @@ class DeliveryQueries(QueryBase):
 
     def refresh_delivery_gates(self, deployment_id: int) -> None:
         """An approval gate of ``deployment_id`` was decided: record its wait."""
+        self._lock_facts()
         bound = {"ids": [deployment_id]}
         self.conn.execute(self._statement("delete_gates"), bound)
         self.conn.execute(self._statement("insert_gates"), bound)
@@ -663,6 +689,7 @@ class DeliveryQueries(QueryBase):
     # -- everything at once ---------------------------------------------------------
     def rebuild_delivery(self) -> dict[str, int]:
         """Recompute every delivery fact and sum from the records (set-wide statements)."""
+        self._lock_facts()
         for table in (
             delivery_slips,
             delivery_days,

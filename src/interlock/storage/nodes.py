@@ -348,6 +348,7 @@ class NodeQueries(QueryBase):
             _NEW_ATTEMPT,
             {"node_id": node.id, "attempt": node.attempt, "worker": worker, "started_at": now},
         )
+        self.readied = max(0, self.readied - 1)  # one ready node fewer to wake anyone for
         return node, deployment
 
     def extend_leases(
