@@ -404,13 +404,45 @@ def _gate(db: Database, open_: bool) -> None:
             tx.notify("work")
 
 
+class Statements:
+    """Counts the statements and commits this process sends while it is open."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine = db.engine
+        self.statements = 0
+        self.commits = 0
+
+    def _statement(self, *_: object) -> None:
+        self.statements += 1
+
+    def _commit(self, *_: object) -> None:
+        self.commits += 1
+
+    def __enter__(self) -> Statements:
+        from sqlalchemy import event
+
+        event.listen(self.engine, "before_cursor_execute", self._statement)
+        event.listen(self.engine, "commit", self._commit)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine, "commit", self._commit)
+
+
 def measure(
     engine: Engine,
     configs: Configs,
     workers: Callable[[], ThreadWorkers | ProcessWorkers],
     refs: list[str],
-) -> float:
-    """Create the releases, start the workers, then let the work go; steps per second."""
+) -> tuple[float, Statements]:
+    """Create the releases, start the workers, then let the work go.
+
+    Returns steps per second, and what this process sent meanwhile per step
+    (everything, for worker threads; only the polling of this run, for processes).
+    """
     ids = [
         create_release(
             engine, configs, actor="bench", reason="bench", items=[Item(ref, f"1.{n}")]
@@ -422,16 +454,19 @@ def measure(
     pool.start()
     try:
         time.sleep(0.2)  # every worker is idle, waiting for a wake-up
-        _gate(engine.db, open_=True)
-        deadline = time.monotonic() + 600
-        while _pending(engine.db, ids):
-            if time.monotonic() > deadline:
-                raise SystemExit("the releases did not finish in 10 minutes")
-            time.sleep(0.05)
+        with Statements(engine.db) as sent:
+            _gate(engine.db, open_=True)
+            deadline = time.monotonic() + 600
+            while _pending(engine.db, ids):
+                if time.monotonic() > deadline:
+                    raise SystemExit("the releases did not finish in 10 minutes")
+                time.sleep(0.05)
     finally:
         pool.stop()
     steps, seconds = _window(engine.db, ids)
-    return steps / seconds
+    sent.statements /= steps  # type: ignore[assignment]
+    sent.commits /= steps  # type: ignore[assignment]
+    return steps / seconds, sent
 
 
 def main() -> None:
@@ -492,6 +527,7 @@ def main() -> None:
     print(
         f"{'scenario':<40} {'workers':>11} {'steps/s':>8} {'ratio':>6}"
         + (f" {'vs N conns':>10}" if parallel else "")
+        + f" {'stmts/step':>10} {'commits/step':>12}"
     )
     scenarios = [
         (f"1 release x {args.pipeline_steps} sequential steps", ["pipeline"]),
@@ -511,22 +547,31 @@ def main() -> None:
                         return ThreadWorkers(engine, count)
                     return ProcessWorkers(engine, count)
 
-                rate = measure(engine, configs, workers, refs)
+                rate, sent = measure(engine, configs, workers, refs)
                 against = parallel.get(count, baseline)
                 noun = {"threads": "thread", "processes": "process"}[label]
                 kind = noun if count == 1 else label
+                counted = (
+                    f" {sent.statements:>10.1f} {sent.commits:>12.2f}"
+                    if label == "threads"
+                    else f" {'-':>10} {'-':>12}"  # sent by other processes
+                )
                 print(
                     f"{title:<40} {f'{count} {kind}':>11} {rate:>8,.0f} "
-                    f"{rate / baseline:>6.3f}" + (f" {rate / against:>10.3f}" if parallel else "")
+                    f"{rate / baseline:>6.3f}"
+                    + (f" {rate / against:>10.3f}" if parallel else "")
+                    + counted
                 )
     if not postgres:
         floor = storage_floor_rate(url[len("sqlite:///") :], engine, configs)
         print(
             f"{'storage floor (the SQL of a step alone)':<40} {'-':>11}"
             f" {floor:>8,.0f} {floor / baseline:>6.3f}"
+            f" {len(_FLOOR_STEP) + 1:>10.1f} {1:>12.2f}"  # and BEGIN
         )
     db.dispose()
     print(
+        "\nstmts/step: statements per step (BEGIN counted, COMMIT not), sent by this process."
         "\nratio = steps/s / single-connection commits/s"
         + (
             "; vs N conns = steps/s / commits/s over as many connections as workers."

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,25 @@ if TYPE_CHECKING:
     from interlock.storage.db import Database
 
 
+@dataclass
+class StaleFacts:
+    """What a transaction changed that the delivery facts derive from.
+
+    The facts are brought up to date once, just before the transaction
+    commits (:meth:`~interlock.storage.delivery.DeliveryQueries.flush_delivery`):
+    in the same transaction, from its final state, and with the facts lock
+    held only for the last moments of the transaction.
+    """
+
+    finished: set[int] = field(default_factory=set)  # deployments that ended
+    started: set[int] = field(default_factory=set)  # deployments that began (slips)
+    gates: set[int] = field(default_factory=set)  # deployments with an approval decided
+    incidents: list[tuple[str | None, str, datetime, int | None]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.finished or self.started or self.gates or self.incidents)
+
+
 class QueryBase:
     conn: Connection
     db: Database
@@ -24,27 +44,10 @@ class QueryBase:
     _pending_audit: list[dict[str, Any]]
     _touched: set[int]
     readied: int
+    stale: StaleFacts
 
     def notify(self, channel: str = "work") -> None:  # pragma: no cover - defined in Tx
         raise NotImplementedError
-
-    def refresh_delivery(self, deployment_ids: Collection[int]) -> None:  # pragma: no cover
-        raise NotImplementedError  # defined in DeliveryQueries
-
-    def refresh_delivery_slip(self, deployment_id: int) -> None:  # pragma: no cover
-        raise NotImplementedError  # defined in DeliveryQueries
-
-    def refresh_delivery_gates(self, deployment_id: int) -> None:  # pragma: no cover
-        raise NotImplementedError  # defined in DeliveryQueries
-
-    def refresh_delivery_after_incident(
-        self,
-        service: str | None,
-        environment: str,
-        opened_at: datetime,
-        deployment_id: int | None,
-    ) -> None:  # pragma: no cover
-        raise NotImplementedError  # defined in DeliveryQueries
 
     def for_update(self) -> bool:
         """Whether row locks are needed (PostgreSQL); SQLite has one writer at a time."""

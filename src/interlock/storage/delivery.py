@@ -517,7 +517,7 @@ class DeliveryQueries(QueryBase):
             for statement in self._statement("roll_steps"):
                 run(statement, {"environment": environment, "day": day})
 
-    def refresh_delivery_slip(self, deployment_id: int) -> None:
+    def _refresh_slip(self, deployment_id: int) -> None:
         """A deployment started: if its release was scheduled, how late it began.
 
         One look-up for a release that was not scheduled (most of them).
@@ -545,21 +545,44 @@ class DeliveryQueries(QueryBase):
             .group_by(r.id)
         )
 
-    def refresh_delivery_gates(self, deployment_id: int) -> None:
+    def _refresh_gates(self, deployment_id: int) -> None:
         """An approval gate of ``deployment_id`` was decided: record its wait."""
         self._lock_facts()
         bound = {"ids": [deployment_id]}
         self.conn.execute(self._statement("delete_gates"), bound)
         self.conn.execute(self._statement("insert_gates"), bound)
 
-    def refresh_delivery_after_incident(
+    def flush_delivery(self) -> None:
+        """Bring the delivery facts up to date with what this transaction changed.
+
+        Runs once, just before commit (after the releases' rows, before the
+        audit chain), so the facts lock is held only for the transaction's
+        last moments, and nothing that holds it waits on anything but the
+        audit head: no lock cycle with a transaction holding a release's row.
+        """
+        stale = self.stale
+        if not stale:
+            return
+        self.stale = type(stale)()
+        if stale.finished or stale.gates or stale.incidents:
+            self._lock_facts()  # (a start alone costs one look-up, and locks only if scheduled)
+        ids = set(stale.finished)
+        for service, environment, opened_at, deployment_id in stale.incidents:
+            ids |= self._incident_deployments(service, environment, opened_at, deployment_id)
+        for deployment_id in sorted(stale.started):
+            self._refresh_slip(deployment_id)
+        for deployment_id in sorted(stale.gates - ids):  # a refresh re-derives gates too
+            self._refresh_gates(deployment_id)
+        self.refresh_delivery(ids)
+
+    def _incident_deployments(
         self,
         service: str | None,
         environment: str,
         opened_at: datetime,
         deployment_id: int | None,
-    ) -> None:
-        """An incident opened, resolved or was linked: re-derive what it changes.
+    ) -> set[int]:
+        """What an incident opened, resolved or linked changes in the facts.
 
         Deploys of its service in its environment that started since it opened
         (rework), and the deployment it names (a change failure).
@@ -578,7 +601,7 @@ class DeliveryQueries(QueryBase):
                     },
                 ).scalars()
             )
-        self.refresh_delivery(found)
+        return found
 
     def _renumber_firsts(self, commits: set[tuple[str, str, str]]) -> set[tuple[str, int]]:
         """Mark the first successful deploy of each (service, environment, commit) again."""

@@ -104,9 +104,9 @@ class DeploymentQueries(QueryBase):
             guarded_update(deployments, guard, values), update_params(values, guard)
         )
         if result.rowcount and values.get("started_at") is not None:
-            self.refresh_delivery_slip(deployment_id)  # a scheduled release's slip
+            self.stale.started.add(deployment_id)  # a scheduled release's slip
         if result.rowcount and values.get("finished_at") is not None:
-            self.refresh_delivery([deployment_id])  # what the delivery metrics count
+            self.stale.finished.add(deployment_id)  # what the delivery metrics count
         return bool(result.rowcount)
 
     def active_deployments(self, environment: str) -> list[Deployment]:

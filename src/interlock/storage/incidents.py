@@ -45,8 +45,8 @@ class IncidentQueries(QueryBase):
 
     def _incident_changed(self, incident: Incident) -> None:
         """Rework and change failures the incident makes (or unmakes) in the delivery facts."""
-        self.refresh_delivery_after_incident(
-            incident.service, incident.environment, incident.opened_at, incident.deployment_id
+        self.stale.incidents.append(
+            (incident.service, incident.environment, incident.opened_at, incident.deployment_id)
         )
 
     def get_incident(self, incident_id: int) -> Incident | None:

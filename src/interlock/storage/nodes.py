@@ -209,7 +209,7 @@ class NodeQueries(QueryBase):
             and node.executor == "approval"
             and values.get("state") in ("succeeded", "failed")
         ):
-            self.refresh_delivery_gates(node.deployment_id)  # an approval wait, for the metrics
+            self.stale.gates.add(node.deployment_id)  # an approval wait, for the metrics
         return bool(result.rowcount)
 
     # -- graph bookkeeping ------------------------------------------------------

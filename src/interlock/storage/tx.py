@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from interlock.storage.approvals import ApprovalQueries
 from interlock.storage.artifacts import ArtifactQueries
 from interlock.storage.audit import AuditQueries
+from interlock.storage.base import StaleFacts
 from interlock.storage.configs import ConfigQueries
 from interlock.storage.delivery import DeliveryQueries
 from interlock.storage.deployments import DeploymentQueries
@@ -53,6 +54,7 @@ class Tx(
         self._pending_audit = []
         self._touched: set[int] = set()
         self.readied = 0
+        self.stale = StaleFacts()
 
     def notify(self, channel: str = "work") -> None:
         """Wake workers (in this process and, on PostgreSQL, everywhere) after commit."""
@@ -76,6 +78,7 @@ class Tx(
             from datetime import UTC, datetime
 
             self.flush_touched(datetime.now(UTC))
+        self.flush_delivery()  # after the releases' rows: it locks the facts until commit
         self.flush_audit()
         if self.channels and self.dialect == "postgresql":
             from sqlalchemy import text
