@@ -102,6 +102,24 @@ def test_runbook_with_a_manual_step_from_the_cli(project, server):
     assert [r["id"] for r in server.json("runbook", "runs")] == [int(run_id)]
 
 
+def test_a_runbook_run_waiting_for_a_sign_off_survives_kill_9(project, server):
+    """The on-call person signs after the server was killed and restarted: the run
+    goes on from its manual step, and its automated step did not run again."""
+    write_config(project, CONFIG)
+    server.start()
+    run_id = server.cli("runbook", "run", "restart", "--param", "reason=INC-7").stdout.strip()
+    wait_for(lambda: "waiting" in server.cli("runbook", "show", run_id).stdout)
+    server.kill()
+    server.start()
+    shown = server.json("runbook", "show", run_id)
+    assert shown["state"] == "running"
+    signed = server.cli("runbook", "sign", run_id, "confirm", "--comment", "green again")
+    assert signed.returncode == 0, signed.stderr + server.log()
+    wait_for(lambda: server.json("runbook", "show", run_id)["state"] == "succeeded")
+    assert (project / "story.log").read_text().count("drain INC-7") == 1
+    assert server.cli("audit", "verify").returncode == 0
+
+
 def test_block_a_bare_version_from_the_cli(project, server):
     write_config(project, CONFIG)
     server.start()
