@@ -76,3 +76,42 @@ def test_a_truncated_tail(pilot):
     assert views.audit_verify(pilot.engine).ok  # a careful attacker fixes the head too...
     result = views.audit_verify(pilot.engine, [kept])  # ...but not the kept checkpoint
     assert not result.ok and result.problems[0]["kind"] == "truncated"
+
+
+def test_writers_on_two_handles_and_a_rollback_keep_the_chain_whole(pilot, database_url):
+    """A process remembers where it left the chain's head, to skip reading it.
+
+    Another process (here a second handle on the same database) appending
+    between its transactions, or one of its own transactions rolling back
+    after writing its events, moves the head elsewhere: the next events must
+    still chain onto the real head.
+    """
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from interlock.storage.db import Database
+
+    def append(db: Database, n: int) -> None:
+        with db.transaction() as tx:
+            tx.audit(at=datetime.now(UTC), actor="t", action="t.one", object_type="t", object_id=n)
+            tx.audit(at=datetime.now(UTC), actor="t", action="t.two", object_type="t", object_id=n)
+
+    other = Database(database_url)
+    try:
+        for n in range(6):
+            append(pilot.engine.db if n % 2 == 0 else other, n)
+        with pytest.raises(RuntimeError), pilot.engine.db.transaction() as tx:
+            tx.audit(at=datetime.now(UTC), actor="t", action="t.gone", object_type="t", object_id=9)
+            tx.flush_audit()  # written, remembered as the head, then rolled back
+            raise RuntimeError("rolled back")
+        for n in range(6, 30):
+            append(pilot.engine.db, n)  # a process back to itself guesses again and hits
+        append(other, 30)
+        append(pilot.engine.db, 31)
+    finally:
+        other.dispose()
+    result = views.audit_verify(pilot.engine)
+    assert result.ok, result.problems
+    actions = [e.action for e in views.audit_events(pilot.engine, actions=["t.one", "t.gone"])]
+    assert actions == ["t.one"] * 32

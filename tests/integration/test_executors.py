@@ -88,7 +88,9 @@ def test_plugin_executor_from_entry_point(pilot):
     assert "hello from a plug-in" in _log(pilot, done.id)
 
 
-def test_steps_see_the_release_in_their_environment(pilot):
+def test_steps_see_the_release_in_their_environment(pilot, monkeypatch):
+    monkeypatch.setenv("INTERLOCK_TOKEN", "secret-of-the-server")  # never passed on
+    monkeypatch.setenv("TEAM_SETTING", "kept")
     pilot.config("""\
         version: 1
         environments: [{name: staging}]
@@ -96,7 +98,7 @@ def test_steps_see_the_release_in_their_environment(pilot):
           api:
             deploy:
               - name: env
-                run: env | grep -E '^INTERLOCK_' | sort > env.txt
+                run: env | grep -E '^(INTERLOCK_|TEAM_)' | sort > env.txt
         """)
     with running(pilot.engine):
         release = pilot.release("api@3.1.0", reason="PAY-7")
@@ -108,6 +110,7 @@ def test_steps_see_the_release_in_their_environment(pilot):
     assert seen["INTERLOCK_IDEMPOTENCY_KEY"].endswith(":api/env:1")
     assert seen["INTERLOCK_REASON"] == "PAY-7"
     assert "INTERLOCK_TOKEN" not in seen and "INTERLOCK_DATABASE_URL" not in seen
+    assert seen["TEAM_SETTING"] == "kept"  # the rest of the server's environment is
 
 
 def test_a_reason_naming_a_secret_stays_text_and_errors_hide_secrets(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from interlock.domain.states import DeploymentState, NodeState, ReleaseState
 from interlock.engine import views
 from interlock.engine.recovery import recover
@@ -69,8 +71,10 @@ def test_a_lost_non_idempotent_step_needs_attention_and_never_reruns(pilot):
     assert "not idempotent" in step.error
 
 
-def test_a_stale_completion_is_not_applied(pilot):
-    """A worker that lost its lease (fenced off) cannot overwrite the new outcome."""
+@pytest.mark.parametrize("ok", [False, True], ids=["failed", "succeeded"])
+def test_a_stale_completion_is_not_applied(pilot, ok):
+    """A worker that lost its lease (fenced off) cannot overwrite the new outcome,
+    whether its run failed or succeeded (a success takes a shorter path)."""
     from interlock.engine.steps import complete, prepare
     from interlock.executors.base import StepResult
 
@@ -82,7 +86,8 @@ def test_a_stale_completion_is_not_applied(pilot):
     )
     time.sleep(0.2)
     recover(pilot.engine)
-    pilot.engine.db.run(lambda tx: complete(tx, pilot.engine, job, StepResult(ok=False)))
+    pilot.engine.db.run(lambda tx: complete(tx, pilot.engine, job, StepResult(ok=ok)))
     step, attempts = views.step(pilot.engine, node.id)
     assert step.state is NodeState.READY  # recovery's decision stands
     assert attempts[0].outcome == "lost"
+    assert not views.audit_events(pilot.engine, actions=["step.succeeded", "step.failed"])

@@ -63,7 +63,8 @@ def rebuild_metrics(database_url: str | None) -> None:
     Interlock keeps them in step by itself; run this after writing records
     straight into the tables (an import, a repair by hand). It is one
     transaction: a few minutes per million deployments, during which an
-    SQLite database takes no other writes.
+    SQLite database takes no other writes, and a PostgreSQL one finishes no
+    deployment (they wait for the rebuild; their steps go on).
     """
     from interlock.storage.db import redact_url
 

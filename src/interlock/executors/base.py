@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -88,11 +88,12 @@ class LogSink:
             return "".join(self._head)
 
 
-class LazyEnviron(Mapping[str, str]):
+class LazyEnviron(MutableMapping[str, str]):
     """A step's environment variables, gathered on first use.
 
     Copying the process environment costs more than a no-op step itself, and
-    most executors (HTTP, plug-ins) never read it.
+    most executors (HTTP, plug-ins) never read it. It behaves as the dict it
+    used to be (read, change, ``copy()``), but is not a ``dict`` subclass.
     """
 
     def __init__(self, build: Callable[[], dict[str, str]]) -> None:
@@ -113,13 +114,22 @@ class LazyEnviron(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._data())
 
+    def __setitem__(self, key: str, value: str) -> None:
+        self._data()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data()[key]
+
+    def copy(self) -> dict[str, str]:
+        return dict(self._data())
+
 
 @dataclass
 class StepContext:
     """Everything a step run may use; ``variables`` fill ``{{ placeholders }}``."""
 
     variables: dict[str, str]
-    environ: Mapping[str, str]
+    environ: MutableMapping[str, str]
     cwd: str
     timeout: float
     log: LogSink

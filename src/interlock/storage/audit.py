@@ -22,6 +22,8 @@ _MOVE_HEAD = (
     .where(audit_head.c.id == 1)
     .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
 )
+# After the remembered head turned out stale, this many transactions read it instead.
+AUDIT_GUESS_PAUSE = 16
 # Moves the head only if it is still where this process last left it.
 _MOVE_HEAD_FROM = _MOVE_HEAD.where(
     audit_head.c.seq == bindparam("w_seq"), audit_head.c.hash == bindparam("w_hash")
@@ -64,16 +66,22 @@ class AuditQueries(QueryBase):
         costs no read: the head is moved only if it is still there (a guarded
         update, which also takes its row lock). If anything else moved it
         meanwhile (another process, a rolled-back commit), the update matches
-        nothing and the head is read, locked, as it always was.
+        nothing and the head is read, locked, as it always was. After such a
+        miss the guess is left alone for a while: where several processes
+        write (PostgreSQL workers), it would mostly miss and cost a statement.
         """
         if not self._pending_audit:
             return
-        known = self.db.audit_head_seen
+        db = self.db
+        known = db.audit_head_seen if db.audit_head_pause == 0 else None
+        db.audit_head_pause = max(0, db.audit_head_pause - 1)
         moved = False
         if known is not None:
             rows, seq, prev = self._chained(*known)
             params = {"b_seq": seq, "b_hash": prev, "w_seq": known[0], "w_hash": known[1]}
             moved = bool(self.conn.execute(_MOVE_HEAD_FROM, params).rowcount)
+            if not moved:
+                db.audit_head_pause = AUDIT_GUESS_PAUSE
         if not moved:
             head = self.conn.execute(_HEAD_LOCKED if self.for_update() else _HEAD).first()
             start = (int(head.seq), str(head.hash)) if head else (0, "0" * 64)

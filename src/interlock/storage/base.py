@@ -43,7 +43,7 @@ class QueryBase:
     channels: set[str]
     _pending_audit: list[dict[str, Any]]
     _touched: set[int]
-    readied: int
+    readied: set[int]
     stale: StaleFacts
 
     def notify(self, channel: str = "work") -> None:  # pragma: no cover - defined in Tx

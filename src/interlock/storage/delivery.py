@@ -30,7 +30,6 @@ two to the same answer.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
@@ -79,11 +78,9 @@ from interlock.storage.schema import (
 
 IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _STATEMENTS: dict[tuple[str, str], Any] = {}
-# The key of the PostgreSQL advisory lock under which delivery facts change
-# (the first 8 bytes of sha256("interlock delivery facts"), as a signed bigint).
-FACTS_LOCK = int.from_bytes(
-    hashlib.sha256(b"interlock delivery facts").digest()[:8], "big", signed=True
-)
+# The PostgreSQL advisory lock under which delivery facts change (the others:
+# storage/leader.py).
+FACTS_LOCK = 727005
 
 FAILED = ("failed", "rolled_back")
 DAY = 86400

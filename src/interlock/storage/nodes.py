@@ -55,7 +55,7 @@ _SATISFY = (
             (_NOW_READY, bindparam("now", type_=Timestamp())), else_=nodes.c.not_before
         ),
     )
-    .returning(nodes.c.state, nodes.c.unmet)
+    .returning(nodes.c.id, nodes.c.state, nodes.c.unmet)
 )
 _COUNT_OFF = (
     update(nodes)
@@ -257,13 +257,16 @@ class NodeQueries(QueryBase):
         )
         return int(result.rowcount)
 
-    def satisfy(self, node: Node, now: datetime) -> int:
-        """``node`` is done: count it off its dependents; ready those with nothing left."""
+    def satisfy(self, node: Node, now: datetime) -> list[int]:
+        """``node`` is done: count it off its dependents; ready those with nothing left.
+
+        Returns the ids of the dependents that are ready now.
+        """
         if not node.dependents:
-            return 0
+            return []
         params = {"d": node.deployment_id, "keys": list(node.dependents), "now": now}
         rows = self.conn.execute(_SATISFY, params)
-        return sum(1 for state, unmet in rows if state == NodeState.READY.value and unmet == 0)
+        return [int(i) for i, state, unmet in rows if state == NodeState.READY.value and unmet <= 0]
 
     def stop_nodes(
         self,
@@ -348,7 +351,7 @@ class NodeQueries(QueryBase):
             _NEW_ATTEMPT,
             {"node_id": node.id, "attempt": node.attempt, "worker": worker, "started_at": now},
         )
-        self.readied = max(0, self.readied - 1)  # one ready node fewer to wake anyone for
+        self.readied.discard(node.id)  # made ready and taken in this transaction: wake no one
         return node, deployment
 
     def extend_leases(

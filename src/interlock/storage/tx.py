@@ -7,6 +7,7 @@ inside this package.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection
@@ -53,26 +54,26 @@ class Tx(
         self.channels: set[str] = set()
         self._pending_audit = []
         self._touched: set[int] = set()
-        self.readied = 0
+        self.readied: set[int] = set()
         self.stale = StaleFacts()
 
     def notify(self, channel: str = "work") -> None:
         """Wake workers (in this process and, on PostgreSQL, everywhere) after commit."""
         self.channels.add(channel)
 
-    def made_ready(self, count: int) -> None:
-        """``count`` nodes became ready to run now: wake the workers, unless this very
-        transaction claims them (see :meth:`claim_node`).
+    def made_ready(self, node_ids: Iterable[int]) -> None:
+        """These nodes became ready to run now: wake the workers at commit, unless
+        this very transaction claims them (see :meth:`claim_node`).
 
         A worker records a step's success and claims its next one in one
         transaction; when that success readied just the node it claims, the
         other workers have nothing new to find, and waking them would cost each
         an empty claim transaction per step.
         """
-        self.readied += count
+        self.readied.update(node_ids)
 
     def before_commit(self) -> None:
-        if self.readied > 0:
+        if self.readied:
             self.channels.add("work")
         if self._touched:
             from datetime import UTC, datetime
