@@ -25,21 +25,20 @@ double-counted when a process dies):
 deployments (and the sums of the days they touch); :meth:`rebuild_delivery`
 recomputes everything in a few set-wide statements (the migration that adds
 these tables, and tools that write records in bulk, use it). A test holds the
-two to the same answer.
+two to the same answer. The statements both run are built in
+:mod:`interlock.storage.delivery_sql`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Float,
     Integer,
     and_,
-    bindparam,
     case,
     cast,
     delete,
@@ -48,20 +47,16 @@ from sqlalchemy import (
     insert,
     literal,
     null,
-    or_,
     select,
     text,
     true,
     union_all,
     update,
 )
-from sqlalchemy.sql import ColumnElement, Select
-from sqlalchemy.sql.elements import BindParameter
 
-from interlock.storage.base import QueryBase
-from interlock.storage.metric_scope import DECIDED, DEPLOYING, count_where, seconds
+from interlock.storage.delivery_sql import DeliveryStatements, chunks, flag
+from interlock.storage.metric_scope import seconds
 from interlock.storage.schema import (
-    artifacts,
     delivery_days,
     delivery_facts,
     delivery_gates,
@@ -69,393 +64,16 @@ from interlock.storage.schema import (
     delivery_slips,
     delivery_step_days,
     delivery_steps,
-    deployments,
     incidents,
-    nodes,
-    release_items,
-    releases,
 )
 
-IDS: BindParameter[Any] = bindparam("ids", expanding=True)
-_STATEMENTS: dict[tuple[str, str], Any] = {}
 # The PostgreSQL advisory lock under which delivery facts change (the others:
 # storage/leader.py).
 FACTS_LOCK = 727005
 
-FAILED = ("failed", "rolled_back")
-DAY = 86400
-CHUNK = 500  # ids per IN list
 
-
-def day_of(value: ColumnElement[Any], dialect: str) -> ColumnElement[int]:
-    """The UTC day number of epoch seconds (the floor of seconds / 86400)."""
-    days = value / literal(float(DAY), Float())
-    if dialect == "postgresql":
-        return cast(func.floor(days), Integer)
-    return cast(days, Integer)  # SQLite truncates: the floor for times after 1970
-
-
-def flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return case((condition, 1), else_=0)
-
-
-def _chunks(values: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
-    batch: list[Any] = []
-    for value in values:
-        batch.append(value)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _open_incident_for(service: Any, environment: Any, at: Any) -> ColumnElement[bool]:
-    """An incident of ``service`` in ``environment`` was open at ``at``."""
-    i = incidents.c
-    return exists(
-        select(literal(1))
-        .where(
-            i.service == service,
-            i.environment == environment,
-            seconds(i.opened_at) <= at,
-            or_(i.resolved_at.is_(None), seconds(i.resolved_at) > at),
-        )
-        .correlate_except(incidents)
-    )
-
-
-def fact_sums() -> list[ColumnElement[Any]]:
-    """The ``delivery_days`` columns, as sums over ``delivery_facts`` rows."""
-    f = delivery_facts.c
-    lead_row = f.position == 0
-    attempted = and_(lead_row, f.state != "cancelled")
-    ran = f.started_at.is_not(None)
-    gap = case((and_(ran, f.prev_started.is_not(None)), f.started_at - f.prev_started))
-    clamped = case((f.lead < 0, literal(0.0, Float())), else_=f.lead)
-    first = f.first == 1
-
-    return [
-        count_where(attempted).label("attempted"),
-        count_where(and_(lead_row, f.state == "succeeded")).label("succeeded"),
-        count_where(and_(lead_row, f.state.in_(FAILED))).label("failed"),
-        count_where(and_(attempted, f.kind == "rollback")).label("rollbacks"),
-        count_where(and_(attempted, f.rework_any == 1)).label("rework"),
-        count_where(and_(attempted, f.named == 1)).label("named"),
-        count_where(and_(lead_row, f.state == "succeeded", f.named == 1)).label("named_good"),
-        count_where(ran).label("runs"),
-        count_where(and_(ran, f.state != "succeeded")).label("run_failures"),
-        func.count(gap).label("gaps"),
-        func.coalesce(func.sum(gap), 0.0).label("gap_sum"),
-        func.coalesce(func.sum(gap * gap), 0.0).label("gap_square"),
-        count_where(and_(first, f.lead.is_not(None))).label("leads"),
-        func.coalesce(func.sum(case((first, clamped))), 0.0).label("lead_sum"),
-        count_where(and_(first, f.lead < 0)).label("lead_skewed"),
-        count_where(and_(first, f.lead.is_(None))).label("lead_unknown"),
-    ]
-
-
-SUMMED = (
-    "attempted",
-    "succeeded",
-    "failed",
-    "rollbacks",
-    "rework",
-    "named",
-    "named_good",
-    "runs",
-    "run_failures",
-    "gaps",
-    "gap_sum",
-    "gap_square",
-    "leads",
-    "lead_sum",
-    "lead_skewed",
-    "lead_unknown",
-)
-
-
-class DeliveryQueries(QueryBase):
+class DeliveryQueries(DeliveryStatements):
     _facts_locked = False  # this transaction holds the facts lock (PostgreSQL)
-
-    # -- the rows of some deployments --------------------------------------------
-    def _fact_source(self, where: ColumnElement[bool], *, rework: bool = True) -> Select[Any]:
-        """The columns of ``delivery_facts`` for the finished deployments ``where`` selects.
-
-        ``first``, ``prev_started``, ``rework_any`` and the episode are left for
-        the caller (they depend on other rows); the rest is this deployment's own.
-        """
-        d, ri, r, a = deployments.c, release_items.c, releases.c, artifacts.c
-        started, finished = seconds(d.started_at), seconds(d.finished_at)
-        deploying = and_(d.kind == "deploy", d.state != "cancelled", d.started_at.is_not(None))
-        return (
-            select(
-                d.id.label("deployment_id"),
-                d.release_id.label("release_id"),
-                ri.position.label("position"),
-                ri.service.label("service"),
-                d.environment.label("environment"),
-                d.kind.label("kind"),
-                d.state.label("state"),
-                func.coalesce(r.on_behalf_of, r.created_by).label("person"),
-                started.label("started_at"),
-                finished.label("finished_at"),
-                day_of(finished, self.dialect).label("day"),
-                func.coalesce(ri.commit_sha, a.commit_sha, ri.version).label("commit_key"),
-                seconds(a.committed_at).label("committed_at"),
-                (
-                    flag(and_(deploying, _open_incident_for(ri.service, d.environment, started)))
-                    if rework
-                    else literal(0, Integer())
-                ).label("rework"),
-                flag(exists(select(literal(1)).where(incidents.c.deployment_id == d.id))).label(
-                    "named"
-                ),
-            )
-            .select_from(
-                deployments.join(releases, r.id == d.release_id)
-                .join(release_items, ri.release_id == d.release_id)
-                .outerjoin(artifacts, and_(a.service == ri.service, a.version == ri.version))
-            )
-            .where(
-                where,
-                d.kind.in_(DEPLOYING),
-                d.finished_at.is_not(None),
-                d.environment.is_not(None),
-            )
-        )
-
-    def _gate_source(self, where: ColumnElement[bool]) -> Select[Any]:
-        n, d = nodes.c, deployments.c
-        return (
-            select(
-                n.id.label("node_id"),
-                n.deployment_id.label("deployment_id"),
-                d.release_id.label("release_id"),
-                func.coalesce(d.environment, "").label("environment"),
-                seconds(n.finished_at).label("finished_at"),
-                (seconds(n.finished_at) - seconds(n.started_at)).label("wait"),
-            )
-            .select_from(nodes.join(deployments, d.id == n.deployment_id))
-            .where(
-                where,
-                n.kind == "gate",
-                n.executor == "approval",
-                n.state.in_(DECIDED),
-                n.started_at.is_not(None),
-                n.finished_at.is_not(None),
-            )
-        )
-
-    def _step_source(self, where: ColumnElement[bool]) -> Select[Any]:
-        """Step runs of finished deployments (any kind) by environment, day, service, manual."""
-        n, d = nodes.c, deployments.c
-        day = day_of(seconds(n.finished_at), self.dialect)
-        manual = flag(n.executor == "manual")
-        environment = func.coalesce(d.environment, "")
-        service = func.coalesce(n.service, "")
-        return (
-            select(
-                n.deployment_id.label("deployment_id"),
-                environment.label("environment"),
-                day.label("day"),
-                service.label("service"),
-                manual.label("manual"),
-                func.count().label("runs"),
-            )
-            .select_from(nodes.join(deployments, d.id == n.deployment_id))
-            .where(
-                where,
-                d.finished_at.is_not(None),
-                n.kind == "step",
-                n.executor != "runbook",  # it waits for a runbook run, whose steps count
-                n.started_at.is_not(None),
-                n.finished_at.is_not(None),
-            )
-            .group_by(n.deployment_id, environment, day, service, manual)
-        )
-
-    def _statement(self, name: str) -> Any:
-        """The incremental path's statement ``name``, built once per dialect.
-
-        Built once, a statement's cache key is memoised, so executing it
-        again costs SQLAlchemy little: a refresh runs some twenty of them.
-        """
-        key = (self.dialect, name)
-        found = _STATEMENTS.get(key)
-        if found is None:
-            found = _STATEMENTS[key] = getattr(self, f"_build_{name}")()
-        return found
-
-    # The statements (bound parameters: ids, environment, day, service, kind, ...).
-    def _build_days_of_facts(self) -> Any:
-        f = delivery_facts.c
-        return select(f.environment, f.day).where(f.deployment_id.in_(IDS)).distinct()
-
-    def _build_days_of_steps(self) -> Any:
-        s = delivery_steps.c
-        return select(s.environment, s.day).where(s.deployment_id.in_(IDS)).distinct()
-
-    def _build_delete_facts(self) -> Any:
-        return delete(delivery_facts).where(delivery_facts.c.deployment_id.in_(IDS))
-
-    def _build_delete_steps(self) -> Any:
-        return delete(delivery_steps).where(delivery_steps.c.deployment_id.in_(IDS))
-
-    def _build_delete_gates(self) -> Any:
-        return delete(delivery_gates).where(delivery_gates.c.deployment_id.in_(IDS))
-
-    def _build_insert_facts(self) -> Any:
-        source = self._fact_source(deployments.c.id.in_(IDS)).subquery("fact_source")
-        return insert(delivery_facts).from_select(list(source.c.keys()), select(*source.c))
-
-    def _build_insert_steps(self) -> Any:
-        source = self._step_source(nodes.c.deployment_id.in_(IDS)).subquery("step_source")
-        return insert(delivery_steps).from_select(list(source.c.keys()), select(*source.c))
-
-    def _build_insert_gates(self) -> Any:
-        source = self._gate_source(nodes.c.deployment_id.in_(IDS)).subquery("gate_source")
-        return insert(delivery_gates).from_select(list(source.c.keys()), select(*source.c))
-
-    def _build_rework_any(self) -> Any:
-        return self._rework_any(delivery_facts.c.deployment_id.in_(IDS))
-
-    def _rework_any(self, where: ColumnElement[bool]) -> Any:
-        """A deploy is rework when an incident of any of its services was open as it began."""
-        f = delivery_facts.c
-        reworked = select(f.deployment_id).where(f.rework == 1, where)
-        return (
-            update(delivery_facts).where(where, f.deployment_id.in_(reworked)).values(rework_any=1)
-        )
-
-    def _build_rows_of(self) -> Any:
-        f = delivery_facts.c
-        return select(
-            f.service, f.environment, f.kind, f.commit_key, f.started_at, f.finished_at, f.day
-        ).where(f.deployment_id.in_(IDS))
-
-    def _build_commit_rows(self) -> Any:
-        f = delivery_facts.c
-        return (
-            select(f.id, f.kind, f.state, f.finished_at, f.committed_at, f.first, f.lead, f.day)
-            .where(
-                f.service == bindparam("service"),
-                f.environment == bindparam("environment"),
-                f.commit_key == bindparam("commit_key"),
-            )
-            .order_by(f.finished_at, f.deployment_id)
-        )
-
-    def _build_set_first(self) -> Any:
-        f = delivery_facts.c
-        return (
-            update(delivery_facts)
-            .where(f.id == bindparam("row"))
-            .values(first=bindparam("first"), lead=bindparam("lead"))
-        )
-
-    def _pipeline(self) -> ColumnElement[bool]:
-        f = delivery_facts.c
-        return and_(
-            f.service == bindparam("service"),
-            f.environment == bindparam("environment"),
-            f.kind == bindparam("kind"),
-        )
-
-    def _build_run_before(self) -> Any:
-        f = delivery_facts.c
-        return select(func.max(f.started_at)).where(
-            self._pipeline(), f.started_at < bindparam("since")
-        )
-
-    def _build_runs_since(self) -> Any:
-        f = delivery_facts.c
-        return (
-            select(f.id, f.started_at, f.prev_started, f.day)
-            .where(self._pipeline(), f.started_at >= bindparam("since"))
-            .order_by(f.started_at, f.deployment_id, f.id)
-        )
-
-    def _build_set_prev(self) -> Any:
-        f = delivery_facts.c
-        return (
-            update(delivery_facts)
-            .where(f.id == bindparam("row"))
-            .values(prev_started=bindparam("prev"))
-        )
-
-    def _build_good_before(self) -> Any:
-        f = delivery_facts.c
-        return select(func.max(f.finished_at)).where(
-            f.service == bindparam("service"),
-            f.environment == bindparam("environment"),
-            f.state == "succeeded",
-            f.named == 0,
-            f.finished_at < bindparam("since"),
-        )
-
-    def _build_stream(self) -> Any:
-        f = delivery_facts.c
-        return (
-            select(f.id, f.finished_at, f.state, f.named, f.episode, f.restored)
-            .where(
-                f.service == bindparam("service"),
-                f.environment == bindparam("environment"),
-                f.state != "cancelled",
-                f.finished_at >= bindparam("since"),
-            )
-            .order_by(f.finished_at, f.deployment_id)
-        )
-
-    def _build_set_episode(self) -> Any:
-        f = delivery_facts.c
-        return (
-            update(delivery_facts)
-            .where(f.id == bindparam("row"))
-            .values(episode=bindparam("first_failure"), restored=bindparam("after"))
-        )
-
-    def _build_started_since(self) -> Any:
-        f = delivery_facts.c
-        return select(f.deployment_id).where(
-            f.service == bindparam("service"),
-            f.environment == bindparam("environment"),
-            f.started_at >= bindparam("since"),
-        )
-
-    def _build_scheduled_release_of(self) -> Any:
-        d, r = deployments.c, releases.c
-        return (
-            select(d.release_id)
-            .join(releases, r.id == d.release_id)
-            .where(d.id == bindparam("deployment"), r.scheduled_at.is_not(None))
-        )
-
-    def _build_delete_slip(self) -> Any:
-        return delete(delivery_slips).where(delivery_slips.c.release_id == bindparam("release"))
-
-    def _build_insert_slip(self) -> Any:
-        source = self._slip_source(releases.c.id == bindparam("release")).subquery("slip_source")
-        return insert(delivery_slips).from_select(list(source.c.keys()), select(*source.c))
-
-    def _day_statements(self, table: Any, sums: Select[Any], rows: Any) -> tuple[Any, Any]:
-        at_day: tuple[BindParameter[Any], BindParameter[Any]] = (
-            bindparam("environment"),
-            bindparam("day"),
-        )
-        remove = delete(table).where(table.c.environment == at_day[0], table.c.day == at_day[1])
-        source = sums.where(rows.environment == at_day[0], rows.day == at_day[1]).subquery("sums")
-        add = insert(table).from_select(list(source.c.keys()), select(*source.c))
-        return remove, add
-
-    def _build_roll_days(self) -> Any:
-        return self._day_statements(delivery_days, self._day_sums(), delivery_facts.c)
-
-    def _build_roll_people(self) -> Any:
-        return self._day_statements(delivery_people, self._people_sums(), delivery_facts.c)
-
-    def _build_roll_steps(self) -> Any:
-        return self._day_statements(delivery_step_days, self._step_sums(), delivery_steps.c)
 
     # -- the rows of some deployments, kept in step --------------------------------
     def _lock_facts(self) -> None:
@@ -481,7 +99,7 @@ class DeliveryQueries(QueryBase):
         days: set[tuple[str, int]] = set()
         step_days: set[tuple[str, int]] = set()
         run = self.conn.execute
-        for batch in _chunks(ids):
+        for batch in chunks(ids):
             bound = {"ids": batch}
             days |= {(e, int(d)) for e, d in run(self._statement("days_of_facts"), bound)}
             step_days |= {(e, int(d)) for e, d in run(self._statement("days_of_steps"), bound)}
@@ -527,20 +145,6 @@ class DeliveryQueries(QueryBase):
         self._lock_facts()
         self.conn.execute(self._statement("delete_slip"), {"release": release_id})
         self.conn.execute(self._statement("insert_slip"), {"release": release_id})
-
-    def _slip_source(self, where: ColumnElement[bool]) -> Select[Any]:
-        r, d = releases.c, deployments.c
-        scheduled = func.min(seconds(r.scheduled_at))
-        return (
-            select(
-                r.id.label("release_id"),
-                scheduled.label("scheduled_at"),
-                (func.min(seconds(d.started_at)) - scheduled).label("slip"),
-            )
-            .select_from(releases.join(deployments, d.release_id == r.id))
-            .where(where, r.scheduled_at.is_not(None), d.started_at.is_not(None))
-            .group_by(r.id)
-        )
 
     def _refresh_gates(self, deployment_id: int) -> None:
         """An approval gate of ``deployment_id`` was decided: record its wait."""
@@ -684,27 +288,6 @@ class DeliveryQueries(QueryBase):
                     changed.add((environment, int(row.day)))
                 last_start = start
         return changed
-
-    # -- the sums of whole days ---------------------------------------------------
-    def _day_sums(self) -> Select[Any]:
-        f = delivery_facts.c
-        keys = (f.environment, f.day, f.service, f.kind)
-        return select(*keys, *fact_sums()).group_by(*keys)
-
-    def _people_sums(self) -> Select[Any]:
-        f = delivery_facts.c
-        person = func.coalesce(f.person, "")
-        return (
-            select(f.environment, f.day, person.label("person"), func.count().label("releases"))
-            .where(f.position == 0)
-            .group_by(f.environment, f.day, person)
-        )
-
-    def _step_sums(self) -> Select[Any]:
-        s = delivery_steps.c
-        return select(
-            s.environment, s.day, s.service, s.manual, func.sum(s.runs).label("runs")
-        ).group_by(s.environment, s.day, s.service, s.manual)
 
     # -- everything at once ---------------------------------------------------------
     def rebuild_delivery(self) -> dict[str, int]:

@@ -57,7 +57,7 @@ from sqlalchemy.sql import ColumnElement
 from interlock.metrics.definitions import RestoreFrom
 from interlock.metrics.facts import DeploymentCounts, Durations, IncidentCounts, PipelineRuns
 from interlock.storage.base import QueryBase
-from interlock.storage.delivery import FAILED, SUMMED, fact_sums
+from interlock.storage.delivery_sql import FAILED, SUMMED, fact_sums
 from interlock.storage.metric_coordination import CoordinationFacts
 from interlock.storage.metric_rollups import IndexedSample, Span, add_rows, facts_in, walked
 from interlock.storage.metric_scope import (
