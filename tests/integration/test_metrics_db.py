@@ -760,6 +760,12 @@ def delivery_snapshot(pilot: Any) -> dict[str, list[tuple[Any, ...]]]:
     return found
 
 
+def forget_facts(tx: Any) -> None:
+    """Empty every delivery table, as if the facts had never been kept."""
+    for name in DELIVERY_TABLES:
+        tx.conn.exec_driver_sql(f"DELETE FROM {name}")
+
+
 def rebuilt_snapshot(pilot: Any) -> dict[str, list[tuple[Any, ...]]]:
     with pilot.engine.db.transaction() as tx:
         tx.rebuild_delivery()
@@ -776,8 +782,7 @@ def test_facts_kept_one_deployment_at_a_time_equal_a_rebuild(seeded):
         ids = list(tx.conn.exec_driver_sql("SELECT id FROM deployments").scalars())
     random.Random(5).shuffle(ids)
     with seeded.engine.db.transaction() as tx:
-        for name in DELIVERY_TABLES:
-            tx.conn.exec_driver_sql(f"DELETE FROM {name}")
+        forget_facts(tx)
         for deployment_id in ids:
             tx.refresh_delivery([deployment_id])
     assert delivery_snapshot(seeded) == expected
@@ -801,8 +806,7 @@ def test_overlapping_transactions_refreshing_one_day_both_count(seeded):
     late = {seeded.ids["D2"], seeded.ids["D3"]}  # production, both on Tuesday
     with db.transaction() as tx:
         ids = set(tx.conn.exec_driver_sql("SELECT id FROM deployments").scalars())
-        for name in DELIVERY_TABLES:
-            tx.conn.exec_driver_sql(f"DELETE FROM {name}")
+        forget_facts(tx)
         tx.refresh_delivery(ids - late)
     first_refreshed, second_started = threading.Event(), threading.Event()
     failures: list[BaseException] = []
@@ -842,8 +846,7 @@ def test_interlock_db_rebuild_metrics_derives_the_facts_again(seeded):
     expected = delivery_snapshot(seeded)
     measured = report(seeded.engine)["by_key"]
     with seeded.engine.db.transaction() as tx:
-        for name in DELIVERY_TABLES:
-            tx.conn.exec_driver_sql(f"DELETE FROM {name}")
+        forget_facts(tx)
     assert report(seeded.engine)["by_key"]["deployment_frequency"]["n"] == 0
     interlock = str(Path(sys.executable).parent / "interlock")
     done = subprocess.run(

@@ -143,8 +143,7 @@ def promote(tx: Any, deployment: Deployment, *, at: datetime) -> None:
     settings = deployment.settings or {}
     limit = int(settings.get("parallel") or 0)
     if not limit or int(settings.get("services") or 0) <= limit:
-        if tx.ready_roots(deployment.id, at):
-            tx.notify("work")
+        tx.made_ready(tx.ready_roots(deployment.id, at))
         return
     nodes = tx.nodes_of(deployment.id)
     done_states = {NodeState.SUCCEEDED, NodeState.SKIPPED}
@@ -158,7 +157,6 @@ def promote(tx: Any, deployment: Deployment, *, at: datetime) -> None:
         if any(n.state is not NodeState.PENDING for n in mine)
         and not all(n.state in done_states for n in mine)
     }
-    woke = False
     for node in nodes:
         if node.state is not NodeState.PENDING or node.unmet > 0:
             continue
@@ -167,11 +165,10 @@ def promote(tx: Any, deployment: Deployment, *, at: datetime) -> None:
             if len(active) >= limit:
                 continue
             active.add(service)
-        woke |= move_node(
+        if move_node(
             tx, node, NodeState.READY, at=at, actor=SYSTEM_ACTOR, audit=False, not_before=at
-        )
-    if woke:
-        tx.notify("work")
+        ):
+            tx.made_ready([node.id])
 
 
 def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:

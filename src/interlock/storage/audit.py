@@ -91,7 +91,7 @@ class AuditQueries(QueryBase):
             else:
                 self.conn.execute(_MOVE_HEAD, {"b_seq": seq, "b_hash": prev})
         self.conn.execute(audit_events.insert(), rows)
-        self.db.audit_head_seen = (seq, prev)
+        db.audit_head_seen = (seq, prev)
         self._pending_audit = []
 
     def _chained(self, seq: int, prev: str) -> tuple[list[dict[str, Any]], int, str]:

@@ -42,7 +42,6 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    exists,
     func,
     insert,
     literal,
@@ -54,7 +53,8 @@ from sqlalchemy import (
     update,
 )
 
-from interlock.storage.delivery_sql import DeliveryStatements, chunks, flag
+from interlock.storage.base import StaleFacts
+from interlock.storage.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
 from interlock.storage.metric_scope import seconds
 from interlock.storage.schema import (
     delivery_days,
@@ -108,21 +108,21 @@ class DeliveryQueries(DeliveryStatements):
             for name in ("insert_facts", "rework_any", "insert_steps", "insert_gates"):
                 run(self._statement(name), bound)
             step_days |= {(e, int(d)) for e, d in run(self._statement("days_of_steps"), bound)}
-        rows = run(self._statement("rows_of"), {"ids": ids}).all()
-        commits = {(r.service, r.environment, r.commit_key) for r in rows}
-        pipelines: dict[tuple[str, str, str], float] = {}
-        for r in rows:
+        commits: set[tuple[str, str, str]] = set()
+        pipelines: dict[tuple[str, str, str], float] = {}  # the earliest start refreshed
+        streams: dict[tuple[str, str], float | None] = {}  # the earliest end refreshed
+        for r in run(self._statement("rows_of"), {"ids": ids}):
             days.add((r.environment, int(r.day)))
+            commits.add((r.service, r.environment, r.commit_key))
             if r.started_at is not None:
                 key = (r.service, r.environment, r.kind)
                 pipelines[key] = min(pipelines.get(key, r.started_at), r.started_at)
+            earliest = streams.get((r.service, r.environment))
+            streams[(r.service, r.environment)] = (
+                r.finished_at if earliest is None else min(earliest, r.finished_at)
+            )
         days |= self._renumber_firsts(commits)
         days |= self._relink_pipelines(pipelines)
-        streams: dict[tuple[str, str], float | None] = {}
-        for r in rows:
-            stream = (r.service, r.environment)
-            earliest = streams.get(stream)
-            streams[stream] = r.finished_at if earliest is None else min(earliest, r.finished_at)
         self._rechain_episodes(streams)
         for environment, day in sorted(days):
             for name in ("roll_days", "roll_people"):
@@ -164,7 +164,7 @@ class DeliveryQueries(DeliveryStatements):
         stale = self.stale
         if not stale:
             return
-        self.stale = type(stale)()
+        self.stale = StaleFacts()
         if stale.finished or stale.gates or stale.incidents:
             self._lock_facts()  # (a start alone costs one look-up, and locks only if scheduled)
         ids = set(stale.finished)
@@ -351,27 +351,15 @@ class DeliveryQueries(DeliveryStatements):
             )
         }
         self._rechain_episodes(every)
-        gates = self._gate_source(true()).subquery("gates")
-        self.conn.execute(
-            insert(delivery_gates).from_select(list(gates.c.keys()), select(*gates.c))
-        )
-        slips = self._slip_source(true()).subquery("slips")
-        self.conn.execute(
-            insert(delivery_slips).from_select(list(slips.c.keys()), select(*slips.c))
-        )
-        steps = self._step_source(true()).subquery("steps")
-        self.conn.execute(
-            insert(delivery_steps).from_select(list(steps.c.keys()), select(*steps.c))
-        )
-        for table, sums in (
+        for table, rows in (
+            (delivery_gates, self._gate_source(true())),
+            (delivery_slips, self._slip_source(true())),
+            (delivery_steps, self._step_source(true())),
             (delivery_days, self._day_sums()),
             (delivery_people, self._people_sums()),
             (delivery_step_days, self._step_sums()),
         ):
-            source_sums = sums.subquery("sums")
-            self.conn.execute(
-                insert(table).from_select(list(source_sums.c.keys()), select(*source_sums.c))
-            )
+            self.conn.execute(insert_rows(table, rows))
         return {
             table.name: int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
             for table in (
@@ -425,18 +413,6 @@ class DeliveryQueries(DeliveryStatements):
         its previous one; the incremental path gives both the run before them.
         """
         f = delivery_facts.c
-        same = delivery_facts.alias("same_start")
-        tied = exists(
-            select(literal(1)).where(
-                same.c.service == f.service,
-                same.c.environment == f.environment,
-                same.c.kind == f.kind,
-                same.c.started_at == f.started_at,
-                same.c.id != f.id,
-            )
-        )
-        if not self.conn.execute(select(literal(1)).where(tied).limit(1)).first():
-            return
         earlier = delivery_facts.alias("earlier_start")
         self.conn.execute(
             update(delivery_facts)

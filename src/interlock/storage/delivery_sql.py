@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     Float,
     Integer,
+    Table,
     and_,
     bindparam,
     case,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import BindParameter
 
 from interlock.storage.base import QueryBase
@@ -127,24 +129,13 @@ def fact_sums() -> list[ColumnElement[Any]]:
     ]
 
 
-SUMMED = (
-    "attempted",
-    "succeeded",
-    "failed",
-    "rollbacks",
-    "rework",
-    "named",
-    "named_good",
-    "runs",
-    "run_failures",
-    "gaps",
-    "gap_sum",
-    "gap_square",
-    "leads",
-    "lead_sum",
-    "lead_skewed",
-    "lead_unknown",
-)
+SUMMED = tuple(column.name for column in fact_sums())  # the per-day sums' own columns
+
+
+def insert_rows(table: Table, rows: Select[Any]) -> Insert:
+    """``INSERT INTO table SELECT rows``: the select's labels name the columns."""
+    source = rows.subquery()
+    return insert(table).from_select(list(source.c.keys()), select(*source.c))
 
 
 class DeliveryStatements(QueryBase):
@@ -278,16 +269,13 @@ class DeliveryStatements(QueryBase):
         return delete(delivery_gates).where(delivery_gates.c.deployment_id.in_(IDS))
 
     def _build_insert_facts(self) -> Any:
-        source = self._fact_source(deployments.c.id.in_(IDS)).subquery("fact_source")
-        return insert(delivery_facts).from_select(list(source.c.keys()), select(*source.c))
+        return insert_rows(delivery_facts, self._fact_source(deployments.c.id.in_(IDS)))
 
     def _build_insert_steps(self) -> Any:
-        source = self._step_source(nodes.c.deployment_id.in_(IDS)).subquery("step_source")
-        return insert(delivery_steps).from_select(list(source.c.keys()), select(*source.c))
+        return insert_rows(delivery_steps, self._step_source(nodes.c.deployment_id.in_(IDS)))
 
     def _build_insert_gates(self) -> Any:
-        source = self._gate_source(nodes.c.deployment_id.in_(IDS)).subquery("gate_source")
-        return insert(delivery_gates).from_select(list(source.c.keys()), select(*source.c))
+        return insert_rows(delivery_gates, self._gate_source(nodes.c.deployment_id.in_(IDS)))
 
     def _build_rework_any(self) -> Any:
         return self._rework_any(delivery_facts.c.deployment_id.in_(IDS))
@@ -407,8 +395,7 @@ class DeliveryStatements(QueryBase):
         return delete(delivery_slips).where(delivery_slips.c.release_id == bindparam("release"))
 
     def _build_insert_slip(self) -> Any:
-        source = self._slip_source(releases.c.id == bindparam("release")).subquery("slip_source")
-        return insert(delivery_slips).from_select(list(source.c.keys()), select(*source.c))
+        return insert_rows(delivery_slips, self._slip_source(releases.c.id == bindparam("release")))
 
     def _day_statements(self, table: Any, sums: Select[Any], rows: Any) -> tuple[Any, Any]:
         at_day: tuple[BindParameter[Any], BindParameter[Any]] = (
@@ -416,8 +403,7 @@ class DeliveryStatements(QueryBase):
             bindparam("day"),
         )
         remove = delete(table).where(table.c.environment == at_day[0], table.c.day == at_day[1])
-        source = sums.where(rows.environment == at_day[0], rows.day == at_day[1]).subquery("sums")
-        add = insert(table).from_select(list(source.c.keys()), select(*source.c))
+        add = insert_rows(table, sums.where(rows.environment == at_day[0], rows.day == at_day[1]))
         return remove, add
 
     def _build_roll_days(self) -> Any:

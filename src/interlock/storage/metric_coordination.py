@@ -108,15 +108,13 @@ class CoordinationFacts(ScopedFacts):
         return int(found)
 
     def _step_runs(self) -> list[ColumnElement[bool]]:
-        n, s = nodes.c, self.scope
-        conditions = [
+        n = nodes.c
+        return [
             n.kind == "step",
             n.executor != "runbook",  # it waits for a runbook run, whose steps count
             n.started_at.is_not(None),
+            *self._of_services(n.service),
         ]
-        if s.services is not None:
-            conditions.append(n.service.in_(s.services))
-        return conditions
 
     def step_counts(self) -> StepCounts:
         """Manual and automated step runs that ended in the period.
@@ -129,9 +127,11 @@ class CoordinationFacts(ScopedFacts):
         span = Span.of(s.since.timestamp(), s.until.timestamp())
         manual = automated = 0
         if span.whole_days:
-            where = [t.environment.in_(self._node_environments()), span.in_days(t.day)]
-            if s.services is not None:
-                where.append(t.service.in_(s.services))
+            where = [
+                t.environment.in_(self._node_environments()),
+                span.in_days(t.day),
+                *self._of_services(t.service),
+            ]
             for row in self.tx.conn.execute(
                 select(t.manual, func.sum(t.runs)).where(*where).group_by(t.manual)
             ):
@@ -198,7 +198,7 @@ class CoordinationFacts(ScopedFacts):
                 .where(
                     f.environment.in_(s.environments),
                     span.contains(f.finished_at),
-                    *([f.service.in_(s.services)] if s.services is not None else []),
+                    *self._of_services(f.service),
                 )
                 .group_by(person)
             ).all()

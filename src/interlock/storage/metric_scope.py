@@ -228,6 +228,11 @@ class ScopedFacts:
         )
         return found
 
+    def _of_services(self, service: Any) -> list[ColumnElement[bool]]:
+        """``service`` (a column) is one of the scope's services: no condition when all count."""
+        s = self.scope
+        return [service.in_(s.services)] if s.services is not None else []
+
     def _sample(self, values: Select[Any], *, clamp: bool = True) -> RankedSample:
         return RankedSample(self.tx.conn, values, clamp=clamp)
 

@@ -115,8 +115,7 @@ class SqlDeliveryFacts(CoordinationFacts):
                 continue
             if table is f and not span.ends():
                 continue
-            if s.services is not None:
-                where.append(table.service.in_(s.services))
+            where.extend(self._of_services(table.service))
             keys = [table[k] for k in group]
             columns = (
                 [func.sum(days[name]).label(name) for name in SUMMED]
@@ -227,7 +226,7 @@ class SqlDeliveryFacts(CoordinationFacts):
             f.first == 1,
             f.lead.is_not(None),
             span.contains(walked(f.finished_at)),
-            *([f.service.in_(s.services)] if s.services is not None else []),
+            *self._of_services(f.service),
         )
         skewed = int(totals.get("lead_skewed", 0))
         mean = float(totals.get("lead_sum", 0.0)) / n if n else 0.0
@@ -249,7 +248,7 @@ class SqlDeliveryFacts(CoordinationFacts):
             .where(
                 f.environment.in_(s.environments),
                 f.first == 1,
-                *([f.service.in_(s.services)] if s.services is not None else []),
+                *self._of_services(f.service),
             )
             .group_by(f.service, f.commit_key)
             .having(and_(reached >= span.since, reached < span.until))
@@ -323,30 +322,22 @@ class SqlDeliveryFacts(CoordinationFacts):
         period; the good one may come after it.
         """
         f, s = delivery_facts.c, self.scope
-        since, until = s.since.timestamp(), s.until.timestamp()
-        services = [f.service.in_(s.services)] if s.services is not None else []
         walk = walked(f.finished_at)  # both queries stay in the episode index
+        began = [
+            f.environment.in_(s.environments),
+            f.episode == 1,
+            walk >= s.since.timestamp(),
+            walk < s.until.timestamp(),
+            *self._of_services(f.service),
+        ]
         row = self.tx.conn.execute(
             select(
                 func.count().label("episodes"),
                 func.count(f.restored).label("n"),
                 func.coalesce(func.avg(f.restored), 0.0).label("mean"),
-            ).where(
-                f.environment.in_(s.environments),
-                f.episode == 1,
-                walk >= since,
-                walk < until,
-                *services,
-            )
+            ).where(*began)
         ).one()
-        values = select(f.restored.label("v")).where(
-            f.environment.in_(s.environments),
-            f.episode == 1,
-            f.restored.is_not(None),
-            walk >= since,
-            walk < until,
-            *services,
-        )
+        values = select(f.restored.label("v")).where(*began, f.restored.is_not(None))
         sample = IndexedSample(self.tx.conn, values, n=int(row.n), mean=float(row.mean))
         sample.open = int(row.episodes) - int(row.n)
         return sample

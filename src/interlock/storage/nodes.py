@@ -244,9 +244,9 @@ class NodeQueries(QueryBase):
         )
         return int(result.rowcount)
 
-    def ready_roots(self, deployment_id: int, now: datetime) -> int:
-        """Make every pending node with no open needs ready; return how many."""
-        result = self.conn.execute(
+    def ready_roots(self, deployment_id: int, now: datetime) -> list[int]:
+        """Make every pending node with no open needs ready; return their ids."""
+        rows = self.conn.execute(
             update(nodes)
             .where(
                 nodes.c.deployment_id == deployment_id,
@@ -254,8 +254,9 @@ class NodeQueries(QueryBase):
                 nodes.c.unmet <= 0,
             )
             .values(state=NodeState.READY.value, not_before=now)
+            .returning(nodes.c.id)
         )
-        return int(result.rowcount)
+        return [int(node_id) for node_id in rows.scalars()]
 
     def satisfy(self, node: Node, now: datetime) -> list[int]:
         """``node`` is done: count it off its dependents; ready those with nothing left.

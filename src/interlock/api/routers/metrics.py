@@ -124,10 +124,6 @@ def collector_of(state: Any, app: AppState) -> DeliveryCollector:
     return found
 
 
-def _collector(request: Request, app: AppState) -> DeliveryCollector:
-    return collector_of(request.app.state, app)
-
-
 @exposition.get(
     "/metrics",
     response_class=Response,
@@ -145,4 +141,4 @@ def prometheus(request: Request, app: AppDep, who: PrincipalDep) -> Response:
                 " environments: limits",
                 action="metrics.read",
             )
-    return Response(_collector(request, app).exposition(), media_type=CONTENT_TYPE)
+    return Response(collector_of(request.app.state, app).exposition(), media_type=CONTENT_TYPE)
