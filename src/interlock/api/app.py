@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from pathlib import Path
 from typing import Any
@@ -54,15 +55,20 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
+    from interlock.api.watch import ReleaseWatch
+    from interlock.engine import views
     from interlock.engine.access import Access
     from interlock.engine.identity import Identity
 
+    watch = ReleaseWatch(functools.partial(views.release_revisions, engine))
+    engine.db.on_release_change(watch.changed)
     app.state.interlock = AppState(
         engine=engine,
         configs=configs,
         config_path=config_path,
         identity=Identity(engine),
         access=Access(configs),
+        watch=watch,
     )
     problems.install(app)
 

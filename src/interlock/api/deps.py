@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
 
+from interlock.api.watch import ReleaseWatch
 from interlock.engine.access import Access
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
@@ -24,6 +25,7 @@ class AppState:
     config_path: Path | None
     identity: Identity
     access: Access
+    watch: ReleaseWatch
 
     def readable_or_404(self, who: Principal, services: Iterable[str], what: str) -> None:
         """Hide what the caller may not read: it does not exist as far as they know."""

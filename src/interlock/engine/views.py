@@ -62,12 +62,10 @@ def _group(
     ]
 
 
-def release_revision(engine: Engine, release_id: int) -> int:
+def release_revisions(engine: Engine, release_ids: list[int]) -> dict[int, int]:
+    """The current revision of each release that exists (what long-polls compare)."""
     with engine.db.read() as tx:
-        release = tx.get_release(release_id)
-    if release is None:
-        raise NotFound(f"no release {release_id}")
-    return release.revision
+        return tx.release_revisions(release_ids)
 
 
 def list_releases(

@@ -43,6 +43,7 @@ class QueryBase:
     channels: set[str]
     _pending_audit: list[dict[str, Any]]
     _touched: set[int]
+    changed_releases: frozenset[int]
     readied: set[int]
     stale: StaleFacts
 

@@ -73,6 +73,7 @@ class Database:
         self.url = normalize_url(url)
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         self._listeners: list[Callable[[set[str]], None]] = []
+        self._release_listeners: list[Callable[[frozenset[int]], None]] = []
         self._local = threading.local()  # the transaction open in this thread, if any
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         # (seq, hash) of the audit chain's head as this process last wrote it:
@@ -105,10 +106,18 @@ class Database:
         """Call ``listener(channels)`` after every commit that notified something."""
         self._listeners.append(listener)
 
-    def _fire(self, channels: set[str]) -> None:
-        for listener in list(self._listeners):
+    def on_release_change(self, listener: Callable[[frozenset[int]], None]) -> None:
+        """Call ``listener(release_ids)`` after every commit that moved releases' revisions.
+
+        In this process only: a long-poll learns at once of what this process
+        committed, and polls for what others did.
+        """
+        self._release_listeners.append(listener)
+
+    def _fire(self, listeners: list[Callable[[Any], None]], what: Any) -> None:
+        for listener in list(listeners):
             try:
-                listener(channels)
+                listener(what)
             except Exception:  # a listener must never break a committed transaction
                 log.exception("commit listener failed")
 
@@ -142,12 +151,14 @@ class Database:
                         tx.before_commit()
                     finally:
                         self._local.tx = None
-                channels = tx.channels
+                channels, changed = tx.channels, tx.changed_releases
         finally:
             if lock is not None:
                 lock.release()
         if channels:
-            self._fire(channels)
+            self._fire(self._listeners, channels)
+        if changed:
+            self._fire(self._release_listeners, changed)
 
     @contextmanager
     def read(self) -> Iterator[Tx]:

@@ -26,6 +26,9 @@ _ITEMS_OF_ONE = (
     .where(release_items.c.release_id == bindparam("id"))
     .order_by(release_items.c.position)
 )
+_REVISIONS = select(releases.c.id, releases.c.revision).where(
+    releases.c.id.in_(bindparam("ids", expanding=True))
+)
 _TOUCH = (
     update(releases)
     .where(releases.c.id == bindparam("w_id"))
@@ -179,7 +182,17 @@ class ReleaseQueries(QueryBase):
     def flush_touched(self, at: datetime) -> None:
         for release_id in sorted(self._touched):
             self.conn.execute(_TOUCH, {"w_id": release_id, "b_now": at})
+        self.changed_releases = frozenset(self._touched)
         self._touched = set()
+
+    def release_revisions(self, release_ids: Iterable[int]) -> dict[int, int]:
+        """The revision of each of these releases that exists."""
+        ids = sorted(set(release_ids))
+        found: dict[int, int] = {}
+        for start in range(0, len(ids), 500):
+            rows = self.conn.execute(_REVISIONS, {"ids": ids[start : start + 500]})
+            found.update((int(r.id), int(r.revision)) for r in rows)
+        return found
 
     def due_scheduled_releases(self, now: datetime, limit: int = 100) -> list[int]:
         rows = self.conn.execute(

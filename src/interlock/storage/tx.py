@@ -54,6 +54,7 @@ class Tx(
         self.channels: set[str] = set()
         self._pending_audit = []
         self._touched: set[int] = set()
+        self.changed_releases: frozenset[int] = frozenset()  # set as it commits
         self.readied: set[int] = set()
         self.stale = StaleFacts()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
@@ -141,12 +139,7 @@ async def get(
     services = await run_in_threadpool(views.release_services, app.engine, release_id)
     app.readable_or_404(who, services, f"release {release_id}")
     if since is not None and wait > 0:
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            revision = await run_in_threadpool(views.release_revision, app.engine, release_id)
-            if revision > since:
-                break
-            await asyncio.sleep(0.2)
+        await app.watch.wait(release_id, since, wait)
     view = await run_in_threadpool(views.release_view, app.engine, release_id)
     out = release_out(view)
     out.waiting_on = await run_in_threadpool(
