@@ -53,6 +53,13 @@ class InvalidInput(InterlockError):
     kind = "invalid-input"
     title = "Invalid input"
 
+    def problem(self) -> dict[str, Any]:
+        """Like every 422: ``errors`` lists each problem with the field it is about."""
+        body = super().problem()
+        if "errors" not in body:
+            body["errors"] = [{"field": self.extra.get("field") or "body", "message": self.detail}]
+        return body
+
 
 class ConfigError(InvalidInput):
     """interlock.yaml is not valid; ``errors`` lists every problem with its position."""

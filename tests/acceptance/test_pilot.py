@@ -120,6 +120,9 @@ def test_a_release_reaches_production_and_everything_shows_it(project, server):
     assert [r["id"] for r in listed["items"]] == [int(release_id)]
     logs = server.cli("release", "logs", release_id, "--step", "roll-out")
     assert logs.returncode == 0 and "production/api/roll-out" in logs.stdout
+    # The key a header prints picks that one step out again.
+    one = server.json("release", "logs", release_id, "--step", "production/api/roll-out")
+    assert [e["key"] for e in one] == ["production/api/roll-out"]
 
     log = server.json("audit", "log")
     actions = [e["action"] for e in log]
@@ -155,6 +158,13 @@ def test_create_json_and_watch_exit_codes(project, server):
     watch = server.cli("release", "watch", str(created["id"]), "--timeout", "60")
     assert watch.returncode == 1
     assert "failed" in watch.stdout and "exited with status 4" in watch.stdout
+    # --watch --format json: stdout is one JSON document, the release as it ended.
+    watched = server.cli(
+        "release", "create", "api@1.0.1", "--reason", "r", "--watch", "--format", "json"
+    )
+    assert watched.returncode == 1
+    ended = json.loads(watched.stdout)
+    assert ended["state"] == "failed" and ended["id"] == created["id"] + 1
     bad = server.cli("release", "create", "api@1.0;rm", "--reason", "r")
     assert bad.returncode == 2 and "not a valid version" in bad.stderr
     missing = server.cli("release", "show", "999")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from interlock.domain.states import ReleaseState
 from interlock.engine import views
 from tests.helpers import running, wait_release_end
@@ -91,6 +93,7 @@ def test_plugin_executor_from_entry_point(pilot):
 def test_steps_see_the_release_in_their_environment(pilot, monkeypatch):
     monkeypatch.setenv("INTERLOCK_TOKEN", "secret-of-the-server")  # never passed on
     monkeypatch.setenv("TEAM_SETTING", "kept")
+    monkeypatch.setenv("INTERLOCK_HOME", str(pilot.dir / "home"))  # holds admin.token
     pilot.config("""\
         version: 1
         environments: [{name: staging}]
@@ -106,10 +109,12 @@ def test_steps_see_the_release_in_their_environment(pilot, monkeypatch):
     seen = dict(line.split("=", 1) for line in (pilot.dir / "env.txt").read_text().splitlines())
     assert seen["INTERLOCK_SERVICE"] == "api" and seen["INTERLOCK_VERSION"] == "3.1.0"
     assert seen["INTERLOCK_ENVIRONMENT"] == "staging"
-    assert seen["INTERLOCK_RELEASE"] == str(release.id)
+    assert seen["INTERLOCK_RELEASE"] == seen["INTERLOCK_RELEASE_ID"] == str(release.id)
+    assert seen["INTERLOCK_DEPLOYMENT_ID"] == seen["INTERLOCK_DEPLOYMENT"]
     assert seen["INTERLOCK_IDEMPOTENCY_KEY"].endswith(":api/env:1")
     assert seen["INTERLOCK_REASON"] == "PAY-7"
     assert "INTERLOCK_TOKEN" not in seen and "INTERLOCK_DATABASE_URL" not in seen
+    assert "INTERLOCK_HOME" not in seen
     assert seen["TEAM_SETTING"] == "kept"  # the rest of the server's environment is
 
 
@@ -142,3 +147,30 @@ def test_a_reason_naming_a_secret_stays_text_and_errors_hide_secrets(
     assert done.state is ReleaseState.FAILED
     assert "holds a line break" in done.error
     assert "line-one-secret" not in done.error
+
+
+@pytest.mark.parametrize(
+    ("run", "reason", "printed"),
+    [
+        ('echo "got $(echo {{ reason }})"', "hi; touch pwned", "got hi; touch pwned"),
+        ('"cat <<EOT\\ngot {{ reason }}\\nEOT"', "$(touch pwned)", "got $(touch pwned)"),
+        ('"# deploying for {{ reason }}\\necho ok"', "PAY-1\ntouch pwned #", "ok"),
+    ],
+)
+def test_a_release_reason_never_runs_in_a_shell_step(pilot, run, reason, printed):
+    pilot.config(f"""\
+        version: 1
+        environments: [{{name: staging}}]
+        services:
+          api:
+            deploy:
+              - name: roll-out
+                run: {run}
+        """)
+    with running(pilot.engine):
+        done = wait_release_end(pilot.engine, pilot.release("api@1.0", reason=reason).id)
+    log = _log(pilot, done.id)
+    assert not (pilot.dir / "pwned").exists(), log
+    assert done.state is ReleaseState.SUCCEEDED, log
+    assert log.endswith(f"\n{printed}\n")
+    assert '"${INTERLOCK_ARG_REASON}"' in log or "${INTERLOCK_ARG_REASON}" in log

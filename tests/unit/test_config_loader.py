@@ -66,6 +66,27 @@ def test_bad_duration():
     assert "write it like 90s, 5m, 2h" in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[1]", "not a list"),
+        ("{a: 1}", "not a mapping"),
+        ("0s", "longer than 0s"),
+        ("0", "longer than 0s"),
+    ],
+)
+def test_a_timeout_that_is_not_a_duration_or_is_zero_is_an_error_not_a_crash(value, message):
+    [error] = errors_of(MINIMAL.replace("timeout: 5m", f"timeout: {value}"))
+    assert (error["line"], error["field"]) == (10, "services.api.deploy[0].timeout")
+    assert message in error["message"]
+
+
+def test_a_null_default_says_to_leave_the_key_out():
+    [error] = errors_of(MINIMAL.replace("services:", "defaults: {backoff: null}\nservices:"))
+    assert error["field"] == "defaults.backoff"
+    assert "leave the key out" in error["message"]
+
+
 def test_missing_key_points_at_the_mapping():
     [error] = errors_of("""\
         version: 1

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from interlock import __version__
+from interlock import SERVER_HEADER, __version__
 from interlock.api import problems
 from interlock.api.deps import AppState
 from interlock.engine.configs import Configs
@@ -79,6 +79,8 @@ def create_app(
             # Answers hold release data and are personal to the caller's token.
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
             response.headers.setdefault("Cache-Control", "no-store")
+            # How the CLI knows it talks to Interlock, not some other service on the port.
+            response.headers.setdefault(SERVER_HEADER, __version__)
         return response
 
     from interlock.api.routers import health, metrics

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from interlock.domain.names import check_digest, check_version, parse_ref
+from interlock.domain.names import (
+    check_commit,
+    check_digest,
+    check_service_name,
+    check_version,
+    parse_ref,
+)
 from interlock.domain.records import Attempt, AuditEvent, Deployment, Node, Release
+from interlock.errors import InvalidInput
 
 T = TypeVar("T")
 
@@ -19,6 +27,14 @@ class Page(BaseModel, Generic[T]):
     next_cursor: int | None = Field(
         default=None, description="Pass as `cursor` to get the next page; null at the end."
     )
+
+
+def _checked(check: Callable[[str], str], value: str) -> str:
+    """Run a name check inside a model, so a 422 names the field where it stands."""
+    try:
+        return check(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.detail) from None
 
 
 class ItemIn(BaseModel):
@@ -31,18 +47,22 @@ class ItemIn(BaseModel):
     @field_validator("service")
     @classmethod
     def _service(cls, value: str) -> str:
-        parse_ref(f"{value}@0")
-        return value
+        return _checked(check_service_name, value)
 
     @field_validator("version")
     @classmethod
     def _version(cls, value: str) -> str:
-        return check_version(value)
+        return _checked(check_version, value)
 
     @field_validator("digest")
     @classmethod
     def _digest(cls, value: str | None) -> str | None:
-        return check_digest(value) if value is not None else None
+        return _checked(check_digest, value) if value is not None else None
+
+    @field_validator("commit")
+    @classmethod
+    def _commit(cls, value: str | None) -> str | None:
+        return _checked(check_commit, value) if value is not None else None
 
 
 class ReleaseCreate(BaseModel):
@@ -71,8 +91,11 @@ class ReleaseCreate(BaseModel):
     @field_validator("services")
     @classmethod
     def _refs(cls, value: list[str]) -> list[str]:
-        for ref in value:
-            parse_ref(ref)
+        for n, ref in enumerate(value):
+            try:
+                parse_ref(ref)
+            except InvalidInput as exc:
+                raise InvalidInput(exc.detail, field=f"services[{n}]") from None
         return value
 
     @field_validator("at")

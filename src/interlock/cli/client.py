@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from interlock import errors
+from interlock import SERVER_HEADER, errors
 from interlock.cli.settings import DEFAULT_URL, home
 
 STATUS_ERRORS: dict[int, type[errors.InterlockError]] = {
@@ -84,11 +84,12 @@ class Client:
 
     def _json(self, response: httpx.Response) -> Any:
         try:
+            if SERVER_HEADER not in response.headers:
+                raise ValueError("not Interlock")
             return response.json()
         except ValueError:
             raise errors.Unreachable(
-                f"{self.url} answered, but not as an Interlock server does (no JSON); check "
-                "INTERLOCK_URL"
+                f"{self.url} answered, but not as an Interlock server does; check INTERLOCK_URL"
             ) from None
 
     def get(self, path: str, **params: Any) -> Any:
@@ -100,7 +101,7 @@ class Client:
 
     def delete(self, path: str) -> Any:
         response = self.request("DELETE", path)
-        return response.json() if response.content else None
+        return self._json(response) if response.content else None
 
     def close(self) -> None:
         self._http.close()

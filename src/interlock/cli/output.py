@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -47,6 +48,14 @@ def run(command: click.Group, argv: list[str]) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a bug: say so in one line, the traceback only on request
+        if os.environ.get("INTERLOCK_DEBUG"):
+            raise
+        error(
+            f"interlock hit an unexpected error ({type(exc).__name__}: {exc}); this is a bug, "
+            "please report it. Set INTERLOCK_DEBUG=1 to see where it happened."
+        )
+        sys.exit(1)
     sys.exit(0)
 
 

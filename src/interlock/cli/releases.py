@@ -114,7 +114,8 @@ def create(
     if fmt == "json" and not watch_:
         emit_json(created)
         return
-    click.echo(created["id"])
+    if fmt != "json":  # with --watch, stdout holds only the final release as JSON
+        click.echo(created["id"])
     when = f" at {_when(created['scheduled_at'])}" if created.get("scheduled_at") else ""
     click.echo(
         f"release {created['id']} created: {_items(created)} → "
@@ -184,7 +185,9 @@ def list_(
             ("created", "CREATED"),
             ("reason", "REASON"),
         ],
-        empty="no releases yet",
+        empty="no releases match"
+        if states or service or created_by or before
+        else "no releases yet",
         styles={"state": state},
     )
 
@@ -368,7 +371,11 @@ def watch(release_id: int, timeout: float | None, fmt: str) -> None:
 
 @release.command("logs")
 @click.argument("release_id", type=int)
-@click.option("--step", help="Only this step (name, or SERVICE/NAME).")
+@click.option(
+    "--step",
+    help="Only this step: NAME (every environment), SERVICE/NAME, or ENVIRONMENT/SERVICE/NAME "
+    "as the log headers print it.",
+)
 @FORMAT_OPTION
 def logs(release_id: int, step: str | None, fmt: str) -> None:
     """The output of the release's steps."""

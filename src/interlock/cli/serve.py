@@ -49,14 +49,20 @@ def _bootstrap_admin(engine: Any) -> None:
     """On the very first start, create the admin and show its token once."""
     from interlock.engine.identity import Identity
 
-    secret = Identity(engine).bootstrap(home())
+    identity = Identity(engine)
+    secret = identity.bootstrap(home())
     if secret is None:
         return
     path = home() / "admin.token"
+    kept = (
+        f"The admin token that was there (another database's) is kept in {identity.kept_token}.\n"
+        if identity.kept_token
+        else ""
+    )
     click.echo(
         "\nInterlock created the first administrator, 'admin'. Its API token, shown only "
         f"this once:\n\n    {secret}\n\nIt is also in {path} (readable only by you); the CLI "
-        "on this machine uses it when INTERLOCK_TOKEN is unset.\nGive each person their "
+        f"on this machine uses it when INTERLOCK_TOKEN is unset.\n{kept}Give each person their "
         "own: `interlock user add NAME` and `interlock token create --user NAME`.\n",
         err=True,
     )

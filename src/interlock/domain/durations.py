@@ -20,6 +20,8 @@ def parse_duration(value: str | int | float) -> float:
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration like 90s, 5m or 2h, not {_kind(value)}")
     text = value.strip().replace(" ", "")
     if not text:
         raise ValueError("expected a duration like 90s, 5m or 2h, got an empty string")
@@ -33,6 +35,24 @@ def parse_duration(value: str | int | float) -> float:
     if pos != len(text):
         raise ValueError(f"{value!r} is not a duration: write it like 90s, 5m, 2h or 1h30m")
     return total
+
+
+def parse_positive_duration(value: str | int | float) -> float:
+    """A duration that must be longer than zero: a timeout or an interval."""
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("a timeout or interval must be longer than 0s")
+    return seconds
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null (leave the key out for the default)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
 
 
 def format_duration(seconds: float) -> str:

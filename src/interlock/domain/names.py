@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from interlock.errors import InvalidInput
 
-SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+SERVICE_NAME = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,62}\Z")
 ENVIRONMENT_NAME = SERVICE_NAME
-STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
-USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+STEP_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
+VERSION = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
+DIGEST = re.compile(r"\Asha256:[0-9a-f]{64}\Z")
+COMMIT = re.compile(r"\A[0-9a-f]{7,64}\Z")
+USER_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._@-]{0,127}\Z")
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,20 @@ def check_digest(value: str, field: str = "digest") -> str:
     return value
 
 
+def check_commit(value: str, field: str = "commit") -> str:
+    if not COMMIT.match(value):
+        raise InvalidInput(
+            f"{field} {value!r} is not a git commit id (7 to 64 hex digits)", field=field
+        )
+    return value
+
+
 def parse_ref(text: str, field: str = "services") -> ServiceRef:
     """Parse ``api@1.4.2``; raise :class:`InvalidInput` naming what is wrong."""
     service, sep, version = text.partition("@")
     if not sep or not service or not version:
         raise InvalidInput(f"{text!r} is not SERVICE@VERSION (for example api@1.4.2)", field=field)
-    return ServiceRef(check_service_name(service, field), check_version(version, field))
+    try:
+        return ServiceRef(check_service_name(service), check_version(version))
+    except InvalidInput as exc:
+        raise InvalidInput(f"{text!r}: {exc.detail}", field=field) from None

@@ -10,7 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from interlock.domain.names import COMMIT, check_digest, check_service_name, check_version
+from interlock.domain.names import (
+    check_commit,
+    check_digest,
+    check_service_name,
+    check_version,
+)
 from interlock.domain.records import Artifact, Item
 from interlock.domain.states import ReleaseState
 from interlock.engine.core import Engine
@@ -35,10 +40,8 @@ def register(
     check_service_name(service)
     check_version(version)
     check_digest(digest)
-    if commit is not None and not COMMIT.match(commit):
-        raise InvalidInput(
-            f"commit {commit!r} is not a git commit id (7 to 64 hex digits)", field="commit"
-        )
+    if commit is not None:
+        check_commit(commit)
     if committed_at is not None and committed_at.tzinfo is None:
         raise InvalidInput(
             "committed_at needs a time zone, e.g. 2026-11-27T10:00:00Z", field="committed_at"

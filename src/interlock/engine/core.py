@@ -27,7 +27,12 @@ class Settings:
     lost_lease_retries: int = 3  # extra runs an idempotent step gets after worker deaths
     # Environment variables a step never inherits from the server or worker.
     withheld_env: tuple[str, ...] = field(
-        default=("INTERLOCK_TOKEN", "INTERLOCK_DATABASE_URL", "INTERLOCK_ADMIN_TOKEN")
+        default=(
+            "INTERLOCK_TOKEN",
+            "INTERLOCK_DATABASE_URL",
+            "INTERLOCK_ADMIN_TOKEN",
+            "INTERLOCK_HOME",  # it holds admin.token
+        )
     )
 
 

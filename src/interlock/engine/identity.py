@@ -82,6 +82,7 @@ class Identity:
         self._last_used: dict[int, float] = {}
         self._failures: dict[tuple[str, str, str | None], float] = {}
         self._lock = threading.Lock()
+        self.kept_token: Path | None = None  # where bootstrap moved an older admin.token
 
     # -- authentication --------------------------------------------------------------
     def authenticate(self, secret: str | None, *, source: str = "") -> tuple[User, Token]:
@@ -381,6 +382,10 @@ class Identity:
             return None
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = home / "admin.token"
+        if path.exists():  # another database's admin token (--database-url): keep it
+            kept = home / f"admin.token.{now:%Y%m%dT%H%M%S}"
+            os.replace(path, kept)
+            self.kept_token = kept
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secret + "\n")

@@ -124,6 +124,9 @@ def prepare(engine: Engine, node: Node, deployment: Deployment, release: Release
         withheld = set(engine.settings.withheld_env)
         found = {k: v for k, v in os.environ.items() if k not in withheld}
         found.update({f"INTERLOCK_{k.upper().replace('.', '_')}": v for k, v in values.items()})
+        # The names scripts are told to use; INTERLOCK_RELEASE and _DEPLOYMENT stay too.
+        found["INTERLOCK_RELEASE_ID"] = values["release"]
+        found["INTERLOCK_DEPLOYMENT_ID"] = values["deployment"]
         return found
 
     sink = LogSink(engine.settings.log_limit)

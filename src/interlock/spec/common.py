@@ -6,21 +6,30 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from interlock.domain.durations import parse_duration
+from interlock.domain.durations import parse_duration, parse_positive_duration
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 STEP_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 
+_DURATION_TEXT = {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"}
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
     WithJsonSchema(
         {
-            "anyOf": [
-                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"},
-                {"type": "number", "minimum": 0},
-            ],
+            "anyOf": [_DURATION_TEXT, {"type": "number", "minimum": 0}],
             "description": "A duration: 90s, 5m, 2h, 1h30m, 7d, or a number of seconds.",
+        }
+    ),
+]
+# Timeouts and intervals: zero would fail every try, or poll without pause.
+PositiveDuration = Annotated[
+    float,
+    BeforeValidator(parse_positive_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [_DURATION_TEXT, {"type": "number", "exclusiveMinimum": 0}],
+            "description": "A duration longer than zero: 90s, 5m, 2h, or a number of seconds.",
         }
     ),
 ]

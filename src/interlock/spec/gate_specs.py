@@ -23,7 +23,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from interlock.spec.common import STEP_NAME_PATTERN, Duration, HttpCall, Name, Strict
+from interlock.spec.common import (
+    STEP_NAME_PATTERN,
+    Duration,
+    HttpCall,
+    Name,
+    PositiveDuration,
+    Strict,
+)
 from interlock.spec.metric_gate import MetricGateSpec
 from interlock.spec.windows import WindowSpec
 
@@ -76,7 +83,9 @@ class CheckProbe(Strict):
 
     run: str | None = Field(default=None, description="Passes when it exits 0.")
     http: HttpCall | None = Field(default=None, description="Passes on the expected status.")
-    attempt_timeout: Duration = Field(default=60.0, description="How long one try may take.")
+    attempt_timeout: PositiveDuration = Field(
+        default=60.0, description="How long one try may take."
+    )
 
     @model_validator(mode="after")
     def _one_probe(self) -> CheckProbe:
@@ -88,8 +97,10 @@ class CheckGate(CheckProbe):
     """Poll a check until it passes; fail the gate when ``timeout`` passes first."""
 
     name: GateName = "check"
-    interval: Duration = Field(default=10.0, description="Time between tries.")
-    timeout: Duration = Field(default=300.0, description="Fail when it has not passed by then.")
+    interval: PositiveDuration = Field(default=10.0, description="Time between tries.")
+    timeout: PositiveDuration = Field(
+        default=300.0, description="Fail when it has not passed by then."
+    )
 
 
 class SoakCheck(Strict):
@@ -109,7 +120,9 @@ class SoakGate(Strict):
 
     name: GateName = "soak"
     duration: Duration
-    interval: Duration = Field(default=30.0, description="Time between two rounds of checks.")
+    interval: PositiveDuration = Field(
+        default=30.0, description="Time between two rounds of checks."
+    )
     checks: list[SoakCheck] = Field(default_factory=list)
 
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from interlock.domain.templating import env_references
-from interlock.spec.common import Duration, Strict
+from interlock.spec.common import PositiveDuration, Strict
 
 Operator = Literal["<", "<=", ">", ">=", "==", "!="]
 Reducer = Literal["max", "min", "sum", "avg"]
@@ -75,11 +75,11 @@ class MetricGateSpec(Strict):
         default=None,
         description="How to combine several series into one value; without it, several fail.",
     )
-    interval: Duration = Field(default=30.0, description="Time between two polls.")
-    timeout: Duration = Field(
+    interval: PositiveDuration = Field(default=30.0, description="Time between two polls.")
+    timeout: PositiveDuration = Field(
         default=600.0, description="The gate fails when the threshold has not held by then."
     )
-    request_timeout: Duration = Field(
+    request_timeout: PositiveDuration = Field(
         default=10.0, description="How long one request to Prometheus may take."
     )
 

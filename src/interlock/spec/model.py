@@ -16,6 +16,7 @@ from interlock.spec.common import (
     Duration,
     HttpCall,
     Name,
+    PositiveDuration,
     Strict,
 )
 from interlock.spec.gate_specs import Gates, Permission
@@ -59,7 +60,9 @@ class Step(Strict):
     with_: dict[str, Any] = Field(
         default_factory=dict, alias="with", description="Settings for the plug-in in `uses`."
     )
-    timeout: Duration | None = Field(default=None, description="Default: defaults.timeout (10m).")
+    timeout: PositiveDuration | None = Field(
+        default=None, description="Default: defaults.timeout (10m)."
+    )
     retries: Annotated[int, Field(ge=0, le=50)] | None = None
     backoff: Duration | None = Field(
         default=None, description="Wait before the first retry; doubles each time (default 5s)."
@@ -89,7 +92,7 @@ class Step(Strict):
 class Defaults(Strict):
     """Values a step gets when it does not set its own."""
 
-    timeout: Duration = 600.0
+    timeout: PositiveDuration = 600.0
     retries: Annotated[int, Field(ge=0, le=50)] = 0
     backoff: Duration = 5.0
     idempotent: bool = False
@@ -108,7 +111,7 @@ class Environment(Strict):
         "reverse dependency order), roll back only the failed service, pause for a person, "
         "or just fail.",
     )
-    deadline: Duration | None = Field(
+    deadline: PositiveDuration | None = Field(
         default=None,
         description="A deployment not finished by then (from its start) is aborted and "
         "handled as a failure.",

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from interlock.spec.common import Duration, Name, Strict
+from interlock.spec.common import Duration, Name, PositiveDuration, Strict
 
 SECRET_REFERENCE = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"
 USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
@@ -72,7 +72,7 @@ class Webhook(Strict):
     headers: dict[str, str] = Field(
         default_factory=dict, description="Extra request headers; values may hold ${VARS}."
     )
-    timeout: Duration = Field(default=10.0, description="Per request (at most 60s).")
+    timeout: PositiveDuration = Field(default=10.0, description="Per request (at most 60s).")
     backoff: Duration = Field(
         default=1.0, description="Wait after a failed delivery; doubles each time."
     )

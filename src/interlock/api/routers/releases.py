@@ -172,7 +172,11 @@ def logs(
     release_id: Id,
     app: AppDep,
     who: PrincipalDep,
-    step: str | None = Query(default=None, description="Only this step (name or key)."),
+    step: str | None = Query(
+        default=None,
+        description="Only this step: its name (`migrate`, every environment), its key "
+        "(`api/migrate`), or the key the logs print (`staging/api/migrate`).",
+    ),
 ) -> list[LogOut]:
     """The output of every step of a release (the latest attempt of each)."""
     view = views.release_view(app.engine, release_id)
@@ -180,7 +184,8 @@ def logs(
     out = []
     for dv in view.deployments:
         for node in dv.nodes:
-            if step and step not in (node.name, node.key):
+            key = f"{dv.deployment.environment}/{node.key}"
+            if step and step not in (node.name, node.key, key):
                 continue
             if node.kind != "step" or node.attempt == 0:
                 continue
@@ -188,7 +193,7 @@ def logs(
             out.append(
                 LogOut(
                     step_id=node.id,
-                    key=f"{dv.deployment.environment}/{node.key}",
+                    key=key,
                     attempt=number,
                     text=text,
                     next_offset=len(text),

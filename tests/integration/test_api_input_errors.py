@@ -1,0 +1,39 @@
+"""Every 422 has the same shape: problem+json whose errors[] name each field where it stands."""
+
+from __future__ import annotations
+
+from tests.support.api import Api
+
+CONFIG = """\
+version: 1
+environments: [{name: staging}]
+services:
+  api: {deploy: [{name: one, run: "true"}]}
+"""
+
+
+def test_bad_release_bodies_name_the_field(pilot):
+    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
+    try:
+        client = api.admin()
+
+        def refused(body: dict) -> list[dict]:
+            answer = client.post("/api/v1/releases", json={"reason": "T-1", **body})
+            assert answer.status_code == 422, answer.text
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            return answer.json()["errors"]
+
+        [error] = refused({"services": ["api@1.0.0", "api@1.0\n"]})
+        assert error["field"] == "services[1]" and "not a valid version" in error["message"]
+        [error] = refused({"items": [{"service": "api", "version": "1.0;rm"}]})
+        assert error["field"] == "items[0].version"
+        [error] = refused({"items": [{"service": "api", "version": "1.0", "commit": "abc;id"}]})
+        assert error["field"] == "items[0].commit" and "git commit id" in error["message"]
+        [error] = refused({"services": ["api@1.0"], "until": "nowhere"})
+        assert error["field"] == "until"
+        [error] = refused({"services": ["db@1.0"]})
+        assert "no service named 'db'" in error["message"]
+        with pilot.engine.db.read() as tx:  # nothing was created by any of them
+            assert tx.list_releases(limit=10) == []
+    finally:
+        api.stop()
