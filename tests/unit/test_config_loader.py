@@ -208,8 +208,9 @@ def test_invalid_names_and_versions():
         services:
           API: {deploy: [{name: a, run: "true"}]}
         """)
-    fields = {p["field"] for p in problems}
-    assert {"version", "environments[0].name", "services.API"} <= fields
+    fields = {p["field"]: p["message"] for p in problems}
+    assert {"version", "environments[0].name", "services.API"} <= set(fields)
+    assert fields["environments[0].name"].startswith("must be lower-case letters")
 
 
 @pytest.mark.parametrize(

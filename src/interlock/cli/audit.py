@@ -245,7 +245,8 @@ def verify_(checkpoints: tuple[str, ...], file_: Path | None, fmt: str) -> None:
             + (f", head {head['checkpoint']}" if head else "")
         )
     else:
-        click.echo(f"audit log BROKEN ({len(result['problems'])} problems):", err=True)
+        count = len(result["problems"])
+        click.echo(f"audit log BROKEN ({count} problem{'s' if count != 1 else ''}):", err=True)
         for problem in result["problems"][:20]:
             click.echo(f"  event {problem['seq']}: {problem['message']}", err=True)
     if not result["ok"]:

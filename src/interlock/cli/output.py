@@ -27,13 +27,16 @@ def run(command: click.Group, argv: list[str]) -> None:
     try:
         command.main(args=argv, prog_name="interlock", standalone_mode=False)
     except InterlockError as exc:
-        error(exc.detail)
-        problems = exc.extra.get("errors")
-        if isinstance(problems, list) and problems and "\n" not in exc.detail:
+        problems = [
+            p for p in exc.extra.get("errors") or () if isinstance(p, dict) and "message" in p
+        ]
+        if len(problems) < 2 or "\n" in exc.detail:  # the detail says it all
+            error(exc.detail)
+        else:  # one line each, not the detail that strings them together
+            error(f"{len(problems)} problems:")
             for problem in problems:
-                if isinstance(problem, dict) and "message" in problem:
-                    where = problem.get("field") or problem.get("loc") or ""
-                    error(f"  {where}: {problem['message']}" if where else problem["message"])
+                where = problem.get("field") or problem.get("loc") or ""
+                error(f"  {where}: {problem['message']}" if where else f"  {problem['message']}")
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         error("aborted")

@@ -344,20 +344,31 @@ def _print_changes(
             if seen.get((dep["id"], step["key"])) == marker or step["state"] == "pending":
                 continue
             seen[(dep["id"], step["key"])] = marker
-            detail = ""
-            if step["state"] == "running":
-                detail = f" (attempt {step['attempt']}/{step['max_attempts']})"
-            elif step["state"] in ("succeeded", "failed") and step["started_at"]:
-                detail = f" in {_duration(step['started_at'], step['finished_at'])}"
-            if step.get("error") and step["state"] != "succeeded":
-                detail += f": {step['error']}"
-            done = f"[{progress.get('steps_done', 0)}/{progress.get('steps_total', 0)}]"
             click.echo(
-                f"[{now}] {done} {dep['environment']}  {step['key']}  {step['state']}{detail}"
+                f"[{now}] [{progress.get('steps_done', 0)}/{progress.get('steps_total', 0)}] "
+                f"{dep['environment']}  {step['key']}  {step['state']}{_step_detail(step)}"
             )
         if ended and seen.get(key) != dep["state"]:
             seen[key] = dep["state"]
             click.echo(f"[{now}] {dep['environment']}: deployment {dep['id']} {dep['state']}")
+
+
+def _step_detail(step: dict[str, Any]) -> str:
+    """What a watcher wants to know about a step that just changed."""
+    state, attempt, most = step["state"], step["attempt"], step["max_attempts"]
+    error = step.get("error")
+    if state == "running":
+        if attempt > most:
+            return f" (attempt {attempt}: run again after its worker was lost)"
+        return f" (attempt {attempt}/{most})"
+    if state == "ready" and attempt:  # between tries
+        return f" (try {attempt + 1} next, after: {error or 'its worker was lost'})"
+    detail = ""
+    if state in ("succeeded", "failed") and step["started_at"]:
+        detail = f" in {_duration(step['started_at'], step['finished_at'])}"
+    if error and state != "succeeded":
+        detail += f": {error}"
+    return detail
 
 
 @release.command("watch")

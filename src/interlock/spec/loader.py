@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from interlock.errors import ConfigError
+from interlock.spec.common import NAME_PATTERN
 from interlock.spec.model import Config
 
 Loc = tuple[str | int, ...]
@@ -218,7 +219,11 @@ def _message(error: dict[str, Any], loc: Loc, root: type[BaseModel]) -> tuple[st
     if kind == "string_pattern_mismatch" and "[key]" in loc:
         msg = "names must be lower-case letters, digits, '.', '_' or '-'"
     elif kind == "string_pattern_mismatch":
-        msg = "must be letters, digits, '.', '_' or '-', starting with a letter or digit"
+        lower = (error.get("ctx") or {}).get("pattern") == NAME_PATTERN
+        msg = (
+            f"must be {'lower-case ' if lower else ''}letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
     got = error.get("input")
     if kind not in ("missing",) and not isinstance(got, dict | list) and got is not None:
         msg += f" (got {got!r})"

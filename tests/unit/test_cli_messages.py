@@ -1,0 +1,86 @@
+"""What the CLI prints: a step's line in `release watch`, and errors without repeats."""
+
+from __future__ import annotations
+
+import click
+import pytest
+
+from interlock.cli.output import run
+from interlock.cli.releases import _step_detail
+from interlock.errors import InvalidInput
+
+
+def _step(**kw):
+    base = {
+        "state": "running",
+        "attempt": 1,
+        "max_attempts": 3,
+        "error": None,
+        "started_at": None,
+        "finished_at": None,
+    }
+    return {**base, **kw}
+
+
+def test_a_step_line_says_which_try_and_why():
+    assert _step_detail(_step()) == " (attempt 1/3)"
+    # re-run after a lost worker, beyond its retries: not "attempt 2/1"
+    assert _step_detail(_step(attempt=2, max_attempts=1)) == (
+        " (attempt 2: run again after its worker was lost)"
+    )
+    assert _step_detail(_step(state="ready", attempt=1, error="exited with status 1")) == (
+        " (try 2 next, after: exited with status 1)"
+    )
+    failed = _step(
+        state="failed",
+        error="exited with status 4",
+        started_at="2026-11-27T10:00:00+00:00",
+        finished_at="2026-11-27T10:00:02+00:00",
+    )
+    assert _step_detail(failed) == " in 2s: exited with status 4"
+
+
+def _fails_with(error: InvalidInput) -> click.Group:
+    @click.group()
+    def cli() -> None:
+        pass
+
+    @cli.command()
+    def go() -> None:
+        raise error
+
+    return cli
+
+
+def test_an_error_is_printed_once(capsys):
+    one = InvalidInput("reason must not be empty", field="reason")
+    with pytest.raises(SystemExit) as done:
+        run(_fails_with(one), ["go"])
+    assert done.value.code == 2
+    assert capsys.readouterr().err == "error: reason must not be empty\n"
+
+    two = InvalidInput(
+        "a: bad; b: worse",
+        errors=[{"field": "a", "message": "bad"}, {"field": "b", "message": "worse"}],
+    )
+    with pytest.raises(SystemExit):
+        run(_fails_with(two), ["go"])
+    assert capsys.readouterr().err == "error: 2 problems:\n  a: bad\n  b: worse\n"
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(capsys, monkeypatch):
+    monkeypatch.delenv("INTERLOCK_DEBUG", raising=False)
+
+    @click.group()
+    def cli() -> None:
+        pass
+
+    @cli.command()
+    def go() -> None:
+        raise KeyError("entries")
+
+    with pytest.raises(SystemExit) as done:
+        run(cli, ["go"])
+    assert done.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "KeyError" in err and "INTERLOCK_DEBUG=1" in err
