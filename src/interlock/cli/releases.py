@@ -16,6 +16,7 @@ from interlock.errors import (
     EXIT_OK,
     EXIT_TIMEOUT,
     InvalidInput,
+    NotFound,
 )
 
 FINAL = {
@@ -387,10 +388,27 @@ def watch(release_id: int, timeout: float | None, fmt: str) -> None:
     help="Only this step: NAME (every environment), SERVICE/NAME, or ENVIRONMENT/SERVICE/NAME "
     "as the log headers print it.",
 )
+@click.option(
+    "--attempt",
+    type=click.IntRange(min=1),
+    help="This try of each step instead of the latest (a retry, or a run after a lost worker).",
+)
 @FORMAT_OPTION
-def logs(release_id: int, step: str | None, fmt: str) -> None:
-    """The output of the release's steps."""
-    found = Client().get(f"/api/v1/releases/{release_id}/logs", step=step)
+def logs(release_id: int, step: str | None, attempt: int | None, fmt: str) -> None:
+    """The output of the release's steps (the latest try of each, or --attempt N)."""
+    with Client() as client:
+        found = client.get(f"/api/v1/releases/{release_id}/logs", step=step)
+        if attempt is not None:
+            found = [
+                {
+                    **client.get(f"/api/v1/steps/{entry['step_id']}/logs", attempt=attempt),
+                    "key": entry["key"],
+                }
+                for entry in found
+                if entry["attempt"] >= attempt
+            ]
+            if not found:
+                raise NotFound(f"no step of release {release_id} has run {attempt} times")
     if fmt == "json":
         emit_json(found)
         return
@@ -399,7 +417,8 @@ def logs(release_id: int, step: str | None, fmt: str) -> None:
             f"==> {entry['key']} (attempt {entry['attempt']}"
             f"{', running' if not entry['finished'] else ''}) <=="
         )
-        click.echo(entry["text"], nl=not entry["text"].endswith("\n"))
+        text = entry["text"]
+        click.echo(text, nl=bool(text) and not text.endswith("\n"))
 
 
 @release.command("cancel")
