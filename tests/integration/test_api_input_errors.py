@@ -37,3 +37,21 @@ def test_bad_release_bodies_name_the_field(pilot):
             assert tx.list_releases(limit=10) == []
     finally:
         api.stop()
+
+
+def test_an_unknown_query_parameter_is_refused_not_ignored(pilot):
+    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
+    try:
+        client = api.admin()
+        answer = client.get("/api/v1/releases", params={"created_by": "ann"})
+        assert answer.status_code == 200
+        answer = client.get("/api/v1/releases", params={"by": "ann"})  # meant created_by
+        assert answer.status_code == 422
+        [error] = answer.json()["errors"]
+        assert error["field"] == "by" and "unknown query parameter 'by'" in error["message"]
+        typo = client.get("/api/v1/releases", params={"sevice": "api"}).json()
+        assert "did you mean 'service'?" in typo["detail"]
+        # parameters of the endpoint's dependencies count too (the long-poll's since/wait)
+        assert client.get("/api/v1/releases/1", params={"since": 0, "wait": 0}).status_code == 404
+    finally:
+        api.stop()

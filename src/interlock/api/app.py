@@ -7,11 +7,11 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from interlock import SERVER_HEADER, __version__
 from interlock.api import problems
-from interlock.api.deps import AppState
+from interlock.api.deps import AppState, known_query
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
 
@@ -92,7 +92,7 @@ def create_app(
     app.include_router(web_ui)  # the web UI at /ui/ (and / redirects there)
     for name in ROUTERS:
         module = importlib.import_module(f"interlock.api.routers.{name}")
-        app.include_router(module.router, prefix="/api/v1")
+        app.include_router(module.router, prefix="/api/v1", dependencies=[Depends(known_query)])
     if warm_metrics:
         metrics.collector_of(app.state, app.state.interlock).warm_in_background()
     return app

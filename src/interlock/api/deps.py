@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
@@ -15,7 +16,7 @@ from interlock.engine.access import Access
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
 from interlock.engine.identity import Identity, Principal
-from interlock.errors import NotFound
+from interlock.errors import InvalidInput, NotFound
 
 
 @dataclass
@@ -58,3 +59,36 @@ AppDep = Annotated[AppState, Depends(state)]
 # Ids in paths: a number a database column can hold (larger is a 422, not a 500).
 Id = Annotated[int, PathParam(ge=1, le=2**62)]
 PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def known_query(request: Request) -> None:
+    """Refuse a query parameter the endpoint does not take (422 naming it).
+
+    Ignoring it would answer a different question than the one asked: a
+    `?by=ann` meant as `?created_by=ann` would list everyone's releases.
+    """
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _query_names(dependant)
+    for name in request.query_params:
+        if name not in known:
+            principal(request)  # who may not call it at all hears 401 first, as everywhere
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else (f"; it takes {', '.join(sorted(known))}" if known else "; it takes none")
+            )
+            raise InvalidInput(
+                f"unknown query parameter {name!r} for {request.method} {request.url.path}{hint}",
+                field=name,
+            )
