@@ -21,7 +21,7 @@ from interlock.domain.states import (
     ReleaseState,
 )
 from interlock.engine.core import SYSTEM_ACTOR
-from interlock.engine.transitions import move_deployment, move_node, move_release
+from interlock.engine.transitions import move_deployment, move_node, move_nodes, move_release
 
 STOPPABLE = frozenset({NodeState.PENDING, NodeState.READY, NodeState.WAITING})
 
@@ -171,11 +171,19 @@ def promote(tx: Any, deployment: Deployment, *, at: datetime) -> None:
             tx.made_ready([node.id])
 
 
-def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
+def advance(
+    tx: Any,
+    deployment_id: int,
+    *,
+    at: datetime,
+    actor: str = SYSTEM_ACTOR,
+    reason: str | None = None,
+) -> None:
     """Bring a deployment up to date with its nodes: stop what cannot run, finish what is done.
 
     It reads only the count of nodes per state, so it costs the same for a
-    graph of five nodes or five hundred.
+    graph of five nodes or five hundred, unless it stops nodes: each one
+    stopped gets its own audit event (by ``actor``; a cancelled one with ``reason``).
     """
     deployment = tx.get_deployment(deployment_id, lock=True)
     if deployment is None or deployment.state in TERMINAL_DEPLOYMENT:
@@ -199,23 +207,51 @@ def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
 
     if deployment.cancel_requested and deployment.state is not DeploymentState.ROLLING_BACK:
         # (A rollback under way is never stopped half-way: it finishes first.)
-        tx.stop_nodes(
-            deployment_id, [*STOPPABLE, NodeState.NEEDS_ATTENTION], NodeState.CANCELLED, at
+        stoppable = [s for s in (*STOPPABLE, NodeState.NEEDS_ATTENTION) if counts.get(s)]
+        move_nodes(
+            tx,
+            deployment_id,
+            stoppable,
+            NodeState.CANCELLED,
+            at=at,
+            actor=actor,
+            reason=reason or "its deployment was cancelled",
         )
-        if not running:
+        if running:
+            # A node claimed while the cancel was being decided stops too.
+            if tx.request_cancel(deployment_id):
+                tx.notify("cancel")
+        else:
             finish_deployment(tx, deployment, DeploymentState.CANCELLED, at=at)
         return
 
     phase = "rollback" if rolling else None
     mine = rolling if rolling else counts
     if mine.get(NodeState.FAILED) or (deployment.abort_reason and not rolling):
-        tx.stop_nodes(deployment_id, list(STOPPABLE), NodeState.SKIPPED, at, phase=phase)
+        stoppable = [s for s in STOPPABLE if mine.get(s)]
+        first = None
+        if stoppable or not running:
+            first = next(iter(tx.nodes_in_state(deployment_id, NodeState.FAILED, 1)), None)
+        if stoppable:
+            move_nodes(
+                tx,
+                deployment_id,
+                stoppable,
+                NodeState.SKIPPED,
+                at=at,
+                actor=actor,
+                reason=(
+                    f"not run: {first.kind} {first.key} failed"
+                    if first
+                    else f"not run: {deployment.abort_reason or 'the deployment failed'}"
+                ),
+                phase=phase,
+            )
         if running:
             if deployment.abort_reason and tx.request_cancel(deployment_id):
                 tx.notify("cancel")
             return
-        first = next(iter(tx.nodes_in_state(deployment_id, NodeState.FAILED, 1)), None)
-        reason = (
+        error = (
             f"{first.kind} {first.key} failed: {first.error or 'no reason given'}"
             if first
             else deployment.abort_reason or "failed"
@@ -223,9 +259,9 @@ def advance(tx: Any, deployment_id: int, *, at: datetime) -> None:
         from interlock.engine.rollback import deployment_failed, rollback_failed
 
         if rolling:
-            rollback_failed(tx, deployment, at=at, error=reason)
+            rollback_failed(tx, deployment, at=at, error=error)
         else:
-            deployment_failed(tx, deployment, at=at, error=deployment.abort_reason or reason)
+            deployment_failed(tx, deployment, at=at, error=deployment.abort_reason or error)
         return
 
     attention = mine.get(NodeState.NEEDS_ATTENTION, 0)

@@ -8,7 +8,7 @@ from typing import Any
 
 from interlock.domain.plan import ReleaseItem, ReleasePlan
 from interlock.domain.records import Item, Release
-from interlock.domain.states import TERMINAL_RELEASE, DeploymentState, NodeState, ReleaseState
+from interlock.domain.states import TERMINAL_RELEASE, DeploymentState, ReleaseState
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
 from interlock.engine.progress import advance, open_deployment
@@ -196,9 +196,7 @@ def cancel_release(engine: Engine, release_id: int, *, actor: str, reason: str) 
             if deployment.state is DeploymentState.ROLLING_BACK:
                 continue  # a rollback under way finishes; the release ends cancelled
             tx.update_deployment(deployment.id, deployment.state, cancel_requested=True)
-            for node in tx.nodes_of(deployment.id):
-                if node.state is NodeState.RUNNING:
-                    tx.update_node(node, NodeState.RUNNING, cancel_requested=True)
+            tx.request_cancel(deployment.id)
         move_release(
             tx,
             release,
@@ -209,9 +207,10 @@ def cancel_release(engine: Engine, release_id: int, *, actor: str, reason: str) 
             finished_at=now,
             error=f"cancelled by {actor}: {reason}",
         )
+        # The steps it stops are recorded as stopped by the person who cancelled.
         for deployment in tx.list_deployments(release_id=release_id):
             if deployment.finished_at is None:
-                advance(tx, deployment.id, at=now)
+                advance(tx, deployment.id, at=now, actor=actor, reason=reason)
         tx.notify("cancel")
         return tx.get_release(release_id)
 

@@ -212,23 +212,16 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
         ended("lost")
         log.warning("lease on %s was lost; its result is recorded but not applied", node.key)
         return
-    if result.ok:  # a gate that passed although a cancellation was asked
-        _succeeded(tx, job, result, now, ended)
-        return
-    ended("cancelled" if cancelled else "failed")
-    common: dict[str, Any] = {"lease_owner": None, "lease_expires": None}
     if cancelled:
-        move_node(
-            tx,
-            node,
-            NodeState.CANCELLED,
-            at=now,
-            actor=SYSTEM_ACTOR,
-            finished_at=now,
-            error=result.error,
-            **common,
-        )
-    elif node.attempt < node.max_attempts:
+        _cancelled(tx, job, result, now, ended, decided_here)
+        return
+    if result.ok:
+        if not _succeeded(tx, job, result, now, ended):
+            ended("lost")
+        return
+    ended("failed")
+    common: dict[str, Any] = {"lease_owner": None, "lease_expires": None}
+    if node.attempt < node.max_attempts:
         delay = node.backoff * (2 ** (node.attempt - 1))
         move_node(
             tx,
@@ -280,12 +273,12 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
 def _succeeded(
     tx: Any, job: Job, result: StepResult, now: datetime, ended: Callable[[str], None]
 ) -> bool:
-    """Record a step that succeeded under a lease still held; ``False`` when it was lost.
+    """Record a step that succeeded under a lease still held; ``False`` when it was lost
+    or its cancellation was asked (the full path then reads the node and decides).
 
     The common case, so it skips re-reading the node: the guarded update
-    (still running, same fence) is the check, and it locks the row as a
-    read ``FOR UPDATE`` would. A succeeded step is recorded as succeeded even
-    if a cancellation was asked meanwhile, as on the full path.
+    (still running, same fence, no cancellation asked) is the check, and it
+    locks the row as a read ``FOR UPDATE`` would.
     """
     node = job.node
     moved = move_node(
@@ -309,6 +302,52 @@ def _succeeded(
         tx.touch_release(job.release.id, now)
     advance(tx, node.deployment_id, at=now)
     return True
+
+
+def _cancelled(
+    tx: Any,
+    job: Job,
+    result: StepResult,
+    now: datetime,
+    ended: Callable[[str], None],
+    decided_here: bool,
+) -> None:
+    """Record a run whose cancellation was asked while it ran: the step ends ``cancelled``.
+
+    Whatever its executor says. One that reports success after the cancel
+    may really have done its work (the request had completed), so its attempt
+    and the audit event record that outcome; but the step is not done, its
+    dependents never start, and the inventory keeps what ran before. Only
+    steps that succeeded before the cancel count (a service is recorded as
+    deployed when all its deploy steps did), as Spinnaker keeps the stages
+    that completed and marks the one it stopped ``CANCELED``.
+    """
+    node = job.node
+    outcome = "succeeded" if result.ok and not decided_here else "cancelled"
+    ended(outcome)
+    reason = (
+        "cancelled while it ran; it reported success after the cancel, so its effect "
+        "may be in place"
+        if outcome == "succeeded"
+        else result.error or "cancelled"
+    )
+    move_node(
+        tx,
+        node,
+        NodeState.CANCELLED,
+        at=now,
+        actor=SYSTEM_ACTOR,
+        reason=reason,
+        data={"outcome": outcome, "exit_code": result.exit_code},
+        finished_at=now,
+        error=reason,
+        result=result.details or None,
+        lease_owner=None,
+        lease_expires=None,
+    )
+    if job.release is not None:
+        tx.touch_release(job.release.id, now)
+    advance(tx, node.deployment_id, at=now)
 
 
 def _gate_verdict(
@@ -342,7 +381,7 @@ def apply_gate_decision(
     }
     first_look = node.attempt <= 1 and node.state is NodeState.RUNNING
     if verdict.outcome == "pass":
-        move_node(
+        if move_node(
             tx,
             node,
             NodeState.SUCCEEDED,
@@ -353,8 +392,8 @@ def apply_gate_decision(
             error=None,
             data=verdict.detail,
             **common,
-        )
-        node_done(tx, node, at=now)
+        ):
+            node_done(tx, node, at=now)
     elif verdict.outcome == "fail":
         move_node(
             tx,

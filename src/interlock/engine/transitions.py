@@ -7,6 +7,7 @@ in the same transaction as the change it records.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -90,25 +91,70 @@ def move_node(
     data: dict[str, Any] | None = None,
     **values: Any,
 ) -> bool:
-    """Move ``node`` to ``target``; ``False`` when it moved meanwhile (a stale lease)."""
+    """Move ``node`` to ``target``; ``False`` when it moved meanwhile (a stale lease).
+
+    A running node whose cancellation was asked never becomes ``succeeded``
+    (``False`` too): the caller records it cancelled, and nothing that follows
+    a success (its dependents, the inventory) happens.
+    """
     check(f"{node.kind} {node.key}", node.state, target)
-    if not tx.update_node(node, node.state, state=target, **values):
+    guard = node.state is NodeState.RUNNING and target is NodeState.SUCCEEDED
+    if not tx.update_node(node, node.state, unless_cancelled=guard, state=target, **values):
         return False
     if audit:
-        tx.audit(
-            at=at,
-            actor=actor,
-            action=action or f"{node.kind}.{target.value}",
-            object_type=node.kind,
-            object_id=node.id,
-            reason=reason,
-            before={"state": node.state.value},
-            after={"state": target.value},
-            data={
-                "deployment": node.deployment_id,
-                "key": node.key,
-                "attempt": node.attempt,
-                **(data or {}),
-            },
-        )
+        _audit_node(tx, node, target, at=at, actor=actor, action=action, reason=reason, data=data)
     return True
+
+
+def move_nodes(
+    tx: Any,
+    deployment_id: int,
+    sources: Iterable[NodeState],
+    target: NodeState,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str | None = None,
+    phase: str | None = None,
+) -> list[Node]:
+    """Move every node of a deployment in one of ``sources`` to ``target`` (skip, cancel).
+
+    One statement per source state, and one audit event per node moved, so the
+    audit of each step tells its whole story.
+    """
+    moved: list[Node] = []
+    for source in sources:
+        check(f"nodes of deployment {deployment_id}", source, target)
+        for node in tx.stop_nodes(deployment_id, source, target, at, phase=phase):
+            _audit_node(tx, node, target, at=at, actor=actor, reason=reason)
+            moved.append(node)
+    return moved
+
+
+def _audit_node(
+    tx: Any,
+    node: Node,
+    target: NodeState,
+    *,
+    at: datetime,
+    actor: str,
+    action: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    tx.audit(
+        at=at,
+        actor=actor,
+        action=action or f"{node.kind}.{target.value}",
+        object_type=node.kind,
+        object_id=node.id,
+        reason=reason,
+        before={"state": node.state.value},
+        after={"state": target.value},
+        data={
+            "deployment": node.deployment_id,
+            "key": node.key,
+            "attempt": node.attempt,
+            **(data or {}),
+        },
+    )

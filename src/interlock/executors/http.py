@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from interlock.domain.templating import render_with_env
 from interlock.executors.base import StepContext, StepResult
 
+if TYPE_CHECKING:
+    import httpx
+
 BODY_LOG_LIMIT = 16 * 1024
+CANCEL_POLL = 0.05  # seconds between looks at the step's cancellation
 
 
 def _text(
@@ -66,6 +71,39 @@ def check_response(call: dict[str, Any], status: int, text: str) -> str | None:
     return None
 
 
+class _Stopped(Exception):
+    """The request was abandoned: the step was cancelled, or ran out of time."""
+
+
+async def _send(request: dict[str, Any], ctx: StepContext) -> httpx.Response:
+    """Send ``request``; abandon it (closing its connection) on cancel or at the timeout.
+
+    Run on an event loop of its own, so a cancellation, which the worker
+    signals through a thread event, can interrupt a request waiting on a slow
+    server, as the shell executor kills a process; and ``timeout`` bounds the
+    whole exchange, not each read of a server that answers a byte at a time.
+    """
+    import httpx
+
+    deadline = time.monotonic() + ctx.timeout
+    async with httpx.AsyncClient(timeout=ctx.timeout, follow_redirects=False) as client:
+        call = asyncio.ensure_future(client.request(**request))
+        while True:
+            done, _ = await asyncio.wait({call}, timeout=CANCEL_POLL)
+            if done:
+                response: httpx.Response = call.result()
+                return response
+            if ctx.cancelled.is_set():
+                reason = "cancelled before a response came"
+            elif time.monotonic() >= deadline:
+                reason = f"timed out after {ctx.timeout:g}s"
+            else:
+                continue
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)  # its connection is closed
+            raise _Stopped(reason)
+
+
 class HttpExecutor:
     def run(self, spec: dict[str, Any], ctx: StepContext) -> StepResult:
         import httpx
@@ -82,12 +120,19 @@ class HttpExecutor:
                 error=f"no value for {name!r}: set the environment variable on the worker "
                 "or fix the placeholder",
             )
+        if ctx.cancelled.is_set():
+            return StepResult(ok=False, error="cancelled before the request was sent")
         ctx.log.add_secrets(secrets)
         ctx.log.write(f"{request['method']} {request['url']}\n")
         started = time.monotonic()
         try:
-            with httpx.Client(timeout=ctx.timeout, follow_redirects=False) as client:
-                response = client.request(**request)
+            response = asyncio.run(_send(request, ctx))
+        except _Stopped as stopped:
+            ctx.log.write(
+                f"\n[interlock: {stopped}; the request is abandoned, "
+                "though the server may have received it]\n"
+            )
+            return StepResult(ok=False, error=str(stopped))
         except httpx.TimeoutException:
             return StepResult(ok=False, error=f"timed out after {ctx.timeout:g}s")
         except httpx.HTTPError as exc:

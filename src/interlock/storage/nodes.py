@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -194,13 +195,20 @@ class NodeQueries(QueryBase):
         )
         return [_node(r) for r in rows]
 
-    def update_node(self, node: Node, expected: NodeState, **values: Any) -> bool:
-        """Change a node only if it is still in ``expected`` (and, when leased, unfenced)."""
+    def update_node(
+        self, node: Node, expected: NodeState, *, unless_cancelled: bool = False, **values: Any
+    ) -> bool:
+        """Change a node only if it is still in ``expected`` (and, when leased, unfenced).
+
+        ``unless_cancelled`` also requires that no cancellation was asked for it.
+        """
         if isinstance(values.get("state"), NodeState):
             values["state"] = values["state"].value
-        guard = {"id": node.id, "state": expected.value}
+        guard: dict[str, Any] = {"id": node.id, "state": expected.value}
         if expected is NodeState.RUNNING:
             guard["fence"] = node.fence
+        if unless_cancelled:
+            guard["cancel_requested"] = False
         statement = guarded_update(nodes, guard, values)
         result = self.conn.execute(statement, update_params(values, guard))
         if (
@@ -272,20 +280,21 @@ class NodeQueries(QueryBase):
     def stop_nodes(
         self,
         deployment_id: int,
-        sources: Sequence[NodeState],
+        source: NodeState,
         target: NodeState,
         now: datetime,
         phase: str | None = None,
-    ) -> int:
-        """Move every node in one of ``sources`` to ``target`` (skip or cancel the rest)."""
+    ) -> list[Node]:
+        """Move every node in ``source`` to ``target``; return them as they were before."""
         query = update(nodes).where(
-            nodes.c.deployment_id == deployment_id,
-            nodes.c.state.in_([s.value for s in sources]),
+            nodes.c.deployment_id == deployment_id, nodes.c.state == source.value
         )
         if phase is not None:
             query = query.where(nodes.c.phase == phase)
-        result = self.conn.execute(query.values(state=target.value, finished_at=now))
-        return int(result.rowcount)
+        rows = self.conn.execute(
+            query.values(state=target.value, finished_at=now).returning(*nodes.c)
+        )
+        return sorted((replace(_node(r), state=source) for r in rows), key=lambda n: n.position)
 
     def nodes_in_state(self, deployment_id: int, state: NodeState, limit: int = 10) -> list[Node]:
         rows = self.conn.execute(
