@@ -43,6 +43,7 @@ from interlock.events.signing import (
 )
 from interlock.spec.model import Tickets
 from interlock.spec.notifications import Notifications, Webhook
+from interlock.tls import client_tls
 
 if TYPE_CHECKING:
     import httpx
@@ -128,7 +129,9 @@ def deliver_round(
         name = exc.variable if isinstance(exc, MissingSecret) else exc.args[0]
         error = f"the environment variable {name} is not set on the server"
     else:
-        with httpx.Client(timeout=hook.timeout, follow_redirects=False) as client:
+        with httpx.Client(
+            timeout=hook.timeout, follow_redirects=False, verify=client_tls()
+        ) as client:
             while error is None and time.monotonic() < deadline:
                 batch, error = _batch(engine, hook, context, position)
                 for seq, message in batch:

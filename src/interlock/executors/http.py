@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from interlock.domain.templating import render_with_env
 from interlock.executors.base import StepContext, StepResult
+from interlock.tls import client_tls
 
 if TYPE_CHECKING:
     import httpx
@@ -86,7 +87,9 @@ async def _send(request: dict[str, Any], ctx: StepContext) -> httpx.Response:
     import httpx
 
     deadline = time.monotonic() + ctx.timeout
-    async with httpx.AsyncClient(timeout=ctx.timeout, follow_redirects=False) as client:
+    async with httpx.AsyncClient(
+        timeout=ctx.timeout, follow_redirects=False, verify=client_tls()
+    ) as client:
         call = asyncio.ensure_future(client.request(**request))
         while True:
             done, _ = await asyncio.wait({call}, timeout=CANCEL_POLL)

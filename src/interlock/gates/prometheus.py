@@ -23,6 +23,7 @@ from interlock.domain.durations import format_duration
 from interlock.domain.templating import resolve_env
 from interlock.errors import InterlockError
 from interlock.spec.metric_gate import MetricGateSpec
+from interlock.tls import client_tls
 
 # Errors of these types come from the query itself: polling again cannot help.
 _PERMANENT_ERRORS = frozenset({"bad_data"})
@@ -175,7 +176,9 @@ def query_prometheus(
     base = spec.prometheus
     timeout = spec.request_timeout
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=True, transport=transport) as client:
+        with httpx.Client(
+            timeout=timeout, follow_redirects=True, transport=transport, verify=client_tls()
+        ) as client:
             response = client.get(
                 f"{base}/api/v1/query", params={"query": spec.query}, headers=headers
             )
