@@ -87,6 +87,21 @@ def test_a_null_default_says_to_leave_the_key_out():
     assert "leave the key out" in error["message"]
 
 
+@pytest.mark.parametrize("url", ["http://x/${", "http://x/${1BAD}", "http://x/${A-B}"])
+def test_a_broken_env_reference_is_an_error(url):
+    text = MINIMAL.replace('"http://127.0.0.1:9000/deploy"', f'"{url}"')
+    [error] = errors_of(text)
+    assert error["field"] == "services.api.deploy[1].http.url"
+    assert "write ${NAME}" in error["message"]
+
+
+def test_shell_syntax_with_braces_in_run_is_left_alone():
+    parse_config(
+        MINIMAL.replace("run: ./scripts/migrate.sh", "run: echo ${HOME:-/} ${#PATH} && ./m.sh"),
+        Path("interlock.yaml"),
+    )
+
+
 def test_missing_key_points_at_the_mapping():
     [error] = errors_of("""\
         version: 1

@@ -7,11 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from interlock.domain.templating import VARIABLES, unknown_names
+from interlock.domain.templating import ENV_REFERENCE, VARIABLES, unknown_names
 from interlock.spec.model import Config, Step
 
 Loc = tuple[str | int, ...]
 Issue = tuple[Loc, str]
+
+# ``${`` left over once every well-formed ``${NAME}`` is taken out: a reference
+# that would reach the server as text (``${1BAD}``, an unclosed ``${``).
+_BROKEN_ENV = re.compile(r"\$\{")
 
 
 def _strings(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
@@ -57,6 +61,12 @@ def _check_steps(
                 yield (
                     where,
                     f"unknown placeholder {{{{ {name} }}}}; known: " + ", ".join(sorted(VARIABLES)),
+                )
+            if where[len(here)] != "run" and _BROKEN_ENV.search(ENV_REFERENCE.sub("", text)):
+                yield (
+                    where,
+                    "'${' starts a reference to an environment variable: write ${NAME}, a "
+                    "letter or '_' first, then letters, digits or '_'",
                 )
         for j, env in enumerate(step.environments or []):
             if env not in environments:
