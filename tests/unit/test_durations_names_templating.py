@@ -63,16 +63,27 @@ def test_digest():
         check_digest("md5:abc")
 
 
+def run_shell(template: str, values: dict[str, str]) -> str:
+    """What ``sh -c`` prints for the rendered template, its references in the environment."""
+    command = render_shell(template, values)
+    return subprocess.run(
+        ["/bin/sh", "-c", command.script],
+        env={"PATH": "/usr/bin:/bin", **command.arguments},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 def test_shell_values_are_single_words(tmp_path):
     hostile = "x'; touch " + str(tmp_path / "pwned") + "; echo '"
-    command = render_shell("printf '%s\\n' {{ version }}", {"version": hostile})
-    out = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == hostile
+    assert run_shell("printf '%s\\n' {{ version }}", {"version": hostile}) == hostile + "\n"
     assert not (tmp_path / "pwned").exists()
-    assert shlex.split(render_shell("deploy {{ service }}", {"service": "a b"})) == [
-        "deploy",
-        "a b",
-    ]
+    assert run_shell("printf '<%s>' {{ service }}", {"service": "a b"}) == "<a b>"
+    # The script holds a reference, never the value.
+    command = render_shell("deploy {{ service }}", {"service": "a b"})
+    assert command.script == 'deploy "${INTERLOCK_ARG_SERVICE}"'
+    assert command.arguments == {"INTERLOCK_ARG_SERVICE": "a b"}
 
 
 def test_url_values_are_encoded():
@@ -102,6 +113,7 @@ HOSTILE = [
     "\\",
     "a\\'b",
     "$HOME",
+    "*",
 ]
 
 
@@ -118,19 +130,14 @@ HOSTILE = [
     ],
 )
 def test_a_value_never_becomes_shell_syntax_wherever_it_stands(template, tmp_path):
-    import shlex
-
     flag = tmp_path / "pwned"
     for raw in HOSTILE:
         value = raw.format(flag=flag)
-        command = render_shell(template, {"reason": value})
-        out = subprocess.run(
-            ["/bin/sh", "-c", command], capture_output=True, text=True, check=True
-        ).stdout
-        assert not flag.exists(), (template, value, command)
+        out = run_shell(template, {"reason": value})
+        assert not flag.exists(), (template, value)
         # What a shell word of the template means, with the value in place.
         words = shlex.split(template.replace("{{ reason }}", "\x00"))[2:]
-        assert out.splitlines() == [w.replace("\x00", value) for w in words], command
+        assert out.splitlines() == [w.replace("\x00", value) for w in words], template
 
 
 def test_placeholders_and_env_in_one_pass():
