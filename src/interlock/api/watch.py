@@ -36,9 +36,12 @@ class ReleaseWatch:
         self._watched: frozenset[int] = frozenset()  # read from commit threads
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def wait(self, release_id: int, since: int, timeout: float) -> None:
         """Return once the release's revision is past ``since``, or after ``timeout``."""
+        if self._closed:
+            return
         loop = asyncio.get_running_loop()
         self._loop = loop
         future: asyncio.Future[None] = loop.create_future()
@@ -57,6 +60,15 @@ class ReleaseWatch:
             pass
         finally:
             self._forget(release_id, waiter)
+
+    def close(self) -> None:
+        """The server is stopping: answer every waiting long-poll now (in the loop's thread).
+
+        They get the release as it stands, and the client asks again of the next
+        server, instead of being cut off when the server's grace period ends.
+        """
+        self._closed = True
+        self._wake(frozenset(self._waiters), None)
 
     def changed(self, release_ids: frozenset[int]) -> None:
         """Commit hook (any thread): these releases' revisions moved."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -78,6 +79,51 @@ LOG_LIMIT_OPTION = click.option(
 )
 
 
+DRAIN_OPTION = click.option(
+    "--drain",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    envvar="INTERLOCK_DRAIN",
+    help="On SIGTERM or Ctrl-C, seconds running steps get to finish before they are "
+    "stopped (and recovered: run again if idempotent, else left for a person). A second "
+    "signal stops them at once. Env: INTERLOCK_DRAIN.",
+)
+
+# Open requests (long polls of `release watch`) get this long once the server stops.
+HTTP_SHUTDOWN_GRACE = 2
+
+
+class _Shutdown:
+    """The SIGTERM and SIGINT handler of the long-running processes.
+
+    The first signal stops the process (running steps get the drain time); a
+    second one cuts the drain short. uvicorn catches these signals while it
+    serves and, once it has stopped, raises them again, which lands here: the
+    default handlers would end the process before the steps are stopped.
+    """
+
+    def __init__(self, runtime: Any, stop: threading.Event | None = None) -> None:
+        self.runtime = runtime
+        self.stop = stop or threading.Event()
+        self.server: Any = None  # the uvicorn server, once there is one
+        self.signals = 0
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self)
+        signal.signal(signal.SIGINT, self)
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            self.stop.set()
+            if self.server is not None:
+                self.server.should_exit = True
+            return
+        log.warning("%s again: stopping the running steps now", signal.Signals(signum).name)
+        self.runtime.hurry()
+
+
 def _engine(
     database_url: str | None,
     lease_ttl: float,
@@ -145,6 +191,7 @@ def _load_config(configs: Any, config_path: Path) -> Any:
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 @LOG_LIMIT_OPTION
+@DRAIN_OPTION
 def server(
     config_path: Path,
     host: str,
@@ -156,11 +203,14 @@ def server(
     log_level: str,
     access_log: bool,
     log_limit: int,
+    drain: float,
 ) -> None:
     """Run the API, the scheduler and embedded workers.
 
     Data lives in INTERLOCK_HOME (default ./.interlock): the SQLite database
-    unless --database-url says otherwise. SIGHUP reloads the config.
+    unless --database-url says otherwise. SIGHUP reloads the config. SIGTERM
+    or Ctrl-C stops it: running steps get --drain seconds, then their process
+    groups are stopped.
     """
     import uvicorn
 
@@ -185,6 +235,8 @@ def server(
     )
     _bootstrap_admin(engine)
     runtime = Runtime(engine, workers=workers)
+    shutdown = _Shutdown(runtime)
+    shutdown.install()  # before any step starts: the default handlers would orphan it
     runtime.start(recover_all=lock is not None)
 
     def reload(*_: Any) -> None:
@@ -205,18 +257,35 @@ def server(
     log.info(
         "Interlock listening on http://%s:%d (database: %s, %d workers)", host, port, where, workers
     )
-    server_ = uvicorn.Server(
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            app.state.interlock.watch.close()  # long-polls answer now, not cut off at the grace
+            await super().shutdown(sockets=sockets)
+
+    server_ = Server(
         uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=access_log, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=access_log,
+            lifespan="off",
+            timeout_graceful_shutdown=HTTP_SHUTDOWN_GRACE,
         )
     )
+    shutdown.server = server_
+    server_.should_exit = shutdown.stop.is_set()
     try:
         server_.run()
     finally:
-        runtime.stop()
+        runtime.stop(drain)
         engine.db.dispose()
         if lock is not None:
             lock.close()
+        # The interpreter's last collection of this heap took most of a second of
+        # the shutdown; what is left needs no finalizing.
+        gc.freeze()
 
 
 @click.command()
@@ -245,6 +314,7 @@ def server(
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
 @LOG_LIMIT_OPTION
+@DRAIN_OPTION
 def worker(
     database_url: str | None,
     concurrency: int,
@@ -253,6 +323,7 @@ def worker(
     scheduler: bool,
     log_level: str,
     log_limit: int,
+    drain: float,
 ) -> None:
     """Run extra workers that claim steps from a shared PostgreSQL database.
 
@@ -277,9 +348,8 @@ def worker(
     ensure_schema(engine.db, create_if_empty=False)
     Configs(engine)  # the active config is the newest stored one, as on every server
     runtime = Runtime(engine, workers=concurrency, scheduler=scheduler)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    shutdown = _Shutdown(runtime)
+    shutdown.install()
     runtime.start()
     log.info(
         "worker %s running %d at a time%s",
@@ -288,7 +358,7 @@ def worker(
         "" if scheduler else " (not in the scheduler election)",
     )
     try:
-        stop.wait()
+        shutdown.stop.wait()
     finally:
-        runtime.stop()
+        runtime.stop(drain)
         engine.db.dispose()

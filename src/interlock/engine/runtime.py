@@ -74,9 +74,15 @@ class Runtime:
             self.scheduler.start()
 
     def stop(self, drain: float = 10.0) -> None:
+        """Stop; running steps get ``drain`` seconds to finish, then are stopped and recovered."""
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.pool is not None:
             self.pool.stop(drain)
         if self.listener is not None:
             self.listener.stop()
+
+    def hurry(self) -> None:
+        """Cut the drain of :meth:`stop` short (a second SIGTERM or Ctrl-C)."""
+        if self.pool is not None:
+            self.pool.hurry()

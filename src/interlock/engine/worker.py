@@ -29,6 +29,8 @@ class WorkerPool:
         self.count = count
         self.name = name
         self._stopping = threading.Event()
+        self._hurry = threading.Event()
+        self._stopped_at_shutdown: set[int] = set()  # node ids
         self._threads: list[threading.Thread] = []
         self._jobs: dict[int, Job] = {}
         self._releases: dict[int, Any] = {}  # immutable parts of releases, by id
@@ -59,19 +61,79 @@ class WorkerPool:
         self._threads.append(beat)
 
     def stop(self, drain: float = 10.0) -> None:
-        """Stop claiming; let running steps finish for ``drain`` seconds, then stop them."""
+        """Stop claiming; let running steps finish for ``drain`` seconds, then stop them.
+
+        A step still running after the drain has its process group stopped
+        (SIGTERM, SIGKILL after ``kill_grace``) and is recovered at once, as if
+        its worker had died: an idempotent step is ready to run again, any
+        other needs attention. :meth:`hurry` ends the drain early.
+        """
         self._stopping.set()
         self.engine.notifier.notify()
+        if self.running_jobs():
+            log.info("stopping: waiting up to %gs for %d running steps", drain, self.running_jobs())
         deadline = time.monotonic() + drain
-        while self.running_jobs() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while self.running_jobs() and not self._hurry.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._hurry.wait(min(0.05, left))
         with self._jobs_lock:
+            stopped = [job for job in self._jobs.values() if not job.lost]
+            self._stopped_at_shutdown.update(job.node.id for job in stopped)
             for job in self._jobs.values():
-                job.lost = True  # not completed: lease recovery decides, as after a crash
+                job.lost = True  # not completed (unless it succeeded): recovered below
                 job.ctx.cancelled.set()
+        for job in stopped:
+            job.sink.write("\n[interlock: the server is stopping]\n")
         self._poke.set()
+        joined = time.monotonic() + self.engine.settings.kill_grace + 5
         for thread in self._threads:
-            thread.join(timeout=self.engine.settings.kill_grace + 5)
+            thread.join(timeout=max(0.0, joined - time.monotonic()))
+        if stopped:
+            self._hand_back(stopped)
+
+    def hurry(self) -> None:
+        """End :meth:`stop`'s drain now: stop the running steps at once."""
+        self._hurry.set()
+
+    def _hand_back(self, stopped: list[Job]) -> None:
+        """Record the steps stopped at shutdown: their last output, then recovery."""
+        from interlock.engine.recovery import recover
+
+        with self._jobs_lock:
+            ended = [job for job in stopped if job.node.id not in self._jobs]
+        for job in stopped:
+            if job.node.id in self._jobs:
+                log.warning(
+                    "%s did not stop in time; it is recovered at the next start "
+                    "(or once its lease expires)",
+                    job.node.key,
+                )
+        tails = {job.node.id: job.sink.finish()[0] for job in ended}
+
+        def flush(tx: Any) -> list[int]:
+            ours = []
+            for job in ended:
+                node = tx.get_node(job.node.id, lock=True)
+                if node is None or node.fence != job.node.fence:
+                    continue  # fenced off meanwhile: someone else holds it now
+                if tails[job.node.id]:
+                    tx.append_log(job.node.id, job.node.attempt, tails[job.node.id])
+                ours.append(job.node.id)
+            return ours
+
+        try:
+            recovered = recover(
+                self.engine,
+                only=self.engine.db.run(flush),
+                reason="the server stopped while it ran (it was stopped after the drain time)",
+            )
+        except Exception:
+            log.exception("could not record the steps stopped at shutdown; the next start will")
+            return
+        for key, target in recovered:
+            log.warning("stopped %s at shutdown: now %s", key, target)
 
     def running_jobs(self) -> int:
         with self._jobs_lock:
@@ -117,12 +179,14 @@ class WorkerPool:
         finally:
             with self._jobs_lock:
                 self._jobs.pop(job.node.id, None)
+            if self._stopping.is_set():
+                self._poke.set()  # the heartbeat ends once no step runs
 
     def _complete(self, job: Job, result: Any, worker: str) -> Any:
         """Record the result; claim the next node in the same transaction."""
         engine = self.engine
-        if job.lost:
-            return None
+        if job.lost and not (result.ok and job.node.id in self._stopped_at_shutdown):
+            return None  # a step that succeeded as the server stopped it is recorded
         with self._flush_lock:  # the job left _jobs; wait out a flush that took its output
             pass
         claim_next = not self._stopping.is_set()

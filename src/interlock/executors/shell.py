@@ -1,8 +1,10 @@
 """Run a shell command in its own process group; a timeout kills the whole group.
 
-The command comes from interlock.yaml (trusted); every value put into it
-through ``{{ placeholders }}`` is shell-quoted, so a version or a name is one
-shell word whatever it contains.
+The command comes from interlock.yaml (trusted); the values of its
+``{{ placeholders }}`` (a release reason, a commit, runbook params: not trusted)
+never enter the script's text. Each one reaches the process as an
+``INTERLOCK_ARG_*`` environment variable that the script refers to, and a shell
+does not parse the value of a variable it expands (see ``render_shell``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import threading
 import time
 from typing import Any
 
-from interlock.domain.templating import render_shell
+from interlock.domain.templating import render_shell, render_with_env
 from interlock.executors.base import StepContext, StepResult
+from interlock.executors.supervisor import supervised, supervisor_fds
 
 
 def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
@@ -35,23 +38,46 @@ def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
     proc.wait()
 
 
+def _step_env(declared: dict[str, str], ctx: StepContext) -> dict[str, str]:
+    """A step's `env`, its ``{{ placeholders }}`` and ``${VARS}`` filled in (values as they are:
+    an environment variable's value is never parsed by the shell). Secrets are masked in
+    the log."""
+    out: dict[str, str] = {}
+    for name, template in declared.items():
+        out[name], secrets = render_with_env(template, ctx.variables, ctx.environ)
+        ctx.log.add_secrets(secrets)
+    return out
+
+
 class ShellExecutor:
     def run(self, spec: dict[str, Any], ctx: StepContext) -> StepResult:
         try:
             command = render_shell(spec["run"], ctx.variables)
         except KeyError as exc:
             return StepResult(ok=False, error=f"no value for placeholder {{{{ {exc.args[0]} }}}}")
-        env = {**ctx.environ, **spec.get("env", {})}
-        ctx.log.write(f"$ {command}\n")
+        except ValueError as exc:
+            return StepResult(ok=False, error=f"cannot run the command: {exc}")
+        try:
+            extra = _step_env(spec.get("env", {}), ctx)
+        except KeyError as exc:
+            return StepResult(
+                ok=False,
+                error=f"no value for ${{{exc.args[0]}}} in the step's env: set the environment "
+                "variable on the worker",
+            )
+        # The references win over a step's `env` of the same name: they must hold the values.
+        env = {**ctx.environ, **extra, **command.arguments}
+        ctx.log.write(command.shown() + "\n")
         try:
             proc = subprocess.Popen(
-                ["/bin/sh", "-c", command],
+                supervised(["/bin/sh", "-c", command.script], ctx.kill_grace),
                 cwd=ctx.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, killed as a whole
+                pass_fds=supervisor_fds(),  # the group also dies with this process
             )
         except OSError as exc:
             return StepResult(ok=False, error=f"cannot start the command: {exc}")

@@ -1,0 +1,112 @@
+"""The supervisor that leads a shell step's process group: it ends as the step ends, and
+takes the whole group down when the process that started it is gone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from interlock.executors import supervisor
+from interlock.executors.supervisor import supervised, supervisor_fds
+from tests.helpers import wait_for
+
+SCRIPT = supervisor.__file__
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _run(script: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        supervised(["/bin/sh", "-c", script], 1.0),
+        pass_fds=supervisor_fds(),
+        start_new_session=True,
+    )
+
+
+def test_it_ends_as_the_command_ends():
+    assert _run("exit 3").wait(10) == 3
+    assert _run("true").wait(10) == 0
+    assert _run("kill -TERM $$").wait(10) == -signal.SIGTERM
+
+
+def test_a_command_that_cannot_start_exits_127():
+    proc = subprocess.Popen(
+        supervised(["/nonexistent/command"], 1.0),
+        pass_fds=supervisor_fds(),
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+    )
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 127 and b"cannot start /nonexistent/command" in err
+
+
+def test_a_signal_to_the_group_reaches_the_command_and_its_handler(tmp_path):
+    proc = _run(f"trap 'echo term > {tmp_path}/got; exit 9' TERM; sleep 30 & wait")
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(10) == 9
+    assert (tmp_path / "got").read_text() == "term\n"
+
+
+def test_the_group_dies_when_the_lifeline_closes(tmp_path):
+    """The server's death, seen as the end of a pipe only it could write to."""
+    read, write = os.pipe()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            SCRIPT,
+            str(read),
+            "1",
+            "/bin/sh",
+            "-c",
+            f"sleep 30 & echo $$ $! > {tmp_path}/pids; wait",
+        ],
+        pass_fds=(read,),
+        start_new_session=True,
+    )
+    os.close(read)
+    pids = wait_for(
+        lambda: (tmp_path / "pids").exists() and (tmp_path / "pids").read_text().split(),
+        message="the command to start",
+    )
+    os.close(write)
+    assert proc.wait(10) == -signal.SIGKILL
+    wait_for(lambda: not [p for p in pids if _alive(int(p))], 5, message="the group to die")
+
+
+def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(tmp_path):
+    read, write = os.pipe()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            SCRIPT,
+            str(read),
+            "0.5",
+            "/bin/sh",
+            "-c",
+            f"trap '' TERM; echo $$ > {tmp_path}/pid; while :; do sleep 0.1; done",
+        ],
+        pass_fds=(read,),
+        start_new_session=True,
+    )
+    os.close(read)
+    pid = int(wait_for(lambda: (tmp_path / "pid").exists() and (tmp_path / "pid").read_text()))
+    started = time.monotonic()
+    os.close(write)
+    assert proc.wait(10) == -signal.SIGKILL
+    assert 0.4 < time.monotonic() - started < 5
+    wait_for(lambda: not _alive(pid), 5, message="the command to die")
