@@ -33,7 +33,13 @@ class _AnyJson(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = _answer
+    def do_GET(self) -> None:
+        if self.path.startswith("/api/v1/releases/404"):
+            self.send_error(404)  # another service's error page
+        else:
+            self._answer()
+
+    do_POST = _answer
 
     def log_message(self, *args: object) -> None:
         pass
@@ -63,6 +69,7 @@ def test_commands_say_the_url_is_not_interlock(tmp_path, other_service):
         ["release", "create", "api@1.0.0", "--reason", "T-1"],
         ["release", "show", "1", "--format", "json"],
         ["audit", "verify"],
+        ["release", "show", "404"],
     ):
         result = _cli(tmp_path, other_service, *args)
         assert "Traceback" not in result.stderr, (args, result.stderr)

@@ -110,3 +110,52 @@ def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(tmp_path):
     assert proc.wait(10) == -signal.SIGKILL
     assert 0.4 < time.monotonic() - started < 5
     wait_for(lambda: not _alive(pid), 5, message="the command to die")
+
+
+def test_a_step_gets_default_signal_dispositions(tmp_path):
+    """Python ignores SIGPIPE; a step must not inherit that (`yes | head -1` stays quiet)."""
+    out = tmp_path / "out"
+    script = f"grep -E '^SigIgn' /proc/self/status > {out}; yes | head -n1 >> {out} 2>&1"
+    assert _run(script).wait(10) == 0
+    ignored, first = out.read_text().splitlines()[:2]
+    mask = int(ignored.split()[1], 16)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD):
+        assert not mask & (1 << (sig - 1)), (sig, ignored)
+    assert first == "y" and "Broken pipe" not in out.read_text()
+
+
+def test_a_lifeline_past_descriptor_1024_still_watches(tmp_path):
+    """The server may hold thousands of descriptors; select() stops at 1024, poll() does not."""
+    high = 1500
+    read, write = os.pipe()
+    os.dup2(read, high)
+    os.close(read)
+    try:
+        flag = tmp_path / "still-running"
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                SCRIPT,
+                str(high),
+                "0.5",
+                "/bin/sh",
+                "-c",
+                f"sleep 2; touch {flag}",
+            ],
+            pass_fds=(high,),
+            start_new_session=True,
+        )
+        time.sleep(0.5)
+        assert proc.poll() is None  # it did not crash on the descriptor's number
+        os.close(write)  # the "server" is gone
+        proc.wait(10)
+        time.sleep(2.5)
+        assert not flag.exists()  # the step died with it
+    finally:
+        os.close(high)
+        try:
+            os.close(write)
+        except OSError:
+            pass

@@ -73,6 +73,8 @@ def test_bad_duration():
         ("{a: 1}", "not a mapping"),
         ("0s", "longer than 0s"),
         ("0", "longer than 0s"),
+        (".nan", "not an infinite number"),
+        (".inf", "not an infinite number"),
     ],
 )
 def test_a_timeout_that_is_not_a_duration_or_is_zero_is_an_error_not_a_crash(value, message):
@@ -93,6 +95,23 @@ def test_a_broken_env_reference_is_an_error(url):
     [error] = errors_of(text)
     assert error["field"] == "services.api.deploy[1].http.url"
     assert "write ${NAME}" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [
+        ("sleep $(( {{ attempt }} * 5 ))", "inside $((…))"),
+        ("(( {{ attempt }} > 1 )) && echo again", "inside $((…)) or ((…))"),
+        ("cat <<'EOT'\\n{{ version }}\\nEOT", "quoted delimiter"),
+    ],
+)
+def test_a_placeholder_where_the_shell_would_run_it_is_refused_at_validation(run, message):
+    [error] = errors_of(
+        MINIMAL.replace(
+            "./scripts/migrate.sh {{ service }} {{ version }} {{ environment }}", f'"{run}"'
+        )
+    )
+    assert error["field"] == "services.api.deploy[0].run" and message in error["message"]
 
 
 def test_shell_syntax_with_braces_in_run_is_left_alone():

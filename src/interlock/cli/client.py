@@ -61,8 +61,15 @@ class Client:
         except httpx.HTTPError as exc:
             raise errors.Unreachable(f"cannot talk to {self.url}: {exc}") from None
         if response.status_code >= 400:
+            if response.status_code < 500 and SERVER_HEADER not in response.headers:
+                raise self._foreign()  # another service's 404 or 401 is not ours
             raise self._error(response)
         return response
+
+    def _foreign(self) -> errors.Unreachable:
+        return errors.Unreachable(
+            f"{self.url} answered, but not as an Interlock server does; check INTERLOCK_URL"
+        )
 
     def _error(self, response: httpx.Response) -> errors.InterlockError:
         try:
@@ -88,9 +95,7 @@ class Client:
                 raise ValueError("not Interlock")
             return response.json()
         except ValueError:
-            raise errors.Unreachable(
-                f"{self.url} answered, but not as an Interlock server does; check INTERLOCK_URL"
-            ) from None
+            raise self._foreign() from None
 
     def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}

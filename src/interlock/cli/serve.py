@@ -116,6 +116,7 @@ class _Shutdown:
     def __call__(self, signum: int, frame: Any) -> None:
         self.signals += 1
         if self.signals == 1:
+            self.runtime.begin_stop()
             self.stop.set()
             if self.server is not None:
                 self.server.should_exit = True
@@ -259,6 +260,10 @@ def server(
     )
 
     class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            runtime.begin_stop()  # claim nothing more while open requests finish
+            super().handle_exit(sig, frame)
+
         async def shutdown(self, sockets: Any = None) -> None:
             app.state.interlock.watch.close()  # long-polls answer now, not cut off at the grace
             await super().shutdown(sockets=sockets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -17,6 +18,8 @@ def parse_duration(value: str | int | float) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 90s, 5m or 2h, not a boolean")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("expected a duration like 90s, 5m or 2h, not an infinite number")
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)

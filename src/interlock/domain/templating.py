@@ -153,8 +153,8 @@ class _ShellRenderer:
     def reference(self, name: str, stack: list[str]) -> str:
         if "$((" in stack:
             raise ValueError(
-                f"{{{{ {name} }}}} stands inside $((…)), where the shell evaluates a value "
-                "as an expression (bash runs commands in it): assign it to a variable, "
+                f"{{{{ {name} }}}} stands inside $((…)) or ((…)), where the shell evaluates "
+                "a value as an expression (bash runs commands in it): assign it to a variable, "
                 "check that it is a number, and compute with that"
             )
         if "<<'" in stack:
@@ -222,6 +222,12 @@ class _ShellRenderer:
                     stack.append("(")
             elif char in "'\"":
                 stack.append(char)
+            elif two == "((" and top in _CODE:
+                # bash's arithmetic command: its text is evaluated as $((…)) is
+                stack.append("$((")
+                out.append(two)
+                i += 2
+                continue
             elif char == "(":
                 stack.append("(")
             elif char == ")" and top in ("(", "$("):

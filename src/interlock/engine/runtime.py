@@ -82,6 +82,11 @@ class Runtime:
         if self.listener is not None:
             self.listener.stop()
 
+    def begin_stop(self) -> None:
+        """Stop claiming steps now (from a signal handler); :meth:`stop` drains and stops."""
+        if self.pool is not None:
+            self.pool.begin_stop()
+
     def hurry(self) -> None:
         """Cut the drain of :meth:`stop` short (a second SIGTERM or Ctrl-C)."""
         if self.pool is not None:

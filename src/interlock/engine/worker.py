@@ -10,6 +10,7 @@ fenced off) or a cancellation stops the step's process group.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from datetime import timedelta
@@ -31,6 +32,8 @@ class WorkerPool:
         self._stopping = threading.Event()
         self._hurry = threading.Event()
         self._stopped_at_shutdown: set[int] = set()  # node ids
+        self._recorded: set[int] = set()  # of those, the ones _complete recorded after all
+        self._signalled: list[Job] = []  # ended by a stop signal sent to them during the drain
         self._threads: list[threading.Thread] = []
         self._jobs: dict[int, Job] = {}
         self._releases: dict[int, Any] = {}  # immutable parts of releases, by id
@@ -90,8 +93,16 @@ class WorkerPool:
         joined = time.monotonic() + self.engine.settings.kill_grace + 5
         for thread in self._threads:
             thread.join(timeout=max(0.0, joined - time.monotonic()))
+        with self._jobs_lock:
+            stopped += [job for job in self._signalled if job not in stopped]
+            stopped = [job for job in stopped if job.node.id not in self._recorded]
         if stopped:
             self._hand_back(stopped)
+
+    def begin_stop(self) -> None:
+        """Claim nothing more (the process got its stop signal); :meth:`stop` does the rest."""
+        self._stopping.set()
+        self.engine.notifier.notify()
 
     def hurry(self) -> None:
         """End :meth:`stop`'s drain now: stop the running steps at once."""
@@ -187,6 +198,22 @@ class WorkerPool:
         engine = self.engine
         if job.lost and not (result.ok and job.node.id in self._stopped_at_shutdown):
             return None  # a step that succeeded as the server stopped it is recorded
+        signalled = _stopped_by_signal(result) and not job.ctx.cancelled.is_set()
+        if signalled:
+            # Nothing in Interlock sent that signal. A service manager stopping the server
+            # sends it to every process of the unit (systemd's KillMode=control-group),
+            # steps included, and the step may end before the server heard its own.
+            self._stopping.wait(SIGNAL_GRACE)
+        if signalled and self._stopping.is_set():
+            # Killed with the server, not failed: handed back with the steps stopped
+            # after the drain (recovered as after a crash).
+            job.lost = True
+            with self._jobs_lock:
+                self._signalled.append(job)
+            return None
+        if job.lost:
+            with self._jobs_lock:
+                self._recorded.add(job.node.id)
         with self._flush_lock:  # the job left _jobs; wait out a flush that took its output
             pass
         claim_next = not self._stopping.is_set()
@@ -270,3 +297,17 @@ class WorkerPool:
                 job.ctx.cancelled.set()
             elif job.node.id in cancel:
                 job.ctx.cancelled.set()
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL)
+SIGNAL_GRACE = 1.0  # seconds a signalled step waits for the server's own stop signal
+
+
+def _stopped_by_signal(result: Any) -> bool:
+    """The step's process ended by a stop signal (as the signal, or as a shell's 128 + N)."""
+    code = result.exit_code
+    return (
+        not result.ok
+        and code is not None
+        and any(code in (-sig, 128 + sig) for sig in _STOP_SIGNALS)
+    )

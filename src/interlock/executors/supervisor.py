@@ -67,22 +67,29 @@ def lifeline() -> int:
         return _lifeline[0]
 
 
+def _can_supervise() -> bool:
+    # An embedded interpreter, or a frozen or zipped application, cannot run this
+    # file with ``python -I -S``: its steps run unsupervised, as before.
+    return bool(sys.executable) and not getattr(sys, "frozen", False) and os.path.isfile(_SCRIPT)
+
+
 def supervised(argv: list[str], grace: float) -> list[str]:
     """``argv`` run under a supervisor (with ``pass_fds=supervisor_fds()``)."""
-    if not sys.executable:
-        return argv  # an embedded interpreter: no supervisor, as before
+    if not _can_supervise():
+        return argv
     return [sys.executable, "-I", "-S", _SCRIPT, str(lifeline()), f"{grace:g}", *argv]
 
 
 def supervisor_fds() -> tuple[int, ...]:
     """The descriptors a supervised command must be given."""
-    return (lifeline(),) if sys.executable else ()
+    return (lifeline(),) if _can_supervise() else ()
 
 
 # -- in the supervisor ------------------------------------------------------------
 # Signals meant for the step: the supervisor catches them (a handler, not
 # SIG_IGN, which the command would inherit) and waits for the step to end.
 _FOR_THE_STEP = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+_IGNORED_BY_PYTHON = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD)
 
 
 def _nothing(signum: int, frame: FrameType | None) -> None:
@@ -114,10 +121,26 @@ def supervise(lifeline: int, grace: float, command: list[str]) -> int:
     for sig in _FOR_THE_STEP:
         signal.signal(sig, _nothing)
     try:
-        child = os.posix_spawnp(command[0], command, os.environ)
+        # Python ignores SIGPIPE and SIGXFSZ; an ignored signal stays ignored across
+        # exec, so put them back, or `yes | head -1` would complain of a broken pipe.
+        child = os.posix_spawnp(
+            command[0], command, os.environ, setsigdef=(*_IGNORED_BY_PYTHON, *_FOR_THE_STEP)
+        )
     except OSError as exc:
         os.write(2, f"interlock: cannot start {command[0]}: {exc.strerror}\n".encode())
         return 127
+    try:
+        return _wait(child, lifeline, wake_read, grace)
+    except BaseException:  # never leave the step running unsupervised
+        os.killpg(0, signal.SIGKILL)
+        raise
+
+
+def _wait(child: int, lifeline: int, wake_read: int, grace: float) -> int:
+    # poll(2), not select(2): the lifeline's number may be past select's 1024.
+    poller = select.poll()
+    poller.register(wake_read, select.POLLIN)
+    poller.register(lifeline, select.POLLIN)
     deadline: float | None = None  # set once the server is gone
     while True:
         pid, status = os.waitpid(child, os.WNOHANG)
@@ -125,18 +148,16 @@ def supervise(lifeline: int, grace: float, command: list[str]) -> int:
             if deadline is not None:
                 os.killpg(0, signal.SIGKILL)  # what the step left behind, and this process
             return _end_like(status)
-        watched = [wake_read]
         timeout: float | None = None
-        if deadline is None:
-            watched.append(lifeline)
-        else:
+        if deadline is not None:
             timeout = max(0.0, deadline - time.monotonic())
             if not timeout:
                 os.killpg(0, signal.SIGKILL)  # the grace is over: the group, this process too
-        ready, _, _ = select.select(watched, [], [], timeout)
+        ready = {fd for fd, _ in poller.poll(None if timeout is None else timeout * 1000)}
         if wake_read in ready:
             os.read(wake_read, 512)
         if lifeline in ready:  # no one ever writes to it: end-of-file, the server is gone
+            poller.unregister(lifeline)
             deadline = time.monotonic() + grace
             os.killpg(0, signal.SIGTERM)
 

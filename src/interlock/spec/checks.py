@@ -7,7 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from interlock.domain.templating import ENV_REFERENCE, VARIABLES, unknown_names
+from interlock.domain.templating import (
+    ENV_REFERENCE,
+    PLACEHOLDER,
+    VARIABLES,
+    render_shell,
+    unknown_names,
+)
 from interlock.spec.model import Config, Step
 
 Loc = tuple[str | int, ...]
@@ -68,6 +74,13 @@ def _check_steps(
                     "'${' starts a reference to an environment variable: write ${NAME}, a "
                     "letter or '_' first, then letters, digits or '_'",
                 )
+        if step.run is not None:
+            # What the shell executor would refuse when the step runs, said now.
+            sample = {m.group(1): "x" for m in PLACEHOLDER.finditer(step.run)}
+            try:
+                render_shell(step.run, sample)
+            except ValueError as exc:
+                yield here + ("run",), str(exc)
         for j, env in enumerate(step.environments or []):
             if env not in environments:
                 yield here + ("environments", j), f"no environment named {env!r}"
