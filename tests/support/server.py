@@ -36,6 +36,9 @@ class Server:
             "INTERLOCK_HOME": str(workdir / ".interlock"),
             "INTERLOCK_URL": self.url,
             "PYTHONUNBUFFERED": "1",
+            # A test's stop should not wait out the default 10 s drain of a running step
+            # (test_shutdown.py sets its own).
+            "INTERLOCK_DRAIN": "1",
             **env,
         }
         self.env.pop("INTERLOCK_TOKEN", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -168,7 +169,7 @@ def _masked(job: Job, result: StepResult) -> StepResult:
         return result
     details = {k: job.sink.mask(v) if isinstance(v, str) else v for k, v in result.details.items()}
     error = job.sink.mask(result.error) if result.error else result.error
-    return StepResult(ok=result.ok, exit_code=result.exit_code, error=error, details=details)
+    return dataclasses.replace(result, error=error, details=details)
 
 
 def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:

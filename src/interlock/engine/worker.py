@@ -308,6 +308,7 @@ def _stopped_by_signal(result: Any) -> bool:
     code = result.exit_code
     return (
         not result.ok
+        and not getattr(result, "stopped", False)
         and code is not None
         and any(code in (-sig, 128 + sig) for sig in _STOP_SIGNALS)
     )

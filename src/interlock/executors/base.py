@@ -143,6 +143,8 @@ class StepResult:
     exit_code: int | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # The executor stopped the run itself (timeout, cancellation): a signal it sent.
+    stopped: bool = False
 
 
 class Executor(Protocol):

@@ -119,7 +119,7 @@ class ShellExecutor:
         out.close()
         code = proc.returncode
         if reason:
-            return StepResult(ok=False, exit_code=code, error=reason)
+            return StepResult(ok=False, exit_code=code, error=reason, stopped=True)
         if code != 0:
             error = f"exited with status {code}" if code > 0 else f"killed by signal {-code}"
             return StepResult(ok=False, exit_code=code, error=error)
