@@ -33,6 +33,15 @@ def _run(script: str) -> subprocess.Popen[bytes]:
     )
 
 
+def _on_lifeline(fd: int, grace: str, script: str) -> subprocess.Popen[bytes]:
+    """A supervisor watching ``fd`` as its lifeline, running ``script``."""
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", SCRIPT, str(fd), grace, "/bin/sh", "-c", script],
+        pass_fds=(fd,),
+        start_new_session=True,
+    )
+
+
 def test_it_ends_as_the_command_ends():
     assert _run("exit 3").wait(10) == 3
     assert _run("true").wait(10) == 0
@@ -61,21 +70,7 @@ def test_a_signal_to_the_group_reaches_the_command_and_its_handler(tmp_path):
 def test_the_group_dies_when_the_lifeline_closes(tmp_path):
     """The server's death, seen as the end of a pipe only it could write to."""
     read, write = os.pipe()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-I",
-            "-S",
-            SCRIPT,
-            str(read),
-            "1",
-            "/bin/sh",
-            "-c",
-            f"sleep 30 & echo $$ $! > {tmp_path}/pids; wait",
-        ],
-        pass_fds=(read,),
-        start_new_session=True,
-    )
+    proc = _on_lifeline(read, "1", f"sleep 30 & echo $$ $! > {tmp_path}/pids; wait")
     os.close(read)
     pids = wait_for(
         lambda: (tmp_path / "pids").exists() and (tmp_path / "pids").read_text().split(),
@@ -88,20 +83,8 @@ def test_the_group_dies_when_the_lifeline_closes(tmp_path):
 
 def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(tmp_path):
     read, write = os.pipe()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-I",
-            "-S",
-            SCRIPT,
-            str(read),
-            "0.5",
-            "/bin/sh",
-            "-c",
-            f"trap '' TERM; echo $$ > {tmp_path}/pid; while :; do sleep 0.1; done",
-        ],
-        pass_fds=(read,),
-        start_new_session=True,
+    proc = _on_lifeline(
+        read, "0.5", f"trap '' TERM; echo $$ > {tmp_path}/pid; while :; do sleep 0.1; done"
     )
     os.close(read)
     pid = int(wait_for(lambda: (tmp_path / "pid").exists() and (tmp_path / "pid").read_text()))
@@ -132,21 +115,7 @@ def test_a_lifeline_past_descriptor_1024_still_watches(tmp_path):
     os.close(read)
     try:
         flag = tmp_path / "still-running"
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-I",
-                "-S",
-                SCRIPT,
-                str(high),
-                "0.5",
-                "/bin/sh",
-                "-c",
-                f"sleep 2; touch {flag}",
-            ],
-            pass_fds=(high,),
-            start_new_session=True,
-        )
+        proc = _on_lifeline(high, "0.5", f"sleep 2; touch {flag}")
         time.sleep(0.5)
         assert proc.poll() is None  # it did not crash on the descriptor's number
         os.close(write)  # the "server" is gone
