@@ -59,3 +59,29 @@ def wait_release_end(engine: Any, release_id: int, timeout: float = 20.0) -> Any
         timeout,
         message=f"release {release_id} to end",
     )
+
+
+def process_alive(pid: int) -> bool:
+    """A process that runs (a zombie nobody reaped has stopped running)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@contextmanager
+def serving(handler: Any) -> Iterator[str]:
+    """``handler`` (an http.server request handler class) served on 127.0.0.1 in a
+    thread; yields its base URL, stops the server on exit."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import wait_for, write_config
+from tests.helpers import process_alive, wait_for, write_config
 from tests.support.server import INTERLOCK, Server
 
 # The first run starts a `sleep 30` in the background (a grandchild of the step's
@@ -40,15 +40,6 @@ def _runs(project: Path) -> list[str]:
 def _pids(project: Path) -> list[int]:
     path = project / "pids"
     return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-def _alive(pid: int) -> bool:
-    """A process that runs (a zombie nobody reaped has stopped running)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _start_step(project: Path, server: Server, *, idempotent: bool, seconds: int = 30) -> str:
@@ -107,7 +98,7 @@ def test_a_stopped_server_kills_its_steps_and_runs_an_idempotent_one_once_more(
     # once (sleep ends on SIGTERM). It used to take 20 s, with the step left running.
     assert took < 8, f"the server took {took:.1f}s to stop:\n{server.log()}"
     assert server.process is not None and server.process.returncode == 0
-    assert not [p for p in _pids(project) if _alive(p)], server.log()
+    assert not [p for p in _pids(project) if process_alive(p)], server.log()
     assert "stopped slow/wait at shutdown: now ready" in server.log()
 
     server.start()
@@ -122,7 +113,7 @@ def test_a_stopped_server_leaves_a_non_idempotent_step_for_a_person(project, ser
     release_id = _start_step(project, server, idempotent=False)
     took = _stop(server, signal.SIGTERM)
     assert took < 6, f"the server took {took:.1f}s to stop:\n{server.log()}"
-    assert not [p for p in _pids(project) if _alive(p)], server.log()
+    assert not [p for p in _pids(project) if process_alive(p)], server.log()
 
     server.start()
     watch = server.cli("release", "watch", release_id, "--timeout", "60")
@@ -142,7 +133,7 @@ def test_a_step_signalled_with_the_server_is_stopped_not_failed(project, server)
     for pid in _pids(project):  # the step's shell and its sleep, as the service manager does
         os.kill(pid, signal.SIGTERM)
     server.process.wait(30)
-    assert not [p for p in _pids(project) if _alive(p)], server.log()
+    assert not [p for p in _pids(project) if process_alive(p)], server.log()
 
     server.start()
     watch = server.cli("release", "watch", release_id, "--timeout", "60")
@@ -173,7 +164,9 @@ def test_kill_9_of_the_server_kills_its_steps(project, server, idempotent):
     pids = _pids(project)
     server.kill()
     # The step's shell and its background sleep (not only the group's leader).
-    wait_for(lambda: not [p for p in pids if _alive(p)], 10, message="the step's processes to die")
+    wait_for(
+        lambda: not [p for p in pids if process_alive(p)], 10, message="the step's processes to die"
+    )
 
     server.start()
     watch = server.cli("release", "watch", release_id, "--timeout", "60")
@@ -203,7 +196,7 @@ def test_a_second_signal_cuts_the_drain_short(project, server):
     server.process.send_signal(signal.SIGTERM)
     server.process.wait(30)
     assert time.monotonic() - started < 8, server.log()
-    assert not [p for p in _pids(project) if _alive(p)], server.log()
+    assert not [p for p in _pids(project) if process_alive(p)], server.log()
     server.start()
     done = server.cli("release", "watch", release_id, "--timeout", "60")
     assert done.returncode == 0, done.stdout + done.stderr + server.log()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import serving
 from tests.support.server import INTERLOCK
 
 MINIMAL = """\
@@ -47,12 +47,8 @@ class _AnyJson(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def other_service() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AnyJson)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_AnyJson) as url:
+        yield url
 
 
 def _cli(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:

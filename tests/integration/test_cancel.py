@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -21,7 +21,7 @@ from interlock.engine.releases import cancel_release
 from interlock.engine.steps import claim, complete, prepare
 from interlock.executors.base import LogSink, StepContext, StepResult
 from interlock.executors.http import HttpExecutor
-from tests.helpers import running, wait_for, wait_release_end
+from tests.helpers import running, serving, wait_for, wait_release_end
 
 
 @dataclass
@@ -69,13 +69,8 @@ def slow_server() -> Iterator[SlowServer]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    found.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield found
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as found.url:
+        yield found
 
 
 def _ctx(timeout: float = 60.0) -> StepContext:

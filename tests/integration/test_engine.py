@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from interlock.domain.states import DeploymentState, NodeState, ReleaseState
 from interlock.engine import views
 from interlock.engine.releases import cancel_release
-from tests.helpers import running, wait_for, wait_release_end
+from tests.helpers import process_alive, running, wait_for, wait_release_end
 
 PIPELINE = """\
 version: 1
@@ -125,16 +124,7 @@ def test_timeout_kills_the_whole_process_group(pilot):
         done = wait_release_end(pilot.engine, release.id)
     assert done.state is ReleaseState.FAILED and "timed out after 1s" in done.error
     child = int((pilot.dir / "child.pid").read_text())
-    wait_for(lambda: not _alive(child), 5, message="the background child to be killed")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as handle:  # a zombie is dead for our purposes
-        return handle.read().split()[2] != "Z"
+    wait_for(lambda: not process_alive(child), 5, message="the background child to be killed")
 
 
 def test_cancel_stops_a_running_step(pilot):

@@ -8,21 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from interlock.executors import supervisor
 from interlock.executors.supervisor import supervised, supervisor_fds
-from tests.helpers import wait_for
+from tests.helpers import process_alive, wait_for
 
 SCRIPT = supervisor.__file__
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _run(script: str) -> subprocess.Popen[bytes]:
@@ -78,7 +69,7 @@ def test_the_group_dies_when_the_lifeline_closes(tmp_path):
     )
     os.close(write)
     assert proc.wait(10) == -signal.SIGKILL
-    wait_for(lambda: not [p for p in pids if _alive(int(p))], 5, message="the group to die")
+    wait_for(lambda: not [p for p in pids if process_alive(int(p))], 5, message="the group to die")
 
 
 def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(tmp_path):
@@ -92,7 +83,7 @@ def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(tmp_path):
     os.close(write)
     assert proc.wait(10) == -signal.SIGKILL
     assert 0.4 < time.monotonic() - started < 5
-    wait_for(lambda: not _alive(pid), 5, message="the command to die")
+    wait_for(lambda: not process_alive(pid), 5, message="the command to die")
 
 
 def test_a_step_gets_default_signal_dispositions(tmp_path):

@@ -76,19 +76,19 @@ def known_query(request: Request) -> None:
     """
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
-    if dependant is None:
+    if not request.query_params or dependant is None:
         return
-    known = _query_names(dependant)
-    for name in request.query_params:
-        if name not in known:
-            principal(request)  # who may not call it at all hears 401 first, as everywhere
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = (
-                f"; did you mean {close[0]!r}?"
-                if close
-                else (f"; it takes {', '.join(sorted(known))}" if known else "; it takes none")
-            )
-            raise InvalidInput(
-                f"unknown query parameter {name!r} for {request.method} {request.url.path}{hint}",
-                field=name,
-            )
+    known = sorted(_query_names(dependant))
+    unknown = next((name for name in request.query_params if name not in known), None)
+    if unknown is None:
+        return
+    principal(request)  # who may not call it at all hears 401 first, as everywhere
+    close = difflib.get_close_matches(unknown, known, n=1)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    else:
+        hint = f"it takes {', '.join(known) or 'none'}"
+    raise InvalidInput(
+        f"unknown query parameter {unknown!r} for {request.method} {request.url.path}; {hint}",
+        field=unknown,
+    )

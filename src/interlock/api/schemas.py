@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from interlock.domain.names import (
     check_commit,
@@ -44,25 +44,18 @@ class ItemIn(BaseModel):
     digest: str | None = None
     commit: str | None = None
 
-    @field_validator("service")
+    @field_validator("service", "version", "digest", "commit")
     @classmethod
-    def _service(cls, value: str) -> str:
-        return _checked(check_service_name, value)
+    def _valid(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _checked(_ITEM_CHECKS[info.field_name or ""], value)
 
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        return _checked(check_version, value)
 
-    @field_validator("digest")
-    @classmethod
-    def _digest(cls, value: str | None) -> str | None:
-        return _checked(check_digest, value) if value is not None else None
-
-    @field_validator("commit")
-    @classmethod
-    def _commit(cls, value: str | None) -> str | None:
-        return _checked(check_commit, value) if value is not None else None
+_ITEM_CHECKS: dict[str, Callable[[str], str]] = {
+    "service": check_service_name,
+    "version": check_version,
+    "digest": check_digest,
+    "commit": check_commit,
+}
 
 
 class ReleaseCreate(BaseModel):

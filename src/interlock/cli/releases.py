@@ -16,7 +16,6 @@ from interlock.errors import (
     EXIT_OK,
     EXIT_TIMEOUT,
     InvalidInput,
-    NotFound,
 )
 
 FINAL = {
@@ -397,18 +396,7 @@ def watch(release_id: int, timeout: float | None, fmt: str) -> None:
 def logs(release_id: int, step: str | None, attempt: int | None, fmt: str) -> None:
     """The output of the release's steps (the latest try of each, or --attempt N)."""
     with Client() as client:
-        found = client.get(f"/api/v1/releases/{release_id}/logs", step=step)
-        if attempt is not None:
-            found = [
-                {
-                    **client.get(f"/api/v1/steps/{entry['step_id']}/logs", attempt=attempt),
-                    "key": entry["key"],
-                }
-                for entry in found
-                if entry["attempt"] >= attempt
-            ]
-            if not found:
-                raise NotFound(f"no step of release {release_id} has run {attempt} times")
+        found = client.get(f"/api/v1/releases/{release_id}/logs", step=step, attempt=attempt)
     if fmt == "json":
         emit_json(found)
         return

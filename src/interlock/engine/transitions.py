@@ -116,19 +116,16 @@ def move_nodes(
     actor: str,
     reason: str | None = None,
     phase: str | None = None,
-) -> list[Node]:
+) -> None:
     """Move every node of a deployment in one of ``sources`` to ``target`` (skip, cancel).
 
     One statement per source state, and one audit event per node moved, so the
     audit of each step tells its whole story.
     """
-    moved: list[Node] = []
     for source in sources:
         check(f"nodes of deployment {deployment_id}", source, target)
         for node in tx.stop_nodes(deployment_id, source, target, at, phase=phase):
             _audit_node(tx, node, target, at=at, actor=actor, reason=reason)
-            moved.append(node)
-    return moved
 
 
 def _audit_node(

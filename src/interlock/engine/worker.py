@@ -18,6 +18,7 @@ from typing import Any
 
 from interlock.engine.core import Engine
 from interlock.engine.steps import Job, claim, complete, execute, prepare
+from interlock.executors.base import StepResult
 
 log = logging.getLogger(__name__)
 
@@ -303,12 +304,12 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL)
 SIGNAL_GRACE = 1.0  # seconds a signalled step waits for the server's own stop signal
 
 
-def _stopped_by_signal(result: Any) -> bool:
+def _stopped_by_signal(result: StepResult) -> bool:
     """The step's process ended by a stop signal (as the signal, or as a shell's 128 + N)."""
     code = result.exit_code
     return (
         not result.ok
-        and not getattr(result, "stopped", False)
+        and not result.stopped
         and code is not None
         and any(code in (-sig, 128 + sig) for sig in _STOP_SIGNALS)
     )

@@ -177,8 +177,11 @@ def logs(
         description="Only this step: its name (`migrate`, every environment), its key "
         "(`api/migrate`), or the key the logs print (`staging/api/migrate`).",
     ),
+    attempt: int | None = Query(
+        default=None, ge=1, le=2**62, description="This try of each step that had it."
+    ),
 ) -> list[LogOut]:
-    """The output of every step of a release (the latest attempt of each)."""
+    """The output of every step of a release (the latest attempt of each, or ``attempt``)."""
     view = views.release_view(app.engine, release_id)
     app.readable_or_404(who, [i.service for i in view.release.items], f"release {release_id}")
     out = []
@@ -187,9 +190,9 @@ def logs(
             key = f"{dv.deployment.environment}/{node.key}"
             if step and step not in (node.name, node.key, key):
                 continue
-            if node.kind != "step" or node.attempt == 0:
+            if node.kind != "step" or node.attempt < (attempt or 1):
                 continue
-            _, number, text, finished, truncated = views.step_log(app.engine, node.id)
+            _, number, text, finished, truncated = views.step_log(app.engine, node.id, attempt)
             out.append(
                 LogOut(
                     step_id=node.id,
@@ -201,6 +204,8 @@ def logs(
                     truncated=truncated,
                 )
             )
+    if attempt and not out:
+        raise NotFound(f"no step of release {release_id} has run {attempt} times")
     if step and not out:
         raise NotFound(f"release {release_id} has no step {step!r} that has run")
     return out
