@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.server import Server
+
+LOG_LINES = 150
 
 
 @pytest.fixture
@@ -23,3 +26,15 @@ def server(project: Path, database_url: str) -> Iterator[Server]:
     found = Server(project, database_url)
     yield found
     found.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    """A failed test shows the end of its server's log (what CI keeps of a flaky run)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    found = getattr(item, "funcargs", {}).get("server")
+    if report.when == "call" and report.failed and isinstance(found, Server):
+        if found.log_path.exists():
+            tail = found.log().splitlines()[-LOG_LINES:]
+            report.sections.append((f"server log (last {LOG_LINES} lines)", "\n".join(tail)))

@@ -207,6 +207,7 @@ def test_two_people_sign_off_a_release_in_the_browser(project, server, people):
     bob_gate = bob_page.locator('[data-gate="production/approval"]')
     bob_gate.get_by_label("Comment").fill("the fee table for CH is wrong")
     bob_gate.get_by_role("button", name="Reject").click()
+    expect(bob_page.locator(".notice")).to_contain_text("You rejected production/approval")
     expect(bob_page.locator("h1 .state")).to_have_text("failed")
     expect(bob_page.locator(".release")).to_contain_text(
         "rejected by bob: the fee table for CH is wrong"

@@ -177,6 +177,16 @@ export async function detail(ctx) {
     if (before !== found.state) ctx.announce(`Release ${id} is now ${found.state.replaceAll("_", " ")}.`);
   };
 
+  // Show what an action here changed at once, without waiting on the long-poll's turn.
+  const refresh = async () => {
+    try {
+      const found = await api(`/releases/${id}`, { signal: ctx.signal });
+      if (found.revision >= release.revision && JSON.stringify(found) !== shown) draw(found);
+    } catch {
+      // the long-poll below reports trouble with the server
+    }
+  };
+
   function decisionForm(gate) {
     const key = `${gate.environment}/${gate.gate}`;
     if (forms.has(key)) return forms.get(key);
@@ -218,6 +228,7 @@ export async function detail(ctx) {
             : `You had already ${verb} ${what}; nothing changed.`,
         );
         out.append(h("p", { class: "ok", role: "status" }, `Your ${decision === "approve" ? "approval" : "rejection"} is recorded.`));
+        refresh();
       } catch (error) {
         if (isAbort(error)) return;
         out.append(errorBox(error, decision === "approve" ? "Approval refused" : "Rejection refused"));
