@@ -224,12 +224,41 @@ _FLOOR_STEP = [
 ]
 
 
-def storage_floor_rate(path: str, engine: Engine, configs: Configs, releases: int = 60) -> float:
+# The least any step could write and stay auditable: itself done, the next node
+# made ready, one audit event and the chain's head. No attempt record, no
+# lease, no revision for live views: a bound no engine can beat, not a design.
+_LEAST_STEP = [
+    (
+        "UPDATE nodes SET state = 'succeeded', finished_at = ? WHERE id = ?",
+        ("now", "node"),
+    ),
+    (
+        "UPDATE nodes SET state = 'ready', not_before = ? WHERE deployment_id = ? AND key IN (?)",
+        ("now", "deployment", "next"),
+    ),
+    ("UPDATE audit_head SET seq = seq + 1, hash = ? WHERE id = 1", ("hash",)),
+    (
+        "INSERT INTO audit_events (seq, at, actor, action, object_type, object_id, body,"
+        " prev_hash, hash) SELECT seq, ?, 'system', 'step.succeeded', 'step', ?, ?, ?, ?"
+        " FROM audit_head WHERE id = 1",
+        ("now", "node", "body", "hash2", "hash"),
+    ),
+]
+
+
+def storage_floor_rate(
+    path: str,
+    engine: Engine,
+    configs: Configs,
+    releases: int = 60,
+    statements: list[tuple[str, tuple[str, ...]]] = _FLOOR_STEP,
+    first: int = 0,
+) -> float:
     """Steps per second if a step cost nothing but its own statements and commit.
 
-    Creates ``releases`` releases of 5-step services (``svcN``, distinct
-    services, so they all start at once; no worker runs them), then walks each
-    one's steps with the statements of ``_FLOOR_STEP`` through the sqlite3
+    Creates ``releases`` releases of 5-step services (``svcN`` from ``first`` on,
+    distinct services, so they all start at once; no worker runs them), then walks
+    each one's steps with ``statements`` (the engine's own) through the sqlite3
     module directly, one transaction per step, as the engine does. Its audit
     events carry made-up hashes: run it only on the bench's own database.
     """
@@ -240,7 +269,7 @@ def storage_floor_rate(path: str, engine: Engine, configs: Configs, releases: in
         create_release(
             engine, configs, actor="bench", reason="floor", items=[Item(f"svc{n}", "9.0")]
         ).id
-        for n in range(releases)
+        for n in range(first, first + releases)
     ]
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -272,7 +301,7 @@ def storage_floor_rate(path: str, engine: Engine, configs: Configs, releases: in
             "body": '{"action": "step.succeeded"}',
         }
         conn.execute("BEGIN IMMEDIATE")
-        for sql, names in _FLOOR_STEP:
+        for sql, names in statements:
             conn.execute(sql, [values[name] for name in names]).fetchall()
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
@@ -570,6 +599,14 @@ def main() -> None:
             f"{'storage floor (the SQL of a step alone)':<40} {'-':>11}"
             f" {floor:>8,.0f} {floor / baseline:>6.3f}"
             f" {len(_FLOOR_STEP) + 1:>10.1f} {1:>12.2f}"  # and BEGIN
+        )
+        least = storage_floor_rate(
+            url[len("sqlite:///") :], engine, configs, statements=_LEAST_STEP, first=60
+        )
+        print(
+            f"{'least a step can write (4 statements)':<40} {'-':>11}"
+            f" {least:>8,.0f} {least / baseline:>6.3f}"
+            f" {len(_LEAST_STEP) + 1:>10.1f} {1:>12.2f}"
         )
     db.dispose()
     print(
