@@ -97,6 +97,12 @@ def test_a_broken_env_reference_is_an_error(url):
     assert "write ${NAME}" in error["message"]
 
 
+def test_a_doubled_dollar_is_a_literal_reference_not_an_error():
+    text = MINIMAL.replace('"http://127.0.0.1:9000/deploy"', '"http://x/$${1BAD}/${OK}"')
+    config, _ = parse_config(text, Path("interlock.yaml"))
+    assert config.services["api"].deploy[1].http.url == "http://x/$${1BAD}/${OK}"
+
+
 @pytest.mark.parametrize(
     ("run", "message"),
     [

@@ -104,6 +104,12 @@ def test_env_references():
         resolve_env("${MISSING}", {})
 
 
+def test_a_doubled_dollar_writes_a_literal_reference():
+    assert env_references("$${HOME} ${TOKEN} $${X}") == ["TOKEN"]
+    text, used = resolve_env("literal $${HOME}, real ${TOKEN}, cost $$5", {"TOKEN": "t"})
+    assert text == "literal ${HOME}, real t, cost $$5" and used == ["t"]
+
+
 HOSTILE = [
     "eu-1; touch {flag}",
     "x'; touch {flag}; echo '",
@@ -150,3 +156,5 @@ def test_placeholders_and_env_in_one_pass():
     )
     assert text == "token=s3cret why=${TOKEN} {{ reason }}"  # the value is not expanded again
     assert used == ["s3cret"]
+    text, used = render_with_env("$${TOKEN}={{ reason }}", {"reason": "$${x}"}, {"TOKEN": "s"})
+    assert (text, used) == ("${TOKEN}=$${x}", [])  # the escape, but never in a value

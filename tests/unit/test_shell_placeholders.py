@@ -213,3 +213,9 @@ def test_a_steps_env_gets_its_placeholders_and_secrets_filled_in(tmp_path):
 def test_a_steps_env_naming_an_unset_variable_fails_the_step_clearly(tmp_path):
     result, _ = run(tmp_path, "true", env={"T": "${NOT_SET_ANYWHERE}"})
     assert not result.ok and "${NOT_SET_ANYWHERE}" in (result.error or "")
+
+
+def test_a_steps_env_keeps_a_literal_reference_written_with_a_doubled_dollar(tmp_path):
+    result, log = run(tmp_path, 'echo "L=$L"', env={"L": "$${NOT_SET_ANYWHERE}-{{ version }}"})
+    assert result.ok, log
+    assert "L=${NOT_SET_ANYWHERE}-1.4.2" in log

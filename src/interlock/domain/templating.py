@@ -319,20 +319,24 @@ def render_url(template: str, values: Mapping[str, str]) -> str:
     return render(template, values, lambda v: quote(v, safe=""))
 
 
-ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ``${VAR}`` (group 1 names it), or the escape ``$${``, which stands for a literal ``${``.
+ENV_REFERENCE = re.compile(r"\$\$(?=\{)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def env_references(text: str) -> list[str]:
     """Names of ``${VAR}`` references (secrets read from the worker's environment)."""
-    return ENV_REFERENCE.findall(text)
+    return [name for name in ENV_REFERENCE.findall(text) if name]
 
 
 def resolve_env(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
-    """Replace ``${VAR}`` with its value; return the text and the secret values used."""
+    """Replace ``${VAR}`` with its value (``$${`` with ``${``); return the text and the
+    secret values used."""
     used: list[str] = []
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name is None:
+            return "$"  # the escape
         if name not in environ:
             raise KeyError(name)
         used.append(environ[name])
@@ -360,6 +364,8 @@ def render_with_env(
 
     def substitute(match: re.Match[str]) -> str:
         name, var = match.group(1), match.group(2)
+        if name is None and var is None:
+            return "$"  # ``$${``: a literal ``${``
         if var is not None:
             if var not in environ:
                 raise KeyError(var)

@@ -72,7 +72,8 @@ def _check_steps(
                 yield (
                     where,
                     "'${' starts a reference to an environment variable: write ${NAME}, a "
-                    "letter or '_' first, then letters, digits or '_'",
+                    "letter or '_' first, then letters, digits or '_' (write $${ for a "
+                    "literal '${')",
                 )
         if step.run is not None:
             # What the shell executor would refuse when the step runs, said now.
