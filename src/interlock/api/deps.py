@@ -68,6 +68,16 @@ def _query_names(dependant: Any) -> set[str]:
     return names
 
 
+_SIGNED: set[Any] = set()
+
+
+def signed(endpoint: Any) -> Any:
+    """Mark an endpoint that a signature over its body may authenticate instead of a token
+    (event intake): its unknown query parameters are refused before authentication."""
+    _SIGNED.add(endpoint)
+    return endpoint
+
+
 def known_query(request: Request) -> None:
     """Refuse a query parameter the endpoint does not take (422 naming it).
 
@@ -82,7 +92,8 @@ def known_query(request: Request) -> None:
     unknown = next((name for name in request.query_params if name not in known), None)
     if unknown is None:
         return
-    principal(request)  # who may not call it at all hears 401 first, as everywhere
+    if getattr(route, "endpoint", None) not in _SIGNED:
+        principal(request)  # who may not call it at all hears 401 first, as everywhere
     close = difflib.get_close_matches(unknown, known, n=1)
     if close:
         hint = f"did you mean {close[0]!r}?"

@@ -159,3 +159,22 @@ def test_a_bad_or_missing_signature_is_refused_changes_nothing_and_is_audited_on
         },
     )
     assert answer.status_code == 200 and answer.json()["hook_id"] == 109948940, answer.text
+
+
+def test_a_payload_url_with_a_stray_query_parameter_says_so_not_401(api):
+    # A signed delivery has no token: what it gets wrong must still be named.
+    body = github_payload("ping", "payload.json")
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    answer = api.client(None).post(
+        "/api/v1/hooks/github?team=payments",
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "x-github-event": "ping",
+            "x-hub-signature-256": signature,
+        },
+    )
+    assert answer.status_code == 422, answer.text
+    assert "unknown query parameter 'team'" in answer.json()["detail"]
+    # Token-authenticated endpoints still answer 401 first.
+    assert api.client(None).get("/api/v1/releases?team=x").status_code == 401

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from interlock.api.deps import AppState, principal, state
+from interlock.api.deps import AppState, principal, signed, state
 from interlock.engine.identity import Principal
 from interlock.errors import InterlockError, InvalidInput
 from interlock.events.auth import acting_as, refuse, signed_by
@@ -149,6 +149,7 @@ def _events(request: Request, app: AppState, raw: bytes) -> JSONResponse:
 
 
 @router.post("/events", responses=_RESPONSES, openapi_extra=_EVENT_BODY)
+@signed
 async def post_event(request: Request) -> JSONResponse:
     """Receive one CDEvent 0.5.1: JSON, or a structured CloudEvent.
 
@@ -185,6 +186,7 @@ def _github(request: Request, app: AppState, raw: bytes) -> JSONResponse:
 
 
 @router.post("/hooks/github", responses=_RESPONSES, openapi_extra=_GITHUB_BODY)
+@signed
 async def github_hook(request: Request) -> JSONResponse:
     """Receive a GitHub webhook, verified with `X-Hub-Signature-256` (constant time).
 
