@@ -124,3 +124,12 @@ def test_many_watchers_share_one_read_per_interval(pilot):
     finally:
         event.remove(pilot.engine.db.engine, "before_cursor_execute", count)
         api.stop()
+
+
+def test_a_closed_watch_leaves_the_database_s_commit_hooks(pilot):
+    path = pilot.config(CONFIG)
+    before = len(pilot.engine.db._release_listeners)
+    api = Api(pilot.engine, pilot.configs, path, workers=0).start()
+    assert len(pilot.engine.db._release_listeners) == before + 1
+    api.stop()
+    assert len(pilot.engine.db._release_listeners) == before

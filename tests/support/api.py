@@ -57,6 +57,8 @@ class Api:
             self.runtime.stop(drain=2)
         self.server.should_exit = True
         self.thread.join(10)
+        if self.state.watch.detach is not None:  # its commit hook on the test's database
+            self.state.watch.detach()
 
     def user(
         self,

@@ -61,7 +61,7 @@ def create_app(
     from interlock.engine.identity import Identity
 
     watch = ReleaseWatch(functools.partial(views.release_revisions, engine))
-    engine.db.on_release_change(watch.changed)
+    watch.detach = engine.db.on_release_change(watch.changed)
     app.state.interlock = AppState(
         engine=engine,
         configs=configs,

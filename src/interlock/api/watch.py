@@ -37,6 +37,7 @@ class ReleaseWatch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: asyncio.Task[None] | None = None
         self._closed = False
+        self.detach: Callable[[], None] | None = None  # stops the commit hook (set by the app)
 
     async def wait(self, release_id: int, since: int, timeout: float) -> None:
         """Return once the release's revision is past ``since``, or after ``timeout``."""
@@ -68,6 +69,8 @@ class ReleaseWatch:
         server, instead of being cut off when the server's grace period ends.
         """
         self._closed = True
+        if self.detach is not None:
+            self.detach()
         self._wake(frozenset(self._waiters), None)
 
     def changed(self, release_ids: frozenset[int]) -> None:

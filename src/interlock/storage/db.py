@@ -106,13 +106,19 @@ class Database:
         """Call ``listener(channels)`` after every commit that notified something."""
         self._listeners.append(listener)
 
-    def on_release_change(self, listener: Callable[[frozenset[int]], None]) -> None:
+    def on_release_change(self, listener: Callable[[frozenset[int]], None]) -> Callable[[], None]:
         """Call ``listener(release_ids)`` after every commit that moved releases' revisions.
 
         In this process only: a long-poll learns at once of what this process
-        committed, and polls for what others did.
+        committed, and polls for what others did. Returns what removes the listener.
         """
         self._release_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._release_listeners:
+                self._release_listeners.remove(listener)
+
+        return remove
 
     def _fire(self, listeners: list[Callable[[Any], None]], what: Any) -> None:
         for listener in list(listeners):
