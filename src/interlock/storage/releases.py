@@ -12,15 +12,18 @@ from sqlalchemy import bindparam, select, update
 from interlock.domain.records import Item, Release
 from interlock.domain.states import ReleaseState
 from interlock.storage.base import QueryBase, guarded_update, update_params
-from interlock.storage.schema import release_items, releases
+from interlock.storage.schema import release_items, release_plans, releases
 from interlock.storage.types import Timestamp
 
-_WITHOUT_PLAN = [c for c in releases.c if c.name != "plan"]
+# A release with its plan (a row of its own: see ``release_plans``).
+_WITH_PLAN = select(releases, release_plans.c.plan).join(
+    release_plans, release_plans.c.release_id == releases.c.id
+)
 _GET = {
-    True: select(releases).where(releases.c.id == bindparam("id")),
-    False: select(*_WITHOUT_PLAN).where(releases.c.id == bindparam("id")),
+    True: _WITH_PLAN.where(releases.c.id == bindparam("id")),
+    False: select(releases).where(releases.c.id == bindparam("id")),
 }
-_GET_LOCKED = {k: v.with_for_update() for k, v in _GET.items()}
+_GET_LOCKED = {k: v.with_for_update(of=releases) for k, v in _GET.items()}
 _ITEMS_OF_ONE = (
     select(release_items)
     .where(release_items.c.release_id == bindparam("id"))
@@ -74,11 +77,11 @@ class ReleaseQueries(QueryBase):
                 updated_at=at,
                 scheduled_at=scheduled_at,
                 config_version=config_version,
-                plan=plan,
                 revision=0,
             )
             .returning(releases.c.id)
         ).scalar_one()
+        self.conn.execute(release_plans.insert().values(release_id=release_id, plan=plan))
         self.conn.execute(
             release_items.insert(),
             [
@@ -136,7 +139,7 @@ class ReleaseQueries(QueryBase):
 
         ``services_in`` keeps only releases touching one of those services.
         """
-        query = select(releases).order_by(releases.c.id.desc()).limit(limit)
+        query = _WITH_PLAN.order_by(releases.c.id.desc()).limit(limit)
         if states:
             query = query.where(releases.c.state.in_(list(states)))
         if created_by:

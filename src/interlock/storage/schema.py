@@ -56,13 +56,22 @@ releases = Table(
     Column("finished_at", Timestamp),
     Column("scheduled_at", Timestamp),
     Column("config_version", Integer, ForeignKey("config_versions.version"), nullable=False),
-    Column("plan", Json, nullable=False),
     Column("environment", String(64)),  # where it is now (the latest deployment's)
     Column("error", Text),
     Column("revision", Integer, nullable=False, server_default=text("0")),
     Column("kind", String(16), nullable=False, server_default=text("'deploy'")),  # or rollback
     Index("ix_releases_state_id", "state", "id"),
     Index("ix_releases_scheduled_at", "scheduled_at"),  # metrics: schedule slip
+)
+
+# A release's plan, written once. Kept out of the releases row, which every step
+# of the release updates (its revision): SQLite and PostgreSQL rewrite a whole
+# row on update, and a plan of a hundred steps is some 60 KB.
+release_plans = Table(
+    "release_plans",
+    metadata,
+    Column("release_id", Integer, ForeignKey("releases.id"), primary_key=True),
+    Column("plan", Json, nullable=False),
 )
 
 release_items = Table(

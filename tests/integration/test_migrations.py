@@ -1,0 +1,46 @@
+"""Migrations carry the data across, both ways, on both backends."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import text
+
+from interlock.storage.migrate import _alembic_config, head_revision, upgrade
+
+CONFIG = """\
+version: 1
+environments: [{name: staging}, {name: production}]
+services:
+  api: {deploy: [{name: migrate, run: "true"}, {name: roll-out, run: "true"}]}
+"""
+
+
+def _downgrade(db, revision: str) -> None:
+    from alembic import command
+
+    cfg = _alembic_config(db)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def test_release_plans_move_to_their_own_table_and_back(pilot):
+    pilot.config(CONFIG)
+    made = [pilot.release(f"api@1.{n}.0") for n in range(3)]
+    with pilot.read() as tx:
+        plans = {r.id: tx.get_release(r.id).plan for r in made}
+    assert all(p["environments"][1]["name"] == "production" for p in plans.values())
+    db = pilot.engine.db
+
+    _downgrade(db, "0006")  # the plan goes back into the releases row
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, plan FROM releases ORDER BY id")).all()
+    back = {i: p if isinstance(p, dict) else json.loads(p) for i, p in rows}
+    assert back == plans
+
+    assert upgrade(db) == ("0006", head_revision())
+    with pilot.read() as tx:
+        assert {r.id: tx.get_release(r.id).plan for r in made} == plans
+        assert tx.get_release(made[0].id, plan=False).plan == {}
+        assert [r.plan for r in tx.list_releases()] == [plans[r.id] for r in reversed(made)]
