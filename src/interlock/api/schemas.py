@@ -245,7 +245,6 @@ class ReleaseOut(BaseModel):
 
     @classmethod
     def of(cls, release: Release, deployments: list[DeploymentOut] | None = None) -> ReleaseOut:
-        envs = [e["name"] for e in release.plan.get("environments", [])]
         return cls(
             id=release.id,
             state=release.state.value,
@@ -258,7 +257,7 @@ class ReleaseOut(BaseModel):
             scheduled_at=release.scheduled_at,
             config_version=release.config_version,
             environment=release.environment,
-            environments=envs,
+            environments=list(release.route),
             error=release.error,
             revision=release.revision,
             items=[ItemOut(**i.__dict__) for i in release.items],

@@ -45,6 +45,7 @@ class Release:
     on_behalf_of: str | None = None
     kind: str = "deploy"  # or rollback
     items: tuple[Item, ...] = ()
+    route: tuple[str, ...] = ()  # its environments in order (the plan's, without the plan)
 
     def authors(self) -> set[str]:
         """Whoever made this release: they never count as its approvers."""

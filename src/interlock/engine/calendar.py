@@ -119,7 +119,7 @@ def _scheduled(engine: Engine, readable: set[str] | None) -> Iterable[ScheduledR
                 created_by=release.created_by,
                 created_at=release.created_at,
                 updated_at=release.updated_at,
-                route=tuple(str(e["name"]) for e in release.plan.get("environments", [])),
+                route=release.route,
             )
         if len(page) < _PAGE:
             return

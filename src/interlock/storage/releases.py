@@ -45,6 +45,7 @@ _TOUCH = (
 def _release(row: Any, items: Iterable[Item]) -> Release:
     data = dict(row._mapping)
     data["state"] = ReleaseState(data["state"])
+    data["route"] = tuple(data["route"])
     data.setdefault("plan", {})
     return Release(**data, items=tuple(items))
 
@@ -78,6 +79,7 @@ class ReleaseQueries(QueryBase):
                 scheduled_at=scheduled_at,
                 config_version=config_version,
                 revision=0,
+                route=[str(e["name"]) for e in plan.get("environments", [])],
             )
             .returning(releases.c.id)
         ).scalar_one()
@@ -135,11 +137,11 @@ class ReleaseQueries(QueryBase):
         limit: int = 50,
         services_in: Sequence[str] | None = None,
     ) -> list[Release]:
-        """Newest first; ``before_id`` is the cursor of the next page.
+        """Newest first, without their plans; ``before_id`` is the cursor of the next page.
 
         ``services_in`` keeps only releases touching one of those services.
         """
-        query = _WITH_PLAN.order_by(releases.c.id.desc()).limit(limit)
+        query = select(releases).order_by(releases.c.id.desc()).limit(limit)
         if states:
             query = query.where(releases.c.state.in_(list(states)))
         if created_by:

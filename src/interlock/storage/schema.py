@@ -60,6 +60,8 @@ releases = Table(
     Column("error", Text),
     Column("revision", Integer, nullable=False, server_default=text("0")),
     Column("kind", String(16), nullable=False, server_default=text("'deploy'")),  # or rollback
+    # Its environments in order, the plan's route: what lists show, without the plan.
+    Column("route", Json, nullable=False, server_default=text("'[]'")),
     Index("ix_releases_state_id", "state", "id"),
     Index("ix_releases_scheduled_at", "scheduled_at"),  # metrics: schedule slip
 )
