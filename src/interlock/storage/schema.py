@@ -165,7 +165,9 @@ nodes = Table(
     Column("error", Text),
     Column("result", Json),
     UniqueConstraint("deployment_id", "key"),
-    Index("ix_nodes_deployment_id_state", "deployment_id", "state"),
+    # Covers a deployment's count of nodes per (phase, state), read at every step:
+    # without the phase, a 2,000-node deployment read 2,000 rows each time.
+    Index("ix_nodes_deployment_id_state_phase", "deployment_id", "state", "phase"),
     # Claims and lease recovery only ever look at open nodes: partial indexes keep
     # them fast however much history piles up.
     Index(
