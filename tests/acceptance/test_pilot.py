@@ -188,10 +188,17 @@ def test_cancel_from_the_cli(project, server):
     server.start()
     release_id = server.cli("release", "create", "api@1.0.0", "--reason", "r").stdout.strip()
     time.sleep(0.5)
+    looked = server.cli("release", "watch", release_id, "--timeout", "0")  # look once
+    assert looked.returncode == 8, looked.stdout + looked.stderr
+    assert f"release {release_id} is still running after 0s" in looked.stderr
     cancelled = server.cli("release", "cancel", release_id, "--reason", "wrong build")
     assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
     watch = server.cli("release", "watch", release_id, "--timeout", "30")
     assert watch.returncode == 1 and "cancelled" in watch.stdout
+    looked = server.cli("release", "watch", release_id, "--timeout", "0")
+    assert looked.returncode == 1 and f"release {release_id} cancelled" in looked.stdout
+    [deployment] = server.json("release", "show", release_id)["deployments"]
+    assert deployment["services"] == {"api": "cancelled"}  # not "deploying"
     again = server.cli("release", "cancel", release_id)
     assert again.returncode == 6 and "already ended" in again.stderr
 

@@ -106,3 +106,25 @@ def test_filtered_shows_the_newest_matching_events(audit_log):
     shown = audit_log("--action", "test.event", "--limit", "5", "--format", "json")
     assert _seqs(shown) == list(range(TOTAL - 4, TOTAL + 1))
     assert "showing the newest 5 events" in shown.stderr and "--before 175" in shown.stderr
+
+
+@pytest.mark.parametrize("newest_first", [False, True], ids=["oldest-first", "newest-first"])
+def test_following_next_cursor_over_the_api_reads_every_event_once(pilot, newest_first):
+    pilot.config(CONFIG)
+    api = Api(pilot.engine, pilot.configs, workers=0).start()
+    try:
+        admin = api.admin()
+        _fill(pilot.engine, 47)
+        seen: list[int] = []
+        params: dict[str, Any] = {"limit": 10, "newest_first": newest_first}
+        while True:
+            page = admin.get("/api/v1/audit", params=params).json()
+            seen += [e["seq"] for e in page["items"]]
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+        expected = list(range(1, len(seen) + 1))
+        assert seen == (expected[::-1] if newest_first else expected)
+        assert len(seen) >= 47
+    finally:
+        api.stop()

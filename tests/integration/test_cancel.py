@@ -101,6 +101,15 @@ def test_the_http_timeout_bounds_the_whole_request(slow_server):
     assert not result.ok and result.error == "timed out after 1s"
 
 
+def test_a_server_that_never_answers_times_out_with_a_mark_in_the_log(slow_server):
+    ctx = _ctx(timeout=1.0)
+    result = HttpExecutor().run(
+        {"http": {"method": "GET", "url": f"{slow_server.url}/x?sleep=30"}}, ctx
+    )
+    assert not result.ok and result.error == "timed out after 1s"
+    assert "[interlock: timed out after 1s" in ctx.log.text()
+
+
 def _body(event: Any) -> dict[str, Any]:
     found: dict[str, Any] = json.loads(event.body)
     return found

@@ -219,3 +219,13 @@ def test_a_steps_env_keeps_a_literal_reference_written_with_a_doubled_dollar(tmp
     result, log = run(tmp_path, 'echo "L=$L"', env={"L": "$${NOT_SET_ANYWHERE}-{{ version }}"})
     assert result.ok, log
     assert "L=${NOT_SET_ANYWHERE}-1.4.2" in log
+
+
+def test_output_keeps_characters_split_across_reads_whole(tmp_path):
+    # 300,000 bytes of three-byte characters: the pipe's 64 KiB reads cut some in two.
+    script = "import sys; sys.stdout.write('日' * 100000 + '\\n' + 'é')"
+    result, log = run(tmp_path, f'python3 -c "{script}"')
+    assert result.ok, log
+    output = log.split("\n", 1)[1]  # after the logged command
+    assert output.count("日") == 100000 and "\ufffd" not in output
+    assert output.rstrip("\n").endswith("é")

@@ -291,7 +291,7 @@ def _watch(client: Client, release_id: int, timeout: float | None, fmt: str) -> 
         wait = 20.0
         if timeout is not None:
             left = timeout - (time.monotonic() - started)
-            if left <= 0:
+            if left <= 0 and current:  # asked at least once: `--timeout 0` looks once
                 if fmt == "json":
                     emit_json(current)
                 click.echo(
@@ -299,7 +299,7 @@ def _watch(client: Client, release_id: int, timeout: float | None, fmt: str) -> 
                     err=True,
                 )
                 return EXIT_TIMEOUT
-            wait = min(wait, left)
+            wait = max(0.0, min(wait, left))
         current = client.get(f"/api/v1/releases/{release_id}", since=revision, wait=wait)
         revision = current["revision"]
         if fmt != "json":
@@ -373,7 +373,11 @@ def _step_detail(step: dict[str, Any]) -> str:
 
 @release.command("watch")
 @click.argument("release_id", type=int)
-@click.option("--timeout", type=float, help="Give up after this many seconds (exit 8).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    help="Give up after this many seconds (exit 8); 0 looks once and does not wait.",
+)
 @FORMAT_OPTION
 def watch(release_id: int, timeout: float | None, fmt: str) -> None:
     """Follow a release live; exit 0 if it succeeds, non-zero if not (for CI)."""

@@ -256,6 +256,8 @@ def service_states(nodes: Sequence[Node]) -> dict[str, str]:
             out[service] = "failed"
         elif any(n.state is NodeState.NEEDS_ATTENTION for n in deploy):
             out[service] = "needs_attention"
+        elif any(n.state is NodeState.CANCELLED for n in deploy):
+            out[service] = "cancelled"
         elif all(n.attempt == 0 and n.state is not NodeState.RUNNING for n in deploy):
             out[service] = "not_started"
         else:

@@ -68,7 +68,7 @@ def check_response(call: dict[str, Any], status: int, text: str) -> str | None:
         return f"expected status {' or '.join(map(str, allowed))}, got {status}"
     pattern = call.get("expect_body")
     if pattern and not re.search(pattern, text):
-        return f"response body does not match {pattern!r}"
+        return f"response body does not match the pattern {pattern}"
     return None
 
 
@@ -137,7 +137,9 @@ class HttpExecutor:
             )
             return StepResult(ok=False, error=str(stopped))
         except httpx.TimeoutException:
-            return StepResult(ok=False, error=f"timed out after {ctx.timeout:g}s")
+            reason = f"timed out after {ctx.timeout:g}s"
+            ctx.log.write(f"\n[interlock: {reason}]\n")
+            return StepResult(ok=False, error=reason)
         except httpx.HTTPError as exc:
             return StepResult(ok=False, error=f"request failed: {exc}")
         took = (time.monotonic() - started) * 1000

@@ -9,6 +9,7 @@ does not parse the value of a variable it expands (see ``render_shell``).
 
 from __future__ import annotations
 
+import codecs
 import os
 import signal
 import subprocess
@@ -86,14 +87,18 @@ class ShellExecutor:
 
         def pump() -> None:
             fd = out.fileno()
+            # A character split across two reads is put back together, not replaced.
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
             while True:
                 try:
                     chunk = os.read(fd, 65536)
                 except OSError:
-                    return
+                    chunk = b""
+                text = decoder.decode(chunk, final=not chunk)
+                if text:
+                    ctx.log.write(text)
                 if not chunk:
                     return
-                ctx.log.write(chunk.decode("utf-8", "replace"))
 
         reader = threading.Thread(target=pump, name="step-output", daemon=True)
         reader.start()

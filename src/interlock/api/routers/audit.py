@@ -25,7 +25,12 @@ def list_(
     after: int | None = Query(
         default=None, ge=0, le=2**62, description="Events after this sequence."
     ),
-    cursor: int | None = Query(default=None, ge=1, le=2**62, description="Newest-first paging."),
+    cursor: int | None = Query(
+        default=None,
+        ge=1,
+        le=2**62,
+        description="The `next_cursor` of the page before, asked in the same order.",
+    ),
     object_type: str | None = None,
     object_id: str | None = None,
     actor: str | None = None,
@@ -33,18 +38,23 @@ def list_(
     newest_first: bool = False,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> Page[AuditEventOut]:
-    """Events in sequence order (or newest first), filtered."""
+    """Events in sequence order (or newest first), filtered; follow `next_cursor` for more."""
     app.access.require(who, "audit.read")
+    before = None
+    if cursor is not None and newest_first:
+        before = cursor
+    elif cursor is not None:
+        after = max(after or 0, cursor)
     found = views.audit_events(
         app.engine,
         after=after,
-        before=cursor,
+        before=before,
         object_type=object_type,
         object_id=object_id,
         actor=actor,
         actions=action,
         limit=limit + 1,
-        newest_first=newest_first or bool(cursor),
+        newest_first=newest_first,
     )
     page = found[:limit]
     more = len(found) > limit
