@@ -151,7 +151,7 @@ def build(db: Database, deployments: int, incidents: int, environments: int, see
                 "finished_at": at,
                 "scheduled_at": scheduled,
                 "config_version": 1,
-                "plan": {},
+                "route": [envs[-1]] if kind == "rollback" else list(envs),
                 "environment": envs[-1],
                 "kind": kind,
             },

@@ -131,5 +131,6 @@ def test_a_closed_watch_leaves_the_database_s_commit_hooks(pilot):
     before = len(pilot.engine.db._release_listeners)
     api = Api(pilot.engine, pilot.configs, path, workers=0).start()
     assert len(pilot.engine.db._release_listeners) == before + 1
-    api.stop()
+    api.state.watch.close()  # what a stopping server does
     assert len(pilot.engine.db._release_listeners) == before
+    api.stop()

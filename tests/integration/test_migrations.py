@@ -8,11 +8,12 @@ from sqlalchemy import text
 
 from interlock.storage.migrate import _alembic_config, head_revision, upgrade
 
-CONFIG = """\
+ROUTE = tuple(f"e{n}" for n in range(1, 12)) + ("production",)  # e10 after e9, not e1
+CONFIG = f"""\
 version: 1
-environments: [{name: staging}, {name: production}]
+environments: [{", ".join(f"{{name: {e}}}" for e in ROUTE)}]
 services:
-  api: {deploy: [{name: migrate, run: "true"}, {name: roll-out, run: "true"}]}
+  api: {{deploy: [{{name: migrate, run: "true"}}, {{name: roll-out, run: "true"}}]}}
 """
 
 
@@ -30,7 +31,7 @@ def test_release_plans_move_to_their_own_table_and_back(pilot):
     made = [pilot.release(f"api@1.{n}.0") for n in range(3)]
     with pilot.read() as tx:
         plans = {r.id: tx.get_release(r.id).plan for r in made}
-    assert all(p["environments"][1]["name"] == "production" for p in plans.values())
+    assert all(p["environments"][-1]["name"] == "production" for p in plans.values())
     db = pilot.engine.db
 
     _downgrade(db, "0006")  # the plan goes back into the releases row
@@ -45,5 +46,5 @@ def test_release_plans_move_to_their_own_table_and_back(pilot):
         assert tx.get_release(made[0].id, plan=False).plan == {}
         # Lists carry the route, derived from each plan by the migration, and no plan.
         listed = tx.list_releases()
-        assert [r.route for r in listed] == [("staging", "production")] * 3
+        assert [r.route for r in listed] == [ROUTE] * 3
         assert [r.plan for r in listed] == [{}] * 3

@@ -158,3 +158,5 @@ def test_placeholders_and_env_in_one_pass():
     assert used == ["s3cret"]
     text, used = render_with_env("$${TOKEN}={{ reason }}", {"reason": "$${x}"}, {"TOKEN": "s"})
     assert (text, used) == ("${TOKEN}=$${x}", [])  # the escape, but never in a value
+    text, _ = render_with_env("$${{ version }}", {"version": "1.2"}, {})
+    assert text == "$$1.2"  # `$$` before a placeholder is text, as it always was

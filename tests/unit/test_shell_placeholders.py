@@ -8,6 +8,7 @@ of the script's text, so no context of the shell can make it run.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,19 @@ def test_output_keeps_characters_split_across_reads_whole(tmp_path):
     output = log.split("\n", 1)[1]  # after the logged command
     assert output.count("日") == 100000 and "\ufffd" not in output
     assert output.rstrip("\n").endswith("é")
+
+
+def test_a_detached_child_holding_the_output_neither_holds_the_step_nor_writes_to_it(tmp_path):
+    sink = LogSink()
+    ctx = StepContext(
+        variables=DEFAULTS,
+        environ={"PATH": os.environ["PATH"]},
+        cwd=str(tmp_path),
+        timeout=10,
+        log=sink,
+    )
+    begun = time.monotonic()
+    result = ShellExecutor().run({"run": "(sleep 2.5; echo late) & echo done", "env": {}}, ctx)
+    assert result.ok and time.monotonic() - begun < 2.4  # the reader is not waited on for long
+    time.sleep(1.5)  # the child writes once the step has ended
+    assert sink.text().splitlines()[1:] == ["done"]  # after the logged command

@@ -319,8 +319,9 @@ def render_url(template: str, values: Mapping[str, str]) -> str:
     return render(template, values, lambda v: quote(v, safe=""))
 
 
-# ``${VAR}`` (group 1 names it), or the escape ``$${``, which stands for a literal ``${``.
-ENV_REFERENCE = re.compile(r"\$\$(?=\{)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ``${VAR}`` (group 1 names it), or the escape ``$${``, which stands for a literal ``${``
+# (not before ``{{``: ``$${{ version }}`` stays ``$$`` and a placeholder).
+ENV_REFERENCE = re.compile(r"\$\$(?=\{(?!\{))|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def env_references(text: str) -> list[str]:

@@ -85,20 +85,29 @@ class ShellExecutor:
         assert proc.stdout is not None
         out = proc.stdout
 
+        abandoned = threading.Event()  # the step ended while a detached child held the pipe
+
         def pump() -> None:
             fd = out.fileno()
             # A character split across two reads is put back together, not replaced.
             decoder = codecs.getincrementaldecoder("utf-8")("replace")
-            while True:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    chunk = b""
-                text = decoder.decode(chunk, final=not chunk)
-                if text:
-                    ctx.log.write(text)
-                if not chunk:
-                    return
+            try:
+                while True:
+                    try:
+                        chunk = os.read(fd, 65536)
+                    except OSError:
+                        chunk = b""
+                    if abandoned.is_set():
+                        return  # what a leftover child writes later is not the step's
+                    text = decoder.decode(chunk, final=not chunk)
+                    if text:
+                        ctx.log.write(text)
+                    if not chunk:
+                        return
+            finally:
+                # Closed here, by the only reader: closed under a blocked read, the
+                # descriptor's number could be reused and the read take someone else's data.
+                out.close()
 
         reader = threading.Thread(target=pump, name="step-output", daemon=True)
         reader.start()
@@ -121,7 +130,8 @@ class ShellExecutor:
         # Output still buffered in the pipe is read; a detached background child
         # that keeps the pipe open does not hold the step forever.
         reader.join(timeout=2.0)
-        out.close()
+        if reader.is_alive():
+            abandoned.set()
         code = proc.returncode
         if reason:
             return StepResult(ok=False, exit_code=code, error=reason, stopped=True)

@@ -15,8 +15,9 @@ from interlock.storage.base import QueryBase, guarded_update, update_params
 from interlock.storage.schema import release_items, release_plans, releases
 from interlock.storage.types import Timestamp
 
-# A release with its plan (a row of its own: see ``release_plans``).
-_WITH_PLAN = select(releases, release_plans.c.plan).join(
+# A release with its plan (a row of its own: see ``release_plans``; a release that
+# somehow has none is still found, with an empty plan).
+_WITH_PLAN = select(releases, release_plans.c.plan).outerjoin(
     release_plans, release_plans.c.release_id == releases.c.id
 )
 _GET = {
@@ -46,7 +47,7 @@ def _release(row: Any, items: Iterable[Item]) -> Release:
     data = dict(row._mapping)
     data["state"] = ReleaseState(data["state"])
     data["route"] = tuple(data["route"])
-    data.setdefault("plan", {})
+    data["plan"] = data.get("plan") or {}
     return Release(**data, items=tuple(items))
 
 

@@ -70,7 +70,10 @@ def downgrade() -> None:
     op.drop_column("releases", "route")
     op.add_column("releases", sa.Column("plan", JSON, nullable=True))
     op.execute(
-        "UPDATE releases SET plan = (SELECT plan FROM release_plans"
-        " WHERE release_plans.release_id = releases.id)"
+        "UPDATE releases SET plan = coalesce((SELECT plan FROM release_plans"
+        " WHERE release_plans.release_id = releases.id), '{}')"
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column("releases", "plan", existing_type=JSON, nullable=False)
+    # (SQLite cannot add NOT NULL to a column in place; 0006 never writes a null.)
     op.drop_table("release_plans")
