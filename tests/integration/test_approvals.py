@@ -346,3 +346,34 @@ def test_tokens_bad_expired_revoked_are_refused_and_audited(clocked):
     ]
     assert all(api.secrets["dave"] not in str(e) for e in failures)
     assert api.client(None).get("/healthz").status_code == 200
+
+
+def test_a_rejection_given_while_a_worker_holds_the_gate_still_fails_it(pilot):
+    # The gate is claimed (running) when the rejection lands; the worker that then
+    # records the gate's first look must see it, not leave the gate waiting.
+    from interlock.engine.steps import claim, complete, execute, prepare
+
+    path = pilot.config(CONFIG)
+    harness = Api(pilot.engine, pilot.configs, path, workers=0).start()
+    try:
+        dave, alice = harness.user("dave"), harness.user("alice")
+        made = release(dave, "api@8.9.0")
+        engine = pilot.engine
+        for _ in range(10):
+            claimed = engine.db.run(lambda tx: claim(tx, engine, "w"))
+            assert claimed is not None
+            job = prepare(engine, *claimed)
+            result = execute(engine, job)
+            if job.node.executor == "approval":
+                answer = alice.post(
+                    f"/api/v1/releases/{made['id']}/approvals",
+                    json={"decision": "reject", "environment": "production", "comment": "no"},
+                )
+                assert answer.status_code == 201 and answer.json()["gate_state"] == "running"
+                engine.db.run(lambda tx, j=job, r=result: complete(tx, engine, j, r))
+                break
+            engine.db.run(lambda tx, j=job, r=result: complete(tx, engine, j, r))
+        found = show(dave, made["id"])
+        assert found["state"] == "failed" and "rejected by alice: no" in found["error"]
+    finally:
+        harness.stop()
