@@ -84,3 +84,18 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(capsys, monkeypatch):
     assert done.value.code == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "KeyError" in err and "INTERLOCK_DEBUG=1" in err
+
+
+def test_a_step_waiting_for_a_person_shows_how_long_it_ran_not_a_growing_time():
+    from interlock.cli.releases import _took
+
+    tries = [
+        {"finished_at": "2026-11-28T10:00:02+00:00"},
+        {"finished_at": "2026-11-28T10:00:05+00:00"},
+    ]
+    step = {"started_at": "2026-11-28T10:00:00+00:00", "finished_at": None, "attempts": tries}
+    assert _took({**step, "state": "needs_attention"}) == "5s"
+    assert _took({**step, "state": "needs_attention", "attempts": []}) == ""  # lost: unknown
+    assert _took({**step, "state": "succeeded", "finished_at": "2026-11-28T10:01:00+00:00"}) == (
+        "1m"
+    )

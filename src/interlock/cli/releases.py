@@ -202,6 +202,18 @@ def _duration(start: str | None, end: str | None) -> str:
     return format_duration(max(0.0, (finish - begin).total_seconds()))
 
 
+def _took(step: dict[str, Any]) -> str:
+    """How long a step ran: to its end, or to its last try's end while it waits for a
+    person (not a time that keeps growing), or until now while it runs."""
+    end = step["finished_at"]
+    if end is None and step["state"] not in ("running", "waiting", "ready"):
+        tries = [a["finished_at"] for a in step.get("attempts") or [] if a["finished_at"]]
+        if not tries:
+            return ""
+        end = max(tries)
+    return _duration(step["started_at"], end)
+
+
 @release.command("show")
 @click.argument("release_id", type=int)
 @FORMAT_OPTION
@@ -253,7 +265,7 @@ def show(release_id: int, fmt: str) -> None:
                 "step": s["key"],
                 "state": s["state"],
                 "attempt": s["attempt"] or "",
-                "took": _duration(s["started_at"], s["finished_at"]) if s["started_at"] else "",
+                "took": _took(s),
                 "error": s["error"] or "",
             }
             for s in dep["steps"]
