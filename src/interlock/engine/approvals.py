@@ -176,7 +176,7 @@ def approval_gates(release: Release, environment: str) -> list[str]:
             return [n["name"] for n in env["nodes"] if n["executor"] == "approval"]
     raise InvalidInput(
         f"release {release.id} does not go to {environment!r} (its route: "
-        + ", ".join(e["name"] for e in release.plan.get("environments", []))
+        + ", ".join(release.route)
         + ")",
         field="environment",
     )

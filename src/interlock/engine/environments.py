@@ -92,7 +92,7 @@ def override_window(
     now = engine.clock.now()
 
     def work(tx: Any) -> Override:
-        release = tx.get_release(release_id)
+        release = tx.get_release(release_id, plan=False)
         if release is None or not access.can_read(who, [i.service for i in release.items]):
             raise NotFound(f"no release {release_id}")
         access.require(
@@ -101,8 +101,7 @@ def override_window(
             environment=environment,
             services=[i.service for i in release.items],
         )
-        route = [e["name"] for e in release.plan.get("environments", [])]
-        if environment not in route:
+        if environment not in release.route:
             raise InvalidInput(
                 f"release {release_id} does not go to {environment}", field="environment"
             )

@@ -159,10 +159,10 @@ def release_notes(engine: Engine, release_id: int, environment: str | None = Non
     active = engine.configs.active()
     config: Config = active.config
     with engine.db.read() as tx:
-        release = tx.get_release(release_id)
+        release = tx.get_release(release_id, plan=False)
         if release is None:
             raise NotFound(f"no release {release_id}")
-        route = tuple(str(e["name"]) for e in release.plan.get("environments", []))
+        route = release.route
         target = environment or (route[-1] if route else None)
         known = [e.name for e in config.environments]
         if target is None or (target not in route and target not in known):

@@ -1,7 +1,7 @@
 """Release plans in a table of their own; the release row keeps its route.
 
-Every step of a release moves the release's revision, and an update rewrites
-the whole row: with the plan in it (some 60 KB for a hundred steps, 1 MB for
+Every step of a release moves the release's revision, an update of the
+release's row: with the plan in it (some 60 KB for a hundred steps, 1 MB for
 two thousand), each step went through its release's plan again. The plan is
 written once, so it moves to ``release_plans``, one row per release. Lists of
 releases read only ``releases.route``, the plan's environments in order.
