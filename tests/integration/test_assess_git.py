@@ -18,8 +18,9 @@ The release sheet says payments went live at:
     row 6  2024-03-12 18:00      1.2.0  carol  approver bob   (before its tag and commit E)
 
 Worked out by hand:
-  lead time per commit: B 2d1h, C 22h, D 6h, E 0 (committed after going live)
-      -> median (6h + 22h) / 2 = 14h; A is left out (v1.0.0 is the first tag)
+  lead time per commit: A 15h (v1.0.0 is the first tag: its commits of the 30-day
+      look-back count; live by the end of 03-01), B 2d1h, C 22h, D 6h, E 0 (committed
+      after going live) -> sorted 0, 6h, 15h, 22h, 49h: median 15h
   frequency: 4 deployments over 2024-03-01..03-12 (12 days) = 4 / 12 * 7 = 2.33 a week
   1.1.1 is a patch 29h after 1.1.0: a hotfix; 1.1.0 is a change failure -> 1 of 4 = 25%
   restore from failed deployment: 1.1.0 at 03-05 10:00 -> 1.1.1 at 03-06 15:00 = 29h
@@ -203,8 +204,8 @@ def test_assessment_of_git_and_a_sheet_gives_the_hand_computed_answers(
 
     lead = result.metric("lead_time")
     assert lead is not None
-    assert lead.value == 14 * 3600
-    assert lead.n == 4
+    assert lead.value == 15 * 3600
+    assert lead.n == 5
     assert lead.details["clock_skew"] == 1
     assert "4 of 4 spreadsheet rows that match a tag" in lead.definition
 
@@ -227,7 +228,7 @@ def test_assessment_of_git_and_a_sheet_gives_the_hand_computed_answers(
     gap = result.sign("tag_gap")
     assert gap.observed is False
     assert gap.numbers == {"matched": 4, "median_seconds": 34200.0, "before_tag": 1}
-    assert "median 9h30m from tag to production over 4 releases" in gap.evidence
+    assert "median 9.5 hours from tag to production over 4 releases" in gap.evidence
     assert result.sign("no_approver").numbers["missing"] == 1
     assert "(rows 4)" in result.sign("no_approver").evidence
     assert result.sign("one_person").observed is True
@@ -275,8 +276,10 @@ def test_incidents_link_by_version_and_give_restore_times(
     assert restore.value == (5400 + 1200) / 2  # 1h30m and 20m
     assert "1 unresolved incident(s) not counted" in restore.definition
     failures = result.metric("change_failure_rate")
-    assert failures is not None and failures.value == 0.25  # 1.1.0: hotfix and INC-1
-    assert failures.details["incidents_without_deployment"] == 2
+    # 1.1.0: hotfix and INC-1; 1.1.1: INC-2 names no version, opened 42h after it
+    assert failures is not None and failures.value == 0.5
+    assert failures.details["incidents_without_deployment"] == 1  # INC-4 names 3.0.0
+    assert result.links[1].startswith("INC-2 (opened 2024-03-08T09:00+00:00) -> payments 1.1.1")
     rows = [(p.file, p.row, p.row_used) for p in result.problems]
     assert ("incidents.csv", 4, False) in rows  # "yesterday"
     assert ("incidents.csv", 5, True) in rows  # names 3.0.0, which never went out

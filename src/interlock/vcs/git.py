@@ -30,6 +30,7 @@ GIT_TIMEOUT = 120.0  # seconds; a log of a very large history still fits
 
 _FIELD = "\x00"
 _RECORD = "\x1e"
+_END = "\x1f"  # after a commit's fields: the names of the files it changed follow
 _ENV_OVERRIDES = {
     "LC_ALL": "C",  # messages we match on are the English ones
     "GIT_TERMINAL_PROMPT": "0",  # never wait for a password
@@ -63,6 +64,7 @@ class Commit:
     subject: str
     body: str
     tickets: tuple[str, ...]
+    paths: tuple[str, ...] = ()  # files it changed, when asked for (``with_paths``)
 
     def is_merge(self) -> bool:
         """True when the commit joins two or more lines of history."""
@@ -82,7 +84,8 @@ def _git(repo: Path | str, args: list[str]) -> str:
     path = Path(repo)
     if not path.is_dir():
         raise InvalidInput(f"{path} is not a directory; pass the path of a git repository")
-    command = ["git", "-c", "core.fsmonitor=false", "-C", str(path), *args]
+    command = ["git", "-c", "core.fsmonitor=false", "-c", "core.quotePath=false", "-C", str(path)]
+    command += args
     try:
         done = subprocess.run(
             command,
@@ -229,6 +232,8 @@ def commits_between(
     ticket_pattern: str | re.Pattern[str] = DEFAULT_TICKET_PATTERN,
     merges: bool = True,
     limit: int | None = None,
+    with_paths: bool = False,
+    since: datetime | None = None,
 ) -> list[Commit]:
     """Commits reachable from ``new_ref`` but not from ``old_ref``, oldest first.
 
@@ -236,7 +241,9 @@ def commits_between(
     ``new_ref`` brings over one of ``old_ref``. With ``old_ref`` None it is the
     whole history up to ``new_ref``. ``merges=False`` leaves merge commits out.
     ``limit`` keeps only the newest ``limit`` of them (still oldest first);
-    :func:`count_between` says how many there are in all.
+    :func:`count_between` says how many there are in all. ``with_paths``
+    also lists the files each commit changed (none for a merge); ``since``
+    keeps the commits committed at or after that moment.
     """
     compiled = _compile(ticket_pattern)
     new_sha = resolve(repo, new_ref)
@@ -249,8 +256,12 @@ def commits_between(
         "--encoding=UTF-8",
         "--topo-order",
         "--reverse",
-        f"--format=%x1e{'%x00'.join(fields)}",
+        f"--format=%x1e{'%x00'.join(fields)}%x1f",
     ]
+    if with_paths:
+        args += ["--name-only", "--no-renames"]
+    if since is not None:
+        args.append(f"--since={since.astimezone(UTC).isoformat()}")
     if not merges:
         args.append("--no-merges")
     if limit is not None:
@@ -258,6 +269,7 @@ def commits_between(
     out = _git(repo, [*args, *revisions, "--"])
     commits: list[Commit] = []
     for record in out.split(_RECORD):
+        record, _, names = record.partition(_END)
         parts = record.split(_FIELD)
         if len(parts) != len(fields):
             continue
@@ -274,6 +286,7 @@ def commits_between(
                 subject=subject,
                 body=body,
                 tickets=tickets(f"{subject}\n{body}", compiled),
+                paths=tuple(line for line in names.split("\n") if line.strip()),
             )
         )
     return commits

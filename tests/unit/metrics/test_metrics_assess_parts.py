@@ -117,8 +117,8 @@ def test_hotfixes_are_quick_patch_releases_or_noted_as_such() -> None:
         ("1.1.1", "1.2.0"),
         ("2.0.0", "2.0.1"),
     ]
-    assert found[0].reason == "patch 1.0.1 1d after 1.0.0"
-    assert found[1].reason == "notes of api 1.2.0 say hotfix"
+    assert found[0].reason == "api 1.0.1 1 day after 1.0.0"
+    assert found[1].reason == "notes of api 1.2.0 say hotfix; it follows api 1.1.1"
 
 
 def test_map_pairs() -> None:
@@ -134,11 +134,11 @@ def test_map_pairs() -> None:
 
 def test_missing_date_column_names_the_headers(tmp_path: Path) -> None:
     sheet = tmp_path / "r.csv"
-    sheet.write_text("When it happened;Service\n2024-01-01;api\n", encoding="utf-8")
-    with pytest.raises(InvalidInput, match="no column for date .*'When it happened'"):
+    sheet.write_text("Happened;Service\n2024-01-01;api\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="no column for date .*'Happened'.*--map 'Header=date'"):
         read_releases(sheet, zone=UTC)
-    read = read_releases(sheet, zone=UTC, mapping=["when it happened=date"])  # case ignored
-    assert [r.service for r in read.releases] == ["api"]  # ';' separated: sniffed
+    read = read_releases(sheet, zone=UTC, mapping=["happened=date"])  # case ignored
+    assert [r.services for r in read.releases] == [("api",)]  # ';' separated: sniffed
 
 
 def test_unreadable_files(tmp_path: Path) -> None:

@@ -11,13 +11,20 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
 
 from interlock.errors import InvalidInput
 from interlock.metrics.assess import signs as sign_rules
+from interlock.metrics.assess.explain import assumptions, inputs_used, some_tags
 from interlock.metrics.assess.history import History, read_history
-from interlock.metrics.assess.inputs import RowProblem, read_incidents, read_releases
+from interlock.metrics.assess.inputs import (
+    DEFAULT_SERVICE_SEPARATORS,
+    RowProblem,
+    read_incidents,
+    read_releases,
+)
+from interlock.metrics.assess.links import DEFAULT_WINDOW, Link, link_incidents
 from interlock.metrics.assess.model import Assessment, Chart
+from interlock.metrics.assess.monorepo import ServicePaths, service_paths
 from interlock.metrics.assess.releases import (
     Release,
     change_events,
@@ -25,8 +32,9 @@ from interlock.metrics.assess.releases import (
     find_hotfixes,
     from_history,
     from_rows,
-    incident_events,
+    heads,
     release_events,
+    trains,
 )
 from interlock.metrics.assess.steps import next_steps, summaries
 from interlock.metrics.coordination import release_concentration, schedule_slip
@@ -39,9 +47,9 @@ from interlock.metrics.delivery import (
     time_to_restore,
 )
 from interlock.metrics.events import IncidentEvent, Outcome
-from interlock.metrics.facts import EventFacts, zone_name
+from interlock.metrics.facts import EventFacts, Window, zone_name
 from interlock.metrics.results import MetricResult
-from interlock.vcs import DEFAULT_TICKET_PATTERN, tags
+from interlock.vcs import DEFAULT_TICKET_PATTERN
 
 
 @dataclass(frozen=True)
@@ -59,18 +67,37 @@ class AssessOptions:
     definitions: Definitions | None = None
     ticket_pattern: str = DEFAULT_TICKET_PATTERN
     service: str | None = None  # the service's name when the sheet has no service column
+    service_separators: str = DEFAULT_SERVICE_SEPARATORS
+    service_paths: tuple[str, ...] = ()  # --service-path NAME=GLOB
+    since: datetime | None = None  # the period, since inclusive
+    until: datetime | None = None  # and until exclusive
+    lookback: timedelta = timedelta(days=30)  # commits of a series' first tag
+    incident_window: timedelta = DEFAULT_WINDOW
 
 
 def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment:
     """Read the inputs and assess them; raises :class:`InvalidInput` for unusable inputs."""
     if options.git is None and options.releases is None:
         raise InvalidInput("nothing to assess: give --releases SHEET, --git REPO, or both")
+    if options.since and options.until and options.until <= options.since:
+        raise InvalidInput(f"--until ({options.until}) is not after --since ({options.since})")
     zone = options.zone
     history = (
-        read_history(options.git, options.tag_pattern, options.ticket_pattern)
+        read_history(
+            options.git,
+            options.tag_pattern,
+            options.ticket_pattern,
+            lookback=options.lookback,
+            since=options.since,
+        )
         if options.git
         else None
     )
+    paths = service_paths(
+        options.service_paths,
+        (c for r in (history.releases if history else []) for c in r.commits),
+    )
+    notices: list[str] = []
     service = options.service or (history.repo.name if history else "app")
     problems: list[RowProblem] = []
     columns: dict[str, str] = {}
@@ -81,9 +108,12 @@ def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment
             mapping=options.mapping,
             sheet=options.sheet,
             default_service=service,
+            separators=options.service_separators,
         )
         problems += sheet.problems
         columns = sheet.columns
+        if sheet.unused:
+            notices.append(_unused(options.releases.name, sheet.unused))
         releases = from_rows(sheet.releases, history)
         if not releases:
             raise InvalidInput(
@@ -96,26 +126,50 @@ def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment
         if not releases:
             raise InvalidInput(
                 f"no tags in {history.repo} match {options.tag_pattern!r};"
-                f" {_some_tags(history.repo)}"
+                f" {some_tags(history.repo)}"
             )
     hotfixes = find_hotfixes(releases, options.hotfix_within, zone)
     incidents: list[IncidentEvent] = []
+    links: list[Link] = []
     if options.incidents is not None:
         incident_sheet = read_incidents(options.incidents, zone=zone)
         problems += incident_sheet.problems
-        incidents, linking = incident_events(
-            incident_sheet.incidents, releases, options.incidents.name
+        if incident_sheet.unused:
+            notices.append(_unused(options.incidents.name, incident_sheet.unused))
+        incidents, links, linking = link_incidents(
+            incident_sheet.incidents,
+            releases,
+            options.incidents.name,
+            window=options.incident_window,
+            separators=options.service_separators,
         )
         problems += linking
     definitions = options.definitions or Definitions(
         restore_from=RestoreFrom.INCIDENT if options.incidents else RestoreFrom.DEPLOYMENT
     )
-    deployments = deployment_events(releases, hotfixes)
+    linked = {d for link in links for d in link.deployments}
+    deployments = deployment_events(releases, hotfixes, linked)
+    window = _period(options, releases, zone)
+    if window is not None:
+        inside = [r for r in releases if window.contains(r.when.at)]
+        outside = len(heads(releases)) - len(heads(inside))
+        if outside:
+            notices.append(
+                f"{outside} release(s) outside the period {window.describe()} were left out"
+            )
+        early = sum(1 for i in incidents if not window.contains(i.opened_at))
+        if early:
+            notices.append(f"{early} incident(s) opened outside the period were left out")
+        releases = inside
+        hotfixes = [h for h in hotfixes if window.contains(h.fix.when.at)]
+        if not releases:
+            raise InvalidInput(f"no release falls in the period {window.describe()}")
     facts = EventFacts(
         deployments=deployments,
-        changes=change_events(releases),
+        changes=change_events(releases, paths),
         incidents=incidents,
         releases=release_events(releases, zone),
+        window=window,
         zone=zone,
     )
     from_sheet = options.releases is not None
@@ -139,18 +193,20 @@ def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment
         sign_rules.hotfixes(inputs, options.hotfix_within),
         sign_rules.irregular(inputs),
     ]
-    metrics, not_measured = _metrics(facts, definitions, inputs, history, concentration)
     failed = {d.id for d in deployments if d.change_failure()}
     failed |= {i.deployment_id for i in incidents if i.deployment_id}
+    metrics, not_measured = _metrics(
+        facts, definitions, inputs, history, (concentration, paths, _per_release(releases, failed))
+    )
     services = summaries(releases, hotfixes, failed, zone)
-    window = facts.window
+    period = facts.window
     return Assessment(
         generated_at=now or datetime.now(UTC),
         zone=zone_name(zone),
-        inputs=_inputs(options, history, columns, len(releases), len(incidents)),
-        assumptions=_assumptions(options, history, releases, zone),
+        inputs=inputs_used(options, history, columns, len(releases), len(incidents)),
+        assumptions=assumptions(options, history, releases, zone, paths),
         definitions=definitions.describe(),
-        period=window.describe() if window else None,
+        period=period.describe() if period else None,
         metrics=metrics,
         not_measured=not_measured,
         signs=signs,
@@ -158,7 +214,37 @@ def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment
         services=services,
         charts=_charts(releases, zone, concentration),
         problems=problems,
+        notices=notices,
+        links=[str(link) for link in links],
     )
+
+
+def _per_release(releases: list[Release], failed: set[str]) -> str:
+    groups = trains([r for r in releases if r.outcome is not Outcome.CANCELLED])
+    bad = sum(1 for g in groups if any(r.id in failed for r in g))
+    share = f" ({bad / len(groups):.0%})" if groups else ""
+    return f"; per release (a row once): {bad} of {len(groups)}{share} had a change failure"
+
+
+def _unused(file: str, headers: list[str]) -> str:
+    shown = ", ".join(repr(h) for h in headers)
+    return (
+        f"{file}: column(s) {shown} were not read; if one holds a field, name it with"
+        f" --map 'Header=field'"
+    )
+
+
+def _period(options: AssessOptions, releases: list[Release], zone: tzinfo) -> Window | None:
+    """The period the user set (the data's first or last day fills an open end)."""
+    if options.since is None and options.until is None:
+        return None
+    covering = Window.covering((r.when.at for r in releases), zone)
+    assert covering is not None  # there are releases
+    since = options.since or covering.since
+    until = options.until or covering.until
+    if until <= since:
+        raise InvalidInput(f"the period from {since} to {until} is empty; check --since/--until")
+    return Window(since, until, zone)
 
 
 def _metrics(
@@ -166,13 +252,16 @@ def _metrics(
     definitions: Definitions,
     inputs: sign_rules.SignInputs,
     history: History | None,
-    concentration: MetricResult,
+    extra: tuple[MetricResult, ServicePaths, str],  # concentration, service paths, per release
 ) -> tuple[list[MetricResult], list[dict[str, str]]]:
+    concentration, paths, per_release = extra
+
     def sourced(result: MetricResult, source: str) -> MetricResult:
         return replace(result, definition=f"{result.definition}. Here: {source}")
 
     one_row = (
-        "each spreadsheet row is one production deployment"
+        "each service a spreadsheet row lists is one production deployment (a row listing"
+        " three services counts three)"
         if inputs.from_sheet
         else "each tag is one production deployment, made when it was tagged"
     )
@@ -186,15 +275,25 @@ def _metrics(
             if inputs.from_sheet
             else "commit (committer) times from git; no spreadsheet, so this is commit to tag"
         )
-        source += "; the first tag of each series is left out (no earlier tag to count from)"
+        lookback = (
+            f"from {history.since.date()}"
+            if history.since
+            else f"within {history.lookback.days} days before it"
+        )
+        source += (
+            f"; each commit counts once per service whose paths it touched ({paths.describe()}),"
+            " at that service's first deployment containing it; the first tag of each series"
+            f" brings the commits made {lookback}"
+        )
         metrics.append(sourced(lead_time(facts, definitions), source))
     else:
         missing.append({"title": "Lead time for changes", "why": "needs --git for commit times"})
     metrics.append(
         sourced(
             change_failure_rate(facts, definitions),
-            "failures are rows with outcome failed or rolled back, releases a hotfix followed,"
-            " and releases an incident names by version",
+            "counted per deployment (a train of three services is three): deployments with"
+            " outcome failed or rolled back, the deployments a hotfix repaired, and those an"
+            " incident was linked to" + per_release,
         )
     )
     metrics.append(time_to_restore(facts, definitions))
@@ -202,13 +301,15 @@ def _metrics(
         sourced(rework_rate(facts, definitions), "rework is the hotfixes found (see the sign)")
     )
     if "run_by" in inputs.columns:
-        metrics.append(concentration)
+        metrics.append(sourced(concentration, "counted per release: a row once"))
     else:
         missing.append(
             {"title": "Releases run by one person", "why": "no column says who ran a release"}
         )
     if "planned_date" in inputs.columns:
-        metrics.append(schedule_slip(facts, definitions))
+        metrics.append(
+            sourced(schedule_slip(facts, definitions), "counted per release: a row once")
+        )
     else:
         missing.append({"title": "Schedule slip", "why": "no planned date column"})
     missing += [
@@ -228,88 +329,9 @@ def _metrics(
     return metrics, missing
 
 
-def _inputs(
-    options: AssessOptions,
-    history: History | None,
-    columns: dict[str, str],
-    releases: int,
-    incidents: int,
-) -> dict[str, Any]:
-    return {
-        "git": str(history.repo) if history else None,
-        "tag_pattern": options.tag_pattern if history else None,
-        "tags": len(history.releases) if history else None,
-        "releases": str(options.releases) if options.releases else None,
-        "columns": columns,
-        "release_count": releases,
-        "incidents": str(options.incidents) if options.incidents else None,
-        "incident_count": incidents,
-    }
-
-
-def _assumptions(
-    options: AssessOptions, history: History | None, releases: list[Release], zone: tzinfo
-) -> list[str]:
-    from interlock.domain.durations import format_duration
-
-    name = zone_name(zone)
-    notes = [
-        f"Dates and times with no time zone are read as {name}"
-        + (" (the default; choose another with --timezone)." if name == "UTC" else "."),
-        f"Calendar days, weekdays and hours are counted in {name}.",
-        "A date without a time of day counts for that day; for lead time and tag to"
-        " production the release is taken as live by the end of that day.",
-        f"A hotfix is a patch version (same major.minor, higher patch) of a service within"
-        f" {format_duration(options.hotfix_within)} of its previous release, or a release"
-        " whose notes say hotfix; the release it follows counts as a change failure.",
-    ]
-    if options.releases is not None:
-        notes.append("Each spreadsheet row is one production deployment of one service.")
-    elif history is not None:
-        notes.append(
-            f"No spreadsheet: each tag matching {options.tag_pattern!r} is taken as a production"
-            " release at the moment it was tagged."
-        )
-    if history is not None:
-        notes.append(
-            "Commit time is the committer date. Tags are grouped into series by the text"
-            " before their version (payments-v1.2.0 -> payments); in a monorepo the commits"
-            " between two tags include every commit in between."
-        )
-        if not history.releases:
-            notes.append(
-                f"No tag in {history.repo} matches {options.tag_pattern!r}, so lead time"
-                f" cannot be measured; {_some_tags(history.repo)}."
-            )
-        if options.releases is not None:
-            unmatched = sum(1 for r in releases if r.tagged is None)
-            notes.append(
-                f"{len(releases) - unmatched} of {len(releases)} release rows matched a tag by"
-                " service and version; the others count for everything but lead time and"
-                " tag to production."
-            )
-    if options.incidents is not None:
-        notes.append(
-            "An incident is linked to a release only when it names that release's version;"
-            " the others still count for time to restore."
-        )
-    notes.append(
-        "DORA bands are the published ranges read as limits, made monotone; see docs/metrics.md."
-    )
-    return notes
-
-
-def _some_tags(repo: Path) -> str:
-    names = [tag.name for tag in tags(repo)]
-    if not names:
-        return "the repository has no tags at all"
-    shown = ", ".join(names[-10:])
-    return f"the newest tags there are: {shown}; choose them with --tag-pattern"
-
-
 def _charts(releases: list[Release], zone: tzinfo, concentration: MetricResult) -> list[Chart]:
-    live = [r for r in releases if r.outcome is not Outcome.CANCELLED]
-    days = [r.when.day(zone) for r in live]
+    live = heads([r for r in releases if r.outcome is not Outcome.CANCELLED])
+    days = [r.when.day(zone) for r in live]  # a release (a row) once, whatever it listed
     charts: list[Chart] = []
     if days:
         first, last = min(days), max(days)

@@ -3,10 +3,10 @@
 A tag name is split into a *series* and a *version*: ``v1.4.0`` is series
 ``""``, ``payments-v1.4.0``, ``payments/1.4.0`` and ``payments@1.4.0`` are
 series ``payments``. Within a series, tags in date order each bring the
-commits since the previous tag. The first tag of a series has no previous
-tag, so its commits (the whole history before it) are left out of lead time.
-In a monorepo, the commits between two tags of one service are every commit
-in between, whichever service they touched.
+commits since the previous tag. The first tag of a series brings the commits
+made within a look-back before it (or since the start of the period the user
+set). Each commit carries the files it changed, so that in a monorepo it can
+be counted for the services whose paths it touched (see ``monorepo``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from interlock.vcs import Commit, Tag, commits_between, repository_root, tags
@@ -29,8 +30,8 @@ class TaggedRelease:
     tag: Tag
     series: str
     version: str
-    commits: tuple[Commit, ...]  # since the previous tag of the series
-    first: bool  # the first tag of its series: its commits are unknown
+    commits: tuple[Commit, ...]  # since the previous tag of the series (or the look-back)
+    first: bool  # the first tag of its series: its commits are those of the look-back
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class History:
     repo: Path
     pattern: str
     releases: list[TaggedRelease]
+    lookback: timedelta = timedelta(days=30)
+    since: datetime | None = None  # the first tag's commits start here when the user set a period
 
     def by_name(self) -> dict[str, TaggedRelease]:
         """Tagged releases by lower-case tag name."""
@@ -63,8 +66,19 @@ def semver(version: str | None) -> tuple[int, int, int] | None:
     return int(match.group(1)), int(match.group(2)), int(match.group(3))
 
 
-def read_history(repo: Path, pattern: str, ticket_pattern: str) -> History:
-    """Tags matching ``pattern`` and the commits between consecutive tags of each series."""
+def read_history(
+    repo: Path,
+    pattern: str,
+    ticket_pattern: str,
+    *,
+    lookback: timedelta = timedelta(days=30),
+    since: datetime | None = None,
+) -> History:
+    """Tags matching ``pattern`` and the commits between consecutive tags of each series.
+
+    The first tag of a series brings the commits made from ``since`` (the
+    start of the period), else within ``lookback`` before it was tagged.
+    """
     root = repository_root(repo)
     series: dict[str, list[Tag]] = defaultdict(list)
     for tag in tags(root, pattern):
@@ -73,17 +87,23 @@ def read_history(repo: Path, pattern: str, ticket_pattern: str) -> History:
     for name, tagged in series.items():
         previous: Tag | None = None
         for tag in tagged:  # already oldest first
-            commits = (
-                tuple(commits_between(root, previous.sha, tag.sha, ticket_pattern=ticket_pattern))
-                if previous is not None
-                else ()
+            start = None if previous else (since or tag.tagged_at - lookback)
+            commits = tuple(
+                commits_between(
+                    root,
+                    previous.sha if previous else None,
+                    tag.sha,
+                    ticket_pattern=ticket_pattern,
+                    with_paths=True,
+                    since=start,
+                )
             )
             releases.append(
                 TaggedRelease(tag, name, split_tag(tag.name)[1], commits, previous is None)
             )
             previous = tag
     releases.sort(key=lambda r: (r.tag.tagged_at, r.tag.name))
-    return History(root, pattern, releases)
+    return History(root, pattern, releases, lookback, since)
 
 
 def tag_candidates(service: str, version: str) -> list[str]:

@@ -13,7 +13,13 @@ from datetime import tzinfo
 from pathlib import Path
 
 from interlock.metrics.assess.dates import When, parse_when
-from interlock.metrics.assess.tables import Table, find_columns, parse_mapping, read_table
+from interlock.metrics.assess.tables import (
+    Table,
+    find_columns,
+    parse_mapping,
+    read_table,
+    unused_columns,
+)
 from interlock.metrics.events import Outcome
 
 RELEASE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -29,8 +35,30 @@ RELEASE_FIELDS: dict[str, tuple[str, ...]] = {
         "actual date",
         "actual",
         "when",
+        "released on",
+        "deployed on",
+        "went live",
+        "live",
+        "go live",
+        "production",
+        "timestamp",
     ),
-    "service": ("app", "application", "component", "system", "project", "module"),
+    "service": (
+        "services",
+        "service s",
+        "service name",
+        "app",
+        "apps",
+        "application",
+        "applications",
+        "component",
+        "components",
+        "system",
+        "systems",
+        "project",
+        "module",
+        "modules",
+    ),
     "version": ("tag", "release", "build", "release version"),
     "run_by": (
         "run by",
@@ -39,11 +67,23 @@ RELEASE_FIELDS: dict[str, tuple[str, ...]] = {
         "released by",
         "deployed by",
         "release manager",
+        "release captain",
+        "captain",
+        "release owner",
+        "driver",
         "operator",
         "owner",
         "by",
     ),
-    "approver": ("approved by", "approval", "sign off", "signoff", "signed off by"),
+    "approver": (
+        "approved by",
+        "approval",
+        "approvers",
+        "sign off",
+        "signoff",
+        "signed off by",
+        "sign off by",
+    ),
     "planned_date": (
         "planned",
         "planned at",
@@ -56,7 +96,25 @@ RELEASE_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "notes": ("note", "comment", "comments", "remarks", "description", "details"),
     "outcome": ("status", "result"),
+    "labels": ("label", "type", "kind", "category", "release type", "change type"),
 }
+
+RELEASE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    # for headers no usual name matched, in this order: "Planned date" is a plan, not a date
+    "planned_date": ("plan", "schedul", "target"),
+    "approver": ("approv", "sign"),
+    "run_by": ("captain", "manager", "owner", "driver", "operator", "releaser", "deployer"),
+    "notes": ("note", "comment", "remark", "descr", "detail"),
+    "outcome": ("outcome", "status", "result"),
+    "version": ("version", "tag", "build"),
+    "service": ("service", "component", "app", "system", "module", "project"),
+    "date": ("date", "deployed", "released", "live", "time", "when"),
+}
+
+DEFAULT_SERVICE_SEPARATORS = ";,/+\n"
+"""Characters that split a cell listing several services: ``billing; ledger; checkout``."""
+
+_SEPARATOR_LIKE = set(";,/+|&\n\\")
 
 FIELD_WORDS: dict[str, str] = {
     **{name: name for name in RELEASE_FIELDS},
@@ -69,11 +127,44 @@ FIELD_WORDS: dict[str, str] = {
 }
 
 INCIDENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "opened": ("opened at", "open", "start", "started", "began", "detected", "created"),
-    "resolved": ("resolved at", "end", "ended", "closed", "restored", "fixed", "mitigated"),
+    "opened": (
+        "opened at",
+        "opened on",
+        "open",
+        "start",
+        "started",
+        "start time",
+        "began",
+        "detected",
+        "created",
+        "created at",
+        "reported",
+        "triggered",
+    ),
+    "resolved": (
+        "resolved at",
+        "resolved on",
+        "end",
+        "ended",
+        "end time",
+        "closed",
+        "closed at",
+        "restored",
+        "fixed",
+        "mitigated",
+        "recovered",
+    ),
     "service": RELEASE_FIELDS["service"],
     "version": ("caused by", "cause version", "release", "tag"),
-    "id": ("incident", "key", "number", "ticket", "reference"),
+    "id": ("incident", "incident id", "key", "number", "ticket", "reference"),
+    "summary": ("title", "description", "notes", "what happened", "cause"),
+}
+
+INCIDENT_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "resolved": ("resolv", "close", "restor", "mitigat", "recover", "end"),
+    "opened": ("open", "start", "detect", "creat", "report", "trigger", "began"),
+    "version": ("version", "cause"),
+    "service": RELEASE_KEYWORDS["service"],
 }
 
 _OUTCOMES = {
@@ -117,15 +208,18 @@ class RowProblem:
 
 @dataclass(frozen=True)
 class ReleaseRow:
+    """One row of the release sheet: one release, of one service or of several (a train)."""
+
     row: int
     when: When
-    service: str
+    services: tuple[str, ...]
     version: str | None
     run_by: str | None
     approver: str | None
     planned: When | None
     notes: str
     outcome: Outcome
+    labels: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +230,7 @@ class IncidentRow:
     resolved: When | None
     service: str | None
     version: str | None
+    summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,6 +242,7 @@ class Sheet:
     releases: list[ReleaseRow] = field(default_factory=list)
     incidents: list[IncidentRow] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)  # headers of columns no field was read from
 
 
 def text(cell: object) -> str:
@@ -169,16 +265,53 @@ def read_releases(
     mapping: Iterable[str] = (),
     sheet: str | None = None,
     default_service: str = "app",
+    separators: str = DEFAULT_SERVICE_SEPARATORS,
 ) -> Sheet:
-    """Release rows of a spreadsheet; ``mapping`` holds ``--map`` pairs."""
+    """Release rows of a spreadsheet; ``mapping`` holds ``--map`` pairs.
+
+    A service cell listing several services (split at any of ``separators``)
+    makes one row of a release train. A name still holding a separator-like
+    character after the split is reported, with the rows.
+    """
     table = read_table(path, sheet)
-    columns = find_columns(table, RELEASE_FIELDS, parse_mapping(mapping, FIELD_WORDS), ["date"])
-    result = Sheet(path, {f: table.header[i] for f, i in columns.items()})
+    columns = find_columns(
+        table, RELEASE_FIELDS, parse_mapping(mapping, FIELD_WORDS), ["date"], RELEASE_KEYWORDS
+    )
+    result = Sheet(
+        path,
+        {f: table.header[i] for f, i in columns.items()},
+        unused=unused_columns(table, columns),
+    )
+    odd: dict[str, list[int]] = {}
     for number, cells in table.rows:
-        row = _release_row(table, columns, number, cells, zone, default_service, result.problems)
+        row = _release_row(
+            table, columns, number, cells, zone, (default_service, separators), result.problems
+        )
         if row is not None:
             result.releases.append(row)
+            for name in row.services:
+                if _SEPARATOR_LIKE & set(name):
+                    odd.setdefault(name, []).append(number)
+    for name, rows in odd.items():
+        shown = ", ".join(str(r) for r in rows[:10]) + (" and more" if len(rows) > 10 else "")
+        result.problems.append(
+            RowProblem(
+                path.name,
+                rows[0],
+                f"service {name!r} (rows {shown}) holds a separator-like character; if the"
+                " cell lists several services, name the separator with --service-separator",
+                row_used=True,
+            )
+        )
     return result
+
+
+def split_services(cell: str, separators: str) -> tuple[str, ...]:
+    """``"billing; ledger"`` -> ``("billing", "ledger")``; each name once, in order."""
+    names = [cell]
+    for sep in separators:
+        names = [part for name in names for part in name.split(sep)]
+    return tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
 
 
 def _release_row(
@@ -187,7 +320,7 @@ def _release_row(
     number: int,
     cells: tuple[object, ...],
     zone: tzinfo,
-    default_service: str,
+    service_rule: tuple[str, str],  # (the default service, the separators)
     problems: list[RowProblem],
 ) -> ReleaseRow | None:
     def get(name: str) -> object:
@@ -225,14 +358,19 @@ def _release_row(
     return ReleaseRow(
         row=number,
         when=when,
-        service=text(get("service")) or default_service,
+        services=split_services(text(get("service")), service_rule[1]) or (service_rule[0],),
         version=text(get("version")) or None,
         run_by=text(get("run_by")) or None,
         approver=text(get("approver")) or None,
         planned=planned,
         notes=text(get("notes")),
         outcome=outcome,
+        labels=text(get("labels")),
     )
+
+
+def _named(table: Table, columns: Mapping[str, int]) -> dict[str, str]:
+    return {f: table.header[i] for f, i in columns.items()}
 
 
 def _header(table: Table, columns: Mapping[str, int], field: str) -> str:
@@ -243,8 +381,12 @@ def _header(table: Table, columns: Mapping[str, int], field: str) -> str:
 def read_incidents(path: Path, *, zone: tzinfo, sheet: str | None = None) -> Sheet:
     """Incident rows: opened (required), resolved, service, version that caused it, id."""
     table = read_table(path, sheet)
-    columns = find_columns(table, INCIDENT_FIELDS, {}, ["opened"])
-    result = Sheet(path, {f: table.header[i] for f, i in columns.items()})
+    columns = find_columns(table, INCIDENT_FIELDS, {}, ["opened"], INCIDENT_KEYWORDS)
+    result = Sheet(
+        path,
+        {f: table.header[i] for f, i in columns.items()},
+        unused=unused_columns(table, columns),
+    )
     name = path.name
     for number, cells in table.rows:
 
@@ -253,13 +395,20 @@ def read_incidents(path: Path, *, zone: tzinfo, sheet: str | None = None) -> She
 
         try:
             opened = parse_when(get("opened"), zone)
-            resolved = parse_when(get("resolved"), zone)
         except ValueError as exc:
-            result.problems.append(RowProblem(name, number, str(exc)))
+            where = _header(table, columns, "opened")
+            result.problems.append(RowProblem(name, number, f"{where}: {exc}"))
             continue
         if opened is None:
-            result.problems.append(RowProblem(name, number, "the opened date is empty"))
+            where = _header(table, columns, "opened")
+            result.problems.append(RowProblem(name, number, f"{where} is empty"))
             continue
+        try:
+            resolved = parse_when(get("resolved"), zone)
+        except ValueError as exc:
+            where = _header(table, columns, "resolved")
+            result.problems.append(RowProblem(name, number, f"{where}: {exc}", row_used=True))
+            resolved = None
         result.incidents.append(
             IncidentRow(
                 row=number,
@@ -268,6 +417,7 @@ def read_incidents(path: Path, *, zone: tzinfo, sheet: str | None = None) -> She
                 resolved=resolved,
                 service=text(get("service")) or None,
                 version=text(get("version")) or None,
+                summary=text(get("summary")),
             )
         )
     return result

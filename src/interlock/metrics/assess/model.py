@@ -70,6 +70,12 @@ class Assessment:
     services: list[ServiceSummary]
     charts: list[Chart]
     problems: list[RowProblem]
+    notices: list[str] = field(default_factory=list)  # warnings that are not about one row
+    links: list[str] = field(default_factory=list)  # each incident linked, and how
+
+    def warnings(self) -> list[str]:
+        """Everything a reader should see first: notices, then rows that could not be read."""
+        return [*self.notices, *(str(p) for p in self.problems)]
 
     def observed(self) -> list[Sign]:
         """The warning signs the data shows."""
@@ -99,4 +105,6 @@ class Assessment:
             "services": [asdict(s) for s in self.services],
             "charts": [asdict(c) for c in self.charts],
             "problems": [{**asdict(p), "text": str(p)} for p in self.problems],
+            "notices": self.notices,
+            "incident_links": self.links,
         }

@@ -1,34 +1,33 @@
 """One list of releases from the spreadsheet and git, hotfixes found, and metric events built.
 
-A spreadsheet row is a release of one service; when git is given too, the row
-is joined to the tag its service and version name. Without a spreadsheet, each
-tag is a release at the time it was tagged.
+A spreadsheet row is one release: of one service, or of several (a train:
+one production deployment per service, one release). When git is given too,
+each deployment is joined to the tag its service and version name. Without a
+spreadsheet, each tag is a release at the time it was tagged.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from interlock.metrics.assess.dates import When
 from interlock.metrics.assess.history import History, TaggedRelease, match_tag, semver
-from interlock.metrics.assess.inputs import IncidentRow, ReleaseRow, RowProblem
-from interlock.metrics.events import (
-    ChangeEvent,
-    DeploymentEvent,
-    IncidentEvent,
-    Outcome,
-    ReleaseEvent,
-)
+from interlock.metrics.assess.inputs import ReleaseRow
+from interlock.metrics.assess.monorepo import REPOSITORY, ServicePaths
+from interlock.metrics.assess.words import human_duration
+from interlock.metrics.events import ChangeEvent, DeploymentEvent, Outcome, ReleaseEvent
 
 _HOTFIX_WORDS = re.compile(r"\bhot[\s-]?fix", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Release:
-    id: str  # "row 7" for a spreadsheet row, the tag name for a tag
+    """One production deployment of one service; ``release`` names the release it is part of."""
+
+    id: str  # "row 7" (or "row 7 billing" in a train) for a spreadsheet row, else the tag name
     service: str
     version: str | None
     when: When
@@ -39,13 +38,37 @@ class Release:
     outcome: Outcome = Outcome.SUCCEEDED
     row: int | None = None
     tagged: TaggedRelease | None = None
+    labels: str = ""
+    release: str = ""  # the release (row) it is part of; its own id when empty
+
+    @property
+    def release_id(self) -> str:
+        """The release this deployment belongs to: one spreadsheet row, or one tag."""
+        return self.release or self.id
 
 
 @dataclass(frozen=True)
 class Hotfix:
-    fix: Release
-    broken: Release  # the release the fix repaired: counted as a change failure
+    """A release made to repair an earlier one; the deployments it repaired failed."""
+
+    fix: Release  # the first deployment of the fixing release
+    broken: Release  # the first deployment of the release it repaired
     reason: str
+    fixes: tuple[Release, ...] = ()  # every deployment of the fixing release (rework)
+    repaired: tuple[Release, ...] = ()  # the deployments counted as change failures
+
+
+def trains(releases: list[Release]) -> list[list[Release]]:
+    """Deployments grouped by release (one spreadsheet row), in time order."""
+    groups: dict[str, list[Release]] = {}
+    for release in releases:
+        groups.setdefault(release.release_id, []).append(release)
+    return list(groups.values())
+
+
+def heads(releases: list[Release]) -> list[Release]:
+    """One deployment per release: for figures that count a release (a row) once."""
+    return [group[0] for group in trains(releases)]
 
 
 def from_rows(rows: list[ReleaseRow], history: History | None) -> list[Release]:
@@ -53,8 +76,8 @@ def from_rows(rows: list[ReleaseRow], history: History | None) -> list[Release]:
     index = history.by_name() if history else {}
     releases = [
         Release(
-            id=f"row {row.row}",
-            service=row.service,
+            id=f"row {row.row}" if len(row.services) == 1 else f"row {row.row} {service}",
+            service=service,
             version=row.version,
             when=row.when,
             run_by=row.run_by,
@@ -63,9 +86,12 @@ def from_rows(rows: list[ReleaseRow], history: History | None) -> list[Release]:
             notes=row.notes,
             outcome=row.outcome,
             row=row.row,
-            tagged=match_tag(index, row.service, row.version),
+            tagged=match_tag(index, service, row.version),
+            labels=row.labels,
+            release=f"row {row.row}",
         )
         for row in rows
+        for service in row.services
     ]
     return sorted(releases, key=lambda r: (r.when.at, r.row or 0))
 
@@ -92,41 +118,84 @@ def apart(a: When, b: When, zone: tzinfo) -> float:
 
 
 def find_hotfixes(releases: list[Release], within: float, zone: tzinfo) -> list[Hotfix]:
-    """Patch releases soon after a release of the same service, and releases noted as hotfixes.
+    """Releases made to repair an earlier release, and which deployments they repaired.
 
-    ``1.4.1`` within ``within`` seconds of ``1.4.0`` (same major and minor,
-    higher patch) is a hotfix; so is a release whose notes say "hotfix". The
-    release before it is taken to have failed.
+    ``X.Y.Z`` (Z > 0) repairs the latest earlier ``X.Y.<Z`` of its series (a
+    release sharing a service, or tagged in the same tag series: ``v2.14.1``
+    after ``v2.14.0`` whatever services each listed) when it came within
+    ``within`` seconds. A release whose notes or labels say "hotfix" repairs
+    the latest earlier ``X.Y.<Z`` of any service, else the latest earlier
+    release sharing a service, else the latest earlier release. The repaired
+    deployments are those of the services the fix ships, or all of the
+    repaired release when it shares none.
     """
-    by_service: dict[str, list[Release]] = defaultdict(list)
-    for release in releases:
-        if release.outcome is not Outcome.CANCELLED:
-            by_service[release.service].append(release)
+    live = trains([r for r in releases if r.outcome is not Outcome.CANCELLED])
     found: list[Hotfix] = []
-    for stream in by_service.values():
-        for before, after in zip(stream, stream[1:], strict=False):
-            old, new = semver(before.version), semver(after.version)
-            gap = apart(before.when, after.when, zone)
-            if old and new and old[:2] == new[:2] and new[2] > old[2] and 0 <= gap <= within:
-                reason = f"patch {after.version} {_words(gap)} after {before.version}"
-            elif _HOTFIX_WORDS.search(after.notes):
-                reason = f"notes of {after.id} say hotfix"
-            else:
-                continue
-            found.append(Hotfix(after, before, reason))
+    for index, train in enumerate(live):
+        head = train[0]
+        said = bool(_HOTFIX_WORDS.search(f"{head.notes} {head.labels}"))
+        earlier = live[:index]
+        fixed = _patched(train, earlier, within, zone, said)
+        reason = ""
+        if fixed is not None:
+            gap = apart(fixed[0].when, head.when, zone)
+            reason = f"{_name(train)} {head.version} {_words(gap)} after {fixed[0].version}"
+            if said:
+                reason += f" (notes of {head.release_id} say hotfix)"
+        elif said and earlier:
+            fixed = next((t for t in reversed(earlier) if _services(t) & _services(train)), None)
+            fixed = fixed or earlier[-1]
+            reason = f"notes of {head.release_id} say hotfix; it follows {fixed[0].release_id}"
+        if fixed is None:
+            continue
+        shared = [r for r in fixed if r.service in _services(train)]
+        found.append(Hotfix(head, fixed[0], reason, tuple(train), tuple(shared or fixed)))
     return found
 
 
+def _services(train: list[Release]) -> set[str]:
+    return {r.service for r in train}
+
+
+def _name(train: list[Release]) -> str:
+    return ", ".join(r.service for r in train)
+
+
+def _patched(
+    train: list[Release], earlier: list[list[Release]], within: float, zone: tzinfo, said: bool
+) -> list[Release] | None:
+    """The release ``train`` is a patch of, by version (see :func:`find_hotfixes`)."""
+    new = semver(train[0].version)
+    if new is None or new[2] == 0:
+        return None
+    series = {r.tagged.series for r in train if r.tagged is not None}
+    fallback = None
+    for candidate in reversed(earlier):
+        old = semver(candidate[0].version)
+        if old is None or old[:2] != new[:2] or old[2] >= new[2]:
+            continue
+        kin = _services(candidate) & _services(train) or series & {
+            r.tagged.series for r in candidate if r.tagged is not None
+        }
+        gap = apart(candidate[0].when, train[0].when, zone)
+        if kin and (said or 0 <= gap <= within):
+            return candidate
+        if said and fallback is None:
+            fallback = candidate
+    return fallback
+
+
 def _words(seconds: float) -> str:
-    from interlock.domain.durations import format_duration
-
-    return "the same day" if seconds == 0 else format_duration(seconds)
+    return "the same day" if seconds == 0 else human_duration(seconds)
 
 
-def deployment_events(releases: list[Release], hotfixes: list[Hotfix]) -> list[DeploymentEvent]:
-    """One production deployment per release; hotfixes are rework, what they fixed failed."""
-    broken = {h.broken.id for h in hotfixes}
-    fixes = {h.fix.id for h in hotfixes}
+def deployment_events(
+    releases: list[Release], hotfixes: list[Hotfix], linked: Iterable[str] = ()
+) -> list[DeploymentEvent]:
+    """One event per deployment; hotfixes are rework, what they repaired (and ``linked``,
+    the deployments incidents were linked to) failed."""
+    broken = {r.id for h in hotfixes for r in h.repaired} | set(linked)
+    fixes = {r.id for h in hotfixes for r in h.fixes}
     return [
         DeploymentEvent(
             id=r.id,
@@ -143,19 +212,29 @@ def deployment_events(releases: list[Release], hotfixes: list[Hotfix]) -> list[D
     ]
 
 
-def change_events(releases: list[Release]) -> list[ChangeEvent]:
-    """Each commit a tagged release brought, in production by the end of the release."""
+def change_events(releases: list[Release], paths: ServicePaths) -> list[ChangeEvent]:
+    """Each commit a tagged deployment brought, once per service it touched.
+
+    A deployment of a service whose paths are known brings the commits that
+    touched them, and those that touched no service's path (counted once for
+    the repository); a service with no known paths takes every commit.
+    The metrics keep each (service, commit) at its first deployment.
+    """
     changes = []
     for release in releases:
         if release.tagged is None or release.outcome is not Outcome.SUCCEEDED:
             continue
+        known = paths.knows(release.service)
         for commit in release.tagged.commits:
+            service = release.service
+            if known:
+                touched = paths.touched(commit)
+                if touched and release.service.lower() not in touched:
+                    continue
+                service = release.service if touched else REPOSITORY
             changes.append(
                 ChangeEvent(
-                    release.service,
-                    commit.sha,
-                    commit.committed_at,
-                    release.when.in_production_by(),
+                    service, commit.sha, commit.committed_at, release.when.in_production_by()
                 )
             )
     return changes
@@ -173,57 +252,16 @@ def slip_times(release: Release, zone: tzinfo) -> tuple[datetime, datetime] | No
 
 
 def release_events(releases: list[Release], zone: tzinfo) -> list[ReleaseEvent]:
-    """Who ran each release and, when planned, for when (see :func:`slip_times`)."""
+    """Who ran each release (a row once) and, when planned, for when (see :func:`slip_times`)."""
     events = []
-    for release in releases:
+    for release in heads(releases):
         times = slip_times(release, zone)
         events.append(
             ReleaseEvent(
-                id=release.id,
+                id=release.release_id,
                 at=release.when.at,
                 run_by=release.run_by,
                 planned_at=times[1] if times else None,
             )
         )
     return events
-
-
-def incident_events(
-    rows: list[IncidentRow], releases: list[Release], file: str
-) -> tuple[list[IncidentEvent], list[RowProblem]]:
-    """Incidents, each linked to the release its service and version name (if it names one)."""
-    by_version = {(r.service.lower(), _bare(r.version)): r.id for r in releases if r.version}
-    services = {r.service.lower() for r in releases}
-    only = next(iter(services)) if len(services) == 1 else ""
-    events: list[IncidentEvent] = []
-    problems: list[RowProblem] = []
-    for row in rows:
-        culprit = None
-        if row.version:
-            service = (row.service or only).lower()
-            culprit = by_version.get((service, _bare(row.version)))
-            if culprit is None:
-                problems.append(
-                    RowProblem(
-                        file,
-                        row.row,
-                        f"names release {row.service or ''} {row.version} which is not among"
-                        " the releases; counted as an incident with no deployment",
-                        row_used=True,
-                    )
-                )
-        events.append(
-            IncidentEvent(
-                id=row.id,
-                opened_at=row.opened.at,
-                resolved_at=row.resolved.at if row.resolved else None,
-                service=row.service,
-                deployment_id=culprit,
-            )
-        )
-    return events, problems
-
-
-def _bare(version: str | None) -> str:
-    text = (version or "").strip().lower()
-    return text[1:] if text.startswith("v") and text[1:2].isdigit() else text

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
 
-from interlock.domain.durations import format_duration
 from interlock.metrics.assess.model import Sign
-from interlock.metrics.assess.releases import Hotfix, Release, slip_times
+from interlock.metrics.assess.releases import Hotfix, Release, heads, slip_times
+from interlock.metrics.assess.words import human_duration as format_duration
 from interlock.metrics.events import Outcome
 from interlock.metrics.results import MetricResult, not_enough
 from interlock.metrics.stats import SortedSample, coefficient_of_variation
@@ -46,6 +46,10 @@ class SignInputs:
         """Releases that happened: cancelled ones left out."""
         return [r for r in self.releases if r.outcome is not Outcome.CANCELLED]
 
+    def rows(self) -> list[Release]:
+        """One deployment per release that happened: a train of three services counts once."""
+        return heads(self.live())
+
     def days(self) -> list[date]:
         """Distinct calendar days with a release, in order."""
         return sorted({r.when.day(self.zone) for r in self.live()})
@@ -57,7 +61,7 @@ def pct(part: int, whole: int) -> str:
 
 
 def _rows(releases: Iterable[Release], limit: int = 10) -> str:
-    ids = [r.id.removeprefix("row ") for r in releases]
+    ids = [r.release_id.removeprefix("row ") for r in releases]
     more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
     return ", ".join(ids[:limit]) + more
 
@@ -107,10 +111,13 @@ def together(inputs: SignInputs) -> Sign:
     per_day = _services_per_day(inputs)
     crowded = sum(1 for services in per_day.values() if len(services) >= 2)
     found: list[dict[str, object]] = []
+    rows = inputs.rows()
+    per_release = len(inputs.live()) / len(rows) if rows else 0.0
     numbers = {
         "groups": found,
         "days_with_two_or_more_services": crowded,
         "release_days": len(per_day),
+        "services_per_release": per_release,  # a release (a row) once
     }
     parts = []
     for group in groups:
@@ -125,6 +132,7 @@ def together(inputs: SignInputs) -> Sign:
         _, both, either, a, b = pairs[0]
         parts.append(f"closest pair: {a} and {b}, together on {pct(both, either)} of their days")
     parts.append(f"{pct(crowded, len(per_day))} release days saw two or more services go out")
+    parts.append(f"{per_release:.1f} services per release on average ({len(rows)} releases)")
     return Sign(key, title, bool(groups), "; ".join(parts), rule, numbers)
 
 
@@ -227,7 +235,7 @@ def no_approver(inputs: SignInputs) -> Sign:
     """Releases without a recorded approver."""
     key, title = "no_approver", "Releases without a recorded approver"
     rule = "shown when any release has no approver recorded"
-    live = inputs.live()
+    live = inputs.rows()
     if not inputs.from_sheet:
         return Sign(key, title, None, "needs --releases: git does not record approvals", rule)
     if "approver" not in inputs.columns:
@@ -257,7 +265,7 @@ def slips(inputs: SignInputs) -> Sign:
         return Sign(key, title, None, "needs --releases: git does not record plans", rule)
     if "planned_date" not in inputs.columns:
         return Sign(key, title, None, "the release spreadsheet has no planned date column", rule)
-    pairs = [t for r in inputs.live() if (t := slip_times(r, inputs.zone))]
+    pairs = [t for r in inputs.rows() if (t := slip_times(r, inputs.zone))]
     slip = [(actual - planned).total_seconds() for actual, planned in pairs]
     n = len(slip)
     if n < inputs.min_events:
@@ -282,14 +290,13 @@ def hotfixes(inputs: SignInputs, window: float) -> Sign:
         f"shown when at least {HOTFIX_SHARE:.0%} of releases are hotfixes: a patch version"
         f" within {format_duration(window)} of the previous release, or notes saying hotfix"
     )
-    live = inputs.live()
-    n = len(live)
+    n = len(inputs.rows())  # a release (a row) once, however many services it lists
     if n < inputs.min_events:
         return Sign(key, title, None, not_enough(n) + " releases", rule, {"releases": n})
     fixes = inputs.hotfixes
     evidence = f"{pct(len(fixes), n)} releases were hotfixes"
     if fixes:
-        shown = "; ".join(f"{h.fix.service}: {h.reason}" for h in fixes[:5])
+        shown = "; ".join(h.reason for h in fixes[:5])
         evidence += f" ({shown}{'; ...' if len(fixes) > 5 else ''})"
         evidence += "; each release a hotfix repaired counts as a change failure"
     numbers = {"releases": n, "hotfixes": len(fixes)}

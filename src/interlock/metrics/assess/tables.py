@@ -132,29 +132,49 @@ def parse_mapping(pairs: Iterable[str], fields: Mapping[str, str]) -> dict[str, 
     return mapping
 
 
+def header_keys(name: object) -> list[str]:
+    """The forms a header is matched by: ``"Deployed At (UTC)"`` -> ``deployed at utc``,
+    ``deployed at``; ``"Service(s)"`` -> ``service s``, ``service``; plurals as singulars."""
+    full = normalize(name)
+    bare = normalize(re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", str(name)))
+    keys = [full, bare]
+    for key in (full, bare):
+        words = key.split()
+        if words and len(words[-1]) > 3 and words[-1].endswith("s"):
+            keys.append(" ".join([*words[:-1], words[-1][:-1]]))
+    return [k for k in dict.fromkeys(keys) if k]
+
+
 def find_columns(
     table: Table,
     aliases: Mapping[str, tuple[str, ...]],
     mapping: Mapping[str, str],
     required: Iterable[str],
+    keywords: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, int]:
     """Which column holds each field: ``{"date": 0, "service": 2}``.
 
-    A ``mapping`` entry wins over the usual names; a mapped header that is not
-    in the file, or a required field with no column, raises :class:`InvalidInput`.
+    A ``mapping`` entry wins over the usual names; then a header equal to a
+    usual name (parenthesised notes like ``(UTC)`` and plurals aside); then,
+    for the columns still free, a header holding one of the field's
+    ``keywords`` (``Release Captain`` holds ``captain``), fields in the order
+    given. A mapped header that is not in the file, or a required field with
+    no column, raises :class:`InvalidInput` naming ``--map``.
     """
     positions: dict[str, int] = {}
     for index, name in enumerate(table.header):
-        positions.setdefault(normalize(name), index)
+        for key in header_keys(name):
+            positions.setdefault(key, index)
     found: dict[str, int] = {}
     for field, column in mapping.items():
-        if normalize(column) not in positions:
+        spot = next((positions[k] for k in header_keys(column) if k in positions), None)
+        if spot is None:
             headers = ", ".join(repr(h) for h in table.header if h)
             raise InvalidInput(
                 f"{table.path}: --map names column {column!r}, which is not in the header"
                 f" (row {table.header_row}): {headers}"
             )
-        found[field] = positions[normalize(column)]
+        found[field] = spot
     taken = set(found.values())
     for field, names in aliases.items():
         if field in found:
@@ -165,6 +185,15 @@ def find_columns(
                 found[field] = spot
                 taken.add(spot)
                 break
+    for field, words in (keywords or {}).items():
+        if field in found:
+            continue
+        for index, name in enumerate(table.header):
+            tokens = normalize(name).split()
+            if index not in taken and any(t.startswith(w) for w in words for t in tokens):
+                found[field] = index
+                taken.add(index)
+                break
     missing = [field for field in required if field not in found]
     if missing:
         headers = ", ".join(repr(h) for h in table.header if h)
@@ -173,3 +202,9 @@ def find_columns(
             f" {table.header_row}): {headers}; name it with --map 'Header={missing[0]}'"
         )
     return found
+
+
+def unused_columns(table: Table, found: Mapping[str, int]) -> list[str]:
+    """Headers of the columns no field was found in, in file order (blank headers aside)."""
+    used = set(found.values())
+    return [h for i, h in enumerate(table.header) if i not in used and h.strip()]
