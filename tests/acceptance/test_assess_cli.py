@@ -3,7 +3,8 @@
 The repository has v1.0.0 (03-01 09:00), v1.1.0 on "PAY-2 refunds" (03-03 09:00)
 and v1.1.1 on "PAY-3 fix" (03-06 09:00). The sheet says they went live on 03-01
 10:00, 03-05 10:00 and 03-06 15:00; row 5 has an ambiguous date. By hand:
-lead time per commit 2d1h and 6h, median 1d3h30m; 3 deployments over 6 days is
+lead time per commit 1h (the first tag's commit), 2d1h and 6h, median 6h; 3
+deployments over 6 days is
 3.50 a week; 1.1.1 is a hotfix 29h after 1.1.0.
 """
 
@@ -75,7 +76,7 @@ def test_assess_writes_the_report_and_prints_a_summary(workspace: Path) -> None:
         done.stdout
     )
     assert "3.50 per week" in done.stdout
-    assert "1d3h30m" in done.stdout
+    assert "6 hours" in done.stdout
     assert "Pilot Interlock on payments" in done.stdout
     assert "wrote report.html" in done.stdout and "wrote assessment.json" in done.stdout
     assert "warning: releases.csv, row 5:" in done.stderr
@@ -86,8 +87,8 @@ def test_assess_writes_the_report_and_prints_a_summary(workspace: Path) -> None:
     assert "<svg" in page and "<script" not in page
     data = json.loads((workspace / "assessment.json").read_text(encoding="utf-8"))
     metrics = {m["key"]: m for m in data["metrics"]}
-    assert metrics["lead_time"]["value"] == 99000
-    assert metrics["lead_time"]["display"] == "1d3h30m"
+    assert metrics["lead_time"]["value"] == 6 * 3600
+    assert metrics["lead_time"]["display"] == "6 hours"
     assert metrics["change_failure_rate"]["value"] == pytest.approx(1 / 3)
     assert data["problems"][0]["row"] == 5
     assert data["time_zone"] == "UTC"
@@ -107,9 +108,10 @@ def test_definitions_are_settings_and_json_goes_to_stdout(workspace: Path) -> No
     assert data["definitions"]["bands"] == "DORA 2021 report"
     metrics = {m["key"]: m for m in data["metrics"]}
     assert metrics["deployment_frequency"]["value"] == pytest.approx(3 / 6 * 30)
-    assert metrics["lead_time"]["value"] == pytest.approx(21600 + 0.9 * (176400 - 21600))
+    # 1h, 6h, 49h: the 90th percentile lies 0.8 of the way from 6h to 49h
+    assert metrics["lead_time"]["value"] == pytest.approx(21600 + 0.8 * (176400 - 21600))
     assert metrics["lead_time"]["definition"].startswith("90th percentile")
-    assert metrics["lead_time"]["band_note"] == "not enough data (n=2)"
+    assert metrics["lead_time"]["band_note"] == "not enough data (n=3)"
 
 
 @pytest.mark.parametrize(
@@ -122,6 +124,14 @@ def test_definitions_are_settings_and_json_goes_to_stdout(workspace: Path) -> No
         (["--releases", "releases.csv", "--timezone", "Mars/Olympus"], "is not a time zone"),
         (["--releases", "releases.csv", "--hotfix-within", "soon"], "--hotfix-within"),
         ([], "nothing to assess"),
+        (["--releases", "releases.csv", "--since", "03/01/2024"], "--since: '03/01/2024' is ambig"),
+        (
+            ["--releases", "releases.csv", "--since", "2024-03-09", "--until", "2024-03-02"],
+            "--until",
+        ),
+        (["--git", "payments", "--service-path", "cart"], "--service-path 'cart': write it as"),
+        (["--releases", "releases.csv", "--incident-window", "9999999d"], "--incident-window"),
+        (["--releases", "releases.csv", "--service-separator", ""], "--service-separator"),
     ],
 )
 def test_bad_input_is_a_message_and_exit_code_2(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +24,32 @@ def _zone(name: str) -> tzinfo:
         raise InvalidInput(
             f"--timezone {name!r} is not a time zone; use an IANA name like Europe/Berlin or UTC"
         ) from None
+
+
+def _duration(option: str, text: str) -> float:
+    if text.strip() == "0":
+        return 0.0
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{option}: {exc}") from None
+    if seconds > 3650 * 86400:
+        raise InvalidInput(f"{option}: {text!r} is longer than ten years")
+    return seconds
+
+
+def _moment(option: str, text: str | None, zone: tzinfo, *, end_of_day: bool) -> datetime | None:
+    from interlock.metrics.assess.dates import parse_when
+
+    if text is None:
+        return None
+    try:
+        when = parse_when(text, zone)
+    except ValueError as exc:
+        raise InvalidInput(f"{option}: {exc}") from None
+    if when is None:
+        raise InvalidInput(f"{option}: give a date such as 2024-03-01")
+    return when.in_production_by() if end_of_day else when.at
 
 
 def _plain(value: Any) -> str:
@@ -77,6 +103,35 @@ _SEEN = {True: "seen", False: "not seen", None: "cannot tell"}
     help="Time zone of dates written without one; days and weekdays are counted in it.",
 )
 @click.option("--service", help="The service's name when the spreadsheet has no service column.")
+@click.option(
+    "--service-separator",
+    default=";,/+\\n",
+    show_default=True,
+    help="Characters that split a cell listing several services (a train); \\n is a new line.",
+)
+@click.option(
+    "--service-path",
+    "service_paths",
+    multiple=True,
+    metavar="NAME=GLOB",
+    help="The paths of a service in a monorepo (cart=src/cart/*); repeat. Default: the"
+    " services/<name>/, apps/<name>/, packages/<name>/ and components/<name>/ layouts.",
+)
+@click.option("--since", help="Start of the period (a date, or date and time), inclusive.")
+@click.option("--until", help="End of the period, inclusive of that day when no time is given.")
+@click.option(
+    "--lookback",
+    default="30d",
+    show_default=True,
+    help="The first tag of a series brings the commits made this long before it.",
+)
+@click.option(
+    "--incident-window",
+    default="7d",
+    show_default=True,
+    help="An incident naming no version is linked to a deployment this long before it at most;"
+    " 0 links none by time.",
+)
 @click.option(
     "--hotfix-within",
     default="3d",
@@ -136,6 +191,12 @@ def assess(
     json_path: Path | None,
     timezone_name: str,
     service: str | None,
+    service_separator: str,
+    service_paths: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    lookback: str,
+    incident_window: str,
     hotfix_within: str,
     statistic: str,
     frequency_unit: str,
@@ -158,10 +219,11 @@ def assess(
     from interlock.metrics.assess import assess as run_assessment
     from interlock.metrics.definitions import Definitions
 
-    try:
-        within = parse_duration(hotfix_within)
-    except ValueError as exc:
-        raise InvalidInput(f"--hotfix-within: {exc}") from None
+    within = _duration("--hotfix-within", hotfix_within)
+    zone = _zone(timezone_name)
+    separators = service_separator.replace("\\n", "\n").replace("\\t", "\t")
+    if not separators:
+        raise InvalidInput("--service-separator: give at least one character")
     definitions = Definitions.parse(
         statistic=statistic,
         frequency_unit=frequency_unit,
@@ -177,17 +239,23 @@ def assess(
         mapping=mapping,
         sheet=sheet,
         incidents=incidents,
-        zone=_zone(timezone_name),
+        zone=zone,
         hotfix_within=within,
         definitions=definitions,
         service=service,
+        service_separators=separators,
+        service_paths=service_paths,
+        since=_moment("--since", since, zone, end_of_day=False),
+        until=_moment("--until", until, zone, end_of_day=True),
+        lookback=timedelta(seconds=_duration("--lookback", lookback)),
+        incident_window=timedelta(seconds=_duration("--incident-window", incident_window)),
     )
     result = run_assessment(options)
     written: list[Path] = []
-    if out is not None:
-        write_html(result, out)
-        written.append(out)
     to_stdout = json_path is not None and str(json_path) == "-"
+    if out is not None:
+        write_html(result, out, json_file=None if to_stdout or json_path is None else json_path)
+        written.append(out)
     if json_path is not None and not to_stdout:
         write_json(result, json_path)
         written.append(json_path)
@@ -196,9 +264,10 @@ def assess(
         for path in written:
             click.echo(f"wrote {path}", err=True)
         return
+    for warning in result.warnings():  # before the tables, where they are seen
+        click.echo(f"warning: {warning}", err=True)
+    sys.stderr.flush()
     _summary(result)
-    for problem in result.problems:
-        click.echo(f"warning: {problem}", err=True)
     for path in written:
         click.echo(f"wrote {path}")
     if not written:
@@ -211,8 +280,10 @@ def _summary(result: Any) -> None:
         f"Assessed {result.inputs['release_count']} releases of {services} service(s),"
         f" {result.period or 'no period'}"
     )
+    from interlock.metrics.assess.words import human_value
+
     table(
-        [m.as_dict() for m in result.metrics],
+        [{**m.as_dict(), "display": human_value(m)} for m in result.metrics],
         [("title", "Metric"), ("display", "Value"), ("band_note", "Band"), ("n", "n")],
         title="Delivery metrics",
         styles={"band_note": _plain, "title": _plain},
@@ -226,6 +297,12 @@ def _summary(result: Any) -> None:
         title="Warning signs of manual coordination",
         styles={"evidence": _plain, "title": _plain},
     )
+    if result.links:
+        click.echo(f"Incidents linked to deployments ({len(result.links)}):")
+        for link in result.links[:20]:
+            click.echo(f"  {link}")
+        if len(result.links) > 20:
+            click.echo(f"  ... {len(result.links) - 20} more in the report")
     click.echo("Steps to take first:")
     for number, step in enumerate(result.steps, 1):
         click.echo(f"  {number}. {step.title}")

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from interlock.metrics.assess.inputs import RowProblem
+from interlock.metrics.assess.words import human_value
 from interlock.metrics.results import MetricResult
 
 
@@ -98,7 +99,7 @@ class Assessment:
             "assumptions": self.assumptions,
             "definitions": self.definitions,
             "period": self.period,
-            "metrics": [m.as_dict() for m in self.metrics],
+            "metrics": [{**m.as_dict(), "display": human_value(m)} for m in self.metrics],
             "not_measured": self.not_measured,
             "signs": [asdict(s) for s in self.signs],
             "steps": [asdict(s) for s in self.steps],

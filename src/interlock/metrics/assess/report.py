@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from html import escape
 from pathlib import Path
 
 from interlock.errors import InvalidInput
 from interlock.metrics.assess.model import Assessment, Sign
 from interlock.metrics.assess.svg import bar_chart
+from interlock.metrics.assess.words import human_value
 
 _CSS = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d1d1f;max-width:60rem;
@@ -21,6 +23,7 @@ th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #eee;vertical
 .sign.seen{border-color:#c0392b}.sign.clear{border-color:#2e8b57}
 .badge{font-size:.75rem;padding:.05rem .45rem;border-radius:.6rem;background:#eee;margin-left:.4rem}
 .seen .badge{background:#f6d5d1}.clear .badge{background:#d4eddf}
+.warnings{background:#fff6e0;border-left:4px solid #e0a800;padding:.3rem .8rem}
 figure{margin:1rem 0}figcaption{font-weight:600}
 """
 
@@ -42,10 +45,11 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(assessment: Assessment) -> str:
-    """The whole report page."""
+def render_html(assessment: Assessment, json_file: str | None = None) -> str:
+    """The whole report page; ``json_file`` (a path relative to the page) is linked."""
     a = assessment
     seen = a.observed()
+    warnings = a.warnings()
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -63,6 +67,16 @@ def render_html(assessment: Assessment) -> str:
         " coordination"
         + (": " + escape(", ".join(s.title.lower() for s in seen)) if seen else "")
         + ". Each sign below gives its evidence and the rule applied, so you can judge it.</p>",
+        *(
+            [
+                f'<div class="warnings" id="warnings"><p><strong>{len(warnings)} warning(s)'
+                " about the inputs</strong> (the rest of the data was still used):</p><ul>",
+                *(f"<li>{escape(w)}</li>" for w in warnings),
+                "</ul></div>",
+            ]
+            if warnings
+            else []
+        ),
         "</section>",
         '<section id="signs"><h2>Warning signs of manual coordination</h2>',
         *(_sign(s) for s in a.signs),
@@ -73,7 +87,7 @@ def render_html(assessment: Assessment) -> str:
             [
                 [
                     escape(m.title),
-                    f"<strong>{escape(m.display())}</strong>",
+                    f"<strong>{escape(human_value(m))}</strong>",
                     escape(m.band_note),
                     str(m.n),
                     f'<span class="def">{escape(m.definition)}</span>',
@@ -131,12 +145,12 @@ def render_html(assessment: Assessment) -> str:
     parts.append('<section id="steps"><h2>Steps to take first</h2><ol>')
     parts += [f"<li><strong>{escape(s.title)}</strong>: {escape(s.why)}</li>" for s in a.steps]
     parts.append("</ol></section>")
-    if a.problems:
+    if a.links:
         parts.append(
-            '<section id="problems"><h2>Rows that could not be read</h2>'
-            "<p>The rest of the data was still used.</p><ul>"
+            '<section id="links"><h2>Incidents linked to deployments</h2>'
+            "<p>Each link charges the deployment with a change failure.</p><ul>"
         )
-        parts += [f"<li>{escape(str(p))}</li>" for p in a.problems]
+        parts += [f"<li>{escape(link)}</li>" for link in a.links]
         parts.append("</ul></section>")
     parts.append('<section id="definitions"><h2>Definitions, settings and assumptions</h2><ul>')
     parts += [f"<li>{escape(x)}</li>" for x in a.assumptions]
@@ -145,15 +159,22 @@ def render_html(assessment: Assessment) -> str:
         f"<tr><th>{escape(k.replace('_', ' '))}</th><td>{escape(v)}</td></tr>"
         for k, v in a.definitions.items()
     ]
-    parts.append('</tbody></table><p class="def">Inputs: ')
-    parts.append(escape(json.dumps(a.inputs, default=str)))
-    parts.append("</p></section></body></html>\n")
+    parts.append("</tbody></table>")
+    inputs = [f"{k.replace('_', ' ')}: {v}" for k, v in a.inputs.items() if v not in (None, {})]
+    parts.append(f'<p class="def">Inputs: {escape("; ".join(inputs))}.</p>')
+    if json_file:
+        href = escape(json_file, quote=True)
+        parts.append(f'<p>All figures as data: <a href="{href}">{escape(json_file)}</a></p>')
+    parts.append("</section></body></html>\n")
     return "\n".join(parts)
 
 
-def write_html(assessment: Assessment, path: Path) -> None:
-    """Write the report page to ``path``."""
-    _write(path, render_html(assessment))
+def write_html(assessment: Assessment, path: Path, json_file: Path | None = None) -> None:
+    """Write the report page to ``path``, linking ``json_file`` when one is written."""
+    link = None
+    if json_file is not None:
+        link = os.path.relpath(json_file.resolve(), path.resolve().parent).replace(os.sep, "/")
+    _write(path, render_html(assessment, link))
 
 
 def write_json(assessment: Assessment, path: Path) -> None:

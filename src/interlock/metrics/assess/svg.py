@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from html import escape
+
+_CHAR = 6.6  # a generous width of one character at font-size 11, in px
+_LONGEST = 24  # characters of a label shown under the axis; the tooltip keeps all of it
+_SLANT = math.radians(35)
 
 
 def _num(value: float) -> str:
@@ -17,10 +22,20 @@ def bar_chart(
     width: int = 720,
     height: int = 220,
 ) -> str:
-    """A bar chart of ``values`` with a tooltip (``<title>``) on each bar."""
+    """A bar chart of ``values`` with a tooltip (``<title>``) on each bar.
+
+    The margins grow with the longest label, so slanted labels are never cut
+    off at the left or bottom edge.
+    """
     if not values:
         return ""
-    left, right, top, bottom = 36, 8, 10, 46
+    shown = [label if len(label) <= _LONGEST else label[: _LONGEST - 1] + "…" for label in labels]
+    run = max((len(label) for label in shown), default=0) * _CHAR
+    right, top = 8, 10
+    bottom = 20 + math.ceil(run * math.sin(_SLANT))
+    step = (width - 44) / len(values)
+    left = max(36, math.ceil(run * math.cos(_SLANT) - step / 2) + 4)
+    height = max(height, 150 + bottom)
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max(max(values), 1.0)
     step = plot_w / len(values)
@@ -41,7 +56,7 @@ def bar_chart(
             f'<text x="{left - 4}" y="{_num(y + 4)}" text-anchor="end"'
             f' font-size="11" fill="#555">{_num(peak * fraction)}</text>'
         )
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+    for i, (label, short, value) in enumerate(zip(labels, shown, values, strict=True)):
         h = plot_h * value / peak
         x = left + i * step + (step - bar) / 2
         y = top + plot_h - h
@@ -53,7 +68,7 @@ def bar_chart(
             lx, ly = _num(x + bar / 2), top + plot_h + 14
             parts.append(
                 f'<text x="{lx}" y="{ly}" font-size="11" fill="#333" text-anchor="end"'
-                f' transform="rotate(-35 {lx} {ly})">{escape(label)}</text>'
+                f' transform="rotate(-35 {lx} {ly})">{escape(short)}</text>'
             )
     parts.append("</svg>")
     return "".join(parts)
