@@ -228,7 +228,7 @@ def test_assessment_of_git_and_a_sheet_gives_the_hand_computed_answers(
     gap = result.sign("tag_gap")
     assert gap.observed is False
     assert gap.numbers == {"matched": 4, "median_seconds": 34200.0, "before_tag": 1}
-    assert "median 9.5 hours from tag to production over 4 releases" in gap.evidence
+    assert "median 9.5 hours from tag to production over 4 deployments" in gap.evidence
     assert result.sign("no_approver").numbers["missing"] == 1
     assert "(rows 4)" in result.sign("no_approver").evidence
     assert result.sign("one_person").observed is True

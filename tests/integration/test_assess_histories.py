@@ -227,7 +227,9 @@ def test_a_release_train_in_one_row_with_repository_tags_and_hotfixes(
     assert together.numbers["services_per_release"] == deployments / 5
 
     assert len(result.links) == 2
-    assert result.links[0].startswith("row 2 (opened 2024-01-08T18:00+00:00) -> checkout 2.14.0")
+    assert result.links[0].startswith(
+        "incident on row 2 (opened 2024-01-08T18:00+00:00) -> checkout 2.14.0"
+    )
     assert "no service named, the latest release within 7 days" in result.links[1]
     assert result.steps[0].title.startswith("Pilot Interlock on ")
     assert result.steps[0].title.count(",") == 0  # one service, not a cell of three
@@ -319,8 +321,9 @@ def test_a_period_leaves_rows_out_and_says_how_many(train_repo: Path, tmp_path: 
         ),
         now=NOW,
     )
-    assert "1 release(s) outside the period 2024-01-01 to 2024-01-31 (UTC, 31 days)" in (
-        result.notices[-1]
+    assert (
+        "1 release(s) outside the period 2024-01-01 to 2024-01-31 (UTC, 31 days)"
+        in (result.notices[-1])
     )
     frequency = result.metric("deployment_frequency")
     assert frequency is not None

@@ -276,10 +276,9 @@ def assess(
 
 def _summary(result: Any) -> None:
     services = len(result.services)
-    click.echo(
-        f"Assessed {result.inputs['release_count']} releases of {services} service(s),"
-        f" {result.period or 'no period'}"
-    )
+    deployments, rows = result.inputs["release_count"], result.inputs["release_rows"]
+    counted = f"{rows} releases" + (f" ({deployments} deployments)" if rows != deployments else "")
+    click.echo(f"Assessed {counted} of {services} service(s), {result.period or 'no period'}")
     from interlock.metrics.assess.words import human_value
 
     table(

@@ -203,7 +203,9 @@ def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment
     return Assessment(
         generated_at=now or datetime.now(UTC),
         zone=zone_name(zone),
-        inputs=inputs_used(options, history, columns, len(releases), len(incidents)),
+        inputs=inputs_used(
+            options, history, columns, len(releases), len(incidents), len(heads(releases))
+        ),
         assumptions=assumptions(options, history, releases, zone, paths),
         definitions=definitions.describe(),
         period=period.describe() if period else None,

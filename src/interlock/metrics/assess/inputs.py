@@ -412,7 +412,7 @@ def read_incidents(path: Path, *, zone: tzinfo, sheet: str | None = None) -> She
         result.incidents.append(
             IncidentRow(
                 row=number,
-                id=text(get("id")) or f"row {number}",
+                id=text(get("id")) or f"incident on row {number}",
                 opened=opened,
                 resolved=resolved,
                 service=text(get("service")) or None,

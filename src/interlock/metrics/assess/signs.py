@@ -220,7 +220,7 @@ def tag_gap(inputs: SignInputs) -> Sign:
     sample = SortedSample(gaps)
     median = sample.quantile(0.5)
     evidence = (
-        f"median {format_duration(max(median, 0))} from tag to production over {n} releases"
+        f"median {format_duration(max(median, 0))} from tag to production over {n} deployments"
         f" (longest {format_duration(max(sample.quantile(1.0), 0))})"
     )
     if early:
