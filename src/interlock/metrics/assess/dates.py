@@ -53,7 +53,7 @@ def parse_when(value: object, zone: tzinfo) -> When | None:
     if isinstance(value, datetime):
         return _from_datetime(value, zone, has_time=_has_time(value))
     if isinstance(value, date):
-        return When(datetime.combine(value, time(0), tzinfo=zone), False, False)
+        return _from_datetime(datetime.combine(value, time(0)), zone, has_time=False)
     if isinstance(value, int | float):
         raise ValueError(f"{value!r} is a number, not a date; write dates as YYYY-MM-DD")
     text = _text(value)
@@ -80,7 +80,15 @@ def _has_time(value: datetime) -> bool:
     return (value.hour, value.minute, value.second, value.microsecond) != (0, 0, 0, 0)
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 2999  # a release date outside these is a typing error
+
+
 def _from_datetime(value: datetime, zone: tzinfo, *, has_time: bool) -> When:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(
+            f"{value.date().isoformat()} is out of range; a release date lies between"
+            f" {FIRST_YEAR} and {LAST_YEAR}"
+        )
     if value.tzinfo is None:
         return When(value.replace(tzinfo=zone), has_time, False)
     return When(value, has_time, True)
