@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from interlock.metrics import Definitions
-from interlock.metrics.assess import Assessment, AssessOptions, assess
+from interlock.metrics.assess import AssessOptions, assess
 from interlock.metrics.definitions import RestoreFrom
 
 H = 3600
