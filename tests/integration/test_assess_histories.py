@@ -328,3 +328,23 @@ def test_a_period_leaves_rows_out_and_says_how_many(train_repo: Path, tmp_path: 
     frequency = result.metric("deployment_frequency")
     assert frequency is not None
     assert frequency.value == pytest.approx(9 / 31 * 7)  # 2.14.0, 2.14.1, 2.15.0, 2.15.1
+
+
+def test_the_page_puts_warnings_first_and_links_the_json(train_repo: Path, tmp_path: Path) -> None:
+    from interlock.metrics.assess import write_html, write_json
+
+    rows = [*TRAIN_ROWS, Row("2024-02-06 12:00", "billing & ledger", "2.16.1", "bob")]
+    sheet = write_sheet([*rows, MALFORMED], TRAIN_HEADER, "csv", tmp_path)
+    result = assess(AssessOptions(releases=sheet, definitions=Definitions(min_events=3)), now=NOW)
+    odd = [p for p in result.problems if "separator-like" in p.message]
+    assert [(p.row, p.row_used) for p in odd] == [(7, True)]  # 'billing & ledger', kept
+    write_json(result, tmp_path / "assessment.json")
+    write_html(result, tmp_path / "report.html", json_file=tmp_path / "assessment.json")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    short = page[page.index('id="summary"') : page.index('id="signs"')]
+    assert "releases.csv, row 8" in short and "Ticket" in short
+    assert '<a href="assessment.json">' in page
+    assert '"release_count"' not in page  # no raw JSON at the end
+    assert "0ms" not in page and "no data" not in page
+    assert "Lead time" not in page or "—" in page
+    assert "Pilot Interlock on billing" in page or "Pilot Interlock on checkout" in page

@@ -199,3 +199,29 @@ def test_a_workbook_sheet_by_name(tmp_path: Path) -> None:
     assert [(r.row, r.version) for r in read.releases] == [(2, "1.5")]
     with pytest.raises(InvalidInput, match="no sheet named 'Prod'; the sheets are: Notes, Prod"):
         read_releases(path, zone=UTC, sheet="Prod")
+
+
+def test_durations_read_as_words() -> None:
+    from interlock.metrics.assess.words import human_duration
+
+    assert human_duration(None) == "—"
+    assert human_duration(13 * 86400 + 5 * 3600 + 39 * 60 + 59) == "13.2 days"
+    assert human_duration(86400) == "1 day"
+    assert human_duration(5.5 * 3600) == "5.5 hours"
+    assert human_duration(40 * 60) == "40 minutes"
+    assert human_duration(0) == "0 seconds"
+
+
+def test_chart_labels_fit_inside_the_picture() -> None:
+    import re
+
+    from interlock.metrics.assess.svg import bar_chart
+
+    names = ["a.very.long.person.name@example.com", "bo"]
+    svg = bar_chart(names, [3.0, 1.0], title="people")
+    width, height = map(int, re.search(r'viewBox="0 0 (\d+) (\d+)"', svg).groups())  # type: ignore[union-attr]
+    for x, y, text in re.findall(r'<text x="([\d.]+)" y="([\d.]+)"[^>]*rotate[^>]*>([^<]*)<', svg):
+        run = len(text) * 6.6  # characters at font-size 11, slanted by 35 degrees
+        assert float(x) - run * 0.82 >= 0, text  # cos 35 = 0.82: the left end is inside
+        assert float(y) + run * 0.58 <= height, text  # sin 35 = 0.57: the bottom end too
+    assert width == 720
