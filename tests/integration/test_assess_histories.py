@@ -249,6 +249,7 @@ def build_per_service(path: Path) -> Path:
     repo.tag("cart-v2.7.0", "2024-05-07T10:30")
     repo.tag("web-v0.9.0", "2024-05-07T10:45")
     repo.commit("2024-05-08T09:00", "apps/search/c.py")  # c5
+    repo.tag("search-v1.4.0-rc1", "2024-05-08T09:10")  # a candidate: never in production
     repo.tag("search-v1.4.0", "2024-05-08T09:30")
     repo.commit("2024-05-09T09:00", "apps/cart/c.py")  # c6
     repo.tag("cart-v2.8.0", "2024-05-09T09:30")
@@ -288,6 +289,7 @@ def test_a_monorepo_tagged_per_service_counts_each_commit_for_the_services_it_to
         now=NOW,
     )
     assert result.problems == []
+    assert any("1 pre-release tag(s) (search-v1.4.0-rc1)" in a for a in result.assumptions)
     # lead time, each commit for the services whose paths it touched:
     #   cart-v2.6.0 (first tag, 30-day look-back): c1 cart 09:00 -> 10:00 = 1h
     #   search-v1.3.0 (first): c2 search 11:00 -> 13:00 = 2h (c1 is cart's)

@@ -225,3 +225,30 @@ def test_chart_labels_fit_inside_the_picture() -> None:
         assert float(x) - run * 0.82 >= 0, text  # cos 35 = 0.82: the left end is inside
         assert float(y) + run * 0.58 <= height, text  # sin 35 = 0.57: the bottom end too
     assert width == 720
+
+
+def test_dates_that_name_their_month_and_headers_that_name_a_zone(tmp_path: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    sheet = tmp_path / "r.csv"
+    sheet.write_text(
+        "Deployed At (UTC),Planned [Europe/Berlin],Service\n"
+        '5 Mar 2024 14:30,"March 5, 2024 10:00",api\n'
+        '"Tue, 05 Mar 2024 16:00:00 +0100",2024-03-05 2:30 PM,api\n'
+        "Mar 2024,,api\n",
+        encoding="utf-8",
+    )
+    read = read_releases(sheet, zone=ZoneInfo("America/New_York"))
+    berlin = ZoneInfo("Europe/Berlin")
+    assert [r.when.at for r in read.releases] == [
+        datetime(2024, 3, 5, 14, 30, tzinfo=UTC),  # the header says UTC, not New York
+        datetime(2024, 3, 5, 15, 0, tzinfo=UTC),
+    ]
+    assert [r.planned.at if r.planned else None for r in read.releases] == [
+        datetime(2024, 3, 5, 10, 0, tzinfo=berlin),
+        datetime(2024, 3, 5, 14, 30, tzinfo=berlin),
+    ]
+    assert [(p.row, p.message) for p in read.problems] == [
+        (4, "column 'Deployed At (UTC)': 'Mar 2024' does not name a whole date (year, month"
+         " and day)")
+    ]  # fmt: skip

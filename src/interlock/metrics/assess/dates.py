@@ -1,8 +1,10 @@
 """Dates as people write them in release spreadsheets, read without guessing.
 
 Only unambiguous forms are accepted: ISO 8601 (``2024-03-05``,
-``2024-03-05 14:30``, ``2024-03-05T14:30:00+01:00``, ``...Z``), the same with
-slashes (``2024/03/05``), and real date cells of a workbook. ``05/03/2024`` is
+``2024-03-05 14:30``, ``2024-03-05T14:30:00+01:00``, ``...Z``, ``... UTC``,
+``2024-03-05 2:30 PM``), the same with slashes (``2024/03/05``), dates that
+name their month (``5 Mar 2024``, ``March 5, 2024 14:30``, ``Tue, 05 Mar 2024
+14:30:00 +0000``), and real date cells of a workbook. ``05/03/2024`` is
 refused: it is the 5th of March in Europe and the 3rd of May in the USA.
 
 A date or time without a time zone is read in the assumed zone (UTC unless
@@ -14,11 +16,16 @@ is the end of that day, an upper bound.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 _SLASHED_ISO = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(.*)$")
 _AMBIGUOUS = re.compile(r"^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\b")
+_MONTH = re.compile(
+    r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -69,11 +76,35 @@ def parse_when(value: object, zone: tzinfo) -> When | None:
     try:
         parsed = datetime.fromisoformat(candidate)
     except ValueError:
-        raise ValueError(
-            f"{text!r} is not a date; write it as YYYY-MM-DD or YYYY-MM-DD HH:MM"
-            " (optionally with +HH:MM or Z)"
-        ) from None
+        return _spelled(text, zone)
     return _from_datetime(parsed, zone, has_time=len(text) > 10)
+
+
+def _spelled(text: str, zone: tzinfo) -> When:
+    """A date naming its month (``5 Mar 2024``), or ISO with more words (``2:30 PM``)."""
+    problem = ValueError(
+        f"{text!r} is not a date; write it as YYYY-MM-DD or YYYY-MM-DD HH:MM"
+        " (optionally with +HH:MM or Z)"
+    )
+    if not (_MONTH.search(text) or _ISO_DAY.match(text)) or len(text) > 64:
+        raise problem
+    from dateutil import parser
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an unknown zone abbreviation is not guessed
+        try:  # twice, from two defaults: a part the text does not give differs
+            parsed, other = (
+                parser.parse(text, default=default, dayfirst=False, yearfirst=True)
+                for default in (datetime(2000, 1, 1), datetime(2001, 2, 2, 1, 1))
+            )
+        except (ValueError, OverflowError, parser.UnknownTimezoneWarning):
+            raise problem from None
+    if parsed.date() != other.date():
+        raise ValueError(f"{text!r} does not name a whole date (year, month and day)")
+    offset = parsed.utcoffset()
+    if offset is not None:  # a fixed offset, never "the local zone of this machine"
+        parsed = parsed.replace(tzinfo=timezone(offset))
+    return _from_datetime(parsed, zone, has_time=parsed.time() == other.time())
 
 
 def _has_time(value: datetime) -> bool:

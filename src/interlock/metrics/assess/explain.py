@@ -97,6 +97,13 @@ def assumptions(
             " of that service containing it; one touching no service's path counts once for"
             " the repository."
         )
+        if history.pre_releases:
+            shown = ", ".join(history.pre_releases[:5])
+            more = ", ..." if len(history.pre_releases) > 5 else ""
+            notes.append(
+                f"{len(history.pre_releases)} pre-release tag(s) ({shown}{more}) were not taken"
+                " as releases: release candidates, alphas and betas do not reach production."
+            )
         if not history.releases:
             notes.append(
                 f"No tag in {history.repo} matches {options.tag_pattern!r}, so lead time"

@@ -23,6 +23,7 @@ _TAG = re.compile(
     r"^(?P<series>.*?)[-/@_]?[vV]?(?P<version>\d+(?:\.\d+)*(?:[-+][A-Za-z][0-9A-Za-z.+-]*)?)$"
 )
 _SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+_PRE_RELEASE = re.compile(r"[-+.](rc|alpha|beta|pre|preview|dev|snapshot|canary)(?![a-z])", re.I)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class History:
     releases: list[TaggedRelease]
     lookback: timedelta = timedelta(days=30)
     since: datetime | None = None  # the first tag's commits start here when the user set a period
+    pre_releases: tuple[str, ...] = ()  # tags left out: v2.0.0-rc1 never went to production
 
     def by_name(self) -> dict[str, TaggedRelease]:
         """Tagged releases by lower-case tag name."""
@@ -81,8 +83,13 @@ def read_history(
     """
     root = repository_root(repo)
     series: dict[str, list[Tag]] = defaultdict(list)
+    skipped: list[str] = []
     for tag in tags(root, pattern):
-        series[split_tag(tag.name)[0]].append(tag)
+        name, version = split_tag(tag.name)
+        if _PRE_RELEASE.search(version.lstrip("0123456789.")):
+            skipped.append(tag.name)
+            continue
+        series[name].append(tag)
     releases: list[TaggedRelease] = []
     for name, tagged in series.items():
         previous: Tag | None = None
@@ -103,7 +110,7 @@ def read_history(
             )
             previous = tag
     releases.sort(key=lambda r: (r.tag.tagged_at, r.tag.name))
-    return History(root, pattern, releases, lookback, since)
+    return History(root, pattern, releases, lookback, since, tuple(skipped))
 
 
 def tag_candidates(service: str, version: str) -> list[str]:

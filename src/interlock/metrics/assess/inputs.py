@@ -7,12 +7,21 @@ other rows are still used. A row with a usable date but a bad secondary cell
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
 
 from interlock.metrics.assess.dates import When, parse_when
+from interlock.metrics.assess.headers import (
+    FIELD_WORDS,
+    INCIDENT_FIELDS,
+    INCIDENT_KEYWORDS,
+    RELEASE_FIELDS,
+    RELEASE_KEYWORDS,
+    column_zone,
+)
 from interlock.metrics.assess.tables import (
     Table,
     find_columns,
@@ -22,150 +31,10 @@ from interlock.metrics.assess.tables import (
 )
 from interlock.metrics.events import Outcome
 
-RELEASE_FIELDS: dict[str, tuple[str, ...]] = {
-    "date": (
-        "deployed",
-        "deployed at",
-        "deploy date",
-        "deployment date",
-        "release date",
-        "released",
-        "released at",
-        "production date",
-        "actual date",
-        "actual",
-        "when",
-        "released on",
-        "deployed on",
-        "went live",
-        "live",
-        "go live",
-        "production",
-        "timestamp",
-    ),
-    "service": (
-        "services",
-        "service s",
-        "service name",
-        "app",
-        "apps",
-        "application",
-        "applications",
-        "component",
-        "components",
-        "system",
-        "systems",
-        "project",
-        "module",
-        "modules",
-    ),
-    "version": ("tag", "release", "build", "release version"),
-    "run_by": (
-        "run by",
-        "ran by",
-        "who",
-        "released by",
-        "deployed by",
-        "release manager",
-        "release captain",
-        "captain",
-        "release owner",
-        "driver",
-        "operator",
-        "owner",
-        "by",
-    ),
-    "approver": (
-        "approved by",
-        "approval",
-        "approvers",
-        "sign off",
-        "signoff",
-        "signed off by",
-        "sign off by",
-    ),
-    "planned_date": (
-        "planned",
-        "planned at",
-        "planned for",
-        "scheduled",
-        "scheduled date",
-        "scheduled for",
-        "target",
-        "target date",
-    ),
-    "notes": ("note", "comment", "comments", "remarks", "description", "details"),
-    "outcome": ("status", "result"),
-    "labels": ("label", "type", "kind", "category", "release type", "change type"),
-}
-
-RELEASE_KEYWORDS: dict[str, tuple[str, ...]] = {
-    # for headers no usual name matched, in this order: "Planned date" is a plan, not a date
-    "planned_date": ("plan", "schedul", "target"),
-    "approver": ("approv", "sign"),
-    "run_by": ("captain", "manager", "owner", "driver", "operator", "releaser", "deployer"),
-    "notes": ("note", "comment", "remark", "descr", "detail"),
-    "outcome": ("outcome", "status", "result"),
-    "version": ("version", "tag", "build"),
-    "service": ("service", "component", "app", "system", "module", "project"),
-    "date": ("date", "deployed", "released", "live", "time", "when"),
-}
-
 DEFAULT_SERVICE_SEPARATORS = ";,/+\n"
 """Characters that split a cell listing several services: ``billing; ledger; checkout``."""
 
 _SEPARATOR_LIKE = set(";,/+|&\n\\")
-
-FIELD_WORDS: dict[str, str] = {
-    **{name: name for name in RELEASE_FIELDS},
-    "who": "run_by",
-    "ran_by": "run_by",
-    "released_by": "run_by",
-    "planned": "planned_date",
-    "approved_by": "approver",
-    "status": "outcome",
-}
-
-INCIDENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "opened": (
-        "opened at",
-        "opened on",
-        "open",
-        "start",
-        "started",
-        "start time",
-        "began",
-        "detected",
-        "created",
-        "created at",
-        "reported",
-        "triggered",
-    ),
-    "resolved": (
-        "resolved at",
-        "resolved on",
-        "end",
-        "ended",
-        "end time",
-        "closed",
-        "closed at",
-        "restored",
-        "fixed",
-        "mitigated",
-        "recovered",
-    ),
-    "service": RELEASE_FIELDS["service"],
-    "version": ("caused by", "cause version", "release", "tag"),
-    "id": ("incident", "incident id", "key", "number", "ticket", "reference"),
-    "summary": ("title", "description", "notes", "what happened", "cause"),
-}
-
-INCIDENT_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "resolved": ("resolv", "close", "restor", "mitigat", "recover", "end"),
-    "opened": ("open", "start", "detect", "creat", "report", "trigger", "began"),
-    "version": ("version", "cause"),
-    "service": RELEASE_KEYWORDS["service"],
-}
 
 _OUTCOMES = {
     "": Outcome.SUCCEEDED,
@@ -285,7 +154,13 @@ def read_releases(
     odd: dict[str, list[int]] = {}
     for number, cells in table.rows:
         row = _release_row(
-            table, columns, number, cells, zone, (default_service, separators), result.problems
+            table,
+            columns,
+            number,
+            cells,
+            _zones(table, columns, zone),
+            (default_service, separators),
+            result.problems,
         )
         if row is not None:
             result.releases.append(row)
@@ -319,7 +194,7 @@ def _release_row(
     columns: Mapping[str, int],
     number: int,
     cells: tuple[object, ...],
-    zone: tzinfo,
+    zones: Mapping[str, tzinfo],  # per field: the zone its header names, else the assumed one
     service_rule: tuple[str, str],  # (the default service, the separators)
     problems: list[RowProblem],
 ) -> ReleaseRow | None:
@@ -328,7 +203,7 @@ def _release_row(
 
     name = table.path.name
     try:
-        when = parse_when(get("date"), zone)
+        when = parse_when(get("date"), zones["date"])
     except ValueError as exc:
         problems.append(RowProblem(name, number, f"{_header(table, columns, 'date')}: {exc}"))
         return None
@@ -337,7 +212,7 @@ def _release_row(
         return None
     planned: When | None = None
     try:
-        planned = parse_when(get("planned_date"), zone)
+        planned = parse_when(get("planned_date"), zones["planned_date"])
     except ValueError as exc:
         where = _header(table, columns, "planned_date")
         problems.append(RowProblem(name, number, f"{where}: {exc}", row_used=True))
@@ -369,6 +244,16 @@ def _release_row(
     )
 
 
+def _zones(table: Table, columns: Mapping[str, int], zone: tzinfo) -> dict[str, tzinfo]:
+    """Per field, the zone its dates without one are read in."""
+    found: dict[str, tzinfo] = defaultdict(lambda: zone)
+    for name, index in columns.items():
+        named = column_zone(table.header[index])
+        if named is not None:
+            found[name] = named
+    return found
+
+
 def _named(table: Table, columns: Mapping[str, int]) -> dict[str, str]:
     return {f: table.header[i] for f, i in columns.items()}
 
@@ -388,13 +273,14 @@ def read_incidents(path: Path, *, zone: tzinfo, sheet: str | None = None) -> She
         unused=unused_columns(table, columns),
     )
     name = path.name
+    zones = _zones(table, columns, zone)
     for number, cells in table.rows:
 
         def get(field: str, cells: tuple[object, ...] = cells) -> object:
             return _cell(cells, columns.get(field))
 
         try:
-            opened = parse_when(get("opened"), zone)
+            opened = parse_when(get("opened"), zones["opened"])
         except ValueError as exc:
             where = _header(table, columns, "opened")
             result.problems.append(RowProblem(name, number, f"{where}: {exc}"))
@@ -404,7 +290,7 @@ def read_incidents(path: Path, *, zone: tzinfo, sheet: str | None = None) -> She
             result.problems.append(RowProblem(name, number, f"{where} is empty"))
             continue
         try:
-            resolved = parse_when(get("resolved"), zone)
+            resolved = parse_when(get("resolved"), zones["resolved"])
         except ValueError as exc:
             where = _header(table, columns, "resolved")
             result.problems.append(RowProblem(name, number, f"{where}: {exc}", row_used=True))
