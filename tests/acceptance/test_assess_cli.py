@@ -141,3 +141,23 @@ def test_bad_input_is_a_message_and_exit_code_2(
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_warnings_come_before_the_tables_and_the_period_is_the_users(workspace: Path) -> None:
+    done = subprocess.run(
+        [str(INTERLOCK), "assess", "--releases", "releases.csv", "--since", "2024-03-01",
+         "--until", "2024-03-14", "--min-events", "2", "--out", "period.html",
+         "--json", "period.json"],
+        cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout
+    out = done.stdout
+    assert out.index("warning: releases.csv, row 5:") < out.index("Delivery metrics")
+    assert "2024-03-01 to 2024-03-14 (UTC, 14 days)" in out
+    assert "1.50 per week" in out  # 3 deployments in the two weeks the user named
+    page = (workspace / "period.html").read_text(encoding="utf-8")
+    assert '<a href="period.json">period.json</a>' in page
+    data = json.loads((workspace / "period.json").read_text(encoding="utf-8"))
+    assert data["period"] == "2024-03-01 to 2024-03-14 (UTC, 14 days)"
+    assert data["incident_links"] == []

@@ -350,3 +350,26 @@ def test_the_page_puts_warnings_first_and_links_the_json(train_repo: Path, tmp_p
     assert "0ms" not in page and "no data" not in page
     assert "Lead time" not in page or "—" in page
     assert "Pilot Interlock on billing" in page or "Pilot Interlock on checkout" in page
+
+
+def test_incidents_naming_a_repository_version_or_an_unknown_service(tmp_path: Path) -> None:
+    sheet = write_sheet(TRAIN_ROWS, TRAIN_HEADER, "csv", tmp_path)
+    incidents = tmp_path / "incidents.csv"
+    incidents.write_text(
+        "id,opened,resolved,service,version\n"
+        "INC-A,2024-01-23 09:00,2024-01-23 10:00,,v2.15.0\n"  # the whole 2.15.0 train
+        "INC-B,2024-01-10 09:00,2024-01-10 09:30,Checkout Service,\n",  # no such service
+        encoding="utf-8",
+    )
+    result = assess(
+        AssessOptions(releases=sheet, incidents=incidents, definitions=Definitions(min_events=3)),
+        now=NOW,
+    )
+    # failures: 2.14.0 ledger (the 2.14.1 hotfix), 2.15.0 billing and checkout (the 2.15.1
+    # hotfix) and ledger (INC-A, which names the version the whole train carried)
+    failures = result.metric("change_failure_rate")
+    assert failures is not None and failures.value == pytest.approx(4 / 12)
+    assert "2 of 5 (40%) had a change failure" in failures.definition
+    assert "row 4 billing, row 4 ledger, row 4 checkout; by version" in result.links[0]
+    assert [(p.row, p.row_used) for p in result.problems] == [(3, True)]
+    assert "'Checkout Service', which no release row lists" in result.problems[0].message

@@ -252,3 +252,10 @@ def test_dates_that_name_their_month_and_headers_that_name_a_zone(tmp_path: Path
         (4, "column 'Deployed At (UTC)': 'Mar 2024' does not name a whole date (year, month"
          " and day)")
     ]  # fmt: skip
+
+
+def test_a_version_saying_hotfix_is_one() -> None:
+    t0 = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
+    releases = [release("2.16.0", t0), release("2.16.0-hotfix1", t0 + timedelta(days=9))]
+    found = find_hotfixes(releases, 3 * 86400, UTC)
+    assert [(h.broken.version, h.fix.version) for h in found] == [("2.16.0", "2.16.0-hotfix1")]

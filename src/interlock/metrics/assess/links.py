@@ -62,7 +62,10 @@ def link_incidents(
         charged: list[Release] = []
         how = ""
         if row.version:
-            charged = [c for s in named if (c := by_version.get((s, _bare(row.version))))]
+            version = _bare(row.version)
+            charged = [c for s in named if (c := by_version.get((s, version)))]
+            if not named:  # one version for the whole repository: every deployment of it
+                charged = [r for r in live if r.version and _bare(r.version) == version]
             how = "by version"
             if not charged:
                 problems.append(
@@ -75,6 +78,17 @@ def link_incidents(
                     )
                 )
         elif window > timedelta(0):
+            unknown = [s for s in named if s not in services]
+            if unknown and len(unknown) == len(named):
+                problems.append(
+                    RowProblem(
+                        file,
+                        row.row,
+                        f"names service {row.service!r}, which no release row lists; not"
+                        " linked to a deployment",
+                        row_used=True,
+                    )
+                )
             charged, how = _by_time(row, named, live, window)
         if charged:
             first = charged[0]

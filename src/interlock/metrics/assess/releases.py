@@ -133,7 +133,7 @@ def find_hotfixes(releases: list[Release], within: float, zone: tzinfo) -> list[
     found: list[Hotfix] = []
     for index, train in enumerate(live):
         head = train[0]
-        said = bool(_HOTFIX_WORDS.search(f"{head.notes} {head.labels}"))
+        said = bool(_HOTFIX_WORDS.search(f"{head.notes} {head.labels} {head.version or ''}"))
         earlier = live[:index]
         fixed = _patched(train, earlier, within, zone, said)
         reason = ""

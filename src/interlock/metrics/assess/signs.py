@@ -178,7 +178,7 @@ def weekly_slot(inputs: SignInputs) -> Sign:
     evidence = f"{pct(top_count, n)} release days fell on a {WEEKDAYS[top]}"
     if len(ranked) > 1:
         evidence += f"; {WEEKDAYS[top]} and {WEEKDAYS[ranked[1][0]]} together: {pct(two, n)}"
-    timed = [r.when.at.astimezone(inputs.zone) for r in inputs.live() if r.when.has_time]
+    timed = [r.when.at.astimezone(inputs.zone) for r in inputs.rows() if r.when.has_time]
     numbers: dict[str, object] = {
         "release_days": n,
         "by_weekday": {WEEKDAYS[d]: c for d, c in sorted(weekdays.items())},

@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import date, tzinfo
 
 from interlock.metrics.assess.model import ServiceSummary, Sign, Step
-from interlock.metrics.assess.releases import Hotfix, Release
+from interlock.metrics.assess.releases import Hotfix, Release, heads
 from interlock.metrics.events import Outcome
 
 CHORES: tuple[tuple[str, str, str], ...] = (
@@ -170,7 +170,7 @@ def next_steps(
                 f" ({chosen.releases}), usually with {', '.join(chosen.often_with)}"
             )
         steps.append(Step(f"Pilot Interlock on {chosen.service}", why))
-    live = [r for r in releases if r.outcome is not Outcome.CANCELLED]
+    live = heads([r for r in releases if r.outcome is not Outcome.CANCELLED])  # rows once
     for label, count, form in chores(live)[:3]:
         steps.append(
             Step(
