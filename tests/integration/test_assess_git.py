@@ -317,3 +317,10 @@ def test_report_page_is_self_contained(repo: Path, sheet_csv: Path) -> None:
     checker = Tags()
     checker.feed(page)
     assert checker.open == []
+
+
+def test_a_two_part_version_in_the_sheet_finds_its_tag(repo: Path, tmp_path: Path) -> None:
+    sheet = tmp_path / "r.csv"
+    sheet.write_text("Date,Version\n2024-03-12 22:00,1.2\n", encoding="utf-8")
+    result = assess(options(repo, sheet), now=NOW)
+    assert "1 of 1 deployments matched a tag" in " ".join(result.assumptions)

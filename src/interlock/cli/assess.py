@@ -80,7 +80,7 @@ _SEEN = {True: "seen", False: "not seen", None: "cannot tell"}
     multiple=True,
     metavar="COLUMN=FIELD",
     help="Name the column holding a field: date, service, version, run_by, approver,"
-    " planned_date, notes, outcome, labels. Repeat for each.",
+    " planned_date, notes, outcome, labels, time. Repeat for each.",
 )
 @click.option("--sheet", help="The worksheet of an .xlsx file (default: the first).")
 @click.option(

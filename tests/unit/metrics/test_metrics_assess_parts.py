@@ -259,3 +259,28 @@ def test_a_version_saying_hotfix_is_one() -> None:
     releases = [release("2.16.0", t0), release("2.16.0-hotfix1", t0 + timedelta(days=9))]
     found = find_hotfixes(releases, 3 * 86400, UTC)
     assert [(h.broken.version, h.fix.version) for h in found] == [("2.16.0", "2.16.0-hotfix1")]
+
+
+def test_a_title_above_the_header_a_time_column_and_service_spellings(tmp_path: Path) -> None:
+    from interlock.metrics.assess.releases import from_rows
+
+    sheet = tmp_path / "r.csv"
+    sheet.write_text(
+        "Release log 2024,,,\n"
+        ",,,\n"
+        "Date,Time,Service,Version\n"
+        "2024-03-05,14:30,Billing,2.14\n"
+        "2024-03-06,2:05 PM,billing ,2.15\n"
+        "2024-03-07,25:00,billing,2.16\n",
+        encoding="utf-8",
+    )
+    read = read_releases(sheet, zone=UTC)
+    assert [r.row for r in read.releases] == [4, 5, 6]  # as a spreadsheet program numbers them
+    assert [r.when.at.time().isoformat() for r in read.releases] == [
+        "14:30:00",
+        "14:05:00",
+        "00:00:00",
+    ]
+    assert [(p.row, p.row_used) for p in read.problems] == [(6, True)]
+    assert "column 'Time': '25:00' is not a time of day" in read.problems[0].message
+    assert {r.service for r in from_rows(read.releases, None)} == {"Billing"}

@@ -123,3 +123,34 @@ def _from_datetime(value: datetime, zone: tzinfo, *, has_time: bool) -> When:
     if value.tzinfo is None:
         return When(value.replace(tzinfo=zone), has_time, False)
     return When(value, has_time, True)
+
+
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([ap]\.?m\.?)?$", re.IGNORECASE)
+
+
+def with_time(when: When, cell: object) -> When:
+    """``when`` (a day) at the time of day in ``cell`` (``14:30``, ``2:30 PM``, a time cell).
+
+    A ``when`` that already has a time, or an empty ``cell``, is returned as it
+    is. Raises ``ValueError`` when the cell is not a time of day.
+    """
+    if when.has_time or cell is None or (isinstance(cell, str) and not cell.strip()):
+        return when
+    if isinstance(cell, datetime):
+        clock = cell.time()
+    elif isinstance(cell, time):
+        clock = cell
+    else:
+        match = _CLOCK.match(str(cell).strip())
+        if not match:
+            raise ValueError(f"{str(cell).strip()!r} is not a time of day; write it as HH:MM")
+        hour, minute, second = int(match[1]), int(match[2]), int(match[3] or 0)
+        if match[4]:
+            if not 1 <= hour <= 12:
+                raise ValueError(f"{str(cell).strip()!r} is not a time of day")
+            hour = hour % 12 + (12 if match[4].lower().startswith("p") else 0)
+        if hour > 23 or minute > 59 or second > 59:
+            raise ValueError(f"{str(cell).strip()!r} is not a time of day")
+        clock = time(hour, minute, second)
+    moment = datetime.combine(when.at.date(), clock.replace(tzinfo=None), tzinfo=when.at.tzinfo)
+    return When(moment, True, when.zone_given)

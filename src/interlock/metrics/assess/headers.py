@@ -85,6 +85,7 @@ RELEASE_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "notes": ("note", "comment", "comments", "remarks", "description", "details"),
     "outcome": ("status", "result"),
+    "time": ("time of day", "deploy time", "release time", "deployed time", "start time"),
     "labels": ("label", "type", "kind", "category", "release type", "change type"),
 }
 

@@ -118,10 +118,16 @@ def tag_candidates(service: str, version: str) -> list[str]:
     bare = version.strip().lower()
     bare = bare[1:] if bare.startswith("v") and bare[1:2].isdigit() else bare
     prefix = service.strip().lower()
+    versions = [bare]
+    if re.fullmatch(r"\d+\.\d+", bare):  # "2.14" in the sheet, v2.14.0 in git
+        versions.append(f"{bare}.0")
     names = []
-    for sep in ("-", "/", "@", "_"):  # a service's own tag first, then a repository-wide one
-        names += [f"{prefix}{sep}{bare}", f"{prefix}{sep}v{bare}"]
-    return [*names, bare, f"v{bare}"]
+    for version in versions:
+        for sep in ("-", "/", "@", "_"):  # a service's own tag first, then a repository-wide one
+            names += [f"{prefix}{sep}{version}", f"{prefix}{sep}v{version}"]
+    for version in versions:
+        names += [version, f"v{version}"]
+    return names
 
 
 def match_tag(

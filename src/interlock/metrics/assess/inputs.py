@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
 
-from interlock.metrics.assess.dates import When, parse_when
+from interlock.metrics.assess.dates import When, parse_when, with_time
 from interlock.metrics.assess.headers import (
     FIELD_WORDS,
     INCIDENT_FIELDS,
@@ -210,6 +210,11 @@ def _release_row(
     if when is None:
         problems.append(RowProblem(name, number, f"{_header(table, columns, 'date')} is empty"))
         return None
+    try:  # a separate time column ("Date", "Time")
+        when = with_time(when, get("time"))
+    except ValueError as exc:
+        where = _header(table, columns, "time")
+        problems.append(RowProblem(name, number, f"{where}: {exc}", row_used=True))
     planned: When | None = None
     try:
         planned = parse_when(get("planned_date"), zones["planned_date"])

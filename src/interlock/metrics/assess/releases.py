@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 
 from interlock.metrics.assess.dates import When
@@ -74,6 +74,11 @@ def heads(releases: list[Release]) -> list[Release]:
 def from_rows(rows: list[ReleaseRow], history: History | None) -> list[Release]:
     """Releases from spreadsheet rows, joined to their tags when git is given."""
     index = history.by_name() if history else {}
+    spelling: dict[str, str] = {}  # "Billing" and "billing " are one service: the first spelling
+    rows = [
+        replace(row, services=tuple(spelling.setdefault(n.lower(), n) for n in row.services))
+        for row in rows
+    ]
     releases = [
         Release(
             id=f"row {row.row}" if len(row.services) == 1 else f"row {row.row} {service}",

@@ -56,9 +56,15 @@ def read_table(path: Path, sheet: str | None = None) -> Table:
     numbered = [(number, cells) for number, cells in raw if any(_filled(c) for c in cells)]
     if not numbered:
         raise InvalidInput(f"{path}: the file is empty; expected a header row and release rows")
-    header_row, header_cells = numbered[0]
+    # a title above the table ("Release log 2024") fills one cell; a header fills several
+    first = next((i for i, (_, c) in enumerate(numbered[:10]) if _width(c) >= 2), 0)
+    header_row, header_cells = numbered[first]
     header = tuple("" if cell is None else str(cell).strip() for cell in header_cells)
-    return Table(path, header, header_row, numbered[1:])
+    return Table(path, header, header_row, numbered[first + 1 :])
+
+
+def _width(cells: tuple[object, ...]) -> int:
+    return sum(1 for cell in cells if _filled(cell))
 
 
 def _filled(cell: object) -> bool:
