@@ -207,7 +207,7 @@ def test_assessment_of_git_and_a_sheet_gives_the_hand_computed_answers(
     assert lead.value == 15 * 3600
     assert lead.n == 5
     assert lead.details["clock_skew"] == 1
-    assert "4 of 4 spreadsheet rows that match a tag" in lead.definition
+    assert "4 of 4 deployments (services of spreadsheet rows) that match a tag" in lead.definition
 
     frequency = result.metric("deployment_frequency")
     assert frequency is not None and frequency.value == pytest.approx(4 / 12 * 7)

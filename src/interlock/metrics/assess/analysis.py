@@ -273,7 +273,7 @@ def _metrics(
         matched = sum(1 for r in inputs.releases if r.tagged is not None)
         source = (
             f"commit (committer) times from git; production times from the {matched} of"
-            f" {len(inputs.releases)} spreadsheet rows that match a tag"
+            f" {len(inputs.releases)} deployments (services of spreadsheet rows) that match a tag"
             if inputs.from_sheet
             else "commit (committer) times from git; no spreadsheet, so this is commit to tag"
         )

@@ -288,7 +288,8 @@ def hotfixes(inputs: SignInputs, window: float) -> Sign:
     key, title = "hotfixes", "Patch releases soon after a release"
     rule = (
         f"shown when at least {HOTFIX_SHARE:.0%} of releases are hotfixes: a patch version"
-        f" within {format_duration(window)} of the previous release, or notes saying hotfix"
+        f" within {format_duration(window)} of the release it patches (same service or tag"
+        " series), or notes, labels or version saying hotfix; a release (a row) counts once"
     )
     n = len(inputs.rows())  # a release (a row) once, however many services it lists
     if n < inputs.min_events:
