@@ -373,3 +373,30 @@ def test_incidents_naming_a_repository_version_or_an_unknown_service(tmp_path: P
     assert "row 4 billing, row 4 ledger, row 4 checkout; by version" in result.links[0]
     assert [(p.row, p.row_used) for p in result.problems] == [(3, True)]
     assert "'Checkout Service', which no release row lists" in result.problems[0].message
+
+
+def test_a_tag_never_deployed_or_a_failed_deployment_hands_its_commits_on(
+    tmp_path: Path,
+) -> None:
+    repo = Repo(tmp_path / "api")
+    for day, version in [(3, "1.0.0"), (4, "1.1.0"), (5, "1.2.0"), (6, "1.3.0")]:
+        repo.commit(f"2024-06-0{day}T09:00", "apps/api/x.py")
+        repo.tag(f"api-v{version}", f"2024-06-0{day}T09:30")
+    sheet = tmp_path / "releases.csv"
+    sheet.write_text(
+        "Date,Service,Version,Outcome\n"
+        "2024-06-03 10:00,api,1.0.0,\n"  # 1.1.0 never went out
+        "2024-06-05 10:00,api,1.2.0,failed\n"
+        "2024-06-06 12:00,api,1.3.0,\n",
+        encoding="utf-8",
+    )
+    result = assess(
+        AssessOptions(git=repo.path, releases=sheet, definitions=Definitions(min_events=1)),
+        now=NOW,
+    )
+    # 06-03 09:00 -> 06-03 10:00 = 1h; the commits of 1.1.0 (06-04 09:00) and of the failed
+    # 1.2.0 (06-05 09:00) first ran with 1.3.0 at 06-06 12:00: 51h and 27h; 1.3.0's own 3h
+    hours = sorted([1, 51, 27, 3])
+    lead = result.metric("lead_time")
+    assert lead is not None and lead.n == 4
+    assert lead.value == (hours[1] + hours[2]) / 2 * H  # 15h

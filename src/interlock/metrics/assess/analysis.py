@@ -150,6 +150,7 @@ def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment
     linked = {d for link in links for d in link.deployments}
     deployments = deployment_events(releases, hotfixes, linked)
     window = _period(options, releases, zone)
+    every = releases  # the period filters deployments, not the commits they brought
     if window is not None:
         inside = [r for r in releases if window.contains(r.when.at)]
         outside = len(heads(releases)) - len(heads(inside))
@@ -166,7 +167,7 @@ def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment
             raise InvalidInput(f"no release falls in the period {window.describe()}")
     facts = EventFacts(
         deployments=deployments,
-        changes=change_events(releases, paths),
+        changes=change_events(every, paths, history),
         incidents=incidents,
         releases=release_events(releases, zone),
         window=window,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +33,7 @@ class TaggedRelease:
     version: str
     commits: tuple[Commit, ...]  # since the previous tag of the series (or the look-back)
     first: bool  # the first tag of its series: its commits are those of the look-back
+    previous: str | None = None  # the commit id of the previous tag of the series
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,29 @@ class History:
     lookback: timedelta = timedelta(days=30)
     since: datetime | None = None  # the first tag's commits start here when the user set a period
     pre_releases: tuple[str, ...] = ()  # tags left out: v2.0.0-rc1 never went to production
+    ticket_pattern: str = r"\b[A-Z][A-Z0-9]+-\d+\b"
+    _ranges: dict[tuple[str, str], tuple[Commit, ...]] = field(default_factory=dict)
 
     def by_name(self) -> dict[str, TaggedRelease]:
         """Tagged releases by lower-case tag name."""
         return {release.tag.name.lower(): release for release in self.releases}
+
+    def brought(self, before: TaggedRelease, after: TaggedRelease) -> tuple[Commit, ...]:
+        """The commits ``after`` holds and ``before`` does not (``git log before..after``)."""
+        if after.previous == before.tag.sha:
+            return after.commits  # read already: consecutive tags of one series
+        key = (before.tag.sha, after.tag.sha)
+        if key not in self._ranges:
+            self._ranges[key] = tuple(
+                commits_between(
+                    self.repo,
+                    before.tag.sha,
+                    after.tag.sha,
+                    ticket_pattern=self.ticket_pattern,
+                    with_paths=True,
+                )
+            )
+        return self._ranges[key]
 
 
 def split_tag(name: str) -> tuple[str, str]:
@@ -106,11 +126,18 @@ def read_history(
                 )
             )
             releases.append(
-                TaggedRelease(tag, name, split_tag(tag.name)[1], commits, previous is None)
+                TaggedRelease(
+                    tag,
+                    name,
+                    split_tag(tag.name)[1],
+                    commits,
+                    previous is None,
+                    previous.sha if previous else None,
+                )
             )
             previous = tag
     releases.sort(key=lambda r: (r.tag.tagged_at, r.tag.name))
-    return History(root, pattern, releases, lookback, since, tuple(skipped))
+    return History(root, pattern, releases, lookback, since, tuple(skipped), ticket_pattern)
 
 
 def tag_candidates(service: str, version: str) -> list[str]:

@@ -19,6 +19,7 @@ from interlock.metrics.assess.inputs import ReleaseRow
 from interlock.metrics.assess.monorepo import REPOSITORY, ServicePaths
 from interlock.metrics.assess.words import human_duration
 from interlock.metrics.events import ChangeEvent, DeploymentEvent, Outcome, ReleaseEvent
+from interlock.vcs import Commit
 
 _HOTFIX_WORDS = re.compile(r"\bhot[\s-]?fix", re.IGNORECASE)
 
@@ -217,31 +218,51 @@ def deployment_events(
     ]
 
 
-def change_events(releases: list[Release], paths: ServicePaths) -> list[ChangeEvent]:
-    """Each commit a tagged deployment brought, once per service it touched.
+def change_events(
+    releases: list[Release], paths: ServicePaths, history: History | None
+) -> list[ChangeEvent]:
+    """Each commit, once per service it touched, at that service's first deployment holding it.
 
-    A deployment of a service whose paths are known brings the commits that
+    Per service and tag series, successful deployments in time order each
+    bring the commits since the previous one (``git log previous..this``), so
+    a tag that never went out, or whose deployment failed, hands its commits
+    to the next deployment. The first deployment brings its tag's own commits.
+    A deployment of a service whose paths are known keeps the commits that
     touched them, and those that touched no service's path (counted once for
     the repository); a service with no known paths takes every commit.
-    The metrics keep each (service, commit) at its first deployment.
     """
-    changes = []
+    streams: dict[tuple[str, str], list[Release]] = {}
     for release in releases:
-        if release.tagged is None or release.outcome is not Outcome.SUCCEEDED:
-            continue
-        known = paths.knows(release.service)
-        for commit in release.tagged.commits:
-            service = release.service
-            if known:
-                touched = paths.touched(commit)
-                if touched and release.service.lower() not in touched:
-                    continue
-                service = release.service if touched else REPOSITORY
-            changes.append(
-                ChangeEvent(
-                    service, commit.sha, commit.committed_at, release.when.in_production_by()
-                )
-            )
+        if release.tagged is not None and release.outcome is Outcome.SUCCEEDED:
+            key = (release.tagged.series, release.service.lower())
+            streams.setdefault(key, []).append(release)
+    changes = []
+    for stream in streams.values():
+        previous: TaggedRelease | None = None
+        for release in sorted(stream, key=lambda r: r.when.at):
+            tagged = release.tagged
+            assert tagged is not None
+            if previous is None or history is None:
+                commits = tagged.commits
+            else:
+                commits = history.brought(previous, tagged)
+            previous = tagged
+            changes += _changes(release, commits, paths)
+    return changes
+
+
+def _changes(release: Release, commits: Iterable[Commit], paths: ServicePaths) -> list[ChangeEvent]:
+    known = paths.knows(release.service)
+    live_by = release.when.in_production_by()
+    changes = []
+    for commit in commits:
+        service = release.service
+        if known:
+            touched = paths.touched(commit)
+            if touched and release.service.lower() not in touched:
+                continue
+            service = release.service if touched else REPOSITORY
+        changes.append(ChangeEvent(service, commit.sha, commit.committed_at, live_by))
     return changes
 
 
