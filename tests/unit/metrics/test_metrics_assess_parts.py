@@ -284,3 +284,9 @@ def test_a_title_above_the_header_a_time_column_and_service_spellings(tmp_path: 
     assert [(p.row, p.row_used) for p in read.problems] == [(6, True)]
     assert "column 'Time': '25:00' is not a time of day" in read.problems[0].message
     assert {r.service for r in from_rows(read.releases, None)} == {"Billing"}
+
+
+def test_excel_unicode_text_is_read(tmp_path: Path) -> None:
+    sheet = tmp_path / "releases.txt"
+    sheet.write_bytes("Date\tService\n2024-03-05\tbilling; ledger\n".encode("utf-16"))
+    assert [r.services for r in read_releases(sheet, zone=UTC).releases] == [("billing", "ledger")]

@@ -72,8 +72,12 @@ def _filled(cell: object) -> bool:
 
 
 def _csv_rows(path: Path) -> list[tuple[int, tuple[object, ...]]]:
+    raw = path.read_bytes()
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode Text"
+            text = raw.decode("utf-16")
+        else:
+            text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput(
             f"{path}: not UTF-8 text (byte {exc.start}); save it as 'CSV UTF-8'"
