@@ -189,6 +189,10 @@ def test_a_release_train_in_one_row_with_repository_tags_and_hotfixes(
     assert frequency is not None
     assert frequency.n == deployments
     assert frequency.value == pytest.approx(deployments / 42 * 7)  # 2.0 a week
+    # releases per week count the row once: 5 / 42 * 7 = 0.83
+    assert "per release (a row once): 5 successful releases, 0.83 per week" in (
+        frequency.definition
+    )
 
     # change failures, per deployment:
     #   2.14.0 ledger: v2.14.1 patches it 22h later (ledger: the service the fix ships)

@@ -268,6 +268,15 @@ def _metrics(
         if inputs.from_sheet
         else "each tag is one production deployment, made when it was tagged"
     )
+    window = facts.window
+    rows = [r for r in inputs.rows() if r.outcome is Outcome.SUCCEEDED]
+    if inputs.from_sheet and window is not None:
+        unit = definitions.frequency_unit
+        rate = len(rows) / window.days() * unit.days()
+        one_row += (
+            f"; per release (a row once): {len(rows)} successful releases, {rate:.2f} per"
+            f" {unit.value}"
+        )
     metrics = [sourced(deployment_frequency(facts, definitions), one_row)]
     missing: list[dict[str, str]] = []
     if history is not None:
