@@ -140,10 +140,15 @@ def read_history(
     return History(root, pattern, releases, lookback, since, tuple(skipped), ticket_pattern)
 
 
+def bare_version(version: str | None) -> str:
+    """``"V2.14.0 "`` -> ``"2.14.0"``: how versions are compared."""
+    text = (version or "").strip().lower()
+    return text[1:] if text.startswith("v") and text[1:2].isdigit() else text
+
+
 def tag_candidates(service: str, version: str) -> list[str]:
     """Tag names (lower case) a release of ``service`` at ``version`` may carry."""
-    bare = version.strip().lower()
-    bare = bare[1:] if bare.startswith("v") and bare[1:2].isdigit() else bare
+    bare = bare_version(version)
     prefix = service.strip().lower()
     versions = [bare]
     if re.fullmatch(r"\d+\.\d+", bare):  # "2.14" in the sheet, v2.14.0 in git

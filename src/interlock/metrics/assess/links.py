@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from interlock.metrics.assess.history import bare_version
 from interlock.metrics.assess.inputs import IncidentRow, RowProblem, split_services
 from interlock.metrics.assess.releases import Release, trains
 from interlock.metrics.events import IncidentEvent, Outcome
@@ -49,7 +50,7 @@ def link_incidents(
 ) -> tuple[list[IncidentEvent], list[Link], list[RowProblem]]:
     """Incident events, each linked to the deployment that caused it when one can be found."""
     live = [r for r in releases if r.outcome is not Outcome.CANCELLED]
-    by_version = {(r.service.lower(), _bare(r.version)): r for r in live if r.version}
+    by_version = {(r.service.lower(), bare_version(r.version)): r for r in live if r.version}
     services = {r.service.lower() for r in live}
     only = next(iter(services)) if len(services) == 1 else ""
     events: list[IncidentEvent] = []
@@ -62,10 +63,10 @@ def link_incidents(
         charged: list[Release] = []
         how = ""
         if row.version:
-            version = _bare(row.version)
+            version = bare_version(row.version)
             charged = [c for s in named if (c := by_version.get((s, version)))]
             if not named:  # one version for the whole repository: every deployment of it
-                charged = [r for r in live if r.version and _bare(r.version) == version]
+                charged = [r for r in live if r.version and bare_version(r.version) == version]
             how = "by version"
             if not charged:
                 problems.append(
@@ -137,8 +138,3 @@ def _by_time(
 def _days(window: timedelta) -> str:
     days = window.total_seconds() / 86400
     return f"{days:g} day{'s' if days != 1 else ''}"
-
-
-def _bare(version: str | None) -> str:
-    text = (version or "").strip().lower()
-    return text[1:] if text.startswith("v") and text[1:2].isdigit() else text
