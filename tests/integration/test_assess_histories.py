@@ -224,6 +224,10 @@ def test_a_release_train_in_one_row_with_repository_tags_and_hotfixes(
     assert lead.n == len(lead_hours) == 10
     assert lead.value == (lead_hours[4] + lead_hours[5]) / 2 * H  # 110h: 4.6 days
 
+    # the three trains and the 2.15.1 hotfix of billing + checkout
+    assert "4 of 5 release rows list several services (trains), e.g. row 2: billing, ledger," in (
+        " ".join(result.assumptions)
+    )
     people = result.metric("release_concentration")  # "Release Captain", a row once
     assert people is not None and people.value == 3 / 5
     together = result.sign("together")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.metrics.assess.history import History
 from interlock.metrics.assess.monorepo import ServicePaths
-from interlock.metrics.assess.releases import Release
+from interlock.metrics.assess.releases import Release, trains
 from interlock.metrics.assess.words import human_duration
 from interlock.metrics.facts import zone_name
 from interlock.vcs import tags
@@ -69,6 +69,13 @@ def assumptions(
         " change failures, the hotfix itself as rework.",
     ]
     if options.releases is not None:
+        groups = trains(releases)
+        several = [g for g in groups if len(g) > 1]
+        if several:
+            notes.append(
+                f"{len(several)} of {len(groups)} release rows list several services (trains),"
+                f" e.g. {several[0][0].release_id}: {', '.join(r.service for r in several[0])}."
+            )
         notes.append(
             "Each spreadsheet row is one release; a service cell listing several services"
             f" (split at {separators}; --service-separator) is a train: one production"
