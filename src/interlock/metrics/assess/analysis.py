@@ -308,9 +308,17 @@ def _metrics(
             " incident was linked to" + per_release,
         )
     )
-    metrics.append(time_to_restore(facts, definitions))
+    restore = (
+        "counted per incident in the period, linked or not"
+        if definitions.restore_from is RestoreFrom.INCIDENT
+        else "counted per failing deployment (per service)"
+    )
+    metrics.append(sourced(time_to_restore(facts, definitions), restore))
     metrics.append(
-        sourced(rework_rate(facts, definitions), "rework is the hotfixes found (see the sign)")
+        sourced(
+            rework_rate(facts, definitions),
+            "counted per deployment: the deployments of the hotfixes found (see the sign)",
+        )
     )
     if "run_by" in inputs.columns:
         metrics.append(sourced(concentration, "counted per release: a row once"))
