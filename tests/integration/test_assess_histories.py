@@ -149,6 +149,28 @@ def write_sheet(rows: list[Row], header: list[str], kind: str, folder: Path) -> 
     return path
 
 
+def write_incidents(text: str, kind: str, folder: Path) -> Path:
+    """The incident log as CSV, or as a workbook with real date cells."""
+    if kind == "csv":
+        path = folder / "incidents.csv"
+        path.write_text(text, encoding="utf-8")
+        return path
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    lines = text.splitlines()
+    dated = [i for i, h in enumerate(lines[0].split(",")) if h.lower() in ("opened", "resolved")]
+    for number, line in enumerate(lines):
+        cells: list[object] = list(line.split(","))
+        for i in dated if number else []:
+            cells[i] = datetime.fromisoformat(str(cells[i]))
+        sheet.append([c if c != "" else None for c in cells])
+    path = folder / "incidents.xlsx"
+    book.save(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def train_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_train(tmp_path_factory.mktemp("train") / "mono")
@@ -159,8 +181,7 @@ def test_a_release_train_in_one_row_with_repository_tags_and_hotfixes(
     kind: str, train_repo: Path, tmp_path: Path
 ) -> None:
     sheet = write_sheet([*TRAIN_ROWS, MALFORMED], TRAIN_HEADER, kind, tmp_path)
-    incidents = tmp_path / "incidents.csv"
-    incidents.write_text(TRAIN_INCIDENTS, encoding="utf-8")
+    incidents = write_incidents(TRAIN_INCIDENTS, kind, tmp_path)
     result = assess(
         AssessOptions(
             git=train_repo,
@@ -281,10 +302,10 @@ def test_a_monorepo_tagged_per_service_counts_each_commit_for_the_services_it_to
     repo = build_per_service(tmp_path / "shop")
     header = ["Released on", "Components", "Version", "Deployed by", "Notes", "Ticket"]
     sheet = write_sheet(DAILY, header, kind, tmp_path)
-    incidents = tmp_path / "incidents.csv"
-    incidents.write_text(
+    incidents = write_incidents(
         "id,opened,resolved,service,version\nINC-9,2024-05-09 16:00,2024-05-09 17:00,cart,2.8.0\n",
-        encoding="utf-8",
+        kind,
+        tmp_path,
     )
     result = assess(
         AssessOptions(
