@@ -330,6 +330,7 @@ def test_a_monorepo_tagged_per_service_counts_each_commit_for_the_services_it_to
     lead = result.metric("lead_time")
     assert lead is not None
     assert lead.n == 7  # the repository has 6 commits; c3 counts for cart and search
+    assert "7 (commit, service) pairs from 6 distinct commits" in lead.definition
     assert lead.value == hours[3] * H  # median 2h
     frequency = result.metric("deployment_frequency")
     assert frequency is not None

@@ -46,7 +46,7 @@ from interlock.metrics.delivery import (
     rework_rate,
     time_to_restore,
 )
-from interlock.metrics.events import IncidentEvent, Outcome
+from interlock.metrics.events import ChangeEvent, IncidentEvent, Outcome
 from interlock.metrics.facts import EventFacts, Window, zone_name
 from interlock.metrics.results import MetricResult
 from interlock.vcs import DEFAULT_TICKET_PATTERN
@@ -165,9 +165,10 @@ def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment
         hotfixes = [h for h in hotfixes if window.contains(h.fix.when.at)]
         if not releases:
             raise InvalidInput(f"no release falls in the period {window.describe()}")
+    changes = change_events(every, paths, history)
     facts = EventFacts(
         deployments=deployments,
-        changes=change_events(every, paths, history),
+        changes=changes,
         incidents=incidents,
         releases=release_events(releases, zone),
         window=window,
@@ -197,7 +198,11 @@ def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment
     failed = {d.id for d in deployments if d.change_failure()}
     failed |= {i.deployment_id for i in incidents if i.deployment_id}
     metrics, not_measured = _metrics(
-        facts, definitions, inputs, history, (concentration, paths, _per_release(releases, failed))
+        facts,
+        definitions,
+        inputs,
+        history,
+        _Sources(concentration, paths, _per_release(releases, failed), _commits(changes, window)),
     )
     services = summaries(releases, hotfixes, failed, zone)
     period = facts.window
@@ -220,6 +225,23 @@ def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment
         notices=notices,
         links=[str(link) for link in links],
     )
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """What the metrics' definitions say about how their figures were made."""
+
+    concentration: MetricResult
+    paths: ServicePaths
+    per_release: str  # the change failure rate counted per release
+    commits: str  # how many commits and (commit, service) pairs lead time rests on
+
+
+def _commits(changes: list[ChangeEvent], window: Window | None) -> str:
+    inside = [c for c in changes if window is None or window.contains(c.deployed_at)]
+    pairs = {(c.service, c.sha) for c in inside}
+    shas = {c.sha for c in inside}
+    return f"{len(pairs)} (commit, service) pairs from {len(shas)} distinct commits"
 
 
 def _per_release(releases: list[Release], failed: set[str]) -> str:
@@ -255,9 +277,9 @@ def _metrics(
     definitions: Definitions,
     inputs: sign_rules.SignInputs,
     history: History | None,
-    extra: tuple[MetricResult, ServicePaths, str],  # concentration, service paths, per release
+    extra: _Sources,
 ) -> tuple[list[MetricResult], list[dict[str, str]]]:
-    concentration, paths, per_release = extra
+    concentration, paths, per_release = extra.concentration, extra.paths, extra.per_release
 
     def sourced(result: MetricResult, source: str) -> MetricResult:
         return replace(result, definition=f"{result.definition}. Here: {source}")
@@ -295,7 +317,7 @@ def _metrics(
         source += (
             f"; each commit counts once per service whose paths it touched ({paths.describe()}),"
             " at that service's first deployment containing it; the first tag of each series"
-            f" brings the commits made {lookback}"
+            f" brings the commits made {lookback}; {extra.commits}"
         )
         metrics.append(sourced(lead_time(facts, definitions), source))
     else:
