@@ -7,13 +7,13 @@ weighs the warning signs and picks the steps to take first.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from interlock.errors import InvalidInput
 from interlock.metrics.assess import signs as sign_rules
+from interlock.metrics.assess.charts import release_charts
 from interlock.metrics.assess.explain import assumptions, inputs_used, some_tags
 from interlock.metrics.assess.history import History, read_history
 from interlock.metrics.assess.inputs import (
@@ -23,7 +23,7 @@ from interlock.metrics.assess.inputs import (
     read_releases,
 )
 from interlock.metrics.assess.links import DEFAULT_WINDOW, Link, link_incidents
-from interlock.metrics.assess.model import Assessment, Chart
+from interlock.metrics.assess.model import Assessment
 from interlock.metrics.assess.monorepo import ServicePaths, service_paths
 from interlock.metrics.assess.releases import (
     Release,
@@ -220,7 +220,7 @@ def assess(options: AssessOptions, *, now: datetime | None = None) -> Assessment
         signs=signs,
         steps=next_steps(signs, services, releases),
         services=services,
-        charts=_charts(releases, zone, concentration),
+        charts=release_charts(releases, zone, concentration),
         problems=problems,
         notices=notices,
         links=[str(link) for link in links],
@@ -369,50 +369,3 @@ def _metrics(
         },
     ]
     return metrics, missing
-
-
-def _charts(releases: list[Release], zone: tzinfo, concentration: MetricResult) -> list[Chart]:
-    live = heads([r for r in releases if r.outcome is not Outcome.CANCELLED])
-    days = [r.when.day(zone) for r in live]  # a release (a row) once, whatever it listed
-    charts: list[Chart] = []
-    if days:
-        first, last = min(days), max(days)
-        weekly = (last - first).days <= 7 * 104
-        if weekly:
-            start = first - timedelta(days=first.weekday())
-            buckets = Counter(d - timedelta(days=d.weekday()) for d in days)
-            labels, values = [], []
-            while start <= last:
-                labels.append(start.isoformat())
-                values.append(float(buckets.get(start, 0)))
-                start += timedelta(days=7)
-            title, note = "Releases per week", "weeks start on Monday"
-        else:
-            months = Counter(d.strftime("%Y-%m") for d in days)
-            labels = sorted(months)
-            values = [float(months[m]) for m in labels]
-            title, note = "Releases per month", ""
-        charts.append(Chart("per_week" if weekly else "per_month", title, labels, values, note))
-        weekdays = Counter(d.weekday() for d in set(days))
-        charts.append(
-            Chart(
-                "weekday",
-                "Release days by weekday",
-                list(sign_rules.WEEKDAYS),
-                [float(weekdays.get(i, 0)) for i in range(7)],
-                f"days with at least one release, in {zone_name(zone)}",
-            )
-        )
-    people = concentration.details.get("people") or []
-    if people:
-        top = people[:10]
-        charts.append(
-            Chart(
-                "people",
-                "Releases by the person who ran them",
-                [p["person"] for p in top],
-                [float(p["releases"]) for p in top],
-                "the ten who ran the most" if len(people) > 10 else "",
-            )
-        )
-    return charts
