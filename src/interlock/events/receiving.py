@@ -96,14 +96,18 @@ def once(
     act: Callable[[Tx], tuple[str, str | None, int | None]],
     *,
     subject_key: str | None = None,
+    body: bytes | None = None,
 ) -> Outcome:
     """Run ``act`` once per (source, id, type), in one transaction with its receipt.
 
     ``act`` returns (outcome, detail, incident id). A second delivery of the
-    same event answers ``duplicate`` with what the first one did.
+    same event answers ``duplicate`` with what the first one did. With the
+    signed ``body`` (whose id is not signed: GitHub's delivery header), the same
+    body from the same source is the same event too, whatever id it carries.
     """
     engine = receiver.engine
     receipt = digest_key(*key)
+    body_digest = hashlib.sha256(body).hexdigest() if body is not None else None
 
     def work(tx: Tx) -> Outcome:
         claimed = tx.claim_event_receipt(
@@ -114,9 +118,10 @@ def once(
             subject_key=subject_key,
             at=engine.clock.now(),
             by=receiver.who.name,
+            body_digest=body_digest,
         )
         if not claimed:
-            found = tx.event_receipt(receipt)
+            found = tx.event_receipt(receipt, source=key[0], body_digest=body_digest)
             return Outcome(
                 ACTED,
                 {
@@ -191,8 +196,9 @@ def observe(
     version: str | None,
     digest: str | None = None,
     commit: str | None = None,
+    body: bytes | None = None,
 ) -> Outcome:
-    """Record what another tool says runs where (once per event)."""
+    """Record what another tool says runs where (once per event; see :func:`once`)."""
     receiver.access.require(receiver.who, "artifact.register", services=[service])
 
     def act(tx: Tx) -> tuple[str, str | None, int | None]:
@@ -216,4 +222,4 @@ def observe(
         )
         return "observed", f"{service}@{resolved} runs in {environment}", None
 
-    return once(receiver, key, meta, act)
+    return once(receiver, key, meta, act, body=body)

@@ -214,6 +214,11 @@ def test_a_signed_source_acts_as_its_account_and_a_bad_signature_changes_nothing
     assert answer.status_code == 200, answer.text
     [opened] = incidents(api)
     assert opened.opened_by == "ci"
+    # A replay of the signed body: its id, source and type are signed, so it is the same
+    # event (another id would need another signature).
+    replay = send(sign(body))
+    assert replay.status_code == 200 and replay.json()["outcome"] == "duplicate", replay.text
+    assert len(incidents(api)) == 1
     # A source whose account does not exist is refused with what to do.
     with api.engine.db.transaction() as tx:
         tx.conn.exec_driver_sql("UPDATE users SET disabled = true WHERE name = 'ci'")
