@@ -31,6 +31,7 @@ from interlock.events.receiving import (
     Receiver,
     ignored,
     observe,
+    printable,
     register_artifact,
 )
 
@@ -54,6 +55,7 @@ def receive_github(
     assert delivery is not None
     if not isinstance(payload, dict):
         raise InvalidInput("the body is not a JSON object (a GitHub payload)", field="body")
+    printable(payload)
     action = str(payload.get("action") or "")
     kind = f"{event}.{action}" if action else event
     meta: dict[str, Any] = {"id": delivery, "type": kind}

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from interlock.domain.names import COMMIT, VERSION
+from interlock.domain.text import control_character
 from interlock.engine import artifacts
 from interlock.engine.access import Access
 from interlock.engine.core import Engine
 from interlock.engine.identity import Principal
+from interlock.errors import InvalidInput
 from interlock.spec.model import Config
 from interlock.storage.tx import Tx
 
@@ -79,6 +81,26 @@ class Receiver:
                 "notifications.environments"
             )
         return found
+
+
+def printable(document: Any) -> None:
+    """Refuse (422 naming where) an event whose keys or strings hold a control character.
+
+    Tabs and line breaks are fine: descriptions are text people wrote.
+    """
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                stack.append((key, where or "body"))
+                stack.append((child, f"{where}.{key}" if where else str(key)))
+        elif isinstance(value, list):
+            stack.extend((child, f"{where}[{n}]") for n, child in enumerate(value))
+        elif isinstance(value, str):
+            problem = control_character(value, multiline=True)
+            if problem is not None:
+                raise InvalidInput(f"{where or 'body'} {problem}", field=where or "body")
 
 
 def digest_key(*parts: str) -> str:

@@ -146,6 +146,11 @@ def test_invalid_unknown_and_wrapped_events(api):
     wrong_type["subject"]["content"]["artifactId"] = 42
     assert post(ci, wrong_type).json()["field"] == "subject.content.artifactId"
     assert post(ci, b"{not json").json()["field"] == "body"
+    nul = copy.deepcopy(conformance("incident_detected"))
+    nul["subject"]["content"]["description"] = "down\x00"
+    answer = post(ci, nul)
+    assert answer.status_code == 422 and answer.json()["field"] == "subject.content.description"
+    assert "control character U+0000" in answer.json()["detail"]
     assert post(ci, {"context": {}}).json()["field"] == "context.type"
     assert post(ci, conformance("service_deployed"), "text/plain").status_code == 415
     too_big = post(ci, b"{" + b" " * (1 << 20) + b"}")

@@ -18,6 +18,7 @@ from interlock.api.schemas import (
     ReleaseOut,
     StepOut,
 )
+from interlock.api.text import Line
 from interlock.domain.names import parse_ref
 from interlock.domain.plan import ReleasePlan
 from interlock.domain.records import Item
@@ -102,8 +103,8 @@ def list_(
     app: AppDep,
     who: PrincipalDep,
     state_: Annotated[list[ReleaseState] | None, Query(alias="state")] = None,
-    service: str | None = None,
-    created_by: str | None = None,
+    service: Line | None = None,
+    created_by: Line | None = None,
     cursor: int | None = Query(default=None, ge=1, le=2**62),
     limit: int = Query(default=50, ge=1, le=200),
 ) -> Page[ReleaseOut]:
@@ -172,7 +173,7 @@ def logs(
     release_id: Id,
     app: AppDep,
     who: PrincipalDep,
-    step: str | None = Query(
+    step: Line | None = Query(
         default=None,
         description="Only this step: its name (`migrate`, every environment), its key "
         "(`api/migrate`), or the key the logs print (`staging/api/migrate`).",
@@ -215,7 +216,7 @@ def logs(
 def estimates(
     app: AppDep,
     who: PrincipalDep,
-    service: Annotated[list[str] | None, Query()] = None,
+    service: Annotated[list[Line] | None, Query()] = None,
 ) -> dict[str, Any]:
     """Median step durations per environment from past runs (for `interlock plan`)."""
     wanted = [s for s in service or [] if app.access.can_read(who, [s])]
