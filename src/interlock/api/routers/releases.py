@@ -138,6 +138,8 @@ async def get(
 ) -> ReleaseOut:
     """One release with its deployments and steps (long-poll with `since` and `wait`)."""
     services = await run_in_threadpool(views.release_services, app.engine, release_id)
+    if not services:  # no such release: a long-poll has nothing to wait for
+        raise NotFound(f"no release {release_id}")
     app.readable_or_404(who, services, f"release {release_id}")
     if since is not None and wait > 0:
         await app.watch.wait(release_id, since, wait)
