@@ -116,3 +116,19 @@ def test_control_characters_are_a_422_naming_the_field_on_both_backends(pilot):
         assert answer.json()["reason"] == "T-1: two lines\r\n\tand a tab"
     finally:
         api.stop()
+
+
+def test_a_required_runbook_parameter_given_empty_is_refused(pilot):
+    api = Api(pilot.engine, pilot.configs, pilot.config(RUNBOOK_CONFIG), workers=0).start()
+    try:
+        client = api.admin()
+        for empty in ("", "  "):
+            answer = client.post(
+                "/api/v1/runbooks/failover/runs", json={"params": {"region": empty}}
+            )
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["errors"][0]["field"] == "params.region"
+            assert "'region' is required" in answer.json()["detail"]
+        assert client.get("/api/v1/runbook-runs").json() == []
+    finally:
+        api.stop()

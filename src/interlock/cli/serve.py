@@ -198,7 +198,13 @@ def _load_config(configs: Any, config_path: Path) -> Any:
 @click.command()
 @CONFIG_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="INTERLOCK_HOST")
-@click.option("--port", default=8520, show_default=True, type=int, envvar="INTERLOCK_PORT")
+@click.option(
+    "--port",
+    default=8520,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    envvar="INTERLOCK_PORT",
+)
 @DATABASE_OPTION
 @click.option(
     "--workers",
