@@ -243,6 +243,12 @@ class ReleaseOut(BaseModel):
         default_factory=list,
         description="Every open gate: what it waits for, who can clear it, what was given.",
     )
+    queued_behind: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Why a queued deployment has not started: the environment's lock, or "
+        "each deployment ahead of it that holds one of its services (and its state); "
+        "`detail` says it in a sentence.",
+    )
 
     @classmethod
     def of(cls, release: Release, deployments: list[DeploymentOut] | None = None) -> ReleaseOut:

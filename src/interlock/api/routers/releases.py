@@ -25,6 +25,7 @@ from interlock.domain.records import Item
 from interlock.domain.states import ReleaseState
 from interlock.engine import views
 from interlock.engine.approvals import open_gates
+from interlock.engine.queue import queued_behind
 from interlock.engine.releases import cancel_release, create_release
 from interlock.errors import Forbidden, InvalidInput, NotFound
 
@@ -147,6 +148,9 @@ async def get(
     out = release_out(view)
     out.waiting_on = await run_in_threadpool(
         open_gates, app.engine, app.access, view.release, view.deployments
+    )
+    out.queued_behind = await run_in_threadpool(
+        queued_behind, app.engine, [d.deployment for d in view.deployments]
     )
     return out
 
