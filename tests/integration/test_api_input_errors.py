@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.support.api import Api
 
 CONFIG = """\
@@ -23,7 +25,7 @@ def test_bad_release_bodies_name_the_field(pilot):
             assert answer.headers["content-type"].startswith("application/problem+json")
             return answer.json()["errors"]
 
-        [error] = refused({"services": ["api@1.0.0", "api@1.0\n"]})
+        [error] = refused({"services": ["api@1.0.0", "api@1.0 x"]})
         assert error["field"] == "services[1]" and "not a valid version" in error["message"]
         [error] = refused({"items": [{"service": "api", "version": "1.0;rm"}]})
         assert error["field"] == "items[0].version"
@@ -53,5 +55,80 @@ def test_an_unknown_query_parameter_is_refused_not_ignored(pilot):
         assert "did you mean 'service'?" in typo["detail"]
         # parameters of the endpoint's dependencies count too (the long-poll's since/wait)
         assert client.get("/api/v1/releases/1", params={"since": 0, "wait": 0}).status_code == 404
+    finally:
+        api.stop()
+
+
+RUNBOOK_CONFIG = """\
+version: 1
+environments: [{name: staging}]
+services:
+  api: {deploy: [{name: one, run: "true"}]}
+runbooks:
+  failover:
+    params: {region: {required: true}}
+    steps: [{name: promote, run: "echo {{ params.region }}"}]
+"""
+
+
+def test_control_characters_are_a_422_naming_the_field_on_both_backends(pilot):
+    api = Api(pilot.engine, pilot.configs, pilot.config(RUNBOOK_CONFIG), workers=0).start()
+    try:
+        client = api.admin()
+
+        def refused(method: str, path: str, field: str, **request: Any) -> None:
+            answer = client.request(method, path, **request)
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            error = answer.json()["errors"][0]
+            assert error["field"] == field, (path, answer.json()["errors"])
+            assert "control character U+" in error["message"], error
+
+        release = {"services": ["api@1.0"], "reason": "T-1"}
+        for reason in ("fix\x00", "colour \x1b[31m", "next\x85line"):
+            refused("POST", "/api/v1/releases", "reason", json={**release, "reason": reason})
+        refused(
+            "POST", "/api/v1/releases", "on_behalf_of", json={**release, "on_behalf_of": "a\x00"}
+        )
+        incident = {"environment": "staging", "summary": "down\x00"}
+        refused("POST", "/api/v1/incidents", "summary", json=incident)
+        refused(
+            "POST", "/api/v1/incidents", "environment", json={**incident, "environment": "st\x07"}
+        )
+        run = {"params": {"region": "eu\x00west"}, "reason": "drill"}
+        refused("POST", "/api/v1/runbooks/failover/runs", "params.region", json=run)
+        refused("POST", "/api/v1/runbooks/failo%00ver/runs", "name", json={"params": {}})
+        refused("POST", "/api/v1/environments/staging/lock", "reason", json={"reason": "\x00"})
+        refused(
+            "POST", "/api/v1/users", "display_name", json={"name": "ann", "display_name": "A\x00"}
+        )
+        # Query and path parameters too.
+        refused("GET", "/api/v1/releases", "created_by", params={"created_by": "ann\x00"})
+        refused("GET", "/api/v1/audit", "actor", params={"actor": "\x00"})
+        refused("GET", "/api/v1/artifacts/ap%00i/1.0", "service")
+        # Tabs and line breaks are fine where people write text; nothing else was created.
+        with pilot.engine.db.read() as tx:
+            assert tx.list_releases(limit=10) == [] and tx.list_incidents() == []
+        answer = client.post(
+            "/api/v1/releases", json={**release, "reason": "T-1: two lines\r\n\tand a tab"}
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["reason"] == "T-1: two lines\r\n\tand a tab"
+    finally:
+        api.stop()
+
+
+def test_a_required_runbook_parameter_given_empty_is_refused(pilot):
+    api = Api(pilot.engine, pilot.configs, pilot.config(RUNBOOK_CONFIG), workers=0).start()
+    try:
+        client = api.admin()
+        for empty in ("", "  "):
+            answer = client.post(
+                "/api/v1/runbooks/failover/runs", json={"params": {"region": empty}}
+            )
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["errors"][0]["field"] == "params.region"
+            assert "'region' is required" in answer.json()["detail"]
+        assert client.get("/api/v1/runbook-runs").json() == []
     finally:
         api.stop()

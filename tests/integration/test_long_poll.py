@@ -134,3 +134,17 @@ def test_a_closed_watch_leaves_the_database_s_commit_hooks(pilot):
     api.state.watch.close()  # what a stopping server does
     assert len(pilot.engine.db._release_listeners) == before
     api.stop()
+
+
+def test_a_release_that_does_not_exist_is_a_404_at_once_whatever_the_wait(pilot):
+    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
+    try:
+        client = api.admin()
+        for since in (-1, 0, 2**62):
+            began = time.monotonic()
+            answer = client.get("/api/v1/releases/999", params={"since": since, "wait": 20})
+            assert answer.status_code == 404, answer.text
+            assert answer.json()["detail"] == "no release 999"
+            assert time.monotonic() - began < 5, since
+    finally:
+        api.stop()

@@ -48,3 +48,29 @@ def test_release_plans_move_to_their_own_table_and_back(pilot):
         listed = tx.list_releases()
         assert [r.route for r in listed] == [ROUTE] * 3
         assert [r.plan for r in listed] == [{}] * 3
+
+
+def test_receipts_gain_the_body_digest_and_lose_it_again(pilot):
+    db = pilot.engine.db
+    at = pilot.engine.clock.now()
+
+    def claim(key: str, digest: str | None) -> bool:
+        with db.transaction() as tx:
+            return bool(
+                tx.claim_event_receipt(
+                    key=key, source="github:acme", event_id=key, type="t", subject_key=None,
+                    at=at, by="github", body_digest=digest,
+                )
+            )  # fmt: skip
+
+    assert claim("a" * 64, "1" * 64)
+    assert not claim("b" * 64, "1" * 64)  # the same body under another id
+    _downgrade(db, "0007")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT key FROM event_receipts")).scalars().all() == ["a" * 64]
+        assert "body_digest" not in conn.execute(text("SELECT * FROM event_receipts")).keys()
+    assert upgrade(db) == ("0007", head_revision())
+    with pilot.read() as tx:
+        assert tx.event_receipt("a" * 64).body_digest is None
+    assert claim("c" * 64, "1" * 64)
+    assert not claim("d" * 64, "1" * 64)

@@ -22,14 +22,19 @@ class Api:
     """``create_app`` served by uvicorn in a thread, with workers, and per-user clients."""
 
     def __init__(
-        self, engine: Any, configs: Configs, config_path: Path | None = None, workers: int = 2
+        self,
+        engine: Any,
+        configs: Configs,
+        config_path: Path | None = None,
+        workers: int = 2,
+        **app_options: Any,
     ) -> None:
         self.engine = engine
         self.configs = configs
         self.identity = Identity(engine)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(engine, configs, config_path)
+        app = create_app(engine, configs, config_path, **app_options)
         self.state = app.state.interlock
         self.server = uvicorn.Server(
             uvicorn.Config(

@@ -11,7 +11,8 @@ from fastapi import Depends, FastAPI
 
 from interlock import SERVER_HEADER, __version__
 from interlock.api import problems
-from interlock.api.deps import AppState, known_query
+from interlock.api.bodies import BodyGuard, BodyLimits
+from interlock.api.deps import AppState, known_query, principal
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
 
@@ -41,11 +42,13 @@ def create_app(
     config_path: Path | None = None,
     *,
     warm_metrics: bool = False,
+    body_limits: BodyLimits | None = None,
 ) -> FastAPI:
     """Build the API around an engine; the caller runs workers and the scheduler.
 
     ``warm_metrics`` sums the ``/metrics`` history in the background now, so the
-    first scrape is quick.
+    first scrape is quick. ``body_limits``: the largest request body of each route
+    (default :class:`BodyLimits`).
     """
     app = FastAPI(
         title="Interlock",
@@ -71,6 +74,8 @@ def create_app(
         watch=watch,
     )
     problems.install(app)
+    # Inside api_headers (added after it): its early 401 and 413 get the API's headers too.
+    app.add_middleware(BodyGuard, limits=body_limits or BodyLimits(), authenticate=principal)
 
     @app.middleware("http")
     async def api_headers(request: Any, call_next: Any) -> Any:

@@ -39,8 +39,18 @@ def state(request: Request) -> AppState:
     return found
 
 
+_PRINCIPAL = "interlock.principal"  # the request scope's key of the caller, once known
+
+
 def principal(request: Request) -> Principal:
-    """Authenticate the bearer token; every API call but the health checks needs one."""
+    """Authenticate the bearer token; every API call but the health checks needs one.
+
+    Once per request: the body guard (:mod:`interlock.api.bodies`) may have done it
+    before the body was read.
+    """
+    known: Principal | None = request.scope.get(_PRINCIPAL)
+    if known is not None:
+        return known
     app = state(request)
     header = request.headers.get("authorization") or ""
     scheme, _, secret = header.partition(" ")
@@ -52,7 +62,9 @@ def principal(request: Request) -> Principal:
         roles, teams = config.roles, config.teams
     except NotFound:
         roles, teams = {}, {}
-    return app.identity.principal(user, roles, teams, found.id)
+    caller = app.identity.principal(user, roles, teams, found.id)
+    request.scope[_PRINCIPAL] = caller
+    return caller
 
 
 AppDep = Annotated[AppState, Depends(state)]

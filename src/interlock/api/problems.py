@@ -27,6 +27,14 @@ def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSON
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+def error_response(exc: InterlockError) -> JSONResponse:
+    """The problem document of an error Interlock raised on purpose."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    return JSONResponse(
+        exc.problem(), status_code=exc.http_status, media_type=PROBLEM, headers=headers
+    )
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     out = ""
@@ -38,9 +46,7 @@ def _field(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(InterlockError)
     async def interlock_error(request: Request, exc: InterlockError) -> JSONResponse:
-        body = exc.problem()
-        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-        return JSONResponse(body, status_code=exc.http_status, media_type=PROBLEM, headers=headers)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -55,7 +61,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
+        titles = {
+            404: "Not found",
+            405: "Method not allowed",
+            401: "Authentication required",
+            413: "Payload too large",
+        }
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such endpoint: {request.method} {request.url.path}"

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from interlock.api.text import Line, Text
 from interlock.domain.names import (
     check_commit,
     check_digest,
@@ -39,10 +40,10 @@ def _checked(check: Callable[[str], str], value: str) -> str:
 
 class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    service: str
-    version: str
-    digest: str | None = None
-    commit: str | None = None
+    service: Line
+    version: Line
+    digest: Line | None = None
+    commit: Line | None = None
 
     @field_validator("service", "version", "digest", "commit")
     @classmethod
@@ -60,21 +61,21 @@ _ITEM_CHECKS: dict[str, Callable[[str], str]] = {
 
 class ReleaseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    services: list[str] = Field(
+    services: list[Line] = Field(
         default_factory=list, description="SERVICE@VERSION entries, e.g. api@1.4.2."
     )
     items: list[ItemIn] = Field(
         default_factory=list, description="The same as `services`, with digests and commits."
     )
-    reason: str = Field(min_length=1, max_length=4000, description="Why: a ticket, a sentence.")
-    until: str | None = Field(default=None, description="Stop after this environment.")
-    start: str | None = Field(
+    reason: Text = Field(min_length=1, max_length=4000, description="Why: a ticket, a sentence.")
+    until: Line | None = Field(default=None, description="Stop after this environment.")
+    start: Line | None = Field(
         default=None,
         alias="from",
         description="Start at this environment; its artifacts must have succeeded in the "
         "one before it (promotion).",
     )
-    on_behalf_of: str | None = Field(
+    on_behalf_of: Line | None = Field(
         default=None,
         description="For service accounts (CI): the person this release is for. They count "
         "as an author and cannot approve it.",
@@ -101,7 +102,7 @@ class ReleaseCreate(BaseModel):
 
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(default="cancelled", max_length=4000)
+    reason: Text = Field(default="cancelled", max_length=4000)
 
 
 class ItemOut(BaseModel):
@@ -241,6 +242,12 @@ class ReleaseOut(BaseModel):
     waiting_on: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Every open gate: what it waits for, who can clear it, what was given.",
+    )
+    queued_behind: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Why a queued deployment has not started: the environment's lock, or "
+        "each deployment ahead of it that holds one of its services (and its state); "
+        "`detail` says it in a sentence.",
     )
 
     @classmethod

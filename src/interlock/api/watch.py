@@ -21,7 +21,6 @@ from collections.abc import Callable
 from starlette.concurrency import run_in_threadpool
 
 Revisions = Callable[[list[int]], dict[int, int]]
-GONE = 1 << 62  # the revision of a release that no longer exists: past any ``since``
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class ReleaseWatch:
         try:
             # Waiting from here on, so no commit falls between this read and the wait.
             now = await run_in_threadpool(self._revisions, [release_id])
-            if now.get(release_id, GONE) > since:
+            if _moved(now, release_id, since):
                 return
             if self._poller is None or self._poller.done():
                 self._poller = loop.create_task(self._poll())
@@ -87,7 +86,7 @@ class ReleaseWatch:
         """Answer the waiters of these releases (those behind ``revisions``, when given)."""
         for release_id in release_ids:
             for since, future in self._waiters.get(release_id, ()):
-                if revisions is not None and revisions.get(release_id, since) <= since:
+                if revisions is not None and not _moved(revisions, release_id, since):
                     continue
                 if not future.done():
                     future.set_result(None)
@@ -112,6 +111,10 @@ class ReleaseWatch:
             except Exception:  # the database is away: the next round tries again
                 log.warning("long-poll: reading release revisions failed", exc_info=True)
                 continue
-            # A release that is gone answers its waiters (the read that follows says 404).
-            revisions.update({i: GONE for i in ids if i not in revisions})
             self._wake(frozenset(ids), revisions)
+
+
+def _moved(revisions: dict[int, int], release_id: int, since: int) -> bool:
+    """Whether the release is past ``since``, or gone (the read that follows says 404)."""
+    now = revisions.get(release_id)
+    return now is None or now > since

@@ -238,6 +238,8 @@ def show(release_id: int, fmt: str) -> None:
         )
     if found.get("error"):
         click.echo(f"  error:    {found['error']}")
+    for entry in found.get("queued_behind", []):
+        click.echo(f"  queued:   {entry['detail']}")
     for gate in found.get("waiting_on", []):
         click.echo(
             f"  waiting:  {gate['environment']}/{gate['gate']} ({gate['type']}) since "

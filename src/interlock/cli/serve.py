@@ -7,14 +7,16 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from interlock.cli.settings import CONFIG_OPTION, DATABASE_OPTION, default_database_url, home
 
 log = logging.getLogger("interlock")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _logging(level: str) -> None:
@@ -89,6 +91,36 @@ DRAIN_OPTION = click.option(
     "stopped (and recovered: run again if idempotent, else left for a person). A second "
     "signal stops them at once. Env: INTERLOCK_DRAIN.",
 )
+
+
+class ByteSize(click.ParamType[int]):
+    """A number of bytes: 1048576, 512KiB, 1MiB, 5 MB (pydantic's ByteSize)."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from pydantic import ByteSize as Parsed
+        from pydantic import TypeAdapter, ValidationError
+
+        try:
+            size = int(TypeAdapter(Parsed).validate_python(value))
+        except ValidationError:
+            self.fail(f"{value!r} is not a size: give bytes or e.g. 512KiB, 1MiB, 5MB", param, ctx)
+        if not 1 <= size <= 1 << 30:
+            self.fail(f"{value!r} is out of range: between 1 byte and 1GiB", param, ctx)
+        return size
+
+
+def _body_option(flag: str, env: str, default: str, what: str) -> Callable[[F], F]:
+    return click.option(
+        flag,
+        default=default,
+        show_default=True,
+        type=ByteSize(),
+        envvar=env,
+        help=f"The largest request body {what} (413 beyond it). Env: {env}.",
+    )
+
 
 # Open requests (long polls of `release watch`) get this long once the server stops.
 HTTP_SHUTDOWN_GRACE = 2
@@ -166,7 +198,13 @@ def _load_config(configs: Any, config_path: Path) -> Any:
 @click.command()
 @CONFIG_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="INTERLOCK_HOST")
-@click.option("--port", default=8520, show_default=True, type=int, envvar="INTERLOCK_PORT")
+@click.option(
+    "--port",
+    default=8520,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    envvar="INTERLOCK_PORT",
+)
 @DATABASE_OPTION
 @click.option(
     "--workers",
@@ -193,6 +231,11 @@ def _load_config(configs: Any, config_path: Path) -> Any:
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 @LOG_LIMIT_OPTION
 @DRAIN_OPTION
+@_body_option("--max-body", "INTERLOCK_MAX_BODY", "1MiB", "of an API call")
+@_body_option("--max-event-body", "INTERLOCK_MAX_EVENT_BODY", "1MiB", "of a CDEvent (/events)")
+@_body_option(
+    "--max-hook-body", "INTERLOCK_MAX_HOOK_BODY", "5MiB", "of a GitHub webhook (/hooks/github)"
+)
 def server(
     config_path: Path,
     host: str,
@@ -205,6 +248,9 @@ def server(
     access_log: bool,
     log_limit: int,
     drain: float,
+    max_body: int,
+    max_event_body: int,
+    max_hook_body: int,
 ) -> None:
     """Run the API, the scheduler and embedded workers.
 
@@ -216,6 +262,7 @@ def server(
     import uvicorn
 
     from interlock.api.app import create_app
+    from interlock.api.bodies import BodyLimits
     from interlock.engine.configs import Configs
     from interlock.engine.runtime import Runtime
     from interlock.storage.migrate import ensure_schema
@@ -253,7 +300,8 @@ def server(
         threading.Thread(target=work, name="reload", daemon=True).start()
 
     signal.signal(signal.SIGHUP, reload)
-    app = create_app(engine, configs, config_path.resolve(), warm_metrics=True)
+    limits = BodyLimits(default=max_body, events=max_event_body, hooks=max_hook_body)
+    app = create_app(engine, configs, config_path.resolve(), warm_metrics=True, body_limits=limits)
     where = engine.db.url if engine.db.dialect == "sqlite" else "PostgreSQL"
     log.info(
         "Interlock listening on http://%s:%d (database: %s, %d workers)", host, port, where, workers

@@ -48,6 +48,11 @@ def _params(runbook: Any, given: dict[str, str]) -> dict[str, str]:
         )
     values = {}
     for key, spec in runbook.params.items():
+        if key in given and spec.required and not str(given[key]).strip():
+            raise InvalidInput(
+                f"parameter {key!r} is required: give it a value, not an empty one",
+                field=f"params.{key}",
+            )
         if key in given:
             values[key] = str(given[key])
         elif spec.default is not None:

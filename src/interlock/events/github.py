@@ -19,10 +19,10 @@ anything else                           202: accepted and ignored
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from interlock.domain.names import COMMIT
+from interlock.errors import InvalidInput
 from interlock.events import purl
 from interlock.events.receiving import (
     ACTED,
@@ -31,6 +31,7 @@ from interlock.events.receiving import (
     Receiver,
     ignored,
     observe,
+    printable,
     register_artifact,
 )
 
@@ -40,11 +41,21 @@ MOVING_TAGS = frozenset({"latest", "main", "master", "edge", "nightly"})
 def receive_github(
     receiver: Receiver, source: str, event: str, delivery: str | None, payload: Any, raw: bytes
 ) -> Outcome:
-    """Act on one GitHub delivery (its signature already verified)."""
-    if not isinstance(payload, dict):
-        from interlock.errors import InvalidInput
+    """Act on one GitHub delivery (its signature already verified).
 
+    The delivery id is not signed: a replay of a delivery under another id is
+    recognised by its body (see :func:`~interlock.events.receiving.once`).
+    """
+    if not (delivery or "").strip():
+        raise InvalidInput(
+            "the X-GitHub-Delivery header is missing or empty: GitHub sends one with every "
+            "delivery, and Interlock acts on each delivery once",
+            field="X-GitHub-Delivery",
+        )
+    assert delivery is not None
+    if not isinstance(payload, dict):
         raise InvalidInput("the body is not a JSON object (a GitHub payload)", field="body")
+    printable(payload)
     action = str(payload.get("action") or "")
     kind = f"{event}.{action}" if action else event
     meta: dict[str, Any] = {"id": delivery, "type": kind}
@@ -58,14 +69,14 @@ def receive_github(
                 "hook_id": payload.get("hook_id"),
             },
         )
-    key = (f"github:{source}", delivery or hashlib.sha256(raw).hexdigest(), kind)
+    key = (f"github:{source}", delivery, kind)
     try:
         if event in ("package", "registry_package"):
             if action != "published":
                 raise Ignore(f"a package {action or 'event'} changes nothing in Interlock")
             return _package(receiver, payload, meta)
         if event == "deployment_status":
-            return _deployment_status(receiver, payload, meta, key)
+            return _deployment_status(receiver, payload, meta, key, raw)
         if event == "release":
             raise Ignore(
                 "a GitHub release is a git tag, not a build (no digest) nor a deployment: "
@@ -127,7 +138,11 @@ def _package(receiver: Receiver, payload: dict[str, Any], meta: dict[str, Any]) 
 
 
 def _deployment_status(
-    receiver: Receiver, payload: dict[str, Any], meta: dict[str, Any], key: tuple[str, str, str]
+    receiver: Receiver,
+    payload: dict[str, Any],
+    meta: dict[str, Any],
+    key: tuple[str, str, str],
+    raw: bytes,
 ) -> Outcome:
     status = payload.get("deployment_status") or {}
     deployment = payload.get("deployment") or {}
@@ -158,4 +173,5 @@ def _deployment_status(
         version=_text(extra.get("version")),
         digest=digest if digest and purl.DIGEST.match(digest) else None,
         commit=_text(deployment.get("sha")),
+        body=raw,
     )

@@ -38,6 +38,7 @@ from interlock.events.receiving import (
     ignored,
     observe,
     once,
+    printable,
     register_artifact,
 )
 from interlock.events.schemas import SPEC_VERSION, EventType, bundled
@@ -48,6 +49,7 @@ def receive(receiver: Receiver, event: Any) -> Outcome:
     """Validate one CDEvent and act on it; raise :class:`InvalidInput` when it is invalid."""
     if not isinstance(event, dict):
         raise InvalidInput("the body is not a JSON object (a CDEvent)", field="body")
+    printable(event)
     context = event.get("context")
     if not isinstance(context, dict) or not isinstance(context.get("type"), str):
         raise InvalidInput("context.type is missing: not a CDEvent", field="context.type")

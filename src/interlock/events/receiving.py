@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from interlock.domain.names import COMMIT, VERSION
+from interlock.domain.text import control_character
 from interlock.engine import artifacts
 from interlock.engine.access import Access
 from interlock.engine.core import Engine
 from interlock.engine.identity import Principal
+from interlock.errors import InvalidInput
 from interlock.spec.model import Config
 from interlock.storage.tx import Tx
 
@@ -81,6 +83,26 @@ class Receiver:
         return found
 
 
+def printable(document: Any) -> None:
+    """Refuse (422 naming where) an event whose keys or strings hold a control character.
+
+    Tabs and line breaks are fine: descriptions are text people wrote.
+    """
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                stack.append((key, where or "body"))
+                stack.append((child, f"{where}.{key}" if where else str(key)))
+        elif isinstance(value, list):
+            stack.extend((child, f"{where}[{n}]") for n, child in enumerate(value))
+        elif isinstance(value, str):
+            problem = control_character(value, multiline=True)
+            if problem is not None:
+                raise InvalidInput(f"{where or 'body'} {problem}", field=where or "body")
+
+
 def digest_key(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -96,14 +118,18 @@ def once(
     act: Callable[[Tx], tuple[str, str | None, int | None]],
     *,
     subject_key: str | None = None,
+    body: bytes | None = None,
 ) -> Outcome:
     """Run ``act`` once per (source, id, type), in one transaction with its receipt.
 
     ``act`` returns (outcome, detail, incident id). A second delivery of the
-    same event answers ``duplicate`` with what the first one did.
+    same event answers ``duplicate`` with what the first one did. With the
+    signed ``body`` (whose id is not signed: GitHub's delivery header), the same
+    body from the same source is the same event too, whatever id it carries.
     """
     engine = receiver.engine
     receipt = digest_key(*key)
+    body_digest = hashlib.sha256(body).hexdigest() if body is not None else None
 
     def work(tx: Tx) -> Outcome:
         claimed = tx.claim_event_receipt(
@@ -114,9 +140,10 @@ def once(
             subject_key=subject_key,
             at=engine.clock.now(),
             by=receiver.who.name,
+            body_digest=body_digest,
         )
         if not claimed:
-            found = tx.event_receipt(receipt)
+            found = tx.event_receipt(receipt, source=key[0], body_digest=body_digest)
             return Outcome(
                 ACTED,
                 {
@@ -191,8 +218,9 @@ def observe(
     version: str | None,
     digest: str | None = None,
     commit: str | None = None,
+    body: bytes | None = None,
 ) -> Outcome:
-    """Record what another tool says runs where (once per event)."""
+    """Record what another tool says runs where (once per event; see :func:`once`)."""
     receiver.access.require(receiver.who, "artifact.register", services=[service])
 
     def act(tx: Tx) -> tuple[str, str | None, int | None]:
@@ -216,4 +244,4 @@ def observe(
         )
         return "observed", f"{service}@{resolved} runs in {environment}", None
 
-    return once(receiver, key, meta, act)
+    return once(receiver, key, meta, act, body=body)

@@ -470,7 +470,10 @@ event_receipts = Table(
     Column("outcome", String(32), nullable=False),
     Column("detail", Text),
     Column("incident_id", Integer),  # the incident an event opened (matched on resolve)
+    # sha256 of the signed raw body (migration 0008): a replay under a new delivery id.
+    Column("body_digest", String(64)),
     Index("ix_event_receipts_subject_key", "subject_key"),
+    Index("ix_event_receipts_source_body_digest", "source", "body_digest", unique=True),
 )
 
 # -- delivery facts (migration 0006) ------------------------------------------------

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -51,6 +51,7 @@ class EventReceipt:
     outcome: str
     detail: str | None
     incident_id: int | None
+    body_digest: str | None = None
 
 
 class WebhookQueries(QueryBase):
@@ -163,8 +164,17 @@ class WebhookQueries(QueryBase):
         )
 
     # -- inbound: receipts ------------------------------------------------------------
-    def event_receipt(self, key: str) -> EventReceipt | None:
-        row = self.conn.execute(select(event_receipts).where(event_receipts.c.key == key)).first()
+    def event_receipt(
+        self, key: str, *, source: str | None = None, body_digest: str | None = None
+    ) -> EventReceipt | None:
+        """The receipt of ``key``, or of the same signed body from ``source``."""
+        match = event_receipts.c.key == key
+        if body_digest is not None:
+            same_body = and_(
+                event_receipts.c.source == source, event_receipts.c.body_digest == body_digest
+            )
+            match = or_(match, same_body)
+        row = self.conn.execute(select(event_receipts).where(match)).first()
         return EventReceipt(**row._mapping) if row else None
 
     def claim_event_receipt(
@@ -177,11 +187,14 @@ class WebhookQueries(QueryBase):
         subject_key: str | None,
         at: datetime,
         by: str,
+        body_digest: str | None = None,
     ) -> bool:
         """Record that an event is being acted on; ``False`` if it already was.
 
-        On PostgreSQL a concurrent claim of the same key waits for the first
-        transaction and then finds the row: a duplicate, never an error.
+        Already acted on: the same ``key``, or the same ``body_digest`` (the
+        sha256 of the signed body) from the same source. On PostgreSQL a
+        concurrent claim of either waits for the first transaction and then
+        finds the row: a duplicate, never an error.
         """
         values = {
             "key": key,
@@ -192,10 +205,12 @@ class WebhookQueries(QueryBase):
             "received_at": at,
             "received_by": by,
             "outcome": "pending",
+            "body_digest": body_digest,
         }
         # RETURNING rather than rowcount: psycopg reports no reliable count for DO NOTHING.
+        # No conflict target: a clash on either unique index is a duplicate.
         inserted = self.conn.execute(
-            self._insert_new(event_receipts, values, "key").returning(event_receipts.c.key)
+            self._insert_new(event_receipts, values, None).returning(event_receipts.c.key)
         ).first()
         return inserted is not None
 
@@ -236,7 +251,11 @@ class WebhookQueries(QueryBase):
         ).first()
         return Artifact(**row._mapping) if row else None
 
-    def _insert_new(self, table: Table, values: dict[str, Any], key: str) -> Any:
-        """``INSERT`` of ``values`` that does nothing when a row with its ``key`` exists."""
+    def _insert_new(self, table: Table, values: dict[str, Any], key: str | None) -> Any:
+        """``INSERT`` of ``values`` that does nothing when a row with its ``key`` exists
+        (``None``: when it clashes with any unique index)."""
         dialect: Any = postgresql if self.dialect == "postgresql" else sqlite
-        return dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
+        elements = [key] if key else None
+        return (
+            dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=elements)
+        )

@@ -146,6 +146,11 @@ def test_invalid_unknown_and_wrapped_events(api):
     wrong_type["subject"]["content"]["artifactId"] = 42
     assert post(ci, wrong_type).json()["field"] == "subject.content.artifactId"
     assert post(ci, b"{not json").json()["field"] == "body"
+    nul = copy.deepcopy(conformance("incident_detected"))
+    nul["subject"]["content"]["description"] = "down\x00"
+    answer = post(ci, nul)
+    assert answer.status_code == 422 and answer.json()["field"] == "subject.content.description"
+    assert "control character U+0000" in answer.json()["detail"]
     assert post(ci, {"context": {}}).json()["field"] == "context.type"
     assert post(ci, conformance("service_deployed"), "text/plain").status_code == 415
     too_big = post(ci, b"{" + b" " * (1 << 20) + b"}")
@@ -214,6 +219,11 @@ def test_a_signed_source_acts_as_its_account_and_a_bad_signature_changes_nothing
     assert answer.status_code == 200, answer.text
     [opened] = incidents(api)
     assert opened.opened_by == "ci"
+    # A replay of the signed body: its id, source and type are signed, so it is the same
+    # event (another id would need another signature).
+    replay = send(sign(body))
+    assert replay.status_code == 200 and replay.json()["outcome"] == "duplicate", replay.text
+    assert len(incidents(api)) == 1
     # A source whose account does not exist is refused with what to do.
     with api.engine.db.transaction() as tx:
         tx.conn.exec_driver_sql("UPDATE users SET disabled = true WHERE name = 'ci'")

@@ -160,11 +160,52 @@ def test_a_bad_or_missing_signature_is_refused_changes_nothing_and_is_audited_on
         headers={
             "content-type": "application/x-www-form-urlencoded",
             "x-github-event": "ping",
+            "x-github-delivery": str(uuid.uuid4()),
             "x-hub-signature-256": "sha256="
             + hmac.new(SECRET.encode(), form, hashlib.sha256).hexdigest(),
         },
     )
     assert answer.status_code == 200 and answer.json()["hook_id"] == 109948940, answer.text
+
+
+def test_a_replay_under_another_or_no_delivery_id_changes_nothing(api):
+    # The delivery id is a header, outside the signature: anyone who saw a delivery can
+    # send it again under any id. The signed body is what identifies it.
+    assert (
+        api.admin()
+        .post(
+            "/api/v1/artifacts",
+            json={"service": "site", "version": "2.0.0", "digest": NPM_DIGEST, "commit": COMMIT},
+        )
+        .is_success
+    )
+    body = github_payload("deployment_status", "payload.json")
+    first = deliver(api, "deployment_status", body, delivery="72d3162e-cc78-11e3-81ab-1")
+    assert first.status_code == 200 and first.json()["outcome"] == "observed", first.text
+    replay = deliver(api, "deployment_status", body, delivery="attacker-chosen")
+    assert replay.status_code == 200, replay.text
+    assert replay.json()["outcome"] == "duplicate"
+    assert replay.json()["detail"] == "already received: observed"
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    for delivery in ("", None):
+        headers = {
+            "content-type": "application/json",
+            "x-github-event": "deployment_status",
+            "x-hub-signature-256": signature,
+        }
+        if delivery is not None:
+            headers["x-github-delivery"] = delivery
+        answer = api.client(None).post("/api/v1/hooks/github", content=body, headers=headers)
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["errors"][0]["field"] == "X-GitHub-Delivery"
+    assert len(views.audit_events(api.engine, actions=["service.observed"])) == 1
+    # Another deployment status (another body) is another event.
+    other = body.replace(b'"id": 209916254,', b'"id": 209916255,', 1)
+    assert other != body
+    answer = deliver(api, "deployment_status", other)
+    assert answer.status_code == 200 and answer.json()["outcome"] == "observed", answer.text
+    assert len(views.audit_events(api.engine, actions=["service.observed"])) == 2
 
 
 def test_a_payload_url_with_a_stray_query_parameter_says_so_not_401(api):

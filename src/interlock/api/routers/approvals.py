@@ -8,6 +8,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
+from interlock.api.text import Line, Text
 from interlock.engine import approvals, environments
 
 router = APIRouter(tags=["approvals"])
@@ -16,24 +17,24 @@ router = APIRouter(tags=["approvals"])
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "reject"] = "approve"
-    environment: str | None = Field(
+    environment: Line | None = Field(
         default=None, description="Default: the environment the release waits in now."
     )
-    gate: str | None = Field(default=None, description="Needed when there are several.")
-    comment: str | None = Field(
+    gate: Line | None = Field(default=None, description="Needed when there are several.")
+    comment: Text | None = Field(
         default=None, max_length=4000, description="Why; mandatory to reject."
     )
 
 
 class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    environment: str
-    reason: str = Field(min_length=1, max_length=4000)
+    environment: Line
+    reason: Text = Field(min_length=1, max_length=4000)
 
 
 class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    comment: str = Field(min_length=1, max_length=4000)
+    comment: Text = Field(min_length=1, max_length=4000)
 
 
 @router.post("/releases/{release_id}/approvals", status_code=status.HTTP_201_CREATED)

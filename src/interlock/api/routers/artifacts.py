@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, PrincipalDep
+from interlock.api.text import Line, Text
 from interlock.engine import artifacts
 
 router = APIRouter(tags=["artifacts"])
@@ -16,25 +17,25 @@ router = APIRouter(tags=["artifacts"])
 
 class ArtifactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    service: str
-    version: str
-    digest: str = Field(description="sha256:<64 hex digits> of the built artifact.")
-    commit: str | None = Field(default=None, description="The git commit it was built from.")
-    repo: str | None = None
-    build_url: str | None = None
+    service: Line
+    version: Line
+    digest: Line = Field(description="sha256:<64 hex digits> of the built artifact.")
+    commit: Line | None = Field(default=None, description="The git commit it was built from.")
+    repo: Line | None = None
+    build_url: Line | None = None
     committed_at: datetime | None = Field(default=None, description="For lead time.")
 
 
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(min_length=1, max_length=4000)
 
 
 class ObservationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    service: str
-    environment: str
-    version: str
+    service: Line
+    environment: Line
+    version: Line
 
 
 def _out(artifact: Any) -> dict[str, Any]:
@@ -67,7 +68,7 @@ def register(
 def listing(
     app: AppDep,
     who: PrincipalDep,
-    service: str | None = None,
+    service: Line | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """Registered artifacts, newest first (of the services you may read)."""
@@ -79,7 +80,7 @@ def listing(
 
 
 @router.get("/versions/{version}/services")
-def services_of_version(version: str, app: AppDep, who: PrincipalDep) -> list[str]:
+def services_of_version(version: Line, app: AppDep, who: PrincipalDep) -> list[str]:
     """The services (that you may read) with a registered artifact or a release of VERSION."""
     return [
         s
@@ -89,7 +90,7 @@ def services_of_version(version: str, app: AppDep, who: PrincipalDep) -> list[st
 
 
 @router.get("/artifacts/{service}/{version}")
-def get(service: str, version: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def get(service: Line, version: Line, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """One artifact: digest, commit, build, and whether it is blocked."""
     app.readable_or_404(who, [service], f"artifact {service}@{version}")
     return _out(artifacts.get(app.engine, service, version))
@@ -97,7 +98,7 @@ def get(service: str, version: str, app: AppDep, who: PrincipalDep) -> dict[str,
 
 @router.post("/artifacts/{service}/{version}/block")
 def block(
-    service: str, version: str, body: ReasonIn, app: AppDep, who: PrincipalDep
+    service: Line, version: Line, body: ReasonIn, app: AppDep, who: PrincipalDep
 ) -> dict[str, Any]:
     """Mark a version bad: never released or promoted again; running deployments stop."""
     app.access.require(who, "rollback", services=[service])
@@ -110,7 +111,7 @@ def block(
 
 @router.post("/artifacts/{service}/{version}/unblock")
 def unblock(
-    service: str, version: str, body: ReasonIn, app: AppDep, who: PrincipalDep
+    service: Line, version: Line, body: ReasonIn, app: AppDep, who: PrincipalDep
 ) -> dict[str, Any]:
     """Allow a blocked version again (audited)."""
     app.access.require(who, "rollback", services=[service])

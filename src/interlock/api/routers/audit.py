@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from interlock.api.deps import AppDep, PrincipalDep
 from interlock.api.schemas import AuditEventOut, CheckpointOut, Page, VerifyOut
+from interlock.api.text import Line
 from interlock.audit.chain import Checkpoint
 from interlock.engine import views
 from interlock.errors import InvalidInput
@@ -31,10 +32,10 @@ def list_(
         le=2**62,
         description="The `next_cursor` of the page before, asked in the same order.",
     ),
-    object_type: str | None = None,
-    object_id: str | None = None,
-    actor: str | None = None,
-    action: Annotated[list[str] | None, Query()] = None,
+    object_type: Line | None = None,
+    object_id: Line | None = None,
+    actor: Line | None = None,
+    action: Annotated[list[Line] | None, Query()] = None,
     newest_first: bool = False,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> Page[AuditEventOut]:
@@ -72,7 +73,7 @@ def _checkpoint(c: Checkpoint | None) -> CheckpointOut | None:
 def verify(
     app: AppDep,
     who: PrincipalDep,
-    checkpoint: Annotated[list[str] | None, Query(description="SEQ:HASH kept outside")] = None,
+    checkpoint: Annotated[list[Line] | None, Query(description="SEQ:HASH kept outside")] = None,
 ) -> VerifyOut:
     """Walk the whole hash chain; report the first event where it breaks."""
     app.access.require(who, "audit.read")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from interlock.api.deps import AppDep, AppState, Id, PrincipalDep
 from interlock.api.schemas import DeploymentOut, LogOut, Page, StepOut
+from interlock.api.text import Line
 from interlock.domain.states import DeploymentState
 from interlock.engine import views
 from interlock.errors import NotFound
@@ -20,7 +21,7 @@ def list_(
     app: AppDep,
     who: PrincipalDep,
     release_id: int | None = Query(default=None, ge=1, le=2**62),
-    environment: str | None = None,
+    environment: Line | None = None,
     state_: Annotated[list[DeploymentState] | None, Query(alias="state")] = None,
     cursor: int | None = Query(default=None, ge=1, le=2**62),
     limit: int = Query(default=50, ge=1, le=200),

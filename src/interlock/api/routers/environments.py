@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, PrincipalDep
+from interlock.api.text import Line, Text
 from interlock.engine import environments
 
 router = APIRouter(tags=["environments"])
@@ -15,7 +16,7 @@ router = APIRouter(tags=["environments"])
 
 class LockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(min_length=1, max_length=4000)
 
 
 @router.get("/environments/locks")
@@ -25,7 +26,7 @@ def locks(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
 
 
 @router.post("/environments/{environment}/lock")
-def lock(environment: str, body: LockIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def lock(environment: Line, body: LockIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Lock an environment: queued and new deployments wait until it is unlocked."""
     app.access.require(who, "lock", environment=environment)
     return environments.lock(
@@ -34,7 +35,7 @@ def lock(environment: str, body: LockIn, app: AppDep, who: PrincipalDep) -> dict
 
 
 @router.delete("/environments/{environment}/lock")
-def unlock(environment: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def unlock(environment: Line, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Unlock an environment; queued deployments start."""
     app.access.require(who, "lock", environment=environment)
     environments.unlock(app.engine, environment=environment, actor=who.name)

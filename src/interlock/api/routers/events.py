@@ -1,14 +1,14 @@
 """Events in: CDEvents from any tool (``/events``) and GitHub webhooks (``/hooks/github``).
 
-The raw body is read first (signatures are over the exact bytes), then the
-work runs in the thread pool like every other route.
+The raw body is read first (signatures are over the exact bytes; its cap is
+:class:`~interlock.api.bodies.BodyLimits`), then the work runs in the thread
+pool like every other route.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from interlock.api.bodies import json_document
 from interlock.api.deps import AppState, principal, signed, state
 from interlock.engine.identity import Principal
 from interlock.errors import InterlockError, InvalidInput
@@ -27,8 +28,6 @@ from interlock.events.signing import GITHUB_SIGNATURE_HEADER, SIGNATURE_HEADER
 
 router = APIRouter(tags=["events"])
 
-MAX_EVENT_BYTES = 1 << 20  # a CDEvent is a few kilobytes
-MAX_GITHUB_BYTES = 5 << 20
 PLAIN = ("", "application/json", "application/cdevents+json")
 STRUCTURED = "application/cloudevents+json"
 
@@ -61,13 +60,6 @@ _GITHUB_BODY = {
 }
 
 
-class PayloadTooLarge(InterlockError):
-    http_status = 413
-    kind = "payload-too-large"
-    title = "Payload too large"
-    exit_code = 2
-
-
 class UnsupportedMediaType(InterlockError):
     http_status = 415
     kind = "unsupported-media-type"
@@ -75,28 +67,8 @@ class UnsupportedMediaType(InterlockError):
     exit_code = 2
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _media_type(request: Request) -> str:
     return (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"the body is not JSON: {exc}", field="body") from None
 
 
 def _caller(request: Request) -> str:
@@ -131,18 +103,19 @@ def cdevent_of(media_type: str, document: Any) -> Any:
         return document["data"]
     if "data_base64" in document:
         try:
-            return json.loads(base64.b64decode(str(document["data_base64"]), validate=True))
+            decoded = base64.b64decode(str(document["data_base64"]), validate=True)
         except (ValueError, binascii.Error) as exc:
             raise InvalidInput(
                 f"data_base64 is not base64 JSON: {exc}", field="data_base64"
             ) from None
+        return json_document(decoded, field="data_base64")
     raise InvalidInput("the CloudEvent has no data (the CDEvent)", field="data")
 
 
 def _events(request: Request, app: AppState, raw: bytes) -> JSONResponse:
     media_type = _media_type(request)
     who = _signed_or_token(request, app, raw, "cdevents")
-    event = cdevent_of(media_type, _json(raw))
+    event = cdevent_of(media_type, json_document(raw))
     receiver = Receiver(app.engine, app.access, who, app.configs.active().config)
     outcome = receive(receiver, event)
     return JSONResponse(outcome.body, status_code=outcome.status)
@@ -157,7 +130,7 @@ async def post_event(request: Request) -> JSONResponse:
     sha256=<hex HMAC-SHA256>`) with the secret of a source under `notifications.inbound`.
     """
     app = state(request)
-    raw = await _body(request, MAX_EVENT_BYTES)
+    raw = await request.body()
     return await run_in_threadpool(_events, request, app, raw)
 
 
@@ -171,9 +144,9 @@ def _github(request: Request, app: AppState, raw: bytes) -> JSONResponse:
     who = acting_as(app.identity, config, source)
     if _media_type(request) == "application/x-www-form-urlencoded":
         form = parse_qs(raw.decode("utf-8", "replace"))
-        payload = _json((form.get("payload") or [""])[0].encode())
+        payload = json_document((form.get("payload") or [""])[0].encode())
     else:
-        payload = _json(raw)
+        payload = json_document(raw)
     outcome = receive_github(
         Receiver(app.engine, app.access, who, config),
         source.name,
@@ -195,5 +168,5 @@ async def github_hook(request: Request) -> JSONResponse:
     `notifications.inbound`.
     """
     app = state(request)
-    raw = await _body(request, MAX_GITHUB_BYTES)
+    raw = await request.body()
     return await run_in_threadpool(_github, request, app, raw)

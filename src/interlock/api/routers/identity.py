@@ -9,6 +9,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
+from interlock.api.text import Line
 from interlock.domain.durations import parse_duration
 from interlock.errors import Forbidden, InvalidInput, NotFound
 
@@ -17,10 +18,10 @@ router = APIRouter(tags=["identity"])
 
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=128)
+    name: Line = Field(min_length=1, max_length=128)
     kind: Literal["user", "service"] = "user"
-    display_name: str | None = None
-    email: str | None = None
+    display_name: Line | None = None
+    email: Line | None = None
 
 
 class UserOut(BaseModel):
@@ -37,8 +38,8 @@ class UserOut(BaseModel):
 
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(default="cli", min_length=1, max_length=128)
-    expires_in: str | None = Field(default="90d", description="e.g. 30d, 12h; null: never.")
+    name: Line = Field(default="cli", min_length=1, max_length=128)
+    expires_in: Line | None = Field(default="90d", description="e.g. 30d, 12h; null: never.")
 
 
 class TokenOut(BaseModel):
@@ -130,7 +131,7 @@ def _may_manage_tokens(app: Any, who: Any, user: str) -> None:
 
 
 @router.post("/users/{name}/tokens", response_model=TokenOut, status_code=status.HTTP_201_CREATED)
-def create_token(name: str, body: TokenIn, app: AppDep, who: PrincipalDep) -> TokenOut:
+def create_token(name: Line, body: TokenIn, app: AppDep, who: PrincipalDep) -> TokenOut:
     """A new API token; its secret is in the answer and never shown again.
 
     A token made for yourself cannot outlive the one you use (a stolen token
@@ -162,7 +163,7 @@ def create_token(name: str, body: TokenIn, app: AppDep, who: PrincipalDep) -> To
 
 
 @router.get("/users/{name}/tokens", response_model=list[TokenOut])
-def tokens(name: str, app: AppDep, who: PrincipalDep) -> list[TokenOut]:
+def tokens(name: Line, app: AppDep, who: PrincipalDep) -> list[TokenOut]:
     """A user's tokens (never their secrets)."""
     _may_manage_tokens(app, who, name)
     return [_token_out(name, t) for t in app.identity.tokens(name)]
@@ -205,24 +206,24 @@ def _membership(
 
 
 @router.put("/roles/{role}/members/{user}")
-def add_role_member(role: str, user: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def add_role_member(role: Line, user: Line, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Add a user to a role (audited)."""
     return _membership(app, who, "role", role, user, True)
 
 
 @router.delete("/roles/{role}/members/{user}")
-def remove_role_member(role: str, user: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def remove_role_member(role: Line, user: Line, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Remove a user from a role given by API (audited)."""
     return _membership(app, who, "role", role, user, False)
 
 
 @router.put("/teams/{team}/members/{user}")
-def add_team_member(team: str, user: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def add_team_member(team: Line, user: Line, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Add a user to a team (audited)."""
     return _membership(app, who, "team", team, user, True)
 
 
 @router.delete("/teams/{team}/members/{user}")
-def remove_team_member(team: str, user: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def remove_team_member(team: Line, user: Line, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Remove a user from a team given by API (audited)."""
     return _membership(app, who, "team", team, user, False)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from interlock.api.deps import AppDep, Id, PrincipalDep, principal
+from interlock.api.text import Line
 from interlock.engine import views
 from interlock.engine.calendar import DEFAULT_DAYS, MAX_DAYS, ReleaseCalendar, release_calendar
 from interlock.engine.calendar import to_ical as calendar_ical
@@ -35,7 +36,7 @@ def notes(
     app: AppDep,
     who: PrincipalDep,
     environment: Annotated[
-        str | None,
+        Line | None,
         Query(description="Compare with what runs here; default: the route's last environment."),
     ] = None,
 ) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def notes(
 
 
 @router.get("/diff/{env_a}/{env_b}")
-def diff(env_a: str, env_b: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def diff(env_a: Line, env_b: Line, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Which services differ between two environments, and the commits each has alone."""
     found = environment_diff(app.engine, env_a, env_b, app.access.readable_services(who))
     return {
@@ -105,7 +106,7 @@ def calendar(app: AppDep, who: PrincipalDep, days: DaysQuery = DEFAULT_DAYS) -> 
 def calendar_principal(
     request: Request,
     token: Annotated[
-        str | None,
+        Line | None,
         Query(
             description="The API token, for calendar applications that cannot send headers. "
             "It ends up in URLs (and logs): use a token of a read-only user."

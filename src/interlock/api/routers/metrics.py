@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from interlock.api.deps import AppDep, AppState, PrincipalDep
+from interlock.api.text import Line
 from interlock.engine.exposition import CONTENT_TYPE, DeliveryCollector
 from interlock.engine.identity import Principal
 from interlock.engine.metrics import (
@@ -32,17 +33,19 @@ _collector_lock = threading.Lock()
 
 
 def metrics_request(
-    service: Annotated[str | None, Query(description="Only releases holding this service.")] = None,
-    env: Annotated[
-        str | None, Query(description="The environment measured (default: production ones).")
+    service: Annotated[
+        Line | None, Query(description="Only releases holding this service.")
     ] = None,
-    team: Annotated[str | None, Query(description="Only the services this team owns.")] = None,
+    env: Annotated[
+        Line | None, Query(description="The environment measured (default: production ones).")
+    ] = None,
+    team: Annotated[Line | None, Query(description="Only the services this team owns.")] = None,
     since: Annotated[
-        str | None,
+        Line | None,
         Query(description="Start: 2024-05-01, an ISO time, or how long ago (30d). Default 90d."),
     ] = None,
     until: Annotated[
-        str | None, Query(description="End (exclusive; a bare date includes that day).")
+        Line | None, Query(description="End (exclusive; a bare date includes that day).")
     ] = None,
     frequency: Annotated[
         Literal["deployments", "days"],

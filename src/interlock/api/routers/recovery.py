@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
+from interlock.api.text import Line, Text
 from interlock.engine import incidents
 from interlock.engine.resolve import resolve
 from interlock.engine.rollback import rollback_service
@@ -18,24 +19,24 @@ router = APIRouter(tags=["recovery"])
 
 class RollbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    service: str
-    environment: str
-    to: str | None = Field(default=None, description="Default: the last good version there.")
-    reason: str = Field(min_length=1, max_length=4000)
+    service: Line
+    environment: Line
+    to: Line | None = Field(default=None, description="Default: the last good version there.")
+    reason: Text = Field(min_length=1, max_length=4000)
     dry_run: bool = Field(default=False, description="Show exactly what would run; do nothing.")
 
 
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Literal["retry", "skip", "fail", "rollback"]
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(min_length=1, max_length=4000)
 
 
 class IncidentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    service: str | None = None
-    environment: str
-    summary: str = Field(min_length=1, max_length=4000)
+    service: Line | None = None
+    environment: Line
+    summary: Text = Field(min_length=1, max_length=4000)
     deployment: int | None = Field(
         default=None, description="Default: the latest one of that service there before now."
     )
@@ -43,7 +44,7 @@ class IncidentIn(BaseModel):
 
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(min_length=1, max_length=4000)
+    note: Text = Field(min_length=1, max_length=4000)
 
 
 @router.post("/rollbacks", status_code=status.HTTP_201_CREATED)
@@ -113,8 +114,8 @@ def list_incidents(
     app: AppDep,
     who: PrincipalDep,
     state: Literal["open", "resolved"] | None = None,
-    service: str | None = None,
-    environment: str | None = None,
+    service: Line | None = None,
+    environment: Line | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """Incidents, newest first."""

@@ -18,12 +18,14 @@ from interlock.api.schemas import (
     ReleaseOut,
     StepOut,
 )
+from interlock.api.text import Line
 from interlock.domain.names import parse_ref
 from interlock.domain.plan import ReleasePlan
 from interlock.domain.records import Item
 from interlock.domain.states import ReleaseState
 from interlock.engine import views
 from interlock.engine.approvals import open_gates
+from interlock.engine.queue import queued_behind
 from interlock.engine.releases import cancel_release, create_release
 from interlock.errors import Forbidden, InvalidInput, NotFound
 
@@ -102,8 +104,8 @@ def list_(
     app: AppDep,
     who: PrincipalDep,
     state_: Annotated[list[ReleaseState] | None, Query(alias="state")] = None,
-    service: str | None = None,
-    created_by: str | None = None,
+    service: Line | None = None,
+    created_by: Line | None = None,
     cursor: int | None = Query(default=None, ge=1, le=2**62),
     limit: int = Query(default=50, ge=1, le=200),
 ) -> Page[ReleaseOut]:
@@ -137,6 +139,8 @@ async def get(
 ) -> ReleaseOut:
     """One release with its deployments and steps (long-poll with `since` and `wait`)."""
     services = await run_in_threadpool(views.release_services, app.engine, release_id)
+    if not services:  # no such release: a long-poll has nothing to wait for
+        raise NotFound(f"no release {release_id}")
     app.readable_or_404(who, services, f"release {release_id}")
     if since is not None and wait > 0:
         await app.watch.wait(release_id, since, wait)
@@ -144,6 +148,9 @@ async def get(
     out = release_out(view)
     out.waiting_on = await run_in_threadpool(
         open_gates, app.engine, app.access, view.release, view.deployments
+    )
+    out.queued_behind = await run_in_threadpool(
+        queued_behind, app.engine, [d.deployment for d in view.deployments]
     )
     return out
 
@@ -172,7 +179,7 @@ def logs(
     release_id: Id,
     app: AppDep,
     who: PrincipalDep,
-    step: str | None = Query(
+    step: Line | None = Query(
         default=None,
         description="Only this step: its name (`migrate`, every environment), its key "
         "(`api/migrate`), or the key the logs print (`staging/api/migrate`).",
@@ -215,7 +222,7 @@ def logs(
 def estimates(
     app: AppDep,
     who: PrincipalDep,
-    service: Annotated[list[str] | None, Query()] = None,
+    service: Annotated[list[Line] | None, Query()] = None,
 ) -> dict[str, Any]:
     """Median step durations per environment from past runs (for `interlock plan`)."""
     wanted = [s for s in service or [] if app.access.can_read(who, [s])]

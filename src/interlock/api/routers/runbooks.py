@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.api.schemas import DeploymentOut, StepOut
+from interlock.api.text import Line, Text
 from interlock.engine import runbooks, views
 from interlock.errors import Forbidden, NotFound
 
@@ -17,15 +18,15 @@ router = APIRouter(tags=["runbooks"])
 
 class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    params: dict[str, str] = Field(default_factory=dict)
-    environment: str | None = None
+    params: dict[Line, Line] = Field(default_factory=dict)
+    environment: Line | None = None
     incident: int | None = None
-    reason: str | None = Field(default=None, max_length=4000)
+    reason: Text | None = Field(default=None, max_length=4000)
 
 
 class SignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    comment: str | None = Field(default=None, max_length=4000)
+    comment: Text | None = Field(default=None, max_length=4000)
 
 
 def _may_see(app: Any, who: Any) -> None:
@@ -77,7 +78,7 @@ def definitions(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
 
 
 @router.post("/runbooks/{name}/runs", status_code=status.HTTP_201_CREATED)
-def run(name: str, body: RunIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def run(name: Line, body: RunIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Start a run (durable, audited; attach it to an incident with `incident`)."""
     found = runbooks.run(
         app.engine,
@@ -118,7 +119,7 @@ def show(run_id: Id, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
 
 
 @router.post("/runbook-runs/{run_id}/steps/{step}/sign")
-def sign(run_id: Id, step: str, body: SignIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def sign(run_id: Id, step: Line, body: SignIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Sign off a manual step (only its role or team may)."""
     node = runbooks.sign(
         app.engine, app.access, who, run_id=run_id, step=step, comment=body.comment

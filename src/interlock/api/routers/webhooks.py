@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, PrincipalDep
+from interlock.api.text import Line, Text
 from interlock.errors import Forbidden
 from interlock.events.dispatcher import retry_now, skip_events, webhook_status
 
@@ -36,11 +37,11 @@ class SkipIn(BaseModel):
         le=2**62,
         description="Skip every audit event up to and including this sequence number.",
     )
-    reason: str = Field(min_length=1, max_length=2000, description="Why (audited).")
+    reason: Text = Field(min_length=1, max_length=2000, description="Why (audited).")
 
 
 @router.post("/webhooks/{name}/skip")
-def skip(name: str, body: SkipIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def skip(name: Line, body: SkipIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Move the webhook's cursor past the events up to `through`: they are never sent.
 
     For a receiver that refuses one event for good (later events wait behind it).
@@ -59,7 +60,7 @@ def skip(name: str, body: SkipIn, app: AppDep, who: PrincipalDep) -> dict[str, A
 
 
 @router.post("/webhooks/{name}/retry")
-def retry(name: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
+def retry(name: Line, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Forget the webhook's backoff: the next scheduler tick delivers (the receiver is fixed).
 
     Needs `webhooks.manage`; audited as `webhook.retried`.

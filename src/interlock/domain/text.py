@@ -1,0 +1,32 @@
+"""Control characters in text: what request values and inbound events may not carry.
+
+A NUL cannot be stored on PostgreSQL, and on SQLite it is stored and breaks
+every shell step that later receives the value; other control characters
+garble logs and terminals. Names, ids and parameters are one line; what people
+write (reasons, comments, notes, summaries) may hold tabs and line breaks.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Unicode's control characters (category Cc): C0, DEL and C1.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LAYOUT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def control_character(value: str, *, multiline: bool = False) -> str | None:
+    """What is wrong with ``value`` (its first control character and where), or ``None``.
+
+    ``multiline`` text may hold tabs, line feeds and carriage returns.
+    """
+    found = (_CONTROL_BUT_LAYOUT if multiline else _CONTROL).search(value)
+    if found is None:
+        return None
+    allowed = (
+        "of the control characters only tab and line breaks are accepted"
+        if multiline
+        else "only printable characters are accepted"
+    )
+    where = f"U+{ord(found.group()):04X} at position {found.start()}"
+    return f"contains the control character {where}; {allowed}"
