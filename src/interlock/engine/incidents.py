@@ -104,7 +104,8 @@ def open_incident(
     deployment_id: int | None = None,
     authorize: Callable[[str | None], None] | None = None,
 ) -> Incident:
-    """Open an incident by hand, linked to its deployment (given, or the latest before now).
+    """Open an incident by hand, linked to its deployment (given, or the latest that finished
+    there before now, having reached the environment: see ``latest_deployment_of``).
 
     A deployment given must have run in ``environment``. Without ``service``,
     the incident is about the one service the deployment's release carries; a
