@@ -222,10 +222,12 @@ def incidents(
     service: str | None = None,
     environment: str | None = None,
     limit: int = 100,
+    before: int | None = None,
 ) -> list[Incident]:
+    """Incidents, newest first (older than the incident ``before``, if given)."""
     with engine.db.read() as tx:
         found: list[Incident] = tx.list_incidents(
-            state=state, service=service, environment=environment, limit=limit
+            state=state, service=service, environment=environment, limit=limit, before_id=before
         )
     return found
 

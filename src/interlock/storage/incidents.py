@@ -61,8 +61,12 @@ class IncidentQueries(QueryBase):
         service: str | None = None,
         environment: str | None = None,
         limit: int = 100,
+        before_id: int | None = None,
     ) -> list[Incident]:
+        """Incidents, newest first; ``before_id``: only those older than that one."""
         query = select(incidents).order_by(incidents.c.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(incidents.c.id < before_id)
         if state:
             query = query.where(incidents.c.state == state)
         if service:
