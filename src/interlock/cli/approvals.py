@@ -54,10 +54,10 @@ def reject(release_id: int, comment: str, env: str | None, gate: str | None, fmt
 @click.command()
 @page_options
 @FORMAT_OPTION
-def approvals(cursor: int | None, every: bool, fmt: str) -> None:
+def approvals(cursor: int | None, every: bool, limit: int | None, fmt: str) -> None:
     """What waits on me: approvals where mine is one of those still needed."""
     with Client() as client:
-        found = listed(client, "/api/v1/approvals/pending", cursor=cursor, every=every)
+        found = listed(client, "/api/v1/approvals/pending", cursor=cursor, every=every, limit=limit)
     if fmt == "json":
         emit_json(found)
         return
@@ -117,7 +117,7 @@ def create(release_id: int, env: str, reason: str, fmt: str) -> None:
 @click.option("--unreviewed", is_flag=True, help="Only those not reviewed yet.")
 @page_options
 @FORMAT_OPTION
-def list_(unreviewed: bool, cursor: int | None, every: bool, fmt: str) -> None:
+def list_(unreviewed: bool, cursor: int | None, every: bool, limit: int | None, fmt: str) -> None:
     """Overrides, newest first."""
     with Client() as client:
         found = listed(
@@ -125,6 +125,7 @@ def list_(unreviewed: bool, cursor: int | None, every: bool, fmt: str) -> None:
             "/api/v1/overrides",
             cursor=cursor,
             every=every,
+            limit=limit,
             unreviewed=str(unreviewed).lower(),
         )
     if fmt == "json":

@@ -66,11 +66,12 @@ def register(
 
 @artifact.command("list")
 @click.option("--service")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @page_options
 @FORMAT_OPTION
-def list_(service: str | None, limit: int, cursor: int | None, every: bool, fmt: str) -> None:
-    """Registered artifacts, newest first (``--limit`` per page)."""
+def list_(
+    service: str | None, cursor: int | None, every: bool, limit: int | None, fmt: str
+) -> None:
+    """Registered artifacts, newest first."""
     with Client() as client:
         found = listed(
             client, "/api/v1/artifacts", cursor=cursor, every=every, service=service, limit=limit

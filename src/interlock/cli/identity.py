@@ -43,10 +43,10 @@ def add(name: str, service: bool, display_name: str | None, email: str | None, f
 @user.command("list")
 @page_options
 @FORMAT_OPTION
-def list_users(cursor: int | None, every: bool, fmt: str) -> None:
+def list_users(cursor: int | None, every: bool, limit: int | None, fmt: str) -> None:
     """Users with roles and teams, in the order they were added."""
     with Client() as client:
-        found = listed(client, "/api/v1/users", cursor=cursor, every=every)
+        found = listed(client, "/api/v1/users", cursor=cursor, every=every, limit=limit)
     if fmt == "json":
         emit_json(found)
         return
@@ -110,11 +110,15 @@ def create(user_: str | None, name: str, expires: str, fmt: str) -> None:
 @click.option("--user", "user_")
 @page_options
 @FORMAT_OPTION
-def list_tokens(user_: str | None, cursor: int | None, every: bool, fmt: str) -> None:
+def list_tokens(
+    user_: str | None, cursor: int | None, every: bool, limit: int | None, fmt: str
+) -> None:
     """Tokens of a user (default: you)."""
-    client = Client()
-    owner = user_ or client.get("/api/v1/users/me")["name"]
-    found = listed(client, f"/api/v1/users/{owner}/tokens", cursor=cursor, every=every)
+    with Client() as client:
+        owner = user_ or client.get("/api/v1/users/me")["name"]
+        found = listed(
+            client, f"/api/v1/users/{owner}/tokens", cursor=cursor, every=every, limit=limit
+        )
     if fmt == "json":
         emit_json(found)
         return

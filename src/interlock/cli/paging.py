@@ -13,8 +13,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def page_options(command: F) -> F:
-    """``--cursor N`` (the page after N) and ``--all`` (every page) on a list command."""
-    command = click.option("--all", "every", is_flag=True, help="Every page, not only the first.")(
+    """``--cursor N`` (the page after N), ``--all`` (every page) and ``--limit`` (per page)."""
+    command = click.option(
+        "--limit", type=click.IntRange(1), help="Items per page (default: the server's)."
+    )(command)
+    command = click.option("--all", "every", is_flag=True, help="Every page, not the first only.")(
         command
     )
     return click.option(
@@ -25,7 +28,13 @@ def page_options(command: F) -> F:
 
 
 def listed(
-    client: Client, path: str, *, cursor: int | None = None, every: bool = False, **params: Any
+    client: Client,
+    path: str,
+    *,
+    cursor: int | None = None,
+    every: bool = False,
+    limit: int | None = None,
+    **params: Any,
 ) -> list[Any]:
     """The items of ``path`` from ``cursor`` on: one page, or (``every``) all of them.
 
@@ -34,7 +43,7 @@ def listed(
     """
     items: list[Any] = []
     while True:
-        page = client.get(path, cursor=cursor, **params)
+        page = client.get(path, cursor=cursor, limit=limit, **params)
         items.extend(page["items"])
         cursor = page.get("next_cursor")
         if cursor is None:

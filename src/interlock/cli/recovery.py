@@ -130,6 +130,7 @@ def list_incidents(
     environment: str | None,
     cursor: int | None,
     every: bool,
+    limit: int | None,
     fmt: str,
 ) -> None:
     """Incidents, newest first."""
@@ -139,6 +140,7 @@ def list_incidents(
             "/api/v1/incidents",
             cursor=cursor,
             every=every,
+            limit=limit,
             state="open" if only_open else None,
             service=service,
             environment=environment,
@@ -302,10 +304,10 @@ def sign(run_id: int, step: str, comment: str | None) -> None:
 @runbook.command("runs")
 @page_options
 @FORMAT_OPTION
-def runs(cursor: int | None, every: bool, fmt: str) -> None:
+def runs(cursor: int | None, every: bool, limit: int | None, fmt: str) -> None:
     """Runs, newest first."""
     with Client() as client:
-        found = listed(client, "/api/v1/runbook-runs", cursor=cursor, every=every)
+        found = listed(client, "/api/v1/runbook-runs", cursor=cursor, every=every, limit=limit)
     if fmt == "json":
         emit_json(found)
         return
