@@ -44,10 +44,8 @@ services:
 
 @pytest.fixture
 def api(pilot: Any) -> Iterator[Api]:
-    path = pilot.config(CONFIG)
-    harness = Api(pilot.engine, pilot.configs, path).start()
-    yield harness
-    harness.stop()
+    with Api.of(pilot, CONFIG) as harness:
+        yield harness
 
 
 def waiting(client: Any, ref: str) -> int:
@@ -118,6 +116,13 @@ def test_a_rejected_approval_deploys_nothing_and_is_no_change_failure(api, pilot
     opened = incidents.incidents(pilot.engine)
     assert len(opened) == 3 and [i.state for i in opened].count("open") == 1
     assert delivery_snapshot(pilot) == rebuilt_snapshot(pilot)
+    scraped = api.admin().get("/metrics").text
+    outcomes = {
+        line.split('outcome="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in scraped.splitlines()
+        if line.startswith("interlock_deployments_total{")
+    }
+    assert outcomes == {"succeeded": 3, "failed": 3, "not_reached": 1}
 
 
 def test_an_incident_opened_while_a_release_waits_is_about_what_already_ran(api, pilot):

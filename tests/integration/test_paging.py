@@ -42,10 +42,8 @@ runbooks:
 
 @pytest.fixture
 def api(pilot: Any) -> Iterator[Api]:
-    path = pilot.config(CONFIG)
-    harness = Api(pilot.engine, pilot.configs, path).start()
-    yield harness
-    harness.stop()
+    with Api.of(pilot, CONFIG) as harness:
+        yield harness
 
 
 def pages(client: Any, path: str, limit: int, **params: Any) -> list[list[Any]]:

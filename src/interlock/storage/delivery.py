@@ -428,3 +428,15 @@ class DeliveryQueries(DeliveryStatements):
                 .scalar_subquery()
             )
         )
+
+
+def rebuild_delivery_on(conn: Any) -> dict[str, int]:
+    """Derive every delivery fact again over a bare connection (what migrations do)."""
+
+    class Rebuild(DeliveryQueries):
+        def __init__(self) -> None:
+            self.conn = conn
+            self.dialect = conn.dialect.name
+            self.read_only = False
+
+    return Rebuild().rebuild_delivery()

@@ -17,7 +17,6 @@ Create Date: 2026-12-05 22:00:00.000000
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
@@ -27,15 +26,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from interlock.storage.delivery import DeliveryQueries
+    from interlock.storage.delivery import rebuild_delivery_on
 
-    class Rederive(DeliveryQueries):
-        def __init__(self, conn: sa.engine.Connection) -> None:
-            self.conn = conn
-            self.dialect = conn.dialect.name
-            self.read_only = False
-
-    Rederive(op.get_bind()).rebuild_delivery()
+    rebuild_delivery_on(op.get_bind())
 
 
 def downgrade() -> None:
