@@ -580,6 +580,9 @@ def test_manual_steps_ranked_by_what_they_cost_people(seeded):
     assert found["steps"][0]["total_signoff"] == pytest.approx(3.5 * HOUR)
     assert found["steps"][0]["per_unit"] == pytest.approx(3.0)  # per week
     assert found["steps"][0]["median_signoff_display"] == "1h"
+    assert found["more"] is False
+    top = manual_steps_report(seeded.engine, request, limit=1)  # the ranking says it was cut
+    assert [s["step"] for s in top["steps"]] == ["api/smoke-check"] and top["more"] is True
     only_production = manual_steps_report(
         seeded.engine, MetricsRequest(**WEEK, environment="production")
     )
