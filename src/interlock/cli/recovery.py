@@ -87,7 +87,11 @@ def incident() -> None:
 @click.option("--service")
 @click.option("--env", "environment", required=True, metavar="ENV")
 @click.option("--summary", required=True)
-@click.option("--deployment", type=int, help="Default: the latest of that service there.")
+@click.option(
+    "--deployment",
+    type=int,
+    help="Default: the latest deployment of that service that finished there (after a step ran).",
+)
 @FORMAT_OPTION
 def open_(
     service: str | None, environment: str, summary: str, deployment: int | None, fmt: str
