@@ -27,7 +27,7 @@ def open_for_failure(tx: Any, deployment: Deployment, *, at: datetime, error: st
         return  # nothing changed in the environment (it stopped at a gate): no incident
     if any(
         i.deployment_id == deployment.id
-        for i in tx.list_incidents(state="open", environment=deployment.environment)
+        for i in tx.list_incidents(state="open", environment=deployment.environment, limit=None)
     ):
         return
     release = tx.get_release(deployment.release_id, plan=False)
@@ -65,7 +65,7 @@ def resolve_by_deployment(
 ) -> None:
     """A deployment of ``service`` succeeded here: it resolves the incidents open for it."""
     for incident in tx.list_incidents(
-        state="open", service=service, environment=deployment.environment
+        state="open", service=service, environment=deployment.environment, limit=None
     ):
         if incident.deployment_id == deployment.id:
             continue  # the deployment that caused it cannot be its fix

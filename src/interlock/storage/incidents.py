@@ -60,10 +60,10 @@ class IncidentQueries(QueryBase):
         state: str | None = None,
         service: str | None = None,
         environment: str | None = None,
-        limit: int = 100,
+        limit: int | None = 100,
         before_id: int | None = None,
     ) -> list[Incident]:
-        """Incidents, newest first; ``before_id``: only those older than that one."""
+        """Incidents, newest first (``limit`` None: all); ``before_id``: those older than it."""
         query = select(incidents).order_by(incidents.c.id.desc()).limit(limit)
         if before_id is not None:
             query = query.where(incidents.c.id < before_id)
