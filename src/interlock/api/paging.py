@@ -23,6 +23,7 @@ from interlock.api.schemas import Page
 Row = TypeVar("Row")
 
 CURSOR_MAX = 2**62
+BATCH_MAX = 2000  # rows read at once when many are left out of a page
 Cursor = Annotated[
     int | None,
     Query(
@@ -55,7 +56,8 @@ def collect(
 
     ``fetch(cursor, n)`` returns at most ``n`` rows past ``cursor`` (``None``:
     from the start) in the list's order; ``key`` gives a row's cursor. Rows
-    ``keep`` refuses are passed over, reading on until the page is full.
+    ``keep`` refuses are passed over, reading on until the page is full (and
+    one more kept row shows there is more).
     """
     page: list[Row] = []
     batch = limit + 1
@@ -69,6 +71,7 @@ def collect(
             cursor = key(row)
         if len(found) < batch:
             return page, None
+        batch = min(batch * 2, BATCH_MAX)  # many rows left out: read on in larger batches
 
 
 def page_of(
