@@ -193,7 +193,7 @@ def test_approvals_can_be_given_ahead_of_time(api):
     for person in (alice, bob, carol):
         response = approve(person, made["id"], environment="production")
         assert response.json()["gate_state"] == "not reached yet"
-    pending = alice.get("/api/v1/approvals/pending").json()
+    pending = alice.get("/api/v1/approvals/pending").json()["items"]
     assert pending == []
 
 
@@ -201,15 +201,15 @@ def test_what_waits_on_me(api):
     dave, alice, carol = api.user("dave"), api.user("alice"), api.user("carol")
     made = release(dave, "api@4.0.0")
     waiting_in_production(dave, made["id"])
-    [mine] = alice.get("/api/v1/approvals/pending").json()
+    [mine] = alice.get("/api/v1/approvals/pending").json()["items"]
     assert mine["release"] == made["id"] and mine["environment"] == "production"
     assert mine["rules"][0]["rule"] == "2 from role release-managers"
-    assert carol.get("/api/v1/approvals/pending").json()[0]["rules"][0]["rule"] == (
+    assert carol.get("/api/v1/approvals/pending").json()["items"][0]["rules"][0]["rule"] == (
         "1 from role sre"
     )
-    assert dave.get("/api/v1/approvals/pending").json() == []
+    assert dave.get("/api/v1/approvals/pending").json()["items"] == []
     approve(alice, made["id"])
-    assert alice.get("/api/v1/approvals/pending").json() == []
+    assert alice.get("/api/v1/approvals/pending").json()["items"] == []
 
 
 def test_twenty_approvers_at_once_clear_the_gate_exactly_once(api, pilot):
@@ -331,7 +331,7 @@ def test_tokens_bad_expired_revoked_are_refused_and_audited(clocked):
     expired = dave.post("/api/v1/releases", json={"services": ["api@1"], "reason": "x"})
     assert expired.status_code == 401 and "expired" in expired.json()["detail"]
     erin = api.user("erin")
-    token_id = erin.get("/api/v1/users/erin/tokens").json()[0]["id"]
+    token_id = erin.get("/api/v1/users/erin/tokens").json()["items"][0]["id"]
     assert admin.delete(f"/api/v1/tokens/{token_id}").status_code == 200
     revoked = erin.post("/api/v1/releases", json={"services": ["api@1"], "reason": "x"})
     assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]

@@ -215,7 +215,7 @@ def test_an_approval_given_ahead_of_time_counts_only_for_that_content(api, pilot
     ahead = [e for e in audit(api, "approval.given") if e["object_id"] == str(changed["id"])]
     assert {e["data"]["content_hash"] for e in ahead} == {approved_hash}
     assert stored_hash(pilot, changed["id"]) != approved_hash
-    [pending] = [p for p in alice.get("/api/v1/approvals/pending").json()]
+    [pending] = [p for p in alice.get("/api/v1/approvals/pending").json()["items"]]
     assert pending["release"] == changed["id"] and pending["items"] == ["api@9.9.9"]
 
 

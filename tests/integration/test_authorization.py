@@ -346,7 +346,7 @@ def test_tokens_cannot_outlive_or_escape_their_controls(pilot):
         assert helpdesk.post("/api/v1/users/dave/tokens", json={}).status_code == 201
         escalate = helpdesk.post("/api/v1/users/root/tokens", json={})
         assert escalate.status_code == 403 and "an admin" in escalate.json()["detail"]
-        root_token = api.admin().get("/api/v1/users/root/tokens").json()[0]["id"]
+        root_token = api.admin().get("/api/v1/users/root/tokens").json()["items"][0]["id"]
         probe = dave.delete(f"/api/v1/tokens/{root_token}")
         assert probe.status_code == 404  # the same answer as for a token that does not exist
         assert dave.delete("/api/v1/tokens/999999").status_code == 404

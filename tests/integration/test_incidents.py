@@ -104,3 +104,23 @@ def test_the_service_taken_from_the_deployment_is_authorised_too(pilot):
         assert allowed.json()["service"] == "web"
     finally:
         api.stop()
+
+
+def test_a_fix_resolves_every_open_incident_of_its_service_however_many(pilot):
+    """Resolution read the open incidents 100 at a time: the 101st stayed open."""
+    pilot.config(CONFIG)
+    with pilot.engine.db.transaction() as tx:
+        for n in range(101):
+            tx.open_incident(
+                service="api",
+                environment="production",
+                summary=f"alert {n}",
+                at=pilot.engine.clock.now(),
+                by="pager",
+                deployment_id=None,
+                release_id=None,
+            )
+    with running(pilot.engine):
+        deployments(pilot, "api@2")
+    assert incidents.incidents(pilot.engine, state="open", limit=1000) == []
+    assert len(incidents.incidents(pilot.engine, state="resolved", limit=1000)) == 101

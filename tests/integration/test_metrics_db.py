@@ -422,8 +422,10 @@ def test_coordination_metrics(seeded):
     assert manual["value"] == pytest.approx(4 / 15)
     assert manual["details"] == {"manual": 4, "automated": 11}
 
-    people = m["release_concentration"]  # alice 4, bob 2, carol 1, dave 1; ci for nobody
-    assert people["value"] == pytest.approx(0.5) and people["n"] == 8
+    # alice 4, bob 1 (D6 was cancelled before it started: it reached nothing), carol 1,
+    # dave 1; ci for nobody
+    people = m["release_concentration"]
+    assert people["value"] == pytest.approx(4 / 7) and people["n"] == 7
     details = people["details"]
     assert (details["top_person"], details["distinct_people"], details["bus_factor"]) == (
         "alice",
@@ -578,6 +580,9 @@ def test_manual_steps_ranked_by_what_they_cost_people(seeded):
     assert found["steps"][0]["total_signoff"] == pytest.approx(3.5 * HOUR)
     assert found["steps"][0]["per_unit"] == pytest.approx(3.0)  # per week
     assert found["steps"][0]["median_signoff_display"] == "1h"
+    assert found["more"] is False
+    top = manual_steps_report(seeded.engine, request, limit=1)  # the ranking says it was cut
+    assert [s["step"] for s in top["steps"]] == ["api/smoke-check"] and top["more"] is True
     only_production = manual_steps_report(
         seeded.engine, MetricsRequest(**WEEK, environment="production")
     )

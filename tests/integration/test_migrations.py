@@ -74,3 +74,43 @@ def test_receipts_gain_the_body_digest_and_lose_it_again(pilot):
         assert tx.event_receipt("a" * 64).body_digest is None
     assert claim("c" * 64, "1" * 64)
     assert not claim("d" * 64, "1" * 64)
+
+
+def test_facts_of_deployments_that_never_reached_their_environment_are_derived_again(pilot):
+    """0011: a deployment rejected at its gate (no deploy step ran) counts nowhere."""
+    from interlock.engine.metrics import MetricsRequest, delivery_report
+    from tests.integration.test_metrics_db import CONFIG as METRICS_CONFIG
+    from tests.integration.test_metrics_db import Records, at
+
+    pilot.config(METRICS_CONFIG)
+    with pilot.engine.db.transaction() as tx:
+        r = Records(tx)
+        good = r.deployment(r.release("alice", 1, ("api", "1.0", None)), "production", *GOOD)
+        r.node(good, "api/roll-out", 2, 3)
+        bad = r.deployment(r.release("alice", 4, ("api", "1.1", None)), "production", *BAD)
+        r.node(bad, "api/roll-out", 5, 6, state="failed")
+        rejected = r.deployment(r.release("bob", 7, ("api", "1.2", None)), "production", *BAD2)
+        r.node(rejected, "gate/approval", 8, 9, executor="approval", state="failed")
+        tx.rebuild_delivery()
+    db = pilot.engine.db
+
+    def change_failure_rate() -> float:
+        request = MetricsRequest(since=at(0).isoformat(), until=at(24).isoformat())
+        found = delivery_report(pilot.engine, request).as_dict()["metrics"]
+        return next(m["value"] for m in found if m["key"] == "change_failure_rate")
+
+    assert change_failure_rate() == 1 / 2  # 1.1 failed; 1.2 was rejected before any step
+    _downgrade(db, "0007")  # as the facts were before: the rejection a failed deployment
+    with db.engine.connect() as conn:
+        states = conn.execute(text("SELECT state FROM delivery_facts ORDER BY deployment_id"))
+        assert list(states.scalars()) == ["succeeded", "failed", "failed"]
+    assert upgrade(db) == ("0007", head_revision())
+    with db.engine.connect() as conn:
+        states = conn.execute(text("SELECT state FROM delivery_facts ORDER BY deployment_id"))
+        assert list(states.scalars()) == ["succeeded", "failed", "not_reached"]
+    assert change_failure_rate() == 1 / 2
+
+
+GOOD = ("succeeded", 2, 3)
+BAD = ("failed", 5, 6)
+BAD2 = ("failed", 8, 9)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,16 @@ class Api:
         client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
         self.clients.append(client)
         return client
+
+    @classmethod
+    @contextmanager
+    def of(cls, pilot: Any, config: str) -> Iterator[Api]:
+        """The API (with workers) of the integration ``pilot`` under ``config``, for a test."""
+        harness = cls(pilot.engine, pilot.configs, pilot.config(config)).start()
+        try:
+            yield harness
+        finally:
+            harness.stop()
 
     def admin(self) -> httpx.Client:
         return self.user("root", roles=["admin"])

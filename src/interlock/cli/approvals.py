@@ -6,6 +6,7 @@ import click
 
 from interlock.cli.client import Client
 from interlock.cli.output import FORMAT_OPTION, emit_json, table
+from interlock.cli.paging import listed, page_options
 
 
 def _decide(
@@ -51,10 +52,12 @@ def reject(release_id: int, comment: str, env: str | None, gate: str | None, fmt
 
 
 @click.command()
+@page_options
 @FORMAT_OPTION
-def approvals(fmt: str) -> None:
+def approvals(cursor: int | None, every: bool, limit: int | None, fmt: str) -> None:
     """What waits on me: approvals where mine is one of those still needed."""
-    found = Client().get("/api/v1/approvals/pending")
+    with Client() as client:
+        found = listed(client, "/api/v1/approvals/pending", cursor=cursor, every=every, limit=limit)
     if fmt == "json":
         emit_json(found)
         return
@@ -112,10 +115,19 @@ def create(release_id: int, env: str, reason: str, fmt: str) -> None:
 
 @override.command("list")
 @click.option("--unreviewed", is_flag=True, help="Only those not reviewed yet.")
+@page_options
 @FORMAT_OPTION
-def list_(unreviewed: bool, fmt: str) -> None:
+def list_(unreviewed: bool, cursor: int | None, every: bool, limit: int | None, fmt: str) -> None:
     """Overrides, newest first."""
-    found = Client().get("/api/v1/overrides", unreviewed=str(unreviewed).lower())
+    with Client() as client:
+        found = listed(
+            client,
+            "/api/v1/overrides",
+            cursor=cursor,
+            every=every,
+            limit=limit,
+            unreviewed=str(unreviewed).lower(),
+        )
     if fmt == "json":
         emit_json(found)
         return

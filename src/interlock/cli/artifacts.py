@@ -8,6 +8,7 @@ import click
 
 from interlock.cli.client import Client
 from interlock.cli.output import FORMAT_OPTION, emit_json, table
+from interlock.cli.paging import listed, page_options
 
 
 @click.group()
@@ -65,11 +66,16 @@ def register(
 
 @artifact.command("list")
 @click.option("--service")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@page_options
 @FORMAT_OPTION
-def list_(service: str | None, limit: int, fmt: str) -> None:
+def list_(
+    service: str | None, cursor: int | None, every: bool, limit: int | None, fmt: str
+) -> None:
     """Registered artifacts, newest first."""
-    found = Client().get("/api/v1/artifacts", service=service, limit=limit)
+    with Client() as client:
+        found = listed(
+            client, "/api/v1/artifacts", cursor=cursor, every=every, service=service, limit=limit
+        )
     if fmt == "json":
         emit_json(found)
         return

@@ -6,6 +6,7 @@ import click
 
 from interlock.cli.client import Client
 from interlock.cli.output import FORMAT_OPTION, emit_json, table
+from interlock.cli.paging import listed, page_options
 
 
 @click.group()
@@ -40,10 +41,12 @@ def add(name: str, service: bool, display_name: str | None, email: str | None, f
 
 
 @user.command("list")
+@page_options
 @FORMAT_OPTION
-def list_users(fmt: str) -> None:
-    """Every user with roles and teams."""
-    found = Client().get("/api/v1/users")
+def list_users(cursor: int | None, every: bool, limit: int | None, fmt: str) -> None:
+    """Users with roles and teams, in the order they were added."""
+    with Client() as client:
+        found = listed(client, "/api/v1/users", cursor=cursor, every=every, limit=limit)
     if fmt == "json":
         emit_json(found)
         return
@@ -105,12 +108,17 @@ def create(user_: str | None, name: str, expires: str, fmt: str) -> None:
 
 @token.command("list")
 @click.option("--user", "user_")
+@page_options
 @FORMAT_OPTION
-def list_tokens(user_: str | None, fmt: str) -> None:
+def list_tokens(
+    user_: str | None, cursor: int | None, every: bool, limit: int | None, fmt: str
+) -> None:
     """Tokens of a user (default: you)."""
-    client = Client()
-    owner = user_ or client.get("/api/v1/users/me")["name"]
-    found = client.get(f"/api/v1/users/{owner}/tokens")
+    with Client() as client:
+        owner = user_ or client.get("/api/v1/users/me")["name"]
+        found = listed(
+            client, f"/api/v1/users/{owner}/tokens", cursor=cursor, every=every, limit=limit
+        )
     if fmt == "json":
         emit_json(found)
         return

@@ -218,4 +218,6 @@ def _print_manual_steps(found: dict[str, Any]) -> None:
         empty="no manual steps ran in this period",
         styles={"step": _plain},
     )
+    if found.get("more"):
+        click.echo(f"more manual steps cost less: raise --limit ({len(found['steps'])})", err=True)
     click.echo(f"\n{found['definition']}")

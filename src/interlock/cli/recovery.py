@@ -6,6 +6,7 @@ import click
 
 from interlock.cli.client import Client
 from interlock.cli.output import FORMAT_OPTION, emit_json, table
+from interlock.cli.paging import listed, page_options
 from interlock.errors import InvalidInput
 
 
@@ -86,7 +87,11 @@ def incident() -> None:
 @click.option("--service")
 @click.option("--env", "environment", required=True, metavar="ENV")
 @click.option("--summary", required=True)
-@click.option("--deployment", type=int, help="Default: the latest of that service there.")
+@click.option(
+    "--deployment",
+    type=int,
+    help="Default: the latest deployment of that service that finished there (after a step ran).",
+)
 @FORMAT_OPTION
 def open_(
     service: str | None, environment: str, summary: str, deployment: int | None, fmt: str
@@ -121,15 +126,29 @@ def resolve_incident(incident_id: int, note: str) -> None:
 @click.option("--open", "only_open", is_flag=True)
 @click.option("--service")
 @click.option("--env", "environment")
+@page_options
 @FORMAT_OPTION
-def list_incidents(only_open: bool, service: str | None, environment: str | None, fmt: str) -> None:
+def list_incidents(
+    only_open: bool,
+    service: str | None,
+    environment: str | None,
+    cursor: int | None,
+    every: bool,
+    limit: int | None,
+    fmt: str,
+) -> None:
     """Incidents, newest first."""
-    found = Client().get(
-        "/api/v1/incidents",
-        state="open" if only_open else None,
-        service=service,
-        environment=environment,
-    )
+    with Client() as client:
+        found = listed(
+            client,
+            "/api/v1/incidents",
+            cursor=cursor,
+            every=every,
+            limit=limit,
+            state="open" if only_open else None,
+            service=service,
+            environment=environment,
+        )
     if fmt == "json":
         emit_json(found)
         return
@@ -287,10 +306,12 @@ def sign(run_id: int, step: str, comment: str | None) -> None:
 
 
 @runbook.command("runs")
+@page_options
 @FORMAT_OPTION
-def runs(fmt: str) -> None:
+def runs(cursor: int | None, every: bool, limit: int | None, fmt: str) -> None:
     """Runs, newest first."""
-    found = Client().get("/api/v1/runbook-runs")
+    with Client() as client:
+        found = listed(client, "/api/v1/runbook-runs", cursor=cursor, every=every, limit=limit)
     if fmt == "json":
         emit_json(found)
         return

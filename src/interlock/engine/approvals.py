@@ -375,13 +375,20 @@ def describe_gate(
     return info
 
 
-def pending_for(engine: Engine, access: Any, who: Principal) -> list[dict[str, Any]]:
-    """Approval gates waiting now in which ``who`` can give a needed approval."""
+def pending_for(
+    engine: Engine, access: Any, who: Principal, *, limit: int = 500, after: int | None = None
+) -> list[tuple[int, dict[str, Any] | None]]:
+    """The next ``limit`` approval gates waiting now (after the gate ``after``), oldest first.
+
+    Each is ``(gate id, what to show)``, the latter ``None`` unless ``who`` can
+    give an approval it still needs (the caller pages on by gate id either way).
+    """
     now = engine.clock.now()
-    found = []
+    found: list[tuple[int, dict[str, Any] | None]] = []
     with engine.db.read() as tx:
         people = people_lookup(tx, engine)  # approvers are read once, not once per gate
-        for node in tx.waiting_nodes("approval"):
+        for node in tx.waiting_nodes("approval", limit, after):
+            found.append((node.id, None))
             deployment = tx.get_deployment(node.deployment_id)
             if deployment is None or deployment.release_id is None:
                 continue
@@ -403,7 +410,8 @@ def pending_for(engine: Engine, access: Any, who: Principal) -> list[dict[str, A
             needed = [s for s in status if s.missing and who.name in s.eligible]
             if not needed:
                 continue
-            found.append(
+            found[-1] = (
+                node.id,
                 {
                     "release": release.id,
                     "environment": deployment.environment,
@@ -413,7 +421,7 @@ def pending_for(engine: Engine, access: Any, who: Principal) -> list[dict[str, A
                     "created_by": release.created_by,
                     "waiting_since": (node.started_at or now).isoformat(),
                     "rules": [s.as_dict() for s in needed],
-                }
+                },
             )
     return found
 

@@ -269,7 +269,10 @@ def get(engine: Engine, service: str, version: str) -> Artifact:
     return found
 
 
-def listing(engine: Engine, service: str | None = None, limit: int = 100) -> list[Artifact]:
+def listing(
+    engine: Engine, service: str | None = None, limit: int = 100, before: int | None = None
+) -> list[Artifact]:
+    """Registered artifacts, newest first (registered before the artifact ``before``, if given)."""
     with engine.db.read() as tx:
-        found: list[Artifact] = tx.list_artifacts(service, limit)
+        found: list[Artifact] = tx.list_artifacts(service, limit, before)
     return found

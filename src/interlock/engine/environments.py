@@ -164,7 +164,12 @@ def review_override(engine: Engine, who: Any, *, override_id: int, comment: str)
     return result
 
 
-def overrides(engine: Engine, *, unreviewed: bool = False) -> list[Override]:
+def overrides(
+    engine: Engine, *, unreviewed: bool = False, limit: int = 200, before: int | None = None
+) -> list[Override]:
+    """Break-glass overrides, newest first (older than the override ``before``, if given)."""
     with engine.db.read() as tx:
-        found: list[Override] = tx.list_overrides(unreviewed=unreviewed)
+        found: list[Override] = tx.list_overrides(
+            unreviewed=unreviewed, limit=limit, before_id=before
+        )
     return found

@@ -141,14 +141,15 @@ class DeliveryCollector:
             CounterMetricFamily(
                 "interlock_deployments",
                 "Deployments that ended, by service, environment, kind (deploy or rollback) and"
-                " outcome (succeeded, failed, rolled_back, cancelled).",
+                " outcome (succeeded, failed, rolled_back, cancelled, or not_reached: it failed"
+                " before its first deploy step, as when rejected at an approval).",
                 labels=["service", "environment", "kind", "outcome"],
             ),
             totals.deployments,
         )
         yield _histogram(
             "interlock_deployment_duration",
-            "Time from a deployment starting to ending (cancelled ones left out).",
+            "Time from a deployment starting to ending (of those that reached the environment).",
             ["environment"],
             BOUNDS["duration"],
             totals.durations,

@@ -211,9 +211,10 @@ class Identity:
             raise NotFound(f"no user named {name!r}; add one with `interlock user add`")
         return found
 
-    def users(self) -> list[User]:
+    def users(self, limit: int | None = None, after: int | None = None) -> list[User]:
+        """Every user by name; with ``limit``, a page of them by id, after ``after``."""
         with self.engine.db.read() as tx:
-            found: list[User] = tx.list_users()
+            found: list[User] = tx.list_users(limit=limit, after_id=after)
         return found
 
     def create_token(
@@ -264,10 +265,11 @@ class Identity:
             found: Token | None = tx.get_token(token_id)
         return found
 
-    def tokens(self, user: str) -> list[Token]:
+    def tokens(self, user: str, limit: int | None = None, after: int | None = None) -> list[Token]:
+        """A user's tokens, oldest first (at most ``limit``, after the token ``after``)."""
         owner = self.user(user)
         with self.engine.db.read() as tx:
-            found: list[Token] = tx.tokens_of(owner.id)
+            found: list[Token] = tx.tokens_of(owner.id, limit=limit, after_id=after)
         return found
 
     def token_owner(self, token_id: int) -> str:

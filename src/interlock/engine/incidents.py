@@ -27,7 +27,7 @@ def open_for_failure(tx: Any, deployment: Deployment, *, at: datetime, error: st
         return  # nothing changed in the environment (it stopped at a gate): no incident
     if any(
         i.deployment_id == deployment.id
-        for i in tx.list_incidents(state="open", environment=deployment.environment)
+        for i in tx.list_incidents(state="open", environment=deployment.environment, limit=None)
     ):
         return
     release = tx.get_release(deployment.release_id, plan=False)
@@ -65,7 +65,7 @@ def resolve_by_deployment(
 ) -> None:
     """A deployment of ``service`` succeeded here: it resolves the incidents open for it."""
     for incident in tx.list_incidents(
-        state="open", service=service, environment=deployment.environment
+        state="open", service=service, environment=deployment.environment, limit=None
     ):
         if incident.deployment_id == deployment.id:
             continue  # the deployment that caused it cannot be its fix
@@ -104,7 +104,8 @@ def open_incident(
     deployment_id: int | None = None,
     authorize: Callable[[str | None], None] | None = None,
 ) -> Incident:
-    """Open an incident by hand, linked to its deployment (given, or the latest before now).
+    """Open an incident by hand, linked to its deployment (given, or the latest that finished
+    there before now, having reached the environment: see ``latest_deployment_of``).
 
     A deployment given must have run in ``environment``. Without ``service``,
     the incident is about the one service the deployment's release carries; a
@@ -221,10 +222,12 @@ def incidents(
     service: str | None = None,
     environment: str | None = None,
     limit: int = 100,
+    before: int | None = None,
 ) -> list[Incident]:
+    """Incidents, newest first (older than the incident ``before``, if given)."""
     with engine.db.read() as tx:
         found: list[Incident] = tx.list_incidents(
-            state=state, service=service, environment=environment, limit=limit
+            state=state, service=service, environment=environment, limit=limit, before_id=before
         )
     return found
 

@@ -305,10 +305,15 @@ def manual_steps_report(
     readable: set[str] | None = None,
     limit: int = 20,
 ) -> dict[str, Any]:
-    """Manual steps worth automating first: how often they run, how long sign-off takes."""
+    """Manual steps worth automating first: how often they run, how long sign-off takes.
+
+    ``more`` says that steps beyond the ``limit`` first were left out.
+    """
     unit = request.definitions.frequency_unit
     with _facts(engine, request, readable) as (scope, notes, facts):
-        ranked = facts.manual_steps(limit)
+        ranked = facts.manual_steps(limit + 1)
+    more = len(ranked) > limit
+    ranked = ranked[:limit]
     days = facts.window.days()
     steps = []
     for rank, runbook, waiting in ranked:
@@ -337,6 +342,7 @@ def manual_steps_report(
             " from the step starting to wait to its sign-off"
         ),
         "steps": steps,
+        "more": more,
     }
 
 

@@ -277,7 +277,10 @@ def wake_parent(tx: Any, run_: Deployment, *, at: datetime) -> None:
         tx.notify("work")
 
 
-def runs(engine: Engine, *, limit: int = 50) -> list[Deployment]:
+def runs(engine: Engine, *, limit: int = 50, before: int | None = None) -> list[Deployment]:
+    """Runbook runs, newest first (started before the run ``before``, if given)."""
     with engine.db.read() as tx:
-        found: list[Deployment] = tx.list_deployments(kinds=["runbook"], limit=limit)
+        found: list[Deployment] = tx.list_deployments(
+            kinds=["runbook"], limit=limit, before_id=before
+        )
     return found

@@ -113,7 +113,8 @@ def change_failure_rate(facts: DeliveryFacts, definitions: Definitions) -> Metri
     value = counts.change_failures / n if n else None
     definition = (
         "deployments that failed, were rolled back or caused a failure (an incident names"
-        " them, or a hotfix followed) / all deployments that were not cancelled"
+        " them, or a hotfix followed) / all deployments that reached the environment (not"
+        " cancelled, not stopped before their first step, as by a rejected approval)"
     )
     if incidents.unlinked:
         definition += (
@@ -187,7 +188,8 @@ def rework_rate(facts: DeliveryFacts, definitions: Definitions) -> MetricResult:
         n=n,
         definition=(
             "unplanned deployments made because of a failure (hotfix, fix-forward)"
-            " / all deployments that were not cancelled"
+            " / all deployments that reached the environment (not cancelled, not stopped"
+            " before their first step)"
         ),
         band_note=not_enough(n) if n < definitions.min_events else NO_BANDS,
         details={"deployments": n, "rework": counts.rework},

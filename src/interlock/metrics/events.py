@@ -18,6 +18,9 @@ class Outcome(StrEnum):
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
     CANCELLED = "cancelled"
+    # failed before its first deploy step (rejected at an approval, stopped by a window
+    # or a check): like a cancelled one, it changed nothing in the environment
+    NOT_REACHED = "not_reached"
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,11 @@ class DeploymentEvent:
         return self.caused_failure or self.outcome in (Outcome.FAILED, Outcome.ROLLED_BACK)
 
     def attempted(self) -> bool:
-        """False for a cancelled deployment, which never changed anything."""
-        return self.outcome is not Outcome.CANCELLED
+        """True when it reached the environment: not cancelled, not stopped before its first step.
+
+        The others never changed anything there, so they count nowhere.
+        """
+        return self.outcome not in (Outcome.CANCELLED, Outcome.NOT_REACHED)
 
 
 @dataclass(frozen=True)

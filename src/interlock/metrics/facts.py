@@ -116,7 +116,7 @@ class DeploymentCounts:
 
     succeeded: int
     deployment_days: int
-    attempted: int  # every deployment but the cancelled ones
+    attempted: int  # the deployments that reached the environment (see attempted())
     change_failures: int
     failed_outcome: int  # failed or rolled back
     flagged: int  # finished well but known to have caused a failure (a hotfix followed)
@@ -262,7 +262,7 @@ class EventFacts:
         days: set[date] = set()
         for d in self._deployments:  # one pass: this runs over every deployment
             outcome = d.outcome
-            if outcome is Outcome.CANCELLED:
+            if not d.attempted():
                 continue
             attempted += 1
             if outcome is Outcome.SUCCEEDED:
@@ -328,7 +328,7 @@ class EventFacts:
         values: list[float] = []
         blamed = self._blamed
         for d in self._all_deployments:  # in time order
-            if d.outcome is Outcome.CANCELLED:
+            if not d.attempted():
                 continue
             stream = (d.service, d.environment)
             failing = d.outcome is not Outcome.SUCCEEDED or d.caused_failure or d.id in blamed

@@ -117,8 +117,13 @@ class ApprovalQueries(QueryBase):
             query = query.where(overrides.c.environment == environment)
         return [Override(**r._mapping) for r in self.conn.execute(query.order_by(overrides.c.id))]
 
-    def list_overrides(self, unreviewed: bool = False, limit: int = 200) -> list[Override]:
+    def list_overrides(
+        self, unreviewed: bool = False, limit: int = 200, before_id: int | None = None
+    ) -> list[Override]:
+        """Break-glass overrides, newest first; ``before_id``: only those older than that one."""
         query = select(overrides).order_by(overrides.c.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(overrides.c.id < before_id)
         if unreviewed:
             query = query.where(overrides.c.reviewed_at.is_(None))
         return [Override(**r._mapping) for r in self.conn.execute(query)]

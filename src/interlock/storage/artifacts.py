@@ -79,8 +79,13 @@ class ArtifactQueries(QueryBase):
             )
         )
 
-    def list_artifacts(self, service: str | None = None, limit: int = 100) -> list[Artifact]:
+    def list_artifacts(
+        self, service: str | None = None, limit: int = 100, before_id: int | None = None
+    ) -> list[Artifact]:
+        """Artifacts, newest first; ``before_id``: only those registered before that one."""
         query = select(artifacts).order_by(artifacts.c.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(artifacts.c.id < before_id)
         if service:
             query = query.where(artifacts.c.service == service)
         return [Artifact(**r._mapping) for r in self.conn.execute(query)]

@@ -55,7 +55,7 @@ from sqlalchemy import (
 
 from interlock.storage.base import StaleFacts
 from interlock.storage.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
-from interlock.storage.metric_scope import seconds
+from interlock.storage.metric_scope import reached, seconds
 from interlock.storage.schema import (
     delivery_days,
     delivery_facts,
@@ -388,7 +388,7 @@ class DeliveryQueries(DeliveryStatements):
             f.started_at.label("at"),
             one.label("late"),
             zero.label("delta"),
-        ).where(f.kind == "deploy", f.state != "cancelled", f.started_at.is_not(None))
+        ).where(f.kind == "deploy", reached(f.state), f.started_at.is_not(None))
         opened, resolved = (
             select(cast(null(), Integer), i.service, i.environment, seconds(at), zero, delta).where(
                 i.service.is_not(None), at.is_not(None)
@@ -428,3 +428,15 @@ class DeliveryQueries(DeliveryStatements):
                 .scalar_subquery()
             )
         )
+
+
+def rebuild_delivery_on(conn: Any) -> dict[str, int]:
+    """Derive every delivery fact again over a bare connection (what migrations do)."""
+
+    class Rebuild(DeliveryQueries):
+        def __init__(self) -> None:
+            self.conn = conn
+            self.dialect = conn.dialect.name
+            self.read_only = False
+
+    return Rebuild().rebuild_delivery()

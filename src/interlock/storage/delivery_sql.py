@@ -35,7 +35,15 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import BindParameter
 
 from interlock.storage.base import QueryBase
-from interlock.storage.metric_scope import DECIDED, DEPLOYING, count_where, seconds
+from interlock.storage.metric_scope import (
+    DECIDED,
+    DEPLOYING,
+    NOT_REACHED,
+    count_where,
+    ran_a_step,
+    reached,
+    seconds,
+)
 from interlock.storage.schema import (
     artifacts,
     delivery_days,
@@ -103,7 +111,7 @@ def fact_sums() -> list[ColumnElement[Any]]:
     """The ``delivery_days`` columns, as sums over ``delivery_facts`` rows."""
     f = delivery_facts.c
     lead_row = f.position == 0
-    attempted = and_(lead_row, f.state != "cancelled")
+    attempted = and_(lead_row, reached(f.state))
     ran = f.started_at.is_not(None)
     gap = case((and_(ran, f.prev_started.is_not(None)), f.started_at - f.prev_started))
     clamped = case((f.lead < 0, literal(0.0, Float())), else_=f.lead)
@@ -150,7 +158,11 @@ class DeliveryStatements(QueryBase):
         """
         d, ri, r, a = deployments.c, release_items.c, releases.c, artifacts.c
         started, finished = seconds(d.started_at), seconds(d.finished_at)
-        deploying = and_(d.kind == "deploy", d.state != "cancelled", d.started_at.is_not(None))
+        state = case(
+            (and_(d.state.in_(FAILED), ~ran_a_step(d.id)), literal(NOT_REACHED)),
+            else_=d.state,
+        )
+        deploying = and_(d.kind == "deploy", reached(state), d.started_at.is_not(None))
         return (
             select(
                 d.id.label("deployment_id"),
@@ -159,7 +171,7 @@ class DeliveryStatements(QueryBase):
                 ri.service.label("service"),
                 d.environment.label("environment"),
                 d.kind.label("kind"),
-                d.state.label("state"),
+                state.label("state"),
                 func.coalesce(r.on_behalf_of, r.created_by).label("person"),
                 started.label("started_at"),
                 finished.label("finished_at"),
@@ -361,7 +373,7 @@ class DeliveryStatements(QueryBase):
             .where(
                 f.service == bindparam("service"),
                 f.environment == bindparam("environment"),
-                f.state != "cancelled",
+                reached(f.state),
                 f.finished_at >= bindparam("since"),
             )
             .order_by(f.finished_at, f.deployment_id)
@@ -440,7 +452,7 @@ class DeliveryStatements(QueryBase):
         person = func.coalesce(f.person, "")
         return (
             select(f.environment, f.day, person.label("person"), func.count().label("releases"))
-            .where(f.position == 0)
+            .where(f.position == 0, reached(f.state))
             .group_by(f.environment, f.day, person)
         )
 

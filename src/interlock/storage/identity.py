@@ -59,8 +59,13 @@ class IdentityQueries(QueryBase):
         row = self.conn.execute(select(users).where(users.c.name == name)).first()
         return User(**row._mapping) if row else None
 
-    def list_users(self) -> list[User]:
-        return [User(**r._mapping) for r in self.conn.execute(select(users).order_by(users.c.name))]
+    def list_users(self, limit: int | None = None, after_id: int | None = None) -> list[User]:
+        """Users by name (``limit``: in the order they were added, after ``after_id``)."""
+        query = select(users).order_by(users.c.name)
+        if limit is not None:
+            query = select(users).order_by(users.c.id).limit(limit)
+            query = query.where(users.c.id > (after_id or 0))
+        return [User(**r._mapping) for r in self.conn.execute(query)]
 
     def count_users(self) -> int:
         return len(self.conn.execute(select(users.c.id).limit(1)).all())
@@ -112,9 +117,15 @@ class IdentityQueries(QueryBase):
         user = User(**{k: v for k, v in data.items() if not k.startswith("t_")})
         return user, _token(row, "t_")
 
-    def tokens_of(self, user_id: int) -> list[Token]:
+    def tokens_of(
+        self, user_id: int, limit: int | None = None, after_id: int | None = None
+    ) -> list[Token]:
+        """A user's tokens, oldest first; at most ``limit`` after ``after_id``."""
         rows = self.conn.execute(
-            select(*_TOKEN_COLUMNS).where(tokens.c.user_id == user_id).order_by(tokens.c.id)
+            select(*_TOKEN_COLUMNS)
+            .where(tokens.c.user_id == user_id, tokens.c.id > (after_id or 0))
+            .order_by(tokens.c.id)
+            .limit(limit)
         )
         return [_token(r) for r in rows]
 

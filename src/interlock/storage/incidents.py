@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from interlock.domain.records import Incident, Signoff
 from interlock.storage.base import QueryBase
+from interlock.storage.metric_scope import DEPLOYING, ran_a_step
 from interlock.storage.schema import deployments, incidents, release_items, signoffs
 
 
@@ -59,9 +60,13 @@ class IncidentQueries(QueryBase):
         state: str | None = None,
         service: str | None = None,
         environment: str | None = None,
-        limit: int = 100,
+        limit: int | None = 100,
+        before_id: int | None = None,
     ) -> list[Incident]:
+        """Incidents, newest first (``limit`` None: all); ``before_id``: those older than it."""
         query = select(incidents).order_by(incidents.c.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(incidents.c.id < before_id)
         if state:
             query = query.where(incidents.c.state == state)
         if service:
@@ -83,17 +88,26 @@ class IncidentQueries(QueryBase):
         return bool(result.rowcount)
 
     def latest_deployment_of(self, service: str, environment: str, before: datetime) -> int | None:
-        """The last deployment of ``service`` to ``environment`` that started before a time."""
+        """The last deployment of ``service`` that finished in ``environment`` before a time.
+
+        Only one that reached the environment (a deploy step of it started) can
+        have caused an incident there: a release still waiting at a gate, or
+        rejected or cancelled before its first step, changed nothing.
+        """
+        d = deployments.c
         row = self.conn.execute(
-            select(deployments.c.id)
-            .join(release_items, release_items.c.release_id == deployments.c.release_id)
+            select(d.id)
+            .join(release_items, release_items.c.release_id == d.release_id)
             .where(
                 release_items.c.service == service,
-                deployments.c.environment == environment,
-                deployments.c.started_at.is_not(None),
-                deployments.c.started_at <= before,
+                d.environment == environment,
+                d.kind.in_(DEPLOYING),
+                d.state != "cancelled",
+                d.finished_at.is_not(None),
+                d.finished_at <= before,
+                ran_a_step(d.id),
             )
-            .order_by(deployments.c.started_at.desc())
+            .order_by(d.finished_at.desc(), d.id.desc())
             .limit(1)
         ).first()
         return int(row.id) if row else None

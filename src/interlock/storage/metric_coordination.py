@@ -19,6 +19,7 @@ from interlock.storage.metric_scope import (
     ScopedFacts,
     count_where,
     nonnegative,
+    reached,
     seconds,
 )
 from interlock.storage.schema import (
@@ -184,7 +185,7 @@ class CoordinationFacts(ScopedFacts):
                 person = func.coalesce(f.person, "")
                 rows = self.tx.conn.execute(
                     select(person.label("person"), func.count().label("releases"))
-                    .where(*facts_in(span, s.environments), f.position == 0)
+                    .where(*facts_in(span, s.environments), f.position == 0, reached(f.state))
                     .group_by(person)
                 ).all()
                 add_rows(rows, ("person",), found)
@@ -198,6 +199,7 @@ class CoordinationFacts(ScopedFacts):
                 .where(
                     f.environment.in_(s.environments),
                     span.contains(f.finished_at),
+                    reached(f.state),
                     *self._of_services(f.service),
                 )
                 .group_by(person)

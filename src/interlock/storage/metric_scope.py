@@ -25,7 +25,9 @@ from sqlalchemy import (
     Integer,
     and_,
     case,
+    exists,
     func,
+    literal,
     literal_column,
     nulls_last,
     or_,
@@ -184,6 +186,30 @@ class RankedSample:
 DEPLOYING = ("deploy", "rollback")
 OPEN_NODE = ("pending", "ready", "running", "waiting", "needs_attention")
 DECIDED = ("succeeded", "failed")  # an approval gate approved or rejected
+# A deployment's state in the delivery facts when it failed before its first deploy
+# step started (rejected at an approval, stopped by a window or a check): it changed
+# nothing in the environment, so like a cancelled one it counts nowhere.
+NOT_REACHED = "not_reached"
+UNREACHED = ("cancelled", NOT_REACHED)
+
+
+def ran_a_step(deployment_id: Any) -> ColumnElement[bool]:
+    """A step of the deployment's deploy phase started: it reached its environment.
+
+    Its gates before (an approval, a window, a check) do not count: a deployment
+    rejected or stopped there changed nothing.
+    """
+    n = nodes.c
+    return exists(
+        select(literal(1))
+        .where(n.deployment_id == deployment_id, n.phase == "deploy", n.started_at.is_not(None))
+        .correlate_except(nodes)
+    )
+
+
+def reached(state: ColumnElement[Any]) -> ColumnElement[bool]:
+    """The deployment whose fact ``state`` this is reached its environment (it ran a step)."""
+    return state.not_in(UNREACHED)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from interlock.storage.metric_scope import (
     count_where,
     nonnegative,
     number,
+    reached,
     seconds,
 )
 from interlock.storage.schema import (
@@ -135,7 +136,7 @@ class MetricTotalsQueries(QueryBase):
             [f.environment],
             nonnegative(f.finished_at - f.started_at),
             delivery_facts,
-            [*finished, f.position == 0, f.started_at.is_not(None), f.state != "cancelled"],
+            [*finished, f.position == 0, f.started_at.is_not(None), reached(f.state)],
             bounds["duration"],
         )
         totals.lead_times = self._histograms(

@@ -64,6 +64,7 @@ from interlock.storage.metric_scope import (
     MetricScope,
     count_where,
     number,
+    reached,
     seconds,
 )
 from interlock.storage.metric_totals import MetricTotalsQueries
@@ -196,7 +197,7 @@ class SqlDeliveryFacts(CoordinationFacts):
             .subquery("per_deployment")
         )
         p = per.c
-        attempted = p.state != "cancelled"
+        attempted = reached(p.state)
         succeeded = p.state == "succeeded"
         row = self.tx.conn.execute(
             select(

@@ -314,11 +314,14 @@ class NodeQueries(QueryBase):
         ).scalar()
         return found
 
-    def waiting_nodes(self, executor: str, limit: int = 500) -> list[Node]:
-        """Nodes waiting for an event (an approval), oldest first."""
+    def waiting_nodes(
+        self, executor: str, limit: int = 500, after_id: int | None = None
+    ) -> list[Node]:
+        """Nodes waiting for an event (an approval), oldest first; after ``after_id`` if given."""
         rows = self.conn.execute(
             select(nodes)
             .where(nodes.c.state == NodeState.WAITING.value, nodes.c.executor == executor)
+            .where(nodes.c.id > (after_id or 0))
             .order_by(nodes.c.id)
             .limit(limit)
         )

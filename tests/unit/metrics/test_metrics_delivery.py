@@ -247,3 +247,19 @@ def test_window_needs_an_order_and_a_zone() -> None:
     with pytest.raises(InvalidInput):
         Window(datetime(2024, 1, 1), datetime(2024, 1, 2))
     assert Window(at(1, 0), at(1, 0) + timedelta(hours=12)).days() == 0.5
+
+
+def test_a_deployment_that_never_reached_the_environment_counts_nowhere() -> None:
+    """Rejected at its approval on 01-13 (before its first step): d1-d10 alone count."""
+    rejected = DeploymentEvent("r1", "api", at(13, 10), Outcome.NOT_REACHED, rework=True)
+    facts = EventFacts(deployments=[*DEPLOYMENTS, rejected], window=WINDOW)
+    assert change_failure_rate(facts, Definitions()).value == pytest.approx(3 / 9)
+    assert change_failure_rate(facts, Definitions()).details["deployments"] == 9
+    assert rework_rate(facts, Definitions()).details == {"deployments": 9, "rework": 1}
+    # it opens no failure episode: d10 restores nothing
+    restore = time_to_restore(facts, Definitions(restore_from=RestoreFrom.DEPLOYMENT))
+    without = time_to_restore(
+        EventFacts(deployments=DEPLOYMENTS, window=WINDOW),
+        Definitions(restore_from=RestoreFrom.DEPLOYMENT),
+    )
+    assert (restore.value, restore.n) == (without.value, without.n)

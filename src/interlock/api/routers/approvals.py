@@ -8,6 +8,8 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
+from interlock.api.paging import Cursor, limit_query, page_of
+from interlock.api.schemas import Page
 from interlock.api.text import Line, Text
 from interlock.engine import approvals, environments
 
@@ -52,10 +54,25 @@ def decide(release_id: Id, body: DecisionIn, app: AppDep, who: PrincipalDep) -> 
     )
 
 
-@router.get("/approvals/pending")
-def pending(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
-    """The approval gates waiting now where your approval is one of those still needed."""
-    return approvals.pending_for(app.engine, app.access, who)
+@router.get("/approvals/pending", response_model=Page[dict[str, Any]])
+def pending(
+    app: AppDep,
+    who: PrincipalDep,
+    cursor: Cursor = None,
+    limit: int = limit_query(100, 500),
+) -> Page[dict[str, Any]]:
+    """The approval gates waiting now where your approval is one of those still needed.
+
+    Oldest first; follow `next_cursor` for more.
+    """
+    return page_of(
+        lambda after, n: approvals.pending_for(app.engine, app.access, who, limit=n, after=after),
+        key=lambda row: row[0],
+        cursor=cursor,
+        limit=limit,
+        out=lambda row: row[1],
+        keep=lambda row: row[1] is not None,
+    )
 
 
 @router.post("/releases/{release_id}/overrides", status_code=status.HTTP_201_CREATED)
@@ -72,11 +89,25 @@ def override(release_id: Id, body: OverrideIn, app: AppDep, who: PrincipalDep) -
     return found.__dict__
 
 
-@router.get("/overrides")
-def overrides(app: AppDep, who: PrincipalDep, unreviewed: bool = False) -> list[dict[str, Any]]:
+@router.get("/overrides", response_model=Page[dict[str, Any]])
+def overrides(
+    app: AppDep,
+    who: PrincipalDep,
+    unreviewed: bool = False,
+    cursor: Cursor = None,
+    limit: int = limit_query(100, 500),
+) -> Page[dict[str, Any]]:
     """Break-glass overrides, newest first; `unreviewed=true` for those still to review."""
     app.access.require(who, "audit.read")
-    return [o.__dict__ for o in environments.overrides(app.engine, unreviewed=unreviewed)]
+    return page_of(
+        lambda before, n: environments.overrides(
+            app.engine, unreviewed=unreviewed, limit=n, before=before
+        ),
+        key=lambda o: o.id,
+        cursor=cursor,
+        limit=limit,
+        out=lambda o: o.__dict__,
+    )
 
 
 @router.post("/overrides/{override_id}/review")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, PrincipalDep
+from interlock.api.paging import Cursor, limit_query, page_of
+from interlock.api.schemas import Page
 from interlock.api.text import Line, Text
 from interlock.engine import artifacts
 
@@ -64,19 +66,23 @@ def register(
     return {**_out(found), "new": new}
 
 
-@router.get("/artifacts")
+@router.get("/artifacts", response_model=Page[dict[str, Any]])
 def listing(
     app: AppDep,
     who: PrincipalDep,
     service: Line | None = None,
-    limit: int = Query(default=100, ge=1, le=1000),
-) -> list[dict[str, Any]]:
+    cursor: Cursor = None,
+    limit: int = limit_query(100, 1000),
+) -> Page[dict[str, Any]]:
     """Registered artifacts, newest first (of the services you may read)."""
-    return [
-        _out(a)
-        for a in artifacts.listing(app.engine, service, limit)
-        if app.access.can_read(who, [a.service])
-    ]
+    return page_of(
+        lambda before, n: artifacts.listing(app.engine, service, n, before),
+        key=lambda a: a.id,
+        cursor=cursor,
+        limit=limit,
+        out=_out,
+        keep=lambda a: app.access.can_read(who, [a.service]),
+    )
 
 
 @router.get("/versions/{version}/services")

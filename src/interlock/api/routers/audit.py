@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from interlock.api.deps import AppDep, PrincipalDep
+from interlock.api.paging import limit_query, page_of
 from interlock.api.schemas import AuditEventOut, CheckpointOut, Page, VerifyOut
 from interlock.api.text import Line
 from interlock.audit.chain import Checkpoint
@@ -37,32 +38,26 @@ def list_(
     actor: Line | None = None,
     action: Annotated[list[Line] | None, Query()] = None,
     newest_first: bool = False,
-    limit: int = Query(default=100, ge=1, le=1000),
+    limit: int = limit_query(100, 1000),
 ) -> Page[AuditEventOut]:
     """Events in sequence order (or newest first), filtered; follow `next_cursor` for more."""
     app.access.require(who, "audit.read")
-    before = None
-    if cursor is not None and newest_first:
-        before = cursor
-    elif cursor is not None:
-        after = max(after or 0, cursor)
-    found = views.audit_events(
-        app.engine,
-        after=after,
-        before=before,
-        object_type=object_type,
-        object_id=object_id,
-        actor=actor,
-        actions=action,
-        limit=limit + 1,
-        newest_first=newest_first,
-    )
-    page = found[:limit]
-    more = len(found) > limit
-    return Page(
-        items=[AuditEventOut.of(e) for e in page],
-        next_cursor=page[-1].seq if more and page else None,
-    )
+
+    def fetch(past: int | None, n: int) -> list[Any]:
+        found: list[Any] = views.audit_events(
+            app.engine,
+            after=max(after or 0, past) if past is not None and not newest_first else after,
+            before=past if newest_first else None,
+            object_type=object_type,
+            object_id=object_id,
+            actor=actor,
+            actions=action,
+            limit=n,
+            newest_first=newest_first,
+        )
+        return found
+
+    return page_of(fetch, key=lambda e: e.seq, cursor=cursor, limit=limit, out=AuditEventOut.of)
 
 
 def _checkpoint(c: Checkpoint | None) -> CheckpointOut | None:

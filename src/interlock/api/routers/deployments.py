@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from interlock.api.deps import AppDep, AppState, Id, PrincipalDep
+from interlock.api.paging import Cursor, limit_query, page_of
 from interlock.api.schemas import DeploymentOut, LogOut, Page, StepOut
 from interlock.api.text import Line
 from interlock.domain.states import DeploymentState
@@ -23,23 +24,24 @@ def list_(
     release_id: int | None = Query(default=None, ge=1, le=2**62),
     environment: Line | None = None,
     state_: Annotated[list[DeploymentState] | None, Query(alias="state")] = None,
-    cursor: int | None = Query(default=None, ge=1, le=2**62),
-    limit: int = Query(default=50, ge=1, le=200),
+    cursor: Cursor = None,
+    limit: int = limit_query(50, 200),
 ) -> Page[DeploymentOut]:
     """Deployments, newest first (only those of releases you may read)."""
-    found = views.list_deployments(
-        app.engine,
-        release_id=release_id,
-        environment=environment,
-        states=[s.value for s in state_ or []],
+    return page_of(
+        lambda before, n: views.list_deployments(
+            app.engine,
+            release_id=release_id,
+            environment=environment,
+            states=[s.value for s in state_ or []],
+            cursor=before,
+            limit=n,
+        ),
+        key=lambda d: d.id,
         cursor=cursor,
-        limit=limit + 1,
-    )
-    more = len(found) > limit
-    page = [d for d in found[:limit] if _readable(app, who, d.release_id)]
-    return Page(
-        items=[DeploymentOut.of(d) for d in page],
-        next_cursor=found[limit - 1].id if more else None,
+        limit=limit,
+        out=DeploymentOut.of,
+        keep=lambda d: _readable(app, who, d.release_id),
     )
 
 

@@ -9,6 +9,8 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
+from interlock.api.paging import Cursor, limit_query, page_of
+from interlock.api.schemas import Page
 from interlock.api.text import Line
 from interlock.domain.durations import parse_duration
 from interlock.errors import Forbidden, InvalidInput, NotFound
@@ -97,11 +99,22 @@ def me(app: AppDep, who: PrincipalDep) -> UserOut:
     return _user_out(app, app.identity.user(who.name))
 
 
-@router.get("/users", response_model=list[UserOut])
-def users(app: AppDep, who: PrincipalDep) -> list[UserOut]:
-    """Every user and service account."""
+@router.get("/users", response_model=Page[UserOut])
+def users(
+    app: AppDep,
+    who: PrincipalDep,
+    cursor: Cursor = None,
+    limit: int = limit_query(100, 1000),
+) -> Page[UserOut]:
+    """Every user and service account, in the order they were added."""
     app.access.require(who, "users.manage")
-    return [_user_out(app, u) for u in app.identity.users()]
+    return page_of(
+        lambda after, n: app.identity.users(limit=n, after=after),
+        key=lambda u: u.id,
+        cursor=cursor,
+        limit=limit,
+        out=lambda u: _user_out(app, u),
+    )
 
 
 @router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
@@ -162,11 +175,23 @@ def create_token(name: Line, body: TokenIn, app: AppDep, who: PrincipalDep) -> T
     return _token_out(name, token, secret)
 
 
-@router.get("/users/{name}/tokens", response_model=list[TokenOut])
-def tokens(name: Line, app: AppDep, who: PrincipalDep) -> list[TokenOut]:
-    """A user's tokens (never their secrets)."""
+@router.get("/users/{name}/tokens", response_model=Page[TokenOut])
+def tokens(
+    name: Line,
+    app: AppDep,
+    who: PrincipalDep,
+    cursor: Cursor = None,
+    limit: int = limit_query(100, 1000),
+) -> Page[TokenOut]:
+    """A user's tokens (never their secrets), oldest first."""
     _may_manage_tokens(app, who, name)
-    return [_token_out(name, t) for t in app.identity.tokens(name)]
+    return page_of(
+        lambda after, n: app.identity.tokens(name, limit=n, after=after),
+        key=lambda t: t.id,
+        cursor=cursor,
+        limit=limit,
+        out=lambda t: _token_out(name, t),
+    )
 
 
 @router.delete("/tokens/{token_id}")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
+from interlock.api.paging import Cursor, limit_query, page_of
+from interlock.api.schemas import Page
 from interlock.api.text import Line, Text
 from interlock.engine import incidents
 from interlock.engine.resolve import resolve
@@ -109,22 +111,32 @@ def open_incident(body: IncidentIn, app: AppDep, who: PrincipalDep) -> dict[str,
     return dict(found.__dict__)
 
 
-@router.get("/incidents")
+@router.get("/incidents", response_model=Page[dict[str, Any]])
 def list_incidents(
     app: AppDep,
     who: PrincipalDep,
     state: Literal["open", "resolved"] | None = None,
     service: Line | None = None,
     environment: Line | None = None,
-    limit: int = Query(default=100, ge=1, le=1000),
-) -> list[dict[str, Any]]:
-    """Incidents, newest first."""
-    found = incidents.incidents(
-        app.engine, state=state, service=service, environment=environment, limit=limit
+    cursor: Cursor = None,
+    limit: int = limit_query(100, 1000),
+) -> Page[dict[str, Any]]:
+    """Incidents, newest first (of the services you may read); follow `next_cursor` for more."""
+    return page_of(
+        lambda before, n: incidents.incidents(
+            app.engine,
+            state=state,
+            service=service,
+            environment=environment,
+            limit=n,
+            before=before,
+        ),
+        key=lambda i: i.id,
+        cursor=cursor,
+        limit=limit,
+        out=lambda i: dict(i.__dict__),
+        keep=lambda i: not i.service or app.access.can_read(who, [i.service]),
     )
-    return [
-        dict(i.__dict__) for i in found if not i.service or app.access.can_read(who, [i.service])
-    ]
 
 
 @router.get("/incidents/{incident_id}")

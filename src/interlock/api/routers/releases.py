@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from starlette.concurrency import run_in_threadpool
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
+from interlock.api.paging import Cursor, limit_query, page_of
 from interlock.api.schemas import (
     CancelIn,
     DeploymentOut,
@@ -106,24 +107,25 @@ def list_(
     state_: Annotated[list[ReleaseState] | None, Query(alias="state")] = None,
     service: Line | None = None,
     created_by: Line | None = None,
-    cursor: int | None = Query(default=None, ge=1, le=2**62),
-    limit: int = Query(default=50, ge=1, le=200),
+    cursor: Cursor = None,
+    limit: int = limit_query(50, 200),
 ) -> Page[ReleaseOut]:
     """Releases, newest first; filter by state, service or creator (only what you may read)."""
     readable = app.access.readable_services(who)
-    found = views.list_releases(
-        app.engine,
-        states=[s.value for s in state_ or []],
-        service=service,
-        created_by=created_by,
+    return page_of(
+        lambda before, n: views.list_releases(
+            app.engine,
+            states=[s.value for s in state_ or []],
+            service=service,
+            created_by=created_by,
+            cursor=before,
+            limit=n,
+            services_in=sorted(readable) if readable is not None else None,
+        ),
+        key=lambda r: r.id,
         cursor=cursor,
-        limit=limit + 1,
-        services_in=sorted(readable) if readable is not None else None,
-    )
-    page = found[:limit]
-    more = len(found) > limit
-    return Page(
-        items=[ReleaseOut.of(r) for r in page], next_cursor=page[-1].id if more and page else None
+        limit=limit,
+        out=ReleaseOut.of,
     )
 
 

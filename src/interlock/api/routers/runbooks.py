@@ -8,7 +8,8 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
-from interlock.api.schemas import DeploymentOut, StepOut
+from interlock.api.paging import Cursor, limit_query, page_of
+from interlock.api.schemas import DeploymentOut, Page, StepOut
 from interlock.api.text import Line, Text
 from interlock.engine import runbooks, views
 from interlock.errors import Forbidden, NotFound
@@ -93,12 +94,21 @@ def run(name: Line, body: RunIn, app: AppDep, who: PrincipalDep) -> dict[str, An
     return _run_out(app, found.id)
 
 
-@router.get("/runbook-runs")
-def runs(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
-    """Runs, newest first."""
+@router.get("/runbook-runs", response_model=Page[dict[str, Any]])
+def runs(
+    app: AppDep,
+    who: PrincipalDep,
+    cursor: Cursor = None,
+    limit: int = limit_query(50, 200),
+) -> Page[dict[str, Any]]:
+    """Runs, newest first; follow `next_cursor` for more."""
     _may_see(app, who)
-    return [
-        {
+    return page_of(
+        lambda before, n: runbooks.runs(app.engine, limit=n, before=before),
+        key=lambda r: r.id,
+        cursor=cursor,
+        limit=limit,
+        out=lambda r: {
             "id": r.id,
             "runbook": r.runbook,
             "state": r.state.value,
@@ -106,9 +116,8 @@ def runs(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
             "created_at": r.created_at.isoformat(),
             "environment": r.environment,
             "incident": r.incident_id,
-        }
-        for r in runbooks.runs(app.engine)
-    ]
+        },
+    )
 
 
 @router.get("/runbook-runs/{run_id}")

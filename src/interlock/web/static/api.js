@@ -106,6 +106,18 @@ export function query(params) {
   return text ? `?${text}` : "";
 }
 
+/** Every item of a paged list (`{items, next_cursor}`), following the cursor to its end. */
+export async function everyItem(path, params, { signal } = {}) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await api(`${path}${query({ ...params, cursor })}`, { signal });
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor !== null && cursor !== undefined);
+  return items;
+}
+
 export function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
     if (signal && signal.aborted) {

@@ -4,7 +4,7 @@
 // with this app). Each page gets an AbortSignal that fires when the reader
 // leaves it, which ends its polling and its pending calls.
 
-import { api, isAbort, onUnauthorized, query, session } from "./api.js";
+import { api, everyItem, isAbort, onUnauthorized, query, session } from "./api.js";
 import { add, code, errorBox, h } from "./dom.js";
 import * as releases from "./releases.js";
 import * as views from "./views.js";
@@ -105,7 +105,7 @@ function frame(active) {
 
 async function pendingCount(signal) {
   try {
-    const found = await api("/approvals/pending", { signal });
+    const found = await everyItem("/approvals/pending", { limit: 500 }, { signal });
     const badge = document.getElementById("pending-count");
     if (!badge) return;
     badge.textContent = String(found.length);

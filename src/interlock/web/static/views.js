@@ -1,6 +1,6 @@
 // Status, Waiting on me, Audit, Incidents.
 
-import { api, isAbort, query, sleep } from "./api.js";
+import { api, everyItem, isAbort, query, sleep } from "./api.js";
 import { code, empty, errorBox, h, json, loading, slug, swap, table, took, when } from "./dom.js";
 
 /** Load, draw, and redraw every `every` ms while the page is open and the answer changes. */
@@ -181,7 +181,7 @@ export async function approvals(ctx) {
     }
     return pending.map(card);
   };
-  const load = () => api("/approvals/pending", { signal: ctx.signal });
+  const load = () => everyItem("/approvals/pending", { limit: 500 }, { signal: ctx.signal });
   reload = async () => {
     try {
       swap(list, draw(await load()));
@@ -305,10 +305,10 @@ export async function incidents(ctx) {
   ctx.main.append(box);
   const load = async () => {
     const [open, resolved] = await Promise.all([
-      api("/incidents?state=open", { signal: ctx.signal }),
-      api("/incidents?state=resolved", { signal: ctx.signal }),
+      everyItem("/incidents", { state: "open", limit: 1000 }, { signal: ctx.signal }),
+      api(`/incidents${query({ state: "resolved", limit: RESOLVED_SHOWN })}`, { signal: ctx.signal }),
     ]);
-    return { open, resolved };
+    return { open, resolved: resolved.items, older: resolved.next_cursor !== null };
   };
   await follow(ctx, box, load, drawIncidents, 15000);
 }
@@ -319,7 +319,9 @@ function cause(i) {
   return "—";
 }
 
-function drawIncidents({ open, resolved }) {
+const RESOLVED_SHOWN = 100; // the latest; the page says when there are older ones
+
+function drawIncidents({ open, resolved, older }) {
   const openRows = open.map((i) =>
     h(
       "tr",
@@ -366,7 +368,8 @@ function drawIncidents({ open, resolved }) {
     h(
       "section",
       { "aria-labelledby": "resolved-title" },
-      h("h2", { id: "resolved-title" }, `Resolved (${resolved.length})`),
+      h("h2", { id: "resolved-title" }, older ? `Resolved (the latest ${resolved.length})` : `Resolved (${resolved.length})`),
+      older ? h("p", { class: "small" }, "Older resolved incidents: ", code("interlock incident list --all"), ".") : null,
       resolved.length
         ? table(
             "Resolved incidents",

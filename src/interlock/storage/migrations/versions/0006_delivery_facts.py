@@ -215,16 +215,10 @@ def upgrade() -> None:
 
 def _fill() -> None:
     """Derive the facts of the records already there (the code of this release does it)."""
-    from interlock.storage.delivery import DeliveryQueries
-
-    class Backfill(DeliveryQueries):
-        def __init__(self, conn: sa.engine.Connection) -> None:
-            self.conn = conn
-            self.dialect = conn.dialect.name
-            self.read_only = False
+    from interlock.storage.delivery import rebuild_delivery_on
 
     op.execute("ANALYZE")  # the planner's statistics of the records, read in one pass below
-    Backfill(op.get_bind()).rebuild_delivery()
+    rebuild_delivery_on(op.get_bind())
     op.execute("ANALYZE")  # statistics for the planner on the new tables and indexes
 
 
