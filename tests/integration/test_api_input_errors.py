@@ -129,6 +129,6 @@ def test_a_required_runbook_parameter_given_empty_is_refused(pilot):
             assert answer.status_code == 422, answer.text
             assert answer.json()["errors"][0]["field"] == "params.region"
             assert "'region' is required" in answer.json()["detail"]
-        assert client.get("/api/v1/runbook-runs").json() == []
+        assert client.get("/api/v1/runbook-runs").json()["items"] == []
     finally:
         api.stop()
