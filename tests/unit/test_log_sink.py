@@ -99,3 +99,10 @@ def test_a_multibyte_secret_split_in_a_character_is_masked():
 def test_errors_and_details_are_masked_with_the_same_values():
     sink = LogSink(secrets=[SECRET + "\n"])  # read from a file: the line break is not part
     assert sink.mask(f"failed: {SECRET}") == "failed: ***"
+
+
+def test_a_secret_is_masked_as_a_url_and_a_json_string_quote_it():
+    secret = 'pa ss/"word"+1'
+    sink = LogSink(secrets=[secret])
+    assert sink.mask("GET /x?k=pa%20ss%2F%22word%22%2B1") == "GET /x?k=***"
+    assert sink.mask('{"k": "pa ss/\\"word\\"+1"}') == '{"k": "***"}'

@@ -9,7 +9,9 @@ raw value is never shown, stored or sent, whatever the read boundaries.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from urllib.parse import quote
 
 MASK = "***"
 # Shorter values would mask common words and numbers everywhere; they are not masked.
@@ -17,13 +19,15 @@ MIN_SECRET = 4
 
 
 def variants(values: Iterable[str]) -> set[str]:
-    """The texts to hide for ``values``: each one, and each without surrounding blanks
-    (a secret read from a file often ends in a line break), if long enough."""
+    """The texts to hide for ``values``, if long enough: each one, each without
+    surrounding blanks (a secret read from a file often ends in a line break), and the
+    forms it takes in a URL and inside a JSON string (an error or a response may quote
+    it so)."""
     found: set[str] = set()
     for value in values:
         for text in (value, value.strip()):
             if len(text) >= MIN_SECRET:
-                found.add(text)
+                found.update((text, quote(text, safe=""), quote(text), json.dumps(text)[1:-1]))
     return found
 
 
