@@ -97,3 +97,5 @@ def test_interlocks_own_secrets_include_the_database_password():
         }
     )
     assert found == ["tok-1", "pw-9x"]
+    given = own_secret_values({}, "postgresql://app:from-the-flag@db/interlock")
+    assert given == ["from-the-flag"]  # --database-url, not the environment

@@ -51,5 +51,5 @@ class Engine:
         self.configs: Any = None  # the Configs holder, set when one is created
         # Values masked in step output and the server's log; configs add theirs when parsed.
         self.secrets = KnownSecrets()
-        self.secrets.learn(own_secret_values(os.environ))
+        self.secrets.learn(own_secret_values(os.environ, db.url))
         db.on_commit(self.notifier.on_commit)

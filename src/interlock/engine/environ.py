@@ -92,16 +92,17 @@ def secret_names(config: Any) -> set[str]:
     return found
 
 
-def own_secret_values(environ: Mapping[str, str]) -> list[str]:
-    """The values of Interlock's own secrets: tokens, the database password."""
+def own_secret_values(environ: Mapping[str, str], database_url: str = "") -> list[str]:
+    """The values of Interlock's own secrets: tokens, the database's password (from the
+    environment and from ``database_url``, which ``--database-url`` may have given)."""
     found = [environ[name] for name in OWN_SECRETS if environ.get(name)]
-    url = environ.get("INTERLOCK_DATABASE_URL", "")
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        found.append(password)
+    for url in (environ.get("INTERLOCK_DATABASE_URL", ""), database_url):
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:
+            found.append(password)
     return found
 
 
@@ -111,12 +112,16 @@ class KnownSecrets:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: frozenset[str] = frozenset()
+        self._masked: frozenset[str] = frozenset()  # with their variants
 
     def learn(self, values: Iterable[str]) -> None:
         """Mask ``values`` from now on (each also without surrounding blanks)."""
-        new = variants(values)
+        new = frozenset(v for v in values if v) - self._values
+        if not new:
+            return
         with self._lock:
-            self._values = self._values | new
+            self._values |= new
+            self._masked |= variants(new)
 
     def learn_config(self, config: Any, environ: Mapping[str, str]) -> None:
         """Mask the values of every variable ``config`` treats as a secret."""
@@ -128,4 +133,4 @@ class KnownSecrets:
 
     def mask(self, text: str) -> str:
         """``text`` with every known value replaced by ``***``."""
-        return mask(text, self._values)
+        return mask(text, self._masked)
