@@ -10,7 +10,9 @@ raw value is never shown, stored or sent, whatever the read boundaries.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import quote
 
 MASK = "***"
@@ -18,33 +20,49 @@ MASK = "***"
 MIN_SECRET = 4
 
 
-def variants(values: Iterable[str]) -> set[str]:
+@lru_cache(maxsize=4096)
+def _forms(value: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for text in (value, value.strip()):
+        if len(text) >= MIN_SECRET:
+            found += (text, quote(text, safe=""), quote(text), json.dumps(text)[1:-1])
+    return tuple(found)
+
+
+def variants(values: Iterable[str]) -> frozenset[str]:
     """The texts to hide for ``values``, if long enough: each one, each without
     surrounding blanks (a secret read from a file often ends in a line break), and the
     forms it takes in a URL and inside a JSON string (an error or a response may quote
     it so)."""
-    found: set[str] = set()
-    for value in values:
-        for text in (value, value.strip()):
-            if len(text) >= MIN_SECRET:
-                found.update((text, quote(text, safe=""), quote(text), json.dumps(text)[1:-1]))
-    return found
+    return frozenset(form for value in values for form in _forms(value))
 
 
-def _held_from(text: str, secrets: Iterable[str]) -> int:
-    """Where the longest tail of ``text`` that begins some secret (but not all of it) starts."""
-    cut = len(text)
+@lru_cache(maxsize=256)
+def _beginnings(secrets: frozenset[str]) -> tuple[re.Pattern[str], dict[str, list[str]], int]:
+    """The first characters of ``secrets`` (as a character class), the secrets by their
+    first character, and the longest one's length."""
+    by_first: dict[str, list[str]] = {}
     for secret in secrets:
-        for size in range(min(len(secret) - 1, len(text)), 0, -1):
-            if len(text) - size >= cut:
-                break  # a shorter tail cannot move the cut further back
-            if text.endswith(secret[:size]):
-                cut = len(text) - size
-                break
-    return cut
+        by_first.setdefault(secret[0], []).append(secret)
+    firsts = re.compile("[" + "".join(re.escape(c) for c in by_first) + "]")
+    return firsts, by_first, max(map(len, secrets))
 
 
-def split(text: str, secrets: Iterable[str], final: bool = False) -> tuple[str, str]:
+def _held_from(text: str, secrets: frozenset[str]) -> int:
+    """Where the longest tail of ``text`` that begins some secret (but not all of it) starts."""
+    if not secrets:
+        return len(text)
+    firsts, by_first, longest = _beginnings(secrets)
+    # The leftmost place in reach where the rest of the text begins a secret.
+    for found in firsts.finditer(text, max(0, len(text) - longest + 1)):
+        rest = text[found.start() :]
+        for secret in by_first[rest[0]]:
+            if len(secret) > len(rest) and secret.startswith(rest):
+                return found.start()
+    return len(text)
+
+
+def split(text: str, secrets: frozenset[str], final: bool = False) -> tuple[str, str]:
     """``text`` masked up to where it is safe to show, and the raw rest to hold back.
 
     Every occurrence of every secret is masked, overlapping ones as one run.
@@ -53,7 +71,8 @@ def split(text: str, secrets: Iterable[str], final: bool = False) -> tuple[str, 
     that overlaps it (so ``***`` never shows half of one). Feed the rest back
     in front of the next piece.
     """
-    secrets = tuple(secrets)
+    if not secrets:
+        return text, ""
     found: list[tuple[int, int]] = []
     for secret in secrets:
         at = text.find(secret)
@@ -82,6 +101,6 @@ def split(text: str, secrets: Iterable[str], final: bool = False) -> tuple[str, 
     return "".join(out), text[cut:]
 
 
-def mask(text: str, secrets: Iterable[str]) -> str:
+def mask(text: str, secrets: frozenset[str]) -> str:
     """``text`` with every occurrence of every secret replaced by ``***``."""
     return split(text, secrets, final=True)[0]

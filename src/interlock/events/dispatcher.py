@@ -150,7 +150,7 @@ def deliver_round(
                     continue
                 break
     if error:
-        error = mask(error, variants(hidden) | engine.secrets.values())
+        error = mask(error, variants([*hidden, *engine.secrets.values()]))
     _record(engine, hook, cursor, position, delivered, error)
     return Round(delivered, position, error)
 
