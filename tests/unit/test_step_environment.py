@@ -99,3 +99,9 @@ def test_interlocks_own_secrets_include_the_database_password():
     assert found == ["tok-1", "pw-9x"]
     given = own_secret_values({}, "postgresql://app:from-the-flag@db/interlock")
     assert given == ["from-the-flag"]  # --database-url, not the environment
+
+
+def test_inherit_everything_still_withholds_interlocks_own():
+    worker = {"PATH": "/bin", "TEAM_SETTING": "x", "INTERLOCK_TOKEN": "t", "INTERLOCK_HOME": "/h"}
+    seen = inherited(worker, inherit=["*"], withheld=["INTERLOCK_TOKEN", "INTERLOCK_HOME"])
+    assert seen == {"PATH": "/bin", "TEAM_SETTING": "x"}
