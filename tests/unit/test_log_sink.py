@@ -106,3 +106,24 @@ def test_a_secret_is_masked_as_a_url_and_a_json_string_quote_it():
     sink = LogSink(secrets=[secret])
     assert sink.mask("GET /x?k=pa%20ss%2F%22word%22%2B1") == "GET /x?k=***"
     assert sink.mask('{"k": "pa ss/\\"word\\"+1"}') == '{"k": "***"}'
+
+
+def test_any_cutting_of_any_output_stores_what_masking_the_whole_output_gives():
+    import random
+
+    from interlock.domain.masking import mask, variants
+
+    rng = random.Random(13)
+    alphabet = "abcd-\nü"
+    for _ in range(3000):
+        secrets = ["".join(rng.choices(alphabet, k=rng.randint(4, 9))) for _ in range(3)]
+        # Output made of pieces of the secrets and noise, so they overlap and touch.
+        pieces = [rng.choice([*secrets, *(s[: rng.randint(1, 5)] for s in secrets), "xy"])]
+        pieces += [rng.choice([*secrets, "ab", "-", "\n", "cdü"]) for _ in range(8)]
+        output = "".join(pieces)
+        cuts = sorted(rng.sample(range(1, len(output)), min(len(output) - 1, rng.randint(1, 6))))
+        chunks = [output[a:b] for a, b in zip([0, *cuts], [*cuts, len(output)], strict=True)]
+        sink = LogSink(secrets=secrets)
+        live, stored = _stored(sink, chunks)
+        assert stored == mask(output, variants(secrets)), (secrets, chunks)
+        assert stored.startswith(live) and not any(s in stored for s in secrets)
