@@ -26,7 +26,7 @@ from sqlalchemy import create_engine
 
 from interlock.storage.db import normalize_url
 from interlock.storage.schema import metadata
-from tests.helpers import write_config
+from tests.helpers import wait_for, write_config
 from tests.support.webhook_receiver import Receiver, serve
 
 PLACES = ("STEP_ENV", "URL", "HEADER", "BODY", "PLUGIN", "NATIVE", "HOOK_URL", "HOOK_HEADER")
@@ -232,3 +232,34 @@ def test_no_secret_leaks_anywhere(project, server, database_url, http_target, ca
     good = scan.places["step logs (api)"][0][1]
     assert "key=*** native=***" in good and "*** after a full pipe" in good
     assert "plug-in got ***" in good and "***" in good
+
+
+LOGGED = """\
+version: 1
+environments: [{{name: staging}}]
+notifications:
+  webhooks:
+    - {{name: out, url: "{hook}?k=${{HOOK_KEY}}", format: interlock, backoff: 100ms}}
+services:
+  api:
+    deploy:
+      - name: call
+        http: {{url: "{target}/deploy?k=${{URL_KEY}}"}}
+"""
+
+
+def test_the_server_log_names_no_url_with_a_secret(project, server, http_target):
+    keys = {"URL_KEY": f"url-{random.token_hex(8)}", "HOOK_KEY": f"hook-{random.token_hex(8)}"}
+    receiver = Receiver(failing=True)  # each failed delivery is a warning in the log
+    with contextlib.contextmanager(serve)(receiver):
+        write_config(project, LOGGED.format(hook=receiver.url, target=http_target.url))
+        server.env.update(keys)
+        server.start()
+        made = server.cli("release", "create", "api@1.0", "--reason", "log scan")
+        assert server.cli("release", "watch", made.stdout.strip()).returncode == 0
+        assert http_target.count(f"/deploy?k={keys['URL_KEY']}") == 1
+        wait_for(lambda: len(receiver.deliveries) >= 2, message="failed deliveries")
+        server.stop()
+    log = server.log()
+    assert "webhook out:" in log  # the failures were logged, with the URL's key masked
+    assert not [k for k, v in keys.items() if v in log], log
