@@ -115,7 +115,7 @@ def test_steps_see_the_release_in_their_environment(pilot, monkeypatch):
     assert seen["INTERLOCK_REASON"] == "PAY-7"
     assert "INTERLOCK_TOKEN" not in seen and "INTERLOCK_DATABASE_URL" not in seen
     assert "INTERLOCK_HOME" not in seen
-    assert seen["TEAM_SETTING"] == "kept"  # the rest of the server's environment is
+    assert "TEAM_SETTING" not in seen  # nor the rest: `secrets:` and `inherit_env:` opt in
 
 
 def test_a_reason_naming_a_secret_stays_text_and_errors_hide_secrets(

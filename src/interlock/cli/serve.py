@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,22 +13,12 @@ from typing import Any, TypeVar
 
 import click
 
+from interlock.cli.logs import configure as _logging
+from interlock.cli.logs import mask_secrets
 from interlock.cli.settings import CONFIG_OPTION, DATABASE_OPTION, default_database_url, home
 
 log = logging.getLogger("interlock")
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if level != "debug":
-        # Alembic announces its plug-ins at INFO on every schema check; a refusal
-        # to start on an old schema should be the one line that matters.
-        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def _check_port(host: str, port: int) -> None:
@@ -271,6 +261,7 @@ def server(
     _check_port(host, port)
     home().mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = _engine(database_url, lease_ttl, tick, log_limit=log_limit)
+    mask_secrets(engine.secrets)
     lock = engine.db.hold_exclusive()
     ensure_schema(engine.db, create_if_empty=True)
     configs = Configs(engine)
@@ -327,6 +318,7 @@ def server(
             timeout_graceful_shutdown=HTTP_SHUTDOWN_GRACE,
         )
     )
+    mask_secrets(engine.secrets)  # uvicorn's handlers too, made with its Config
     shutdown.server = server_
     server_.should_exit = shutdown.stop.is_set()
     try:
@@ -386,7 +378,7 @@ def worker(
     """
     from interlock.engine.configs import Configs
     from interlock.engine.runtime import Runtime
-    from interlock.errors import InvalidInput
+    from interlock.errors import InvalidInput, NotFound
     from interlock.storage.migrate import ensure_schema
 
     _logging(log_level)
@@ -398,8 +390,11 @@ def worker(
             "`interlock worker` needs a PostgreSQL database (--database-url postgresql://…); "
             "on SQLite the server's embedded workers run the steps"
         )
+    mask_secrets(engine.secrets)
     ensure_schema(engine.db, create_if_empty=False)
-    Configs(engine)  # the active config is the newest stored one, as on every server
+    configs = Configs(engine)  # the active config is the newest stored one, as on every server
+    with contextlib.suppress(NotFound):
+        configs.active()  # its secrets are masked in this worker's log from the start
     runtime = Runtime(engine, workers=concurrency, scheduler=scheduler)
     shutdown = _Shutdown(runtime)
     shutdown.install()

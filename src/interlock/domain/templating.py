@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
@@ -378,3 +379,15 @@ def render_with_env(
         return quote_with(value) if quote_with else value
 
     return _BOTH.sub(substitute, template), used
+
+
+def map_texts(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` (text, or lists and mappings of it, as in a step's settings) with
+    ``change`` applied to every text in it."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {k: map_texts(v, change) for k, v in value.items()}
+    if isinstance(value, list):
+        return [map_texts(v, change) for v in value]
+    return value

@@ -7,6 +7,7 @@ that does not validate is refused and audited, and the active one stays.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,7 @@ class Configs:
             return tx.get_config(version), True
 
         stored, changed = self.engine.db.run(store)
+        self.engine.secrets.learn_config(loaded.config, os.environ)
         with self._lock:
             self._parsed[stored.version] = ActiveConfig(
                 stored.version, stored.hash, loaded.config, loaded.base_dir, stored.path
@@ -94,6 +96,7 @@ class Configs:
         if found is not None:
             return found
         config, _ = parse_config(latest.text, Path(latest.path))
+        self.engine.secrets.learn_config(config, os.environ)
         found = ActiveConfig(
             latest.version, latest.hash, config, Path(latest.path).parent, latest.path
         )

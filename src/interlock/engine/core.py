@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interlock.engine.clock import Clock, SystemClock
+from interlock.engine.environ import KnownSecrets, own_secret_values
 from interlock.engine.wakeup import Notifier
 from interlock.executors.base import DEFAULT_LOG_LIMIT
 from interlock.storage.db import Database
@@ -48,4 +49,7 @@ class Engine:
         self.notifier = Notifier()
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.configs: Any = None  # the Configs holder, set when one is created
+        # Values masked in step output and the server's log; configs add theirs when parsed.
+        self.secrets = KnownSecrets()
+        self.secrets.learn(own_secret_values(os.environ, db.url))
         db.on_commit(self.notifier.on_commit)

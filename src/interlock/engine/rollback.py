@@ -252,7 +252,7 @@ def rollback_service(
         if (gate.kind == "approval" and env_spec.rollback_approvals) or (
             gate.kind == "window" and not env_spec.rollback_during_freeze
         ):
-            gates.append(_gate_node(gate, "before", (), active.base_dir))
+            gates.append(_gate_node(gate, "before", (), active.base_dir, config))
     chain: tuple[str, ...] = tuple(g.key for g in gates)
     source = config.services[service]
     for step in source.rollback if source.rollback is not None else source.deploy:
@@ -261,7 +261,7 @@ def rollback_service(
         node = _step_node(config, service, step, active.base_dir, chain, "rollback/")
         steps.append(node)
         chain = (node.key,)
-    after = [_gate_node(g, "after", chain, active.base_dir) for g in env_spec.gates.after]
+    after = [_gate_node(g, "after", chain, active.base_dir, config) for g in env_spec.gates.after]
     settings = {
         "production": env_spec.production,
         "concurrency": env_spec.concurrency,

@@ -12,10 +12,18 @@ from typing import Any
 
 from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import NodeState
+from interlock.domain.templating import map_texts
 from interlock.engine.core import SYSTEM_ACTOR, Engine
+from interlock.engine.environ import inherited
 from interlock.engine.progress import advance, node_done
 from interlock.engine.transitions import move_node
-from interlock.executors.base import LazyEnviron, LogSink, StepContext, StepResult
+from interlock.executors.base import (
+    LazyEnviron,
+    LogSink,
+    StepContext,
+    StepResult,
+    fill_templates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +129,29 @@ def variables(node: Node, deployment: Deployment, release: Release | None) -> di
 def prepare(engine: Engine, node: Node, deployment: Deployment, release: Release | None) -> Job:
     values = variables(node, deployment, release)
 
-    def environ() -> dict[str, str]:
-        withheld = set(engine.settings.withheld_env)
-        found = {k: v for k, v in os.environ.items() if k not in withheld}
-        found.update({f"INTERLOCK_{k.upper().replace('.', '_')}": v for k, v in values.items()})
-        # The names scripts are told to use; INTERLOCK_RELEASE and _DEPLOYMENT stay too.
-        found["INTERLOCK_RELEASE_ID"] = values["release"]
-        found["INTERLOCK_DEPLOYMENT_ID"] = values["deployment"]
-        return found
+    own = {f"INTERLOCK_{k.upper().replace('.', '_')}": v for k, v in values.items()}
+    # The names scripts are told to use; INTERLOCK_RELEASE and _DEPLOYMENT stay too.
+    own["INTERLOCK_RELEASE_ID"] = values["release"]
+    own["INTERLOCK_DEPLOYMENT_ID"] = values["deployment"]
+    named = node.spec.get("secrets") or ()
 
-    sink = LogSink(engine.settings.log_limit)
+    def worker_env() -> dict[str, str]:
+        withheld = set(engine.settings.withheld_env)
+        return {**{k: v for k, v in os.environ.items() if k not in withheld}, **own}
+
+    def environ() -> dict[str, str]:
+        found = inherited(
+            os.environ,
+            secrets=named,
+            inherit=node.spec.get("inherit_env") or (),
+            withheld=engine.settings.withheld_env,
+        )
+        return {**found, **own}
+
+    sink = LogSink(
+        engine.settings.log_limit,
+        secrets=[*engine.secrets.values(), *(os.environ[n] for n in named if n in os.environ)],
+    )
     ctx = StepContext(
         variables=values,
         environ=LazyEnviron(environ),
@@ -138,13 +159,14 @@ def prepare(engine: Engine, node: Node, deployment: Deployment, release: Release
         timeout=node.timeout,
         log=sink,
         kill_grace=engine.settings.kill_grace,
+        worker_env=LazyEnviron(worker_env),
     )
     return Job(node, deployment, release, sink, ctx)
 
 
 def execute(engine: Engine, job: Job) -> StepResult:
     """Run the node's executor; an executor that raises fails the step, never the worker."""
-    from interlock.executors.registry import get_executor
+    from interlock.executors.registry import BUILT_IN, get_executor
 
     node = job.node
     try:
@@ -155,7 +177,17 @@ def execute(engine: Engine, job: Job) -> StepResult:
         if node.executor in ("manual", "runbook"):
             return StepResult(ok=True)  # decided in the transaction that records it
         executor = get_executor(node.executor)
-        return _masked(job, executor.run(node.spec, job.ctx))
+        spec = node.spec
+        if node.executor not in BUILT_IN:
+            try:
+                spec = {**spec, "with": fill_templates(spec.get("with") or {}, job.ctx)}
+            except KeyError as exc:
+                return StepResult(
+                    ok=False,
+                    error=f"no value for {exc.args[0]!r} in the step's `with`: set the "
+                    "environment variable on the worker or fix the placeholder",
+                )
+        return _masked(job, executor.run(spec, job.ctx))
     except Exception as exc:  # noqa: BLE001 - a plug-in's bug must not kill the worker
         log.exception("executor %s failed on %s", node.executor, node.key)
         return _masked(
@@ -167,7 +199,7 @@ def _masked(job: Job, result: StepResult) -> StepResult:
     """Secrets never reach the step's error or details (stored, shown, audited)."""
     if result.error is None and not result.details:
         return result
-    details = {k: job.sink.mask(v) if isinstance(v, str) else v for k, v in result.details.items()}
+    details = map_texts(result.details, job.sink.mask)
     error = job.sink.mask(result.error) if result.error else result.error
     return dataclasses.replace(result, error=error, details=details)
 

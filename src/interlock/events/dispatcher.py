@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from interlock.domain.masking import mask, variants
 from interlock.domain.templating import resolve_env
 from interlock.engine.core import Engine
 from interlock.errors import Conflict, InvalidInput, NotFound
@@ -148,8 +149,8 @@ def deliver_round(
                         break
                     continue
                 break
-    for value in hidden:
-        error = error.replace(value, "***") if error and value else error
+    if error:
+        error = mask(error, variants([*hidden, *engine.secrets.values()]))
     _record(engine, hook, cursor, position, delivered, error)
     return Round(delivered, position, error)
 

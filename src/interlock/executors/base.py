@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from interlock.domain.masking import mask, split, variants
+from interlock.domain.templating import map_texts, render_with_env
 
 DEFAULT_LOG_LIMIT = 1024 * 1024  # bytes of a step's output kept from its start
 TAIL_LIMIT = 64 * 1024  # bytes kept from its end once the limit is passed
@@ -16,49 +19,48 @@ class LogSink:
 
     The first ``limit`` bytes are kept and can be read while the step runs
     (:meth:`take`); past the cap only the last ``TAIL_LIMIT`` bytes are kept,
-    and :meth:`finish` adds a truncation marker and that tail.
+    and :meth:`finish` adds a truncation marker and that tail. Masking holds
+    across writes: a tail that could still become a secret is held back until
+    the next write or :meth:`finish`, so a secret split across two reads of a
+    pipe is masked as well.
     """
 
-    def __init__(self, limit: int = DEFAULT_LOG_LIMIT, secrets: list[str] | None = None) -> None:
+    def __init__(self, limit: int = DEFAULT_LOG_LIMIT, secrets: Iterable[str] = ()) -> None:
         self.limit = limit
-        self._secrets = [s for s in (secrets or []) if len(s) >= 4]
+        self._secrets = variants(secrets)
         self._lock = threading.Lock()
         self._head: list[str] = []
         self._head_size = 0
         self._new: list[str] = []
         self._tail = ""
         self._dropped = 0
+        self._held = ""  # raw output not yet shown: it may be the start of a secret
 
-    def add_secrets(self, values: list[str]) -> None:
+    def add_secrets(self, values: Iterable[str]) -> None:
         with self._lock:
-            self._secrets.extend(v for v in values if len(v) >= 4)
-
-    def _mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-            stripped = secret.strip()
-            if len(stripped) >= 4 and stripped != secret:
-                text = text.replace(stripped, "***")
-        return text
+            self._secrets |= variants(values)
 
     def mask(self, text: str) -> str:
         """``text`` with every known secret replaced by ``***`` (for errors and details)."""
         with self._lock:
-            return self._mask(text)
+            return mask(text, self._secrets)
 
     def write(self, text: str) -> None:
-        text = self._mask(text)
         with self._lock:
-            room = self.limit - self._head_size
-            if room > 0:
-                part = text.encode("utf-8")[:room].decode("utf-8", "ignore")
-                self._head.append(part)
-                self._new.append(part)
-                self._head_size += len(part.encode("utf-8"))
-                text = text[len(part) :]
-            if text:
-                self._dropped += len(text.encode("utf-8"))
-                self._tail = (self._tail + text)[-TAIL_LIMIT:]
+            shown, self._held = split(self._held + text, self._secrets)
+            self._keep(shown)
+
+    def _keep(self, text: str) -> None:
+        room = self.limit - self._head_size
+        if room > 0:
+            part = text.encode("utf-8")[:room].decode("utf-8", "ignore")
+            self._head.append(part)
+            self._new.append(part)
+            self._head_size += len(part.encode("utf-8"))
+            text = text[len(part) :]
+        if text:
+            self._dropped += len(text.encode("utf-8"))
+            self._tail = (self._tail + text)[-TAIL_LIMIT:]
 
     def take(self) -> str:
         """Output written since the last call (for live viewing)."""
@@ -70,6 +72,8 @@ class LogSink:
     def finish(self) -> tuple[str, bool]:
         """What is left to store and whether the output was truncated."""
         with self._lock:
+            self._keep(mask(self._held, self._secrets))
+            self._held = ""
             out = "".join(self._new)
             self._new.clear()
             if not self._dropped:
@@ -135,6 +139,14 @@ class StepContext:
     log: LogSink
     cancelled: threading.Event = field(default_factory=threading.Event)
     kill_grace: float = 5.0
+    # Where ``${VARS}`` in the step's definition are read: the worker's environment
+    # (less Interlock's own variables); ``environ`` is what the step's processes
+    # inherit, a smaller set. ``None``: ``environ``.
+    worker_env: Mapping[str, str] | None = None
+
+    def env_for_references(self) -> Mapping[str, str]:
+        """The variables a ``${VAR}`` in the step's definition may name."""
+        return self.environ if self.worker_env is None else self.worker_env
 
 
 @dataclass(frozen=True)
@@ -151,3 +163,18 @@ class Executor(Protocol):
     """A plug-in executor: a class with this method, registered as an entry point."""
 
     def run(self, spec: dict[str, Any], ctx: StepContext) -> StepResult: ...
+
+
+def fill_templates(value: Any, ctx: StepContext, secrets: list[str] | None = None) -> Any:
+    """``value`` (text, or lists and mappings of it) with ``{{ placeholders }}`` and
+    ``${VARS}`` filled in one pass; the values of the ``${VARS}`` are masked in the log
+    (and added to ``secrets``). Raises ``KeyError`` naming what has no value."""
+
+    def fill(text: str) -> str:
+        filled, used = render_with_env(text, ctx.variables, ctx.env_for_references())
+        ctx.log.add_secrets(used)
+        if secrets is not None:
+            secrets.extend(used)
+        return filled
+
+    return map_texts(value, fill)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from interlock.domain.templating import render_with_env
-from interlock.executors.base import StepContext, StepResult
+from interlock.executors.base import StepContext, StepResult, fill_templates
 from interlock.tls import client_tls
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def _text(
 ) -> str:
     """Fill placeholders and ``${VARS}`` in one pass: values are never expanded again."""
     quote_with = (lambda v: quote(v, safe="")) if url else None
-    filled, used = render_with_env(value, ctx.variables, ctx.environ, quote_with)
+    filled, used = render_with_env(value, ctx.variables, ctx.env_for_references(), quote_with)
     if (url or header) and any("\r" in v or "\n" in v for v in used):
         raise ValueError(
             "a ${VAR} used in a URL or a header holds a line break; "
@@ -33,16 +33,6 @@ def _text(
         )
     secrets.extend(used)
     return filled
-
-
-def _walk(value: Any, ctx: StepContext, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        return _text(value, ctx, secrets)
-    if isinstance(value, dict):
-        return {k: _walk(v, ctx, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk(v, ctx, secrets) for v in value]
-    return value
 
 
 def prepare_request(call: dict[str, Any], ctx: StepContext) -> tuple[dict[str, Any], list[str]]:
@@ -55,7 +45,7 @@ def prepare_request(call: dict[str, Any], ctx: StepContext) -> tuple[dict[str, A
     if isinstance(body, str):
         request["content"] = _text(body, ctx, secrets)
     elif body is not None:
-        request["content"] = json.dumps(_walk(body, ctx, secrets))
+        request["content"] = json.dumps(fill_templates(body, ctx, secrets))
         request["headers"] = {"content-type": "application/json", **headers}
     return request, secrets
 

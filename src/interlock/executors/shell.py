@@ -45,7 +45,7 @@ def _step_env(declared: dict[str, str], ctx: StepContext) -> dict[str, str]:
     the log."""
     out: dict[str, str] = {}
     for name, template in declared.items():
-        out[name], secrets = render_with_env(template, ctx.variables, ctx.environ)
+        out[name], secrets = render_with_env(template, ctx.variables, ctx.env_for_references())
         ctx.log.add_secrets(secrets)
     return out
 

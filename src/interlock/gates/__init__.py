@@ -10,6 +10,7 @@ Waiting costs a row, never a thread.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -63,14 +64,8 @@ def _check(spec: dict[str, Any], ctx: StepContext) -> StepResult:
     from interlock.executors.http import HttpExecutor
     from interlock.executors.shell import ShellExecutor
 
-    probe_ctx = StepContext(
-        variables=ctx.variables,
-        environ=ctx.environ,
-        cwd=spec.get("cwd") or ctx.cwd,
-        timeout=float(spec.get("attempt_timeout", 60)),
-        log=ctx.log,
-        cancelled=ctx.cancelled,
-        kill_grace=ctx.kill_grace,
+    probe_ctx = dataclasses.replace(
+        ctx, cwd=spec.get("cwd") or ctx.cwd, timeout=float(spec.get("attempt_timeout", 60))
     )
     if spec.get("run"):
         return ShellExecutor().run({"run": spec["run"], "env": {}}, probe_ctx)
@@ -83,7 +78,7 @@ def _metric(spec: dict[str, Any], ctx: StepContext) -> StepResult:
 
     model = MetricGateSpec.model_validate({k: v for k, v in spec.items() if k != "cwd"})
     # ${VARS} come from the step's environment, which withholds Interlock's own secrets.
-    outcome = evaluate_metric(model, PrometheusClient(environ=ctx.environ))
+    outcome = evaluate_metric(model, PrometheusClient(environ=ctx.env_for_references()))
     ctx.log.write(outcome.message + "\n")
     # `retry` is False when polling cannot help (a PromQL syntax error, a missing ${VAR}).
     details = {"value": outcome.value, "message": outcome.message, "final": not outcome.retry}

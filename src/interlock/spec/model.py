@@ -21,6 +21,7 @@ from interlock.spec.common import (
 )
 from interlock.spec.gate_specs import Gates, Permission
 from interlock.spec.notifications import Notifications
+from interlock.spec.step_environment import INHERIT_ENV_FIELD, SECRETS_FIELD, EnvName, EnvPattern
 
 __all__ = ["NAME_PATTERN", "STEP_NAME_PATTERN", "Duration", "HttpCall", "Name", "Strict"]
 
@@ -224,6 +225,8 @@ class Config(Strict):
         default_factory=Notifications,
         description="Events in and out: webhooks (CDEvents or audit events), signed sources.",
     )
+    secrets: list[EnvName] = SECRETS_FIELD
+    inherit_env: list[EnvPattern] = INHERIT_ENV_FIELD
 
 
 def json_schema() -> dict[str, Any]:

@@ -41,6 +41,7 @@ def _step_node(
         spec = {"with": step.with_}
     spec["env"] = dict(step.env)
     spec["cwd"] = str((base_dir / step.cwd) if step.cwd else base_dir)
+    spec.update(step_environment(config))
     return NodePlan(
         key=f"{prefix}{service}/{step.name}" if service else f"{prefix}{step.name}",
         kind="step",
@@ -57,9 +58,24 @@ def _step_node(
     )
 
 
-def _gate_node(gate: Gate, phase: str, needs: tuple[str, ...], base_dir: Path) -> NodePlan:
+def step_environment(config: Config) -> dict[str, list[str]]:
+    """What a node's processes inherit beyond the basics, as planned (kept out of the
+    plan when the config does not say)."""
+    found: dict[str, list[str]] = {}
+    if config.secrets:
+        found["secrets"] = list(config.secrets)
+    if config.inherit_env:
+        found["inherit_env"] = list(config.inherit_env)
+    return found
+
+
+def _gate_node(
+    gate: Gate, phase: str, needs: tuple[str, ...], base_dir: Path, config: Config
+) -> NodePlan:
     spec: dict[str, Any] = gate.spec.model_dump(mode="json", by_alias=True)
     spec["cwd"] = str(base_dir)
+    if gate.kind in ("check", "soak"):  # the gates that run commands
+        spec.update(step_environment(config))
     timeout = float(spec.get("timeout") or 0) or 0.0
     return NodePlan(
         key=f"gate/{gate.name}",
@@ -95,7 +111,7 @@ def _environment_plan(
                 idempotent=True,
             )
         )
-    before += [_gate_node(g, "before", (), base_dir) for g in env.gates.before]
+    before += [_gate_node(g, "before", (), base_dir, config) for g in env.gates.before]
     gate_keys = tuple(n.key for n in before)
     in_release = {i.service for i in items}
     depends = {
@@ -117,7 +133,7 @@ def _environment_plan(
             last[service_name] = node.key
     depended_on = {d for deps in depends.values() for d in deps}
     sinks = tuple(last[s] for s in last if s not in depended_on) or gate_keys
-    after = [_gate_node(g, "after", sinks, base_dir) for g in env.gates.after]
+    after = [_gate_node(g, "after", sinks, base_dir, config) for g in env.gates.after]
     rollback: list[NodePlan] = []
     for item in items:
         service = config.services[item.service]
