@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import create_engine, text
 
 from interlock.storage.db import normalize_url
 from tests.helpers import write_config
+from tests.support.server import Server
 
 CONFIG = """\
 version: 1
@@ -41,3 +44,26 @@ def test_verify_names_the_broken_event(project, server, database_url, statement)
     assert "event 2:" in result.stderr or "event 3:" in result.stderr
     as_json = server.cli("audit", "verify", "--format", "json")
     assert as_json.returncode == 1 and '"ok": false' in as_json.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "why"),
+    [
+        ("/dev/zero", None, "longer than"),  # endless, no line end
+        ("binary.gz", b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4, "not UTF-8"),
+        ("huge-line.jsonl", b"x" * (9 * 1024 * 1024), "longer than"),
+        ("blank-lines.jsonl", b"\n" * 1000 + b'{"seq": 1}\n', "empty line"),
+        ("not-events.jsonl", b'{"hello": "world"}\n', "not an exported audit event"),
+    ],
+)
+def test_verify_refuses_a_file_that_is_not_an_export(project, name, content, why):
+    """`audit verify --file /dev/zero` used to read forever; any non-export fails at once."""
+    path = Path(name)
+    if content is not None:
+        path = project / name
+        path.write_bytes(content)
+    result = Server(project).cli("audit", "verify", "--file", str(path), timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert f"{path}:1: not an exported audit event" in result.stderr
+    assert why in result.stderr
+    assert "Traceback" not in result.stderr

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -176,33 +174,11 @@ def _more_hint(
 
 
 def _verify_file(path: Path, checkpoints: list[str]) -> dict:  # type: ignore[type-arg]
-    from interlock.audit.chain import Checkpoint, StoredEvent, verify
-
-    def events() -> Iterator[StoredEvent]:
-        with path.open() as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    raw = json.loads(line)
-                    yield StoredEvent(
-                        seq=int(raw["seq"]),
-                        at=float(raw["ts"]),
-                        actor=raw["actor"],
-                        action=raw["action"],
-                        object_type=raw["object_type"],
-                        object_id=raw["object_id"],
-                        body=raw["body"],
-                        prev_hash=raw["prev_hash"],
-                        hash=raw["hash"],
-                    )
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise InvalidInput(
-                        f"{path}:{number}: not an exported audit event ({exc})"
-                    ) from None
+    from interlock.audit.chain import Checkpoint, verify
+    from interlock.audit.export_file import read_export
 
     kept = [Checkpoint.parse(c) for c in checkpoints]
-    result = verify(events(), checkpoints=kept)
+    result = verify(read_export(path), checkpoints=kept)
     head = result.head
     return {
         "ok": result.ok,
