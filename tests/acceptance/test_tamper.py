@@ -67,3 +67,37 @@ def test_verify_refuses_a_file_that_is_not_an_export(project, name, content, why
     assert f"{path}:1: not an exported audit event" in result.stderr
     assert why in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_verify_checks_against_the_published_checkpoint(project, server, database_url):
+    """A cut tail with a fixed head passes the chain alone; the published checkpoint fails it."""
+    write_config(project, CONFIG)
+    directory = project / "checkpoints"
+    server.start("--audit-checkpoints", str(directory))
+    release_id = server.cli("release", "create", "api@1.0", "--reason", "r").stdout.strip()
+    assert server.cli("release", "watch", release_id).returncode == 0
+    published = server.json("audit", "checkpoint", "--publish")
+    assert published["file"] == str(directory / "audit-checkpoints.jsonl")
+    ok = server.cli("audit", "verify")
+    assert ok.returncode == 0, ok.stderr
+    assert f"checked against the server's published checkpoint {published['checkpoint']}" in (
+        ok.stdout
+    )
+    sql = create_engine(normalize_url(database_url))
+    with sql.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE seq > 3"))
+        conn.execute(
+            text(
+                "UPDATE audit_head SET seq = 3, "
+                "hash = (SELECT hash FROM audit_events WHERE seq = 3)"
+            )
+        )
+    sql.dispose()
+    assert server.cli("audit", "verify", "--no-published").returncode == 0  # the chain alone
+    cut = server.cli("audit", "verify")
+    assert cut.returncode == 1
+    assert "cut off the end" in cut.stderr and published["checkpoint"] in cut.stderr
+    offline = server.cli("audit", "verify", "--no-published", "--checkpoint-file", str(directory))
+    assert offline.returncode == 1 and "cut off the end" in offline.stderr
+    refused = server.cli("audit", "checkpoint", "--publish")
+    assert refused.returncode == 6 and "no longer holds event" in refused.stderr

@@ -188,6 +188,35 @@ def _verify_file(path: Path, checkpoints: list[str]) -> dict:  # type: ignore[ty
     }
 
 
+def _against(used: dict[str, Any] | None, where: str) -> str:
+    if used is None:
+        return ""
+    return (
+        f"checked against {where} checkpoint {used['checkpoint']} (published {used['at']} "
+        f"by {used['instance']}, {used['file']}:{used['line']})"
+    )
+
+
+def _local_checkpoint(place: Path) -> dict[str, Any]:
+    """The newest checkpoint of a checkpoint file (or directory) on this machine."""
+    from interlock.audit.published import checkpoint_file, read_latest
+
+    found = read_latest(checkpoint_file(place))
+    if found is None:
+        raise InvalidInput(
+            f"{checkpoint_file(place)}: no published checkpoint in it", field="checkpoint_file"
+        )
+    return {
+        "seq": found.seq,
+        "hash": found.hash,
+        "checkpoint": str(found.checkpoint),
+        "at": found.at.isoformat(),
+        "instance": found.instance,
+        "file": str(found.path),
+        "line": found.line,
+    }
+
+
 @audit.command("verify")
 @click.option(
     "--checkpoint",
@@ -197,21 +226,60 @@ def _verify_file(path: Path, checkpoints: list[str]) -> dict:  # type: ignore[ty
     help="A checkpoint kept outside the database (repeatable).",
 )
 @click.option(
+    "--checkpoint-file",
+    type=click.Path(exists=True, path_type=Path),
+    envvar="INTERLOCK_CHECKPOINT_FILE",
+    help="A published checkpoint file (or its directory) on this machine: check against its "
+    "newest line. Env: INTERLOCK_CHECKPOINT_FILE.",
+)
+@click.option(
+    "--published/--no-published",
+    default=True,
+    show_default=True,
+    help="Check against the newest checkpoint the server published (--audit-checkpoints).",
+)
+@click.option(
     "--file",
     "file_",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Verify an exported file offline instead of the server's log.",
 )
 @FORMAT_OPTION
-def verify_(checkpoints: tuple[str, ...], file_: Path | None, fmt: str) -> None:
-    """Prove the log is intact; exit 1 and name the event where it breaks."""
+def verify_(
+    checkpoints: tuple[str, ...],
+    checkpoint_file: Path | None,
+    published: bool,
+    file_: Path | None,
+    fmt: str,
+) -> None:
+    """Prove the log is intact; exit 1 and name the event where it breaks.
+
+    By default the chain must also hold the newest checkpoint the server
+    published outside the database: a log cut at the end, or re-hashed from
+    the start, fails against it.
+    """
+    local = _local_checkpoint(checkpoint_file) if checkpoint_file else None
+    kept = list(checkpoints) + ([local["checkpoint"]] if local else [])
     try:
         if file_ is not None:
-            result = _verify_file(file_, list(checkpoints))
+            result = _verify_file(file_, kept)
         else:
-            result = Client().get("/api/v1/audit/verify", checkpoint=list(checkpoints) or None)
+            result = Client().get(
+                "/api/v1/audit/verify",
+                checkpoint=kept or None,
+                published=None if published else False,
+            )
     except ValueError as exc:
         raise InvalidInput(str(exc), field="checkpoint") from None
+    result["checkpoint_file"] = local
+    used = [
+        line
+        for line in (
+            _against(result.get("published"), "the server's published"),
+            _against(local, "the"),
+        )
+        if line
+    ]
     if fmt == "json":
         emit_json(result)
     elif result["ok"]:
@@ -220,19 +288,42 @@ def verify_(checkpoints: tuple[str, ...], file_: Path | None, fmt: str) -> None:
             f"audit log intact: {result['count']} events"
             + (f", head {head['checkpoint']}" if head else "")
         )
+        for line in used:
+            click.echo(line)
+        if not used and file_ is None and published:
+            click.echo(
+                "no published checkpoint to check against: a cut or re-hashed log would pass; "
+                "start the server with --audit-checkpoints DIR",
+                err=True,
+            )
     else:
         count = len(result["problems"])
         click.echo(f"audit log BROKEN ({count} problem{'s' if count != 1 else ''}):", err=True)
         for problem in result["problems"][:20]:
             click.echo(f"  event {problem['seq']}: {problem['message']}", err=True)
+        for line in used:
+            click.echo(line, err=True)
     if not result["ok"]:
         sys.exit(EXIT_FAILED)
 
 
 @audit.command("checkpoint")
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="Also have the server append it to its checkpoint file (--audit-checkpoints) now.",
+)
 @FORMAT_OPTION
-def checkpoint(fmt: str) -> None:
+def checkpoint(publish: bool, fmt: str) -> None:
     """Print the head (sequence and hash) to keep outside the database."""
+    if publish:
+        done = Client().post("/api/v1/audit/checkpoint")
+        if fmt == "json":
+            emit_json(done)
+            return
+        click.echo(done["checkpoint"])
+        click.echo(f"published to {done['file']}:{done['line']}", err=True)
+        return
     found = Client().get("/api/v1/audit/checkpoint")
     if fmt == "json":
         emit_json(found)

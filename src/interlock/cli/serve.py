@@ -90,6 +90,40 @@ DRAIN_OPTION = click.option(
     "signal stops them at once. Env: INTERLOCK_DRAIN.",
 )
 
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from interlock.domain.durations import parse_positive_duration
+
+    try:
+        return parse_positive_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def audit_checkpoint_options(command: Any) -> Any:
+    """--audit-checkpoints and --audit-checkpoint-every, on every process that may lead."""
+    command = click.option(
+        "--audit-checkpoint-every",
+        "checkpoint_every",
+        default="1h",
+        show_default=True,
+        callback=_duration,
+        envvar="INTERLOCK_AUDIT_CHECKPOINT_EVERY",
+        help="How often the scheduler's leader publishes a checkpoint (90s, 15m, 1h). "
+        "Env: INTERLOCK_AUDIT_CHECKPOINT_EVERY.",
+    )(command)
+    return click.option(
+        "--audit-checkpoints",
+        "checkpoints",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        envvar="INTERLOCK_AUDIT_CHECKPOINTS",
+        help="A directory outside the database where the audit chain's head is appended "
+        "(audit-checkpoints.jsonl); `audit verify` checks against the newest one. "
+        "Env: INTERLOCK_AUDIT_CHECKPOINTS.",
+    )(command)
+
+
 # Open requests (long polls of `release watch`) get this long once the server stops.
 HTTP_SHUTDOWN_GRACE = 2
 
@@ -131,12 +165,21 @@ def _engine(
     tick: float,
     pool_size: int = 10,
     log_limit: int = 1024 * 1024,
+    checkpoints: Path | None = None,
+    checkpoint_every: float = 3600.0,
 ) -> Any:
     from interlock.engine.core import Engine, Settings
     from interlock.storage.db import Database
 
     db = Database(database_url or default_database_url(), pool_size=pool_size)
-    return Engine(db, settings=Settings(lease_ttl=lease_ttl, tick=tick, log_limit=log_limit))
+    settings = Settings(
+        lease_ttl=lease_ttl,
+        tick=tick,
+        log_limit=log_limit,
+        audit_checkpoints=checkpoints.resolve() if checkpoints else None,
+        audit_checkpoint_every=checkpoint_every,
+    )
+    return Engine(db, settings=settings)
 
 
 def _load_config(configs: Any, config_path: Path) -> Any:
@@ -193,6 +236,7 @@ def _load_config(configs: Any, config_path: Path) -> Any:
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 @LOG_LIMIT_OPTION
 @DRAIN_OPTION
+@audit_checkpoint_options
 def server(
     config_path: Path,
     host: str,
@@ -205,6 +249,8 @@ def server(
     access_log: bool,
     log_limit: int,
     drain: float,
+    checkpoints: Path | None,
+    checkpoint_every: float,
 ) -> None:
     """Run the API, the scheduler and embedded workers.
 
@@ -223,7 +269,14 @@ def server(
     _logging(log_level)
     _check_port(host, port)
     home().mkdir(mode=0o700, parents=True, exist_ok=True)
-    engine = _engine(database_url, lease_ttl, tick, log_limit=log_limit)
+    engine = _engine(
+        database_url,
+        lease_ttl,
+        tick,
+        log_limit=log_limit,
+        checkpoints=checkpoints,
+        checkpoint_every=checkpoint_every,
+    )
     lock = engine.db.hold_exclusive()
     ensure_schema(engine.db, create_if_empty=True)
     configs = Configs(engine)
@@ -320,6 +373,7 @@ def server(
 )
 @LOG_LIMIT_OPTION
 @DRAIN_OPTION
+@audit_checkpoint_options
 def worker(
     database_url: str | None,
     concurrency: int,
@@ -329,6 +383,8 @@ def worker(
     log_level: str,
     log_limit: int,
     drain: float,
+    checkpoints: Path | None,
+    checkpoint_every: float,
 ) -> None:
     """Run extra workers that claim steps from a shared PostgreSQL database.
 
@@ -344,7 +400,15 @@ def worker(
     _logging(log_level)
     # A connection for each worker thread, the heartbeat and the scheduler; the
     # LISTEN and election connections are outside the pool.
-    engine = _engine(database_url, lease_ttl, tick, pool_size=concurrency + 2, log_limit=log_limit)
+    engine = _engine(
+        database_url,
+        lease_ttl,
+        tick,
+        pool_size=concurrency + 2,
+        log_limit=log_limit,
+        checkpoints=checkpoints,
+        checkpoint_every=checkpoint_every,
+    )
     if engine.db.dialect != "postgresql":
         raise InvalidInput(
             "`interlock worker` needs a PostgreSQL database (--database-url postgresql://…); "

@@ -151,9 +151,9 @@ class AuditQueries(QueryBase):
             query = query.where(audit_events.c.action.in_(list(actions)))
         return [AuditEvent(**r._mapping) for r in self.conn.execute(query)]
 
-    def stored_events(self, batch: int = 5000) -> Iterator[StoredEvent]:
-        """Every event in sequence order, raw (``at`` as stored), for verification."""
-        last = 0
+    def stored_events(self, batch: int = 5000, *, after: int = 0) -> Iterator[StoredEvent]:
+        """Every event (after ``after``) in sequence order, raw (``at`` as stored), to verify."""
+        last = after
         raw_at = audit_events.c.at.cast(_TS.impl)  # the stored number, not a datetime
         columns = [c for c in audit_events.c if c.name != "at"] + [raw_at.label("at")]
         while True:

@@ -1,18 +1,21 @@
-"""The audit trail: list, verify, checkpoint, export."""
+"""The audit trail: list, verify, checkpoint (read and publish), export."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from interlock.api.deps import AppDep, PrincipalDep
-from interlock.api.schemas import AuditEventOut, CheckpointOut, Page, VerifyOut
+from interlock.api.problems import PROBLEM
+from interlock.api.schemas import AuditEventOut, CheckpointOut, Page, PublishedOut, VerifyOut
 from interlock.audit.chain import Checkpoint
+from interlock.audit.published import Published
 from interlock.engine import views
+from interlock.engine.checkpoints import latest_published, publish
 from interlock.errors import InvalidInput
 
 router = APIRouter(tags=["audit"])
@@ -68,11 +71,38 @@ def _checkpoint(c: Checkpoint | None) -> CheckpointOut | None:
     return CheckpointOut(seq=c.seq, hash=c.hash, count=c.seq, checkpoint=str(c)) if c else None
 
 
-@router.get("/audit/verify", response_model=VerifyOut)
+def _published(found: Published) -> PublishedOut:
+    return PublishedOut(
+        seq=found.seq,
+        hash=found.hash,
+        checkpoint=str(found.checkpoint),
+        at=found.at,
+        instance=found.instance,
+        file=str(found.path),
+        line=found.line,
+    )
+
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    "409": {
+        "description": "No checkpoint file is configured, the log is empty, or the chain no "
+        "longer holds the last published checkpoint.",
+        "content": {PROBLEM: {}},
+    },
+    "422": {"description": "A malformed parameter.", "content": {PROBLEM: {}}},
+}
+
+
+@router.get("/audit/verify", response_model=VerifyOut, responses=_PROBLEMS)
 def verify(
     app: AppDep,
     who: PrincipalDep,
     checkpoint: Annotated[list[str] | None, Query(description="SEQ:HASH kept outside")] = None,
+    published: bool = Query(
+        default=True,
+        description="Also check against the newest checkpoint this server published "
+        "(--audit-checkpoints); `false` checks the chain alone.",
+    ),
 ) -> VerifyOut:
     """Walk the whole hash chain; report the first event where it breaks."""
     app.access.require(who, "audit.read")
@@ -80,10 +110,34 @@ def verify(
         kept = [Checkpoint.parse(c) for c in checkpoint or []]
     except ValueError as exc:
         raise InvalidInput(str(exc), field="checkpoint") from None
+    latest = None
+    unreadable: list[dict[str, Any]] = []
+    if published:
+        try:
+            latest = latest_published(app.engine)
+        except InvalidInput as exc:  # the file outside was changed: that is a finding
+            unreadable.append({"seq": 0, "kind": "checkpoint-file", "message": exc.detail})
+    if latest is not None:
+        kept.append(latest.checkpoint)
     result = views.audit_verify(app.engine, kept)
+    problems = unreadable + result.problems
     return VerifyOut(
-        ok=result.ok, count=result.count, head=_checkpoint(result.head), problems=result.problems
+        ok=not problems,
+        count=result.count,
+        head=_checkpoint(result.head),
+        problems=problems,
+        published=_published(latest) if latest else None,
     )
+
+
+@router.post("/audit/checkpoint", response_model=PublishedOut, status_code=201, responses=_PROBLEMS)
+def publish_checkpoint(app: AppDep, who: PrincipalDep) -> PublishedOut:
+    """Publish the head now: append it to the server's checkpoint file (--audit-checkpoints).
+
+    Refused (409) when the chain no longer holds the last published checkpoint.
+    """
+    app.access.require(who, "audit.read")
+    return _published(publish(app.engine))
 
 
 @router.get("/audit/checkpoint", response_model=CheckpointOut)
