@@ -149,3 +149,34 @@ def test_an_edited_checkpoint_file_is_named_by_line(pilot, published):
     published.path.write_text("\n".join(lines) + "\n")
     with pytest.raises(InvalidInput, match=rf"{FILE_NAME}:3: .*does not link"):
         read_latest(published.path)
+
+
+def test_each_checkpoint_goes_to_a_signed_webhook(pilot, tmp_path, monkeypatch):
+    """The scheduler publishes (due at once) and a webhook taking the action receives it."""
+    from contextlib import contextmanager
+
+    from tests.support.webhook_receiver import Receiver, serve
+
+    monkeypatch.setenv("CHECKPOINT_HOOK_SECRET", "s3cret")
+    pilot.engine.settings.audit_checkpoints = tmp_path / "checkpoints"
+    with contextmanager(serve)(Receiver(secret=b"s3cret")) as receiver:
+        pilot.config(
+            CONFIG
+            + f"""\
+notifications:
+  webhooks:
+    - name: checkpoints
+      url: {receiver.url}
+      format: interlock
+      secret: ${{CHECKPOINT_HOOK_SECRET}}
+      events: [audit.checkpoint_published]
+"""
+        )
+        with running(pilot.engine):
+            [delivery] = receiver.wait(lambda found: len(found) == 1, what="the checkpoint")
+        latest = read_latest(tmp_path / "checkpoints" / FILE_NAME)
+    assert delivery.signature_ok is True
+    assert delivery.headers["x-interlock-event"] == "audit.checkpoint_published"
+    sent = delivery.json["data"]
+    assert sent["checkpoint"] == str(latest.checkpoint) and sent["line"] == 1
+    assert sent["instance"] == pilot.engine.instance

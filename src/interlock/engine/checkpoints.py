@@ -16,13 +16,16 @@ import os
 import weakref
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from interlock.audit.chain import Checkpoint, link, verify
 from interlock.audit.published import FILE_NAME, Published, append, read_latest
-from interlock.engine.core import Engine
+from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.errors import Conflict, InterlockError
 
 log = logging.getLogger(__name__)
+
+PUBLISHED_ACTION = "audit.checkpoint_published"
 
 # The last record read of each checkpoint file, by the file's size and time:
 # the scheduler asks every tick, and the file is read again only when it changed.
@@ -65,11 +68,14 @@ def latest_published(engine: Engine, path: Path | None = None) -> Published | No
     return found
 
 
-def publish(engine: Engine) -> Published:
-    """Append the chain's head to the checkpoint file now.
+def publish(engine: Engine, actor: str = SYSTEM_ACTOR) -> Published:
+    """Append the chain's head to the checkpoint file now, and record that it did.
 
-    Refused (409) when no file is configured, when the log is empty, and when
-    the chain no longer holds the last published checkpoint.
+    The record is the audit event ``audit.checkpoint_published`` (the
+    checkpoint in its data), which webhooks taking that action send signed,
+    retried until answered, like every event. Refused (409) when no file is
+    configured, when the log is empty, and when the chain no longer holds the
+    last published checkpoint.
     """
     path = checkpoints_path(engine)
     if path is None:
@@ -101,7 +107,27 @@ def publish(engine: Engine) -> Published:
                     f"not publishing: the audit log is broken after checkpoint "
                     f"{latest.describe()}: {result.first_problem()}"
                 )
-    return append(path, head, at=engine.clock.now(), instance=engine.instance)
+    done = append(path, head, at=engine.clock.now(), instance=engine.instance)
+
+    def record(tx: Any) -> None:
+        tx.audit(
+            at=done.at,
+            actor=actor,
+            action=PUBLISHED_ACTION,
+            object_type="audit",
+            object_id=done.seq,
+            data={
+                "checkpoint": str(done.checkpoint),
+                "seq": done.seq,
+                "hash": done.hash,
+                "instance": done.instance,
+                "file": str(done.path),
+                "line": done.line,
+            },
+        )
+
+    engine.db.run(record)
+    return done
 
 
 def publish_when_due(engine: Engine) -> Published | None:
@@ -117,7 +143,7 @@ def publish_when_due(engine: Engine) -> Published | None:
         latest = latest_published(engine)
         if latest is not None and (now - latest.at).total_seconds() < every:
             return None
-        if latest is not None and latest.checkpoint == _head(engine):
+        if latest is not None and _unchanged_since(engine, latest):
             return None  # nothing happened since: the last line still says it all
         return publish(engine)
     except InterlockError as exc:
@@ -126,7 +152,15 @@ def publish_when_due(engine: Engine) -> Published | None:
         return None
 
 
-def _head(engine: Engine) -> Checkpoint | None:
+def _unchanged_since(engine: Engine, latest: Published) -> bool:
+    """Nothing was recorded after ``latest`` but the event saying it was published."""
     with engine.db.read() as tx:
-        head: Checkpoint | None = tx.audit_head()
-    return head
+        head = tx.audit_head()
+        if head == latest.checkpoint:
+            return True
+        if head is None or head.seq != latest.seq + 1:
+            return False
+        last = tx.list_audit(newest_first=True, limit=1)
+    return (
+        bool(last) and last[0].action == PUBLISHED_ACTION and last[0].object_id == str(latest.seq)
+    )

@@ -140,7 +140,7 @@ def publish_checkpoint(app: AppDep, who: PrincipalDep) -> PublishedOut:
     Refused (409) when the chain no longer holds the last published checkpoint.
     """
     app.access.require(who, "audit.read")
-    return _published(publish(app.engine))
+    return _published(publish(app.engine, actor=who.name))
 
 
 @router.get("/audit/checkpoint", response_model=CheckpointOut)
