@@ -20,15 +20,7 @@ from interlock.engine.checkpoints import ChainBroken, latest_published, publish,
 from interlock.engine.clock import ManualClock
 from interlock.errors import InvalidInput
 from tests.helpers import running, wait_release_end
-
-CONFIG = """\
-version: 1
-environments: [{name: staging}]
-services:
-  api:
-    deploy:
-      - {name: one, uses: noop}
-"""
+from tests.integration.test_audit_tamper import CONFIG
 
 
 def _release(pilot, version: str) -> None:
