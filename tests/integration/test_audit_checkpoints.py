@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from interlock.audit.chain import canonical, link
-from interlock.audit.published import FILE_NAME, read_latest
+from interlock.audit.published import FILE_NAME, CheckpointFileUnwritable, read_latest
 from interlock.engine import views
 from interlock.engine.checkpoints import ChainBroken, latest_published, publish, publish_when_due
 from interlock.engine.clock import ManualClock
@@ -172,3 +172,13 @@ notifications:
     sent = delivery.json["data"]
     assert sent["checkpoint"] == str(latest.checkpoint) and sent["line"] == 1
     assert sent["instance"] == pilot.engine.instance
+
+
+def test_a_directory_that_cannot_be_written_is_a_clear_error(pilot, tmp_path, caplog):
+    (tmp_path / "a-file").write_text("not a directory")
+    pilot.engine.settings.audit_checkpoints = tmp_path / "a-file" / "checkpoints"
+    pilot.config(CONFIG)
+    with pytest.raises(CheckpointFileUnwritable, match="cannot write the audit checkpoint file"):
+        publish(pilot.engine)
+    assert publish_when_due(pilot.engine) is None  # the scheduler logs it, once an interval
+    assert "cannot write the audit checkpoint file" in caplog.text

@@ -26,10 +26,17 @@ from pathlib import Path
 
 from interlock.audit.chain import GENESIS, Checkpoint
 from interlock.audit.export_file import lines
-from interlock.errors import InvalidInput
+from interlock.errors import EXIT_FAILED, InterlockError, InvalidInput
 
 FILE_NAME = "audit-checkpoints.jsonl"
 MAX_RECORD = 4096  # bytes of one line; a record is about 250
+
+
+class CheckpointFileUnwritable(InterlockError):
+    exit_code = EXIT_FAILED
+    http_status = 503
+    kind = "checkpoint-file-unwritable"
+    title = "Checkpoint file cannot be written"
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,16 @@ def read_latest(path: Path) -> Published | None:
 
 def append(path: Path, head: Checkpoint, *, at: datetime, instance: str) -> Published:
     """Append ``head`` to the checkpoint file (created if need be) and fsync it."""
+    try:
+        return _append(path, head, at=at, instance=instance)
+    except OSError as exc:
+        raise CheckpointFileUnwritable(
+            f"cannot write the audit checkpoint file {path}: {exc.strerror or exc}; check "
+            "--audit-checkpoints (a directory this server may create and write)"
+        ) from None
+
+
+def _append(path: Path, head: Checkpoint, *, at: datetime, instance: str) -> Published:
     path.parent.mkdir(parents=True, exist_ok=True)
     created = not path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -57,7 +57,7 @@ def latest_published(engine: Engine, path: Path | None = None) -> Published | No
         return None
     try:
         stat = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     key = (stat.st_size, stat.st_mtime_ns)
     cached = _seen.get(path)
