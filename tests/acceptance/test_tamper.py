@@ -76,6 +76,7 @@ def test_verify_checks_against_the_published_checkpoint(project, server, databas
     server.start("--audit-checkpoints", str(directory))
     release_id = server.cli("release", "create", "api@1.0", "--reason", "r").stdout.strip()
     assert server.cli("release", "watch", release_id).returncode == 0
+    assert f"audit checkpoints are published to {directory}" in server.log()
     published = server.json("audit", "checkpoint", "--publish")
     assert published["file"] == str(directory / "audit-checkpoints.jsonl")
     ok = server.cli("audit", "verify")

@@ -124,6 +124,19 @@ def audit_checkpoint_options(command: Any) -> Any:
     )(command)
 
 
+def _log_checkpoints(engine: Any) -> None:
+    from interlock.domain.durations import format_duration
+    from interlock.engine.checkpoints import checkpoints_path
+
+    path = checkpoints_path(engine)
+    if path is not None:
+        log.info(
+            "audit checkpoints are published to %s every %s (while this process leads)",
+            path,
+            format_duration(engine.settings.audit_checkpoint_every),
+        )
+
+
 # Open requests (long polls of `release watch`) get this long once the server stops.
 HTTP_SHUTDOWN_GRACE = 2
 
@@ -311,6 +324,7 @@ def server(
     log.info(
         "Interlock listening on http://%s:%d (database: %s, %d workers)", host, port, where, workers
     )
+    _log_checkpoints(engine)
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
@@ -420,6 +434,7 @@ def worker(
     shutdown = _Shutdown(runtime)
     shutdown.install()
     runtime.start()
+    _log_checkpoints(engine)
     log.info(
         "worker %s running %d at a time%s",
         engine.instance,
