@@ -34,8 +34,9 @@ def test_evidence_files_for_an_auditor(project, server):
     out = project / "evidence.json"
     made = server.cli("audit", "evidence", "--since", "1d", "--out", str(out))
     assert made.returncode == 0, made.stderr
-    assert "wrote 1 changes to" in made.stderr and "audit chain verified; 0 findings" in made.stderr
+    assert "wrote 1 changes to" in made.stderr and "audit chain verified; 1 findings" in made.stderr
     doc = json.loads(out.read_text())
+    assert doc["changes"][0]["findings"] == ["deployed with no approval by anyone but its author"]
     assert doc["chain"]["checkpoint"]["checkpoint"] == checkpoint
     [change] = doc["changes"]
     assert (change["release"], change["reason"], change["tickets"]) == (

@@ -308,6 +308,9 @@ def _findings(
     for approval in approvals:
         if approval.decision == "approve" and approval.by in authors:
             found.append(f"approved by its own author, {approval.by}")
+    approvers = {a.by for a in approvals if a.decision == "approve"} - authors
+    if release is not None and release.kind == "deploy" and deployed and not approvers:
+        found.append("deployed with no approval by anyone but its author")
     for override in overrides:
         if override.reviewed_by is None:
             found.append(f"break-glass override {override.id} by {override.by} is not reviewed")
