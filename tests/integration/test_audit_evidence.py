@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from interlock.engine import views
 from interlock.engine.checkpoints import publish
@@ -217,3 +218,15 @@ def test_evidence_needs_audit_read_and_says_what_is_wrong(api):
         "/api/v1/audit/evidence", params={"since": "2026-02-01", "until": "2026-01-01"}
     )
     assert backwards.status_code == 422
+
+
+def test_evidence_of_a_broken_chain_says_so(api, pilot):
+    audrey = api.user("audrey")
+    with pilot.engine.db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2"))
+    got = audrey.get("/api/v1/audit/evidence")
+    assert got.headers["X-Interlock-Chain-Verified"] == "false"
+    chain = got.json()["chain"]
+    assert chain["verified"] is False and chain["problems"][0]["seq"] == 2
+    page = audrey.get("/api/v1/audit/evidence", params={"format": "html"}).text
+    assert "BROKEN: event 2 was changed after it was written" in page
