@@ -48,3 +48,11 @@ def test_a_removed_line_breaks_the_files_own_chain(tmp_path):
     path.write_text(lines[0] + lines[2])
     with pytest.raises(InvalidInput, match="2: .*does not link to the line before"):
         read_latest(path)
+
+
+def test_an_older_head_than_the_last_line_is_not_written(tmp_path):
+    """Two publishers raced; the slower one's older head would make the file unreadable."""
+    path = tmp_path / "audit-checkpoints.jsonl"
+    newer = append(path, Checkpoint(9, "b" * 64), at=AT, instance="h:1")
+    assert append(path, Checkpoint(3, "a" * 64), at=AT, instance="h:2") == newer
+    assert read_latest(path) == newer and len(path.read_text().splitlines()) == 1

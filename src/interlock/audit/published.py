@@ -113,7 +113,11 @@ def read_latest(path: Path) -> Published | None:
 
 
 def append(path: Path, head: Checkpoint, *, at: datetime, instance: str) -> Published:
-    """Append ``head`` to the checkpoint file (created if need be) and fsync it."""
+    """Append ``head`` to the checkpoint file (created if need be) and fsync it.
+
+    A head older than the file's last line is not written (two publishers
+    raced): that line is returned instead.
+    """
     try:
         return _append(path, head, at=at, instance=instance)
     except OSError as exc:
@@ -130,6 +134,8 @@ def _append(path: Path, head: Checkpoint, *, at: datetime, instance: str) -> Pub
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # two publishers on one file write one line each
         latest = read_latest(path)
+        if latest is not None and latest.seq > head.seq:
+            return latest  # another publisher got a newer head in first: the file only grows
         record = {
             "seq": head.seq,
             "hash": head.hash,
