@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -153,6 +154,13 @@ def checkpoint(app: AppDep, who: PrincipalDep) -> CheckpointOut:
     )
 
 
+def _instant(value: str, now: datetime, *, end: bool, what: str) -> datetime:
+    try:
+        return parse_instant(value, now=now, end=end, what=what)
+    except OverflowError:  # "99999999999d" ago is before the year 1
+        raise InvalidInput(f"--{what} {value!r} is out of range", field=what) from None
+
+
 @router.get(
     "/audit/evidence",
     responses={
@@ -194,8 +202,8 @@ def evidence(
     found = gather(
         app.engine,
         environments=environments,
-        since=parse_instant(since, now=now, end=False, what="since"),
-        until=parse_instant(until, now=now, end=True, what="until"),
+        since=_instant(since, now, end=False, what="since"),
+        until=_instant(until, now, end=True, what="until"),
         actor=who.name,
         published=latest,
     )
