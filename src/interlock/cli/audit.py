@@ -16,7 +16,7 @@ from interlock.errors import EXIT_FAILED, InterlockError, InvalidInput
 
 @click.group()
 def audit() -> None:
-    """Read, verify, checkpoint and export the audit trail."""
+    """Read, verify, checkpoint and export the audit trail; evidence for auditors."""
 
 
 @audit.command("log")
