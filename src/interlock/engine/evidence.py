@@ -181,10 +181,14 @@ def _change(tx: Any, deployment: Deployment, pattern: re.Pattern[str]) -> Change
             "deployment": [str(deployment.id)],
             "release": [str(release.id)] if release else [],
             "gate": [str(n.id) for n in gates],
-            "service": [f"{i.service}@{environment}" for i in items],
             "artifact": [f"{i.service}@{i.version}" for i in items],
         }
     )
+    own = [e.seq for e in events if e.object_type == "deployment"]
+    if own:  # what it did to its services happened while it ran, not in every deployment's time
+        services = [f"{i.service}@{environment}" for i in items]
+        events += tx.audit_of({"service": services}, seqs=(min(own), max(own)))
+        events.sort(key=_seq)
     used: list[AuditEvent] = []
 
     def cite(event: AuditEvent) -> dict[str, Any]:

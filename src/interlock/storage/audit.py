@@ -151,8 +151,13 @@ class AuditQueries(QueryBase):
             query = query.where(audit_events.c.action.in_(list(actions)))
         return [AuditEvent(**r._mapping) for r in self.conn.execute(query)]
 
-    def audit_of(self, objects: Mapping[str, Collection[str]]) -> list[AuditEvent]:
-        """Every event about these objects (object type to ids), in sequence order."""
+    def audit_of(
+        self, objects: Mapping[str, Collection[str]], *, seqs: tuple[int, int] | None = None
+    ) -> list[AuditEvent]:
+        """Every event about these objects (object type to ids), in sequence order.
+
+        ``seqs`` bounds the sequence numbers (both included).
+        """
         wanted = [
             and_(audit_events.c.object_type == kind, audit_events.c.object_id.in_(sorted(ids)))
             for kind, ids in objects.items()
@@ -161,6 +166,8 @@ class AuditQueries(QueryBase):
         if not wanted:
             return []
         query = select(audit_events).where(or_(*wanted)).order_by(audit_events.c.seq)
+        if seqs is not None:
+            query = query.where(audit_events.c.seq.between(*seqs))
         return [AuditEvent(**r._mapping) for r in self.conn.execute(query)]
 
     def stored_events(self, batch: int = 5000, *, after: int = 0) -> Iterator[StoredEvent]:
