@@ -182,3 +182,32 @@ def test_a_directory_that_cannot_be_written_is_a_clear_error(pilot, tmp_path, ca
         publish(pilot.engine)
     assert publish_when_due(pilot.engine) is None  # the scheduler logs it, once an interval
     assert "cannot write the audit checkpoint file" in caplog.text
+
+
+def test_the_api_publishes_on_demand_and_verify_names_the_checkpoint(pilot, tmp_path):
+    from tests.support.api import Api
+
+    path = pilot.config(CONFIG)
+    api = Api(pilot.engine, pilot.configs, path, workers=0).start()
+    try:
+        admin = api.admin()
+        off = admin.post("/api/v1/audit/checkpoint")
+        assert off.status_code == 409 and off.headers["content-type"] == "application/problem+json"
+        assert "--audit-checkpoints" in off.json()["detail"]
+        assert admin.get("/api/v1/audit/verify").json()["published"] is None
+        pilot.engine.settings.audit_checkpoints = tmp_path / "checkpoints"
+        made = admin.post("/api/v1/audit/checkpoint")
+        assert made.status_code == 201, made.text
+        assert made.json()["file"] == str(tmp_path / "checkpoints" / FILE_NAME)
+        verified = admin.get("/api/v1/audit/verify").json()
+        assert verified["ok"] and verified["published"] == made.json()
+        alone = admin.get("/api/v1/audit/verify", params={"published": "false"}).json()
+        assert alone["ok"] and alone["published"] is None
+        event = admin.get("/api/v1/audit", params={"action": "audit.checkpoint_published"}).json()[
+            "items"
+        ]
+        assert [(e["actor"], e["data"]["checkpoint"]) for e in event] == [
+            ("root", made.json()["checkpoint"])
+        ]
+    finally:
+        api.stop()

@@ -87,17 +87,20 @@ def _published(found: Published) -> PublishedOut:
     )
 
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
+_UNPROCESSABLE: dict[int | str, dict[str, Any]] = {
+    "422": {"description": "A malformed parameter.", "content": {PROBLEM: {}}},
+}
+_PUBLISH_REFUSED: dict[int | str, dict[str, Any]] = {
     "409": {
         "description": "No checkpoint file is configured, the log is empty, or the chain no "
         "longer holds the last published checkpoint.",
         "content": {PROBLEM: {}},
     },
-    "422": {"description": "A malformed parameter.", "content": {PROBLEM: {}}},
+    "503": {"description": "The checkpoint file cannot be written.", "content": {PROBLEM: {}}},
 }
 
 
-@router.get("/audit/verify", response_model=VerifyOut, responses=_PROBLEMS)
+@router.get("/audit/verify", response_model=VerifyOut, responses=_UNPROCESSABLE)
 def verify(
     app: AppDep,
     who: PrincipalDep,
@@ -134,11 +137,14 @@ def verify(
     )
 
 
-@router.post("/audit/checkpoint", response_model=PublishedOut, status_code=201, responses=_PROBLEMS)
+@router.post(
+    "/audit/checkpoint", response_model=PublishedOut, status_code=201, responses=_PUBLISH_REFUSED
+)
 def publish_checkpoint(app: AppDep, who: PrincipalDep) -> PublishedOut:
     """Publish the head now: append it to the server's checkpoint file (--audit-checkpoints).
 
-    Refused (409) when the chain no longer holds the last published checkpoint.
+    Refused (409) when no file is configured or the chain no longer holds the
+    last published checkpoint; 503 when the file cannot be written.
     """
     app.access.require(who, "audit.read")
     return _published(publish(app.engine, actor=who.name))
