@@ -211,3 +211,40 @@ def test_the_api_publishes_on_demand_and_verify_names_the_checkpoint(pilot, tmp_
         ]
     finally:
         api.stop()
+
+
+@pytest.mark.postgres
+def test_only_the_scheduler_leader_publishes(pg_database_url, tmp_path):
+    from interlock.engine.core import Engine, Settings
+    from interlock.engine.scheduler import TASKS, Scheduler
+    from interlock.storage.db import Database
+    from interlock.storage.leader import Leadership
+
+    [task] = [t for t in TASKS if t.__name__ == "_audit_checkpoints"]
+    dbs = [Database(pg_database_url) for _ in range(2)]
+    schedulers = [
+        Scheduler(
+            Engine(db, settings=Settings(audit_checkpoints=tmp_path / f"host-{n}")),
+            tasks=[task],
+            leadership=Leadership(db, name=f"host:{n}"),
+        )
+        for n, db in enumerate(dbs)
+    ]
+    try:
+        with dbs[0].transaction() as tx:  # something to publish
+            tx.audit(
+                at=schedulers[0].engine.clock.now(),
+                actor="t",
+                action="t.one",
+                object_type="t",
+                object_id=1,
+            )
+        for scheduler in schedulers:
+            if scheduler.leads():
+                scheduler.run_once()
+        written = [(tmp_path / f"host-{n}" / FILE_NAME).exists() for n in range(2)]
+        assert written == [True, False]
+    finally:
+        for scheduler, db in zip(schedulers, dbs, strict=True):
+            scheduler.stop()
+            db.dispose()
