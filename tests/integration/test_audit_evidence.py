@@ -22,7 +22,9 @@ from tests.support.api import Api
 
 DIGEST_1 = "sha256:" + "1" * 64
 DIGEST_2 = "sha256:" + "2" * 64
+DIGEST_3 = "sha256:" + "3" * 64
 COMMIT_1 = "a" * 40
+COMMIT_3 = "c" * 40
 COMMIT_2 = "b" * 40
 
 
@@ -117,6 +119,18 @@ def test_evidence_of_production_changes(api, pilot):
             object_id=second,
             data={"environment": "production", "gate": "approval"},
         )
+    third = _through_production(api, "1.0.1", DIGEST_3, COMMIT_3, "PAY-3 small fix")
+    admin = api.admin()
+    back = admin.post(
+        "/api/v1/rollbacks",
+        json={"service": "api", "environment": "production", "to": "1.0.0", "reason": "OPS-9 slow"},
+    )
+    assert back.status_code == 201, back.text
+    rollback = back.json()["release"]
+    wait_for(
+        lambda: show(admin, rollback)["state"] in ("succeeded", "failed"),
+        message="the rollback to end",
+    )
     published = publish(pilot.engine)
 
     got = audrey.get("/api/v1/audit/evidence", params={"since": "1d", "until": "now"})
@@ -127,8 +141,8 @@ def test_evidence_of_production_changes(api, pilot):
     assert doc["chain"]["verified"] is True
     assert doc["chain"]["checkpoint"]["checkpoint"] == str(published.checkpoint)
     assert doc["chain"]["head"] == str(views.audit_checkpoint(pilot.engine))
-    assert got.headers["X-Interlock-Findings"] == "2"
-    one, two = doc["changes"]
+    assert got.headers["X-Interlock-Findings"] == "3"
+    one, two, three, four = doc["changes"]
 
     assert (one["release"], one["kind"], one["environment"]) == (first, "deploy", "production")
     assert one["reason"] == "PAY-1: first cut" and one["tickets"] == ["PAY-1"]
@@ -170,21 +184,39 @@ def test_evidence_of_production_changes(api, pilot):
         f"break-glass override {two['overrides'][0]['id']} by carol is not reviewed",
     ]
 
+    assert (three["release"], three["outcome"], three["tickets"]) == (third, "succeeded", ["PAY-3"])
+    assert three["findings"] == [
+        f"break-glass override {three['overrides'][0]['id']} by carol is not reviewed"
+    ]
+    # A rollback by hand is a change of its own: no approval asked, so none is missing.
+    assert (four["release"], four["kind"], four["author"]) == (rollback, "rollback", "root")
+    assert (four["reason"], four["tickets"], four["outcome"]) == (
+        "OPS-9 slow",
+        ["OPS-9"],
+        "succeeded",
+    )
+    assert four["artifacts"] == [
+        {"service": "api", "version": "1.0.0", "digest": DIGEST_1, "commit": COMMIT_1}
+    ]
+    assert [(g["kind"], g["state"]) for g in four["gates"]] == [("check", "succeeded")]
+    assert four["approvals"] == [] and four["overrides"] == [] and four["findings"] == []
+    assert {"rollback.created", "service.deployed"} <= {e["action"] for e in four["events"]}
+
     # Every cited event is the chain's own, with its hash.
     chain = {e.seq: e for e in views.audit_events(pilot.engine, limit=10_000)}
-    for change in (one, two):
+    for change in (one, two, three):
         actions = {e["action"] for e in change["events"]}
         assert {"release.created", "approval.given", "window.overridden"} <= actions
         assert {"deployment.running", "gate.succeeded", "artifact.registered"} <= actions
-        for cited in change["events"]:
-            assert chain[cited["seq"]].hash == cited["hash"]
+    cited = [e for change in doc["changes"] for e in change["events"]]
+    assert cited and all(chain[e["seq"]].hash == e["hash"] for e in cited)
     assert "override.reviewed" in {e["action"] for e in one["events"]}
     assert "service.rolled_back" in {e["action"] for e in two["events"]}
 
     as_csv = audrey.get("/api/v1/audit/evidence", params={"since": "1d", "format": "csv"})
     assert as_csv.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
-    assert [r["release"] for r in rows] == [str(first), str(second)]
+    assert [r["release"] for r in rows] == [str(first), str(second), str(third), str(rollback)]
     assert rows[0]["approvals"].startswith("approve by alice at ")
     assert rows[0]["artifacts"] == f"api 1.0.0 {DIGEST_1} {COMMIT_1}"
     assert rows[1]["outcome"].startswith("rolled_back: ")
@@ -203,7 +235,7 @@ def test_evidence_of_production_changes(api, pilot):
     )
     assert before.json()["changes"] == []
     staging = audrey.get("/api/v1/audit/evidence", params={"since": "1d", "env": "staging"}).json()
-    assert [c["release"] for c in staging["changes"]] == [first, second]
+    assert [c["release"] for c in staging["changes"]] == [first, second, third]
 
 
 def test_evidence_needs_audit_read_and_says_what_is_wrong(api):
