@@ -295,6 +295,19 @@ def test_text_stays_text_logs_follow_and_bad_tokens_sign_out(project, server, pe
     assert erin_page.evaluate("sessionStorage.getItem('interlock.token')") is None
 
 
+def test_verify_in_the_browser_says_which_published_checkpoint_it_used(project, server, people):
+    write_config(project, HELD)
+    server.start("--audit-checkpoints", str(project / "checkpoints"))
+    published = server.json("audit", "checkpoint", "--publish")["checkpoint"]
+    admin = (project / ".interlock" / "admin.token").read_text().strip()
+    page = _sign_in(people(), server, admin, "admin")
+    page.get_by_role("link", name="Audit").click()
+    page.get_by_role("button", name="Verify the chain").click()
+    result = page.locator("#verify-result")
+    expect(result).to_contain_text("Intact.")
+    expect(result).to_contain_text(f"Checked against the published checkpoint {published}")
+
+
 def test_the_app_never_turns_data_into_markup():
     """No HTML parsing of strings anywhere, no inline scripts or styles in the shell."""
     for source in STATIC.glob("*.js"):

@@ -344,11 +344,27 @@ class CheckpointOut(BaseModel):
     checkpoint: str = Field(description="SEQ:HASH, to keep outside the database.")
 
 
+class PublishedOut(BaseModel):
+    """A checkpoint published outside the database, and where."""
+
+    seq: int
+    hash: str
+    checkpoint: str = Field(description="SEQ:HASH.")
+    at: datetime
+    instance: str = Field(description="The server or worker that published it.")
+    file: str = Field(description="The checkpoint file, on the publishing server.")
+    line: int
+
+
 class VerifyOut(BaseModel):
     ok: bool
     count: int
     head: CheckpointOut | None
     problems: list[dict[str, Any]]
+    published: PublishedOut | None = Field(
+        default=None,
+        description="The newest published checkpoint the chain was checked against, if any.",
+    )
 
 
 class ConfigOut(BaseModel):

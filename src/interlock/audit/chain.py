@@ -76,6 +76,8 @@ class StoredEvent:
 
 @dataclass(frozen=True)
 class Checkpoint:
+    """An event of the chain by sequence and hash: ``SEQ:HASH``."""
+
     seq: int
     hash: str
 
@@ -124,18 +126,21 @@ def verify(
     *,
     head: Checkpoint | None = None,
     checkpoints: Iterable[Checkpoint] = (),
+    after: Checkpoint | None = None,
 ) -> Verification:
     """Walk the chain in sequence order; report every event where it breaks.
 
     ``head`` is what the database's head record says; ``checkpoints`` are
     kept outside the database and must all still be in the chain, unchanged.
+    ``after`` is an event already known to be in the chain: ``events`` are
+    the ones after it, and the first must link to it.
     """
     problems: list[dict[str, Any]] = []
     wanted = {c.seq: c for c in checkpoints}
-    prev_hash = GENESIS
-    expected_seq = 1
+    prev_hash = after.hash if after else GENESIS
+    expected_seq = after.seq + 1 if after else 1
     count = 0
-    last: StoredEvent | None = None
+    last: Checkpoint | None = after
 
     def problem(seq: int, kind: str, message: str) -> None:
         problems.append({"seq": seq, "kind": kind, "message": message})
@@ -183,7 +188,7 @@ def verify(
             del wanted[event.seq]
         prev_hash = event.hash
         expected_seq = event.seq + 1
-        last = event
+        last = Checkpoint(event.seq, event.hash)
     for checkpoint in wanted.values():
         problem(
             checkpoint.seq,
@@ -191,7 +196,7 @@ def verify(
             f"the log ends at event {last.seq if last else 0} but checkpoint {checkpoint} "
             "says it reached that far: events were cut off the end",
         )
-    if head is not None and last is not None and (head.seq != last.seq or head.hash != last.hash):
+    if head is not None and last is not None and head != last:
         if head.seq > last.seq:
             problem(
                 last.seq + 1,
@@ -203,5 +208,4 @@ def verify(
             problem(last.seq, "head", f"the head record does not match event {last.seq}")
     elif head is not None and last is None and head.seq > 0:
         problem(1, "truncated", f"the log is empty but the head record says event {head.seq}")
-    final = Checkpoint(last.seq, last.hash) if last else None
-    return Verification(ok=not problems, count=count, head=final, problems=problems)
+    return Verification(ok=not problems, count=count, head=last, problems=problems)

@@ -1,10 +1,8 @@
-"""``interlock audit``: log, verify, checkpoint, export."""
+"""``interlock audit``: log, verify, checkpoint, export, evidence."""
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from interlock.errors import EXIT_FAILED, InterlockError, InvalidInput
 
 @click.group()
 def audit() -> None:
-    """Read, verify, checkpoint and export the audit trail."""
+    """Read, verify, checkpoint and export the audit trail; evidence for auditors."""
 
 
 @audit.command("log")
@@ -176,39 +174,46 @@ def _more_hint(
 
 
 def _verify_file(path: Path, checkpoints: list[str]) -> dict:  # type: ignore[type-arg]
-    from interlock.audit.chain import Checkpoint, StoredEvent, verify
-
-    def events() -> Iterator[StoredEvent]:
-        with path.open() as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    raw = json.loads(line)
-                    yield StoredEvent(
-                        seq=int(raw["seq"]),
-                        at=float(raw["ts"]),
-                        actor=raw["actor"],
-                        action=raw["action"],
-                        object_type=raw["object_type"],
-                        object_id=raw["object_id"],
-                        body=raw["body"],
-                        prev_hash=raw["prev_hash"],
-                        hash=raw["hash"],
-                    )
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise InvalidInput(
-                        f"{path}:{number}: not an exported audit event ({exc})"
-                    ) from None
+    from interlock.audit.chain import Checkpoint, verify
+    from interlock.audit.export_file import read_export
 
     kept = [Checkpoint.parse(c) for c in checkpoints]
-    result = verify(events(), checkpoints=kept)
+    result = verify(read_export(path), checkpoints=kept)
     head = result.head
     return {
         "ok": result.ok,
         "count": result.count,
         "problems": result.problems,
         "head": {"seq": head.seq, "hash": head.hash, "checkpoint": str(head)} if head else None,
+    }
+
+
+def _against(used: dict[str, Any] | None, where: str) -> str:
+    if used is None:
+        return ""
+    return (
+        f"checked against {where} checkpoint {used['checkpoint']} (published {used['at']} "
+        f"by {used['instance']}, {used['file']}:{used['line']})"
+    )
+
+
+def _local_checkpoint(place: Path) -> dict[str, Any]:
+    """The newest checkpoint of a checkpoint file (or directory) on this machine."""
+    from interlock.audit.published import checkpoint_file, read_latest
+
+    found = read_latest(checkpoint_file(place))
+    if found is None:
+        raise InvalidInput(
+            f"{checkpoint_file(place)}: no published checkpoint in it", field="checkpoint_file"
+        )
+    return {
+        "seq": found.seq,
+        "hash": found.hash,
+        "checkpoint": str(found.checkpoint),
+        "at": found.at.isoformat(),
+        "instance": found.instance,
+        "file": str(found.path),
+        "line": found.line,
     }
 
 
@@ -221,21 +226,60 @@ def _verify_file(path: Path, checkpoints: list[str]) -> dict:  # type: ignore[ty
     help="A checkpoint kept outside the database (repeatable).",
 )
 @click.option(
+    "--checkpoint-file",
+    type=click.Path(exists=True, path_type=Path),
+    envvar="INTERLOCK_CHECKPOINT_FILE",
+    help="A published checkpoint file (or its directory) on this machine: check against its "
+    "newest line. Env: INTERLOCK_CHECKPOINT_FILE.",
+)
+@click.option(
+    "--published/--no-published",
+    default=True,
+    show_default=True,
+    help="Check against the newest checkpoint the server published (--audit-checkpoints).",
+)
+@click.option(
     "--file",
     "file_",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Verify an exported file offline instead of the server's log.",
 )
 @FORMAT_OPTION
-def verify_(checkpoints: tuple[str, ...], file_: Path | None, fmt: str) -> None:
-    """Prove the log is intact; exit 1 and name the event where it breaks."""
+def verify_(
+    checkpoints: tuple[str, ...],
+    checkpoint_file: Path | None,
+    published: bool,
+    file_: Path | None,
+    fmt: str,
+) -> None:
+    """Prove the log is intact; exit 1 and name the event where it breaks.
+
+    By default the chain must also hold the newest checkpoint the server
+    published outside the database: a log cut at the end, or re-hashed from
+    the start, fails against it.
+    """
+    local = _local_checkpoint(checkpoint_file) if checkpoint_file else None
+    kept = list(checkpoints) + ([local["checkpoint"]] if local else [])
     try:
         if file_ is not None:
-            result = _verify_file(file_, list(checkpoints))
+            result = _verify_file(file_, kept)
         else:
-            result = Client().get("/api/v1/audit/verify", checkpoint=list(checkpoints) or None)
+            result = Client().get(
+                "/api/v1/audit/verify",
+                checkpoint=kept or None,
+                published=None if published else False,
+            )
     except ValueError as exc:
         raise InvalidInput(str(exc), field="checkpoint") from None
+    result["checkpoint_file"] = local
+    used = [
+        line
+        for line in (
+            _against(result.get("published"), "the server's published"),
+            _against(local, "the"),
+        )
+        if line
+    ]
     if fmt == "json":
         emit_json(result)
     elif result["ok"]:
@@ -244,19 +288,42 @@ def verify_(checkpoints: tuple[str, ...], file_: Path | None, fmt: str) -> None:
             f"audit log intact: {result['count']} events"
             + (f", head {head['checkpoint']}" if head else "")
         )
+        for line in used:
+            click.echo(line)
+        if not used and file_ is None and published:
+            click.echo(
+                "no published checkpoint to check against: a cut or re-hashed log would pass; "
+                "start the server with --audit-checkpoints DIR",
+                err=True,
+            )
     else:
         count = len(result["problems"])
         click.echo(f"audit log BROKEN ({count} problem{'s' if count != 1 else ''}):", err=True)
         for problem in result["problems"][:20]:
             click.echo(f"  event {problem['seq']}: {problem['message']}", err=True)
+        for line in used:
+            click.echo(line, err=True)
     if not result["ok"]:
         sys.exit(EXIT_FAILED)
 
 
 @audit.command("checkpoint")
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="Also have the server append it to its checkpoint file (--audit-checkpoints) now.",
+)
 @FORMAT_OPTION
-def checkpoint(fmt: str) -> None:
+def checkpoint(publish: bool, fmt: str) -> None:
     """Print the head (sequence and hash) to keep outside the database."""
+    if publish:
+        done = Client().post("/api/v1/audit/checkpoint")
+        if fmt == "json":
+            emit_json(done)
+            return
+        click.echo(done["checkpoint"])
+        click.echo(f"published to {done['file']}:{done['line']}", err=True)
+        return
     found = Client().get("/api/v1/audit/checkpoint")
     if fmt == "json":
         emit_json(found)
@@ -286,3 +353,57 @@ def export(out: Path | None) -> None:
     out.write_text(response.text)
     lines = response.text.count("\n")
     click.echo(f"wrote {lines} events to {out}", err=True)
+
+
+@audit.command("evidence")
+@click.option(
+    "--since",
+    default="90d",
+    show_default=True,
+    help="Start: 2024-05-01, an ISO time, or how long ago (90d).",
+)
+@click.option(
+    "--until", default="now", show_default=True, help="End (exclusive; a bare date includes it)."
+)
+@click.option("--env", help="The environment (default: those marked production).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv", "html"]),
+    default="json",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+def evidence(since: str, until: str, env: str | None, fmt: str, out: Path | None) -> None:
+    """Evidence for auditors (SOC 2 CC8.1, SOX): every change in the period.
+
+    Each change has its reason and ticket, artifact digest and commit, gates
+    and checks, approvers, outcome, rollback and break-glass overrides with
+    their review, and cites the audit events it was built from. The document
+    carries the chain's head and the published checkpoint it was verified
+    against. Findings (an author among the approvers, an override not
+    reviewed) are flagged. Exit 1 when the chain does not verify.
+    """
+    params = {"since": since, "until": until, "env": env, "format": fmt}
+    response = Client().request(
+        "GET", "/api/v1/audit/evidence", params={k: v for k, v in params.items() if v}
+    )
+    if out is None:
+        click.echo(response.text, nl=False)
+    else:
+        out.write_bytes(response.content)
+    verified = response.headers.get("X-Interlock-Chain-Verified", "true") == "true"
+    findings = int(response.headers.get("X-Interlock-Findings", "0"))
+    changes = response.headers.get("X-Interlock-Changes", "?")
+    where = f" to {out}" if out else ""
+    click.echo(
+        f"wrote {changes} changes{where}; audit chain "
+        f"{'verified' if verified else 'BROKEN'}; {findings} findings",
+        err=True,
+    )
+    if not verified:
+        sys.exit(EXIT_FAILED)

@@ -28,7 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("interlock.cli.status:status", "Which version runs where, since when, from what."),
     "diff": ("interlock.cli.insight:diff", "Which services and commits differ between two envs."),
     "calendar": ("interlock.cli.insight:calendar", "Scheduled releases and freezes (and a feed)."),
-    "audit": ("interlock.cli.audit:audit", "Read, verify, checkpoint and export the audit log."),
+    "audit": (
+        "interlock.cli.audit:audit",
+        "Read, verify, checkpoint and export the audit log; evidence for auditors.",
+    ),
     "assess": ("interlock.cli.assess:assess", "Diagnose manual release coordination offline."),
     "metrics": ("interlock.cli.metrics:metrics", "Delivery metrics from the records, defined."),
     "approve": ("interlock.cli.approvals:approve", "Approve a release in an environment."),

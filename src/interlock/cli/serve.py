@@ -112,6 +112,52 @@ def _body_option(flag: str, env: str, default: str, what: str) -> Callable[[F], 
     )
 
 
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from interlock.domain.durations import parse_positive_duration
+
+    try:
+        return parse_positive_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def audit_checkpoint_options(command: Any) -> Any:
+    """--audit-checkpoints and --audit-checkpoint-every, on every process that may lead."""
+    command = click.option(
+        "--audit-checkpoint-every",
+        "checkpoint_every",
+        default="1h",
+        show_default=True,
+        callback=_duration,
+        envvar="INTERLOCK_AUDIT_CHECKPOINT_EVERY",
+        help="How often the scheduler's leader publishes a checkpoint (90s, 15m, 1h). "
+        "Env: INTERLOCK_AUDIT_CHECKPOINT_EVERY.",
+    )(command)
+    return click.option(
+        "--audit-checkpoints",
+        "checkpoints",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        envvar="INTERLOCK_AUDIT_CHECKPOINTS",
+        help="A directory outside the database where the audit chain's head is appended "
+        "(audit-checkpoints.jsonl); `audit verify` checks against the newest one. "
+        "Env: INTERLOCK_AUDIT_CHECKPOINTS.",
+    )(command)
+
+
+def _log_checkpoints(engine: Any) -> None:
+    from interlock.domain.durations import format_duration
+    from interlock.engine.checkpoints import checkpoints_path
+
+    path = checkpoints_path(engine)
+    if path is not None:
+        log.info(
+            "audit checkpoints are published to %s every %s (while this process leads)",
+            path,
+            format_duration(engine.settings.audit_checkpoint_every),
+        )
+
+
 # Open requests (long polls of `release watch`) get this long once the server stops.
 HTTP_SHUTDOWN_GRACE = 2
 
@@ -153,12 +199,21 @@ def _engine(
     tick: float,
     pool_size: int = 10,
     log_limit: int = 1024 * 1024,
+    checkpoints: Path | None = None,
+    checkpoint_every: float = 3600.0,
 ) -> Any:
     from interlock.engine.core import Engine, Settings
     from interlock.storage.db import Database
 
     db = Database(database_url or default_database_url(), pool_size=pool_size)
-    return Engine(db, settings=Settings(lease_ttl=lease_ttl, tick=tick, log_limit=log_limit))
+    settings = Settings(
+        lease_ttl=lease_ttl,
+        tick=tick,
+        log_limit=log_limit,
+        audit_checkpoints=checkpoints.resolve() if checkpoints else None,
+        audit_checkpoint_every=checkpoint_every,
+    )
+    return Engine(db, settings=settings)
 
 
 def _load_config(configs: Any, config_path: Path) -> Any:
@@ -226,6 +281,7 @@ def _load_config(configs: Any, config_path: Path) -> Any:
 @_body_option(
     "--max-hook-body", "INTERLOCK_MAX_HOOK_BODY", "5MiB", "of a GitHub webhook (/hooks/github)"
 )
+@audit_checkpoint_options
 def server(
     config_path: Path,
     host: str,
@@ -241,6 +297,8 @@ def server(
     max_body: int,
     max_event_body: int,
     max_hook_body: int,
+    checkpoints: Path | None,
+    checkpoint_every: float,
 ) -> None:
     """Run the API, the scheduler and embedded workers.
 
@@ -260,7 +318,14 @@ def server(
     _logging(log_level)
     _check_port(host, port)
     home().mkdir(mode=0o700, parents=True, exist_ok=True)
-    engine = _engine(database_url, lease_ttl, tick, log_limit=log_limit)
+    engine = _engine(
+        database_url,
+        lease_ttl,
+        tick,
+        log_limit=log_limit,
+        checkpoints=checkpoints,
+        checkpoint_every=checkpoint_every,
+    )
     mask_secrets(engine.secrets)
     lock = engine.db.hold_exclusive()
     ensure_schema(engine.db, create_if_empty=True)
@@ -297,6 +362,7 @@ def server(
     log.info(
         "Interlock listening on http://%s:%d (database: %s, %d workers)", host, port, where, workers
     )
+    _log_checkpoints(engine)
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
@@ -360,6 +426,7 @@ def server(
 )
 @LOG_LIMIT_OPTION
 @DRAIN_OPTION
+@audit_checkpoint_options
 def worker(
     database_url: str | None,
     concurrency: int,
@@ -369,6 +436,8 @@ def worker(
     log_level: str,
     log_limit: int,
     drain: float,
+    checkpoints: Path | None,
+    checkpoint_every: float,
 ) -> None:
     """Run extra workers that claim steps from a shared PostgreSQL database.
 
@@ -384,7 +453,15 @@ def worker(
     _logging(log_level)
     # A connection for each worker thread, the heartbeat and the scheduler; the
     # LISTEN and election connections are outside the pool.
-    engine = _engine(database_url, lease_ttl, tick, pool_size=concurrency + 2, log_limit=log_limit)
+    engine = _engine(
+        database_url,
+        lease_ttl,
+        tick,
+        pool_size=concurrency + 2,
+        log_limit=log_limit,
+        checkpoints=checkpoints,
+        checkpoint_every=checkpoint_every,
+    )
     if engine.db.dialect != "postgresql":
         raise InvalidInput(
             "`interlock worker` needs a PostgreSQL database (--database-url postgresql://…); "
@@ -399,6 +476,7 @@ def worker(
     shutdown = _Shutdown(runtime)
     shutdown.install()
     runtime.start()
+    _log_checkpoints(engine)
     log.info(
         "worker %s running %d at a time%s",
         engine.instance,

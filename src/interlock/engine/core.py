@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from interlock.engine.clock import Clock, SystemClock
@@ -26,6 +27,10 @@ class Settings:
     log_limit: int = DEFAULT_LOG_LIMIT
     kill_grace: float = 5.0  # SIGTERM → SIGKILL on timeout or cancel
     lost_lease_retries: int = 3  # extra runs an idempotent step gets after worker deaths
+    # Where the audit chain's head is published outside the database (None: nowhere),
+    # and how often (seconds) the scheduler's leader publishes it.
+    audit_checkpoints: Path | None = None
+    audit_checkpoint_every: float = 3600.0
     # Environment variables a step never inherits from the server or worker.
     withheld_env: tuple[str, ...] = field(
         default=(

@@ -1,7 +1,8 @@
 """The scheduler: timers kept in the database, fired on time even after a restart.
 
-On each tick it recovers expired leases and starts scheduled releases whose
-time has come. Gates keep their own timers as ``not_before`` on their nodes,
+On each tick it recovers expired leases, starts scheduled releases whose
+time has come and, when one is due, publishes an audit checkpoint outside the
+database (``engine/checkpoints.py``). Gates keep their own timers as ``not_before`` on their nodes,
 which workers claim when due.
 
 On PostgreSQL every server and worker runs a scheduler, but only the one
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from interlock.engine.checkpoints import publish_when_due
 from interlock.engine.core import Engine
 from interlock.engine.recovery import recover
 from interlock.engine.releases import start_scheduled
@@ -61,7 +63,18 @@ def _queues(engine: Engine) -> None:
         engine.db.run(work)
 
 
-TASKS: list[Task] = [_leases, _scheduled_releases, _deadlines, _queues, deliver_webhooks]
+def _audit_checkpoints(engine: Engine) -> None:
+    publish_when_due(engine)
+
+
+TASKS: list[Task] = [
+    _leases,
+    _scheduled_releases,
+    _deadlines,
+    _queues,
+    deliver_webhooks,
+    _audit_checkpoints,
+]
 
 
 class Scheduler:

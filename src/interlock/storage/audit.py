@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from interlock.audit.chain import Checkpoint, StoredEvent, event_body, link
 from interlock.domain.records import AuditEvent
@@ -151,9 +151,28 @@ class AuditQueries(QueryBase):
             query = query.where(audit_events.c.action.in_(list(actions)))
         return [AuditEvent(**r._mapping) for r in self.conn.execute(query)]
 
-    def stored_events(self, batch: int = 5000) -> Iterator[StoredEvent]:
-        """Every event in sequence order, raw (``at`` as stored), for verification."""
-        last = 0
+    def audit_of(
+        self, objects: Mapping[str, Collection[str]], *, seqs: tuple[int, int] | None = None
+    ) -> list[AuditEvent]:
+        """Every event about these objects (object type to ids), in sequence order.
+
+        ``seqs`` bounds the sequence numbers (both included).
+        """
+        wanted = [
+            and_(audit_events.c.object_type == kind, audit_events.c.object_id.in_(sorted(ids)))
+            for kind, ids in objects.items()
+            if ids
+        ]
+        if not wanted:
+            return []
+        query = select(audit_events).where(or_(*wanted)).order_by(audit_events.c.seq)
+        if seqs is not None:
+            query = query.where(audit_events.c.seq.between(*seqs))
+        return [AuditEvent(**r._mapping) for r in self.conn.execute(query)]
+
+    def stored_events(self, batch: int = 5000, *, after: int = 0) -> Iterator[StoredEvent]:
+        """Every event (after ``after``) in sequence order, raw (``at`` as stored), to verify."""
+        last = after
         raw_at = audit_events.c.at.cast(_TS.impl)  # the stored number, not a datetime
         columns = [c for c in audit_events.c if c.name != "at"] + [raw_at.label("at")]
         while True:

@@ -93,6 +93,22 @@ class DeploymentQueries(QueryBase):
             query = query.where(deployments.c.id < before_id)
         return [_deployment(r) for r in self.conn.execute(query)]
 
+    def deployments_started(
+        self, environment: str, since: datetime, until: datetime, kinds: Sequence[str]
+    ) -> list[Deployment]:
+        """Deployments of ``kinds`` in ``environment`` started in [since, until), oldest first."""
+        query = (
+            select(deployments)
+            .where(
+                deployments.c.environment == environment,
+                deployments.c.kind.in_(list(kinds)),
+                deployments.c.started_at >= since,
+                deployments.c.started_at < until,
+            )
+            .order_by(deployments.c.started_at, deployments.c.id)
+        )
+        return [_deployment(r) for r in self.conn.execute(query)]
+
     def update_deployment(
         self, deployment_id: int, expected: DeploymentState, **values: Any
     ) -> bool:

@@ -230,6 +230,12 @@ export async function audit(ctx) {
   swap(events, drawAudit(page, cursor));
 }
 
+function against(found) {
+  const used = found.published;
+  if (!used) return " No published checkpoint to check against: start the server with --audit-checkpoints DIR to keep one outside the database.";
+  return [" Checked against the published checkpoint ", h("span", { class: "mono" }, used.checkpoint), ` (published ${used.at} by ${used.instance}, ${used.file}:${used.line}).`];
+}
+
 function verdict(found) {
   if (found.ok) {
     return h(
@@ -238,14 +244,16 @@ function verdict(found) {
       h("strong", {}, "Intact. "),
       `${found.count} events verified`,
       found.head ? [", head ", h("span", { class: "mono" }, found.head.checkpoint)] : null,
-      ". Keep the head somewhere outside the database to prove later that nothing before it changed.",
+      ".",
+      against(found),
     );
   }
   return h(
     "div",
     { class: "alert alert-error", role: "alert" },
     h("strong", {}, "Broken. "),
-    `${found.count} events checked; the chain does not hold:`,
+    `${found.count} events checked; the chain does not hold.`,
+    against(found),
     h(
       "ul",
       {},
