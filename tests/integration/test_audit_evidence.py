@@ -104,7 +104,7 @@ def _through_production(api: Api, version: str, digest: str, commit: str, reason
 def test_evidence_of_production_changes(api, pilot):
     first = _through_production(api, "1.0.0", DIGEST_1, COMMIT_1, "PAY-1: first cut")
     audrey = api.user("audrey")
-    [made] = audrey.get("/api/v1/overrides").json()
+    [made] = audrey.get("/api/v1/overrides").json()["items"]
     assert audrey.post(
         f"/api/v1/overrides/{made['id']}/review", json={"comment": "was needed"}
     ).status_code in (200, 201)
