@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from interlock.api.deps import AppDep, PrincipalDep
 from interlock.api.schemas import AuditEventOut, CheckpointOut, Page, VerifyOut
 from interlock.audit.chain import Checkpoint
+from interlock.domain.bounds import RecordId, SequenceNumber
 from interlock.engine import views
 from interlock.errors import InvalidInput
 
@@ -22,15 +23,13 @@ router = APIRouter(tags=["audit"])
 def list_(
     app: AppDep,
     who: PrincipalDep,
-    after: int | None = Query(
-        default=None, ge=0, le=2**62, description="Events after this sequence."
-    ),
-    cursor: int | None = Query(
-        default=None,
-        ge=1,
-        le=2**62,
-        description="The `next_cursor` of the page before, asked in the same order.",
-    ),
+    after: Annotated[
+        SequenceNumber | None, Query(description="Events after this sequence.")
+    ] = None,
+    cursor: Annotated[
+        RecordId | None,
+        Query(description="The `next_cursor` of the page before, asked in the same order."),
+    ] = None,
     object_type: str | None = None,
     object_id: str | None = None,
     actor: str | None = None,

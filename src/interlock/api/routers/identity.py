@@ -9,6 +9,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
+from interlock.domain.bounds import MAX_TOKEN_LIFETIME
 from interlock.domain.durations import parse_duration
 from interlock.errors import Forbidden, InvalidInput, NotFound
 
@@ -138,7 +139,11 @@ def create_token(name: str, body: TokenIn, app: AppDep, who: PrincipalDep) -> To
     """
     _may_manage_tokens(app, who, name)
     try:
-        seconds = parse_duration(body.expires_in) if body.expires_in is not None else None
+        seconds = (
+            parse_duration(body.expires_in, maximum=MAX_TOKEN_LIFETIME)
+            if body.expires_in is not None
+            else None
+        )
     except ValueError as exc:
         raise InvalidInput(str(exc), field="expires_in") from None
     if seconds is not None and seconds <= 0:

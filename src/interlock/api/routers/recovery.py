@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
+from interlock.domain.bounds import RecordId
 from interlock.engine import incidents
 from interlock.engine.resolve import resolve
 from interlock.engine.rollback import rollback_service
@@ -36,7 +37,7 @@ class IncidentIn(BaseModel):
     service: str | None = None
     environment: str
     summary: str = Field(min_length=1, max_length=4000)
-    deployment: int | None = Field(
+    deployment: RecordId | None = Field(
         default=None, description="Default: the latest one of that service there before now."
     )
 

@@ -18,6 +18,7 @@ from interlock.api.schemas import (
     ReleaseOut,
     StepOut,
 )
+from interlock.domain.bounds import AttemptNumber, RecordId, SequenceNumber
 from interlock.domain.names import parse_ref
 from interlock.domain.plan import ReleasePlan
 from interlock.domain.records import Item
@@ -104,7 +105,7 @@ def list_(
     state_: Annotated[list[ReleaseState] | None, Query(alias="state")] = None,
     service: str | None = None,
     created_by: str | None = None,
-    cursor: int | None = Query(default=None, ge=1, le=2**62),
+    cursor: RecordId | None = None,
     limit: int = Query(default=50, ge=1, le=200),
 ) -> Page[ReleaseOut]:
     """Releases, newest first; filter by state, service or creator (only what you may read)."""
@@ -130,9 +131,10 @@ async def get(
     release_id: Id,
     app: AppDep,
     who: PrincipalDep,
-    since: int | None = Query(
-        default=None, description="Long-poll: answer once the revision is past this one."
-    ),
+    since: Annotated[
+        SequenceNumber | None,
+        Query(description="Long-poll: answer once the revision is past this one."),
+    ] = None,
     wait: float = Query(default=0, ge=0, le=60, description="Long-poll for at most this long."),
 ) -> ReleaseOut:
     """One release with its deployments and steps (long-poll with `since` and `wait`)."""
@@ -177,9 +179,9 @@ def logs(
         description="Only this step: its name (`migrate`, every environment), its key "
         "(`api/migrate`), or the key the logs print (`staging/api/migrate`).",
     ),
-    attempt: int | None = Query(
-        default=None, ge=1, le=2**62, description="This try of each step that had it."
-    ),
+    attempt: Annotated[
+        AttemptNumber | None, Query(description="This try of each step that had it.")
+    ] = None,
 ) -> list[LogOut]:
     """The output of every step of a release (the latest attempt of each, or ``attempt``)."""
     view = views.release_view(app.engine, release_id)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.api.schemas import DeploymentOut, StepOut
+from interlock.domain.bounds import RecordId
 from interlock.engine import runbooks, views
 from interlock.errors import Forbidden, NotFound
 
@@ -19,7 +20,7 @@ class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     params: dict[str, str] = Field(default_factory=dict)
     environment: str | None = None
-    incident: int | None = None
+    incident: RecordId | None = None
     reason: str | None = Field(default=None, max_length=4000)
 
 
