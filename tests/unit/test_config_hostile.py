@@ -119,6 +119,7 @@ def test_a_control_character_is_an_error_with_line_and_column(bad, code):
         (VALID + "defaults: {retries: !!int abc}\n", "invalid literal", "retries"),
         (VALID + "defaults: {retries: " + "9" * 5000 + "}\n", "Exceeds the limit", "retries"),
         (VALID + "defaults: {<<: 5}\n", "<< merges a mapping", ""),
+        (VALID + "tickets: !!timestamp x\n", "cannot read 'x': it is not a valid timestamp", ""),
     ],
 )
 def test_a_value_yaml_cannot_construct_is_an_error_not_a_crash(text, message, field):

@@ -214,7 +214,9 @@ class Builder:
             return self._constructor.construct_object(node)
         except yaml.MarkedYAMLError as exc:
             reason = exc.problem or "it cannot be read"
-        except (ValueError, OverflowError, TypeError) as exc:
+        except (ValueError, OverflowError) as exc:
             reason = str(exc)
+        except Exception:  # noqa: BLE001 - PyYAML's constructors fail in odd ways too
+            reason = f"it is not a valid {node.tag.rsplit(':', 1)[-1]}"  # "!!timestamp x"
         shown = node.value if len(node.value) <= 60 else node.value[:57] + "..."
         raise Refused(position(node.start_mark), loc, f"cannot read {shown!r}: {reason}")
