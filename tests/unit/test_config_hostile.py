@@ -162,3 +162,11 @@ def test_a_file_over_the_size_limit_is_refused_without_reading_all_of_it(tmp_pat
     big = write(tmp_path, VALID.encode() + b"#" * MAX_CONFIG_BYTES)
     assert "larger than 1 MiB" in load_refused(big)["message"]
     assert "larger than 1 MiB" in load_refused(Path("/dev/zero"))["message"]
+
+
+def test_a_key_written_like_pydantics_key_marker_is_an_unknown_key_not_a_crash():
+    with pytest.raises(ConfigError) as info:
+        parse_config(VALID + "'[key]': 1\n", Path("interlock.yaml"))
+    [issue] = info.value.errors
+    assert (issue["line"], issue["field"]) == (5, "[key]")
+    assert issue["message"].startswith("unknown key '[key]'")

@@ -107,14 +107,17 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
-def _clean_loc(loc: Loc, data: Any) -> Loc:
-    """Drop the parts pydantic adds for union members (``'int'``, ``'list[int]'``)."""
+def _clean_loc(loc: Loc, data: Any) -> tuple[Loc, bool]:
+    """Drop the parts pydantic adds for union members (``'int'``, ``'list[int]'``).
+
+    True with it when the error is about the last key itself (pydantic ends the
+    location with ``'[key]'``), not its value; a key written ``[key]`` is a key.
+    """
     cleaned: list[str | int] = []
     node = data
-    for part in loc:
-        if part == "[key]":
-            cleaned.append(part)
-            continue
+    for n, part in enumerate(loc):
+        if part == "[key]" and n == len(loc) - 1 and not (isinstance(node, dict) and part in node):
+            return tuple(cleaned), True
         if isinstance(node, dict) and part in node:
             cleaned.append(part)
             node = node[part]
@@ -128,7 +131,7 @@ def _clean_loc(loc: Loc, data: Any) -> Loc:
             if isinstance(node, dict | list):
                 continue
             break
-    return tuple(cleaned)
+    return tuple(cleaned), False
 
 
 def _message(error: dict[str, Any], loc: Loc, root: type[BaseModel]) -> tuple[str, Any]:
@@ -193,9 +196,8 @@ def parse_config(text: str, path: Path) -> tuple[Config, Positions]:
         issues = []
         seen: set[str] = set()
         for error in exc.errors():
-            loc = _clean_loc(tuple(error["loc"]), data)
-            if loc and loc[-1] == "[key]":
-                loc = loc[:-1]
+            loc, about_key = _clean_loc(tuple(error["loc"]), data)
+            if about_key:
                 where = builder.positions.of(loc, prefer_key=True)
             else:
                 prefer_key = error["type"] in ("extra_forbidden",)
