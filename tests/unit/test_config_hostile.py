@@ -170,3 +170,12 @@ def test_a_key_written_like_pydantics_key_marker_is_an_unknown_key_not_a_crash()
     [issue] = info.value.errors
     assert (issue["line"], issue["field"]) == (5, "[key]")
     assert issue["message"].startswith("unknown key '[key]'")
+
+
+def test_more_values_than_a_config_holds_is_an_error_at_the_one_past_the_bound(monkeypatch):
+    from interlock.spec import yaml_tree
+
+    monkeypatch.setattr(yaml_tree, "MAX_VALUES", 40)  # 200,000 takes a while to write out
+    issue = refused(VALID.replace('run: "true"', f"uses: noop, with: {{x: {list(range(50))}}}"))
+    assert issue["message"] == "the file holds more than 40 values" and issue["line"] == 4
+    assert issue["field"].startswith("services.api.deploy[0].with.x[")

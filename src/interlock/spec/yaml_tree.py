@@ -23,6 +23,7 @@ Loc = tuple[str | int, ...]
 MAX_CONFIG_BYTES = 1024 * 1024  # a config of ~30,000 lines; composing one takes seconds
 MAX_DEPTH = 64  # interlock.yaml nests about 10 levels; free-form `with:` and bodies a few more
 MAX_ALIAS_VALUES = 100_000  # values added by aliases and merges, beyond those written out
+MAX_VALUES = 200_000  # in all: a 30,000-line config holds about 60,000
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -113,6 +114,7 @@ class Builder:
         self._built: set[int] = set()  # nodes built once: building one again expands an alias
         self._open: set[int] = set()  # nodes being built: reaching one again is a cycle
         self._added = 0
+        self._values = 0
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         """The plain data of ``node`` (at ``loc``); :class:`Refused` when out of bounds."""
@@ -185,6 +187,9 @@ class Builder:
     def _count(self, node: yaml.Node, loc: Loc) -> None:
         if id(node) in self._open:
             self._cycle(node, loc)
+        self._values += 1
+        if self._values > MAX_VALUES:
+            raise Refused(self._where(loc), loc, f"the file holds more than {MAX_VALUES:,} values")
         if id(node) not in self._built:
             self._built.add(id(node))
             return
