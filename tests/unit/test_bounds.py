@@ -11,7 +11,7 @@ from unittest.mock import MagicMock
 import pytest
 
 from interlock.domain.bounds import MAX_DURATION
-from interlock.domain.durations import doubled
+from interlock.domain.durations import DurationTooLong, doubled, parse_duration
 from interlock.errors import ConfigError
 from interlock.spec.loader import parse_config
 
@@ -69,6 +69,14 @@ def test_the_largest_durations_are_valid():
     text = CONFIG.replace("backoff: 10s", "backoff: 366d").replace("deadline: 2h", "deadline: 366d")
     config, _ = parse_config(textwrap.dedent(text), Path("interlock.yaml"))
     assert config.services["api"].deploy[0].backoff == MAX_DURATION
+
+
+@pytest.mark.parametrize("value", ["367d", "99999999999999999999d", 10**400, "1" + "0" * 400 + "s"])
+def test_a_duration_past_its_bound_says_the_bound(value):
+    with pytest.raises(DurationTooLong, match=r"is too long: at most 366d \(31622400s\)"):
+        parse_duration(value)
+    assert parse_duration("366d") == MAX_DURATION
+    assert parse_duration("800d", maximum=1000 * 86400) == 800 * 86400
 
 
 def test_a_wait_that_doubles_stops_at_its_bound_and_never_overflows_a_date():
