@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import wait_for, write_config
-from tests.support.server import Server
+from tests.support.server import INTERLOCK, Server, free_port
 
 CONFIG = """\
 version: 1
@@ -66,3 +70,44 @@ def test_a_bomb_reload_by_api_or_sighup_keeps_the_config_and_the_server(project,
     server.stop()
     assert server.process.returncode == 0
     assert "Traceback" not in server.log() and "MemoryError" not in server.log()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            CONFIG.replace("staging", "stag\x00ing").encode(),
+            "interlock.yaml:2:27: (top level): the character U+0000",
+        ),
+        (
+            CONFIG.encode().replace(b"api", b"\xe9pi"),
+            "interlock.yaml:4:3: (top level): this is not UTF-8 text",
+        ),
+        (b"", "interlock.yaml:1:1: (top level): the file is empty"),
+        (b"- version: 1\n", "interlock.yaml:1:1: (top level): the top level must be a mapping"),
+        (RECURSIVE.encode(), "interlock.yaml:2:15: environments[0]: a recursive alias"),
+        (BOMB.encode(), "alias bomb"),
+    ],
+)
+def test_validate_names_the_place_of_a_hostile_file(project, data, message):
+    (project / "interlock.yaml").write_bytes(data)
+    for command in (["validate"], ["server", "--port", str(free_port())]):
+        done = subprocess.run(
+            [INTERLOCK, *command],
+            cwd=project,
+            env={**os.environ, "INTERLOCK_HOME": str(project / ".interlock")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert message in done.stderr
+        assert "this is a bug" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_validate_refuses_a_directory(project):
+    (project / "interlock.yaml").mkdir()
+    done = subprocess.run(
+        [INTERLOCK, "validate"], cwd=project, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "is a directory" in done.stderr, done.stderr
