@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from interlock.domain.bounds import MAX_DURATION
 from interlock.domain.plan import NodePlan, ReleasePlan
 from interlock.domain.records import Deployment, InventoryEntry
 from interlock.domain.states import DeploymentState, NodeState
@@ -376,8 +375,7 @@ def enforce_deadlines(engine: Any) -> None:
     with engine.db.read() as tx:
         for deployment in tx.running_with_deadline():
             started = tx.first_step_started(deployment.id)
-            # a deadline stored before it was bounded must not stop this task for good
-            limit = timedelta(seconds=min(float(deployment.settings["deadline"]), MAX_DURATION))
+            limit = timedelta(seconds=float(deployment.settings["deadline"]))
             if started is not None and started + limit <= now:
                 late.append(deployment)
     for deployment in late:
