@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi import Path as PathParam
 
 from interlock.api.watch import ReleaseWatch
+from interlock.domain.bounds import RecordId
 from interlock.engine.access import Access
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
@@ -69,7 +70,7 @@ def principal(request: Request) -> Principal:
 
 AppDep = Annotated[AppState, Depends(state)]
 # Ids in paths: a number a database column can hold (larger is a 422, not a 500).
-Id = Annotated[int, PathParam(ge=1, le=2**62)]
+Id = Annotated[RecordId, PathParam()]
 PrincipalDep = Annotated[Principal, Depends(principal)]
 
 

@@ -19,16 +19,16 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Query
 
 from interlock.api.schemas import Page
+from interlock.domain.bounds import MAX_ID
 
 Row = TypeVar("Row")
 
-CURSOR_MAX = 2**62
 BATCH_MAX = 2000  # rows read at once when many are left out of a page
 Cursor = Annotated[
     int | None,
     Query(
         ge=1,
-        le=CURSOR_MAX,
+        le=MAX_ID,
         description="The `next_cursor` of the page before; leave out for the first page.",
     ),
 ]

@@ -5,24 +5,40 @@ from __future__ import annotations
 import math
 import re
 
+from interlock.domain.bounds import MAX_DURATION
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
 
-def parse_duration(value: str | int | float) -> float:
-    """Seconds in ``value``; a bare number counts as seconds.
+class DurationTooLong(ValueError):
+    """A duration past its bound (see :mod:`interlock.domain.bounds`)."""
+
+
+def parse_duration(value: str | int | float, *, maximum: float = MAX_DURATION) -> float:
+    """Seconds in ``value``; a bare number counts as seconds; at most ``maximum``.
 
     Raises ``ValueError`` with a message fit for a user when the text is not a
-    duration.
+    duration, and :class:`DurationTooLong` when it is longer than ``maximum``.
     """
+    seconds = _seconds(value)
+    if seconds > maximum:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise DurationTooLong(
+            f"{shown} is too long: at most {format_duration(maximum)} ({maximum:.0f}s)"
+        )
+    return seconds
+
+
+def _seconds(value: str | int | float) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 90s, 5m or 2h, not a boolean")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("expected a duration like 90s, 5m or 2h, not an infinite number")
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return float(value)
+        return math.inf if value > 1e300 else float(value)  # an int too large for a float
     if not isinstance(value, str):
         raise ValueError(f"expected a duration like 90s, 5m or 2h, not {_kind(value)}")
     text = value.strip().replace(" ", "")
@@ -33,7 +49,7 @@ def parse_duration(value: str | int | float) -> float:
     for match in _PART.finditer(text):
         if match.start() != pos:
             break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
+        total += float(match.group(1)) * _UNITS[match.group(2)]  # 1e400 digits: inf
         pos = match.end()
     if pos != len(text):
         raise ValueError(f"{value!r} is not a duration: write it like 90s, 5m, 2h or 1h30m")
@@ -46,6 +62,14 @@ def parse_positive_duration(value: str | int | float) -> float:
     if seconds <= 0:
         raise ValueError("a timeout or interval must be longer than 0s")
     return seconds
+
+
+def doubled(first: float, times: int, most: float = MAX_DURATION) -> float:
+    """``first`` doubled ``times`` times, at most ``most``: a wait between tries that grows.
+
+    Capped before it can overflow a date (50 retries of 1h would be 2**49 hours).
+    """
+    return min(first * 2.0 ** min(max(times, 0), 64), most)
 
 
 def _kind(value: object) -> str:

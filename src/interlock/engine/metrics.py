@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from interlock.domain.durations import parse_duration
+from interlock.domain.bounds import MAX_LOOKBACK
+from interlock.domain.durations import DurationTooLong, parse_duration
 from interlock.engine.core import Engine
 from interlock.errors import Forbidden, InvalidInput
 from interlock.metrics.coordination import coordination_metrics
@@ -136,7 +137,9 @@ def parse_instant(value: str, *, now: datetime, end: bool, what: str) -> datetim
     if text.lower() == "now":
         return now
     try:
-        return now - timedelta(seconds=parse_duration(text))
+        return now - timedelta(seconds=parse_duration(text, maximum=MAX_LOOKBACK))
+    except DurationTooLong as exc:
+        raise InvalidInput(f"--{what}: {exc}", field=what) from None
     except ValueError:
         pass
     try:
@@ -145,6 +148,8 @@ def parse_instant(value: str, *, now: datetime, end: bool, what: str) -> datetim
         day = None
     if day is not None:
         start = datetime.combine(day, time(0), tzinfo=UTC)
+        if end and day == date.max:
+            return datetime.max.replace(tzinfo=UTC)  # the day after 9999-12-31 has no date
         return start + timedelta(days=1) if end else start
     try:
         at = datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from interlock.domain.durations import doubled
 from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import NodeState
 from interlock.domain.templating import map_texts
@@ -255,7 +256,7 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
     ended("failed")
     common: dict[str, Any] = {"lease_owner": None, "lease_expires": None}
     if node.attempt < node.max_attempts:
-        delay = node.backoff * (2 ** (node.attempt - 1))
+        delay = doubled(node.backoff, node.attempt - 1)
         move_node(
             tx,
             node,

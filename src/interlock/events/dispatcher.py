@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from interlock.domain.durations import doubled
 from interlock.domain.masking import mask, variants
 from interlock.domain.templating import resolve_env
 from interlock.engine.core import Engine
@@ -193,7 +194,7 @@ def _record(
         failures, next_attempt = 0, None
     else:
         failures = 1 if position > cursor.delivered_seq else cursor.failures + 1
-        delay = min(hook.backoff * 2 ** min(failures - 1, 30), hook.max_backoff)
+        delay = doubled(hook.backoff, failures - 1, most=hook.max_backoff)
         next_attempt = now + timedelta(seconds=delay)
         log.warning("webhook %s: %s (next try in %.1fs)", hook.name, error, delay)
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from interlock.domain.bounds import MAX_DURATION, HttpStatus
 from interlock.domain.durations import parse_duration, parse_positive_duration
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
@@ -17,8 +18,12 @@ Duration = Annotated[
     BeforeValidator(parse_duration),
     WithJsonSchema(
         {
-            "anyOf": [_DURATION_TEXT, {"type": "number", "minimum": 0}],
-            "description": "A duration: 90s, 5m, 2h, 1h30m, 7d, or a number of seconds.",
+            "anyOf": [
+                _DURATION_TEXT,
+                {"type": "number", "minimum": 0, "maximum": MAX_DURATION},
+            ],
+            "description": "A duration: 90s, 5m, 2h, 1h30m, 7d, or a number of seconds "
+            "(at most 366d).",
         }
     ),
 ]
@@ -28,8 +33,12 @@ PositiveDuration = Annotated[
     BeforeValidator(parse_positive_duration),
     WithJsonSchema(
         {
-            "anyOf": [_DURATION_TEXT, {"type": "number", "exclusiveMinimum": 0}],
-            "description": "A duration longer than zero: 90s, 5m, 2h, or a number of seconds.",
+            "anyOf": [
+                _DURATION_TEXT,
+                {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION},
+            ],
+            "description": "A duration longer than zero: 90s, 5m, 2h, or a number of seconds "
+            "(at most 366d).",
         }
     ),
 ]
@@ -51,7 +60,7 @@ class HttpCall(Strict):
     body: str | dict[str, Any] | list[Any] | None = Field(
         default=None, description="Text, or a mapping/list sent as JSON."
     )
-    expect_status: int | list[int] = Field(
+    expect_status: HttpStatus | list[HttpStatus] = Field(
         default=200, description="The status (or statuses) that count as success."
     )
     expect_body: str | None = Field(

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from interlock.domain.bounds import ApprovalCount
 from interlock.spec.common import (
     STEP_NAME_PATTERN,
     Duration,
@@ -50,7 +51,7 @@ class ApprovalRule(Strict):
     role: Name | None = None
     team: Name | None = None
     owners: bool = Field(default=False, description="The team that owns each service.")
-    count: int = Field(default=1, ge=1, le=50, description="How many distinct people.")
+    count: ApprovalCount = Field(default=1, description="How many distinct people.")
 
     @model_validator(mode="after")
     def _one_source(self) -> ApprovalRule:

@@ -16,25 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from interlock.errors import ConfigError
 from interlock.spec.common import NAME_PATTERN
 from interlock.spec.model import Config
-
-Loc = tuple[str | int, ...]
-
-try:  # the C composer is much faster on large files
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - libyaml missing
-    _Loader = yaml.SafeLoader
-
-
-@dataclass(frozen=True)
-class Position:
-    line: int  # 1-based
-    column: int  # 1-based
+from interlock.spec.yaml_tree import (
+    MAX_CONFIG_BYTES,
+    Builder,
+    Loc,
+    Position,
+    Positions,
+    Refused,
+    compose,
+)
 
 
 @dataclass(frozen=True)
@@ -46,28 +41,6 @@ class LoadedConfig:
     hash: str  # sha256 of the file's bytes, hex
     path: Path
     base_dir: Path
-
-
-class _Positions:
-    """Where each value (and each mapping key) of the document stands."""
-
-    def __init__(self) -> None:
-        self.values: dict[Loc, Position] = {}
-        self.keys: dict[Loc, Position] = {}
-
-    def of(self, loc: Loc, prefer_key: bool = False) -> Position | None:
-        """The position of ``loc``, or of its nearest ancestor that has one."""
-        for end in range(len(loc), -1, -1):
-            prefix = loc[:end]
-            if prefer_key and prefix in self.keys:
-                return self.keys[prefix]
-            if prefix in self.values:
-                return self.values[prefix]
-        return None
-
-
-def _pos(mark: yaml.Mark) -> Position:
-    return Position(mark.line + 1, mark.column + 1)
 
 
 def _issue(
@@ -93,48 +66,6 @@ def format_loc(loc: Loc) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out or "(top level)"
-
-
-class _Builder:
-    """Turns a composed YAML node tree into plain data, recording positions."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.positions = _Positions()
-        self.errors: list[dict[str, Any]] = []
-        self._constructor = yaml.SafeLoader("")
-
-    def build(self, node: yaml.Node, loc: Loc) -> Any:
-        self.positions.values[loc] = _pos(node.start_mark)
-        if isinstance(node, yaml.MappingNode):
-            self._constructor.flatten_mapping(node)  # resolves "<<" merge keys
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    self.errors.append(
-                        _issue(self.path, _pos(key_node.start_mark), loc, "keys must be plain text")
-                    )
-                    continue
-                key = self._constructor.construct_object(key_node)
-                key = key if isinstance(key, str) else str(key)
-                child = loc + (key,)
-                if key in result:
-                    self.errors.append(
-                        _issue(
-                            self.path,
-                            _pos(key_node.start_mark),
-                            child,
-                            f"duplicate key {key!r}: it is already set at line "
-                            f"{self.positions.keys[child].line}",
-                        )
-                    )
-                    continue
-                self.positions.keys[child] = _pos(key_node.start_mark)
-                result[key] = self.build(value_node, child)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
-        return self._constructor.construct_object(node)
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -176,14 +107,17 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
-def _clean_loc(loc: Loc, data: Any) -> Loc:
-    """Drop the parts pydantic adds for union members (``'int'``, ``'list[int]'``)."""
+def _clean_loc(loc: Loc, data: Any) -> tuple[Loc, bool]:
+    """Drop the parts pydantic adds for union members (``'int'``, ``'list[int]'``).
+
+    True with it when the error is about the last key itself (pydantic ends the
+    location with ``'[key]'``), not its value; a key written ``[key]`` is a key.
+    """
     cleaned: list[str | int] = []
     node = data
-    for part in loc:
-        if part == "[key]":
-            cleaned.append(part)
-            continue
+    for n, part in enumerate(loc):
+        if part == "[key]" and n == len(loc) - 1 and not (isinstance(node, dict) and part in node):
+            return tuple(cleaned), True
         if isinstance(node, dict) and part in node:
             cleaned.append(part)
             node = node[part]
@@ -197,7 +131,7 @@ def _clean_loc(loc: Loc, data: Any) -> Loc:
             if isinstance(node, dict | list):
                 continue
             break
-    return tuple(cleaned)
+    return tuple(cleaned), False
 
 
 def _message(error: dict[str, Any], loc: Loc, root: type[BaseModel]) -> tuple[str, Any]:
@@ -230,35 +164,40 @@ def _message(error: dict[str, Any], loc: Loc, root: type[BaseModel]) -> tuple[st
     return msg, None
 
 
-def parse_config(text: str, path: Path) -> tuple[Config, _Positions]:
+def _refused(path: Path, where: Position | None, loc: Loc, message: str) -> ConfigError:
+    issue = _issue(path, where, loc, message)
+    return ConfigError(_summary([issue]), [issue])
+
+
+def parse_config(text: str, path: Path) -> tuple[Config, Positions]:
     """Validate ``text``; raise :class:`ConfigError` listing every problem with its position."""
+    builder = Builder(path)
     try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = _pos(mark) if mark else None
-        problem = f"{exc.problem or 'invalid YAML'}" + (f" ({exc.context})" if exc.context else "")
-        issue = _issue(path, where, (), f"this is not valid YAML: {problem}")
-        raise ConfigError(_summary([issue]), [issue]) from None
+        root = compose(text)
+        data = None if root is None else builder.build(root, ())
+    except Refused as refused:
+        raise _refused(path, refused.where, refused.loc, refused.message) from None
     if root is None:
-        issue = _issue(path, Position(1, 1), (), "the file is empty; run `interlock init`")
-        raise ConfigError(_summary([issue]), [issue])
-    builder = _Builder(path)
-    data = builder.build(root, ())
+        raise _refused(path, Position(1, 1), (), "the file is empty; run `interlock init`")
     if builder.errors:
-        raise ConfigError(_summary(builder.errors), builder.errors)
+        issues = [_issue(path, where, loc, message) for where, loc, message in builder.errors]
+        raise ConfigError(_summary(issues), issues)
     if not isinstance(data, dict):
-        issue = _issue(path, Position(1, 1), (), "the top level must be a mapping of keys")
-        raise ConfigError(_summary([issue]), [issue])
+        raise _refused(
+            path,
+            Position(1, 1),
+            (),
+            "the top level must be a mapping of keys (version:, environments:, services:), "
+            f"not {_kind(data)}",
+        )
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         issues = []
         seen: set[str] = set()
         for error in exc.errors():
-            loc = _clean_loc(tuple(error["loc"]), data)
-            if loc and loc[-1] == "[key]":
-                loc = loc[:-1]
+            loc, about_key = _clean_loc(tuple(error["loc"]), data)
+            if about_key:
                 where = builder.positions.of(loc, prefer_key=True)
             else:
                 prefer_key = error["type"] in ("extra_forbidden",)
@@ -281,6 +220,14 @@ def parse_config(text: str, path: Path) -> tuple[Config, _Positions]:
     return config, builder.positions
 
 
+def _kind(data: Any) -> str:
+    if isinstance(data, list):
+        return "a list"
+    if data is None:
+        return "null"
+    return f"the {type(data).__name__} {str(data)[:40]!r}"
+
+
 def _summary(issues: list[dict[str, Any]]) -> str:
     lines = [f"{i['file']}:{i['line']}:{i['column']}: {i['field']}: {i['message']}" for i in issues]
     count = len(issues)
@@ -289,21 +236,44 @@ def _summary(issues: list[dict[str, Any]]) -> str:
 
 
 def load_config(path: str | Path) -> LoadedConfig:
-    """Read and validate the config file at ``path``."""
+    """Read and validate the config file at ``path`` (at most ``MAX_CONFIG_BYTES``)."""
     file = Path(path)
     try:
-        raw = file.read_bytes()
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_CONFIG_BYTES + 1)  # /dev/zero or a huge file: not all of it
     except FileNotFoundError:
         issue = _issue(file, None, (), "file not found; run `interlock init` to write one")
         raise ConfigError(
             f"{file}: no such file; run `interlock init` to write one", [issue]
         ) from None
+    except IsADirectoryError:
+        raise _refused(
+            file, None, (), "this is a directory: give the path of the config file in it"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"{file}: cannot read it: {exc.strerror}") from None
+        raise _refused(file, None, (), f"cannot read it: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise _refused(
+            file,
+            None,
+            (),
+            f"the file is larger than {MAX_CONFIG_BYTES // 1024 // 1024} MiB, "
+            "the most a config may be",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start})") from None
+        before = raw[: exc.start]
+        line_start = before.rfind(b"\n") + 1
+        where = Position(
+            before.count(b"\n") + 1, len(before[line_start:].decode("utf-8", "replace")) + 1
+        )
+        raise _refused(
+            file,
+            where,
+            (),
+            f"this is not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
+        ) from None
     config, _ = parse_config(text, file)
     return LoadedConfig(
         config=config,

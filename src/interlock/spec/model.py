@@ -10,6 +10,7 @@ from pydantic import (
     model_validator,
 )
 
+from interlock.domain.bounds import Parallel, Retries
 from interlock.spec.common import (
     NAME_PATTERN,
     STEP_NAME_PATTERN,
@@ -64,7 +65,7 @@ class Step(Strict):
     timeout: PositiveDuration | None = Field(
         default=None, description="Default: defaults.timeout (10m)."
     )
-    retries: Annotated[int, Field(ge=0, le=50)] | None = None
+    retries: Retries | None = None
     backoff: Duration | None = Field(
         default=None, description="Wait before the first retry; doubles each time (default 5s)."
     )
@@ -94,7 +95,7 @@ class Defaults(Strict):
     """Values a step gets when it does not set its own."""
 
     timeout: PositiveDuration = 600.0
-    retries: Annotated[int, Field(ge=0, le=50)] = 0
+    retries: Retries = 0
     backoff: Duration = 5.0
     idempotent: bool = False
 
@@ -117,8 +118,8 @@ class Environment(Strict):
         description="A deployment not finished by then (from its start) is aborted and "
         "handled as a failure.",
     )
-    parallel: int = Field(
-        default=4, ge=1, le=64, description="How many services of a train deploy at once."
+    parallel: Parallel = Field(
+        default=4, description="How many services of a train deploy at once."
     )
     require_artifacts: bool = Field(
         default=False, description="Only artifacts registered by CI may be released here."

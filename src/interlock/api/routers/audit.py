@@ -18,6 +18,7 @@ from interlock.api.schemas import AuditEventOut, CheckpointOut, Page, PublishedO
 from interlock.api.text import Line
 from interlock.audit.chain import Checkpoint
 from interlock.audit.published import Published
+from interlock.domain.bounds import RecordId, SequenceNumber
 from interlock.engine import views
 from interlock.engine.checkpoints import latest_published, publish
 from interlock.engine.evidence import gather
@@ -31,15 +32,13 @@ router = APIRouter(tags=["audit"])
 def list_(
     app: AppDep,
     who: PrincipalDep,
-    after: int | None = Query(
-        default=None, ge=0, le=2**62, description="Events after this sequence."
-    ),
-    cursor: int | None = Query(
-        default=None,
-        ge=1,
-        le=2**62,
-        description="The `next_cursor` of the page before, asked in the same order.",
-    ),
+    after: Annotated[
+        SequenceNumber | None, Query(description="Events after this sequence.")
+    ] = None,
+    cursor: Annotated[
+        RecordId | None,
+        Query(description="The `next_cursor` of the page before, asked in the same order."),
+    ] = None,
     object_type: Line | None = None,
     object_id: Line | None = None,
     actor: Line | None = None,

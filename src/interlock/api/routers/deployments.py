@@ -10,6 +10,7 @@ from interlock.api.deps import AppDep, AppState, Id, PrincipalDep
 from interlock.api.paging import Cursor, limit_query, page_of
 from interlock.api.schemas import DeploymentOut, LogOut, Page, StepOut
 from interlock.api.text import Line
+from interlock.domain.bounds import AttemptNumber, LogOffset, RecordId
 from interlock.domain.states import DeploymentState
 from interlock.engine import views
 from interlock.errors import NotFound
@@ -21,7 +22,7 @@ router = APIRouter(tags=["deployments"])
 def list_(
     app: AppDep,
     who: PrincipalDep,
-    release_id: int | None = Query(default=None, ge=1, le=2**62),
+    release_id: RecordId | None = None,
     environment: Line | None = None,
     state_: Annotated[list[DeploymentState] | None, Query(alias="state")] = None,
     cursor: Cursor = None,
@@ -68,8 +69,8 @@ def step_logs(
     step_id: Id,
     app: AppDep,
     who: PrincipalDep,
-    attempt: int | None = Query(default=None, ge=1, le=2**62),
-    offset: int = Query(default=0, ge=0, description="Characters already read."),
+    attempt: AttemptNumber | None = None,
+    offset: Annotated[LogOffset, Query(description="Characters already read.")] = 0,
 ) -> LogOut:
     """A step's output, readable while it runs: poll with `offset` = `next_offset`."""
     node, _ = views.step(app.engine, step_id)

@@ -12,6 +12,7 @@ from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.api.paging import Cursor, limit_query, page_of
 from interlock.api.schemas import Page
 from interlock.api.text import Line
+from interlock.domain.bounds import MAX_TOKEN_LIFETIME
 from interlock.domain.durations import parse_duration
 from interlock.errors import Forbidden, InvalidInput, NotFound
 
@@ -152,7 +153,11 @@ def create_token(name: Line, body: TokenIn, app: AppDep, who: PrincipalDep) -> T
     """
     _may_manage_tokens(app, who, name)
     try:
-        seconds = parse_duration(body.expires_in) if body.expires_in is not None else None
+        seconds = (
+            parse_duration(body.expires_in, maximum=MAX_TOKEN_LIFETIME)
+            if body.expires_in is not None
+            else None
+        )
     except ValueError as exc:
         raise InvalidInput(str(exc), field="expires_in") from None
     if seconds is not None and seconds <= 0:

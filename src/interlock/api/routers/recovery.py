@@ -11,6 +11,7 @@ from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.api.paging import Cursor, limit_query, page_of
 from interlock.api.schemas import Page
 from interlock.api.text import Line, Text
+from interlock.domain.bounds import RecordId
 from interlock.engine import incidents
 from interlock.engine.resolve import resolve
 from interlock.engine.rollback import rollback_service
@@ -39,7 +40,7 @@ class IncidentIn(BaseModel):
     service: Line | None = None
     environment: Line
     summary: Text = Field(min_length=1, max_length=4000)
-    deployment: int | None = Field(
+    deployment: RecordId | None = Field(
         default=None, description="Default: the latest one of that service there before now."
     )
 

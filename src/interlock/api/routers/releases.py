@@ -20,6 +20,7 @@ from interlock.api.schemas import (
     StepOut,
 )
 from interlock.api.text import Line
+from interlock.domain.bounds import AttemptNumber, SequenceNumber
 from interlock.domain.names import parse_ref
 from interlock.domain.plan import ReleasePlan
 from interlock.domain.records import Item
@@ -134,9 +135,10 @@ async def get(
     release_id: Id,
     app: AppDep,
     who: PrincipalDep,
-    since: int | None = Query(
-        default=None, description="Long-poll: answer once the revision is past this one."
-    ),
+    since: Annotated[
+        SequenceNumber | None,
+        Query(description="Long-poll: answer once the revision is past this one."),
+    ] = None,
     wait: float = Query(default=0, ge=0, le=60, description="Long-poll for at most this long."),
 ) -> ReleaseOut:
     """One release with its deployments and steps (long-poll with `since` and `wait`)."""
@@ -186,9 +188,9 @@ def logs(
         description="Only this step: its name (`migrate`, every environment), its key "
         "(`api/migrate`), or the key the logs print (`staging/api/migrate`).",
     ),
-    attempt: int | None = Query(
-        default=None, ge=1, le=2**62, description="This try of each step that had it."
-    ),
+    attempt: Annotated[
+        AttemptNumber | None, Query(description="This try of each step that had it.")
+    ] = None,
 ) -> list[LogOut]:
     """The output of every step of a release (the latest attempt of each, or ``attempt``)."""
     view = views.release_view(app.engine, release_id)

@@ -11,6 +11,7 @@ from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.api.paging import Cursor, limit_query, page_of
 from interlock.api.schemas import DeploymentOut, Page, StepOut
 from interlock.api.text import Line, Text
+from interlock.domain.bounds import RecordId
 from interlock.engine import runbooks, views
 from interlock.errors import Forbidden, NotFound
 
@@ -21,7 +22,7 @@ class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     params: dict[Line, Line] = Field(default_factory=dict)
     environment: Line | None = None
-    incident: int | None = None
+    incident: RecordId | None = None
     reason: Text | None = Field(default=None, max_length=4000)
 
 

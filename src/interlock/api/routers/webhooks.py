@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.api.deps import AppDep, PrincipalDep
 from interlock.api.text import Line, Text
+from interlock.domain.bounds import RecordId
 from interlock.errors import Forbidden
 from interlock.events.dispatcher import retry_now, skip_events, webhook_status
 
@@ -32,9 +33,7 @@ def list_webhooks(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
 
 class SkipIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    through: int = Field(
-        ge=1,
-        le=2**62,
+    through: RecordId = Field(
         description="Skip every audit event up to and including this sequence number.",
     )
     reason: Text = Field(min_length=1, max_length=2000, description="Why (audited).")
