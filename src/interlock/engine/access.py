@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from interlock.domain.records import Deployment
 from interlock.engine.configs import Configs
 from interlock.engine.identity import Principal
 from interlock.errors import Forbidden, NotFound
@@ -34,6 +35,9 @@ READ_IMPLYING = frozenset(
         "runbook.sign",
     }
 )
+
+# Who may see runbook runs (in the run's environment); who started one sees it anyway.
+RUNBOOK_READERS = ("runbook.run", "runbook.sign", "audit.read")
 
 
 class Access:
@@ -138,6 +142,41 @@ class Access:
             "(an administrator grants it under `permissions:` in interlock.yaml)",
             action=action,
             environment=environment,
+        )
+
+    def require_everywhere(self, who: Principal, action: str, *, environment: str | None) -> None:
+        """Raise :class:`Forbidden` unless a rule lets ``who`` do ``action`` on every service.
+
+        What an object of no one service needs (an environment lock, an incident
+        about no service): a rule scoped to some services must not reach it.
+        """
+        if self.covered(who, action, environment) is None:
+            return
+        where = f" in {environment}" if environment else ""
+        raise Forbidden(
+            f"{who.name} may not {action}{where} for every service: it touches no one "
+            "service, so it needs a rule without `services:` (an administrator grants it "
+            "under `permissions:` in interlock.yaml)",
+            action=action,
+            environment=environment,
+        )
+
+    def can_read_run(self, who: Principal, run: Deployment) -> bool:
+        """A runbook run: for who started it, and who runs, signs or audits runbooks there."""
+        return run.created_by == who.name or any(
+            self.allows(who, action, environment=run.environment) for action in RUNBOOK_READERS
+        )
+
+    def sees_runs(self, who: Principal) -> bool:
+        """Whether ``who`` may see runbook runs in any environment (or none)."""
+        config = self._config()
+        places: list[str | None] = [None]
+        if config is not None:
+            places += [e.name for e in config.environments]
+        return any(
+            self.allows(who, action, environment=place)
+            for action in RUNBOOK_READERS
+            for place in places
         )
 
     def can_read(self, who: Principal, services: Iterable[str]) -> bool:

@@ -139,6 +139,12 @@ def run(
     now = engine.clock.now()
 
     def work(tx: Any) -> Deployment:
+        if incident_id is not None:
+            incident = tx.get_incident(incident_id)
+            if incident is None or (
+                incident.service is not None and not access.can_read(who, [incident.service])
+            ):
+                raise NotFound(f"no incident {incident_id}", field="incident")
         run_id = start_run(
             tx,
             engine,

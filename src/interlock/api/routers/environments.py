@@ -27,7 +27,7 @@ def locks(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
 @router.post("/environments/{environment}/lock")
 def lock(environment: str, body: LockIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Lock an environment: queued and new deployments wait until it is unlocked."""
-    app.access.require(who, "lock", environment=environment)
+    app.access.require_everywhere(who, "lock", environment=environment)
     return environments.lock(
         app.engine, environment=environment, actor=who.name, reason=body.reason
     ).__dict__
@@ -36,6 +36,6 @@ def lock(environment: str, body: LockIn, app: AppDep, who: PrincipalDep) -> dict
 @router.delete("/environments/{environment}/lock")
 def unlock(environment: str, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Unlock an environment; queued deployments start."""
-    app.access.require(who, "lock", environment=environment)
+    app.access.require_everywhere(who, "lock", environment=environment)
     environments.unlock(app.engine, environment=environment, actor=who.name)
     return {"environment": environment, "locked": False}

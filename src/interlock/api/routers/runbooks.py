@@ -29,15 +29,15 @@ class SignIn(BaseModel):
 
 
 def _may_see(app: Any, who: Any) -> None:
-    if not any(app.access.allows(who, a) for a in ("runbook.run", "runbook.sign", "audit.read")):
+    if not app.access.sees_runs(who):
         raise Forbidden(
             f"{who.name} may not see runbook runs (needs runbook.run, runbook.sign or audit.read)"
         )
 
 
-def _run_out(app: Any, run_id: Id) -> dict[str, Any]:
+def _run_out(app: Any, who: Any, run_id: Id) -> dict[str, Any]:
     view = views.deployment_view(app.engine, run_id)
-    if view.deployment.kind != "runbook":
+    if view.deployment.kind != "runbook" or not app.access.can_read_run(who, view.deployment):
         raise NotFound(f"no runbook run {run_id}")
     out = DeploymentOut.of(
         view.deployment, [StepOut.of(n, view.attempts.get(n.id)) for n in view.nodes]
@@ -89,7 +89,7 @@ def run(name: str, body: RunIn, app: AppDep, who: PrincipalDep) -> dict[str, Any
         incident_id=body.incident,
         reason=body.reason,
     )
-    return _run_out(app, found.id)
+    return _run_out(app, who, found.id)
 
 
 @router.get("/runbook-runs")
@@ -107,6 +107,7 @@ def runs(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
             "incident": r.incident_id,
         }
         for r in runbooks.runs(app.engine)
+        if app.access.can_read_run(who, r)
     ]
 
 
@@ -114,7 +115,7 @@ def runs(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
 def show(run_id: Id, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """One run with its steps; manual steps show their instructions and who signs them."""
     _may_see(app, who)
-    return _run_out(app, run_id)
+    return _run_out(app, who, run_id)
 
 
 @router.post("/runbook-runs/{run_id}/steps/{step}/sign")
