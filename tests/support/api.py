@@ -30,6 +30,7 @@ class Api:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         app = create_app(engine, configs, config_path)
+        self.app = app
         self.state = app.state.interlock
         self.server = uvicorn.Server(
             uvicorn.Config(
