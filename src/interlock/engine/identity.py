@@ -20,13 +20,13 @@ from typing import Any
 
 from interlock.domain.names import USER_NAME
 from interlock.domain.records import Token, User
+from interlock.engine.admins import ADMIN, keep_an_admin
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 
 log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "ilk_"
-ADMIN = "admin"
 
 
 @dataclass(frozen=True)
@@ -286,6 +286,7 @@ class Identity:
         def work(tx: Any) -> None:
             if tx.get_token(token_id) is None:
                 raise NotFound(f"no token {token_id}")
+            keep_an_admin(tx, self.engine, now, without_token=token_id)
             if not tx.revoke_token(token_id, now, actor):
                 raise Conflict(f"token {token_id} is already revoked")
             tx.audit(
@@ -302,6 +303,8 @@ class Identity:
         def work(tx: Any) -> bool:
             if member and tx.get_user(user) is None:
                 raise NotFound(f"no user named {user!r}")
+            if not member and kind == "role" and group == ADMIN:
+                keep_an_admin(tx, self.engine, now, without_member=user)
             changed = (
                 tx.add_membership(kind, group, user, now, actor)
                 if member
