@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from interlock.storage.migrate import _alembic_config, head_revision, upgrade
 
@@ -48,3 +50,25 @@ def test_release_plans_move_to_their_own_table_and_back(pilot):
         listed = tx.list_releases()
         assert [r.route for r in listed] == [ROUTE] * 3
         assert [r.plan for r in listed] == [{}] * 3
+
+
+def test_user_names_one_spelling_regardless_of_case_and_back(pilot):
+    db = pilot.engine.db
+    _downgrade(db, "0007")  # before the case-insensitive index
+    insert = text(
+        "INSERT INTO users (name, kind, disabled, created_at, created_by) "
+        "VALUES (:name, 'user', false, 0, 'test')"
+    )
+    with db.engine.begin() as conn:
+        for name in ("bob", "BOB"):
+            conn.execute(insert, {"name": name})
+    with pytest.raises(RuntimeError, match="differ only in case: bob; rename one"):
+        upgrade(db)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE users SET name = 'bob2' WHERE name = 'BOB'"))
+    assert upgrade(db)[1] == head_revision()
+    with pytest.raises(IntegrityError), db.engine.begin() as conn:
+        conn.execute(insert, {"name": "Bob"})
+    _downgrade(db, "0007")
+    with db.engine.begin() as conn:
+        conn.execute(insert, {"name": "Bob"})  # two spellings are possible again

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from interlock.domain.records import Token, User
 from interlock.storage.base import QueryBase
@@ -57,6 +57,13 @@ class IdentityQueries(QueryBase):
 
     def get_user(self, name: str) -> User | None:
         row = self.conn.execute(select(users).where(users.c.name == name)).first()
+        return User(**row._mapping) if row else None
+
+    def find_user(self, name: str) -> User | None:
+        """The user whose name is ``name`` regardless of case (names are unique so)."""
+        row = self.conn.execute(
+            select(users).where(func.lower(users.c.name) == name.lower())
+        ).first()
         return User(**row._mapping) if row else None
 
     def list_users(self) -> list[User]:
