@@ -15,6 +15,7 @@ permissions:
   - {team: search, allow: [release.create, rollback, incident.manage, lock], services: owned}
   - {user: oncall, allow: [incident.manage, lock], environments: [production]}
   - {user: ops, allow: [runbook.run], environments: [staging]}
+  - {user: lead, allow: [all], services: [api]}
 runbooks:
   migrate:
     steps: [{name: once, run: "echo ran >> runs.log", idempotent: false}]
@@ -145,5 +146,28 @@ def test_locking_an_environment_needs_permission_for_every_service(pilot):
             == 200
         )
         assert dave.delete("/api/v1/environments/production/lock").status_code == 403
+    finally:
+        api.stop()
+
+
+def test_a_rule_scoped_to_services_does_not_reach_the_whole_server(pilot):
+    api = _api(pilot)
+    try:
+        lead = api.user("lead")
+        made = lead.post("/api/v1/releases", json={"services": ["api@1.0.0"], "reason": "r"})
+        assert made.status_code == 201, made.text
+        for method, path in (
+            ("GET", "/api/v1/audit"),
+            ("GET", "/api/v1/users"),
+            ("POST", "/api/v1/users"),
+            ("GET", "/api/v1/config"),
+            ("POST", "/api/v1/config/reload"),
+            ("GET", "/api/v1/webhooks"),
+            ("POST", "/api/v1/webhooks/audit/retry"),
+            ("GET", "/api/v1/users/dave/tokens"),
+        ):
+            body = {"name": "newcomer"} if path == "/api/v1/users" else None
+            refused = lead.request(method, path, json=body)
+            assert refused.status_code == 403, (method, path, refused.text)
     finally:
         api.stop()

@@ -36,6 +36,12 @@ READ_IMPLYING = frozenset(
     }
 )
 
+# Actions on the whole server, not on some services: a rule scoped to services (say,
+# `allow: [all], services: owned`) does not reach them.
+SERVER_ACTIONS = frozenset(
+    {"users.manage", "config.read", "config.reload", "audit.read", "webhooks.manage"}
+)
+
 # Who may see runbook runs (in the run's environment); who started one sees it anyway.
 RUNBOOK_READERS = ("runbook.run", "runbook.sign", "audit.read")
 
@@ -106,6 +112,8 @@ class Access:
         covered = self.covered(who, action, environment)
         if covered is None:
             return True
+        if action in SERVER_ACTIONS:
+            return False
         wanted = set(services or ())
         if not wanted:
             return bool(covered) or self._unscoped(who, action, environment)
