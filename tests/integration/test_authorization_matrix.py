@@ -26,9 +26,11 @@ from tests.support.api import Api
 CONFIG = """\
 version: 1
 teams: {payments: [owner], search: [other]}
-roles: {release-managers: [approver], viewers: [viewer]}
+roles: {release-managers: [approver], viewers: [viewer], oncall: [runner]}
 permissions:
   - {role: viewers, allow: [read]}
+  # runbook rules as usually written: no services (runbooks belong to no team)
+  - {role: oncall, allow: [runbook.run, runbook.sign]}
   - {role: release-managers, allow: [approve]}
   - team: payments
     allow: [release.create, release.cancel, rollback, incident.manage, artifact.register,
@@ -56,7 +58,7 @@ services:
   search: {owner: search, deploy: [{name: roll-out, run: "true"}]}
 """
 
-ACTORS = ("anonymous", "bad_token", "viewer", "owner", "other", "approver", "admin")
+ACTORS = ("anonymous", "bad_token", "viewer", "owner", "other", "approver", "runner", "admin")
 OK = "ok"
 
 
@@ -89,8 +91,9 @@ ARTIFACT_PUBLISHED = {
     },
 }
 
-# An object of the owning team: who may read it sees it, the other team does not.
-READ_RELEASE = signed_in(other=404)
+# An object of the owning team: who may read it sees it, the other team does not, and
+# neither does who only runs and signs runbooks (that is no `read` of any service).
+READ_RELEASE = signed_in(other=404, runner=404)
 
 
 @dataclass(frozen=True)
@@ -121,14 +124,18 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     # -- releases
     ("POST", "/api/v1/releases"): cases(
         Case(
-            signed_in(viewer=403, other=403, approver=403),
+            signed_in(viewer=403, other=403, approver=403, runner=403),
             body={"services": ["api@2.0.0"], "reason": "matrix", "until": "staging"},
         )
     ),
     ("GET", "/api/v1/releases"): cases(Case(signed_in())),
     ("GET", "/api/v1/releases/{release_id}"): cases(Case(READ_RELEASE)),
     ("POST", "/api/v1/releases/{release_id}/cancel"): cases(
-        Case(signed_in(viewer=403, other=404, approver=403), body={"reason": "m"}, last=True)
+        Case(
+            signed_in(viewer=403, other=404, approver=403, runner=404),
+            body={"reason": "m"},
+            last=True,
+        )
     ),
     ("GET", "/api/v1/releases/{release_id}/logs"): cases(Case(READ_RELEASE)),
     ("GET", "/api/v1/releases/{release_id}/notes"): cases(Case(READ_RELEASE)),
@@ -137,14 +144,14 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     ("POST", "/api/v1/releases/{release_id}/approvals"): cases(
         Case(
             # the owner is the release's author (four-eyes); the admin is in no rule
-            signed_in(viewer=403, owner=403, other=404, admin=403),
+            signed_in(viewer=403, owner=403, other=404, runner=404, admin=403),
             body={"decision": "approve", "environment": "production"},
         )
     ),
     ("GET", "/api/v1/approvals/pending"): cases(Case(signed_in())),
     ("POST", "/api/v1/releases/{release_id}/overrides"): cases(
         Case(
-            signed_in(viewer=403, other=404, approver=403),
+            signed_in(viewer=403, other=404, approver=403, runner=404),
             body={"environment": "production", "reason": "matrix"},
         )
     ),
@@ -155,7 +162,7 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     # -- artifacts
     ("POST", "/api/v1/artifacts"): cases(
         Case(
-            signed_in(viewer=403, other=403, approver=403),
+            signed_in(viewer=403, other=403, approver=403, runner=403),
             body={"service": "api", "version": "3.0.0", "digest": "sha256:" + "3" * 64},
         )
     ),
@@ -163,14 +170,20 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/versions/{version}/services"): cases(Case(signed_in())),
     ("GET", "/api/v1/artifacts/{service}/{version}"): cases(Case(READ_RELEASE)),
     ("POST", "/api/v1/artifacts/{service}/{version}/block"): cases(
-        Case(signed_in(viewer=403, other=403, approver=403), body={"reason": "bad build"})
+        Case(
+            signed_in(viewer=403, other=403, approver=403, runner=403), body={"reason": "bad build"}
+        )
     ),
     ("POST", "/api/v1/artifacts/{service}/{version}/unblock"): cases(
-        Case(signed_in(viewer=403, other=403, approver=403), body={"reason": "fixed"}, last=True)
+        Case(
+            signed_in(viewer=403, other=403, approver=403, runner=403),
+            body={"reason": "fixed"},
+            last=True,
+        )
     ),
     ("POST", "/api/v1/observations"): cases(
         Case(
-            signed_in(viewer=403, other=403, approver=403),
+            signed_in(viewer=403, other=403, approver=403, runner=403),
             body={"service": "api", "environment": "staging", "version": "1.0.0"},
         )
     ),
@@ -179,6 +192,7 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/deployments/{deployment_id}"): cases(
         Case(READ_RELEASE),
         Case(
+            # who runs runbooks sees the runs (here: every environment)
             signed_in(viewer=404, other=404, approver=404),
             path="/api/v1/deployments/{run_id}",
         ),
@@ -193,7 +207,8 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/steps/{step_id}/logs"): cases(Case(READ_RELEASE)),
     ("POST", "/api/v1/steps/{step_id}/resolve"): cases(
         Case(
-            signed_in(viewer=403, other=404, approver=403), body={"action": "skip", "reason": "m"}
+            signed_in(viewer=403, other=404, approver=403, runner=404),
+            body={"action": "skip", "reason": "m"},
         ),
         # rollback on one's own services does not reach a runbook run's step
         Case(
@@ -213,13 +228,13 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     # -- recovery and incidents
     ("POST", "/api/v1/rollbacks"): cases(
         Case(
-            signed_in(viewer=403, other=403, approver=403),
+            signed_in(viewer=403, other=403, approver=403, runner=403),
             body={"service": "api", "environment": "staging", "reason": "m", "dry_run": True},
         )
     ),
     ("POST", "/api/v1/incidents"): cases(
         Case(
-            signed_in(viewer=403, other=403, approver=403),
+            signed_in(viewer=403, other=403, approver=403, runner=403),
             body={"environment": "staging", "service": "api", "summary": "m"},
         ),
         # about no service: only a rule covering every service there
@@ -228,12 +243,17 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/incidents"): cases(Case(signed_in())),
     ("GET", "/api/v1/incidents/{incident_id}"): cases(Case(READ_RELEASE)),
     ("POST", "/api/v1/incidents/{incident_id}/resolve"): cases(
-        Case(signed_in(viewer=403, other=404, approver=403), body={"note": "m"}, last=True),
+        Case(
+            signed_in(viewer=403, other=404, approver=403, runner=404),
+            body={"note": "m"},
+            last=True,
+        ),
         Case(
             admin_only(), path="/api/v1/incidents/{unowned_incident_id}/resolve", body={"note": "m"}
         ),
     ),
-    # -- runbooks: not owned by a team; runbook.run (here: the owner's team) governs them
+    # -- runbooks: not owned by a team; runbook.run (the owner's team in some services, the
+    #    runner's role everywhere) governs them
     ("GET", "/api/v1/runbooks"): cases(Case(signed_in())),
     ("POST", "/api/v1/runbooks/{name}/runs"): cases(
         Case(
@@ -249,10 +269,28 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     ("POST", "/api/v1/runbook-runs/{run_id}/steps/{step}/sign"): cases(
         Case(
             # the admin is not in the team that signs it
-            signed_in(viewer=403, other=403, approver=403, admin=403),
+            signed_in(viewer=403, other=403, approver=403, runner=403, admin=403),
             path="/api/v1/runbook-runs/{run_id}/steps/confirm/sign",
             body={"comment": "ok"},
-        )
+        ),
+        # step names and run ids are not probed: who may not sign hears 403 for a step
+        # that does not exist too, and who may not see a run (or a release's
+        # deployment) hears 404 as for a run that does not exist
+        Case(
+            signed_in(viewer=403, other=403, approver=403, owner=404, runner=404, admin=404),
+            path="/api/v1/runbook-runs/{run_id}/steps/nope/sign",
+            body={},
+        ),
+        Case(
+            signed_in(viewer=403, other=403, approver=403, owner=404, runner=404, admin=404),
+            path="/api/v1/runbook-runs/999999/steps/confirm/sign",
+            body={},
+        ),
+        Case(
+            signed_in(viewer=403, other=403, approver=403, owner=404, runner=404, admin=404),
+            path="/api/v1/runbook-runs/{deployment_id}/steps/roll-out/sign",
+            body={},
+        ),
     ),
     # -- insight
     ("GET", "/api/v1/diff/{env_a}/{env_b}"): cases(
@@ -279,7 +317,7 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     # -- events in: a token with artifact.register (or a signature) for CDEvents;
     #    GitHub deliveries are signed only, so a token is not enough
     ("POST", "/api/v1/events"): cases(
-        Case(signed_in(viewer=403, other=403, approver=403), body=ARTIFACT_PUBLISHED)
+        Case(signed_in(viewer=403, other=403, approver=403, runner=403), body=ARTIFACT_PUBLISHED)
     ),
     ("POST", "/api/v1/hooks/github"): cases(Case(dict.fromkeys(ACTORS, 401), body={})),
     # -- identity: your own account and tokens; the rest is users.manage
@@ -361,7 +399,7 @@ def build_world(pilot: Any, api: Api) -> World:
         "anonymous": api.client(None),
         "bad_token": api.client("ilk_" + "x" * 43),
         "admin": admin,
-        **{name: api.user(name) for name in ("viewer", "owner", "other", "approver")},
+        **{name: api.user(name) for name in ("viewer", "owner", "other", "approver", "runner")},
     }
     owner = world.clients["owner"]
     run = admin.post("/api/v1/runbooks/check/runs", json={"environment": "staging"}).json()

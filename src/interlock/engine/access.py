@@ -18,7 +18,9 @@ from interlock.spec.gate_specs import Permission
 from interlock.spec.model import Config
 
 # Being allowed to act on releases of a service lets one see them too; being allowed
-# to read the config or the audit log does not open every release.
+# to read the config or the audit log does not open every release, and neither does
+# running or signing runbooks (rules usually written without `services:`, which would
+# open every release there): a runbook's people see its runs (RUNBOOK_READERS).
 READ_IMPLYING = frozenset(
     {
         "read",
@@ -31,8 +33,6 @@ READ_IMPLYING = frozenset(
         "lock",
         "artifact.register",
         "incident.manage",
-        "runbook.run",
-        "runbook.sign",
     }
 )
 
@@ -174,6 +174,18 @@ class Access:
         return run.created_by == who.name or any(
             self.allows(who, action, environment=run.environment) for action in RUNBOOK_READERS
         )
+
+    def require_seeing_runs(self, who: Principal) -> None:
+        """Raise :class:`Forbidden` unless ``who`` may see runbook runs somewhere.
+
+        The same answer for every run id, so it tells nothing about which exist.
+        """
+        if not self.sees_runs(who):
+            raise Forbidden(
+                f"{who.name} may not see runbook runs (needs runbook.run, runbook.sign or "
+                "audit.read)",
+                action="runbook.run",
+            )
 
     def sees_runs(self, who: Principal) -> bool:
         """Whether ``who`` may see runbook runs in any environment (or none)."""

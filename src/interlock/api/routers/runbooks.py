@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.api.schemas import DeploymentOut, StepOut
 from interlock.engine import runbooks, views
-from interlock.errors import Forbidden, NotFound
+from interlock.errors import NotFound
 
 router = APIRouter(tags=["runbooks"])
 
@@ -26,13 +26,6 @@ class RunIn(BaseModel):
 class SignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     comment: str | None = Field(default=None, max_length=4000)
-
-
-def _may_see(app: Any, who: Any) -> None:
-    if not app.access.sees_runs(who):
-        raise Forbidden(
-            f"{who.name} may not see runbook runs (needs runbook.run, runbook.sign or audit.read)"
-        )
 
 
 def _run_out(app: Any, who: Any, run_id: Id) -> dict[str, Any]:
@@ -95,7 +88,7 @@ def run(name: str, body: RunIn, app: AppDep, who: PrincipalDep) -> dict[str, Any
 @router.get("/runbook-runs")
 def runs(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
     """Runs, newest first."""
-    _may_see(app, who)
+    app.access.require_seeing_runs(who)
     return [
         {
             "id": r.id,
@@ -114,7 +107,7 @@ def runs(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
 @router.get("/runbook-runs/{run_id}")
 def show(run_id: Id, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """One run with its steps; manual steps show their instructions and who signs them."""
-    _may_see(app, who)
+    app.access.require_seeing_runs(who)
     return _run_out(app, who, run_id)
 
 
