@@ -1,4 +1,4 @@
-"""An operator cannot lock everyone out by editing interlock.yaml: SIGHUP and reload refuse it."""
+"""An operator cannot lock everyone out by editing interlock.yaml: reload, SIGHUP, start."""
 
 from __future__ import annotations
 
@@ -34,8 +34,17 @@ def test_a_reload_that_removes_the_only_admin_keeps_the_old_config(project, serv
     assert server.json("config", "show", INTERLOCK_TOKEN=ops)["version"] == 1
     assert server.json("user", "me", INTERLOCK_TOKEN=ops)["roles"] == ["admin"]
 
+    # nor does a server start with it
+    server.stop()
+    server.start(wait=False)
+    assert server.process.wait(30) == 6
+    assert server.log().count("no longer names ops") == 2 and "Traceback" not in server.log()
+    write_config(project, CONFIG.replace("version: 1", "version: 1\nroles: {admin: [ops]}"))
+    server.start()
+
     # another admin first, as the answer says: then the same file loads on SIGHUP
     assert server.cli("role", "add", "admin", "admin", INTERLOCK_TOKEN=ops).returncode == 0
+    write_config(project, CONFIG)
     server.process.send_signal(signal.SIGHUP)
     wait_for(lambda: "config reloaded: version 2" in server.log(), message="the reload")
     assert server.json("config", "show")["version"] == 2
