@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from interlock.errors import ConfigError
 from interlock.spec.loader import parse_config
-from tests.support.api import Api
+from tests.support.api import Api, served
 from tests.support.server import INTERLOCK
 
 CONFIG = """\
@@ -33,9 +33,8 @@ services:
 
 @pytest.fixture
 def api(pilot) -> Iterator[Api]:
-    served = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
-    yield served
-    served.stop()
+    with served(pilot, CONFIG) as api:
+        yield api
 
 
 def test_on_behalf_of_names_an_existing_person_as_stored(pilot, api):

@@ -11,7 +11,7 @@ from interlock.engine.identity import Identity
 from interlock.errors import Conflict
 from interlock.storage.db import Database
 from tests.helpers import wait_for, write_config
-from tests.support.api import Api
+from tests.support.api import served
 from tests.support.postgres import pg_query
 
 CONFIG = """\
@@ -20,6 +20,7 @@ environments: [{name: staging}]
 services:
   api: {deploy: [{name: roll-out, run: "true"}]}
 """
+CFG_ADMIN = CONFIG.replace("version: 1", "version: 1\nroles: {admin: [cfg]}")  # by config alone
 
 
 def _refused(response) -> str:
@@ -31,8 +32,7 @@ def _refused(response) -> str:
 
 
 def test_the_last_admin_keeps_its_role_and_its_last_token(pilot):
-    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
-    try:
+    with served(pilot, CONFIG) as api:
         root = api.admin()
         (token,) = root.get("/api/v1/users/root/tokens").json()
         assert "last" in _refused(root.delete("/api/v1/roles/admin/members/root"))
@@ -46,21 +46,15 @@ def test_the_last_admin_keeps_its_role_and_its_last_token(pilot):
         spare = ann.post("/api/v1/users/ann/tokens", json={"expires_in": "1h"}).json()
         assert ann.delete(f"/api/v1/tokens/{ann_token['id']}").status_code == 200
         _refused(api.client(spare["token"]).delete(f"/api/v1/tokens/{spare['id']}"))
-    finally:
-        api.stop()
 
 
 def test_an_admin_who_cannot_sign_in_does_not_count(pilot):
-    path = pilot.config(CONFIG.replace("version: 1", "version: 1\nroles: {admin: [cfg]}"))
-    api = Api(pilot.engine, pilot.configs, path, workers=0).start()
-    try:
+    with served(pilot, CFG_ADMIN) as api:
         root = api.admin()
         api.identity.add_user(actor="test", name="cfg")  # an admin by config, with no token
         _refused(root.delete("/api/v1/roles/admin/members/root"))
         api.user("cfg")  # now it has one
         assert root.delete("/api/v1/roles/admin/members/root").status_code == 200
-    finally:
-        api.stop()
 
 
 @pytest.mark.parametrize("change", ["token", "membership"])
@@ -133,9 +127,7 @@ def test_two_admins_removing_each_other_at_once_on_postgresql_leave_one(pg_datab
 
 
 def test_a_reload_that_drops_the_last_admin_from_the_config_is_refused(pilot):
-    with_admin = CONFIG.replace("version: 1", "version: 1\nroles: {admin: [cfg]}")
-    api = Api(pilot.engine, pilot.configs, pilot.config(with_admin), workers=0).start()
-    try:
+    with served(pilot, CFG_ADMIN) as api:
         cfg = api.user("cfg")  # an admin by the config alone, once root steps down
         assert cfg.delete("/api/v1/roles/admin/members/root").status_code == 200
         write_config(pilot.dir, CONFIG)
@@ -153,5 +145,3 @@ def test_a_reload_that_drops_the_last_admin_from_the_config_is_refused(pilot):
         api.user("ann", roles=["admin"])
         reloaded = cfg.post("/api/v1/config/reload")
         assert reloaded.status_code == 200 and reloaded.json()["version"] == 2, reloaded.text
-    finally:
-        api.stop()

@@ -8,7 +8,7 @@ import pytest
 
 from interlock.engine.recovery import recover
 from interlock.engine.steps import claim
-from tests.support.api import Api
+from tests.support.api import Api, served
 
 CONFIG = """\
 version: 1
@@ -34,9 +34,8 @@ services:
 
 @pytest.fixture
 def api(pilot) -> Iterator[Api]:
-    served = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
-    yield served
-    served.stop()
+    with served(pilot, CONFIG) as api:
+        yield api
 
 
 def test_a_runbook_step_is_resolved_only_under_the_runbooks_permission(pilot, api):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.helpers import wait_for
-from tests.support.api import Api
+from tests.support.api import Api, served
 
 CONFIG = """\
 version: 1
@@ -34,9 +34,8 @@ services:
 
 @pytest.fixture
 def api(pilot) -> Iterator[Api]:
-    served = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=1).start()
-    yield served
-    served.stop()
+    with served(pilot, CONFIG, workers=1) as api:
+        yield api
 
 
 def _release(api: Api) -> dict:

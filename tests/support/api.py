@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,13 @@ class Api:
 
     def admin(self) -> httpx.Client:
         return self.user("root", roles=["admin"])
+
+
+@contextmanager
+def served(pilot: Any, config: str, *, workers: int = 0) -> Iterator[Api]:
+    """An :class:`Api` on ``pilot``'s engine with ``config`` loaded, stopped afterwards."""
+    api = Api(pilot.engine, pilot.configs, pilot.config(config), workers=workers).start()
+    try:
+        yield api
+    finally:
+        api.stop()
