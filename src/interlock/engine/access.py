@@ -1,8 +1,9 @@
 """Authorisation: default-deny, per action, environment and service.
 
 Rules come from ``permissions:`` in interlock.yaml. Members of the built-in
-role ``admin`` may do everything. A rule that allows an action also lets its
-subject read what it covers. A request passes only when, for every service it
+role ``admin`` may do everything. A rule that allows an action on releases
+also lets its subject read what it covers (``READ_IMPLYING``); runbook rules
+show runbook runs instead. A request passes only when, for every service it
 touches, some rule covers that service in that environment.
 """
 
