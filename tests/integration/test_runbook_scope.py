@@ -12,8 +12,9 @@ from tests.support.api import Api, served
 CONFIG = """\
 version: 1
 teams: {payments: [dave], search: [sam]}
-roles: {oncall: [olga]}
+roles: {oncall: [olga, rita]}
 permissions:
+  - {user: rita, allow: [read]}
   - {team: payments, allow: [release.create, read], services: owned}
   - {team: search, allow: [release.create], services: owned}
   # as runbook rules are usually written: no services (runbooks belong to no team)
@@ -29,6 +30,7 @@ environments:
 services:
   api: {owner: payments, deploy: [{name: roll-out, run: "echo rolled out"}]}
   search: {owner: search, deploy: [{name: roll-out, run: "true"}]}
+  db: {owner: payments, deploy: [{name: check, manual: {role: oncall, instructions: "look"}}]}
 """
 
 
@@ -121,5 +123,22 @@ def test_signing_answers_alike_for_what_is_missing_and_what_is_hidden(pilot, api
     assert {sign(sam, i, "confirm").status_code for i in (production["id"], 999999)} == {403}
     # who holds runbook.sign and is in the role signs it
     signed = sign(api.user("olga"), production["id"], "confirm")
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["state"] == "succeeded"
+
+
+def test_a_manual_step_of_a_release_is_signed_by_who_may_read_the_release(pilot, api):
+    dave = api.user("dave")
+    made = dave.post("/api/v1/releases", json={"services": ["db@1.0"], "reason": "r"}).json()
+    deployment = made["deployments"][0]["id"]
+    wait_for(
+        lambda: (
+            dave.get(f"/api/v1/deployments/{deployment}").json()["steps"][0]["state"] == "waiting"
+        )
+    )
+    path = f"/api/v1/runbook-runs/{deployment}/steps/check/sign"
+    hidden = api.user("olga").post(path, json={})  # runbook.sign, in the role, no read
+    assert hidden.status_code == 404 and hidden.json()["detail"] == f"no run {deployment}"
+    signed = api.user("rita").post(path, json={"comment": "looked"})
     assert signed.status_code == 200, signed.text
     assert signed.json()["state"] == "succeeded"
