@@ -17,7 +17,7 @@ from interlock.engine import incidents
 from interlock.engine.metrics import MetricsRequest, delivery_report
 from tests.helpers import wait_for
 from tests.integration.test_metrics_db import delivery_snapshot, rebuilt_snapshot
-from tests.support.api import Api
+from tests.support.api import Api, served
 
 CONFIG = """\
 version: 1
@@ -44,7 +44,7 @@ services:
 
 @pytest.fixture
 def api(pilot: Any) -> Iterator[Api]:
-    with Api.of(pilot, CONFIG) as harness:
+    with served(pilot, CONFIG, workers=2) as harness:
         yield harness
 
 

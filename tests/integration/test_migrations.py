@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from interlock.storage.migrate import _alembic_config, head_revision, upgrade
 
@@ -77,7 +79,7 @@ def test_receipts_gain_the_body_digest_and_lose_it_again(pilot):
 
 
 def test_facts_of_deployments_that_never_reached_their_environment_are_derived_again(pilot):
-    """0011: a deployment rejected at its gate (no deploy step ran) counts nowhere."""
+    """0010: a deployment rejected at its gate (no deploy step ran) counts nowhere."""
     from interlock.engine.metrics import MetricsRequest, delivery_report
     from tests.integration.test_metrics_db import CONFIG as METRICS_CONFIG
     from tests.integration.test_metrics_db import Records, at
@@ -114,3 +116,25 @@ def test_facts_of_deployments_that_never_reached_their_environment_are_derived_a
 GOOD = ("succeeded", 2, 3)
 BAD = ("failed", 5, 6)
 BAD2 = ("failed", 8, 9)
+
+
+def test_user_names_one_spelling_regardless_of_case_and_back(pilot):
+    db = pilot.engine.db
+    _downgrade(db, "0007")  # before the case-insensitive index
+    insert = text(
+        "INSERT INTO users (name, kind, disabled, created_at, created_by) "
+        "VALUES (:name, 'user', false, 0, 'test')"
+    )
+    with db.engine.begin() as conn:
+        for name in ("bob", "BOB"):
+            conn.execute(insert, {"name": name})
+    with pytest.raises(RuntimeError, match="differ only in case: bob; rename one"):
+        upgrade(db)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE users SET name = 'bob2' WHERE name = 'BOB'"))
+    assert upgrade(db)[1] == head_revision()
+    with pytest.raises(IntegrityError), db.engine.begin() as conn:
+        conn.execute(insert, {"name": "Bob"})
+    _downgrade(db, "0007")
+    with db.engine.begin() as conn:
+        conn.execute(insert, {"name": "Bob"})  # two spellings are possible again

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from interlock.cli.main import cli
 from tests.helpers import wait_for
-from tests.support.api import Api
+from tests.support.api import Api, served
 
 SERVICES = [f"s{n}" for n in range(7)]
 CONFIG = f"""\
@@ -42,7 +42,7 @@ runbooks:
 
 @pytest.fixture
 def api(pilot: Any) -> Iterator[Api]:
-    with Api.of(pilot, CONFIG) as harness:
+    with served(pilot, CONFIG, workers=2) as harness:
         yield harness
 
 

@@ -36,6 +36,7 @@ class Api:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         app = create_app(engine, configs, config_path, **app_options)
+        self.app = app
         self.state = app.state.interlock
         self.server = uvicorn.Server(
             uvicorn.Config(
@@ -100,15 +101,15 @@ class Api:
         self.clients.append(client)
         return client
 
-    @classmethod
-    @contextmanager
-    def of(cls, pilot: Any, config: str) -> Iterator[Api]:
-        """The API (with workers) of the integration ``pilot`` under ``config``, for a test."""
-        harness = cls(pilot.engine, pilot.configs, pilot.config(config)).start()
-        try:
-            yield harness
-        finally:
-            harness.stop()
-
     def admin(self) -> httpx.Client:
         return self.user("root", roles=["admin"])
+
+
+@contextmanager
+def served(pilot: Any, config: str, *, workers: int = 0) -> Iterator[Api]:
+    """An :class:`Api` on ``pilot``'s engine with ``config`` loaded, stopped afterwards."""
+    api = Api(pilot.engine, pilot.configs, pilot.config(config), workers=workers).start()
+    try:
+        yield api
+    finally:
+        api.stop()

@@ -16,6 +16,7 @@ CONFIG = textwrap.dedent("""\
       - {role: sre, allow: [lock, rollback], environments: [production]}
       - {user: ci, allow: [release.create], environments: [staging]}
       - {everyone: true, allow: [config.read]}
+      - {role: oncall, allow: [runbook.run, runbook.sign]}
     environments: [{name: staging}, {name: production}]
     services:
       api: {owner: payments, deploy: [{name: a, run: "true"}]}
@@ -76,3 +77,11 @@ def test_refusal_names_what_is_missing():
         assert exc.http_status == 403  # type: ignore[attr-defined]
     else:
         raise AssertionError("allowed")
+
+
+def test_running_and_signing_runbooks_reads_runs_not_releases():
+    olga = who("olga", roles=["oncall"])
+    assert ACCESS.readable_services(olga) == set()
+    assert not ACCESS.can_read(olga, ["api"])
+    assert ACCESS.sees_runs(olga)
+    assert ACCESS.allows(olga, "runbook.sign", environment="production")

@@ -17,7 +17,9 @@ STEP_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 VERSION = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
 DIGEST = re.compile(r"\Asha256:[0-9a-f]{64}\Z")
 COMMIT = re.compile(r"\A[0-9a-f]{7,64}\Z")
+USER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"  # also the config's (JSON Schema)
 USER_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._@-]{0,127}\Z")
+GROUP_NAME = SERVICE_NAME  # roles and teams: lower case, so one spelling each, as in the config
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,17 @@ def check_service_name(value: str, field: str = "service") -> str:
             f"{field} {value!r} is not a valid service name: use lower-case letters, digits, "
             "'.', '_' and '-', starting with a letter or digit (at most 63 characters)",
             field=field,
+        )
+    return value
+
+
+def check_group_name(value: str, kind: str) -> str:
+    """A role or team name as the config allows it (lower case: unique regardless of case)."""
+    if not GROUP_NAME.match(value):
+        raise InvalidInput(
+            f"{kind} {value!r} is not a valid {kind} name: use lower-case letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit (at most 63 characters)",
+            field=kind,
         )
     return value
 

@@ -1,8 +1,9 @@
 """Authorisation: default-deny, per action, environment and service.
 
 Rules come from ``permissions:`` in interlock.yaml. Members of the built-in
-role ``admin`` may do everything. A rule that allows an action also lets its
-subject read what it covers. A request passes only when, for every service it
+role ``admin`` may do everything. A rule that allows an action on releases
+also lets its subject read what it covers (``READ_IMPLYING``); runbook rules
+show runbook runs instead. A request passes only when, for every service it
 touches, some rule covers that service in that environment.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from interlock.domain.records import Deployment
 from interlock.engine.configs import Configs
 from interlock.engine.identity import Principal
 from interlock.errors import Forbidden, NotFound
@@ -17,7 +19,9 @@ from interlock.spec.gate_specs import Permission
 from interlock.spec.model import Config
 
 # Being allowed to act on releases of a service lets one see them too; being allowed
-# to read the config or the audit log does not open every release.
+# to read the config or the audit log does not open every release, and neither does
+# running or signing runbooks (rules usually written without `services:`, which would
+# open every release there): a runbook's people see its runs (RUNBOOK_READERS).
 READ_IMPLYING = frozenset(
     {
         "read",
@@ -30,10 +34,17 @@ READ_IMPLYING = frozenset(
         "lock",
         "artifact.register",
         "incident.manage",
-        "runbook.run",
-        "runbook.sign",
     }
 )
+
+# Actions on the whole server, not on some services: a rule scoped to services (say,
+# `allow: [all], services: owned`) does not reach them.
+SERVER_ACTIONS = frozenset(
+    {"users.manage", "config.read", "config.reload", "audit.read", "webhooks.manage"}
+)
+
+# Who may see runbook runs (in the run's environment); who started one sees it anyway.
+RUNBOOK_READERS = ("runbook.run", "runbook.sign", "audit.read")
 
 
 class Access:
@@ -102,6 +113,8 @@ class Access:
         covered = self.covered(who, action, environment)
         if covered is None:
             return True
+        if action in SERVER_ACTIONS:
+            return False
         wanted = set(services or ())
         if not wanted:
             return bool(covered) or self._unscoped(who, action, environment)
@@ -138,6 +151,53 @@ class Access:
             "(an administrator grants it under `permissions:` in interlock.yaml)",
             action=action,
             environment=environment,
+        )
+
+    def require_everywhere(self, who: Principal, action: str, *, environment: str | None) -> None:
+        """Raise :class:`Forbidden` unless a rule lets ``who`` do ``action`` on every service.
+
+        What an object of no one service needs (an environment lock, an incident
+        about no service): a rule scoped to some services must not reach it.
+        """
+        if self.covered(who, action, environment) is None:
+            return
+        where = f" in {environment}" if environment else ""
+        raise Forbidden(
+            f"{who.name} may not {action}{where} for every service: it touches no one "
+            "service, so it needs a rule without `services:` (an administrator grants it "
+            "under `permissions:` in interlock.yaml)",
+            action=action,
+            environment=environment,
+        )
+
+    def can_read_run(self, who: Principal, run: Deployment) -> bool:
+        """A runbook run: for who started it, and who runs, signs or audits runbooks there."""
+        return run.created_by == who.name or any(
+            self.allows(who, action, environment=run.environment) for action in RUNBOOK_READERS
+        )
+
+    def require_seeing_runs(self, who: Principal) -> None:
+        """Raise :class:`Forbidden` unless ``who`` may see runbook runs somewhere.
+
+        The same answer for every run id, so it tells nothing about which exist.
+        """
+        if not self.sees_runs(who):
+            raise Forbidden(
+                f"{who.name} may not see runbook runs (needs runbook.run, runbook.sign or "
+                "audit.read)",
+                action="runbook.run",
+            )
+
+    def sees_runs(self, who: Principal) -> bool:
+        """Whether ``who`` may see runbook runs in any environment (or none)."""
+        config = self._config()
+        places: list[str | None] = [None]
+        if config is not None:
+            places += [e.name for e in config.environments]
+        return any(
+            self.allows(who, action, environment=place)
+            for action in RUNBOOK_READERS
+            for place in places
         )
 
     def can_read(self, who: Principal, services: Iterable[str]) -> bool:

@@ -2,7 +2,8 @@
 
 The database holds every config that was ever loaded, numbered, with its
 hash; the newest one is active for every API server on that database. A file
-that does not validate is refused and audited, and the active one stays.
+that does not validate, or whose ``roles: admin:`` would leave nobody who can
+sign in as an administrator, is refused and audited, and the active one stays.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from interlock.domain.records import ConfigVersion
+from interlock.engine.admins import ADMIN, keep_an_admin_in_config
 from interlock.engine.core import Engine
-from interlock.errors import ConfigError, NotFound
+from interlock.errors import ConfigError, Conflict, InterlockError, NotFound
 from interlock.spec.loader import load_config, parse_config
 from interlock.spec.model import Config
 
@@ -41,20 +45,7 @@ class Configs:
         try:
             loaded = load_config(path)
         except ConfigError as exc:
-            error = exc
-
-            def refuse(tx):  # type: ignore[no-untyped-def]
-                tx.audit(
-                    at=now,
-                    actor=actor,
-                    action="config.rejected",
-                    object_type="config",
-                    object_id=str(path),
-                    reason=error.detail.splitlines()[0],
-                    data={"errors": error.errors},
-                )
-
-            self.engine.db.run(refuse)
+            self._rejected(path, exc, actor, now, {"errors": exc.errors})
             raise
 
         def store(tx):  # type: ignore[no-untyped-def]
@@ -62,6 +53,14 @@ class Configs:
             latest = tx.latest_config()
             if latest is not None and latest.hash == loaded.hash:
                 return latest, False
+            if latest is not None:
+                keep_an_admin_in_config(
+                    tx,
+                    self.active().config.roles.get(ADMIN, []),
+                    loaded.config.roles.get(ADMIN, []),
+                    now,
+                    version=latest.version,
+                )
             version = tx.add_config(
                 hash=loaded.hash, path=str(loaded.path), text=loaded.text, at=now, by=actor
             )
@@ -77,13 +76,35 @@ class Configs:
             )
             return tx.get_config(version), True
 
-        stored, changed = self.engine.db.run(store)
+        try:
+            stored, changed = self.engine.db.run(store)
+        except Conflict as exc:
+            self._rejected(path, exc, actor, now, {})
+            raise
         self.engine.secrets.learn_config(loaded.config, os.environ)
         with self._lock:
             self._parsed[stored.version] = ActiveConfig(
                 stored.version, stored.hash, loaded.config, loaded.base_dir, stored.path
             )
         return stored, changed
+
+    def _rejected(
+        self, path: str | Path, error: InterlockError, actor: str, now: datetime, data: Any
+    ) -> None:
+        """Audit a config that was refused (the active one stays)."""
+
+        def refuse(tx: Any) -> None:
+            tx.audit(
+                at=now,
+                actor=actor,
+                action="config.rejected",
+                object_type="config",
+                object_id=str(path),
+                reason=error.detail.splitlines()[0],
+                data=data,
+            )
+
+        self.engine.db.run(refuse)
 
     def active(self) -> ActiveConfig:
         """The newest stored config, parsed (cached per version)."""

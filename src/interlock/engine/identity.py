@@ -18,15 +18,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from interlock.domain.names import USER_NAME
+from interlock.domain.names import USER_NAME, check_group_name
 from interlock.domain.records import Token, User
+from interlock.engine.admins import ADMIN, keep_an_admin
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 
 log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "ilk_"
-ADMIN = "admin"
 
 
 @dataclass(frozen=True)
@@ -186,8 +186,12 @@ class Identity:
         now = self.engine.clock.now()
 
         def work(tx: Any) -> User:
-            if tx.get_user(name) is not None:
-                raise Conflict(f"a user named {name!r} already exists")
+            existing = tx.find_user(name)
+            if existing is not None:
+                raise Conflict(
+                    f"a user named {existing.name!r} already exists (names are the same "
+                    "regardless of case)"
+                )
             user: User = tx.add_user(
                 name=name, kind=kind, at=now, by=actor, display_name=display_name, email=email
             )
@@ -209,6 +213,22 @@ class Identity:
             found: User | None = tx.get_user(name)
         if found is None:
             raise NotFound(f"no user named {name!r}; add one with `interlock user add`")
+        return found
+
+    def person(self, name: str, *, field: str) -> User:
+        """The person ``name`` names, spelt as stored; 422 on ``field`` if there is none.
+
+        For a name that other checks compare (``on_behalf_of``: the release's author,
+        whom four-eyes keeps from approving it), so it must be exactly a person's.
+        """
+        with self.engine.db.read() as tx:
+            found: User | None = tx.find_user(name)
+        if found is None or found.kind != "user":
+            raise InvalidInput(
+                f"{name!r} is not a person known here: {field} names the user a service "
+                "account acts for (add them with `interlock user add NAME`)",
+                field=field,
+            )
         return found
 
     def users(self, limit: int | None = None, after: int | None = None) -> list[User]:
@@ -288,6 +308,7 @@ class Identity:
         def work(tx: Any) -> None:
             if tx.get_token(token_id) is None:
                 raise NotFound(f"no token {token_id}")
+            keep_an_admin(tx, self.engine, now, without_token=token_id)
             if not tx.revoke_token(token_id, now, actor):
                 raise Conflict(f"token {token_id} is already revoked")
             tx.audit(
@@ -301,11 +322,20 @@ class Identity:
             raise InvalidInput("kind is `role` or `team`", field="kind")
         now = self.engine.clock.now()
 
+        if member:
+            check_group_name(group, kind)
+
         def work(tx: Any) -> bool:
-            if member and tx.get_user(user) is None:
-                raise NotFound(f"no user named {user!r}")
+            name = user
+            if member:
+                found = tx.find_user(user)
+                if found is None:
+                    raise NotFound(f"no user named {user!r}")
+                name = found.name  # as stored: memberships are compared exactly
+            elif kind == "role" and group == ADMIN:
+                keep_an_admin(tx, self.engine, now, without_member=user)
             changed = (
-                tx.add_membership(kind, group, user, now, actor)
+                tx.add_membership(kind, group, name, now, actor)
                 if member
                 else tx.remove_membership(kind, group, user)
             )
@@ -316,7 +346,7 @@ class Identity:
                     action=f"{kind}.member_{'added' if member else 'removed'}",
                     object_type=kind,
                     object_id=group,
-                    data={"user": user},
+                    data={"user": name},
                 )
             return bool(changed)
 

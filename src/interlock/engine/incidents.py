@@ -142,8 +142,17 @@ def open_incident(
                     field="deployment",
                 )
             release_id = found.release_id
-            if about is None and release_id is not None:
-                about = _service_of(tx.get_release(release_id, plan=False), linked)
+            if release_id is not None:
+                release = tx.get_release(release_id, plan=False)
+                if about is None:
+                    about = _service_of(release, linked)
+                elif about not in {i.service for i in release.items}:
+                    # linking it elsewhere would count a failure against another release
+                    raise InvalidInput(
+                        f"deployment {linked} did not deploy {about}; give a deployment "
+                        f"of {about} in {environment}",
+                        field="deployment",
+                    )
         if authorize is not None:
             authorize(about)
         incident: Incident = tx.open_incident(

@@ -33,13 +33,18 @@ def resolve(
         if node is None:
             raise NotFound(f"no step {step_id}")
         deployment = tx.get_deployment(node.deployment_id, lock=True)
-        services: list[str] = []
-        if deployment.release_id is not None:
+        if deployment.release_id is None:
+            # A step of a runbook run: the runbook's permission governs it, not
+            # `rollback` on some services (which would reach every run by its ids).
+            if not access.can_read_run(who, deployment):
+                raise NotFound(f"no step {step_id}")
+            access.require(who, "runbook.run", environment=deployment.environment)
+        else:
             release = tx.get_release(deployment.release_id, plan=False)
             services = [i.service for i in release.items]
             if not access.can_read(who, services):
                 raise NotFound(f"no step {step_id}")
-        access.require(who, "rollback", environment=deployment.environment, services=services)
+            access.require(who, "rollback", environment=deployment.environment, services=services)
         if node.state is not NodeState.NEEDS_ATTENTION:
             raise Conflict(
                 f"step {node.key} is {node.state.value}; only a step that needs "

@@ -144,6 +144,12 @@ def run(
     now = engine.clock.now()
 
     def work(tx: Any) -> Deployment:
+        if incident_id is not None:
+            incident = tx.get_incident(incident_id)
+            if incident is None or (
+                incident.service is not None and not access.can_read(who, [incident.service])
+            ):
+                raise NotFound(f"no incident {incident_id}", field="incident")
         run_id = start_run(
             tx,
             engine,
@@ -165,20 +171,34 @@ def run(
 def sign(
     engine: Engine, access: Any, who: Any, *, run_id: int, step: str, comment: str | None
 ) -> Node:
-    """Sign off a manual step: only someone in its role or team, with ``runbook.sign``."""
+    """Sign off a manual step: only someone in its role or team, with ``runbook.sign``.
+
+    The run (or a release's deployment, for a manual step of a pipeline) is
+    looked for only among those ``who`` may see, so a run that does not exist
+    and one hidden from them answer alike (404); the permission is checked
+    before the step is looked for, so step names are not probed either.
+    """
     from interlock.engine.steps import apply_gate_decision
 
     now = engine.clock.now()
     config = engine.configs.active().config
+    access.require_seeing_runs(who)
 
     def work(tx: Any) -> Node:
         run_ = tx.get_deployment(run_id)
-        if run_ is None:
+        services = None
+        if run_ is not None and run_.release_id is not None:
+            services = [i.service for i in tx.get_release(run_.release_id, plan=False).items]
+        if run_ is None or not (
+            access.can_read(who, services)
+            if services is not None
+            else access.can_read_run(who, run_)
+        ):
             raise NotFound(f"no run {run_id}")
+        access.require(who, "runbook.sign", environment=run_.environment, services=services)
         node = next((n for n in tx.nodes_of(run_id) if step in (n.name, n.key)), None)
         if node is None or node.executor != "manual":
             raise NotFound(f"run {run_id} has no manual step {step!r}")
-        access.require(who, "runbook.sign", environment=run_.environment)
         manual = node.spec["manual"]
         group_kind = "role" if manual.get("role") else "team"
         group = manual.get("role") or manual.get("team")

@@ -99,12 +99,13 @@ def release_services(engine: Engine, release_id: int | None) -> list[str]:
     return [i.service for i in release.items] if release else []
 
 
-def deployment_release(engine: Engine, deployment_id: int) -> int | None:
+def deployment(engine: Engine, deployment_id: int) -> Deployment:
+    """One deployment (a release's or a runbook run) without its steps (for access checks)."""
     with engine.db.read() as tx:
-        deployment = tx.get_deployment(deployment_id)
-    if deployment is None:
+        found: Deployment | None = tx.get_deployment(deployment_id)
+    if found is None:
         raise NotFound(f"no deployment {deployment_id}")
-    return deployment.release_id
+    return found
 
 
 def deployment_view(engine: Engine, deployment_id: int) -> DeploymentView:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from interlock.domain.bounds import MAX_DURATION, HttpStatus
 from interlock.domain.durations import parse_duration, parse_positive_duration
+from interlock.domain.names import USER_NAME_PATTERN
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 STEP_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
@@ -43,6 +44,8 @@ PositiveDuration = Annotated[
     ),
 ]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+# A user as `interlock user add` accepts it (members of teams and roles, permission subjects).
+UserName = Annotated[str, Field(pattern=USER_NAME_PATTERN)]
 
 
 class Strict(BaseModel):

@@ -31,6 +31,7 @@ from interlock.spec.common import (
     Name,
     PositiveDuration,
     Strict,
+    UserName,
 )
 from interlock.spec.metric_gate import MetricGateSpec
 from interlock.spec.windows import WindowSpec
@@ -209,7 +210,7 @@ class Permission(Strict):
 
     role: Name | None = None
     team: Name | None = None
-    user: str | None = None
+    user: UserName | None = None
     everyone: bool = Field(default=False, description="Every authenticated user.")
     allow: list[Action] = Field(min_length=1)
     environments: list[Name] | None = Field(

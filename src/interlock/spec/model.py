@@ -19,6 +19,7 @@ from interlock.spec.common import (
     Name,
     PositiveDuration,
     Strict,
+    UserName,
 )
 from interlock.spec.gate_specs import Gates, Permission
 from interlock.spec.notifications import Notifications
@@ -209,10 +210,10 @@ class Config(Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     environments: list[Environment] = Field(min_length=1)
     services: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Service] = Field(min_length=1)
-    teams: dict[Name, list[str]] = Field(
+    teams: dict[Name, list[UserName]] = Field(
         default_factory=dict, description="Team name: its members (user names)."
     )
-    roles: dict[Name, list[str]] = Field(
+    roles: dict[Name, list[UserName]] = Field(
         default_factory=dict, description="Role name: its members (user names)."
     )
     runbooks: dict[Name, Runbook] = Field(default_factory=dict)

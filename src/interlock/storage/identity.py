@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 
 from interlock.domain.records import Token, User
 from interlock.storage.base import QueryBase
 from interlock.storage.schema import memberships, tokens, users
+
+# The PostgreSQL advisory lock under which a change that could remove the last
+# administrator is checked and made (the others: storage/leader.py).
+ADMINS_LOCK = 727006
 
 _TOKEN_COLUMNS = [c for c in tokens.c if c.name != "hash"]
 _BY_HASH = (
@@ -28,6 +32,17 @@ def _token(row: Any, prefix: str = "") -> Token:
 
 
 class IdentityQueries(QueryBase):
+    def lock_admins(self) -> None:
+        """Check and make changes that may remove an administrator one at a time.
+
+        Two admins revoking each other's last token at once would each see the
+        other still able to sign in, and both would commit. On PostgreSQL the
+        second waits here until the first commits, then reads what it did
+        (READ COMMITTED reads each statement afresh); SQLite has one writer anyway.
+        """
+        if self.dialect == "postgresql":
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADMINS_LOCK})
+
     def add_user(
         self,
         *,
@@ -57,6 +72,13 @@ class IdentityQueries(QueryBase):
 
     def get_user(self, name: str) -> User | None:
         row = self.conn.execute(select(users).where(users.c.name == name)).first()
+        return User(**row._mapping) if row else None
+
+    def find_user(self, name: str) -> User | None:
+        """The user whose name is ``name`` regardless of case (names are unique so)."""
+        row = self.conn.execute(
+            select(users).where(func.lower(users.c.name) == name.lower())
+        ).first()
         return User(**row._mapping) if row else None
 
     def list_users(self, limit: int | None = None, after_id: int | None = None) -> list[User]:

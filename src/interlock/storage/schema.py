@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.sql import ColumnElement
@@ -270,6 +271,8 @@ users = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("created_by", String(128), nullable=False),
 )
+# Unique regardless of case: Alice and alice are one person (migration 0009).
+Index("ix_users_name_lower", func.lower(users.c.name), unique=True)
 
 tokens = Table(
     "tokens",

@@ -11,6 +11,7 @@ from interlock.api.paging import Cursor, limit_query, page_of
 from interlock.api.schemas import DeploymentOut, LogOut, Page, StepOut
 from interlock.api.text import Line
 from interlock.domain.bounds import AttemptNumber, LogOffset, RecordId
+from interlock.domain.records import Deployment
 from interlock.domain.states import DeploymentState
 from interlock.engine import views
 from interlock.errors import NotFound
@@ -42,16 +43,14 @@ def list_(
         cursor=cursor,
         limit=limit,
         out=DeploymentOut.of,
-        keep=lambda d: _readable(app, who, d.release_id),
+        keep=lambda d: _readable(app, who, d),
     )
 
 
 @router.get("/deployments/{deployment_id}", response_model=DeploymentOut)
 def get(deployment_id: Id, app: AppDep, who: PrincipalDep) -> DeploymentOut:
     """One deployment with its steps and their attempts."""
-    _check(
-        app, who, views.deployment_release(app.engine, deployment_id), f"deployment {deployment_id}"
-    )
+    _check(app, who, views.deployment(app.engine, deployment_id), f"deployment {deployment_id}")
     dv = views.deployment_view(app.engine, deployment_id)
     return DeploymentOut.of(dv.deployment, [StepOut.of(n, dv.attempts.get(n.id)) for n in dv.nodes])
 
@@ -60,7 +59,7 @@ def get(deployment_id: Id, app: AppDep, who: PrincipalDep) -> DeploymentOut:
 def step(step_id: Id, app: AppDep, who: PrincipalDep) -> StepOut:
     """One step (or gate) with every attempt."""
     node, attempts = views.step(app.engine, step_id)
-    _check(app, who, views.deployment_release(app.engine, node.deployment_id), f"step {step_id}")
+    _check(app, who, views.deployment(app.engine, node.deployment_id), f"step {step_id}")
     return StepOut.of(node, attempts)
 
 
@@ -74,7 +73,7 @@ def step_logs(
 ) -> LogOut:
     """A step's output, readable while it runs: poll with `offset` = `next_offset`."""
     node, _ = views.step(app.engine, step_id)
-    _check(app, who, views.deployment_release(app.engine, node.deployment_id), f"step {step_id}")
+    _check(app, who, views.deployment(app.engine, node.deployment_id), f"step {step_id}")
     node, number, text, finished, truncated = views.step_log(app.engine, step_id, attempt, offset)
     return LogOut(
         step_id=node.id,
@@ -87,12 +86,12 @@ def step_logs(
     )
 
 
-def _readable(app: AppState, who: Any, release_id: int | None) -> bool:
-    if release_id is None:  # a runbook run: for those who run, sign or audit them
-        return any(app.access.allows(who, a) for a in ("runbook.run", "runbook.sign", "audit.read"))
-    return app.access.can_read(who, views.release_services(app.engine, release_id))
+def _readable(app: AppState, who: Any, deployment: Deployment) -> bool:
+    if deployment.release_id is None:  # a runbook run: as the runbook runs API shows it
+        return app.access.can_read_run(who, deployment)
+    return app.access.can_read(who, views.release_services(app.engine, deployment.release_id))
 
 
-def _check(app: AppState, who: Any, release_id: int | None, what: str) -> None:
-    if not _readable(app, who, release_id):
+def _check(app: AppState, who: Any, deployment: Deployment, what: str) -> None:
+    if not _readable(app, who, deployment):
         raise NotFound(f"no {what}")

@@ -28,7 +28,7 @@ def locks(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
 @router.post("/environments/{environment}/lock")
 def lock(environment: Line, body: LockIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Lock an environment: queued and new deployments wait until it is unlocked."""
-    app.access.require(who, "lock", environment=environment)
+    app.access.require_everywhere(who, "lock", environment=environment)
     return environments.lock(
         app.engine, environment=environment, actor=who.name, reason=body.reason
     ).__dict__
@@ -37,6 +37,6 @@ def lock(environment: Line, body: LockIn, app: AppDep, who: PrincipalDep) -> dic
 @router.delete("/environments/{environment}/lock")
 def unlock(environment: Line, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Unlock an environment; queued deployments start."""
-    app.access.require(who, "lock", environment=environment)
+    app.access.require_everywhere(who, "lock", environment=environment)
     environments.unlock(app.engine, environment=environment, actor=who.name)
     return {"environment": environment, "locked": False}

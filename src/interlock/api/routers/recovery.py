@@ -80,25 +80,26 @@ def _incident(app: Any, who: Any, incident: Any) -> dict[str, Any]:
     return dict(incident.__dict__)
 
 
+def _may_manage(app: Any, who: Any, environment: str, service: str | None) -> None:
+    """``incident.manage`` for the incident's service; one about no service needs it for all."""
+    if service is None:
+        app.access.require_everywhere(who, "incident.manage", environment=environment)
+    else:
+        app.access.require(who, "incident.manage", environment=environment, services=[service])
+
+
 @router.post("/incidents", status_code=status.HTTP_201_CREATED)
 def open_incident(body: IncidentIn, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """Open an incident by hand, linked to the deployment that caused it."""
-    app.access.require(
-        who,
-        "incident.manage",
-        environment=body.environment,
-        services=[body.service] if body.service else None,
-    )
+    if body.service:
+        _may_manage(app, who, body.environment, body.service)
+    else:  # what it is about comes from the deployment; refuse early who may manage none
+        app.access.require(who, "incident.manage", environment=body.environment)
 
     def authorize(service: str | None) -> None:
-        if service == body.service:
-            return  # checked above
-        app.access.require(  # the service was taken from the deployment: check it too
-            who,
-            "incident.manage",
-            environment=body.environment,
-            services=[service] if service else None,
-        )
+        if service != body.service or service is None:
+            # the service taken from the deployment, or none: check what it ends up about
+            _may_manage(app, who, body.environment, service)
 
     found = incidents.open_incident(
         app.engine,
@@ -156,12 +157,7 @@ def resolve_incident(
     """Resolve an incident by hand."""
     found, _ = incidents.incident(app.engine, incident_id)
     _incident(app, who, found)
-    app.access.require(
-        who,
-        "incident.manage",
-        environment=found.environment,
-        services=[found.service] if found.service else None,
-    )
+    _may_manage(app, who, found.environment, found.service)
     return dict(
         incidents.resolve_incident(app.engine, incident_id, actor=who.name, note=body.note).__dict__
     )

@@ -77,8 +77,11 @@ def create(
         raise InvalidInput(
             "give at least one SERVICE@VERSION in `services` or `items`", field="services"
         )
-    if body.on_behalf_of and who.is_person():
-        raise Forbidden("only a service account names the person it acts for (on_behalf_of)")
+    on_behalf_of = None
+    if body.on_behalf_of is not None:
+        if who.is_person():
+            raise Forbidden("only a service account names the person it acts for (on_behalf_of)")
+        on_behalf_of = app.identity.person(body.on_behalf_of, field="on_behalf_of").name
 
     def authorize(plan: ReleasePlan) -> None:
         for env in plan.environments:
@@ -95,7 +98,7 @@ def create(
         until=body.until,
         start=body.start,
         scheduled_at=body.at,
-        on_behalf_of=body.on_behalf_of,
+        on_behalf_of=on_behalf_of,
         authorize=authorize,
     )
     return release_out(views.release_view(app.engine, release.id))

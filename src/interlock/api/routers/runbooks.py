@@ -13,7 +13,7 @@ from interlock.api.schemas import DeploymentOut, Page, StepOut
 from interlock.api.text import Line, Text
 from interlock.domain.bounds import RecordId
 from interlock.engine import runbooks, views
-from interlock.errors import Forbidden, NotFound
+from interlock.errors import NotFound
 
 router = APIRouter(tags=["runbooks"])
 
@@ -31,16 +31,9 @@ class SignIn(BaseModel):
     comment: Text | None = Field(default=None, max_length=4000)
 
 
-def _may_see(app: Any, who: Any) -> None:
-    if not any(app.access.allows(who, a) for a in ("runbook.run", "runbook.sign", "audit.read")):
-        raise Forbidden(
-            f"{who.name} may not see runbook runs (needs runbook.run, runbook.sign or audit.read)"
-        )
-
-
-def _run_out(app: Any, run_id: Id) -> dict[str, Any]:
+def _run_out(app: Any, who: Any, run_id: Id) -> dict[str, Any]:
     view = views.deployment_view(app.engine, run_id)
-    if view.deployment.kind != "runbook":
+    if view.deployment.kind != "runbook" or not app.access.can_read_run(who, view.deployment):
         raise NotFound(f"no runbook run {run_id}")
     out = DeploymentOut.of(
         view.deployment, [StepOut.of(n, view.attempts.get(n.id)) for n in view.nodes]
@@ -92,7 +85,7 @@ def run(name: Line, body: RunIn, app: AppDep, who: PrincipalDep) -> dict[str, An
         incident_id=body.incident,
         reason=body.reason,
     )
-    return _run_out(app, found.id)
+    return _run_out(app, who, found.id)
 
 
 @router.get("/runbook-runs", response_model=Page[dict[str, Any]])
@@ -103,12 +96,13 @@ def runs(
     limit: int = limit_query(50, 200),
 ) -> Page[dict[str, Any]]:
     """Runs, newest first; follow `next_cursor` for more."""
-    _may_see(app, who)
+    app.access.require_seeing_runs(who)
     return page_of(
         lambda before, n: runbooks.runs(app.engine, limit=n, before=before),
         key=lambda r: r.id,
         cursor=cursor,
         limit=limit,
+        keep=lambda r: app.access.can_read_run(who, r),
         out=lambda r: {
             "id": r.id,
             "runbook": r.runbook,
@@ -124,8 +118,8 @@ def runs(
 @router.get("/runbook-runs/{run_id}")
 def show(run_id: Id, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
     """One run with its steps; manual steps show their instructions and who signs them."""
-    _may_see(app, who)
-    return _run_out(app, run_id)
+    app.access.require_seeing_runs(who)
+    return _run_out(app, who, run_id)
 
 
 @router.post("/runbook-runs/{run_id}/steps/{step}/sign")

@@ -10,8 +10,8 @@ The downgrade gives those facts back their deployment's state; run
 ``interlock db rebuild-metrics`` with the older version afterwards to derive
 its sums.
 
-Revision ID: 0011
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-05 22:00:00.000000
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
