@@ -62,7 +62,7 @@ def test_who_runs_runbooks_in_some_environments_sees_the_runs_they_start(pilot, 
     run = ops.post("/api/v1/runbooks/migrate/runs", json={"environment": "staging"})
     assert run.status_code == 201, run.text
     run_id = run.json()["id"]
-    assert [r["id"] for r in ops.get("/api/v1/runbook-runs").json()] == [run_id]
+    assert [r["id"] for r in ops.get("/api/v1/runbook-runs").json()["items"]] == [run_id]
     assert ops.get(f"/api/v1/runbook-runs/{run_id}").status_code == 200
     assert ops.get(f"/api/v1/deployments/{run_id}").status_code == 200
     # a run elsewhere is not theirs to see
@@ -71,7 +71,7 @@ def test_who_runs_runbooks_in_some_environments_sees_the_runs_they_start(pilot, 
     )
     other = elsewhere.json()["id"]
     assert ops.get(f"/api/v1/runbook-runs/{other}").status_code == 404
-    assert [r["id"] for r in ops.get("/api/v1/runbook-runs").json()] == [run_id]
+    assert [r["id"] for r in ops.get("/api/v1/runbook-runs").json()["items"]] == [run_id]
     assert api.user("sam").get(f"/api/v1/runbook-runs/{run_id}").status_code == 403
 
 
