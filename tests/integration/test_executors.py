@@ -46,6 +46,23 @@ def test_http_step_sends_the_release_and_hides_the_secret(pilot, http_target, mo
     assert "-> 200" in log and "tok-123456" not in log and "***" in log
 
 
+def test_a_secret_across_the_cut_of_a_long_response_shows_no_part_of_it(
+    pilot, http_target, monkeypatch
+):
+    from interlock.executors.http import BODY_LOG_LIMIT
+
+    secret = "tok-0123456789abcdefghij"
+    monkeypatch.setenv("DEPLOY_TOKEN", secret)
+    # The server quotes the token where the log's cut of the body falls.
+    http_target.body = "a" * (BODY_LOG_LIMIT - 10) + secret + "b" * 100
+    pilot.config(_config(http_target.url))
+    with running(pilot.engine):
+        done = wait_release_end(pilot.engine, pilot.release("api@1.4.2").id)
+    log = _log(pilot, done.id)
+    assert "response body cut" in log
+    assert secret[:8] not in log and "a***" in log
+
+
 def test_unexpected_status_fails_the_step(pilot, http_target, monkeypatch):
     monkeypatch.setenv("DEPLOY_TOKEN", "x")
     http_target.status = 503
