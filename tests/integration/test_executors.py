@@ -191,3 +191,24 @@ def test_a_release_reason_never_runs_in_a_shell_step(pilot, run, reason, printed
     assert done.state is ReleaseState.SUCCEEDED, log
     assert log.endswith(f"\n{printed}\n")
     assert '"${INTERLOCK_ARG_REASON}"' in log or "${INTERLOCK_ARG_REASON}" in log
+
+
+def test_a_step_printing_a_nul_byte_keeps_its_output_and_succeeds_on_both_backends(pilot):
+    # PostgreSQL stores no NUL in text: the step's whole output was lost and its result
+    # could not be recorded (retried until its lease ran out). Shown as U+FFFD instead,
+    # as a byte that is not UTF-8 is.
+    pilot.config(
+        """\
+version: 1
+environments: [{name: staging}]
+services:
+  api:
+    deploy:
+      - {name: roll-out, run: "printf 'a\\\\000b\\\\n'; echo after"}
+"""
+    )
+    with running(pilot.engine):
+        done = wait_release_end(pilot.engine, pilot.release("api@1.0.0").id)
+    assert done.state is ReleaseState.SUCCEEDED
+    log = _log(pilot, done.id)
+    assert "a\ufffdb\nafter\n" in log and "\x00" not in log
