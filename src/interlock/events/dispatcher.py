@@ -177,7 +177,8 @@ def _post(
         return f"event {message.seq}: {type(exc).__name__}: {exc}"
     if 200 <= response.status_code < 300:
         return None
-    text = " ".join(mask(response.text, hide).split())[:200]
+    # A NUL shown as U+FFFD: PostgreSQL stores none, and the failure must be recorded.
+    text = " ".join(mask(response.text, hide).replace("\x00", "\ufffd").split())[:200]
     return f"event {message.seq}: HTTP {response.status_code}" + (f": {text}" if text else "")
 
 
