@@ -46,6 +46,23 @@ def test_http_step_sends_the_release_and_hides_the_secret(pilot, http_target, mo
     assert "-> 200" in log and "tok-123456" not in log and "***" in log
 
 
+def test_a_secret_across_the_cut_of_a_long_response_shows_no_part_of_it(
+    pilot, http_target, monkeypatch
+):
+    from interlock.executors.http import BODY_LOG_LIMIT
+
+    secret = "tok-0123456789abcdefghij"
+    monkeypatch.setenv("DEPLOY_TOKEN", secret)
+    # The server quotes the token where the log's cut of the body falls.
+    http_target.body = "a" * (BODY_LOG_LIMIT - 10) + secret + "b" * 100
+    pilot.config(_config(http_target.url))
+    with running(pilot.engine):
+        done = wait_release_end(pilot.engine, pilot.release("api@1.4.2").id)
+    log = _log(pilot, done.id)
+    assert "response body cut" in log
+    assert secret[:8] not in log and "a***" in log
+
+
 def test_unexpected_status_fails_the_step(pilot, http_target, monkeypatch):
     monkeypatch.setenv("DEPLOY_TOKEN", "x")
     http_target.status = 503
@@ -174,3 +191,24 @@ def test_a_release_reason_never_runs_in_a_shell_step(pilot, run, reason, printed
     assert done.state is ReleaseState.SUCCEEDED, log
     assert log.endswith(f"\n{printed}\n")
     assert '"${INTERLOCK_ARG_REASON}"' in log or "${INTERLOCK_ARG_REASON}" in log
+
+
+def test_a_step_printing_a_nul_byte_keeps_its_output_and_succeeds_on_both_backends(pilot):
+    # PostgreSQL stores no NUL in text: the step's whole output was lost and its result
+    # could not be recorded (retried until its lease ran out). Shown as U+FFFD instead,
+    # as a byte that is not UTF-8 is.
+    pilot.config(
+        """\
+version: 1
+environments: [{name: staging}]
+services:
+  api:
+    deploy:
+      - {name: roll-out, run: "printf 'a\\\\000b\\\\n'; echo after"}
+"""
+    )
+    with running(pilot.engine):
+        done = wait_release_end(pilot.engine, pilot.release("api@1.0.0").id)
+    assert done.state is ReleaseState.SUCCEEDED
+    log = _log(pilot, done.id)
+    assert "a\ufffdb\nafter\n" in log and "\x00" not in log

@@ -193,3 +193,19 @@ def test_warnings_are_shown() -> None:
     outcome = evaluate_metric(gate("http://p:9090", "up", "==", 1), lambda spec: result)
     assert outcome.passed
     assert outcome.message.endswith("(Prometheus warns: partial response)")
+
+
+def test_a_proxy_quoting_the_gates_token_where_its_answer_is_cut_shows_no_part_of_it(
+    http_target: Any,
+) -> None:
+    # An auth proxy in front of Prometheus refuses the token and quotes it: the message
+    # shows the answer up to a length, and a cut through the token showed its beginning.
+    from interlock.gates.prometheus import query_prometheus
+
+    token = "prom-0123456789abcdefghij"
+    http_target.status = 401
+    http_target.body = "x" * 275 + f" invalid token {token}"
+    spec = gate(http_target.url, "up", headers={"Authorization": "Bearer ${PROM_TOKEN}"})
+    with pytest.raises(MetricQueryFailed) as caught:
+        query_prometheus(spec, environ={"PROM_TOKEN": token})
+    assert "answered HTTP 401" in str(caught.value) and token[:8] not in str(caught.value)

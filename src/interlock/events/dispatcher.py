@@ -131,6 +131,7 @@ def deliver_round(
         name = exc.variable if isinstance(exc, MissingSecret) else exc.args[0]
         error = f"the environment variable {name} is not set on the server"
     else:
+        hide = variants([*hidden, *engine.secrets.values()])
         with httpx.Client(
             timeout=hook.timeout, follow_redirects=False, verify=client_tls()
         ) as client:
@@ -140,7 +141,7 @@ def deliver_round(
                     if message is not None:
                         if time.monotonic() >= deadline:
                             break
-                        error = _post(client, url, message, secret, extra)
+                        error = _post(client, url, message, secret, extra, hide)
                         if error is not None:
                             break
                         delivered += 1
@@ -162,8 +163,10 @@ def _post(
     message: Message,
     secret: bytes | None,
     extra: dict[str, str],
+    hide: frozenset[str] = frozenset(),
 ) -> str | None:
-    """POST one event; ``None`` on a 2xx answer, else what went wrong."""
+    """POST one event; ``None`` on a 2xx answer, else what went wrong (``hide`` masked
+    in the answer before it is cut short: a cut through a secret shows its beginning)."""
     import httpx
 
     headers = {**extra, **message.headers}
@@ -175,7 +178,8 @@ def _post(
         return f"event {message.seq}: {type(exc).__name__}: {exc}"
     if 200 <= response.status_code < 300:
         return None
-    text = " ".join(response.text.split())[:200]
+    # A NUL shown as U+FFFD: PostgreSQL stores none, and the failure must be recorded.
+    text = " ".join(mask(response.text, hide).replace("\x00", "\ufffd").split())[:200]
     return f"event {message.seq}: HTTP {response.status_code}" + (f": {text}" if text else "")
 
 

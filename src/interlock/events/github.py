@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from interlock.domain.names import COMMIT
+from interlock.domain.text import control_character
 from interlock.errors import InvalidInput
 from interlock.events import purl
 from interlock.events.receiving import (
@@ -53,6 +54,10 @@ def receive_github(
             field="X-GitHub-Delivery",
         )
     assert delivery is not None
+    for header, value in (("X-GitHub-Delivery", delivery), ("X-GitHub-Event", event)):
+        problem = control_character(value)  # kept with the receipt and echoed in the answer
+        if problem is not None:
+            raise InvalidInput(f"the {header} header {problem}", field=header)
     if not isinstance(payload, dict):
         raise InvalidInput("the body is not a JSON object (a GitHub payload)", field="body")
     printable(payload)

@@ -46,6 +46,8 @@ class LogSink:
             return mask(text, self._secrets)
 
     def write(self, text: str) -> None:
+        # PostgreSQL stores no NUL in text: shown as an undecodable byte is (U+FFFD).
+        text = text.replace("\x00", "\ufffd")
         with self._lock:
             shown, self._held = split(self._held + text, self._secrets)
             self._keep(shown)

@@ -136,9 +136,11 @@ class HttpExecutor:
         text = response.text
         ctx.log.write(f"-> {response.status_code} ({took:.0f} ms)\n")
         if text:
-            shown = text[:BODY_LOG_LIMIT]
+            # Masked before the cut: a cut through a secret would show its beginning.
+            masked = ctx.log.mask(text)
+            shown = masked[:BODY_LOG_LIMIT]
             ctx.log.write(shown + ("\n" if not shown.endswith("\n") else ""))
-            if len(text) > BODY_LOG_LIMIT:
+            if len(masked) > BODY_LOG_LIMIT:
                 ctx.log.write(f"[interlock: response body cut at {BODY_LOG_LIMIT} bytes]\n")
         problem = check_response(call, response.status_code, text)
         details = {"status": response.status_code}

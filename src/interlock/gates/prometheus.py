@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from interlock.domain.durations import format_duration
+from interlock.domain.masking import mask, variants
 from interlock.domain.templating import resolve_env
 from interlock.errors import InterlockError
 from interlock.spec.metric_gate import MetricGateSpec
@@ -87,13 +88,18 @@ def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _snippet(text: str) -> str:
-    flat = " ".join(text.split())
+def _snippet(text: str, hide: frozenset[str] = frozenset()) -> str:
+    """``text`` on one line, cut short; ``hide`` masked first (a cut through a secret
+    would show its beginning)."""
+    flat = " ".join(mask(text, hide).split())
     return flat if len(flat) <= _SHOWN_BODY else flat[:_SHOWN_BODY] + "..."
 
 
-def parse_response(base: str, status: int, body: str) -> QueryResult:
-    """The result of an ``/api/v1/query`` response, or :class:`MetricQueryFailed` saying why not."""
+def parse_response(
+    base: str, status: int, body: str, hide: frozenset[str] = frozenset()
+) -> QueryResult:
+    """The result of an ``/api/v1/query`` response, or :class:`MetricQueryFailed` saying why not
+    (quoting the body with ``hide`` masked)."""
     try:
         document: Any = json.loads(body)
     except ValueError:
@@ -111,7 +117,7 @@ def parse_response(base: str, status: int, body: str) -> QueryResult:
             hint = ": check the credentials in the gate's headers"
         elif status == 404:
             hint = f": is {base} the base URL of a Prometheus-compatible API?"
-        shown = f" ({_snippet(body)})" if body.strip() else ""
+        shown = f" ({_snippet(body, hide)})" if body.strip() else ""
         raise MetricQueryFailed(f"Prometheus at {base} answered HTTP {status}{hint}{shown}")
     data = document.get("data") if isinstance(document, dict) else None
     if (
@@ -119,9 +125,9 @@ def parse_response(base: str, status: int, body: str) -> QueryResult:
         or document.get("status") != "success"
         or not isinstance(data, dict)
     ):
+        quoted = _snippet(body, hide) or "empty body"
         raise MetricQueryFailed(
-            f"{base} did not answer like a Prometheus API ({_snippet(body) or 'empty body'}): "
-            "check the prometheus URL"
+            f"{base} did not answer like a Prometheus API ({quoted}): check the prometheus URL"
         )
     warnings = tuple(str(w) for w in document.get("warnings") or ())
     result_type = str(data.get("resultType"))
@@ -140,7 +146,7 @@ def parse_response(base: str, status: int, body: str) -> QueryResult:
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise MetricQueryFailed(
             f"cannot read the answer of Prometheus at {base} ({type(exc).__name__}: {exc}): "
-            f"{_snippet(body)}"
+            f"{_snippet(body, hide)}"
         ) from None
     return QueryResult(result_type, series, warnings)
 
@@ -162,11 +168,12 @@ def query_prometheus(
     transport: httpx.BaseTransport | None = None,
 ) -> QueryResult:
     """Run the gate's query once; ``${VARS}`` in headers come from ``environ`` (default: os)."""
+    used: list[str] = []
     try:
-        headers = {
-            name: resolve_env(value, os.environ if environ is None else environ)[0]
-            for name, value in spec.headers.items()
-        }
+        headers = {}
+        for name, value in spec.headers.items():
+            headers[name], found = resolve_env(value, os.environ if environ is None else environ)
+            used += found
     except KeyError as exc:
         raise MetricQueryFailed(
             f"no value for ${{{exc.args[0]}}} in the metric gate's headers: set the environment "
@@ -194,7 +201,7 @@ def query_prometheus(
         ) from None
     except httpx.HTTPError as exc:
         raise MetricQueryFailed(f"the request to Prometheus at {base} failed: {exc}") from None
-    return parse_response(base, response.status_code, response.text)
+    return parse_response(base, response.status_code, response.text, variants(used))
 
 
 class PrometheusClient:

@@ -216,3 +216,29 @@ def test_a_payload_url_with_a_stray_query_parameter_says_so_not_401(api):
     assert "unknown query parameter 'team'" in answer.json()["detail"]
     # Token-authenticated endpoints still answer 401 first.
     assert api.client(None).get("/api/v1/releases?team=x").status_code == 401
+
+
+@pytest.mark.parametrize("header", ["x-github-delivery", "x-github-event"])
+def test_a_control_character_in_a_header_kept_with_the_receipt_is_refused(api, header):
+    # Both headers are stored with the receipt and echoed in the answer; HTTP lets bytes
+    # 0x80-0xFF through, read as C1 control characters (U+009B is a terminal's CSI).
+    body = github_payload("deployment_status", "payload.json")
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers: dict[str, Any] = {
+        "content-type": "application/json",
+        "x-github-event": "deployment_status",
+        "x-github-delivery": str(uuid.uuid4()),
+        "x-hub-signature-256": signature,
+    }
+    headers[header] = headers[header].encode() + b"\x9b31m"
+    answer = api.client(None).post("/api/v1/hooks/github", content=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["field"].lower() == header
+    assert "U+009B" in answer.json()["detail"]
+    with api.engine.db.read() as tx:
+        assert (
+            tx.event_receipt(
+                "x", source="github:acme", body_digest=hashlib.sha256(body).hexdigest()
+            )
+            is None
+        )

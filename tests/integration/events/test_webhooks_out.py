@@ -460,3 +460,37 @@ def test_a_round_started_from_a_stale_read_keeps_the_backoff(pilot, receivers, m
     assert sent.delivered == 1 and short(bus.accepted()) == [
         "dev.cdevents.artifact.published.0.3.0"
     ]
+
+
+def test_a_receiver_quoting_the_hooks_secret_where_the_error_is_cut_shows_no_part_of_it(
+    pilot, http_target, monkeypatch
+):
+    # The error kept of a refusal quotes the receiver's answer up to a length: a cut
+    # there must not show the beginning of a secret the receiver echoed.
+    key = "hk-0123456789abcdefghij"
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    monkeypatch.setenv("HOOK_KEY", key)
+    http_target.status = 401
+    http_target.body = "refused:" + " " * 3 + "x" * 180 + key + " and more"
+    pilot.config(BASE + hook("cd-bus", f'"{http_target.url}/hook?key=${{HOOK_KEY}}"'))
+    notifications = pilot.configs.active().config.notifications
+    artifacts.register(pilot.engine, actor="ci", service="api", version="1.0.0", digest=DIGEST)
+    failed = dispatcher.deliver_round(pilot.engine, notifications.webhooks[0], notifications)
+    assert failed.error is not None and "HTTP 401: refused: x" in failed.error
+    assert key[:6] not in failed.error
+
+
+def test_a_refusal_holding_a_nul_is_recorded_with_its_backoff(pilot, http_target, monkeypatch):
+    # PostgreSQL stores no NUL in text: the round's failure could not be recorded, so no
+    # backoff was either, and every tick sent to the receiver again.
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    http_target.status = 400
+    http_target.body = "bad\x00request"
+    pilot.config(BASE + hook("cd-bus", f"{http_target.url}/hook"))
+    notifications = pilot.configs.active().config.notifications
+    artifacts.register(pilot.engine, actor="ci", service="api", version="1.0.0", digest=DIGEST)
+    failed = dispatcher.deliver_round(pilot.engine, notifications.webhooks[0], notifications)
+    assert failed.error is not None and "HTTP 400: bad\ufffdrequest" in failed.error
+    with pilot.read() as tx:
+        cursor = tx.webhook_cursor("cd-bus")
+    assert cursor.failures == 1 and cursor.next_attempt_at is not None

@@ -254,6 +254,36 @@ def test_dates_that_name_their_month_and_headers_that_name_a_zone(tmp_path: Path
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("header", "utc"),
+    [
+        ("Deployed At (UTC+1)", datetime(2024, 3, 5, 13, 30, tzinfo=UTC)),
+        ("Deployed At (GMT-05:00)", datetime(2024, 3, 5, 19, 30, tzinfo=UTC)),
+        ("Deployed At (+0530)", datetime(2024, 3, 5, 9, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_header_naming_an_offset_reads_its_column_there(
+    tmp_path: Path, header: str, utc: datetime
+) -> None:
+    sheet = tmp_path / "r.csv"
+    sheet.write_text(f"{header},Service\n2024-03-05 14:30,api\n", encoding="utf-8")
+    [row] = read_releases(sheet, zone=UTC).releases
+    assert row.when.at.astimezone(UTC) == utc
+
+
+@pytest.mark.parametrize("note", ["CET", "EST", "PST", "CEST"])
+def test_a_header_naming_a_zone_abbreviation_stops_the_assessment(
+    tmp_path: Path, note: str
+) -> None:
+    # Read as UTC without a word, a column headed (CET) was an hour off in every figure.
+    sheet = tmp_path / "r.csv"
+    sheet.write_text(f"Deployed At ({note}),Service (API)\n2024-03-05 14:30,api\n")
+    with pytest.raises(InvalidInput) as raised:
+        read_releases(sheet, zone=UTC)
+    detail = raised.value.detail
+    assert f"'Deployed At ({note})'" in detail and "--timezone" in detail and "r.csv" in detail
+
+
 def test_a_version_saying_hotfix_is_one() -> None:
     t0 = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
     releases = [release("2.16.0", t0), release("2.16.0-hotfix1", t0 + timedelta(days=9))]

@@ -8,7 +8,7 @@ how that column's dates without a zone are read.
 from __future__ import annotations
 
 import re
-from datetime import UTC, tzinfo
+from datetime import UTC, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 RELEASE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -153,11 +153,29 @@ INCIDENT_KEYWORDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# An offset in a header's brackets: UTC+1, GMT-05:00, +0530.
+_OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+# A zone abbreviation (CET, CEST, EST, PDT, AEST): a name for several zones, or one that
+# ignores summer time (tzdata's EST), so it is not guessed.
+_ABBREVIATION = re.compile(r"[A-Z]{1,4}T|MSK")
+
+
 def column_zone(header: str) -> tzinfo | None:
-    """The time zone a header names in brackets: ``Deployed At (UTC)``, ``Date [Europe/Berlin]``."""
+    """The time zone a header names in brackets: ``Deployed At (UTC)``, ``Date [Europe/Berlin]``,
+    ``Opened (UTC+01:00)``. Raises ``ValueError`` naming a zone abbreviation (``(CET)``)."""
     for note in re.findall(r"[(\[]\s*([^)\]]+?)\s*[)\]]", header):
         if note.upper() in ("UTC", "GMT", "Z"):
             return UTC
+        offset = _OFFSET.fullmatch(note)
+        if offset and int(offset[2]) <= 14 and int(offset[3] or 0) < 60:
+            sign = -1 if offset[1] == "-" else 1
+            return timezone(sign * timedelta(hours=int(offset[2]), minutes=int(offset[3] or 0)))
+        if _ABBREVIATION.fullmatch(note):
+            raise ValueError(
+                f"the column {header!r} names the time zone {note}, which is not guessed (an "
+                "abbreviation stands for several zones, or ignores summer time): write a zone "
+                "name (Europe/Berlin) or an offset (UTC+01:00) in the header, or give --timezone"
+            )
         if "/" in note:
             try:
                 return ZoneInfo(note)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
 
+from interlock.errors import InvalidInput
 from interlock.metrics.assess.dates import When, parse_when, with_time
 from interlock.metrics.assess.headers import (
     FIELD_WORDS,
@@ -249,11 +250,19 @@ def _release_row(
     )
 
 
+_DATE_FIELDS = frozenset({"date", "planned_date", "opened", "resolved"})
+
+
 def _zones(table: Table, columns: Mapping[str, int], zone: tzinfo) -> dict[str, tzinfo]:
     """Per field, the zone its dates without one are read in."""
     found: dict[str, tzinfo] = defaultdict(lambda: zone)
     for name, index in columns.items():
-        named = column_zone(table.header[index])
+        if name not in _DATE_FIELDS:
+            continue
+        try:
+            named = column_zone(table.header[index])
+        except ValueError as exc:
+            raise InvalidInput(f"{table.path}: {exc}") from None
         if named is not None:
             found[name] = named
     return found
