@@ -55,3 +55,19 @@ def test_an_unknown_query_parameter_is_refused_not_ignored(pilot):
         assert client.get("/api/v1/releases/1", params={"since": 0, "wait": 0}).status_code == 404
     finally:
         api.stop()
+
+
+def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(pilot):
+    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
+    try:
+        client = api.admin()
+        answer = client.post(
+            "/api/v1/releases", content=b"\xff", headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["errors"] == [
+            {"field": "body", "message": "the body is not JSON in UTF-8"}
+        ]
+    finally:
+        api.stop()

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from interlock import SERVER_HEADER, __version__
-from interlock.api import problems
+from interlock.api import openapi, problems
 from interlock.api.deps import AppState, known_query
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
@@ -71,6 +71,7 @@ def create_app(
         watch=watch,
     )
     problems.install(app)
+    openapi.install(app)
 
     @app.middleware("http")
     async def api_headers(request: Any, call_next: Any) -> Any:

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from interlock.errors import InterlockError
+from interlock.errors import InterlockError, InvalidInput
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -27,6 +27,17 @@ def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSON
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+# What FastAPI says of a JSON body it cannot decode (bytes that are not UTF-8).
+UNREADABLE_BODY = "There was an error parsing the body"
+
+
+def _problem_of(exc: InterlockError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    return JSONResponse(
+        exc.problem(), status_code=exc.http_status, media_type=PROBLEM, headers=headers
+    )
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     out = ""
@@ -38,9 +49,7 @@ def _field(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(InterlockError)
     async def interlock_error(request: Request, exc: InterlockError) -> JSONResponse:
-        body = exc.problem()
-        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-        return JSONResponse(body, status_code=exc.http_status, media_type=PROBLEM, headers=headers)
+        return _problem_of(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -57,6 +66,9 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 400 and detail == UNREADABLE_BODY:
+            # A body that is not UTF-8 is invalid input like any other bad JSON (422).
+            return _problem_of(InvalidInput("the body is not JSON in UTF-8", field="body"))
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such endpoint: {request.method} {request.url.path}"
         return problem_response(exc.status_code, titles.get(exc.status_code, "Error"), detail)

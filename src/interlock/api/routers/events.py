@@ -36,6 +36,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     "200": {"description": "Acted on: `outcome` says what was done (or `duplicate`)."},
     "202": {"description": "Accepted and ignored; `detail` says why."},
     "401": {"description": "No valid token or signature (audited)."},
+    "413": {"description": "The body is larger than this route reads."},
+    "415": {"description": "The content type is not one this route reads."},
     "422": {"description": "Not a valid CDEvent; `field` names the first problem."},
 }
 
