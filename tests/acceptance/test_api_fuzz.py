@@ -72,6 +72,32 @@ BYSTANDER_OPERATIONS = (
 )
 
 
+# Names the config knows, drawn often enough that releases, approvals and incidents
+# happen (random text only meets 404s); random values are still drawn the rest of the time.
+VALUES = {
+    "service": ("services", ["api", "web"]),
+    "services[*]": ("refs", ["api@1.0.0", "web@1.0.0", "api@1.1.0"]),
+    "environment": ("environments", ["staging", "production"]),
+    "version": ("versions", ["1.0.0", "1.1.0"]),
+    "until": ("environments", ["staging", "production"]),
+    "from": ("environments", ["staging", "production"]),
+    "reason": ("reasons", ["PAY-1 fuzzing"]),
+}
+REALISTIC = [
+    *(
+        f"[dictionaries.{name}]\nvalues = {json.dumps(values)}"
+        for name, values in dict(VALUES.values()).items()
+    ),
+    "[parameters]",
+    *(
+        f'"{where}.{key}" = {{ dictionary = "{name}", probability = 0.7 }}'
+        for key, (name, _) in VALUES.items()
+        for where in ("body", "path", "query")
+        if where == "body" or key in ("service", "environment", "version")
+    ),
+]
+
+
 def _token(server: Server, user: str) -> str:
     assert server.cli("user", "add", user).returncode == 0
     created = server.cli("token", "create", "--user", user, "--name", "fuzz")
@@ -92,7 +118,7 @@ def tokens(server: Server) -> dict[str, str]:
 def schemathesis(url: str, callers: dict[str, str], workdir: Path, budget: int) -> list[str]:
     """The ``st run`` command line (and its config file in ``workdir``) against ``url``."""
     config = workdir / "schemathesis.toml"
-    lines = [f'headers = {{ Authorization = "Bearer {callers["admin"]}" }}']
+    lines = [f'headers = {{ Authorization = "Bearer {callers["admin"]}" }}', *REALISTIC]
     routes = [("POST /api/v1/releases/{release_id}/approvals", "approver")]
     routes += [(name, "bystander") for name in BYSTANDER_OPERATIONS]
     for name, caller in routes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.support.api import Api
 
 CONFIG = """\
@@ -34,5 +36,21 @@ def test_every_error_an_api_route_answers_is_documented_as_a_problem(pilot):
         export = document["paths"]["/api/v1/audit/export"]["get"]["responses"]["200"]
         assert list(export["content"]) == ["application/x-ndjson"]
         assert "200" in document["paths"]["/api/v1/artifacts"]["post"]["responses"]
+    finally:
+        api.stop()
+
+
+def test_the_api_docs_pages_load_nothing_from_another_site(pilot):
+    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
+    try:
+        client = api.client(None)  # the docs hold no data: no token needed
+        for page, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+            html = client.get(page)
+            assert html.status_code == 200 and "/openapi.json" in html.text
+            sources = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+            assert f"/docs/assets/{asset}" in sources
+            assert not [s for s in sources if "://" in s], sources
+            script = client.get(f"/docs/assets/{asset}")
+            assert script.status_code == 200 and len(script.content) > 100_000
     finally:
         api.stop()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from interlock import SERVER_HEADER, __version__
 from interlock.api import openapi, problems
@@ -47,13 +48,15 @@ def create_app(
     ``warm_metrics`` sums the ``/metrics`` history in the background now, so the
     first scrape is quick.
     """
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from the package, not a CDN.
+    app = FastAPIOffline(
         title="Interlock",
         version=__version__,
         description="Release orchestration: releases, deployments, gates and the audit trail.",
         openapi_url="/openapi.json",
         docs_url="/docs",
-        redoc_url=None,
+        redoc_url="/redoc",
+        static_url="/docs/assets",
     )
     from interlock.api.watch import ReleaseWatch
     from interlock.engine import views
