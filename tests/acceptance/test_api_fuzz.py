@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import write_config
 from tests.support.server import Server
 
@@ -82,6 +84,7 @@ VALUES = {
     "until": ("environments", ["staging", "production"]),
     "from": ("environments", ["staging", "production"]),
     "reason": ("reasons", ["PAY-1 fuzzing"]),
+    "step": ("steps", ["check", "announce"]),
 }
 REALISTIC = [
     *(
@@ -93,7 +96,7 @@ REALISTIC = [
         f'"{where}.{key}" = {{ dictionary = "{name}", probability = 0.7 }}'
         for key, (name, _) in VALUES.items()
         for where in ("body", "path", "query")
-        if where == "body" or key in ("service", "environment", "version")
+        if where == "body" or key in ("service", "environment", "version", "step")
     ),
 ]
 
@@ -119,7 +122,10 @@ def schemathesis(url: str, callers: dict[str, str], workdir: Path, budget: int) 
     """The ``st run`` command line (and its config file in ``workdir``) against ``url``."""
     config = workdir / "schemathesis.toml"
     lines = [f'headers = {{ Authorization = "Bearer {callers["admin"]}" }}', *REALISTIC]
-    routes = [("POST /api/v1/releases/{release_id}/approvals", "approver")]
+    routes = [
+        ("POST /api/v1/releases/{release_id}/approvals", "approver"),
+        ("POST /api/v1/runbook-runs/{run_id}/steps/{step}/sign", "approver"),
+    ]
     routes += [(name, "bystander") for name in BYSTANDER_OPERATIONS]
     for name, caller in routes:
         lines += [
@@ -147,6 +153,8 @@ def schemathesis(url: str, callers: dict[str, str], workdir: Path, budget: int) 
     ]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(BUDGET * 2 + 180)
 def test_the_api_answers_as_its_openapi_document_says(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()

@@ -130,6 +130,18 @@ LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, Any]]]] = 
             "/api/v1/runbook-runs/{run_id}",
             {"parameters": {"run_id": "$response.body#/id"}},
         ),
+        "SignAStep": (
+            "post",
+            "/api/v1/runbook-runs/{run_id}/steps/{step}/sign",
+            {"parameters": {"run_id": "$response.body#/id"}},
+        ),
+    },
+    ("post", "/api/v1/environments/{environment}/lock", "200"): {
+        "UnlockIt": (
+            "delete",
+            "/api/v1/environments/{environment}/lock",
+            {"parameters": {"environment": "$request.path.environment"}},
+        ),
     },
     ("post", "/api/v1/users", "201"): {
         "TokenFor": (

@@ -43,7 +43,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 _JSON_OBJECT = {"schema": {"type": "object"}}
+# A token, or no token and a signature over the body (the webhook's secret).
+_TOKEN_OR_SIGNATURE: list[dict[str, list[str]]] = [{"bearer": []}, {}]
 _EVENT_BODY = {
+    "security": _TOKEN_OR_SIGNATURE,
     "requestBody": {
         "required": True,
         "description": "A CDEvent 0.5.1, or a structured CloudEvent carrying one in `data`.",
@@ -52,14 +55,15 @@ _EVENT_BODY = {
             "application/cdevents+json": _JSON_OBJECT,
             "application/cloudevents+json": _JSON_OBJECT,
         },
-    }
+    },
 }
 _GITHUB_BODY = {
+    "security": _TOKEN_OR_SIGNATURE,
     "requestBody": {
         "required": True,
         "description": "A GitHub webhook payload, signed in X-Hub-Signature-256.",
         "content": {"application/json": _JSON_OBJECT},
-    }
+    },
 }
 
 
