@@ -53,124 +53,61 @@ _WRITES = {"post", "put", "patch", "delete"}
 # Routes outside /api/v1 that need a token all the same.
 _TOKEN_ROUTES = {"/metrics"}
 
+
+def _by(**parameters: str) -> dict[str, Any]:
+    return {"parameters": parameters}
+
+
 # OpenAPI links: the id one answer gives is what the next request names, so a
 # stateful client (Schemathesis) can register an artifact, release it, approve,
 # cancel, open an incident and resolve it, as a person would.
-_RELEASE = {"parameters": {"release_id": "$response.body#/id"}}
-LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, Any]]]] = {
-    ("post", "/api/v1/artifacts", "201"): {
-        "ReleaseIt": (
-            "post",
-            "/api/v1/releases",
-            {
-                "requestBody": {
-                    "items": [
-                        {"service": "$response.body#/service", "version": "$response.body#/version"}
-                    ],
-                    "reason": "fuzzing",
-                }
-            },
-        ),
-        "GetIt": (
-            "get",
-            "/api/v1/artifacts/{service}/{version}",
-            {
-                "parameters": {
-                    "service": "$response.body#/service",
-                    "version": "$response.body#/version",
-                }
-            },
-        ),
-        "BlockIt": (
-            "post",
-            "/api/v1/artifacts/{service}/{version}/block",
-            {
-                "parameters": {
-                    "service": "$response.body#/service",
-                    "version": "$response.body#/version",
-                }
-            },
-        ),
+# "METHOD PATH STATUS" of the answer -> link name -> ("METHOD PATH" it leads to, how).
+_NEW = "$response.body#/id"
+_ARTIFACT = {"service": "$response.body#/service", "version": "$response.body#/version"}
+_RELEASE = {"parameters": {"release_id": _NEW}}
+_SAME_RELEASE = {"parameters": {"release_id": "$request.path.release_id"}}
+LINKS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
+    "POST /api/v1/artifacts 201": {
+        "ReleaseIt": ("POST /api/v1/releases", {"requestBody": {"items": [_ARTIFACT]}}),
+        "GetIt": ("GET /api/v1/artifacts/{service}/{version}", {"parameters": _ARTIFACT}),
+        "BlockIt": ("POST /api/v1/artifacts/{service}/{version}/block", {"parameters": _ARTIFACT}),
     },
-    ("post", "/api/v1/releases", "201"): {
-        "GetIt": ("get", "/api/v1/releases/{release_id}", _RELEASE),
-        "ApproveIt": ("post", "/api/v1/releases/{release_id}/approvals", _RELEASE),
-        "CancelIt": ("post", "/api/v1/releases/{release_id}/cancel", _RELEASE),
-        "ItsLogs": ("get", "/api/v1/releases/{release_id}/logs", _RELEASE),
-        "ItsNotes": ("get", "/api/v1/releases/{release_id}/notes", _RELEASE),
-        "OverrideIt": ("post", "/api/v1/releases/{release_id}/overrides", _RELEASE),
+    "POST /api/v1/releases 201": {
+        "GetIt": ("GET /api/v1/releases/{release_id}", _RELEASE),
+        "ApproveIt": ("POST /api/v1/releases/{release_id}/approvals", _RELEASE),
+        "CancelIt": ("POST /api/v1/releases/{release_id}/cancel", _RELEASE),
+        "ItsLogs": ("GET /api/v1/releases/{release_id}/logs", _RELEASE),
+        "ItsNotes": ("GET /api/v1/releases/{release_id}/notes", _RELEASE),
+        "OverrideIt": ("POST /api/v1/releases/{release_id}/overrides", _RELEASE),
     },
-    ("post", "/api/v1/releases/{release_id}/approvals", "201"): {
-        "GetIt": (
-            "get",
-            "/api/v1/releases/{release_id}",
-            {"parameters": {"release_id": "$request.path.release_id"}},
-        ),
-        "CancelIt": (
-            "post",
-            "/api/v1/releases/{release_id}/cancel",
-            {"parameters": {"release_id": "$request.path.release_id"}},
-        ),
+    "POST /api/v1/releases/{release_id}/approvals 201": {
+        "GetIt": ("GET /api/v1/releases/{release_id}", _SAME_RELEASE),
+        "CancelIt": ("POST /api/v1/releases/{release_id}/cancel", _SAME_RELEASE),
     },
-    ("post", "/api/v1/incidents", "201"): {
-        "GetIt": (
-            "get",
-            "/api/v1/incidents/{incident_id}",
-            {"parameters": {"incident_id": "$response.body#/id"}},
-        ),
-        "ResolveIt": (
-            "post",
-            "/api/v1/incidents/{incident_id}/resolve",
-            {"parameters": {"incident_id": "$response.body#/id"}},
-        ),
+    "POST /api/v1/rollbacks 201": {"GetIt": ("GET /api/v1/releases/{release_id}", _RELEASE)},
+    "POST /api/v1/releases/{release_id}/overrides 201": {
+        "ReviewIt": ("POST /api/v1/overrides/{override_id}/review", _by(override_id=_NEW)),
     },
-    ("post", "/api/v1/runbooks/{name}/runs", "201"): {
-        "GetIt": (
-            "get",
-            "/api/v1/runbook-runs/{run_id}",
-            {"parameters": {"run_id": "$response.body#/id"}},
-        ),
-        "SignAStep": (
-            "post",
-            "/api/v1/runbook-runs/{run_id}/steps/{step}/sign",
-            {"parameters": {"run_id": "$response.body#/id"}},
-        ),
+    "POST /api/v1/incidents 201": {
+        "GetIt": ("GET /api/v1/incidents/{incident_id}", _by(incident_id=_NEW)),
+        "ResolveIt": ("POST /api/v1/incidents/{incident_id}/resolve", _by(incident_id=_NEW)),
     },
-    ("post", "/api/v1/environments/{environment}/lock", "200"): {
+    "POST /api/v1/runbooks/{name}/runs 201": {
+        "GetIt": ("GET /api/v1/runbook-runs/{run_id}", _by(run_id=_NEW)),
+        "SignAStep": ("POST /api/v1/runbook-runs/{run_id}/steps/{step}/sign", _by(run_id=_NEW)),
+    },
+    "POST /api/v1/environments/{environment}/lock 200": {
         "UnlockIt": (
-            "delete",
-            "/api/v1/environments/{environment}/lock",
-            {"parameters": {"environment": "$request.path.environment"}},
+            "DELETE /api/v1/environments/{environment}/lock",
+            _by(environment="$request.path.environment"),
         ),
     },
-    ("post", "/api/v1/users", "201"): {
-        "TokenFor": (
-            "post",
-            "/api/v1/users/{name}/tokens",
-            {"parameters": {"name": "$response.body#/name"}},
-        ),
-        "TokensOf": (
-            "get",
-            "/api/v1/users/{name}/tokens",
-            {"parameters": {"name": "$response.body#/name"}},
-        ),
+    "POST /api/v1/users 201": {
+        "TokenFor": ("POST /api/v1/users/{name}/tokens", _by(name="$response.body#/name")),
+        "TokensOf": ("GET /api/v1/users/{name}/tokens", _by(name="$response.body#/name")),
     },
-    ("post", "/api/v1/users/{name}/tokens", "201"): {
-        "RevokeIt": (
-            "delete",
-            "/api/v1/tokens/{token_id}",
-            {"parameters": {"token_id": "$response.body#/id"}},
-        ),
-    },
-    ("post", "/api/v1/rollbacks", "201"): {
-        "GetIt": ("get", "/api/v1/releases/{release_id}", _RELEASE),
-    },
-    ("post", "/api/v1/releases/{release_id}/overrides", "201"): {
-        "ReviewIt": (
-            "post",
-            "/api/v1/overrides/{override_id}/review",
-            {"parameters": {"override_id": "$response.body#/id"}},
-        ),
+    "POST /api/v1/users/{name}/tokens 201": {
+        "RevokeIt": ("DELETE /api/v1/tokens/{token_id}", _by(token_id=_NEW)),
     },
 }
 
@@ -203,13 +140,13 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     ids = {}
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
-            ids[(method, path)] = operation.get("operationId")
+            ids[f"{method.upper()} {path}"] = operation.get("operationId")
             _complete_operation(path, method, operation)
-    for (method, path, status), links in LINKS.items():
-        response = document["paths"][path][method]["responses"][status]
+    for answer, links in LINKS.items():
+        method, path, status = answer.split(" ")
+        response = document["paths"][path][method.lower()]["responses"][status]
         response["links"] = {
-            name: {"operationId": ids[(target_method, target)], **how}
-            for name, (target_method, target, how) in links.items()
+            name: {"operationId": ids[target], **how} for name, (target, how) in links.items()
         }
     return document
 
