@@ -132,3 +132,19 @@ def test_a_required_runbook_parameter_given_empty_is_refused(pilot):
         assert client.get("/api/v1/runbook-runs").json()["items"] == []
     finally:
         api.stop()
+
+
+def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(pilot):
+    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
+    try:
+        client = api.admin()
+        answer = client.post(
+            "/api/v1/releases", content=b"\xff", headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["errors"] == [
+            {"field": "body", "message": "the body is not JSON in UTF-8"}
+        ]
+    finally:
+        api.stop()

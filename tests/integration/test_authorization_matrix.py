@@ -115,6 +115,7 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/readyz"): cases(Case(everyone())),
     ("GET", "/openapi.json"): cases(Case(everyone())),
     ("GET", "/docs"): cases(Case(everyone())),
+    ("GET", "/redoc"): cases(Case(everyone())),
     ("GET", "/docs/oauth2-redirect"): cases(Case(everyone())),
     ("GET", "/"): cases(Case(everyone())),
     ("GET", "/ui"): cases(Case(everyone())),

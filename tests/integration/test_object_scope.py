@@ -87,7 +87,9 @@ def test_an_incident_about_no_service_needs_permission_for_every_service(pilot, 
     assert resolve.status_code == 403
     own = dave.post("/api/v1/incidents", json={**unscoped, "service": "api"})
     assert own.status_code == 201
-    assert api.admin().get("/api/v1/incidents?state=open").json()["items"][0]["id"] == own.json()["id"]
+    assert (
+        api.admin().get("/api/v1/incidents?state=open").json()["items"][0]["id"] == own.json()["id"]
+    )
 
 
 def test_an_incident_is_not_linked_to_another_services_deployment(pilot, api):

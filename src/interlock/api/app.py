@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from interlock import SERVER_HEADER, __version__
-from interlock.api import problems
+from interlock.api import openapi, problems
 from interlock.api.bodies import BodyGuard, BodyLimits
 from interlock.api.deps import AppState, known_query, principal
 from interlock.engine.configs import Configs
@@ -50,13 +51,15 @@ def create_app(
     first scrape is quick. ``body_limits``: the largest request body of each route
     (default :class:`BodyLimits`).
     """
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from the package, not a CDN.
+    app = FastAPIOffline(
         title="Interlock",
         version=__version__,
         description="Release orchestration: releases, deployments, gates and the audit trail.",
         openapi_url="/openapi.json",
         docs_url="/docs",
-        redoc_url=None,
+        redoc_url="/redoc",
+        static_url="/docs/assets",
     )
     from interlock.api.watch import ReleaseWatch
     from interlock.engine import views
@@ -74,6 +77,7 @@ def create_app(
         watch=watch,
     )
     problems.install(app)
+    openapi.install(app)
     # Inside api_headers (added after it): its early 401 and 413 get the API's headers too.
     app.add_middleware(BodyGuard, limits=body_limits or BodyLimits(), authenticate=principal)
 

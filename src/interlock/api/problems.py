@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from interlock.errors import InterlockError
+from interlock.errors import InterlockError, InvalidInput
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -25,6 +25,10 @@ def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSON
         **extra,
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+# What FastAPI says of a JSON body it cannot decode (bytes that are not UTF-8).
+UNREADABLE_BODY = "There was an error parsing the body"
 
 
 def error_response(exc: InterlockError) -> JSONResponse:
@@ -68,6 +72,9 @@ def install(app: FastAPI) -> None:
             413: "Payload too large",
         }
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 400 and detail == UNREADABLE_BODY:
+            # A body that is not UTF-8 is invalid input like any other bad JSON (422).
+            return error_response(InvalidInput("the body is not JSON in UTF-8", field="body"))
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such endpoint: {request.method} {request.url.path}"
         return problem_response(exc.status_code, titles.get(exc.status_code, "Error"), detail)

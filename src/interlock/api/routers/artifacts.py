@@ -44,7 +44,11 @@ def _out(artifact: Any) -> dict[str, Any]:
     return {**artifact.__dict__, "commit": artifact.commit_sha, "blocked": artifact.blocked()}
 
 
-@router.post("/artifacts", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/artifacts",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "The same build was registered before (`new` is false)."}},
+)
 def register(
     body: ArtifactIn, response: Response, app: AppDep, who: PrincipalDep
 ) -> dict[str, Any]:

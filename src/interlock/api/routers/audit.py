@@ -223,7 +223,11 @@ def evidence(
     return JSONResponse(doc, headers=headers)
 
 
-@router.get("/audit/export")
+@router.get(
+    "/audit/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}, "description": "JSON lines."}},
+)
 def export(app: AppDep, who: PrincipalDep) -> StreamingResponse:
     """Every event as JSON lines, with its hashes: verifiable offline (`audit verify --file`)."""
     app.access.require(who, "audit.read")

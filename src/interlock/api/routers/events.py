@@ -35,12 +35,17 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     "200": {"description": "Acted on: `outcome` says what was done (or `duplicate`)."},
     "202": {"description": "Accepted and ignored; `detail` says why."},
     "401": {"description": "No valid token or signature (audited)."},
+    "413": {"description": "The body is larger than this route reads."},
+    "415": {"description": "The content type is not one this route reads."},
     "422": {"description": "Not a valid CDEvent; `field` names the first problem."},
 }
 
 
 _JSON_OBJECT = {"schema": {"type": "object"}}
+# A token, or no token and a signature over the body (the webhook's secret).
+_TOKEN_OR_SIGNATURE: list[dict[str, list[str]]] = [{"bearer": []}, {}]
 _EVENT_BODY = {
+    "security": _TOKEN_OR_SIGNATURE,
     "requestBody": {
         "required": True,
         "description": "A CDEvent 0.5.1, or a structured CloudEvent carrying one in `data`.",
@@ -49,14 +54,15 @@ _EVENT_BODY = {
             "application/cdevents+json": _JSON_OBJECT,
             "application/cloudevents+json": _JSON_OBJECT,
         },
-    }
+    },
 }
 _GITHUB_BODY = {
+    "security": _TOKEN_OR_SIGNATURE,
     "requestBody": {
         "required": True,
         "description": "A GitHub webhook payload, signed in X-Hub-Signature-256.",
         "content": {"application/json": _JSON_OBJECT},
-    }
+    },
 }
 
 
