@@ -141,7 +141,7 @@ def test_a_release_that_does_not_exist_is_a_404_at_once_whatever_the_wait(pilot)
     api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
     try:
         client = api.admin()
-        for since, status in ((0, 404), (MAX_ID, 404), (-1, 422), (2**62, 422)):
+        for since, status in ((-1, 404), (0, 404), (MAX_ID, 404), (-2, 422), (2**62, 422)):
             began = time.monotonic()
             answer = client.get("/api/v1/releases/999", params={"since": since, "wait": 20})
             assert answer.status_code == status, answer.text

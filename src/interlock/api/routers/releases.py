@@ -20,7 +20,7 @@ from interlock.api.schemas import (
     StepOut,
 )
 from interlock.api.text import Line
-from interlock.domain.bounds import AttemptNumber, SequenceNumber
+from interlock.domain.bounds import MAX_ID, AttemptNumber
 from interlock.domain.names import parse_ref
 from interlock.domain.plan import ReleasePlan
 from interlock.domain.records import Item
@@ -139,8 +139,12 @@ async def get(
     app: AppDep,
     who: PrincipalDep,
     since: Annotated[
-        SequenceNumber | None,
-        Query(description="Long-poll: answer once the revision is past this one."),
+        int | None,
+        Query(
+            ge=-1,  # what `release watch` asks first: any revision is past it
+            le=MAX_ID,
+            description="Long-poll: answer once the revision is past this one.",
+        ),
     ] = None,
     wait: float = Query(default=0, ge=0, le=60, description="Long-poll for at most this long."),
 ) -> ReleaseOut:
