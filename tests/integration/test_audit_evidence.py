@@ -247,7 +247,8 @@ def test_evidence_needs_audit_read_and_says_what_is_wrong(api):
     unknown = audrey.get("/api/v1/audit/evidence", params={"env": "prod"})
     assert unknown.status_code == 422 and "no environment named 'prod'" in unknown.text
     too_long_ago = audrey.get("/api/v1/audit/evidence", params={"since": "99999999999999d"})
-    assert too_long_ago.status_code == 422 and "out of range" in too_long_ago.text
+    assert too_long_ago.status_code == 422, too_long_ago.text
+    assert too_long_ago.json()["errors"][0]["field"] == "since"
     backwards = audrey.get(
         "/api/v1/audit/evidence", params={"since": "2026-02-01", "until": "2026-01-01"}
     )
