@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         idle = proc_status(bench.pid)
         made = time.monotonic()
         ids = bench.create(0, args.releases, clients=args.clients)
-        bench.wait_until("the gates", lambda: bench.waiting(ids) == len(ids), 1800, 0.5)
+        bench.wait_until("the gates", lambda: bench.waiting(ids) == len(ids), 1800, 0.1)
         made = time.monotonic() - made
         waiting = proc_status(bench.pid)
         start = time.monotonic()
