@@ -121,6 +121,7 @@ def main() -> None:
         "--results", type=Path, default=Path(tempfile.gettempdir()) / "interlock-bench-results"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--note", default="", help="a line for the page's machine section")
     args = parser.parse_args()
     args.results.mkdir(parents=True, exist_ok=True)
     wanted = [p.strip() for p in args.only.split(",") if p.strip()]
@@ -135,7 +136,11 @@ def main() -> None:
         for p in PARTS
         if (args.results / f"{p}.json").exists()
     }
-    meta = {"machine": machine(), "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    meta = {
+        "machine": machine(),
+        "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "note": args.note,
+    }
     (args.results / "machine.json").write_text(json.dumps(meta, indent=2))
 
     from report_page import render

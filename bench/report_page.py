@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 A_ROW = "1 release x 100 sequential steps [4 threads]"
@@ -13,6 +14,10 @@ B_FOUR = "200 concurrent releases x 5 steps [4 processes]"
 
 def _verdict(ok: bool | None) -> str:
     return {True: "met", False: "**not met**", None: "not measured"}[ok]
+
+
+def _peak(found: dict[str, dict[str, Any]]) -> float:
+    return max((max(p["load"]) for p in found.values() if p.get("load")), default=0.0)
 
 
 def _load(part: dict[str, Any]) -> str:
@@ -35,52 +40,41 @@ def render(meta: dict[str, Any], found: dict[str, dict[str, Any]]) -> str:
         "(its command is beside it); each one starts what it needs on 127.0.0.1, stops",
         "by itself, and works in a fresh temporary folder or PostgreSQL database.",
         "",
-        f"## Machine (run of {meta['at']})",
+        f"## Machine (page written {meta['at']})",
         "",
         f"- {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB of memory",
         f"- Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL {m['postgresql']}",
-        "- **The machine was shared with other engineers' test runs while these figures",
-        "  were taken** (the load average before → after each part is shown beside it;",
-        "  2.0 means both cores busy). Figures from a loaded machine are slower than an",
-        "  idle one's, for Interlock and its peer alike; the ratios of the peer table",
-        "  come from runs that alternate, so that load falls on both.",
-        "",
+        "- The load average before → after each part is beside it (1.0 = one core busy;",
+        f"  the highest in this run: {_peak(found):.1f}). Other work on the machine slows",
+        "  Interlock and its peer alike; the peer table's runs alternate so that it falls on both.",
     ]
-    lines += _peers(found.get("peers"))
+    if meta.get("note"):
+        lines.append(f"- **{meta['note']}**")
+    lines.append("")
+    lines += _section("Interlock and DBOS, side by side", found.get("peers"), _peers)
     lines += _engine(found.get("engine-sqlite"), found.get("engine-pg"))
     lines += _latency(found.get("latency-sqlite"), found.get("latency-pg"))
-    lines += _waiting(found.get("waiting"))
-    lines += _audit(found.get("audit"))
+    lines += _section("Releases waiting at approval gates", found.get("waiting"), _waiting)
+    lines += _section("Audit verify", found.get("audit"), _audit)
     lines += _targets(found)
     return "\n".join(lines) + "\n"
 
 
-def _missing(title: str, part: dict[str, Any] | None) -> list[str] | None:
+def _section(
+    title: str, part: dict[str, Any] | None, body: Callable[[dict[str, Any]], list[str]]
+) -> list[str]:
+    """A part's heading and its figures, or that it was not run or failed."""
     if part is None:
         return [f"## {title}", "", "Not run yet.", ""]
     if "error" in part:
-        return [
-            f"## {title}",
-            "",
-            f"`{part['command']}` failed:",
-            "",
-            "```",
-            part["error"],
-            "```",
-            "",
-        ]
-    return None
+        failed = f"`{part['command']}` failed:"
+        return [f"## {title}", "", failed, "", "```", part["error"], "```", ""]
+    return [f"## {title}", "", *body(part)]
 
 
-def _peers(part: dict[str, Any] | None) -> list[str]:
-    title = "Interlock and DBOS, side by side"
-    if (missing := _missing(title, part)) is not None:
-        return missing
-    assert part is not None
+def _peers(part: dict[str, Any]) -> list[str]:
     s = part["settings"]
     lines = [
-        f"## {title}",
-        "",
         f"`{part['command']}` (load {_load(part)}): DBOS {part['dbos_version']} in its own",
         "virtual environment; a warm-up of each, then "
         f"{part['runs']} runs of each, Interlock and DBOS alternately; medians.",
@@ -153,14 +147,8 @@ def _latency(sqlite: dict[str, Any] | None, pg: dict[str, Any] | None) -> list[s
     return lines
 
 
-def _waiting(part: dict[str, Any] | None) -> list[str]:
-    title = "Releases waiting at approval gates"
-    if (missing := _missing(title, part)) is not None:
-        return missing
-    assert part is not None
+def _waiting(part: dict[str, Any]) -> list[str]:
     return [
-        f"## {title}",
-        "",
         f"`{part['command']}` ({part['database']}, load {_load(part)})",
         "",
         "| | server RSS | server threads |",
@@ -180,14 +168,8 @@ def _waiting(part: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def _audit(part: dict[str, Any] | None) -> list[str]:
-    title = "Audit verify"
-    if (missing := _missing(title, part)) is not None:
-        return missing
-    assert part is not None
+def _audit(part: dict[str, Any]) -> list[str]:
     return [
-        f"## {title}",
-        "",
         f"`{part['command']}` ({part['database']}, load {_load(part)}): a valid chain of"
         f" {part['events']:,} events written by direct inserts in {part['build_seconds']:.0f} s.",
         "",
