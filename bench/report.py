@@ -77,6 +77,12 @@ def parse_engine(text: str) -> dict[str, Any]:
     """bench/engine.py's table rows: steps/s by scenario and workers."""
     rows: dict[str, float] = {}
     for line in text.splitlines():
+        commits = re.match(r"\s+(.*connections?): ([\d,]+)/s$", line)
+        if commits:
+            rows[f"raw durable single-row commits, {commits.group(1)}"] = float(
+                commits.group(2).replace(",", "")
+            )
+            continue
         title, rest = line[:40].strip(), line[40:].split()
         if len(rest) < 3 or not title or title.startswith("scenario"):
             continue

@@ -109,12 +109,16 @@ def _engine(sqlite: dict[str, Any] | None, pg: dict[str, Any] | None) -> list[st
             lines += [f"{name}: " + ("not run yet." if part is None else "failed."), ""]
             continue
         lines += [f"{name}: `{part['command']}` (load {_load(part)})", ""]
-        lines += ["| scenario [workers] | steps/s |", "|---|---:|"]
+        lines += [
+            "| scenario [workers], or the baseline | steps (commits) per second |",
+            "|---|---:|",
+        ]
         lines += [f"| {row} | {rate:,.0f} |" for row, rate in part["rows"].items()]
         lines.append("")
     lines += [
         "The storage floor is the SQL one step sends today, through `sqlite3` with no",
-        "engine around it (see bench/engine.py).",
+        "engine around it; the raw commits are one single-row INSERT per durable commit",
+        "(see bench/engine.py). On PostgreSQL the workers are `interlock worker` processes.",
         "",
     ]
     return lines
@@ -153,7 +157,8 @@ def _waiting(part: dict[str, Any]) -> list[str]:
         "",
         "| | server RSS | server threads |",
         "|---|---:|---:|",
-        f"| idle, no release | {part['idle_rss_mb']:.0f} MB | {part['idle_threads']} |",
+        f"| idle: its config of {part['releases']:,} services, no release |"
+        f" {part['idle_rss_mb']:.0f} MB | {part['idle_threads']} |",
         f"| {part['releases']:,} releases waiting | {part['waiting_rss_mb']:.0f} MB |"
         f" {part['waiting_threads']} |",
         f"| after all finished | {part['after_rss_mb']:.0f} MB | - |",
