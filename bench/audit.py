@@ -1,0 +1,156 @@
+"""`audit verify` over a large audit log: events per second.
+
+    python bench/audit.py                          # 1,000,000 events on SQLite
+    python bench/audit.py --events 100000
+    python bench/audit.py --database-url postgresql://postgres@127.0.0.1/postgres
+
+The log is built fast and valid: bodies and hashes from the project's own
+audit/chain.py (``event_body`` and ``link``), written by direct inserts in
+large transactions, the head record set to the last event. Then it is
+verified twice: by the server's own verify path in this process
+(``views.audit_verify``, what GET /api/v1/audit/verify runs), and end to end
+through a real `interlock server` on the same database: GET
+/api/v1/audit/verify (what the CLI asks for, with a long client timeout), then
+`interlock audit verify` as a person runs it (its client gives up after 30 s:
+a failure is reported, not hidden). Both add the few events the server writes
+when it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import engine as engine_bench  # bench/engine.py: the engine, the schema, a fresh PostgreSQL
+from gated import GatedServer
+from sqlalchemy import update
+
+from interlock.audit.chain import GENESIS, event_body, link
+from interlock.engine.views import audit_verify
+from interlock.storage.schema import audit_events, audit_head
+
+ACTIONS = ["step.started", "step.succeeded", "release.created", "approval.given"]
+
+
+def build(db: engine_bench.Database, events: int, batch: int = 20_000) -> None:
+    """Write a valid chain of ``events`` events and move the head onto its end."""
+    start = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    prev = GENESIS
+    for first in range(1, events + 1, batch):
+        rows = []
+        for seq in range(first, min(first + batch, events + 1)):
+            at = datetime.fromtimestamp(start + seq * 0.01, UTC)
+            action = ACTIONS[seq % len(ACTIONS)]
+            object_id = str(seq // 7)
+            body = event_body(
+                seq=seq,
+                at=at,
+                actor="system",
+                action=action,
+                object_type="step",
+                object_id=object_id,
+                data={"attempt": 1},
+            )
+            digest = link(prev, body)
+            rows.append(
+                {
+                    "seq": seq,
+                    "at": at,
+                    "actor": "system",
+                    "action": action,
+                    "object_type": "step",
+                    "object_id": object_id,
+                    "body": body,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        with db.engine.begin() as conn:
+            conn.execute(audit_events.insert(), rows)
+    with db.engine.begin() as conn:
+        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=events, hash=prev))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=None, help="PostgreSQL (default: SQLite)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    url = engine_bench._fresh_pg_database(args.database_url) if args.database_url else None
+    bench = GatedServer(1, url)  # not started yet: its database is written first
+    db = bench.db
+    (bench.workdir / ".interlock").mkdir(mode=0o700, exist_ok=True)
+    engine_bench.upgrade(db)
+    with db.engine.connect() as conn:
+        if conn.execute(audit_events.select().limit(1)).first() is not None:
+            raise SystemExit("the fresh database already has audit events")
+    started = time.perf_counter()
+    build(db, args.events)
+    built = time.perf_counter() - started
+
+    started = time.perf_counter()
+    result = audit_verify(engine_bench.Engine(db))
+    in_process = time.perf_counter() - started
+    if not result.ok or result.count != args.events:
+        raise SystemExit(f"the built log does not verify: {result.problems[:3]}")
+
+    bench.start()
+    try:
+        started = time.perf_counter()
+        http = bench.client("admin").get("/audit/verify", timeout=1800)
+        over_http = time.perf_counter() - started
+        started = time.perf_counter()
+        answer = bench.server.cli(
+            "audit",
+            "verify",
+            "--format",
+            "json",
+            timeout=1800,
+            INTERLOCK_TOKEN=bench.secrets["admin"],
+        )
+        cli = time.perf_counter() - started
+    finally:
+        bench.stop()
+    if http.status_code != 200 or not http.json()["ok"]:
+        raise SystemExit(f"GET /api/v1/audit/verify: {http.status_code} {http.text[:300]}")
+    served = int(http.json()["count"])
+    figures: dict[str, Any] = {
+        "database": db.dialect,
+        "events": args.events,
+        "build_seconds": built,
+        "verify_seconds": in_process,
+        "events_per_second": args.events / in_process,
+        "http_events": served,
+        "http_seconds": over_http,
+        "http_events_per_second": served / over_http,
+        "cli_seconds": cli,
+        "cli_events_per_second": served / cli if answer.returncode == 0 else None,
+        "cli_error": None if answer.returncode == 0 else (answer.stderr or answer.stdout).strip(),
+    }
+    print(
+        f"{db.dialect}: {args.events:,} events built in {built:.1f} s\n"
+        f"  verify (the server's path, in process): {in_process:.2f} s,"
+        f" {figures['events_per_second']:,.0f} events/s\n"
+        f"  GET /api/v1/audit/verify of a real server: {over_http:.2f} s for {served:,} events,"
+        f" {figures['http_events_per_second']:,.0f} events/s\n"
+        + (
+            f"  `interlock audit verify`: {cli:.2f} s, {figures['cli_events_per_second']:,.0f}"
+            " events/s"
+            if answer.returncode == 0
+            else f"  `interlock audit verify` failed after {cli:.1f} s: {figures['cli_error']}"
+        )
+    )
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+if __name__ == "__main__":
+    main()
