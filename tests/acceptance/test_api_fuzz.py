@@ -23,6 +23,8 @@ from tests.support.server import Server
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "st")
 BUDGET = int(os.environ.get("INTERLOCK_FUZZ_SECONDS", "120"))
+# A run by hand against PostgreSQL: a database URL (a fresh database; the server migrates it).
+DATABASE_URL = os.environ.get("INTERLOCK_FUZZ_DATABASE_URL")
 # What the API promises: no server error, and every answer's status, content type,
 # headers and body are the ones /openapi.json documents for it.
 CHECKS = (
@@ -166,7 +168,7 @@ def test_the_api_answers_as_its_openapi_document_says(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
     write_config(project, CONFIG)
-    server = Server(project)
+    server = Server(project, database_url=DATABASE_URL)
     try:
         server.start()
         command = schemathesis(server.url, tokens(server), tmp_path, BUDGET)
