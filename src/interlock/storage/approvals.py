@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 
 from interlock.domain.records import Approval, EnvironmentLock, Override
-from interlock.storage.base import QueryBase
+from interlock.storage.base import QueryBase, found
 from interlock.storage.schema import approvals, environment_locks, overrides
 
 
@@ -105,11 +105,15 @@ class ApprovalQueries(QueryBase):
             )
             .returning(overrides.c.id)
         ).scalar_one()
-        return self.get_override(int(override_id))  # type: ignore[return-value]
+        return self.require_override(int(override_id))
 
     def get_override(self, override_id: int) -> Override | None:
         row = self.conn.execute(select(overrides).where(overrides.c.id == override_id)).first()
         return Override(**row._mapping) if row else None
+
+    def require_override(self, override_id: int) -> Override:
+        """:meth:`get_override` of one assumed to exist; :class:`NotFound` if it does not."""
+        return found(self.get_override(override_id), f"override {override_id}")
 
     def overrides_for(self, release_id: int, environment: str | None = None) -> list[Override]:
         query = select(overrides).where(overrides.c.release_id == release_id)

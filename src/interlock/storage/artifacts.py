@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 
 from interlock.domain.records import Artifact, Observation
-from interlock.storage.base import QueryBase
+from interlock.storage.base import QueryBase, found
 from interlock.storage.schema import artifacts, observations
 
 
@@ -17,6 +17,10 @@ class ArtifactQueries(QueryBase):
             select(artifacts).where(artifacts.c.service == service, artifacts.c.version == version)
         ).first()
         return Artifact(**row._mapping) if row else None
+
+    def require_artifact(self, service: str, version: str) -> Artifact:
+        """:meth:`get_artifact` of one assumed to exist; :class:`NotFound` if it does not."""
+        return found(self.get_artifact(service, version), f"artifact {service}@{version}")
 
     def add_artifact(
         self,
@@ -44,9 +48,7 @@ class ArtifactQueries(QueryBase):
                 registered_by=by,
             )
         )
-        found = self.get_artifact(service, version)
-        assert found is not None
-        return found
+        return self.require_artifact(service, version)
 
     def fill_artifact(
         self,

@@ -11,6 +11,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from interlock.audit.chain import Checkpoint, StoredEvent, event_body, link
 from interlock.domain.records import AuditEvent
 from interlock.storage.base import QueryBase
+from interlock.storage.changes import JsonValue
 from interlock.storage.schema import audit_events, audit_head
 from interlock.storage.types import Timestamp
 
@@ -40,9 +41,9 @@ class AuditQueries(QueryBase):
         object_type: str,
         object_id: str | int,
         reason: str | None = None,
-        before: Any = None,
-        after: Any = None,
-        data: dict[str, Any] | None = None,
+        before: JsonValue = None,
+        after: JsonValue = None,
+        data: Mapping[str, object] | None = None,
     ) -> None:
         """Record an action; it is written in this transaction, as its last statement."""
         self._pending_audit.append(

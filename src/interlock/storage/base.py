@@ -3,41 +3,33 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.dml import Update
 
-if TYPE_CHECKING:
-    from interlock.storage.db import Database
+from interlock.errors import NotFound
+from interlock.storage.facts.stale import StaleFacts
+from interlock.storage.handle import DatabaseHandle
+
+T = TypeVar("T")
 
 
-@dataclass
-class StaleFacts:
-    """What a transaction changed that the delivery facts derive from.
+def found(record: T | None, what: str) -> T:
+    """``record``, or :class:`~interlock.errors.NotFound` ("no <what>") when it is missing.
 
-    The facts are brought up to date once, just before the transaction
-    commits (:meth:`~interlock.storage.delivery.DeliveryQueries.flush_delivery`):
-    in the same transaction, from its final state, and with the facts lock
-    held only for the last moments of the transaction.
+    What the ``require_*`` look-ups return: a row the caller assumes exists.
     """
-
-    finished: set[int] = field(default_factory=set)  # deployments that ended
-    started: set[int] = field(default_factory=set)  # deployments that began (slips)
-    gates: set[int] = field(default_factory=set)  # deployments with an approval decided
-    incidents: list[tuple[str | None, str, datetime, int | None]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.finished or self.started or self.gates or self.incidents)
+    if record is None:
+        raise NotFound(f"no {what}")
+    return record
 
 
 class QueryBase:
     conn: Connection
-    db: Database
+    db: DatabaseHandle
     dialect: str
     read_only: bool
     channels: set[str]
@@ -83,7 +75,7 @@ def guarded_update(table: Table, where: Iterable[str], values: Iterable[str]) ->
     return found
 
 
-def update_params(values: dict[str, Any], guard: dict[str, Any]) -> dict[str, Any]:
+def update_params(values: Mapping[str, object], guard: Mapping[str, object]) -> dict[str, object]:
     """The parameters of a :func:`guarded_update` statement."""
     params = {f"v_{k}": v for k, v in values.items()}
     params.update({f"w_{k}": v for k, v in guard.items()})

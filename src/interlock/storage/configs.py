@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy import text as sql
 
 from interlock.domain.records import ConfigVersion
-from interlock.storage.base import QueryBase
+from interlock.storage.base import QueryBase, found
 from interlock.storage.schema import config_versions
 
 
@@ -30,6 +30,10 @@ class ConfigQueries(QueryBase):
             select(config_versions).where(config_versions.c.version == version)
         ).first()
         return ConfigVersion(**row._mapping) if row else None
+
+    def require_config(self, version: int) -> ConfigVersion:
+        """:meth:`get_config` of a version assumed to exist; :class:`NotFound` if it does not."""
+        return found(self.get_config(version), f"configuration version {version}")
 
     def add_config(self, *, hash: str, path: str, text: str, at: datetime, by: str) -> int:
         """Store a newly loaded config; return its version number."""

@@ -17,21 +17,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from interlock.errors import InvalidInput, StorageUnavailable
-
-if TYPE_CHECKING:
-    from interlock.storage.tx import Tx
+from interlock.storage.tx import Tx
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-NOTIFY_CHANNEL = "interlock"
 
 
 def normalize_url(url: str) -> str:
@@ -135,8 +131,6 @@ class Database:
         Inside another transaction of the same thread it joins that one (so a
         helper that opens its own transaction never deadlocks its caller).
         """
-        from interlock.storage.tx import Tx
-
         current = getattr(self._local, "tx", None)
         if current is not None:
             if current.read_only:
@@ -169,8 +163,6 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A read-only transaction (a consistent snapshot on both backends)."""
-        from interlock.storage.tx import Tx
-
         current = getattr(self._local, "tx", None)
         if current is not None:  # read what the enclosing transaction sees
             yield current
@@ -241,7 +233,7 @@ class Database:
     def sqlite_file(self) -> Path | None:
         return sqlite_path(self.url) if self.dialect == "sqlite" else None
 
-    def hold_exclusive(self) -> Any:
+    def hold_exclusive(self) -> TextIO | None:
         """On SQLite, make sure this is the only server on the file; keep the result alive.
 
         The embedded workers are then the only ones that can hold leases, so a
@@ -304,6 +296,6 @@ def _transient(exc: DBAPIError) -> bool:
     )
 
 
-def connect(url: str, **kwargs: Any) -> Database:
+def connect(url: str, *, pool_size: int = 10) -> Database:
     """Open the database at ``url`` (no schema check)."""
-    return Database(url, **kwargs)
+    return Database(url, pool_size=pool_size)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import bindparam, select, text
 
 from interlock.domain.records import Deployment
 from interlock.domain.states import DeploymentState
-from interlock.storage.base import QueryBase, guarded_update, update_params
+from interlock.storage.base import QueryBase, found, guarded_update, update_params
+from interlock.storage.changes import DeploymentChanges, DeploymentExtras
 from interlock.storage.schema import deployments, release_items
 
 ACTIVE = (
@@ -44,8 +45,8 @@ class DeploymentQueries(QueryBase):
         state: DeploymentState,
         created_by: str,
         at: datetime,
-        previous: dict[str, Any] | None = None,
-        **extra: Any,
+        previous: Mapping[str, object] | None = None,
+        **extra: Unpack[DeploymentExtras],
     ) -> int:
         return int(
             self.conn.execute(
@@ -69,6 +70,10 @@ class DeploymentQueries(QueryBase):
         query = _GET_LOCKED if lock and self.for_update() else _GET
         row = self.conn.execute(query, {"id": deployment_id}).first()
         return _deployment(row) if row else None
+
+    def require_deployment(self, deployment_id: int, *, lock: bool = False) -> Deployment:
+        """:meth:`get_deployment` of one assumed to exist; :class:`NotFound` if it does not."""
+        return found(self.get_deployment(deployment_id, lock=lock), f"deployment {deployment_id}")
 
     def list_deployments(
         self,
@@ -110,11 +115,11 @@ class DeploymentQueries(QueryBase):
         return [_deployment(r) for r in self.conn.execute(query)]
 
     def update_deployment(
-        self, deployment_id: int, expected: DeploymentState, **values: Any
+        self, deployment_id: int, expected: DeploymentState, **values: Unpack[DeploymentChanges]
     ) -> bool:
         """Change a deployment only if it is still in ``expected``."""
-        if isinstance(values.get("state"), DeploymentState):
-            values["state"] = values["state"].value
+        if isinstance(state := values.get("state"), DeploymentState):
+            values["state"] = state.value
         guard = {"id": deployment_id, "state": expected.value}
         result = self.conn.execute(
             guarded_update(deployments, guard, values), update_params(values, guard)
@@ -182,9 +187,11 @@ class DeploymentQueries(QueryBase):
         rows = self.conn.execute(select(deployments).where(deployments.c.parent_node_id == node_id))
         return [_deployment(r) for r in rows]
 
-    def history(self, service: str, environment: str, limit: int = 50) -> list[tuple[Any, ...]]:
+    def history(
+        self, service: str, environment: str, limit: int = 50
+    ) -> list[tuple[Deployment, str, str | None]]:
         """Finished deployments of ``service`` in ``environment``, newest first:
-        (deployment, version, digest, state)."""
+        (deployment, version, digest)."""
         rows = self.conn.execute(
             select(deployments, release_items.c.version, release_items.c.digest)
             .join(release_items, release_items.c.release_id == deployments.c.release_id)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, text, update
 
 from interlock.domain.records import Token, User
-from interlock.storage.base import QueryBase
+from interlock.storage.base import QueryBase, found
 from interlock.storage.schema import memberships, tokens, users
 
 # The PostgreSQL advisory lock under which a change that could remove the last
@@ -66,13 +66,17 @@ class IdentityQueries(QueryBase):
             )
             .returning(users.c.id)
         ).scalar_one()
-        found = self.get_user(name)
-        assert found is not None and found.id == user_id
-        return found
+        user = self.require_user(name)
+        assert user.id == user_id
+        return user
 
     def get_user(self, name: str) -> User | None:
         row = self.conn.execute(select(users).where(users.c.name == name)).first()
         return User(**row._mapping) if row else None
+
+    def require_user(self, name: str) -> User:
+        """:meth:`get_user` of a user assumed to exist; :class:`NotFound` if there is none."""
+        return found(self.get_user(name), f"user {name!r}")
 
     def find_user(self, name: str) -> User | None:
         """The user whose name is ``name`` regardless of case (names are unique so)."""
@@ -123,13 +127,15 @@ class IdentityQueries(QueryBase):
             )
             .returning(tokens.c.id)
         ).scalar_one()
-        found = self.get_token(int(token_id))
-        assert found is not None
-        return found
+        return self.require_token(int(token_id))
 
     def get_token(self, token_id: int) -> Token | None:
         row = self.conn.execute(select(*_TOKEN_COLUMNS).where(tokens.c.id == token_id)).first()
         return _token(row) if row else None
+
+    def require_token(self, token_id: int) -> Token:
+        """:meth:`get_token` of one assumed to exist; :class:`NotFound` if it does not."""
+        return found(self.get_token(token_id), f"token {token_id}")
 
     def token_by_hash(self, digest: str) -> tuple[User, Token] | None:
         row = self.conn.execute(_BY_HASH, {"h": digest}).first()

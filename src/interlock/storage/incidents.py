@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Unpack
 
 from sqlalchemy import select, update
 
 from interlock.domain.records import Incident, Signoff
-from interlock.storage.base import QueryBase
+from interlock.storage.base import QueryBase, found
+from interlock.storage.changes import IncidentResolution
 from interlock.storage.metric_scope import DEPLOYING, ran_a_step
 from interlock.storage.schema import deployments, incidents, release_items, signoffs
 
@@ -39,10 +40,9 @@ class IncidentQueries(QueryBase):
             )
             .returning(incidents.c.id)
         ).scalar_one()
-        found = self.get_incident(int(incident_id))
-        assert found is not None
-        self._incident_changed(found)
-        return found
+        incident = self.require_incident(int(incident_id))
+        self._incident_changed(incident)
+        return incident
 
     def _incident_changed(self, incident: Incident) -> None:
         """Rework and change failures the incident makes (or unmakes) in the delivery facts."""
@@ -53,6 +53,10 @@ class IncidentQueries(QueryBase):
     def get_incident(self, incident_id: int) -> Incident | None:
         row = self.conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
         return Incident(**row._mapping) if row else None
+
+    def require_incident(self, incident_id: int) -> Incident:
+        """:meth:`get_incident` of one assumed to exist; :class:`NotFound` if it does not."""
+        return found(self.get_incident(incident_id), f"incident {incident_id}")
 
     def list_incidents(
         self,
@@ -75,16 +79,14 @@ class IncidentQueries(QueryBase):
             query = query.where(incidents.c.environment == environment)
         return [Incident(**r._mapping) for r in self.conn.execute(query)]
 
-    def resolve_incident(self, incident_id: int, **values: Any) -> bool:
+    def resolve_incident(self, incident_id: int, **values: Unpack[IncidentResolution]) -> bool:
         result = self.conn.execute(
             update(incidents)
             .where(incidents.c.id == incident_id, incidents.c.state == "open")
             .values(state="resolved", **values)
         )
         if result.rowcount:
-            found = self.get_incident(incident_id)
-            assert found is not None
-            self._incident_changed(found)
+            self._incident_changed(self.require_incident(incident_id))
         return bool(result.rowcount)
 
     def latest_deployment_of(self, service: str, environment: str, before: datetime) -> int | None:

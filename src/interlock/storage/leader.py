@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # (storage/migrate.py); 727002 is the scheduler's; 727003 serialises config
 # loads (storage/configs.py), 727004 an environment's queue
 # (storage/deployments.py), 727005 changes to the delivery facts
-# (storage/delivery.py) and 727006 changes that may remove the last
+# (storage/facts/delivery.py) and 727006 changes that may remove the last
 # administrator (storage/identity.py).
 ELECTION_KEY = 727002
 

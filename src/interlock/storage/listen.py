@@ -26,7 +26,8 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
-from interlock.storage.db import NOTIFY_CHANNEL, Database, redact_url
+from interlock.storage.db import Database, redact_url
+from interlock.storage.handle import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from sqlalchemy.sql import ColumnElement
 
 from interlock.metrics.coordination import ManualStepRank
 from interlock.metrics.facts import Durations, PersonCounts, StepCounts
-from interlock.storage.delivery_sql import day_of
+from interlock.storage.facts.delivery_sql import day_of
 from interlock.storage.metric_rollups import IndexedSample, Span, add_rows, facts_in, walked
 from interlock.storage.metric_scope import (
     ScopedFacts,

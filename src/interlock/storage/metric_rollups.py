@@ -21,7 +21,7 @@ from sqlalchemy import Float, and_, false, func, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
-from interlock.storage.delivery_sql import DAY
+from interlock.storage.facts.delivery_sql import DAY
 from interlock.storage.metric_scope import interpolated
 from interlock.storage.schema import delivery_facts
 

@@ -1,7 +1,7 @@
 """Delivery metrics from Interlock's own records: ``DeliveryFacts`` answered in SQL.
 
 The questions the metrics ask (see :mod:`interlock.metrics.facts`) are
-answered from the delivery facts that :mod:`interlock.storage.delivery` keeps
+answered from the delivery facts that :mod:`interlock.storage.facts.delivery` keeps
 in step with the records, over one :class:`MetricScope`: the measured
 environments, optionally some services, and a period ``[since, until)``. The
 whole days of the period come from the per-day sums, its partial first and
@@ -57,7 +57,7 @@ from sqlalchemy.sql import ColumnElement
 from interlock.metrics.definitions import RestoreFrom
 from interlock.metrics.facts import DeploymentCounts, Durations, IncidentCounts, PipelineRuns
 from interlock.storage.base import QueryBase
-from interlock.storage.delivery_sql import FAILED, SUMMED, fact_sums
+from interlock.storage.facts.delivery_sql import FAILED, SUMMED, fact_sums
 from interlock.storage.metric_coordination import CoordinationFacts
 from interlock.storage.metric_rollups import IndexedSample, Span, add_rows, facts_in, walked
 from interlock.storage.metric_scope import (

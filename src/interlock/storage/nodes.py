@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import bindparam, case, func, select, text, update
 
 from interlock.domain.plan import NodePlan
 from interlock.domain.records import Attempt, Deployment, Node
 from interlock.domain.states import NodeState
-from interlock.storage.base import QueryBase, guarded_update, update_params
+from interlock.storage.base import QueryBase, found, guarded_update, update_params
+from interlock.storage.changes import NodeChanges
 from interlock.storage.deployments import deployment_from
 from interlock.storage.schema import attempts, deployments, nodes
 from interlock.storage.types import Timestamp
@@ -179,6 +180,10 @@ class NodeQueries(QueryBase):
         row = self.conn.execute(query, {"id": node_id}).first()
         return _node(row) if row else None
 
+    def require_node(self, node_id: int, *, lock: bool = False) -> Node:
+        """:meth:`get_node` of a node assumed to exist; :class:`NotFound` if it does not."""
+        return found(self.get_node(node_id, lock=lock), f"step {node_id}")
+
     def nodes_of(self, deployment_id: int) -> list[Node]:
         rows = self.conn.execute(
             select(nodes).where(nodes.c.deployment_id == deployment_id).order_by(nodes.c.position)
@@ -196,14 +201,19 @@ class NodeQueries(QueryBase):
         return [_node(r) for r in rows]
 
     def update_node(
-        self, node: Node, expected: NodeState, *, unless_cancelled: bool = False, **values: Any
+        self,
+        node: Node,
+        expected: NodeState,
+        *,
+        unless_cancelled: bool = False,
+        **values: Unpack[NodeChanges],
     ) -> bool:
         """Change a node only if it is still in ``expected`` (and, when leased, unfenced).
 
         ``unless_cancelled`` also requires that no cancellation was asked for it.
         """
-        if isinstance(values.get("state"), NodeState):
-            values["state"] = values["state"].value
+        if isinstance(state := values.get("state"), NodeState):
+            values["state"] = state.value
         guard: dict[str, Any] = {"id": node.id, "state": expected.value}
         if expected is NodeState.RUNNING:
             guard["fence"] = node.fence

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import bindparam, select, update
 
 from interlock.domain.records import Item, Release
 from interlock.domain.states import ReleaseState
-from interlock.storage.base import QueryBase, guarded_update, update_params
+from interlock.storage.base import QueryBase, found, guarded_update, update_params
+from interlock.storage.changes import ReleaseChanges
 from interlock.storage.schema import release_items, release_plans, releases
 from interlock.storage.types import Timestamp
 
@@ -128,6 +129,10 @@ class ReleaseQueries(QueryBase):
         ]
         return _release(row, items)
 
+    def require_release(self, release_id: int, *, lock: bool = False, plan: bool = True) -> Release:
+        """:meth:`get_release` of a release assumed to exist; :class:`NotFound` if it does not."""
+        return found(self.get_release(release_id, lock=lock, plan=plan), f"release {release_id}")
+
     def list_releases(
         self,
         *,
@@ -168,11 +173,15 @@ class ReleaseQueries(QueryBase):
         return [_release(r, items.get(r.id, [])) for r in rows]
 
     def update_release(
-        self, release_id: int, expected: ReleaseState, at: datetime, **values: Any
+        self,
+        release_id: int,
+        expected: ReleaseState,
+        at: datetime,
+        **values: Unpack[ReleaseChanges],
     ) -> bool:
         """Change a release only if it is still in ``expected``; bump its revision."""
-        if isinstance(values.get("state"), ReleaseState):
-            values["state"] = values["state"].value
+        if isinstance(state := values.get("state"), ReleaseState):
+            values["state"] = state.value
         guard = {"id": release_id, "state": expected.value}
         result = self.conn.execute(
             guarded_update(releases, guard, values), update_params(values, guard)

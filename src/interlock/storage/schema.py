@@ -481,7 +481,7 @@ event_receipts = Table(
 
 # -- delivery facts (migration 0006) ------------------------------------------------
 # What the delivery metrics measure, derived from the tables above and kept in step
-# with them in the transaction that changes them (interlock.storage.delivery): one
+# with them in the transaction that changes them (interlock.storage.facts.delivery): one
 # narrow row per finished deployment and service, per decided approval gate and per
 # deployment's step runs, and per-day sums of those rows. Times are epoch seconds;
 # ``day`` is the UTC day number (seconds // 86400). The metrics read the sums for the

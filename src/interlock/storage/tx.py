@@ -8,17 +8,19 @@ inside this package.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from interlock.storage.approvals import ApprovalQueries
 from interlock.storage.artifacts import ArtifactQueries
 from interlock.storage.audit import AuditQueries
-from interlock.storage.base import StaleFacts
 from interlock.storage.configs import ConfigQueries
-from interlock.storage.delivery import DeliveryQueries
 from interlock.storage.deployments import DeploymentQueries
+from interlock.storage.facts.delivery import DeliveryQueries
+from interlock.storage.facts.stale import StaleFacts
+from interlock.storage.handle import NOTIFY_CHANNEL, DatabaseHandle
 from interlock.storage.identity import IdentityQueries
 from interlock.storage.incidents import IncidentQueries
 from interlock.storage.inventory import InventoryQueries
@@ -27,8 +29,7 @@ from interlock.storage.nodes import NodeQueries
 from interlock.storage.releases import ReleaseQueries
 from interlock.storage.webhooks import WebhookQueries
 
-if TYPE_CHECKING:
-    from interlock.storage.db import Database
+_NOTIFY = text("SELECT pg_notify(:c, :p)")
 
 
 class Tx(
@@ -46,7 +47,9 @@ class Tx(
     WebhookQueries,
     DeliveryQueries,
 ):
-    def __init__(self, conn: Connection, db: Database, read_only: bool = False) -> None:
+    """One transaction, opened by :meth:`Database.transaction` or :meth:`Database.read`."""
+
+    def __init__(self, conn: Connection, db: DatabaseHandle, read_only: bool = False) -> None:
         self.conn = conn
         self.db = db
         self.dialect = db.dialect
@@ -74,20 +77,19 @@ class Tx(
         self.readied.update(node_ids)
 
     def before_commit(self) -> None:
+        """What runs in the transaction just before it commits, in this order.
+
+        The releases' revisions first, then the delivery fact projections
+        (they lock the facts until commit, so they come after the releases'
+        rows), then the audit chain (its head is held for the shortest time,
+        never under other row locks), and last the wake-ups of PostgreSQL.
+        """
         if self.readied:
             self.channels.add("work")
         if self._touched:
-            from datetime import UTC, datetime
-
             self.flush_touched(datetime.now(UTC))
-        self.flush_delivery()  # after the releases' rows: it locks the facts until commit
+        self.project_delivery_facts()
         self.flush_audit()
         if self.channels and self.dialect == "postgresql":
-            from sqlalchemy import text
-
-            from interlock.storage.db import NOTIFY_CHANNEL
-
             for channel in sorted(self.channels):
-                self.conn.execute(
-                    text("SELECT pg_notify(:c, :p)"), {"c": NOTIFY_CHANNEL, "p": channel}
-                )
+                self.conn.execute(_NOTIFY, {"c": NOTIFY_CHANNEL, "p": channel})

@@ -6,7 +6,7 @@ and ``delivery_slips``, indexes incidents by their time to restore,
 then fills them from the existing records in one pass of set-wide statements
 (about 2.5 minutes per million deployments on SQLite, 6 on PostgreSQL). From then on the
 transaction that changes a record keeps them in step
-(``interlock.storage.delivery``).
+(``interlock.storage.facts.delivery``).
 
 Revision ID: 0006
 Revises: 0005
@@ -215,7 +215,7 @@ def upgrade() -> None:
 
 def _fill() -> None:
     """Derive the facts of the records already there (the code of this release does it)."""
-    from interlock.storage.delivery import rebuild_delivery_on
+    from interlock.storage.facts.delivery import rebuild_delivery_on
 
     op.execute("ANALYZE")  # the planner's statistics of the records, read in one pass below
     rebuild_delivery_on(op.get_bind())

@@ -26,7 +26,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from interlock.storage.delivery import rebuild_delivery_on
+    from interlock.storage.facts.delivery import rebuild_delivery_on
 
     rebuild_delivery_on(op.get_bind())
 

@@ -26,7 +26,7 @@ deployments (and the sums of the days they touch); :meth:`rebuild_delivery`
 recomputes everything in a few set-wide statements (the migration that adds
 these tables, and tools that write records in bulk, use it). A test holds the
 two to the same answer. The statements both run are built in
-:mod:`interlock.storage.delivery_sql`.
+:mod:`interlock.storage.facts.delivery_sql`.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ from sqlalchemy import (
     update,
 )
 
-from interlock.storage.base import StaleFacts
-from interlock.storage.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
+from interlock.storage.facts.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
+from interlock.storage.facts.stale import StaleFacts
 from interlock.storage.metric_scope import reached, seconds
 from interlock.storage.schema import (
     delivery_days,
@@ -153,7 +153,7 @@ class DeliveryQueries(DeliveryStatements):
         self.conn.execute(self._statement("delete_gates"), bound)
         self.conn.execute(self._statement("insert_gates"), bound)
 
-    def flush_delivery(self) -> None:
+    def project_delivery_facts(self) -> None:
         """Bring the delivery facts up to date with what this transaction changed.
 
         Runs once, just before commit (after the releases' rows, before the

@@ -1,6 +1,6 @@
 """The statements of the delivery facts, built once per dialect.
 
-:mod:`interlock.storage.delivery` runs them: the rows of some deployments
+:mod:`interlock.storage.facts.delivery` runs them: the rows of some deployments
 brought up to date as their records change, or everything derived again.
 Here are what those rows hold and how they are computed from the records:
 each ``_build_<name>`` method builds the statement that

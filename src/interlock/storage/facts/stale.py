@@ -1,0 +1,25 @@
+"""What a transaction changed that the delivery facts derive from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class StaleFacts:
+    """What a transaction changed that the delivery facts derive from.
+
+    The facts are brought up to date once, just before the transaction
+    commits (:meth:`~interlock.storage.facts.delivery.DeliveryQueries.project_delivery_facts`):
+    in the same transaction, from its final state, and with the facts lock
+    held only for the last moments of the transaction.
+    """
+
+    finished: set[int] = field(default_factory=set)  # deployments that ended
+    started: set[int] = field(default_factory=set)  # deployments that began (slips)
+    gates: set[int] = field(default_factory=set)  # deployments with an approval decided
+    incidents: list[tuple[str | None, str, datetime, int | None]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.finished or self.started or self.gates or self.incidents)

@@ -1,0 +1,90 @@
+"""Claiming: every ready node is leased exactly once, however many workers ask at once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from interlock.domain.states import NodeState
+from interlock.storage.db import Database
+from tests.contract.conftest import NOW, in_threads, seed_ready_nodes
+
+
+def test_concurrent_workers_claim_each_ready_node_exactly_once(db: Database) -> None:
+    ids = seed_ready_nodes(db, 24)
+
+    def drain(worker: int) -> list[int]:
+        taken: list[int] = []
+        while True:
+            claimed = db.run(lambda tx: tx.claim_node(f"w{worker}", NOW, 60.0))
+            if claimed is None:
+                return taken
+            taken.append(claimed[0].id)
+
+    taken = [node_id for per_worker in in_threads(4, drain) for node_id in per_worker]
+
+    assert sorted(taken) == sorted(ids)  # none lost, none twice
+    with db.read() as tx:
+        claimed = [tx.require_node(i) for i in ids]
+    assert {n.state for n in claimed} == {NodeState.RUNNING}
+    assert {(n.attempt, n.fence) for n in claimed} == {(1, 1)}
+    with db.read() as tx:
+        assert len(tx.attempts_of(ids)) == len(ids)  # one attempt row per claim
+
+
+def test_a_claim_in_flight_is_skipped_on_postgresql_and_waited_for_on_sqlite(
+    db: Database,
+) -> None:
+    """PostgreSQL: SKIP LOCKED hands the next node at once. SQLite: one writer at a time."""
+    first, second = seed_ready_nodes(db, 2)
+    holding = threading.Event()
+    release = threading.Event()
+    held: list[int] = []
+
+    def hold_a_claim() -> None:
+        with db.transaction() as tx:
+            claimed = tx.claim_node("slow", NOW, 60.0)
+            assert claimed is not None
+            held.append(claimed[0].id)
+            holding.set()
+            assert release.wait(timeout=60)
+
+    holder = threading.Thread(target=hold_a_claim)
+    holder.start()
+    try:
+        assert holding.wait(timeout=30)
+        done = threading.Event()
+        got: list[int] = []
+
+        def claim_next() -> None:
+            claimed = db.run(lambda tx: tx.claim_node("fast", NOW, 60.0))
+            assert claimed is not None
+            got.append(claimed[0].id)
+            done.set()
+
+        other = threading.Thread(target=claim_next)
+        other.start()
+        if db.dialect == "postgresql":
+            assert done.wait(timeout=30), "the second claim waited on the first one's lock"
+        else:
+            assert not done.wait(timeout=0.3), "two write transactions ran at once on SQLite"
+        release.set()
+        other.join(timeout=60)
+        assert got and got[0] != held[0]
+        assert {got[0], held[0]} == {first, second}
+    finally:
+        release.set()
+        holder.join(timeout=60)
+
+
+def test_a_node_is_not_claimed_before_its_time(db: Database) -> None:
+    (node_id,) = seed_ready_nodes(db, 1)
+    with db.transaction() as tx:
+        node = tx.require_node(node_id)
+        later = NOW + timedelta(minutes=5)
+        assert tx.update_node(node, NodeState.READY, not_before=later)
+    assert db.run(lambda tx: tx.claim_node("w", NOW, 60.0)) is None
+    with db.read() as tx:
+        assert tx.next_ready_at() == later
+    claimed = db.run(lambda tx: tx.claim_node("w", later, 60.0))
+    assert claimed is not None and claimed[0].id == node_id
