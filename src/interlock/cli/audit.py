@@ -28,11 +28,13 @@ def audit() -> None:
     help="Events after this sequence, oldest first (read the log forward).",
 )
 @click.option(
+    "--cursor",
     "--before",
+    "before",
     type=click.IntRange(min=1),
     default=None,
     metavar="SEQ",
-    help="Events before this sequence (page back through older events).",
+    help="Events before this sequence (page back through older events; --before is the same).",
 )
 @click.option("--object", "object_", metavar="TYPE[:ID]", help="e.g. release:12")
 @click.option("--actor", help="Only this actor's events.")
@@ -58,7 +60,7 @@ def log(
 ) -> None:
     """Every action, in order: who, what, when, why.
 
-    Shows the newest events (like a tail), oldest first; `--before SEQ` pages back,
+    Shows the newest events (like a tail), oldest first; `--cursor SEQ` pages back,
     `--after SEQ` reads forward from a sequence, `--all` prints every event.
     """
     object_type = object_id = None
@@ -169,7 +171,7 @@ def _more_hint(
             pass
     return (
         f"showing the newest {len(shown)}{total} events; for older ones add "
-        f"--before {shown[0]['seq']}, or {more}"
+        f"--cursor {shown[0]['seq']}, or {more}"
     )
 
 

@@ -41,13 +41,26 @@ def listed(
     When one page is shown and there is more, says so on stderr with the
     cursor to go on from.
     """
+    return paged(client, path, cursor=cursor, every=every, limit=limit, **params)[0]
+
+
+def paged(
+    client: Client,
+    path: str,
+    *,
+    cursor: int | None = None,
+    every: bool = False,
+    limit: int | None = None,
+    **params: Any,
+) -> tuple[list[Any], int | None]:
+    """:func:`listed`, and the cursor of the page after the items (``None``: no more)."""
     items: list[Any] = []
     while True:
         page = client.get(path, cursor=cursor, limit=limit, **params)
         items.extend(page["items"])
         cursor = page.get("next_cursor")
         if cursor is None:
-            return items
+            return items, None
         if not every:
             click.echo(f"more: add --cursor {cursor} for the next page, or --all", err=True)
-            return items
+            return items, cursor
