@@ -158,7 +158,7 @@ def list_(
             service=service,
             created_by=created_by,
         )
-    page = {"items": found, "next_cursor": next_cursor}
+    page: dict[str, Any] = {"items": found, "next_cursor": next_cursor}
     if fmt == "json":
         emit_json(page)
         return
