@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tests.support.api import Api
@@ -71,18 +72,25 @@ runbooks:
 """
 
 
+def _refusal(client: Any, says: str) -> Callable[..., None]:
+    """A check that a request is a 422 problem naming ``field``, its message holding ``says``."""
+
+    def refused(method: str, path: str, field: str, **request: Any) -> None:
+        answer = client.request(method, path, **request)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        error = answer.json()["errors"][0]
+        assert error["field"] == field, (path, answer.json()["errors"])
+        assert says in error["message"], error
+
+    return refused
+
+
 def test_control_characters_are_a_422_naming_the_field_on_both_backends(pilot):
     api = Api(pilot.engine, pilot.configs, pilot.config(RUNBOOK_CONFIG), workers=0).start()
     try:
         client = api.admin()
-
-        def refused(method: str, path: str, field: str, **request: Any) -> None:
-            answer = client.request(method, path, **request)
-            assert answer.status_code == 422, (path, answer.text)
-            assert answer.headers["content-type"].startswith("application/problem+json")
-            error = answer.json()["errors"][0]
-            assert error["field"] == field, (path, answer.json()["errors"])
-            assert "control character U+" in error["message"], error
+        refused = _refusal(client, "control character U+")
 
         release = {"services": ["api@1.0"], "reason": "T-1"}
         for reason in ("fix\x00", "colour \x1b[31m", "next\x85line"):
@@ -155,14 +163,7 @@ def test_bidirectional_controls_are_a_422_naming_the_field_emoji_and_accents_are
     api = Api(pilot.engine, pilot.configs, pilot.config(RUNBOOK_CONFIG), workers=0).start()
     try:
         client = api.admin()
-
-        def refused(method: str, path: str, field: str, **request: Any) -> None:
-            answer = client.request(method, path, **request)
-            assert answer.status_code == 422, (path, answer.text)
-            assert answer.headers["content-type"].startswith("application/problem+json")
-            error = answer.json()["errors"][0]
-            assert error["field"] == field, (path, answer.json()["errors"])
-            assert "bidirectional control U+" in error["message"], error
+        refused = _refusal(client, "bidirectional control U+")
 
         release = {"services": ["api@1.0"], "reason": "T-1"}
         for control in ("\u202e", "\u202a", "\u2066", "\u2069"):

@@ -27,21 +27,13 @@ def page_options(command: F) -> F:
     )(command)
 
 
-def listed(
-    client: Client,
-    path: str,
-    *,
-    cursor: int | None = None,
-    every: bool = False,
-    limit: int | None = None,
-    **params: Any,
-) -> list[Any]:
+def listed(client: Client, path: str, **options: Any) -> list[Any]:
     """The items of ``path`` from ``cursor`` on: one page, or (``every``) all of them.
 
     When one page is shown and there is more, says so on stderr with the
-    cursor to go on from.
+    cursor to go on from. ``options``: those of :func:`paged`.
     """
-    return paged(client, path, cursor=cursor, every=every, limit=limit, **params)[0]
+    return paged(client, path, **options)[0]
 
 
 def paged(
