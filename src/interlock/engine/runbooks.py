@@ -325,6 +325,8 @@ def readable(engine: Engine, access: Any, who: Any, run_: Deployment) -> bool:
     """:func:`may_read_run` in a read transaction of its own."""
     if access.can_read_run(who, run_):
         return True  # the common case, without reading the database
+    if run_.parent_node_id is None:
+        return False  # started by hand: no release to read it through
     with engine.db.read() as tx:
         return may_read_run(tx, access, who, run_)
 
