@@ -4,15 +4,15 @@
     python bench/audit.py --events 100000
     python bench/audit.py --database-url postgresql://postgres@127.0.0.1/postgres
 
-The log is built fast and valid: bodies and hashes from the project's own
-audit/chain.py (``event_body`` and ``link``), written by direct inserts in
+The log is built fast and valid by tests/support/audit_chain.py: bodies and
+hashes from the project's own audit/chain.py, written by direct inserts in
 large transactions, the head record set to the last event. Then it is
 verified twice: by the server's own verify path in this process
 (``views.audit_verify``, what GET /api/v1/audit/verify runs), and end to end
 through a real `interlock server` on the same database: GET
 /api/v1/audit/verify (what the CLI asks for, with a long client timeout), then
-`interlock audit verify` as a person runs it (its client gives up after 30 s:
-a failure is reported, not hidden). Both add the few events the server writes
+`interlock audit verify` as a person runs it (its `--timeout`, an hour by
+default: a failure is reported, not hidden). Both add the few events the server writes
 when it starts.
 """
 
@@ -21,59 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import engine as engine_bench  # bench/engine.py: the engine, the schema, a fresh PostgreSQL
-from gated import GatedServer
-from sqlalchemy import update
+from gated import GatedServer  # also puts the repository on sys.path (tests.support)
+from tests.support.audit_chain import build  # the chain the verify tests build too
 
-from interlock.audit.chain import GENESIS, event_body, link
 from interlock.engine.views import audit_verify
-from interlock.storage.schema import audit_events, audit_head
-
-ACTIONS = ["step.started", "step.succeeded", "release.created", "approval.given"]
-
-
-def build(db: engine_bench.Database, events: int, batch: int = 20_000) -> None:
-    """Write a valid chain of ``events`` events and move the head onto its end."""
-    start = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
-    prev = GENESIS
-    for first in range(1, events + 1, batch):
-        rows = []
-        for seq in range(first, min(first + batch, events + 1)):
-            at = datetime.fromtimestamp(start + seq * 0.01, UTC)
-            action = ACTIONS[seq % len(ACTIONS)]
-            object_id = str(seq // 7)
-            body = event_body(
-                seq=seq,
-                at=at,
-                actor="system",
-                action=action,
-                object_type="step",
-                object_id=object_id,
-                data={"attempt": 1},
-            )
-            digest = link(prev, body)
-            rows.append(
-                {
-                    "seq": seq,
-                    "at": at,
-                    "actor": "system",
-                    "action": action,
-                    "object_type": "step",
-                    "object_id": object_id,
-                    "body": body,
-                    "prev_hash": prev,
-                    "hash": digest,
-                }
-            )
-            prev = digest
-        with db.engine.begin() as conn:
-            conn.execute(audit_events.insert(), rows)
-    with db.engine.begin() as conn:
-        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=events, hash=prev))
+from interlock.storage.schema import audit_events
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -92,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if conn.execute(audit_events.select().limit(1)).first() is not None:
             raise SystemExit("the fresh database already has audit events")
     started = time.perf_counter()
-    build(db, args.events)
+    build(db.engine, args.events)
     built = time.perf_counter() - started
 
     started = time.perf_counter()

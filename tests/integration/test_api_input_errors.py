@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tests.support.api import Api
@@ -71,18 +72,25 @@ runbooks:
 """
 
 
+def _refusal(client: Any, says: str) -> Callable[..., None]:
+    """A check that a request is a 422 problem naming ``field``, its message holding ``says``."""
+
+    def refused(method: str, path: str, field: str, **request: Any) -> None:
+        answer = client.request(method, path, **request)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        error = answer.json()["errors"][0]
+        assert error["field"] == field, (path, answer.json()["errors"])
+        assert says in error["message"], error
+
+    return refused
+
+
 def test_control_characters_are_a_422_naming_the_field_on_both_backends(pilot):
     api = Api(pilot.engine, pilot.configs, pilot.config(RUNBOOK_CONFIG), workers=0).start()
     try:
         client = api.admin()
-
-        def refused(method: str, path: str, field: str, **request: Any) -> None:
-            answer = client.request(method, path, **request)
-            assert answer.status_code == 422, (path, answer.text)
-            assert answer.headers["content-type"].startswith("application/problem+json")
-            error = answer.json()["errors"][0]
-            assert error["field"] == field, (path, answer.json()["errors"])
-            assert "control character U+" in error["message"], error
+        refused = _refusal(client, "control character U+")
 
         release = {"services": ["api@1.0"], "reason": "T-1"}
         for reason in ("fix\x00", "colour \x1b[31m", "next\x85line"):
@@ -146,5 +154,43 @@ def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(pilot):
         assert answer.json()["errors"] == [
             {"field": "body", "message": "the body is not JSON in UTF-8"}
         ]
+    finally:
+        api.stop()
+
+
+def test_bidirectional_controls_are_a_422_naming_the_field_emoji_and_accents_are_fine(pilot):
+    """A right-to-left override makes a reason read otherwise than it is stored (Trojan Source)."""
+    api = Api(pilot.engine, pilot.configs, pilot.config(RUNBOOK_CONFIG), workers=0).start()
+    try:
+        client = api.admin()
+        refused = _refusal(client, "bidirectional control U+")
+
+        release = {"services": ["api@1.0"], "reason": "T-1"}
+        for control in ("\u202e", "\u202a", "\u2066", "\u2069"):
+            refused(
+                "POST", "/api/v1/releases", "reason", json={**release, "reason": f"ok{control}"}
+            )
+        refused(
+            "POST",
+            "/api/v1/incidents",
+            "summary",
+            json={"environment": "staging", "summary": "a\u202eb"},
+        )
+        run = {"params": {"region": "eu\u202ewest"}, "reason": "drill"}
+        refused("POST", "/api/v1/runbooks/failover/runs", "params.region", json=run)
+        refused("POST", "/api/v1/users", "name", json={"name": "ann\u2067"})
+        refused("GET", "/api/v1/releases", "created_by", params={"created_by": "ann\u202d"})
+        with pilot.engine.db.read() as tx:
+            assert tx.list_releases(limit=10) == [] and tx.list_incidents() == []
+        # Emoji (a zero-width joiner inside), accents and right-to-left script are kept.
+        reason = "déploiement 🚀 par 👩\u200d💻, שלום, 東京"
+        answer = client.post("/api/v1/releases", json={**release, "reason": reason})
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["reason"] == reason
+        answer = client.post(
+            "/api/v1/runbooks/failover/runs", json={"params": {"region": "zürich"}}
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["params"] == {"region": "zürich"}
     finally:
         api.stop()

@@ -64,7 +64,7 @@ def test_the_default_is_the_newest_events_with_a_hint_on_stderr(audit_log):
     shown = audit_log("--format", "json")
     assert _seqs(shown) == list(range(TOTAL - 99, TOTAL + 1))  # 80..179, oldest first
     assert "showing the newest 100 of 179 events" in shown.stderr
-    assert "--before 80" in shown.stderr
+    assert "--cursor 80" in shown.stderr
     table = audit_log()
     rows = table.stdout.strip().splitlines()
     assert rows[-1].split()[0] == str(TOTAL) and len(rows) == 101  # header + 100
@@ -78,7 +78,7 @@ def test_before_pages_back_and_the_last_page_needs_no_hint(audit_log):
     assert older.stderr == ""
     window = audit_log("--before", "80", "--limit", "10", "--format", "json")
     assert _seqs(window) == list(range(70, 80))
-    assert "showing the newest 10 events" in window.stderr and "--before 70" in window.stderr
+    assert "showing the newest 10 events" in window.stderr and "--cursor 70" in window.stderr
 
 
 def test_after_reads_forward(audit_log):
@@ -105,7 +105,7 @@ def test_everything_fits_so_no_hint(audit_log):
 def test_filtered_shows_the_newest_matching_events(audit_log):
     shown = audit_log("--action", "test.event", "--limit", "5", "--format", "json")
     assert _seqs(shown) == list(range(TOTAL - 4, TOTAL + 1))
-    assert "showing the newest 5 events" in shown.stderr and "--before 175" in shown.stderr
+    assert "showing the newest 5 events" in shown.stderr and "--cursor 175" in shown.stderr
 
 
 @pytest.mark.parametrize("newest_first", [False, True], ids=["oldest-first", "newest-first"])

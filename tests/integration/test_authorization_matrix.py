@@ -263,32 +263,34 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
             body={"environment": "staging"},
         )
     ),
-    ("GET", "/api/v1/runbook-runs"): cases(Case(signed_in(viewer=403, other=403, approver=403))),
+    # a list shows the runs one may see (none: empty); a run one may not see is 404 as one
+    # that does not exist, whoever asks (ids are not probed)
+    ("GET", "/api/v1/runbook-runs"): cases(Case(signed_in())),
     ("GET", "/api/v1/runbook-runs/{run_id}"): cases(
-        Case(signed_in(viewer=403, other=403, approver=403))
+        Case(signed_in(viewer=404, other=404, approver=404))
     ),
     ("POST", "/api/v1/runbook-runs/{run_id}/steps/{step}/sign"): cases(
         Case(
             # the admin is not in the team that signs it
-            signed_in(viewer=403, other=403, approver=403, runner=403, admin=403),
+            signed_in(viewer=404, other=404, approver=404, runner=403, admin=403),
             path="/api/v1/runbook-runs/{run_id}/steps/confirm/sign",
             body={"comment": "ok"},
         ),
-        # step names and run ids are not probed: who may not sign hears 403 for a step
-        # that does not exist too, and who may not see a run (or a release's
-        # deployment) hears 404 as for a run that does not exist
+        # run ids are not probed: who may not see a run (or a release's deployment)
+        # hears 404 as for a run that does not exist; nor step names: who sees a run
+        # but may not sign hears 403 before the step is looked for
         Case(
-            signed_in(viewer=403, other=403, approver=403, owner=404, runner=404, admin=404),
+            signed_in(viewer=404, other=404, approver=404, owner=404, runner=404, admin=404),
             path="/api/v1/runbook-runs/{run_id}/steps/nope/sign",
             body={},
         ),
         Case(
-            signed_in(viewer=403, other=403, approver=403, owner=404, runner=404, admin=404),
+            signed_in(viewer=404, other=404, approver=404, owner=404, runner=404, admin=404),
             path="/api/v1/runbook-runs/999999/steps/confirm/sign",
             body={},
         ),
         Case(
-            signed_in(viewer=403, other=403, approver=403, owner=404, runner=404, admin=404),
+            signed_in(viewer=403, other=404, approver=403, owner=404, runner=404, admin=404),
             path="/api/v1/runbook-runs/{deployment_id}/steps/roll-out/sign",
             body={},
         ),

@@ -47,9 +47,9 @@ def test_filters_and_paging(pilot):
 
         newest, hint = listed("--limit", "2")
         assert newest == [ids[4], ids[3]]
-        assert f"--before {ids[3]}" in hint
+        assert f"--cursor {ids[3]}" in hint
         older, hint = listed("--limit", "2", "--before", str(ids[3]))
-        assert older == [ids[2], ids[1]] and f"--before {ids[1]}" in hint
+        assert older == [ids[2], ids[1]] and f"--cursor {ids[1]}" in hint
         last, hint = listed("--limit", "2", "--before", str(ids[1]))
         assert last == [ids[0]] and hint == ""
         assert listed("--service", "api")[0] == [ids[3], ids[1]]

@@ -31,6 +31,7 @@ services:
   api: {owner: payments, deploy: [{name: roll-out, run: "echo rolled out"}]}
   search: {owner: search, deploy: [{name: roll-out, run: "true"}]}
   db: {owner: payments, deploy: [{name: check, manual: {role: oncall, instructions: "look"}}]}
+  schema: {owner: payments, deploy: [{name: migrate, runbook: check}]}
 """
 
 
@@ -119,8 +120,8 @@ def test_signing_answers_alike_for_what_is_missing_and_what_is_hidden(pilot, api
         refused = sign(ops, own["id"], step)
         assert refused.status_code == 403, refused.text
         assert "runbook.sign" in refused.json()["detail"]
-    # who may see no run at all hears so, for every id alike
-    assert {sign(sam, i, "confirm").status_code for i in (production["id"], 999999)} == {403}
+    # who may see no run at all hears 404 too, for every id alike
+    assert {sign(sam, i, "confirm").status_code for i in (production["id"], 999999)} == {404}
     # who holds runbook.sign and is in the role signs it
     signed = sign(api.user("olga"), production["id"], "confirm")
     assert signed.status_code == 200, signed.text
@@ -142,3 +143,38 @@ def test_a_manual_step_of_a_release_is_signed_by_who_may_read_the_release(pilot,
     signed = api.user("rita").post(path, json={"comment": "looked"})
     assert signed.status_code == 200, signed.text
     assert signed.json()["state"] == "succeeded"
+
+
+def test_a_run_a_release_started_is_read_by_who_reads_the_release_and_hidden_alike(pilot, api):
+    """A pipeline step's runbook run (created by "interlock") is part of the release."""
+    dave, sam = api.user("dave"), api.user("sam")  # payments reads schema; search does not
+    made = dave.post("/api/v1/releases", json={"services": ["schema@1.0"], "reason": "r"})
+    assert made.status_code == 201, made.text
+    admin = api.admin()
+    child = wait_for(lambda: next(iter(admin.get("/api/v1/runbook-runs").json()["items"]), None))
+    assert child["created_by"] == "interlock"
+    run = wait_for(
+        lambda: (
+            (r := admin.get(f"/api/v1/runbook-runs/{child['id']}").json())["steps"][0]["state"]
+            == "waiting"
+            and r
+        )
+    )
+    step = run["steps"][0]["id"]
+    paths = (
+        f"/api/v1/runbook-runs/{child['id']}",
+        f"/api/v1/deployments/{child['id']}",
+        f"/api/v1/steps/{step}",
+        f"/api/v1/steps/{step}/logs",
+    )
+    for reader in (dave, api.user("rita")):  # no runbook rule, but they read the release
+        for path in paths:
+            assert reader.get(path).status_code == 200, path
+        listed = reader.get("/api/v1/runbook-runs").json()["items"]
+        assert [r["id"] for r in listed] == [child["id"]]
+    # who may not read the release: the same 404 as for a run that does not exist
+    for path in (*paths, "/api/v1/runbook-runs/999999"):
+        hidden = sam.get(path)
+        assert hidden.status_code == 404, (path, hidden.text)
+        assert hidden.headers["content-type"] == "application/problem+json"
+    assert sam.get("/api/v1/runbook-runs").json()["items"] == []

@@ -1,4 +1,4 @@
-"""Text a request may carry: no NUL and no other control characters.
+"""Text a request may carry: no NUL, no other control characters, no bidi controls.
 
 Every string of a request body, query or path is one of these two types, so a
 control character is a 422 naming the field, the same on both backends (see

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from interlock.cli.client import Client
+from interlock.cli.client import Client, timeout_option
 from interlock.cli.output import FORMAT_OPTION, emit_json, table
 from interlock.errors import EXIT_FAILED, InterlockError, InvalidInput
 
@@ -28,11 +28,13 @@ def audit() -> None:
     help="Events after this sequence, oldest first (read the log forward).",
 )
 @click.option(
+    "--cursor",
     "--before",
+    "before",
     type=click.IntRange(min=1),
     default=None,
     metavar="SEQ",
-    help="Events before this sequence (page back through older events).",
+    help="Events before this sequence (page back through older events; --before is the same).",
 )
 @click.option("--object", "object_", metavar="TYPE[:ID]", help="e.g. release:12")
 @click.option("--actor", help="Only this actor's events.")
@@ -58,7 +60,7 @@ def log(
 ) -> None:
     """Every action, in order: who, what, when, why.
 
-    Shows the newest events (like a tail), oldest first; `--before SEQ` pages back,
+    Shows the newest events (like a tail), oldest first; `--cursor SEQ` pages back,
     `--after SEQ` reads forward from a sequence, `--all` prints every event.
     """
     object_type = object_id = None
@@ -169,7 +171,7 @@ def _more_hint(
             pass
     return (
         f"showing the newest {len(shown)}{total} events; for older ones add "
-        f"--before {shown[0]['seq']}, or {more}"
+        f"--cursor {shown[0]['seq']}, or {more}"
     )
 
 
@@ -244,12 +246,14 @@ def _local_checkpoint(place: Path) -> dict[str, Any]:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Verify an exported file offline instead of the server's log.",
 )
+@timeout_option
 @FORMAT_OPTION
 def verify_(
     checkpoints: tuple[str, ...],
     checkpoint_file: Path | None,
     published: bool,
     file_: Path | None,
+    timeout: float,
     fmt: str,
 ) -> None:
     """Prove the log is intact; exit 1 and name the event where it breaks.
@@ -264,7 +268,7 @@ def verify_(
         if file_ is not None:
             result = _verify_file(file_, kept)
         else:
-            result = Client().get(
+            result = Client(timeout=timeout, long_call=True).get(
                 "/api/v1/audit/verify",
                 checkpoint=kept or None,
                 published=None if published else False,
@@ -343,9 +347,10 @@ def checkpoint(publish: bool, fmt: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of standard output.",
 )
-def export(out: Path | None) -> None:
+@timeout_option
+def export(out: Path | None, timeout: float) -> None:
     """Every event with its hashes as JSON lines (verify offline with --file)."""
-    client = Client()
+    client = Client(timeout=timeout, long_call=True)
     response = client.request("GET", "/api/v1/audit/export")
     if out is None:
         click.echo(response.text, nl=False)
@@ -378,7 +383,10 @@ def export(out: Path | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of standard output.",
 )
-def evidence(since: str, until: str, env: str | None, fmt: str, out: Path | None) -> None:
+@timeout_option
+def evidence(
+    since: str, until: str, env: str | None, fmt: str, out: Path | None, timeout: float
+) -> None:
     """Evidence for auditors (SOC 2 CC8.1, SOX): every change in the period.
 
     Each change has its reason and ticket, artifact digest and commit, gates
@@ -389,7 +397,7 @@ def evidence(since: str, until: str, env: str | None, fmt: str, out: Path | None
     reviewed) are flagged. Exit 1 when the chain does not verify.
     """
     params = {"since": since, "until": until, "env": env, "format": fmt}
-    response = Client().request(
+    response = Client(timeout=timeout, long_call=True).request(
         "GET", "/api/v1/audit/evidence", params={k: v for k, v in params.items() if v}
     )
     if out is None:

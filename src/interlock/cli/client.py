@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import click
 import httpx
 
 from interlock import SERVER_HEADER, errors
@@ -18,6 +20,25 @@ STATUS_ERRORS: dict[int, type[errors.InterlockError]] = {
     409: errors.Conflict,
     422: errors.InvalidInput,
 }
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# A call answers when its whole work is done: verifying, exporting or gathering
+# evidence of a log of millions of events takes minutes (about 30 s a million).
+LONG_CALL_SECONDS = 3600.0
+
+
+def timeout_option(command: F) -> F:
+    """``--timeout SECONDS`` for a long call (an hour by default, 0: no limit)."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0),
+        default=LONG_CALL_SECONDS,
+        show_default=True,
+        metavar="SECONDS",
+        help="Give up when the server has not answered in this long (0: wait however long).",
+    )(command)
 
 
 def server_url() -> str:
@@ -37,13 +58,20 @@ def token() -> str | None:
 
 
 class Client:
-    def __init__(self, url: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str | None = None, timeout: float = 30.0, *, long_call: bool = False
+    ) -> None:
+        """A client of the server; ``long_call``: ``timeout`` came from ``--timeout`` (0: none)."""
         self.url = (url or server_url()).rstrip("/")
+        self.timeout = timeout
+        self.long_call = long_call
         headers = {"user-agent": "interlock-cli"}
         secret = token()
         if secret:
             headers["authorization"] = f"Bearer {secret}"
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout if timeout > 0 else None
+        )
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -55,8 +83,10 @@ class Client:
                 "or point INTERLOCK_URL at a running one."
             ) from None
         except httpx.TimeoutException:
+            more = "; give it longer with --timeout" if self.long_call else ""
             raise errors.Unreachable(
-                f"the Interlock server at {self.url} did not answer in time"
+                f"the Interlock server at {self.url} did not answer in time "
+                f"(within {self.timeout:g} s){more}"
             ) from None
         except httpx.HTTPError as exc:
             raise errors.Unreachable(f"cannot talk to {self.url}: {exc}") from None

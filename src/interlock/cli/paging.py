@@ -27,7 +27,16 @@ def page_options(command: F) -> F:
     )(command)
 
 
-def listed(
+def listed(client: Client, path: str, **options: Any) -> list[Any]:
+    """The items of ``path`` from ``cursor`` on: one page, or (``every``) all of them.
+
+    When one page is shown and there is more, says so on stderr with the
+    cursor to go on from. ``options``: those of :func:`paged`.
+    """
+    return paged(client, path, **options)[0]
+
+
+def paged(
     client: Client,
     path: str,
     *,
@@ -35,19 +44,15 @@ def listed(
     every: bool = False,
     limit: int | None = None,
     **params: Any,
-) -> list[Any]:
-    """The items of ``path`` from ``cursor`` on: one page, or (``every``) all of them.
-
-    When one page is shown and there is more, says so on stderr with the
-    cursor to go on from.
-    """
+) -> tuple[list[Any], int | None]:
+    """:func:`listed`, and the cursor of the page after the items (``None``: no more)."""
     items: list[Any] = []
     while True:
         page = client.get(path, cursor=cursor, limit=limit, **params)
         items.extend(page["items"])
         cursor = page.get("next_cursor")
         if cursor is None:
-            return items
+            return items, None
         if not every:
             click.echo(f"more: add --cursor {cursor} for the next page, or --all", err=True)
-            return items
+            return items, cursor

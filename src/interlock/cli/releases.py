@@ -10,6 +10,7 @@ import click
 
 from interlock.cli.client import Client
 from interlock.cli.output import FORMAT_OPTION, emit_json, state, table
+from interlock.cli.paging import page_options, paged
 from interlock.errors import (
     EXIT_FAILED,
     EXIT_NEEDS_ATTENTION,
@@ -131,34 +132,33 @@ def create(
 @click.option("--state", "states", multiple=True, help="Only releases in this state.")
 @click.option("--service", help="Only releases of this service.")
 @click.option("--by", "created_by", metavar="USER", help="Only releases this user created.")
-@click.option(
-    "--before",
-    type=click.IntRange(min=1),
-    metavar="ID",
-    help="Only releases older than this one (page back).",
-)
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 200))
+@page_options
+@click.option("--before", type=click.IntRange(min=1), hidden=True, help="The same as --cursor.")
 @FORMAT_OPTION
 def list_(
     states: tuple[str, ...],
     service: str | None,
     created_by: str | None,
+    cursor: int | None,
+    every: bool,
+    limit: int | None,
     before: int | None,
-    limit: int,
     fmt: str,
 ) -> None:
-    """Releases, newest first; `--before ID` shows the ones older than ID."""
+    """Releases, newest first; `--cursor ID` shows the ones older than ID, `--all` every one."""
+    cursor = cursor or before
     with Client() as client:
-        page = client.get(
+        found, next_cursor = paged(
+            client,
             "/api/v1/releases",
+            cursor=cursor,
+            every=every,
+            limit=limit,
             state=list(states) or None,
             service=service,
             created_by=created_by,
-            cursor=before,
-            limit=limit,
         )
-    if page.get("next_cursor"):
-        click.echo(f"older releases: add --before {page['next_cursor']}", err=True)
+    page: dict[str, Any] = {"items": found, "next_cursor": next_cursor}
     if fmt == "json":
         emit_json(page)
         return
@@ -186,7 +186,7 @@ def list_(
             ("reason", "REASON"),
         ],
         empty="no releases match"
-        if states or service or created_by or before
+        if states or service or created_by or cursor
         else "no releases yet",
         styles={"state": state},
     )

@@ -176,30 +176,6 @@ class Access:
             self.allows(who, action, environment=run.environment) for action in RUNBOOK_READERS
         )
 
-    def require_seeing_runs(self, who: Principal) -> None:
-        """Raise :class:`Forbidden` unless ``who`` may see runbook runs somewhere.
-
-        The same answer for every run id, so it tells nothing about which exist.
-        """
-        if not self.sees_runs(who):
-            raise Forbidden(
-                f"{who.name} may not see runbook runs (needs runbook.run, runbook.sign or "
-                "audit.read)",
-                action="runbook.run",
-            )
-
-    def sees_runs(self, who: Principal) -> bool:
-        """Whether ``who`` may see runbook runs in any environment (or none)."""
-        config = self._config()
-        places: list[str | None] = [None]
-        if config is not None:
-            places += [e.name for e in config.environments]
-        return any(
-            self.allows(who, action, environment=place)
-            for action in RUNBOOK_READERS
-            for place in places
-        )
-
     def can_read(self, who: Principal, services: Iterable[str]) -> bool:
         """Read access to an object touching ``services``: any one of them is enough."""
         covered = self.covered(who, "read", None)

@@ -13,6 +13,7 @@ from interlock.domain.records import Node
 from interlock.domain.states import NodeState
 from interlock.engine.core import Engine
 from interlock.engine.progress import advance, node_done
+from interlock.engine.runbooks import may_read_run
 from interlock.engine.transitions import move_node
 from interlock.errors import Conflict, InvalidInput, NotFound
 
@@ -36,7 +37,7 @@ def resolve(
         if deployment.release_id is None:
             # A step of a runbook run: the runbook's permission governs it, not
             # `rollback` on some services (which would reach every run by its ids).
-            if not access.can_read_run(who, deployment):
+            if not may_read_run(tx, access, who, deployment):
                 raise NotFound(f"no step {step_id}")
             access.require(who, "runbook.run", environment=deployment.environment)
         else:

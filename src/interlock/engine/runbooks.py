@@ -175,14 +175,14 @@ def sign(
 
     The run (or a release's deployment, for a manual step of a pipeline) is
     looked for only among those ``who`` may see, so a run that does not exist
-    and one hidden from them answer alike (404); the permission is checked
-    before the step is looked for, so step names are not probed either.
+    and one hidden from them answer alike (404), whatever their permissions;
+    the permission is checked before the step is looked for, so step names are
+    not probed either.
     """
     from interlock.engine.steps import apply_gate_decision
 
     now = engine.clock.now()
     config = engine.configs.active().config
-    access.require_seeing_runs(who)
 
     def work(tx: Any) -> Node:
         run_ = tx.get_deployment(run_id)
@@ -192,7 +192,7 @@ def sign(
         if run_ is None or not (
             access.can_read(who, services)
             if services is not None
-            else access.can_read_run(who, run_)
+            else may_read_run(tx, access, who, run_)
         ):
             raise NotFound(f"no run {run_id}")
         access.require(who, "runbook.sign", environment=run_.environment, services=services)
@@ -295,6 +295,40 @@ def wake_parent(tx: Any, run_: Deployment, *, at: datetime) -> None:
     if parent is not None and parent.state is NodeState.WAITING:
         tx.update_node(parent, NodeState.WAITING, state=NodeState.READY, not_before=at)
         tx.notify("work")
+
+
+def release_services_of(tx: Any, run_: Deployment) -> list[str] | None:
+    """The services of the release whose pipeline started ``run_`` (maybe through runs
+    that started runs), or ``None`` for a run started by hand."""
+    found: Deployment | None = run_
+    while found is not None and found.release_id is None:
+        if found.parent_node_id is None:
+            return None
+        parent = tx.get_node(found.parent_node_id)
+        found = tx.get_deployment(parent.deployment_id) if parent is not None else None
+    if found is None:
+        return None
+    return [i.service for i in tx.get_release(found.release_id, plan=False).items]
+
+
+def may_read_run(tx: Any, access: Any, who: Any, run_: Deployment) -> bool:
+    """Whether ``who`` may see ``run_``: who started it, who runs, signs or audits
+    runbooks there, and, for a run a release's pipeline started, who may read that
+    release."""
+    if access.can_read_run(who, run_):
+        return True
+    services = release_services_of(tx, run_)
+    return services is not None and bool(access.can_read(who, services))
+
+
+def readable(engine: Engine, access: Any, who: Any, run_: Deployment) -> bool:
+    """:func:`may_read_run` in a read transaction of its own."""
+    if access.can_read_run(who, run_):
+        return True  # the common case, without reading the database
+    if run_.parent_node_id is None:
+        return False  # started by hand: no release to read it through
+    with engine.db.read() as tx:
+        return may_read_run(tx, access, who, run_)
 
 
 def runs(engine: Engine, *, limit: int = 50, before: int | None = None) -> list[Deployment]:

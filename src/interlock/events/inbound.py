@@ -207,7 +207,8 @@ def _incident_resolved(receiver: Receiver, event: dict[str, Any], meta: dict[str
             # Not opened through an event: the one open incident this sender opened there.
             linked = [
                 i
-                for i in tx.list_incidents(state="open", environment=environment)
+                # Every open one (limit None): the sender's may lie behind a page of others.
+                for i in tx.list_incidents(state="open", environment=environment, limit=None)
                 if i.opened_by == receiver.who.name and (service is None or i.service == service)
             ]
             if len(linked) != 1:

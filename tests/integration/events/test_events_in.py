@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from interlock.engine import incidents as incidents_engine
 from interlock.engine import views
 from tests.support.api import Api
 from tests.support.external import conformance, conformance_names
@@ -59,7 +60,7 @@ def post(client: Any, event: Any, content_type: str = "application/json") -> Any
 
 def incidents(api: Any) -> list[Any]:
     with api.engine.db.read() as tx:
-        return tx.list_incidents()
+        return tx.list_incidents(limit=None)
 
 
 def test_every_conformance_example_of_the_accepted_types_is_accepted(api):
@@ -237,3 +238,23 @@ def test_a_signed_source_acts_as_its_account_and_a_bad_signature_changes_nothing
     )
     assert answer.status_code == 403 and "disabled" in answer.json()["detail"]
     assert len(incidents(api)) == 1
+
+
+def test_a_resolved_event_finds_its_incident_behind_a_hundred_newer_ones(api):
+    """The sender's own incident is found however many open incidents are newer (lists page)."""
+    ci = api.user("ci", kind="service")
+    own = ci.post(
+        "/api/v1/incidents", json={"environment": "production", "service": "api", "summary": "slow"}
+    )
+    assert own.status_code == 201, own.text
+    for n in range(100):  # opened by someone else, after it: a first page of 100 misses it
+        incidents_engine.open_incident(
+            api.engine, actor="oncall", service="api", environment="production", summary=f"#{n}"
+        )
+    answer = post(ci, conformance("incident_resolved"))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outcome"] == "incident resolved"
+    assert answer.json()["incident"] == own.json()["id"]
+    states = {i.id: i.state for i in incidents(api)}
+    assert states.pop(own.json()["id"]) == "resolved"
+    assert set(states.values()) == {"open"}

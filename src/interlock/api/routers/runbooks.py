@@ -33,7 +33,9 @@ class SignIn(BaseModel):
 
 def _run_out(app: Any, who: Any, run_id: Id) -> dict[str, Any]:
     view = views.deployment_view(app.engine, run_id)
-    if view.deployment.kind != "runbook" or not app.access.can_read_run(who, view.deployment):
+    if view.deployment.kind != "runbook" or not runbooks.readable(
+        app.engine, app.access, who, view.deployment
+    ):
         raise NotFound(f"no runbook run {run_id}")
     out = DeploymentOut.of(
         view.deployment, [StepOut.of(n, view.attempts.get(n.id)) for n in view.nodes]
@@ -95,14 +97,13 @@ def runs(
     cursor: Cursor = None,
     limit: int = limit_query(50, 200),
 ) -> Page[dict[str, Any]]:
-    """Runs, newest first; follow `next_cursor` for more."""
-    app.access.require_seeing_runs(who)
+    """The runs the caller may see, newest first; follow `next_cursor` for more."""
     return page_of(
         lambda before, n: runbooks.runs(app.engine, limit=n, before=before),
         key=lambda r: r.id,
         cursor=cursor,
         limit=limit,
-        keep=lambda r: app.access.can_read_run(who, r),
+        keep=lambda r: runbooks.readable(app.engine, app.access, who, r),
         out=lambda r: {
             "id": r.id,
             "runbook": r.runbook,
@@ -117,8 +118,10 @@ def runs(
 
 @router.get("/runbook-runs/{run_id}")
 def show(run_id: Id, app: AppDep, who: PrincipalDep) -> dict[str, Any]:
-    """One run with its steps; manual steps show their instructions and who signs them."""
-    app.access.require_seeing_runs(who)
+    """One run with its steps; manual steps show their instructions and who signs them.
+
+    A run the caller may not see answers 404, as one that does not exist.
+    """
     return _run_out(app, who, run_id)
 
 
