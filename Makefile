@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck bench services clean
+.PHONY: run test test-fast lint typecheck bench services clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: $(VENV)/.installed-dev services
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider -n 2
+
+## The loop for the common edit: unit and integration tests on SQLite, no server
+## processes, browsers or slow scenarios.
+test-fast: $(VENV)/.installed-dev
+	INTERLOCK_TEST_BACKENDS=sqlite $(BIN)/pytest -q -p no:cacheprovider -n 2 \
+		-m "not slow and not browser" tests/unit tests/integration tests/contract
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

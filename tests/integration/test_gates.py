@@ -13,8 +13,9 @@ from interlock.engine.clock import ManualClock
 from interlock.engine.core import Engine
 from interlock.errors import Conflict
 from tests.conftest import FAST
-from tests.helpers import running, wait_for, wait_release_end
+from tests.helpers import release_state, running, wait_for, wait_release_end
 from tests.integration.conftest import Pilot
+from tests.support.driver import EngineDriver
 
 
 def _gate(pilot: Pilot, release_id: int, name: str):
@@ -127,44 +128,24 @@ def test_soak_passes_after_its_duration_and_a_failed_check_ends_it(clocked):
         services:
           api: {deploy: [{name: roll-out, run: "true"}]}
         """)
-    with running(pilot.engine):
-        first = pilot.release("api@1.0.0")
-        wait_for(
-            lambda: (
-                (n := _gate(pilot, first.id, "soak")[0])
-                and n.attempt >= 1
-                and n.state is NodeState.READY
-            ),
-            message="the soak to start",
-        )
-        for _ in range(10):
-            clock.advance(60)
-            wait_for(
-                lambda: (
-                    (n := _gate(pilot, first.id, "soak")[0]).state
-                    in (NodeState.READY, NodeState.SUCCEEDED)
-                    and (
-                        n.not_before is None
-                        or n.not_before > clock.now()
-                        or n.state is NodeState.SUCCEEDED
-                    )
-                )
-            )
-        assert wait_release_end(pilot.engine, first.id).state is ReleaseState.SUCCEEDED
+    # Driven in the test thread: each minute of the clock runs what became due, no waiting.
+    driver = EngineDriver(pilot.engine)
+    first = pilot.release("api@1.0.0")
+    driver.run_until_idle()
+    soak = _gate(pilot, first.id, "soak")[0]
+    assert soak.state is NodeState.READY and soak.attempt >= 1
+    for _ in range(9):
+        driver.advance(60)
+        assert release_state(pilot.engine, first.id).finished_at is None
+    driver.advance(60)
+    assert release_state(pilot.engine, first.id).state is ReleaseState.SUCCEEDED
 
-        second = pilot.release("api@1.0.1")
-        wait_for(
-            lambda: (
-                (n := _gate(pilot, second.id, "soak")[0])
-                and n.attempt >= 1
-                and n.state is NodeState.READY
-            ),
-            message="the second soak to start",
-        )
-        clock.advance(60)
-        (pilot.dir / "broken.flag").touch()
-        clock.advance(60)
-        done = wait_release_end(pilot.engine, second.id)
+    second = pilot.release("api@1.0.1")
+    driver.run_until_idle()
+    driver.advance(60)
+    (pilot.dir / "broken.flag").touch()
+    driver.advance(60)
+    done = release_state(pilot.engine, second.id)
     assert done.state is ReleaseState.FAILED
     assert "a check failed during the soak" in done.error
 

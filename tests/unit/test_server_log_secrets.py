@@ -37,6 +37,25 @@ def test_records_are_masked_in_their_arguments_traceback_and_stack():
     assert "plain 5%" in text
 
 
+def test_a_record_keeps_its_arguments_masked_for_formatters_that_read_them():
+    secrets = KnownSecrets()
+    secrets.learn([SECRET])
+    mask = SecretMask(secrets)
+    # uvicorn's access formatter unpacks (client, method, path, version, status).
+    access = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', None, None
+    )
+    access.args = ("127.0.0.1:5", "GET", f"/readyz?k={SECRET}", "1.1", 200)
+    assert mask.filter(access)
+    assert access.args == ("127.0.0.1:5", "GET", "/readyz?k=***", "1.1", 200)
+    # A secret split between the message and an argument is masked in the whole line.
+    split = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, SECRET[:6] + "%s", (SECRET[6:],), None
+    )
+    assert mask.filter(split)
+    assert split.getMessage() == "***"
+
+
 def test_the_http_clients_request_lines_are_off_and_every_handler_masks():
     root = logging.getLogger()
     before = list(root.handlers)

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.types import Lifespan
 
 from interlock import SERVER_HEADER, __version__
 from interlock.api import openapi, problems
@@ -44,12 +45,14 @@ def create_app(
     *,
     warm_metrics: bool = False,
     body_limits: BodyLimits | None = None,
+    lifespan: Lifespan[Any] | None = None,
 ) -> FastAPI:
     """Build the API around an engine; the caller runs workers and the scheduler.
 
     ``warm_metrics`` sums the ``/metrics`` history in the background now, so the
     first scrape is quick. ``body_limits``: the largest request body of each route
-    (default :class:`BodyLimits`).
+    (default :class:`BodyLimits`). ``lifespan``: what runs as the server starts and
+    stops (the ASGI lifespan; ``interlock server`` starts and stops its runtime there).
     """
     # /docs and /redoc with Swagger UI and ReDoc served from the package, not a CDN.
     app = FastAPIOffline(
@@ -60,6 +63,7 @@ def create_app(
         docs_url="/docs",
         redoc_url="/redoc",
         static_url="/docs/assets",
+        lifespan=lifespan,
     )
     from interlock.api.watch import ReleaseWatch
     from interlock.engine import views

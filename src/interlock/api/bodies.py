@@ -77,10 +77,11 @@ class BodyGuard:
         self.authenticate = authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # the lifespan's messages (and websockets) pass
+            await self.app(scope, receive, send)
+            return
         headers = Headers(scope=scope)
-        if scope["type"] != "http" or not (
-            headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
-        ):
+        if not (headers.get("content-length", "0") != "0" or "transfer-encoding" in headers):
             await self.app(scope, receive, send)
             return
         limit, option = self.limits.of(scope["path"])

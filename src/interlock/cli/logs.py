@@ -33,11 +33,23 @@ class SecretMask(logging.Filter):
         super().__init__()
         self.secrets = secrets  # a KnownSecrets: it learns each config's values when parsed
 
+    def _masked_args(self, record: logging.LogRecord) -> tuple[Any, tuple[Any, ...]] | None:
+        """The record's message and arguments, each argument masked, if that is enough:
+        formatters that read the arguments (uvicorn's access lines) still find them."""
+        if not isinstance(record.args, tuple) or not record.args:
+            return None
+        args = tuple(self.secrets.mask(a) if isinstance(a, str) else a for a in record.args)
+        try:
+            message = str(record.msg) % args
+        except (TypeError, ValueError):
+            return None
+        return (record.msg, args) if self.secrets.mask(message) == message else None
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = self.secrets.mask(message)
         if masked != message:
-            record.msg, record.args = masked, ()
+            record.msg, record.args = self._masked_args(record) or (masked, ())
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import signal
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from interlock.cli.lifecycle import ServerLifecycle, Shutdown
 from interlock.cli.logs import configure as _logging
 from interlock.cli.logs import mask_secrets
 from interlock.cli.settings import CONFIG_OPTION, DATABASE_OPTION, default_database_url, home
@@ -162,37 +164,6 @@ def _log_checkpoints(engine: Any) -> None:
 HTTP_SHUTDOWN_GRACE = 2
 
 
-class _Shutdown:
-    """The SIGTERM and SIGINT handler of the long-running processes.
-
-    The first signal stops the process (running steps get the drain time); a
-    second one cuts the drain short. uvicorn catches these signals while it
-    serves and, once it has stopped, raises them again, which lands here: the
-    default handlers would end the process before the steps are stopped.
-    """
-
-    def __init__(self, runtime: Any, stop: threading.Event | None = None) -> None:
-        self.runtime = runtime
-        self.stop = stop or threading.Event()
-        self.server: Any = None  # the uvicorn server, once there is one
-        self.signals = 0
-
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, self)
-        signal.signal(signal.SIGINT, self)
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        self.signals += 1
-        if self.signals == 1:
-            self.runtime.begin_stop()
-            self.stop.set()
-            if self.server is not None:
-                self.server.should_exit = True
-            return
-        log.warning("%s again: stopping the running steps now", signal.Signals(signum).name)
-        self.runtime.hurry()
-
-
 def _engine(
     database_url: str | None,
     lease_ttl: float,
@@ -339,9 +310,8 @@ def server(
     )
     _bootstrap_admin(engine)
     runtime = Runtime(engine, workers=workers)
-    shutdown = _Shutdown(runtime)
-    shutdown.install()  # before any step starts: the default handlers would orphan it
-    runtime.start(recover_all=lock is not None)
+    shutdown = Shutdown(runtime)
+    shutdown.install()
 
     def reload(*_: Any) -> None:
         def work() -> None:
@@ -357,40 +327,42 @@ def server(
 
     signal.signal(signal.SIGHUP, reload)
     limits = BodyLimits(default=max_body, events=max_event_body, hooks=max_hook_body)
-    app = create_app(engine, configs, config_path.resolve(), warm_metrics=True, body_limits=limits)
+    lifecycle = ServerLifecycle(runtime, shutdown, drain=drain, recover_all=lock is not None)
+    app = create_app(
+        engine,
+        configs,
+        config_path.resolve(),
+        warm_metrics=True,
+        body_limits=limits,
+        lifespan=lifecycle.lifespan,
+    )
     where = engine.db.url if engine.db.dialect == "sqlite" else "PostgreSQL"
     log.info(
         "Interlock listening on http://%s:%d (database: %s, %d workers)", host, port, where, workers
     )
     _log_checkpoints(engine)
-
-    class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            runtime.begin_stop()  # claim nothing more while open requests finish
-            super().handle_exit(sig, frame)
-
-        async def shutdown(self, sockets: Any = None) -> None:
-            app.state.interlock.watch.close()  # long-polls answer now, not cut off at the grace
-            await super().shutdown(sockets=sockets)
-
-    server_ = Server(
+    server_ = uvicorn.Server(
         uvicorn.Config(
             app,
             host=host,
             port=port,
             log_level="warning",
             access_log=access_log,
-            lifespan="off",
+            lifespan="on",
             timeout_graceful_shutdown=HTTP_SHUTDOWN_GRACE,
         )
     )
+    lifecycle.stop_serving = functools.partial(setattr, server_, "should_exit", True)
+    if access_log:
+        # uvicorn's own lines stay at warning; its access lines are at info.
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     mask_secrets(engine.secrets)  # uvicorn's handlers too, made with its Config
-    shutdown.server = server_
-    server_.should_exit = shutdown.stop.is_set()
     try:
         server_.run()
+        if lifecycle.failure is not None:
+            raise lifecycle.failure
     finally:
-        runtime.stop(drain)
+        lifecycle.stop()  # if the lifespan did not get to it
         engine.db.dispose()
         if lock is not None:
             lock.close()
@@ -473,7 +445,7 @@ def worker(
     with contextlib.suppress(NotFound):
         configs.active()  # its secrets are masked in this worker's log from the start
     runtime = Runtime(engine, workers=concurrency, scheduler=scheduler)
-    shutdown = _Shutdown(runtime)
+    shutdown = Shutdown(runtime)
     shutdown.install()
     runtime.start()
     _log_checkpoints(engine)

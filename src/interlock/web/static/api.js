@@ -137,3 +137,50 @@ export function sleep(ms, signal) {
     }
   });
 }
+
+/** Wait until the tab is visible again (a hidden tab holds no long-poll open). */
+export function visible(signal) {
+  if (!document.hidden) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      if (document.hidden) return;
+      document.removeEventListener("visibilitychange", done);
+      resolve();
+    };
+    document.addEventListener("visibilitychange", done);
+    signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")), { once: true });
+  });
+}
+
+/** What a turn of `poll` returns to end it. */
+export const STOP = Symbol("stop");
+
+/** The wait after `failures` failed turns in a row: 2, 4, 8… seconds, at most 30. */
+export function backoff(failures) {
+  return Math.min(30, 2 ** failures) * 1000;
+}
+
+/**
+ * The page's one polling loop: `turn(failures)` again and again until it returns
+ * STOP or the page is left (`signal`). A turn returns how many ms to wait before the
+ * next; a failed one goes to `failed(error, failures)`, which says the same (or
+ * STOP). `wait` ms pass before the first turn; `whenVisible` waits for a hidden tab
+ * to show again before each turn.
+ */
+export async function poll(signal, turn, { failed, wait = 0, whenVisible = false }) {
+  let failures = 0;
+  let next = wait;
+  while (!signal.aborted) {
+    if (next) await sleep(next, signal);
+    if (whenVisible) await visible(signal);
+    try {
+      next = await turn(failures);
+      failures = 0;
+    } catch (error) {
+      if (isAbort(error)) throw error;
+      failures += 1;
+      next = failed(error, failures);
+    }
+    if (next === STOP) return;
+  }
+}

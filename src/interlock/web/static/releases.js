@@ -1,6 +1,6 @@
 // Releases: the list, one release with its gates and deployments, a step's log.
 
-import { api, isAbort, query, session, sleep } from "./api.js";
+import { api, backoff, isAbort, poll, query, session, STOP } from "./api.js";
 import {
   code,
   empty,
@@ -23,20 +23,6 @@ const STATES = ["scheduled", "running", "needs_attention", "succeeded", "failed"
 const ACTIVE = ["scheduled", "running", "needs_attention"];
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const STEP_DONE = new Set(["succeeded", "failed", "skipped", "cancelled"]);
-
-/** Wait until the tab is visible again (a hidden tab holds no long-poll open). */
-function visible(signal) {
-  if (!document.hidden) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      if (document.hidden) return;
-      document.removeEventListener("visibilitychange", done);
-      resolve();
-    };
-    document.addEventListener("visibilitychange", done);
-    signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")), { once: true });
-  });
-}
 
 // ---- the list -------------------------------------------------------------
 
@@ -85,18 +71,17 @@ export async function list(ctx) {
     swap(results, releaseTable(page, { state, service, cursor }));
   };
   await load();
-  // The first page follows new releases; older pages stay as they are.
-  while (!cursor) {
-    await sleep(5000, ctx.signal);
-    await visible(ctx.signal);
-    try {
-      await load();
-      problem.replaceChildren();
-    } catch (error) {
-      if (isAbort(error)) throw error;
-      problem.replaceChildren(errorBox(error, "Could not refresh the list"));
-    }
-  }
+  if (cursor) return; // the first page follows new releases; older pages stay as they are
+  const failed = (error) => {
+    problem.replaceChildren(errorBox(error, "Could not refresh the list"));
+    return 5000;
+  };
+  const turn = async () => {
+    await load();
+    problem.replaceChildren();
+    return 5000;
+  };
+  await poll(ctx.signal, turn, { failed, wait: 5000, whenVisible: true });
 }
 
 function releaseTable(page, { state, service, cursor }) {
@@ -403,31 +388,27 @@ export async function detail(ctx) {
   draw(release);
 
   // Long-poll the release's revision: the server answers as soon as it moves.
-  let failures = 0;
-  while (!ctx.signal.aborted) {
+  const turn = async (failures) => {
     if (TERMINAL.has(release.state)) {
       live.textContent = `This release has ${release.state === "succeeded" ? "succeeded" : `ended (${release.state})`}; the page no longer updates.`;
-      return;
+      return STOP;
     }
     if (!failures) setText(live, "Live: this page updates as the release moves.");
-    try {
-      await visible(ctx.signal);
-      const found = await api(`/releases/${id}${query({ since: release.revision, wait: 20 })}`, { signal: ctx.signal });
-      failures = 0;
-      if (JSON.stringify(found) !== shown) draw(found);
-    } catch (error) {
-      if (isAbort(error)) throw error;
-      if (error.status === 404 || error.status === 403) {
-        setText(live, "");
-        notice.replaceChildren(errorBox(error, "This release can no longer be shown"));
-        return;
-      }
-      failures += 1;
-      const delay = Math.min(30, 2 ** failures);
-      live.textContent = `Lost contact with the server (${error.detail || error.message}); trying again in ${delay}s…`;
-      await sleep(delay * 1000, ctx.signal);
+    const found = await api(`/releases/${id}${query({ since: release.revision, wait: 20 })}`, { signal: ctx.signal });
+    if (JSON.stringify(found) !== shown) draw(found);
+    return 0;
+  };
+  const failed = (error, failures) => {
+    if (error.status === 404 || error.status === 403) {
+      setText(live, "");
+      notice.replaceChildren(errorBox(error, "This release can no longer be shown"));
+      return STOP;
     }
-  }
+    const delay = backoff(failures);
+    live.textContent = `Lost contact with the server (${error.detail || error.message}); trying again in ${delay / 1000}s…`;
+    return delay;
+  };
+  await poll(ctx.signal, turn, { failed, whenVisible: true });
 }
 
 function ctxUser() {
@@ -643,25 +624,23 @@ export async function log(ctx) {
   };
   drawMeta();
 
-  let failures = 0;
-  while (!ctx.signal.aborted) {
-    let chunk;
-    try {
-      chunk = await api(`/steps/${stepId}/logs${query({ attempt, offset })}`, { signal: ctx.signal });
-      failures = 0;
-    } catch (error) {
-      if (isAbort(error)) throw error;
-      failures += 1;
-      setText(status, `Could not read the log (${error.detail || error.message}); trying again…`);
-      await sleep(Math.min(30, 2 ** failures) * 1000, ctx.signal);
-      continue;
+  let refresh = false; // the step is read again between two reads of its log
+  const turn = async () => {
+    if (refresh) {
+      const fresh = await api(`/steps/${stepId}`, { signal: ctx.signal });
+      refresh = false;
+      if (JSON.stringify(fresh) !== JSON.stringify(step)) {
+        step = fresh;
+        drawMeta();
+      }
     }
+    const chunk = await api(`/steps/${stepId}/logs${query({ attempt, offset })}`, { signal: ctx.signal });
     if (shownAttempt !== null && chunk.attempt !== shownAttempt) {
       // A new attempt started: show it from its beginning.
       output.replaceChildren();
       offset = 0;
       shownAttempt = chunk.attempt;
-      continue;
+      return 0;
     }
     shownAttempt = chunk.attempt;
     if (chunk.text) {
@@ -675,7 +654,7 @@ export async function log(ctx) {
       status.textContent =
         (chunk.attempt ? `Attempt ${chunk.attempt} finished` : "This step has not run") +
         (chunk.truncated ? "; the output was cut at the server's log limit." : ".");
-      return;
+      return STOP;
     }
     setText(
       status,
@@ -683,12 +662,13 @@ export async function log(ctx) {
         ? `Following attempt ${chunk.attempt}: the step is ${step.state.replaceAll("_", " ")}…`
         : `The step has not started yet (${step.state.replaceAll("_", " ")}); waiting…`,
     );
-    await sleep(chunk.text ? 300 : 1000, ctx.signal);
-    const fresh = await api(`/steps/${stepId}`, { signal: ctx.signal });
-    if (JSON.stringify(fresh) !== JSON.stringify(step)) {
-      step = fresh;
-      drawMeta();
-    }
-  }
+    refresh = true;
+    return chunk.text ? 300 : 1000;
+  };
+  const failed = (error, failures) => {
+    setText(status, `Could not read the log (${error.detail || error.message}); trying again…`);
+    return backoff(failures);
+  };
+  await poll(ctx.signal, turn, { failed });
 }
 

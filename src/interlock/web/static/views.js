@@ -1,6 +1,6 @@
 // Status, Waiting on me, Audit, Incidents.
 
-import { api, everyItem, isAbort, query, sleep } from "./api.js";
+import { api, everyItem, isAbort, poll, query, STOP } from "./api.js";
 import { code, empty, errorBox, h, json, loading, slug, swap, table, took, when } from "./dom.js";
 
 /** Load, draw, and redraw every `every` ms while the page is open and the answer changes. */
@@ -8,28 +8,27 @@ async function follow(ctx, container, load, draw, every) {
   const problem = h("div", { class: "refresh-error" });
   container.before(problem);
   let last = "";
-  for (;;) {
-    try {
-      const found = await load();
-      problem.replaceChildren();
-      const text = JSON.stringify(found);
-      if (text !== last) {
-        last = text;
-        swap(container, draw(found));
-      }
-    } catch (error) {
-      if (isAbort(error)) throw error;
-      if (!last) {
-        // Nothing shown yet: say why in its place; a refusal will not change by retrying.
-        swap(container, errorBox(error));
-        if (error.status === 403 || error.status === 404) return;
-      } else {
-        problem.replaceChildren(errorBox(error, "Could not refresh"));
-      }
+  const turn = async () => {
+    const found = await load();
+    problem.replaceChildren();
+    const text = JSON.stringify(found);
+    if (text !== last) {
+      last = text;
+      swap(container, draw(found));
     }
-    if (!every) return;
-    await sleep(every, ctx.signal);
-  }
+    return every || STOP;
+  };
+  const failed = (error) => {
+    if (!last) {
+      // Nothing shown yet: say why in its place; a refusal will not change by retrying.
+      swap(container, errorBox(error));
+      if (error.status === 403 || error.status === 404) return STOP;
+    } else {
+      problem.replaceChildren(errorBox(error, "Could not refresh"));
+    }
+    return every || STOP;
+  };
+  await poll(ctx.signal, turn, { failed });
 }
 
 // ---- status -----------------------------------------------------------------
