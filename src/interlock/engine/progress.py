@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from interlock.domain.plan import EnvironmentPlan, ReleasePlan
-from interlock.domain.records import Deployment, InventoryEntry, Node, Release
+from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import (
     TERMINAL_DEPLOYMENT,
     TERMINAL_RELEASE,
@@ -20,7 +20,7 @@ from interlock.domain.states import (
     NodeState,
     ReleaseState,
 )
-from interlock.engine import incidents, rollback
+from interlock.engine import incidents, inventory, rollback
 from interlock.engine.core import SYSTEM_ACTOR
 from interlock.engine.graph import free_dependents, promote, wake_parent
 from interlock.engine.next_action import (
@@ -259,45 +259,10 @@ def node_done(tx: Any, node: Node, *, at: datetime, deployment: Deployment | Non
     """
     deployment = deployment or tx.get_deployment(node.deployment_id)
     free_dependents(tx, node, deployment, at=at)
-    service_finished(tx, node, deployment, at=at)
-
-
-def service_finished(tx: Any, node: Node, deployment: Deployment, *, at: datetime) -> None:
-    """Record in the inventory that ``node``'s service now runs its new version.
-
-    Acts once every deploy step of that service in the deployment is done.
-    """
-    if node.service is None or node.phase != "deploy" or deployment.release_id is None:
-        return
-    if any(key.startswith(f"{node.service}/") for key in node.dependents):
-        return  # a later step of the same service is still to come
-    if tx.open_service_nodes(node.deployment_id, node.service, "deploy"):
-        return
-    release = tx.get_release(deployment.release_id, plan=False)
-    item = next(i for i in release.items if i.service == node.service)
-    before = tx.set_inventory(
-        InventoryEntry(
-            service=item.service,
-            environment=deployment.environment or "",
-            version=item.version,
-            digest=item.digest,
-            release_id=release.id,
-            deployment_id=deployment.id,
-            deployed_at=at,
-            deployed_by=release.created_by,
-        )
-    )
-    tx.audit(
-        at=at,
-        actor=SYSTEM_ACTOR,
-        action="service.deployed",
-        object_type="service",
-        object_id=f"{item.service}@{deployment.environment}",
-        before={"version": before.version, "digest": before.digest} if before else None,
-        after={"version": item.version, "digest": item.digest},
-        data={"release": release.id, "deployment": deployment.id, "kind": release.kind},
-    )
-    incidents.resolve_by_deployment(tx, deployment, release, item.service, at=at)
+    recorded = inventory.record_deployed(tx, node, deployment, at=at)
+    if recorded is not None:
+        release, service = recorded
+        incidents.resolve_by_deployment(tx, deployment, release, service, at=at)
 
 
 def finish_deployment(
