@@ -30,26 +30,33 @@ def record_deployed(
         return None
     release = tx.get_release(deployment.release_id, plan=False)
     item = next(i for i in release.items if i.service == node.service)
-    before = tx.set_inventory(
-        InventoryEntry(
-            service=item.service,
-            environment=deployment.environment or "",
-            version=item.version,
-            digest=item.digest,
-            release_id=release.id,
-            deployment_id=deployment.id,
-            deployed_at=at,
-            deployed_by=release.created_by,
-        )
+    entry = InventoryEntry(
+        service=item.service,
+        environment=deployment.environment or "",
+        version=item.version,
+        digest=item.digest,
+        release_id=release.id,
+        deployment_id=deployment.id,
+        deployed_at=at,
+        deployed_by=release.created_by,
     )
+    data = {"release": release.id, "deployment": deployment.id, "kind": release.kind}
+    set_running(tx, entry, action="service.deployed", data=data, at=at)
+    return release, item.service
+
+
+def set_running(
+    tx: Any, entry: InventoryEntry, *, action: str, data: dict[str, Any], at: datetime
+) -> None:
+    """Record that ``entry``'s version runs in its environment now, audited as ``action``."""
+    before = tx.set_inventory(entry)
     tx.audit(
         at=at,
         actor=SYSTEM_ACTOR,
-        action="service.deployed",
+        action=action,
         object_type="service",
-        object_id=f"{item.service}@{deployment.environment}",
+        object_id=f"{entry.service}@{entry.environment}",
         before={"version": before.version, "digest": before.digest} if before else None,
-        after={"version": item.version, "digest": item.digest},
-        data={"release": release.id, "deployment": deployment.id, "kind": release.kind},
+        after={"version": entry.version, "digest": entry.digest},
+        data=data,
     )
-    return release, item.service

@@ -19,6 +19,7 @@ from interlock.domain.records import Deployment, InventoryEntry
 from interlock.domain.states import DeploymentState, NodeState
 from interlock.engine.core import SYSTEM_ACTOR
 from interlock.engine.graph import promote
+from interlock.engine.inventory import set_running
 from interlock.engine.transitions import move_deployment
 
 STARTED = frozenset(
@@ -113,27 +114,17 @@ def restore_inventory(tx: Any, deployment: Deployment, *, at: datetime) -> str:
     release = tx.get_release(deployment.release_id, plan=False)
     for service in services:
         previous = deployment.previous[service]
-        before = tx.set_inventory(
-            InventoryEntry(
-                service=service,
-                environment=deployment.environment or "",
-                version=previous["version"],
-                digest=previous.get("digest"),
-                # What runs again came from the release that first deployed it.
-                release_id=previous.get("release_id", release.id if release else None),
-                deployment_id=deployment.id,
-                deployed_at=at,
-                deployed_by=SYSTEM_ACTOR,
-            )
+        entry = InventoryEntry(
+            service=service,
+            environment=deployment.environment or "",
+            version=previous["version"],
+            digest=previous.get("digest"),
+            # What runs again came from the release that first deployed it.
+            release_id=previous.get("release_id", release.id if release else None),
+            deployment_id=deployment.id,
+            deployed_at=at,
+            deployed_by=SYSTEM_ACTOR,
         )
-        tx.audit(
-            at=at,
-            actor=SYSTEM_ACTOR,
-            action="service.rolled_back",
-            object_type="service",
-            object_id=f"{service}@{deployment.environment}",
-            before={"version": before.version, "digest": before.digest} if before else None,
-            after={"version": previous["version"], "digest": previous.get("digest")},
-            data={"deployment": deployment.id},
-        )
+        data = {"deployment": deployment.id}
+        set_running(tx, entry, action="service.rolled_back", data=data, at=at)
     return ", ".join(f"{s} is back on {deployment.previous[s]['version']}" for s in services)
