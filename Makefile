@@ -28,6 +28,7 @@ services:
 ## Every test, SQLite and PostgreSQL, starting PostgreSQL if it is down.
 test: $(VENV)/.installed-dev services
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider -n 2
 
@@ -40,6 +41,7 @@ test-fast: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy

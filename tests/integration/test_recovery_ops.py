@@ -9,7 +9,7 @@ from interlock.engine import artifacts, incidents, runbooks, views
 from interlock.engine.access import Access
 from interlock.engine.identity import Principal
 from interlock.engine.resolve import resolve
-from interlock.engine.rollback import rollback_service
+from interlock.engine.rollback_service import rollback_service
 from interlock.errors import Conflict, Forbidden
 from tests.helpers import running, wait_for, wait_release_end
 

@@ -16,7 +16,9 @@ from typing import Any
 from interlock.audit.chain import canonical
 from interlock.domain.records import Deployment, Node, Release, User
 from interlock.domain.states import TERMINAL_DEPLOYMENT, NodeState
+from interlock.engine.access import Access
 from interlock.engine.core import SYSTEM_ACTOR, Engine
+from interlock.engine.gate_outcome import apply_gate_decision
 from interlock.engine.identity import Principal, principal_of
 from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 from interlock.gates import Decision
@@ -76,8 +78,6 @@ def may_approve(
     """Whether a person holds the approve permission there now (config and API groups)."""
     if engine.configs is None:
         return lambda name: True
-    from interlock.engine.access import Access
-
     access = Access(engine.configs)
     person = people or people_lookup(tx, engine)
 
@@ -219,55 +219,14 @@ def give(
     now = engine.clock.now()
 
     def work(tx: Any) -> dict[str, Any]:
-        from interlock.engine.steps import apply_gate_decision
-
         release = tx.get_release(release_id)
         if release is None or not access.can_read(who, [i.service for i in release.items]):
             raise NotFound(f"no release {release_id}")
-        env = environment or _pick_environment(tx, release)
-        gates = approval_gates(release, env)
-        if not gates:
-            raise Conflict(f"{env} has no approval gate; nothing to approve there")
-        name = gate or (gates[0] if len(gates) == 1 else None)
-        if name not in gates:
-            raise InvalidInput(f"name the gate with --gate: {', '.join(gates)}", field="gate")
-        key = f"gate/{name}"
-        services = [i.service for i in release.items]
-        access.require(who, "approve", environment=env, services=services)
-        if not who.is_person():
-            raise Forbidden(f"{who.name} is a service account; approvals are given by people")
-        if who.name in release.authors():
-            raise Forbidden(
-                f"{who.name} made release {release_id}; someone else must "
-                f"{'approve' if decision == 'approve' else 'reject'} it (cancel it instead)"
-            )
-        deployment = next(
-            (
-                d
-                for d in tx.list_deployments(release_id=release_id)
-                if d.environment == env and d.kind == "deploy"
-            ),
-            None,
-        )
-        node = None
-        if deployment is not None:
-            node = next((n for n in tx.nodes_of(deployment.id) if n.key == key), None)
-            if node is not None:
-                node = tx.get_node(node.id, lock=True)
-        plan_node = next(
-            n
-            for e in release.plan["environments"]
-            if e["name"] == env
-            for n in e["nodes"]
-            if n["key"] == key
-        )
-        gate_slots = slots(plan_node["spec"].get("rules", []), owners_of(engine, release))
-        members = members_lookup(tx, engine)
-        if not any(who.name in members(s) for s in gate_slots):
-            needed = "; ".join(s.describe() for s in gate_slots)
-            raise Forbidden(
-                f"{who.name} is not among those who can sign off {env}/{name}: it needs {needed}"
-            )
+        env, name = _named_gate(tx, release, environment, gate)
+        _require_signer(access, who, release, env, decision)
+        deployment, node = _gate_node(tx, release, env, f"gate/{name}")
+        plan_spec = _plan_spec(release, env, f"gate/{name}")
+        _require_in_slots(tx, engine, who, release, plan_spec, env, name)
         if node is not None and node.state in (
             NodeState.SUCCEEDED,
             NodeState.FAILED,
@@ -275,34 +234,9 @@ def give(
             NodeState.CANCELLED,
         ):
             raise Conflict(f"the {name} gate of {env} is already {node.state.value}")
-        expires = plan_node["spec"].get("expires")
-        stored = tx.add_approval(
-            release_id=release_id,
-            environment=env,
-            gate=key,
-            approver=who.name,
-            decision=decision,
-            comment=comment,
-            content_hash=content_hash(release),
-            at=now,
-            expires_at=now + timedelta(seconds=float(expires)) if expires else None,
+        recorded = _record(
+            tx, who, release, env, name, decision, comment, plan_spec.get("expires"), now
         )
-        if stored is not None:
-            tx.audit(
-                at=now,
-                actor=who.name,
-                action="approval.given" if decision == "approve" else "approval.rejected",
-                object_type="release",
-                object_id=release_id,
-                reason=comment,
-                data={
-                    "environment": env,
-                    "gate": name,
-                    "content_hash": content_hash(release),
-                    "expires_at": stored.expires_at.isoformat() if stored.expires_at else None,
-                },
-            )
-            tx.touch_release(release_id, now)
         state = node.state.value if node is not None else "not reached yet"
         if node is not None and deployment is not None and node.state is NodeState.WAITING:
             verdict = decide_approval(tx, engine, node, deployment, release, now)
@@ -313,7 +247,7 @@ def give(
             "environment": env,
             "gate": name,
             "decision": decision,
-            "recorded": stored is not None,
+            "recorded": recorded,
             "gate_state": state,
         }
 
@@ -321,144 +255,121 @@ def give(
     return result
 
 
-def describe_gate(
+def _named_gate(
+    tx: Any, release: Release, environment: str | None, gate: str | None
+) -> tuple[str, str]:
+    """The environment and approval gate a decision is about: given, or the only one."""
+    env = environment or _pick_environment(tx, release)
+    gates = approval_gates(release, env)
+    if not gates:
+        raise Conflict(f"{env} has no approval gate; nothing to approve there")
+    name = gate or (gates[0] if len(gates) == 1 else None)
+    if name not in gates:
+        raise InvalidInput(f"name the gate with --gate: {', '.join(gates)}", field="gate")
+    return env, name
+
+
+def _require_signer(access: Any, who: Principal, release: Release, env: str, decision: str) -> None:
+    """A person with ``approve`` in ``env`` who did not make the release."""
+    access.require(who, "approve", environment=env, services=[i.service for i in release.items])
+    if not who.is_person():
+        raise Forbidden(f"{who.name} is a service account; approvals are given by people")
+    if who.name in release.authors():
+        raise Forbidden(
+            f"{who.name} made release {release.id}; someone else must "
+            f"{'approve' if decision == 'approve' else 'reject'} it (cancel it instead)"
+        )
+
+
+def _gate_node(
+    tx: Any, release: Release, env: str, key: str
+) -> tuple[Deployment | None, Node | None]:
+    """The release's deployment to ``env`` and its gate node, locked (``None`` if not reached)."""
+    deployment = next(
+        (
+            d
+            for d in tx.list_deployments(release_id=release.id)
+            if d.environment == env and d.kind == "deploy"
+        ),
+        None,
+    )
+    node = None
+    if deployment is not None:
+        node = next((n for n in tx.nodes_of(deployment.id) if n.key == key), None)
+        if node is not None:
+            node = tx.get_node(node.id, lock=True)
+    return deployment, node
+
+
+def _plan_spec(release: Release, env: str, key: str) -> dict[str, Any]:
+    """The gate's spec as the release planned it (rules and expiry are those of then)."""
+    spec: dict[str, Any] = next(
+        n["spec"]
+        for e in release.plan["environments"]
+        if e["name"] == env
+        for n in e["nodes"]
+        if n["key"] == key
+    )
+    return spec
+
+
+def _require_in_slots(
     tx: Any,
     engine: Engine,
-    node: Node,
-    deployment: Deployment,
+    who: Principal,
     release: Release,
-    now: datetime,
-    can_approve: Callable[[str], bool] | None = None,
-    people: Callable[[str], tuple[User, Principal] | None] | None = None,
-) -> dict[str, Any]:
-    """What an open gate waits on, in words a person can act on."""
-    since = node.started_at or deployment.started_at
-    info: dict[str, Any] = {
-        "environment": deployment.environment,
-        "gate": node.name,
-        "type": node.executor,
-        "state": node.state.value,
-        "since": since.isoformat() if since else None,
-        "waiting_for": node.error,
-    }
-    if node.executor == "approval":
-        status, valid, _ = gate_status(
-            tx, engine, node, deployment.environment or "", release, now, people
+    plan_spec: dict[str, Any],
+    env: str,
+    name: str,
+) -> None:
+    """``who`` fills at least one of the gate's rules (a role, a team, an owner)."""
+    gate_slots = slots(plan_spec.get("rules", []), owners_of(engine, release))
+    members = members_lookup(tx, engine)
+    if not any(who.name in members(s) for s in gate_slots):
+        needed = "; ".join(s.describe() for s in gate_slots)
+        raise Forbidden(
+            f"{who.name} is not among those who can sign off {env}/{name}: it needs {needed}"
         )
-        rules = []
-        for entry in status:
-            described = entry.as_dict()
-            if can_approve is not None:
-                described["can_clear"] = [n for n in entry.eligible if can_approve(n)]
-            described["given_by"] = [
-                {
-                    "by": a.approver,
-                    "at": a.created_at.isoformat(),
-                    "expires_at": a.expires_at.isoformat() if a.expires_at else None,
-                    "comment": a.comment,
-                }
-                for a in valid
-                if a.approver in entry.given_by
-            ]
-            rules.append(described)
-        expiries = [a.expires_at for a in valid if a.expires_at is not None]
-        info["rules"] = rules
-        info["expires_at"] = min(expiries).isoformat() if expiries else None
-        info["approvals_last"] = node.spec.get("expires")  # seconds an approval counts
-    elif node.executor == "window":
-        info["opens_at"] = (node.result or {}).get("opens_at")
-        info["reason"] = (node.result or {}).get("reason")
-    else:
-        info["last"] = node.result
-        if node.not_before is not None and node.state is NodeState.READY:
-            info["next_check"] = node.not_before.isoformat()
-    return info
 
 
-def pending_for(
-    engine: Engine, access: Any, who: Principal, *, limit: int = 500, after: int | None = None
-) -> list[tuple[int, dict[str, Any] | None]]:
-    """The next ``limit`` approval gates waiting now (after the gate ``after``), oldest first.
-
-    Each is ``(gate id, what to show)``, the latter ``None`` unless ``who`` can
-    give an approval it still needs (the caller pages on by gate id either way).
-    """
-    now = engine.clock.now()
-    found: list[tuple[int, dict[str, Any] | None]] = []
-    with engine.db.read() as tx:
-        people = people_lookup(tx, engine)  # approvers are read once, not once per gate
-        for node in tx.waiting_nodes("approval", limit, after):
-            found.append((node.id, None))
-            deployment = tx.get_deployment(node.deployment_id)
-            if deployment is None or deployment.release_id is None:
-                continue
-            release = tx.get_release(deployment.release_id)
-            if release is None:
-                continue
-            services = [i.service for i in release.items]
-            if who.name in release.authors() or not who.is_person():
-                continue
-            if not access.allows(
-                who, "approve", environment=deployment.environment, services=services
-            ):
-                continue
-            status, valid, _ = gate_status(
-                tx, engine, node, deployment.environment or "", release, now, people
-            )
-            if any(a.approver == who.name for a in valid):
-                continue
-            needed = [s for s in status if s.missing and who.name in s.eligible]
-            if not needed:
-                continue
-            found[-1] = (
-                node.id,
-                {
-                    "release": release.id,
-                    "environment": deployment.environment,
-                    "gate": node.name,
-                    "items": [f"{i.service}@{i.version}" for i in release.items],
-                    "reason": release.reason,
-                    "created_by": release.created_by,
-                    "waiting_since": (node.started_at or now).isoformat(),
-                    "rules": [s.as_dict() for s in needed],
-                },
-            )
-    return found
-
-
-def open_gates(
-    engine: Engine,
-    access: Any,
+def _record(
+    tx: Any,
+    who: Principal,
     release: Release,
-    deployments: list[Any],
-) -> list[dict[str, Any]]:
-    """Every gate of the release that is still open, described (for `release show`)."""
-    now = engine.clock.now()
-    services = [i.service for i in release.items]
-    out = []
-    with engine.db.read() as tx:
-        people = people_lookup(tx, engine)  # shared with gate_status: one read per person
-
-        for view in deployments:
-            deployment = view.deployment
-            for node in view.nodes:
-                if node.kind != "gate" or node.state not in (
-                    NodeState.WAITING,
-                    NodeState.READY,
-                    NodeState.RUNNING,
-                ):
-                    continue
-
-                def can_approve(name: str, env: str | None = deployment.environment) -> bool:
-                    found = people(name)
-                    if found is None or found[0].disabled:
-                        return False
-                    who = found[1]
-                    return who.is_person() and access.allows(
-                        who, "approve", environment=env, services=services
-                    )
-
-                out.append(
-                    describe_gate(tx, engine, node, deployment, release, now, can_approve, people)
-                )
-    return out
+    env: str,
+    name: str,
+    decision: str,
+    comment: str | None,
+    expires: Any,
+    now: datetime,
+) -> bool:
+    """Store the decision and audit it; ``False`` if the same one was already stored."""
+    stored = tx.add_approval(
+        release_id=release.id,
+        environment=env,
+        gate=f"gate/{name}",
+        approver=who.name,
+        decision=decision,
+        comment=comment,
+        content_hash=content_hash(release),
+        at=now,
+        expires_at=now + timedelta(seconds=float(expires)) if expires else None,
+    )
+    if stored is None:
+        return False
+    tx.audit(
+        at=now,
+        actor=who.name,
+        action="approval.given" if decision == "approve" else "approval.rejected",
+        object_type="release",
+        object_id=release.id,
+        reason=comment,
+        data={
+            "environment": env,
+            "gate": name,
+            "content_hash": content_hash(release),
+            "expires_at": stored.expires_at.isoformat() if stored.expires_at else None,
+        },
+    )
+    tx.touch_release(release.id, now)
+    return True

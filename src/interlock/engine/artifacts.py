@@ -19,7 +19,7 @@ from interlock.domain.names import (
 from interlock.domain.records import Artifact, Item
 from interlock.domain.states import ReleaseState
 from interlock.engine.core import Engine
-from interlock.engine.rollback import abort
+from interlock.engine.progress import abort
 from interlock.engine.transitions import move_release
 from interlock.errors import Conflict, InvalidInput, NotFound
 

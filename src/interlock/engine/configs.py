@@ -124,3 +124,10 @@ class Configs:
         with self._lock:
             self._parsed[latest.version] = found
         return found
+
+
+def known(engine: Engine, environment: str) -> None:
+    """Raise :class:`NotFound` unless the active config has ``environment``."""
+    names = [e.name for e in engine.configs.active().config.environments]
+    if environment not in names:
+        raise NotFound(f"no environment named {environment!r} (known: {', '.join(names)})")

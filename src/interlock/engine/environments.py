@@ -6,25 +6,15 @@ from typing import Any
 
 from interlock.domain.records import EnvironmentLock, Override
 from interlock.domain.states import NodeState
+from interlock.engine.configs import known
 from interlock.engine.core import Engine
 from interlock.engine.progress import start_queued
 from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
-def known(engine: Engine, environment: str) -> None:
-    """Raise :class:`NotFound` unless the active config has ``environment``."""
-    _known(engine, environment)
-
-
-def _known(engine: Engine, environment: str) -> None:
-    names = [e.name for e in engine.configs.active().config.environments]
-    if environment not in names:
-        raise NotFound(f"no environment named {environment!r} (known: {', '.join(names)})")
-
-
 def lock(engine: Engine, *, environment: str, actor: str, reason: str) -> EnvironmentLock:
     """Stop every new deployment to ``environment`` until it is unlocked."""
-    _known(engine, environment)
+    known(engine, environment)
     if not reason.strip():
         raise InvalidInput("say why the environment is locked", field="reason")
     now = engine.clock.now()

@@ -15,6 +15,7 @@ from typing import Any
 
 from interlock.domain.records import Deployment, Incident, Release
 from interlock.domain.states import NodeState
+from interlock.engine.configs import known
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.errors import Conflict, InvalidInput, NotFound
 
@@ -115,8 +116,6 @@ def open_incident(
     """
     if not summary.strip():
         raise InvalidInput("an incident needs a summary", field="summary")
-    from interlock.engine.environments import known
-
     known(engine, environment)
     now = engine.clock.now()
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from interlock.domain.plan import EnvironmentPlan, ReleasePlan
-from interlock.domain.records import Deployment, InventoryEntry, Node, Release
+from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import (
     TERMINAL_DEPLOYMENT,
     TERMINAL_RELEASE,
@@ -20,10 +20,19 @@ from interlock.domain.states import (
     NodeState,
     ReleaseState,
 )
+from interlock.engine import incidents, inventory, rollback
 from interlock.engine.core import SYSTEM_ACTOR
-from interlock.engine.transitions import move_deployment, move_node, move_nodes, move_release
-
-STOPPABLE = frozenset({NodeState.PENDING, NodeState.READY, NodeState.WAITING})
+from interlock.engine.graph import free_dependents, promote, wake_parent
+from interlock.engine.next_action import (
+    EndQueued,
+    Pause,
+    Settle,
+    StopForCancel,
+    StopForFailure,
+    Wait,
+    next_action,
+)
+from interlock.engine.transitions import move_deployment, move_nodes, move_release
 
 
 def open_deployment(
@@ -134,43 +143,6 @@ def _start(tx: Any, deployment: Deployment, *, at: datetime) -> None:
     advance(tx, deployment.id, at=at)
 
 
-def promote(tx: Any, deployment: Deployment, *, at: datetime) -> None:
-    """Make ready every pending node with no open needs, within the train's parallel limit.
-
-    A train with no more services than the limit takes one UPDATE; a larger
-    one decides in Python which services may start, oldest first.
-    """
-    settings = deployment.settings or {}
-    limit = int(settings.get("parallel") or 0)
-    if not limit or int(settings.get("services") or 0) <= limit:
-        tx.made_ready(tx.ready_roots(deployment.id, at))
-        return
-    nodes = tx.nodes_of(deployment.id)
-    done_states = {NodeState.SUCCEEDED, NodeState.SKIPPED}
-    by_service: dict[str, list[Node]] = {}
-    for node in nodes:
-        if node.service is not None and node.phase == "deploy":
-            by_service.setdefault(node.service, []).append(node)
-    active = {
-        service
-        for service, mine in by_service.items()
-        if any(n.state is not NodeState.PENDING for n in mine)
-        and not all(n.state in done_states for n in mine)
-    }
-    for node in nodes:
-        if node.state is not NodeState.PENDING or node.unmet > 0:
-            continue
-        service = node.service if node.phase == "deploy" else None
-        if service is not None and service not in active:
-            if len(active) >= limit:
-                continue
-            active.add(service)
-        if move_node(
-            tx, node, NodeState.READY, at=at, actor=SYSTEM_ACTOR, audit=False, not_before=at
-        ):
-            tx.made_ready([node.id])
-
-
 def advance(
     tx: Any,
     deployment_id: int,
@@ -184,116 +156,100 @@ def advance(
     It reads only the count of nodes per state, so it costs the same for a
     graph of five nodes or five hundred, unless it stops nodes: each one
     stopped gets its own audit event (by ``actor``; a cancelled one with ``reason``).
+    What to do is :func:`~interlock.engine.next_action.next_action`'s answer.
     """
     deployment = tx.get_deployment(deployment_id, lock=True)
     if deployment is None or deployment.state in TERMINAL_DEPLOYMENT:
         return
-    if deployment.state is DeploymentState.QUEUED:
-        if deployment.cancel_requested:
-            finish_deployment(tx, deployment, DeploymentState.CANCELLED, at=at)
-        elif deployment.abort_reason:
-            finish_deployment(
-                tx, deployment, DeploymentState.FAILED, at=at, error=deployment.abort_reason
-            )
-        return
-    by_phase = tx.state_counts_by_phase(deployment_id)
-    counts: dict[NodeState, int] = {}
-    rolling: dict[NodeState, int] = {}
-    for (phase, state), number in by_phase.items():
-        counts[state] = counts.get(state, 0) + number
-        if phase == "rollback":
-            rolling[state] = number
-    running = counts.get(NodeState.RUNNING, 0)
-
-    if deployment.cancel_requested and deployment.state is not DeploymentState.ROLLING_BACK:
-        # (A rollback under way is never stopped half-way: it finishes first.)
-        stoppable = [s for s in (*STOPPABLE, NodeState.NEEDS_ATTENTION) if counts.get(s)]
-        move_nodes(
-            tx,
-            deployment_id,
-            stoppable,
-            NodeState.CANCELLED,
-            at=at,
-            actor=actor,
-            reason=reason or "its deployment was cancelled",
-        )
-        if running:
-            # A node claimed while the cancel was being decided stops too.
-            if tx.request_cancel(deployment_id):
-                tx.notify("cancel")
-        else:
-            finish_deployment(tx, deployment, DeploymentState.CANCELLED, at=at)
-        return
-
-    phase = "rollback" if rolling else None
-    mine = rolling if rolling else counts
-    if mine.get(NodeState.FAILED) or (deployment.abort_reason and not rolling):
-        stoppable = [s for s in STOPPABLE if mine.get(s)]
-        first = None
-        if stoppable or not running:
-            first = next(iter(tx.nodes_in_state(deployment_id, NodeState.FAILED, 1)), None)
-        if stoppable:
+    queued = deployment.state is DeploymentState.QUEUED
+    action = next_action(
+        deployment.state,
+        cancel_requested=deployment.cancel_requested,
+        abort_reason=deployment.abort_reason,
+        by_phase={} if queued else tx.state_counts_by_phase(deployment_id),
+    )
+    match action:
+        case Wait():
+            return
+        case EndQueued(state=state, error=error):
+            finish_deployment(tx, deployment, state, at=at, error=error)
+        case StopForCancel(stop=stop, running=running):
             move_nodes(
                 tx,
                 deployment_id,
-                stoppable,
-                NodeState.SKIPPED,
+                list(stop),
+                NodeState.CANCELLED,
                 at=at,
                 actor=actor,
-                reason=(
-                    f"not run: {first.kind} {first.key} failed"
-                    if first
-                    else f"not run: {deployment.abort_reason or 'the deployment failed'}"
-                ),
-                phase=phase,
+                reason=reason or "its deployment was cancelled",
             )
-        if running:
-            if deployment.abort_reason and tx.request_cancel(deployment_id):
-                tx.notify("cancel")
-            return
-        error = (
-            f"{first.kind} {first.key} failed: {first.error or 'no reason given'}"
-            if first
-            else deployment.abort_reason or "failed"
-        )
-        from interlock.engine.rollback import deployment_failed, rollback_failed
+            if running:
+                # A node claimed while the cancel was being decided stops too.
+                if tx.request_cancel(deployment_id):
+                    tx.notify("cancel")
+            else:
+                finish_deployment(tx, deployment, DeploymentState.CANCELLED, at=at)
+        case StopForFailure():
+            _stop_failed(tx, deployment, action, at=at, actor=actor)
+        case Pause():
+            names = ", ".join(
+                n.key for n in tx.nodes_in_state(deployment_id, NodeState.NEEDS_ATTENTION)
+            )
+            move_deployment(
+                tx,
+                deployment,
+                DeploymentState.NEEDS_ATTENTION,
+                at=at,
+                actor=SYSTEM_ACTOR,
+                reason=f"waiting for a person to resolve {names}",
+            )
+            _release_follows(tx, deployment, ReleaseState.NEEDS_ATTENTION, at=at)
+        case Settle(resume=resume, finish=finish, rolling=rolling):
+            if resume is not None:
+                move_deployment(tx, deployment, resume, at=at, actor=SYSTEM_ACTOR)
+                _release_follows(tx, deployment, ReleaseState.RUNNING, at=at)
+                deployment = tx.get_deployment(deployment_id)
+            if finish and rolling:
+                rollback_done(tx, deployment, at=at)
+            elif finish:
+                finish_deployment(tx, deployment, DeploymentState.SUCCEEDED, at=at)
 
-        if rolling:
-            rollback_failed(tx, deployment, at=at, error=error)
-        else:
-            deployment_failed(tx, deployment, at=at, error=deployment.abort_reason or error)
-        return
 
-    attention = mine.get(NodeState.NEEDS_ATTENTION, 0)
-    paused = deployment.state is DeploymentState.NEEDS_ATTENTION
-    if attention and not paused:
-        names = ", ".join(
-            n.key for n in tx.nodes_in_state(deployment_id, NodeState.NEEDS_ATTENTION)
-        )
-        move_deployment(
+def _stop_failed(
+    tx: Any, deployment: Deployment, action: StopForFailure, *, at: datetime, actor: str
+) -> None:
+    """Skip what cannot run any more; once nothing runs, fail (or roll back) the deployment."""
+    first = None
+    if action.stop or not action.running:
+        first = next(iter(tx.nodes_in_state(deployment.id, NodeState.FAILED, 1)), None)
+    if action.stop:
+        move_nodes(
             tx,
-            deployment,
-            DeploymentState.NEEDS_ATTENTION,
+            deployment.id,
+            list(action.stop),
+            NodeState.SKIPPED,
             at=at,
-            actor=SYSTEM_ACTOR,
-            reason=f"waiting for a person to resolve {names}",
+            actor=actor,
+            reason=(
+                f"not run: {first.kind} {first.key} failed"
+                if first
+                else f"not run: {deployment.abort_reason or 'the deployment failed'}"
+            ),
+            phase=action.phase,
         )
-        _release_follows(tx, deployment, ReleaseState.NEEDS_ATTENTION, at=at)
+    if action.running:
+        if deployment.abort_reason and tx.request_cancel(deployment.id):
+            tx.notify("cancel")
         return
-    if not attention and paused:
-        back = DeploymentState.ROLLING_BACK if rolling else DeploymentState.RUNNING
-        move_deployment(tx, deployment, back, at=at, actor=SYSTEM_ACTOR)
-        _release_follows(tx, deployment, ReleaseState.RUNNING, at=at)
-        deployment = tx.get_deployment(deployment_id)
-
-    done = mine.get(NodeState.SUCCEEDED, 0) + mine.get(NodeState.SKIPPED, 0)
-    if done == sum(mine.values()):
-        if rolling:
-            from interlock.engine.rollback import rollback_done
-
-            rollback_done(tx, deployment, at=at)
-        else:
-            finish_deployment(tx, deployment, DeploymentState.SUCCEEDED, at=at)
+    error = (
+        f"{first.kind} {first.key} failed: {first.error or 'no reason given'}"
+        if first
+        else deployment.abort_reason or "failed"
+    )
+    if action.rolling:
+        rollback_failed(tx, deployment, at=at, error=error)
+    else:
+        deployment_failed(tx, deployment, at=at, error=deployment.abort_reason or error)
 
 
 def node_done(tx: Any, node: Node, *, at: datetime, deployment: Deployment | None = None) -> None:
@@ -302,54 +258,11 @@ def node_done(tx: Any, node: Node, *, at: datetime, deployment: Deployment | Non
     ``deployment`` saves a read when the caller has it (its settings are what matter).
     """
     deployment = deployment or tx.get_deployment(node.deployment_id)
-    settings = deployment.settings or {}
-    limit = int(settings.get("parallel") or 0)
-    if not limit or int(settings.get("services") or 0) <= limit:
-        tx.made_ready(tx.satisfy(node, at))
-    else:
-        tx.count_off(node)
-        promote(tx, deployment, at=at)
-    service_finished(tx, node, deployment, at=at)
-
-
-def service_finished(tx: Any, node: Node, deployment: Deployment, *, at: datetime) -> None:
-    """Record in the inventory that ``node``'s service now runs its new version.
-
-    Acts once every deploy step of that service in the deployment is done.
-    """
-    if node.service is None or node.phase != "deploy" or deployment.release_id is None:
-        return
-    if any(key.startswith(f"{node.service}/") for key in node.dependents):
-        return  # a later step of the same service is still to come
-    if tx.open_service_nodes(node.deployment_id, node.service, "deploy"):
-        return
-    release = tx.get_release(deployment.release_id, plan=False)
-    item = next(i for i in release.items if i.service == node.service)
-    before = tx.set_inventory(
-        InventoryEntry(
-            service=item.service,
-            environment=deployment.environment or "",
-            version=item.version,
-            digest=item.digest,
-            release_id=release.id,
-            deployment_id=deployment.id,
-            deployed_at=at,
-            deployed_by=release.created_by,
-        )
-    )
-    tx.audit(
-        at=at,
-        actor=SYSTEM_ACTOR,
-        action="service.deployed",
-        object_type="service",
-        object_id=f"{item.service}@{deployment.environment}",
-        before={"version": before.version, "digest": before.digest} if before else None,
-        after={"version": item.version, "digest": item.digest},
-        data={"release": release.id, "deployment": deployment.id, "kind": release.kind},
-    )
-    from interlock.engine.incidents import resolve_by_deployment
-
-    resolve_by_deployment(tx, deployment, release, item.service, at=at)
+    free_dependents(tx, node, deployment, at=at)
+    recorded = inventory.record_deployed(tx, node, deployment, at=at)
+    if recorded is not None:
+        release, service = recorded
+        incidents.resolve_by_deployment(tx, deployment, release, service, at=at)
 
 
 def finish_deployment(
@@ -373,8 +286,6 @@ def finish_deployment(
         error=error,
     )
     if deployment.kind == "runbook":
-        from interlock.engine.runbooks import wake_parent
-
         wake_parent(tx, deployment, at=at)
     if deployment.release_id is not None:
         release = tx.get_release(
@@ -434,3 +345,58 @@ def _release_follows(
         )
     ):
         move_release(tx, release, target, at=at, actor=SYSTEM_ACTOR)
+
+
+def deployment_failed(tx: Any, deployment: Deployment, *, at: datetime, error: str) -> None:
+    """Nothing runs any more and something failed: follow ``on_failure``."""
+    incidents.open_for_failure(tx, deployment, at=at, error=error)
+    mode = (deployment.settings or {}).get("on_failure", "fail")
+    if mode in ("rollback", "rollback_service") and deployment.kind == "deploy":
+        appended = rollback.start_rollback(
+            tx, deployment, at=at, error=error, only_failed=mode == "rollback_service"
+        )
+        if appended == 0:
+            rollback_done(tx, tx.get_deployment(deployment.id), at=at)
+        if appended is not None:
+            return
+    finish_deployment(tx, deployment, DeploymentState.FAILED, at=at, error=error)
+
+
+def rollback_done(tx: Any, deployment: Deployment, *, at: datetime) -> None:
+    """Every rollback step succeeded: the previous versions run again."""
+    back = rollback.restore_inventory(tx, deployment, at=at)
+    finish_deployment(
+        tx,
+        deployment,
+        DeploymentState.ROLLED_BACK,
+        at=at,
+        error=f"{deployment.error}; rolled back: {back}",
+    )
+
+
+def rollback_failed(tx: Any, deployment: Deployment, *, at: datetime, error: str) -> None:
+    """A rollback step failed: the environment is in an unknown state; a person must act."""
+    finish_deployment(
+        tx,
+        deployment,
+        DeploymentState.FAILED,
+        at=at,
+        error=f"{deployment.error}; then the rollback failed: {error}",
+    )
+
+
+def abort(tx: Any, deployment: Deployment, *, at: datetime, reason: str) -> None:
+    """Stop a deployment as a failure (its running steps are stopped), then ``on_failure``."""
+    if deployment.abort_reason:
+        return
+    tx.update_deployment(deployment.id, deployment.state, abort_reason=reason)
+    tx.audit(
+        at=at,
+        actor=SYSTEM_ACTOR,
+        action="deployment.aborted",
+        object_type="deployment",
+        object_id=deployment.id,
+        reason=reason,
+        data={"environment": deployment.environment, "release": deployment.release_id},
+    )
+    advance(tx, deployment.id, at=at)

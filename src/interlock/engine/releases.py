@@ -9,8 +9,9 @@ from typing import Any
 from interlock.domain.plan import ReleaseItem, ReleasePlan
 from interlock.domain.records import Item, Release
 from interlock.domain.states import TERMINAL_RELEASE, DeploymentState, ReleaseState
+from interlock.engine.artifacts import pin
 from interlock.engine.configs import Configs
-from interlock.engine.core import Engine
+from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.engine.progress import advance, open_deployment
 from interlock.engine.transitions import move_release
 from interlock.errors import Conflict, InvalidInput, NotFound
@@ -53,8 +54,6 @@ def create_release(
     scheduled = scheduled_at is not None and scheduled_at > now
 
     def work(tx):  # type: ignore[no-untyped-def]
-        from interlock.engine.artifacts import pin
-
         pinned = pin(tx, list(items), required=required)
         plan = build_plan(
             active.config,
@@ -154,9 +153,6 @@ def _check_promotion(tx: Any, plan: ReleasePlan) -> None:
 
 def start_scheduled(engine: Engine, release_id: int) -> None:
     """Start a scheduled release whose time has come (called by the scheduler)."""
-    from interlock.domain.plan import ReleasePlan
-    from interlock.engine.core import SYSTEM_ACTOR
-
     now = engine.clock.now()
 
     def work(tx):  # type: ignore[no-untyped-def]

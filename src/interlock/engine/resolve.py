@@ -13,7 +13,7 @@ from interlock.domain.records import Node
 from interlock.domain.states import NodeState
 from interlock.engine.core import Engine
 from interlock.engine.progress import advance, node_done
-from interlock.engine.runbooks import may_read_run
+from interlock.engine.run_visibility import may_read_run
 from interlock.engine.transitions import move_node
 from interlock.errors import Conflict, InvalidInput, NotFound
 

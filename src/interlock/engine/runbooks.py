@@ -14,16 +14,19 @@ from typing import Any
 from interlock.domain.plan import NodePlan
 from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import DeploymentState, NodeState
+from interlock.engine.configs import known
 from interlock.engine.core import Engine
-from interlock.engine.progress import advance, promote
+from interlock.engine.gate_outcome import apply_gate_decision
+from interlock.engine.graph import promote
+from interlock.engine.progress import advance
+from interlock.engine.run_visibility import may_read_run
 from interlock.engine.transitions import move_deployment
 from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 from interlock.gates import Decision
+from interlock.spec.planner import step_node
 
 
 def _plans(engine: Engine, name: str) -> tuple[list[NodePlan], Any]:
-    from interlock.spec.planner import _step_node
-
     active = engine.configs.active()
     runbook = active.config.runbooks.get(name)
     if runbook is None:
@@ -32,7 +35,7 @@ def _plans(engine: Engine, name: str) -> tuple[list[NodePlan], Any]:
     plans: list[NodePlan] = []
     previous: tuple[str, ...] = ()
     for step in runbook.steps:
-        node = _step_node(active.config, None, step, active.base_dir, previous)
+        node = step_node(active.config, None, step, active.base_dir, previous)
         plans.append(node)
         previous = (node.key,)
     return plans, runbook
@@ -137,8 +140,6 @@ def run(
 ) -> Deployment:
     """Start a run of runbook ``name`` (permission ``runbook.run`` in its environment)."""
     if environment is not None:
-        from interlock.engine.environments import known
-
         known(engine, environment)
     access.require(who, "runbook.run", environment=environment)
     now = engine.clock.now()
@@ -179,8 +180,6 @@ def sign(
     the permission is checked before the step is looked for, so step names are
     not probed either.
     """
-    from interlock.engine.steps import apply_gate_decision
-
     now = engine.clock.now()
     config = engine.configs.active().config
 
@@ -285,50 +284,6 @@ def decide_runbook_step(
             "fail", f"runbook run {child.id} {child.state.value}: {child.error}", detail=detail
         )
     return Decision("wait", f"waiting for runbook run {child.id}", detail=detail)
-
-
-def wake_parent(tx: Any, run_: Deployment, *, at: datetime) -> None:
-    """A run started by a pipeline step ended: let that step look again."""
-    if run_.parent_node_id is None:
-        return
-    parent = tx.get_node(run_.parent_node_id, lock=True)
-    if parent is not None and parent.state is NodeState.WAITING:
-        tx.update_node(parent, NodeState.WAITING, state=NodeState.READY, not_before=at)
-        tx.notify("work")
-
-
-def release_services_of(tx: Any, run_: Deployment) -> list[str] | None:
-    """The services of the release whose pipeline started ``run_`` (maybe through runs
-    that started runs), or ``None`` for a run started by hand."""
-    found: Deployment | None = run_
-    while found is not None and found.release_id is None:
-        if found.parent_node_id is None:
-            return None
-        parent = tx.get_node(found.parent_node_id)
-        found = tx.get_deployment(parent.deployment_id) if parent is not None else None
-    if found is None:
-        return None
-    return [i.service for i in tx.get_release(found.release_id, plan=False).items]
-
-
-def may_read_run(tx: Any, access: Any, who: Any, run_: Deployment) -> bool:
-    """Whether ``who`` may see ``run_``: who started it, who runs, signs or audits
-    runbooks there, and, for a run a release's pipeline started, who may read that
-    release."""
-    if access.can_read_run(who, run_):
-        return True
-    services = release_services_of(tx, run_)
-    return services is not None and bool(access.can_read(who, services))
-
-
-def readable(engine: Engine, access: Any, who: Any, run_: Deployment) -> bool:
-    """:func:`may_read_run` in a read transaction of its own."""
-    if access.can_read_run(who, run_):
-        return True  # the common case, without reading the database
-    if run_.parent_node_id is None:
-        return False  # started by hand: no release to read it through
-    with engine.db.read() as tx:
-        return may_read_run(tx, access, who, run_)
 
 
 def runs(engine: Engine, *, limit: int = 50, before: int | None = None) -> list[Deployment]:

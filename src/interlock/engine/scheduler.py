@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from interlock.engine.checkpoints import publish_when_due
 from interlock.engine.core import Engine
+from interlock.engine.progress import abort, start_queued
 from interlock.engine.recovery import recover
 from interlock.engine.releases import start_scheduled
 from interlock.events.dispatcher import deliver_webhooks
@@ -44,15 +46,37 @@ def _leases(engine: Engine) -> None:
 
 
 def _deadlines(engine: Engine) -> None:
-    from interlock.engine.rollback import enforce_deadlines
+    """Scheduler task: abort deployments that outran their environment's ``deadline``.
 
-    enforce_deadlines(engine)
+    The clock starts with the first deploy step: time spent waiting for
+    approvals or a deploy window does not count.
+    """
+    now = engine.clock.now()
+    late = []
+    with engine.db.read() as tx:
+        for deployment in tx.running_with_deadline():
+            started = tx.first_step_started(deployment.id)
+            limit = timedelta(seconds=float((deployment.settings or {})["deadline"]))
+            if started is not None and started + limit <= now:
+                late.append(deployment)
+    for deployment in late:
+        limit_s = float((deployment.settings or {})["deadline"])
+
+        def work(tx: Any, deployment_id: int = deployment.id, limit: float = limit_s) -> None:
+            current = tx.get_deployment(deployment_id, lock=True)
+            if current is not None and current.finished_at is None:
+                abort(
+                    tx,
+                    current,
+                    at=now,
+                    reason=f"its deadline of {limit:g}s passed before it finished",
+                )
+
+        engine.db.run(work)
 
 
 def _queues(engine: Engine) -> None:
     """A safety net: start queued deployments that nothing else woke (a lost race)."""
-    from interlock.engine.progress import start_queued
-
     with engine.db.read() as tx:
         environments = tx.environments_with_queue()
     for environment in environments:

@@ -16,6 +16,8 @@ from interlock.domain.states import NodeState
 from interlock.domain.templating import map_texts
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.engine.environ import inherited
+from interlock.engine.gate_decisions import decide_gate
+from interlock.engine.gate_outcome import apply_gate_decision
 from interlock.engine.progress import advance, node_done
 from interlock.engine.transitions import move_node
 from interlock.executors.base import (
@@ -25,6 +27,8 @@ from interlock.executors.base import (
     StepResult,
     fill_templates,
 )
+from interlock.executors.registry import BUILT_IN, get_executor
+from interlock.gates import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -167,14 +171,10 @@ def prepare(engine: Engine, node: Node, deployment: Deployment, release: Release
 
 def execute(engine: Engine, job: Job) -> StepResult:
     """Run the node's executor; an executor that raises fails the step, never the worker."""
-    from interlock.executors.registry import BUILT_IN, get_executor
-
     node = job.node
     try:
         if node.kind == "gate":
-            from interlock.gates import evaluate
-
-            return evaluate(engine, job)
+            return evaluate(node.executor, node.spec, job.ctx)
         if node.executor in ("manual", "runbook"):
             return StepResult(ok=True)  # decided in the transaction that records it
         executor = get_executor(node.executor)
@@ -230,7 +230,7 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
     stale = current is None or current.state is not NodeState.RUNNING or current.fence != node.fence
     cancelled = current is not None and current.cancel_requested
     if decided_here and not stale and not cancelled:
-        verdict = _gate_verdict(tx, engine, current, job, result, now)
+        verdict = decide_gate(tx, engine, current, job.deployment, job.release, result, now)
         tx.finish_attempt(
             node.id,
             node.attempt,
@@ -381,98 +381,4 @@ def _cancelled(
     )
     if job.release is not None:
         tx.touch_release(job.release.id, now)
-    advance(tx, node.deployment_id, at=now)
-
-
-def _gate_verdict(
-    tx: Any, engine: Engine, node: Node, job: Job, probed: StepResult, now: datetime
-) -> Any:
-    from interlock.gates import decide
-
-    if node.executor == "manual":
-        from interlock.engine.runbooks import decide_manual
-
-        return decide_manual(tx, node)
-    if node.executor == "runbook":
-        from interlock.engine.runbooks import decide_runbook_step
-
-        return decide_runbook_step(tx, engine, node, job.deployment, job.release, now)
-    if node.executor == "approval":
-        from interlock.engine.approvals import decide_approval
-
-        return decide_approval(tx, engine, node, job.deployment, job.release, now)
-    return decide(tx, engine, node, job.deployment, job.release, probed, now)
-
-
-def apply_gate_decision(
-    tx: Any, engine: Engine, node: Node, verdict: Any, now: datetime, actor: str = SYSTEM_ACTOR
-) -> None:
-    """Move a gate (running, or waiting for an event) as its verdict says, and advance."""
-    common: dict[str, Any] = {
-        "lease_owner": None,
-        "lease_expires": None,
-        "result": verdict.detail or None,
-    }
-    first_look = node.attempt <= 1 and node.state is NodeState.RUNNING
-    if verdict.outcome == "pass":
-        if move_node(
-            tx,
-            node,
-            NodeState.SUCCEEDED,
-            at=now,
-            actor=actor,
-            reason=verdict.reason,
-            finished_at=now,
-            error=None,
-            data=verdict.detail,
-            **common,
-        ):
-            node_done(tx, node, at=now)
-    elif verdict.outcome == "fail":
-        move_node(
-            tx,
-            node,
-            NodeState.FAILED,
-            at=now,
-            actor=actor,
-            reason=verdict.reason,
-            finished_at=now,
-            error=verdict.reason,
-            data=verdict.detail,
-            **common,
-        )
-    elif verdict.until is not None:
-        move_node(
-            tx,
-            node,
-            NodeState.READY,
-            at=now,
-            actor=actor,
-            audit=first_look,
-            action="gate.waiting",
-            reason=verdict.reason,
-            not_before=verdict.until,
-            error=verdict.reason,
-            data={"until": verdict.until.isoformat()},
-            **common,
-        )
-        tx.notify("work")
-    elif node.state is NodeState.WAITING:
-        tx.update_node(node, NodeState.WAITING, error=verdict.reason, result=verdict.detail)
-    else:
-        move_node(
-            tx,
-            node,
-            NodeState.WAITING,
-            at=now,
-            actor=actor,
-            audit=first_look,
-            action="gate.waiting",
-            reason=verdict.reason,
-            error=verdict.reason,
-            **common,
-        )
-    release_id = tx.get_deployment(node.deployment_id).release_id
-    if release_id is not None:
-        tx.touch_release(release_id, now)
     advance(tx, node.deployment_id, at=now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Any
 
 from interlock.audit.chain import Checkpoint, Verification, verify
@@ -17,6 +18,7 @@ from interlock.domain.records import (
     Node,
     Release,
 )
+from interlock.domain.states import NodeState
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
 from interlock.errors import NotFound
@@ -237,8 +239,6 @@ def observations(engine: Engine) -> dict[tuple[str, str], Any]:
 
 def service_states(nodes: Sequence[Node]) -> dict[str, str]:
     """Where each service of a deployment stands: what a person wants from a train's end."""
-    from interlock.domain.states import NodeState
-
     done = {NodeState.SUCCEEDED, NodeState.SKIPPED}
     out: dict[str, str] = {}
     for service in sorted({n.service for n in nodes if n.service}):
@@ -270,8 +270,6 @@ def step_estimates(
     engine: Engine, services: Sequence[str]
 ) -> tuple[dict[str, dict[str, float]], int]:
     """Median duration of each step per environment from recent runs, and how many runs."""
-    from statistics import median
-
     with engine.db.read() as tx:
         rows = tx.recent_durations(services)
     samples: dict[tuple[str, str], list[float]] = {}

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from interlock.engine.core import Engine
+from interlock.engine.recovery import recover
 from interlock.engine.steps import Job, claim, complete, execute, prepare
 from interlock.executors.base import StepResult
 
@@ -111,8 +112,6 @@ class WorkerPool:
 
     def _hand_back(self, stopped: list[Job]) -> None:
         """Record the steps stopped at shutdown: their last output, then recovery."""
-        from interlock.engine.recovery import recover
-
         with self._jobs_lock:
             ended = [job for job in stopped if job.node.id not in self._jobs]
         for job in stopped:
@@ -243,8 +242,6 @@ class WorkerPool:
                 delay = min(delay * 2, 5.0)
 
     def _release(self, claimed: Any) -> None:
-        from interlock.engine.recovery import recover
-
         node = claimed[0]
         try:
             recover(

@@ -11,16 +11,21 @@ Waiting costs a row, never a thread.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from interlock.domain.records import Deployment, Node, Release
+from interlock.errors import InvalidInput
 from interlock.executors.base import StepContext, StepResult
-
-if TYPE_CHECKING:
-    from interlock.domain.records import Deployment, Node, Release
-    from interlock.engine.core import Engine
-    from interlock.engine.steps import Job
+from interlock.executors.http import HttpExecutor
+from interlock.executors.shell import ShellExecutor
+from interlock.gates.prometheus import PrometheusClient, evaluate_metric
+from interlock.gates.window import WindowPolicy
+from interlock.gates.window import decide as window_decide
+from interlock.spec.metric_gate import MetricGateSpec
+from interlock.spec.windows import WindowSpec
 
 PROBED = ("check", "metric", "soak")
 
@@ -33,21 +38,22 @@ class Decision:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def evaluate(engine: Engine, job: Job) -> StepResult:
-    """The probe half (outside any transaction); the decision comes in :func:`decide`."""
-    kind = job.node.executor
-    spec = job.node.spec
+def evaluate(kind: str, spec: dict[str, Any], ctx: StepContext) -> StepResult:
+    """The probe half of a gate of ``kind`` (outside any transaction), run in ``ctx``.
+
+    The decision comes in :func:`decide`.
+    """
     if kind == "check":
-        return _check(spec, job.ctx)
+        return _check(spec, ctx)
     if kind == "metric":
-        return _metric(spec, job.ctx)
+        return _metric(spec, ctx)
     if kind == "soak":
         results = []
         for item in spec.get("checks", []):
             if item.get("check"):
-                outcome = _check({**item["check"], "cwd": spec.get("cwd")}, job.ctx)
+                outcome = _check({**item["check"], "cwd": spec.get("cwd")}, ctx)
             else:
-                outcome = _metric(item["metric"], job.ctx)
+                outcome = _metric(item["metric"], ctx)
             results.append(
                 {
                     "ok": outcome.ok,
@@ -61,9 +67,6 @@ def evaluate(engine: Engine, job: Job) -> StepResult:
 
 
 def _check(spec: dict[str, Any], ctx: StepContext) -> StepResult:
-    from interlock.executors.http import HttpExecutor
-    from interlock.executors.shell import ShellExecutor
-
     probe_ctx = dataclasses.replace(
         ctx, cwd=spec.get("cwd") or ctx.cwd, timeout=float(spec.get("attempt_timeout", 60))
     )
@@ -73,9 +76,6 @@ def _check(spec: dict[str, Any], ctx: StepContext) -> StepResult:
 
 
 def _metric(spec: dict[str, Any], ctx: StepContext) -> StepResult:
-    from interlock.gates.prometheus import PrometheusClient, evaluate_metric
-    from interlock.spec.metric_gate import MetricGateSpec
-
     model = MetricGateSpec.model_validate({k: v for k, v in spec.items() if k != "cwd"})
     # ${VARS} come from the step's environment, which withholds Interlock's own secrets.
     outcome = evaluate_metric(model, PrometheusClient(environ=ctx.env_for_references()))
@@ -89,7 +89,6 @@ def _metric(spec: dict[str, Any], ctx: StepContext) -> StepResult:
 
 def decide(
     tx: Any,
-    engine: Engine,
     node: Node,
     deployment: Deployment,
     release: Release | None,
@@ -97,16 +96,10 @@ def decide(
     now: datetime,
 ) -> Decision:
     """The gate's verdict, inside the transaction that records it."""
-    kind = node.executor
-    if kind == "promotion":
-        return _promotion(tx, node, release)
-    if kind == "window":
-        return _window(tx, node, deployment, release, now)
-    if kind in ("check", "metric"):
-        return _poll(node, probed, now)
-    if kind == "soak":
-        return _soak(node, probed, now)
-    return Decision("fail", f"unknown gate type {kind!r}")
+    decider = _DECIDERS.get(node.executor)
+    if decider is None:
+        return Decision("fail", f"unknown gate type {node.executor!r}")
+    return decider(tx, node, deployment, release, probed, now)
 
 
 def _poll(node: Node, probed: StepResult, now: datetime) -> Decision:
@@ -178,10 +171,6 @@ def _promotion(tx: Any, node: Node, release: Release | None) -> Decision:
 def _window(
     tx: Any, node: Node, deployment: Deployment, release: Release | None, now: datetime
 ) -> Decision:
-    from interlock.gates.window import WindowPolicy
-    from interlock.gates.window import decide as window_decide
-    from interlock.spec.windows import WindowSpec
-
     if release is not None:
         overrides = [
             o
@@ -195,8 +184,6 @@ def _window(
                 f"overridden by {last.actor}: {last.reason} (flagged for review)",
                 detail={"override": last.id, "by": last.actor, "reason": last.reason},
             )
-    from interlock.errors import InvalidInput
-
     spec = WindowSpec.model_validate({k: v for k, v in node.spec.items() if k != "cwd"})
     try:
         policy = WindowPolicy.from_spec(spec, node.spec.get("cwd"))
@@ -214,3 +201,16 @@ def _window(
     if verdict.opens_at is None:
         return Decision("fail", verdict.reason, detail=detail)
     return Decision("wait", verdict.reason, until=verdict.opens_at, detail=detail)
+
+
+Decider = Callable[[Any, Node, Deployment, "Release | None", StepResult, datetime], Decision]
+
+_DECIDERS: dict[str, Decider] = {
+    "promotion": lambda tx, node, _d, release, _p, _now: _promotion(tx, node, release),
+    "window": lambda tx, node, deployment, release, _p, now: _window(
+        tx, node, deployment, release, now
+    ),
+    "check": lambda _tx, node, _d, _r, probed, now: _poll(node, probed, now),
+    "metric": lambda _tx, node, _d, _r, probed, now: _poll(node, probed, now),
+    "soak": lambda _tx, node, _d, _r, probed, now: _soak(node, probed, now),
+}

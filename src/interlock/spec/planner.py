@@ -12,7 +12,7 @@ from interlock.spec.gate_specs import Gate
 from interlock.spec.model import Config, Environment, Step
 
 
-def _step_node(
+def step_node(
     config: Config,
     service: str | None,
     step: Step,
@@ -21,6 +21,7 @@ def _step_node(
     prefix: str = "",
     phase: str = "deploy",
 ) -> NodePlan:
+    """The plan of one step of ``service`` (or of a runbook, with ``None``), after ``needs``."""
     d = config.defaults
     spec: dict[str, Any]
     if step.run is not None:
@@ -69,9 +70,10 @@ def step_environment(config: Config) -> dict[str, list[str]]:
     return found
 
 
-def _gate_node(
+def gate_node(
     gate: Gate, phase: str, needs: tuple[str, ...], base_dir: Path, config: Config
 ) -> NodePlan:
+    """The plan of one gate of an environment's ``phase`` (before or after), after ``needs``."""
     spec: dict[str, Any] = gate.spec.model_dump(mode="json", by_alias=True)
     spec["cwd"] = str(base_dir)
     if gate.kind in ("check", "soak"):  # the gates that run commands
@@ -111,7 +113,7 @@ def _environment_plan(
                 idempotent=True,
             )
         )
-    before += [_gate_node(g, "before", (), base_dir, config) for g in env.gates.before]
+    before += [gate_node(g, "before", (), base_dir, config) for g in env.gates.before]
     gate_keys = tuple(n.key for n in before)
     in_release = {i.service for i in items}
     depends = {
@@ -127,13 +129,13 @@ def _environment_plan(
         for step in service.deploy:
             if step.environments is not None and env.name not in step.environments:
                 continue
-            node = _step_node(config, service_name, step, base_dir, previous)
+            node = step_node(config, service_name, step, base_dir, previous)
             steps.append(node)
             previous = (node.key,)
             last[service_name] = node.key
     depended_on = {d for deps in depends.values() for d in deps}
     sinks = tuple(last[s] for s in last if s not in depended_on) or gate_keys
-    after = [_gate_node(g, "after", sinks, base_dir, config) for g in env.gates.after]
+    after = [gate_node(g, "after", sinks, base_dir, config) for g in env.gates.after]
     rollback: list[NodePlan] = []
     for item in items:
         service = config.services[item.service]
@@ -141,7 +143,7 @@ def _environment_plan(
         for step in service.rollback if service.rollback is not None else service.deploy:
             if step.environments is not None and env.name not in step.environments:
                 continue
-            node = _step_node(config, item.service, step, base_dir, chain, "rollback/", "rollback")
+            node = step_node(config, item.service, step, base_dir, chain, "rollback/", "rollback")
             rollback.append(node)
             chain = (node.key,)
     return EnvironmentPlan(

@@ -11,7 +11,7 @@ from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.api.paging import Cursor, limit_query, page_of
 from interlock.api.schemas import Page
 from interlock.api.text import Line, Text
-from interlock.engine import approvals, environments
+from interlock.engine import approval_views, approvals, environments
 
 router = APIRouter(tags=["approvals"])
 
@@ -66,7 +66,9 @@ def pending(
     Oldest first; follow `next_cursor` for more.
     """
     return page_of(
-        lambda after, n: approvals.pending_for(app.engine, app.access, who, limit=n, after=after),
+        lambda after, n: approval_views.pending_for(
+            app.engine, app.access, who, limit=n, after=after
+        ),
         key=lambda row: row[0],
         cursor=cursor,
         limit=limit,

@@ -13,7 +13,7 @@ from interlock.api.text import Line
 from interlock.domain.bounds import AttemptNumber, LogOffset, RecordId
 from interlock.domain.records import Deployment
 from interlock.domain.states import DeploymentState
-from interlock.engine import runbooks, views
+from interlock.engine import run_visibility, views
 from interlock.errors import NotFound
 
 router = APIRouter(tags=["deployments"])
@@ -88,7 +88,7 @@ def step_logs(
 
 def _readable(app: AppState, who: Any, deployment: Deployment) -> bool:
     if deployment.release_id is None:  # a runbook run: as the runbook runs API shows it
-        return runbooks.readable(app.engine, app.access, who, deployment)
+        return run_visibility.readable(app.engine, app.access, who, deployment)
     return app.access.can_read(who, views.release_services(app.engine, deployment.release_id))
 
 

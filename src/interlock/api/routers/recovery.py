@@ -14,7 +14,7 @@ from interlock.api.text import Line, Text
 from interlock.domain.bounds import RecordId
 from interlock.engine import incidents
 from interlock.engine.resolve import resolve
-from interlock.engine.rollback import rollback_service
+from interlock.engine.rollback_service import rollback_service
 from interlock.errors import NotFound
 
 router = APIRouter(tags=["recovery"])

@@ -26,7 +26,7 @@ from interlock.domain.plan import ReleasePlan
 from interlock.domain.records import Item
 from interlock.domain.states import ReleaseState
 from interlock.engine import views
-from interlock.engine.approvals import open_gates
+from interlock.engine.approval_views import open_gates
 from interlock.engine.queue import queued_behind
 from interlock.engine.releases import cancel_release, create_release
 from interlock.errors import Forbidden, InvalidInput, NotFound

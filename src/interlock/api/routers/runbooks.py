@@ -12,7 +12,7 @@ from interlock.api.paging import Cursor, limit_query, page_of
 from interlock.api.schemas import DeploymentOut, Page, StepOut
 from interlock.api.text import Line, Text
 from interlock.domain.bounds import RecordId
-from interlock.engine import runbooks, views
+from interlock.engine import run_visibility, runbooks, views
 from interlock.errors import NotFound
 
 router = APIRouter(tags=["runbooks"])
@@ -33,7 +33,7 @@ class SignIn(BaseModel):
 
 def _run_out(app: Any, who: Any, run_id: Id) -> dict[str, Any]:
     view = views.deployment_view(app.engine, run_id)
-    if view.deployment.kind != "runbook" or not runbooks.readable(
+    if view.deployment.kind != "runbook" or not run_visibility.readable(
         app.engine, app.access, who, view.deployment
     ):
         raise NotFound(f"no runbook run {run_id}")
@@ -103,7 +103,7 @@ def runs(
         key=lambda r: r.id,
         cursor=cursor,
         limit=limit,
-        keep=lambda r: runbooks.readable(app.engine, app.access, who, r),
+        keep=lambda r: run_visibility.readable(app.engine, app.access, who, r),
         out=lambda r: {
             "id": r.id,
             "runbook": r.runbook,
