@@ -130,8 +130,8 @@ def deliver_round(
     except (MissingSecret, KeyError) as exc:
         name = exc.variable if isinstance(exc, MissingSecret) else exc.args[0]
         error = f"the environment variable {name} is not set on the server"
-    else:
-        hide = variants([*hidden, *engine.secrets.values()])
+    hide = variants([*hidden, *engine.secrets.values()])
+    if error is None:
         with httpx.Client(
             timeout=hook.timeout, follow_redirects=False, verify=client_tls()
         ) as client:
@@ -152,7 +152,7 @@ def deliver_round(
                     continue
                 break
     if error:
-        error = mask(error, variants([*hidden, *engine.secrets.values()]))
+        error = mask(error, hide)
     _record(engine, hook, cursor, position, delivered, error)
     return Round(delivered, position, error)
 
