@@ -164,8 +164,8 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _state(event: AuditEvent) -> str | None:
-    state = _mapping(_facts(event).get("after")).get("state")
+def _state(facts: dict[str, Any]) -> str | None:
+    state = _mapping(facts.get("after")).get("state")
     return str(state) if state else None
 
 
@@ -189,11 +189,9 @@ def _change(tx: Any, deployment: Deployment, pattern: re.Pattern[str]) -> Change
         services = [f"{i.service}@{environment}" for i in items]
         events += tx.audit_of({"service": services}, seqs=(min(own), max(own)))
         events.sort(key=_seq)
-    used: list[AuditEvent] = []
-
-    def cite(event: AuditEvent) -> dict[str, Any]:
-        used.append(event)
-        return _facts(event)
+    used: list[AuditEvent] = []  # the events the change cites
+    cite = used.append
+    parsed = [(event, _facts(event)) for event in events]  # each body read once
 
     created = reason = author = on_behalf_of = None
     digests: dict[str, str] = {}
@@ -202,12 +200,12 @@ def _change(tx: Any, deployment: Deployment, pattern: re.Pattern[str]) -> Change
     overrides: dict[int, OverrideFact] = {}
     deployed: dict[str, str] = {}
     rolled_back: list[str] = []
-    for event in events:
-        facts = _facts(event)
+    for event, facts in parsed:
         data = facts.get("data") or {}
         after = _mapping(facts.get("after"))
         if event.object_type == "release" and event.action.endswith(".created"):
-            created = cite(event)
+            cite(event)
+            created = facts
             reason, author = created.get("reason"), event.actor
             on_behalf_of = data.get("on_behalf_of")
             digests = dict(after.get("digests") or {})
@@ -245,12 +243,14 @@ def _change(tx: Any, deployment: Deployment, pattern: re.Pattern[str]) -> Change
     reviews = tx.audit_of({"override": [str(n) for n in overrides]})
     for event in reviews:
         if event.action == "override.reviewed":
-            facts = cite(event)
+            cite(event)
+            facts = _facts(event)
             made = overrides[int(event.object_id)]
             overrides[made.id] = OverrideFact(
                 made.id, made.by, made.at, made.reason, event.actor, event.at, facts.get("reason")
             )
-    gate_facts = [_gate(n, [e for e in events if e.object_type == "gate"], cite) for n in gates]
+    gate_events = [(e, f) for e, f in parsed if e.object_type == "gate"]
+    gate_facts = [_gate(n, gate_events, cite) for n in gates]
     artifacts = tuple(
         ArtifactFact(
             i.service,
@@ -288,13 +288,13 @@ def _seq(event: AuditEvent) -> int:
     return event.seq
 
 
-def _gate(node: Any, events: list[AuditEvent], cite: Any) -> GateFact:
-    mine = [e for e in events if e.object_id == str(node.id) and _state(e)]
+def _gate(node: Any, events: list[tuple[AuditEvent, dict[str, Any]]], cite: Any) -> GateFact:
+    mine = [(e, f) for e, f in events if e.object_id == str(node.id) and _state(f)]
     if not mine:
         return GateFact(node.key, node.executor, node.state.value, node.finished_at, node.error)
-    last = mine[-1]
-    facts = cite(last)
-    return GateFact(node.key, node.executor, _state(last) or "", last.at, facts.get("reason"))
+    last, facts = mine[-1]
+    cite(last)
+    return GateFact(node.key, node.executor, _state(facts) or "", last.at, facts.get("reason"))
 
 
 def _findings(

@@ -52,17 +52,16 @@ def _deadlines(engine: Engine) -> None:
     approvals or a deploy window does not count.
     """
     now = engine.clock.now()
-    late = []
+    late: list[tuple[int, float]] = []  # (deployment, its deadline in seconds)
     with engine.db.read() as tx:
         for deployment in tx.running_with_deadline():
             started = tx.first_step_started(deployment.id)
-            limit = timedelta(seconds=float((deployment.settings or {})["deadline"]))
-            if started is not None and started + limit <= now:
-                late.append(deployment)
-    for deployment in late:
-        limit_s = float((deployment.settings or {})["deadline"])
+            limit = float((deployment.settings or {})["deadline"])
+            if started is not None and started + timedelta(seconds=limit) <= now:
+                late.append((deployment.id, limit))
+    for deployment_id, limit in late:
 
-        def work(tx: Any, deployment_id: int = deployment.id, limit: float = limit_s) -> None:
+        def work(tx: Any, deployment_id: int = deployment_id, limit: float = limit) -> None:
             current = tx.get_deployment(deployment_id, lock=True)
             if current is not None and current.finished_at is None:
                 abort(

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select, update
 
 from interlock.domain.records import Artifact, Observation
 from interlock.storage.base import QueryBase, found
-from interlock.storage.schema import artifacts, observations
+from interlock.storage.schema import artifacts, observations, release_items
 
 
 class ArtifactQueries(QueryBase):
@@ -110,8 +110,6 @@ class ArtifactQueries(QueryBase):
 
     def services_with_version(self, version: str) -> list[str]:
         """Services that have a registered artifact or a release of ``version``."""
-        from interlock.storage.schema import release_items
-
         found = {
             r.service
             for r in self.conn.execute(

@@ -438,8 +438,6 @@ class NodeQueries(QueryBase):
         self, services: Sequence[str], limit: int = 5000
     ) -> list[tuple[str, str, float]]:
         """(environment, step key, seconds) of recent successful runs of these services."""
-        from interlock.storage.schema import deployments
-
         if not services:
             return []
         rows = self.conn.execute(
