@@ -23,6 +23,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
+import engine as engine_bench  # noqa: E402  (bench/engine.py)
 from sqlalchemy import func, select  # noqa: E402
 from tests.support.server import Server  # noqa: E402
 
@@ -126,13 +127,8 @@ class GatedServer:
             return int(conn.execute(query).scalar_one())
 
     def unfinished(self, ids: list[int]) -> int:
-        query = (
-            select(func.count())
-            .select_from(releases)
-            .where(releases.c.id.in_(ids), releases.c.finished_at.is_(None))
-        )
-        with self.db.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+        """How many of these releases have not finished yet."""
+        return engine_bench._pending(self.db, ids)
 
     def wait_until(self, what: str, done: Any, timeout: float, pause: float = 0.05) -> None:
         deadline = time.monotonic() + timeout

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.support.api import Api
+from tests.support.api import served
 
 CONFIG = """\
 version: 1
@@ -16,8 +16,7 @@ services:
 
 
 def test_bad_release_bodies_name_the_field(pilot):
-    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
-    try:
+    with served(pilot, CONFIG) as api:
         client = api.admin()
 
         def refused(body: dict) -> list[dict]:
@@ -38,13 +37,10 @@ def test_bad_release_bodies_name_the_field(pilot):
         assert "no service named 'db'" in error["message"]
         with pilot.engine.db.read() as tx:  # nothing was created by any of them
             assert tx.list_releases(limit=10) == []
-    finally:
-        api.stop()
 
 
 def test_an_unknown_query_parameter_is_refused_not_ignored(pilot):
-    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
-    try:
+    with served(pilot, CONFIG) as api:
         client = api.admin()
         answer = client.get("/api/v1/releases", params={"created_by": "ann"})
         assert answer.status_code == 200
@@ -56,8 +52,6 @@ def test_an_unknown_query_parameter_is_refused_not_ignored(pilot):
         assert "did you mean 'service'?" in typo["detail"]
         # parameters of the endpoint's dependencies count too (the long-poll's since/wait)
         assert client.get("/api/v1/releases/1", params={"since": 0, "wait": 0}).status_code == 404
-    finally:
-        api.stop()
 
 
 RUNBOOK_CONFIG = """\
@@ -87,8 +81,7 @@ def _refusal(client: Any, says: str) -> Callable[..., None]:
 
 
 def test_control_characters_are_a_422_naming_the_field_on_both_backends(pilot):
-    api = Api(pilot.engine, pilot.configs, pilot.config(RUNBOOK_CONFIG), workers=0).start()
-    try:
+    with served(pilot, RUNBOOK_CONFIG) as api:
         client = api.admin()
         refused = _refusal(client, "control character U+")
 
@@ -122,13 +115,10 @@ def test_control_characters_are_a_422_naming_the_field_on_both_backends(pilot):
         )
         assert answer.status_code == 201, answer.text
         assert answer.json()["reason"] == "T-1: two lines\r\n\tand a tab"
-    finally:
-        api.stop()
 
 
 def test_a_required_runbook_parameter_given_empty_is_refused(pilot):
-    api = Api(pilot.engine, pilot.configs, pilot.config(RUNBOOK_CONFIG), workers=0).start()
-    try:
+    with served(pilot, RUNBOOK_CONFIG) as api:
         client = api.admin()
         for empty in ("", "  "):
             answer = client.post(
@@ -138,13 +128,10 @@ def test_a_required_runbook_parameter_given_empty_is_refused(pilot):
             assert answer.json()["errors"][0]["field"] == "params.region"
             assert "'region' is required" in answer.json()["detail"]
         assert client.get("/api/v1/runbook-runs").json()["items"] == []
-    finally:
-        api.stop()
 
 
 def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(pilot):
-    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
-    try:
+    with served(pilot, CONFIG) as api:
         client = api.admin()
         answer = client.post(
             "/api/v1/releases", content=b"\xff", headers={"content-type": "application/json"}
@@ -154,14 +141,11 @@ def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(pilot):
         assert answer.json()["errors"] == [
             {"field": "body", "message": "the body is not JSON in UTF-8"}
         ]
-    finally:
-        api.stop()
 
 
 def test_bidirectional_controls_are_a_422_naming_the_field_emoji_and_accents_are_fine(pilot):
     """A right-to-left override makes a reason read otherwise than it is stored (Trojan Source)."""
-    api = Api(pilot.engine, pilot.configs, pilot.config(RUNBOOK_CONFIG), workers=0).start()
-    try:
+    with served(pilot, RUNBOOK_CONFIG) as api:
         client = api.admin()
         refused = _refusal(client, "bidirectional control U+")
 
@@ -192,5 +176,3 @@ def test_bidirectional_controls_are_a_422_naming_the_field_emoji_and_accents_are
         )
         assert answer.status_code == 201, answer.text
         assert answer.json()["params"] == {"region": "zürich"}
-    finally:
-        api.stop()

@@ -12,7 +12,7 @@ import pytest
 
 from interlock.domain.bounds import MAX_ID, MAX_LOG_OFFSET
 from tests.helpers import wait_for
-from tests.support.api import Api
+from tests.support.api import served
 
 CONFIG = """\
 version: 1
@@ -26,9 +26,8 @@ runbooks:
 
 @pytest.fixture
 def api(pilot: Any) -> Any:
-    started = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=1).start()
-    yield started
-    started.stop()
+    with served(pilot, CONFIG, workers=1) as started:
+        yield started
 
 
 def refused(answer: Any, field: str, message: str = "") -> None:

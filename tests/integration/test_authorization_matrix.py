@@ -21,7 +21,7 @@ from fastapi.routing import iter_route_contexts
 
 from interlock.engine.recovery import recover
 from interlock.engine.steps import claim
-from tests.support.api import Api
+from tests.support.api import Api, served
 
 CONFIG = """\
 version: 1
@@ -465,8 +465,7 @@ def test_every_route_of_the_app_is_in_the_table(pilot):
 
 
 def test_every_route_answers_every_caller_as_the_table_says(pilot):
-    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
-    try:
+    with served(pilot, CONFIG) as api:
         world = build_world(pilot, api)
         calls: list[tuple[str, str, str, object, Any, bool]] = []
         for (method, route), rows in ROUTES.items():
@@ -486,5 +485,3 @@ def test_every_route_answers_every_caller_as_the_table_says(pilot):
                     f"{response.status_code} {response.text[:160]}"
                 )
         assert not wrong, f"{len(wrong)} of {len(calls)} answers differ:\n" + "\n".join(wrong)
-    finally:
-        api.stop()

@@ -18,7 +18,7 @@ from interlock.domain.bounds import MAX_ID
 from interlock.domain.records import Item
 from interlock.engine.releases import cancel_release, create_release
 from interlock.storage.db import Database
-from tests.support.api import Api
+from tests.support.api import Api, served
 
 CONFIG = """\
 version: 1
@@ -43,8 +43,7 @@ def _poll(client: Any, release_id: int, since: int, wait: float) -> tuple[dict[s
 
 
 def test_answers_at_once_when_this_process_commits_and_waits_out_otherwise(pilot):
-    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
-    try:
+    with served(pilot, CONFIG) as api:
         client = api.admin()
         release_id = _release(pilot)
         first = client.get(f"/api/v1/releases/{release_id}").json()
@@ -70,8 +69,6 @@ def test_answers_at_once_when_this_process_commits_and_waits_out_otherwise(pilot
         assert current["state"] == "cancelled"
         assert current["revision"] > first["revision"]
         assert time.monotonic() - cancelled_at < 5
-    finally:
-        api.stop()
 
 
 def test_a_change_committed_elsewhere_is_found_by_the_shared_poll(pilot):
@@ -138,8 +135,7 @@ def test_a_closed_watch_leaves_the_database_s_commit_hooks(pilot):
 
 
 def test_a_release_that_does_not_exist_is_a_404_at_once_whatever_the_wait(pilot):
-    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
-    try:
+    with served(pilot, CONFIG) as api:
         client = api.admin()
         for since, status in ((-1, 404), (0, 404), (MAX_ID, 404), (-2, 422), (2**62, 422)):
             began = time.monotonic()
@@ -148,5 +144,3 @@ def test_a_release_that_does_not_exist_is_a_404_at_once_whatever_the_wait(pilot)
             if status == 404:
                 assert answer.json()["detail"] == "no release 999"
             assert time.monotonic() - began < 5, since
-    finally:
-        api.stop()

@@ -17,7 +17,7 @@ from interlock.engine import incidents
 from interlock.engine.metrics import MetricsRequest, delivery_report
 from tests.helpers import wait_for
 from tests.integration.test_metrics_db import delivery_snapshot, rebuilt_snapshot
-from tests.support.api import Api, served
+from tests.support.api import Api, served, waiting_at_gate
 
 CONFIG = """\
 version: 1
@@ -50,16 +50,7 @@ def api(pilot: Any) -> Iterator[Api]:
 
 def waiting(client: Any, ref: str) -> int:
     """Release ``ref``; its id once production's approval gate waits."""
-    made = client.post("/api/v1/releases", json={"services": [ref], "reason": "PAY-1"})
-    assert made.status_code == 201, made.text
-    release_id = int(made.json()["id"])
-
-    def gate_waits() -> bool:
-        found = client.get(f"/api/v1/releases/{release_id}").json()
-        return any(g["state"] == "waiting" for g in found["waiting_on"])
-
-    wait_for(gate_waits, message=f"release {release_id} to wait for approval")
-    return release_id
+    return waiting_at_gate(client, ref, "PAY-1")
 
 
 def decide(client: Any, release_id: int, decision: str) -> None:

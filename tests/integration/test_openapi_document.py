@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.support.api import Api
+from tests.support.api import served
 
 CONFIG = """\
 version: 1
@@ -16,8 +16,7 @@ PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas
 
 
 def test_every_error_an_api_route_answers_is_documented_as_a_problem(pilot):
-    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
-    try:
+    with served(pilot, CONFIG) as api:
         client = api.admin()
         document = client.get("/openapi.json").json()
         assert "HTTPValidationError" not in document["components"]["schemas"]
@@ -36,13 +35,10 @@ def test_every_error_an_api_route_answers_is_documented_as_a_problem(pilot):
         export = document["paths"]["/api/v1/audit/export"]["get"]["responses"]["200"]
         assert list(export["content"]) == ["application/x-ndjson"]
         assert "200" in document["paths"]["/api/v1/artifacts"]["post"]["responses"]
-    finally:
-        api.stop()
 
 
 def test_the_api_docs_pages_load_nothing_from_another_site(pilot):
-    api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
-    try:
+    with served(pilot, CONFIG) as api:
         client = api.client(None)  # the docs hold no data: no token needed
         for page, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
             html = client.get(page)
@@ -52,5 +48,3 @@ def test_the_api_docs_pages_load_nothing_from_another_site(pilot):
             assert not [s for s in sources if "://" in s], sources
             script = client.get(f"/docs/assets/{asset}")
             assert script.status_code == 200 and len(script.content) > 100_000
-    finally:
-        api.stop()

@@ -14,8 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from interlock.cli.main import cli
-from tests.helpers import wait_for
-from tests.support.api import Api, served
+from tests.support.api import Api, served, waiting_at_gate
 
 SERVICES = [f"s{n}" for n in range(7)]
 CONFIG = f"""\
@@ -64,17 +63,7 @@ def pages(client: Any, path: str, limit: int, **params: Any) -> list[list[Any]]:
 
 def waiting(api: Api, client: Any, service: str) -> int:
     """Release ``service`` to production; its id once the approval gate waits."""
-    made = client.post("/api/v1/releases", json={"services": [f"{service}@1"], "reason": "OPS-1"})
-    assert made.status_code == 201, made.text
-    release_id = int(made.json()["id"])
-    wait_for(
-        lambda: any(
-            g["state"] == "waiting"
-            for g in client.get(f"/api/v1/releases/{release_id}").json()["waiting_on"]
-        ),
-        message=f"release {release_id} to wait for approval",
-    )
-    return release_id
+    return waiting_at_gate(client, f"{service}@1", "OPS-1")
 
 
 def run_cli(api: Api, user: str, *args: str) -> tuple[list[Any], str]:

@@ -16,6 +16,7 @@ from interlock.api.app import create_app
 from interlock.engine.configs import Configs
 from interlock.engine.identity import Identity
 from interlock.engine.runtime import Runtime
+from tests.helpers import wait_for
 from tests.support.server import free_port
 
 
@@ -113,3 +114,17 @@ def served(pilot: Any, config: str, *, workers: int = 0) -> Iterator[Api]:
         yield api
     finally:
         api.stop()
+
+
+def waiting_at_gate(client: httpx.Client, ref: str, reason: str) -> int:
+    """Release ``ref`` through ``client``; its id once an approval gate of it waits."""
+    made = client.post("/api/v1/releases", json={"services": [ref], "reason": reason})
+    assert made.status_code == 201, made.text
+    release_id = int(made.json()["id"])
+
+    def gate_waits() -> bool:
+        found = client.get(f"/api/v1/releases/{release_id}").json()
+        return any(g["state"] == "waiting" for g in found["waiting_on"])
+
+    wait_for(gate_waits, message=f"release {release_id} to wait for approval")
+    return release_id
