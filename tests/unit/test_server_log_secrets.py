@@ -56,6 +56,27 @@ def test_a_record_keeps_its_arguments_masked_for_formatters_that_read_them():
     assert split.getMessage() == "***"
 
 
+def test_a_secret_percent_encoded_in_a_form_of_the_clients_choosing_is_masked():
+    # Any client may encode any character of a URL: `%68` for `h`, lower-case hex,
+    # `+` for a blank. The access line logs the path as the client sent it.
+    secrets = KnownSecrets()
+    secrets.learn([SECRET, "two words"])
+    mask = SecretMask(secrets)
+    odd = "".join(f"%{ord(c):02x}" for c in SECRET)
+    access = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', None, None
+    )
+    access.args = ("127.0.0.1:5", "GET", f"/readyz?k={odd}&w=two+words", "1.1", 200)
+    assert mask.filter(access)
+    line = access.getMessage()
+    assert odd not in line and "two+words" not in line and SECRET not in line
+    assert "/readyz?k=***" in line
+    # A message with no secret keeps its encoding untouched.
+    plain = logging.LogRecord("x", logging.INFO, __file__, 1, "GET /a%20b?q=1+2", None, None)
+    assert mask.filter(plain)
+    assert plain.getMessage() == "GET /a%20b?q=1+2"
+
+
 def test_the_http_clients_request_lines_are_off_and_every_handler_masks():
     root = logging.getLogger()
     before = list(root.handlers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from typing import Any
+from urllib.parse import unquote_plus
 
 
 def configure(level: str) -> None:
@@ -33,21 +34,33 @@ class SecretMask(logging.Filter):
         super().__init__()
         self.secrets = secrets  # a KnownSecrets: it learns each config's values when parsed
 
+    def _mask(self, text: str) -> str:
+        """``text`` masked; a text that hides a secret only in a percent-encoding of its
+        own choosing (``%61`` for ``a``, lower-case hex, ``+`` for a blank: any client may
+        send a URL so) is masked in its decoded form."""
+        masked = self.secrets.mask(text)
+        if masked == text and ("%" in text or "+" in text):
+            decoded = unquote_plus(text)
+            hidden = self.secrets.mask(decoded)
+            if hidden != decoded:
+                return hidden
+        return masked
+
     def _masked_args(self, record: logging.LogRecord) -> tuple[Any, tuple[Any, ...]] | None:
         """The record's message and arguments, each argument masked, if that is enough:
         formatters that read the arguments (uvicorn's access lines) still find them."""
         if not isinstance(record.args, tuple) or not record.args:
             return None
-        args = tuple(self.secrets.mask(a) if isinstance(a, str) else a for a in record.args)
+        args = tuple(self._mask(a) if isinstance(a, str) else a for a in record.args)
         try:
             message = str(record.msg) % args
         except (TypeError, ValueError):
             return None
-        return (record.msg, args) if self.secrets.mask(message) == message else None
+        return (record.msg, args) if self._mask(message) == message else None
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = self.secrets.mask(message)
+        masked = self._mask(message)
         if masked != message:
             record.msg, record.args = self._masked_args(record) or (masked, ())
         if record.exc_info and not record.exc_text:
