@@ -24,7 +24,7 @@ from interlock.engine.core import Engine
 from interlock.engine.progress import abort, start_queued
 from interlock.engine.recovery import recover
 from interlock.engine.releases import start_scheduled
-from interlock.events.dispatcher import deliver_webhooks
+from interlock.engine.events.dispatcher import deliver_webhooks
 
 if TYPE_CHECKING:
     from interlock.storage.leader import Leadership

@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from interlock.domain.records import Deployment, Node, Release
+from interlock.domain.windows import WindowPolicy
+from interlock.domain.windows import decide as window_decide
 from interlock.errors import InvalidInput
 from interlock.executors.base import StepContext, StepResult
 from interlock.executors.http import HttpExecutor
 from interlock.executors.shell import ShellExecutor
 from interlock.gates.prometheus import PrometheusClient, evaluate_metric
-from interlock.gates.window import WindowPolicy
-from interlock.gates.window import decide as window_decide
 from interlock.spec.metric_gate import MetricGateSpec
 from interlock.spec.windows import WindowSpec
 

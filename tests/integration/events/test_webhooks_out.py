@@ -12,7 +12,7 @@ from interlock.engine import artifacts, views
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
 from interlock.engine.releases import create_release
-from interlock.events import dispatcher
+from interlock.engine.events import dispatcher
 from interlock.storage.db import Database
 from tests.conftest import FAST
 from tests.helpers import running, wait_release_end
