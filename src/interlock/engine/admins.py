@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from interlock.errors import Conflict, NotFound
+from interlock.errors import Conflict
 
 ADMIN = "admin"
 WHAT_TO_DO = (
@@ -25,12 +25,8 @@ WHAT_TO_DO = (
 
 def config_admins(engine: Any) -> set[str]:
     """The members of role ``admin`` named by the active config."""
-    if engine.configs is None:
-        return set()
-    try:
-        return set(engine.configs.active().config.roles.get(ADMIN, []))
-    except NotFound:
-        return set()
+    active = engine.configs.loaded()
+    return set(active.config.roles.get(ADMIN, [])) if active is not None else set()
 
 
 def admins_who_can_sign_in(

@@ -23,6 +23,7 @@ from interlock.engine.identity import Principal, principal_of
 from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 from interlock.gates import Decision
 from interlock.gates.approval import Slot, SlotStatus, assign, counting, satisfied, slots
+from interlock.spec.model import Config
 
 
 def content_hash(release: Release) -> str:
@@ -34,9 +35,14 @@ def content_hash(release: Release) -> str:
     return hashlib.sha256(canonical(body).encode()).hexdigest()
 
 
+def _config(engine: Engine) -> Config | None:
+    active = engine.configs.loaded()
+    return active.config if active is not None else None
+
+
 def members_lookup(tx: Any, engine: Engine) -> Callable[[Slot], set[str]]:
     """Who is in a slot's group: the config's roles and teams plus those stored by API."""
-    config = engine.configs.active().config if engine.configs is not None else None
+    config = _config(engine)
     cache: dict[tuple[str, str], set[str]] = {}
 
     def members(slot: Slot) -> set[str]:
@@ -54,7 +60,7 @@ def members_lookup(tx: Any, engine: Engine) -> Callable[[Slot], set[str]]:
 
 def people_lookup(tx: Any, engine: Engine) -> Callable[[str], tuple[User, Principal] | None]:
     """A stored user and its Principal (config and API groups), read once per name in ``tx``."""
-    config = engine.configs.active().config if engine.configs is not None else None
+    config = _config(engine)
     roles = config.roles if config is not None else {}
     teams = config.teams if config is not None else {}
     cache: dict[str, tuple[User, Principal] | None] = {}
@@ -76,8 +82,6 @@ def may_approve(
     people: Callable[[str], tuple[User, Principal] | None] | None = None,
 ) -> Callable[[str], bool]:
     """Whether a person holds the approve permission there now (config and API groups)."""
-    if engine.configs is None:
-        return lambda name: True
     access = Access(engine.configs)
     person = people or people_lookup(tx, engine)
 
@@ -94,16 +98,13 @@ def may_approve(
 
 
 def owners_of(engine: Engine, release: Release) -> list[str]:
-    config = engine.configs.active().config if engine.configs is not None else None
+    config = _config(engine)
     if config is None:
         return []
-    return sorted(
-        {
-            config.services[i.service].owner
-            for i in release.items
-            if i.service in config.services and config.services[i.service].owner
-        }
-    )
+    owners = {
+        config.services[i.service].owner for i in release.items if i.service in config.services
+    }
+    return sorted(owner for owner in owners if owner)
 
 
 def gate_status(

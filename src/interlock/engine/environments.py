@@ -6,7 +6,6 @@ from typing import Any
 
 from interlock.domain.records import EnvironmentLock, Override
 from interlock.domain.states import NodeState
-from interlock.engine.configs import known
 from interlock.engine.core import Engine
 from interlock.engine.progress import start_queued
 from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -14,7 +13,7 @@ from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 def lock(engine: Engine, *, environment: str, actor: str, reason: str) -> EnvironmentLock:
     """Stop every new deployment to ``environment`` until it is unlocked."""
-    known(engine, environment)
+    engine.configs.known(environment)
     if not reason.strip():
         raise InvalidInput("say why the environment is locked", field="reason")
     now = engine.clock.now()

@@ -15,7 +15,6 @@ from typing import Any
 
 from interlock.domain.records import Deployment, Incident, Release
 from interlock.domain.states import NodeState
-from interlock.engine.configs import known
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.errors import Conflict, InvalidInput, NotFound
 
@@ -116,7 +115,7 @@ def open_incident(
     """
     if not summary.strip():
         raise InvalidInput("an incident needs a summary", field="summary")
-    known(engine, environment)
+    engine.configs.known(environment)
     now = engine.clock.now()
 
     def work(tx: Any) -> Incident:

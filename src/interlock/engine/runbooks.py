@@ -14,7 +14,6 @@ from typing import Any
 from interlock.domain.plan import NodePlan
 from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import DeploymentState, NodeState
-from interlock.engine.configs import known
 from interlock.engine.core import Engine
 from interlock.engine.gate_outcome import apply_gate_decision
 from interlock.engine.graph import promote
@@ -140,7 +139,7 @@ def run(
 ) -> Deployment:
     """Start a run of runbook ``name`` (permission ``runbook.run`` in its environment)."""
     if environment is not None:
-        known(engine, environment)
+        engine.configs.known(environment)
     access.require(who, "runbook.run", environment=environment)
     now = engine.clock.now()
 

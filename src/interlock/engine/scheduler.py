@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.engine.checkpoints import publish_when_due
 from interlock.engine.core import Engine
+from interlock.engine.events.dispatcher import deliver_webhooks
 from interlock.engine.progress import abort, start_queued
 from interlock.engine.recovery import recover
 from interlock.engine.releases import start_scheduled
-from interlock.engine.events.dispatcher import deliver_webhooks
 
 if TYPE_CHECKING:
     from interlock.storage.leader import Leadership
