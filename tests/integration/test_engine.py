@@ -9,8 +9,8 @@ import pytest
 from interlock.domain.states import DeploymentState, NodeState, ReleaseState
 from interlock.engine import views
 from interlock.engine.core import Engine
-from interlock.errors import NotFound
 from interlock.engine.releases import cancel_release
+from interlock.errors import NotFound
 from tests.helpers import process_alive, running, wait_for, wait_release_end
 
 PIPELINE = """\

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from interlock.errors import Conflict
+from interlock.storage.tx import Tx
 
 ADMIN = "admin"
 WHAT_TO_DO = (
@@ -30,7 +31,7 @@ def config_admins(engine: Any) -> set[str]:
 
 
 def admins_who_can_sign_in(
-    tx: Any,
+    tx: Tx,
     from_config: Iterable[str],
     now: datetime,
     *,
@@ -55,7 +56,7 @@ def admins_who_can_sign_in(
 
 
 def keep_an_admin(
-    tx: Any,
+    tx: Tx,
     engine: Any,
     now: datetime,
     *,
@@ -83,7 +84,7 @@ def keep_an_admin(
 
 
 def keep_an_admin_in_config(
-    tx: Any, before: Iterable[str], after: Iterable[str], now: datetime, *, version: int
+    tx: Tx, before: Iterable[str], after: Iterable[str], now: datetime, *, version: int
 ) -> None:
     """Raise :class:`Conflict` if a new config's ``roles: admin:`` leaves no admin who can sign in.
 

@@ -24,6 +24,7 @@ from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 from interlock.gates import Decision
 from interlock.gates.approval import Slot, SlotStatus, assign, counting, satisfied, slots
 from interlock.spec.model import Config
+from interlock.storage.tx import Tx
 
 
 def content_hash(release: Release) -> str:
@@ -40,7 +41,7 @@ def _config(engine: Engine) -> Config | None:
     return active.config if active is not None else None
 
 
-def members_lookup(tx: Any, engine: Engine) -> Callable[[Slot], set[str]]:
+def members_lookup(tx: Tx, engine: Engine) -> Callable[[Slot], set[str]]:
     """Who is in a slot's group: the config's roles and teams plus those stored by API."""
     config = _config(engine)
     cache: dict[tuple[str, str], set[str]] = {}
@@ -58,7 +59,7 @@ def members_lookup(tx: Any, engine: Engine) -> Callable[[Slot], set[str]]:
     return members
 
 
-def people_lookup(tx: Any, engine: Engine) -> Callable[[str], tuple[User, Principal] | None]:
+def people_lookup(tx: Tx, engine: Engine) -> Callable[[str], tuple[User, Principal] | None]:
     """A stored user and its Principal (config and API groups), read once per name in ``tx``."""
     config = _config(engine)
     roles = config.roles if config is not None else {}
@@ -75,7 +76,7 @@ def people_lookup(tx: Any, engine: Engine) -> Callable[[str], tuple[User, Princi
 
 
 def may_approve(
-    tx: Any,
+    tx: Tx,
     engine: Engine,
     environment: str,
     services: list[str],
@@ -108,7 +109,7 @@ def owners_of(engine: Engine, release: Release) -> list[str]:
 
 
 def gate_status(
-    tx: Any,
+    tx: Tx,
     engine: Engine,
     node: Node,
     environment: str,
@@ -136,7 +137,7 @@ def gate_status(
 
 
 def decide_approval(
-    tx: Any,
+    tx: Tx,
     engine: Engine,
     node: Node,
     deployment: Deployment,
@@ -183,7 +184,7 @@ def approval_gates(release: Release, environment: str) -> list[str]:
     )
 
 
-def _pick_environment(tx: Any, release: Release) -> str:
+def _pick_environment(tx: Tx, release: Release) -> str:
     """The environment whose approval gate the release waits on now."""
     for deployment in sorted(tx.list_deployments(release_id=release.id), key=lambda d: d.id):
         if deployment.state in TERMINAL_DEPLOYMENT:
@@ -219,7 +220,7 @@ def give(
         raise InvalidInput("a rejection needs a comment that says why", field="comment")
     now = engine.clock.now()
 
-    def work(tx: Any) -> dict[str, Any]:
+    def work(tx: Tx) -> dict[str, Any]:
         release = tx.get_release(release_id)
         if release is None or not access.can_read(who, [i.service for i in release.items]):
             raise NotFound(f"no release {release_id}")
@@ -257,7 +258,7 @@ def give(
 
 
 def _named_gate(
-    tx: Any, release: Release, environment: str | None, gate: str | None
+    tx: Tx, release: Release, environment: str | None, gate: str | None
 ) -> tuple[str, str]:
     """The environment and approval gate a decision is about: given, or the only one."""
     env = environment or _pick_environment(tx, release)
@@ -283,7 +284,7 @@ def _require_signer(access: Any, who: Principal, release: Release, env: str, dec
 
 
 def _gate_node(
-    tx: Any, release: Release, env: str, key: str
+    tx: Tx, release: Release, env: str, key: str
 ) -> tuple[Deployment | None, Node | None]:
     """The release's deployment to ``env`` and its gate node, locked (``None`` if not reached)."""
     deployment = next(
@@ -315,7 +316,7 @@ def _plan_spec(release: Release, env: str, key: str) -> dict[str, Any]:
 
 
 def _require_in_slots(
-    tx: Any,
+    tx: Tx,
     engine: Engine,
     who: Principal,
     release: Release,
@@ -334,7 +335,7 @@ def _require_in_slots(
 
 
 def _record(
-    tx: Any,
+    tx: Tx,
     who: Principal,
     release: Release,
     env: str,

@@ -7,12 +7,12 @@ and calls nothing above it (see docs/architecture.md, "Layers of the engine").
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from interlock.domain.records import Deployment, Node
 from interlock.domain.states import NodeState
 from interlock.engine.core import SYSTEM_ACTOR
 from interlock.engine.transitions import move_node
+from interlock.storage.tx import Tx
 
 
 def _limited(deployment: Deployment) -> bool:
@@ -22,7 +22,7 @@ def _limited(deployment: Deployment) -> bool:
     return bool(limit) and int(settings.get("services") or 0) > limit
 
 
-def promote(tx: Any, deployment: Deployment, *, at: datetime) -> None:
+def promote(tx: Tx, deployment: Deployment, *, at: datetime) -> None:
     """Make ready every pending node with no open needs, within the train's parallel limit.
 
     A train with no more services than the limit takes one UPDATE; a larger
@@ -58,7 +58,7 @@ def promote(tx: Any, deployment: Deployment, *, at: datetime) -> None:
             tx.made_ready([node.id])
 
 
-def free_dependents(tx: Any, node: Node, deployment: Deployment, *, at: datetime) -> None:
+def free_dependents(tx: Tx, node: Node, deployment: Deployment, *, at: datetime) -> None:
     """``node`` is done: count it off its dependents' needs and make ready who may run."""
     if not _limited(deployment):
         tx.made_ready(tx.satisfy(node, at))
@@ -67,7 +67,7 @@ def free_dependents(tx: Any, node: Node, deployment: Deployment, *, at: datetime
         promote(tx, deployment, at=at)
 
 
-def wake_parent(tx: Any, run_: Deployment, *, at: datetime) -> None:
+def wake_parent(tx: Tx, run_: Deployment, *, at: datetime) -> None:
     """A run started by a pipeline step ended: let that step look again."""
     if run_.parent_node_id is None:
         return

@@ -21,6 +21,7 @@ from interlock.engine.core import Engine
 from interlock.engine.releases import store_release
 from interlock.errors import Conflict, InvalidInput, NotFound
 from interlock.spec.planner import gate_node, step_node
+from interlock.storage.tx import Tx
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def rollback_service(
     if dry_run:
         return dry_run_view(plan, service, environment, target, reason)
 
-    def work(tx: Any) -> Any:
+    def work(tx: Tx) -> Any:
         items = pin(
             tx, [Item(service, target.version, target.digest)], required=env_spec.require_artifacts
         )
@@ -86,7 +87,7 @@ def rollback_service(
     }
 
 
-def find_target(tx: Any, service: str, environment: str, to_version: str | None) -> Target:
+def find_target(tx: Tx, service: str, environment: str, to_version: str | None) -> Target:
     """The version ``service`` goes back to in ``environment``; :class:`Conflict` if none may."""
     current = tx.inventory_entry(service, environment)
     if current is None:

@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from interlock.engine.checkpoints import publish_when_due
 from interlock.engine.core import Engine
@@ -25,6 +25,7 @@ from interlock.engine.events.dispatcher import deliver_webhooks
 from interlock.engine.progress import abort, start_queued
 from interlock.engine.recovery import recover
 from interlock.engine.releases import start_scheduled
+from interlock.storage.tx import Tx
 
 if TYPE_CHECKING:
     from interlock.storage.leader import Leadership
@@ -61,7 +62,7 @@ def _deadlines(engine: Engine) -> None:
                 late.append((deployment.id, limit))
     for deployment_id, limit in late:
 
-        def work(tx: Any, deployment_id: int = deployment_id, limit: float = limit) -> None:
+        def work(tx: Tx, deployment_id: int = deployment_id, limit: float = limit) -> None:
             current = tx.get_deployment(deployment_id, lock=True)
             if current is not None and current.finished_at is None:
                 abort(
@@ -80,7 +81,7 @@ def _queues(engine: Engine) -> None:
         environments = tx.environments_with_queue()
     for environment in environments:
 
-        def work(tx: Any, environment: str = environment) -> None:
+        def work(tx: Tx, environment: str = environment) -> None:
             start_queued(tx, environment, at=engine.clock.now())
 
         engine.db.run(work)
