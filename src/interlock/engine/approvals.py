@@ -173,9 +173,9 @@ def decide_approval(
 
 
 def approval_gates(release: Release, environment: str) -> list[str]:
-    for env in release.plan.get("environments", []):
-        if env["name"] == environment:
-            return [n["name"] for n in env["nodes"] if n["executor"] == "approval"]
+    for env in release.planned.environments:
+        if env.name == environment:
+            return [n.name for n in env.nodes if n.executor == "approval"]
     raise InvalidInput(
         f"release {release.id} does not go to {environment!r} (its route: "
         + ", ".join(release.route)
@@ -305,14 +305,7 @@ def _gate_node(
 
 def _plan_spec(release: Release, env: str, key: str) -> dict[str, Any]:
     """The gate's spec as the release planned it (rules and expiry are those of then)."""
-    spec: dict[str, Any] = next(
-        n["spec"]
-        for e in release.plan["environments"]
-        if e["name"] == env
-        for n in e["nodes"]
-        if n["key"] == key
-    )
-    return spec
+    return release.planned.environment(env).node(key).spec
 
 
 def _require_in_slots(

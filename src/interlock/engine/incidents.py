@@ -21,9 +21,8 @@ from interlock.storage.tx import Tx
 
 
 def open_for_failure(tx: Tx, deployment: Deployment, *, at: datetime, error: str) -> None:
-    settings = deployment.settings or {}
     environment = deployment.environment
-    if not settings.get("production") or deployment.release_id is None or environment is None:
+    if not deployment.rules.production or deployment.release_id is None or environment is None:
         return
     if tx.first_step_started(deployment.id) is None:
         return  # nothing changed in the environment (it stopped at a gate): no incident

@@ -48,7 +48,7 @@ def open_deployment(
         state=DeploymentState.QUEUED,
         created_by=actor,
         at=at,
-        settings=env.settings,
+        settings=env.settings.to_json(),
     )
     tx.audit(
         at=at,
@@ -92,7 +92,7 @@ def start_queued(tx: Tx, environment: str, *, at: datetime) -> list[int]:
     for deployment in queued:
         services = wanted[deployment.id]
         if services & busy:
-            if (deployment.settings or {}).get("concurrency") == "refuse":
+            if deployment.rules.concurrency == "refuse":
                 finish_deployment(
                     tx,
                     deployment,
@@ -349,7 +349,7 @@ def _release_follows(tx: Tx, deployment: Deployment, target: ReleaseState, *, at
 def deployment_failed(tx: Tx, deployment: Deployment, *, at: datetime, error: str) -> None:
     """Nothing runs any more and something failed: follow ``on_failure``."""
     incidents.open_for_failure(tx, deployment, at=at, error=error)
-    mode = (deployment.settings or {}).get("on_failure", "fail")
+    mode = deployment.rules.on_failure
     if mode in ("rollback", "rollback_service") and deployment.kind == "deploy":
         appended = rollback.start_rollback(
             tx, deployment, at=at, error=error, only_failed=mode == "rollback_service"

@@ -49,7 +49,7 @@ def create_release(
     )
     if authorize is not None:
         authorize(draft)
-    required = any(e.settings.get("require_artifacts") for e in draft.environments)
+    required = any(e.settings.require_artifacts for e in draft.environments)
     now = engine.clock.now()
     scheduled = scheduled_at is not None and scheduled_at > now
 
@@ -134,7 +134,7 @@ def store_release(
 def _check_promotion(tx: Tx, plan: ReleasePlan) -> None:
     """Refuse at once a route that starts part-way with artifacts not proven before it."""
     first = plan.environments[0]
-    previous = first.settings.get("previous")
+    previous = first.settings.previous
     if not previous:
         return
     missing = [

@@ -7,6 +7,7 @@ with ``on_failure: pause``. The decision is audited with its reason.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from interlock.domain.records import Node
@@ -81,9 +82,9 @@ def resolve(
             )
             node_done(tx, node, at=now)
         else:
-            settings = dict(deployment.settings or {})
-            settings["on_failure"] = "rollback" if action == "rollback" else "fail"
-            tx.update_deployment(deployment.id, deployment.state, settings=settings)
+            decided = "rollback" if action == "rollback" else "fail"
+            settings = dataclasses.replace(deployment.rules, on_failure=decided)
+            tx.update_deployment(deployment.id, deployment.state, settings=settings.to_json())
             move_node(
                 tx,
                 node,

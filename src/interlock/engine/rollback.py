@@ -58,7 +58,7 @@ def start_rollback(
         return None
     release = tx.require_release_of(deployment)
     env = ReleasePlan.from_json(release.plan).environment(deployment.environment or "")
-    depends: dict[str, list[str]] = env.settings.get("depends", {})
+    depends = env.settings.depends
     plans: list[NodePlan] = []
     last: dict[str, str] = {}
     for service in _reverse_order(targets, depends):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from interlock.domain.plan import NodePlan
+from interlock.domain.plan import EnvironmentSettings, NodePlan
 from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import DeploymentState, NodeState
 from interlock.engine.core import Engine
@@ -100,7 +100,7 @@ def start_run(
             params=values,
             incident_id=incident_id,
             parent_node_id=parent_node_id,
-            settings={"on_failure": "fail"},
+            settings=EnvironmentSettings(on_failure="fail").to_json(),
         )
     )
     tx.audit(

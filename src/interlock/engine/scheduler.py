@@ -57,8 +57,12 @@ def _deadlines(engine: Engine) -> None:
     with engine.db.read() as tx:
         for deployment in tx.running_with_deadline():
             started = tx.first_step_started(deployment.id)
-            limit = float((deployment.settings or {})["deadline"])
-            if started is not None and started + timedelta(seconds=limit) <= now:
+            limit = deployment.rules.deadline
+            if (
+                started is not None
+                and limit is not None
+                and started + timedelta(seconds=limit) <= now
+            ):
                 late.append((deployment.id, limit))
     for deployment_id, limit in late:
 

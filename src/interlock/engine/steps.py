@@ -272,7 +272,7 @@ def complete(tx: Tx, engine: Engine, job: Job, result: StepResult) -> None:
             **common,
         )
         tx.notify("work")
-    elif (job.deployment.settings or {}).get("on_failure") == "pause":
+    elif job.deployment.rules.on_failure == "pause":
         why = f"{result.error}; paused for a person (on_failure: pause)"
         move_node(
             tx,
