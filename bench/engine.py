@@ -536,7 +536,7 @@ def main() -> None:
     db = Database(url, pool_size=max(counts) + 4)
     upgrade(db)
     engine = Engine(db, settings=Settings(tick=1.0, poll_interval=0.5))
-    configs = Configs(engine)
+    configs = engine.configs
     configs.load_file(config, actor="bench")
 
     baseline = raw_commit_rate(url)

@@ -344,7 +344,6 @@ def period(days: float | None = None) -> tuple[str, str]:
 def measure(db: Database, repeat: int) -> list[tuple[str, float, str]]:
     """Every figure: (what, seconds, a result to show it computed something)."""
     from interlock.engine.clock import ManualClock
-    from interlock.engine.configs import Configs
     from interlock.engine.core import Engine
     from interlock.engine.exposition import DeliveryCollector
     from interlock.engine.metrics import MetricsRequest, delivery_report, manual_steps_report
@@ -352,7 +351,6 @@ def measure(db: Database, repeat: int) -> list[tuple[str, float, str]]:
     from interlock.storage.metrics import MetricScope
 
     engine = Engine(db)
-    Configs(engine)
     since, until = period()
     figures: list[tuple[str, float, str]] = []
 

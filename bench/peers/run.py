@@ -115,7 +115,7 @@ class Interlock:
         self.engine = engine_bench.Engine(
             self.db, settings=engine_bench.Settings(tick=1.0, poll_interval=0.5)
         )
-        self.configs = engine_bench.Configs(self.engine)
+        self.configs = self.engine.configs
         self.configs.load_file(config, actor="bench")
         with self.db.engine.connect() as conn:
             mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()

@@ -10,7 +10,6 @@ import json
 import subprocess
 from pathlib import Path
 
-from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
 from interlock.storage.db import Database
 from tests.helpers import write_config
@@ -52,7 +51,6 @@ def test_metrics_from_the_command_line(project, server, database_url):
     db = Database(database_url)
     try:
         engine = Engine(db)
-        Configs(engine)
         seed(engine)
     finally:
         db.dispose()

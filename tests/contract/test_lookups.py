@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from interlock.domain.states import DeploymentState
 from interlock.errors import NotFound
 from interlock.storage.db import Database
 from interlock.storage.tx import Tx
-from tests.contract.conftest import seed_ready_nodes
+from tests.contract.conftest import NOW, seed_ready_nodes
 
 MISSING: list[tuple[str, Callable[[Tx], Any], Callable[[Tx], Any], str]] = [
     ("release", lambda tx: tx.get_release(999), lambda tx: tx.require_release(999), "release 999"),
@@ -37,6 +38,12 @@ MISSING: list[tuple[str, Callable[[Tx], Any], Callable[[Tx], Any], str]] = [
     ("user", lambda tx: tx.get_user("zed"), lambda tx: tx.require_user("zed"), "user 'zed'"),
     ("token", lambda tx: tx.get_token(9), lambda tx: tx.require_token(9), "token 9"),
     ("override", lambda tx: tx.get_override(9), lambda tx: tx.require_override(9), "override 9"),
+    (
+        "environment lock",
+        lambda tx: tx.environment_lock("staging"),
+        lambda tx: tx.require_environment_lock("staging"),
+        "lock on staging",
+    ),
 ]
 
 
@@ -66,3 +73,30 @@ def test_require_returns_what_get_finds(db: Database) -> None:
         release = tx.require_release(deployment.release_id, plan=False)
         assert release.items[0].service == "api"
         assert node == tx.get_node(node_id)
+
+
+def test_the_release_of_a_deployment_is_required_and_a_runbook_run_has_none(db: Database) -> None:
+    (node_id,) = seed_ready_nodes(db, 1)
+    with db.transaction() as tx:
+        deployment = tx.require_deployment(tx.require_node(node_id).deployment_id)
+        assert tx.require_release_of(deployment, plan=False).items[0].service == "api"
+        run_id = tx.insert_deployment(
+            release_id=None,
+            kind="runbook",
+            environment="staging",
+            env_index=0,
+            state=DeploymentState.RUNNING,
+            created_by="ann",
+            at=NOW,
+        )
+        run = tx.require_deployment(run_id)
+        with pytest.raises(NotFound) as raised:
+            tx.require_release_of(run)
+    assert raised.value.detail == f"no release of deployment {run_id} (it is a runbook run)"
+
+
+def test_a_held_environment_lock_is_required(db: Database) -> None:
+    with db.transaction() as tx:
+        assert tx.lock_environment("staging", "ann", "incident", NOW)
+        lock = tx.require_environment_lock("staging")
+    assert (lock.locked_by, lock.reason) == ("ann", "incident")

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from interlock.engine.configs import Configs
 from tests.helpers import write_config
 
 
@@ -17,7 +16,7 @@ class Pilot:
     def __init__(self, engine: Any, directory: Path) -> None:
         self.engine = engine
         self.dir = directory
-        self.configs = Configs(engine)
+        self.configs = engine.configs
 
     def config(self, text: str) -> Path:
         path = write_config(self.dir, text)

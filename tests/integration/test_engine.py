@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from interlock.domain.states import DeploymentState, NodeState, ReleaseState
 from interlock.engine import views
+from interlock.engine.core import Engine
 from interlock.engine.releases import cancel_release
+from interlock.errors import NotFound
 from tests.helpers import process_alive, running, wait_for, wait_release_end
 
 PIPELINE = """\
@@ -229,6 +233,23 @@ def test_invalid_config_is_refused_and_the_old_one_stays(pilot):
     assert pilot.configs.active().version == 1
     [rejected] = views.audit_events(pilot.engine, actions=["config.rejected"])
     assert rejected.actor == "tester"
+
+
+def test_every_engine_on_the_database_reads_the_config_a_server_loaded(pilot):
+    """A worker or a restarted server owns its config holder: nothing has to attach one."""
+    worker = Engine(pilot.engine.db, settings=pilot.engine.settings)
+    assert worker.configs.loaded() is None
+    with pytest.raises(NotFound, match="no configuration has been loaded"):
+        worker.configs.active()
+    pilot.config(PIPELINE)
+    assert worker.configs.active().version == 1
+    assert [e.name for e in worker.configs.active().config.environments] == [
+        "staging",
+        "production",
+    ]
+    worker.configs.known("production")
+    with pytest.raises(NotFound, match="no environment named 'prod'"):
+        worker.configs.known("prod")
 
 
 def test_same_service_and_environment_run_one_at_a_time(pilot):

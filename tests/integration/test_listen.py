@@ -15,7 +15,6 @@ import pytest
 from interlock.domain.records import Item
 from interlock.domain.states import NodeState
 from interlock.engine import views
-from interlock.engine.configs import Configs
 from interlock.engine.core import Engine, Settings
 from interlock.engine.releases import cancel_release, create_release
 from interlock.engine.runtime import Runtime
@@ -46,7 +45,7 @@ class Other:
     def __init__(self, url: str, directory) -> None:
         self.db = Database(url)
         self.engine = Engine(self.db, settings=Settings(poll_interval=POLL))
-        self.configs = Configs(self.engine)
+        self.configs = self.engine.configs
         self.configs.load_file(write_config(directory, CONFIG), actor="tester")
 
     def release(self, service: str) -> int:

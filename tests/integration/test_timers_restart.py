@@ -17,7 +17,6 @@ from interlock.domain.states import NodeState, ReleaseState
 from interlock.engine import approvals
 from interlock.engine.access import Access
 from interlock.engine.clock import ManualClock
-from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
 from interlock.engine.identity import Identity, Principal
 from interlock.storage.db import Database
@@ -34,7 +33,6 @@ def engine_at(database_url: str, when: datetime) -> Iterator[tuple[Engine, Manua
     """A fresh engine on ``database_url`` with its own clock: a restarted server."""
     clock = ManualClock(when)
     engine = Engine(Database(database_url), clock=clock, settings=type(FAST)(**FAST.__dict__))
-    Configs(engine)
     try:
         yield engine, clock
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,3 +27,12 @@ def test_the_layers_of_the_package_and_of_the_engine_are_kept() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Engine layers" in done.stdout and "Package layers" in done.stdout
     assert " 0 broken" in done.stdout
+
+
+def test_no_arrow_goes_back_as_a_listed_exception() -> None:
+    """The contracts list no ``ignore_imports``: every arrow goes one way, none excused."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    assert {c["id"] for c in contracts} >= {"package-layers", "engine-layers"}
+    excused = {c["id"]: c["ignore_imports"] for c in contracts if c.get("ignore_imports")}
+    assert excused == {}

@@ -45,7 +45,7 @@ def test_steps_in_order_with_defaults_and_filters():
     migrate, canary = prod.nodes[0], prod.nodes[1]
     assert (migrate.timeout, migrate.retries, migrate.idempotent) == (120, 1, True)
     assert (canary.timeout, canary.idempotent) == (30, False)
-    assert migrate.spec["cwd"] == "/srv/app" and prod.settings["production"] is True
+    assert migrate.spec["cwd"] == "/srv/app" and prod.settings.production is True
 
 
 def test_until_stops_the_route():

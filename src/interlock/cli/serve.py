@@ -282,7 +282,6 @@ def server(
 
     from interlock.api.app import create_app
     from interlock.api.bodies import BodyLimits
-    from interlock.engine.configs import Configs
     from interlock.engine.runtime import Runtime
     from interlock.storage.migrate import ensure_schema
 
@@ -300,7 +299,7 @@ def server(
     mask_secrets(engine.secrets)
     lock = engine.db.hold_exclusive()
     ensure_schema(engine.db, create_if_empty=True)
-    configs = Configs(engine)
+    configs = engine.configs
     stored, changed = _load_config(configs, config_path)
     log.info(
         "config %s loaded as version %d%s",
@@ -417,7 +416,6 @@ def worker(
     and takes part in the scheduler election (exactly one process runs the
     timers and lease recovery; another takes over within seconds of its death).
     """
-    from interlock.engine.configs import Configs
     from interlock.engine.runtime import Runtime
     from interlock.errors import InvalidInput, NotFound
     from interlock.storage.migrate import ensure_schema
@@ -441,9 +439,8 @@ def worker(
         )
     mask_secrets(engine.secrets)
     ensure_schema(engine.db, create_if_empty=False)
-    configs = Configs(engine)  # the active config is the newest stored one, as on every server
-    with contextlib.suppress(NotFound):
-        configs.active()  # its secrets are masked in this worker's log from the start
+    with contextlib.suppress(NotFound):  # the active config is the newest stored one
+        engine.configs.active()  # its secrets are masked in this worker's log from the start
     runtime = Runtime(engine, workers=concurrency, scheduler=scheduler)
     shutdown = Shutdown(runtime)
     shutdown.install()

@@ -8,6 +8,7 @@ is a step (run by an executor) or a gate (evaluated until it clears or fails).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -49,6 +50,54 @@ class NodePlan:
 
 
 @dataclass(frozen=True)
+class EnvironmentSettings:
+    """An environment's rules as a release planned them; its deployments keep a copy.
+
+    Stored as JSON with the plan and on each deployment (``deployments.settings``);
+    :meth:`from_json` is the one place that reads that JSON by key, and reads what
+    older versions stored too: a key missing there takes the default here.
+    """
+
+    production: bool = False  # failures here open incidents
+    concurrency: str = "queue"  # "queue" | "refuse": a second deployment of a service
+    previous: str | None = None  # a release must have succeeded there first (promotion)
+    on_failure: str = "fail"  # "rollback" | "rollback_service" | "pause" | "fail"
+    deadline: float | None = None  # seconds from the start; then it is aborted
+    parallel: int = 0  # services of a train deployed at once (0: no limit)
+    services: int = 0  # services in the release
+    depends: dict[str, list[str]] = field(default_factory=dict)  # a service's depends_on
+    require_artifacts: bool = False
+    rollback_during_freeze: bool = True
+    rollback_approvals: bool = False
+
+    @property
+    def limits_parallel(self) -> bool:
+        """Whether the train has more services than may deploy at once."""
+        return bool(self.parallel) and self.services > self.parallel
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> EnvironmentSettings:
+        data = data or {}
+        deadline = data.get("deadline")
+        return cls(
+            production=bool(data.get("production", False)),
+            concurrency=str(data.get("concurrency") or "queue"),
+            previous=data.get("previous"),
+            on_failure=str(data.get("on_failure") or "fail"),
+            deadline=float(deadline) if deadline is not None else None,
+            parallel=int(data.get("parallel") or 0),
+            services=int(data.get("services") or 0),
+            depends={k: list(v) for k, v in (data.get("depends") or {}).items()},
+            require_artifacts=bool(data.get("require_artifacts", False)),
+            rollback_during_freeze=bool(data.get("rollback_during_freeze", True)),
+            rollback_approvals=bool(data.get("rollback_approvals", False)),
+        )
+
+
+@dataclass(frozen=True)
 class EnvironmentPlan:
     """The graph a deployment to one environment runs, and that environment's rules."""
 
@@ -56,7 +105,7 @@ class EnvironmentPlan:
     index: int
     nodes: tuple[NodePlan, ...]
     rollback: tuple[NodePlan, ...] = ()
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: EnvironmentSettings = field(default_factory=EnvironmentSettings)
 
     def node(self, key: str) -> NodePlan:
         for node in self.nodes + self.rollback:
@@ -103,7 +152,7 @@ class ReleasePlan:
                     index=e["index"],
                     nodes=tuple(node(n) for n in e["nodes"]),
                     rollback=tuple(node(n) for n in e.get("rollback", ())),
-                    settings=e.get("settings", {}),
+                    settings=EnvironmentSettings.from_json(e.get("settings")),
                 )
                 for e in data["environments"]
             ),

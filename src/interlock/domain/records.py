@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
+from interlock.domain.plan import EnvironmentSettings, ReleasePlan
 from interlock.domain.states import DeploymentState, NodeState, ReleaseState
 
 
@@ -47,6 +49,13 @@ class Release:
     items: tuple[Item, ...] = ()
     route: tuple[str, ...] = ()  # its environments in order (the plan's, without the plan)
 
+    @cached_property
+    def planned(self) -> ReleasePlan:
+        """Its plan, typed (``plan`` is the JSON it is stored as); read with ``plan=True``."""
+        if not self.plan:
+            raise ValueError(f"release {self.id} was read without its plan")
+        return ReleasePlan.from_json(self.plan)
+
     def authors(self) -> set[str]:
         """Whoever made this release: they never count as its approvers."""
         return {self.created_by} | ({self.on_behalf_of} if self.on_behalf_of else set())
@@ -76,6 +85,11 @@ class Deployment:
     params: dict[str, Any] | None = None
     incident_id: int | None = None
     parent_node_id: int | None = None
+
+    @cached_property
+    def rules(self) -> EnvironmentSettings:
+        """Its environment's rules, typed (``settings`` is the JSON they are stored as)."""
+        return EnvironmentSettings.from_json(self.settings)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from interlock.errors import Conflict, NotFound
+from interlock.errors import Conflict
+from interlock.storage.tx import Tx
 
 ADMIN = "admin"
 WHAT_TO_DO = (
@@ -25,16 +26,12 @@ WHAT_TO_DO = (
 
 def config_admins(engine: Any) -> set[str]:
     """The members of role ``admin`` named by the active config."""
-    if engine.configs is None:
-        return set()
-    try:
-        return set(engine.configs.active().config.roles.get(ADMIN, []))
-    except NotFound:
-        return set()
+    active = engine.configs.loaded()
+    return set(active.config.roles.get(ADMIN, [])) if active is not None else set()
 
 
 def admins_who_can_sign_in(
-    tx: Any,
+    tx: Tx,
     from_config: Iterable[str],
     now: datetime,
     *,
@@ -59,7 +56,7 @@ def admins_who_can_sign_in(
 
 
 def keep_an_admin(
-    tx: Any,
+    tx: Tx,
     engine: Any,
     now: datetime,
     *,
@@ -87,7 +84,7 @@ def keep_an_admin(
 
 
 def keep_an_admin_in_config(
-    tx: Any, before: Iterable[str], after: Iterable[str], now: datetime, *, version: int
+    tx: Tx, before: Iterable[str], after: Iterable[str], now: datetime, *, version: int
 ) -> None:
     """Raise :class:`Conflict` if a new config's ``roles: admin:`` leaves no admin who can sign in.
 

@@ -17,10 +17,11 @@ from interlock.engine.approvals import (
 )
 from interlock.engine.core import Engine
 from interlock.engine.identity import Principal
+from interlock.storage.tx import Tx
 
 
 def describe_gate(
-    tx: Any,
+    tx: Tx,
     engine: Engine,
     node: Node,
     deployment: Deployment,

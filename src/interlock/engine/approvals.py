@@ -23,6 +23,8 @@ from interlock.engine.identity import Principal, principal_of
 from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 from interlock.gates import Decision
 from interlock.gates.approval import Slot, SlotStatus, assign, counting, satisfied, slots
+from interlock.spec.model import Config
+from interlock.storage.tx import Tx
 
 
 def content_hash(release: Release) -> str:
@@ -34,9 +36,14 @@ def content_hash(release: Release) -> str:
     return hashlib.sha256(canonical(body).encode()).hexdigest()
 
 
-def members_lookup(tx: Any, engine: Engine) -> Callable[[Slot], set[str]]:
+def _config(engine: Engine) -> Config | None:
+    active = engine.configs.loaded()
+    return active.config if active is not None else None
+
+
+def members_lookup(tx: Tx, engine: Engine) -> Callable[[Slot], set[str]]:
     """Who is in a slot's group: the config's roles and teams plus those stored by API."""
-    config = engine.configs.active().config if engine.configs is not None else None
+    config = _config(engine)
     cache: dict[tuple[str, str], set[str]] = {}
 
     def members(slot: Slot) -> set[str]:
@@ -52,9 +59,9 @@ def members_lookup(tx: Any, engine: Engine) -> Callable[[Slot], set[str]]:
     return members
 
 
-def people_lookup(tx: Any, engine: Engine) -> Callable[[str], tuple[User, Principal] | None]:
+def people_lookup(tx: Tx, engine: Engine) -> Callable[[str], tuple[User, Principal] | None]:
     """A stored user and its Principal (config and API groups), read once per name in ``tx``."""
-    config = engine.configs.active().config if engine.configs is not None else None
+    config = _config(engine)
     roles = config.roles if config is not None else {}
     teams = config.teams if config is not None else {}
     cache: dict[str, tuple[User, Principal] | None] = {}
@@ -69,15 +76,13 @@ def people_lookup(tx: Any, engine: Engine) -> Callable[[str], tuple[User, Princi
 
 
 def may_approve(
-    tx: Any,
+    tx: Tx,
     engine: Engine,
     environment: str,
     services: list[str],
     people: Callable[[str], tuple[User, Principal] | None] | None = None,
 ) -> Callable[[str], bool]:
     """Whether a person holds the approve permission there now (config and API groups)."""
-    if engine.configs is None:
-        return lambda name: True
     access = Access(engine.configs)
     person = people or people_lookup(tx, engine)
 
@@ -94,20 +99,17 @@ def may_approve(
 
 
 def owners_of(engine: Engine, release: Release) -> list[str]:
-    config = engine.configs.active().config if engine.configs is not None else None
+    config = _config(engine)
     if config is None:
         return []
-    return sorted(
-        {
-            config.services[i.service].owner
-            for i in release.items
-            if i.service in config.services and config.services[i.service].owner
-        }
-    )
+    owners = {
+        config.services[i.service].owner for i in release.items if i.service in config.services
+    }
+    return sorted(owner for owner in owners if owner)
 
 
 def gate_status(
-    tx: Any,
+    tx: Tx,
     engine: Engine,
     node: Node,
     environment: str,
@@ -135,7 +137,7 @@ def gate_status(
 
 
 def decide_approval(
-    tx: Any,
+    tx: Tx,
     engine: Engine,
     node: Node,
     deployment: Deployment,
@@ -171,9 +173,9 @@ def decide_approval(
 
 
 def approval_gates(release: Release, environment: str) -> list[str]:
-    for env in release.plan.get("environments", []):
-        if env["name"] == environment:
-            return [n["name"] for n in env["nodes"] if n["executor"] == "approval"]
+    for env in release.planned.environments:
+        if env.name == environment:
+            return [n.name for n in env.nodes if n.executor == "approval"]
     raise InvalidInput(
         f"release {release.id} does not go to {environment!r} (its route: "
         + ", ".join(release.route)
@@ -182,7 +184,7 @@ def approval_gates(release: Release, environment: str) -> list[str]:
     )
 
 
-def _pick_environment(tx: Any, release: Release) -> str:
+def _pick_environment(tx: Tx, release: Release) -> str:
     """The environment whose approval gate the release waits on now."""
     for deployment in sorted(tx.list_deployments(release_id=release.id), key=lambda d: d.id):
         if deployment.state in TERMINAL_DEPLOYMENT:
@@ -218,7 +220,7 @@ def give(
         raise InvalidInput("a rejection needs a comment that says why", field="comment")
     now = engine.clock.now()
 
-    def work(tx: Any) -> dict[str, Any]:
+    def work(tx: Tx) -> dict[str, Any]:
         release = tx.get_release(release_id)
         if release is None or not access.can_read(who, [i.service for i in release.items]):
             raise NotFound(f"no release {release_id}")
@@ -256,7 +258,7 @@ def give(
 
 
 def _named_gate(
-    tx: Any, release: Release, environment: str | None, gate: str | None
+    tx: Tx, release: Release, environment: str | None, gate: str | None
 ) -> tuple[str, str]:
     """The environment and approval gate a decision is about: given, or the only one."""
     env = environment or _pick_environment(tx, release)
@@ -282,7 +284,7 @@ def _require_signer(access: Any, who: Principal, release: Release, env: str, dec
 
 
 def _gate_node(
-    tx: Any, release: Release, env: str, key: str
+    tx: Tx, release: Release, env: str, key: str
 ) -> tuple[Deployment | None, Node | None]:
     """The release's deployment to ``env`` and its gate node, locked (``None`` if not reached)."""
     deployment = next(
@@ -303,18 +305,11 @@ def _gate_node(
 
 def _plan_spec(release: Release, env: str, key: str) -> dict[str, Any]:
     """The gate's spec as the release planned it (rules and expiry are those of then)."""
-    spec: dict[str, Any] = next(
-        n["spec"]
-        for e in release.plan["environments"]
-        if e["name"] == env
-        for n in e["nodes"]
-        if n["key"] == key
-    )
-    return spec
+    return release.planned.environment(env).node(key).spec
 
 
 def _require_in_slots(
-    tx: Any,
+    tx: Tx,
     engine: Engine,
     who: Principal,
     release: Release,
@@ -333,7 +328,7 @@ def _require_in_slots(
 
 
 def _record(
-    tx: Any,
+    tx: Tx,
     who: Principal,
     release: Release,
     env: str,

@@ -8,7 +8,6 @@ what was approved is what is deployed. Blocking a version stops it anywhere.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from interlock.domain.names import (
     check_commit,
@@ -22,6 +21,7 @@ from interlock.engine.core import Engine
 from interlock.engine.progress import abort
 from interlock.engine.transitions import move_release
 from interlock.errors import Conflict, InvalidInput, NotFound
+from interlock.storage.tx import Tx
 
 
 def register(
@@ -50,7 +50,7 @@ def register(
         raise NotFound(f"no service named {service!r} in the configuration")
     now = engine.clock.now()
 
-    def work(tx: Any) -> tuple[Artifact, bool | None]:
+    def work(tx: Tx) -> tuple[Artifact, bool | None]:
         existing = tx.get_artifact(service, version)
         if existing is not None and existing.digest is not None:
             if existing.digest == digest:
@@ -108,7 +108,7 @@ def register(
 
 
 def _fill(
-    tx: Any,
+    tx: Tx,
     existing: Artifact,
     digest: str,
     commit: str | None,
@@ -124,11 +124,10 @@ def _fill(
         build_url=build_url,
         committed_at=committed_at,
     )
-    found: Artifact = tx.get_artifact(existing.service, existing.version)
-    return found
+    return tx.require_artifact(existing.service, existing.version)
 
 
-def pin(tx: Any, items: list[Item], *, required: bool) -> list[Item]:
+def pin(tx: Tx, items: list[Item], *, required: bool) -> list[Item]:
     """Each item with its artifact's digest and commit; refuse blocked or changed content."""
     pinned = []
     for item in items:
@@ -164,7 +163,7 @@ def block(engine: Engine, *, actor: str, service: str, version: str, reason: str
         raise InvalidInput("say why the version is blocked", field="reason")
     now = engine.clock.now()
 
-    def work(tx: Any) -> Artifact:
+    def work(tx: Tx) -> Artifact:
         artifact = tx.get_artifact(service, version)
         if artifact is None:
             tx.placeholder_artifact(service, version, now, actor)
@@ -197,8 +196,7 @@ def block(engine: Engine, *, actor: str, service: str, version: str, reason: str
                     error=why,
                 )
         tx.notify("cancel")
-        found: Artifact = tx.get_artifact(service, version)
-        return found
+        return tx.require_artifact(service, version)
 
     result: Artifact = engine.db.run(work)
     return result
@@ -207,7 +205,7 @@ def block(engine: Engine, *, actor: str, service: str, version: str, reason: str
 def unblock(engine: Engine, *, actor: str, service: str, version: str, reason: str) -> Artifact:
     now = engine.clock.now()
 
-    def work(tx: Any) -> Artifact:
+    def work(tx: Tx) -> Artifact:
         artifact = tx.get_artifact(service, version)
         if artifact is None or not artifact.blocked():
             raise Conflict(f"{service}@{version} is not blocked")
@@ -221,8 +219,7 @@ def unblock(engine: Engine, *, actor: str, service: str, version: str, reason: s
             reason=reason,
             before={"blocked_by": artifact.blocked_by, "reason": artifact.block_reason},
         )
-        found: Artifact = tx.get_artifact(service, version)
-        return found
+        return tx.require_artifact(service, version)
 
     result: Artifact = engine.db.run(work)
     return result
@@ -234,7 +231,7 @@ def observe(engine: Engine, *, actor: str, service: str, environment: str, versi
     check_version(version)
     now = engine.clock.now()
 
-    def work(tx: Any) -> None:
+    def work(tx: Tx) -> None:
         known = tx.inventory_entry(service, environment)
         tx.observe(service, environment, version, now, actor)
         tx.audit(

@@ -19,11 +19,11 @@ from icalendar import Calendar, Event, vDuration
 from interlock import __version__
 from interlock.domain.records import Item, Release
 from interlock.domain.states import ReleaseState
+from interlock.domain.wallclock import Freeze
+from interlock.domain.windows import HORIZON, WindowPolicy
 from interlock.engine.core import Engine
 from interlock.errors import InterlockError, InvalidInput
-from interlock.gates.window import HORIZON, WindowPolicy
 from interlock.spec.model import Config
-from interlock.spec.windows import Freeze
 
 DEFAULT_DAYS = 90
 MAX_DAYS = HORIZON.days

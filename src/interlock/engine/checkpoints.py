@@ -16,12 +16,12 @@ import os
 import weakref
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from interlock.audit.chain import Checkpoint, link, verify
 from interlock.audit.published import FILE_NAME, Published, append, read_latest
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.errors import Conflict, InterlockError
+from interlock.storage.tx import Tx
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def publish(engine: Engine, actor: str = SYSTEM_ACTOR) -> Published:
                 )
     done = append(path, head, at=engine.clock.now(), instance=engine.instance)
 
-    def record(tx: Any) -> None:
+    def record(tx: Tx) -> None:
         tx.audit(
             at=done.at,
             actor=actor,

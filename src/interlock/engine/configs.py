@@ -17,10 +17,13 @@ from typing import Any
 
 from interlock.domain.records import ConfigVersion
 from interlock.engine.admins import ADMIN, keep_an_admin_in_config
-from interlock.engine.core import Engine
+from interlock.engine.clock import Clock
+from interlock.engine.environ import KnownSecrets
 from interlock.errors import ConfigError, Conflict, InterlockError, NotFound
 from interlock.spec.loader import load_config, parse_config
 from interlock.spec.model import Config
+from interlock.storage.db import Database
+from interlock.storage.tx import Tx
 
 
 @dataclass(frozen=True)
@@ -33,22 +36,25 @@ class ActiveConfig:
 
 
 class Configs:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    """The configs stored in a database, parsed once per version (each engine owns one)."""
+
+    def __init__(self, db: Database, clock: Clock, secrets: KnownSecrets) -> None:
+        self.db = db
+        self.clock = clock
+        self.secrets = secrets  # a parsed config's secrets are masked from then on
         self._lock = threading.Lock()
         self._parsed: dict[int, ActiveConfig] = {}
-        engine.configs = self  # workers find memberships and owners here
 
     def load_file(self, path: str | Path, *, actor: str) -> tuple[ConfigVersion, bool]:
         """Validate ``path`` and make it the active config; return it and whether it is new."""
-        now = self.engine.clock.now()
+        now = self.clock.now()
         try:
             loaded = load_config(path)
         except ConfigError as exc:
             self._rejected(path, exc, actor, now, {"errors": exc.errors})
             raise
 
-        def store(tx):  # type: ignore[no-untyped-def]
+        def store(tx: Tx) -> tuple[ConfigVersion, bool]:
             tx.lock_configs()
             latest = tx.latest_config()
             if latest is not None and latest.hash == loaded.hash:
@@ -74,14 +80,14 @@ class Configs:
                 after={"version": version, "hash": loaded.hash},
                 data={"path": str(loaded.path)},
             )
-            return tx.get_config(version), True
+            return tx.require_config(version), True
 
         try:
-            stored, changed = self.engine.db.run(store)
+            stored, changed = self.db.run(store)
         except Conflict as exc:
             self._rejected(path, exc, actor, now, {})
             raise
-        self.engine.secrets.learn_config(loaded.config, os.environ)
+        self.secrets.learn_config(loaded.config, os.environ)
         with self._lock:
             self._parsed[stored.version] = ActiveConfig(
                 stored.version, stored.hash, loaded.config, loaded.base_dir, stored.path
@@ -93,7 +99,7 @@ class Configs:
     ) -> None:
         """Audit a config that was refused (the active one stays)."""
 
-        def refuse(tx: Any) -> None:
+        def refuse(tx: Tx) -> None:
             tx.audit(
                 at=now,
                 actor=actor,
@@ -104,20 +110,27 @@ class Configs:
                 data=data,
             )
 
-        self.engine.db.run(refuse)
+        self.db.run(refuse)
 
     def active(self) -> ActiveConfig:
-        """The newest stored config, parsed (cached per version)."""
-        with self.engine.db.read() as tx:
+        """The newest stored config, parsed (cached per version); NotFound when there is none."""
+        found = self.loaded()
+        if found is None:
+            raise NotFound("no configuration has been loaded; start the server with --config")
+        return found
+
+    def loaded(self) -> ActiveConfig | None:
+        """The newest stored config, parsed (cached per version); None when none was loaded."""
+        with self.db.read() as tx:
             latest = tx.latest_config()
         if latest is None:
-            raise NotFound("no configuration has been loaded; start the server with --config")
+            return None
         with self._lock:
             found = self._parsed.get(latest.version)
         if found is not None:
             return found
         config, _ = parse_config(latest.text, Path(latest.path))
-        self.engine.secrets.learn_config(config, os.environ)
+        self.secrets.learn_config(config, os.environ)
         found = ActiveConfig(
             latest.version, latest.hash, config, Path(latest.path).parent, latest.path
         )
@@ -125,9 +138,8 @@ class Configs:
             self._parsed[latest.version] = found
         return found
 
-
-def known(engine: Engine, environment: str) -> None:
-    """Raise :class:`NotFound` unless the active config has ``environment``."""
-    names = [e.name for e in engine.configs.active().config.environments]
-    if environment not in names:
-        raise NotFound(f"no environment named {environment!r} (known: {', '.join(names)})")
+    def known(self, environment: str) -> None:
+        """Raise :class:`NotFound` unless the active config has ``environment``."""
+        names = [e.name for e in self.active().config.environments]
+        if environment not in names:
+            raise NotFound(f"no environment named {environment!r} (known: {', '.join(names)})")

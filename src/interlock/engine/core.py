@@ -6,9 +6,9 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from interlock.engine.clock import Clock, SystemClock
+from interlock.engine.configs import Configs
 from interlock.engine.environ import KnownSecrets, own_secret_values
 from interlock.engine.wakeup import Notifier
 from interlock.executors.base import DEFAULT_LOG_LIMIT
@@ -53,8 +53,9 @@ class Engine:
         self.settings = settings or Settings()
         self.notifier = Notifier()
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
-        self.configs: Any = None  # the Configs holder, set when one is created
         # Values masked in step output and the server's log; configs add theirs when parsed.
         self.secrets = KnownSecrets()
         self.secrets.learn(own_secret_values(os.environ, db.url))
+        # The configs stored in ``db``: the API, the workers and the scheduler read the active one.
+        self.configs = Configs(db, self.clock, self.secrets)
         db.on_commit(self.notifier.on_commit)

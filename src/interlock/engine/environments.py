@@ -6,22 +6,22 @@ from typing import Any
 
 from interlock.domain.records import EnvironmentLock, Override
 from interlock.domain.states import NodeState
-from interlock.engine.configs import known
 from interlock.engine.core import Engine
 from interlock.engine.progress import start_queued
 from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
+from interlock.storage.tx import Tx
 
 
 def lock(engine: Engine, *, environment: str, actor: str, reason: str) -> EnvironmentLock:
     """Stop every new deployment to ``environment`` until it is unlocked."""
-    known(engine, environment)
+    engine.configs.known(environment)
     if not reason.strip():
         raise InvalidInput("say why the environment is locked", field="reason")
     now = engine.clock.now()
 
-    def work(tx: Any) -> EnvironmentLock:
+    def work(tx: Tx) -> EnvironmentLock:
         if not tx.lock_environment(environment, actor, reason.strip(), now):
-            held = tx.environment_lock(environment)
+            held = tx.require_environment_lock(environment)
             raise Conflict(f"{environment} is already locked by {held.locked_by}: {held.reason}")
         tx.audit(
             at=now,
@@ -31,8 +31,7 @@ def lock(engine: Engine, *, environment: str, actor: str, reason: str) -> Enviro
             object_id=environment,
             reason=reason.strip(),
         )
-        found: EnvironmentLock = tx.environment_lock(environment)
-        return found
+        return tx.require_environment_lock(environment)
 
     result: EnvironmentLock = engine.db.run(work)
     return result
@@ -42,7 +41,7 @@ def unlock(engine: Engine, *, environment: str, actor: str, reason: str | None =
     """Lift the lock; queued deployments start at once."""
     now = engine.clock.now()
 
-    def work(tx: Any) -> None:
+    def work(tx: Tx) -> None:
         held = tx.environment_lock(environment)
         if held is None:
             raise Conflict(f"{environment} is not locked")
@@ -81,7 +80,7 @@ def override_window(
         raise InvalidInput("a break-glass override needs a reason", field="reason")
     now = engine.clock.now()
 
-    def work(tx: Any) -> Override:
+    def work(tx: Tx) -> Override:
         release = tx.get_release(release_id, plan=False)
         if release is None or not access.can_read(who, [i.service for i in release.items]):
             raise NotFound(f"no release {release_id}")
@@ -130,7 +129,7 @@ def review_override(engine: Engine, who: Any, *, override_id: int, comment: str)
         raise InvalidInput("say what the review found", field="comment")
     now = engine.clock.now()
 
-    def work(tx: Any) -> Override:
+    def work(tx: Tx) -> Override:
         found = tx.get_override(override_id)
         if found is None:
             raise NotFound(f"no override {override_id}")
@@ -147,8 +146,7 @@ def review_override(engine: Engine, who: Any, *, override_id: int, comment: str)
             reason=comment.strip(),
             data={"release": found.release_id, "environment": found.environment},
         )
-        reviewed: Override = tx.get_override(override_id)
-        return reviewed
+        return tx.require_override(override_id)
 
     result: Override = engine.db.run(work)
     return result

@@ -23,6 +23,7 @@ from interlock.audit.published import Published
 from interlock.domain.records import AuditEvent, Deployment, Release
 from interlock.engine.core import Engine
 from interlock.errors import InvalidInput
+from interlock.storage.tx import Tx
 
 KINDS = ("deploy", "rollback")  # a runbook run is not a change of what runs
 
@@ -169,7 +170,7 @@ def _state(facts: dict[str, Any]) -> str | None:
     return str(state) if state else None
 
 
-def _change(tx: Any, deployment: Deployment, pattern: re.Pattern[str]) -> Change:
+def _change(tx: Tx, deployment: Deployment, pattern: re.Pattern[str]) -> Change:
     environment = deployment.environment or ""
     release: Release | None = (
         tx.get_release(deployment.release_id, plan=False) if deployment.release_id else None

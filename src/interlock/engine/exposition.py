@@ -34,6 +34,7 @@ from prometheus_client.utils import floatToGoString
 
 from interlock.engine.core import Engine
 from interlock.storage.metric_totals import Histogram, Labels, Totals
+from interlock.storage.tx import Tx
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class DeliveryCollector:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
-    def _totals(self, tx: Any, now: float) -> Totals:
+    def _totals(self, tx: Tx, now: float) -> Totals:
         mark = now - self.lag
         with self._lock:
             if self._settled is None or self._mark is None:

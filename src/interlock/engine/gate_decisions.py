@@ -18,6 +18,7 @@ from interlock.engine.core import Engine
 from interlock.engine.runbooks import decide_manual, decide_runbook_step
 from interlock.executors.base import StepResult
 from interlock.gates import Decision, decide
+from interlock.storage.tx import Tx
 
 EngineDecider = Callable[
     [Any, Engine, Node, Deployment, "Release | None", StepResult, datetime], Decision
@@ -35,7 +36,7 @@ DECIDERS: dict[str, EngineDecider] = {
 
 
 def decide_gate(
-    tx: Any,
+    tx: Tx,
     engine: Engine,
     node: Node,
     deployment: Deployment,

@@ -15,10 +15,11 @@ from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.engine.progress import advance, node_done
 from interlock.engine.transitions import move_node
 from interlock.gates import Decision
+from interlock.storage.tx import Tx
 
 
 def apply_gate_decision(
-    tx: Any, engine: Engine, node: Node, verdict: Decision, now: datetime, actor: str = SYSTEM_ACTOR
+    tx: Tx, engine: Engine, node: Node, verdict: Decision, now: datetime, actor: str = SYSTEM_ACTOR
 ) -> None:
     """Move a gate (running, or waiting for an event) as its verdict says, and advance."""
     common: dict[str, Any] = {
@@ -85,7 +86,7 @@ def apply_gate_decision(
             error=verdict.reason,
             **common,
         )
-    release_id = tx.get_deployment(node.deployment_id).release_id
+    release_id = tx.require_deployment(node.deployment_id).release_id
     if release_id is not None:
         tx.touch_release(release_id, now)
     advance(tx, node.deployment_id, at=now)

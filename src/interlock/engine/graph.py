@@ -7,31 +7,24 @@ and calls nothing above it (see docs/architecture.md, "Layers of the engine").
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from interlock.domain.records import Deployment, Node
 from interlock.domain.states import NodeState
 from interlock.engine.core import SYSTEM_ACTOR
 from interlock.engine.transitions import move_node
+from interlock.storage.tx import Tx
 
 
-def _limited(deployment: Deployment) -> bool:
-    """Whether the train's parallel limit is smaller than its number of services."""
-    settings = deployment.settings or {}
-    limit = int(settings.get("parallel") or 0)
-    return bool(limit) and int(settings.get("services") or 0) > limit
-
-
-def promote(tx: Any, deployment: Deployment, *, at: datetime) -> None:
+def promote(tx: Tx, deployment: Deployment, *, at: datetime) -> None:
     """Make ready every pending node with no open needs, within the train's parallel limit.
 
     A train with no more services than the limit takes one UPDATE; a larger
     one decides in Python which services may start, oldest first.
     """
-    if not _limited(deployment):
+    if not deployment.rules.limits_parallel:
         tx.made_ready(tx.ready_roots(deployment.id, at))
         return
-    limit = int((deployment.settings or {}).get("parallel") or 0)
+    limit = deployment.rules.parallel
     nodes = tx.nodes_of(deployment.id)
     done_states = {NodeState.SUCCEEDED, NodeState.SKIPPED}
     by_service: dict[str, list[Node]] = {}
@@ -58,16 +51,16 @@ def promote(tx: Any, deployment: Deployment, *, at: datetime) -> None:
             tx.made_ready([node.id])
 
 
-def free_dependents(tx: Any, node: Node, deployment: Deployment, *, at: datetime) -> None:
+def free_dependents(tx: Tx, node: Node, deployment: Deployment, *, at: datetime) -> None:
     """``node`` is done: count it off its dependents' needs and make ready who may run."""
-    if not _limited(deployment):
+    if not deployment.rules.limits_parallel:
         tx.made_ready(tx.satisfy(node, at))
     else:
         tx.count_off(node)
         promote(tx, deployment, at=at)
 
 
-def wake_parent(tx: Any, run_: Deployment, *, at: datetime) -> None:
+def wake_parent(tx: Tx, run_: Deployment, *, at: datetime) -> None:
     """A run started by a pipeline step ended: let that step look again."""
     if run_.parent_node_id is None:
         return

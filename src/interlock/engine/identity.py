@@ -16,13 +16,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from interlock.domain.names import USER_NAME, check_group_name
 from interlock.domain.records import Token, User
 from interlock.engine.admins import ADMIN, keep_an_admin
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from interlock.storage.tx import Tx
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def _shown_prefix(secret: str) -> str:
 
 
 def principal_of(
-    tx: Any,
+    tx: Tx,
     user: User,
     config_roles: dict[str, list[str]],
     config_teams: dict[str, list[str]],
@@ -120,7 +120,7 @@ class Identity:
                 if len(self._failures) > 10_000:
                     self._failures.clear()
 
-        def work(tx: Any) -> None:
+        def work(tx: Tx) -> None:
             tx.audit(
                 at=now,
                 actor=user or "anonymous",
@@ -185,7 +185,7 @@ class Identity:
             raise InvalidInput("kind is `user` or `service`", field="kind")
         now = self.engine.clock.now()
 
-        def work(tx: Any) -> User:
+        def work(tx: Tx) -> User:
             existing = tx.find_user(name)
             if existing is not None:
                 raise Conflict(
@@ -250,7 +250,7 @@ class Identity:
         secret = new_secret()
         expires_at = now + timedelta(seconds=expires_in) if expires_in is not None else None
 
-        def work(tx: Any) -> Token:
+        def work(tx: Tx) -> Token:
             owner = tx.get_user(user)
             if owner is None:
                 raise NotFound(f"no user named {user!r}")
@@ -305,7 +305,7 @@ class Identity:
     def revoke_token(self, *, actor: str, token_id: int) -> None:
         now = self.engine.clock.now()
 
-        def work(tx: Any) -> None:
+        def work(tx: Tx) -> None:
             if tx.get_token(token_id) is None:
                 raise NotFound(f"no token {token_id}")
             keep_an_admin(tx, self.engine, now, without_token=token_id)
@@ -325,7 +325,7 @@ class Identity:
         if member:
             check_group_name(group, kind)
 
-        def work(tx: Any) -> bool:
+        def work(tx: Tx) -> bool:
             name = user
             if member:
                 found = tx.find_user(user)
@@ -368,7 +368,7 @@ class Identity:
         now = self.engine.clock.now()
         secret = new_secret()
 
-        def work(tx: Any) -> bool:
+        def work(tx: Tx) -> bool:
             if tx.count_users():
                 return False
             user = tx.add_user(

@@ -15,14 +15,14 @@ from typing import Any
 
 from interlock.domain.records import Deployment, Incident, Release
 from interlock.domain.states import NodeState
-from interlock.engine.configs import known
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.errors import Conflict, InvalidInput, NotFound
+from interlock.storage.tx import Tx
 
 
-def open_for_failure(tx: Any, deployment: Deployment, *, at: datetime, error: str) -> None:
-    settings = deployment.settings or {}
-    if not settings.get("production") or deployment.release_id is None:
+def open_for_failure(tx: Tx, deployment: Deployment, *, at: datetime, error: str) -> None:
+    environment = deployment.environment
+    if not deployment.rules.production or deployment.release_id is None or environment is None:
         return
     if tx.first_step_started(deployment.id) is None:
         return  # nothing changed in the environment (it stopped at a gate): no incident
@@ -31,13 +31,13 @@ def open_for_failure(tx: Any, deployment: Deployment, *, at: datetime, error: st
         for i in tx.list_incidents(state="open", environment=deployment.environment, limit=None)
     ):
         return
-    release = tx.get_release(deployment.release_id, plan=False)
+    release = tx.require_release_of(deployment, plan=False)
     failed = [n.service for n in tx.nodes_in_state(deployment.id, NodeState.FAILED, 5) if n.service]
     service = failed[0] if failed else (release.items[0].service if release.items else None)
     what = ", ".join(f"{i.service}@{i.version}" for i in release.items)
     incident = tx.open_incident(
         service=service,
-        environment=deployment.environment,
+        environment=environment,
         summary=f"release {release.id} ({what}) failed in {deployment.environment}: {error}",
         at=at,
         by=SYSTEM_ACTOR,
@@ -62,7 +62,7 @@ def open_for_failure(tx: Any, deployment: Deployment, *, at: datetime, error: st
 
 
 def resolve_by_deployment(
-    tx: Any, deployment: Deployment, release: Release, service: str, *, at: datetime
+    tx: Tx, deployment: Deployment, release: Release, service: str, *, at: datetime
 ) -> None:
     """A deployment of ``service`` succeeded here: it resolves the incidents open for it."""
     for incident in tx.list_incidents(
@@ -116,10 +116,10 @@ def open_incident(
     """
     if not summary.strip():
         raise InvalidInput("an incident needs a summary", field="summary")
-    known(engine, environment)
+    engine.configs.known(environment)
     now = engine.clock.now()
 
-    def work(tx: Any) -> Incident:
+    def work(tx: Tx) -> Incident:
         about = service
         linked = deployment_id
         if linked is None and about is not None:
@@ -142,7 +142,7 @@ def open_incident(
                 )
             release_id = found.release_id
             if release_id is not None:
-                release = tx.get_release(release_id, plan=False)
+                release = tx.require_release(release_id, plan=False)
                 if about is None:
                     about = _service_of(release, linked)
                 elif about not in {i.service for i in release.items}:
@@ -195,7 +195,7 @@ def resolve_incident(engine: Engine, incident_id: int, *, actor: str, note: str)
         raise InvalidInput("say how it was resolved", field="note")
     now = engine.clock.now()
 
-    def work(tx: Any) -> Incident:
+    def work(tx: Tx) -> Incident:
         found = tx.get_incident(incident_id)
         if found is None:
             raise NotFound(f"no incident {incident_id}")
@@ -216,7 +216,7 @@ def resolve_incident(engine: Engine, incident_id: int, *, actor: str, note: str)
             reason=note.strip(),
             data={"resolution": "manual"},
         )
-        resolved: Incident = tx.get_incident(incident_id)
+        resolved = tx.require_incident(incident_id)
         return resolved
 
     result: Incident = engine.db.run(work)

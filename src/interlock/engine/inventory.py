@@ -12,10 +12,11 @@ from typing import Any
 
 from interlock.domain.records import Deployment, InventoryEntry, Node, Release
 from interlock.engine.core import SYSTEM_ACTOR
+from interlock.storage.tx import Tx
 
 
 def record_deployed(
-    tx: Any, node: Node, deployment: Deployment, *, at: datetime
+    tx: Tx, node: Node, deployment: Deployment, *, at: datetime
 ) -> tuple[Release, str] | None:
     """Record in the inventory that ``node``'s service now runs its new version.
 
@@ -28,7 +29,7 @@ def record_deployed(
         return None  # a later step of the same service is still to come
     if tx.open_service_nodes(node.deployment_id, node.service, "deploy"):
         return None
-    release = tx.get_release(deployment.release_id, plan=False)
+    release = tx.require_release_of(deployment, plan=False)
     item = next(i for i in release.items if i.service == node.service)
     entry = InventoryEntry(
         service=item.service,
@@ -46,7 +47,7 @@ def record_deployed(
 
 
 def set_running(
-    tx: Any, entry: InventoryEntry, *, action: str, data: dict[str, Any], at: datetime
+    tx: Tx, entry: InventoryEntry, *, action: str, data: dict[str, Any], at: datetime
 ) -> None:
     """Record that ``entry``'s version runs in its environment now, audited as ``action``."""
     before = tx.set_inventory(entry)

@@ -17,13 +17,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from interlock.domain.records import Artifact, Item
 from interlock.engine.core import Engine
 from interlock.errors import InterlockError, InvalidInput, NotFound
 from interlock.spec.model import Config
+from interlock.storage.tx import Tx
 from interlock.vcs import (
     Commit,
     commits_between,
@@ -240,7 +240,7 @@ def environment_diff(
     return EnvironmentDiff(env_a, env_b, tuple(services))
 
 
-def _artifacts(tx: Any, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Artifact]:
+def _artifacts(tx: Tx, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Artifact]:
     found: dict[tuple[str, str], Artifact] = {}
     for key in set(wanted):
         artifact = tx.get_artifact(*key)

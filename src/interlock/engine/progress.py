@@ -33,10 +33,11 @@ from interlock.engine.next_action import (
     next_action,
 )
 from interlock.engine.transitions import move_deployment, move_nodes, move_release
+from interlock.storage.tx import Tx
 
 
 def open_deployment(
-    tx: Any, release: Release, env: EnvironmentPlan, *, at: datetime, actor: str
+    tx: Tx, release: Release, env: EnvironmentPlan, *, at: datetime, actor: str
 ) -> int:
     """Queue the release's deployment to ``env`` and start it if nothing blocks it."""
     deployment_id = tx.insert_deployment(
@@ -47,7 +48,7 @@ def open_deployment(
         state=DeploymentState.QUEUED,
         created_by=actor,
         at=at,
-        settings=env.settings,
+        settings=env.settings.to_json(),
     )
     tx.audit(
         at=at,
@@ -74,7 +75,7 @@ def open_deployment(
     return int(deployment_id)
 
 
-def start_queued(tx: Any, environment: str, *, at: datetime) -> list[int]:
+def start_queued(tx: Tx, environment: str, *, at: datetime) -> list[int]:
     """Start the queued deployments of ``environment`` that no active one blocks.
 
     At most one deployment per service and environment is active; the queue
@@ -91,7 +92,7 @@ def start_queued(tx: Any, environment: str, *, at: datetime) -> list[int]:
     for deployment in queued:
         services = wanted[deployment.id]
         if services & busy:
-            if (deployment.settings or {}).get("concurrency") == "refuse":
+            if deployment.rules.concurrency == "refuse":
                 finish_deployment(
                     tx,
                     deployment,
@@ -114,8 +115,8 @@ def start_queued(tx: Any, environment: str, *, at: datetime) -> list[int]:
     return started
 
 
-def _start(tx: Any, deployment: Deployment, *, at: datetime) -> None:
-    release = tx.get_release(deployment.release_id)
+def _start(tx: Tx, deployment: Deployment, *, at: datetime) -> None:
+    release = tx.require_release_of(deployment)
     plan = ReleasePlan.from_json(release.plan)
     env = plan.environment(deployment.environment or "")
     previous: dict[str, Any] = {}
@@ -139,12 +140,12 @@ def _start(tx: Any, deployment: Deployment, *, at: datetime) -> None:
         data={"previous": previous, "steps": [n.key for n in env.nodes]},
     )
     tx.insert_nodes(deployment.id, env.nodes, at)
-    promote(tx, tx.get_deployment(deployment.id), at=at)
+    promote(tx, tx.require_deployment(deployment.id), at=at)
     advance(tx, deployment.id, at=at)
 
 
 def advance(
-    tx: Any,
+    tx: Tx,
     deployment_id: int,
     *,
     at: datetime,
@@ -208,7 +209,7 @@ def advance(
             if resume is not None:
                 move_deployment(tx, deployment, resume, at=at, actor=SYSTEM_ACTOR)
                 _release_follows(tx, deployment, ReleaseState.RUNNING, at=at)
-                deployment = tx.get_deployment(deployment_id)
+                deployment = tx.require_deployment(deployment_id)
             if finish and rolling:
                 rollback_done(tx, deployment, at=at)
             elif finish:
@@ -216,7 +217,7 @@ def advance(
 
 
 def _stop_failed(
-    tx: Any, deployment: Deployment, action: StopForFailure, *, at: datetime, actor: str
+    tx: Tx, deployment: Deployment, action: StopForFailure, *, at: datetime, actor: str
 ) -> None:
     """Skip what cannot run any more; once nothing runs, fail (or roll back) the deployment."""
     first = None
@@ -252,12 +253,12 @@ def _stop_failed(
         deployment_failed(tx, deployment, at=at, error=deployment.abort_reason or error)
 
 
-def node_done(tx: Any, node: Node, *, at: datetime, deployment: Deployment | None = None) -> None:
+def node_done(tx: Tx, node: Node, *, at: datetime, deployment: Deployment | None = None) -> None:
     """``node`` succeeded (or a person skipped it): free its dependents, record its service.
 
     ``deployment`` saves a read when the caller has it (its settings are what matter).
     """
-    deployment = deployment or tx.get_deployment(node.deployment_id)
+    deployment = deployment or tx.require_deployment(node.deployment_id)
     free_dependents(tx, node, deployment, at=at)
     recorded = inventory.record_deployed(tx, node, deployment, at=at)
     if recorded is not None:
@@ -266,7 +267,7 @@ def node_done(tx: Any, node: Node, *, at: datetime, deployment: Deployment | Non
 
 
 def finish_deployment(
-    tx: Any,
+    tx: Tx,
     deployment: Deployment,
     state: DeploymentState,
     *,
@@ -298,7 +299,7 @@ def finish_deployment(
 
 
 def _release_after(
-    tx: Any,
+    tx: Tx,
     release: Release,
     deployment: Deployment,
     state: DeploymentState,
@@ -329,9 +330,7 @@ def _release_after(
     )
 
 
-def _release_follows(
-    tx: Any, deployment: Deployment, target: ReleaseState, *, at: datetime
-) -> None:
+def _release_follows(tx: Tx, deployment: Deployment, target: ReleaseState, *, at: datetime) -> None:
     if deployment.release_id is None:
         return
     release = tx.get_release(deployment.release_id, lock=True)
@@ -347,22 +346,22 @@ def _release_follows(
         move_release(tx, release, target, at=at, actor=SYSTEM_ACTOR)
 
 
-def deployment_failed(tx: Any, deployment: Deployment, *, at: datetime, error: str) -> None:
+def deployment_failed(tx: Tx, deployment: Deployment, *, at: datetime, error: str) -> None:
     """Nothing runs any more and something failed: follow ``on_failure``."""
     incidents.open_for_failure(tx, deployment, at=at, error=error)
-    mode = (deployment.settings or {}).get("on_failure", "fail")
+    mode = deployment.rules.on_failure
     if mode in ("rollback", "rollback_service") and deployment.kind == "deploy":
         appended = rollback.start_rollback(
             tx, deployment, at=at, error=error, only_failed=mode == "rollback_service"
         )
         if appended == 0:
-            rollback_done(tx, tx.get_deployment(deployment.id), at=at)
+            rollback_done(tx, tx.require_deployment(deployment.id), at=at)
         if appended is not None:
             return
     finish_deployment(tx, deployment, DeploymentState.FAILED, at=at, error=error)
 
 
-def rollback_done(tx: Any, deployment: Deployment, *, at: datetime) -> None:
+def rollback_done(tx: Tx, deployment: Deployment, *, at: datetime) -> None:
     """Every rollback step succeeded: the previous versions run again."""
     back = rollback.restore_inventory(tx, deployment, at=at)
     finish_deployment(
@@ -374,7 +373,7 @@ def rollback_done(tx: Any, deployment: Deployment, *, at: datetime) -> None:
     )
 
 
-def rollback_failed(tx: Any, deployment: Deployment, *, at: datetime, error: str) -> None:
+def rollback_failed(tx: Tx, deployment: Deployment, *, at: datetime, error: str) -> None:
     """A rollback step failed: the environment is in an unknown state; a person must act."""
     finish_deployment(
         tx,
@@ -385,7 +384,7 @@ def rollback_failed(tx: Any, deployment: Deployment, *, at: datetime, error: str
     )
 
 
-def abort(tx: Any, deployment: Deployment, *, at: datetime, reason: str) -> None:
+def abort(tx: Tx, deployment: Deployment, *, at: datetime, reason: str) -> None:
     """Stop a deployment as a failure (its running steps are stopped), then ``on_failure``."""
     if deployment.abort_reason:
         return

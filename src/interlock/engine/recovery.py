@@ -17,6 +17,7 @@ from interlock.domain.states import NodeState
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.engine.progress import advance
 from interlock.engine.transitions import move_node
+from interlock.storage.tx import Tx
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def recover(
     """
     now = engine.clock.now()
 
-    def pick(tx: Any) -> list[int]:
+    def pick(tx: Tx) -> list[int]:
         if only is not None:
             found = [tx.get_node(i) for i in only]
             return [n.id for n in found if n is not None and n.state is NodeState.RUNNING]
@@ -73,7 +74,7 @@ def recover(
 
 
 def _recover_id(
-    tx: Any, *, engine: Engine, node_id: int, reason: str, unstarted: bool
+    tx: Tx, *, engine: Engine, node_id: int, reason: str, unstarted: bool
 ) -> tuple[str, str] | None:
     node = tx.get_node(node_id, lock=True)
     if node is None or node.state is not NodeState.RUNNING:
@@ -81,7 +82,7 @@ def _recover_id(
     return node.key, _recover_one(tx, engine, node, reason, unstarted).value
 
 
-def _recover_one(tx: Any, engine: Engine, node: Node, reason: str, unstarted: bool) -> NodeState:
+def _recover_one(tx: Tx, engine: Engine, node: Node, reason: str, unstarted: bool) -> NodeState:
     now = engine.clock.now()
     tx.finish_attempt(
         node.id, node.attempt, at=now, outcome="released" if unstarted else "lost", error=reason

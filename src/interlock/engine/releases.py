@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 from interlock.domain.plan import ReleaseItem, ReleasePlan
 from interlock.domain.records import Item, Release
@@ -16,6 +15,7 @@ from interlock.engine.progress import advance, open_deployment
 from interlock.engine.transitions import move_release
 from interlock.errors import Conflict, InvalidInput, NotFound
 from interlock.spec.planner import build_plan
+from interlock.storage.tx import Tx
 
 
 def create_release(
@@ -49,11 +49,11 @@ def create_release(
     )
     if authorize is not None:
         authorize(draft)
-    required = any(e.settings.get("require_artifacts") for e in draft.environments)
+    required = any(e.settings.require_artifacts for e in draft.environments)
     now = engine.clock.now()
     scheduled = scheduled_at is not None and scheduled_at > now
 
-    def work(tx):  # type: ignore[no-untyped-def]
+    def work(tx: Tx) -> Release:
         pinned = pin(tx, list(items), required=required)
         plan = build_plan(
             active.config,
@@ -79,7 +79,7 @@ def create_release(
 
 
 def store_release(
-    tx: Any,
+    tx: Tx,
     plan: ReleasePlan,
     items: Sequence[Item],
     *,
@@ -125,17 +125,16 @@ def store_release(
             "on_behalf_of": on_behalf_of,
         },
     )
-    release = tx.get_release(release_id)
+    release = tx.require_release(release_id)
     if state is ReleaseState.RUNNING:
         open_deployment(tx, release, plan.environments[0], at=at, actor=actor)
-    found: Release = tx.get_release(release_id)
-    return found
+    return tx.require_release(release_id)
 
 
-def _check_promotion(tx: Any, plan: ReleasePlan) -> None:
+def _check_promotion(tx: Tx, plan: ReleasePlan) -> None:
     """Refuse at once a route that starts part-way with artifacts not proven before it."""
     first = plan.environments[0]
-    previous = first.settings.get("previous")
+    previous = first.settings.previous
     if not previous:
         return
     missing = [
@@ -155,7 +154,7 @@ def start_scheduled(engine: Engine, release_id: int) -> None:
     """Start a scheduled release whose time has come (called by the scheduler)."""
     now = engine.clock.now()
 
-    def work(tx):  # type: ignore[no-untyped-def]
+    def work(tx: Tx) -> None:
         release = tx.get_release(release_id, lock=True)
         if release is None or release.state is not ReleaseState.SCHEDULED:
             return
@@ -167,7 +166,7 @@ def start_scheduled(engine: Engine, release_id: int) -> None:
             actor=SYSTEM_ACTOR,
             reason="its scheduled time has come",
         )
-        release = tx.get_release(release_id)
+        release = tx.require_release(release_id)
         plan = ReleasePlan.from_json(release.plan)
         open_deployment(tx, release, plan.environments[0], at=now, actor=SYSTEM_ACTOR)
 
@@ -178,7 +177,7 @@ def cancel_release(engine: Engine, release_id: int, *, actor: str, reason: str) 
     """Cancel a release: nothing new starts, running steps are stopped."""
     now = engine.clock.now()
 
-    def work(tx):  # type: ignore[no-untyped-def]
+    def work(tx: Tx) -> Release:
         release = tx.get_release(release_id, lock=True)
         if release is None:
             raise NotFound(f"no release {release_id}")
@@ -208,7 +207,6 @@ def cancel_release(engine: Engine, release_id: int, *, actor: str, reason: str) 
             if deployment.finished_at is None:
                 advance(tx, deployment.id, at=now, actor=actor, reason=reason)
         tx.notify("cancel")
-        return tx.get_release(release_id)
+        return tx.require_release(release_id)
 
-    result: Release = engine.db.run(work)
-    return result
+    return engine.db.run(work)

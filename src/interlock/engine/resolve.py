@@ -7,6 +7,7 @@ with ``on_failure: pause``. The decision is audited with its reason.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from interlock.domain.records import Node
@@ -16,6 +17,7 @@ from interlock.engine.progress import advance, node_done
 from interlock.engine.run_visibility import may_read_run
 from interlock.engine.transitions import move_node
 from interlock.errors import Conflict, InvalidInput, NotFound
+from interlock.storage.tx import Tx
 
 ACTIONS = ("retry", "skip", "fail", "rollback")
 
@@ -29,11 +31,11 @@ def resolve(
         raise InvalidInput("say why (it goes into the audit log)", field="reason")
     now = engine.clock.now()
 
-    def work(tx: Any) -> Node:
+    def work(tx: Tx) -> Node:
         node = tx.get_node(step_id, lock=True)
         if node is None:
             raise NotFound(f"no step {step_id}")
-        deployment = tx.get_deployment(node.deployment_id, lock=True)
+        deployment = tx.require_deployment(node.deployment_id, lock=True)
         if deployment.release_id is None:
             # A step of a runbook run: the runbook's permission governs it, not
             # `rollback` on some services (which would reach every run by its ids).
@@ -41,7 +43,7 @@ def resolve(
                 raise NotFound(f"no step {step_id}")
             access.require(who, "runbook.run", environment=deployment.environment)
         else:
-            release = tx.get_release(deployment.release_id, plan=False)
+            release = tx.require_release(deployment.release_id, plan=False)
             services = [i.service for i in release.items]
             if not access.can_read(who, services):
                 raise NotFound(f"no step {step_id}")
@@ -80,9 +82,9 @@ def resolve(
             )
             node_done(tx, node, at=now)
         else:
-            settings = dict(deployment.settings or {})
-            settings["on_failure"] = "rollback" if action == "rollback" else "fail"
-            tx.update_deployment(deployment.id, deployment.state, settings=settings)
+            decided = "rollback" if action == "rollback" else "fail"
+            settings = dataclasses.replace(deployment.rules, on_failure=decided)
+            tx.update_deployment(deployment.id, deployment.state, settings=settings.to_json())
             move_node(
                 tx,
                 node,
@@ -98,8 +100,7 @@ def resolve(
         if deployment.release_id is not None:
             tx.touch_release(deployment.release_id, now)
         advance(tx, deployment.id, at=now)
-        found: Node = tx.get_node(step_id)
-        return found
+        return tx.require_node(step_id)
 
     result: Node = engine.db.run(work)
     return result

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from interlock.domain.plan import NodePlan, ReleasePlan
 from interlock.domain.records import Deployment, InventoryEntry
@@ -21,6 +20,7 @@ from interlock.engine.core import SYSTEM_ACTOR
 from interlock.engine.graph import promote
 from interlock.engine.inventory import set_running
 from interlock.engine.transitions import move_deployment
+from interlock.storage.tx import Tx
 
 STARTED = frozenset(
     {
@@ -34,7 +34,7 @@ STARTED = frozenset(
 
 
 def start_rollback(
-    tx: Any,
+    tx: Tx,
     deployment: Deployment,
     *,
     at: datetime,
@@ -56,9 +56,9 @@ def start_rollback(
     targets = sorted(s for s in wanted if s in deployment.previous)
     if not targets:
         return None
-    release = tx.get_release(deployment.release_id)
+    release = tx.require_release_of(deployment)
     env = ReleasePlan.from_json(release.plan).environment(deployment.environment or "")
-    depends: dict[str, list[str]] = env.settings.get("depends", {})
+    depends = env.settings.depends
     plans: list[NodePlan] = []
     last: dict[str, str] = {}
     for service in _reverse_order(targets, depends):
@@ -83,7 +83,7 @@ def start_rollback(
         data={"services": targets, "back_to": back_to},
     )
     tx.insert_nodes(deployment.id, plans, at, offset=len(nodes))
-    promote(tx, tx.get_deployment(deployment.id), at=at)
+    promote(tx, tx.require_deployment(deployment.id), at=at)
     return len(plans)
 
 
@@ -103,7 +103,7 @@ def _reverse_order(services: list[str], depends: dict[str, list[str]]) -> list[s
     return placed
 
 
-def restore_inventory(tx: Any, deployment: Deployment, *, at: datetime) -> str:
+def restore_inventory(tx: Tx, deployment: Deployment, *, at: datetime) -> str:
     """Every rollback step succeeded: record that the previous versions run again.
 
     Returns what runs again, for the deployment's message (``api is back on 1.0``).
@@ -111,7 +111,7 @@ def restore_inventory(tx: Any, deployment: Deployment, *, at: datetime) -> str:
     services = sorted(
         {n.service for n in tx.nodes_of(deployment.id) if n.phase == "rollback" and n.service}
     )
-    release = tx.get_release(deployment.release_id, plan=False)
+    release = tx.require_release_of(deployment, plan=False)
     for service in services:
         previous = deployment.previous[service]
         entry = InventoryEntry(

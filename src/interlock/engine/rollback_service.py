@@ -13,14 +13,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from interlock.domain.names import check_version
-from interlock.domain.plan import EnvironmentPlan, NodePlan, ReleaseItem, ReleasePlan
+from interlock.domain.plan import (
+    EnvironmentPlan,
+    EnvironmentSettings,
+    NodePlan,
+    ReleaseItem,
+    ReleasePlan,
+)
 from interlock.domain.records import InventoryEntry, Item
 from interlock.domain.templating import PLACEHOLDER
 from interlock.engine.artifacts import pin
+from interlock.engine.configs import ActiveConfig
 from interlock.engine.core import Engine
 from interlock.engine.releases import store_release
 from interlock.errors import Conflict, InvalidInput, NotFound
+from interlock.spec.model import Environment
 from interlock.spec.planner import gate_node, step_node
+from interlock.storage.tx import Tx
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,7 @@ def rollback_service(
     if dry_run:
         return dry_run_view(plan, service, environment, target, reason)
 
-    def work(tx: Any) -> Any:
+    def work(tx: Tx) -> Any:
         items = pin(
             tx, [Item(service, target.version, target.digest)], required=env_spec.require_artifacts
         )
@@ -86,7 +95,7 @@ def rollback_service(
     }
 
 
-def find_target(tx: Any, service: str, environment: str, to_version: str | None) -> Target:
+def find_target(tx: Tx, service: str, environment: str, to_version: str | None) -> Target:
     """The version ``service`` goes back to in ``environment``; :class:`Conflict` if none may."""
     current = tx.inventory_entry(service, environment)
     if current is None:
@@ -132,7 +141,9 @@ def find_target(tx: Any, service: str, environment: str, to_version: str | None)
     return Target(current, version, digest)
 
 
-def rollback_plan(active: Any, env_spec: Any, service: str, target: Target) -> ReleasePlan:
+def rollback_plan(
+    active: ActiveConfig, env_spec: Environment, service: str, target: Target
+) -> ReleasePlan:
     """A one-environment plan: the gates the environment keeps for rollbacks, then the steps."""
     config = active.config
     environment = env_spec.name
@@ -152,16 +163,16 @@ def rollback_plan(active: Any, env_spec: Any, service: str, target: Target) -> R
         steps.append(node)
         chain = (node.key,)
     after = [gate_node(g, "after", chain, active.base_dir, config) for g in env_spec.gates.after]
-    settings = {
-        "production": env_spec.production,
-        "concurrency": env_spec.concurrency,
-        "previous": None,
-        "on_failure": "fail",
-        "deadline": env_spec.deadline,
-        "parallel": env_spec.parallel,
-        "services": 1,
-        "depends": {service: []},
-    }
+    settings = EnvironmentSettings(
+        production=env_spec.production,
+        concurrency=env_spec.concurrency,
+        previous=None,
+        on_failure="fail",
+        deadline=env_spec.deadline,
+        parallel=env_spec.parallel,
+        services=1,
+        depends={service: []},
+    )
     return ReleasePlan(
         config_version=active.version,
         items=(ReleaseItem(service, target.version, target.digest),),

@@ -10,9 +10,10 @@ from typing import Any
 
 from interlock.domain.records import Deployment
 from interlock.engine.core import Engine
+from interlock.storage.tx import Tx
 
 
-def release_services_of(tx: Any, run_: Deployment) -> list[str] | None:
+def release_services_of(tx: Tx, run_: Deployment) -> list[str] | None:
     """The services of the release whose pipeline started ``run_`` (maybe through runs
     that started runs), or ``None`` for a run started by hand."""
     found: Deployment | None = run_
@@ -23,10 +24,10 @@ def release_services_of(tx: Any, run_: Deployment) -> list[str] | None:
         found = tx.get_deployment(parent.deployment_id) if parent is not None else None
     if found is None:
         return None
-    return [i.service for i in tx.get_release(found.release_id, plan=False).items]
+    return [i.service for i in tx.require_release_of(found, plan=False).items]
 
 
-def may_read_run(tx: Any, access: Any, who: Any, run_: Deployment) -> bool:
+def may_read_run(tx: Tx, access: Any, who: Any, run_: Deployment) -> bool:
     """Whether ``who`` may see ``run_``: who started it, who runs, signs or audits
     runbooks there, and, for a run a release's pipeline started, who may read that
     release."""

@@ -11,10 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from interlock.domain.plan import NodePlan
+from interlock.domain.plan import EnvironmentSettings, NodePlan
 from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import DeploymentState, NodeState
-from interlock.engine.configs import known
 from interlock.engine.core import Engine
 from interlock.engine.gate_outcome import apply_gate_decision
 from interlock.engine.graph import promote
@@ -24,6 +23,7 @@ from interlock.engine.transitions import move_deployment
 from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 from interlock.gates import Decision
 from interlock.spec.planner import step_node
+from interlock.storage.tx import Tx
 
 
 def _plans(engine: Engine, name: str) -> tuple[list[NodePlan], Any]:
@@ -70,7 +70,7 @@ def _params(runbook: Any, given: dict[str, str]) -> dict[str, str]:
 
 
 def start_run(
-    tx: Any,
+    tx: Tx,
     engine: Engine,
     *,
     name: str,
@@ -100,7 +100,7 @@ def start_run(
             params=values,
             incident_id=incident_id,
             parent_node_id=parent_node_id,
-            settings={"on_failure": "fail"},
+            settings=EnvironmentSettings(on_failure="fail").to_json(),
         )
     )
     tx.audit(
@@ -119,10 +119,10 @@ def start_run(
             "steps": [p.key for p in plans],
         },
     )
-    run = tx.get_deployment(run_id)
+    run = tx.require_deployment(run_id)
     move_deployment(tx, run, DeploymentState.RUNNING, at=at, actor=actor, started_at=at)
     tx.insert_nodes(run_id, plans, at)
-    promote(tx, tx.get_deployment(run_id), at=at)
+    promote(tx, tx.require_deployment(run_id), at=at)
     advance(tx, run_id, at=at)
     return run_id
 
@@ -140,11 +140,11 @@ def run(
 ) -> Deployment:
     """Start a run of runbook ``name`` (permission ``runbook.run`` in its environment)."""
     if environment is not None:
-        known(engine, environment)
+        engine.configs.known(environment)
     access.require(who, "runbook.run", environment=environment)
     now = engine.clock.now()
 
-    def work(tx: Any) -> Deployment:
+    def work(tx: Tx) -> Deployment:
         if incident_id is not None:
             incident = tx.get_incident(incident_id)
             if incident is None or (
@@ -162,8 +162,7 @@ def run(
             reason=reason,
             at=now,
         )
-        found: Deployment = tx.get_deployment(run_id)
-        return found
+        return tx.require_deployment(run_id)
 
     result: Deployment = engine.db.run(work)
     return result
@@ -183,11 +182,11 @@ def sign(
     now = engine.clock.now()
     config = engine.configs.active().config
 
-    def work(tx: Any) -> Node:
+    def work(tx: Tx) -> Node:
         run_ = tx.get_deployment(run_id)
         services = None
         if run_ is not None and run_.release_id is not None:
-            services = [i.service for i in tx.get_release(run_.release_id, plan=False).items]
+            services = [i.service for i in tx.require_release(run_.release_id, plan=False).items]
         if run_ is None or not (
             access.can_read(who, services)
             if services is not None
@@ -207,7 +206,7 @@ def sign(
             raise Forbidden(
                 f"{who.name} is not in {group_kind} {group}, which signs off {node.name!r}"
             )
-        node = tx.get_node(node.id, lock=True)
+        node = tx.require_node(node.id, lock=True)
         if node.state is not NodeState.WAITING:
             raise Conflict(f"step {node.name!r} is {node.state.value}, not waiting for a sign-off")
         tx.add_signoff(node.id, who.name, comment, now)
@@ -221,14 +220,13 @@ def sign(
             data={"run": run_id, "step": node.name, group_kind: group},
         )
         apply_gate_decision(tx, engine, node, decide_manual(tx, node), now, actor=who.name)
-        signed: Node = tx.get_node(node.id)
-        return signed
+        return tx.require_node(node.id)
 
     result: Node = engine.db.run(work)
     return result
 
 
-def decide_manual(tx: Any, node: Node) -> Decision:
+def decide_manual(tx: Tx, node: Node) -> Decision:
     manual = node.spec.get("manual", {})
     who = manual.get("role") or manual.get("team")
     signed = tx.signoffs_of(node.id)
@@ -251,7 +249,7 @@ def decide_manual(tx: Any, node: Node) -> Decision:
 
 
 def decide_runbook_step(
-    tx: Any,
+    tx: Tx,
     engine: Engine,
     node: Node,
     deployment: Deployment,
@@ -262,7 +260,7 @@ def decide_runbook_step(
     children = tx.children_of(node.id)
     if not children:
         params = {k: str(v) for k, v in (node.spec.get("with") or {}).items()}
-        child = start_run(
+        child_id = start_run(
             tx,
             engine,
             name=node.spec["runbook"],
@@ -274,7 +272,7 @@ def decide_runbook_step(
             at=now,
             parent_node_id=node.id,
         )
-        children = [tx.get_deployment(child)]
+        children = [tx.require_deployment(child_id)]
     child = children[-1]
     detail = {"run": child.id, "state": child.state.value}
     if child.state is DeploymentState.SUCCEEDED:

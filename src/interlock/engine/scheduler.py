@@ -17,14 +17,15 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from interlock.engine.checkpoints import publish_when_due
 from interlock.engine.core import Engine
+from interlock.engine.events.dispatcher import deliver_webhooks
 from interlock.engine.progress import abort, start_queued
 from interlock.engine.recovery import recover
 from interlock.engine.releases import start_scheduled
-from interlock.events.dispatcher import deliver_webhooks
+from interlock.storage.tx import Tx
 
 if TYPE_CHECKING:
     from interlock.storage.leader import Leadership
@@ -56,12 +57,16 @@ def _deadlines(engine: Engine) -> None:
     with engine.db.read() as tx:
         for deployment in tx.running_with_deadline():
             started = tx.first_step_started(deployment.id)
-            limit = float((deployment.settings or {})["deadline"])
-            if started is not None and started + timedelta(seconds=limit) <= now:
+            limit = deployment.rules.deadline
+            if (
+                started is not None
+                and limit is not None
+                and started + timedelta(seconds=limit) <= now
+            ):
                 late.append((deployment.id, limit))
     for deployment_id, limit in late:
 
-        def work(tx: Any, deployment_id: int = deployment_id, limit: float = limit) -> None:
+        def work(tx: Tx, deployment_id: int = deployment_id, limit: float = limit) -> None:
             current = tx.get_deployment(deployment_id, lock=True)
             if current is not None and current.finished_at is None:
                 abort(
@@ -80,7 +85,7 @@ def _queues(engine: Engine) -> None:
         environments = tx.environments_with_queue()
     for environment in environments:
 
-        def work(tx: Any, environment: str = environment) -> None:
+        def work(tx: Tx, environment: str = environment) -> None:
             start_queued(tx, environment, at=engine.clock.now())
 
         engine.db.run(work)

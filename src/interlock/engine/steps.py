@@ -29,6 +29,7 @@ from interlock.executors.base import (
 )
 from interlock.executors.registry import BUILT_IN, get_executor
 from interlock.gates import evaluate
+from interlock.storage.tx import Tx
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class Job:
 
 
 def claim(
-    tx: Any, engine: Engine, worker: str, releases: dict[int, Release] | None = None
+    tx: Tx, engine: Engine, worker: str, releases: dict[int, Release] | None = None
 ) -> tuple[Node, Deployment, Release | None] | None:
     """Lease the next ready node and record that it started.
 
@@ -205,7 +206,7 @@ def _masked(job: Job, result: StepResult) -> StepResult:
     return dataclasses.replace(result, error=error, details=details)
 
 
-def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
+def complete(tx: Tx, engine: Engine, job: Job, result: StepResult) -> None:
     """Record the outcome of a run in one transaction, with everything it implies."""
     node = job.node
     now = engine.clock.now()
@@ -229,7 +230,7 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
     current = tx.get_node(node.id, lock=True)
     stale = current is None or current.state is not NodeState.RUNNING or current.fence != node.fence
     cancelled = current is not None and current.cancel_requested
-    if decided_here and not stale and not cancelled:
+    if decided_here and current is not None and not stale and not cancelled:
         verdict = decide_gate(tx, engine, current, job.deployment, job.release, result, now)
         tx.finish_attempt(
             node.id,
@@ -271,7 +272,7 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
             **common,
         )
         tx.notify("work")
-    elif (job.deployment.settings or {}).get("on_failure") == "pause":
+    elif job.deployment.rules.on_failure == "pause":
         why = f"{result.error}; paused for a person (on_failure: pause)"
         move_node(
             tx,
@@ -305,7 +306,7 @@ def complete(tx: Any, engine: Engine, job: Job, result: StepResult) -> None:
 
 
 def _succeeded(
-    tx: Any, job: Job, result: StepResult, now: datetime, ended: Callable[[str], None]
+    tx: Tx, job: Job, result: StepResult, now: datetime, ended: Callable[[str], None]
 ) -> bool:
     """Record a step that succeeded under a lease still held; ``False`` when it was lost
     or its cancellation was asked (the full path then reads the node and decides).
@@ -339,7 +340,7 @@ def _succeeded(
 
 
 def _cancelled(
-    tx: Any,
+    tx: Tx,
     job: Job,
     result: StepResult,
     now: datetime,

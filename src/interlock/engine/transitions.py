@@ -14,10 +14,11 @@ from typing import Any
 from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import DeploymentState, NodeState, ReleaseState, check
 from interlock.errors import Conflict
+from interlock.storage.tx import Tx
 
 
 def move_release(
-    tx: Any,
+    tx: Tx,
     release: Release,
     target: ReleaseState,
     *,
@@ -45,7 +46,7 @@ def move_release(
 
 
 def move_deployment(
-    tx: Any,
+    tx: Tx,
     deployment: Deployment,
     target: DeploymentState,
     *,
@@ -79,7 +80,7 @@ def move_deployment(
 
 
 def move_node(
-    tx: Any,
+    tx: Tx,
     node: Node,
     target: NodeState,
     *,
@@ -107,7 +108,7 @@ def move_node(
 
 
 def move_nodes(
-    tx: Any,
+    tx: Tx,
     deployment_id: int,
     sources: Iterable[NodeState],
     target: NodeState,
@@ -129,7 +130,7 @@ def move_nodes(
 
 
 def _audit_node(
-    tx: Any,
+    tx: Tx,
     node: Node,
     target: NodeState,
     *,

@@ -20,6 +20,7 @@ from interlock.engine.core import Engine
 from interlock.engine.recovery import recover
 from interlock.engine.steps import Job, claim, complete, execute, prepare
 from interlock.executors.base import StepResult
+from interlock.storage.tx import Tx
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class WorkerPool:
                 )
         tails = {job.node.id: job.sink.finish()[0] for job in ended}
 
-        def flush(tx: Any) -> list[int]:
+        def flush(tx: Tx) -> list[int]:
             ours = []
             for job in ended:
                 node = tx.get_node(job.node.id, lock=True)
@@ -218,7 +219,7 @@ class WorkerPool:
             pass
         claim_next = not self._stopping.is_set()
 
-        def work(tx: Any) -> Any:
+        def work(tx: Tx) -> Any:
             complete(tx, engine, job, result)
             return claim(tx, engine, worker, self._releases) if claim_next else None
 
@@ -278,7 +279,7 @@ class WorkerPool:
         expires = engine.clock.now() + timedelta(seconds=engine.settings.lease_ttl)
         output = {j.node.id: j.sink.take() for j in jobs}
 
-        def work(tx: Any) -> tuple[set[int], set[int]]:
+        def work(tx: Tx) -> tuple[set[int], set[int]]:
             for job in jobs:
                 if output[job.node.id]:
                     tx.append_log(job.node.id, job.node.attempt, output[job.node.id])

@@ -1,8 +1,8 @@
-"""Events in and out: CDEvents 0.5.1, signed webhooks, GitHub.
+"""The formats of events in and out: CDEvents 0.5.1, purl, signatures, schemas, messages.
 
-Out: the audit log is the outbox. :mod:`~interlock.events.dispatcher` keeps a
-cursor per webhook and POSTs every audit event after it (as the audit event,
-or as its CDEvent from :mod:`~interlock.events.cdevents`), in order, at least
-once. In: :mod:`~interlock.events.inbound` and :mod:`~interlock.events.github`
-turn other tools' events into artifacts, observations and incidents.
+Pure formats only; what the engine does with events (the webhook deliveries,
+receiving CDEvents and GitHub events, who may send them) is
+:mod:`interlock.engine.events`. Out: the audit log is the outbox, each audit
+event sent as itself or as its CDEvent (:mod:`~interlock.events.cdevents`,
+rendered by :mod:`~interlock.events.outbound`).
 """

@@ -14,20 +14,30 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from interlock.domain.records import Deployment, Node, Release
+from interlock.domain.records import Deployment, Node, Override, Release
+from interlock.domain.windows import WindowPolicy
+from interlock.domain.windows import decide as window_decide
 from interlock.errors import InvalidInput
 from interlock.executors.base import StepContext, StepResult
 from interlock.executors.http import HttpExecutor
 from interlock.executors.shell import ShellExecutor
 from interlock.gates.prometheus import PrometheusClient, evaluate_metric
-from interlock.gates.window import WindowPolicy
-from interlock.gates.window import decide as window_decide
 from interlock.spec.metric_gate import MetricGateSpec
 from interlock.spec.windows import WindowSpec
 
 PROBED = ("check", "metric", "soak")
+
+
+class GateReads(Protocol):
+    """What the gates read of the transaction that records their verdict (``Tx`` has it)."""
+
+    def succeeded_in(
+        self, environment: str, service: str, version: str, digest: str | None
+    ) -> bool: ...
+
+    def overrides_for(self, release_id: int, environment: str | None = None) -> list[Override]: ...
 
 
 @dataclass(frozen=True)
@@ -88,7 +98,7 @@ def _metric(spec: dict[str, Any], ctx: StepContext) -> StepResult:
 
 
 def decide(
-    tx: Any,
+    tx: GateReads,
     node: Node,
     deployment: Deployment,
     release: Release | None,
@@ -147,7 +157,7 @@ def _soak(node: Node, probed: StepResult, now: datetime) -> Decision:
     )
 
 
-def _promotion(tx: Any, node: Node, release: Release | None) -> Decision:
+def _promotion(tx: GateReads, node: Node, release: Release | None) -> Decision:
     if release is None:
         return Decision("pass", "nothing to promote")
     previous = node.spec["previous"]
@@ -169,7 +179,7 @@ def _promotion(tx: Any, node: Node, release: Release | None) -> Decision:
 
 
 def _window(
-    tx: Any, node: Node, deployment: Deployment, release: Release | None, now: datetime
+    tx: GateReads, node: Node, deployment: Deployment, release: Release | None, now: datetime
 ) -> Decision:
     if release is not None:
         overrides = [
@@ -203,7 +213,7 @@ def _window(
     return Decision("wait", verdict.reason, until=verdict.opens_at, detail=detail)
 
 
-Decider = Callable[[Any, Node, Deployment, "Release | None", StepResult, datetime], Decision]
+Decider = Callable[[GateReads, Node, Deployment, "Release | None", StepResult, datetime], Decision]
 
 _DECIDERS: dict[str, Decider] = {
     "promotion": lambda tx, node, _d, release, _p, _now: _promotion(tx, node, release),

@@ -14,6 +14,7 @@ from interlock.domain.templating import (
     render_shell,
     unknown_names,
 )
+from interlock.errors import InvalidInput
 from interlock.spec.model import Config, Step
 
 Loc = tuple[str | int, ...]
@@ -136,8 +137,9 @@ def _check_gates(config: Config, base_dir: Path | None) -> Iterator[Issue]:
                         for name in unknown_names(text):
                             yield where, f"unknown placeholder {{{{ {name} }}}}"
                 if kind == "window" and gate.window.freeze_calendar and base_dir is not None:
-                    from interlock.errors import InvalidInput
-                    from interlock.gates.window import WindowPolicy
+                    # Here, not at the top: reading iCalendar costs 60 ms of imports,
+                    # paid only by a config that names a freeze calendar.
+                    from interlock.domain.windows import WindowPolicy
 
                     try:
                         WindowPolicy.from_spec(gate.window, base_dir)

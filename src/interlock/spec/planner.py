@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from interlock.domain.plan import EnvironmentPlan, NodePlan, ReleaseItem, ReleasePlan
+from interlock.domain.plan import (
+    EnvironmentPlan,
+    EnvironmentSettings,
+    NodePlan,
+    ReleaseItem,
+    ReleasePlan,
+)
 from interlock.errors import InvalidInput
 from interlock.spec.gate_specs import Gate
 from interlock.spec.model import Config, Environment, Step
@@ -151,19 +157,19 @@ def _environment_plan(
         index=index,
         nodes=tuple(before + steps + after),
         rollback=tuple(rollback),
-        settings={
-            "production": env.production,
-            "concurrency": env.concurrency,
-            "previous": previous_env if env.promotion else None,
-            "on_failure": env.on_failure,
-            "deadline": env.deadline,
-            "parallel": env.parallel,
-            "services": len(items),
-            "depends": depends,
-            "require_artifacts": env.require_artifacts,
-            "rollback_during_freeze": env.rollback_during_freeze,
-            "rollback_approvals": env.rollback_approvals,
-        },
+        settings=EnvironmentSettings(
+            production=env.production,
+            concurrency=env.concurrency,
+            previous=previous_env if env.promotion else None,
+            on_failure=env.on_failure,
+            deadline=env.deadline,
+            parallel=env.parallel,
+            services=len(items),
+            depends=depends,
+            require_artifacts=env.require_artifacts,
+            rollback_during_freeze=env.rollback_during_freeze,
+            rollback_approvals=env.rollback_approvals,
+        ),
     )
 
 

@@ -147,6 +147,10 @@ class ApprovalQueries(QueryBase):
         ).first()
         return EnvironmentLock(**row._mapping) if row else None
 
+    def require_environment_lock(self, environment: str) -> EnvironmentLock:
+        """:meth:`environment_lock` of one assumed to be held; :class:`NotFound` if it is not."""
+        return found(self.environment_lock(environment), f"lock on {environment}")
+
     def environment_locks(self) -> list[EnvironmentLock]:
         rows = self.conn.execute(
             select(environment_locks).order_by(environment_locks.c.environment)

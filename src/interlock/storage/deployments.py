@@ -181,7 +181,7 @@ class DeploymentQueries(QueryBase):
             .order_by(deployments.c.id)
             .limit(limit)
         )
-        return [d for d in map(_deployment, rows) if (d.settings or {}).get("deadline")]
+        return [d for d in map(_deployment, rows) if d.rules.deadline]
 
     def children_of(self, node_id: int) -> list[Deployment]:
         rows = self.conn.execute(select(deployments).where(deployments.c.parent_node_id == node_id))

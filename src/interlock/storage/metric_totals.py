@@ -9,7 +9,7 @@ event time is when the thing ended: a deployment's or a step's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,7 +119,7 @@ class MetricTotalsQueries(QueryBase):
         return found
 
     def metric_totals(
-        self, start: float | None, end: float | None, bounds: dict[str, Sequence[float]]
+        self, start: float | None, end: float | None, bounds: Mapping[str, Sequence[float]]
     ) -> Totals:
         """Every total for events in ``[start, end)``; ``bounds`` are histogram buckets by name."""
         f, g, i, n = delivery_facts.c, delivery_gates.c, incidents.c, nodes.c

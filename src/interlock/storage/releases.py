@@ -9,7 +9,7 @@ from typing import Any, Unpack
 
 from sqlalchemy import bindparam, select, update
 
-from interlock.domain.records import Item, Release
+from interlock.domain.records import Deployment, Item, Release
 from interlock.domain.states import ReleaseState
 from interlock.storage.base import QueryBase, found, guarded_update, update_params
 from interlock.storage.changes import ReleaseChanges
@@ -132,6 +132,14 @@ class ReleaseQueries(QueryBase):
     def require_release(self, release_id: int, *, lock: bool = False, plan: bool = True) -> Release:
         """:meth:`get_release` of a release assumed to exist; :class:`NotFound` if it does not."""
         return found(self.get_release(release_id, lock=lock, plan=plan), f"release {release_id}")
+
+    def require_release_of(
+        self, deployment: Deployment, *, lock: bool = False, plan: bool = True
+    ) -> Release:
+        """The release ``deployment`` belongs to; :class:`NotFound` for a runbook run (none)."""
+        if deployment.release_id is None:
+            return found(None, f"release of deployment {deployment.id} (it is a runbook run)")
+        return self.require_release(deployment.release_id, lock=lock, plan=plan)
 
     def list_releases(
         self,

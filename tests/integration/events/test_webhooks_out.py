@@ -9,10 +9,9 @@ import pytest
 
 from interlock.domain.records import Item
 from interlock.engine import artifacts, views
-from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
+from interlock.engine.events import dispatcher
 from interlock.engine.releases import create_release
-from interlock.events import dispatcher
 from interlock.storage.db import Database
 from tests.conftest import FAST
 from tests.helpers import running, wait_release_end
@@ -159,7 +158,7 @@ def test_the_cursor_survives_a_restart_and_a_crash_loses_nothing(
     # A crash after sending but before the cursor was stored: the events come again.
     engine = Engine(Database(database_url), settings=FAST)
     try:
-        configs = Configs(engine)
+        configs = engine.configs
         done = create_release(
             engine, configs, actor="alice", items=[Item("api", "2.0.0")], reason="T-2"
         )

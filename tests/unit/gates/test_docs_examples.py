@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from interlock.gates.window import WindowPolicy, decide
+from interlock.domain.windows import WindowPolicy, decide
 from interlock.spec.metric_gate import MetricGateSpec
 from interlock.spec.windows import WindowSpec
 

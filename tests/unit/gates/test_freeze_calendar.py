@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from interlock.domain.windows import WindowPolicy, decide, load_freeze_calendar
 from interlock.errors import InvalidInput
-from interlock.gates.window import WindowPolicy, decide, load_freeze_calendar
 from interlock.spec.windows import WindowSpec
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -16,9 +16,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from interlock.domain.wallclock import local_instant
+from interlock.domain.windows import HORIZON, WindowPolicy, decide, next_open
 from interlock.errors import InvalidInput
-from interlock.gates.window import HORIZON, WindowPolicy, decide, next_open
-from interlock.spec.windows import WindowSpec, local_instant
+from interlock.spec.windows import WindowSpec
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -18,12 +18,12 @@ from starlette.concurrency import run_in_threadpool
 
 from interlock.api.bodies import json_document
 from interlock.api.deps import AppState, principal, signed, state
+from interlock.engine.events.auth import acting_as, refuse, signed_by
+from interlock.engine.events.github import receive_github
+from interlock.engine.events.inbound import receive
+from interlock.engine.events.receiving import Receiver
 from interlock.engine.identity import Principal
 from interlock.errors import InterlockError, InvalidInput
-from interlock.events.auth import acting_as, refuse, signed_by
-from interlock.events.github import receive_github
-from interlock.events.inbound import receive
-from interlock.events.receiving import Receiver
 from interlock.events.signing import GITHUB_SIGNATURE_HEADER, SIGNATURE_HEADER
 
 router = APIRouter(tags=["events"])

@@ -54,7 +54,7 @@ def release_out(view: views.ReleaseView) -> ReleaseOut:
         if dv.deployment.state.value == "succeeded":
             envs_done.add(dv.deployment.environment)
     out = ReleaseOut.of(view.release, deployments)
-    total = sum(len(env["nodes"]) for env in view.release.plan.get("environments", []))
+    total = sum(len(env.nodes) for env in view.release.planned.environments)
     out.progress = Progress(
         steps_done=done,
         steps_total=total,

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from interlock.api.deps import AppDep, PrincipalDep
 from interlock.api.text import Line, Text
 from interlock.domain.bounds import RecordId
+from interlock.engine.events.dispatcher import retry_now, skip_events, webhook_status
 from interlock.errors import Forbidden
-from interlock.events.dispatcher import retry_now, skip_events, webhook_status
 
 router = APIRouter(tags=["webhooks"])
 

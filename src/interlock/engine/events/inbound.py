@@ -28,9 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from interlock.engine import incidents
-from interlock.errors import InvalidInput
-from interlock.events import purl
-from interlock.events.receiving import (
+from interlock.engine.events.receiving import (
     Ignore,
     Outcome,
     Receiver,
@@ -41,6 +39,8 @@ from interlock.events.receiving import (
     printable,
     register_artifact,
 )
+from interlock.errors import InvalidInput
+from interlock.events import purl
 from interlock.events.schemas import SPEC_VERSION, EventType, bundled
 from interlock.storage.tx import Tx
 

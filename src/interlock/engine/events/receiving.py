@@ -1,7 +1,7 @@
 """Acting on another tool's event: who sends, what maps to what, and doing it once.
 
-Shared by the CDEvents receiver (:mod:`~interlock.events.inbound`) and the
-GitHub one (:mod:`~interlock.events.github`). An event Interlock cannot use
+Shared by the CDEvents receiver (:mod:`~interlock.engine.events.inbound`) and the
+GitHub one (:mod:`~interlock.engine.events.github`). An event Interlock cannot use
 (a service or environment it does not know, an artifact without a digest)
 raises :class:`Ignore`: the answer is 202 with the reason, and whatever the
 transaction did is undone.

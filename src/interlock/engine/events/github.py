@@ -23,9 +23,7 @@ from typing import Any
 
 from interlock.domain.names import COMMIT
 from interlock.domain.text import control_character
-from interlock.errors import InvalidInput
-from interlock.events import purl
-from interlock.events.receiving import (
+from interlock.engine.events.receiving import (
     ACTED,
     Ignore,
     Outcome,
@@ -35,6 +33,8 @@ from interlock.events.receiving import (
     printable,
     register_artifact,
 )
+from interlock.errors import InvalidInput
+from interlock.events import purl
 
 MOVING_TAGS = frozenset({"latest", "main", "master", "edge", "nightly"})
 
@@ -45,7 +45,7 @@ def receive_github(
     """Act on one GitHub delivery (its signature already verified).
 
     The delivery id is not signed: a replay of a delivery under another id is
-    recognised by its body (see :func:`~interlock.events.receiving.once`).
+    recognised by its body (see :func:`~interlock.engine.events.receiving.once`).
     """
     if not (delivery or "").strip():
         raise InvalidInput(

@@ -13,15 +13,16 @@ close on Tuesday night). Searches look ahead at most :data:`HORIZON`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from interlock.domain.freeze_calendar import FreezeCalendar, load_freeze_calendar
+from interlock.domain.wallclock import Freeze, local_instant
 from interlock.errors import InvalidInput
-from interlock.gates.freeze_calendar import FreezeCalendar, load_freeze_calendar
-from interlock.spec.windows import Freeze, WeeklyWindow, WindowSpec, local_instant
 
 HORIZON = timedelta(days=400)
 # Most answers lie within a week; look further only when needed.
@@ -32,12 +33,40 @@ Interval = tuple[datetime, datetime]
 __all__ = [
     "HORIZON",
     "FreezeCalendar",
+    "WeeklyWindow",
     "WindowDecision",
     "WindowPolicy",
     "decide",
     "load_freeze_calendar",
     "next_open",
+    "WindowBlock",
 ]
+
+
+class WeeklyWindow(Protocol):
+    """A weekly deploy window (``spec.windows.WeeklyWindow`` is one): local opening times."""
+
+    @property
+    def start_minute(self) -> int: ...
+    @property
+    def end_minute(self) -> int: ...
+    @property
+    def crosses_midnight(self) -> bool: ...
+    @property
+    def weekdays(self) -> frozenset[int]: ...
+    def describe(self) -> str: ...
+
+
+class WindowBlock(Protocol):
+    """A ``window`` gate's block of the config (``spec.windows.WindowSpec`` is one)."""
+
+    @property
+    def zone(self) -> ZoneInfo: ...
+    @property
+    def allow(self) -> Sequence[WeeklyWindow]: ...
+    @property
+    def freeze_calendar(self) -> str | None: ...
+    def freezes(self) -> list[Freeze]: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +79,7 @@ class WindowPolicy:
     calendar: FreezeCalendar | None = None
 
     @classmethod
-    def from_spec(cls, spec: WindowSpec, base_dir: Path | str | None = None) -> WindowPolicy:
+    def from_spec(cls, spec: WindowBlock, base_dir: Path | str | None = None) -> WindowPolicy:
         """The policy of a ``window`` block; ``freeze_calendar`` is read relative to ``base_dir``.
 
         Raises :class:`InvalidInput` naming the file when the calendar is missing

@@ -16,8 +16,8 @@ from typing import Any
 from dateutil.rrule import rrule, rruleset, rrulestr
 from icalendar import Calendar, Event, vRecur
 
+from interlock.domain.wallclock import Freeze, local_instant, to_instant
 from interlock.errors import InvalidInput
-from interlock.spec.windows import Freeze, local_instant, to_instant
 
 Interval = tuple[datetime, datetime]
 

@@ -235,11 +235,8 @@ class Dispatcher:
 
     def tick(self, engine: Engine) -> list[threading.Thread]:
         """Start a round for every webhook with pending events that is not backing off."""
-        if engine.configs is None:
-            return []
-        try:
-            active = engine.configs.active()
-        except NotFound:
+        active = engine.configs.loaded()
+        if active is None:
             return []
         notifications: Notifications = active.config.notifications
         if not notifications.webhooks:
