@@ -38,10 +38,10 @@ class SecretMask(logging.Filter):
         """``text`` masked; a text that hides a secret only in a percent-encoding of its
         own choosing (``%61`` for ``a``, lower-case hex, ``+`` for a blank: any client may
         send a URL so) is masked in its decoded form."""
-        masked = self.secrets.mask(text)
+        masked: str = self.secrets.mask(text)
         if masked == text and ("%" in text or "+" in text):
             decoded = unquote_plus(text)
-            hidden = self.secrets.mask(decoded)
+            hidden: str = self.secrets.mask(decoded)
             if hidden != decoded:
                 return hidden
         return masked
