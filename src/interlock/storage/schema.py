@@ -291,6 +291,36 @@ tokens = Table(
     Index("ix_tokens_user_id", "user_id"),
 )
 
+# Browser sessions of people signed in with single sign-on (migration 0014): the
+# cookie holds a random secret, the table only its SHA-256. Roles and teams are
+# what the provider's claims gave at sign-in.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("roles", Json, nullable=False),
+    Column("teams", Json, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("ended_at", Timestamp),
+    Index("ix_web_sessions_user_id", "user_id"),
+)
+
+# A sign-in under way: the browser went to the provider with this state (its
+# SHA-256 is the key); the nonce and the PKCE verifier wait here for its return.
+sso_logins = Table(
+    "sso_logins",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("nonce", String(128), nullable=False),
+    Column("verifier", String(128), nullable=False),
+    Column("return_to", Text, nullable=False),
+    Column("redirect_url", Text, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+
 memberships = Table(
     "memberships",
     metadata,

@@ -1,0 +1,263 @@
+"""Browser sessions begun with single sign-on, and the sign-ins that lead to them.
+
+A session's cookie holds a random secret; the database holds only its SHA-256,
+so a copy of the database signs nobody in. The roles and teams the provider's
+claims gave at sign-in are kept with the session (the provider is asked again
+at the next sign-in). The CSRF token of a session is derived from its secret:
+a page that cannot read the cookie cannot make it up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from interlock.domain.names import USER_NAME
+from interlock.domain.records import SsoLogin, User, WebSession
+from interlock.engine.core import Engine
+from interlock.engine.identity import Principal, principal_of
+from interlock.errors import Forbidden, InvalidInput, Unauthenticated
+from interlock.spec.sso import Sso
+
+# How long a person may take at the provider's sign-in page.
+SIGN_IN_TTL = timedelta(minutes=10)
+SSO_ACTOR = "sso"  # who adds the user a first sign-in creates
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who the provider says signed in, and what its claims give them here."""
+
+    name: str
+    email: str | None
+    display_name: str | None
+    roles: frozenset[str]
+    teams: frozenset[str]
+    subject: str
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def csrf_token(secret: str) -> str:
+    """The CSRF token of the session whose cookie holds ``secret``."""
+    return hmac.new(secret.encode(), b"interlock csrf", hashlib.sha256).hexdigest()
+
+
+def csrf_matches(secret: str, sent: str | None) -> bool:
+    return bool(sent) and hmac.compare_digest(csrf_token(secret), sent or "")
+
+
+def _groups(claims: Mapping[str, Any], claim: str) -> list[str]:
+    value = claims.get(claim)
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [g for g in value if isinstance(g, str)]
+    return []
+
+
+def signed_in(sso: Sso, claims: Mapping[str, Any]) -> SignedIn:
+    """Map the provider's claims to a user name, roles and teams (``sso:`` of the config).
+
+    The e-mail domain counts only when the provider does not say the address is
+    unverified (Entra ID sends no ``email_verified``; Keycloak and Okta do).
+    """
+    email = claims.get("email") if isinstance(claims.get("email"), str) else None
+    raw = claims.get(sso.username_claim)
+    name = raw if isinstance(raw, str) and raw else email
+    if not name:
+        raise InvalidInput(
+            f"the provider sent no {sso.username_claim!r} claim and no e-mail address to name "
+            "you by; ask for the scope that carries it (sso.scopes) or set sso.username_claim",
+            field="sso.username_claim",
+        )
+    if not USER_NAME.match(name):
+        raise InvalidInput(
+            f"the provider's {sso.username_claim} {name!r} is not a valid Interlock user name "
+            "(letters, digits, '.', '_', '@', '-'); set sso.username_claim to another claim",
+            field="sso.username_claim",
+        )
+    roles: set[str] = set()
+    teams: set[str] = set()
+    for group in _groups(claims, sso.groups_claim):
+        grant = sso.groups.get(group)
+        if grant is not None:
+            roles.update(grant.roles)
+            teams.update(grant.teams)
+    if email and "@" in email and claims.get("email_verified") is not False:
+        grant = sso.email_domains.get(email.rsplit("@", 1)[1].lower())
+        if grant is not None:
+            roles.update(grant.roles)
+            teams.update(grant.teams)
+    shown = claims.get("name")
+    return SignedIn(
+        name=name,
+        email=email,
+        display_name=shown if isinstance(shown, str) and shown else None,
+        roles=frozenset(roles),
+        teams=frozenset(teams),
+        subject=str(claims.get("sub", "")),
+    )
+
+
+class WebSessions:
+    """Sign-ins under way, sessions begun, found and ended; each change audited."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- a sign-in under way -------------------------------------------------------
+    def begin_sign_in(self, *, return_to: str, redirect_url: str) -> tuple[str, SsoLogin]:
+        """A new state (the key the provider sends back) and what waits for it."""
+        state = secrets.token_urlsafe(32)
+        login = SsoLogin(
+            nonce=secrets.token_urlsafe(32),
+            verifier=secrets.token_urlsafe(48),  # 64 characters (RFC 7636: 43 to 128)
+            return_to=return_to,
+            redirect_url=redirect_url,
+            expires_at=self.engine.clock.now() + SIGN_IN_TTL,
+        )
+        now = self.engine.clock.now()
+
+        def work(tx: Any) -> None:
+            tx.drop_old_web_sessions(now)
+            tx.add_sso_login(state_digest=_digest(state), login=login)
+
+        self.engine.db.run(work)
+        return state, login
+
+    def take_sign_in(self, state: str) -> SsoLogin:
+        """The sign-in begun with ``state``; each state is good for one return only."""
+        found: SsoLogin | None = self.engine.db.run(lambda tx: tx.take_sso_login(_digest(state)))
+        if found is None or found.expires_at <= self.engine.clock.now():
+            raise Unauthenticated(
+                "this sign-in is unknown, used already or older than 10 minutes; "
+                "start again from the sign-in page"
+            )
+        return found
+
+    # -- sessions --------------------------------------------------------------------
+    def begin(self, who: SignedIn, sso: Sso) -> tuple[str, WebSession]:
+        """Sign ``who`` in: their user (added at the first sign-in) and a new session.
+
+        Returns the cookie's secret (shown to nobody else) and the session.
+        """
+        now = self.engine.clock.now()
+        secret = secrets.token_urlsafe(32)
+
+        def work(tx: Any) -> tuple[str, WebSession]:
+            user: User | None = tx.find_user(who.name)
+            if user is None:
+                user = tx.add_user(
+                    name=who.name,
+                    kind="user",
+                    at=now,
+                    by=SSO_ACTOR,
+                    display_name=who.display_name,
+                    email=who.email,
+                )
+                tx.audit(
+                    at=now,
+                    actor=SSO_ACTOR,
+                    action="user.created",
+                    object_type="user",
+                    object_id=user.name,
+                    after={"kind": "user"},
+                    data={"via": "sso", "subject": who.subject},
+                )
+            if user.kind != "user":
+                raise Forbidden(
+                    f"{user.name!r} is a service account; service accounts sign in with "
+                    "API tokens, not single sign-on"
+                )
+            if user.disabled:
+                raise Forbidden(f"the user {user.name!r} is disabled; ask an administrator")
+            session_id = tx.add_web_session(
+                digest=_digest(secret),
+                user_id=user.id,
+                roles=sorted(who.roles),
+                teams=sorted(who.teams),
+                at=now,
+                expires_at=now + timedelta(seconds=sso.session),
+            )
+            tx.audit(
+                at=now,
+                actor=user.name,
+                action="session.signed_in",
+                object_type="session",
+                object_id=session_id,
+                data={
+                    "via": "sso",
+                    "issuer": sso.issuer,
+                    "subject": who.subject,
+                    "roles": sorted(who.roles),
+                    "teams": sorted(who.teams),
+                },
+            )
+            found = tx.web_session_by_hash(_digest(secret))
+            assert found is not None
+            return secret, found[1]
+
+        result: tuple[str, WebSession] = self.engine.db.run(work)
+        return result
+
+    def authenticate(self, secret: str) -> tuple[User, WebSession]:
+        """The user and live session behind a cookie's secret; 401 for anything else."""
+        with self.engine.db.read() as tx:
+            found = tx.web_session_by_hash(_digest(secret))
+        why = None
+        if found is None:
+            why = "unknown session"
+        elif found[1].ended_at is not None:
+            why = "you signed out of this session"
+        elif found[1].expires_at <= self.engine.clock.now():
+            why = "the session expired"
+        elif found[0].disabled:
+            why = "this user is disabled"
+        if why is not None or found is None:
+            raise Unauthenticated(f"authentication failed: {why}; sign in again")
+        return found
+
+    def principal(
+        self,
+        user: User,
+        session: WebSession,
+        config_roles: dict[str, list[str]],
+        config_teams: dict[str, list[str]],
+    ) -> Principal:
+        """The person of a session: their groups from the config, the database and the claims."""
+        with self.engine.db.read() as tx:
+            base = principal_of(tx, user, config_roles, config_teams)
+        return Principal(
+            base.name,
+            base.kind,
+            base.roles | frozenset(session.roles),
+            base.teams | frozenset(session.teams),
+        )
+
+    def end(self, secret: str) -> bool:
+        """Sign out: end the session behind ``secret`` (audited); False if none was live."""
+        now = self.engine.clock.now()
+
+        def work(tx: Any) -> bool:
+            found = tx.web_session_by_hash(_digest(secret))
+            if found is None or not tx.end_web_session(found[1].id, now):
+                return False
+            tx.audit(
+                at=now,
+                actor=found[0].name,
+                action="session.signed_out",
+                object_type="session",
+                object_id=found[1].id,
+            )
+            return True
+
+        ended: bool = self.engine.db.run(work)
+        return ended
