@@ -82,7 +82,7 @@ def _session_principal(request: Request, app: AppState, secret: str) -> Principa
             "authentication failed: single sign-on is not configured (no `sso:` in the active "
             "config), so a session cookie counts for nothing; send an API token"
         )
-    user, session = app.sessions.authenticate(secret)
+    user, _session = app.sessions.authenticate(secret)
     if request.method not in SAFE_METHODS and not csrf_matches(
         secret, request.headers.get(CSRF_HEADER)
     ):
@@ -93,7 +93,7 @@ def _session_principal(request: Request, app: AppState, secret: str) -> Principa
             f"{CSRF_HEADER} header (GET /auth/session gives it)"
         )
     roles, teams = _config_groups(app)
-    return app.sessions.principal(user, session, roles, teams)
+    return app.identity.principal(user, roles, teams)
 
 
 def principal(request: Request) -> Principal:

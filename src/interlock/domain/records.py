@@ -283,8 +283,6 @@ class WebSession:
 
     id: int
     user_id: int
-    roles: list[str]
-    teams: list[str]
     created_at: datetime
     expires_at: datetime
     ended_at: datetime | None

@@ -2,9 +2,11 @@
 
 A session's cookie holds a random secret; the database holds only its SHA-256,
 so a copy of the database signs nobody in. The roles and teams the provider's
-claims gave at sign-in are kept with the session (the provider is asked again
-at the next sign-in). The CSRF token of a session is derived from its secret:
-a page that cannot read the cookie cannot make it up.
+claims give are stored as the person's memberships, added by ``sso`` and made
+to match the claims again at each sign-in (those an administrator added stay),
+so approval gates, "who can clear" and permissions see them like any other.
+The CSRF token of a session is derived from its secret: a page that cannot
+read the cookie cannot make it up.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Any
 
 from interlock.domain.names import USER_NAME
 from interlock.domain.records import SsoLogin, User, WebSession
+from interlock.engine.admins import ADMIN, keep_an_admin
 from interlock.engine.core import Engine
-from interlock.engine.identity import Principal, principal_of
-from interlock.errors import Forbidden, InvalidInput, Unauthenticated
+from interlock.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
 from interlock.spec.sso import Sso
 
 # How long a person may take at the provider's sign-in page.
@@ -179,11 +181,10 @@ class WebSessions:
                 )
             if user.disabled:
                 raise Forbidden(f"the user {user.name!r} is disabled; ask an administrator")
+            self._match_claims(tx, user.name, who, now)
             session_id = tx.add_web_session(
                 digest=_digest(secret),
                 user_id=user.id,
-                roles=sorted(who.roles),
-                teams=sorted(who.teams),
                 at=now,
                 expires_at=now + timedelta(seconds=sso.session),
             )
@@ -225,22 +226,31 @@ class WebSessions:
             raise Unauthenticated(f"authentication failed: {why}; sign in again")
         return found
 
-    def principal(
-        self,
-        user: User,
-        session: WebSession,
-        config_roles: dict[str, list[str]],
-        config_teams: dict[str, list[str]],
-    ) -> Principal:
-        """The person of a session: their groups from the config, the database and the claims."""
-        with self.engine.db.read() as tx:
-            base = principal_of(tx, user, config_roles, config_teams)
-        return Principal(
-            base.name,
-            base.kind,
-            base.roles | frozenset(session.roles),
-            base.teams | frozenset(session.teams),
-        )
+    def _match_claims(self, tx: Any, name: str, who: SignedIn, now: Any) -> None:
+        """Make the memberships ``sso`` added for ``name`` those the claims give now."""
+        wanted = {("role", r) for r in who.roles} | {("team", t) for t in who.teams}
+        held = set(tx.memberships_of(name))
+        changes = [(kind, group, True) for kind, group in sorted(wanted - held)]
+        gone = tx.memberships_added_by(name, SSO_ACTOR) - wanted
+        changes += [(kind, group, False) for kind, group in sorted(gone)]
+        for kind, group, member in changes:
+            if not member and (kind, group) == ("role", ADMIN):
+                try:
+                    keep_an_admin(tx, self.engine, now, without_member=name)
+                except Conflict:
+                    continue  # the last administrator stays one; an administrator decides
+            if member:
+                tx.add_membership(kind, group, name, now, SSO_ACTOR)
+            else:
+                tx.remove_membership(kind, group, name)
+            tx.audit(
+                at=now,
+                actor=SSO_ACTOR,
+                action=f"{kind}.member_{'added' if member else 'removed'}",
+                object_type=kind,
+                object_id=group,
+                data={"user": name, "via": "sso"},
+            )
 
     def end(self, secret: str) -> bool:
         """Sign out: end the session behind ``secret`` (audited); False if none was live."""

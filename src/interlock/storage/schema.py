@@ -292,16 +292,13 @@ tokens = Table(
 )
 
 # Browser sessions of people signed in with single sign-on (migration 0014): the
-# cookie holds a random secret, the table only its SHA-256. Roles and teams are
-# what the provider's claims gave at sign-in.
+# cookie holds a random secret, the table only its SHA-256.
 web_sessions = Table(
     "web_sessions",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("hash", String(64), nullable=False, unique=True),
     Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
-    Column("roles", Json, nullable=False),
-    Column("teams", Json, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),
     Column("ended_at", Timestamp),

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, update
 
 from interlock.domain.records import SsoLogin, User, WebSession
 from interlock.storage.base import QueryBase
-from interlock.storage.schema import sso_logins, users, web_sessions
+from interlock.storage.schema import memberships, sso_logins, users, web_sessions
 
 _SESSION_COLUMNS = [c for c in web_sessions.c if c.name != "hash"]
 _BY_HASH = select(users, *[c.label(f"s_{c.name}") for c in _SESSION_COLUMNS]).join(
@@ -18,10 +18,7 @@ _BY_HASH = select(users, *[c.label(f"s_{c.name}") for c in _SESSION_COLUMNS]).jo
 
 
 def _session(data: dict[str, Any]) -> WebSession:
-    found = {k[2:]: v for k, v in data.items() if k.startswith("s_")}
-    found["roles"] = list(found["roles"] or [])
-    found["teams"] = list(found["teams"] or [])
-    return WebSession(**found)
+    return WebSession(**{k[2:]: v for k, v in data.items() if k.startswith("s_")})
 
 
 class WebSessionQueries(QueryBase):
@@ -30,8 +27,6 @@ class WebSessionQueries(QueryBase):
         *,
         digest: str,
         user_id: int,
-        roles: list[str],
-        teams: list[str],
         at: datetime,
         expires_at: datetime,
     ) -> int:
@@ -41,8 +36,6 @@ class WebSessionQueries(QueryBase):
             .values(
                 hash=digest,
                 user_id=user_id,
-                roles=sorted(roles),
-                teams=sorted(teams),
                 created_at=at,
                 expires_at=expires_at,
             )
@@ -72,6 +65,15 @@ class WebSessionQueries(QueryBase):
         """Forget sessions that expired before ``before`` and sign-ins never completed."""
         self.conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < before))
         self.conn.execute(delete(sso_logins).where(sso_logins.c.expires_at < before))
+
+    def memberships_added_by(self, user: str, by: str) -> set[tuple[str, str]]:
+        """The ``(kind, group)`` memberships of ``user`` that ``by`` added."""
+        rows = self.conn.execute(
+            select(memberships.c.kind, memberships.c.group_name).where(
+                memberships.c.user_name == user, memberships.c.added_by == by
+            )
+        )
+        return {(r.kind, r.group_name) for r in rows}
 
     def add_sso_login(self, *, state_digest: str, login: SsoLogin) -> None:
         """Keep what a sign-in needs when the provider sends the browser back."""

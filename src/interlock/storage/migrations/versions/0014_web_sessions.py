@@ -1,10 +1,9 @@
 """Browser sessions of single sign-on, and sign-ins under way at the provider.
 
 ``web_sessions``: one row per signed-in browser; the cookie holds a random
-secret, the row only its SHA-256, the roles and teams the provider's claims
-gave, and when it expires or was ended (sign-out). ``sso_logins``: the state,
-nonce and PKCE verifier of a sign-in between leaving for the provider and
-coming back (a few minutes at most).
+secret, the row only its SHA-256, and when it expires or was ended
+(sign-out). ``sso_logins``: the state, nonce and PKCE verifier of a sign-in
+between leaving for the provider and coming back (ten minutes at most).
 
 Revision ID: 0014
 Revises: 0010
@@ -15,14 +14,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 revision = "0014"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
-
-_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -31,8 +27,6 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("roles", _JSON, nullable=False),
-        sa.Column("teams", _JSON, nullable=False),
         sa.Column("created_at", sa.Float(precision=53), nullable=False),
         sa.Column("expires_at", sa.Float(precision=53), nullable=False),
         sa.Column("ended_at", sa.Float(precision=53), nullable=True),
