@@ -106,8 +106,8 @@ def sso_callback(
     error_description: str | None = None,
 ) -> Response:
     """The provider sends the browser back here with a code (or an error)."""
+    sso = _configured(app)
     try:
-        sso = _configured(app)
         if not state:
             raise Forbidden("the provider sent no state; start again from the sign-in page")
         login = app.sessions.take_sign_in(state)
