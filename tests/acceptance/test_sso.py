@@ -94,9 +94,7 @@ def contexts(browser: Any) -> Iterator[Any]:
 def sso_server(project: Path, server: Any, provider: OidcProvider) -> Any:
     """The server with ``sso:`` pointing at the provider, registered there as a client."""
     client_id, secret = provider.register(f"{server.url}/auth/sso/callback")
-    write_config(
-        project, CONFIG.replace("ISSUER", provider.issuer).replace("CLIENT_ID", client_id)
-    )
+    write_config(project, CONFIG.replace("ISSUER", provider.issuer).replace("CLIENT_ID", client_id))
     server.env[SECRET_VAR] = secret
     return server.start()
 
@@ -130,7 +128,9 @@ def _session_cookie(context: Any) -> dict[str, Any]:
 
 def _release(server: Any) -> str:
     carol = _token(server, "carol")
-    created = server.cli("release", "create", "api@1.4.2", "--reason", "PAY-9", INTERLOCK_TOKEN=carol)
+    created = server.cli(
+        "release", "create", "api@1.4.2", "--reason", "PAY-9", INTERLOCK_TOKEN=carol
+    )
     assert created.returncode == 0, created.stderr
     return str(created.stdout.strip())
 
@@ -207,7 +207,8 @@ def test_a_person_who_may_not_act_gets_403(sso_server, contexts):
           const call = (headers) => fetch(`/api/v1/releases/${rid}/approvals`, {
             method: "POST", credentials: "same-origin",
             headers: {"Content-Type": "application/json", ...headers},
-            body: JSON.stringify({decision: "approve", environment: "production", gate: "approval"}),
+            body: JSON.stringify(
+              {decision: "approve", environment: "production", gate: "approval"}),
           }).then(async (r) => [r.status, (await r.json()).detail]);
           return {
             withCsrf: await call({"X-CSRF-Token": sessionStorage.getItem("interlock.csrf")}),
@@ -247,7 +248,10 @@ def test_api_tokens_work_beside_sso_and_sso_errors_are_clear(sso_server):
     assert target.params["code_challenge_method"] == "S256"
     assert target.params["redirect_uri"] == f"{server.url}/auth/sso/callback"
     providers = httpx.get(f"{server.url}/auth/providers").json()
-    assert providers == {"token": True, "sso": {"label": "Example SSO", "login_url": "/auth/sso/login"}}
+    assert providers == {
+        "token": True,
+        "sso": {"label": "Example SSO", "login_url": "/auth/sso/login"},
+    }
 
 
 def _admin_token(server: Any) -> str:

@@ -8,6 +8,7 @@ a group in the ``groups`` claim, or the domain of a verified e-mail address.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -66,7 +67,7 @@ class Sso(Strict):
     groups: dict[Annotated[str, Field(min_length=1, max_length=256)], Grant] = Field(
         default_factory=dict, description="A group of the provider: what its members get."
     )
-    email_domains: dict[Annotated[str, Field(pattern=DOMAIN_PATTERN)], Grant] = Field(
+    email_domains: dict[str, Grant] = Field(
         default_factory=dict,
         description="The domain of a verified e-mail address: what its people get.",
     )
@@ -81,6 +82,16 @@ class Sso(Strict):
     @classmethod
     def _issuer(cls, value: str) -> str:
         return _http_url(value).rstrip("/")
+
+    @field_validator("email_domains")
+    @classmethod
+    def _domains(cls, value: dict[str, Grant]) -> dict[str, Grant]:
+        found = {}
+        for domain, grant in value.items():
+            if not re.match(DOMAIN_PATTERN, domain.lower()):
+                raise ValueError(f"{domain!r} is not a domain name like example.com")
+            found[domain.lower()] = grant
+        return found
 
     @field_validator("redirect_url")
     @classmethod
