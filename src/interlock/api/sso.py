@@ -124,7 +124,8 @@ def sso_callback(
         log.warning("single sign-on failed: %s", exc)
         return _page(exc.http_status, "Sign-in failed", str(exc))
     response = RedirectResponse(login.return_to, status_code=303, headers=NO_STORE)
-    https = request.url.scheme == "https"
+    # Over https (or behind a proxy that ends TLS, told by the https redirect URL).
+    https = request.url.scheme == "https" or login.redirect_url.startswith("https://")
     response.set_cookie(
         SECURE_COOKIE if https else COOKIE,
         secret,
