@@ -3,7 +3,10 @@ a real server, and Debian's Chromium driven by Playwright."""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ import pytest
 
 from tests.helpers import write_config
 from tests.support.oidc import OidcProvider
+from tests.support.server import INTERLOCK
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -111,13 +115,17 @@ def _sso_sign_in(page: Any, server: Any, login: str, path: str = "/ui/releases")
     page.goto(f"{server.url}{path}")
     expect(page).to_have_url(re.compile(r"/ui/signin"))
     page.get_by_role("link", name="Sign in with Example SSO").click()
-    # The provider's own pages (oidc-provider's development interactions).
+    _at_the_provider(page, login)
+    expect(page.locator("#signed-in-as")).to_have_text(login)
+    expect(page).to_have_url(f"{server.url}{path}")
+
+
+def _at_the_provider(page: Any, login: str) -> None:
+    """The provider's own pages (oidc-provider's development interactions)."""
     page.locator('input[name="login"]').fill(login)
     page.locator('input[name="password"]').fill("whatever the provider asks")
     page.locator('button[type="submit"]').click()
     page.locator('button[type="submit"]').click()  # consent: the client may see the claims
-    expect(page.locator("#signed-in-as")).to_have_text(login)
-    expect(page).to_have_url(f"{server.url}{path}")
 
 
 def _session_cookie(context: Any) -> dict[str, Any]:
@@ -252,6 +260,62 @@ def test_api_tokens_work_beside_sso_and_sso_errors_are_clear(sso_server):
         "token": True,
         "sso": {"label": "Example SSO", "login_url": "/auth/sso/login"},
     }
+
+
+def test_interlock_login_through_the_browser(sso_server, contexts, tmp_path):
+    server = sso_server
+    cli_home = tmp_path / "cli-home"  # a person's machine: no admin.token here
+    env = {**server.env, "INTERLOCK_HOME": str(cli_home)}
+    command = subprocess.Popen(
+        [INTERLOCK, "login", "--no-browser", "--wait", "60"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert command.stdout is not None
+        line = command.stdout.readline()
+        assert line.startswith("Sign in at: "), line + (
+            command.stderr.read() if command.stderr else ""
+        )
+        page = contexts().new_page()
+        page.goto(line.removeprefix("Sign in at: ").strip())
+        _at_the_provider(page, "alice")  # not signed in yet: the provider first
+        expect(page.locator("#cli-user")).to_have_text("alice")
+        page.get_by_role("button", name="Allow").click()
+        expect(page.get_by_role("heading")).to_have_text("Signed in")
+        out, err = command.communicate(timeout=60)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    assert command.returncode == 0, err
+    assert f"Signed in to {server.url} as alice" in out
+    kept = cli_home / "login.json"
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o600
+    # The command acts as alice now, with no INTERLOCK_TOKEN.
+    me = server.json("user", "me", INTERLOCK_HOME=str(cli_home))
+    assert me["name"] == "alice"
+    assert me["roles"] == ["release-managers"]
+
+
+def test_a_login_code_is_worthless_without_the_verifier(sso_server):
+    server = sso_server
+    refused = httpx.post(
+        f"{server.url}/auth/cli/token", json={"code": "guessed", "verifier": "v" * 43}
+    )
+    assert refused.status_code == 401
+    assert "run `interlock login` again" in refused.json()["detail"]
+    unsigned = httpx.get(
+        f"{server.url}/auth/cli",
+        params={"port": "5000", "state": "s" * 20, "challenge": "c" * 43},
+    )
+    assert unsigned.status_code == 303  # not signed in: to the provider first, then back
+    assert unsigned.headers["location"].startswith("/auth/sso/login?next=%2Fauth%2Fcli%3F")
+    wrong = httpx.get(f"{server.url}/auth/cli", params={"port": "80", "state": "s" * 20})
+    assert wrong.status_code == 422
+    assert wrong.json()["errors"][0]["field"] == "port"
 
 
 def _admin_token(server: Any) -> str:

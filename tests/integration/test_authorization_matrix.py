@@ -129,6 +129,12 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     # a token is no browser session: only the session cookie answers here
     ("GET", "/auth/session"): cases(Case(dict.fromkeys(ACTORS, 401))),
     ("POST", "/auth/signout"): cases(Case(everyone())),
+    # `interlock login` needs single sign-on too
+    ("GET", "/auth/cli"): cases(Case(dict.fromkeys(ACTORS, 404))),
+    ("POST", "/auth/cli"): cases(Case(dict.fromkeys(ACTORS, 404))),
+    ("POST", "/auth/cli/token"): cases(
+        Case(dict.fromkeys(ACTORS, 404), body={"code": "x", "verifier": "v" * 43})
+    ),
     # -- releases
     ("POST", "/api/v1/releases"): cases(
         Case(

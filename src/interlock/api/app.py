@@ -110,6 +110,9 @@ def create_app(
     from interlock.api.sso import router as sso
 
     app.include_router(sso)  # /auth/...: single sign-on for the web UI, and sign-out
+    from interlock.api.cli_login import router as cli_login
+
+    app.include_router(cli_login)  # /auth/cli: `interlock login` through the browser
     for name in ROUTERS:
         module = importlib.import_module(f"interlock.api.routers.{name}")
         app.include_router(module.router, prefix="/api/v1", dependencies=[Depends(known_query)])

@@ -38,8 +38,10 @@ NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 def _safe_return(value: str | None) -> str:
-    """Only a page of the web UI may be where a sign-in returns to (no open redirect)."""
-    if value and value.startswith("/ui/") and not value.startswith("/ui//") and "\\" not in value:
+    """Only a page of the web UI (or `interlock login`'s) is where a sign-in returns to."""
+    if not value or "\\" in value or value.startswith(("/ui//", "/auth/cli//")):
+        return "/ui/releases"
+    if value.startswith(("/ui/", "/auth/cli?")):
         return value
     return "/ui/releases"
 

@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runbook": ("interlock.cli.recovery:runbook", "Runbooks: list, run, show, sign."),
     "user": ("interlock.cli.identity:user", "People and service accounts."),
     "token": ("interlock.cli.identity:token", "API tokens: create, list, revoke."),
+    "login": ("interlock.cli.login:login", "Sign in through the browser (single sign-on)."),
     "role": ("interlock.cli.identity:role", "Members of a role."),
     "team": ("interlock.cli.identity:team", "Members of a team."),
 }

@@ -297,3 +297,13 @@ class SsoLogin:
     return_to: str
     redirect_url: str
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CliGrant:
+    """A person allowed ``interlock login``: the code's user, PKCE challenge and token name."""
+
+    user_id: int
+    challenge: str
+    token_name: str
+    expires_at: datetime

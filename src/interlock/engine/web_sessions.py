@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from interlock.domain.names import USER_NAME
-from interlock.domain.records import SsoLogin, User, WebSession
+from interlock.domain.records import CliGrant, SsoLogin, User, WebSession
 from interlock.engine.admins import ADMIN, keep_an_admin
 from interlock.engine.core import Engine
 from interlock.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
@@ -28,6 +28,8 @@ from interlock.spec.sso import Sso
 
 # How long a person may take at the provider's sign-in page.
 SIGN_IN_TTL = timedelta(minutes=10)
+# How long `interlock login` has to trade the code the browser handed it.
+CLI_GRANT_TTL = timedelta(minutes=2)
 SSO_ACTOR = "sso"  # who adds the user a first sign-in creates
 
 
@@ -271,3 +273,35 @@ class WebSessions:
 
         ended: bool = self.engine.db.run(work)
         return ended
+
+    # -- `interlock login` -----------------------------------------------------------
+    def grant_cli(self, secret: str, *, challenge: str, token_name: str) -> str:
+        """The signed-in person allowed the command line: a one-time code for it."""
+        user, _ = self.authenticate(secret)
+        code = secrets.token_urlsafe(32)
+        now = self.engine.clock.now()
+        grant = CliGrant(user.id, challenge, token_name, now + CLI_GRANT_TTL)
+
+        def work(tx: Any) -> None:
+            tx.drop_old_web_sessions(now)
+            tx.add_cli_grant(code_digest=_digest(code), grant=grant)
+
+        self.engine.db.run(work)
+        return code
+
+    def take_cli_grant(self, code: str, challenge: str) -> tuple[User, str]:
+        """Whose grant ``code`` is, and the token's name, when ``challenge`` (of the
+        command's verifier) matches."""
+        found = self.engine.db.run(lambda tx: tx.take_cli_grant(_digest(code)))
+        if found is None or found[1].expires_at <= self.engine.clock.now():
+            raise Unauthenticated(
+                "this login code is unknown, used already or older than 2 minutes; "
+                "run `interlock login` again"
+            )
+        user, grant = found
+        if not hmac.compare_digest(grant.challenge, challenge):
+            raise Unauthenticated("the login code was not given to this command; run it again")
+        if user.disabled:
+            raise Forbidden(f"the user {user.name!r} is disabled; ask an administrator")
+        assert isinstance(user, User)
+        return user, grant.token_name

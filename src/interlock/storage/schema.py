@@ -318,6 +318,18 @@ sso_logins = Table(
     Column("expires_at", Timestamp, nullable=False),
 )
 
+# `interlock login`: a person allowed the command line in the browser; the CLI
+# trades the code (its SHA-256 is the key) and its PKCE verifier for an API token.
+cli_grants = Table(
+    "cli_grants",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("challenge", String(64), nullable=False),
+    Column("token_name", String(128), nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+
 memberships = Table(
     "memberships",
     metadata,

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from interlock.domain.records import SsoLogin, User, WebSession
+from interlock.domain.records import CliGrant, SsoLogin, User, WebSession
 from interlock.storage.base import QueryBase
-from interlock.storage.schema import memberships, sso_logins, users, web_sessions
+from interlock.storage.schema import cli_grants, memberships, sso_logins, users, web_sessions
 
 _SESSION_COLUMNS = [c for c in web_sessions.c if c.name != "hash"]
 _BY_HASH = select(users, *[c.label(f"s_{c.name}") for c in _SESSION_COLUMNS]).join(
@@ -65,6 +65,7 @@ class WebSessionQueries(QueryBase):
         """Forget sessions that expired before ``before`` and sign-ins never completed."""
         self.conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < before))
         self.conn.execute(delete(sso_logins).where(sso_logins.c.expires_at < before))
+        self.conn.execute(delete(cli_grants).where(cli_grants.c.expires_at < before))
 
     def memberships_added_by(self, user: str, by: str) -> set[tuple[str, str]]:
         """The ``(kind, group)`` memberships of ``user`` that ``by`` added."""
@@ -96,3 +97,28 @@ class WebSessionQueries(QueryBase):
             .returning(*[c for c in sso_logins.c if c.name != "state_hash"])
         ).first()
         return None if row is None else SsoLogin(**dict(row._mapping))
+
+    def add_cli_grant(self, *, code_digest: str, grant: CliGrant) -> None:
+        """Keep a grant of ``interlock login`` until the command trades its code."""
+        self.conn.execute(
+            cli_grants.insert().values(
+                code_hash=code_digest,
+                user_id=grant.user_id,
+                challenge=grant.challenge,
+                token_name=grant.token_name,
+                expires_at=grant.expires_at,
+            )
+        )
+
+    def take_cli_grant(self, code_digest: str) -> tuple[User, CliGrant] | None:
+        """The grant of this code and its user, removed: a code is good for one trade."""
+        row = self.conn.execute(
+            delete(cli_grants)
+            .where(cli_grants.c.code_hash == code_digest)
+            .returning(*[c for c in cli_grants.c if c.name != "code_hash"])
+        ).first()
+        if row is None:
+            return None
+        grant = CliGrant(**dict(row._mapping))
+        user = self.conn.execute(select(users).where(users.c.id == grant.user_id)).one()
+        return User(**dict(user._mapping)), grant

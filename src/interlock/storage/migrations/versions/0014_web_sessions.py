@@ -4,6 +4,8 @@
 secret, the row only its SHA-256, and when it expires or was ended
 (sign-out). ``sso_logins``: the state, nonce and PKCE verifier of a sign-in
 between leaving for the provider and coming back (ten minutes at most).
+``cli_grants``: a person allowed ``interlock login`` in the browser; the code
+the command trades, with its PKCE verifier, for an API token (two minutes).
 
 Revision ID: 0014
 Revises: 0010
@@ -49,7 +51,22 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "cli_grants",
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("challenge", sa.String(length=64), nullable=False),
+        sa.Column("token_name", sa.String(length=128), nullable=False),
+        sa.Column("expires_at", sa.Float(precision=53), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_cli_grants_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("code_hash", name=op.f("pk_cli_grants")),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("cli_grants")
     op.drop_table("sso_logins")
     op.drop_index("ix_web_sessions_user_id", table_name="web_sessions")
     op.drop_table("web_sessions")
