@@ -50,7 +50,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("state_hash", name=op.f("pk_sso_logins")),
     )
 
-
     op.create_table(
         "cli_grants",
         sa.Column("code_hash", sa.String(length=64), nullable=False),
