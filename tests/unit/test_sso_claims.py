@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from interlock.api.sso import _safe_return
 from interlock.engine.web_sessions import signed_in
 from interlock.errors import ConfigError, InvalidInput
 from interlock.spec.loader import parse_config
@@ -112,3 +113,20 @@ def test_a_good_sso_section_loads():
     assert config.sso is not None
     assert config.sso.client_secret == "${OIDC_SECRET}"
     assert config.sso.groups["ops"].roles == ["release-managers"]
+
+
+@pytest.mark.parametrize(
+    ("asked", "returned"),
+    [
+        ("/ui/releases/7", "/ui/releases/7"),
+        ("/auth/cli?port=5000&state=s", "/auth/cli?port=5000&state=s"),
+        ("https://evil.test/", "/ui/releases"),
+        ("//evil.test/ui/", "/ui/releases"),
+        ("/ui//evil.test", "/ui/releases"),
+        ("/ui/\\evil.test", "/ui/releases"),
+        ("/auth/sso/login", "/ui/releases"),
+        (None, "/ui/releases"),
+    ],
+)
+def test_a_sign_in_returns_only_to_a_page_of_this_server(asked, returned):
+    assert _safe_return(asked) == returned
