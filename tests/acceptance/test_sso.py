@@ -318,6 +318,43 @@ def test_a_login_code_is_worthless_without_the_verifier(sso_server):
     assert wrong.json()["errors"][0]["field"] == "port"
 
 
+def _follow(client: httpx.Client, response: httpx.Response, until: str) -> httpx.Response:
+    """Follow redirects (relative or not) until one points at ``until``."""
+    while response.is_redirect and not response.headers["location"].startswith(until):
+        response = client.get(httpx.URL(str(response.url)).join(response.headers["location"]))
+    return response
+
+
+def _provider_forms(client: httpx.Client, page: httpx.Response, login: str) -> httpx.Response:
+    """The provider's login and consent forms, filled in as a person would (no browser)."""
+    for fields in ({"login": login, "password": "any"}, {}):
+        action = re.search(r'<form[^>]*action="([^"]+)"', page.text)
+        assert action, page.text
+        hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+        page = client.post(action.group(1), data={**hidden, **fields})
+        if fields:
+            page = _follow(client, page, "never")
+    return page
+
+
+def test_over_https_the_session_cookie_is_secure_and_for_this_host_only(sso_server):
+    server = sso_server
+    with httpx.Client(timeout=10) as client:
+        begun = client.get(f"{server.url}/auth/sso/login", params={"next": "/ui/status"})
+        consent = _provider_forms(client, _follow(client, begun, "never"), "bob")
+        back = _follow(client, consent, server.url)
+        # As behind a proxy that ends TLS (uvicorn trusts X-Forwarded-Proto from 127.0.0.1).
+        done = client.get(back.headers["location"], headers={"X-Forwarded-Proto": "https"})
+    assert done.status_code == 303, done.text
+    assert done.headers["location"] == "/ui/status"
+    cookie = done.headers["set-cookie"]
+    assert cookie.startswith("__Host-interlock_session=")
+    for flag in ("HttpOnly", "Path=/", "SameSite=lax", "Secure"):
+        assert flag.lower() in cookie.lower(), cookie
+    assert "domain=" not in cookie.lower()
+    assert done.headers["referrer-policy"] == "no-referrer"
+
+
 def _admin_token(server: Any) -> str:
     path = Path(server.workdir) / ".interlock" / "admin.token"
     return path.read_text().strip()

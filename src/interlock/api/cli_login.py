@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from interlock.api.deps import AppDep, session_secret, sso_config
 from interlock.engine.web_sessions import csrf_matches, csrf_token
 from interlock.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from interlock.web.routes import SECURITY_HEADERS
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,7 +32,7 @@ TOKEN_LIFETIME = timedelta(days=30)
 STATE = re.compile(r"\A[A-Za-z0-9_-]{16,128}\Z")
 CHALLENGE = re.compile(r"\A[A-Za-z0-9_-]{43}\Z")
 TOKEN_NAME = re.compile(r"\A[A-Za-z0-9 ._@-]{1,64}\Z")
-NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+NO_STORE = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
 
 
 def _request(

@@ -29,12 +29,14 @@ from interlock.api.deps import (
 from interlock.engine.web_sessions import csrf_matches, csrf_token, signed_in
 from interlock.errors import Forbidden, InterlockError, NotFound, Unauthenticated
 from interlock.spec.sso import Sso
+from interlock.web.routes import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
-NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# The web UI's headers (no framing, no referrer: a code or state in the URL stays here).
+NO_STORE = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
 
 
 def _safe_return(value: str | None) -> str:
