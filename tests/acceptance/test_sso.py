@@ -355,6 +355,55 @@ def test_over_https_the_session_cookie_is_secure_and_for_this_host_only(sso_serv
     assert done.headers["referrer-policy"] == "no-referrer"
 
 
+def _sign_in_by_http(server: Any, login: str) -> str:
+    """Sign in without a browser (the provider's forms by HTTP); the session cookie's value."""
+    with httpx.Client(timeout=10) as client:
+        begun = client.get(f"{server.url}/auth/sso/login")
+        consent = _provider_forms(client, _follow(client, begun, "never"), login)
+        done = client.get(_follow(client, consent, server.url).headers["location"])
+        assert done.status_code == 303, done.text
+        return str(done.cookies["interlock_session"])
+
+
+def test_a_session_cookie_reads_changes_only_with_csrf_and_ends_with_sso(sso_server, project):
+    server = sso_server
+    rid = _release(server)
+    cookie = {"interlock_session": _sign_in_by_http(server, "bob")}
+    assert httpx.get(f"{server.url}/api/v1/releases/{rid}", cookies=cookie).status_code == 200
+    session = httpx.get(f"{server.url}/auth/session", cookies=cookie).json()
+    approve = {"decision": "approve", "environment": "production", "gate": "approval"}
+    forged = httpx.post(
+        f"{server.url}/api/v1/releases/{rid}/approvals", json=approve, cookies=cookie
+    )
+    assert forged.status_code == 403
+    assert forged.headers["content-type"] == "application/problem+json"
+    assert "X-CSRF-Token" in forged.json()["detail"]
+    wrong = httpx.post(
+        f"{server.url}/api/v1/releases/{rid}/approvals",
+        json=approve,
+        cookies=cookie,
+        headers={"X-CSRF-Token": session["csrf_token"][::-1]},
+    )
+    assert wrong.status_code == 403
+    approved = httpx.post(
+        f"{server.url}/api/v1/releases/{rid}/approvals",
+        json=approve,
+        cookies=cookie,
+        headers={"X-CSRF-Token": session["csrf_token"]},
+    )
+    assert approved.status_code == 201, approved.text
+
+    # Single sign-on turned off: the cookie counts for nothing at once; tokens still work.
+    text = (project / "interlock.yaml").read_text()
+    write_config(project, text[: text.index("sso:")])
+    reloaded = server.cli("config", "reload", INTERLOCK_TOKEN=_admin_token(server))
+    assert reloaded.returncode == 0, reloaded.stderr
+    refused = httpx.get(f"{server.url}/api/v1/releases/{rid}", cookies=cookie)
+    assert refused.status_code == 401
+    assert "single sign-on is not configured" in refused.json()["detail"]
+    assert httpx.get(f"{server.url}/auth/providers").json()["sso"] is None
+
+
 def _admin_token(server: Any) -> str:
     path = Path(server.workdir) / ".interlock" / "admin.token"
     return path.read_text().strip()
