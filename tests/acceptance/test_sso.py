@@ -3,6 +3,7 @@ a real server, and Debian's Chromium driven by Playwright."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -298,6 +299,16 @@ def test_interlock_login_through_the_browser(sso_server, contexts, tmp_path):
     me = server.json("user", "me", INTERLOCK_HOME=str(cli_home))
     assert me["name"] == "alice"
     assert me["roles"] == ["release-managers"]
+    token = json.loads(kept.read_text())["token"]
+
+    # `interlock logout` revokes it on the server and forgets it here.
+    out = server.cli("logout", INTERLOCK_HOME=str(cli_home))
+    assert out.returncode == 0, out.stderr
+    assert "Signed out of" in out.stdout
+    assert not kept.exists()
+    gone = httpx.get(f"{server.url}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert gone.status_code == 401
+    assert "revoked" in gone.json()["detail"]
 
 
 def test_a_login_code_is_worthless_without_the_verifier(sso_server):

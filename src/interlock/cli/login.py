@@ -44,6 +44,7 @@ def _save(url: str, answer: dict[str, Any]) -> Path:
     path = login_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {"url": url, "user": answer["user"], "token": answer["token"]}
+    body["token_id"] = answer.get("token_id")
     body["expires_at"] = answer.get("expires_at")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
@@ -144,3 +145,37 @@ def login(name: str, no_browser: bool, wait: float) -> None:
     found = response.json()
     path = _save(url, found)
     click.echo(f"Signed in to {url} as {found['user']}; the token is in {path}.")
+
+
+@click.command("logout")
+def logout() -> None:
+    """Revoke the token `interlock login` kept for this server, and forget it."""
+    url = server_url()
+    path = login_path()
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, ValueError):
+        kept = None
+    if not isinstance(kept, dict) or kept.get("url") != url:
+        click.echo(f"Not signed in to {url} with `interlock login`; nothing to do.")
+        return
+    token_id = kept.get("token_id")
+    if isinstance(token_id, int):
+        try:
+            answer = httpx.delete(
+                f"{url}/api/v1/tokens/{token_id}",
+                headers={"Authorization": f"Bearer {kept.get('token')}"},
+                timeout=30,
+            )
+        except httpx.HTTPError as exc:
+            raise errors.Unreachable(
+                f"cannot reach {url} to revoke the token ({exc}); it stays in {path}"
+            ) from None
+        # 401: the token was revoked or expired already; gone either way.
+        if answer.status_code not in (200, 401):
+            raise errors.InterlockError(
+                f"the server did not revoke token {token_id} ({answer.status_code}); "
+                f"it stays in {path}"
+            )
+    path.unlink()
+    click.echo(f"Signed out of {url}; token {token_id} revoked.")
