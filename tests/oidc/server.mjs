@@ -45,8 +45,6 @@ const provider = new Provider(issuer, {
     };
   },
 });
-// The tests' issuer is plain http on 127.0.0.1: say nothing about it on every request.
-provider.proxy = false;
 provider.listen(port, "127.0.0.1", () => {
   console.log(`oidc-provider listening on ${issuer}`);
 });
