@@ -30,6 +30,7 @@ test: $(VENV)/.installed-dev services
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	$(BIN)/python -m tests.support.oidc  # the OpenID provider of the SSO tests (npm ci, cached)
 	$(BIN)/pytest -q -p no:cacheprovider -n 2
 
 ## The loop for the common edit: unit and integration tests on SQLite, no server

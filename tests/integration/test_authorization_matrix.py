@@ -122,6 +122,19 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/ui/"): cases(Case(everyone())),
     ("GET", "/ui/{path:path}"): cases(Case(everyone(), path="/ui/releases/1")),
     ("GET", "/metrics"): cases(Case(admin_only())),
+    # -- single sign-on of the web UI (not configured here: tests/acceptance/test_sso.py)
+    ("GET", "/auth/providers"): cases(Case(everyone())),
+    ("GET", "/auth/sso/login"): cases(Case(dict.fromkeys(ACTORS, 404))),
+    ("GET", "/auth/sso/callback"): cases(Case(dict.fromkeys(ACTORS, 404))),
+    # a token is no browser session: only the session cookie answers here
+    ("GET", "/auth/session"): cases(Case(dict.fromkeys(ACTORS, 401))),
+    ("POST", "/auth/signout"): cases(Case(everyone())),
+    # `interlock login` needs single sign-on too
+    ("GET", "/auth/cli"): cases(Case(dict.fromkeys(ACTORS, 404))),
+    ("POST", "/auth/cli"): cases(Case(dict.fromkeys(ACTORS, 404))),
+    ("POST", "/auth/cli/token"): cases(
+        Case(dict.fromkeys(ACTORS, 404), body={"code": "x", "verifier": "v" * 43})
+    ),
     # -- releases
     ("POST", "/api/v1/releases"): cases(
         Case(

@@ -15,6 +15,7 @@ from interlock import SERVER_HEADER, __version__
 from interlock.api import openapi, problems
 from interlock.api.bodies import BodyGuard, BodyLimits
 from interlock.api.deps import AppState, known_query, principal
+from interlock.api.oidc import Providers
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
 
@@ -69,6 +70,7 @@ def create_app(
     from interlock.engine import views
     from interlock.engine.access import Access
     from interlock.engine.identity import Identity
+    from interlock.engine.web_sessions import WebSessions
 
     watch = ReleaseWatch(functools.partial(views.release_revisions, engine))
     watch.detach = engine.db.on_release_change(watch.changed)
@@ -79,6 +81,8 @@ def create_app(
         identity=Identity(engine),
         access=Access(configs),
         watch=watch,
+        sessions=WebSessions(engine),
+        providers=Providers(),
     )
     problems.install(app)
     openapi.install(app)
@@ -103,6 +107,12 @@ def create_app(
     from interlock.web.routes import router as web_ui
 
     app.include_router(web_ui)  # the web UI at /ui/ (and / redirects there)
+    from interlock.api.sso import router as sso
+
+    app.include_router(sso)  # /auth/...: single sign-on for the web UI, and sign-out
+    from interlock.api.cli_login import router as cli_login
+
+    app.include_router(cli_login)  # /auth/cli: `interlock login` through the browser
     for name in ROUTERS:
         module = importlib.import_module(f"interlock.api.routers.{name}")
         app.include_router(module.router, prefix="/api/v1", dependencies=[Depends(known_query)])

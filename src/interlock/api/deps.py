@@ -11,13 +11,16 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
 
+from interlock.api.oidc import Providers
 from interlock.api.watch import ReleaseWatch
 from interlock.domain.bounds import RecordId
 from interlock.engine.access import Access
 from interlock.engine.configs import Configs
 from interlock.engine.core import Engine
 from interlock.engine.identity import Identity, Principal
-from interlock.errors import InvalidInput, NotFound
+from interlock.engine.web_sessions import WebSessions, csrf_matches
+from interlock.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from interlock.spec.sso import Sso
 
 
 @dataclass
@@ -28,6 +31,8 @@ class AppState:
     identity: Identity
     access: Access
     watch: ReleaseWatch
+    sessions: WebSessions
+    providers: Providers
 
     def readable_or_404(self, who: Principal, services: Iterable[str], what: str) -> None:
         """Hide what the caller may not read: it does not exist as far as they know."""
@@ -43,9 +48,59 @@ def state(request: Request) -> AppState:
 _PRINCIPAL = "interlock.principal"  # the request scope's key of the caller, once known
 
 
-def principal(request: Request) -> Principal:
-    """Authenticate the bearer token; every API call but the health checks needs one.
+# The browser session's cookie (api/sso.py sets it): over https with the __Host- prefix.
+COOKIE = "interlock_session"
+SECURE_COOKIE = "__Host-interlock_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+
+def sso_config(app: AppState) -> Sso | None:
+    """The active config's ``sso:`` section, if it has one."""
+    try:
+        return app.configs.active().config.sso
+    except NotFound:
+        return None
+
+
+def session_secret(request: Request) -> str | None:
+    """The secret of the browser session's cookie, if the request carries one."""
+    return request.cookies.get(SECURE_COOKIE) or request.cookies.get(COOKIE) or None
+
+
+def _config_groups(app: AppState) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    try:
+        config = app.configs.active().config
+    except NotFound:
+        return {}, {}
+    return config.roles, config.teams
+
+
+def _session_principal(request: Request, app: AppState, secret: str) -> Principal:
+    if sso_config(app) is None:
+        raise Unauthenticated(
+            "authentication failed: single sign-on is not configured (no `sso:` in the active "
+            "config), so a session cookie counts for nothing; send an API token"
+        )
+    user, _session = app.sessions.authenticate(secret)
+    if request.method not in SAFE_METHODS and not csrf_matches(
+        secret, request.headers.get(CSRF_HEADER)
+    ):
+        # A form or script of another site can make the browser send the cookie,
+        # never this header: without it, the change did not come from the web UI.
+        raise Forbidden(
+            f"a change from a signed-in browser needs the session's CSRF token in the "
+            f"{CSRF_HEADER} header (GET /auth/session gives it)"
+        )
+    roles, teams = _config_groups(app)
+    return app.identity.principal(user, roles, teams)
+
+
+def principal(request: Request) -> Principal:
+    """Authenticate the caller; every API call but the health checks needs it.
+
+    A bearer token (CLI, CI, scripts), or else the session cookie of a person
+    signed in with single sign-on, whose changes carry the CSRF header.
     Once per request: the body guard (:mod:`interlock.api.bodies`) may have done it
     before the body was read.
     """
@@ -54,15 +109,16 @@ def principal(request: Request) -> Principal:
         return known
     app = state(request)
     header = request.headers.get("authorization") or ""
-    scheme, _, secret = header.partition(" ")
-    token = secret.strip() if scheme.lower() == "bearer" else None
+    secret = session_secret(request)
+    if not header and secret is not None:
+        caller = _session_principal(request, app, secret)
+        request.scope[_PRINCIPAL] = caller
+        return caller
+    scheme, _, token_text = header.partition(" ")
+    token = token_text.strip() if scheme.lower() == "bearer" else None
     source = request.client.host if request.client else ""
     user, found = app.identity.authenticate(token, source=f"{source} {request.url.path}")
-    try:
-        config = app.configs.active().config
-        roles, teams = config.roles, config.teams
-    except NotFound:
-        roles, teams = {}, {}
+    roles, teams = _config_groups(app)
     caller = app.identity.principal(user, roles, teams, found.id)
     request.scope[_PRINCIPAL] = caller
     return caller

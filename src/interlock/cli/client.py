@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -46,15 +48,36 @@ def server_url() -> str:
 
 
 def token() -> str | None:
-    """INTERLOCK_TOKEN, or the local admin token a pilot server wrote in INTERLOCK_HOME."""
+    """INTERLOCK_TOKEN, the token `interlock login` kept for this server, or the local
+    admin token a pilot server wrote in INTERLOCK_HOME."""
     found = os.environ.get("INTERLOCK_TOKEN")
     if found:
         return found.strip()
+    saved = saved_token(server_url())
+    if saved:
+        return saved
     path = home() / "admin.token"
     try:
         return path.read_text().strip() or None
     except OSError:
         return None
+
+
+def login_path() -> Path:
+    """Where `interlock login` keeps its token (with the server's address)."""
+    return home() / "login.json"
+
+
+def saved_token(url: str) -> str | None:
+    """The token `interlock login` kept for the server at ``url``, if any."""
+    try:
+        found = json.loads(login_path().read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict) or found.get("url") != url.rstrip("/"):
+        return None
+    token = found.get("token")
+    return token if isinstance(token, str) and token else None
 
 
 class Client:

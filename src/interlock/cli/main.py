@@ -48,6 +48,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runbook": ("interlock.cli.recovery:runbook", "Runbooks: list, run, show, sign."),
     "user": ("interlock.cli.identity:user", "People and service accounts."),
     "token": ("interlock.cli.identity:token", "API tokens: create, list, revoke."),
+    "login": ("interlock.cli.login:login", "Sign in through the browser (single sign-on)."),
+    "logout": ("interlock.cli.login:logout", "Revoke and forget the token of `login`."),
     "role": ("interlock.cli.identity:role", "Members of a role."),
     "team": ("interlock.cli.identity:team", "Members of a team."),
 }

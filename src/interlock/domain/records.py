@@ -289,3 +289,35 @@ class Signoff:
     signer: str
     comment: str | None
     signed_at: datetime
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A person's browser session, begun by signing in with single sign-on."""
+
+    id: int
+    user_id: int
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SsoLogin:
+    """A sign-in under way at the provider, found again by its state when it returns."""
+
+    nonce: str
+    verifier: str
+    return_to: str
+    redirect_url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CliGrant:
+    """A person allowed ``interlock login``: the code's user, PKCE challenge and token name."""
+
+    user_id: int
+    challenge: str
+    token_name: str
+    expires_at: datetime

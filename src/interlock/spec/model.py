@@ -23,6 +23,7 @@ from interlock.spec.common import (
 )
 from interlock.spec.gate_specs import Gates, Permission
 from interlock.spec.notifications import Notifications
+from interlock.spec.sso import Sso
 from interlock.spec.step_environment import INHERIT_ENV_FIELD, SECRETS_FIELD, EnvName, EnvPattern
 
 __all__ = ["NAME_PATTERN", "STEP_NAME_PATTERN", "Duration", "HttpCall", "Name", "Strict"]
@@ -228,6 +229,10 @@ class Config(Strict):
         description="Events in and out: webhooks (CDEvents or audit events), signed sources.",
     )
     secrets: list[EnvName] = SECRETS_FIELD
+    sso: Sso | None = Field(
+        default=None,
+        description="Sign-in to the web UI with an OpenID Connect provider (single sign-on).",
+    )
     inherit_env: list[EnvPattern] = INHERIT_ENV_FIELD
 
 

@@ -291,6 +291,45 @@ tokens = Table(
     Index("ix_tokens_user_id", "user_id"),
 )
 
+# Browser sessions of people signed in with single sign-on (migration 0014): the
+# cookie holds a random secret, the table only its SHA-256.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("ended_at", Timestamp),
+    Index("ix_web_sessions_user_id", "user_id"),
+)
+
+# A sign-in under way: the browser went to the provider with this state (its
+# SHA-256 is the key); the nonce and the PKCE verifier wait here for its return.
+sso_logins = Table(
+    "sso_logins",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("nonce", String(128), nullable=False),
+    Column("verifier", String(128), nullable=False),
+    Column("return_to", Text, nullable=False),
+    Column("redirect_url", Text, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+
+# `interlock login`: a person allowed the command line in the browser; the CLI
+# trades the code (its SHA-256 is the key) and its PKCE verifier for an API token.
+cli_grants = Table(
+    "cli_grants",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("challenge", String(64), nullable=False),
+    Column("token_name", String(128), nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+
 memberships = Table(
     "memberships",
     metadata,

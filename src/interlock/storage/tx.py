@@ -27,6 +27,7 @@ from interlock.storage.inventory import InventoryQueries
 from interlock.storage.metrics import MetricQueries
 from interlock.storage.nodes import NodeQueries
 from interlock.storage.releases import ReleaseQueries
+from interlock.storage.web_sessions import WebSessionQueries
 from interlock.storage.webhooks import WebhookQueries
 
 _NOTIFY = text("SELECT pg_notify(:c, :p)")
@@ -46,6 +47,7 @@ class Tx(
     MetricQueries,
     WebhookQueries,
     DeliveryQueries,
+    WebSessionQueries,
 ):
     """One transaction, opened by :meth:`Database.transaction` or :meth:`Database.read`."""
 

@@ -1,15 +1,27 @@
-// Calls to /api/v1 with the signed-in token, and the session that holds it.
+// Calls to /api/v1 as the signed-in person, and the session that says who that is.
 //
-// The token lives in sessionStorage: it is gone when the tab closes, other
-// tabs and sites never see it, and it is sent only as an Authorization header
-// (never a cookie, so no request can carry it without this code asking).
+// Two ways in. An API token lives in sessionStorage: it is gone when the tab
+// closes, other tabs and sites never see it, and it is sent only as an
+// Authorization header. Single sign-on leaves an HttpOnly session cookie this
+// code never sees; the browser sends it with same-origin calls, and changes
+// carry the session's CSRF token in X-CSRF-Token (another site's page can make
+// the browser send the cookie, never that header).
 
 const TOKEN = "interlock.token";
 const USER = "interlock.user";
+const CSRF = "interlock.csrf";
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 export const session = {
   token() {
     return sessionStorage.getItem(TOKEN);
+  },
+  /** The CSRF token of a single sign-on session (null when signed in with a token). */
+  csrf() {
+    return sessionStorage.getItem(CSRF);
+  },
+  signedIn() {
+    return Boolean(this.token() || this.csrf());
   },
   user() {
     try {
@@ -20,13 +32,74 @@ export const session = {
   },
   signIn(token, user) {
     sessionStorage.setItem(TOKEN, token);
+    sessionStorage.removeItem(CSRF);
+    sessionStorage.setItem(USER, JSON.stringify(user));
+  },
+  signInSso(user, csrf) {
+    sessionStorage.removeItem(TOKEN);
+    sessionStorage.setItem(CSRF, csrf);
     sessionStorage.setItem(USER, JSON.stringify(user));
   },
   signOut() {
     sessionStorage.removeItem(TOKEN);
+    sessionStorage.removeItem(CSRF);
     sessionStorage.removeItem(USER);
   },
 };
+
+async function authJson(path, { method = "GET", headers = {} } = {}) {
+  const response = await fetch(path, {
+    method,
+    cache: "no-store",
+    credentials: "same-origin",
+    referrerPolicy: "no-referrer",
+    headers: { Accept: "application/json", ...headers },
+  });
+  const text = await response.text();
+  return { ok: response.ok, status: response.status, data: text ? JSON.parse(text) : null };
+}
+
+/**
+ * Pick up a single sign-on session (this tab just came back from the provider,
+ * or another tab signed in): who it is and its CSRF token. False when there is none.
+ */
+export async function resumeSso() {
+  if (session.token()) return false;
+  try {
+    const found = await authJson("/auth/session");
+    if (!found.ok) {
+      if (session.csrf()) session.signOut(); // the session ended elsewhere
+      return false;
+    }
+    const { csrf_token: csrf, ...user } = found.data;
+    session.signInSso(user, csrf);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** How one may sign in here: `{token: true, sso: {label, login_url} | null}`. */
+export async function signInOptions() {
+  try {
+    const found = await authJson("/auth/providers");
+    return found.ok ? found.data : { token: true, sso: null };
+  } catch {
+    return { token: true, sso: null };
+  }
+}
+
+/** Sign out: end the single sign-on session on the server too, then forget it here. */
+export async function signOut() {
+  const csrf = session.csrf();
+  session.signOut();
+  if (!csrf) return;
+  try {
+    await authJson("/auth/signout", { method: "POST", headers: { "X-CSRF-Token": csrf } });
+  } catch {
+    // signed out here anyway; the server's session expires on its own
+  }
+}
 
 export class ApiError extends Error {
   constructor(status, detail, body) {
@@ -58,6 +131,7 @@ export async function api(path, { method = "GET", body, signal, token } = {}) {
   const secret = token ?? session.token();
   const headers = { Accept: "application/json" };
   if (secret) headers.Authorization = `Bearer ${secret}`;
+  else if (UNSAFE.has(method.toUpperCase()) && session.csrf()) headers["X-CSRF-Token"] = session.csrf();
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -67,7 +141,9 @@ export async function api(path, { method = "GET", body, signal, token } = {}) {
       body: body === undefined ? undefined : JSON.stringify(body),
       signal,
       cache: "no-store",
-      credentials: "omit",
+      // The session cookie of single sign-on goes along (same origin only); a token
+      // call carries its Authorization header and the server reads that first.
+      credentials: token === undefined ? "same-origin" : "omit",
       referrerPolicy: "no-referrer",
     });
   } catch (error) {

@@ -4,7 +4,7 @@
 // with this app). Each page gets an AbortSignal that fires when the reader
 // leaves it, which ends its polling and its pending calls.
 
-import { api, everyItem, isAbort, onUnauthorized, query, session } from "./api.js";
+import { api, everyItem, isAbort, onUnauthorized, query, resumeSso, session, signInOptions, signOut } from "./api.js";
 import { add, code, errorBox, h } from "./dom.js";
 import * as releases from "./releases.js";
 import * as views from "./views.js";
@@ -89,8 +89,8 @@ function frame(active) {
           {
             type: "button",
             class: "link",
-            onclick: () => {
-              session.signOut();
+            onclick: async () => {
+              await signOut();
               sessionStorage.setItem(MESSAGE, "You are signed out.");
               navigate("/ui/signin", { replace: true });
             },
@@ -135,7 +135,7 @@ async function render() {
     return;
   }
   const route = ROUTES.find((r) => r.path.test(path));
-  if (route && !route.open && !session.token()) {
+  if (route && !route.open && !session.signedIn()) {
     navigate(`/ui/signin${query({ next: here() })}`, { replace: true });
     return;
   }
@@ -158,7 +158,7 @@ async function render() {
       document.title = `${text} · Interlock`;
     },
   };
-  if (session.token()) pendingCount(controller.signal);
+  if (session.signedIn()) pendingCount(controller.signal);
   const page = route ? route.page : notFound;
   const done = page(ctx);
   // Move focus to the new page (keyboard and screen-reader users start there).
@@ -255,6 +255,20 @@ async function signIn(ctx) {
     result,
   );
   ctx.main.append(form);
+  const options = await signInOptions();
+  if (options.sso && !ctx.signal.aborted) {
+    // A full page load to the provider and back (the /auth/ links are not the app's).
+    const sso = h(
+      "p",
+      { class: "signin-sso" },
+      h(
+        "a",
+        { class: "button primary", id: "sso-signin", href: `${options.sso.login_url}${query({ next })}` },
+        `Sign in with ${options.sso.label}`,
+      ),
+    );
+    form.before(sso, h("p", { class: "hint" }, "Or sign in with an API token:"));
+  }
 }
 
 document.addEventListener("click", (event) => {
@@ -270,4 +284,4 @@ document.addEventListener("click", (event) => {
 });
 
 window.addEventListener("popstate", render);
-render();
+resumeSso().finally(render);
