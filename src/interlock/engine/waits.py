@@ -1,0 +1,570 @@
+"""Every wait of a release explained: on what, since when, and who can move it.
+
+One query, :func:`release_waits`, answers for the API (a release's ``waits``),
+``release show``, ``release watch``, the web UI's release page and the messages
+sent to people. Each wait is a frozen dataclass of its kind with a ``summary``
+sentence a person can act on; :meth:`Wait.as_dict` is its JSON.
+
+The kinds: an approval gate (who can approve, who did, when the approvals
+expire), a deploy window (when it opens), a freeze (until when, set where), a
+polled gate (its last result, its next try), the environment's lock (who, why,
+since), a deployment queued ahead (behind which release), one queued ahead and
+paused for a person, a manual step (who can sign it; in the release's pipeline or
+in a runbook run it started), a step of the release that needs a person, and a
+release scheduled for later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from interlock.domain.records import Deployment, Node, Release, User
+from interlock.domain.states import DeploymentState, NodeState, ReleaseState
+from interlock.engine.approvals import gate_status, people_lookup
+from interlock.engine.core import Engine
+from interlock.engine.identity import Principal
+from interlock.engine.queue import blockers_of
+from interlock.engine.run_visibility import may_read_run
+from interlock.engine.views import ReleaseView
+
+People = Callable[[str], tuple[User, Principal] | None]
+
+POLLED = ("check", "metric", "soak")
+_NESTED_RUNS = 5  # a runbook step's run may start runs of its own; look this deep
+
+
+class WaitKind(StrEnum):
+    APPROVAL = "approval"
+    WINDOW = "window"
+    FREEZE = "freeze"
+    CHECK = "check"
+    LOCK = "lock"
+    QUEUE = "queue"
+    PAUSED = "paused"  # a deployment queued ahead waits for a person
+    MANUAL = "manual"
+    ATTENTION = "attention"  # a step of this release waits for a person's decision
+    SCHEDULED = "scheduled"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wait:
+    """What one part of a release waits on; subclasses add what their kind knows."""
+
+    kind: ClassVar[WaitKind]
+    release: int | None
+    deployment: int | None
+    environment: str | None
+    summary: str
+    step_id: int | None = None
+    step: str | None = None
+    since: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON: every field, times in ISO 8601, with ``kind`` first."""
+        out: dict[str, Any] = {"kind": self.kind.value}
+        out.update(_json(self))
+        return out
+
+    def key(self) -> tuple[Any, ...]:
+        """What identifies this wait across reads (a watcher prints each one once)."""
+        return (self.kind.value, self.deployment, self.step_id)
+
+
+@dataclass(frozen=True)
+class Given:
+    by: str
+    at: datetime
+    expires_at: datetime | None
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class ApprovalRule:
+    rule: str
+    kind: str
+    group: str
+    needed: int
+    missing: int
+    given_by: tuple[Given, ...]
+    can_clear: tuple[str, ...]  # who may still give one, with the permission to
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalWait(Wait):
+    kind: ClassVar[WaitKind] = WaitKind.APPROVAL
+    gate: str
+    rules: tuple[ApprovalRule, ...]
+    expires_at: datetime | None  # the earliest expiry of the approvals given
+    approvals_last: float | None  # seconds an approval counts, if they expire
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowWait(Wait):
+    kind: ClassVar[WaitKind] = WaitKind.WINDOW
+    gate: str
+    opens_at: datetime | None
+    reason: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FreezeWait(Wait):
+    kind: ClassVar[WaitKind] = WaitKind.FREEZE
+    gate: str
+    until: datetime | None
+    reason: str | None
+    set_by: str | None  # interlock.yaml, or the freeze calendar's file
+    opens_at: datetime | None  # when the gate looks again (the window may stay closed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckWait(Wait):
+    kind: ClassVar[WaitKind] = WaitKind.CHECK
+    gate: str
+    type: str  # check, metric or soak
+    last: str | None
+    tries: int
+    next_try: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockWait(Wait):
+    kind: ClassVar[WaitKind] = WaitKind.LOCK
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueWait(Wait):
+    kind: ClassVar[WaitKind] = WaitKind.QUEUE
+    behind_deployment: int
+    behind_release: int | None
+    services: tuple[str, ...]
+    state: str
+
+    def key(self) -> tuple[Any, ...]:
+        return (self.kind.value, self.deployment, self.behind_deployment)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PausedWait(QueueWait):
+    kind: ClassVar[WaitKind] = WaitKind.PAUSED
+    paused_step_id: int | None
+    paused_step: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManualWait(Wait):
+    kind: ClassVar[WaitKind] = WaitKind.MANUAL
+    run: int  # the deployment or runbook run that holds the step (`runbook sign RUN STEP`)
+    runbook: str | None
+    instructions: str | None
+    signer_kind: str  # role or team
+    signer: str
+    can_sign: tuple[str, ...]
+    sign: str  # the command that signs it
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttentionWait(Wait):
+    kind: ClassVar[WaitKind] = WaitKind.ATTENTION
+    error: str | None
+    resolve: str  # the command that decides
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduledWait(Wait):
+    kind: ClassVar[WaitKind] = WaitKind.SCHEDULED
+    starts_at: datetime | None
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_json(v) for v in value]
+    return value
+
+
+def _at(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _show(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value is not None else "an unknown time"
+
+
+def release_waits(engine: Engine, access: Any, view: ReleaseView) -> list[Wait]:
+    """Every wait of the release in ``view`` now, in route order (one read transaction)."""
+    release = view.release
+    now = engine.clock.now()
+    found: list[Wait] = []
+    if release.state is ReleaseState.SCHEDULED:
+        found.append(
+            ScheduledWait(
+                release=release.id,
+                deployment=None,
+                environment=None,
+                since=release.created_at,
+                starts_at=release.scheduled_at,
+                summary=f"scheduled: it starts at {_show(release.scheduled_at)}",
+            )
+        )
+    with engine.db.read() as tx:
+        people = people_lookup(tx, engine)
+        services = [i.service for i in release.items]
+        for dv in view.deployments:
+            deployment = dv.deployment
+            if deployment.finished_at is not None:
+                continue
+            if deployment.state is DeploymentState.QUEUED:
+                found.extend(_queued(release, deployment, blockers_of(tx, deployment)))
+                continue
+            for node in dv.nodes:
+                found.extend(
+                    _node_waits(
+                        tx, engine, access, people, release, services, deployment, node, now
+                    )
+                )
+    return found
+
+
+def _queued(release: Release, deployment: Deployment, entries: list[dict[str, Any]]) -> list[Wait]:
+    out: list[Wait] = []
+    for entry in entries:
+        common: dict[str, Any] = {
+            "release": release.id,
+            "deployment": deployment.id,
+            "environment": deployment.environment,
+            "since": deployment.created_at,
+            "summary": entry["detail"],
+        }
+        if "lock" in entry:
+            lock = entry["lock"]
+            out.append(
+                LockWait(
+                    **{**common, "since": _at(lock["since"])}, by=lock["by"], reason=lock["reason"]
+                )
+            )
+            continue
+        ahead: dict[str, Any] = {
+            "behind_deployment": entry["deployment"],
+            "behind_release": entry["release"],
+            "services": tuple(entry["services"]),
+            "state": entry["state"],
+        }
+        if entry["state"] == DeploymentState.NEEDS_ATTENTION.value or "step_id" in entry:
+            out.append(
+                PausedWait(
+                    **common,
+                    **ahead,
+                    paused_step_id=entry.get("step_id"),
+                    paused_step=entry.get("step"),
+                )
+            )
+        else:
+            out.append(QueueWait(**common, **ahead))
+    return out
+
+
+def _node_waits(
+    tx: Any,
+    engine: Engine,
+    access: Any,
+    people: People,
+    release: Release,
+    services: list[str],
+    deployment: Deployment,
+    node: Node,
+    now: datetime,
+    *,
+    depth: int = 0,
+    prefix: str = "",
+) -> list[Wait]:
+    common: dict[str, Any] = {
+        "release": release.id,
+        "deployment": deployment.id,
+        "environment": deployment.environment,
+        "step_id": node.id,
+        "step": prefix + node.key,
+        "since": node.started_at or deployment.started_at,
+    }
+    where = f"{deployment.environment}/{prefix}{node.key}"
+    if node.state is NodeState.NEEDS_ATTENTION:
+        command = f"interlock resolve {node.id} --retry|--skip|--fail|--rollback --reason '…'"
+        return [
+            AttentionWait(
+                **common,
+                error=node.error,
+                resolve=command,
+                summary=f"{where} (step id {node.id}) needs a person: "
+                f"{node.error or 'it stopped'}; decide with `{command}`",
+            )
+        ]
+    if node.executor == "manual" and node.state is NodeState.WAITING:
+        return [_manual(tx, engine, access, people, services, deployment, node, common, where)]
+    if node.executor == "runbook" and node.state is NodeState.WAITING and depth < _NESTED_RUNS:
+        out: list[Wait] = []
+        for run in tx.children_of(node.id):
+            if run.finished_at is not None:
+                continue
+            for child in tx.nodes_of(run.id):
+                out.extend(
+                    _node_waits(
+                        tx,
+                        engine,
+                        access,
+                        people,
+                        release,
+                        services,
+                        run,
+                        child,
+                        now,
+                        depth=depth + 1,
+                        prefix=f"{prefix}{node.key} > ",
+                    )
+                )
+        return out
+    if node.kind != "gate":
+        return []
+    if node.executor == "approval" and node.state is NodeState.WAITING:
+        return [_approval(tx, engine, access, people, release, services, deployment, node, now)]
+    waiting = node.state is NodeState.READY and node.attempt > 0
+    if node.executor == "window" and waiting:
+        return [_window(node, common, where)]
+    if node.executor in POLLED and (waiting or node.state is NodeState.RUNNING):
+        result = node.result or {}
+        next_try = node.not_before if node.state is NodeState.READY else None
+        last = result.get("last") or node.error
+        return [
+            CheckWait(
+                **common,
+                gate=node.key,
+                type=node.executor,
+                last=last,
+                tries=node.attempt,
+                next_try=next_try,
+                summary=f"{where} ({node.executor}) "
+                + (f"try {node.attempt}: {node.error or last or 'not passed yet'}")
+                + (f"; next try at {_show(next_try)}" if next_try else "; checking now"),
+            )
+        ]
+    return []
+
+
+def _window(node: Node, common: dict[str, Any], where: str) -> Wait:
+    result = node.result or {}
+    opens_at = _at(result.get("opens_at")) or node.not_before
+    if result.get("freeze"):
+        until = _at(result.get("freeze_until"))
+        source = result.get("freeze_source")
+        return FreezeWait(
+            **common,
+            gate=node.key,
+            until=until,
+            reason=result.get("freeze"),
+            set_by=source,
+            opens_at=opens_at,
+            summary=f"{where}: frozen until {_show(until)}: {result.get('freeze')}"
+            + (f" (set in {source})" if source else "")
+            + (f"; it looks again at {_show(opens_at)}" if opens_at else ""),
+        )
+    return WindowWait(
+        **common,
+        gate=node.key,
+        opens_at=opens_at,
+        reason=result.get("reason") or node.error,
+        summary=f"{where}: the deploy window is closed"
+        + (f" ({result['reason']})" if result.get("reason") else "")
+        + f"; it opens at {_show(opens_at)}",
+    )
+
+
+def _approval(
+    tx: Any,
+    engine: Engine,
+    access: Any,
+    people: People,
+    release: Release,
+    services: list[str],
+    deployment: Deployment,
+    node: Node,
+    now: datetime,
+) -> Wait:
+    environment = deployment.environment or ""
+    status, valid, _ = gate_status(tx, engine, node, environment, release, now, people)
+
+    def can_approve(name: str) -> bool:
+        found = people(name)
+        if found is None or found[0].disabled:
+            return False
+        return bool(
+            found[1].is_person()
+            and access.allows(found[1], "approve", environment=environment, services=services)
+        )
+
+    rules = tuple(
+        ApprovalRule(
+            rule=entry.slot.describe(),
+            kind=entry.slot.kind,
+            group=entry.slot.group,
+            needed=entry.slot.count,
+            missing=entry.missing,
+            given_by=tuple(
+                Given(a.approver, a.created_at, a.expires_at, a.comment)
+                for a in valid
+                if a.approver in entry.given_by
+            ),
+            can_clear=tuple(n for n in entry.eligible if can_approve(n)),
+        )
+        for entry in status
+    )
+    expiries = [a.expires_at for a in valid if a.expires_at is not None]
+    expires_at = min(expiries) if expiries else None
+    needed = "; ".join(
+        f"{r.rule}: {r.missing} more from {', '.join(r.can_clear) or 'nobody (check roles)'}"
+        for r in rules
+        if r.missing
+    )
+    given = ", ".join(sorted({g.by for r in rules for g in r.given_by}))
+    lasts = node.spec.get("expires")
+    return ApprovalWait(
+        release=release.id,
+        deployment=deployment.id,
+        environment=deployment.environment,
+        step_id=node.id,
+        step=node.key,
+        since=node.started_at or deployment.started_at,
+        gate=node.key,
+        rules=rules,
+        expires_at=expires_at,
+        approvals_last=float(lasts) if lasts is not None else None,
+        summary=f"{environment}/{node.key} waits for approval: {needed or 'nothing more'}"
+        + (f"; approved so far by {given}" if given else "")
+        + (f" (the first of those expires at {_show(expires_at)})" if expires_at else ""),
+    )
+
+
+def signers(
+    tx: Any,
+    engine: Engine,
+    access: Any,
+    people: People,
+    node: Node,
+    environment: str | None,
+    services: Sequence[str] | None,
+) -> tuple[str, str, tuple[str, ...]]:
+    """(``role`` or ``team``, its name, who in it may sign the manual step ``node`` now)."""
+    manual = node.spec.get("manual") or {}
+    kind = "role" if manual.get("role") else "team"
+    group = str(manual.get("role") or manual.get("team") or "")
+    config = engine.configs.active().config if engine.configs is not None else None
+    declared = (config.roles if kind == "role" else config.teams) if config is not None else {}
+    members = set(declared.get(group, [])) | tx.members(kind, group)
+    may = []
+    for name in sorted(members):
+        found = people(name)
+        if found is None or found[0].disabled or not found[1].is_person():
+            continue
+        if access.allows(found[1], "runbook.sign", environment=environment, services=services):
+            may.append(name)
+    return kind, group, tuple(may)
+
+
+def _manual(
+    tx: Any,
+    engine: Engine,
+    access: Any,
+    people: People,
+    services: list[str],
+    deployment: Deployment,
+    node: Node,
+    common: dict[str, Any],
+    where: str,
+) -> Wait:
+    # As `runbook sign` checks it: a run's own step, without the release's services.
+    scope = services if deployment.release_id is not None else None
+    kind, group, may = signers(tx, engine, access, people, node, deployment.environment, scope)
+    instructions = (node.spec.get("manual") or {}).get("instructions")
+    command = f"interlock runbook sign {deployment.id} {node.name}"
+    return ManualWait(
+        **common,
+        run=deployment.id,
+        runbook=deployment.runbook,
+        instructions=instructions,
+        signer_kind=kind,
+        signer=group,
+        can_sign=may,
+        sign=command,
+        summary=f"{where} waits for {kind} {group} to sign off"
+        + (f": {instructions}" if instructions else "")
+        + f"; can sign: {', '.join(may) or 'nobody (check roles and permissions)'}"
+        f" (`{command}`)",
+    )
+
+
+def owning_release(tx: Any, run_: Deployment) -> Release | None:
+    """The release of a deployment, or of the pipeline that started a runbook run (maybe
+    through runs that started runs); ``None`` for a run started by hand."""
+    found: Deployment | None = run_
+    for _ in range(_NESTED_RUNS + 1):
+        if found is None or found.release_id is not None:
+            break
+        parent = tx.get_node(found.parent_node_id) if found.parent_node_id else None
+        found = tx.get_deployment(parent.deployment_id) if parent is not None else None
+    if found is None or found.release_id is None:
+        return None
+    release: Release | None = tx.get_release(found.release_id, plan=False)
+    return release
+
+
+def manual_for(
+    tx: Any,
+    engine: Engine,
+    access: Any,
+    who: Principal,
+    people: People,
+    node: Node,
+    deployment: Deployment,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """A manual step waiting for a sign-off as "waiting on me" shows it, if ``who`` may
+    sign it (in its role or team, with ``runbook.sign``, and able to see it)."""
+    if not who.is_person():
+        return None
+    release = owning_release(tx, deployment)
+    services = [i.service for i in release.items] if release is not None else None
+    if deployment.release_id is not None:
+        if not access.can_read(who, services):
+            return None
+    elif not may_read_run(tx, access, who, deployment):
+        return None
+    scope = services if deployment.release_id is not None else None
+    kind, group, may = signers(tx, engine, access, people, node, deployment.environment, scope)
+    if who.name not in may:
+        return None
+    manual = node.spec.get("manual") or {}
+    return {
+        "kind": "manual",
+        "release": release.id if release is not None else None,
+        "run": deployment.id,
+        "runbook": deployment.runbook,
+        "environment": deployment.environment,
+        "step": node.key,
+        "step_name": node.name,  # what the sign-off names
+        "step_id": node.id,
+        "instructions": manual.get("instructions"),
+        "signer": f"{kind} {group}",
+        "items": [f"{i.service}@{i.version}" for i in release.items] if release else [],
+        "reason": release.reason if release is not None else "",
+        "created_by": release.created_by if release is not None else deployment.created_by,
+        "waiting_since": (node.started_at or now).isoformat(),
+        "sign": f"interlock runbook sign {deployment.id} {node.name}",
+        "rules": [],
+    }
