@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -197,7 +197,10 @@ def _at(value: Any) -> datetime | None:
 
 
 def _show(value: datetime | None) -> str:
-    return value.isoformat(timespec="seconds") if value is not None else "an unknown time"
+    """A time in a sentence: UTC, to the second (clients show their own local time)."""
+    if value is None:
+        return "an unknown time"
+    return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def release_waits(engine: Engine, access: Any, view: ReleaseView) -> list[Wait]:
@@ -295,7 +298,8 @@ def _node_waits(
         "step": prefix + node.key,
         "since": node.started_at or deployment.started_at,
     }
-    where = f"{deployment.environment}/{prefix}{node.key}"
+    # A gate is named as `approve --gate` and the log headers name it; a step by its key.
+    where = f"{deployment.environment}/{prefix}{node.name if node.kind == 'gate' else node.key}"
     if node.state is NodeState.NEEDS_ATTENTION:
         command = f"interlock resolve {node.id} --retry|--skip|--fail|--rollback --reason '…'"
         return [
@@ -337,7 +341,7 @@ def _node_waits(
         return [_approval(tx, engine, access, people, release, services, deployment, node, now)]
     waiting = node.state is NodeState.READY and node.attempt > 0
     if node.executor == "window" and waiting:
-        return [_window(node, common, where)]
+        return [_window(node, common, where, now)]
     if node.executor in POLLED and (waiting or node.state is NodeState.RUNNING):
         result = node.result or {}
         next_try = node.not_before if node.state is NodeState.READY else None
@@ -345,7 +349,7 @@ def _node_waits(
         return [
             CheckWait(
                 **common,
-                gate=node.key,
+                gate=node.name,
                 type=node.executor,
                 last=last,
                 tries=node.attempt,
@@ -358,15 +362,15 @@ def _node_waits(
     return []
 
 
-def _window(node: Node, common: dict[str, Any], where: str) -> Wait:
+def _window(node: Node, common: dict[str, Any], where: str, now: datetime) -> Wait:
     result = node.result or {}
     opens_at = _at(result.get("opens_at")) or node.not_before
-    if result.get("freeze"):
-        until = _at(result.get("freeze_until"))
+    until = _at(result.get("freeze_until"))
+    if result.get("freeze") and (until is None or until > now):
         source = result.get("freeze_source")
         return FreezeWait(
             **common,
-            gate=node.key,
+            gate=node.name,
             until=until,
             reason=result.get("freeze"),
             set_by=source,
@@ -375,13 +379,16 @@ def _window(node: Node, common: dict[str, Any], where: str) -> Wait:
             + (f" (set in {source})" if source else "")
             + (f"; it looks again at {_show(opens_at)}" if opens_at else ""),
         )
+    reason = result.get("reason") or node.error
+    if result.get("freeze"):  # it was frozen when the gate last looked; the freeze is over
+        reason = f"the freeze ({result['freeze']}) ended at {_show(until)}"
     return WindowWait(
         **common,
-        gate=node.key,
+        gate=node.name,
         opens_at=opens_at,
-        reason=result.get("reason") or node.error,
+        reason=reason,
         summary=f"{where}: the deploy window is closed"
-        + (f" ({result['reason']})" if result.get("reason") else "")
+        + (f" ({reason})" if reason else "")
         + f"; it opens at {_show(opens_at)}",
     )
 
@@ -441,11 +448,11 @@ def _approval(
         step_id=node.id,
         step=node.key,
         since=node.started_at or deployment.started_at,
-        gate=node.key,
+        gate=node.name,
         rules=rules,
         expires_at=expires_at,
         approvals_last=float(lasts) if lasts is not None else None,
-        summary=f"{environment}/{node.key} waits for approval: {needed or 'nothing more'}"
+        summary=f"{environment}/{node.name} waits for approval: {needed or 'nothing more'}"
         + (f"; approved so far by {given}" if given else "")
         + (f" (the first of those expires at {_show(expires_at)})" if expires_at else ""),
     )
@@ -472,6 +479,8 @@ def signers(
         found = people(name)
         if found is None or found[0].disabled or not found[1].is_person():
             continue
+        if services is not None and not access.can_read(found[1], services):
+            continue  # `runbook sign` answers 404 to who may not see the release
         if access.allows(found[1], "runbook.sign", environment=environment, services=services):
             may.append(name)
     return kind, group, tuple(may)
