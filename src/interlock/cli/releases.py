@@ -364,7 +364,7 @@ def _tries(step: dict[str, Any]) -> str:
     """The TRY column: a polled gate counts its looks, which have no maximum."""
     if not step["attempt"]:
         return ""
-    if step["kind"] == "gate" or step["attempt"] > step["max_attempts"]:
+    if step.get("kind") == "gate" or step["attempt"] > step["max_attempts"]:
         return str(step["attempt"])
     return f"{step['attempt']}/{step['max_attempts']}"
 
@@ -373,15 +373,21 @@ def _step_detail(step: dict[str, Any]) -> str:
     """What a watcher wants to know about a step that just changed."""
     state, attempt, most = step["state"], step["attempt"], step["max_attempts"]
     error = step.get("error")
-    if step["kind"] == "gate" and state in ("running", "ready") and attempt:
-        # A gate that polls (a check, a metric, a soak, a window) looks again and again:
-        # each look is a try, with no maximum and no lost worker to explain.
-        return f" (try {attempt}" + (f": {error})" if state == "ready" and error else ")")
+    before = [a for a in step.get("attempts") or [] if a["attempt"] == attempt - 1]
+    lost = bool(before) and before[0]["outcome"] in ("lost", "released")
+    # A gate that polls (a check, a metric, a soak, a window) looks again and again, as
+    # does a step that waits (for a sign-off, for the runbook run it started): each look
+    # is a try, with no maximum, and only a try after a lost worker says so.
+    looks = step.get("kind") == "gate" or (attempt > most and not lost)
     if state == "running":
-        if attempt > most:
+        if lost:
             return f" (attempt {attempt}: run again after its worker was lost)"
+        if looks:
+            return f" (try {attempt})"
         return f" (attempt {attempt}/{most})"
     if state == "ready" and attempt:  # between tries
+        if looks:
+            return f" (try {attempt}" + (f": {error})" if error else ")")
         return f" (try {attempt + 1} next, after: {error or 'its worker was lost'})"
     detail = ""
     if state in ("succeeded", "failed") and step["started_at"]:
