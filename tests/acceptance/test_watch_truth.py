@@ -71,9 +71,7 @@ def test_watch_follows_a_rollback_that_resolve_started_to_its_end(project, serve
         reader = threading.Thread(target=lambda: lines.extend(watch.stdout or ()), daemon=True)
         reader.start()
         try:
-            wait_for(
-                lambda: any("rolling_back" in line for line in lines), 30, message="a line"
-            )
+            wait_for(lambda: any("rolling_back" in line for line in lines), 30, message="a line")
             shown_json = server.json("release", "show", release_id)
             assert shown_json["state"] == "running"  # nothing waits on a person any more
             assert shown_json["deployments"][0]["state"] == "rolling_back"
@@ -97,7 +95,9 @@ environments:
     gates:
       before:
         - check:
-            run: 'n=$(cat tries 2>/dev/null || echo 0); n=$((n+1)); echo $n > tries; echo "look $n"; [ $n -ge 3 ]'
+            run: >-
+              n=$(cat tries 2>/dev/null || echo 0); n=$((n+1)); echo $n > tries;
+              echo "look $n"; [ $n -ge 3 ]
             interval: 0.1
             timeout: 60s
 services:
@@ -114,9 +114,7 @@ runbooks:
 def test_a_polled_gate_counts_tries_and_logs_reach_gates_and_runbooks(project, server):
     write_config(project, POLLED)
     server.start()
-    created = server.cli(
-        "release", "create", "api@1", "--reason", "v1", "--watch", timeout=120
-    )
+    created = server.cli("release", "create", "api@1", "--reason", "v1", "--watch", timeout=120)
     assert created.returncode == 0, created.stdout + created.stderr
     watched = created.stdout
     assert "check  running (try 2)" in watched, watched

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from interlock.domain.states import DeploymentState, NodeState, ReleaseState
-from interlock.engine import approvals, runbooks, views
+from interlock.engine import approvals, runbooks, views, waits
 from interlock.engine.access import Access
 from interlock.engine.approval_views import pending_for
 from interlock.engine.clock import ManualClock
@@ -53,6 +53,24 @@ def waits_of(pilot: Pilot, release_id: int) -> list:
     return release_waits(
         pilot.engine, Access(pilot.configs), views.release_view(pilot.engine, release_id)
     )
+
+
+def test_waits_of_a_release_by_its_id_as_a_message_renders_them(clocked):
+    pilot, _ = clocked
+    pilot.config(WINDOWS)
+    release = pilot.release("web@3.0", scheduled_at=THURSDAY + timedelta(hours=2))
+    [wait] = waits.waits_of(pilot.engine, Access(pilot.configs), release.id)
+    assert wait.as_dict() == {
+        "kind": "scheduled",
+        "release": release.id,
+        "deployment": None,
+        "environment": None,
+        "summary": "scheduled: it starts at 2026-03-26T18:30:00+00:00",
+        "step_id": None,
+        "step": None,
+        "since": THURSDAY.isoformat(),
+        "starts_at": (THURSDAY + timedelta(hours=2)).isoformat(),
+    }
 
 
 PEOPLE = """\

@@ -53,7 +53,9 @@ def _items(release_: dict[str, Any]) -> str:
     metavar="ENV",
     help="Start here; the artifacts must have succeeded in the environment before.",
 )
-@click.option("--at", "at", metavar="TIME", help="Start later, e.g. 2026-12-01T10:00:00Z.")
+@click.option(
+    "--at", "at", metavar="TIME", help="Start later, e.g. 2026-12-01T10:00:00Z (not in the past)."
+)
 @click.option(
     "--on-behalf-of",
     metavar="USER",
@@ -414,8 +416,9 @@ def watch(release_id: int, timeout: float | None, fmt: str) -> None:
 @click.argument("release_id", type=int)
 @click.option(
     "--step",
-    help="Only this step: NAME (every environment), SERVICE/NAME, or ENVIRONMENT/SERVICE/NAME "
-    "as the log headers print it.",
+    help="Only this step or gate: NAME (every environment), SERVICE/NAME, or "
+    "ENVIRONMENT/SERVICE/NAME as the log headers print it; a step that runs a runbook "
+    "shows the output of the run's steps.",
 )
 @click.option(
     "--attempt",

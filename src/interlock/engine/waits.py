@@ -30,7 +30,7 @@ from interlock.engine.core import Engine
 from interlock.engine.identity import Principal
 from interlock.engine.queue import blockers_of
 from interlock.engine.run_visibility import may_read_run
-from interlock.engine.views import ReleaseView
+from interlock.engine.views import ReleaseView, release_view
 
 People = Callable[[str], tuple[User, Principal] | None]
 
@@ -201,6 +201,11 @@ def _show(value: datetime | None) -> str:
     if value is None:
         return "an unknown time"
     return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def waits_of(engine: Engine, access: Any, release_id: int) -> list[Wait]:
+    """Every wait of release ``release_id`` now (what a message about it renders)."""
+    return release_waits(engine, access, release_view(engine, release_id))
 
 
 def release_waits(engine: Engine, access: Any, view: ReleaseView) -> list[Wait]:

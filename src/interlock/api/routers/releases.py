@@ -195,8 +195,9 @@ def logs(
     who: PrincipalDep,
     step: Line | None = Query(
         default=None,
-        description="Only this step: its name (`migrate`, every environment), its key "
-        "(`api/migrate`), or the key the logs print (`staging/api/migrate`).",
+        description="Only this step or gate: its name (`migrate`, every environment), its "
+        "key (`api/migrate`), or the key the logs print (`staging/api/migrate`); a step "
+        "that runs a runbook brings the output of the run's steps.",
     ),
     attempt: Annotated[
         AttemptNumber | None, Query(description="This try of each step that had it.")
