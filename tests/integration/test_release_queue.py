@@ -71,6 +71,10 @@ def test_a_release_queued_behind_a_paused_deployment_says_what_it_waits_on(pilot
                 first.id,
             )
             assert (waits[1]["paused_step_id"], waits[1]["paused_step"]) == (step.id, "svc/broken")
+            assert waits[0]["summary"] == (
+                f"dev is locked by root: INC-7: freeze (since {since[:19]}+00:00; it starts once "
+                "the lock is lifted)"
+            )
             assert waits[1]["summary"] == entry["detail"]
             [attention] = client.get(f"/api/v1/releases/{first.id}").json()["waits"]
             assert (attention["kind"], attention["step_id"]) == ("attention", step.id)

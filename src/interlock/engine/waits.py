@@ -255,9 +255,16 @@ def _queued(release: Release, deployment: Deployment, entries: list[dict[str, An
         }
         if "lock" in entry:
             lock = entry["lock"]
+            since = _at(lock["since"])
+            summary = (
+                f"{deployment.environment} is locked by {lock['by']}: {lock['reason']} "
+                f"(since {_show(since)}; it starts once the lock is lifted)"
+            )
             out.append(
                 LockWait(
-                    **{**common, "since": _at(lock["since"])}, by=lock["by"], reason=lock["reason"]
+                    **{**common, "since": since, "summary": summary},
+                    by=lock["by"],
+                    reason=lock["reason"],
                 )
             )
             continue
