@@ -186,6 +186,10 @@ def test_a_manual_step_waits_on_whoever_can_sign_it(project, server):
         f"can sign: dora (`interlock runbook sign {deployment} migrate`)"
     ) in shown
 
+    watched = server.cli("release", "watch", release_id, "--timeout", "0")
+    assert watched.returncode == 8, watched.stderr
+    assert "] waiting: production/api/migrate waits for role dba to sign off" in watched.stdout
+
     mine = server.cli("approvals", INTERLOCK_TOKEN=dora)
     assert mine.returncode == 0, mine.stderr
     assert "api/migrate" in mine.stdout

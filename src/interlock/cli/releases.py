@@ -356,8 +356,8 @@ def _print_changes(
             continue  # its tries are the step lines above
         marker = f"wait:{wait['kind']}:{wait.get('deployment')}:{wait.get('step_id')}"
         marker += f":{wait.get('behind_deployment')}"
-        if (0, marker) in seen:
-            continue
+        if seen.get((0, marker)) == wait["summary"]:
+            continue  # printed once, and again only when it changes (an approval given)
         seen[(0, marker)] = wait["summary"]
         click.echo(f"[{now}] waiting: {wait['summary']}")
 
