@@ -83,3 +83,14 @@ def test_the_release_page_explains_waits_and_dora_signs_from_waiting_on_me(
     # The admin's page follows without a reload: no wait left, the release succeeded.
     expect(page.locator("h1 .state")).to_have_text("succeeded")
     expect(page.locator('[data-wait="manual"]')).to_have_count(0)
+
+    # A release behind a lock says who locked it, why and since when.
+    assert server.cli("lock", "production", "--reason", "INC-9: payments down").returncode == 0
+    created = server.cli("release", "create", "api@1.1", "--reason", "DB-8: another index")
+    assert created.returncode == 0, created.stderr
+    page.goto(f"{server.url}/ui/releases/{created.stdout.strip()}")
+    lock = page.locator('[data-wait="lock"]')
+    expect(lock).to_contain_text("production is locked")
+    expect(lock).to_contain_text("Locked by")
+    expect(lock).to_contain_text("INC-9: payments down")
+    expect(lock).to_contain_text("since")
