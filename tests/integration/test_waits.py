@@ -13,14 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from interlock.domain.states import DeploymentState, NodeState, ReleaseState
-from interlock.engine import approvals, runbooks, views, waits
-from interlock.engine.access import Access
-from interlock.engine.approval_views import pending_for
-from interlock.engine.clock import ManualClock
-from interlock.engine.core import Engine
-from interlock.engine.identity import Identity, Principal
-from interlock.engine.resolve import resolve
-from interlock.engine.waits import (
+from interlock.domain.waits import (
     ApprovalWait,
     AttentionWait,
     CheckWait,
@@ -28,8 +21,15 @@ from interlock.engine.waits import (
     ManualWait,
     ScheduledWait,
     WindowWait,
-    release_waits,
 )
+from interlock.engine import approvals, runbooks, views, waits
+from interlock.engine.access import Access
+from interlock.engine.approval_views import pending_for
+from interlock.engine.clock import ManualClock
+from interlock.engine.core import Engine
+from interlock.engine.identity import Identity, Principal
+from interlock.engine.resolve import resolve
+from interlock.engine.waits import release_waits
 from interlock.errors import InvalidInput
 from tests.conftest import FAST
 from tests.integration.conftest import Pilot
