@@ -80,8 +80,9 @@ def pending_for(
     """The next ``limit`` approval gates and manual steps waiting now (after the node
     ``after``), oldest first.
 
-    Each is ``(gate id, what to show)``, the latter ``None`` unless ``who`` can
-    give an approval it still needs (the caller pages on by gate id either way).
+    Each is ``(node id, what to show)``, the latter ``None`` unless ``who`` can
+    give an approval it still needs or sign the manual step off (the caller pages on
+    by node id either way).
     """
     now = engine.clock.now()
     found: list[tuple[int, dict[str, Any] | None]] = []

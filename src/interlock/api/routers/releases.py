@@ -228,12 +228,11 @@ def logs(
         for node in dv.nodes:
             key = f"{dv.deployment.environment}/{node.key}"
             named = step in (node.name, node.key, key)
-            if node.attempt < (attempt or 1):
-                continue
             wrote = any(a.log_size for a in dv.attempts.get(node.id, []))
             # A gate's output (a check's, a metric's) is shown when it wrote some, or
             # when it is asked for by name.
-            if (not step or named) and (node.kind == "step" or wrote or named):
+            shown = node.kind == "step" or wrote or named
+            if (not step or named) and shown and node.attempt >= (attempt or 1):
                 add(node, key)
             if node.executor != "runbook":
                 continue
