@@ -236,9 +236,11 @@ def test_a_freeze_then_a_closed_window_then_a_check_each_say_until_when(clocked)
     monday = datetime(2026, 3, 30, 7, 0, tzinfo=UTC)  # 09:00 CEST: no window on Fridays
     assert wait.opens_at == monday
     assert wait.as_dict()["until"] == until.isoformat()
-    assert "frozen until 2026-03-27T11:00:00+00:00: quarter close (set in interlock.yaml)" in (
-        wait.summary
-    )
+    assert (wait.config_version, wait.loaded_by) == (1, "tester")
+    assert (
+        "frozen until 2026-03-27T11:00:00+00:00: quarter close (set in interlock.yaml of "
+        "config v1, loaded by tester)"
+    ) in wait.summary
     assert "it looks again at 2026-03-30T07:00:00+00:00" in wait.summary
 
     # Friday noon: the freeze is over; the window stays closed until Monday.

@@ -94,6 +94,8 @@ class FreezeWait(Wait):
     until: datetime | None
     reason: str | None
     set_by: str | None  # interlock.yaml, or the freeze calendar's file
+    config_version: int | None  # the config (of the release) that declares it or its calendar
+    loaded_by: str | None  # who loaded that config
     opens_at: datetime | None  # when the gate looks again (the window may stay closed)
 
 

@@ -211,7 +211,7 @@ def _node_waits(
         return [_approval(tx, engine, access, people, release, services, deployment, node, now)]
     waiting = node.state is NodeState.READY and node.attempt > 0
     if node.executor == "window" and waiting:
-        return [_window(node, common, where, now)]
+        return [_window(tx, release, node, common, where, now)]
     if node.executor in POLLED and (waiting or node.state is NodeState.RUNNING):
         result = node.result or {}
         next_try = node.not_before if node.state is NodeState.READY else None
@@ -232,21 +232,29 @@ def _node_waits(
     return []
 
 
-def _window(node: Node, common: dict[str, Any], where: str, now: datetime) -> Wait:
+def _window(
+    tx: Any, release: Release, node: Node, common: dict[str, Any], where: str, now: datetime
+) -> Wait:
     result = node.result or {}
     opens_at = _at(result.get("opens_at")) or node.not_before
     until = _at(result.get("freeze_until"))
     if result.get("freeze") and (until is None or until > now):
         source = result.get("freeze_source")
+        config = tx.get_config(release.config_version)  # who set it: who loaded that config
+        loaded_by = config.loaded_by if config is not None else None
         return FreezeWait(
             **common,
             gate=node.name,
             until=until,
             reason=result.get("freeze"),
             set_by=source,
+            config_version=release.config_version,
+            loaded_by=loaded_by,
             opens_at=opens_at,
             summary=f"{where}: frozen until {_show(until)}: {result.get('freeze')}"
-            + (f" (set in {source})" if source else "")
+            + (f" (set in {source}" if source else " (set")
+            + f" of config v{release.config_version}"
+            + (f", loaded by {loaded_by})" if loaded_by else ")")
             + (f"; it looks again at {_show(opens_at)}" if opens_at else ""),
         )
     reason = result.get("reason") or node.error

@@ -358,7 +358,7 @@ export async function detail(ctx) {
       { class: "inline" },
       w.kind === "window" ? [row("Opens at", w.opens_at ? when(w.opens_at) : "not within the horizon"), row("Why", w.reason)] : null,
       w.kind === "freeze"
-        ? [row("Frozen until", w.until ? when(w.until) : null), row("Why", w.reason), row("Set in", w.set_by), row("Looks again at", w.opens_at ? when(w.opens_at) : null)]
+        ? [row("Frozen until", w.until ? when(w.until) : null), row("Why", w.reason), row("Set in", w.set_by ? `${w.set_by} (config v${w.config_version}${w.loaded_by ? `, loaded by ${w.loaded_by}` : ""})` : null), row("Looks again at", w.opens_at ? when(w.opens_at) : null)]
         : null,
       w.kind === "check"
         ? [row("Last result", w.last), row("Try", String(w.tries)), row("Next try", w.next_try ? when(w.next_try) : "now")]
