@@ -52,7 +52,7 @@ def test_two_people_sign_off_production_from_the_cli(project, server):
         lambda: "waiting" in server.cli("release", "show", release_id, INTERLOCK_TOKEN=dave).stdout
     )
     shown = server.cli("release", "show", release_id, INTERLOCK_TOKEN=dave).stdout
-    assert "production/approval (approval)" in shown
+    assert "production/approval waits for approval: 2 from role release-managers" in shown
     assert "2 from role release-managers: given by nobody yet; 2 more from: alice, bob" in shown
 
     assert server.cli("approve", release_id, INTERLOCK_TOKEN=dave).returncode == 4

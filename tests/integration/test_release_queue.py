@@ -54,8 +54,31 @@ def test_a_release_queued_behind_a_paused_deployment_says_what_it_waits_on(pilot
                 "/api/v1/environments/dev/lock", json={"reason": "INC-7: freeze"}
             ).is_success
             lock, ahead = client.get(f"/api/v1/releases/{second.id}").json()["queued_behind"]
+            since = lock["lock"].pop("since")
             assert lock["lock"] == {"by": "root", "reason": "INC-7: freeze"}
             assert ahead == entry
+            # The same, as the release's waits: the lock (who, why, since), then the
+            # deployment ahead, paused at a step whose id `resolve` takes.
+            waits = client.get(f"/api/v1/releases/{second.id}").json()["waits"]
+            assert [w["kind"] for w in waits] == ["lock", "paused"]
+            assert (waits[0]["by"], waits[0]["reason"], waits[0]["since"]) == (
+                "root",
+                "INC-7: freeze",
+                since,
+            )
+            assert (waits[1]["behind_deployment"], waits[1]["behind_release"]) == (
+                paused.deployment.id,
+                first.id,
+            )
+            assert (waits[1]["paused_step_id"], waits[1]["paused_step"]) == (step.id, "svc/broken")
+            assert waits[0]["summary"] == (
+                f"dev is locked by root: INC-7: freeze (since {since[:19]}+00:00; it starts once "
+                "the lock is lifted)"
+            )
+            assert waits[1]["summary"] == entry["detail"]
+            [attention] = client.get(f"/api/v1/releases/{first.id}").json()["waits"]
+            assert (attention["kind"], attention["step_id"]) == ("attention", step.id)
+            assert f"interlock resolve {step.id} " in attention["resolve"]
             env = {**os.environ, "INTERLOCK_URL": api.url, "INTERLOCK_TOKEN": api.secrets["root"]}
             shown = subprocess.run(
                 [INTERLOCK, "release", "show", str(second.id)],

@@ -25,8 +25,21 @@ def _step(**kw):
 def test_a_step_line_says_which_try_and_why():
     assert _step_detail(_step()) == " (attempt 1/3)"
     # re-run after a lost worker, beyond its retries: not "attempt 2/1"
-    assert _step_detail(_step(attempt=2, max_attempts=1)) == (
+    lost = [{"attempt": 1, "outcome": "lost"}]
+    assert _step_detail(_step(attempt=2, max_attempts=1, attempts=lost)) == (
         " (attempt 2: run again after its worker was lost)"
+    )
+    # A gate that polls, or a step that looks again at what it waits for, counts tries:
+    # no lost worker, and not "4 of 1".
+    polled = [{"attempt": 3, "outcome": "waiting"}]
+    assert _step_detail(_step(kind="gate", attempt=4, max_attempts=1, attempts=polled)) == (
+        " (try 4)"
+    )
+    assert _step_detail(
+        _step(kind="gate", state="ready", attempt=4, max_attempts=1, error="not yet: 503")
+    ) == (" (try 4: not yet: 503)")
+    assert _step_detail(_step(kind="step", attempt=2, max_attempts=1, attempts=polled)) == (
+        " (try 2)"
     )
     assert _step_detail(_step(state="ready", attempt=1, error="exited with status 1")) == (
         " (try 2 next, after: exited with status 1)"

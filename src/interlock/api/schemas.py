@@ -243,6 +243,13 @@ class ReleaseOut(BaseModel):
         default_factory=list,
         description="Every open gate: what it waits for, who can clear it, what was given.",
     )
+    waits: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Everything the release waits on now, one entry per wait; `kind` is "
+        "approval, window, freeze, check, lock, queue, paused, manual, attention or "
+        "scheduled, `summary` says it in a sentence, and each kind adds what a person "
+        "needs to act (docs/waits.md).",
+    )
     queued_behind: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Why a queued deployment has not started: the environment's lock, or "

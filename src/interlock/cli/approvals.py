@@ -55,7 +55,8 @@ def reject(release_id: int, comment: str, env: str | None, gate: str | None, fmt
 @page_options
 @FORMAT_OPTION
 def approvals(cursor: int | None, every: bool, limit: int | None, fmt: str) -> None:
-    """What waits on me: approvals where mine is one of those still needed."""
+    """What waits on me: approvals where mine is one of those still needed, and manual
+    steps I can sign off."""
     with Client() as client:
         found = listed(client, "/api/v1/approvals/pending", cursor=cursor, every=every, limit=limit)
     if fmt == "json":
@@ -63,13 +64,17 @@ def approvals(cursor: int | None, every: bool, limit: int | None, fmt: str) -> N
         return
     rows = [
         {
-            "release": p["release"],
-            "env": p["environment"],
-            "gate": p["gate"],
+            "release": p["release"] or f"run {p['run']}",
+            "env": p["environment"] or "",
+            "gate": p.get("gate") or p.get("step"),
             "items": " ".join(p["items"]),
             "by": p["created_by"],
             "since": p["waiting_since"],
-            "needs": "; ".join(f"{r['rule']} ({r['missing']} more)" for r in p["rules"]),
+            "needs": (
+                f"sign-off by {p['signer']}: {p['sign']}"
+                if p.get("kind") == "manual"
+                else "; ".join(f"{r['rule']} ({r['missing']} more)" for r in p["rules"])
+            ),
             "reason": p["reason"][:50],
         }
         for p in found
@@ -79,7 +84,7 @@ def approvals(cursor: int | None, every: bool, limit: int | None, fmt: str) -> N
         [
             ("release", "RELEASE"),
             ("env", "ENV"),
-            ("gate", "GATE"),
+            ("gate", "GATE/STEP"),
             ("items", "SERVICES"),
             ("by", "BY"),
             ("needs", "NEEDS"),

@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("interlock.cli.metrics:metrics", "Delivery metrics from the records, defined."),
     "approve": ("interlock.cli.approvals:approve", "Approve a release in an environment."),
     "reject": ("interlock.cli.approvals:reject", "Reject a release (a comment is mandatory)."),
-    "approvals": ("interlock.cli.approvals:approvals", "What waits on my approval."),
+    "approvals": ("interlock.cli.approvals:approvals", "What waits on me: approvals, sign-offs."),
     "override": ("interlock.cli.approvals:override", "Break-glass overrides of windows."),
     "lock": ("interlock.cli.approvals:lock", "Stop every deploy to an environment."),
     "unlock": ("interlock.cli.approvals:unlock", "Let deploys to an environment start again."),

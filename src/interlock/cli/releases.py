@@ -11,6 +11,7 @@ import click
 from interlock.cli.client import Client
 from interlock.cli.output import FORMAT_OPTION, emit_json, state, table
 from interlock.cli.paging import page_options, paged
+from interlock.cli.waits import wait_lines
 from interlock.errors import (
     EXIT_FAILED,
     EXIT_NEEDS_ATTENTION,
@@ -52,7 +53,9 @@ def _items(release_: dict[str, Any]) -> str:
     metavar="ENV",
     help="Start here; the artifacts must have succeeded in the environment before.",
 )
-@click.option("--at", "at", metavar="TIME", help="Start later, e.g. 2026-12-01T10:00:00Z.")
+@click.option(
+    "--at", "at", metavar="TIME", help="Start later, e.g. 2026-12-01T10:00:00Z (not in the past)."
+)
 @click.option(
     "--on-behalf-of",
     metavar="USER",
@@ -238,35 +241,17 @@ def show(release_id: int, fmt: str) -> None:
         )
     if found.get("error"):
         click.echo(f"  error:    {found['error']}")
-    for entry in found.get("queued_behind", []):
-        click.echo(f"  queued:   {entry['detail']}")
-    for gate in found.get("waiting_on", []):
-        click.echo(
-            f"  waiting:  {gate['environment']}/{gate['gate']} ({gate['type']}) since "
-            f"{_when(gate['since'])}: {gate.get('waiting_for') or gate['state']}"
-        )
-        for rule in gate.get("rules", []):
-            given = (
-                ", ".join(
-                    f"{g['by']} at {_when(g['at'])}"
-                    + (f" (expires {_when(g['expires_at'])})" if g["expires_at"] else "")
-                    for g in rule["given_by"]
-                )
-                or "nobody yet"
-            )
-            who = ", ".join(rule["can_clear"]) or "nobody (check roles and permissions)"
-            click.echo(
-                f"            {rule['rule']}: given by {given}; {rule['missing']} more from: {who}"
-            )
-        if gate.get("opens_at"):
-            click.echo(f"            opens at {_when(gate['opens_at'])}")
+    for wait in found.get("waits", []):
+        for line in wait_lines(wait, _when):
+            click.echo(line)
     for dep in found["deployments"]:
         click.echo("")
         rows = [
             {
+                "id": s["id"],
                 "step": s["key"],
                 "state": s["state"],
-                "attempt": s["attempt"] or "",
+                "attempt": _tries(s),
                 "took": _took(s),
                 "error": s["error"] or "",
             }
@@ -275,6 +260,7 @@ def show(release_id: int, fmt: str) -> None:
         table(
             rows,
             [
+                ("id", "ID"),
                 ("step", "STEP"),
                 ("state", "STATE"),
                 ("attempt", "TRY"),
@@ -365,17 +351,45 @@ def _print_changes(
         if ended and seen.get(key) != dep["state"]:
             seen[key] = dep["state"]
             click.echo(f"[{now}] {dep['environment']}: deployment {dep['id']} {dep['state']}")
+    for wait in current.get("waits", []):
+        if wait["kind"] == "check":
+            continue  # its tries are the step lines above
+        marker = f"wait:{wait['kind']}:{wait.get('deployment')}:{wait.get('step_id')}"
+        marker += f":{wait.get('behind_deployment')}"
+        if seen.get((0, marker)) == wait["summary"]:
+            continue  # printed once, and again only when it changes (an approval given)
+        seen[(0, marker)] = wait["summary"]
+        click.echo(f"[{now}] waiting: {wait['summary']}")
+
+
+def _tries(step: dict[str, Any]) -> str:
+    """The TRY column: a polled gate counts its looks, which have no maximum."""
+    if not step["attempt"]:
+        return ""
+    if step.get("kind") == "gate" or step["attempt"] > step["max_attempts"]:
+        return str(step["attempt"])
+    return f"{step['attempt']}/{step['max_attempts']}"
 
 
 def _step_detail(step: dict[str, Any]) -> str:
     """What a watcher wants to know about a step that just changed."""
     state, attempt, most = step["state"], step["attempt"], step["max_attempts"]
     error = step.get("error")
+    before = [a for a in step.get("attempts") or [] if a["attempt"] == attempt - 1]
+    lost = bool(before) and before[0]["outcome"] in ("lost", "released")
+    # A gate that polls (a check, a metric, a soak, a window) looks again and again, as
+    # does a step that waits (for a sign-off, for the runbook run it started): each look
+    # is a try, with no maximum, and only a try after a lost worker says so.
+    looks = step.get("kind") == "gate" or (attempt > most and not lost)
     if state == "running":
-        if attempt > most:
+        if lost:
             return f" (attempt {attempt}: run again after its worker was lost)"
+        if looks:
+            return f" (try {attempt})"
         return f" (attempt {attempt}/{most})"
     if state == "ready" and attempt:  # between tries
+        if looks:
+            return f" (try {attempt}" + (f": {error})" if error else ")")
         return f" (try {attempt + 1} next, after: {error or 'its worker was lost'})"
     detail = ""
     if state in ("succeeded", "failed") and step["started_at"]:
@@ -402,8 +416,9 @@ def watch(release_id: int, timeout: float | None, fmt: str) -> None:
 @click.argument("release_id", type=int)
 @click.option(
     "--step",
-    help="Only this step: NAME (every environment), SERVICE/NAME, or ENVIRONMENT/SERVICE/NAME "
-    "as the log headers print it.",
+    help="Only this step or gate: NAME (every environment), SERVICE/NAME, or "
+    "ENVIRONMENT/SERVICE/NAME as the log headers print it; a step that runs a runbook "
+    "shows the output of the run's steps.",
 )
 @click.option(
     "--attempt",

@@ -17,6 +17,7 @@ from interlock.engine.approvals import (
 )
 from interlock.engine.core import Engine
 from interlock.engine.identity import Principal
+from interlock.engine.waits import manual_for
 from interlock.storage.tx import Tx
 
 
@@ -77,18 +78,25 @@ def describe_gate(
 def pending_for(
     engine: Engine, access: Any, who: Principal, *, limit: int = 500, after: int | None = None
 ) -> list[tuple[int, dict[str, Any] | None]]:
-    """The next ``limit`` approval gates waiting now (after the gate ``after``), oldest first.
+    """The next ``limit`` approval gates and manual steps waiting now (after the node
+    ``after``), oldest first.
 
-    Each is ``(gate id, what to show)``, the latter ``None`` unless ``who`` can
-    give an approval it still needs (the caller pages on by gate id either way).
+    Each is ``(node id, what to show)``, the latter ``None`` unless ``who`` can
+    give an approval it still needs or sign the manual step off (the caller pages on
+    by node id either way).
     """
     now = engine.clock.now()
     found: list[tuple[int, dict[str, Any] | None]] = []
     with engine.db.read() as tx:
         people = people_lookup(tx, engine)  # approvers are read once, not once per gate
-        for node in tx.waiting_nodes("approval", limit, after):
+        for node in tx.waiting_nodes(("approval", "manual"), limit, after):
             found.append((node.id, None))
             deployment = tx.get_deployment(node.deployment_id)
+            if deployment is not None and node.executor == "manual":
+                manual = manual_for(tx, engine, access, who, people, node, deployment, now)
+                if manual is not None:
+                    found[-1] = (node.id, manual)
+                continue
             if deployment is None or deployment.release_id is None:
                 continue
             release = tx.get_release(deployment.release_id)
@@ -112,6 +120,7 @@ def pending_for(
             found[-1] = (
                 node.id,
                 {
+                    "kind": "approval",
                     "release": release.id,
                     "environment": deployment.environment,
                     "gate": node.name,

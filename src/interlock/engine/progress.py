@@ -357,6 +357,10 @@ def deployment_failed(tx: Tx, deployment: Deployment, *, at: datetime, error: st
         if appended == 0:
             rollback_done(tx, tx.require_deployment(deployment.id), at=at)
         if appended is not None:
+            if appended:
+                # After a pause (`resolve --rollback`) the release runs again until the
+                # rollback ends: nothing waits on a person any more.
+                _release_follows(tx, deployment, ReleaseState.RUNNING, at=at)
             return
     finish_deployment(tx, deployment, DeploymentState.FAILED, at=at, error=error)
 

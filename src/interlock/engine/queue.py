@@ -30,48 +30,71 @@ def queued_behind(engine: Engine, deployments: Sequence[Deployment]) -> list[dic
     An entry is an environment lock (``lock``) or a deployment ahead (``deployment``,
     ``release``, ``services`` it holds, its ``state``); ``detail`` says it in a sentence.
     """
-    queued = [d for d in deployments if d.state is DeploymentState.QUEUED and d.environment]
     found: list[dict[str, Any]] = []
     with engine.db.read() as tx:
-        for deployment in queued:
-            environment = str(deployment.environment)
-            lock = tx.environment_lock(environment)
-            if lock is not None:
-                found.append(
-                    {
-                        "queued": deployment.id,
-                        "environment": environment,
-                        "lock": {"by": lock.locked_by, "reason": lock.reason},
-                        "detail": f"{environment} is locked by {lock.locked_by}: {lock.reason} "
-                        "(it starts once the lock is lifted)",
-                    }
-                )
-            ahead = [
-                d
-                for d in tx.list_deployments(environment=environment, states=_AHEAD, limit=1000)
-                if d.id != deployment.id
-                and (d.state is not DeploymentState.QUEUED or d.id < deployment.id)
-            ]
-            services = tx.services_of([deployment.id, *(d.id for d in ahead)])
-            for other in sorted(ahead, key=lambda d: d.id):
-                shared = services[deployment.id] & services[other.id]
-                if not shared:
-                    continue
-                why = _why(other, tx.nodes_of(other.id))
-                found.append(
-                    {
-                        "queued": deployment.id,
-                        "environment": environment,
-                        "deployment": other.id,
-                        "release": other.release_id,
-                        "services": sorted(shared),
-                        "state": other.state.value,
-                        "detail": f"queued behind deployment {other.id}"
-                        + (f" (release {other.release_id})" if other.release_id else "")
-                        + f" of {', '.join(sorted(shared))} in {environment}, which {why}",
-                    }
-                )
+        for deployment in deployments:
+            found.extend(blockers_of(tx, deployment))
     return found
+
+
+def blockers_of(tx: Any, deployment: Deployment) -> list[dict[str, Any]]:
+    """What the queued ``deployment`` waits for, inside ``tx`` (empty unless it is queued).
+
+    A lock entry has ``lock`` (``by``, ``reason``, ``since``); an entry for a deployment
+    ahead has ``step_id`` too when that deployment is paused at a step for a person.
+    """
+    if deployment.state is not DeploymentState.QUEUED or not deployment.environment:
+        return []
+    found: list[dict[str, Any]] = []
+    environment = str(deployment.environment)
+    lock = tx.environment_lock(environment)
+    if lock is not None:
+        found.append(
+            {
+                "queued": deployment.id,
+                "environment": environment,
+                "lock": {
+                    "by": lock.locked_by,
+                    "reason": lock.reason,
+                    "since": lock.locked_at.isoformat(),
+                },
+                "detail": f"{environment} is locked by {lock.locked_by}: {lock.reason} "
+                "(it starts once the lock is lifted)",
+            }
+        )
+    ahead = [
+        d
+        for d in tx.list_deployments(environment=environment, states=_AHEAD, limit=1000)
+        if d.id != deployment.id and (d.state is not DeploymentState.QUEUED or d.id < deployment.id)
+    ]
+    services = tx.services_of([deployment.id, *(d.id for d in ahead)])
+    for other in sorted(ahead, key=lambda d: d.id):
+        shared = services[deployment.id] & services[other.id]
+        if not shared:
+            continue
+        nodes = tx.nodes_of(other.id)
+        stuck = _stuck(other, nodes)
+        entry: dict[str, Any] = {
+            "queued": deployment.id,
+            "environment": environment,
+            "deployment": other.id,
+            "release": other.release_id,
+            "services": sorted(shared),
+            "state": other.state.value,
+            "detail": f"queued behind deployment {other.id}"
+            + (f" (release {other.release_id})" if other.release_id else "")
+            + f" of {', '.join(sorted(shared))} in {environment}, which {_why(other, nodes)}",
+        }
+        if stuck is not None:
+            entry["step_id"] = stuck.id
+            entry["step"] = stuck.key
+        found.append(entry)
+    return found
+
+
+def _stuck(deployment: Deployment, nodes: Sequence[Node]) -> Node | None:
+    """The step a deployment ahead is paused at for a person, if it is paused at one."""
+    return next((n for n in nodes if n.state is NodeState.NEEDS_ATTENTION), None)
 
 
 def _why(deployment: Deployment, nodes: Sequence[Node]) -> str:

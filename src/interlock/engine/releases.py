@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from interlock.domain.plan import ReleaseItem, ReleasePlan
 from interlock.domain.records import Item, Release
@@ -16,6 +16,9 @@ from interlock.engine.transitions import move_release
 from interlock.errors import Conflict, InvalidInput, NotFound
 from interlock.spec.planner import build_plan
 from interlock.storage.tx import Tx
+
+# A start time this little in the past is "now" from a client whose clock runs behind.
+PAST_GRACE = timedelta(minutes=1)
 
 
 def create_release(
@@ -51,6 +54,16 @@ def create_release(
         authorize(draft)
     required = any(e.settings.require_artifacts for e in draft.environments)
     now = engine.clock.now()
+    if scheduled_at is not None and scheduled_at < now - PAST_GRACE:
+        later = (
+            (now + timedelta(hours=1)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        )
+        raise InvalidInput(
+            f"`at` {scheduled_at.isoformat(timespec='seconds')} is in the past (it is "
+            f"{now.isoformat(timespec='seconds')} now): leave it out to start now, or give "
+            f"a time to come, e.g. {later.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+            field="at",
+        )
     scheduled = scheduled_at is not None and scheduled_at > now
 
     def work(tx: Tx) -> Release:

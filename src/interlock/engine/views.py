@@ -120,6 +120,15 @@ def deployment_view(engine: Engine, deployment_id: int) -> DeploymentView:
     return _group([deployment], nodes, attempts)[0]
 
 
+def runs_started_by(engine: Engine, node_id: int) -> list[DeploymentView]:
+    """The runbook runs a pipeline step (``runbook: NAME``) started, with their steps."""
+    with engine.db.read() as tx:
+        runs = sorted(tx.children_of(node_id), key=lambda d: d.id)
+        nodes = tx.nodes_of_many([d.id for d in runs]) if runs else []
+        attempts = tx.attempts_of([n.id for n in nodes]) if nodes else []
+    return _group(runs, nodes, attempts)
+
+
 def list_deployments(
     engine: Engine,
     *,

@@ -25,6 +25,7 @@ from interlock.engine.admins import ADMIN, keep_an_admin
 from interlock.engine.core import Engine
 from interlock.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
 from interlock.spec.sso import Sso
+from interlock.storage.tx import Tx
 
 # How long a person may take at the provider's sign-in page.
 SIGN_IN_TTL = timedelta(minutes=10)
@@ -130,7 +131,7 @@ class WebSessions:
         )
         now = self.engine.clock.now()
 
-        def work(tx: Any) -> None:
+        def work(tx: Tx) -> None:
             tx.drop_old_web_sessions(now)
             tx.add_sso_login(state_digest=_digest(state), login=login)
 
@@ -156,7 +157,7 @@ class WebSessions:
         now = self.engine.clock.now()
         secret = secrets.token_urlsafe(32)
 
-        def work(tx: Any) -> tuple[str, WebSession]:
+        def work(tx: Tx) -> tuple[str, WebSession]:
             user: User | None = tx.find_user(who.name)
             if user is None:
                 user = tx.add_user(
@@ -228,7 +229,7 @@ class WebSessions:
             raise Unauthenticated(f"authentication failed: {why}; sign in again")
         return found
 
-    def _match_claims(self, tx: Any, name: str, who: SignedIn, now: Any) -> None:
+    def _match_claims(self, tx: Tx, name: str, who: SignedIn, now: Any) -> None:
         """Make the memberships ``sso`` added for ``name`` those the claims give now."""
         wanted = {("role", r) for r in who.roles} | {("team", t) for t in who.teams}
         held = set(tx.memberships_of(name))
@@ -258,7 +259,7 @@ class WebSessions:
         """Sign out: end the session behind ``secret`` (audited); False if none was live."""
         now = self.engine.clock.now()
 
-        def work(tx: Any) -> bool:
+        def work(tx: Tx) -> bool:
             found = tx.web_session_by_hash(_digest(secret))
             if found is None or not tx.end_web_session(found[1].id, now):
                 return False
@@ -282,7 +283,7 @@ class WebSessions:
         now = self.engine.clock.now()
         grant = CliGrant(user.id, challenge, token_name, now + CLI_GRANT_TTL)
 
-        def work(tx: Any) -> None:
+        def work(tx: Tx) -> None:
             tx.drop_old_web_sessions(now)
             tx.add_cli_grant(code_digest=_digest(code), grant=grant)
 

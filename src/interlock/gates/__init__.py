@@ -205,6 +205,10 @@ def _window(
         "opens_at": verdict.opens_at.isoformat() if verdict.opens_at else None,
         "closes_at": verdict.closes_at.isoformat() if verdict.closes_at else None,
         "freeze": verdict.freeze.reason if verdict.freeze else None,
+        # Who set the freeze (interlock.yaml or the calendar file) and until when:
+        # what a person waiting on it asks first.
+        "freeze_until": verdict.freeze.end.isoformat() if verdict.freeze else None,
+        "freeze_source": verdict.freeze.source if verdict.freeze else None,
     }
     if verdict.open:
         return Decision("pass", verdict.reason, detail=detail)

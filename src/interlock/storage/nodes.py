@@ -325,12 +325,14 @@ class NodeQueries(QueryBase):
         return found
 
     def waiting_nodes(
-        self, executor: str, limit: int = 500, after_id: int | None = None
+        self, executor: str | Sequence[str], limit: int = 500, after_id: int | None = None
     ) -> list[Node]:
-        """Nodes waiting for an event (an approval), oldest first; after ``after_id`` if given."""
+        """Nodes of ``executor`` (one, or any of several) waiting for an event (an approval,
+        a sign-off), oldest first; after ``after_id`` if given."""
+        executors = [executor] if isinstance(executor, str) else list(executor)
         rows = self.conn.execute(
             select(nodes)
-            .where(nodes.c.state == NodeState.WAITING.value, nodes.c.executor == executor)
+            .where(nodes.c.state == NodeState.WAITING.value, nodes.c.executor.in_(executors))
             .where(nodes.c.id > (after_id or 0))
             .order_by(nodes.c.id)
             .limit(limit)

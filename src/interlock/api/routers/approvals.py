@@ -61,7 +61,9 @@ def pending(
     cursor: Cursor = None,
     limit: int = limit_query(100, 500),
 ) -> Page[dict[str, Any]]:
-    """The approval gates waiting now where your approval is one of those still needed.
+    """What waits on you: approval gates where your approval is one of those still
+    needed (`kind: approval`), and manual steps you can sign off (`kind: manual`, of a
+    release's pipeline or of a runbook run).
 
     Oldest first; follow `next_cursor` for more.
     """

@@ -23,12 +23,13 @@ from interlock.api.text import Line
 from interlock.domain.bounds import MAX_ID, AttemptNumber
 from interlock.domain.names import parse_ref
 from interlock.domain.plan import ReleasePlan
-from interlock.domain.records import Item
+from interlock.domain.records import Item, Node
 from interlock.domain.states import ReleaseState
 from interlock.engine import views
 from interlock.engine.approval_views import open_gates
 from interlock.engine.queue import queued_behind
 from interlock.engine.releases import cancel_release, create_release
+from interlock.engine.waits import release_waits
 from interlock.errors import Forbidden, InvalidInput, NotFound
 
 router = APIRouter(tags=["releases"])
@@ -163,6 +164,8 @@ async def get(
     out.queued_behind = await run_in_threadpool(
         queued_behind, app.engine, [d.deployment for d in view.deployments]
     )
+    found = await run_in_threadpool(release_waits, app.engine, app.access, view)
+    out.waits = [w.as_dict() for w in found]
     return out
 
 
@@ -192,36 +195,54 @@ def logs(
     who: PrincipalDep,
     step: Line | None = Query(
         default=None,
-        description="Only this step: its name (`migrate`, every environment), its key "
-        "(`api/migrate`), or the key the logs print (`staging/api/migrate`).",
+        description="Only this step or gate: its name (`migrate`, every environment), its "
+        "key (`api/migrate`), or the key the logs print (`staging/api/migrate`); a step "
+        "that runs a runbook brings the output of the run's steps.",
     ),
     attempt: Annotated[
         AttemptNumber | None, Query(description="This try of each step that had it.")
     ] = None,
 ) -> list[LogOut]:
-    """The output of every step of a release (the latest attempt of each, or ``attempt``)."""
+    """The output of every step of a release (the latest attempt of each, or ``attempt``):
+    steps, gates that wrote some (a check's, a metric's), and the steps of the runbook runs
+    its pipeline started (keyed ``ENV/STEP > RUNBOOK-STEP``)."""
     view = views.release_view(app.engine, release_id)
     app.readable_or_404(who, [i.service for i in view.release.items], f"release {release_id}")
-    out = []
+    out: list[LogOut] = []
+
+    def add(node: Node, key: str) -> None:
+        _, number, text, finished, truncated = views.step_log(app.engine, node.id, attempt)
+        out.append(
+            LogOut(
+                step_id=node.id,
+                key=key,
+                attempt=number,
+                text=text,
+                next_offset=len(text),
+                finished=finished,
+                truncated=truncated,
+            )
+        )
+
     for dv in view.deployments:
         for node in dv.nodes:
             key = f"{dv.deployment.environment}/{node.key}"
-            if step and step not in (node.name, node.key, key):
+            named = step in (node.name, node.key, key)
+            wrote = any(a.log_size for a in dv.attempts.get(node.id, []))
+            # A gate's output (a check's, a metric's) is shown when it wrote some, or
+            # when it is asked for by name.
+            shown = node.kind == "step" or wrote or named
+            if (not step or named) and shown and node.attempt >= (attempt or 1):
+                add(node, key)
+            if node.executor != "runbook":
                 continue
-            if node.kind != "step" or node.attempt < (attempt or 1):
-                continue
-            _, number, text, finished, truncated = views.step_log(app.engine, node.id, attempt)
-            out.append(
-                LogOut(
-                    step_id=node.id,
-                    key=key,
-                    attempt=number,
-                    text=text,
-                    next_offset=len(text),
-                    finished=finished,
-                    truncated=truncated,
-                )
-            )
+            # A runbook step's output is the output of the run it started.
+            for run in views.runs_started_by(app.engine, node.id):
+                for child in run.nodes:
+                    inner = f"{key} > {child.key}"
+                    wanted = not step or named or step in (child.name, child.key, inner)
+                    if wanted and child.kind == "step" and child.attempt >= (attempt or 1):
+                        add(child, inner)
     if attempt and not out:
         raise NotFound(f"no step of release {release_id} has run {attempt} times")
     if step and not out:

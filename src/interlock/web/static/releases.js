@@ -7,7 +7,6 @@ import {
   errorBox,
   h,
   items,
-  json,
   loading,
   setText,
   shortDigest,
@@ -23,6 +22,25 @@ const STATES = ["scheduled", "running", "needs_attention", "succeeded", "failed"
 const ACTIVE = ["scheduled", "running", "needs_attention"];
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const STEP_DONE = new Set(["succeeded", "failed", "skipped", "cancelled"]);
+const WAIT_KINDS = {
+  approval: "approval gate",
+  window: "deploy window",
+  freeze: "freeze",
+  check: "polled gate",
+  lock: "environment lock",
+  queue: "queue",
+  paused: "paused deployment ahead",
+  manual: "manual step",
+  attention: "needs a person",
+  scheduled: "scheduled",
+};
+
+/** A step's tries: a gate that polls looks again and again, with no maximum. */
+function tries(s) {
+  if (!s.attempt) return "—";
+  if (s.kind === "gate" || s.attempt > s.max_attempts) return `try ${s.attempt}`;
+  return `${s.attempt} of ${s.max_attempts}`;
+}
 
 // ---- the list -------------------------------------------------------------
 
@@ -268,7 +286,7 @@ export async function detail(ctx) {
             try {
               const found = await api(`/releases/${id}/cancel`, { method: "POST", body: { reason: text }, signal: ctx.signal });
               say(`You cancelled release ${id}.`);
-              if (found.revision !== release.revision) draw({ ...found, waiting_on: [] });
+              if (found.revision !== release.revision) draw({ ...found, waiting_on: [], waits: [] });
             } catch (error) {
               if (isAbort(error)) return;
               out.append(errorBox(error, "Cancel refused"));
@@ -287,31 +305,84 @@ export async function detail(ctx) {
     return cancelForm;
   }
 
+  // Every wait of the release (the API's `waits`): approvals with their decision form,
+  // windows, freezes, checks, locks, queues, manual steps and steps that need a person.
   function waiting(found) {
-    const gates = found.waiting_on || [];
-    if (!gates.length) return null;
+    const waits = found.waits || [];
+    if (!waits.length) return null;
     return h(
       "section",
       { class: "waiting", "aria-labelledby": "waiting-title" },
       h("h2", { id: "waiting-title" }, "Waiting on"),
-      gates.map((gate) =>
+      waits.map((w) =>
         h(
           "article",
-          { class: "gate", "data-gate": `${gate.environment}/${gate.gate}` },
-          h("h3", {}, `${gate.environment} · ${gate.gate} `, h("span", { class: "muted" }, `(${gate.type} gate)`)),
+          {
+            class: ["gate", "wait", `wait-${w.kind}`],
+            "data-wait": w.kind,
+            "data-gate": w.gate ? `${w.environment}/${w.gate}` : null,
+            "data-step": w.step ? `${w.environment || ""}/${w.step}` : null,
+          },
+          h(
+            "h3",
+            {},
+            waitTitle(w),
+            " ",
+            h("span", { class: "muted" }, `(${WAIT_KINDS[w.kind] || w.kind})`),
+          ),
           h(
             "p",
-            {},
-            stateBadge(gate.state),
-            " since ",
-            when(gate.since),
-            gate.since ? h("span", { class: "muted" }, " (", took(gate.since), ")") : null,
-            gate.waiting_for ? `: ${gate.waiting_for}` : null,
+            { class: "wait-summary" },
+            w.since ? ["since ", when(w.since), h("span", { class: "muted" }, " (", took(w.since), ")"), ": "] : null,
+            w.summary,
           ),
-          gate.type === "approval" ? approvalRules(gate) : otherGate(gate),
-          gate.type === "approval" ? decisionForm(gate) : null,
+          w.kind === "approval" ? approvalRules(w) : waitFacts(w),
+          w.kind === "approval" ? decisionForm({ ...w, gate: w.gate }) : null,
         ),
       ),
+    );
+  }
+
+  function waitTitle(w) {
+    if (w.kind === "lock") return `${w.environment} is locked`;
+    if (w.kind === "queue" || w.kind === "paused") return `${w.environment} · queued behind deployment ${w.behind_deployment}`;
+    if (w.kind === "scheduled") return "Scheduled";
+    return `${w.environment || "—"} · ${w.gate || w.step || ""}`;
+  }
+
+  function waitFacts(w) {
+    const row = (label, value) => (value === null || value === undefined || value === "" ? null : [h("dt", {}, label), h("dd", {}, value)]);
+    const list = (names) => (names && names.length ? names.join(", ") : "nobody (check the roles and permissions in interlock.yaml)");
+    return h(
+      "dl",
+      { class: "inline" },
+      w.kind === "window" ? [row("Opens at", w.opens_at ? when(w.opens_at) : "not within the horizon"), row("Why", w.reason)] : null,
+      w.kind === "freeze"
+        ? [row("Frozen until", w.until ? when(w.until) : null), row("Why", w.reason), row("Set in", w.set_by ? `${w.set_by} (config v${w.config_version}${w.loaded_by ? `, loaded by ${w.loaded_by}` : ""})` : null), row("Looks again at", w.opens_at ? when(w.opens_at) : null)]
+        : null,
+      w.kind === "check"
+        ? [row("Last result", w.last), row("Try", String(w.tries)), row("Next try", w.next_try ? when(w.next_try) : "now")]
+        : null,
+      w.kind === "lock" ? [row("Locked by", w.by), row("Why", w.reason)] : null,
+      w.kind === "queue" || w.kind === "paused"
+        ? [
+            row("Behind release", w.behind_release ? h("a", { href: `/ui/releases/${w.behind_release}` }, `Release ${w.behind_release}`) : null),
+            row("Services", (w.services || []).join(", ")),
+            row("Its state", w.state ? stateBadge(w.state) : null),
+            w.kind === "paused" ? row("Paused at step", w.paused_step ? `${w.paused_step} (id ${w.paused_step_id})` : null) : null,
+          ]
+        : null,
+      w.kind === "manual"
+        ? [
+            row("Instructions", w.instructions),
+            row("Signed off by", `${w.signer_kind} ${w.signer}`),
+            h("dt", {}, "Who can sign"),
+            h("dd", { class: "can-sign" }, list(w.can_sign)),
+            row("Sign with", code(w.sign)),
+          ]
+        : null,
+      w.kind === "attention" ? [row("Error", w.error), row("Decide with", code(w.resolve))] : null,
+      w.kind === "scheduled" ? row("Starts at", w.starts_at ? when(w.starts_at) : null) : null,
     );
   }
 
@@ -372,17 +443,6 @@ export async function detail(ctx) {
         ? h("p", { class: "expiry" }, "The approvals given so far count until ", when(gate.expires_at), " (the earliest expiry).")
         : null,
     ];
-  }
-
-  function otherGate(gate) {
-    return h(
-      "dl",
-      { class: "inline" },
-      gate.opens_at ? [h("dt", {}, "Opens at"), h("dd", {}, when(gate.opens_at))] : null,
-      gate.reason ? [h("dt", {}, "Why"), h("dd", {}, gate.reason)] : null,
-      gate.next_check ? [h("dt", {}, "Next check"), h("dd", {}, when(gate.next_check))] : null,
-      gate.last ? [h("dt", {}, "Last result"), h("dd", {}, json(gate.last))] : null,
-    );
   }
 
   draw(release);
@@ -520,7 +580,7 @@ function deployment(d) {
       { class: `step-${s.state}`, "data-step": name },
       h("th", { scope: "row", class: "mono" }, s.key, s.kind === "gate" ? h("span", { class: "muted" }, ` (${s.executor} gate)`) : null),
       h("td", {}, stateBadge(s.state)),
-      h("td", {}, s.attempt ? `${s.attempt} of ${s.max_attempts}` : "—"),
+      h("td", {}, tries(s)),
       h("td", {}, s.started_at ? took(s.started_at, s.finished_at) : ""),
       h(
         "td",
@@ -597,7 +657,7 @@ export async function log(ctx) {
         "p",
         {},
         stateBadge(step.state),
-        ` attempt ${step.attempt} of ${step.max_attempts}`,
+        step.kind === "gate" || step.attempt > step.max_attempts ? ` try ${step.attempt}` : ` attempt ${step.attempt} of ${step.max_attempts}`,
         step.started_at ? [" · started ", when(step.started_at), ", took ", took(step.started_at, step.finished_at)] : null,
         releaseId ? [" · ", h("a", { href: `/ui/releases/${releaseId}` }, `Release ${releaseId}`)] : null,
       ),

@@ -95,14 +95,79 @@ function drawStatus(data) {
 export async function approvals(ctx) {
   ctx.title("Waiting on me");
   ctx.heading("Waiting on me");
-  ctx.main.append(h("p", { class: "lead" }, "Approval gates open now where your approval is one of those still needed."));
+  ctx.main.append(h("p", { class: "lead" }, "Approval gates open now where your approval is one of those still needed, and manual steps you can sign off."));
   const notice = h("div", { class: "notice", "aria-live": "polite" });
   const list = h("div", { id: "pending" }, loading());
   ctx.main.append(notice, list);
   const forms = new Map();
   let reload = () => {};
 
+  // A manual step I can sign off: its instructions and a sign-off form.
+  const signCard = (p) => {
+    const key = `run-${p.run}/${p.step}`;
+    if (!forms.has(key)) {
+      const base = `sign-${slug(key)}`;
+      const comment = h("input", { id: `${base}-comment`, type: "text", maxlength: "4000" });
+      const out = h("div", { class: "form-result" });
+      const button = h("button", { type: "submit", class: "primary" }, "Sign off");
+      forms.set(
+        key,
+        h(
+          "form",
+          {
+            class: "decision inline-form",
+            "aria-label": `Sign off ${p.step}`,
+            onsubmit: async (event) => {
+              event.preventDefault();
+              out.replaceChildren();
+              button.disabled = true;
+              try {
+                await api(`/runbook-runs/${p.run}/steps/${encodeURIComponent(p.step_name)}/sign`, {
+                  method: "POST",
+                  body: { comment: comment.value.trim() || null },
+                  signal: ctx.signal,
+                });
+                notice.replaceChildren(h("div", { class: "alert alert-ok", role: "status" }, `You signed off ${p.step}.`));
+                reload();
+              } catch (error) {
+                if (isAbort(error)) return;
+                out.append(errorBox(error, "Sign-off refused"));
+              } finally {
+                button.disabled = false;
+              }
+            },
+          },
+          h("label", { for: comment.id }, "Comment (optional)"),
+          comment,
+          button,
+          out,
+        ),
+      );
+    }
+    const where = p.release ? h("a", { href: `/ui/releases/${p.release}` }, `Release ${p.release}`) : `Runbook run ${p.run}`;
+    return h(
+      "article",
+      { class: "card", "data-release": p.release || null, "data-step": `${p.environment || ""}/${p.step}` },
+      h("h2", {}, where, " ", h("span", { class: "mono" }, (p.items || []).join(", ") || p.runbook || "")),
+      p.reason ? h("p", { class: "reason-text" }, p.reason) : null,
+      h(
+        "dl",
+        { class: "inline" },
+        h("dt", {}, "Manual step"),
+        h("dd", {}, `${p.environment || "—"} · ${p.step}`),
+        h("dt", {}, "Instructions"),
+        h("dd", { class: "instructions" }, p.instructions || "—"),
+        h("dt", {}, "Signed off by"),
+        h("dd", {}, p.signer),
+        h("dt", {}, "Waiting since"),
+        h("dd", {}, when(p.waiting_since), " (", took(p.waiting_since), ")"),
+      ),
+      forms.get(key),
+    );
+  };
+
   const card = (p) => {
+    if (p.kind === "manual") return signCard(p);
     const key = `${p.release}/${p.environment}/${p.gate}`;
     if (!forms.has(key)) {
       const base = `approve-${slug(key)}`;
@@ -176,7 +241,7 @@ export async function approvals(ctx) {
       badge.hidden = pending.length === 0;
     }
     if (!pending.length) {
-      return empty("Nothing waits on you.", "When a release reaches an approval gate you can clear, it appears here.");
+      return empty("Nothing waits on you.", "When a release reaches an approval gate you can clear, or a manual step you can sign, it appears here.");
     }
     return pending.map(card);
   };
