@@ -93,6 +93,18 @@ def _rendered(node: Any, values: dict[str, str]) -> str:
     return f"plug-in {node.executor} {json.dumps(node.spec.get('with', {}))}"
 
 
+def _vars_text(planned: dict[str, str]) -> str:
+    """``name=value`` of each var a step gets; a secret reference stays a reference (its
+    value is read only when the step runs)."""
+    from interlock.domain.templating import env_references
+
+    shown = []
+    for name, value in planned.items():
+        secret = " (secret, read when the step runs)" if env_references(value) else ""
+        shown.append(f"{name}={json.dumps(value, ensure_ascii=False)}{secret}")
+    return ", ".join(shown)
+
+
 def _waves(nodes: Any) -> dict[str, int]:
     """Each node's wave: 1 + the longest chain of needs before it (same wave = in parallel)."""
     wave: dict[str, int] = {}
@@ -233,6 +245,8 @@ def plan(
                 values = {"environment": env.name}
                 if item:
                     values.update(service=item.service, version=item.version)
+                planned_vars = node.spec.get("vars") or {}
+                values.update({f"vars.{k}": v for k, v in planned_vars.items()})
                 if node.kind == "gate":
                     click.echo(f"      gate {node.name}: {_gate_text(node, loaded.config)}")
                     continue
@@ -247,6 +261,8 @@ def plan(
                     facts.append(f"usually {format_duration(median)}")
                 click.echo(f"      {node.key}  ({'; '.join(facts)})")
                 click.echo(f"         {_rendered(node, values)}")
+                if planned_vars:
+                    click.echo(f"         vars: {_vars_text(planned_vars)}")
 
 
 @click.command()

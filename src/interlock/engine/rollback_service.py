@@ -148,7 +148,9 @@ def rollback_plan(active: Any, env_spec: Any, service: str, target: Target) -> R
     for step in source.rollback if source.rollback is not None else source.deploy:
         if step.environments is not None and environment not in step.environments:
             continue
-        node = step_node(config, service, step, active.base_dir, chain, "rollback/")
+        node = step_node(
+            config, service, step, active.base_dir, chain, "rollback/", environment=environment
+        )
         steps.append(node)
         chain = (node.key,)
     after = [gate_node(g, "after", chain, active.base_dir, config) for g in env_spec.gates.after]

@@ -14,6 +14,7 @@ from interlock.domain.templating import (
     render_shell,
     unknown_names,
 )
+from interlock.spec.composition import VAR, VAR_PREFIX, service_steps, service_vars
 from interlock.spec.model import Config, Step
 
 Loc = tuple[str | int, ...]
@@ -64,6 +65,8 @@ def _check_steps(
         seen.setdefault(step.name, i)
         for where, text in step_templates(step, here):
             for name in unknown_names(text):
+                if name.startswith(VAR_PREFIX) and "." not in name[len(VAR_PREFIX) :]:
+                    continue  # checked per service and environment (_check_vars)
                 yield (
                     where,
                     f"unknown placeholder {{{{ {name} }}}}; known: " + ", ".join(sorted(VARIABLES)),
@@ -72,8 +75,8 @@ def _check_steps(
                 yield (
                     where,
                     "'${' starts a reference to an environment variable: write ${NAME}, a "
-                    "letter or '_' first, then letters, digits or '_' (write $${ for a "
-                    "literal '${')",
+                    "letter or '_' first, then letters, digits or '_', or ${file:/path} for a "
+                    "file holding a secret (write $${ for a literal '${')",
                 )
         if step.run is not None:
             # What the shell executor would refuse when the step runs, said now.
@@ -262,4 +265,118 @@ def semantic_issues(config: Config, base_dir: Path | None = None) -> list[Issue]
                         )
     issues.extend(_check_gates(config, base_dir))
     issues.extend(_check_permissions(config, set(names)))
+    issues.extend(_check_templates(config, set(names), plugins))
+    if not any(loc[0] == "services" and "extends" in loc for loc, _ in issues):
+        issues.extend(_check_vars(config, [env.name for env in config.environments]))
     return issues
+
+
+def _check_templates(config: Config, environments: set[str], plugins: set[str]) -> Iterator[Issue]:
+    for name, template in config.templates.items():
+        yield from _check_steps(
+            template.deploy, ("templates", name, "deploy"), environments, plugins
+        )
+        if template.rollback is not None:
+            yield from _check_steps(
+                template.rollback, ("templates", name, "rollback"), environments, plugins
+            )
+    for name, service in config.services.items():
+        here: Loc = ("services", name)
+        for env in service.overrides:
+            if env not in environments:
+                yield here + ("overrides", env), f"no environment named {env!r}"
+        if service.extends is None:
+            if not service.deploy:
+                yield (
+                    here + ("deploy",),
+                    "missing required key 'deploy'"
+                    if "deploy" not in service.model_fields_set
+                    else "a service needs at least one deploy step (or `extends` a template)",
+                )
+            if service.params:
+                yield (
+                    here + ("params",),
+                    "params are the values of a template's parameters: this service does not "
+                    "`extends` a template (use `vars` for its own values)",
+                )
+            continue
+        extended = config.templates.get(service.extends)
+        if extended is None:
+            known = ", ".join(sorted(config.templates)) or "none defined"
+            yield here + ("extends",), f"no template named {service.extends!r} (known: {known})"
+            continue
+        for param in service.params:
+            if param not in extended.params:
+                known = ", ".join(sorted(extended.params)) or "none"
+                yield (
+                    here + ("params", param),
+                    f"template {service.extends!r} has no parameter {param!r} (its parameters: "
+                    f"{known})",
+                )
+        for param, spec in extended.params.items():
+            if spec.required and param not in service.params:
+                yield (
+                    here + ("extends",),
+                    f"template {service.extends!r} needs the parameter {param!r}: set it in "
+                    f"`params:` of service {name!r}",
+                )
+
+
+def _check_vars(config: Config, environments: list[str]) -> Iterator[Issue]:
+    """Every ``{{ vars.NAME }}`` has a value for each service in each environment it runs in;
+    the error stands where the step is written (a template's step, for a service that
+    extends it)."""
+    missing: dict[tuple[Loc, str], list[str]] = {}
+    defined: dict[tuple[Loc, str], set[str]] = {}
+    for name in config.services:
+        values = {env: service_vars(config, name, env) for env in environments}
+        for phase in ("deploy", "rollback"):
+            for loc, step in service_steps(config, name, phase):
+                for where, text in step_templates(step, loc):
+                    for var in VAR.findall(text):
+                        for env in step.environments or environments:
+                            if env in values and var not in values[env]:
+                                key = (where, var)
+                                missing.setdefault(key, []).append(f"{name} in {env}")
+                                defined.setdefault(key, set()).update(values[env])
+    yield from _check_var_values(config)
+    for (where, var), places in missing.items():
+        known = ", ".join(sorted(defined[(where, var)])) or "none"
+        shown = ", ".join(places[:4]) + (f" and {len(places) - 4} more" if len(places) > 4 else "")
+        yield (
+            where,
+            f"unknown variable {{{{ vars.{var} }}}}: no value for {shown} (set it in the "
+            f"environment's or the service's `vars`; defined: {known})",
+        )
+    for name, runbook in config.runbooks.items():
+        for i, step in enumerate(runbook.steps):
+            for where, text in step_templates(step, ("runbooks", name, "steps", i)):
+                for var in VAR.findall(text):
+                    yield (
+                        where,
+                        f"{{{{ vars.{var} }}}}: runbooks have no vars; pass the value as a "
+                        "parameter ({{ params.NAME }})",
+                    )
+
+
+def _check_var_values(config: Config) -> Iterator[Issue]:
+    """A ``${`` in a value must be a well-formed ``${VAR}`` or ``${file:/path}``."""
+    tables: list[tuple[Loc, dict[str, Any]]] = [(("vars",), dict(config.vars))]
+    tables += [
+        (("environments", i, "vars"), dict(e.vars)) for i, e in enumerate(config.environments)
+    ]
+    for name, service in config.services.items():
+        tables += [(("services", name, "vars"), dict(service.vars))]
+        tables += [(("services", name, "params"), dict(service.params))]
+        tables += [
+            (("services", name, "overrides", env, "vars"), dict(o.vars))
+            for env, o in service.overrides.items()
+        ]
+    for loc, table in tables:
+        for key, value in table.items():
+            if isinstance(value, str) and _BROKEN_ENV.search(ENV_REFERENCE.sub("", value)):
+                yield (
+                    loc + (key,),
+                    "'${' starts a secret reference: write ${NAME} or ${file:/path} (write $${ "
+                    "for a literal '${')",
+                )

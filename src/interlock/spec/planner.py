@@ -8,6 +8,8 @@ from typing import Any
 
 from interlock.domain.plan import EnvironmentPlan, NodePlan, ReleaseItem, ReleasePlan
 from interlock.errors import InvalidInput
+from interlock.spec.checks import step_templates
+from interlock.spec.composition import service_vars, used_vars
 from interlock.spec.gate_specs import Gate
 from interlock.spec.model import Config, Environment, Step
 
@@ -20,8 +22,12 @@ def step_node(
     needs: tuple[str, ...],
     prefix: str = "",
     phase: str = "deploy",
+    environment: str | None = None,
 ) -> NodePlan:
-    """The plan of one step of ``service`` (or of a runbook, with ``None``), after ``needs``."""
+    """The plan of one step of ``service`` (or of a runbook, with ``None``), after ``needs``.
+
+    In ``environment``, the step's spec holds the values of the ``{{ vars.NAME }}`` it uses
+    (as planned: a reload does not change a release's values)."""
     d = config.defaults
     spec: dict[str, Any]
     if step.run is not None:
@@ -43,6 +49,11 @@ def step_node(
     spec["env"] = dict(step.env)
     spec["cwd"] = str((base_dir / step.cwd) if step.cwd else base_dir)
     spec.update(step_environment(config))
+    if service is not None and environment is not None:
+        names = used_vars(text for _, text in step_templates(step, ()))
+        if names:
+            values = service_vars(config, service, environment)
+            spec["vars"] = {name: values[name] for name in names if name in values}
     return NodePlan(
         key=f"{prefix}{service}/{step.name}" if service else f"{prefix}{step.name}",
         kind="step",
@@ -129,7 +140,7 @@ def _environment_plan(
         for step in service.deploy:
             if step.environments is not None and env.name not in step.environments:
                 continue
-            node = step_node(config, service_name, step, base_dir, previous)
+            node = step_node(config, service_name, step, base_dir, previous, environment=env.name)
             steps.append(node)
             previous = (node.key,)
             last[service_name] = node.key
@@ -143,7 +154,16 @@ def _environment_plan(
         for step in service.rollback if service.rollback is not None else service.deploy:
             if step.environments is not None and env.name not in step.environments:
                 continue
-            node = step_node(config, item.service, step, base_dir, chain, "rollback/", "rollback")
+            node = step_node(
+                config,
+                item.service,
+                step,
+                base_dir,
+                chain,
+                "rollback/",
+                "rollback",
+                environment=env.name,
+            )
             rollback.append(node)
             chain = (node.key,)
     return EnvironmentPlan(

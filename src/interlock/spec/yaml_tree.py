@@ -37,6 +37,7 @@ except AttributeError:  # pragma: no cover - libyaml missing
 class Position:
     line: int  # 1-based
     column: int  # 1-based
+    file: Path | None = None  # an included file; None: the file being loaded
 
 
 class Positions:
