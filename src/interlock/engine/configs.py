@@ -15,12 +15,43 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from interlock.domain.records import ConfigVersion
+from interlock.domain.records import ConfigChange, ConfigVersion
 from interlock.engine.admins import ADMIN, keep_an_admin_in_config
 from interlock.engine.core import Engine
-from interlock.errors import ConfigError, Conflict, InterlockError, NotFound
-from interlock.spec.loader import load_config, parse_config
+from interlock.errors import (
+    ConfigError,
+    Conflict,
+    Forbidden,
+    InterlockError,
+    InvalidInput,
+    NotFound,
+)
+from interlock.spec.diff import Change, diff_configs, needs_review
+from interlock.spec.loader import LoadedConfig, load_config, parse_config
 from interlock.spec.model import Config
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """What a reload did: the active version, whether it is new, what changed, and the
+    pending change when the change waits for approval."""
+
+    stored: ConfigVersion
+    changed: bool
+    changes: list[Change]
+    pending: ConfigChange | None
+
+
+MAX_AUDITED_CHANGES = 500
+
+
+def _diff_data(changes: list[Change]) -> dict[str, Any]:
+    """The diff as the audit keeps it (the first ``MAX_AUDITED_CHANGES`` changes)."""
+    if not changes:
+        return {}
+    shown = [c.to_json() for c in changes[:MAX_AUDITED_CHANGES]]
+    more = len(changes) - len(shown)
+    return {"diff": shown, **({"diff_more": more} if more else {})}
 
 
 @dataclass(frozen=True)
@@ -40,39 +71,52 @@ class Configs:
         engine.configs = self  # workers find memberships and owners here
 
     def load_file(self, path: str | Path, *, actor: str) -> tuple[ConfigVersion, bool]:
-        """Validate ``path`` and make it the active config; return it and whether it is new."""
+        """Validate ``path`` and make it the active config; return it and whether it is new.
+
+        A change the active config asks approval for (``config_changes``) is stored as a
+        pending change instead, and the active config stays (returned, not new)."""
+        outcome = self.reload(path, actor=actor)
+        return outcome.stored, outcome.changed
+
+    def diff_file(self, path: str | Path) -> tuple[LoadedConfig, list[Change], list[Change]]:
+        """What loading ``path`` would change, and which of those changes need approval."""
+        loaded = load_config(path)
+        try:
+            active = self.active()
+        except NotFound:
+            return loaded, [], []
+        changes = diff_configs(active.config, loaded.config)
+        return loaded, changes, needs_review(active.config, changes)
+
+    def reload(self, path: str | Path, *, actor: str, reason: str = "") -> ReloadOutcome:
+        """Load ``path``: apply it, or store it as a pending change when it needs approval.
+
+        Each applied reload records its diff, who and why in the audit."""
         now = self.engine.clock.now()
         try:
-            loaded = load_config(path)
+            loaded, changes, reviewed = self.diff_file(path)
         except ConfigError as exc:
             self._rejected(path, exc, actor, now, {"errors": exc.errors})
             raise
+        if reviewed:
+            return self._request(loaded, changes, reviewed, actor, reason, now)
 
         def store(tx):  # type: ignore[no-untyped-def]
             tx.lock_configs()
             latest = tx.latest_config()
             if latest is not None and latest.hash == loaded.hash:
                 return latest, False
-            if latest is not None:
-                keep_an_admin_in_config(
-                    tx,
-                    self.active().config.roles.get(ADMIN, []),
-                    loaded.config.roles.get(ADMIN, []),
-                    now,
-                    version=latest.version,
-                )
-            version = tx.add_config(
-                hash=loaded.hash, path=str(loaded.path), text=loaded.text, at=now, by=actor
-            )
-            tx.audit(
-                at=now,
+            version = self._store(
+                tx,
+                latest,
+                loaded.hash,
+                str(loaded.path),
+                loaded.text,
+                loaded.config,
                 actor=actor,
-                action="config.loaded",
-                object_type="config",
-                object_id=str(version),
-                before={"version": latest.version, "hash": latest.hash} if latest else None,
-                after={"version": version, "hash": loaded.hash},
-                data={"path": str(loaded.path)},
+                reason=reason,
+                changes=changes,
+                now=now,
             )
             return tx.get_config(version), True
 
@@ -81,12 +125,250 @@ class Configs:
         except Conflict as exc:
             self._rejected(path, exc, actor, now, {})
             raise
-        self.engine.secrets.learn_config(loaded.config, os.environ)
+        self._activate(stored, loaded.config, loaded.base_dir)
+        return ReloadOutcome(stored, changed, changes if changed else [], None)
+
+    def _store(
+        self,
+        tx: Any,
+        latest: ConfigVersion | None,
+        hash: str,
+        path: str,
+        text: str,
+        config: Config,
+        *,
+        actor: str,
+        reason: str,
+        changes: list[Change],
+        now: datetime,
+        data: dict[str, Any] | None = None,
+    ) -> int:
+        """Store a new version and its audit event (the diff, who, why) in ``tx``."""
+        if latest is not None:
+            keep_an_admin_in_config(
+                tx,
+                self.active().config.roles.get(ADMIN, []),
+                config.roles.get(ADMIN, []),
+                now,
+                version=latest.version,
+            )
+        version = int(tx.add_config(hash=hash, path=path, text=text, at=now, by=actor))
+        tx.audit(
+            at=now,
+            actor=actor,
+            action="config.loaded",
+            object_type="config",
+            object_id=str(version),
+            reason=reason or None,
+            before={"version": latest.version, "hash": latest.hash} if latest else None,
+            after={"version": version, "hash": hash},
+            data={"path": path, **_diff_data(changes), **(data or {})},
+        )
+        return version
+
+    def _activate(self, stored: ConfigVersion, config: Config, base_dir: Path) -> None:
+        self.engine.secrets.learn_config(config, os.environ)
         with self._lock:
             self._parsed[stored.version] = ActiveConfig(
-                stored.version, stored.hash, loaded.config, loaded.base_dir, stored.path
+                stored.version, stored.hash, config, base_dir, stored.path
             )
-        return stored, changed
+
+    def _request(
+        self,
+        loaded: LoadedConfig,
+        changes: list[Change],
+        reviewed: list[Change],
+        actor: str,
+        reason: str,
+        now: datetime,
+    ) -> ReloadOutcome:
+        """Store a change that needs approval; older pending changes are superseded."""
+        if not reason.strip():
+            raise InvalidInput(
+                "this change needs approval (config_changes in the active config): say why "
+                "with --reason",
+                field="reason",
+            )
+        active = self.active()
+
+        def request(tx):  # type: ignore[no-untyped-def]
+            tx.lock_configs()
+            latest = tx.require_config(active.version)
+            for pending in tx.pending_config_changes():
+                if pending.hash == loaded.hash and pending.base_version == latest.version:
+                    return latest, pending
+                tx.update_config_change(
+                    pending.id, state="superseded", decided_by=actor, decided_at=now
+                )
+                tx.audit(
+                    at=now,
+                    actor=actor,
+                    action="config.change_superseded",
+                    object_type="config_change",
+                    object_id=pending.id,
+                    reason="a newer change was requested",
+                )
+            change_id = tx.add_config_change(
+                base_version=latest.version,
+                hash=loaded.hash,
+                path=str(loaded.path),
+                text=loaded.text,
+                diff=[c.to_json() for c in changes],
+                reason=reason,
+                by=actor,
+                at=now,
+            )
+            tx.audit(
+                at=now,
+                actor=actor,
+                action="config.change_requested",
+                object_type="config_change",
+                object_id=change_id,
+                reason=reason,
+                after={"hash": loaded.hash, "base_version": latest.version},
+                data={
+                    "path": str(loaded.path),
+                    "needs_approval": [c.line() for c in reviewed],
+                    **_diff_data(changes),
+                },
+            )
+            return latest, tx.require_config_change(change_id)
+
+        latest, pending = self.engine.db.run(request)
+        return ReloadOutcome(latest, False, changes, pending)
+
+    def changes(self, limit: int = 50) -> list[ConfigChange]:
+        """The latest config changes that needed approval, newest first."""
+        with self.engine.db.read() as tx:
+            found: list[ConfigChange] = tx.list_config_changes(limit)
+        return found
+
+    def change(self, change_id: int) -> ConfigChange:
+        """One config change; :class:`NotFound` if there is none."""
+        with self.engine.db.read() as tx:
+            found: ConfigChange = tx.require_config_change(change_id)
+        return found
+
+    def approvers(self) -> tuple[str, str, int] | None:
+        """Who approves reviewed config changes: ("role"|"team", name, count)."""
+        rules = self.active().config.config_changes
+        if rules.approvers is None:
+            return None
+        kind = "role" if rules.approvers.role else "team"
+        name = rules.approvers.role or rules.approvers.team or ""
+        return kind, name, rules.approvers.count
+
+    def decide(
+        self, change_id: int, *, actor: str, approve: bool, comment: str = ""
+    ) -> ConfigChange:
+        """Approve (or reject) a pending change; once enough people other than the one who
+        asked approved it, it becomes the active config. The active config's rules say who
+        may approve."""
+        now = self.engine.clock.now()
+        active = self.active()
+        rule = self.approvers()
+        verb = "approve" if approve else "reject"
+
+        def decide(tx):  # type: ignore[no-untyped-def]
+            tx.lock_configs()
+            change = tx.require_config_change(change_id, lock=True)
+            if change.state != "pending":
+                raise Conflict(f"config change {change_id} is {change.state}, not pending")
+            if rule is None:
+                raise Conflict(
+                    "the active config no longer asks approval for config changes: reload again"
+                )
+            kind, group, count = rule
+            members = set(getattr(active.config, f"{kind}s").get(group, [])) | set(
+                tx.members(kind, group)
+            )
+            withdraw = not approve and actor == change.requested_by
+            if approve and actor == change.requested_by:
+                raise Forbidden(
+                    f"you asked for config change {change_id}: someone else must approve it "
+                    "(four-eyes)"
+                )
+            if actor not in members and not withdraw:
+                raise Forbidden(f"only members of {kind} {group!r} may {verb} config changes")
+            if any(a["by"] == actor for a in change.approvals):
+                raise Conflict(f"you already approved config change {change_id}")
+            latest = tx.latest_config()
+            if latest is None or latest.version != change.base_version:
+                tx.update_config_change(
+                    change_id, state="superseded", decided_by=actor, decided_at=now
+                )
+                tx.audit(
+                    at=now,
+                    actor=actor,
+                    action="config.change_superseded",
+                    object_type="config_change",
+                    object_id=change_id,
+                    reason="the active config changed since it was requested",
+                )
+                return tx.require_config_change(change_id), None
+            if not approve:
+                tx.update_config_change(
+                    change_id, state="rejected", decided_by=actor, decided_at=now
+                )
+                tx.audit(
+                    at=now,
+                    actor=actor,
+                    action="config.change_rejected",
+                    object_type="config_change",
+                    object_id=change_id,
+                    reason=comment or None,
+                )
+                return tx.require_config_change(change_id), None
+            approvals = [
+                *change.approvals,
+                {"by": actor, "at": now.isoformat(), "comment": comment},
+            ]
+            tx.audit(
+                at=now,
+                actor=actor,
+                action="config.change_approved",
+                object_type="config_change",
+                object_id=change_id,
+                reason=comment or None,
+                data={"approvals": len(approvals), "needed": count},
+            )
+            if len(approvals) < count:
+                tx.update_config_change(change_id, approvals=approvals)
+                return tx.require_config_change(change_id), None
+            config, _ = parse_config(change.text, Path(change.path))
+            version = self._store(
+                tx,
+                latest,
+                change.hash,
+                change.path,
+                change.text,
+                config,
+                actor=change.requested_by,
+                reason=change.reason,
+                changes=[],
+                now=now,
+                data={
+                    "diff": change.diff,
+                    "change": change.id,
+                    "approved_by": [a["by"] for a in approvals],
+                },
+            )
+            tx.update_config_change(
+                change_id,
+                state="applied",
+                approvals=approvals,
+                decided_by=actor,
+                decided_at=now,
+                version=version,
+            )
+            return tx.require_config_change(change_id), (tx.get_config(version), config)
+
+        change: ConfigChange
+        change, applied = self.engine.db.run(decide)
+        if applied is not None:
+            stored, config = applied
+            self._activate(stored, config, Path(stored.path).parent)
+        return change
 
     def _rejected(
         self, path: str | Path, error: InterlockError, actor: str, now: datetime, data: Any
