@@ -270,14 +270,15 @@ class Configs:
         verb = "approve" if approve else "reject"
 
         def decide(tx):  # type: ignore[no-untyped-def]
+            if rule is None:
+                raise Conflict(
+                    "the active config asks no approval for config changes "
+                    "(config_changes.review is none): a reload applies at once"
+                )
             tx.lock_configs()
             change = tx.require_config_change(change_id, lock=True)
             if change.state != "pending":
                 raise Conflict(f"config change {change_id} is {change.state}, not pending")
-            if rule is None:
-                raise Conflict(
-                    "the active config no longer asks approval for config changes: reload again"
-                )
             kind, group, count = rule
             members = set(getattr(active.config, f"{kind}s").get(group, [])) | set(
                 tx.members(kind, group)
