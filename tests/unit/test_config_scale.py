@@ -33,9 +33,9 @@ templates:
       image: {default: registry.example.com/app}
     deploy:
       - name: apply
-        run: kubectl -n {{ vars.namespace }} set image deploy/{{ service }} app={{ vars.image }}:{{ version }}
+        run: set-image -n {{ vars.namespace }} {{ service }} {{ vars.image }}:{{ version }}
       - name: scale
-        run: kubectl -n {{ vars.namespace }} scale deploy/{{ service }} --replicas {{ vars.replicas }}
+        run: scale -n {{ vars.namespace }} {{ service }} {{ vars.replicas }}
       - name: smoke
         http: {method: GET, url: "{{ vars.api_url }}/health"}
 services:
@@ -204,7 +204,7 @@ def test_a_name_defined_twice_names_both_places(tmp_path):
         {
             "interlock.yaml": TEAM_MAIN.replace(', "teams/*/interlock.yaml"', ""),
             "services/a.yaml": "services:\n  billing: {deploy: [{name: d, run: 'true'}]}\n",
-            "services/b.yaml": "# second\nservices:\n  billing: {deploy: [{name: d, run: 'true'}]}\n",
+            "services/b.yaml": "# 2\nservices:\n  billing: {deploy: [{name: d, run: 'true'}]}\n",
         },
     )
     [error] = errors(path)

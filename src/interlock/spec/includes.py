@@ -166,6 +166,8 @@ def merge(
                 f"the main file {main}",
             )
             continue
+        if value is None:
+            continue  # `services:` with nothing under it (yet)
         if key == "permissions":
             if not isinstance(value, list):
                 yield at, (key,), "permissions is a list of rules"
