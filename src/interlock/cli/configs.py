@@ -131,8 +131,7 @@ def approve(change_id: int, comment: str, fmt: str) -> None:
         )
     else:
         click.echo(
-            f"config change {change_id}: {len(found['approvals'])} of {found['needed']} "
-            "approvals"
+            f"config change {change_id}: {len(found['approvals'])} of {found['needed']} approvals"
         )
 
 

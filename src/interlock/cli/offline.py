@@ -23,9 +23,19 @@ def _schema_text() -> str:
 @CONFIG_OPTION
 @click.option("--service", default="api", show_default=True, help="Name of the first service.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(config_path: Path, service: str, force: bool) -> None:
+@click.option(
+    "--discover",
+    is_flag=True,
+    help="Scaffold every service of the repository (services/*, apps/*): a file each, "
+    "beside its code, included by the main file.",
+)
+def init(config_path: Path, service: str, force: bool, discover: bool) -> None:
     """Write a commented interlock.yaml (and its JSON Schema for editors)."""
     from interlock.domain.names import check_service_name
+
+    if discover:
+        _discover(config_path, force)
+        return
 
     check_service_name(service)
     if config_path.exists() and not force:
@@ -38,6 +48,21 @@ def init(config_path: Path, service: str, force: bool) -> None:
     click.echo(f"wrote {config_path} (service {service!r}; dev → staging → production)")
     click.echo(f"wrote {schema} (JSON Schema, for editor completion)")
     click.echo(f"next: `interlock validate`, `interlock plan {service}@1.0.0`, `interlock server`")
+
+
+def _discover(config_path: Path, force: bool) -> None:
+    from interlock.cli.discover import scaffold
+    from interlock.spec.loader import load_config
+
+    written, found = scaffold(config_path, force)
+    schema = config_path.parent / "interlock.schema.json"
+    schema.write_text(_schema_text())
+    for service in found:
+        owner = f", owner {service.owner}" if service.owner else ""
+        click.echo(f"found {service.name} in {service.path} ({service.kind}{owner})")
+    click.echo(f"wrote {config_path} and {len(written) - 1} service files, and {schema}")
+    load_config(config_path)  # what was written is valid
+    click.echo(f"next: `interlock validate`, `interlock plan {found[0].name}@1.0.0`")
 
 
 @click.command()
