@@ -261,3 +261,24 @@ def test_the_schema_serves_main_and_included_files():
         jsonschema.validate({"version": 1}, schema)  # a main file needs its keys
     shipped = Path(__file__).parents[2] / "src/interlock/spec/interlock.schema.json"
     assert json.loads(shipped.read_text()) == schema
+
+
+def test_the_company_example_validates_plans_and_matches_the_schema():
+    root = Path(__file__).parents[2] / "examples/company"
+    loaded = load_config(root / "interlock.yaml")
+    config = loaded.config
+    assert sorted(config.services) == ["checkout", "ledger", "search-api", "storefront"]
+    assert len(loaded.files) == 3 and config.config_changes.review == "production_gates"
+    plan = build_plan(
+        config,
+        [ReleaseItem("checkout", "1.4.0"), ReleaseItem("storefront", "2.0")],
+        config_version=1,
+        base_dir=root,
+    )
+    production = steps_of(plan, "production")
+    assert production["checkout/deploy"]["vars"]["replicas"] == "6"
+    assert production["storefront/deploy"]["vars"]["replicas"] == "4"
+    assert "checkout/migrate" in production and "checkout/migrate" not in steps_of(plan, "dev")
+    schema = json_schema()
+    for path in [root / "interlock.yaml", *loaded.files]:
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
