@@ -314,9 +314,13 @@ def json_schema() -> dict[str, Any]:
     # One schema for the main file and the files it includes: a file with `version`
     # is a main file and needs what one needs; a file without holds only what an
     # included file may.
-    required = schema.pop("required", [])
+    # A main file may leave its services to the files it includes.
+    required = [k for k in schema.pop("required", []) if k != "services"]
     schema["if"] = {"required": ["version"]}
-    schema["then"] = {"required": required}
+    schema["then"] = {
+        "required": required,
+        "anyOf": [{"required": ["services"]}, {"required": ["include"]}],
+    }
     schema["else"] = {"propertyNames": {"enum": list(INCLUDABLE)}}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://interlock.dev/schemas/interlock.schema.json"
