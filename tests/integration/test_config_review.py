@@ -93,3 +93,13 @@ def test_switching_the_review_off_is_itself_reviewed_and_a_stale_change_is_refus
         assert root.get("/api/v1/config").json()["version"] == 2
         rejected = root.post(f"/api/v1/config/changes/{first['pending']['id']}/reject", json={})
         assert rejected.status_code == 409  # no longer pending
+
+
+def test_a_server_start_with_a_reviewed_change_keeps_the_active_config(pilot):
+    pilot.config(CONFIG)
+    path = write_config(pilot.dir, CONFIG.replace("review: production_gates", "review: all"))
+    stored, changed = pilot.configs.load_file(path, actor="server")  # what a start does
+    assert (stored.version, changed) == (1, False)
+    [pending] = pilot.configs.changes()
+    assert pending.state == "pending" and pending.requested_by == "server"
+    assert pilot.configs.active().config.config_changes.review == "production_gates"

@@ -8,6 +8,7 @@ sign in as an administrator, is refused and audited, and the active one stays.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from interlock.errors import (
 from interlock.spec.diff import Change, diff_configs, needs_review
 from interlock.spec.loader import LoadedConfig, load_config, parse_config
 from interlock.spec.model import Config
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,15 @@ class Configs:
 
         A change the active config asks approval for (``config_changes``) is stored as a
         pending change instead, and the active config stays (returned, not new)."""
-        outcome = self.reload(path, actor=actor)
+        outcome = self.reload(path, actor=actor, reason=f"the file changed ({actor})")
+        if outcome.pending is not None:
+            log.warning(
+                "config change %d waits for approval (config_changes); version %d stays "
+                "active: `interlock config approve %d`",
+                outcome.pending.id,
+                outcome.stored.version,
+                outcome.pending.id,
+            )
         return outcome.stored, outcome.changed
 
     def diff_file(self, path: str | Path) -> tuple[LoadedConfig, list[Change], list[Change]]:

@@ -335,6 +335,14 @@ def load_config(path: str | Path) -> LoadedConfig:
             (),
             f"this is not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
         ) from None
+    if split_bundle(text, file.parent)[1] is not None:
+        raise _refused(
+            file,
+            None,
+            (),
+            "a line '#--- interlock include: …' is reserved (it separates the files of a "
+            "stored config); change that comment",
+        )
     config, _, sources = parse_sources(text, file)
     stored = bundle(text, sources)
     return LoadedConfig(
