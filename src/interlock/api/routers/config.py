@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Body, Response
 
-from interlock.api.deps import AppDep, PrincipalDep
+from interlock.api.deps import AppDep, Id, PrincipalDep
 from interlock.api.schemas import (
     ConfigChangeOut,
     ConfigDiffOut,
@@ -116,7 +116,7 @@ def changes(app: AppDep, who: PrincipalDep) -> list[ConfigChangeOut]:
 
 
 @router.get("/config/changes/{change_id}", response_model=ConfigChangeOut)
-def change(app: AppDep, who: PrincipalDep, change_id: int) -> ConfigChangeOut:
+def change(app: AppDep, who: PrincipalDep, change_id: Id) -> ConfigChangeOut:
     """One config change, with its diff and approvals."""
     app.access.require(who, "config.read")
     return _change_out(app, app.configs.change(change_id))
@@ -126,7 +126,7 @@ def change(app: AppDep, who: PrincipalDep, change_id: int) -> ConfigChangeOut:
 def approve(
     app: AppDep,
     who: PrincipalDep,
-    change_id: int,
+    change_id: Id,
     body: DecisionIn | None = Body(default=None),  # noqa: B008 - FastAPI's way
 ) -> ConfigChangeOut:
     """Approve a pending config change (members of `config_changes.approvers`, never the
@@ -141,7 +141,7 @@ def approve(
 def reject(
     app: AppDep,
     who: PrincipalDep,
-    change_id: int,
+    change_id: Id,
     body: DecisionIn | None = Body(default=None),  # noqa: B008 - FastAPI's way
 ) -> ConfigChangeOut:
     """Reject a pending config change (an approver), or withdraw it (who asked)."""
