@@ -106,3 +106,26 @@ def test_a_secret_file_that_cannot_be_read_fails_the_step_saying_which(pilot, tm
     assert done.state is not ReleaseState.SUCCEEDED
     error = logs["staging/api/show:error"]
     assert f"cannot read the secret file {missing}" in error and "No such file" in error
+
+
+def test_a_check_gate_gets_its_environments_values(pilot):
+    probe = f"{PY} -c \"import sys; sys.exit(sys.argv[1] != 'stg-ok')\" {{{{ vars.health }}}}"
+    done, logs = _run(
+        pilot,
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "environments": [
+                    {
+                        "name": "staging",
+                        "vars": {"health": "stg-ok"},
+                        "gates": {"before": [{"check": {"run": probe, "timeout": "20s"}}]},
+                    }
+                ],
+                "services": {"api": {"deploy": [{"name": "d", "run": "true"}]}},
+            }
+        ),
+        "api@1.0",
+    )
+    assert done.state is ReleaseState.SUCCEEDED, logs
+    assert "INTERLOCK_ARG_VARS_HEALTH=stg-ok" in logs["staging/gate/check"]

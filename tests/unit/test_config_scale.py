@@ -282,3 +282,31 @@ def test_the_company_example_validates_plans_and_matches_the_schema():
     schema = json_schema()
     for path in [root / "interlock.yaml", *loaded.files]:
         jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+
+
+def test_a_gate_uses_only_its_environments_vars():
+    text = textwrap.dedent("""\
+        version: 1
+        vars: {domain: example.com}
+        environments:
+          - name: staging
+            vars: {api_url: "https://stg.example.com"}
+            gates:
+              before:
+                - check: {http: {method: GET, url: "{{ vars.api_url }}/{{ vars.domain }}"}}
+          - name: production
+            gates:
+              before:
+                - check: {http: {method: GET, url: "{{ vars.api_url }}/ok"}}
+        services: {api: {deploy: [{name: d, run: "true"}]}}
+        """)
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, Path("interlock.yaml"))
+    [error] = info.value.errors
+    assert error["field"] == "environments[1].gates.before[0].check.http.url"
+    assert "environment 'production' has no value for it" in error["message"]
+    fixed = text.replace("  - name: production\n", "  - name: production\n    vars: {api_url: x}\n")
+    config, _ = parse_config(fixed, Path("interlock.yaml"))
+    plan = build_plan(config, [ReleaseItem("api", "1")], config_version=1, base_dir=Path("/"))
+    [gate] = [n for n in plan.environment("staging").nodes if n.key == "gate/check"]
+    assert gate.spec["vars"] == {"api_url": "https://stg.example.com", "domain": "example.com"}

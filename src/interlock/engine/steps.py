@@ -180,15 +180,15 @@ def execute(engine: Engine, job: Job) -> StepResult:
     """Run the node's executor; an executor that raises fails the step, never the worker."""
     node = job.node
     try:
+        refused = _resolve_vars(job)
+        if refused is not None:
+            return refused
         if node.kind == "gate":
             return evaluate(node.executor, node.spec, job.ctx)
         if node.executor in ("manual", "runbook"):
             return StepResult(ok=True)  # decided in the transaction that records it
         executor = get_executor(node.executor)
         spec = node.spec
-        refused = _resolve_vars(job)
-        if refused is not None:
-            return refused
         if node.executor not in BUILT_IN:
             try:
                 spec = {**spec, "with": fill_templates(spec.get("with") or {}, job.ctx)}

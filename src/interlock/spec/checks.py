@@ -14,7 +14,13 @@ from interlock.domain.templating import (
     render_shell,
     unknown_names,
 )
-from interlock.spec.composition import VAR, VAR_PREFIX, service_steps, service_vars
+from interlock.spec.composition import (
+    VAR,
+    VAR_PREFIX,
+    environment_vars,
+    service_steps,
+    service_vars,
+)
 from interlock.spec.model import Config, Step
 
 Loc = tuple[str | int, ...]
@@ -135,9 +141,20 @@ def _check_gates(config: Config, base_dir: Path | None) -> Iterator[Issue]:
                     if probe.http is not None:
                         texts.append((loc + ("http", "url"), probe.http.url))
                         texts += list(_strings(probe.http.headers, loc + ("http", "headers")))
+                    values = environment_vars(config, env.name)
                     for where, text in texts:
                         for name in unknown_names(text):
-                            yield where, f"unknown placeholder {{{{ {name} }}}}"
+                            var = VAR.fullmatch(f"{{{{ {name} }}}}")
+                            if var is None:
+                                yield where, f"unknown placeholder {{{{ {name} }}}}"
+                            elif var.group(1) not in values:
+                                known = ", ".join(sorted(values)) or "none"
+                                yield (
+                                    where,
+                                    f"unknown variable {{{{ {name} }}}}: environment "
+                                    f"{env.name!r} has no value for it (a gate gets the "
+                                    f"top-level and the environment's vars; defined: {known})",
+                                )
                 if kind == "window" and gate.window.freeze_calendar and base_dir is not None:
                     from interlock.errors import InvalidInput
                     from interlock.gates.window import WindowPolicy

@@ -72,6 +72,16 @@ def expand_templates(config: Config) -> Config:
     return config.model_copy(update={"services": services})
 
 
+def environment_vars(config: Config, environment: str) -> dict[str, str]:
+    """The ``{{ vars.NAME }}`` values of an environment's gates: the top-level ``vars`` and
+    the environment's."""
+    values = {k: var_text(v) for k, v in config.vars.items()}
+    for env in config.environments:
+        if env.name == environment:
+            values.update((k, var_text(v)) for k, v in env.vars.items())
+    return values
+
+
 def service_vars(config: Config, name: str, environment: str) -> dict[str, str]:
     """Every ``{{ vars.NAME }}`` value of service ``name`` in ``environment``."""
     service = config.services[name]

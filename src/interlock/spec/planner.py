@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from interlock.domain.plan import EnvironmentPlan, NodePlan, ReleaseItem, ReleasePlan
 from interlock.errors import InvalidInput
 from interlock.spec.checks import step_templates
-from interlock.spec.composition import service_vars, used_vars
+from interlock.spec.composition import environment_vars, service_vars, used_vars
 from interlock.spec.gate_specs import Gate
 from interlock.spec.model import Config, Environment, Step
 
@@ -70,6 +70,17 @@ def step_node(
     )
 
 
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
 def step_environment(config: Config) -> dict[str, list[str]]:
     """What a node's processes inherit beyond the basics, as planned (kept out of the
     plan when the config does not say)."""
@@ -82,13 +93,24 @@ def step_environment(config: Config) -> dict[str, list[str]]:
 
 
 def gate_node(
-    gate: Gate, phase: str, needs: tuple[str, ...], base_dir: Path, config: Config
+    gate: Gate,
+    phase: str,
+    needs: tuple[str, ...],
+    base_dir: Path,
+    config: Config,
+    environment: str | None = None,
 ) -> NodePlan:
-    """The plan of one gate of an environment's ``phase`` (before or after), after ``needs``."""
+    """The plan of one gate of an environment's ``phase`` (before or after), after ``needs``.
+
+    A check's ``{{ vars.NAME }}`` get the values of ``environment`` (planned)."""
     spec: dict[str, Any] = gate.spec.model_dump(mode="json", by_alias=True)
     spec["cwd"] = str(base_dir)
     if gate.kind in ("check", "soak"):  # the gates that run commands
         spec.update(step_environment(config))
+        names = used_vars(_texts(spec))
+        if names and environment is not None:
+            values = environment_vars(config, environment)
+            spec["vars"] = {name: values[name] for name in names if name in values}
     timeout = float(spec.get("timeout") or 0) or 0.0
     return NodePlan(
         key=f"gate/{gate.name}",
@@ -124,7 +146,7 @@ def _environment_plan(
                 idempotent=True,
             )
         )
-    before += [gate_node(g, "before", (), base_dir, config) for g in env.gates.before]
+    before += [gate_node(g, "before", (), base_dir, config, env.name) for g in env.gates.before]
     gate_keys = tuple(n.key for n in before)
     in_release = {i.service for i in items}
     depends = {
@@ -146,7 +168,7 @@ def _environment_plan(
             last[service_name] = node.key
     depended_on = {d for deps in depends.values() for d in deps}
     sinks = tuple(last[s] for s in last if s not in depended_on) or gate_keys
-    after = [gate_node(g, "after", sinks, base_dir, config) for g in env.gates.after]
+    after = [gate_node(g, "after", sinks, base_dir, config, env.name) for g in env.gates.after]
     rollback: list[NodePlan] = []
     for item in items:
         service = config.services[item.service]
