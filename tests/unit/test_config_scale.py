@@ -310,3 +310,16 @@ def test_a_gate_uses_only_its_environments_vars():
     plan = build_plan(config, [ReleaseItem("api", "1")], config_version=1, base_dir=Path("/"))
     [gate] = [n for n in plan.environment("staging").nodes if n.key == "gate/check"]
     assert gate.spec["vars"] == {"api_url": "https://stg.example.com", "domain": "example.com"}
+
+
+def test_a_yaml_error_in_an_included_file_names_that_file(tmp_path):
+    path = write(
+        tmp_path,
+        {
+            "interlock.yaml": TEAM_MAIN.replace(', "teams/*/interlock.yaml"', ""),
+            "services/bad.yaml": "services:\n  x: [unclosed\n",
+        },
+    )
+    [error] = errors(path)
+    assert error["file"] == str(tmp_path / "services/bad.yaml") and error["line"] >= 2
+    assert "not valid YAML" in error["message"]

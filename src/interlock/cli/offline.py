@@ -88,12 +88,15 @@ def validate(config_path: Path, fmt: str) -> None:
                 "hash": loaded.hash,
                 "environments": [e.name for e in config.environments],
                 "services": sorted(config.services),
+                "included": [str(f) for f in loaded.files],
             }
         )
         return
     envs = " → ".join(e.name for e in config.environments)
     services = ", ".join(sorted(config.services))
     click.echo(f"{config_path} is valid: environments {envs}; services {services}")
+    if loaded.files:
+        click.echo(f"({len(loaded.files)} included files)")
 
 
 def _rendered(node: Any, values: dict[str, str]) -> str:
