@@ -323,3 +323,12 @@ def test_a_yaml_error_in_an_included_file_names_that_file(tmp_path):
     [error] = errors(path)
     assert error["file"] == str(tmp_path / "services/bad.yaml") and error["line"] >= 2
     assert "not valid YAML" in error["message"]
+
+
+def test_a_templates_parameters_are_vars_in_its_steps(tmp_path):
+    text = MAIN.replace("set-image -n {{ vars.namespace }}", "set-image -n {{ params.namespace }}")
+    [error] = errors(write(tmp_path, {"interlock.yaml": text}))
+    assert error["field"] == "templates.k8s.deploy[0].run"
+    assert error["message"] == (
+        "{{ params.namespace }}: a template's parameters are {{ vars.namespace }} in its steps"
+    )

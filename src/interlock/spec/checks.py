@@ -297,6 +297,15 @@ def _check_templates(config: Config, environments: set[str], plugins: set[str]) 
             yield from _check_steps(
                 template.rollback, ("templates", name, "rollback"), environments, plugins
             )
+        for phase in ("deploy", "rollback"):
+            for i, step in enumerate(getattr(template, phase) or []):
+                for where, text in step_templates(step, ("templates", name, phase, i)):
+                    for param in PARAM.findall(text):
+                        yield (
+                            where,
+                            f"{{{{ params.{param} }}}}: a template's parameters are "
+                            f"{{{{ vars.{param} }}}} in its steps",
+                        )
     for name, service in config.services.items():
         here: Loc = ("services", name)
         for env in service.overrides:
