@@ -46,3 +46,27 @@ def test_a_production_gate_change_is_diffed_requested_and_approved_by_another(pr
     assert "config change 1 applied: version 2 is active" in approved.stdout
     listed = server.cli("config", "changes")
     assert "1  applied" in listed.stdout and "OPS-9: gate production" in listed.stdout
+
+
+def test_config_diff_against_another_file_needs_no_server(project):
+    import os
+    import subprocess
+
+    from tests.support.server import INTERLOCK
+
+    old = write_config(project, CONFIG, name="main.yaml")
+    write_config(
+        project, GATED.replace("  api: {", "  web: {deploy: [{name: d, run: x}]}\n  api: {")
+    )
+    done = subprocess.run(
+        [INTERLOCK, "config", "diff", "--against", str(old)],
+        cwd=project,
+        env={**os.environ, "INTERLOCK_URL": "http://127.0.0.1:9"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"against {old}" in done.stdout
+    assert "+ gate production/before/approval   (needs approval)" in done.stdout
+    assert "+ service web\n" in done.stdout

@@ -3,12 +3,14 @@ reload it, and review changes that need approval."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from interlock.cli.client import Client
 from interlock.cli.output import FORMAT_OPTION, emit_json
+from interlock.cli.settings import CONFIG_OPTION
 
 
 @click.group()
@@ -47,19 +49,48 @@ def _changes(changes: list[dict[str, Any]], reviewed: list[dict[str, Any]]) -> N
         click.echo(_line(change) + note)
 
 
+def _offline_diff(against: Path, config_path: Path) -> dict[str, Any]:
+    """The diff of two local configs, as the server would answer it."""
+    from interlock.spec.diff import diff_configs, needs_review
+    from interlock.spec.loader import load_config
+
+    old, new = load_config(against), load_config(config_path)
+    changes = diff_configs(old.config, new.config)
+    return {
+        "path": str(new.path),
+        "hash": new.hash,
+        "active_version": None,
+        "against": str(old.path),
+        "changes": [c.to_json() for c in changes],
+        "needs_approval": [c.to_json() for c in needs_review(old.config, changes)],
+    }
+
+
 @config.command("diff")
+@click.option(
+    "--against",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Compare with this config file instead of the server's active config (offline: "
+    "e.g. the main branch's, in CI).",
+)
+@CONFIG_OPTION
 @FORMAT_OPTION
-def diff(fmt: str) -> None:
+def diff(against: Path | None, config_path: Path, fmt: str) -> None:
     """What `config reload` would change: services, environments, gates and steps added (+),
-    removed (-) or changed (~), and which changes need approval."""
-    found = Client().get("/api/v1/config/diff")
+    removed (-) or changed (~), and which changes need approval.
+
+    Without --against, the server compares its own config file with its active config."""
+    found = (
+        _offline_diff(against, config_path)
+        if against is not None
+        else Client().get("/api/v1/config/diff")
+    )
     if fmt == "json":
         emit_json(found)
         return
-    click.echo(
-        f"# {found['path']} (sha256 {found['hash'][:12]}) against the active version "
-        f"{found['active_version']}"
-    )
+    base = f"the active version {found['active_version']}" if against is None else str(against)
+    click.echo(f"# {found['path']} (sha256 {found['hash'][:12]}) against {base}")
     _changes(found["changes"], found["needs_approval"])
     if found["needs_approval"]:
         click.echo(
