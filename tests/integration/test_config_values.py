@@ -129,3 +129,30 @@ def test_a_check_gate_gets_its_environments_values(pilot):
     )
     assert done.state is ReleaseState.SUCCEEDED, logs
     assert "INTERLOCK_ARG_VARS_HEALTH=stg-ok" in logs["staging/gate/check"]
+
+
+def test_a_plug_in_gets_the_values_and_secret_files_in_its_settings(pilot, tmp_path):
+    secret_file = tmp_path / "hook_token"
+    secret_file.write_text(SECRET)
+    done, logs = _run(
+        pilot,
+        _yaml(
+            [{"name": "staging", "vars": {"channel": "#releases-stg"}}],
+            {
+                "deploy": [
+                    {
+                        "name": "notify",
+                        "uses": "noop",
+                        "with": {
+                            "message": "to {{ vars.channel }} with "
+                            f"${{file:{secret_file}}} for {{{{ version }}}}"
+                        },
+                    }
+                ]
+            },
+        ),
+        "api@3.1",
+    )
+    assert done.state is ReleaseState.SUCCEEDED, logs
+    assert "to #releases-stg with *** for 3.1" in logs["staging/api/notify"]
+    assert not _database_holds(pilot, SECRET)
