@@ -15,43 +15,18 @@ from interlock.domain.templating import (
     unknown_names,
 )
 from interlock.spec.composition import (
+    BROKEN_ENV,
     VAR,
     VAR_PREFIX,
     environment_vars,
-    service_steps,
-    service_vars,
+    step_templates,
+    texts_at,
+    vars_issues,
 )
 from interlock.spec.model import Config, Step
 
 Loc = tuple[str | int, ...]
 Issue = tuple[Loc, str]
-
-# ``${`` left over once every well-formed ``${NAME}`` is taken out: a reference
-# that would reach the server as text (``${1BAD}``, an unclosed ``${``).
-_BROKEN_ENV = re.compile(r"\$\{")
-
-
-def _strings(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
-    if isinstance(value, str):
-        yield loc, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, loc + (key,))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _strings(item, loc + (i,))
-
-
-def step_templates(step: Step, loc: Loc) -> Iterator[tuple[Loc, str]]:
-    """Every text of a step that may hold ``{{ placeholders }}``, with its location."""
-    if step.run is not None:
-        yield loc + ("run",), step.run
-    if step.http is not None:
-        yield loc + ("http", "url"), step.http.url
-        yield from _strings(step.http.headers, loc + ("http", "headers"))
-        yield from _strings(step.http.body, loc + ("http", "body"))
-    yield from _strings(step.with_, loc + ("with",))
-    yield from _strings(step.env, loc + ("env",))
 
 
 def _check_steps(
@@ -77,7 +52,7 @@ def _check_steps(
                     where,
                     f"unknown placeholder {{{{ {name} }}}}; known: " + ", ".join(sorted(VARIABLES)),
                 )
-            if where[len(here)] != "run" and _BROKEN_ENV.search(ENV_REFERENCE.sub("", text)):
+            if where[len(here)] != "run" and BROKEN_ENV.search(ENV_REFERENCE.sub("", text)):
                 yield (
                     where,
                     "'${' starts a reference to an environment variable: write ${NAME}, a "
@@ -140,7 +115,7 @@ def _check_gates(config: Config, base_dir: Path | None) -> Iterator[Issue]:
                     texts = [(loc + ("run",), probe.run)] if probe.run else []
                     if probe.http is not None:
                         texts.append((loc + ("http", "url"), probe.http.url))
-                        texts += list(_strings(probe.http.headers, loc + ("http", "headers")))
+                        texts += list(texts_at(probe.http.headers, loc + ("http", "headers")))
                     values = environment_vars(config, env.name)
                     for where, text in texts:
                         for name in unknown_names(text):
@@ -284,7 +259,7 @@ def semantic_issues(config: Config, base_dir: Path | None = None) -> list[Issue]
     issues.extend(_check_permissions(config, set(names)))
     issues.extend(_check_templates(config, set(names), plugins))
     if not any(loc[0] == "services" and "extends" in loc for loc, _ in issues):
-        issues.extend(_check_vars(config, [env.name for env in config.environments]))
+        issues.extend(vars_issues(config, [env.name for env in config.environments]))
     return issues
 
 
@@ -345,64 +320,4 @@ def _check_templates(config: Config, environments: set[str], plugins: set[str]) 
                     here + ("extends",),
                     f"template {service.extends!r} needs the parameter {param!r}: set it in "
                     f"`params:` of service {name!r}",
-                )
-
-
-def _check_vars(config: Config, environments: list[str]) -> Iterator[Issue]:
-    """Every ``{{ vars.NAME }}`` has a value for each service in each environment it runs in;
-    the error stands where the step is written (a template's step, for a service that
-    extends it)."""
-    missing: dict[tuple[Loc, str], list[str]] = {}
-    defined: dict[tuple[Loc, str], set[str]] = {}
-    for name in config.services:
-        values = {env: service_vars(config, name, env) for env in environments}
-        for phase in ("deploy", "rollback"):
-            for loc, step in service_steps(config, name, phase):
-                for where, text in step_templates(step, loc):
-                    for var in VAR.findall(text):
-                        for env in step.environments or environments:
-                            if env in values and var not in values[env]:
-                                key = (where, var)
-                                missing.setdefault(key, []).append(f"{name} in {env}")
-                                defined.setdefault(key, set()).update(values[env])
-    yield from _check_var_values(config)
-    for (where, var), places in missing.items():
-        known = ", ".join(sorted(defined[(where, var)])) or "none"
-        shown = ", ".join(places[:4]) + (f" and {len(places) - 4} more" if len(places) > 4 else "")
-        yield (
-            where,
-            f"unknown variable {{{{ vars.{var} }}}}: no value for {shown} (set it in the "
-            f"environment's or the service's `vars`; defined: {known})",
-        )
-    for name, runbook in config.runbooks.items():
-        for i, step in enumerate(runbook.steps):
-            for where, text in step_templates(step, ("runbooks", name, "steps", i)):
-                for var in VAR.findall(text):
-                    yield (
-                        where,
-                        f"{{{{ vars.{var} }}}}: runbooks have no vars; pass the value as a "
-                        "parameter ({{ params.NAME }})",
-                    )
-
-
-def _check_var_values(config: Config) -> Iterator[Issue]:
-    """A ``${`` in a value must be a well-formed ``${VAR}`` or ``${file:/path}``."""
-    tables: list[tuple[Loc, dict[str, Any]]] = [(("vars",), dict(config.vars))]
-    tables += [
-        (("environments", i, "vars"), dict(e.vars)) for i, e in enumerate(config.environments)
-    ]
-    for name, service in config.services.items():
-        tables += [(("services", name, "vars"), dict(service.vars))]
-        tables += [(("services", name, "params"), dict(service.params))]
-        tables += [
-            (("services", name, "overrides", env, "vars"), dict(o.vars))
-            for env, o in service.overrides.items()
-        ]
-    for loc, table in tables:
-        for key, value in table.items():
-            if isinstance(value, str) and _BROKEN_ENV.search(ENV_REFERENCE.sub("", value)):
-                yield (
-                    loc + (key,),
-                    "'${' starts a secret reference: write ${NAME} or ${file:/path} (write $${ "
-                    "for a literal '${')",
                 )

@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
+from interlock.domain.templating import ENV_REFERENCE
 from interlock.spec.model import Config, Service, Step
 
 Loc = tuple[str | int, ...]
+Issue = tuple[Loc, str]
 
 VAR = re.compile(r"\{\{\s*vars\.([A-Za-z0-9_]+)\s*\}\}")
 VAR_PREFIX = "vars."
+# ``${`` left over once every well-formed ``${NAME}`` is taken out: a reference
+# that would reach the server as text (``${1BAD}``, an unclosed ``${``).
+BROKEN_ENV = re.compile(r"\$\{")
 
 
 def var_text(value: object) -> str:
@@ -108,3 +114,87 @@ def used_vars(texts: Iterator[str]) -> list[str]:
         for match in VAR.finditer(text):
             found.setdefault(match.group(1), None)
     return list(found)
+
+
+def texts_at(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """Every text in ``value`` (lists and mappings of it), with its location."""
+    if isinstance(value, str):
+        yield loc, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from texts_at(item, loc + (key,))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from texts_at(item, loc + (i,))
+
+
+def step_templates(step: Step, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """Every text of a step that may hold ``{{ placeholders }}``, with its location."""
+    if step.run is not None:
+        yield loc + ("run",), step.run
+    if step.http is not None:
+        yield loc + ("http", "url"), step.http.url
+        yield from texts_at(step.http.headers, loc + ("http", "headers"))
+        yield from texts_at(step.http.body, loc + ("http", "body"))
+    yield from texts_at(step.with_, loc + ("with",))
+    yield from texts_at(step.env, loc + ("env",))
+
+
+def vars_issues(config: Config, environments: list[str]) -> Iterator[Issue]:
+    """Every ``{{ vars.NAME }}`` has a value for each service in each environment it runs in;
+    the error stands where the step is written (a template's step, for a service that
+    extends it)."""
+    missing: dict[tuple[Loc, str], list[str]] = {}
+    defined: dict[tuple[Loc, str], set[str]] = {}
+    for name in config.services:
+        values = {env: service_vars(config, name, env) for env in environments}
+        for phase in ("deploy", "rollback"):
+            for loc, step in service_steps(config, name, phase):
+                for where, text in step_templates(step, loc):
+                    for var in VAR.findall(text):
+                        for env in step.environments or environments:
+                            if env in values and var not in values[env]:
+                                key = (where, var)
+                                missing.setdefault(key, []).append(f"{name} in {env}")
+                                defined.setdefault(key, set()).update(values[env])
+    yield from _var_values_issues(config)
+    for (where, var), places in missing.items():
+        known = ", ".join(sorted(defined[(where, var)])) or "none"
+        shown = ", ".join(places[:4]) + (f" and {len(places) - 4} more" if len(places) > 4 else "")
+        yield (
+            where,
+            f"unknown variable {{{{ vars.{var} }}}}: no value for {shown} (set it in the "
+            f"environment's or the service's `vars`; defined: {known})",
+        )
+    for name, runbook in config.runbooks.items():
+        for i, step in enumerate(runbook.steps):
+            for where, text in step_templates(step, ("runbooks", name, "steps", i)):
+                for var in VAR.findall(text):
+                    yield (
+                        where,
+                        f"{{{{ vars.{var} }}}}: runbooks have no vars; pass the value as a "
+                        "parameter ({{ params.NAME }})",
+                    )
+
+
+def _var_values_issues(config: Config) -> Iterator[Issue]:
+    """A ``${`` in a value must be a well-formed ``${VAR}`` or ``${file:/path}``."""
+    tables: list[tuple[Loc, dict[str, Any]]] = [(("vars",), dict(config.vars))]
+    tables += [
+        (("environments", i, "vars"), dict(e.vars)) for i, e in enumerate(config.environments)
+    ]
+    for name, service in config.services.items():
+        tables += [(("services", name, "vars"), dict(service.vars))]
+        tables += [(("services", name, "params"), dict(service.params))]
+        tables += [
+            (("services", name, "overrides", env, "vars"), dict(o.vars))
+            for env, o in service.overrides.items()
+        ]
+    for loc, table in tables:
+        for key, value in table.items():
+            if isinstance(value, str) and BROKEN_ENV.search(ENV_REFERENCE.sub("", value)):
+                yield (
+                    loc + (key,),
+                    "'${' starts a secret reference: write ${NAME} or ${file:/path} (write $${ "
+                    "for a literal '${')",
+                )

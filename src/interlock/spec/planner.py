@@ -8,8 +8,7 @@ from typing import Any
 
 from interlock.domain.plan import EnvironmentPlan, NodePlan, ReleaseItem, ReleasePlan
 from interlock.errors import InvalidInput
-from interlock.spec.checks import step_templates
-from interlock.spec.composition import environment_vars, service_vars, used_vars
+from interlock.spec.composition import environment_vars, service_vars, step_templates, used_vars
 from interlock.spec.gate_specs import Gate
 from interlock.spec.model import Config, Environment, Step
 
