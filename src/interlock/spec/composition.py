@@ -10,6 +10,7 @@ winning: the top-level ``vars``, the template's parameter defaults, the
 environment's ``vars``, the service's ``params`` and ``vars``, and the service's
 ``overrides.ENV.vars``. They are filled in when the step runs, like every
 placeholder, so they are shell-quoted and percent-encoded the same way.
+:func:`vars_issues` checks that each has a value wherever its step runs.
 """
 
 from __future__ import annotations
