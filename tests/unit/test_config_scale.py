@@ -332,3 +332,16 @@ def test_a_templates_parameters_are_vars_in_its_steps(tmp_path):
     assert error["message"] == (
         "{{ params.namespace }}: a template's parameters are {{ vars.namespace }} in its steps"
     )
+
+
+def test_an_include_that_only_finds_the_main_file_is_an_error(tmp_path):
+    path = write(
+        tmp_path,
+        {
+            "interlock.yaml": TEAM_MAIN.replace(
+                '["services/*.yaml", "teams/*/interlock.yaml"]', '["*.yaml"]'
+            )
+        },
+    )
+    [error] = errors(path)
+    assert error["field"] == "include" and "names no file but this one" in error["message"]

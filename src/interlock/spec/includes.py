@@ -123,6 +123,10 @@ def read_includes(
                     "reserved; change that comment",
                 )
             found.append(Source(name, path, text))
+    if patterns and not found:
+        raise IncludeProblem(
+            positions.of(("include",)), ("include",), "include: names no file but this one"
+        )
     return found
 
 
