@@ -81,7 +81,13 @@ def _change_out(app: AppDep, change: ConfigChange) -> ConfigChangeOut:
     )
 
 
-@router.post("/config/reload", response_model=ReloadOut)
+@router.post(
+    "/config/reload",
+    response_model=ReloadOut,
+    responses={
+        202: {"model": ReloadOut, "description": "The change waits for approval (`pending`)."}
+    },
+)
 def reload(
     app: AppDep,
     who: PrincipalDep,
