@@ -78,3 +78,18 @@ def test_discover_says_where_it_looked_when_there_is_nothing(tmp_path):
     elsewhere.mkdir()
     done = _run(elsewhere, "init", "--discover")
     assert done.returncode == 2 and "not a git repository" in done.stderr
+
+
+def test_plan_shows_the_expanded_steps_of_a_template_with_their_values():
+    root = Path(__file__).parents[2] / "examples/company"
+    done = _run(root, "plan", "search-api@1.2", "--no-estimate", "--until", "dev")
+    assert done.returncode == 0, done.stderr
+    assert "search-api/deploy  (shell; timeout 15m; from template k8s;" in done.stdout
+    assert "search-api/smoke  (shell; timeout 10m; replaces the step of template k8s;" in (
+        done.stdout
+    )
+    assert (
+        "--kube-context dev-eu-1 -n search --set image=registry.example.com/acme/search-api:1.2"
+        in (done.stdout)
+    )
+    assert 'vars: api_url="https://api.dev.example.com"' in done.stdout

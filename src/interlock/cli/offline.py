@@ -121,6 +121,22 @@ def _rendered(node: Any, values: dict[str, str]) -> str:
     return f"plug-in {node.executor} {json.dumps(node.spec.get('with', {}))}"
 
 
+def _origin(config: Any, service: str | None, step: str) -> str | None:
+    """Where a deploy step of a service that extends a template comes from."""
+    found = config.services.get(service) if service else None
+    if found is None or found.extends is None:
+        return None
+    template = config.templates.get(found.extends)
+    if template is None:
+        return None
+    for candidate in template.deploy:
+        if candidate.name == step:
+            own = next((s for s in found.deploy if s.name == step), None)
+            kind = "from" if own == candidate else "replaces the step of"
+            return f"{kind} template {found.extends}"
+    return None
+
+
 def _vars_text(planned: dict[str, str]) -> str:
     """``name=value`` of each var a step gets; a secret reference stays a reference (its
     value is read only when the step runs)."""
@@ -279,6 +295,9 @@ def plan(
                     click.echo(f"      gate {node.name}: {_gate_text(node, loaded.config)}")
                     continue
                 facts = [node.executor, f"timeout {format_duration(node.timeout)}"]
+                origin = _origin(loaded.config, node.service, node.name)
+                if origin:
+                    facts.append(origin)
                 if node.retries:
                     facts.append(f"retries {node.retries}")
                 facts.append("idempotent" if node.idempotent else "not idempotent")
