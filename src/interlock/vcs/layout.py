@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from interlock.vcs.git import _git, repository_root
+from interlock.vcs.git import repository_root, tracked_files
 
 ROOTS = ("services", "apps")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -39,7 +39,7 @@ def service_name(directory: str) -> str | None:
 def discover(repo: Path) -> tuple[Path, list[Discovered]]:
     """The repository's top directory and the services in it, by name."""
     top = repository_root(repo)
-    files = [f for f in _git(top, ["ls-files", "-z"]).split("\0") if f]
+    files = tracked_files(top)
     owners = _codeowners(top)
     found: dict[str, Discovered] = {}
     by_dir: dict[str, set[str]] = {}
