@@ -18,11 +18,18 @@ from typing import Any
 
 from interlock.domain.records import ConfigChange, ConfigVersion
 from interlock.engine.admins import ADMIN, keep_an_admin_in_config
+from interlock.engine.config_review import (
+    Approvers,
+    ReloadOutcome,
+    approvers_of,
+    decide_change,
+    diff_data,
+    request_change,
+)
 from interlock.engine.core import Engine
 from interlock.errors import (
     ConfigError,
     Conflict,
-    Forbidden,
     InterlockError,
     InvalidInput,
     NotFound,
@@ -32,29 +39,6 @@ from interlock.spec.loader import LoadedConfig, load_config, parse_config
 from interlock.spec.model import Config
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ReloadOutcome:
-    """What a reload did: the active version, whether it is new, what changed, and the
-    pending change when the change waits for approval."""
-
-    stored: ConfigVersion
-    changed: bool
-    changes: list[Change]
-    pending: ConfigChange | None
-
-
-MAX_AUDITED_CHANGES = 500
-
-
-def _diff_data(changes: list[Change]) -> dict[str, Any]:
-    """The diff as the audit keeps it (the first ``MAX_AUDITED_CHANGES`` changes)."""
-    if not changes:
-        return {}
-    shown = [c.to_json() for c in changes[:MAX_AUDITED_CHANGES]]
-    more = len(changes) - len(shown)
-    return {"diff": shown, **({"diff_more": more} if more else {})}
 
 
 @dataclass(frozen=True)
@@ -173,7 +157,7 @@ class Configs:
             reason=reason or None,
             before={"version": latest.version, "hash": latest.hash} if latest else None,
             after={"version": version, "hash": hash},
-            data={"path": path, **_diff_data(changes), **(data or {})},
+            data={"path": path, **diff_data(changes), **(data or {})},
         )
         return version
 
@@ -202,48 +186,17 @@ class Configs:
             )
         active = self.active()
 
-        def request(tx):  # type: ignore[no-untyped-def]
-            tx.lock_configs()
-            latest = tx.require_config(active.version)
-            for pending in tx.pending_config_changes():
-                if pending.hash == loaded.hash and pending.base_version == latest.version:
-                    return latest, pending
-                tx.update_config_change(
-                    pending.id, state="superseded", decided_by=actor, decided_at=now
-                )
-                tx.audit(
-                    at=now,
-                    actor=actor,
-                    action="config.change_superseded",
-                    object_type="config_change",
-                    object_id=pending.id,
-                    reason="a newer change was requested",
-                )
-            change_id = tx.add_config_change(
-                base_version=latest.version,
-                hash=loaded.hash,
-                path=str(loaded.path),
-                text=loaded.text,
-                diff=[c.to_json() for c in changes],
-                reason=reason,
-                by=actor,
-                at=now,
-            )
-            tx.audit(
-                at=now,
+        def request(tx: Any) -> tuple[ConfigVersion, ConfigChange]:
+            return request_change(
+                tx,
+                base_version=active.version,
+                loaded=loaded,
+                changes=changes,
+                reviewed=reviewed,
                 actor=actor,
-                action="config.change_requested",
-                object_type="config_change",
-                object_id=change_id,
                 reason=reason,
-                after={"hash": loaded.hash, "base_version": latest.version},
-                data={
-                    "path": str(loaded.path),
-                    "needs_approval": [c.line() for c in reviewed],
-                    **_diff_data(changes),
-                },
+                now=now,
             )
-            return latest, tx.require_config_change(change_id)
 
         latest, pending = self.engine.db.run(request)
         return ReloadOutcome(latest, False, changes, pending)
@@ -260,14 +213,9 @@ class Configs:
             found: ConfigChange = tx.require_config_change(change_id)
         return found
 
-    def approvers(self) -> tuple[str, str, int] | None:
-        """Who approves reviewed config changes: ("role"|"team", name, count)."""
-        rules = self.active().config.config_changes
-        if rules.approvers is None:
-            return None
-        kind = "role" if rules.approvers.role else "team"
-        name = rules.approvers.role or rules.approvers.team or ""
-        return kind, name, rules.approvers.count
+    def approvers(self) -> Approvers | None:
+        """Who approves reviewed config changes, by the active config."""
+        return approvers_of(self.active().config)
 
     def decide(
         self, change_id: int, *, actor: str, approve: bool, comment: str = ""
@@ -277,78 +225,9 @@ class Configs:
         may approve."""
         now = self.engine.clock.now()
         active = self.active()
-        rule = self.approvers()
-        verb = "approve" if approve else "reject"
 
-        def decide(tx):  # type: ignore[no-untyped-def]
-            if rule is None:
-                raise Conflict(
-                    "the active config asks no approval for config changes "
-                    "(config_changes.review is none): a reload applies at once"
-                )
-            tx.lock_configs()
-            change = tx.require_config_change(change_id, lock=True)
-            if change.state != "pending":
-                raise Conflict(f"config change {change_id} is {change.state}, not pending")
-            kind, group, count = rule
-            members = set(getattr(active.config, f"{kind}s").get(group, [])) | set(
-                tx.members(kind, group)
-            )
-            withdraw = not approve and actor == change.requested_by
-            if approve and actor == change.requested_by:
-                raise Forbidden(
-                    f"you asked for config change {change_id}: someone else must approve it "
-                    "(four-eyes)"
-                )
-            if actor not in members and not withdraw:
-                raise Forbidden(f"only members of {kind} {group!r} may {verb} config changes")
-            if any(a["by"] == actor for a in change.approvals):
-                raise Conflict(f"you already approved config change {change_id}")
-            latest = tx.latest_config()
-            if latest is None or latest.version != change.base_version:
-                tx.update_config_change(
-                    change_id, state="superseded", decided_by=actor, decided_at=now
-                )
-                tx.audit(
-                    at=now,
-                    actor=actor,
-                    action="config.change_superseded",
-                    object_type="config_change",
-                    object_id=change_id,
-                    reason="the active config changed since it was requested",
-                )
-                return tx.require_config_change(change_id), None
-            if not approve:
-                tx.update_config_change(
-                    change_id, state="rejected", decided_by=actor, decided_at=now
-                )
-                tx.audit(
-                    at=now,
-                    actor=actor,
-                    action="config.change_rejected",
-                    object_type="config_change",
-                    object_id=change_id,
-                    reason=comment or None,
-                )
-                return tx.require_config_change(change_id), None
-            approvals = [
-                *change.approvals,
-                {"by": actor, "at": now.isoformat(), "comment": comment},
-            ]
-            tx.audit(
-                at=now,
-                actor=actor,
-                action="config.change_approved",
-                object_type="config_change",
-                object_id=change_id,
-                reason=comment or None,
-                data={"approvals": len(approvals), "needed": count},
-            )
-            if len(approvals) < count:
-                tx.update_config_change(change_id, approvals=approvals)
-                return tx.require_config_change(change_id), None
-            config, _ = parse_config(change.text, Path(change.path))
-            version = self._store(
+        def store(tx: Any, latest: ConfigVersion, change: ConfigChange, config: Config) -> int:
+            return self._store(
                 tx,
                 latest,
                 change.hash,
@@ -362,20 +241,22 @@ class Configs:
                 data={
                     "diff": change.diff,
                     "change": change.id,
-                    "approved_by": [a["by"] for a in approvals],
+                    "approved_by": [a["by"] for a in change.approvals],
                 },
             )
-            tx.update_config_change(
-                change_id,
-                state="applied",
-                approvals=approvals,
-                decided_by=actor,
-                decided_at=now,
-                version=version,
-            )
-            return tx.require_config_change(change_id), (tx.get_config(version), config)
 
-        change: ConfigChange
+        def decide(tx: Any) -> tuple[ConfigChange, tuple[ConfigVersion, Config] | None]:
+            return decide_change(
+                tx,
+                change_id=change_id,
+                active=active.config,
+                actor=actor,
+                approve=approve,
+                comment=comment,
+                now=now,
+                store=store,
+            )
+
         change, applied = self.engine.db.run(decide)
         if applied is not None:
             stored, config = applied

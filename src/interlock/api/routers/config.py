@@ -73,7 +73,7 @@ def _change_out(app: AppDep, change: ConfigChange) -> ConfigChangeOut:
         requested_by=change.requested_by,
         requested_at=change.requested_at,
         approvals=change.approvals,
-        needed=rule[2] if rule else None,
+        needed=rule.count if rule else None,
         decided_by=change.decided_by,
         decided_at=change.decided_at,
         version=change.version,
