@@ -211,7 +211,10 @@ def test_config_reload_by_command_and_sighup(project, server):
     assert server.json("config", "show")["version"] == 1
     path.write_text(APPEND.replace("  - name: dev\n", ""))
     reloaded = server.json("config", "reload")
-    assert reloaded == {"version": 2, "hash": reloaded["hash"], "changed": True}
+    assert (reloaded["version"], reloaded["changed"], reloaded["pending"]) == (2, True, None)
+    assert [(c["change"], c["what"], c["name"]) for c in reloaded["changes"]] == [
+        ("removed", "environment", "dev")
+    ]
     path.write_text("version: 1\nservices: {}\n")
     refused = server.cli("config", "reload")
     assert refused.returncode == 2 and "environments" in refused.stderr

@@ -323,6 +323,18 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/audit/export"): cases(Case(admin_only())),
     ("GET", "/api/v1/config"): cases(Case(admin_only())),
     ("POST", "/api/v1/config/reload"): cases(Case(admin_only())),
+    ("GET", "/api/v1/config/diff"): cases(Case(admin_only())),
+    ("GET", "/api/v1/config/changes"): cases(Case(admin_only())),
+    ("GET", "/api/v1/config/changes/{change_id}"): cases(
+        Case({**admin_only(), "admin": 404}, path="/api/v1/config/changes/1")
+    ),
+    # the config asks no approval for config changes: a 409 for whoever asks
+    ("POST", "/api/v1/config/changes/{change_id}/approve"): cases(
+        Case(signed_in(), path="/api/v1/config/changes/1/approve", body={})
+    ),
+    ("POST", "/api/v1/config/changes/{change_id}/reject"): cases(
+        Case(signed_in(), path="/api/v1/config/changes/1/reject", body={})
+    ),
     ("GET", "/api/v1/metrics"): cases(Case(admin_only())),
     ("GET", "/api/v1/metrics/manual-steps"): cases(Case(admin_only())),
     ("GET", "/api/v1/webhooks"): cases(Case(admin_only())),

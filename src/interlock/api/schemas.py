@@ -383,7 +383,46 @@ class ConfigOut(BaseModel):
     text: str | None = None
 
 
+class ConfigChangeOut(BaseModel):
+    """A config change waiting for approval (or decided)."""
+
+    id: int
+    base_version: int
+    hash: str
+    path: str
+    state: str
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    approvals: list[dict[str, Any]]
+    needed: int | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    version: int | None = None
+    diff: list[dict[str, Any]]
+
+
+class ConfigDiffOut(BaseModel):
+    path: str
+    hash: str
+    active_version: int | None
+    changes: list[dict[str, Any]]
+    needs_approval: list[dict[str, Any]]
+
+
+class ReloadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=2000, description="Why: kept in the audit.")
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field(default="", max_length=2000)
+
+
 class ReloadOut(BaseModel):
     version: int
     hash: str
     changed: bool
+    changes: list[dict[str, Any]] = Field(default_factory=list)
+    pending: ConfigChangeOut | None = None

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("interlock.cli.serve:server", "Run the API, the scheduler and workers."),
     "worker": ("interlock.cli.serve:worker", "Run extra workers against PostgreSQL."),
     "db": ("interlock.cli.database:db", "Database schema: upgrade, current revision."),
-    "config": ("interlock.cli.configs:config", "Show or reload the server's active config."),
+    "config": ("interlock.cli.configs:config", "Show, diff, reload or review the server's config."),
     "release": ("interlock.cli.releases:release", "Create, watch, show, list, cancel releases."),
     "status": ("interlock.cli.status:status", "Which version runs where, since when, from what."),
     "diff": ("interlock.cli.insight:diff", "Which services and commits differ between two envs."),

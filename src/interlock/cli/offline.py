@@ -23,9 +23,19 @@ def _schema_text() -> str:
 @CONFIG_OPTION
 @click.option("--service", default="api", show_default=True, help="Name of the first service.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(config_path: Path, service: str, force: bool) -> None:
+@click.option(
+    "--discover",
+    is_flag=True,
+    help="Scaffold every service of the repository (services/*, apps/*): a file each, "
+    "beside its code, included by the main file.",
+)
+def init(config_path: Path, service: str, force: bool, discover: bool) -> None:
     """Write a commented interlock.yaml (and its JSON Schema for editors)."""
     from interlock.domain.names import check_service_name
+
+    if discover:
+        _discover(config_path, force)
+        return
 
     check_service_name(service)
     if config_path.exists() and not force:
@@ -38,6 +48,21 @@ def init(config_path: Path, service: str, force: bool) -> None:
     click.echo(f"wrote {config_path} (service {service!r}; dev → staging → production)")
     click.echo(f"wrote {schema} (JSON Schema, for editor completion)")
     click.echo(f"next: `interlock validate`, `interlock plan {service}@1.0.0`, `interlock server`")
+
+
+def _discover(config_path: Path, force: bool) -> None:
+    from interlock.cli.discover import scaffold
+    from interlock.spec.loader import load_config
+
+    written, found = scaffold(config_path, force)
+    schema = config_path.parent / "interlock.schema.json"
+    schema.write_text(_schema_text())
+    for service in found:
+        owner = f", owner {service.owner}" if service.owner else ""
+        click.echo(f"found {service.name} in {service.path} ({service.kind}{owner})")
+    click.echo(f"wrote {config_path} and {len(written) - 1} service files, and {schema}")
+    load_config(config_path)  # what was written is valid
+    click.echo(f"next: `interlock validate`, `interlock plan {found[0].name}@1.0.0`")
 
 
 @click.command()
@@ -63,12 +88,15 @@ def validate(config_path: Path, fmt: str) -> None:
                 "hash": loaded.hash,
                 "environments": [e.name for e in config.environments],
                 "services": sorted(config.services),
+                "included": [str(f) for f in loaded.files],
             }
         )
         return
     envs = " → ".join(e.name for e in config.environments)
     services = ", ".join(sorted(config.services))
     click.echo(f"{config_path} is valid: environments {envs}; services {services}")
+    if loaded.files:
+        click.echo(f"({len(loaded.files)} included files)")
 
 
 def _rendered(node: Any, values: dict[str, str]) -> str:
@@ -91,6 +119,34 @@ def _rendered(node: Any, values: dict[str, str]) -> str:
         call = node.spec["http"]
         return f"{call.get('method', 'POST')} {fill(call['url'], False)}"
     return f"plug-in {node.executor} {json.dumps(node.spec.get('with', {}))}"
+
+
+def _origin(config: Any, service: str | None, step: str) -> str | None:
+    """Where a deploy step of a service that extends a template comes from."""
+    found = config.services.get(service) if service else None
+    if found is None or found.extends is None:
+        return None
+    template = config.templates.get(found.extends)
+    if template is None:
+        return None
+    for candidate in template.deploy:
+        if candidate.name == step:
+            own = next((s for s in found.deploy if s.name == step), None)
+            kind = "from" if own == candidate else "replaces the step of"
+            return f"{kind} template {found.extends}"
+    return None
+
+
+def _vars_text(planned: dict[str, str]) -> str:
+    """``name=value`` of each var a step gets; a secret reference stays a reference (its
+    value is read only when the step runs)."""
+    from interlock.domain.templating import env_references
+
+    shown = []
+    for name, value in planned.items():
+        secret = " (secret, read when the step runs)" if env_references(value) else ""
+        shown.append(f"{name}={json.dumps(value, ensure_ascii=False)}{secret}")
+    return ", ".join(shown)
 
 
 def _waves(nodes: Any) -> dict[str, int]:
@@ -233,10 +289,15 @@ def plan(
                 values = {"environment": env.name}
                 if item:
                     values.update(service=item.service, version=item.version)
+                planned_vars = node.spec.get("vars") or {}
+                values.update({f"vars.{k}": v for k, v in planned_vars.items()})
                 if node.kind == "gate":
                     click.echo(f"      gate {node.name}: {_gate_text(node, loaded.config)}")
                     continue
                 facts = [node.executor, f"timeout {format_duration(node.timeout)}"]
+                origin = _origin(loaded.config, node.service, node.name)
+                if origin:
+                    facts.append(origin)
                 if node.retries:
                     facts.append(f"retries {node.retries}")
                 facts.append("idempotent" if node.idempotent else "not idempotent")
@@ -247,6 +308,8 @@ def plan(
                     facts.append(f"usually {format_duration(median)}")
                 click.echo(f"      {node.key}  ({'; '.join(facts)})")
                 click.echo(f"         {_rendered(node, values)}")
+                if planned_vars:
+                    click.echo(f"         vars: {_vars_text(planned_vars)}")
 
 
 @click.command()

@@ -22,6 +22,26 @@ class ConfigVersion:
 
 
 @dataclass(frozen=True)
+class ConfigChange:
+    """A reload waiting for approval: the config it would store and its diff."""
+
+    id: int
+    base_version: int
+    hash: str
+    path: str
+    text: str
+    diff: list[dict[str, Any]]
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    state: str  # pending, applied, rejected, superseded
+    approvals: list[dict[str, Any]]
+    decided_by: str | None
+    decided_at: datetime | None
+    version: int | None
+
+
+@dataclass(frozen=True)
 class Item:
     service: str
     version: str

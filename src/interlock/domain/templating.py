@@ -320,9 +320,22 @@ def render_url(template: str, values: Mapping[str, str]) -> str:
     return render(template, values, lambda v: quote(v, safe=""))
 
 
+FILE_PREFIX = "file:"
+
 # ``${VAR}`` (group 1 names it), or the escape ``$${``, which stands for a literal ``${``
 # (not before ``{{``: ``$${{ version }}`` stays ``$$`` and a placeholder).
-ENV_REFERENCE = re.compile(r"\$\$(?=\{(?!\{))|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ``${file:/path}`` names a file holding a secret (a mounted Kubernetes or Docker secret),
+# read when the step runs: its name is ``file:/path``.
+ENV_REFERENCE = re.compile(
+    r"\$\$(?=\{(?!\{))|\$\{([A-Za-z_][A-Za-z0-9_]*|" + FILE_PREFIX + r"/[^}\s]*)\}"
+)
+
+
+def missing_reference(name: str) -> str:
+    """What to do about a ``${VAR}`` (or ``${file:/path}``) that has no value."""
+    if name.startswith(FILE_PREFIX):
+        return f"cannot read the secret file of ${{{name}}} on the worker"
+    return f"no value for ${{{name}}}: set the environment variable on the worker"
 
 
 def env_references(text: str) -> list[str]:
@@ -341,8 +354,9 @@ def resolve_env(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
             return "$"  # the escape
         if name not in environ:
             raise KeyError(name)
-        used.append(environ[name])
-        return environ[name]
+        value = environ[name]  # a secret file is read once
+        used.append(value)
+        return value
 
     return ENV_REFERENCE.sub(substitute, text), used
 
@@ -371,8 +385,9 @@ def render_with_env(
         if var is not None:
             if var not in environ:
                 raise KeyError(var)
-            used.append(environ[var])
-            return environ[var]
+            value = environ[var]  # a secret file is read once
+            used.append(value)
+            return value
         if name not in values:
             raise KeyError(name)
         value = str(values[name])

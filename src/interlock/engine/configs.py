@@ -8,6 +8,7 @@ sign in as an administrator, is refused and audited, and the active one stays.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -15,15 +16,32 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from interlock.domain.records import ConfigVersion
+from interlock.domain.records import ConfigChange, ConfigVersion
 from interlock.engine.admins import ADMIN, keep_an_admin_in_config
 from interlock.engine.clock import Clock
+from interlock.engine.config_review import (
+    Approvers,
+    ReloadOutcome,
+    approvers_of,
+    decide_change,
+    diff_data,
+    request_change,
+)
 from interlock.engine.environ import KnownSecrets
-from interlock.errors import ConfigError, Conflict, InterlockError, NotFound
-from interlock.spec.loader import load_config, parse_config
+from interlock.errors import (
+    ConfigError,
+    Conflict,
+    InterlockError,
+    InvalidInput,
+    NotFound,
+)
+from interlock.spec.diff import Change, diff_configs, needs_review
+from interlock.spec.loader import LoadedConfig, load_config, parse_config
 from interlock.spec.model import Config
 from interlock.storage.db import Database
 from interlock.storage.tx import Tx
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,39 +64,60 @@ class Configs:
         self._parsed: dict[int, ActiveConfig] = {}
 
     def load_file(self, path: str | Path, *, actor: str) -> tuple[ConfigVersion, bool]:
-        """Validate ``path`` and make it the active config; return it and whether it is new."""
+        """Validate ``path`` and make it the active config; return it and whether it is new.
+
+        A change the active config asks approval for (``config_changes``) is stored as a
+        pending change instead, and the active config stays (returned, not new)."""
+        outcome = self.reload(path, actor=actor, reason=f"the file changed ({actor})")
+        if outcome.pending is not None:
+            log.warning(
+                "config change %d waits for approval (config_changes); version %d stays "
+                "active: `interlock config approve %d`",
+                outcome.pending.id,
+                outcome.stored.version,
+                outcome.pending.id,
+            )
+        return outcome.stored, outcome.changed
+
+    def diff_file(self, path: str | Path) -> tuple[LoadedConfig, list[Change], list[Change]]:
+        """What loading ``path`` would change, and which of those changes need approval."""
+        loaded = load_config(path)
+        try:
+            active = self.active()
+        except NotFound:
+            return loaded, [], []
+        changes = diff_configs(active.config, loaded.config)
+        return loaded, changes, needs_review(active.config, changes)
+
+    def reload(self, path: str | Path, *, actor: str, reason: str = "") -> ReloadOutcome:
+        """Load ``path``: apply it, or store it as a pending change when it needs approval.
+
+        Each applied reload records its diff, who and why in the audit."""
         now = self.clock.now()
         try:
-            loaded = load_config(path)
+            loaded, changes, reviewed = self.diff_file(path)
         except ConfigError as exc:
             self._rejected(path, exc, actor, now, {"errors": exc.errors})
             raise
+        if reviewed:
+            return self._request(loaded, changes, reviewed, actor, reason, now)
 
         def store(tx: Tx) -> tuple[ConfigVersion, bool]:
             tx.lock_configs()
             latest = tx.latest_config()
             if latest is not None and latest.hash == loaded.hash:
                 return latest, False
-            if latest is not None:
-                keep_an_admin_in_config(
-                    tx,
-                    self.active().config.roles.get(ADMIN, []),
-                    loaded.config.roles.get(ADMIN, []),
-                    now,
-                    version=latest.version,
-                )
-            version = tx.add_config(
-                hash=loaded.hash, path=str(loaded.path), text=loaded.text, at=now, by=actor
-            )
-            tx.audit(
-                at=now,
+            version = self._store(
+                tx,
+                latest,
+                loaded.hash,
+                str(loaded.path),
+                loaded.text,
+                loaded.config,
                 actor=actor,
-                action="config.loaded",
-                object_type="config",
-                object_id=str(version),
-                before={"version": latest.version, "hash": latest.hash} if latest else None,
-                after={"version": version, "hash": loaded.hash},
-                data={"path": str(loaded.path)},
+                reason=reason,
+                changes=changes,
+                now=now,
             )
             return tx.require_config(version), True
 
@@ -87,12 +126,148 @@ class Configs:
         except Conflict as exc:
             self._rejected(path, exc, actor, now, {})
             raise
-        self.secrets.learn_config(loaded.config, os.environ)
+        self._activate(stored, loaded.config, loaded.base_dir)
+        return ReloadOutcome(stored, changed, changes if changed else [], None)
+
+    def _store(
+        self,
+        tx: Tx,
+        latest: ConfigVersion | None,
+        hash: str,
+        path: str,
+        text: str,
+        config: Config,
+        *,
+        actor: str,
+        reason: str,
+        changes: list[Change],
+        now: datetime,
+        data: dict[str, Any] | None = None,
+    ) -> int:
+        """Store a new version and its audit event (the diff, who, why) in ``tx``."""
+        if latest is not None:
+            keep_an_admin_in_config(
+                tx,
+                self.active().config.roles.get(ADMIN, []),
+                config.roles.get(ADMIN, []),
+                now,
+                version=latest.version,
+            )
+        version = int(tx.add_config(hash=hash, path=path, text=text, at=now, by=actor))
+        tx.audit(
+            at=now,
+            actor=actor,
+            action="config.loaded",
+            object_type="config",
+            object_id=str(version),
+            reason=reason or None,
+            before={"version": latest.version, "hash": latest.hash} if latest else None,
+            after={"version": version, "hash": hash},
+            data={"path": path, **diff_data(changes), **(data or {})},
+        )
+        return version
+
+    def _activate(self, stored: ConfigVersion, config: Config, base_dir: Path) -> None:
+        self.secrets.learn_config(config, os.environ)
         with self._lock:
             self._parsed[stored.version] = ActiveConfig(
-                stored.version, stored.hash, loaded.config, loaded.base_dir, stored.path
+                stored.version, stored.hash, config, base_dir, stored.path
             )
-        return stored, changed
+
+    def _request(
+        self,
+        loaded: LoadedConfig,
+        changes: list[Change],
+        reviewed: list[Change],
+        actor: str,
+        reason: str,
+        now: datetime,
+    ) -> ReloadOutcome:
+        """Store a change that needs approval; older pending changes are superseded."""
+        if not reason.strip():
+            raise InvalidInput(
+                "this change needs approval (config_changes in the active config): say why "
+                "with --reason",
+                field="reason",
+            )
+        active = self.active()
+
+        def request(tx: Tx) -> tuple[ConfigVersion, ConfigChange]:
+            return request_change(
+                tx,
+                base_version=active.version,
+                loaded=loaded,
+                changes=changes,
+                reviewed=reviewed,
+                actor=actor,
+                reason=reason,
+                now=now,
+            )
+
+        latest, pending = self.db.run(request)
+        return ReloadOutcome(latest, False, changes, pending)
+
+    def changes(self, limit: int = 50) -> list[ConfigChange]:
+        """The latest config changes that needed approval, newest first."""
+        with self.db.read() as tx:
+            found: list[ConfigChange] = tx.list_config_changes(limit)
+        return found
+
+    def change(self, change_id: int) -> ConfigChange:
+        """One config change; :class:`NotFound` if there is none."""
+        with self.db.read() as tx:
+            found: ConfigChange = tx.require_config_change(change_id)
+        return found
+
+    def approvers(self) -> Approvers | None:
+        """Who approves reviewed config changes, by the active config."""
+        return approvers_of(self.active().config)
+
+    def decide(
+        self, change_id: int, *, actor: str, approve: bool, comment: str = ""
+    ) -> ConfigChange:
+        """Approve (or reject) a pending change; once enough people other than the one who
+        asked approved it, it becomes the active config. The active config's rules say who
+        may approve."""
+        now = self.clock.now()
+        active = self.active()
+
+        def store(tx: Tx, latest: ConfigVersion, change: ConfigChange, config: Config) -> int:
+            return self._store(
+                tx,
+                latest,
+                change.hash,
+                change.path,
+                change.text,
+                config,
+                actor=change.requested_by,
+                reason=change.reason,
+                changes=[],
+                now=now,
+                data={
+                    "diff": change.diff,
+                    "change": change.id,
+                    "approved_by": [a["by"] for a in change.approvals],
+                },
+            )
+
+        def decide(tx: Tx) -> tuple[ConfigChange, tuple[ConfigVersion, Config] | None]:
+            return decide_change(
+                tx,
+                change_id=change_id,
+                active=active.config,
+                actor=actor,
+                approve=approve,
+                comment=comment,
+                now=now,
+                store=store,
+            )
+
+        change, applied = self.db.run(decide)
+        if applied is not None:
+            stored, config = applied
+            self._activate(stored, config, Path(stored.path).parent)
+        return change
 
     def _rejected(
         self, path: str | Path, error: InterlockError, actor: str, now: datetime, data: Any

@@ -15,6 +15,7 @@ from typing import Any
 from interlock.domain.records import Deployment, Node
 from interlock.domain.states import DeploymentState, NodeState
 from interlock.engine.core import Engine
+from interlock.storage.tx import Tx
 
 _AHEAD = (
     DeploymentState.RUNNING.value,
@@ -37,7 +38,7 @@ def queued_behind(engine: Engine, deployments: Sequence[Deployment]) -> list[dic
     return found
 
 
-def blockers_of(tx: Any, deployment: Deployment) -> list[dict[str, Any]]:
+def blockers_of(tx: Tx, deployment: Deployment) -> list[dict[str, Any]]:
     """What the queued ``deployment`` waits for, inside ``tx`` (empty unless it is queued).
 
     A lock entry has ``lock`` (``by``, ``reason``, ``since``); an entry for a deployment

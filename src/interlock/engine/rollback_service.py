@@ -153,16 +153,21 @@ def rollback_plan(
         if (gate.kind == "approval" and env_spec.rollback_approvals) or (
             gate.kind == "window" and not env_spec.rollback_during_freeze
         ):
-            gates.append(gate_node(gate, "before", (), active.base_dir, config))
+            gates.append(gate_node(gate, "before", (), active.base_dir, config, environment))
     chain: tuple[str, ...] = tuple(g.key for g in gates)
     source = config.services[service]
     for step in source.rollback if source.rollback is not None else source.deploy:
         if step.environments is not None and environment not in step.environments:
             continue
-        node = step_node(config, service, step, active.base_dir, chain, "rollback/")
+        node = step_node(
+            config, service, step, active.base_dir, chain, "rollback/", environment=environment
+        )
         steps.append(node)
         chain = (node.key,)
-    after = [gate_node(g, "after", chain, active.base_dir, config) for g in env_spec.gates.after]
+    after = [
+        gate_node(g, "after", chain, active.base_dir, config, environment)
+        for g in env_spec.gates.after
+    ]
     settings = EnvironmentSettings(
         production=env_spec.production,
         concurrency=env_spec.concurrency,

@@ -13,7 +13,7 @@ from typing import Any
 from interlock.domain.durations import doubled
 from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import NodeState
-from interlock.domain.templating import map_texts
+from interlock.domain.templating import map_texts, missing_reference, resolve_env
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.engine.environ import inherited
 from interlock.engine.gate_decisions import decide_gate
@@ -129,13 +129,20 @@ def variables(node: Node, deployment: Deployment, release: Release | None) -> di
             )
     for name, value in (deployment.params or {}).items():
         values[f"params.{name}"] = str(value)
+    for name, value in (node.spec.get("vars") or {}).items():
+        values[f"vars.{name}"] = str(value)
     return values
 
 
 def prepare(engine: Engine, node: Node, deployment: Deployment, release: Release | None) -> Job:
     values = variables(node, deployment, release)
 
-    own = {f"INTERLOCK_{k.upper().replace('.', '_')}": v for k, v in values.items()}
+    # ``vars.*`` reach a command as the INTERLOCK_ARG_VARS_* its placeholders refer to.
+    own = {
+        f"INTERLOCK_{k.upper().replace('.', '_')}": v
+        for k, v in values.items()
+        if not k.startswith("vars.")
+    }
     # The names scripts are told to use; INTERLOCK_RELEASE and _DEPLOYMENT stay too.
     own["INTERLOCK_RELEASE_ID"] = values["release"]
     own["INTERLOCK_DEPLOYMENT_ID"] = values["deployment"]
@@ -174,6 +181,9 @@ def execute(engine: Engine, job: Job) -> StepResult:
     """Run the node's executor; an executor that raises fails the step, never the worker."""
     node = job.node
     try:
+        refused = _resolve_vars(job)
+        if refused is not None:
+            return refused
         if node.kind == "gate":
             return evaluate(node.executor, node.spec, job.ctx)
         if node.executor in ("manual", "runbook"):
@@ -189,12 +199,33 @@ def execute(engine: Engine, job: Job) -> StepResult:
                     error=f"no value for {exc.args[0]!r} in the step's `with`: set the "
                     "environment variable on the worker or fix the placeholder",
                 )
+            except ValueError as exc:  # a ${file:/path} that cannot be read
+                return StepResult(ok=False, error=f"in the step's `with`: {exc}")
         return _masked(job, executor.run(spec, job.ctx))
     except Exception as exc:  # noqa: BLE001 - a plug-in's bug must not kill the worker
         log.exception("executor %s failed on %s", node.executor, node.key)
         return _masked(
             job, StepResult(ok=False, error=f"executor {node.executor!r} crashed: {exc!r}")
         )
+
+
+def _resolve_vars(job: Job) -> StepResult | None:
+    """Read the secrets a ``{{ vars.NAME }}`` value refers to (``${VAR}``, ``${file:/path}``)
+    now, as the step runs; they are masked from here on. A failed step when one has none."""
+    ctx = job.ctx
+    for name in job.node.spec.get("vars") or {}:
+        key = f"vars.{name}"
+        value = ctx.variables.get(key, "")
+        if "${" not in value:
+            continue
+        try:
+            ctx.variables[key], used = resolve_env(value, ctx.env_for_references())
+        except KeyError as exc:
+            return StepResult(ok=False, error=f"{{{{ {key} }}}}: {missing_reference(exc.args[0])}")
+        except ValueError as exc:
+            return StepResult(ok=False, error=f"{{{{ {key} }}}}: {exc}")
+        ctx.log.add_secrets(used)
+    return None
 
 
 def _masked(job: Job, result: StepResult) -> StepResult:

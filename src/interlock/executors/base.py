@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from interlock.domain.masking import mask, split, variants
-from interlock.domain.templating import map_texts, render_with_env
+from interlock.domain.templating import FILE_PREFIX, map_texts, render_with_env
 
 DEFAULT_LOG_LIMIT = 1024 * 1024  # bytes of a step's output kept from its start
 TAIL_LIMIT = 64 * 1024  # bytes kept from its end once the limit is passed
@@ -147,8 +147,56 @@ class StepContext:
     worker_env: Mapping[str, str] | None = None
 
     def env_for_references(self) -> Mapping[str, str]:
-        """The variables a ``${VAR}`` in the step's definition may name."""
-        return self.environ if self.worker_env is None else self.worker_env
+        """The variables a ``${VAR}`` in the step's definition may name, and the files a
+        ``${file:/path}`` may (read when asked, never kept)."""
+        return SecretFiles(self.environ if self.worker_env is None else self.worker_env)
+
+
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+class SecretFiles(Mapping[str, str]):
+    """``environ``, where a name ``file:/path`` is the content of that file.
+
+    The file is read each time it is asked for (a rotated secret is used at once)
+    and never kept; line breaks at its end are dropped (``echo`` and editors add
+    one). A file that cannot be read raises ``ValueError`` saying why.
+    """
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def __getitem__(self, key: str) -> str:
+        if not key.startswith(FILE_PREFIX):
+            return self._environ[key]
+        path = key[len(FILE_PREFIX) :]
+        try:
+            with open(path, "rb") as stream:
+                raw = stream.read(MAX_SECRET_FILE_BYTES + 1)
+        except OSError as exc:
+            raise ValueError(
+                f"cannot read the secret file {path} of ${{{key}}} on the worker: "
+                f"{exc.strerror or exc}"
+            ) from None
+        if len(raw) > MAX_SECRET_FILE_BYTES:
+            raise ValueError(
+                f"the secret file {path} is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB"
+            )
+        try:
+            return raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise ValueError(f"the secret file {path} is not UTF-8 text") from None
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str) and key.startswith(FILE_PREFIX):
+            return True  # read (or refused, saying why) when asked for
+        return key in self._environ
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._environ)
+
+    def __len__(self) -> int:
+        return len(self._environ)
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,8 @@ class ShellExecutor:
                 error=f"no value for ${{{exc.args[0]}}} in the step's env: set the environment "
                 "variable on the worker",
             )
+        except ValueError as exc:  # a ${file:/path} that cannot be read
+            return StepResult(ok=False, error=f"in the step's env: {exc}")
         # The references win over a step's `env` of the same name: they must hold the values.
         env = {**ctx.environ, **extra, **command.arguments}
         ctx.log.write(command.shown() + "\n")

@@ -15,37 +15,19 @@ from interlock.domain.templating import (
     unknown_names,
 )
 from interlock.errors import InvalidInput
+from interlock.spec.composition import (
+    BROKEN_ENV,
+    VAR,
+    VAR_PREFIX,
+    environment_vars,
+    step_templates,
+    texts_at,
+    vars_issues,
+)
 from interlock.spec.model import Config, Step
 
 Loc = tuple[str | int, ...]
 Issue = tuple[Loc, str]
-
-# ``${`` left over once every well-formed ``${NAME}`` is taken out: a reference
-# that would reach the server as text (``${1BAD}``, an unclosed ``${``).
-_BROKEN_ENV = re.compile(r"\$\{")
-
-
-def _strings(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
-    if isinstance(value, str):
-        yield loc, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, loc + (key,))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _strings(item, loc + (i,))
-
-
-def step_templates(step: Step, loc: Loc) -> Iterator[tuple[Loc, str]]:
-    """Every text of a step that may hold ``{{ placeholders }}``, with its location."""
-    if step.run is not None:
-        yield loc + ("run",), step.run
-    if step.http is not None:
-        yield loc + ("http", "url"), step.http.url
-        yield from _strings(step.http.headers, loc + ("http", "headers"))
-        yield from _strings(step.http.body, loc + ("http", "body"))
-    yield from _strings(step.with_, loc + ("with",))
-    yield from _strings(step.env, loc + ("env",))
 
 
 def _check_steps(
@@ -65,16 +47,18 @@ def _check_steps(
         seen.setdefault(step.name, i)
         for where, text in step_templates(step, here):
             for name in unknown_names(text):
+                if name.startswith(VAR_PREFIX) and "." not in name[len(VAR_PREFIX) :]:
+                    continue  # checked per service and environment (_check_vars)
                 yield (
                     where,
                     f"unknown placeholder {{{{ {name} }}}}; known: " + ", ".join(sorted(VARIABLES)),
                 )
-            if where[len(here)] != "run" and _BROKEN_ENV.search(ENV_REFERENCE.sub("", text)):
+            if where[len(here)] != "run" and BROKEN_ENV.search(ENV_REFERENCE.sub("", text)):
                 yield (
                     where,
                     "'${' starts a reference to an environment variable: write ${NAME}, a "
-                    "letter or '_' first, then letters, digits or '_' (write $${ for a "
-                    "literal '${')",
+                    "letter or '_' first, then letters, digits or '_', or ${file:/path} for a "
+                    "file holding a secret (write $${ for a literal '${')",
                 )
         if step.run is not None:
             # What the shell executor would refuse when the step runs, said now.
@@ -132,10 +116,21 @@ def _check_gates(config: Config, base_dir: Path | None) -> Iterator[Issue]:
                     texts = [(loc + ("run",), probe.run)] if probe.run else []
                     if probe.http is not None:
                         texts.append((loc + ("http", "url"), probe.http.url))
-                        texts += list(_strings(probe.http.headers, loc + ("http", "headers")))
+                        texts += list(texts_at(probe.http.headers, loc + ("http", "headers")))
+                    values = environment_vars(config, env.name)
                     for where, text in texts:
                         for name in unknown_names(text):
-                            yield where, f"unknown placeholder {{{{ {name} }}}}"
+                            var = VAR.fullmatch(f"{{{{ {name} }}}}")
+                            if var is None:
+                                yield where, f"unknown placeholder {{{{ {name} }}}}"
+                            elif var.group(1) not in values:
+                                known = ", ".join(sorted(values)) or "none"
+                                yield (
+                                    where,
+                                    f"unknown variable {{{{ {name} }}}}: environment "
+                                    f"{env.name!r} has no value for it (a gate gets the "
+                                    f"top-level and the environment's vars; defined: {known})",
+                                )
                 if kind == "window" and gate.window.freeze_calendar and base_dir is not None:
                     # Here, not at the top: reading iCalendar costs 60 ms of imports,
                     # paid only by a config that names a freeze calendar.
@@ -264,4 +259,67 @@ def semantic_issues(config: Config, base_dir: Path | None = None) -> list[Issue]
                         )
     issues.extend(_check_gates(config, base_dir))
     issues.extend(_check_permissions(config, set(names)))
+    issues.extend(_check_templates(config, set(names), plugins))
+    if not any(loc[0] == "services" and "extends" in loc for loc, _ in issues):
+        issues.extend(vars_issues(config, [env.name for env in config.environments]))
     return issues
+
+
+def _check_templates(config: Config, environments: set[str], plugins: set[str]) -> Iterator[Issue]:
+    for name, template in config.templates.items():
+        yield from _check_steps(
+            template.deploy, ("templates", name, "deploy"), environments, plugins
+        )
+        if template.rollback is not None:
+            yield from _check_steps(
+                template.rollback, ("templates", name, "rollback"), environments, plugins
+            )
+        for phase in ("deploy", "rollback"):
+            for i, step in enumerate(getattr(template, phase) or []):
+                for where, text in step_templates(step, ("templates", name, phase, i)):
+                    for param in PARAM.findall(text):
+                        yield (
+                            where,
+                            f"{{{{ params.{param} }}}}: a template's parameters are "
+                            f"{{{{ vars.{param} }}}} in its steps",
+                        )
+    for name, service in config.services.items():
+        here: Loc = ("services", name)
+        for env in service.overrides:
+            if env not in environments:
+                yield here + ("overrides", env), f"no environment named {env!r}"
+        if service.extends is None:
+            if not service.deploy:
+                yield (
+                    here + ("deploy",),
+                    "missing required key 'deploy'"
+                    if "deploy" not in service.model_fields_set
+                    else "a service needs at least one deploy step (or `extends` a template)",
+                )
+            if service.params:
+                yield (
+                    here + ("params",),
+                    "params are the values of a template's parameters: this service does not "
+                    "`extends` a template (use `vars` for its own values)",
+                )
+            continue
+        extended = config.templates.get(service.extends)
+        if extended is None:
+            known = ", ".join(sorted(config.templates)) or "none defined"
+            yield here + ("extends",), f"no template named {service.extends!r} (known: {known})"
+            continue
+        for param in service.params:
+            if param not in extended.params:
+                known = ", ".join(sorted(extended.params)) or "none"
+                yield (
+                    here + ("params", param),
+                    f"template {service.extends!r} has no parameter {param!r} (its parameters: "
+                    f"{known})",
+                )
+        for param, spec in extended.params.items():
+            if spec.required and param not in service.params:
+                yield (
+                    here + ("extends",),
+                    f"template {service.extends!r} needs the parameter {param!r}: set it in "
+                    f"`params:` of service {name!r}",
+                )

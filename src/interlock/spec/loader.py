@@ -20,6 +20,15 @@ from pydantic import BaseModel, ValidationError
 
 from interlock.errors import ConfigError
 from interlock.spec.common import NAME_PATTERN
+from interlock.spec.composition import expand_templates
+from interlock.spec.includes import (
+    IncludeProblem,
+    Source,
+    bundle,
+    merge,
+    read_includes,
+    split_bundle,
+)
 from interlock.spec.model import Config
 from interlock.spec.yaml_tree import (
     MAX_CONFIG_BYTES,
@@ -41,6 +50,7 @@ class LoadedConfig:
     hash: str  # sha256 of the file's bytes, hex
     path: Path
     base_dir: Path
+    files: tuple[Path, ...] = ()  # the included files, in order
 
 
 def _issue(
@@ -48,7 +58,7 @@ def _issue(
 ) -> dict[str, Any]:
     line, column = (where.line, where.column) if where else (1, 1)
     return {
-        "file": str(path),
+        "file": str(where.file if where and where.file else path),
         "line": line,
         "column": column,
         "field": format_loc(loc),
@@ -170,14 +180,30 @@ def _refused(path: Path, where: Position | None, loc: Loc, message: str) -> Conf
 
 
 def parse_config(text: str, path: Path) -> tuple[Config, Positions]:
-    """Validate ``text``; raise :class:`ConfigError` listing every problem with its position."""
+    """Validate ``text``; raise :class:`ConfigError` listing every problem with its position.
+
+    ``text`` is a file, whose ``include:`` files are read from the disk, or a stored
+    bundle (:mod:`interlock.spec.includes`), which holds them."""
+    config, positions, _ = parse_sources(text, path)
+    return config, positions
+
+
+def _build(text: str, path: Path) -> tuple[Builder, Any]:
+    """The plain data of one file and its builder (positions, duplicate keys)."""
     builder = Builder(path)
     try:
         root = compose(text)
         data = None if root is None else builder.build(root, ())
     except Refused as refused:
         raise _refused(path, refused.where, refused.loc, refused.message) from None
-    if root is None:
+    return builder, data
+
+
+def parse_sources(text: str, path: Path) -> tuple[Config, Positions, list[Source]]:
+    """Like :func:`parse_config`, and the included files it read."""
+    main_text, bundled = split_bundle(text, path.parent)
+    builder, data = _build(main_text, path)
+    if data is None:
         raise _refused(path, Position(1, 1), (), "the file is empty; run `interlock init`")
     if builder.errors:
         issues = [_issue(path, where, loc, message) for where, loc, message in builder.errors]
@@ -190,6 +216,10 @@ def parse_config(text: str, path: Path) -> tuple[Config, Positions]:
             "the top level must be a mapping of keys (version:, environments:, services:), "
             f"not {_kind(data)}",
         )
+    positions = builder.positions
+    sources: list[Source] = []
+    if bundled is not None or data.get("include"):
+        sources = _include(data, positions, path, bundled)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -198,10 +228,10 @@ def parse_config(text: str, path: Path) -> tuple[Config, Positions]:
         for error in exc.errors():
             loc, about_key = _clean_loc(tuple(error["loc"]), data)
             if about_key:
-                where = builder.positions.of(loc, prefer_key=True)
+                where = positions.of(loc, prefer_key=True)
             else:
                 prefer_key = error["type"] in ("extra_forbidden",)
-                where = builder.positions.of(loc, prefer_key=prefer_key)
+                where = positions.of(loc, prefer_key=prefer_key)
             message, suggestion = _message(dict(error), loc, Config)
             if format_loc(loc) in seen:
                 continue  # several union members failing on the same value
@@ -213,11 +243,42 @@ def parse_config(text: str, path: Path) -> tuple[Config, Positions]:
 
     problems = semantic_issues(config, path.parent if str(path) else None)
     if problems:
-        issues = [
-            _issue(path, builder.positions.of(loc), loc, message) for loc, message in problems
-        ]
+        issues = [_issue(path, positions.of(loc), loc, message) for loc, message in problems]
         raise ConfigError(_summary(issues), issues)
-    return config, builder.positions
+    return expand_templates(config), positions, sources
+
+
+def _include(
+    data: dict[str, Any], positions: Positions, path: Path, bundled: list[Source] | None
+) -> list[Source]:
+    """Read (or take from the bundle) the included files and merge them into ``data``."""
+    patterns = data.get("include")
+    if bundled is None:
+        if not isinstance(patterns, list):
+            return []  # the model says what is wrong with it
+        try:
+            bundled = read_includes(patterns, path.parent, path, positions)
+        except IncludeProblem as problem:
+            raise _refused(path, problem.where, problem.loc, problem.message) from None
+    issues: list[dict[str, Any]] = []
+    for source in bundled:
+        builder, included = _build(source.text, source.path)
+        for where, loc, message in builder.errors:
+            issues.append(_issue(source.path, where, loc, message))
+        if included is None:
+            continue
+        if not isinstance(included, dict):
+            issues.append(
+                _issue(source.path, Position(1, 1), (), "an included file is a mapping of keys")
+            )
+            continue
+        for where, loc, message in merge(
+            data, positions, path, included, builder.positions, source.path
+        ):
+            issues.append(_issue(path, where, loc, message))
+    if issues:
+        raise ConfigError(_summary(issues), issues)
+    return bundled
 
 
 def _kind(data: Any) -> str:
@@ -274,11 +335,21 @@ def load_config(path: str | Path) -> LoadedConfig:
             (),
             f"this is not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
         ) from None
-    config, _ = parse_config(text, file)
+    if split_bundle(text, file.parent)[1] is not None:
+        raise _refused(
+            file,
+            None,
+            (),
+            "a line '#--- interlock include: …' is reserved (it separates the files of a "
+            "stored config); change that comment",
+        )
+    config, _, sources = parse_sources(text, file)
+    stored = bundle(text, sources)
     return LoadedConfig(
         config=config,
-        text=text,
-        hash=hashlib.sha256(raw).hexdigest(),
+        text=stored,
+        hash=hashlib.sha256(raw if not sources else stored.encode()).hexdigest(),
         path=file.resolve(),
         base_dir=file.resolve().parent,
+        files=tuple(s.path for s in sources),
     )

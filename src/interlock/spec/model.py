@@ -21,7 +21,9 @@ from interlock.spec.common import (
     Strict,
     UserName,
 )
+from interlock.spec.config_changes import ConfigChanges
 from interlock.spec.gate_specs import Gates, Permission
+from interlock.spec.includes import INCLUDABLE
 from interlock.spec.notifications import Notifications
 from interlock.spec.sso import Sso
 from interlock.spec.step_environment import INHERIT_ENV_FIELD, SECRETS_FIELD, EnvName, EnvPattern
@@ -93,6 +95,20 @@ class Step(Strict):
         return self
 
 
+VAR_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+VarName = Annotated[str, Field(pattern=VAR_NAME_PATTERN)]
+# A value a step gets as ``{{ vars.NAME }}``: written as text, a number or a boolean.
+VarValue = Annotated[
+    str | int | float | bool,
+    Field(description="Text (numbers and booleans are used as written: 6, true)."),
+]
+Vars = dict[VarName, VarValue]
+VARS_DESCRIPTION = (
+    "Values steps use as {{ vars.NAME }} (shell-quoted like every placeholder). A value may "
+    "be a ${VAR} or ${file:/path} reference, read when the step runs and masked."
+)
+
+
 class Defaults(Strict):
     """Values a step gets when it does not set its own."""
 
@@ -108,6 +124,7 @@ class Environment(Strict):
     name: Name
     description: str | None = None
     production: bool = Field(default=False, description="Failures here open incidents.")
+    vars: Vars = Field(default_factory=dict, description=VARS_DESCRIPTION)
     gates: Gates = Field(default_factory=Gates)
     on_failure: Literal["rollback", "rollback_service", "pause", "fail"] = Field(
         default="rollback",
@@ -144,6 +161,32 @@ class Environment(Strict):
     )
 
 
+class ServiceOverride(Strict):
+    """What a service sets differently in one environment."""
+
+    vars: Vars = Field(default_factory=dict, description=VARS_DESCRIPTION)
+
+
+class TemplateParam(Strict):
+    """A parameter of a template, used in its steps as {{ vars.NAME }}."""
+
+    description: str | None = None
+    required: bool = Field(default=False, description="A service that extends it must set it.")
+    default: VarValue | None = None
+
+
+class Template(Strict):
+    """A shared step list services extend (``extends: NAME``), stating only what differs."""
+
+    description: str | None = None
+    params: dict[VarName, TemplateParam] = Field(
+        default_factory=dict,
+        description="Parameters services set in `params:`; steps use them as {{ vars.NAME }}.",
+    )
+    deploy: list[Step] = Field(min_length=1)
+    rollback: list[Step] | None = None
+
+
 class Service(Strict):
     """A deployable unit."""
 
@@ -157,7 +200,24 @@ class Service(Strict):
         default_factory=list,
         description="Services that deploy before this one when released together.",
     )
-    deploy: list[Step] = Field(min_length=1)
+    extends: Name | None = Field(
+        default=None,
+        description="A template (under `templates:`) whose steps this service runs; its own "
+        "`deploy`/`rollback` steps replace the template's steps of the same name, others are "
+        "added at the end.",
+    )
+    params: Vars = Field(default_factory=dict, description="Values of the template's parameters.")
+    vars: Vars = Field(
+        default_factory=dict,
+        description="Values for this service in every environment (over the environment's).",
+    )
+    overrides: dict[Name, ServiceOverride] = Field(
+        default_factory=dict,
+        description="Per environment (by name): what this service sets differently there.",
+    )
+    deploy: list[Step] = Field(
+        default_factory=list, description="Its steps (at least one unless it `extends`)."
+    )
     rollback: list[Step] | None = Field(
         default=None,
         description="How to go back to the previous version; default: the deploy steps run "
@@ -208,7 +268,17 @@ class Config(Strict):
     """The whole of interlock.yaml."""
 
     version: Literal[1] = Field(description="The format version of this file.")
+    include: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="More files (paths or globs relative to this file: services/*.yaml, "
+        "teams/*/interlock.yaml) adding services, templates, runbooks, teams, roles and "
+        "permissions.",
+    )
     defaults: Defaults = Field(default_factory=Defaults)
+    vars: Vars = Field(
+        default_factory=dict,
+        description="Values every service has in every environment, unless set closer.",
+    )
     environments: list[Environment] = Field(min_length=1)
     services: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Service] = Field(min_length=1)
     teams: dict[Name, list[UserName]] = Field(
@@ -218,6 +288,13 @@ class Config(Strict):
         default_factory=dict, description="Role name: its members (user names)."
     )
     runbooks: dict[Name, Runbook] = Field(default_factory=dict)
+    templates: dict[Name, Template] = Field(
+        default_factory=dict, description="Shared step lists services extend."
+    )
+    config_changes: ConfigChanges = Field(
+        default_factory=ConfigChanges,
+        description="How changes of this config are reviewed before a reload applies them.",
+    )
     tickets: Tickets = Field(default_factory=Tickets)
     permissions: list[Permission] = Field(
         default_factory=list,
@@ -239,6 +316,17 @@ class Config(Strict):
 def json_schema() -> dict[str, Any]:
     """The JSON Schema shipped as ``interlock.schema.json`` for editors."""
     schema = Config.model_json_schema(by_alias=True)
+    # One schema for the main file and the files it includes: a file with `version`
+    # is a main file and needs what one needs; a file without holds only what an
+    # included file may.
+    # A main file may leave its services to the files it includes.
+    required = [k for k in schema.pop("required", []) if k != "services"]
+    schema["if"] = {"required": ["version"]}
+    schema["then"] = {
+        "required": required,
+        "anyOf": [{"required": ["services"]}, {"required": ["include"]}],
+    }
+    schema["else"] = {"propertyNames": {"enum": list(INCLUDABLE)}}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://interlock.dev/schemas/interlock.schema.json"
     schema["title"] = "interlock.yaml"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from interlock.domain.plan import (
     ReleasePlan,
 )
 from interlock.errors import InvalidInput
+from interlock.spec.composition import environment_vars, service_vars, step_templates, used_vars
 from interlock.spec.gate_specs import Gate
 from interlock.spec.model import Config, Environment, Step
 
@@ -26,8 +27,12 @@ def step_node(
     needs: tuple[str, ...],
     prefix: str = "",
     phase: str = "deploy",
+    environment: str | None = None,
 ) -> NodePlan:
-    """The plan of one step of ``service`` (or of a runbook, with ``None``), after ``needs``."""
+    """The plan of one step of ``service`` (or of a runbook, with ``None``), after ``needs``.
+
+    In ``environment``, the step's spec holds the values of the ``{{ vars.NAME }}`` it uses
+    (as planned: a reload does not change a release's values)."""
     d = config.defaults
     spec: dict[str, Any]
     if step.run is not None:
@@ -49,6 +54,11 @@ def step_node(
     spec["env"] = dict(step.env)
     spec["cwd"] = str((base_dir / step.cwd) if step.cwd else base_dir)
     spec.update(step_environment(config))
+    if service is not None and environment is not None:
+        names = used_vars(text for _, text in step_templates(step, ()))
+        if names:
+            values = service_vars(config, service, environment)
+            spec["vars"] = {name: values[name] for name in names if name in values}
     return NodePlan(
         key=f"{prefix}{service}/{step.name}" if service else f"{prefix}{step.name}",
         kind="step",
@@ -65,6 +75,17 @@ def step_node(
     )
 
 
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
 def step_environment(config: Config) -> dict[str, list[str]]:
     """What a node's processes inherit beyond the basics, as planned (kept out of the
     plan when the config does not say)."""
@@ -77,13 +98,24 @@ def step_environment(config: Config) -> dict[str, list[str]]:
 
 
 def gate_node(
-    gate: Gate, phase: str, needs: tuple[str, ...], base_dir: Path, config: Config
+    gate: Gate,
+    phase: str,
+    needs: tuple[str, ...],
+    base_dir: Path,
+    config: Config,
+    environment: str | None = None,
 ) -> NodePlan:
-    """The plan of one gate of an environment's ``phase`` (before or after), after ``needs``."""
+    """The plan of one gate of an environment's ``phase`` (before or after), after ``needs``.
+
+    A check's ``{{ vars.NAME }}`` get the values of ``environment`` (planned)."""
     spec: dict[str, Any] = gate.spec.model_dump(mode="json", by_alias=True)
     spec["cwd"] = str(base_dir)
     if gate.kind in ("check", "soak"):  # the gates that run commands
         spec.update(step_environment(config))
+        names = used_vars(_texts(spec))
+        if names and environment is not None:
+            values = environment_vars(config, environment)
+            spec["vars"] = {name: values[name] for name in names if name in values}
     timeout = float(spec.get("timeout") or 0) or 0.0
     return NodePlan(
         key=f"gate/{gate.name}",
@@ -119,7 +151,7 @@ def _environment_plan(
                 idempotent=True,
             )
         )
-    before += [gate_node(g, "before", (), base_dir, config) for g in env.gates.before]
+    before += [gate_node(g, "before", (), base_dir, config, env.name) for g in env.gates.before]
     gate_keys = tuple(n.key for n in before)
     in_release = {i.service for i in items}
     depends = {
@@ -135,13 +167,13 @@ def _environment_plan(
         for step in service.deploy:
             if step.environments is not None and env.name not in step.environments:
                 continue
-            node = step_node(config, service_name, step, base_dir, previous)
+            node = step_node(config, service_name, step, base_dir, previous, environment=env.name)
             steps.append(node)
             previous = (node.key,)
             last[service_name] = node.key
     depended_on = {d for deps in depends.values() for d in deps}
     sinks = tuple(last[s] for s in last if s not in depended_on) or gate_keys
-    after = [gate_node(g, "after", sinks, base_dir, config) for g in env.gates.after]
+    after = [gate_node(g, "after", sinks, base_dir, config, env.name) for g in env.gates.after]
     rollback: list[NodePlan] = []
     for item in items:
         service = config.services[item.service]
@@ -149,7 +181,16 @@ def _environment_plan(
         for step in service.rollback if service.rollback is not None else service.deploy:
             if step.environments is not None and env.name not in step.environments:
                 continue
-            node = step_node(config, item.service, step, base_dir, chain, "rollback/", "rollback")
+            node = step_node(
+                config,
+                item.service,
+                step,
+                base_dir,
+                chain,
+                "rollback/",
+                "rollback",
+                environment=env.name,
+            )
             rollback.append(node)
             chain = (node.key,)
     return EnvironmentPlan(

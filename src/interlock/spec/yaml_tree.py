@@ -26,6 +26,7 @@ MAX_ALIAS_VALUES = 100_000  # values added by aliases and merges, beyond those w
 MAX_VALUES = 200_000  # in all: a 30,000-line config holds about 60,000
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 try:  # the C composer is much faster on large files
     _Loader: Any = yaml.CSafeLoader
@@ -37,6 +38,7 @@ except AttributeError:  # pragma: no cover - libyaml missing
 class Position:
     line: int  # 1-based
     column: int  # 1-based
+    file: Path | None = None  # an included file; None: the file being loaded
 
 
 class Positions:
@@ -215,6 +217,8 @@ class Builder:
         return self.positions.keys.get(loc) or self.positions.of(loc[:-1] if loc else loc)
 
     def _scalar(self, node: yaml.Node, loc: Loc) -> Any:
+        if node.tag == _STR_TAG:
+            return node.value  # what the constructor returns for text, without its cost
         try:
             return self._constructor.construct_object(node)
         except yaml.MarkedYAMLError as exc:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy import text as sql
 
-from interlock.domain.records import ConfigVersion
+from interlock.domain.records import ConfigChange, ConfigVersion
 from interlock.storage.base import QueryBase, found
-from interlock.storage.schema import config_versions
+from interlock.storage.schema import config_changes, config_versions
 
 
 class ConfigQueries(QueryBase):
@@ -45,3 +46,88 @@ class ConfigQueries(QueryBase):
             )
         )
         return version
+
+
+class ConfigChangeQueries(QueryBase):
+    """Config changes waiting for approval before they become a version."""
+
+    def add_config_change(
+        self,
+        *,
+        base_version: int,
+        hash: str,
+        path: str,
+        text: str,
+        diff: list[dict[str, Any]],
+        reason: str,
+        by: str,
+        at: datetime,
+    ) -> int:
+        """Store a pending change; return its id."""
+        result = self.conn.execute(
+            config_changes.insert()
+            .values(
+                base_version=base_version,
+                hash=hash,
+                path=path,
+                text=text,
+                diff=diff,
+                reason=reason,
+                requested_by=by,
+                requested_at=at,
+                state="pending",
+                approvals=[],
+            )
+            .returning(config_changes.c.id)
+        )
+        return int(result.scalar_one())
+
+    def get_config_change(self, change_id: int, *, lock: bool = False) -> ConfigChange | None:
+        query = select(config_changes).where(config_changes.c.id == change_id)
+        if lock and self.dialect == "postgresql":
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return ConfigChange(**row._mapping) if row else None
+
+    def require_config_change(self, change_id: int, *, lock: bool = False) -> ConfigChange:
+        """:meth:`get_config_change`; :class:`NotFound` if there is none."""
+        return found(self.get_config_change(change_id, lock=lock), f"config change {change_id}")
+
+    def pending_config_changes(self) -> list[ConfigChange]:
+        rows = self.conn.execute(
+            select(config_changes)
+            .where(config_changes.c.state == "pending")
+            .order_by(config_changes.c.id)
+        )
+        return [ConfigChange(**row._mapping) for row in rows]
+
+    def list_config_changes(self, limit: int = 50) -> list[ConfigChange]:
+        rows = self.conn.execute(
+            select(config_changes).order_by(config_changes.c.id.desc()).limit(limit)
+        )
+        return [ConfigChange(**row._mapping) for row in rows]
+
+    def update_config_change(
+        self,
+        change_id: int,
+        *,
+        state: str | None = None,
+        approvals: list[dict[str, Any]] | None = None,
+        decided_by: str | None = None,
+        decided_at: datetime | None = None,
+        version: int | None = None,
+    ) -> None:
+        """Record an approval or a decision on a pending change."""
+        values: dict[str, Any] = {}
+        for key, value in (
+            ("state", state),
+            ("approvals", approvals),
+            ("decided_by", decided_by),
+            ("decided_at", decided_at),
+            ("version", version),
+        ):
+            if value is not None:
+                values[key] = value
+        self.conn.execute(
+            update(config_changes).where(config_changes.c.id == change_id).values(**values)
+        )

@@ -42,6 +42,28 @@ config_versions = Table(
     Column("loaded_by", String(128), nullable=False),
 )
 
+# A reload waiting for approval (config_changes.review): the bundle it would store, the
+# diff against the version it was compared with, who asked and why, who approved.
+config_changes = Table(
+    "config_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("base_version", Integer, ForeignKey("config_versions.version"), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("diff", Json, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", String(128), nullable=False),
+    Column("requested_at", Timestamp, nullable=False),
+    Column("state", String(16), nullable=False),  # pending, applied, rejected, superseded
+    Column("approvals", Json, nullable=False),  # [{by, at, comment}]
+    Column("decided_by", String(128)),
+    Column("decided_at", Timestamp),
+    Column("version", Integer),  # the config version it became, once applied
+    Index("ix_config_changes_state", "state"),
+)
+
 releases = Table(
     "releases",
     metadata,

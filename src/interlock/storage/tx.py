@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from interlock.storage.approvals import ApprovalQueries
 from interlock.storage.artifacts import ArtifactQueries
 from interlock.storage.audit import AuditQueries
-from interlock.storage.configs import ConfigQueries
+from interlock.storage.configs import ConfigChangeQueries, ConfigQueries
 from interlock.storage.deployments import DeploymentQueries
 from interlock.storage.facts.delivery import DeliveryQueries
 from interlock.storage.facts.stale import StaleFacts
@@ -35,6 +35,7 @@ _NOTIFY = text("SELECT pg_notify(:c, :p)")
 
 class Tx(
     ConfigQueries,
+    ConfigChangeQueries,
     ReleaseQueries,
     DeploymentQueries,
     NodeQueries,

@@ -128,6 +128,11 @@ def repository_root(repo: Path | str) -> Path:
     return Path(_git(repo, ["rev-parse", "--show-toplevel"]).strip())
 
 
+def tracked_files(repo: Path | str) -> list[str]:
+    """The paths git tracks in ``repo`` (relative to its top directory, with '/')."""
+    return [f for f in _git(repository_root(repo), ["ls-files", "-z"]).split("\0") if f]
+
+
 def _check_ref(ref: str) -> None:
     if not ref or ref.startswith("-") or any(ch in ref for ch in "\x00\n\r"):
         raise InvalidInput(f"{ref!r} is not a git ref; name a tag, branch or commit id")
