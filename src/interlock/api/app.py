@@ -35,6 +35,7 @@ ROUTERS = (
     "metrics",
     "events",
     "webhooks",
+    "notifications",
 )
 
 
@@ -103,6 +104,9 @@ def create_app(
     from interlock.web.routes import router as web_ui
 
     app.include_router(web_ui)  # the web UI at /ui/ (and / redirects there)
+    from interlock.api.routers.notifications import pages as link_pages
+
+    app.include_router(link_pages)  # /approve/{token}: the approval links in mail
     for name in ROUTERS:
         module = importlib.import_module(f"interlock.api.routers.{name}")
         app.include_router(module.router, prefix="/api/v1", dependencies=[Depends(known_query)])
