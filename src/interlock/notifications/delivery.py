@@ -76,10 +76,14 @@ def deliver(
         entry = engine.db.run(claim)
         if entry is None:
             return Round(delivered, None)
-        notice = Notice.from_payload(entry.payload)
-        error = send(
-            channel, notice, entry.recipient, environ, frozenset(engine.secrets.values())
-        )
+        try:
+            notice = Notice.from_payload(entry.payload)
+            error = send(
+                channel, notice, entry.recipient, environ, frozenset(engine.secrets.values())
+            )
+        except Exception as exc:  # a rendering bug is recorded and retried, never skipped
+            log.exception("notification channel %s: message %s failed", channel.name, entry.id)
+            error = f"{type(exc).__name__}: {exc}"
         done = engine.clock.now()
         if error is None:
             _record(engine, entry.id, done, None, None)

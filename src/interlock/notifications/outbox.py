@@ -170,9 +170,8 @@ def outbox_rows(tx: Any, engine: Engine, config: Config, notice: Notice) -> list
         if channel.approvers and notice.gate and notice.event.startswith("gate.") and (
             notice.event in ("gate.waiting", "gate.reminder", "gate.escalated")
         ):
-            for person, address, links in personal_links(tx, engine, config, notice, now):
-                payload = notice.as_payload() | {"links": links, "to_person": person}
-                row(name, payload, address)
+            for _, address, links in personal_links(tx, engine, config, notice, now):
+                row(name, notice.as_payload() | {"links": links or None}, address)
     return rows
 
 
