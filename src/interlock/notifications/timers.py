@@ -56,7 +56,7 @@ def _fire(tx: Any, engine: Engine, timer: NotifyTimer) -> bool:
             next_due = timer.due_at + step
             while next_due <= now:  # missed while stopped: one reminder, not a burst
                 next_due += step
-        event = "gate.reminder"
+        event, reason = "gate.reminder", f"reminder {timer.fired + 1}: the gate still waits"
     else:
         next_due = None
         escalate = settings.gates.escalate
@@ -65,7 +65,7 @@ def _fire(tx: Any, engine: Engine, timer: NotifyTimer) -> bool:
             return False
         [(kind, group)] = escalate.to.items()
         escalated = group_members(tx, engine, kind, group)
-        event = "gate.escalated"
+        event, reason = "gate.escalated", f"escalated to {kind} {group}: the gate still waits"
     if not tx.fire_notify_timer(timer, next_due=next_due):
         return False  # another process fired it
     notice = approval_notice(
@@ -76,6 +76,7 @@ def _fire(tx: Any, engine: Engine, timer: NotifyTimer) -> bool:
         at=now,
         actor=SYSTEM_ACTOR,
         base_url=settings.public_url,
+        reason=reason,
         escalated_to=escalated,
     )
     if notice is not None:

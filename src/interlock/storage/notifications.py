@@ -227,10 +227,10 @@ class NotificationQueries(QueryBase):
     def first_slack_request(self, signature: str, at: datetime, forget_before: datetime) -> bool:
         """Record a Slack request's signature: False when it was seen already (a replay)."""
         self.conn.execute(delete(slack_replays).where(slack_replays.c.at < forget_before))
-        result = self.conn.execute(
-            self._insert_if_new(slack_replays, {"signature": signature, "at": at}, "signature")
-        )
-        return bool(result.rowcount)
+        inserted = self._insert_if_new(
+            slack_replays, {"signature": signature, "at": at}, "signature"
+        ).returning(slack_replays.c.signature)
+        return self.conn.execute(inserted).first() is not None
 
     def _insert_if_new(self, table: Table, values: dict[str, Any], key: str | None) -> Any:
         """``INSERT`` that does nothing when it clashes with the ``key`` (or any unique index)."""
