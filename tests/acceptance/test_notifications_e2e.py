@@ -84,7 +84,11 @@ def _release(server: Any, carol: str) -> str:
 
 @pytest.mark.browser
 def test_the_approval_mail_arrives_and_its_link_approves_in_chromium(
-    project, server, mailbox, chat, browser  # noqa: F811
+    project,
+    server,
+    mailbox,
+    chat,
+    browser,  # noqa: F811
 ):
     tokens = _start(project, server, mailbox, chat, remind="1h")
     release_id = _release(server, tokens["carol"])
@@ -98,9 +102,7 @@ def test_the_approval_mail_arrives_and_its_link_approves_in_chromium(
     try:
         page = context.new_page()
         page.goto(link)
-        expect(page.get_by_role("heading", level=1)).to_have_text(
-            f"Approve release #{release_id}?"
-        )
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Approve release #{release_id}?")
         # opening the link changed nothing: the gate still waits
         shown = server.json("release", "show", release_id, INTERLOCK_TOKEN=tokens["carol"])
         assert shown["state"] == "running"
@@ -111,10 +113,12 @@ def test_the_approval_mail_arrives_and_its_link_approves_in_chromium(
         context.close()
     done = wait_for(
         lambda: (
-            r := server.json("release", "show", release_id, INTERLOCK_TOKEN=tokens["carol"])
-        )["state"]
-        == "succeeded"
-        and r,
+            (r := server.json("release", "show", release_id, INTERLOCK_TOKEN=tokens["carol"]))[
+                "state"
+            ]
+            == "succeeded"
+            and r
+        ),
         message="the release to succeed",
     )
     assert done["state"] == "succeeded"
@@ -143,8 +147,11 @@ def test_reminders_survive_kill_9_and_none_is_sent_twice(project, server, mailbo
     server.kill()  # kill -9: the reminder timer of the gate is in the database
     before = _reminders(chat)
     server.start()
-    wait_for(lambda: len(_reminders(chat)) >= len(before) + 2, timeout=30,
-             message="reminders after the restart")
+    wait_for(
+        lambda: len(_reminders(chat)) >= len(before) + 2,
+        timeout=30,
+        message="reminders after the restart",
+    )
     numbers = _reminders(chat)
     assert numbers == list(range(1, len(numbers) + 1)), numbers  # each once, none skipped
     shown = server.cli("notify", "channels", INTERLOCK_TOKEN=tokens["root"])

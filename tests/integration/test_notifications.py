@@ -7,8 +7,6 @@ The engine runs on a manual clock; the notifier is driven in the test thread
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import re
 import time
@@ -72,7 +70,14 @@ notifications:
 
 
 class World:
-    def __init__(self, api: Api, clock: ManualClock, engine: Engine, receivers: dict[str, Receiver], mail: Mailbox) -> None:
+    def __init__(
+        self,
+        api: Api,
+        clock: ManualClock,
+        engine: Engine,
+        receivers: dict[str, Receiver],
+        mail: Mailbox,
+    ) -> None:
         self.api, self.clock, self.engine = api, clock, engine
         self.chat, self.room, self.hook = receivers["chat"], receivers["room"], receivers["hook"]
         self.mail = mail
@@ -233,7 +238,9 @@ def test_a_link_is_bound_to_the_release_content_and_expires(world):
     assert _gate(dave, release_id)["state"] == "waiting"
 
 
-def _slack_post(world: World, body: bytes, *, secret: bytes = b"slack-signing-secret", at: int | None = None):
+def _slack_post(
+    world: World, body: bytes, *, secret: bytes = b"slack-signing-secret", at: int | None = None
+):
     timestamp = str(at if at is not None else int(world.clock.now().timestamp()))
     return httpx.post(
         f"{world.api.url}/api/v1/hooks/slack",
@@ -300,9 +307,7 @@ def test_a_channel_that_is_down_loses_nothing_and_resumes_in_order(world):
     assert any(d.json["event"] == "gate.waiting" for d in world.hook.accepted())
 
     # the release goes on; its events queue up behind the failed one
-    response = alice.post(
-        f"/api/v1/releases/{release_id}/approvals", json={"decision": "approve"}
-    )
+    response = alice.post(f"/api/v1/releases/{release_id}/approvals", json={"decision": "approve"})
     assert response.json()["gate_state"] == "succeeded"
     wait_for(
         lambda: dave.get(f"/api/v1/releases/{release_id}").json()["state"] == "succeeded",
@@ -385,3 +390,23 @@ def test_reminders_then_escalation_while_the_gate_waits(world):
     world.clock.advance(3 * 3600)
     world.notifier.run_once()
     assert titles().count(reminder) == 2  # the gate was decided: no more reminders
+
+
+def test_notify_test_sends_now_and_says_what_went_wrong(world):
+    admin = world.api.admin()
+    sent = admin.post("/api/v1/notifications/channels/chat/test")
+    assert sent.status_code == 200 and sent.json()["delivered"] is True
+    assert world.payloads(world.chat)[-1]["text"] == "Test message from Interlock"
+    mailed = admin.post(
+        "/api/v1/notifications/channels/mail/test", params={"to": "ops@example.com"}
+    )
+    assert mailed.json()["delivered"] is True
+    assert world.mail.wait(lambda box: box.to("ops@example.com"))
+    world.chat.failing = True
+    failed = admin.post("/api/v1/notifications/channels/chat/test").json()
+    assert failed["delivered"] is False and failed["error"].startswith("HTTP 500")
+    unknown = admin.post("/api/v1/notifications/channels/pager/test")
+    assert unknown.status_code == 404 and "chat, room, hook, mail" in unknown.json()["detail"]
+    dave = world.api.user("dave")
+    assert dave.post("/api/v1/notifications/channels/chat/test").status_code == 403
+    assert dave.get("/api/v1/notifications/log").status_code == 403

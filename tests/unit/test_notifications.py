@@ -57,7 +57,9 @@ services:
 
 
 def test_channels_routes_and_reminders_load(tmp_path):
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 notifications:
   channels:
     - {name: chat, kind: slack, url: "${SLACK_URL}", signing_secret: "${SLACK_SECRET}"}
@@ -75,6 +77,7 @@ notifications:
   people: {alice: {email: alice@example.com, slack: U012ABC}}
   gates: {remind: 30m, escalate: {after: 2h, to: {role: sre}}}
 """
+    )
     loaded = load_config(write_config(tmp_path, text)).config.notifications
     assert [c.kind for c in loaded.channels] == ["slack", "teams", "email"]
     assert loaded.routes[0].environments == ["production"]
@@ -132,8 +135,12 @@ def waiting() -> Notice:
             "name": "approval",
             "node": 3,
             "rules": [
-                {"rule": "1 from role release-managers", "missing": 1,
-                 "eligible": ["alice", "bob"], "given_by": []}
+                {
+                    "rule": "1 from role release-managers",
+                    "missing": 1,
+                    "eligible": ["alice", "bob"],
+                    "given_by": [],
+                }
             ],
             "approved_by": [],
             "approvers": ["alice", "bob"],
@@ -164,7 +171,9 @@ def test_the_teams_card_and_the_mail_parts():
     facts = {f["title"]: f["value"] for f in card["content"]["body"][1]["facts"]}
     assert facts["Services"] == "api@1.4.2" and facts["Environment"] == "production"
     mail = render.email(
-        Notice(**{**waiting().__dict__, "links": {"approve": "https://a/1", "reject": "https://a/2"}}),
+        Notice(
+            **{**waiting().__dict__, "links": {"approve": "https://a/1", "reject": "https://a/2"}}
+        ),
         "interlock@example.com",
         "alice@example.com",
     )
@@ -172,3 +181,15 @@ def test_the_teams_card_and_the_mail_parts():
     html = mail.get_body(("html",)).get_content()
     assert "Approve: https://a/1" in text and 'href="https://a/2"' in html
     assert "PAY-1: fix &lt;rounding&gt;" in html
+
+
+def test_the_documented_configuration_loads(tmp_path):
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "notifications.md").read_text()
+    [example] = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)]
+    loaded = load_config(write_config(tmp_path, HEAD + example)).config.notifications
+    assert [c.name for c in loaded.channels] == ["releases", "ops-room", "pager", "mail"]
+    assert loaded.people["alice"].slack == "U012AB3CD"
+    assert loaded.gates.escalate.to == {"role": "sre"}

@@ -56,9 +56,7 @@ def log(channel: str | None, state: str | None, limit: int, fmt: str) -> None:
     """The delivery log, newest first: what was sent where, tries, the last error."""
     client = Client()
     try:
-        found = client.get(
-            "/api/v1/notifications/log", channel=channel, state=state, limit=limit
-        )
+        found = client.get("/api/v1/notifications/log", channel=channel, state=state, limit=limit)
     finally:
         client.close()
     if fmt == "json":
@@ -68,8 +66,8 @@ def log(channel: str | None, state: str | None, limit: int, fmt: str) -> None:
         {
             **e,
             "created_at": _when(e["created_at"]),
-            "done": _when(e["delivered_at"]) or (f"retry {_when(e['next_attempt_at'])}"
-                                                 if e["next_attempt_at"] else "waiting"),
+            "done": _when(e["delivered_at"])
+            or (f"retry {_when(e['next_attempt_at'])}" if e["next_attempt_at"] else "waiting"),
             "recipient": e["recipient"] or "",
             "last_error": e["last_error"] or "",
         }

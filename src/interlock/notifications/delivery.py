@@ -11,6 +11,7 @@ release nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -64,16 +65,7 @@ def deliver(
     deadline = time.monotonic() + budget
     delivered = 0
     while time.monotonic() < deadline:
-        now = engine.clock.now()
-        until = now + timedelta(seconds=channel.timeout + LEASE_GRACE)
-
-        def claim(tx: Any) -> Any:
-            head = tx.outbox_head(channel.name)
-            if head is None or (head.next_attempt_at is not None and head.next_attempt_at > now):
-                return None
-            return head if tx.claim_outbox(head, now, until) else None
-
-        entry = engine.db.run(claim)
+        entry = engine.db.run(functools.partial(_claim, engine, channel))
         if entry is None:
             return Round(delivered, None)
         try:
@@ -100,6 +92,16 @@ def deliver(
         )
         return Round(delivered, error)
     return Round(delivered, None)
+
+
+def _claim(engine: Engine, channel: AnyChannel, tx: Any) -> Any:
+    """The channel's oldest undelivered message, held for this sender; None: nothing due."""
+    now = engine.clock.now()
+    until = now + timedelta(seconds=channel.timeout + LEASE_GRACE)
+    head = tx.outbox_head(channel.name)
+    if head is None or (head.next_attempt_at is not None and head.next_attempt_at > now):
+        return None
+    return head if tx.claim_outbox(head, now, until) else None
 
 
 def _record(

@@ -41,9 +41,7 @@ class LinkState:
 def _verified(tx: Any, token: str) -> ApprovalLink:
     link_id, _, signature = token.partition(".")
     link = tx.get_approval_link(link_id) if len(link_id) == 32 else None
-    if link is None or not hmac.compare_digest(
-        link_signature(link_key(tx), link), signature
-    ):
+    if link is None or not hmac.compare_digest(link_signature(link_key(tx), link), signature):
         raise NotFound(GONE)
     found: ApprovalLink = link
     return found
@@ -80,7 +78,9 @@ def look(engine: Engine, token: str) -> LinkState:
         return LinkState(link, items, release.reason if release else "", _problem(tx, engine, link))
 
 
-def act(engine: Engine, access: Any, token: str, decision: str, comment: str | None) -> dict[str, Any]:
+def act(
+    engine: Engine, access: Any, token: str, decision: str, comment: str | None
+) -> dict[str, Any]:
     """Use the link (POST): mark it used and record the decision, in one transaction."""
     if decision not in ("approve", "reject"):
         raise InvalidInput("decision is `approve` or `reject`", field="decision")
@@ -161,7 +161,7 @@ def result_page(result: dict[str, Any] | None, error: InterlockError | None) -> 
     done = "Approved" if result["decision"] == "approve" else "Rejected"
     return PAGE.format(
         title=f"{done}: release #{result['release']}",
-        body=f"<p id=\"outcome\">{done} {html.escape(result['environment'])}/"
+        body=f'<p id="outcome">{done} {html.escape(result["environment"])}/'
         f"{html.escape(result['gate'])}; the gate is now "
         f"<b>{html.escape(result['gate_state'])}</b>.</p>",
     )

@@ -167,8 +167,11 @@ def outbox_rows(tx: Any, engine: Engine, config: Config, notice: Notice) -> list
             continue
         if channel.to:
             row(name, notice.as_payload(), ", ".join(channel.to))
-        if channel.approvers and notice.gate and notice.event.startswith("gate.") and (
-            notice.event in ("gate.waiting", "gate.reminder", "gate.escalated")
+        if (
+            channel.approvers
+            and notice.gate
+            and notice.event.startswith("gate.")
+            and (notice.event in ("gate.waiting", "gate.reminder", "gate.escalated"))
         ):
             for _, address, links in personal_links(tx, engine, config, notice, now):
                 row(name, notice.as_payload() | {"links": links or None}, address)

@@ -70,8 +70,13 @@ def teams(notice: Notice) -> dict[str, Any]:
         "type": "AdaptiveCard",
         "version": "1.4",
         "body": [
-            {"type": "TextBlock", "size": "Large", "weight": "Bolder", "text": notice.title(),
-             "wrap": True},
+            {
+                "type": "TextBlock",
+                "size": "Large",
+                "weight": "Bolder",
+                "text": notice.title(),
+                "wrap": True,
+            },
             {"type": "FactSet", "facts": facts},
         ],
     }
@@ -117,7 +122,9 @@ def email(notice: Notice, sender: str, to: str) -> EmailMessage:
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
     parts = [f"<h2>{html.escape(notice.title())}</h2>", f"<ul>{items}</ul>"]
     if notice.release_url():
-        parts.append(f'<p><a href="{html.escape(notice.release_url() or "")}">Open in Interlock</a></p>')
+        parts.append(
+            f'<p><a href="{html.escape(notice.release_url() or "")}">Open in Interlock</a></p>'
+        )
     if links:
         parts.append(
             f'<p><a href="{html.escape(links["approve"])}">Approve</a> · '

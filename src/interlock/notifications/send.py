@@ -74,7 +74,9 @@ def _mail(
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if channel.security == "tls":
-        smtp = smtplib.SMTP_SSL(channel.host, channel.port, timeout=channel.timeout, context=context)
+        smtp = smtplib.SMTP_SSL(
+            channel.host, channel.port, timeout=channel.timeout, context=context
+        )
     else:
         smtp = smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout)
     with smtp:

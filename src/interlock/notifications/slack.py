@@ -41,7 +41,9 @@ def verify(
 ) -> None:
     """Raise :class:`Unauthenticated` unless one secret signed ``body`` within the window."""
     if not timestamp or not given:
-        raise Unauthenticated("a Slack request needs X-Slack-Request-Timestamp and X-Slack-Signature")
+        raise Unauthenticated(
+            "a Slack request needs X-Slack-Request-Timestamp and X-Slack-Signature"
+        )
     try:
         sent = int(timestamp)
     except ValueError:

@@ -238,8 +238,8 @@ class Route(Strict):
     """Which events go to which channels; every filter given must match."""
 
     channels: list[Name] = Field(min_length=1)
-    events: list[Annotated[str, Field(pattern=EVENT_PATTERN), AfterValidator(_event_name)]] = (
-        Field(default_factory=lambda: ["*"], min_length=1, description="Patterns (*, ?).")
+    events: list[Annotated[str, Field(pattern=EVENT_PATTERN), AfterValidator(_event_name)]] = Field(
+        default_factory=lambda: ["*"], min_length=1, description="Patterns (*, ?)."
     )
     environments: list[Name] | None = Field(default=None, description="Default: any.")
     services: list[Name] | None = Field(default=None, description="Default: any.")

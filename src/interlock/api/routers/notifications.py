@@ -7,9 +7,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from interlock.api import problems
 from interlock.api.deps import AppDep, AppState, PrincipalDep, signed, state
 from interlock.api.text import Line
 from interlock.engine.identity import Principal
@@ -103,7 +104,9 @@ def _channel(app: AppState, name: str) -> Any:
         return settings.channel(name)
     except KeyError:
         known = ", ".join(c.name for c in settings.channels) or "none"
-        raise NotFound(f"no channel named {name!r} in the active config (channels: {known})") from None
+        raise NotFound(
+            f"no channel named {name!r} in the active config (channels: {known})"
+        ) from None
 
 
 @router.post("/notifications/channels/{name}/test")
@@ -173,32 +176,38 @@ def _html(text: str, status: int = 200) -> HTMLResponse:
     )
 
 
+def _refused(request: Request, exc: InterlockError) -> Response:
+    """A page for a browser; problem+json for any other client."""
+    if "text/html" in request.headers.get("accept", ""):
+        return _html(links.result_page(None, exc), exc.http_status)
+    return problems.error_response(exc)
+
+
 @pages.get("/approve/{token}")
-def open_link(token: Line, request: Request, decision: str = "approve") -> HTMLResponse:
+def open_link(token: Line, request: Request, decision: str = "approve") -> Response:
     """A confirmation page only: mail scanners open links, and opening changes nothing."""
     app = state(request)
     try:
         found = links.look(app.engine, token)
     except InterlockError as exc:
-        return _html(links.result_page(None, exc), exc.http_status)
+        return _refused(request, exc)
     return _html(links.confirm_page(found, "reject" if decision == "reject" else "approve"))
 
 
-def _act(app: AppState, token: str, raw: bytes) -> HTMLResponse:
+def _act(request: Request, app: AppState, token: str, raw: bytes) -> Response:
     form = parse_qs(raw.decode("utf-8", "replace"))
     decision = (form.get("decision") or [""])[0]
     comment = (form.get("comment") or [""])[0] or None
     try:
         result = links.act(app.engine, app.access, token, decision, comment)
     except InterlockError as exc:
-        return _html(links.result_page(None, exc), exc.http_status)
+        return _refused(request, exc)
     return _html(links.result_page(result, None))
 
 
 @pages.post("/approve/{token}")
-async def use_link(token: Line, request: Request) -> HTMLResponse:
+async def use_link(token: Line, request: Request) -> Response:
     """The confirmation: records the decision through the API's approval rules."""
     app = state(request)
     raw = await request.body()
-    return await run_in_threadpool(_act, app, token, raw)
-
+    return await run_in_threadpool(_act, request, app, token, raw)
