@@ -410,3 +410,19 @@ def test_notify_test_sends_now_and_says_what_went_wrong(world):
     dave = world.api.user("dave")
     assert dave.post("/api/v1/notifications/channels/chat/test").status_code == 403
     assert dave.get("/api/v1/notifications/log").status_code == 403
+
+
+def test_a_message_that_cannot_be_written_never_stops_a_release(world, monkeypatch, caplog):
+    from interlock.notifications import outbox
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in a message")
+
+    monkeypatch.setattr(outbox, "outbox_rows", broken)
+    dave = world.api.user("dave")
+    release_id = waiting_at_gate(dave, "api@6.0.0", "PAY-13")  # the release goes on
+    assert world.log() == []
+    assert "could not be written (the change is kept)" in caplog.text
+    audit = world.api.admin().get("/api/v1/audit", params={"limit": 1000}).json()["items"]
+    assert any(e["action"] == "gate.waiting" for e in audit)
+    assert dave.get(f"/api/v1/releases/{release_id}").json()["state"] == "running"

@@ -61,6 +61,23 @@ class OutboxWriter:
         settings = config.notifications
         if not settings.channels or not settings.routes:
             return
+        try:
+            with tx.conn.begin_nested():  # a savepoint: a failure here undoes only this
+                self._write(tx, config, relevant, events)
+        except Exception:  # a message that cannot be written must never stop a release
+            log.exception(
+                "notifications: the messages of %s could not be written (the change is kept)",
+                ", ".join(sorted({e["action"] for e in relevant})),
+            )
+
+    def _write(
+        self,
+        tx: Any,
+        config: Config,
+        relevant: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+    ) -> None:
+        settings = config.notifications
         rows: list[dict[str, Any]] = []
         for event in relevant:
             notice = self._notice(tx, config, event)
