@@ -61,11 +61,15 @@ notifications:
   routes:
     - {{channels: [chat, room, hook], events: ["release.*", "gate.*"]}}
     - {{channels: [mail], events: ["gate.waiting"], environments: [production]}}
+    - {{channels: [mail, chat], events: [digest]}}
   people:
     alice: {{email: alice@example.com, slack: UALICE1}}
     bob: {{email: bob@example.com}}
     carol: {{email: carol@example.com}}
-  gates: {{remind: 30m, escalate: {{after: 2h, to: {{role: sre}}}}}}
+  gates:
+    remind: 30m
+    escalate: {{after: 2h, to: {{role: sre}}}}
+    digest: {{at: "10:30", timezone: Europe/Berlin}}
 """
 
 
@@ -426,3 +430,33 @@ def test_a_message_that_cannot_be_written_never_stops_a_release(world, monkeypat
     audit = world.api.admin().get("/api/v1/audit", params={"limit": 1000}).json()["items"]
     assert any(e["action"] == "gate.waiting" for e in audit)
     assert dave.get(f"/api/v1/releases/{release_id}").json()["state"] == "running"
+
+
+def test_a_daily_digest_tells_each_approver_what_waits_on_them(world):
+    dave = world.api.user("dave")
+    for name in ("alice", "bob", "carol"):
+        world.api.user(name)
+    release_id = waiting_at_gate(dave, "api@7.0.0", "PAY-14")
+    world.notifier.run_once()  # the clock says 09:00 UTC; the digest is at 10:30 in Berlin
+
+    def digests(address: str) -> list[str]:
+        return [
+            m.get_body(("plain",)).get_content()
+            for m in world.mail.to(address)
+            if m["Subject"] == "[Interlock] What waits on you in Interlock"
+        ]
+
+    world.clock.advance(29 * 60)
+    world.notifier.run_once()
+    assert digests("alice@example.com") == []
+    world.clock.advance(60)
+    world.notifier.run_once()
+    [text] = digests("alice@example.com")
+    assert f"Waits on you: release #{release_id} (api@7.0.0) in production" in text
+    assert len(digests("bob@example.com")) == 1 and digests("carol@example.com") == []
+    assert not any("What waits on you" in p["text"] for p in world.payloads(world.chat))
+    world.notifier.run_once()
+    assert len(digests("alice@example.com")) == 1  # once a day
+    world.clock.advance(24 * 3600)
+    world.notifier.run_once()
+    assert len(digests("alice@example.com")) == 2

@@ -26,6 +26,7 @@ TITLES = {
     "lock.taken": "{environment} was locked",
     "lock.released": "{environment} was unlocked",
     "override.used": "A window was overridden for release {release} in {environment}",
+    "digest": "What waits on you in Interlock",
     "test": "Test message from Interlock",
 }
 
@@ -44,6 +45,7 @@ class Notice:
     gate: dict[str, Any] | None = None  # name, rules, approved_by, approvers, expires_at
     links: dict[str, str] | None = None  # approve/reject of one approver (mail only)
     base_url: str | None = None
+    waiting: list[str] | None = None  # a digest: one line per gate that waits on the person
 
     def title(self) -> str:
         template = TITLES.get(self.event, self.event)
@@ -58,6 +60,8 @@ class Notice:
 
     def lines(self) -> list[str]:
         """The facts, one per line (every renderer shows these)."""
+        if self.waiting is not None:
+            return [f"Waits on you: {line}" for line in self.waiting] or ["Nothing waits on you."]
         out = []
         if self.release:
             out.append(f"Release: #{self.release['id']} ({self.release.get('reason') or ''})")
@@ -94,6 +98,7 @@ class Notice:
             "gate": self.gate,
             "links": self.links,
             "base_url": self.base_url,
+            "waiting": self.waiting,
         }
 
     @classmethod

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from interlock.spec.common import Duration, Name, PositiveDuration, Strict
+from interlock.spec.windows import zone_of
 
 SECRET_REFERENCE = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"
 USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
@@ -129,6 +130,7 @@ EVENTS_TO_PEOPLE = (
     "lock.taken",
     "lock.released",
     "override.used",
+    "digest",
 )
 
 
@@ -264,6 +266,19 @@ class Escalation(Strict):
     to: dict[Literal["role", "team"], Name] = Field(min_length=1, max_length=1)
 
 
+class Digest(Strict):
+    """Once a day, each person gets by mail the approval gates that wait on them."""
+
+    at: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM")
+    timezone: str = Field(default="UTC", description="An IANA name, e.g. Europe/Berlin.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone_of(value)
+        return value
+
+
 class GateReminders(Strict):
     """While an approval gate waits: remind, then escalate."""
 
@@ -272,6 +287,9 @@ class GateReminders(Strict):
     )
     escalate: Escalation | None = Field(
         default=None, description="After this long, tell these people too (with links)."
+    )
+    digest: Digest | None = Field(
+        default=None, description="A daily mail to each person of what waits on them."
     )
     link_expires: PositiveDuration | None = Field(
         default=None,

@@ -210,6 +210,13 @@ class NotificationQueries(QueryBase):
         )
         return bool(result.rowcount)
 
+    def restart_notify_timer(self, timer_id: int, due_at: datetime) -> None:
+        self.conn.execute(
+            update(notify_timers)
+            .where(notify_timers.c.id == timer_id)
+            .values(done=False, due_at=due_at)
+        )
+
     def end_notify_timer(self, timer_id: int) -> None:
         self.conn.execute(
             update(notify_timers).where(notify_timers.c.id == timer_id).values(done=True)
