@@ -460,3 +460,47 @@ def test_a_daily_digest_tells_each_approver_what_waits_on_them(world):
     world.clock.advance(24 * 3600)
     world.notifier.run_once()
     assert len(digests("alice@example.com")) == 2
+
+
+FREEZES = """\
+version: 1
+environments:
+  - name: staging
+  - name: production
+    gates:
+      before:
+        - window:
+            timezone: UTC
+            freeze: [{{from: "2026-01-05T12:00", to: "2026-01-05T14:00", reason: db upgrade}}]
+services:
+  api: {{deploy: [{{name: roll-out, run: "true"}}]}}
+notifications:
+  channels: [{{name: hook, kind: webhook, url: "{hook}"}}]
+  routes: [{{channels: [hook], events: ["freeze.*"], environments: [production]}}]
+"""
+
+
+def test_a_freeze_starting_and_ending_is_told_once_each(db, tmp_path):
+    clock = ManualClock()  # 2026-01-05 09:00 UTC
+    engine = Engine(db, clock=clock, settings=type(FAST)(**FAST.__dict__))
+    install(engine)
+    pilot = Pilot(engine, tmp_path)
+    with contextlib.contextmanager(serve)(Receiver()) as hook:
+        pilot.config(FREEZES.format(hook=hook.url))
+        notifier = Notifier(engine)
+
+        def told() -> list[tuple[str, str]]:
+            return [(d.json["event"], d.json["reason"]) for d in hook.accepted()]
+
+        notifier.run_once()
+        assert told() == []
+        clock.advance(3 * 3600 + 30)  # 12:00:30
+        notifier.run_once()
+        notifier.run_once()
+        assert told() == [
+            ("freeze.started", "db upgrade until 2026-01-05T14:00:00+00:00 (interlock.yaml)")
+        ]
+        clock.advance(3 * 3600)  # 15:00:30: the end passed while nothing ran
+        notifier.run_once()
+        assert [e for e, _ in told()] == ["freeze.started", "freeze.ended"]
+        assert hook.accepted()[-1].json["title"] == "A freeze ended in production"

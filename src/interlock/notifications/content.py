@@ -27,6 +27,8 @@ TITLES = {
     "lock.released": "{environment} was unlocked",
     "override.used": "A window was overridden for release {release} in {environment}",
     "digest": "What waits on you in Interlock",
+    "freeze.started": "A freeze began in {environment}",
+    "freeze.ended": "A freeze ended in {environment}",
     "test": "Test message from Interlock",
 }
 

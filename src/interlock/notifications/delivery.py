@@ -127,10 +127,11 @@ class Notifier:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
+        self._seen: set[int] = set()  # config versions whose freezes are timed
 
     def run_once(self) -> int:
         """Timers, then every channel in this thread (tests, with a manual clock)."""
-        fire_due(self.engine)
+        fire_due(self.engine, self._seen)
         settings = settings_of(self.engine)
         sent = 0
         for channel in settings.channels if settings else []:
@@ -140,7 +141,7 @@ class Notifier:
     def tick(self) -> list[threading.Thread]:
         """Fire the due timers; start a round for each channel with none in flight."""
         try:
-            fire_due(self.engine)
+            fire_due(self.engine, self._seen)
         except Exception:  # a timer bug must not stop the deliveries
             log.exception("notification timers failed")
         settings = settings_of(self.engine)

@@ -142,7 +142,9 @@ def routed(settings: Notifications, config: Config, notice: Notice) -> list[str]
             for p in route.events
         ):
             continue
-        if route.environments is not None and notice.environment not in route.environments:
+        # a freeze may close several environments: "staging, production"
+        environments = set((notice.environment or "").split(", "))
+        if route.environments is not None and not environments & set(route.environments):
             continue
         if route.services is not None and not set(services) & set(route.services):
             continue

@@ -14,6 +14,7 @@ from interlock.domain.states import NodeState
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.errors import NotFound
 from interlock.notifications.content import Notice
+from interlock.notifications.freezes import ensure_freeze_timer, fire_freezes
 from interlock.notifications.gates import address_of, approval_notice, group_members
 from interlock.notifications.outbox import outbox_rows, routed
 from interlock.spec.model import Config
@@ -56,14 +57,20 @@ def ensure_digest(engine: Engine, digest: Digest | None) -> None:
     engine.db.run(work)
 
 
-def fire_due(engine: Engine) -> int:
-    """Fire every due timer; the number that fired."""
+def fire_due(engine: Engine, seen: set[int] | None = None) -> int:
+    """Fire every due timer; the number that fired.
+
+    ``seen``: the config versions whose freezes this process has timed already.
+    """
     if engine.configs is None:
         return 0
     try:
-        ensure_digest(engine, engine.configs.active().config.notifications.gates.digest)
+        active = engine.configs.active()
     except NotFound:
         return 0
+    ensure_digest(engine, active.config.notifications.gates.digest)
+    if active.config.notifications.channels:
+        ensure_freeze_timer(engine, active.version, set() if seen is None else seen)
     now = engine.clock.now()
     with engine.db.read() as tx:
         due = tx.due_notify_timers(now)
@@ -88,6 +95,8 @@ def _fire(tx: Any, engine: Engine, timer: NotifyTimer) -> bool:
     settings = config.notifications
     if timer.kind == "digest":
         return _digest(tx, engine, timer, config)
+    if timer.kind == "freeze":
+        return fire_freezes(tx, engine, timer, config)
     if node is None or node.state is not NodeState.WAITING:
         tx.end_notify_timer(timer.id)  # the gate was decided: nothing more to say
         return False

@@ -130,6 +130,8 @@ EVENTS_TO_PEOPLE = (
     "lock.taken",
     "lock.released",
     "override.used",
+    "freeze.started",
+    "freeze.ended",
     "digest",
 )
 
