@@ -156,3 +156,8 @@ def test_reminders_survive_kill_9_and_none_is_sent_twice(project, server, mailbo
     assert numbers == list(range(1, len(numbers) + 1)), numbers  # each once, none skipped
     shown = server.cli("notify", "channels", INTERLOCK_TOKEN=tokens["root"])
     assert shown.returncode == 0 and "chat" in shown.stdout
+    tested = server.cli("notify", "test", "chat", INTERLOCK_TOKEN=tokens["root"])
+    assert tested.returncode == 0 and "test message delivered" in tested.stdout
+    assert chat.accepted()[-1].json["text"] == "Test message from Interlock"
+    refused = server.cli("notify", "test", "pager", INTERLOCK_TOKEN=tokens["root"])
+    assert refused.returncode != 0 and "no channel named 'pager'" in refused.stderr
