@@ -37,7 +37,7 @@ roles:
   sre: [carol]
   admin: [root]
 permissions:
-  - {{team: payments, allow: [release.create], services: owned}}
+  - {{team: payments, allow: [release.create, release.cancel], services: owned}}
   - {{role: release-managers, allow: [approve]}}
 environments:
   - name: staging
@@ -62,6 +62,7 @@ notifications:
     - {{channels: [chat, room, hook], events: ["release.*", "gate.*"]}}
     - {{channels: [mail], events: ["gate.waiting"], environments: [production]}}
     - {{channels: [mail, chat], events: [digest]}}
+    - {{channels: [hook], events: ["lock.*", "incident.*", needs_attention]}}
   people:
     alice: {{email: alice@example.com, slack: UALICE1}}
     bob: {{email: bob@example.com}}
@@ -504,3 +505,35 @@ def test_a_freeze_starting_and_ending_is_told_once_each(db, tmp_path):
         notifier.run_once()
         assert [e for e, _ in told()] == ["freeze.started", "freeze.ended"]
         assert hook.accepted()[-1].json["title"] == "A freeze ended in production"
+
+
+def test_locks_incidents_and_a_cancel_are_told_with_their_reasons(world):
+    admin, dave = world.api.admin(), world.api.user("dave")
+    locked = admin.post(
+        "/api/v1/environments/production/lock", json={"reason": "CHG-5: network work"}
+    )
+    assert locked.status_code == 200, locked.text
+    assert admin.delete("/api/v1/environments/production/lock").status_code == 200
+    opened = admin.post(
+        "/api/v1/incidents",
+        json={"environment": "production", "service": "api", "summary": "5xx on checkout"},
+    )
+    assert opened.status_code == 201, opened.text
+    incident = opened.json()["id"]
+    resolved = admin.post(f"/api/v1/incidents/{incident}/resolve", json={"note": "fixed"})
+    assert resolved.status_code == 200, resolved.text
+    release_id = waiting_at_gate(dave, "api@8.0.0", "PAY-15")
+    cancelled = dave.post(f"/api/v1/releases/{release_id}/cancel", json={"reason": "wrong build"})
+    assert cancelled.status_code == 200, cancelled.text
+    wait_for(
+        lambda: dave.get(f"/api/v1/releases/{release_id}").json()["state"] == "cancelled",
+        message="the release to be cancelled",
+    )
+    world.notifier.run_once()
+    told = [(d.json["title"], d.json["reason"], d.json["actor"]) for d in world.hook.accepted()]
+    assert ("production was locked", "CHG-5: network work", "root") in told
+    assert ("production was unlocked", None, "root") in told
+    assert (f"Incident #{incident} opened in production", "5xx on checkout", "root") in told
+    assert any(t[0] == f"Incident #{incident} resolved in production" for t in told)
+    [cancel] = [t for t in told if t[0] == f"Release #{release_id} was cancelled"]
+    assert cancel[1:] == ("wrong build", "dave")

@@ -109,16 +109,22 @@ class OutboxWriter:
                 return None
             name = "release.started"
         release_id = _release_of(event, data)
-        release = tx.get_release(release_id, plan=False) if release_id is not None else None
         environment = data.get("environment")
+        reason = event.get("reason")
         if event["object_type"] == "environment":
             environment = event["object_id"]
+        if event["object_type"] == "incident":
+            incident = tx.get_incident(int(event["object_id"]))
+            if incident is not None:
+                environment, release_id = incident.environment, incident.release_id
+                reason = reason or incident.summary
+        release = tx.get_release(release_id, plan=False) if release_id is not None else None
         return Notice(
             event=name,
             environment=environment,
             release=release_facts(release, base) if release is not None else None,
             incident=int(event["object_id"]) if event["object_type"] == "incident" else None,
-            reason=event.get("reason") or (release.error if release is not None else None),
+            reason=reason or (release.error if release is not None else None),
             **common,
         )
 
