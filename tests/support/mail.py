@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from tests.support.server import free_port
 
@@ -44,10 +48,65 @@ class Mailbox:
         raise AssertionError(f"timed out waiting for mail: got {len(self.messages)} messages")
 
 
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by the openssl command."""
+    cert, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
+def smtp_server(
+    *,
+    security: str = "none",
+    certificate: tuple[Path, Path] | None = None,
+    login: tuple[str, str] | None = None,
+) -> Iterator[Mailbox]:
+    """An SMTP server; ``security`` ``starttls`` or ``tls`` with ``certificate``; ``login``
+    the one user and password it accepts (required then, and only over TLS)."""
     box = Mailbox(port=free_port())
-    controller = Controller(box, hostname=box.host, port=box.port)
+    options: dict[str, Any] = {}
+    if certificate is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*certificate)
+        if security == "tls":
+            options["ssl_context"] = context
+        else:
+            options.update(tls_context=context, require_starttls=True)
+    if login is not None:
+
+        def authenticator(server: Any, session: Any, envelope: Any, mechanism: Any, data: Any):
+            ok = (data.login.decode(), data.password.decode()) == login
+            return AuthResult(success=ok, handled=False)  # aiosmtpd answers 535
+
+        # over implicit TLS aiosmtpd does not see the TLS it runs in: the socket is TLS anyway
+        options.update(
+            authenticator=authenticator,
+            auth_required=security != "tls",
+            auth_require_tls=security != "tls",
+        )
+    controller = Controller(box, hostname=box.host, port=box.port, **options)
     controller.start()
     try:
         yield box
