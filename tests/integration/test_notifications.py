@@ -537,3 +537,41 @@ def test_locks_incidents_and_a_cancel_are_told_with_their_reasons(world):
     assert any(t[0] == f"Incident #{incident} resolved in production" for t in told)
     [cancel] = [t for t in told if t[0] == f"Release #{release_id} was cancelled"]
     assert cancel[1:] == ("wrong build", "dave")
+
+
+ROLLBACK = """\
+version: 1
+environments:
+  - {{name: staging, on_failure: rollback}}
+services:
+  api: {{deploy: [{{name: roll-out, run: 'test "{{{{ version }}}}" != 2.0.0'}}]}}
+notifications:
+  channels: [{{name: hook, kind: webhook, url: "{hook}"}}]
+  routes: [{{channels: [hook], events: ["release.*"]}}]
+"""
+
+
+def test_a_failed_release_and_its_rollback_are_told(db, tmp_path):
+    from tests.support.driver import EngineDriver
+
+    engine = Engine(db, clock=ManualClock(), settings=type(FAST)(**FAST.__dict__))
+    install(engine)
+    pilot = Pilot(engine, tmp_path)
+    driver = EngineDriver(engine)
+    with contextlib.contextmanager(serve)(Receiver()) as hook:
+        pilot.config(ROLLBACK.format(hook=hook.url))
+        first = pilot.release("api@1.0.0")
+        driver.run_until_idle()
+        second = pilot.release("api@2.0.0")
+        driver.run_until_idle()
+        Notifier(engine).run_once()
+        titles = [d.json["title"] for d in hook.accepted()]
+    assert titles == [
+        f"Release #{first.id} created",
+        f"Release #{first.id} started in staging",
+        f"Release #{first.id} succeeded",
+        f"Release #{second.id} created",
+        f"Release #{second.id} started in staging",
+        f"Release #{second.id} was rolled back in staging",
+        f"Release #{second.id} failed",
+    ]

@@ -107,6 +107,9 @@ class OutboxWriter:
         if name is None:  # deployment.running: a release started in an environment
             if (event.get("before") or {}).get("state") != "queued":
                 return None
+            deployment = tx.get_deployment(int(event["object_id"]))
+            if deployment is None or deployment.kind != "deploy":
+                return None  # a rollback's deployment: `release.rolled_back` tells of it
             name = "release.started"
         release_id = _release_of(event, data)
         environment = data.get("environment")
