@@ -193,3 +193,16 @@ def test_the_documented_configuration_loads(tmp_path):
     assert [c.name for c in loaded.channels] == ["releases", "ops-room", "pager", "mail"]
     assert loaded.people["alice"].slack == "U012AB3CD"
     assert loaded.gates.escalate.to == {"role": "sre"}
+
+
+def test_the_readme_reference_loads(tmp_path):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    [block] = [
+        b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if b.startswith("notifications:")
+    ]
+    loaded = load_config(write_config(tmp_path, HEAD + block)).config.notifications
+    assert [r.teams for r in loaded.routes][-1] == ["payments"]
+    assert loaded.gates.digest is not None and loaded.gates.digest.at == "09:00"
