@@ -280,6 +280,9 @@ def test_slack_buttons_verify_the_signature_and_act_as_the_mapped_user(world):
         world, _button("UALICE1", release_id), at=int(world.clock.now().timestamp()) - 301
     )
     assert stale.status_code == 401 and "5 minutes" in stale.json()["detail"]
+    audit = world.api.admin().get("/api/v1/audit", params={"limit": 1000}).json()["items"]
+    refused = [e for e in audit if e["action"] == "auth.failed"]
+    assert refused and refused[0]["object_id"] == "/api/v1/hooks/slack"
 
     stranger = _slack_post(world, _button("UNKNOWN9", release_id))
     assert stranger.status_code == 200

@@ -14,7 +14,8 @@ from interlock.api import problems
 from interlock.api.deps import AppDep, AppState, PrincipalDep, signed, state
 from interlock.api.text import Line
 from interlock.engine.identity import Principal
-from interlock.errors import Forbidden, InterlockError, InvalidInput, NotFound
+from interlock.errors import Forbidden, InterlockError, InvalidInput, NotFound, Unauthenticated
+from interlock.events.auth import refuse
 from interlock.notifications import links, slack
 from interlock.notifications.content import Notice
 from interlock.notifications.send import send
@@ -145,7 +146,16 @@ def test_channel(
 
 def _slack(request: Request, app: AppState, raw: bytes) -> JSONResponse:
     headers = {k.lower(): v for k, v in request.headers.items()}
-    return JSONResponse(slack.handle(app.engine, app.access, headers, raw))
+    try:
+        return JSONResponse(slack.handle(app.engine, app.access, headers, raw))
+    except Unauthenticated as exc:  # audited (once a minute per caller), as other hooks
+        refuse(
+            app.engine,
+            host=request.client.host if request.client else "",
+            endpoint=request.url.path,
+            why=exc.detail,
+            hint="requests here must be signed by the Slack app's signing secret",
+        )
 
 
 @router.post("/hooks/slack")
