@@ -181,6 +181,8 @@ def test_a_waiting_gate_is_told_on_every_channel_with_what_people_need(world):
     assert {e["recipient"] for e in log} == {"alice@example.com", "bob@example.com"}
     assert all(e["state"] == "delivered" and e["attempts"] == 1 for e in log)
     assert "approve/" not in json.dumps(world.log())  # the log never shows the links
+    with world.engine.db.read() as tx:  # nor are they kept once the mail went out
+        assert all(not e.payload.get("links") for e in tx.outbox_log(limit=1000))
 
 
 def _links(mail: Mailbox, address: str) -> dict[str, str]:

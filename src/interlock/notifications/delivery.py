@@ -78,7 +78,9 @@ def deliver(
             error = f"{type(exc).__name__}: {exc}"
         done = engine.clock.now()
         if error is None:
-            _record(engine, entry.id, done, None, None)
+            # the approver's links were for the mail only: they are not kept at rest
+            kept = {**entry.payload, "links": None} if entry.payload.get("links") else None
+            _record(engine, entry.id, done, None, None, kept)
             delivered += 1
             continue
         delay = doubled(channel.backoff, entry.attempts, most=channel.max_backoff)
@@ -105,11 +107,16 @@ def _claim(engine: Engine, channel: AnyChannel, tx: Any) -> Any:
 
 
 def _record(
-    engine: Engine, entry_id: int, at: datetime, error: str | None, retry_at: datetime | None
+    engine: Engine,
+    entry_id: int,
+    at: datetime,
+    error: str | None,
+    retry_at: datetime | None,
+    payload: dict[str, Any] | None = None,
 ) -> None:
     def work(tx: Any) -> None:
         if error is None or retry_at is None:
-            tx.outbox_delivered(entry_id, at)
+            tx.outbox_delivered(entry_id, at, payload)
         else:
             tx.outbox_failed(entry_id, error, retry_at)
 

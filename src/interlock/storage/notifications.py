@@ -99,17 +99,21 @@ class NotificationQueries(QueryBase):
         )
         return bool(result.rowcount)
 
-    def outbox_delivered(self, entry_id: int, at: datetime) -> None:
+    def outbox_delivered(
+        self, entry_id: int, at: datetime, payload: dict[str, Any] | None = None
+    ) -> None:
+        """Mark a message delivered (``payload``: what to keep of it, e.g. without links)."""
+        values: dict[str, Any] = {
+            "state": "delivered",
+            "delivered_at": at,
+            "attempts": notify_outbox.c.attempts + 1,
+            "claimed_until": None,
+            "next_attempt_at": None,
+        }
+        if payload is not None:
+            values["payload"] = payload
         self.conn.execute(
-            update(notify_outbox)
-            .where(notify_outbox.c.id == entry_id)
-            .values(
-                state="delivered",
-                delivered_at=at,
-                attempts=notify_outbox.c.attempts + 1,
-                claimed_until=None,
-                next_attempt_at=None,
-            )
+            update(notify_outbox).where(notify_outbox.c.id == entry_id).values(**values)
         )
 
     def outbox_failed(self, entry_id: int, error: str, retry_at: datetime) -> None:
@@ -224,11 +228,15 @@ class NotificationQueries(QueryBase):
 
     # -- keys and replays -----------------------------------------------------
     def notify_key(self, name: str, make: str) -> str:
-        """The stored key ``name``, stored as ``make`` first if there is none."""
-        self.conn.execute(self._insert_if_new(notify_keys, {"name": name, "value": make}, "name"))
-        value = self.conn.execute(
-            select(notify_keys.c.value).where(notify_keys.c.name == name)
-        ).scalar()
+        """The stored key ``name``, stored as ``make`` first if there is none (a read
+        when it exists: links are checked in read-only transactions)."""
+        query = select(notify_keys.c.value).where(notify_keys.c.name == name)
+        value = self.conn.execute(query).scalar()
+        if value is None:
+            self.conn.execute(
+                self._insert_if_new(notify_keys, {"name": name, "value": make}, "name")
+            )
+            value = self.conn.execute(query).scalar()
         return str(value)
 
     def first_slack_request(self, signature: str, at: datetime, forget_before: datetime) -> bool:
