@@ -350,6 +350,18 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
         Case(signed_in(viewer=403, other=403, approver=403, runner=403), body=ARTIFACT_PUBLISHED)
     ),
     ("POST", "/api/v1/hooks/github"): cases(Case(dict.fromkeys(ACTORS, 401), body={})),
+    # -- messages to people: reading needs audit.read or config.read, a test message
+    #    webhooks.manage; Slack's requests are signed only; a link is its own credential
+    ("GET", "/api/v1/notifications/channels"): cases(Case(admin_only())),
+    ("GET", "/api/v1/notifications/log"): cases(Case(admin_only())),
+    ("POST", "/api/v1/notifications/channels/{name}/test"): cases(
+        Case({**admin_only(), "admin": 404}, path="/api/v1/notifications/channels/none/test")
+    ),
+    ("POST", "/api/v1/hooks/slack"): cases(Case(dict.fromkeys(ACTORS, 401), body={})),
+    ("GET", "/approve/{token}"): cases(Case(dict.fromkeys(ACTORS, 404), path="/approve/x.y")),
+    ("POST", "/approve/{token}"): cases(
+        Case(dict.fromkeys(ACTORS, 422), path="/approve/x.y", body={})
+    ),
     # -- identity: your own account and tokens; the rest is users.manage
     ("GET", "/api/v1/users/me"): cases(Case(signed_in())),
     ("GET", "/api/v1/users"): cases(Case(admin_only())),

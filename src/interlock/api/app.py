@@ -36,6 +36,7 @@ ROUTERS = (
     "metrics",
     "events",
     "webhooks",
+    "notifications",
 )
 
 
@@ -113,6 +114,9 @@ def create_app(
     from interlock.api.cli_login import router as cli_login
 
     app.include_router(cli_login)  # /auth/cli: `interlock login` through the browser
+    from interlock.api.routers.notifications import pages as link_pages
+
+    app.include_router(link_pages)  # /approve/{token}: the approval links in mail
     for name in ROUTERS:
         module = importlib.import_module(f"interlock.api.routers.{name}")
         app.include_router(module.router, prefix="/api/v1", dependencies=[Depends(known_query)])

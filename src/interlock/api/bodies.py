@@ -29,6 +29,7 @@ from interlock.events.signing import SIGNATURE_HEADER
 MiB = 1 << 20
 EVENTS = "/api/v1/events"
 HOOKS = "/api/v1/hooks/github"
+SLACK = "/api/v1/hooks/slack"  # signed by Slack: no token
 # Deeper JSON than any event or payload needs; the parsers and the schema validator
 # recurse once (or more) per level.
 MAX_JSON_DEPTH = 64
@@ -53,7 +54,7 @@ class BodyLimits:
 
 def _token_first(path: str, headers: Headers) -> bool:
     """Whether the request must show a valid token before its body is read."""
-    if not path.startswith("/api/") or path == HOOKS:
+    if not path.startswith("/api/") or path in (HOOKS, SLACK):
         return False
     # /events takes a token, or a signature over the body (checked once it is read).
     return path != EVENTS or "authorization" in headers or SIGNATURE_HEADER not in headers

@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resolve": ("interlock.cli.recovery:resolve", "Decide about a step that needs attention."),
     "incident": ("interlock.cli.recovery:incident", "Open, resolve and list incidents."),
     "webhook": ("interlock.cli.events:webhook", "Outbound webhooks: status, skip, retry."),
+    "notify": ("interlock.cli.notify:notify", "Messages to people: channels, delivery log, test."),
     "runbook": ("interlock.cli.recovery:runbook", "Runbooks: list, run, show, sign."),
     "user": ("interlock.cli.identity:user", "People and service accounts."),
     "token": ("interlock.cli.identity:token", "API tokens: create, list, revoke."),

@@ -174,6 +174,7 @@ def _engine(
     checkpoint_every: float = 3600.0,
 ) -> Any:
     from interlock.engine.core import Engine, Settings
+    from interlock.notifications import install
     from interlock.storage.db import Database
 
     db = Database(database_url or default_database_url(), pool_size=pool_size)
@@ -184,7 +185,9 @@ def _engine(
         audit_checkpoints=checkpoints.resolve() if checkpoints else None,
         audit_checkpoint_every=checkpoint_every,
     )
-    return Engine(db, settings=settings)
+    engine = Engine(db, settings=settings)
+    install(engine)  # every event's messages to people are written with it (the outbox)
+    return engine
 
 
 def _load_config(configs: Any, config_path: Path) -> Any:
@@ -283,6 +286,7 @@ def server(
     from interlock.api.app import create_app
     from interlock.api.bodies import BodyLimits
     from interlock.engine.runtime import Runtime
+    from interlock.notifications.delivery import Notifier
     from interlock.storage.migrate import ensure_schema
 
     _logging(log_level)
@@ -311,6 +315,7 @@ def server(
     runtime = Runtime(engine, workers=workers)
     shutdown = Shutdown(runtime)
     shutdown.install()
+    notifier = Notifier(engine)  # sends the outbox and fires the reminders (docs/notifications.md)
 
     def reload(*_: Any) -> None:
         def work() -> None:
@@ -356,12 +361,14 @@ def server(
         # uvicorn's own lines stay at warning; its access lines are at info.
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     mask_secrets(engine.secrets)  # uvicorn's handlers too, made with its Config
+    notifier.start()
     try:
         server_.run()
         if lifecycle.failure is not None:
             raise lifecycle.failure
     finally:
         lifecycle.stop()  # if the lifespan did not get to it
+        notifier.stop()
         engine.db.dispose()
         if lock is not None:
             lock.close()

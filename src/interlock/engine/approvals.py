@@ -211,8 +211,12 @@ def give(
     gate: str | None,
     decision: str,
     comment: str | None,
+    via: str | None = None,
 ) -> dict[str, Any]:
-    """Record an approval or a rejection, and decide the gate at once if it is waiting."""
+    """Record an approval or a rejection, and decide the gate at once if it is waiting.
+
+    ``via`` says where it came from besides the API (``link``, ``slack``): the audit keeps it.
+    """
     if decision not in ("approve", "reject"):
         raise InvalidInput("decision is `approve` or `reject`", field="decision")
     comment = (comment or "").strip() or None
@@ -237,7 +241,7 @@ def give(
         ):
             raise Conflict(f"the {name} gate of {env} is already {node.state.value}")
         recorded = _record(
-            tx, who, release, env, name, decision, comment, plan_spec.get("expires"), now
+            tx, who, release, env, name, decision, comment, plan_spec.get("expires"), now, via
         )
         state = node.state.value if node is not None else "not reached yet"
         if node is not None and deployment is not None and node.state is NodeState.WAITING:
@@ -337,6 +341,7 @@ def _record(
     comment: str | None,
     expires: Any,
     now: datetime,
+    via: str | None = None,
 ) -> bool:
     """Store the decision and audit it; ``False`` if the same one was already stored."""
     stored = tx.add_approval(
@@ -364,6 +369,7 @@ def _record(
             "gate": name,
             "content_hash": content_hash(release),
             "expires_at": stored.expires_at.isoformat() if stored.expires_at else None,
+            **({"via": via} if via else {}),
         },
     )
     tx.touch_release(release.id, now)

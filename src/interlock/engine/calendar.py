@@ -157,6 +157,13 @@ def _freezes(
     return periods, problems
 
 
+def freezes_between(engine: Engine, start: datetime, end: datetime) -> list[FreezePeriod]:
+    """Every freeze of the active config overlapping ``[start, end)`` (a calendar that
+    cannot be read counts with the freezes written in the config)."""
+    active = engine.configs.active()
+    return _freezes(active.config, active.base_dir, start, end)[0]
+
+
 def to_ical(calendar: ReleaseCalendar, *, now: datetime) -> bytes:
     """The calendar as an iCalendar feed: one VEVENT per scheduled release and per freeze."""
     feed = Calendar()

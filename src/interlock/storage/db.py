@@ -76,6 +76,7 @@ class Database:
         # a hint that saves a read per commit, checked by a guarded update.
         self.audit_head_seen: tuple[int, str] | None = None
         self.audit_head_pause = 0  # transactions left before guessing again, after a miss
+        self.audit_hooks: list[Callable[[Any, list[dict[str, Any]]], None]] = []
         if self.dialect == "sqlite":
             path = sqlite_path(self.url)
             if path is not None and str(path) not in ("", ":memory:"):

@@ -9,7 +9,8 @@ This module names that much, so the arrow goes one way: ``db`` imports
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 # The PostgreSQL LISTEN/NOTIFY channel on which commits wake the workers.
 NOTIFY_CHANNEL = "interlock"
@@ -27,3 +28,6 @@ class DatabaseHandle(Protocol):
     audit_head_seen: tuple[int, str] | None
     # transactions left before guessing the head again, after a miss
     audit_head_pause: int
+    # called in every write transaction with the audit events it is about to write
+    # (the notification outbox is written there: same transaction as the events)
+    audit_hooks: list[Callable[[Any, list[dict[str, Any]]], None]]

@@ -679,3 +679,71 @@ delivery_slips = Table(
     Index("ix_delivery_slips_scheduled_at", "scheduled_at", "slip"),
     Index("ix_delivery_slips_slip", "slip", "scheduled_at", "release_id"),
 )
+
+# -- notifications to people (docs/notifications.md) ---------------------------------
+notify_outbox = Table(
+    "notify_outbox",
+    metadata,
+    # Written in the transaction of the event it tells of; delivered in id order per channel.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(64), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("recipient", String(320)),  # an e-mail address, for personal messages
+    Column("subject", String(128), nullable=False),  # what it is about: release:5
+    Column("payload", Json, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", Timestamp),  # backing off until then
+    Column("claimed_until", Timestamp),  # a sender holds it until then
+    Column("delivered_at", Timestamp),
+    Column("last_error", Text),
+    Index("ix_notify_outbox_channel_state_id", "channel", "state", "id"),
+)
+
+approval_links = Table(
+    "approval_links",
+    metadata,
+    Column("id", String(32), primary_key=True),  # random; the link carries it, signed
+    Column("release_id", Integer, nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("gate", String(128), nullable=False),
+    Column("approver", String(128), nullable=False),
+    Column("content_hash", String(64), nullable=False),  # the release's content
+    Column("gate_digest", String(64), nullable=False),  # the gate's planned spec
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("used_at", Timestamp),
+    Column("used_decision", String(16)),
+)
+
+notify_timers = Table(
+    "notify_timers",
+    metadata,
+    # remind | escalate, per waiting gate; a due timer fires in one transaction with
+    # the messages it writes, so a crash never sends one twice.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("node_id", Integer, nullable=False),
+    Column("due_at", Timestamp, nullable=False),
+    Column("fired", Integer, nullable=False, server_default=text("0")),
+    Column("done", Boolean, nullable=False, server_default=text("false")),
+    UniqueConstraint("kind", "node_id"),
+    Index("ix_notify_timers_done_due_at", "done", "due_at"),
+)
+
+notify_keys = Table(
+    "notify_keys",
+    metadata,
+    # the key approval links are signed with, made on first use (or INTERLOCK_LINK_KEY)
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+slack_replays = Table(
+    "slack_replays",
+    metadata,
+    # Slack request signatures seen within the 5-minute window: a replay is refused.
+    Column("signature", String(80), primary_key=True),
+    Column("at", Timestamp, nullable=False),
+)

@@ -26,6 +26,7 @@ from interlock.storage.incidents import IncidentQueries
 from interlock.storage.inventory import InventoryQueries
 from interlock.storage.metrics import MetricQueries
 from interlock.storage.nodes import NodeQueries
+from interlock.storage.notifications import NotificationQueries
 from interlock.storage.releases import ReleaseQueries
 from interlock.storage.web_sessions import WebSessionQueries
 from interlock.storage.webhooks import WebhookQueries
@@ -49,6 +50,7 @@ class Tx(
     WebhookQueries,
     DeliveryQueries,
     WebSessionQueries,
+    NotificationQueries,
 ):
     """One transaction, opened by :meth:`Database.transaction` or :meth:`Database.read`."""
 
@@ -92,6 +94,9 @@ class Tx(
         if self._touched:
             self.flush_touched(datetime.now(UTC))
         self.project_delivery_facts()
+        if self._pending_audit:
+            for hook in self.db.audit_hooks:
+                hook(self, list(self._pending_audit))
         self.flush_audit()
         if self.channels and self.dialect == "postgresql":
             for channel in sorted(self.channels):

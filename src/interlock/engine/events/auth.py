@@ -50,7 +50,9 @@ def acting_as(identity: Identity, config: Config, source: InboundSource) -> Prin
     return identity.principal(user, config.roles, config.teams)
 
 
-def refuse(engine: Engine, *, host: str, endpoint: str, why: str) -> NoReturn:
+def refuse(
+    engine: Engine, *, host: str, endpoint: str, why: str, hint: str | None = None
+) -> NoReturn:
     """Answer 401 for a bad or missing signature; audit it once a minute per caller."""
     now = time.monotonic()
     with _lock:
@@ -76,6 +78,10 @@ def refuse(engine: Engine, *, host: str, endpoint: str, why: str) -> NoReturn:
     else:
         log.warning("signature refused (%s) from %s on %s; already audited", why, host, endpoint)
     raise Unauthenticated(
-        f"authentication failed: {why}; sign the raw body with HMAC-SHA256 using the secret "
-        "of a source under notifications.inbound (or send a bearer token)"
+        f"authentication failed: {why}; "
+        + (
+            hint
+            or "sign the raw body with HMAC-SHA256 using the secret "
+            "of a source under notifications.inbound (or send a bearer token)"
+        )
     )

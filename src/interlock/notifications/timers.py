@@ -1,0 +1,196 @@
+"""Reminders and escalations of waiting approval gates: timers in the database.
+
+A due timer fires in one transaction with the messages it writes (a guarded
+update moves it on), so a process killed at any point either wrote both or
+neither: a restart never sends a reminder twice, and a missed one is sent once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from interlock.domain.states import NodeState
+from interlock.engine.core import SYSTEM_ACTOR, Engine
+from interlock.errors import NotFound
+from interlock.notifications.content import Notice
+from interlock.notifications.freezes import ensure_freeze_timer, fire_freezes
+from interlock.notifications.gates import address_of, approval_notice, group_members
+from interlock.notifications.outbox import outbox_rows, routed
+from interlock.spec.model import Config
+from interlock.spec.notifications import Digest, EmailChannel
+from interlock.spec.windows import zone_of
+from interlock.storage.notifications import NotifyTimer
+from interlock.storage.tx import Tx
+
+DIGEST_NODE = 0  # the digest's timer belongs to no gate
+
+
+def next_digest(digest: Digest, after: datetime) -> datetime:
+    """The first ``digest.at`` (in its time zone) after ``after``."""
+    zone = zone_of(digest.timezone)
+    hour, minute = (int(x) for x in digest.at.split(":"))
+    day = after.astimezone(zone).date()
+    for offset in range(3):
+        local = datetime.combine(day + timedelta(days=offset), datetime.min.time(), zone)
+        candidate = local.replace(hour=hour, minute=minute).astimezone(UTC)
+        if candidate > after:
+            return candidate
+    raise AssertionError("unreachable: a day has the time")
+
+
+def ensure_digest(engine: Engine, digest: Digest | None) -> None:
+    """Start the digest's timer if the config asks for one and none runs (a read otherwise)."""
+    if digest is None:
+        return
+    with engine.db.read() as tx:
+        running = [t for t in tx.notify_timers_of(DIGEST_NODE) if t.kind == "digest"]
+    if running and not running[0].done:
+        return
+    due = next_digest(digest, engine.clock.now())
+
+    def work(tx: Tx) -> None:
+        if running:  # ended while no digest was configured: start it again
+            tx.restart_notify_timer(running[0].id, due)
+        else:
+            tx.add_notify_timer("digest", DIGEST_NODE, due)
+
+    engine.db.run(work)
+
+
+def fire_due(engine: Engine, seen: set[int] | None = None) -> int:
+    """Fire every due timer; the number that fired.
+
+    ``seen``: the config versions whose freezes this process has timed already.
+    """
+    if engine.configs is None:
+        return 0
+    try:
+        active = engine.configs.active()
+    except NotFound:
+        return 0
+    ensure_digest(engine, active.config.notifications.gates.digest)
+    if active.config.notifications.channels:
+        ensure_freeze_timer(engine, active.version, set() if seen is None else seen)
+    now = engine.clock.now()
+    with engine.db.read() as tx:
+        due = tx.due_notify_timers(now)
+    fired = 0
+    for timer in due:
+
+        def work(tx: Tx, timer: NotifyTimer = timer) -> bool:
+            return _fire(tx, engine, timer)
+
+        if engine.db.run(work):
+            fired += 1
+    return fired
+
+
+def _fire(tx: Tx, engine: Engine, timer: NotifyTimer) -> bool:
+    now = engine.clock.now()
+    node = tx.get_node(timer.node_id)
+    try:
+        config = engine.configs.active().config
+    except NotFound:
+        return False
+    settings = config.notifications
+    if timer.kind == "digest":
+        return _digest(tx, engine, timer, config)
+    if timer.kind == "freeze":
+        return fire_freezes(tx, engine, timer, config)
+    if node is None or node.state is not NodeState.WAITING:
+        tx.end_notify_timer(timer.id)  # the gate was decided: nothing more to say
+        return False
+    escalated: list[str] = []
+    if timer.kind == "remind":
+        every = settings.gates.remind
+        next_due = None
+        if every:
+            step = timedelta(seconds=every)
+            next_due = timer.due_at + step
+            while next_due <= now:  # missed while stopped: one reminder, not a burst
+                next_due += step
+        event, reason = "gate.reminder", f"reminder {timer.fired + 1}: the gate still waits"
+    else:
+        next_due = None
+        escalate = settings.gates.escalate
+        if escalate is None:
+            tx.end_notify_timer(timer.id)
+            return False
+        [(kind, group)] = escalate.to.items()
+        escalated = group_members(tx, engine, kind, group)
+        event, reason = "gate.escalated", f"escalated to {kind} {group}: the gate still waits"
+    if not tx.fire_notify_timer(timer, next_due=next_due):
+        return False  # another process fired it
+    notice = approval_notice(
+        tx,
+        engine,
+        node,
+        event,
+        at=now,
+        actor=SYSTEM_ACTOR,
+        base_url=settings.public_url,
+        reason=reason,
+        escalated_to=escalated,
+    )
+    if notice is not None:
+        tx.add_outbox(outbox_rows(tx, engine, config, notice))
+    return True
+
+
+def _digest(tx: Tx, engine: Engine, timer: NotifyTimer, config: Config) -> bool:
+    """Each person with an address gets the approval gates that wait on them, by mail."""
+    settings = config.notifications
+    now = engine.clock.now()
+    digest = settings.gates.digest
+    if digest is None:
+        tx.end_notify_timer(timer.id)
+        return False
+    if not tx.fire_notify_timer(timer, next_due=next_digest(digest, now)):
+        return False
+    waiting: dict[str, list[str]] = {}
+    for node in tx.waiting_nodes("approval", 500):
+        notice = approval_notice(
+            tx, engine, node, "gate.waiting", at=now, actor=SYSTEM_ACTOR, base_url=None
+        )
+        if notice is None or notice.release is None:
+            continue
+        since = node.started_at.isoformat(timespec="minutes") if node.started_at else "?"
+        link = (
+            f" {settings.public_url}/ui/releases/{notice.release['id']}"
+            if settings.public_url
+            else ""
+        )
+        line = (
+            f"release #{notice.release['id']} ({', '.join(notice.services())}) "
+            f"in {notice.environment}, waiting since {since}{link}"
+        )
+        for person in (notice.gate or {}).get("approvers", []):
+            waiting.setdefault(person, []).append(line)
+    probe = Notice(event="digest", at=now, actor=SYSTEM_ACTOR, base_url=settings.public_url)
+    rows = []
+    for name in routed(settings, config, probe):
+        if not isinstance(settings.channel(name), EmailChannel):
+            continue  # a digest is personal: mail only
+        for person, lines in sorted(waiting.items()):
+            address = address_of(tx, config, person)
+            if address is None:
+                continue
+            payload = Notice(
+                event="digest",
+                at=now,
+                actor=SYSTEM_ACTOR,
+                base_url=settings.public_url,
+                waiting=lines,
+            ).as_payload()
+            rows.append(
+                {
+                    "channel": name,
+                    "event": "digest",
+                    "recipient": address,
+                    "subject": f"digest:{person}",
+                    "payload": payload,
+                    "created_at": now,
+                }
+            )
+    tx.add_outbox(rows)
+    return True
