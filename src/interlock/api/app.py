@@ -35,6 +35,8 @@ ROUTERS = (
     "metrics",
     "events",
     "webhooks",
+    "abilities",
+    "plans",
 )
 
 

@@ -129,8 +129,10 @@ def _gate_text(node: Any, config: Any) -> str:
     return str(node.executor)
 
 
-def _estimates(services: list[str]) -> tuple[dict[str, dict[str, float]], str]:
-    """Median step durations from the server's history, if a server answers."""
+def _estimates(
+    services: list[str],
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], str]:
+    """Median step durations and gate waits from the server's history, if a server answers."""
     from interlock.cli.client import Client
     from interlock.errors import InterlockError
 
@@ -140,21 +142,12 @@ def _estimates(services: list[str]) -> tuple[dict[str, dict[str, float]], str]:
         # the first sentence: the URL and the reason, not the advice that follows (a URL
         # has colons, so cutting at the first ':' would leave just "http")
         reason = exc.detail.partition(". ")[0].rstrip(".")
-        return {}, f"no expected durations ({reason})"
-    return found["durations"], f"expected durations: medians of past runs ({found['runs']} steps)"
-
-
-def _critical_path(nodes: Any, durations: dict[str, float]) -> tuple[float, int]:
-    """Longest path through the graph by median duration, and how many steps had none."""
-    finish: dict[str, float] = {}
-    unknown = 0
-    for node in nodes:
-        took = durations.get(node.key)
-        if took is None and node.kind == "step":
-            unknown += 1
-        start = max((finish[k] for k in node.needs if k in finish), default=0.0)
-        finish[node.key] = start + (took or 0.0)
-    return max(finish.values(), default=0.0), unknown
+        return {}, {}, f"no expected durations ({reason})"
+    return (
+        found["durations"],
+        found.get("gates", {}),
+        f"expected durations: medians of past runs ({found['runs']} steps), gates included",
+    )
 
 
 @click.command()
@@ -178,8 +171,11 @@ def plan(
     fmt: str,
 ) -> None:
     """Print what a release of SERVICE@VERSION... would do: order, parallelism, gates."""
+    from datetime import UTC, datetime
+
     from interlock.domain.durations import format_duration
     from interlock.domain.names import parse_ref
+    from interlock.engine.estimates import estimate_plan
     from interlock.domain.plan import ReleaseItem
     from interlock.spec.loader import load_config
     from interlock.spec.planner import build_plan
@@ -194,36 +190,42 @@ def plan(
         until=until,
         start=start,
     )
-    durations, note = (
+    durations, gate_history, note = (
         _estimates([i.service for i in items])
         if estimate
-        else ({}, "expected durations: not asked (--no-estimate)")
+        else ({}, {}, "expected durations: not asked (--no-estimate)")
     )
+    expected = estimate_plan(release_plan, durations, gate_history, now=datetime.now(UTC))
+    by_env = {e.environment: e for e in expected.environments}
     if fmt == "json":
         data = release_plan.to_json()
         for env in data["environments"]:
             waves = _waves(release_plan.environment(env["name"]).nodes)
             for node in env["nodes"]:
                 node["wave"] = waves[node["key"]]
-            took, unknown = _critical_path(
-                release_plan.environment(env["name"]).nodes, durations.get(env["name"], {})
-            )
-            env["expected_seconds"] = took if durations else None
+            found = by_env[env["name"]]
+            env["expected_seconds"] = found.seconds if durations else None
+            env["gates_expected"] = [g.__dict__ for g in found.gates]
+        data["expected_total_seconds"] = expected.total_seconds if durations else None
         emit_json(data)
         return
     click.echo(
         f"release of {', '.join(refs)}: " + " → ".join(e.name for e in release_plan.environments)
     )
     click.echo(note)
+    if durations:
+        click.echo(f"expected total: {format_duration(expected.total_seconds)}")
     for env in release_plan.environments:
         waves = _waves(env.nodes)
-        took, unknown = _critical_path(env.nodes, durations.get(env.name, {}))
-        expected = ""
+        found = by_env[env.name]
+        gate_of = {g.key: g for g in found.gates}
+        took = ""
         if durations:
-            expected = f"  (expected {format_duration(took)}" + (
+            unknown = found.steps_without_history
+            took = f"  (expected {format_duration(found.seconds)}" + (
                 f", {unknown} steps never ran before)" if unknown else ")"
             )
-        click.echo(f"\n{env.index + 1}. {env.name}{expected}")
+        click.echo(f"\n{env.index + 1}. {env.name}{took}")
         for wave in sorted(set(waves.values())):
             group = [n for n in env.nodes if waves[n.key] == wave]
             label = "in parallel: " if len(group) > 1 else ""
@@ -235,6 +237,10 @@ def plan(
                     values.update(service=item.service, version=item.version)
                 if node.kind == "gate":
                     click.echo(f"      gate {node.name}: {_gate_text(node, loaded.config)}")
+                    gate = gate_of[node.key]
+                    if durations:
+                        wait = "unknown" if gate.seconds is None else format_duration(gate.seconds)
+                        click.echo(f"         expected wait {wait} ({gate.basis})")
                     continue
                 facts = [node.executor, f"timeout {format_duration(node.timeout)}"]
                 if node.retries:

@@ -1,6 +1,8 @@
 // Releases: the list, one release with its gates and deployments, a step's log.
 
+import { releaseActions } from "./actions.js";
 import { api, backoff, isAbort, poll, query, session, STOP } from "./api.js";
+import { abilities, can, canAnywhere } from "./can.js";
 import {
   code,
   empty,
@@ -29,6 +31,13 @@ const STEP_DONE = new Set(["succeeded", "failed", "skipped", "cancelled"]);
 export async function list(ctx) {
   ctx.title("Releases");
   ctx.heading("Releases");
+  const create = h("p", { class: "page-actions" });
+  ctx.main.append(create);
+  abilities(ctx.signal)
+    .then((allowed) => {
+      if (canAnywhere(allowed, "release.create")) create.append(h("a", { href: "/ui/releases/new", class: "button", id: "new-release" }, "New release"));
+    })
+    .catch(() => {}); // the list reports trouble with the server
   const state = ctx.query.get("state") || "";
   const service = ctx.query.get("service") || "";
   const cursor = ctx.query.get("cursor") || "";
@@ -145,6 +154,9 @@ export async function detail(ctx) {
   const say = (text, ok = true) => {
     notice.replaceChildren(h("div", { class: ["alert", ok ? "alert-ok" : "alert-error"], role: "status" }, text));
   };
+  const allowed = await abilities(ctx.signal);
+  const room = releaseActions(ctx, { refresh: () => refresh(), say, abilities: allowed });
+  const services = release.items.map((i) => i.service);
 
   const draw = (found) => {
     const before = release.state;
@@ -156,8 +168,11 @@ export async function detail(ctx) {
       summary(found),
       route(found),
       waiting(found),
-      deployments(found),
-      TERMINAL.has(found.state) ? null : cancelSection(),
+      deployments(found, (d, s) => room.resolveForm(found, d, s)),
+      room.section(found, Object.keys(allowed.environments)),
+      TERMINAL.has(found.state) || !can(allowed, "release.cancel", { environment: found.environment, services })
+        ? null
+        : cancelSection(),
     ]);
     if (before !== found.state) ctx.announce(`Release ${id} is now ${found.state.replaceAll("_", " ")}.`);
   };
@@ -493,14 +508,14 @@ function route(r) {
   );
 }
 
-function deployments(r) {
+function deployments(r, resolver) {
   const list = r.deployments || [];
   return h(
     "section",
     { class: "deployments", "aria-labelledby": "deployments-title" },
     h("h2", { id: "deployments-title" }, "Deployments"),
     list.length
-      ? list.map((d) => deployment(d))
+      ? list.map((d) => deployment(d, resolver))
       : empty(r.state === "scheduled" ? "Nothing has started yet: the release is scheduled." : "No deployment has started yet."),
   );
 }
@@ -511,7 +526,7 @@ function hasLog(s) {
   return s.kind === "step" || (s.attempts || []).some((a) => a.log_size > 0);
 }
 
-function deployment(d) {
+function deployment(d, resolver) {
   const services = Object.entries(d.services || {});
   const rows = d.steps.map((s) => {
     const name = `${d.environment}/${s.key}`;
@@ -526,9 +541,7 @@ function deployment(d) {
         "td",
         { class: "note" },
         s.error || "",
-        s.state === "needs_attention"
-          ? h("div", { class: "hint" }, "Needs a decision: ", code(`interlock resolve ${s.id} --retry|--skip|--fail|--rollback --reason "…"`))
-          : null,
+        s.state === "needs_attention" ? resolver(d, s) : null,
       ),
       h("td", {}, hasLog(s) ? h("a", { href: `/ui/steps/${s.id}/logs`, "aria-label": `Log of ${name}` }, "Log") : ""),
     );

@@ -1,0 +1,290 @@
+"""The release room in Debian's Chromium: acting from the browser, as permitted, accessibly."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.acceptance.axe import violations
+from tests.acceptance.test_web_ui import (  # noqa: F401  (fixtures used by name)
+    Person,
+    _sign_in,
+    _token,
+    browser,
+    expect,
+    people,
+)
+from tests.helpers import write_config
+
+pytestmark = pytest.mark.browser
+
+ROOM = """\
+version: 1
+teams: {payments: [carol]}
+roles: {release-managers: [alice, bob], oncall: [olga]}
+permissions:
+  - {team: payments, allow: [release.create, release.cancel], services: owned}
+  - {role: release-managers, allow: [approve]}
+  - {role: oncall, allow: [rollback, lock, incident.manage, runbook.run, runbook.sign]}
+  - {user: viv, allow: [read]}
+environments:
+  - name: staging
+  - name: production
+    gates:
+      before:
+        - approval: {rules: [{role: release-managers, count: 2}]}
+services:
+  api:
+    owner: payments
+    deploy:
+      - name: roll-out
+        run: echo "deploying {{ service }} {{ version }} to {{ environment }}"
+    rollback:
+      - name: roll-back
+        run: echo "rolling {{ service }} back to {{ version }} in {{ environment }}"
+runbooks:
+  restart:
+    description: Restart the API in one region
+    params: {region: {required: true, description: Which region}}
+    steps:
+      - {name: drain, run: "echo drained {{ params.region }}"}
+      - name: confirm
+        manual: {instructions: "Check the dashboards are green", role: oncall}
+"""
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+
+def _shot(page: Any, name: str) -> None:
+    """With INTERLOCK_SCREENSHOTS=1, keep the page as docs/web-ui.md shows it."""
+    if os.environ.get("INTERLOCK_SCREENSHOTS"):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _accessible(page: Any, name: str) -> None:
+    assert violations(page) == [], f"axe-core on the {name} page"
+    _shot(page, name)
+
+
+def _release_through(server: Any, carol: str, alice: str, bob: str, version: str) -> str:
+    made = server.cli(
+        "release", "create", f"api@{version}", "--reason", f"ship {version}", INTERLOCK_TOKEN=carol
+    )
+    assert made.returncode == 0, made.stderr
+    rid = made.stdout.strip()
+    for token in (alice, bob):
+        for _ in range(2):  # the gate may not be open yet: approve waits on it
+            done = server.cli("approve", rid, INTERLOCK_TOKEN=token)
+            if done.returncode == 0:
+                break
+        assert done.returncode == 0, done.stderr
+    assert server.cli("release", "watch", rid).returncode == 0
+    return rid
+
+
+def test_create_in_the_browser_two_sign_off_then_roll_back(project, server, people):
+    write_config(project, ROOM)
+    server.start()
+    carol, alice, bob, olga = (_token(server, n) for n in ("carol", "alice", "bob", "olga"))
+
+    # Carol creates a release in the browser: the plan and its duration come first.
+    page = _sign_in(people(), server, carol, "carol")
+    page.get_by_role("link", name="New release").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("New release")
+    page.get_by_label("Version").fill("1.0.0")
+    page.get_by_label("Reason").fill("PAY-1: first fee rules")
+    page.get_by_role("button", name="Show the plan").click()
+    plan = page.locator("#plan-result")
+    expect(plan).to_contain_text("Route: staging → production")
+    expect(page.locator("#plan-total")).to_have_text(re.compile(r"\d"))
+    expect(plan.locator('[data-plan-env="production"]')).to_contain_text(
+        "gate approval (approval): expected wait unknown, no approval given here before"
+    )
+    _accessible(page, "new-release")
+    page.get_by_role("button", name="Create the release").click()
+    expect(page).to_have_url(re.compile(r"/ui/releases/\d+$"))
+    rid = page.url.rsplit("/", 1)[1]
+    expect(page.locator("#release-reason")).to_have_text("PAY-1: first fee rules")
+    gate = page.locator('[data-gate="production/approval"]')
+    expect(gate).to_contain_text("2 from role release-managers")
+    # Carol may cancel her release, not roll it back: no rollback form for her.
+    expect(page.get_by_text("Cancel this release…")).to_be_visible()
+    expect(page.locator("[data-rollback]")).to_have_count(0)
+    _accessible(page, "release")
+
+    # Two people sign off in their own browsers; Carol's page follows to the end.
+    for token, name in ((alice, "alice"), (bob, "bob")):
+        other = _sign_in(people(), server, token, name)
+        other.goto(f"{server.url}/ui/releases/{rid}")
+        other.locator('[data-gate="production/approval"]').get_by_role(
+            "button", name="Approve"
+        ).click()
+        expect(other.locator(".notice")).to_contain_text("You approved production/approval")
+    expect(page.locator("h1 .state")).to_have_text("succeeded", timeout=30_000)
+
+    # A second version goes out; Olga (on call) rolls it back from the browser.
+    second = _release_through(server, carol, alice, bob, "1.1.0")
+    oncall = _sign_in(people(), server, olga, "olga")
+    oncall.goto(f"{server.url}/ui/releases/{second}")
+    expect(oncall.locator("h1 .state")).to_have_text("succeeded")
+    expect(oncall.get_by_text("Cancel this release…")).to_have_count(0)
+    rollback = oncall.locator('[data-rollback="production/api"]')
+    rollback.locator("summary").click()
+    rollback.get_by_label("Why roll back?").fill("fees double-charged")
+    rollback.get_by_role("button", name="Show what would run").click()
+    preview = rollback.locator(".dry-run")
+    expect(preview).to_contain_text("api goes from 1.1.0 back to 1.0.0 in production")
+    expect(preview).to_contain_text("$ echo \"rolling api back to 1.0.0 in production\"")
+    # Nothing happened yet: production still runs 1.1.0.
+    status = server.json("status")
+    assert any(e["version"] == "1.1.0" and e["environment"] == "production" for e in status)
+    _accessible(oncall, "rollback-dry-run")
+    rollback.get_by_role("button", name="Roll back now").click()
+    expect(oncall.locator(".notice")).to_contain_text("Rolling api back to 1.0.0 in production")
+    oncall.get_by_role("link", name=re.compile(r"^release \d+$")).click()
+    expect(oncall.locator("h1 .state")).to_have_text("succeeded", timeout=30_000)
+    oncall.get_by_role("link", name="Environments").click()
+    oncall.get_by_role("link", name="production").click()
+    expect(oncall.locator('[data-runs="api/production"]')).to_contain_text("1.0.0")
+    expect(oncall.locator("#history")).to_contain_text("rollback")
+    _accessible(oncall, "environment")
+
+
+def test_a_runbook_is_started_and_signed_with_its_output_shown(project, server, people):
+    write_config(project, ROOM)
+    server.start()
+    olga = _token(server, "olga")
+    page = _sign_in(people(), server, olga, "olga")
+    page.get_by_role("link", name="Runbooks").click()
+    book = page.locator('[data-runbook="restart"]')
+    expect(book).to_contain_text("confirm (manual, signed by oncall)")
+    _accessible(page, "runbooks")
+    book.get_by_text("Start restart…").click()
+    book.get_by_label("Environment").select_option("production")
+    book.get_by_role("button", name="Start the run").click()
+    expect(book.get_by_role("alert")).to_contain_text("region: this is needed")
+    book.get_by_label("region").fill("eu-west-1")
+    book.get_by_label("Why run it?").fill("pods stuck")
+    book.get_by_role("button", name="Start the run").click()
+    expect(page).to_have_url(re.compile(r"/ui/runbook-runs/\d+$"))
+    drain = page.locator('[data-step="drain"]')
+    expect(drain).to_contain_text("succeeded")
+    expect(drain.get_by_label("Output of drain")).to_contain_text("drained eu-west-1")
+    confirm = page.locator('[data-step="confirm"]')
+    expect(confirm).to_contain_text("Check the dashboards are green")
+    expect(confirm).to_contain_text("waiting")
+    _accessible(page, "runbook-run")
+    confirm.get_by_label("What you did and saw").fill("all green")
+    confirm.get_by_role("button", name="Sign off").click()
+    expect(page.locator(".notice")).to_contain_text("You signed off confirm")
+    expect(page.locator("h1 .state")).to_have_text("succeeded")
+    run_id = page.url.rsplit("/", 1)[1]
+    events = server.json("audit", "log")
+    assert any(
+        e["action"] == "step.signed_off" and e["actor"] == "olga" and e["reason"] == "all green"
+        for e in events
+    ), run_id
+
+
+def test_who_may_not_act_sees_no_button_and_the_api_refuses(project, server, people):
+    write_config(project, ROOM)
+    server.start()
+    carol, viv, olga = (_token(server, n) for n in ("carol", "viv", "olga"))
+    made = server.cli("release", "create", "api@2.0.0", "--reason", "r", INTERLOCK_TOKEN=carol)
+    rid = made.stdout.strip()
+
+    page = _sign_in(people(), server, viv, "viv")
+    expect(page.locator("tr[data-release]")).to_have_count(1)
+    expect(page.get_by_role("link", name="New release")).to_have_count(0)
+    page.goto(f"{server.url}/ui/releases/{rid}")
+    expect(page.locator("#release-reason")).to_have_text("r")
+    expect(page.locator('[data-gate="production/approval"]')).to_be_visible()
+    expect(page.get_by_text("Cancel this release…")).to_have_count(0)
+    expect(page.locator("section.actions")).to_have_count(0)
+    page.goto(f"{server.url}/ui/environments/production")
+    expect(page.locator("#lock-state")).to_contain_text("Open")
+    expect(page.get_by_role("button", name="Lock production")).to_have_count(0)
+    page.goto(f"{server.url}/ui/runbooks")
+    expect(page.locator('[data-runbook="restart"]')).to_be_visible()
+    expect(page.get_by_text("Start restart…")).to_have_count(0)
+
+    # Trying anyway, with her own token from her own page: 403 with the reason.
+    answer = page.evaluate(
+        """async (rid) => {
+            const call = (path, body) => fetch(`/api/v1${path}`, {
+                method: "POST",
+                headers: {
+                    Authorization: `Bearer ${sessionStorage.getItem("interlock.token")}`,
+                    "Content-Type": "application/json",
+                },
+                body: JSON.stringify(body),
+            }).then(async (r) => [r.status, (await r.json()).detail]);
+            return [
+                await call(`/releases/${rid}/cancel`, {reason: "mine now"}),
+                await call("/environments/production/lock", {reason: "mine now"}),
+                await call("/runbooks/restart/runs", {params: {region: "x"}}),
+            ];
+        }""",
+        rid,
+    )
+    assert [status for status, _ in answer] == [403, 403, 403]
+    assert "viv may not release.cancel" in answer[0][1]
+
+    # Who may lock sees the button, and locking shows at once.
+    oncall = _sign_in(people(), server, olga, "olga")
+    oncall.goto(f"{server.url}/ui/environments/production")
+    oncall.get_by_label("Why lock it?").fill("incident 42")
+    oncall.get_by_role("button", name="Lock production").click()
+    expect(oncall.locator("#lock-state")).to_contain_text("Locked by olga")
+    expect(oncall.get_by_role("button", name="Unlock production")).to_be_visible()
+
+
+def test_every_page_is_accessible(project, server, people):
+    """axe-core finds no serious or critical violation on any page, signed in or not."""
+    write_config(project, ROOM)
+    server.start()
+    admin = (project / ".interlock" / "admin.token").read_text().strip()
+    made = server.cli("release", "create", "api@3.0.0", "--reason", "a11y", "--until", "staging")
+    rid = made.stdout.strip()
+    assert server.cli("release", "watch", rid).returncode == 0
+    step = server.json("release", "show", rid)["deployments"][0]["steps"][0]["id"]
+    person = people()
+    person.page.goto(f"{server.url}/ui/signin")
+    expect(person.page.get_by_label("API token")).to_be_visible()
+    _accessible(person.page, "signin")
+    page = _sign_in(person, server, admin, "admin")
+    pages = {
+        "releases": "/ui/releases",
+        "release-done": f"/ui/releases/{rid}",
+        "log": f"/ui/steps/{step}/logs",
+        "waiting": "/ui/approvals",
+        "status": "/ui/status",
+        "incidents": "/ui/incidents",
+        "environments": "/ui/environments",
+        "service": "/ui/services/api",
+        "calendar": "/ui/calendar",
+        "calendar-week": "/ui/calendar?view=week",
+        "metrics": "/ui/metrics",
+        "audit": "/ui/audit",
+        "overrides": "/ui/overrides",
+    }
+    for name, path in pages.items():
+        page.goto(f"{server.url}{path}")
+        expect(page.locator("main .loading")).to_have_count(0)
+        expect(page.locator("h1")).to_be_visible()
+        _accessible(page, name)
+    # The metrics page draws its charts, and the calendar links its feed.
+    page.goto(f"{server.url}/ui/metrics")
+    expect(page.locator('[data-metric="deployment_frequency"] svg.chart')).to_be_visible()
+    page.goto(f"{server.url}/ui/calendar")
+    expect(page.locator("#ical-feed")).to_have_attribute("href", "/api/v1/calendar.ics")
+    # Every control is reachable by the keyboard: Tab from the top reaches the main nav.
+    page.goto(f"{server.url}/ui/releases")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.textContent")
+    assert focused
