@@ -141,7 +141,7 @@ def test_create_in_the_browser_two_sign_off_then_roll_back(project, server, peop
     expect(preview).to_contain_text("api goes from 1.1.0 back to 1.0.0 in production")
     expect(preview).to_contain_text("$ echo \"rolling api back to 1.0.0 in production\"")
     # Nothing happened yet: production still runs 1.1.0.
-    status = server.json("status")
+    status = server.json("status")["entries"]
     assert any(e["version"] == "1.1.0" and e["environment"] == "production" for e in status)
     _accessible(oncall, "rollback-dry-run")
     rollback.get_by_role("button", name="Roll back now").click()
