@@ -146,3 +146,38 @@ def test_a_plan_is_refused_as_creating_would_be(api):
     assert "services" in empty.text
     unknown = admin.post("/api/v1/plans", json={"services": ["nope@1"]})
     assert unknown.status_code in (404, 422)
+
+
+def test_changes_answer_a_waiting_page_as_soon_as_something_changes(api):
+    import threading
+    import time
+
+    viv = api.user("viv")
+    admin = api.admin()
+    head = viv.get("/api/v1/changes").json()["seq"]
+    assert head > 0  # creating users was audited
+
+    # Nothing changes: the long-poll answers after its wait, with the same number.
+    started = time.monotonic()
+    same = viv.get("/api/v1/changes", params={"since": head, "wait": 0.5}).json()
+    assert same == {"seq": head} and time.monotonic() - started >= 0.5
+
+    # A change while a page waits: the answer comes at once, past the number it had.
+    answers: list[dict[str, int]] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            viv.get("/api/v1/changes", params={"since": head, "wait": 30}).json()
+        )
+    )
+    started = time.monotonic()
+    waiting.start()
+    wait_for(lambda: api.state.change_watch._waiters, message="the page's long-poll to wait")
+    locked = admin.post("/api/v1/environments/staging/lock", json={"reason": "change"})
+    assert locked.status_code == 200
+    waiting.join(10)
+    assert answers and answers[0]["seq"] > head
+    assert time.monotonic() - started < 5
+
+    assert api.client(None).get("/api/v1/changes").status_code == 401
+    bad = viv.get("/api/v1/changes", params={"since": -1})
+    assert bad.status_code == 422 and "since" in bad.text

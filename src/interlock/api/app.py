@@ -37,6 +37,7 @@ ROUTERS = (
     "webhooks",
     "abilities",
     "plans",
+    "changes",
 )
 
 

@@ -128,6 +128,5 @@ export async function overrides(ctx) {
             ),
           )
         : empty("No overrides."),
-    15000,
   );
 }

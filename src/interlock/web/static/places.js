@@ -51,7 +51,7 @@ export async function environments(ctx) {
     });
     return table("Environments", ["Environment", "Lock", "Runs"], rows);
   };
-  await follow(ctx, box, load, draw, 15000);
+  await follow(ctx, box, load, draw);
 }
 
 export async function environment(ctx) {
@@ -133,7 +133,7 @@ export async function environment(ctx) {
     );
   };
   let reload = async () => draw(await load());
-  await follow(ctx, history, load, draw, 15000, { replace: false });
+  await follow(ctx, history, load, draw, true, { replace: false });
 }
 
 // ---- services -------------------------------------------------------------------
@@ -233,5 +233,5 @@ export async function service(ctx) {
     );
   };
   let reload = async () => draw(await load());
-  await follow(ctx, releases, load, draw, 15000, { replace: false });
+  await follow(ctx, releases, load, draw, true, { replace: false });
 }

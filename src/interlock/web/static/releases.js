@@ -3,6 +3,7 @@
 import { releaseActions } from "./actions.js";
 import { api, backoff, isAbort, poll, query, session, STOP } from "./api.js";
 import { abilities, can, canAnywhere } from "./can.js";
+import { onChange } from "./live.js";
 import {
   code,
   empty,
@@ -81,16 +82,14 @@ export async function list(ctx) {
   };
   await load();
   if (cursor) return; // the first page follows new releases; older pages stay as they are
-  const failed = (error) => {
-    problem.replaceChildren(errorBox(error, "Could not refresh the list"));
-    return 5000;
-  };
-  const turn = async () => {
-    await load();
-    problem.replaceChildren();
-    return 5000;
-  };
-  await poll(ctx.signal, turn, { failed, wait: 5000, whenVisible: true });
+  await onChange(ctx.signal, async () => {
+    try {
+      await load();
+      problem.replaceChildren();
+    } catch (error) {
+      if (!isAbort(error)) problem.replaceChildren(errorBox(error, "Could not refresh the list"));
+    }
+  });
 }
 
 function releaseTable(page, { state, service, cursor }) {

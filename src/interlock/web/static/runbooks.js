@@ -81,7 +81,6 @@ export async function list(ctx) {
             ),
           )
         : empty("No runs yet."),
-    10000,
   );
 }
 
@@ -165,5 +164,5 @@ export async function run(ctx) {
       ),
     ];
   };
-  await follow(ctx, box, load, draw, 2000);
+  await follow(ctx, box, load, draw);
 }

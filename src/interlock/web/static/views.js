@@ -12,7 +12,7 @@ export async function status(ctx) {
   ctx.main.append(h("p", { class: "lead" }, "Which version of every service runs in every environment, since when, and from which release."));
   const matrix = h("div", { id: "status-matrix" }, loading());
   ctx.main.append(matrix);
-  await follow(ctx, matrix, () => api("/status", { signal: ctx.signal }), drawStatus, 15000);
+  await follow(ctx, matrix, () => api("/status", { signal: ctx.signal }), drawStatus);
 }
 
 function drawStatus(data) {
@@ -161,7 +161,7 @@ export async function approvals(ctx) {
       if (!isAbort(error)) notice.append(errorBox(error));
     }
   };
-  await follow(ctx, list, load, draw, 10000);
+  await follow(ctx, list, load, draw);
 }
 
 // ---- audit -----------------------------------------------------------------------
@@ -349,7 +349,7 @@ export async function incidents(ctx) {
     ]);
     return { open, resolved: resolved.items, older: resolved.next_cursor !== null };
   };
-  await follow(ctx, box, load, drawIncidents, 15000);
+  await follow(ctx, box, load, drawIncidents);
 }
 
 function cause(i) {
