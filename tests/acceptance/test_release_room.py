@@ -1,4 +1,5 @@
 """The release room in Debian's Chromium: acting from the browser, as permitted, accessibly."""
+# ruff: noqa: F811  (the fixtures imported from test_web_ui are parameters here, by name)
 
 from __future__ import annotations
 
@@ -139,7 +140,7 @@ def test_create_in_the_browser_two_sign_off_then_roll_back(project, server, peop
     rollback.get_by_role("button", name="Show what would run").click()
     preview = rollback.locator(".dry-run")
     expect(preview).to_contain_text("api goes from 1.1.0 back to 1.0.0 in production")
-    expect(preview).to_contain_text("$ echo \"rolling api back to 1.0.0 in production\"")
+    expect(preview).to_contain_text('$ echo "rolling api back to 1.0.0 in production"')
     # Nothing happened yet: production still runs 1.1.0.
     status = server.json("status")["entries"]
     assert any(e["version"] == "1.1.0" and e["environment"] == "production" for e in status)
@@ -235,6 +236,25 @@ def test_who_may_not_act_sees_no_button_and_the_api_refuses(project, server, peo
     assert [status for status, _ in answer] == [403, 403, 403]
     assert "viv may not release.cancel" in answer[0][1]
 
+    # Her page stays open on production, holding one long-poll at a time.
+    page.goto(f"{server.url}/ui/environments/production")
+    expect(page.locator("#lock-state")).to_contain_text("Open")
+    open_polls: list[str] = []
+    most = [0]
+
+    def started(request: Any) -> None:
+        if "/api/v1/changes" in request.url:
+            open_polls.append(request.url)
+            most[0] = max(most[0], len(open_polls))
+
+    def ended(request: Any) -> None:
+        if request.url in open_polls:
+            open_polls.remove(request.url)
+
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", ended)
+
     # Who may lock sees the button, and locking shows at once.
     oncall = _sign_in(people(), server, olga, "olga")
     oncall.goto(f"{server.url}/ui/environments/production")
@@ -242,6 +262,10 @@ def test_who_may_not_act_sees_no_button_and_the_api_refuses(project, server, peo
     oncall.get_by_role("button", name="Lock production").click()
     expect(oncall.locator("#lock-state")).to_contain_text("Locked by olga")
     expect(oncall.get_by_role("button", name="Unlock production")).to_be_visible()
+    # Viv's open page learns of it through its one long-poll, without a reload.
+    expect(page.locator("#lock-state")).to_contain_text("Locked by olga")
+    expect(page.locator("#lock-state")).to_contain_text("incident 42")
+    assert most[0] == 1, "a page holds one long-poll at a time"
 
 
 def test_every_page_is_accessible(project, server, people):

@@ -175,8 +175,8 @@ def plan(
 
     from interlock.domain.durations import format_duration
     from interlock.domain.names import parse_ref
-    from interlock.engine.estimates import estimate_plan
     from interlock.domain.plan import ReleaseItem
+    from interlock.engine.estimates import estimate_plan
     from interlock.spec.loader import load_config
     from interlock.spec.planner import build_plan
 

@@ -233,9 +233,7 @@ def abilities(access: Access, who: Principal) -> dict[str, object]:
                 ]
                 for name in services
             },
-            "everywhere": [
-                a for a in PERSON_ACTIONS if access.covered(who, a, env.name) is None
-            ],
+            "everywhere": [a for a in PERSON_ACTIONS if access.covered(who, a, env.name) is None],
             "unscoped": [a for a in PERSON_ACTIONS if access.allows(who, a, environment=env.name)],
         }
     return {

@@ -82,9 +82,7 @@ def _window_wait(node: NodePlan, at: datetime) -> tuple[float | None, str]:
     return wait, f"opens at {opens.isoformat()}"
 
 
-def _gate(
-    node: NodePlan, history: Mapping[str, float], at: datetime
-) -> tuple[float | None, str]:
+def _gate(node: NodePlan, history: Mapping[str, float], at: datetime) -> tuple[float | None, str]:
     if node.executor == "window":
         return _window_wait(node, at)
     if node.executor == "soak":
