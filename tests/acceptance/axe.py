@@ -7,6 +7,7 @@ protocol, which the page's Content-Security-Policy does not govern.
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 from functools import cache
@@ -22,15 +23,18 @@ SERIOUS = ("serious", "critical")
 
 @cache
 def axe_source() -> str:
-    if not AXE.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed: axe-core cannot be installed")
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm ci in {WEB} failed:\n{done.stderr[-2000:]}")
+    # One installer at a time: test workers in parallel would each run `npm ci`.
+    with (WEB / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not AXE.exists():
+            npm = shutil.which("npm")
+            if npm is None:
+                pytest.skip("npm is not installed (scripts/ensure-services.sh installs it)")
+            done = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                pytest.fail(f"npm ci in {WEB} failed:\n{done.stderr[-2000:]}")
     return AXE.read_text()
 
 
