@@ -131,8 +131,9 @@ def _gate_text(node: Any, config: Any) -> str:
 
 def _estimates(
     services: list[str],
-) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], str]:
-    """Median step durations and gate waits from the server's history, if a server answers."""
+) -> tuple[dict[str, dict[str, float]] | None, dict[str, dict[str, float]], str]:
+    """Median step durations and gate waits from the server's history, if a server answers
+    (``None`` for the durations when none does)."""
     from interlock.cli.client import Client
     from interlock.errors import InterlockError
 
@@ -142,7 +143,7 @@ def _estimates(
         # the first sentence: the URL and the reason, not the advice that follows (a URL
         # has colons, so cutting at the first ':' would leave just "http")
         reason = exc.detail.partition(". ")[0].rstrip(".")
-        return {}, {}, f"no expected durations ({reason})"
+        return None, {}, f"no expected durations ({reason})"
     return (
         found["durations"],
         found.get("gates", {}),
@@ -193,9 +194,10 @@ def plan(
     durations, gate_history, note = (
         _estimates([i.service for i in items])
         if estimate
-        else ({}, {}, "expected durations: not asked (--no-estimate)")
+        else (None, {}, "expected durations: not asked (--no-estimate)")
     )
-    expected = estimate_plan(release_plan, durations, gate_history, now=datetime.now(UTC))
+    known = durations is not None
+    expected = estimate_plan(release_plan, durations or {}, gate_history, now=datetime.now(UTC))
     by_env = {e.environment: e for e in expected.environments}
     if fmt == "json":
         data = release_plan.to_json()
@@ -204,23 +206,23 @@ def plan(
             for node in env["nodes"]:
                 node["wave"] = waves[node["key"]]
             found = by_env[env["name"]]
-            env["expected_seconds"] = found.seconds if durations else None
-            env["gates_expected"] = [g.__dict__ for g in found.gates]
-        data["expected_total_seconds"] = expected.total_seconds if durations else None
+            env["expected_seconds"] = found.seconds if known else None
+            env["gates_expected"] = [g.__dict__ for g in found.gates] if known else None
+        data["expected_total_seconds"] = expected.total_seconds if known else None
         emit_json(data)
         return
     click.echo(
         f"release of {', '.join(refs)}: " + " → ".join(e.name for e in release_plan.environments)
     )
     click.echo(note)
-    if durations:
+    if known:
         click.echo(f"expected total: {format_duration(expected.total_seconds)}")
     for env in release_plan.environments:
         waves = _waves(env.nodes)
         found = by_env[env.name]
         gate_of = {g.key: g for g in found.gates}
         took = ""
-        if durations:
+        if known:
             unknown = found.steps_without_history
             took = f"  (expected {format_duration(found.seconds)}" + (
                 f", {unknown} steps never ran before)" if unknown else ")"
@@ -238,7 +240,7 @@ def plan(
                 if node.kind == "gate":
                     click.echo(f"      gate {node.name}: {_gate_text(node, loaded.config)}")
                     gate = gate_of[node.key]
-                    if durations:
+                    if known:
                         wait = "unknown" if gate.seconds is None else format_duration(gate.seconds)
                         click.echo(f"         expected wait {wait} ({gate.basis})")
                     continue
@@ -248,7 +250,7 @@ def plan(
                 facts.append("idempotent" if node.idempotent else "not idempotent")
                 if node.needs:
                     facts.append(f"after {', '.join(node.needs)}")
-                median = durations.get(env.name, {}).get(node.key)
+                median = (durations or {}).get(env.name, {}).get(node.key)
                 if median is not None:
                     facts.append(f"usually {format_duration(median)}")
                 click.echo(f"      {node.key}  ({'; '.join(facts)})")

@@ -157,7 +157,8 @@ export async function create(ctx) {
 }
 
 function seconds(value) {
-  return value === null || value === undefined ? "unknown" : duration(value) || "0s";
+  if (value === null || value === undefined) return "unknown";
+  return value === 0 ? "0s" : duration(value);
 }
 
 export function drawPlan(planned) {
@@ -201,7 +202,7 @@ export function drawPlan(planned) {
             );
           }),
         ),
-        found.steps_without_history ? h("p", { class: "small muted" }, `${found.steps_without_history} steps never ran before (counted as 0).`) : null,
+        found.steps_without_history ? h("p", { class: "small muted" }, `${found.steps_without_history} ${found.steps_without_history === 1 ? "step" : "steps"} never ran before (counted as 0).`) : null,
       );
     }),
     h("p", { class: "small" }, "The same plan from the command line: ", code(`interlock plan ${planned.items.map((i) => `${i.service}@${i.version}`).join(" ")}`)),
