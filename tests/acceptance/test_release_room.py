@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -312,3 +313,107 @@ def test_every_page_is_accessible(project, server, people):
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.textContent")
     assert focused
+
+
+ONCALL = """\
+version: 1
+roles: {oncall: [olga], auditors: [aud]}
+permissions:
+  - role: oncall
+    allow: [release.create, rollback, lock, incident.manage, freeze.override, runbook.run]
+  - {role: auditors, allow: [audit.read, read]}
+environments:
+  - name: dev
+    on_failure: pause
+  - name: production
+    gates:
+      before:
+        - window:
+            timezone: UTC
+            freeze: [{from: FROM, to: TO, reason: change freeze}]
+services:
+  api:
+    deploy:
+      - {name: roll-out, run: "test -f fixed-{{ version }}"}
+"""
+
+
+def test_on_call_resolves_breaks_glass_opens_incidents_and_blocks(project, server, people):
+    today = datetime.now(UTC).date()  # a freeze in force, ending within the windows' horizon
+    frozen = ONCALL.replace("FROM", str(today - timedelta(days=1)))
+    write_config(project, frozen.replace("TO", str(today + timedelta(days=30))))
+    server.start()
+    olga, aud = (_token(server, n) for n in ("olga", "aud"))
+    made = server.cli("release", "create", "api@1.0.0", "--reason", "r", INTERLOCK_TOKEN=olga)
+    assert made.returncode == 0, made.stderr
+    rid = made.stdout.strip()
+
+    # The step failed and dev pauses for a person: she fixes the cause, then retries.
+    page = _sign_in(people(), server, olga, "olga")
+    page.goto(f"{server.url}/ui/releases/{rid}")
+    step = page.locator('[data-step="dev/api/roll-out"]')
+    expect(step).to_contain_text("needs attention", timeout=30_000)
+    _accessible(page, "resolve")
+    (project / "fixed-1.0.0").touch()
+    step.get_by_label("Decision").select_option("retry")
+    step.get_by_label("Why?").fill("the flag file is back")
+    step.get_by_role("button", name="Resolve").click()
+    expect(page.locator(".notice")).to_contain_text("You resolved dev/api/roll-out: retry")
+
+    # Production is frozen: she breaks glass, and the release goes through.
+    gate = page.locator('[data-gate="production/window"]')
+    expect(gate).to_contain_text("change freeze", timeout=30_000)
+    glass = page.locator('[data-override="production"]')
+    glass.locator("summary").click()
+    glass.get_by_label("Why is this an emergency?").fill("payments down, hotfix")
+    glass.get_by_role("button", name="Override the window").click()
+    expect(page.locator(".notice")).to_contain_text("You overrode the window of production")
+    expect(page.locator("h1 .state")).to_have_text("succeeded", timeout=30_000)
+
+    # An auditor reviews the override; its author may not review her own.
+    page.get_by_role("link", name="Overrides").click()
+    expect(page.locator("main")).to_contain_text("Reviewing overrides needs audit.read")
+    auditor = _sign_in(people(), server, aud, "aud")
+    auditor.get_by_role("link", name="Overrides").click()
+    row = auditor.locator("tr[data-override]")
+    expect(row).to_contain_text("payments down, hotfix")
+    row.get_by_role("textbox", name="Review").fill("justified: outage INC-7")
+    row.get_by_role("button", name="Record the review").click()
+    expect(row).to_contain_text("aud: justified: outage INC-7")
+
+    # She opens an incident, linked to the deployment that caused it, and resolves it.
+    page.get_by_role("link", name="Incidents").click()
+    page.get_by_text("Open an incident…").click()
+    opening = page.locator("#open-incident")
+    opening.get_by_label("Environment", exact=True).select_option("production")
+    opening.get_by_label("Service", exact=True).select_option("api")
+    opening.get_by_label("What is wrong?").fill("error rate up")
+    opening.get_by_role("button", name="Open the incident").click()
+    expect(opening).to_contain_text(re.compile(r"Incident #1 opened, linked to deployment \d+"))
+    expect(page.locator("#incidents")).to_contain_text("error rate up")
+    _accessible(page, "incidents-act")
+    page.get_by_text("Resolve an incident…").click()
+    closing = page.locator("#resolve-incident")
+    closing.get_by_label("Incident #").fill("1")
+    closing.get_by_label("How was it resolved?").fill("hotfix holds")
+    closing.get_by_role("button", name="Resolve").click()
+    expect(closing).to_contain_text("Incident #1 resolved")
+    expect(page.locator("#open-title")).to_have_text("Open (0)")
+
+    # She blocks the version on the service's page, then allows it again.
+    digest = "sha256:" + "b" * 64
+    admin = {"INTERLOCK_TOKEN": (project / ".interlock" / "admin.token").read_text().strip()}
+    registered = server.cli("artifact", "register", "api", "1.1.0", "--digest", digest, **admin)
+    assert registered.returncode == 0, registered.stderr
+    page.goto(f"{server.url}/ui/services/api")
+    version = page.locator('tr[data-version="1.1.0"]')
+    version.get_by_text("Block 1.1.0…").click()
+    version.get_by_label("Why block it?").fill("corrupts the ledger")
+    version.get_by_role("button", name="Block this version").click()
+    expect(version).to_contain_text("blocked: corrupts the ledger")
+    assert server.json("artifact", "show", "api", "1.1.0")["blocked"] is True
+    version.get_by_text("Unblock 1.1.0…").click()
+    version.get_by_label("Why unblock it?").fill("false alarm")
+    version.get_by_role("button", name="Unblock").click()
+    expect(version.locator("td").nth(4)).to_have_text("no")
+    _accessible(page, "service-act")

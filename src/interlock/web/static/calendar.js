@@ -5,6 +5,7 @@ import { api, query } from "./api.js";
 import { code, h, loading, swap } from "./dom.js";
 
 const DAY = 86400000;
+const WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 function startOfDay(d) {
   return new Date(d.getFullYear(), d.getMonth(), d.getDate());
@@ -60,6 +61,11 @@ export async function calendar(ctx) {
         { class: ["day", outside ? "outside" : null, freezes.length ? "frozen" : null], "data-day": iso(day) },
         h("div", { class: "date" }, h("time", { datetime: iso(day) }, String(day.getDate()))),
         freezes.map((f) => h("div", { class: "freeze" }, `Freeze: ${f.reason}`, f.environments.length ? ` (${f.environments.join(", ")})` : "")),
+        (found.windows || []).flatMap((w) =>
+          w.allow
+            .filter((a) => a.days.includes(WEEKDAYS[day.getDay()]))
+            .map((a) => h("div", { class: "window" }, `${w.environment} open ${a.from}–${a.to}`)),
+        ),
         releases.map((r) =>
           h(
             "div",
@@ -93,13 +99,35 @@ export async function calendar(ctx) {
     ),
     found.problems.length ? h("ul", { class: "problems" }, found.problems.map((p) => h("li", {}, p))) : null,
     h(
+      "section",
+      { "aria-labelledby": "windows-title" },
+      h("h2", { id: "windows-title" }, "Deploy windows"),
+      (found.windows || []).length
+        ? h(
+            "ul",
+            { id: "windows" },
+            found.windows.map((w) =>
+              h(
+                "li",
+                { "data-window": w.environment },
+                h("strong", {}, w.environment),
+                ": ",
+                w.allow.length ? w.allow.map((a, i) => [i ? "; " : "", `${a.days.join(", ")} ${a.from}–${a.to}`]) : "any time outside freezes",
+                ` (${w.timezone})`,
+              ),
+            ),
+          )
+        : h("p", {}, "No environment has a window gate: deploys may start any time."),
+      h("p", { class: "small muted" }, "Each window is in its own time zone; the days above are in yours."),
+    ),
+    h(
       "p",
       { class: "small" },
       "Subscribe in a calendar application: ",
       h("a", { href: found.feed, id: "ical-feed" }, "iCalendar feed"),
       " (it needs a token: ",
       code(`${location.origin}${found.feed}?token=…`),
-      ", best a read-only user's). Deploy windows are the window gates of interlock.yaml; the closed times show here as freezes.",
+      ", best a read-only user's).",
     ),
   ]);
 }
