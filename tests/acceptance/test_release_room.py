@@ -303,6 +303,16 @@ def test_every_page_is_accessible(project, server, people):
         expect(page.locator("main .loading")).to_have_count(0)
         expect(page.locator("h1")).to_be_visible()
         _accessible(page, name)
+    # The release stopped after staging: promote the same artifacts to production.
+    page.goto(f"{server.url}/ui/releases/{rid}")
+    promote = page.locator("#promote")
+    expect(promote).to_contain_text("This release stopped after staging")
+    promote.get_by_label("Reason for the promotion").fill("a11y, on to production")
+    promote.get_by_role("button", name="Promote to production").click()
+    expect(page).not_to_have_url(f"{server.url}/ui/releases/{rid}")
+    expect(page.locator("#release-reason")).to_have_text("a11y, on to production")
+    expect(page.locator(".route")).not_to_contain_text("staging")
+    expect(page.locator('[data-gate="production/approval"]')).to_be_visible()
     # The metrics page draws its charts, and the calendar links its feed.
     page.goto(f"{server.url}/ui/metrics")
     expect(page.locator('[data-metric="deployment_frequency"] svg.chart')).to_be_visible()

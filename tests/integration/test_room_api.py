@@ -181,3 +181,31 @@ def test_changes_answer_a_waiting_page_as_soon_as_something_changes(api):
     assert api.client(None).get("/api/v1/changes").status_code == 401
     bad = viv.get("/api/v1/changes", params={"since": -1})
     assert bad.status_code == 422 and "since" in bad.text
+
+
+def test_a_stopping_server_answers_the_waiting_pages_at_once(api):
+    import threading
+    import time
+
+    from interlock.api.routers.changes import watch_of
+
+    viv = api.user("viv")
+    head = viv.get("/api/v1/changes").json()["seq"]
+    answers: list[dict[str, int]] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            viv.get("/api/v1/changes", params={"since": head, "wait": 30}).json()
+        )
+    )
+    started = time.monotonic()
+    waiting.start()
+    watch = watch_of(api.state)
+    wait_for(lambda: watch._waiters, message="the page's long-poll to wait")
+    loop = watch._loop
+    assert loop is not None
+    loop.call_soon_threadsafe(watch.close)  # what a stopping server does
+    waiting.join(10)
+    assert answers == [{"seq": head}] and time.monotonic() - started < 5
+    # Closed: the next call is answered at once too, and the commit hook is gone.
+    assert viv.get("/api/v1/changes", params={"since": head, "wait": 30}).json() == {"seq": head}
+    assert watch.changed not in api.engine.db._release_listeners
