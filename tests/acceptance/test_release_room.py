@@ -427,3 +427,23 @@ def test_on_call_resolves_breaks_glass_opens_incidents_and_blocks(project, serve
     version.get_by_role("button", name="Unblock").click()
     expect(version.locator("td").nth(4)).to_have_text("no")
     _accessible(page, "service-act")
+
+    # The calendar: the freeze on every day it holds, and a release scheduled in it.
+    at = (datetime.now(UTC) + timedelta(days=2)).replace(hour=10, minute=0, second=0)
+    later = server.cli(
+        "release",
+        "create",
+        "api@1.2.0",
+        "--reason",
+        "after the freeze",
+        "--at",
+        at.isoformat(),
+        INTERLOCK_TOKEN=olga,
+    )
+    assert later.returncode == 0, later.stderr
+    page.goto(f"{server.url}/ui/calendar?date={at.date()}")  # the month it falls in
+    day = page.locator(f'td[data-day="{at.date()}"]')  # (the browser's time zone is UTC here)
+    expect(day).to_contain_text("Freeze: change freeze (production)")
+    expect(day).to_contain_text("api@1.2.0")
+    expect(page.locator('[data-window="production"]')).to_contain_text("any time outside freezes")
+    _accessible(page, "calendar-frozen")

@@ -57,7 +57,8 @@ export function releaseActions(ctx, { refresh, say, abilities }) {
         return h("p", { class: "ok", role: "status" }, "Rollback started: ", h("a", { href: `/ui/releases/${done.release}` }, `release ${done.release}`), ".");
       },
     });
-    form.querySelector("textarea").addEventListener("input", () => {
+    form.addEventListener("input", () => {
+      // What was shown no longer matches what would be sent: show it again first.
       if (dryRun) {
         dryRun = null;
         form.querySelector(`#${id}-submit`).textContent = "Show what would run";
