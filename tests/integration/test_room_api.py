@@ -61,6 +61,7 @@ def test_abilities_say_what_each_person_may_do_and_the_api_agrees(api):
     ]
     assert sre["environments"]["staging"]["everywhere"] == []
     assert sre["services"]["api"] == []  # no rule of hers reaches every environment
+    assert sre["unscoped"] == []  # nor an action that names no environment
     locked = olga.post("/api/v1/environments/production/lock", json={"reason": "incident"})
     assert locked.status_code == 200, locked.text
     refused = olga.post("/api/v1/environments/staging/lock", json={"reason": "incident"})
@@ -76,6 +77,7 @@ def test_abilities_say_what_each_person_may_do_and_the_api_agrees(api):
 
     root = api.admin().get("/api/v1/users/me/abilities").json()
     assert root["admin"] and "audit.read" in root["server"]
+    assert "runbook.run" in root["unscoped"]
     assert api.client(None).get("/api/v1/users/me/abilities").status_code == 401
 
 

@@ -208,7 +208,9 @@ def abilities(access: Access, who: Principal) -> dict[str, object]:
     ``environments[E].services[S]``: actions on that service there;
     ``environments[E].everywhere``: actions on objects of no one service (a lock, an
     incident about no service); ``environments[E].unscoped``: actions that name no
-    service (start a runbook); ``server``: actions on the whole server.
+    service (start a runbook there); ``unscoped``: actions naming no environment and
+    no service; ``services[S]``: actions on that service in no one environment (block
+    a version); ``server``: actions on the whole server.
     """
     config = access._config()
     if config is None:
@@ -218,6 +220,7 @@ def abilities(access: Access, who: Principal) -> dict[str, object]:
             "roles": sorted(who.roles),
             "teams": sorted(who.teams),
             "server": [],
+            "unscoped": [],
             "services": {},
             "environments": {},
         }
@@ -242,6 +245,8 @@ def abilities(access: Access, who: Principal) -> dict[str, object]:
         "roles": sorted(who.roles),
         "teams": sorted(who.teams),
         "server": [a for a in sorted(SERVER_ACTIONS) if access.allows(who, a)],
+        # Actions naming neither an environment nor a service (a runbook run with none).
+        "unscoped": [a for a in PERSON_ACTIONS if access.allows(who, a)],
         # Actions on a service in no one environment (block or unblock a version).
         "services": {
             name: [a for a in PERSON_ACTIONS if access.allows(who, a, services=[name])]

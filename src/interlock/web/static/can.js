@@ -14,13 +14,15 @@ export async function abilities(signal) {
  * Whether the person may take `action`: on `services` in `environment`; with
  * `everywhere`, on an object of no one service there (a lock); with no services,
  * anything that names none (start a runbook); with no environment, on the services
- * in no one environment (block a version).
+ * in no one environment (block a version), or with no services either, what names
+ * neither (a runbook run in no environment).
  */
 export function can(found, action, { environment = null, services = [], everywhere = false } = {}) {
   if (!found) return false;
   if (found.admin) return true;
   if (environment === null) {
-    return services.length > 0 && services.every((s) => (found.services[s] || []).includes(action));
+    if (!services.length) return found.unscoped.includes(action);
+    return services.every((s) => (found.services[s] || []).includes(action));
   }
   const env = found.environments[environment];
   if (!env) return false;
