@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from datetime import UTC, datetime, timedelta
@@ -321,6 +322,19 @@ def test_every_page_is_accessible(project, server, people):
     expect(page.locator("#release-reason")).to_have_text("a11y, on to production")
     expect(page.locator(".route")).not_to_contain_text("staging")
     expect(page.locator('[data-gate="production/approval"]')).to_be_visible()
+    # The audit trail: filtered by action, and exported whole.
+    page.goto(f"{server.url}/ui/audit")
+    page.get_by_label("Action (e.g. release.created)").fill("release.created")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"/ui/audit\?action=release.created$"))
+    rows = page.locator("#audit-events tbody tr")
+    expect(rows).to_have_count(2)  # the release, and its promotion
+    page.get_by_role("button", name="Export the trail").click()
+    with page.expect_download() as download:
+        page.locator("#export-link").click()
+    exported = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
+    assert sum(e["action"] == "release.created" for e in exported) == 2
+    assert all(e["hash"] for e in exported)  # with its hashes: verifiable offline
     # The metrics page draws its charts, and the calendar links its feed.
     page.goto(f"{server.url}/ui/metrics")
     expect(page.locator('[data-metric="deployment_frequency"] svg.chart')).to_be_visible()
