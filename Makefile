@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-fast lint typecheck bench services clean
+.PHONY: run test test-fast lint typecheck bench services web-test-deps clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ run: $(VENV)/.installed
 
 services:
 	scripts/ensure-services.sh
+
+## axe-core for the browser tests, from tests/web/package.json and its lock (the
+## tests run this themselves when it is missing).
+web-test-deps:
+	cd tests/web && npm ci --no-audit --no-fund
 
 ## Every test, SQLite and PostgreSQL, starting PostgreSQL if it is down.
 test: $(VENV)/.installed-dev services

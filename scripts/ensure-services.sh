@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What the test suite needs besides Python packages: a running PostgreSQL, and
-# Debian's prometheus (metric gate tests) and chromium (web UI tests). Starts
+# Debian's prometheus (metric gate tests), chromium and npm (web UI tests). Starts
 # or installs what is missing; safe to run again.
 set -euo pipefail
 
@@ -22,6 +22,8 @@ fi
 missing=()
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+# npm installs axe-core for the web UI's accessibility tests (tests/web/package.json)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   sudo=""

@@ -82,3 +82,44 @@ def test_plan_without_a_server_says_which_url_and_why(project):
         "nothing is listening)\n" in planned.stdout
     ), planned.stdout
     assert "1. staging" in planned.stdout
+
+
+GATED = """\
+version: 1
+roles: {release-managers: [alice]}
+environments:
+  - name: staging
+    gates:
+      after:
+        - soak: {duration: 10m}
+  - name: production
+    gates:
+      before:
+        - approval: {rules: [{role: release-managers}]}
+services:
+  db: {deploy: [{name: migrate, run: "true"}]}
+"""
+
+
+def test_plan_counts_the_gates_in_each_environment_and_the_total(project, server):
+    write_config(project, GATED)
+    server.start()
+    planned = server.cli("plan", "db@1")
+    assert planned.returncode == 0, planned.stderr
+    text = planned.stdout
+    # No run yet: the soak still counts its ten minutes; the approval has no history.
+    assert "expected total: 10m" in text
+    assert "1. staging  (expected 10m, 1 steps never ran before)" in text
+    assert "expected wait 10m (the soak's duration)" in text
+    assert "expected wait unknown (no approval given here before)" in text
+    as_json = json.loads(server.cli("plan", "db@1", "--format", "json").stdout)
+    assert as_json["expected_total_seconds"] == 600
+    gates = as_json["environments"][1]["gates_expected"]
+    assert gates == [
+        {
+            "key": "gate/approval",
+            "type": "approval",
+            "seconds": None,
+            "basis": "no approval given here before",
+        }
+    ]

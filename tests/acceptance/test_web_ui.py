@@ -283,12 +283,14 @@ def test_text_stays_text_logs_follow_and_bad_tokens_sign_out(project, server, pe
     )
     expect(stranger.locator("#signed-in-as")).to_have_count(0)
 
-    # A token revoked while signed in: the next call returns to sign-in with the reason.
+    # A token revoked while signed in: the open page's next call (its long-poll hears of
+    # the revocation) returns to sign-in with the reason, and back to the page after.
     erin = _token(server, "erin")
     erin_page = _sign_in(people(), server, erin, "erin")
+    erin_page.get_by_role("link", name="Status").click()
+    expect(erin_page.locator("#status-matrix")).to_be_visible()
     token_id = server.json("token", "list", "--user", "erin")[0]["id"]
     assert server.cli("token", "revoke", str(token_id)).returncode == 0
-    erin_page.get_by_role("link", name="Status").click()
     expect(erin_page).to_have_url(re.compile(r"/ui/signin\?next=%2Fui%2Fstatus"))
     expect(erin_page.get_by_role("alert")).to_contain_text("You were signed out")
     expect(erin_page.get_by_role("alert")).to_contain_text("revoked")

@@ -154,6 +154,16 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/releases/{release_id}/logs"): cases(Case(READ_RELEASE)),
     ("GET", "/api/v1/releases/{release_id}/notes"): cases(Case(READ_RELEASE)),
     ("GET", "/api/v1/estimates"): cases(Case(signed_in(), path="/api/v1/estimates?service=api")),
+    # a plan is refused as creating the release would be
+    ("POST", "/api/v1/plans"): cases(
+        Case(
+            signed_in(viewer=403, other=403, approver=403, runner=403),
+            body={"services": ["api@2.0.0"], "until": "staging"},
+        )
+    ),
+    # what pages follow: a counter of changes, and what the caller may do
+    ("GET", "/api/v1/changes"): cases(Case(signed_in())),
+    ("GET", "/api/v1/users/me/abilities"): cases(Case(signed_in())),
     # -- approvals and break-glass
     ("POST", "/api/v1/releases/{release_id}/approvals"): cases(
         Case(

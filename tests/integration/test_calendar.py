@@ -206,3 +206,16 @@ def test_the_feed_needs_a_token_and_shows_only_readable_releases(setup, api_serv
         failed = [e for e in tx.list_audit(actions=["auth.failed"], limit=100)]
     assert failed and all("ilk_not-a-token" not in e.body for e in failed)
     assert plain.get("/api/v1/calendar.ics", params={"days": 0, "token": secret}).status_code == 422
+
+
+def test_the_calendar_json_gives_each_environments_deploy_windows(setup, api_server):
+    viewer = api_server.user("viewer")
+    found = viewer.get("/api/v1/calendar").json()
+    assert found["windows"] == [
+        {"environment": "staging", "timezone": "Europe/Berlin", "allow": []},
+        {
+            "environment": "production",
+            "timezone": "Europe/Berlin",
+            "allow": [{"days": ["mon", "tue", "wed", "thu"], "from": "09:00", "to": "16:00"}],
+        },
+    ]

@@ -37,6 +37,9 @@ ROUTERS = (
     "events",
     "webhooks",
     "notifications",
+    "abilities",
+    "plans",
+    "changes",
 )
 
 

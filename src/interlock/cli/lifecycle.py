@@ -12,6 +12,8 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from interlock.api.routers.changes import watch_of as changes_watch
+
 log = logging.getLogger("interlock")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -89,6 +91,7 @@ class ServerLifecycle:
             loop.add_signal_handler(signum, self.shutdown, signum)
         watch = app.state.interlock.watch
         self.shutdown.on_stop.append(watch.close)
+        self.shutdown.on_stop.append(changes_watch(app.state.interlock).close)
         if self.stop_serving is not None:
             self.shutdown.on_stop.append(self.stop_serving)
         try:

@@ -185,8 +185,11 @@ def _gate_text(node: Any, config: Any) -> str:
     return str(node.executor)
 
 
-def _estimates(services: list[str]) -> tuple[dict[str, dict[str, float]], str]:
-    """Median step durations from the server's history, if a server answers."""
+def _estimates(
+    services: list[str],
+) -> tuple[dict[str, dict[str, float]] | None, dict[str, dict[str, float]], str]:
+    """Median step durations and gate waits from the server's history, if a server answers
+    (``None`` for the durations when none does)."""
     from interlock.cli.client import Client
     from interlock.errors import InterlockError
 
@@ -196,21 +199,12 @@ def _estimates(services: list[str]) -> tuple[dict[str, dict[str, float]], str]:
         # the first sentence: the URL and the reason, not the advice that follows (a URL
         # has colons, so cutting at the first ':' would leave just "http")
         reason = exc.detail.partition(". ")[0].rstrip(".")
-        return {}, f"no expected durations ({reason})"
-    return found["durations"], f"expected durations: medians of past runs ({found['runs']} steps)"
-
-
-def _critical_path(nodes: Any, durations: dict[str, float]) -> tuple[float, int]:
-    """Longest path through the graph by median duration, and how many steps had none."""
-    finish: dict[str, float] = {}
-    unknown = 0
-    for node in nodes:
-        took = durations.get(node.key)
-        if took is None and node.kind == "step":
-            unknown += 1
-        start = max((finish[k] for k in node.needs if k in finish), default=0.0)
-        finish[node.key] = start + (took or 0.0)
-    return max(finish.values(), default=0.0), unknown
+        return None, {}, f"no expected durations ({reason})"
+    return (
+        found["durations"],
+        found.get("gates", {}),
+        f"expected durations: medians of past runs ({found['runs']} steps), gates included",
+    )
 
 
 @click.command()
@@ -234,9 +228,12 @@ def plan(
     fmt: str,
 ) -> None:
     """Print what a release of SERVICE@VERSION... would do: order, parallelism, gates."""
+    from datetime import UTC, datetime
+
     from interlock.domain.durations import format_duration
     from interlock.domain.names import parse_ref
     from interlock.domain.plan import ReleaseItem
+    from interlock.engine.estimates import estimate_plan
     from interlock.spec.loader import load_config
     from interlock.spec.planner import build_plan
 
@@ -250,36 +247,43 @@ def plan(
         until=until,
         start=start,
     )
-    durations, note = (
+    durations, gate_history, note = (
         _estimates([i.service for i in items])
         if estimate
-        else ({}, "expected durations: not asked (--no-estimate)")
+        else (None, {}, "expected durations: not asked (--no-estimate)")
     )
+    known = durations is not None
+    expected = estimate_plan(release_plan, durations or {}, gate_history, now=datetime.now(UTC))
+    by_env = {e.environment: e for e in expected.environments}
     if fmt == "json":
         data = release_plan.to_json()
         for env in data["environments"]:
             waves = _waves(release_plan.environment(env["name"]).nodes)
             for node in env["nodes"]:
                 node["wave"] = waves[node["key"]]
-            took, unknown = _critical_path(
-                release_plan.environment(env["name"]).nodes, durations.get(env["name"], {})
-            )
-            env["expected_seconds"] = took if durations else None
+            found = by_env[env["name"]]
+            env["expected_seconds"] = found.seconds if known else None
+            env["gates_expected"] = [g.__dict__ for g in found.gates] if known else None
+        data["expected_total_seconds"] = expected.total_seconds if known else None
         emit_json(data)
         return
     click.echo(
         f"release of {', '.join(refs)}: " + " → ".join(e.name for e in release_plan.environments)
     )
     click.echo(note)
+    if known:
+        click.echo(f"expected total: {format_duration(expected.total_seconds)}")
     for env in release_plan.environments:
         waves = _waves(env.nodes)
-        took, unknown = _critical_path(env.nodes, durations.get(env.name, {}))
-        expected = ""
-        if durations:
-            expected = f"  (expected {format_duration(took)}" + (
+        found = by_env[env.name]
+        gate_of = {g.key: g for g in found.gates}
+        took = ""
+        if known:
+            unknown = found.steps_without_history
+            took = f"  (expected {format_duration(found.seconds)}" + (
                 f", {unknown} steps never ran before)" if unknown else ")"
             )
-        click.echo(f"\n{env.index + 1}. {env.name}{expected}")
+        click.echo(f"\n{env.index + 1}. {env.name}{took}")
         for wave in sorted(set(waves.values())):
             group = [n for n in env.nodes if waves[n.key] == wave]
             label = "in parallel: " if len(group) > 1 else ""
@@ -293,6 +297,10 @@ def plan(
                 values.update({f"vars.{k}": v for k, v in planned_vars.items()})
                 if node.kind == "gate":
                     click.echo(f"      gate {node.name}: {_gate_text(node, loaded.config)}")
+                    gate = gate_of[node.key]
+                    if known:
+                        wait = "unknown" if gate.seconds is None else format_duration(gate.seconds)
+                        click.echo(f"         expected wait {wait} ({gate.basis})")
                     continue
                 facts = [node.executor, f"timeout {format_duration(node.timeout)}"]
                 origin = _origin(loaded.config, node.service, node.name)
@@ -303,7 +311,7 @@ def plan(
                 facts.append("idempotent" if node.idempotent else "not idempotent")
                 if node.needs:
                     facts.append(f"after {', '.join(node.needs)}")
-                median = durations.get(env.name, {}).get(node.key)
+                median = (durations or {}).get(env.name, {}).get(node.key)
                 if median is not None:
                     facts.append(f"usually {format_duration(median)}")
                 click.echo(f"      {node.key}  ({'; '.join(facts)})")

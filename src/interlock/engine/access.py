@@ -183,3 +183,74 @@ class Access:
 
     def readable_services(self, who: Principal) -> set[str] | None:
         return self.covered(who, "read", None)
+
+
+# What a person may do, as the web UI asks it to show only the buttons that work.
+PERSON_ACTIONS = (
+    "release.create",
+    "release.cancel",
+    "approve",
+    "rollback",
+    "freeze.override",
+    "lock",
+    "artifact.register",
+    "incident.manage",
+    "runbook.run",
+    "runbook.sign",
+    "metrics.read",
+)
+
+
+def abilities(access: Access, who: Principal) -> dict[str, object]:
+    """Every action ``who`` may take, per environment and service, by the same rules as
+    :meth:`Access.require` (so a button shown is a call that passes the check).
+
+    ``environments[E].services[S]``: actions on that service there;
+    ``environments[E].everywhere``: actions on objects of no one service (a lock, an
+    incident about no service); ``environments[E].unscoped``: actions that name no
+    service (start a runbook there); ``unscoped``: actions naming no environment and
+    no service; ``services[S]``: actions on that service in no one environment (block
+    a version); ``server``: actions on the whole server.
+    """
+    config = access._config()
+    if config is None:
+        return {
+            "user": who.name,
+            "admin": who.is_admin(),
+            "roles": sorted(who.roles),
+            "teams": sorted(who.teams),
+            "server": [],
+            "unscoped": [],
+            "services": {},
+            "environments": {},
+        }
+    services = sorted(config.services)
+    out: dict[str, object] = {}
+    for env in config.environments:
+        out[env.name] = {
+            "services": {
+                name: [
+                    a
+                    for a in PERSON_ACTIONS
+                    if access.allows(who, a, environment=env.name, services=[name])
+                ]
+                for name in services
+            },
+            "everywhere": [a for a in PERSON_ACTIONS if access.covered(who, a, env.name) is None],
+            "unscoped": [a for a in PERSON_ACTIONS if access.allows(who, a, environment=env.name)],
+        }
+    return {
+        "user": who.name,
+        "admin": who.is_admin(),
+        "roles": sorted(who.roles),
+        "teams": sorted(who.teams),
+        "server": [a for a in sorted(SERVER_ACTIONS) if access.allows(who, a)],
+        # Actions naming neither an environment nor a service (a runbook run with none).
+        "unscoped": [a for a in PERSON_ACTIONS if access.allows(who, a)],
+        # Actions on a service in no one environment (block or unblock a version).
+        "services": {
+            name: [a for a in PERSON_ACTIONS if access.allows(who, a, services=[name])]
+            for name in services
+        },
+        "environments": out,
+    }

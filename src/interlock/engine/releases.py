@@ -91,6 +91,36 @@ def create_release(
     return result
 
 
+def preview_release(
+    engine: Engine,
+    configs: Configs,
+    *,
+    items: Sequence[Item],
+    until: str | None = None,
+    start: str | None = None,
+) -> tuple[ReleasePlan, list[Item]]:
+    """What ``create_release`` would plan, with the artifacts it would pin; stores nothing.
+
+    Refuses what creating would refuse for the same reasons (a blocked version, an
+    unregistered artifact where the route requires one, a route that cannot start there).
+    """
+    active = configs.active()
+    draft = build_plan(
+        active.config,
+        [ReleaseItem(i.service, i.version, i.digest, i.commit) for i in items],
+        config_version=active.version,
+        base_dir=active.base_dir,
+        until=until,
+        start=start,
+    )
+    required = any(e.settings.require_artifacts for e in draft.environments)
+    with engine.db.read() as tx:
+        pinned = pin(tx, list(items), required=required)
+        if start is not None:
+            _check_promotion(tx, draft)
+    return draft, pinned
+
+
 def store_release(
     tx: Tx,
     plan: ReleasePlan,

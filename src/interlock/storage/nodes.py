@@ -465,6 +465,32 @@ class NodeQueries(QueryBase):
             if r.finished_at is not None
         ]
 
+    def recent_gate_waits(self, limit: int = 5000) -> list[tuple[str, str, str, float]]:
+        """(environment, gate key, gate type, seconds open) of recent gates that cleared."""
+        rows = self.conn.execute(
+            select(
+                deployments.c.environment,
+                nodes.c.key,
+                nodes.c.executor,
+                nodes.c.started_at,
+                nodes.c.finished_at,
+            )
+            .join(deployments, deployments.c.id == nodes.c.deployment_id)
+            .where(
+                nodes.c.kind == "gate",
+                nodes.c.state == NodeState.SUCCEEDED.value,
+                deployments.c.kind == "deploy",
+                nodes.c.started_at.is_not(None),
+                nodes.c.finished_at.is_not(None),
+            )
+            .order_by(nodes.c.id.desc())
+            .limit(limit)
+        )
+        return [
+            (r.environment, r.key, r.executor, (r.finished_at - r.started_at).total_seconds())
+            for r in rows
+        ]
+
     # -- attempts and logs -----------------------------------------------------
     def finish_attempt(
         self,

@@ -97,10 +97,32 @@ def diff(env_a: Line, env_b: Line, app: AppDep, who: PrincipalDep) -> dict[str, 
 
 @router.get("/calendar")
 def calendar(app: AppDep, who: PrincipalDep, days: DaysQuery = DEFAULT_DAYS) -> dict[str, Any]:
-    """Scheduled releases (that you may read) and freeze periods over the next ``days``."""
-    return _calendar_json(
+    """Scheduled releases (that you may read), deploy windows and freezes over ``days``."""
+    out = _calendar_json(
         release_calendar(app.engine, days=days, readable=app.access.readable_services(who))
     )
+    out["windows"] = _windows(app.configs.active().config)
+    return out
+
+
+def _windows(config: Any) -> list[dict[str, Any]]:
+    """Each environment's weekly deploy windows (local times in the window's zone)."""
+    found = []
+    for env in config.environments:
+        for gate in [*env.gates.before, *env.gates.after]:
+            if gate.window is None:
+                continue
+            found.append(
+                {
+                    "environment": env.name,
+                    "timezone": gate.window.timezone,
+                    "allow": [
+                        {"days": list(w.days), "from": w.start, "to": w.end}
+                        for w in gate.window.allow
+                    ],
+                }
+            )
+    return found
 
 
 def calendar_principal(

@@ -27,6 +27,7 @@ from interlock.domain.records import Item, Node
 from interlock.domain.states import ReleaseState
 from interlock.engine import views
 from interlock.engine.approval_views import open_gates
+from interlock.engine.estimates import gate_waits
 from interlock.engine.queue import queued_behind
 from interlock.engine.releases import cancel_release, create_release
 from interlock.engine.waits import release_waits
@@ -256,7 +257,7 @@ def estimates(
     who: PrincipalDep,
     service: Annotated[list[Line] | None, Query()] = None,
 ) -> dict[str, Any]:
-    """Median step durations per environment from past runs (for `interlock plan`)."""
+    """Median step durations and gate waits per environment from past runs (`interlock plan`)."""
     wanted = [s for s in service or [] if app.access.can_read(who, [s])]
     durations, runs = views.step_estimates(app.engine, wanted)
-    return {"durations": durations, "runs": runs}
+    return {"durations": durations, "runs": runs, "gates": gate_waits(app.engine)}

@@ -6,7 +6,13 @@
 
 import { api, everyItem, isAbort, onUnauthorized, query, resumeSso, session, signInOptions, signOut } from "./api.js";
 import { add, code, errorBox, h } from "./dom.js";
+import * as calendar from "./calendar.js";
+import * as create from "./create.js";
+import * as metrics from "./metrics.js";
+import * as ops from "./ops.js";
+import * as places from "./places.js";
 import * as releases from "./releases.js";
+import * as runbooks from "./runbooks.js";
 import * as views from "./views.js";
 
 const MESSAGE = "interlock.signin-message";
@@ -16,18 +22,32 @@ const NAV = [
   ["/ui/approvals", "Waiting on me"],
   ["/ui/status", "Status"],
   ["/ui/incidents", "Incidents"],
+  ["/ui/environments", "Environments"],
+  ["/ui/runbooks", "Runbooks"],
+  ["/ui/calendar", "Calendar"],
+  ["/ui/metrics", "Metrics"],
   ["/ui/audit", "Audit"],
+  ["/ui/overrides", "Overrides"],
 ];
 
 const ROUTES = [
   { path: /^\/ui\/signin$/, page: signIn, open: true },
   { path: /^\/ui\/releases$/, page: releases.list },
+  { path: /^\/ui\/releases\/new$/, page: create.create },
+  { path: /^\/ui\/environments$/, page: places.environments },
+  { path: /^\/ui\/environments\/([^/]{1,200})$/, page: places.environment },
+  { path: /^\/ui\/services\/([^/]{1,200})$/, page: places.service },
+  { path: /^\/ui\/runbooks$/, page: runbooks.list },
+  { path: /^\/ui\/runbook-runs\/(\d{1,18})$/, page: runbooks.run },
+  { path: /^\/ui\/calendar$/, page: calendar.calendar },
+  { path: /^\/ui\/metrics$/, page: metrics.metrics },
+  { path: /^\/ui\/overrides$/, page: ops.overrides },
   { path: /^\/ui\/releases\/(\d{1,18})$/, page: releases.detail },
   { path: /^\/ui\/steps\/(\d{1,18})\/logs$/, page: releases.log },
   { path: /^\/ui\/status$/, page: views.status },
   { path: /^\/ui\/approvals$/, page: views.approvals },
   { path: /^\/ui\/audit$/, page: views.audit },
-  { path: /^\/ui\/incidents$/, page: views.incidents },
+  { path: /^\/ui\/incidents$/, page: ops.incidents },
 ];
 
 let current = null;

@@ -1,6 +1,9 @@
 // Releases: the list, one release with its gates and deployments, a step's log.
 
+import { releaseActions } from "./actions.js";
 import { api, backoff, isAbort, poll, query, session, STOP } from "./api.js";
+import { abilities, can, canAnywhere } from "./can.js";
+import { onChange } from "./live.js";
 import {
   code,
   empty,
@@ -47,6 +50,13 @@ function tries(s) {
 export async function list(ctx) {
   ctx.title("Releases");
   ctx.heading("Releases");
+  const create = h("p", { class: "page-actions" });
+  ctx.main.append(create);
+  abilities(ctx.signal)
+    .then((allowed) => {
+      if (canAnywhere(allowed, "release.create")) create.append(h("a", { href: "/ui/releases/new", class: "button", id: "new-release" }, "New release"));
+    })
+    .catch(() => {}); // the list reports trouble with the server
   const state = ctx.query.get("state") || "";
   const service = ctx.query.get("service") || "";
   const cursor = ctx.query.get("cursor") || "";
@@ -90,16 +100,14 @@ export async function list(ctx) {
   };
   await load();
   if (cursor) return; // the first page follows new releases; older pages stay as they are
-  const failed = (error) => {
-    problem.replaceChildren(errorBox(error, "Could not refresh the list"));
-    return 5000;
-  };
-  const turn = async () => {
-    await load();
-    problem.replaceChildren();
-    return 5000;
-  };
-  await poll(ctx.signal, turn, { failed, wait: 5000, whenVisible: true });
+  await onChange(ctx.signal, async () => {
+    try {
+      await load();
+      problem.replaceChildren();
+    } catch (error) {
+      if (!isAbort(error)) problem.replaceChildren(errorBox(error, "Could not refresh the list"));
+    }
+  });
 }
 
 function releaseTable(page, { state, service, cursor }) {
@@ -163,6 +171,9 @@ export async function detail(ctx) {
   const say = (text, ok = true) => {
     notice.replaceChildren(h("div", { class: ["alert", ok ? "alert-ok" : "alert-error"], role: "status" }, text));
   };
+  const allowed = await abilities(ctx.signal);
+  const room = releaseActions(ctx, { refresh: () => refresh(), say, abilities: allowed });
+  const services = release.items.map((i) => i.service);
 
   const draw = (found) => {
     const before = release.state;
@@ -174,8 +185,11 @@ export async function detail(ctx) {
       summary(found),
       route(found),
       waiting(found),
-      deployments(found),
-      TERMINAL.has(found.state) ? null : cancelSection(),
+      deployments(found, (d, s) => room.resolveForm(found, d, s)),
+      room.section(found, Object.keys(allowed.environments)),
+      TERMINAL.has(found.state) || !can(allowed, "release.cancel", { environment: found.environment, services })
+        ? null
+        : cancelSection(),
     ]);
     if (before !== found.state) ctx.announce(`Release ${id} is now ${found.state.replaceAll("_", " ")}.`);
   };
@@ -553,14 +567,14 @@ function route(r) {
   );
 }
 
-function deployments(r) {
+function deployments(r, resolver) {
   const list = r.deployments || [];
   return h(
     "section",
     { class: "deployments", "aria-labelledby": "deployments-title" },
     h("h2", { id: "deployments-title" }, "Deployments"),
     list.length
-      ? list.map((d) => deployment(d))
+      ? list.map((d) => deployment(d, resolver))
       : empty(r.state === "scheduled" ? "Nothing has started yet: the release is scheduled." : "No deployment has started yet."),
   );
 }
@@ -571,7 +585,7 @@ function hasLog(s) {
   return s.kind === "step" || (s.attempts || []).some((a) => a.log_size > 0);
 }
 
-function deployment(d) {
+function deployment(d, resolver) {
   const services = Object.entries(d.services || {});
   const rows = d.steps.map((s) => {
     const name = `${d.environment}/${s.key}`;
@@ -586,9 +600,7 @@ function deployment(d) {
         "td",
         { class: "note" },
         s.error || "",
-        s.state === "needs_attention"
-          ? h("div", { class: "hint" }, "Needs a decision: ", code(`interlock resolve ${s.id} --retry|--skip|--fail|--rollback --reason "…"`))
-          : null,
+        s.state === "needs_attention" ? resolver(d, s) : null,
       ),
       h("td", {}, hasLog(s) ? h("a", { href: `/ui/steps/${s.id}/logs`, "aria-label": `Log of ${name}` }, "Log") : ""),
     );

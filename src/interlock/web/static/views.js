@@ -1,35 +1,8 @@
 // Status, Waiting on me, Audit, Incidents.
 
-import { api, everyItem, isAbort, poll, query, STOP } from "./api.js";
+import { api, everyItem, isAbort, query, session } from "./api.js";
+import { follow } from "./live.js";
 import { code, empty, errorBox, h, json, loading, slug, swap, table, took, when } from "./dom.js";
-
-/** Load, draw, and redraw every `every` ms while the page is open and the answer changes. */
-async function follow(ctx, container, load, draw, every) {
-  const problem = h("div", { class: "refresh-error" });
-  container.before(problem);
-  let last = "";
-  const turn = async () => {
-    const found = await load();
-    problem.replaceChildren();
-    const text = JSON.stringify(found);
-    if (text !== last) {
-      last = text;
-      swap(container, draw(found));
-    }
-    return every || STOP;
-  };
-  const failed = (error) => {
-    if (!last) {
-      // Nothing shown yet: say why in its place; a refusal will not change by retrying.
-      swap(container, errorBox(error));
-      if (error.status === 403 || error.status === 404) return STOP;
-    } else {
-      problem.replaceChildren(errorBox(error, "Could not refresh"));
-    }
-    return every || STOP;
-  };
-  await poll(ctx.signal, turn, { failed });
-}
 
 // ---- status -----------------------------------------------------------------
 
@@ -39,7 +12,7 @@ export async function status(ctx) {
   ctx.main.append(h("p", { class: "lead" }, "Which version of every service runs in every environment, since when, and from which release."));
   const matrix = h("div", { id: "status-matrix" }, loading());
   ctx.main.append(matrix);
-  await follow(ctx, matrix, () => api("/status", { signal: ctx.signal }), drawStatus, 15000);
+  await follow(ctx, matrix, () => api("/status", { signal: ctx.signal }), drawStatus);
 }
 
 function drawStatus(data) {
@@ -253,7 +226,7 @@ export async function approvals(ctx) {
       if (!isAbort(error)) notice.append(errorBox(error));
     }
   };
-  await follow(ctx, list, load, draw, 10000);
+  await follow(ctx, list, load, draw);
 }
 
 // ---- audit -----------------------------------------------------------------------
@@ -262,6 +235,7 @@ export async function audit(ctx) {
   ctx.title("Audit");
   ctx.heading("Audit trail");
   const cursor = ctx.query.get("cursor") || "";
+  const filters = Object.fromEntries(AUDIT_FILTERS.map(([name]) => [name, ctx.query.get(name) || ""]));
   ctx.main.append(
     h("p", { class: "lead" }, "Every action, newest first. Each event carries the hash of the one before it, so any change to the past breaks the chain."),
   );
@@ -288,10 +262,68 @@ export async function audit(ctx) {
     "Verify the chain",
   );
   ctx.main.append(h("section", { class: "verify", "aria-label": "Verify" }, button, result));
+  ctx.main.append(auditFilters(ctx, filters));
   const events = h("div", { id: "audit-events" }, loading());
   ctx.main.append(events);
-  const page = await api(`/audit${query({ newest_first: "true", limit: 50, cursor })}`, { signal: ctx.signal });
-  swap(events, drawAudit(page, cursor));
+  const page = await api(`/audit${query({ newest_first: "true", limit: 50, cursor, ...filters })}`, { signal: ctx.signal });
+  swap(events, drawAudit(page, cursor, filters));
+}
+
+const AUDIT_FILTERS = [
+  ["actor", "Who"],
+  ["action", "Action (e.g. release.created)"],
+  ["object_type", "Object type"],
+  ["object_id", "Object id"],
+];
+
+function auditFilters(ctx, filters) {
+  const exported = h("div", { id: "export-result", "aria-live": "polite" });
+  const exportButton = h(
+    "button",
+    {
+      type: "button",
+      id: "export",
+      onclick: async () => {
+        exported.replaceChildren(loading("Exporting…"));
+        try {
+          const response = await fetch("/api/v1/audit/export", {
+            headers: { Authorization: `Bearer ${session.token()}` },
+            cache: "no-store",
+            credentials: "omit",
+            signal: ctx.signal,
+          });
+          if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+          const blob = await response.blob();
+          const link = h("a", { download: "interlock-audit.jsonl", id: "export-link" }, "Download interlock-audit.jsonl");
+          link.setAttribute("href", URL.createObjectURL(blob));
+          exported.replaceChildren(h("p", { role: "status" }, `${blob.size} bytes, every event with its hashes (check it offline with `, code("interlock audit verify --file"), "). ", link));
+        } catch (error) {
+          if (isAbort(error)) return;
+          exported.replaceChildren(errorBox(error, "Could not export"));
+        }
+      },
+    },
+    "Export the trail",
+  );
+  const form = h(
+    "form",
+    {
+      class: "filters",
+      role: "search",
+      "aria-label": "Filter the audit trail",
+      onsubmit: (event) => {
+        event.preventDefault();
+        const found = Object.fromEntries([...form.querySelectorAll("input")].map((el) => [el.name, el.value.trim()]));
+        ctx.navigate(`/ui/audit${query(found)}`);
+      },
+    },
+    AUDIT_FILTERS.map(([name, label]) =>
+      h("div", { class: "field" }, h("label", { for: `audit-${name}` }, label), h("input", { id: `audit-${name}`, name, type: "text", value: filters[name] || "", spellcheck: "false" })),
+    ),
+    h("button", { type: "submit" }, "Filter"),
+    Object.values(filters).some(Boolean) ? h("a", { href: "/ui/audit", class: "clear" }, "Clear filters") : null,
+  );
+  return h("section", { class: "audit-tools", "aria-label": "Filter and export" }, form, exportButton, exported);
 }
 
 function against(found) {
@@ -336,7 +368,7 @@ function objectLink(type, id) {
   return text;
 }
 
-function drawAudit(page, cursor) {
+function drawAudit(page, cursor, filters) {
   if (!page.items.length) return empty(cursor ? "No older events." : "The audit trail is empty.");
   const rows = page.items.map((e) => {
     const details = { before: e.before, after: e.after, data: e.data };
@@ -357,8 +389,8 @@ function drawAudit(page, cursor) {
       h("td", {}, hasDetails ? h("details", {}, h("summary", {}, "Show"), json(details)) : ""),
     );
   });
-  const older = page.next_cursor ? h("a", { href: `/ui/audit${query({ cursor: page.next_cursor })}` }, "Older events →") : null;
-  const newest = cursor ? h("a", { href: "/ui/audit" }, "← Newest events") : null;
+  const older = page.next_cursor ? h("a", { href: `/ui/audit${query({ ...filters, cursor: page.next_cursor })}` }, "Older events →") : null;
+  const newest = cursor ? h("a", { href: `/ui/audit${query(filters)}` }, "← Newest events") : null;
   return [
     table("Audit events, newest first", ["#", "When", "Who", "Action", "Object", "Why", "Details"], rows, { class: "audit" }),
     newest || older ? h("nav", { class: "pager", "aria-label": "Pages" }, newest, older) : null,
@@ -382,7 +414,7 @@ export async function incidents(ctx) {
     ]);
     return { open, resolved: resolved.items, older: resolved.next_cursor !== null };
   };
-  await follow(ctx, box, load, drawIncidents, 15000);
+  await follow(ctx, box, load, drawIncidents);
 }
 
 function cause(i) {
