@@ -145,6 +145,10 @@ def test_a_waiting_gate_is_told_on_every_channel_with_what_people_need(world):
     facts = message["blocks"][1]["text"]["text"]
     assert "Services: api@1.4.2" in facts and "Environment: production" in facts
     assert "can approve: alice, bob" in facts and "Approved by: nobody yet" in facts
+    # The same account of the wait as the API's `waits` (engine/waits.py).
+    waits = dave.get(f"/api/v1/releases/{release_id}").json()["waits"]
+    [wait] = [w for w in waits if w["kind"] == "approval"]
+    assert f"Waits on: {wait['summary']}" in facts
     buttons = {e["action_id"]: e for e in message["blocks"][2]["elements"]}
     assert buttons["approve"]["value"] == f"{release_id}:production:approval"
     assert buttons["open"]["url"] == f"{world.api.url}/ui/releases/{release_id}"

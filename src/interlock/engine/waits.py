@@ -37,6 +37,7 @@ from interlock.domain.waits import (
     Wait,
     WindowWait,
 )
+from interlock.engine.access import Access
 from interlock.engine.approvals import gate_status, people_lookup
 from interlock.engine.core import Engine
 from interlock.engine.identity import Principal
@@ -100,6 +101,24 @@ def release_waits(engine: Engine, access: Any, view: ReleaseView) -> list[Wait]:
                     )
                 )
     return found
+
+
+def approval_wait(
+    tx: Tx, engine: Engine, release: Release, deployment: Deployment, node: Node, now: datetime
+) -> ApprovalWait:
+    """The wait of approval gate ``node`` inside ``tx``: what a message about it says
+    (the same record the API, the CLI and the web UI show)."""
+    return _approval(
+        tx,
+        engine,
+        Access(engine.configs),
+        people_lookup(tx, engine),
+        release,
+        [i.service for i in release.items],
+        deployment,
+        node,
+        now,
+    )
 
 
 def _queued(release: Release, deployment: Deployment, entries: list[dict[str, Any]]) -> list[Wait]:
@@ -282,7 +301,7 @@ def _approval(
     deployment: Deployment,
     node: Node,
     now: datetime,
-) -> Wait:
+) -> ApprovalWait:
     environment = deployment.environment or ""
     status, valid, _ = gate_status(tx, engine, node, environment, release, now, people)
 

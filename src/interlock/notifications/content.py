@@ -74,6 +74,8 @@ class Notice:
             out.append(f"What happened: {self.reason}")
         out.append(f"By: {self.actor}")
         if self.gate:
+            if self.gate.get("waits_on"):
+                out.append(f"Waits on: {self.gate['waits_on']}")
             for rule in self.gate.get("rules", []):
                 out.append(
                     f"Needs: {rule['rule']} ({rule['missing']} more); can approve: "

@@ -12,8 +12,9 @@ from typing import Any
 
 from interlock.audit.chain import canonical
 from interlock.domain.records import Node
-from interlock.engine.approvals import content_hash, gate_status, may_approve, members_lookup
+from interlock.engine.approvals import content_hash, members_lookup
 from interlock.engine.core import Engine
+from interlock.engine.waits import approval_wait
 from interlock.gates.approval import Slot
 from interlock.notifications.content import Notice, release_facts
 from interlock.spec.model import Config
@@ -54,16 +55,16 @@ def approval_notice(
         return None
     environment = deployment.environment or ""
     now = engine.clock.now()
-    status, valid, _ = gate_status(tx, engine, node, environment, release, now)
-    allowed = may_approve(tx, engine, environment, [i.service for i in release.items])
+    # The one account of the wait that the API, the CLI and the web UI show too.
+    wait = approval_wait(tx, engine, release, deployment, node, now)
     rules: list[dict[str, Any]] = [
         {
-            "rule": s.slot.describe(),
-            "missing": s.missing,
-            "eligible": [n for n in s.eligible if allowed(n)],
-            "given_by": list(s.given_by),
+            "rule": r.rule,
+            "missing": r.missing,
+            "eligible": list(r.can_clear),
+            "given_by": [g.by for g in r.given_by],
         }
-        for s in status
+        for r in wait.rules
     ]
     approvers = sorted({n for r in rules if r["missing"] for n in r["eligible"]})
     life = link_life(engine, node)
@@ -71,7 +72,8 @@ def approval_notice(
         "name": gate_name(node),
         "node": node.id,
         "rules": rules,
-        "approved_by": sorted({a.approver for a in valid}),
+        "approved_by": sorted({g.by for r in wait.rules for g in r.given_by}),
+        "waits_on": wait.summary,
         "approvers": approvers,
         "escalated_to": sorted(escalated_to or []),
         "expires_at": (now + timedelta(seconds=life)).isoformat(),
