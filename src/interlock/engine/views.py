@@ -214,9 +214,7 @@ def audit_events(
 
 def audit_verify(engine: Engine, checkpoints: Sequence[Checkpoint] = ()) -> Verification:
     with engine.db.read() as tx:
-        return verify_rows(
-            tx.stored_event_rows(), head=tx.audit_head(), checkpoints=checkpoints
-        )
+        return verify_rows(tx.stored_event_rows(), head=tx.audit_head(), checkpoints=checkpoints)
 
 
 def audit_checkpoint(engine: Engine) -> Checkpoint | None:

@@ -10,7 +10,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 
 from interlock.audit.chain import Checkpoint, EventRow, StoredEvent, event_body, link
 from interlock.domain.records import AuditEvent
-from interlock.storage.base import QueryBase
+from interlock.storage.base import Prepared, QueryBase
 from interlock.storage.changes import JsonValue
 from interlock.storage.schema import audit_events, audit_head
 from interlock.storage.types import Timestamp
@@ -34,6 +34,17 @@ AUDIT_GUESS_PAUSE = 16
 # Moves the head only if it is still where this process last left it.
 _MOVE_HEAD_FROM = _MOVE_HEAD.where(
     audit_head.c.seq == bindparam("w_seq"), audit_head.c.hash == bindparam("w_hash")
+)
+
+# What every commit runs (see base.Prepared).
+_MOVE_HEAD_FROM_RUN = Prepared(_MOVE_HEAD_FROM)
+_INSERT_EVENTS = Prepared(
+    audit_events.insert().values(
+        {
+            c.name: bindparam(c.name, type_=Timestamp() if c.name == "at" else c.type)
+            for c in audit_events.c
+        }
+    )
 )
 
 
@@ -86,7 +97,7 @@ class AuditQueries(QueryBase):
         if known is not None:
             rows, seq, prev = self._chained(*known)
             params = {"b_seq": seq, "b_hash": prev, "w_seq": known[0], "w_hash": known[1]}
-            moved = bool(self.conn.execute(_MOVE_HEAD_FROM, params).rowcount)
+            moved = bool(_MOVE_HEAD_FROM_RUN.run(self.conn, params).rowcount)
             if not moved:
                 db.audit_head_pause = AUDIT_GUESS_PAUSE
         if not moved:
@@ -97,7 +108,7 @@ class AuditQueries(QueryBase):
                 self.conn.execute(audit_head.insert().values(id=1, seq=seq, hash=prev))
             else:
                 self.conn.execute(_MOVE_HEAD, {"b_seq": seq, "b_hash": prev})
-        self.conn.execute(audit_events.insert(), rows)
+        _INSERT_EVENTS.run_many(self.conn, rows)
         db.audit_head_seen = (seq, prev)
         self._pending_audit = []
 
@@ -177,9 +188,7 @@ class AuditQueries(QueryBase):
             query = query.where(audit_events.c.seq.between(*seqs))
         return [AuditEvent(**r._mapping) for r in self.conn.execute(query)]
 
-    def stored_event_rows(
-        self, batch: int = 20_000, *, after: int = 0
-    ) -> Iterator[EventRow]:
+    def stored_event_rows(self, batch: int = 20_000, *, after: int = 0) -> Iterator[EventRow]:
         """Every event (after ``after``) in sequence order as plain tuples, to verify.
 
         The fields of :class:`StoredEvent` in its order, ``at`` as stored. Read

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select, update
 
 from interlock.domain.records import Item, Release
 from interlock.domain.states import ReleaseState
-from interlock.storage.base import QueryBase, found, guarded_update, update_params
+from interlock.storage.base import Prepared, QueryBase, found, guarded_update, update_params
 from interlock.storage.changes import ReleaseChanges
 from interlock.storage.schema import release_items, release_plans, releases
 from interlock.storage.types import Timestamp
@@ -50,6 +50,9 @@ def _release(row: Any, items: Iterable[Item]) -> Release:
     data["route"] = tuple(data["route"])
     data["plan"] = data.get("plan") or {}
     return Release(**data, items=tuple(items))
+
+
+_TOUCH_RUN = Prepared(_TOUCH)  # once per release and commit (see base.Prepared)
 
 
 class ReleaseQueries(QueryBase):
@@ -196,7 +199,7 @@ class ReleaseQueries(QueryBase):
 
     def flush_touched(self, at: datetime) -> None:
         for release_id in sorted(self._touched):
-            self.conn.execute(_TOUCH, {"w_id": release_id, "b_now": at})
+            _TOUCH_RUN.run(self.conn, {"w_id": release_id, "b_now": at})
         self.changed_releases = frozenset(self._touched)
         self._touched = set()
 
