@@ -53,6 +53,18 @@ def _release(row: Any, items: Iterable[Item]) -> Release:
 
 
 _TOUCH_RUN = Prepared(_TOUCH)  # once per release and commit (see base.Prepared)
+# The same for 1..4 releases in one statement (``id IN (...)``), prepared once each.
+_TOUCH_SOME = [
+    Prepared(
+        update(releases)
+        .where(releases.c.id.in_([bindparam(f"w_{i}") for i in range(count)]))
+        .values(
+            updated_at=bindparam("b_now", type_=Timestamp()),
+            revision=releases.c.revision + 1,
+        )
+    )
+    for count in range(1, 5)
+]
 
 
 class ReleaseQueries(QueryBase):
@@ -198,7 +210,15 @@ class ReleaseQueries(QueryBase):
         self._touched.add(release_id)
 
     def flush_touched(self, at: datetime) -> None:
-        for release_id in sorted(self._touched):
+        touched = sorted(self._touched)
+        if len(touched) > 1 and not self.for_update() and len(touched) <= len(_TOUCH_SOME):
+            # SQLite (one writer, no row locks to order): one statement for all of them,
+            # as when a step of one release ends and the same commit claims another's.
+            params: dict[str, object] = {f"w_{i}": r for i, r in enumerate(touched)}
+            params["b_now"] = at
+            _TOUCH_SOME[len(touched) - 1].run(self.conn, params)
+            touched = []
+        for release_id in touched:
             _TOUCH_RUN.run(self.conn, {"w_id": release_id, "b_now": at})
         self.changed_releases = frozenset(self._touched)
         self._touched = set()
