@@ -45,13 +45,20 @@ _TOUCH = (
 
 
 def _release(row: Any, items: Iterable[Item]) -> Release:
-    data = dict(row._mapping)
+    return _release_from(dict(row._mapping), items)
+
+
+def _release_from(data: dict[str, Any], items: Iterable[Item]) -> Release:
     data["state"] = ReleaseState(data["state"])
     data["route"] = tuple(data["route"])
     data["plan"] = data.get("plan") or {}
     return Release(**data, items=tuple(items))
 
 
+# Read whenever a deployment starts or ends (see base.Prepared).
+_GET_RUN = {k: Prepared(v) for k, v in _GET.items()}
+_GET_LOCKED_RUN = {k: Prepared(v) for k, v in _GET_LOCKED.items()}
+_ITEMS_OF_ONE_RUN = Prepared(_ITEMS_OF_ONE)
 _TOUCH_RUN = Prepared(_TOUCH)  # once per release and commit (see base.Prepared)
 # The same for 1..4 releases in one statement (``id IN (...)``), prepared once each.
 _TOUCH_SOME = [
@@ -134,15 +141,17 @@ class ReleaseQueries(QueryBase):
         self, release_id: int, *, lock: bool = False, plan: bool = True
     ) -> Release | None:
         """One release with its items; ``plan=False`` leaves its (large) plan out as ``{}``."""
-        query = (_GET_LOCKED if lock and self.for_update() else _GET)[plan]
-        row = self.conn.execute(query, {"id": release_id}).first()
+        query = (_GET_LOCKED_RUN if lock and self.for_update() else _GET_RUN)[plan]
+        row = query.run(self.conn, {"id": release_id}).first()
         if row is None:
             return None
+        found = _ITEMS_OF_ONE_RUN.run(self.conn, {"id": release_id})
+        at = {name: found.keys.index(name) for name in ("service", "version", "digest")}
+        sha = found.keys.index("commit_sha")
         items = [
-            Item(r.service, r.version, r.digest, r.commit_sha)
-            for r in self.conn.execute(_ITEMS_OF_ONE, {"id": release_id})
+            Item(r[at["service"]], r[at["version"]], r[at["digest"]], r[sha]) for r in found.rows
         ]
-        return _release(row, items)
+        return _release_from(row, items)
 
     def require_release(self, release_id: int, *, lock: bool = False, plan: bool = True) -> Release:
         """:meth:`get_release` of a release assumed to exist; :class:`NotFound` if it does not."""
