@@ -233,9 +233,11 @@ class Database:
             with self.transaction() as tx:
                 for slot in batch:
                     slot.result = slot.work(tx)
-        except Exception:
+        except BaseException as exc:  # nothing of the group committed: each runs alone
             for slot in batch:
                 slot.alone = True
+            if not isinstance(exc, Exception):
+                raise
         finally:
             for slot in batch:
                 slot.done = True
