@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from interlock.audit.chain import verify
+from interlock.audit.chain import verify, verify_rows
 from interlock.storage.db import Database
 from tests.contract.conftest import NOW, in_threads
 
@@ -59,3 +59,22 @@ def test_an_event_of_a_rolled_back_transaction_leaves_no_trace(db: Database) -> 
         events = tx.list_audit()
         assert [(e.seq, e.object_id) for e in events] == [(1, "2")]
         assert verify(tx.stored_events(), head=tx.audit_head()).ok
+
+
+def test_the_rows_verify_streams_are_the_stored_events(db: Database) -> None:
+    """`audit verify` reads plain rows in batches: the same events, in order, ``at`` as stored."""
+    for n in range(7):
+        with db.transaction() as tx:
+            tx.audit(at=NOW, actor="ann", action="contract.kept", object_type="c", object_id=n)
+    with db.read() as tx:
+        events = list(tx.stored_events())
+        rows = list(tx.stored_event_rows(batch=3))
+        after = list(tx.stored_event_rows(batch=2, after=4))
+        result = verify_rows(tx.stored_event_rows(batch=3), head=tx.audit_head())
+    assert [
+        (e.seq, e.at, e.actor, e.action, e.object_type, e.object_id, e.body, e.prev_hash, e.hash)
+        for e in events
+    ] == [tuple(r) for r in rows]
+    assert [r[0] for r in after] == [5, 6, 7]
+    assert result.ok and result.count == 7 and result.head is not None
+    assert result.head.hash == events[-1].hash

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
 
-from interlock.audit.chain import Checkpoint, Verification, verify
+from interlock.audit.chain import Checkpoint, Verification, verify_rows
 from interlock.domain.records import (
     Attempt,
     AuditEvent,
@@ -223,7 +223,7 @@ def audit_events(
 
 def audit_verify(engine: Engine, checkpoints: Sequence[Checkpoint] = ()) -> Verification:
     with engine.db.read() as tx:
-        return verify(tx.stored_events(), head=tx.audit_head(), checkpoints=checkpoints)
+        return verify_rows(tx.stored_event_rows(), head=tx.audit_head(), checkpoints=checkpoints)
 
 
 def audit_checkpoint(engine: Engine) -> Checkpoint | None:

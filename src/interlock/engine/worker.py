@@ -227,7 +227,7 @@ class WorkerPool:
         deadline = time.monotonic() + engine.settings.lease_ttl
         while True:
             try:
-                return engine.db.run(work)
+                return engine.db.run_grouped(work)  # one commit for concurrent completions
             except Exception:
                 if time.monotonic() > deadline:
                     log.exception(

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
 
-from interlock.audit.chain import Checkpoint, StoredEvent, event_body, link
+from interlock.audit.chain import Checkpoint, EventRow, StoredEvent, event_body, link
 from interlock.domain.records import AuditEvent
-from interlock.storage.base import QueryBase
+from interlock.storage.base import Prepared, QueryBase
 from interlock.storage.changes import JsonValue
 from interlock.storage.schema import audit_events, audit_head
 from interlock.storage.types import Timestamp
@@ -23,11 +23,28 @@ _MOVE_HEAD = (
     .where(audit_head.c.id == 1)
     .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
 )
+_STORED_COLUMNS = (
+    "seq, at, actor, action, object_type, object_id, body, prev_hash, hash"
+    " FROM audit_events WHERE seq > {} ORDER BY seq LIMIT {}"
+)
+_STORED_ROWS_SQLITE = "SELECT " + _STORED_COLUMNS.format("?", "?")
+_STORED_ROWS_PG = "SELECT " + _STORED_COLUMNS.format("%s", "%s")
 # After the remembered head turned out stale, this many transactions read it instead.
 AUDIT_GUESS_PAUSE = 16
 # Moves the head only if it is still where this process last left it.
 _MOVE_HEAD_FROM = _MOVE_HEAD.where(
     audit_head.c.seq == bindparam("w_seq"), audit_head.c.hash == bindparam("w_hash")
+)
+
+# What every commit runs (see base.Prepared).
+_MOVE_HEAD_FROM_RUN = Prepared(_MOVE_HEAD_FROM)
+_INSERT_EVENTS = Prepared(
+    audit_events.insert().values(
+        {
+            c.name: bindparam(c.name, type_=Timestamp() if c.name == "at" else c.type)
+            for c in audit_events.c
+        }
+    )
 )
 
 
@@ -80,7 +97,7 @@ class AuditQueries(QueryBase):
         if known is not None:
             rows, seq, prev = self._chained(*known)
             params = {"b_seq": seq, "b_hash": prev, "w_seq": known[0], "w_hash": known[1]}
-            moved = bool(self.conn.execute(_MOVE_HEAD_FROM, params).rowcount)
+            moved = bool(_MOVE_HEAD_FROM_RUN.run(self.conn, params).rowcount)
             if not moved:
                 db.audit_head_pause = AUDIT_GUESS_PAUSE
         if not moved:
@@ -91,7 +108,7 @@ class AuditQueries(QueryBase):
                 self.conn.execute(audit_head.insert().values(id=1, seq=seq, hash=prev))
             else:
                 self.conn.execute(_MOVE_HEAD, {"b_seq": seq, "b_hash": prev})
-        self.conn.execute(audit_events.insert(), rows)
+        _INSERT_EVENTS.run_many(self.conn, rows)
         db.audit_head_seen = (seq, prev)
         self._pending_audit = []
 
@@ -170,6 +187,28 @@ class AuditQueries(QueryBase):
         if seqs is not None:
             query = query.where(audit_events.c.seq.between(*seqs))
         return [AuditEvent(**r._mapping) for r in self.conn.execute(query)]
+
+    def stored_event_rows(self, batch: int = 20_000, *, after: int = 0) -> Iterator[EventRow]:
+        """Every event (after ``after``) in sequence order as plain tuples, to verify.
+
+        The fields of :class:`StoredEvent` in its order, ``at`` as stored. Read
+        in batches by sequence number through the driver's own cursor (in this
+        transaction's snapshot): verifying a million events then costs the
+        driver's row fetch, not an object per row.
+        """
+        sql = _STORED_ROWS_PG if self.dialect == "postgresql" else _STORED_ROWS_SQLITE
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        last = after
+        try:
+            while True:
+                cursor.execute(sql, (last, batch))
+                rows: list[EventRow] = list(cursor.fetchall())
+                if not rows:
+                    return
+                yield from rows
+                last = rows[-1][0]
+        finally:
+            cursor.close()
 
     def stored_events(self, batch: int = 5000, *, after: int = 0) -> Iterator[StoredEvent]:
         """Every event (after ``after``) in sequence order, raw (``at`` as stored), to verify."""

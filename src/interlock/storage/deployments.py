@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select, text
 
 from interlock.domain.records import Deployment
 from interlock.domain.states import DeploymentState
-from interlock.storage.base import QueryBase, found, guarded_update, update_params
+from interlock.storage.base import Prepared, QueryBase, found, guarded_update, update_params
 from interlock.storage.changes import DeploymentChanges, DeploymentExtras
 from interlock.storage.schema import deployments, release_items
 
@@ -23,6 +23,8 @@ ACTIVE = (
 
 _GET = select(deployments).where(deployments.c.id == bindparam("id"))
 _GET_LOCKED = _GET.with_for_update()
+_GET_RUN = Prepared(_GET)  # every step reads its deployment (see base.Prepared)
+_GET_LOCKED_RUN = Prepared(_GET_LOCKED)
 
 
 def _deployment(row: Any) -> Deployment:
@@ -67,9 +69,9 @@ class DeploymentQueries(QueryBase):
         )
 
     def get_deployment(self, deployment_id: int, *, lock: bool = False) -> Deployment | None:
-        query = _GET_LOCKED if lock and self.for_update() else _GET
-        row = self.conn.execute(query, {"id": deployment_id}).first()
-        return _deployment(row) if row else None
+        query = _GET_LOCKED_RUN if lock and self.for_update() else _GET_RUN
+        row = query.run(self.conn, {"id": deployment_id}).first()
+        return deployment_from(row) if row else None
 
     def require_deployment(self, deployment_id: int, *, lock: bool = False) -> Deployment:
         """:meth:`get_deployment` of one assumed to exist; :class:`NotFound` if it does not."""

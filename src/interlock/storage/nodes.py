@@ -12,7 +12,13 @@ from sqlalchemy import bindparam, case, func, select, text, update
 from interlock.domain.plan import NodePlan
 from interlock.domain.records import Attempt, Deployment, Node
 from interlock.domain.states import NodeState
-from interlock.storage.base import QueryBase, found, guarded_update, update_params
+from interlock.storage.base import (
+    Prepared,
+    QueryBase,
+    found,
+    prepared_update,
+    update_params,
+)
 from interlock.storage.changes import NodeChanges
 from interlock.storage.deployments import deployment_from
 from interlock.storage.schema import attempts, deployments, nodes
@@ -36,6 +42,7 @@ _PHASE_STATE_COUNTS = (
     .where(nodes.c.deployment_id == bindparam("d"))
     .group_by(nodes.c.phase, nodes.c.state)
 )
+_PHASE_STATE_COUNTS_RUN = Prepared(_PHASE_STATE_COUNTS)
 _STATE_COUNTS_PHASE = (
     select(nodes.c.state, func.count())
     .where(nodes.c.deployment_id == bindparam("d"), nodes.c.phase == bindparam("phase"))
@@ -50,6 +57,19 @@ _SATISFY = (
         nodes.c.deployment_id == bindparam("d"),
         nodes.c.key.in_(bindparam("keys", expanding=True)),
     )
+    .values(
+        unmet=nodes.c.unmet - 1,
+        state=case((_NOW_READY, NodeState.READY.value), else_=nodes.c.state),
+        not_before=case(
+            (_NOW_READY, bindparam("now", type_=Timestamp())), else_=nodes.c.not_before
+        ),
+    )
+    .returning(nodes.c.id, nodes.c.state, nodes.c.unmet)
+)
+# The same for a node with one dependent (a pipeline's steps), prepared once.
+_SATISFY_ONE = Prepared(
+    update(nodes)
+    .where(nodes.c.deployment_id == bindparam("d"), nodes.c.key == bindparam("key"))
     .values(
         unmet=nodes.c.unmet - 1,
         state=case((_NOW_READY, NodeState.READY.value), else_=nodes.c.state),
@@ -103,6 +123,18 @@ _LEASE = (
     .returning(*nodes.c)
 )
 _NEW_ATTEMPT = attempts.insert()
+# What every step runs, through the driver's cursor (see base.Prepared).
+_NEXT_READY_RUN = Prepared(_NEXT_READY)
+_NEXT_READY_LOCKED_RUN = Prepared(_NEXT_READY_LOCKED)
+_LEASE_RUN = Prepared(_LEASE)
+_NEW_ATTEMPT_RUN = Prepared(
+    attempts.insert().values(
+        node_id=bindparam("node_id"),
+        attempt=bindparam("attempt"),
+        worker=bindparam("worker"),
+        started_at=bindparam("started_at", type_=Timestamp()),
+    )
+)
 _FINISH_ATTEMPT = (
     update(attempts)
     .where(attempts.c.node_id == bindparam("w_node"), attempts.c.attempt == bindparam("w_attempt"))
@@ -118,8 +150,15 @@ _FINISH_ATTEMPT = (
 )
 
 
+_DEPLOYMENT_NAMES = [c.name for c in deployments.c]
+_FINISH_ATTEMPT_RUN = Prepared(_FINISH_ATTEMPT)
+
+
 def _node(row: Any) -> Node:
-    data = dict(row._mapping)
+    return _node_from(dict(row._mapping))
+
+
+def _node_from(data: dict[str, Any]) -> Node:
     data["state"] = NodeState(data["state"])
     data["needs"] = tuple(data["needs"] or ())
     data["dependents"] = tuple(data["dependents"] or ())
@@ -219,8 +258,7 @@ class NodeQueries(QueryBase):
             guard["fence"] = node.fence
         if unless_cancelled:
             guard["cancel_requested"] = False
-        statement = guarded_update(nodes, guard, values)
-        result = self.conn.execute(statement, update_params(values, guard))
+        result = prepared_update(nodes, guard, values).run(self.conn, update_params(values, guard))
         if (
             result.rowcount
             and node.kind == "gate"
@@ -241,7 +279,7 @@ class NodeQueries(QueryBase):
 
     def state_counts_by_phase(self, deployment_id: int) -> dict[tuple[str, NodeState], int]:
         """How many nodes of the deployment are in each (phase, state): one index scan."""
-        rows = self.conn.execute(_PHASE_STATE_COUNTS, {"d": deployment_id})
+        rows = _PHASE_STATE_COUNTS_RUN.run(self.conn, {"d": deployment_id}).rows
         return {(r[0], NodeState(r[1])): int(r[2]) for r in rows}
 
     def count_off(self, node: Node) -> None:
@@ -283,8 +321,13 @@ class NodeQueries(QueryBase):
         """
         if not node.dependents:
             return []
-        params = {"d": node.deployment_id, "keys": list(node.dependents), "now": now}
-        rows = self.conn.execute(_SATISFY, params)
+        rows: Any
+        if len(node.dependents) == 1:
+            params = {"d": node.deployment_id, "key": node.dependents[0], "now": now}
+            rows = _SATISFY_ONE.run(self.conn, params).rows
+        else:
+            params = {"d": node.deployment_id, "keys": list(node.dependents), "now": now}
+            rows = self.conn.execute(_SATISFY, params)
         return [int(i) for i, state, unmet in rows if state == NodeState.READY.value and unmet <= 0]
 
     def stop_nodes(
@@ -355,15 +398,16 @@ class NodeQueries(QueryBase):
         ``None`` when there is none. The claim increments the attempt and the
         fence and records the attempt, all in the caller's transaction.
         """
-        query = _NEXT_READY_LOCKED if self.for_update() else _NEXT_READY
-        found = self.conn.execute(query, {"now": now}).first()
-        if found is None:
+        query = _NEXT_READY_LOCKED_RUN if self.for_update() else _NEXT_READY_RUN
+        found = query.run(self.conn, {"now": now}).rows
+        if not found:
             return None
-        deployment = deployment_from({c.name: found._mapping[f"d_{c.name}"] for c in deployments.c})
-        row = self.conn.execute(
-            _LEASE,
+        node_id, *columns = found[0]
+        deployment = deployment_from(dict(zip(_DEPLOYMENT_NAMES, columns, strict=True)))
+        row = _LEASE_RUN.run(
+            self.conn,
             {
-                "w_id": found.id,
+                "w_id": node_id,
                 "w_worker": worker,
                 "now": now,
                 "w_expires": now + timedelta(seconds=lease),
@@ -371,9 +415,9 @@ class NodeQueries(QueryBase):
         ).first()
         if row is None:  # pragma: no cover - only if the row changed under SKIP LOCKED
             return None
-        node = _node(row)
-        self.conn.execute(
-            _NEW_ATTEMPT,
+        node = _node_from(row)
+        _NEW_ATTEMPT_RUN.run(
+            self.conn,
             {"node_id": node.id, "attempt": node.attempt, "worker": worker, "started_at": now},
         )
         self.readied.discard(node.id)  # made ready and taken in this transaction: wake no one
@@ -504,8 +548,8 @@ class NodeQueries(QueryBase):
         log: str = "",
         truncated: bool = False,
     ) -> None:
-        self.conn.execute(
-            _FINISH_ATTEMPT,
+        _FINISH_ATTEMPT_RUN.run(
+            self.conn,
             {
                 "w_node": node_id,
                 "w_attempt": attempt,

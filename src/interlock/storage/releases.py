@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select, update
 
 from interlock.domain.records import Deployment, Item, Release
 from interlock.domain.states import ReleaseState
-from interlock.storage.base import QueryBase, found, guarded_update, update_params
+from interlock.storage.base import Prepared, QueryBase, found, guarded_update, update_params
 from interlock.storage.changes import ReleaseChanges
 from interlock.storage.schema import release_items, release_plans, releases
 from interlock.storage.types import Timestamp
@@ -45,11 +45,33 @@ _TOUCH = (
 
 
 def _release(row: Any, items: Iterable[Item]) -> Release:
-    data = dict(row._mapping)
+    return _release_from(dict(row._mapping), items)
+
+
+def _release_from(data: dict[str, Any], items: Iterable[Item]) -> Release:
     data["state"] = ReleaseState(data["state"])
     data["route"] = tuple(data["route"])
     data["plan"] = data.get("plan") or {}
     return Release(**data, items=tuple(items))
+
+
+# Read whenever a deployment starts or ends (see base.Prepared).
+_GET_RUN = {k: Prepared(v) for k, v in _GET.items()}
+_GET_LOCKED_RUN = {k: Prepared(v) for k, v in _GET_LOCKED.items()}
+_ITEMS_OF_ONE_RUN = Prepared(_ITEMS_OF_ONE)
+_TOUCH_RUN = Prepared(_TOUCH)  # once per release and commit (see base.Prepared)
+# The same for 1..4 releases in one statement (``id IN (...)``), prepared once each.
+_TOUCH_SOME = [
+    Prepared(
+        update(releases)
+        .where(releases.c.id.in_([bindparam(f"w_{i}") for i in range(count)]))
+        .values(
+            updated_at=bindparam("b_now", type_=Timestamp()),
+            revision=releases.c.revision + 1,
+        )
+    )
+    for count in range(1, 5)
+]
 
 
 class ReleaseQueries(QueryBase):
@@ -119,15 +141,17 @@ class ReleaseQueries(QueryBase):
         self, release_id: int, *, lock: bool = False, plan: bool = True
     ) -> Release | None:
         """One release with its items; ``plan=False`` leaves its (large) plan out as ``{}``."""
-        query = (_GET_LOCKED if lock and self.for_update() else _GET)[plan]
-        row = self.conn.execute(query, {"id": release_id}).first()
+        query = (_GET_LOCKED_RUN if lock and self.for_update() else _GET_RUN)[plan]
+        row = query.run(self.conn, {"id": release_id}).first()
         if row is None:
             return None
+        found = _ITEMS_OF_ONE_RUN.run(self.conn, {"id": release_id})
+        at = {name: found.keys.index(name) for name in ("service", "version", "digest")}
+        sha = found.keys.index("commit_sha")
         items = [
-            Item(r.service, r.version, r.digest, r.commit_sha)
-            for r in self.conn.execute(_ITEMS_OF_ONE, {"id": release_id})
+            Item(r[at["service"]], r[at["version"]], r[at["digest"]], r[sha]) for r in found.rows
         ]
-        return _release(row, items)
+        return _release_from(row, items)
 
     def require_release(self, release_id: int, *, lock: bool = False, plan: bool = True) -> Release:
         """:meth:`get_release` of a release assumed to exist; :class:`NotFound` if it does not."""
@@ -203,8 +227,16 @@ class ReleaseQueries(QueryBase):
         self._touched.add(release_id)
 
     def flush_touched(self, at: datetime) -> None:
-        for release_id in sorted(self._touched):
-            self.conn.execute(_TOUCH, {"w_id": release_id, "b_now": at})
+        touched = sorted(self._touched)
+        if len(touched) > 1 and not self.for_update() and len(touched) <= len(_TOUCH_SOME):
+            # SQLite (one writer, no row locks to order): one statement for all of them,
+            # as when a step of one release ends and the same commit claims another's.
+            params: dict[str, object] = {f"w_{i}": r for i, r in enumerate(touched)}
+            params["b_now"] = at
+            _TOUCH_SOME[len(touched) - 1].run(self.conn, params)
+            touched = []
+        for release_id in touched:
+            _TOUCH_RUN.run(self.conn, {"w_id": release_id, "b_now": at})
         self.changed_releases = frozenset(self._touched)
         self._touched = set()
 

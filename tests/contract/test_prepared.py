@@ -1,0 +1,99 @@
+"""The statements every step runs, compiled once and sent through the driver's cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, event, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from interlock.storage.base import Prepared
+from interlock.storage.db import Database
+from interlock.storage.schema import attempts, releases
+from tests.contract.conftest import NOW, seed_ready_nodes, seed_release
+
+
+@pytest.fixture
+def sent(db: Database) -> Iterator[list[str]]:
+    """The statements this database handle sends, as its listeners see them."""
+    statements: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", listen)
+    yield statements
+    event.remove(db.engine, "before_cursor_execute", listen)
+
+
+def test_a_claim_reads_back_typed_values_and_listeners_see_its_statements(
+    db: Database, sent: list[str]
+) -> None:
+    [node_id] = seed_ready_nodes(db, 1)
+    sent.clear()
+    with db.transaction() as tx:
+        claimed = tx.claim_node("w1", NOW, 30)
+    assert claimed is not None
+    node, deployment = claimed
+    assert node.id == node_id and node.attempt == 1 and node.fence == 1
+    assert node.started_at == NOW and node.lease_expires is not None
+    assert node.lease_expires.timestamp() == NOW.timestamp() + 30
+    assert node.spec == {} and node.needs == () and node.cancel_requested is False
+    assert deployment.environment == "staging" and deployment.created_at == NOW
+    lease = [s for s in sent if s.startswith("UPDATE nodes SET state=")]
+    assert len(lease) == 1 and "RETURNING" in lease[0]
+    assert any(s.startswith("INSERT INTO attempts") for s in sent)
+
+
+def test_a_driver_error_comes_out_as_sqlalchemys_so_it_is_retried_as_before(
+    db: Database,
+) -> None:
+    [node_id] = seed_ready_nodes(db, 1)
+    with db.transaction() as tx:
+        tx.claim_node("w1", NOW, 30)
+    twice = Prepared(
+        attempts.insert().values(
+            node_id=bindparam("n"), attempt=1, worker="w2", started_at=NOW.timestamp()
+        )
+    )
+    with pytest.raises(IntegrityError) as raised, db.transaction() as tx:
+        twice.run(tx.conn, {"n": node_id})  # attempt 1 of this node exists
+    assert isinstance(raised.value, DBAPIError)
+    assert "attempts" in str(raised.value)
+
+
+def test_one_commit_moves_each_release_it_touched_once(db: Database, sent: list[str]) -> None:
+    with db.transaction() as tx:
+        ids = [seed_release(tx) for _ in range(3)]
+    with db.read() as tx:
+        before = tx.release_revisions(ids)
+    sent.clear()
+    with db.transaction() as tx:
+        tx.touch_release(ids[0], NOW)
+        tx.touch_release(ids[2], NOW)
+        tx.touch_release(ids[0], NOW)
+    with db.read() as tx:
+        after = tx.release_revisions(ids)
+        rows = tx.conn.execute(select(releases.c.id, releases.c.updated_at))
+        stamps = {r.id: r.updated_at for r in rows}
+    assert [after[i] - before[i] for i in ids] == [1, 0, 1]
+    assert stamps[ids[0]] == stamps[ids[2]] != stamps[ids[1]]
+    moved = [s for s in sent if s.startswith("UPDATE releases")]
+    # SQLite has one writer: one statement for both. PostgreSQL locks the rows one by
+    # one in id order (two writers touching the same releases never deadlock).
+    assert len(moved) == (1 if db.dialect == "sqlite" else 2)
+
+
+def test_a_prepared_update_counts_its_rows(db: Database) -> None:
+    with db.transaction() as tx:
+        ids = [seed_release(tx) for _ in range(2)]
+    rename = Prepared(
+        update(releases).where(releases.c.id == bindparam("w_id")).values(reason=bindparam("r"))
+    )
+    with db.transaction() as tx:
+        assert rename.run(tx.conn, {"w_id": ids[1], "r": "renamed"}).rowcount == 1
+        assert rename.run(tx.conn, {"w_id": 10_000, "r": "nobody"}).rowcount == 0
+    with db.read() as tx:
+        assert tx.require_release(ids[1]).reason == "renamed"
