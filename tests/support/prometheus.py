@@ -37,6 +37,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import POLL
+
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 EXPORTER_JOB = "interlock-test-exporter"
 START_TIMEOUT = 60.0
@@ -83,7 +85,9 @@ class Exporter:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL,), daemon=True
+        )
         self._thread.start()
 
     @property
