@@ -279,18 +279,17 @@ def test_a_locked_environment_holds_deployments_until_unlocked(pilot):
     )
     with pytest.raises(Conflict, match="already locked by carol"):
         environments.lock(pilot.engine, environment="production", actor="x", reason="y")
-    with running(pilot.engine):
-        release = pilot.release("api@1.0.0")
-        import time
-
-        time.sleep(0.5)
-        assert not (pilot.dir / "out.log").exists()
-        assert (
-            views.release_view(pilot.engine, release.id).deployments[0].deployment.state.value
-            == "queued"
-        )
-        environments.unlock(pilot.engine, environment="production", actor="carol")
-        assert wait_release_end(pilot.engine, release.id).state is ReleaseState.SUCCEEDED
+    driver = EngineDriver(pilot.engine)  # idle means held: no sleep to wait it out
+    release = pilot.release("api@1.0.0")
+    driver.run_until_idle()
+    assert not (pilot.dir / "out.log").exists()
+    assert (
+        views.release_view(pilot.engine, release.id).deployments[0].deployment.state.value
+        == "queued"
+    )
+    environments.unlock(pilot.engine, environment="production", actor="carol")
+    driver.run_until_idle()
+    assert release_state(pilot.engine, release.id).state is ReleaseState.SUCCEEDED
     actions = [e.action for e in views.audit_events(pilot.engine, limit=500)]
     assert "environment.locked" in actions and "environment.unlocked" in actions
 
