@@ -15,7 +15,7 @@ services:
       - name: long
         run: >-
           echo "start {{{{ environment }}}} $INTERLOCK_ATTEMPT" >> runs.log;
-          sleep 2; echo "end {{{{ environment }}}}" >> runs.log
+          while [ ! -f go ]; do sleep 0.05; done; echo "end {{{{ environment }}}}" >> runs.log
         idempotent: {idempotent}
       - name: after
         run: echo "after {{{{ environment }}}}" >> runs.log
@@ -37,7 +37,8 @@ def _crash_during_the_first_step(project, server, idempotent: bool) -> str:
         message="the step to start",
     )
     server.kill()
-    time.sleep(2.5)  # the orphaned step finishes on its own meanwhile
+    (project / "go").touch()  # the orphaned step finishes on its own meanwhile
+    wait_for(lambda: "end staging" in _runs(project), message="the orphaned step to end")
     server.start()
     return release_id
 
