@@ -17,7 +17,8 @@ import httpx
 INTERLOCK = str(Path(sys.executable).parent / "interlock")
 # One client for every readiness probe: httpx.get() builds a client (and its TLS
 # context) per call, 30-100 ms of CPU, paid ten times or more per server start.
-PROBE = httpx.Client(timeout=1)
+# No connection is kept: none is left open when the test process ends.
+PROBE = httpx.Client(timeout=1, limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def free_port() -> int:
