@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-fast lint typecheck bench services web-test-deps clean
+.PHONY: run test test-fast fuzz lint typecheck bench services web-test-deps clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,19 +30,38 @@ services:
 web-test-deps:
 	cd tests/web && npm ci --no-audit --no-fund
 
+# Seconds of Schemathesis in `make test` (tests/acceptance/test_api_fuzz.py); `make fuzz` runs long.
+FUZZ_SECONDS ?= 30
+# Test processes: the suite waits on servers, subprocesses and sockets as much as it
+# computes, and work stealing keeps both busy until the last long test ends.
+TEST_WORKERS ?= 2
+# Each test process imports (and pytest rewrites) every module: with no .pyc files
+# (PYTHONDONTWRITEBYTECODE set in the shell) that is ~4 s of CPU per process, per run.
+TEST_ENV := PYTHONDONTWRITEBYTECODE=
+
 ## Every test, SQLite and PostgreSQL, starting PostgreSQL if it is down.
 test: $(VENV)/.installed-dev services
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m tests.support.oidc  # the OpenID provider of the SSO tests (npm ci, cached)
-	$(BIN)/pytest -q -p no:cacheprovider -n 2
+	$(TEST_ENV) INTERLOCK_FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest -q -p no:cacheprovider \
+		-n $(TEST_WORKERS) --dist worksteal
 
 ## The loop for the common edit: unit and integration tests on SQLite, no server
 ## processes, browsers or slow scenarios.
 test-fast: $(VENV)/.installed-dev
-	INTERLOCK_TEST_BACKENDS=sqlite $(BIN)/pytest -q -p no:cacheprovider -n 2 \
+	$(TEST_ENV) INTERLOCK_TEST_BACKENDS=sqlite $(BIN)/pytest -q -p no:cacheprovider \
+		-n $(TEST_WORKERS) --dist worksteal \
 		-m "not slow and not browser" tests/unit tests/integration tests/contract
+
+## Schemathesis against a real server for 10 minutes (FUZZ_SECONDS=...); on PostgreSQL
+## with FUZZ_DATABASE_URL=postgresql://.../an_empty_database.
+fuzz: FUZZ_SECONDS = 600
+fuzz: $(VENV)/.installed-dev
+	INTERLOCK_FUZZ_SECONDS=$(FUZZ_SECONDS) \
+		INTERLOCK_FUZZ_DATABASE_URL=$(FUZZ_DATABASE_URL) \
+		$(BIN)/pytest -q -p no:cacheprovider -s tests/acceptance/test_api_fuzz.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

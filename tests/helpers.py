@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# How often a test's HTTP server (http.server) looks whether it is asked to stop.
+POLL = 0.02
 
 
 def write_config(directory: Path, text: str, name: str = "interlock.yaml") -> Path:
@@ -78,7 +80,8 @@ def serving(handler: Any) -> Iterator[str]:
     from http.server import ThreadingHTTPServer
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever's next poll: 0.5 s by default, at every test's end
+    thread = threading.Thread(target=server.serve_forever, args=(POLL,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

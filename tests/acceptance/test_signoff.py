@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from tests.helpers import wait_for, write_config
 
 CONFIG = """\
@@ -135,8 +133,14 @@ def test_lock_and_unlock_from_the_cli(project, server):
         == 0
     )
     release_id = server.cli("release", "create", "api@4.0.0", "--reason", "r").stdout.strip()
-    time.sleep(1)
-    shown = server.json("release", "show", release_id)
+
+    def staging_done() -> dict | None:
+        found = server.json("release", "show", release_id)
+        deployments = found["deployments"]
+        staged = deployments[0]["state"] == "succeeded" and len(deployments) > 1
+        return found if staged else None
+
+    shown = wait_for(staging_done, message="staging to finish, production to come next")
     assert shown["deployments"][-1]["environment"] == "production"
     assert shown["deployments"][-1]["state"] == "queued"
     assert server.cli("unlock", "production", INTERLOCK_TOKEN=alice).returncode == 0

@@ -171,7 +171,8 @@ def test_logs_are_readable_while_the_step_runs(pilot):
         services:
           api:
             deploy:
-              - {name: chatty, run: "echo first-$((1)); sleep 2; echo second-$((2))"}
+              - name: chatty
+                run: "echo first-$((1)); while [ ! -f go ]; do sleep 0.02; done; echo second-$((2))"
         """)
     with running(pilot.engine):
         release = pilot.release("api@1.0.0")
@@ -188,6 +189,7 @@ def test_logs_are_readable_while_the_step_runs(pilot):
 
         text, finished = wait_for(first_line, 5, message="the first line in the log")
         assert not finished and "second-2" not in text
+        (pilot.dir / "go").touch()  # the step goes on
         wait_release_end(pilot.engine, release.id)
     node = views.release_view(pilot.engine, release.id).deployments[0].nodes[0]
     _, _, text, finished, _ = views.step_log(pilot.engine, node.id)

@@ -34,7 +34,8 @@ def clocked(db, tmp_path) -> Iterator[tuple[Pilot, ManualClock]]:
     yield Pilot(engine, tmp_path), clock
 
 
-def test_a_check_waits_until_it_passes_and_keeps_every_try(pilot):
+def test_a_check_waits_until_it_passes_and_keeps_every_try(clocked):
+    pilot, _ = clocked
     pilot.config("""\
         version: 1
         environments:
@@ -45,15 +46,16 @@ def test_a_check_waits_until_it_passes_and_keeps_every_try(pilot):
         services:
           api: {deploy: [{name: roll-out, run: "echo go >> out.log"}]}
         """)
-    with running(pilot.engine):
-        release = pilot.release("api@1.0.0")
-        wait_for(
-            lambda: len(_gate(pilot, release.id, "check")[1]) >= 3,
-            message="three tries of the check",
-        )
-        assert not (pilot.dir / "out.log").exists()
-        (pilot.dir / "ready.flag").touch()
-        done = wait_release_end(pilot.engine, release.id)
+    driver = EngineDriver(pilot.engine)  # each 0.1 s of the clock runs the check again
+    release = pilot.release("api@1.0.0")
+    driver.run_until_idle()
+    driver.advance(0.1)
+    driver.advance(0.1)
+    assert len(_gate(pilot, release.id, "check")[1]) == 3  # three tries of the check
+    assert not (pilot.dir / "out.log").exists()
+    (pilot.dir / "ready.flag").touch()
+    driver.advance(0.1)
+    done = release_state(pilot.engine, release.id)
     assert done.state is ReleaseState.SUCCEEDED
     node, attempts = _gate(pilot, release.id, "check")
     assert node.state is NodeState.SUCCEEDED
@@ -61,7 +63,8 @@ def test_a_check_waits_until_it_passes_and_keeps_every_try(pilot):
     assert outcomes[-1] == "passed" and set(outcomes[:-1]) == {"waiting"}
 
 
-def test_a_check_that_never_passes_fails_the_gate_at_its_timeout(pilot):
+def test_a_check_that_never_passes_fails_the_gate_at_its_timeout(clocked):
+    pilot, _ = clocked
     pilot.config("""\
         version: 1
         environments:
@@ -73,8 +76,15 @@ def test_a_check_that_never_passes_fails_the_gate_at_its_timeout(pilot):
         services:
           api: {deploy: [{name: roll-out, run: "echo go >> out.log"}]}
         """)
-    with running(pilot.engine):
-        done = wait_release_end(pilot.engine, pilot.release("api@1.0.0").id)
+    driver = EngineDriver(pilot.engine)
+    release = pilot.release("api@1.0.0")
+    driver.run_until_idle()
+    for _ in range(9):  # 0.9 s of tries: the gate still waits
+        driver.advance(0.1)
+    assert release_state(pilot.engine, release.id).finished_at is None
+    driver.advance(0.1)
+    driver.advance(0.1)  # past its timeout
+    done = release_state(pilot.engine, release.id)
     assert done.state is ReleaseState.FAILED
     assert "gate gate/check failed: did not pass within 1s" in done.error
     assert not (pilot.dir / "out.log").exists()
@@ -269,18 +279,17 @@ def test_a_locked_environment_holds_deployments_until_unlocked(pilot):
     )
     with pytest.raises(Conflict, match="already locked by carol"):
         environments.lock(pilot.engine, environment="production", actor="x", reason="y")
-    with running(pilot.engine):
-        release = pilot.release("api@1.0.0")
-        import time
-
-        time.sleep(0.5)
-        assert not (pilot.dir / "out.log").exists()
-        assert (
-            views.release_view(pilot.engine, release.id).deployments[0].deployment.state.value
-            == "queued"
-        )
-        environments.unlock(pilot.engine, environment="production", actor="carol")
-        assert wait_release_end(pilot.engine, release.id).state is ReleaseState.SUCCEEDED
+    driver = EngineDriver(pilot.engine)  # idle means held: no sleep to wait it out
+    release = pilot.release("api@1.0.0")
+    driver.run_until_idle()
+    assert not (pilot.dir / "out.log").exists()
+    assert (
+        views.release_view(pilot.engine, release.id).deployments[0].deployment.state.value
+        == "queued"
+    )
+    environments.unlock(pilot.engine, environment="production", actor="carol")
+    driver.run_until_idle()
+    assert release_state(pilot.engine, release.id).state is ReleaseState.SUCCEEDED
     actions = [e.action for e in views.audit_events(pilot.engine, limit=500)]
     assert "environment.locked" in actions and "environment.unlocked" in actions
 

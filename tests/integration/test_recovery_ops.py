@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from interlock.domain.states import DeploymentState, NodeState, ReleaseState
 from interlock.engine import artifacts, incidents, runbooks, views
 from interlock.engine.access import Access
+from interlock.engine.clock import ManualClock
+from interlock.engine.core import Engine
 from interlock.engine.identity import Principal
 from interlock.engine.resolve import resolve
 from interlock.engine.rollback_service import rollback_service
 from interlock.errors import Conflict, Forbidden
-from tests.helpers import running, wait_for, wait_release_end
+from tests.conftest import FAST
+from tests.helpers import release_state, running, wait_for, wait_release_end
+from tests.integration.conftest import Pilot
+from tests.support.driver import EngineDriver
 
 PROD = """\
 version: 1
@@ -145,12 +152,26 @@ def test_pause_then_a_person_decides(pilot):
     assert [e.actor for e in resolved] == ["olga", "olga"]
 
 
-def test_the_deadline_aborts_and_rolls_back(pilot):
+@pytest.fixture
+def clocked(db, tmp_path) -> tuple[Pilot, ManualClock]:
+    """A pilot whose engine reads a manual clock: a deadline passes when the test says."""
+    clock = ManualClock(datetime(2026, 3, 26, 15, 0, tzinfo=UTC))
+    return Pilot(Engine(db, clock=clock, settings=type(FAST)(**FAST.__dict__)), tmp_path), clock
+
+
+def test_the_deadline_aborts_and_rolls_back(clocked):
+    pilot, clock = clocked
     prod(pilot, deadline="2s")
     (pilot.dir / "slow-2").touch()
     with running(pilot.engine):
         deploy(pilot, "1")
-        done = deploy(pilot, "2")
+        release = pilot.release("api@2")
+        wait_for(lambda: "roll-out 2" in (pilot.dir / "story.log").read_text())
+        clock.advance(1.9)  # within the deadline: a tick leaves the step running
+        EngineDriver(pilot.engine).tick()
+        assert release_state(pilot.engine, release.id).finished_at is None
+        clock.advance(0.1)  # the deadline passes while the step still runs
+        done = wait_release_end(pilot.engine, release.id)
     assert done.state is ReleaseState.FAILED
     assert "deadline of 2s passed" in done.error and current(pilot) == "1"
 
@@ -353,8 +374,10 @@ def test_a_rollback_goes_only_to_a_version_that_ran_there(pilot):
         rollback_api(pilot, to_version="1;$(id)", reason="x")
 
 
-def test_the_deadline_does_not_count_waiting_for_an_approval(pilot):
+def test_the_deadline_does_not_count_waiting_for_an_approval(clocked):
     from interlock.engine import approvals
+
+    pilot, clock = clocked
 
     pilot.config("""\
         version: 1
@@ -373,22 +396,23 @@ def test_the_deadline_does_not_count_waiting_for_an_approval(pilot):
     identity.add_user(actor="test", name="lena")
     identity.set_membership(actor="test", kind="role", group="admin", user="lena", member=True)
     lena = Principal("lena", "user", frozenset({"admin", "leads"}), frozenset())
-    with running(pilot.engine):
-        release = pilot.release("api@1")
-        import time
-
-        time.sleep(2.5)  # longer than the deadline, waiting for the approval
-        approvals.give(
-            pilot.engine,
-            Access(pilot.configs),
-            lena,
-            release_id=release.id,
-            environment="production",
-            gate=None,
-            decision="approve",
-            comment="ok",
-        )
-        done = wait_release_end(pilot.engine, release.id)
+    driver = EngineDriver(pilot.engine)  # the engine runs in the test thread
+    release = pilot.release("api@1")
+    driver.run_until_idle()
+    driver.advance(2.5)  # longer than the deadline, waiting for the approval
+    assert release_state(pilot.engine, release.id).finished_at is None
+    approvals.give(
+        pilot.engine,
+        Access(pilot.configs),
+        lena,
+        release_id=release.id,
+        environment="production",
+        gate=None,
+        decision="approve",
+        comment="ok",
+    )
+    driver.run_until_idle()
+    done = release_state(pilot.engine, release.id)
     assert done.state is ReleaseState.SUCCEEDED and current(pilot) == "1"
     assert incidents.incidents(pilot.engine) == []
 

@@ -51,8 +51,9 @@ def test_a_command_that_cannot_start_exits_127():
 
 
 def test_a_signal_to_the_group_reaches_the_command_and_its_handler(tmp_path):
-    proc = _run(f"trap 'echo term > {tmp_path}/got; exit 9' TERM; sleep 30 & wait")
-    time.sleep(0.5)
+    ready = tmp_path / "ready"
+    proc = _run(f"trap 'echo term > {tmp_path}/got; exit 9' TERM; touch {ready}; sleep 30 & wait")
+    wait_for(ready.exists, 10, 0.01, message="the trap to be set")
     os.killpg(proc.pid, signal.SIGTERM)
     assert proc.wait(10) == 9
     assert (tmp_path / "got").read_text() == "term\n"
@@ -105,14 +106,14 @@ def test_a_lifeline_past_descriptor_1024_still_watches(tmp_path):
     os.dup2(read, high)
     os.close(read)
     try:
-        flag = tmp_path / "still-running"
-        proc = _on_lifeline(high, "0.5", f"sleep 2; touch {flag}")
-        time.sleep(0.5)
+        pid = tmp_path / "pid"
+        proc = _on_lifeline(high, "0.5", f"echo $$ > {pid}.new; mv {pid}.new {pid}; sleep 30")
+        wait_for(pid.exists, 10, 0.01, message="the step to start")
         assert proc.poll() is None  # it did not crash on the descriptor's number
         os.close(write)  # the "server" is gone
         proc.wait(10)
-        time.sleep(2.5)
-        assert not flag.exists()  # the step died with it
+        step = int(pid.read_text())
+        wait_for(lambda: not process_alive(step), 5, message="the step to die with it")
     finally:
         os.close(high)
         try:

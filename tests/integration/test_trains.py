@@ -8,7 +8,8 @@ from interlock.domain.states import DeploymentState, ReleaseState
 from interlock.engine import views
 from interlock.engine.artifacts import register
 from interlock.errors import Conflict
-from tests.helpers import running, wait_release_end
+from tests.helpers import release_state, running, wait_release_end
+from tests.support.driver import EngineDriver
 
 DIAMOND = """\
 version: 1
@@ -27,13 +28,17 @@ services:
     deploy: [{{name: go, run: "{step}"}}]
 """
 STEP = (
-    "echo {{{{ service }}}} {{{{ version }}}} >> order.log; sleep 0.4; "
+    "echo {{{{ service }}}} {{{{ version }}}} >> order.log; sleep {pause}; "
     "test {{{{ version }}}} != {fail} || test {{{{ service }}}} != web"
 )
 
 
-def diamond(on_failure: str = "rollback", parallel: int = 4, fail: str = "none") -> str:
-    return DIAMOND.format(on_failure=on_failure, parallel=parallel, step=STEP.format(fail=fail))
+def diamond(
+    on_failure: str = "rollback", parallel: int = 4, fail: str = "none", pause: float = 0.4
+) -> str:
+    """The diamond; each step sleeps ``pause`` (for threads to overlap) and web@``fail`` fails."""
+    step = STEP.format(fail=fail, pause=pause)
+    return DIAMOND.format(on_failure=on_failure, parallel=parallel, step=step)
 
 
 def _times(pilot, release_id: int) -> dict[str, tuple]:
@@ -75,13 +80,16 @@ def test_the_parallel_limit_holds(pilot):
 
 
 def test_a_failure_in_the_last_service_rolls_the_train_back_in_reverse(pilot):
-    pilot.config(diamond(fail="2"))
-    with running(pilot.engine, workers=4):
-        first = pilot.release("db@1", "api@1", "worker@1", "web@1")
-        assert wait_release_end(pilot.engine, first.id).state is ReleaseState.SUCCEEDED
-        (pilot.dir / "order.log").write_text("")
-        second = pilot.release("db@2", "api@2", "worker@2", "web@2")
-        done = wait_release_end(pilot.engine, second.id)
+    # The order is the point, not overlap: the engine runs to idle in the test thread.
+    pilot.config(diamond(fail="2", pause=0))
+    driver = EngineDriver(pilot.engine)
+    first = pilot.release("db@1", "api@1", "worker@1", "web@1")
+    driver.run_until_idle()
+    assert release_state(pilot.engine, first.id).state is ReleaseState.SUCCEEDED
+    (pilot.dir / "order.log").write_text("")
+    second = pilot.release("db@2", "api@2", "worker@2", "web@2")
+    driver.run_until_idle()
+    done = release_state(pilot.engine, second.id)
     assert done.state is ReleaseState.FAILED
     view = views.release_view(pilot.engine, second.id)
     deployment = view.deployments[0]
@@ -107,11 +115,14 @@ def test_a_failure_in_the_last_service_rolls_the_train_back_in_reverse(pilot):
 
 
 def test_rollback_service_rolls_back_only_the_failed_service(pilot):
-    pilot.config(diamond(on_failure="rollback_service", fail="2"))
-    with running(pilot.engine, workers=4):
-        wait_release_end(pilot.engine, pilot.release("db@1", "api@1", "worker@1", "web@1").id)
-        second = pilot.release("db@2", "api@2", "worker@2", "web@2")
-        done = wait_release_end(pilot.engine, second.id)
+    pilot.config(diamond(on_failure="rollback_service", fail="2", pause=0))
+    driver = EngineDriver(pilot.engine)
+    first = pilot.release("db@1", "api@1", "worker@1", "web@1")
+    driver.run_until_idle()
+    assert release_state(pilot.engine, first.id).state is ReleaseState.SUCCEEDED
+    second = pilot.release("db@2", "api@2", "worker@2", "web@2")
+    driver.run_until_idle()
+    done = release_state(pilot.engine, second.id)
     assert done.state is ReleaseState.FAILED
     deployment = views.release_view(pilot.engine, second.id).deployments[0]
     assert views.service_states(deployment.nodes) == {

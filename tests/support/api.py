@@ -1,14 +1,22 @@
-"""A real API server (uvicorn on 127.0.0.1) around a test engine, and clients per user."""
+"""The API around a test engine, in process, and clients per user.
+
+Requests go straight to the ASGI app (httpx's ``ASGITransport``, called on one
+event loop for the whole :class:`Api`, as one server has): no port, no server
+thread to start and stop. Where a socket is the point (the CLI or a subprocess
+given ``api.url``, raw socket streams), reading :attr:`Api.url` or :attr:`Api.port`
+starts uvicorn on 127.0.0.1 for the same app, as the test used to by default.
+"""
 
 from __future__ import annotations
 
+import socket
 import threading
-import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.from_thread
 import httpx
 import uvicorn
 
@@ -17,11 +25,33 @@ from interlock.engine.configs import Configs
 from interlock.engine.identity import Identity
 from interlock.engine.runtime import Runtime
 from tests.helpers import wait_for
-from tests.support.server import free_port
+
+
+class InProcess(httpx.BaseTransport):
+    """A synchronous httpx transport that hands each request to ``app`` on ``portal``'s loop."""
+
+    def __init__(self, app: Any, portal: anyio.from_thread.BlockingPortal) -> None:
+        # A 500 is an answer, as over a socket (the app logs the error it raised).
+        self._asgi = httpx.ASGITransport(
+            app=app, raise_app_exceptions=False, client=("127.0.0.1", 50000)
+        )
+        self._portal = portal
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()  # the whole body (also of a chunked upload), as a stream both ways
+
+        async def answer() -> httpx.Response:
+            response = await self._asgi.handle_async_request(request)
+            body = await response.aread()
+            return httpx.Response(
+                response.status_code, headers=response.headers, stream=httpx.ByteStream(body)
+            )
+
+        return self._portal.call(answer)
 
 
 class Api:
-    """``create_app`` served by uvicorn in a thread, with workers, and per-user clients."""
+    """``create_app`` called in process, with workers, per-user clients; a socket on demand."""
 
     def __init__(
         self,
@@ -34,37 +64,57 @@ class Api:
         self.engine = engine
         self.configs = configs
         self.identity = Identity(engine)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         app = create_app(engine, configs, config_path, **app_options)
         self.app = app
         self.state = app.state.interlock
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-            )
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.runtime = Runtime(engine, workers=workers) if workers else None
         self.clients: list[httpx.Client] = []
         self.secrets: dict[str, str] = {}
+        self._stack = ExitStack()
+        self._portal: anyio.from_thread.BlockingPortal | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._port: int | None = None
 
     def start(self) -> Api:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
+        # One event loop serves every in-process request (the long-poll's waiters share it).
+        self._portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
         if self.runtime is not None:
             self.runtime.start()
         return self
+
+    @property
+    def port(self) -> int:
+        """The port of a real uvicorn server for this app (started on first use)."""
+        if self._port is None:
+            self._serve()
+        assert self._port is not None
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))  # bound here: no other process takes the port
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+        thread.start()
+        wait_for(lambda: server.started, 10, 0.01, message="the API server to start")
+        self._server, self._thread = server, thread
+        self._port = int(listener.getsockname()[1])
 
     def stop(self) -> None:
         for client in self.clients:
             client.close()
         if self.runtime is not None:
             self.runtime.stop(drain=2)
-        self.server.should_exit = True
-        self.thread.join(10)
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+        self._stack.close()
         if self.state.watch.detach is not None:  # its commit hook on the test's database
             self.state.watch.detach()
 
@@ -97,8 +147,15 @@ class Api:
         return self.client(secret)
 
     def client(self, secret: str | None) -> httpx.Client:
+        """A client whose requests the app answers in process (as a server would)."""
+        assert self._portal is not None, "start() the Api first"
         headers = {"authorization": f"Bearer {secret}"} if secret else {}
-        client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        client = httpx.Client(
+            base_url="http://127.0.0.1",
+            headers=headers,
+            timeout=30,
+            transport=InProcess(self.app, self._portal),
+        )
         self.clients.append(client)
         return client
 

@@ -37,6 +37,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import POLL
+from tests.support.server import PROBE
+
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 EXPORTER_JOB = "interlock-test-exporter"
 START_TIMEOUT = 60.0
@@ -83,7 +86,9 @@ class Exporter:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL,), daemon=True
+        )
         self._thread.start()
 
     @property
@@ -134,7 +139,7 @@ class PrometheusServer:
 
     def query(self, promql: str) -> dict[str, Any]:
         """The raw JSON answer of ``/api/v1/query``."""
-        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=5)
+        response = PROBE.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=5)
         document: dict[str, Any] = response.json()
         return document
 
@@ -214,7 +219,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def _ready(server: PrometheusServer) -> bool:
     """True once the exporter has been scraped and its sample can be queried."""
     try:
-        if httpx.get(f"{server.url}/-/ready", timeout=2).status_code != 200:
+        if PROBE.get(f"{server.url}/-/ready", timeout=2).status_code != 200:
             return False
         return server.values(f'up{{job="{EXPORTER_JOB}"}}') == [1.0] and server.values(
             "interlock_fixture_ready"

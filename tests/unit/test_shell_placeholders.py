@@ -8,6 +8,7 @@ of the script's text, so no context of the shell can make it run.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from interlock.domain.templating import render_shell
 from interlock.executors.base import LogSink, StepContext, StepResult
 from interlock.executors.shell import ShellExecutor
+from tests.helpers import wait_for
 
 DEFAULTS = {"service": "api", "version": "1.4.2", "reason": "PAY-1"}
 
@@ -241,8 +243,13 @@ def test_a_detached_child_holding_the_output_neither_holds_the_step_nor_writes_t
         timeout=10,
         log=sink,
     )
+    child = "(while [ ! -f go ]; do sleep 0.02; done; echo late) & echo done"
     begun = time.monotonic()
-    result = ShellExecutor().run({"run": "(sleep 2.5; echo late) & echo done", "env": {}}, ctx)
-    assert result.ok and time.monotonic() - begun < 2.4  # the reader is not waited on for long
-    time.sleep(1.5)  # the child writes once the step has ended
+    result = ShellExecutor().run({"run": child, "env": {}}, ctx)
+    assert result.ok and time.monotonic() - begun < 4  # the reader is not waited on for long
+    (tmp_path / "go").touch()  # the child writes once the step has ended
+    wait_for(
+        lambda: not any(t.name == "step-output" for t in threading.enumerate()),
+        message="the step's output reader to end (it reads what the child wrote, then stops)",
+    )
     assert sink.text().splitlines()[1:] == ["done"]  # after the logged command
