@@ -383,7 +383,7 @@ def test_on_call_resolves_breaks_glass_opens_incidents_and_blocks(project, serve
     # The step failed and dev pauses for a person: she fixes the cause, then retries.
     page = _sign_in(people(), server, olga, "olga")
     page.goto(f"{server.url}/ui/releases/{rid}")
-    step = page.locator('[data-step="dev/api/roll-out"]')
+    step = page.locator('tr[data-step="dev/api/roll-out"]')
     expect(step).to_contain_text("needs attention", timeout=30_000)
     _accessible(page, "resolve")
     (project / "fixed-1.0.0").touch()

@@ -149,7 +149,7 @@ def test_two_people_sign_off_a_release_in_the_browser(project, server, people):
     expect(gate).to_contain_text("2 from role release-managers")
     expect(gate.locator(".given")).to_have_text("nobody yet")
     expect(gate.locator(".can-clear")).to_have_text("alice, bob")
-    expect(page.locator('[data-step="staging/api/roll-out"]')).to_contain_text("succeeded")
+    expect(page.locator('tr[data-step="staging/api/roll-out"]')).to_contain_text("succeeded")
 
     # The author, a release manager herself, may not approve: the API says why, on the page.
     gate.get_by_role("button", name="Approve").click()
@@ -188,7 +188,7 @@ def test_two_people_sign_off_a_release_in_the_browser(project, server, people):
     expect(page.locator("h1 .state")).to_have_text("succeeded", timeout=30_000)
     expect(page.locator("#progress-text")).to_contain_text("2 of 2 environments")
     expect(page.locator(".live")).to_contain_text("succeeded")
-    expect(page.locator('[data-step="production/api/roll-out"]')).to_contain_text("succeeded")
+    expect(page.locator('tr[data-step="production/api/roll-out"]')).to_contain_text("succeeded")
 
     # The step's output.
     page.get_by_role("link", name="Log of production/api/roll-out").click()
@@ -266,7 +266,7 @@ def test_text_stays_text_logs_follow_and_bad_tokens_sign_out(project, server, pe
     second = server.cli("release", "create", "api@2.0.0", "--reason", "to cancel")
     rid2 = second.stdout.strip()
     page.goto(f"{server.url}/ui/releases/{rid2}")
-    expect(page.locator('[data-step="dev/api/roll-out"]')).to_contain_text("running")
+    expect(page.locator('tr[data-step="dev/api/roll-out"]')).to_contain_text("running")
     page.get_by_text("Cancel this release…").click()
     page.get_by_label("Why cancel?").fill("wrong build")
     page.get_by_role("button", name="Cancel release").click()
