@@ -101,7 +101,8 @@ class World:
 
 
 @pytest.fixture
-def world(db, tmp_path, monkeypatch) -> Iterator[World]:
+def world(request, db, tmp_path, monkeypatch) -> Iterator[World]:
+    config = getattr(request, "param", CONFIG)  # a test may give its own config
     clock = ManualClock()
     engine = Engine(db, clock=clock, settings=type(FAST)(**FAST.__dict__))
     install(engine)
@@ -118,7 +119,7 @@ def world(db, tmp_path, monkeypatch) -> Iterator[World]:
         monkeypatch.setenv("NOTIFY_SECRET", "hook-secret")
         api = Api(engine, pilot.configs, None, workers=2)
         pilot.config(
-            CONFIG.format(
+            config.format(
                 public=api.url,
                 teams=receivers["room"].url,
                 hook=receivers["hook"].url,
@@ -404,6 +405,57 @@ def test_reminders_then_escalation_while_the_gate_waits(world):
     world.clock.advance(3 * 3600)
     world.notifier.run_once()
     assert titles().count(reminder) == 2  # the gate was decided: no more reminders
+
+
+SRE_MAY_APPROVE = CONFIG.replace(
+    "  - {{role: release-managers, allow: [approve]}}\n",
+    "  - {{role: release-managers, allow: [approve]}}\n  - {{role: sre, allow: [approve]}}\n",
+)
+
+
+def can_clear(client: Any, release_id: int) -> set[str]:
+    """Who the release's waits say can clear its approval gate."""
+    found = client.get(f"/api/v1/releases/{release_id}")
+    assert found.status_code == 200, found.text
+    waits = [w for w in found.json()["waits"] if w.get("rules")]
+    assert waits, found.json()["waits"]
+    return {n for w in waits for r in w["rules"] for n in r["can_clear"]}
+
+
+@pytest.mark.parametrize("world", [SRE_MAY_APPROVE], indirect=True)
+def test_escalation_adds_the_role_as_approvers_of_the_waiting_gate(world):
+    dave = world.api.user("dave")
+    for name in ("alice", "bob"):
+        world.api.user(name)
+    carol = world.api.user("carol")  # sre: holds approve, but the gate wants a release manager
+    release_id = waiting_at_gate(dave, "api@5.1.0", "PAY-13")
+    world.notifier.run_once()
+    approve = f"/api/v1/releases/{release_id}/approvals"
+
+    refused = carol.post(approve, json={"decision": "approve"})
+    assert refused.status_code == 403, refused.text
+    assert "not among those who can sign off" in refused.json()["detail"]
+    assert "carol" not in can_clear(carol, release_id)
+
+    world.clock.advance(2 * 3600)
+    world.notifier.run_once()
+    told = world.mail.wait(lambda box: box.to("carol@example.com"))
+    text = told[0].get_body(("plain",)).get_content()
+    assert "Escalated" in text and "Approve:" in text  # told, with links of her own
+    audit = world.api.admin().get("/api/v1/audit", params={"action": "gate.escalated"})
+    assert audit.status_code == 200, audit.text
+    events = audit.json()["items"]
+    assert len(events) == 1 and events[0]["data"]["to"] == {"role": "sre"}
+    assert events[0]["data"]["added"] == ["carol"]
+    assert "carol" in can_clear(carol, release_id)  # the wait lists her now
+
+    world.clock.advance(60)
+    world.notifier.run_once()  # the timer fired once: no second escalation
+    assert len(world.mail.wait(lambda box: box.to("carol@example.com"))) == 1
+
+    given = carol.post(approve, json={"decision": "approve"})
+    assert given.status_code in (200, 201), given.text
+    assert given.json()["gate_state"] == "succeeded"
 
 
 def test_notify_test_sends_now_and_says_what_went_wrong(world):

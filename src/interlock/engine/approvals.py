@@ -59,6 +59,23 @@ def members_lookup(tx: Tx, engine: Engine) -> Callable[[Slot], set[str]]:
     return members
 
 
+def gate_members(tx: Tx, engine: Engine, node: Node | None) -> Callable[[Slot], set[str]]:
+    """Who may fill a slot of the gate ``node``: its group, plus every group the waiting
+    gate was escalated to (``notifications.gates.escalate`` adds approvers)."""
+    members = members_lookup(tx, engine)
+    escalated = tx.gate_escalations_of(node.id) if node is not None else []
+    if not escalated:
+        return members
+    extra: set[str] = set()
+    for kind, group in escalated:
+        extra |= members(Slot(kind=kind, group=group, count=1))
+
+    def with_escalation(slot: Slot) -> set[str]:
+        return members(slot) | extra
+
+    return with_escalation
+
+
 def people_lookup(tx: Tx, engine: Engine) -> Callable[[str], tuple[User, Principal] | None]:
     """A stored user and its Principal (config and API groups), read once per name in ``tx``."""
     config = _config(engine)
@@ -129,7 +146,7 @@ def gate_status(
     valid = [a for a in valid if allowed(a.approver)]
     rejections = [a for a in given if a.decision == "reject" and a.content_hash == bound_to]
     gate_slots = slots(node.spec.get("rules", []), owners_of(engine, release))
-    members = members_lookup(tx, engine)
+    members = gate_members(tx, engine, node)
     status = assign(gate_slots, [a.approver for a in valid], members)
     for entry in status:
         entry.eligible = sorted(members(entry.slot) - release.authors() - set(entry.given_by))
@@ -232,7 +249,7 @@ def give(
         _require_signer(access, who, release, env, decision)
         deployment, node = _gate_node(tx, release, env, f"gate/{name}")
         plan_spec = _plan_spec(release, env, f"gate/{name}")
-        _require_in_slots(tx, engine, who, release, plan_spec, env, name)
+        _require_in_slots(tx, engine, who, release, plan_spec, env, name, node)
         if node is not None and node.state in (
             NodeState.SUCCEEDED,
             NodeState.FAILED,
@@ -320,10 +337,12 @@ def _require_in_slots(
     plan_spec: dict[str, Any],
     env: str,
     name: str,
+    node: Node | None = None,
 ) -> None:
-    """``who`` fills at least one of the gate's rules (a role, a team, an owner)."""
+    """``who`` fills at least one of the gate's rules (a role, a team, an owner), or is
+    in a group the waiting gate ``node`` was escalated to."""
     gate_slots = slots(plan_spec.get("rules", []), owners_of(engine, release))
-    members = members_lookup(tx, engine)
+    members = gate_members(tx, engine, node)
     if not any(who.name in members(s) for s in gate_slots):
         needed = "; ".join(s.describe() for s in gate_slots)
         raise Forbidden(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from interlock.domain.records import Node
 from interlock.domain.states import NodeState
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.errors import NotFound
@@ -121,6 +122,8 @@ def _fire(tx: Tx, engine: Engine, timer: NotifyTimer) -> bool:
         event, reason = "gate.escalated", f"escalated to {kind} {group}: the gate still waits"
     if not tx.fire_notify_timer(timer, next_due=next_due):
         return False  # another process fired it
+    if timer.kind == "escalate":
+        _escalate(tx, node, kind, group, escalated, now)
     notice = approval_notice(
         tx,
         engine,
@@ -135,6 +138,28 @@ def _fire(tx: Tx, engine: Engine, timer: NotifyTimer) -> bool:
     if notice is not None:
         tx.add_outbox(outbox_rows(tx, engine, config, notice))
     return True
+
+
+def _escalate(tx: Tx, node: Node, kind: str, group: str, members: list[str], now: datetime) -> None:
+    """The gate's approvers now include ``kind`` ``group``: stored and audited together."""
+    if not tx.add_gate_escalation(node.id, kind, group, now):
+        return
+    deployment = tx.get_deployment(node.deployment_id)
+    release_id = deployment.release_id if deployment is not None else None
+    tx.audit(
+        at=now,
+        actor=SYSTEM_ACTOR,
+        action="gate.escalated",
+        object_type="release" if release_id is not None else "deployment",
+        object_id=release_id if release_id is not None else node.deployment_id,
+        reason=f"the gate waited too long: {kind} {group} may approve it too",
+        data={
+            "environment": deployment.environment if deployment is not None else None,
+            "gate": node.key.removeprefix("gate/"),
+            "to": {kind: group},
+            "added": members,
+        },
+    )
 
 
 def _digest(tx: Tx, engine: Engine, timer: NotifyTimer, config: Config) -> bool:

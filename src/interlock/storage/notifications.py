@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from interlock.storage.base import QueryBase
 from interlock.storage.schema import (
     approval_links,
+    gate_escalations,
     notify_keys,
     notify_outbox,
     notify_timers,
@@ -225,6 +226,25 @@ class NotificationQueries(QueryBase):
         self.conn.execute(
             update(notify_timers).where(notify_timers.c.id == timer_id).values(done=True)
         )
+
+    # -- escalations ----------------------------------------------------------
+    def add_gate_escalation(self, node_id: int, kind: str, group: str, at: datetime) -> bool:
+        """Let ``kind`` ``group`` approve the gate ``node_id`` too: False if it could already."""
+        inserted = self._insert_if_new(
+            gate_escalations,
+            {"node_id": node_id, "kind": kind, "group_name": group, "at": at},
+            None,
+        ).returning(gate_escalations.c.id)
+        return self.conn.execute(inserted).first() is not None
+
+    def gate_escalations_of(self, node_id: int) -> list[tuple[str, str]]:
+        """The (kind, group) a gate was escalated to, oldest first."""
+        rows = self.conn.execute(
+            select(gate_escalations.c.kind, gate_escalations.c.group_name)
+            .where(gate_escalations.c.node_id == node_id)
+            .order_by(gate_escalations.c.id)
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     # -- keys and replays -----------------------------------------------------
     def notify_key(self, name: str, make: str) -> str:

@@ -732,6 +732,19 @@ notify_timers = Table(
     Index("ix_notify_timers_done_due_at", "done", "due_at"),
 )
 
+gate_escalations = Table(
+    "gate_escalations",
+    metadata,
+    # a waiting approval gate escalated to a role or team: its members may approve
+    # it too (written with the escalation's audit event, in one transaction).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("node_id", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),  # role | team
+    Column("group_name", String(128), nullable=False),
+    Column("at", Timestamp, nullable=False),
+    UniqueConstraint("node_id", "kind", "group_name"),
+)
+
 notify_keys = Table(
     "notify_keys",
     metadata,
