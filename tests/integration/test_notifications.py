@@ -22,6 +22,8 @@ from interlock.engine.core import Engine
 from interlock.notifications import install
 from interlock.notifications.delivery import Notifier
 from interlock.notifications.slack import signature
+from interlock.notifications.timers import _fire
+from interlock.storage.db import Database
 from tests.conftest import FAST
 from tests.helpers import wait_for
 from tests.integration.conftest import Pilot
@@ -636,3 +638,61 @@ def test_a_failed_release_and_its_rollback_are_told(db, tmp_path):
         f"Release #{second.id} was rolled back in staging",
         f"Release #{second.id} failed",
     ]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_two_notifiers_on_one_database_deliver_each_message_once_in_order(world):
+    """As `interlock server` and `interlock worker` processes do on one PostgreSQL database."""
+    other = Engine(
+        Database(world.engine.db.url), clock=world.clock, settings=type(FAST)(**FAST.__dict__)
+    )
+    count = 25
+
+    def event(n: int) -> None:
+        def work(tx):
+            tx.audit(
+                at=world.clock.now(),
+                actor="tester",
+                action="environment.locked",
+                object_type="environment",
+                object_id="production",
+                reason=f"message {n}",
+            )
+
+        world.engine.db.run(work)
+
+    for n in range(count):
+        event(n)
+    first, second = Notifier(world.engine, interval=0.01), Notifier(other, interval=0.01)
+    try:
+        first.start(), second.start()
+        wait_for(
+            lambda: all(e["state"] == "delivered" for e in world.log("hook"))
+            and len(world.hook.accepted()) >= count,
+            message="every message delivered",
+        )
+    finally:
+        first.stop(), second.stop()
+        other.db.dispose()
+    log = sorted(world.log("hook"), key=lambda e: e["id"])
+    assert len(log) == count and all(e["attempts"] == 1 for e in log)
+    sent = [p.get("reason") for p in world.payloads(world.hook)]
+    assert len(world.hook.deliveries) == count  # each once: nothing sent twice
+    assert sent == [f"message {n}" for n in range(count)], "in the order they happened"
+
+
+def test_a_due_timer_fires_once_however_many_processes_see_it(world):
+    dave = world.api.user("dave")
+    for name in ("alice", "bob", "carol"):
+        world.api.user(name)
+    release_id = waiting_at_gate(dave, "api@5.2.0", "PAY-14")
+    world.notifier.run_once()
+    world.clock.advance(30 * 60)
+    with world.engine.db.read() as tx:
+        [due] = [t for t in tx.due_notify_timers(world.clock.now()) if t.kind == "remind"]
+    # Two processes read the same due timer; each fires it in its own transaction.
+    assert world.engine.db.run(lambda tx: _fire(tx, world.engine, due)) is True
+    assert world.engine.db.run(lambda tx: _fire(tx, world.engine, due)) is False
+    world.notifier.run_once()
+    reminder = f"Reminder: release #{release_id} still waits for approval in production"
+    assert [p["text"] for p in world.payloads(world.chat)].count(reminder) == 1

@@ -425,6 +425,7 @@ def worker(
     """
     from interlock.engine.runtime import Runtime
     from interlock.errors import InvalidInput, NotFound
+    from interlock.notifications.delivery import Notifier
     from interlock.storage.migrate import ensure_schema
 
     _logging(log_level)
@@ -452,6 +453,9 @@ def worker(
     shutdown = Shutdown(runtime)
     shutdown.install()
     runtime.start()
+    # Sends the outbox and fires the reminders too: the per-channel lease and the
+    # guarded timer updates keep it to one sender per message with many processes.
+    notifier = Notifier(engine).start()
     _log_checkpoints(engine)
     log.info(
         "worker %s running %d at a time%s",
@@ -462,5 +466,6 @@ def worker(
     try:
         shutdown.stop.wait()
     finally:
+        notifier.stop()
         runtime.stop(drain)
         engine.db.dispose()
