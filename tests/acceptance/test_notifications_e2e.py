@@ -13,6 +13,7 @@ from tests.acceptance.test_web_ui import browser, expect  # noqa: F401 - the fix
 from tests.helpers import wait_for, write_config
 from tests.support.mail import Mailbox, smtp_server
 from tests.support.webhook_receiver import Receiver, serve
+from tests.support.workers import WorkerProcess
 
 CONFIG = """\
 version: 1
@@ -161,3 +162,34 @@ def test_reminders_survive_kill_9_and_none_is_sent_twice(project, server, mailbo
     assert chat.accepted()[-1].json["text"] == "Test message from Interlock"
     refused = server.cli("notify", "test", "pager", INTERLOCK_TOKEN=tokens["root"])
     assert refused.returncode != 0 and "no channel named 'pager'" in refused.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_an_interlock_worker_delivers_what_a_stopped_server_left(
+    project, server, mailbox, chat, database_url
+):
+    """Scale-out: `interlock worker` processes send the outbox too, not only the server."""
+    tokens = _start(project, server, mailbox, chat, remind="1h")
+    chat.failing = True  # the chat is down while the server runs: its message stays
+    release_id = _release(server, tokens["carol"])
+    title = f"Release #{release_id} waits for approval in production"
+
+    def tried() -> bool:
+        log = server.json("notify", "log", "--channel", "chat", INTERLOCK_TOKEN=tokens["root"])
+        return any(e["title"] == title and e["attempts"] >= 1 for e in log)
+
+    wait_for(tried, timeout=30, message="a failed try of the chat message")
+    server.stop()
+    chat.failing = False
+    worker = WorkerProcess(project, database_url).start()
+    try:
+        wait_for(
+            lambda: [d for d in chat.accepted() if d.json["text"] == title],
+            timeout=60,
+            message="the worker to deliver the message",
+        )
+    finally:
+        worker.stop()
+    assert worker.process is not None and worker.process.returncode == 0, worker.log()
+    assert [d.json["text"] for d in chat.accepted()].count(title) == 1
