@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -180,7 +181,10 @@ def test_an_interlock_worker_delivers_what_a_stopped_server_left(
         return any(e["title"] == title and e["attempts"] >= 1 for e in log)
 
     wait_for(tried, timeout=30, message="a failed try of the chat message")
-    server.stop()
+    began = time.monotonic()
+    server.stop()  # its notifier loop stops with it, promptly
+    assert server.process is not None and server.process.returncode == 0, server.log()
+    assert time.monotonic() - began < 10
     chat.failing = False
     worker = WorkerProcess(project, database_url).start()
     try:

@@ -696,3 +696,39 @@ def test_a_due_timer_fires_once_however_many_processes_see_it(world):
     world.notifier.run_once()
     reminder = f"Reminder: release #{release_id} still waits for approval in production"
     assert [p["text"] for p in world.payloads(world.chat)].count(reminder) == 1
+
+
+def _lock_event(world: World, reason: str) -> None:
+    def work(tx):
+        tx.audit(
+            at=world.clock.now(),
+            actor="tester",
+            action="environment.locked",
+            object_type="environment",
+            object_id="production",
+            reason=reason,
+        )
+
+    world.engine.db.run(work)
+
+
+def test_the_notifier_loop_delivers_on_its_own_and_stops_promptly(world):
+    notifier = Notifier(world.engine, interval=0.05).start()
+    try:
+        _lock_event(world, "first")
+        wait_for(lambda: world.hook.accepted(), message="a delivery by the loop alone")
+        _lock_event(world, "second")
+        wait_for(lambda: len(world.hook.accepted()) == 2, message="the next tick's delivery")
+    finally:
+        began = time.monotonic()
+        notifier.stop()
+        took = time.monotonic() - began
+    assert [p["reason"] for p in world.payloads(world.hook)] == ["first", "second"]
+    assert took < 1.0 and notifier._loop is not None and not notifier._loop.is_alive()
+
+    idle = Notifier(world.engine, interval=3600).start()  # ticks once, then waits an hour
+    _lock_event(world, "third")
+    began = time.monotonic()
+    idle.stop()
+    assert time.monotonic() - began < 1.0  # stop() does not wait out the interval
+    assert idle._loop is not None and not idle._loop.is_alive()
