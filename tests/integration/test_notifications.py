@@ -667,8 +667,10 @@ def test_two_notifiers_on_one_database_deliver_each_message_once_in_order(world)
     try:
         first.start(), second.start()
         wait_for(
-            lambda: all(e["state"] == "delivered" for e in world.log("hook"))
-            and len(world.hook.accepted()) >= count,
+            lambda: (
+                all(e["state"] == "delivered" for e in world.log("hook"))
+                and len(world.hook.accepted()) >= count
+            ),
             message="every message delivered",
         )
     finally:
@@ -732,3 +734,45 @@ def test_the_notifier_loop_delivers_on_its_own_and_stops_promptly(world):
     idle.stop()
     assert time.monotonic() - began < 1.0  # stop() does not wait out the interval
     assert idle._loop is not None and not idle._loop.is_alive()
+
+
+OVERRIDES_REVIEWED = (
+    CONFIG.replace(
+        "  - {{role: release-managers, allow: [approve]}}\n",
+        "  - {{role: release-managers, allow: [approve, freeze.override]}}\n"
+        "  - {{role: sre, allow: [audit.read]}}\n",
+    )
+    .replace(
+        "    - {{channels: [mail, chat], events: [digest]}}\n",
+        "    - {{channels: [mail, chat], events: [digest, override.used]}}\n",
+    )
+    .replace(
+        "carol: {{email: carol@example.com}}", "carol: {{email: carol@example.com, slack: UCAROL1}}"
+    )
+)
+
+
+@pytest.mark.parametrize("world", [OVERRIDES_REVIEWED], indirect=True)
+def test_an_override_is_told_to_each_of_its_reviewers_in_person(world):
+    dave = world.api.user("dave")
+    for name in ("bob", "carol"):
+        world.api.user(name)
+    alice = world.api.user("alice")
+    release_id = waiting_at_gate(dave, "api@5.3.0", "PAY-15")
+    used = alice.post(
+        f"/api/v1/releases/{release_id}/overrides",
+        json={"environment": "production", "reason": "hotfix for INC-4"},
+    )
+    assert used.status_code == 201, used.text
+    world.notifier.run_once()
+    title = f"A window was overridden for release #{release_id} in production"
+    [mail] = world.mail.wait(
+        lambda box: box.to("carol@example.com") and box.to("carol@example.com")
+    )
+    assert mail["Subject"] == f"[Interlock] {title}"
+    text = mail.get_body(("plain",)).get_content()
+    assert "hotfix for INC-4" in text and "To review: carol" in text
+    mailed = {e["recipient"] for e in world.log("mail") if e["event"] == "override.used"}
+    assert mailed == {"carol@example.com"}  # not alice who used it, nor bob who may not review
+    [chat] = [p for p in world.payloads(world.chat) if p["text"] == title]
+    assert "Please review: <@UCAROL1>" in json.dumps(chat["blocks"])

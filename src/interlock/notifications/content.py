@@ -48,6 +48,7 @@ class Notice:
     links: dict[str, str] | None = None  # approve/reject of one approver (mail only)
     base_url: str | None = None
     waiting: list[str] | None = None  # a digest: one line per gate that waits on the person
+    reviewers: list[dict[str, Any]] | None = None  # override.used: name, slack id of each
 
     def title(self) -> str:
         template = TITLES.get(self.event, self.event)
@@ -73,6 +74,9 @@ class Notice:
         if self.reason:
             out.append(f"What happened: {self.reason}")
         out.append(f"By: {self.actor}")
+        if self.reviewers is not None:
+            names = [r["name"] for r in self.reviewers]
+            out.append(f"To review: {', '.join(names) if names else 'nobody may review it'}")
         if self.gate:
             if self.gate.get("waits_on"):
                 out.append(f"Waits on: {self.gate['waits_on']}")
@@ -103,6 +107,7 @@ class Notice:
             "links": self.links,
             "base_url": self.base_url,
             "waiting": self.waiting,
+            "reviewers": self.reviewers,
         }
 
     @classmethod

@@ -14,11 +14,14 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from interlock.domain.records import Release
 from interlock.domain.states import NodeState
+from interlock.engine.access import Access
+from interlock.engine.approvals import people_lookup
 from interlock.engine.core import Engine
 from interlock.errors import NotFound
 from interlock.notifications.content import Notice, release_facts
-from interlock.notifications.gates import approval_notice, personal_links
+from interlock.notifications.gates import address_of, approval_notice, personal_links
 from interlock.spec.model import Config
 from interlock.spec.notifications import EmailChannel, Notifications
 from interlock.storage.tx import Tx
@@ -123,14 +126,46 @@ class OutboxWriter:
                 environment, release_id = incident.environment, incident.release_id
                 reason = reason or incident.summary
         release = tx.get_release(release_id, plan=False) if release_id is not None else None
+        reviewers = None
+        if name == "override.used" and release is not None:
+            reviewers = override_reviewers(tx, self.engine, config, release, environment, event)
         return Notice(
             event=name,
+            reviewers=reviewers,
             environment=environment,
             release=release_facts(release, base) if release is not None else None,
             incident=int(event["object_id"]) if event["object_type"] == "incident" else None,
             reason=reason or (release.error if release is not None else None),
             **common,
         )
+
+
+def override_reviewers(
+    tx: Tx,
+    engine: Engine,
+    config: Config,
+    release: Release,
+    environment: str | None,
+    event: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Who may review a break-glass override (``audit.read`` there), but not who used it."""
+    access = Access(engine.configs)
+    services = [i.service for i in release.items]
+    people = people_lookup(tx, engine)
+    names = set(config.notifications.people)
+    for group in (*config.roles.values(), *config.teams.values()):
+        names |= set(group)
+    names |= {u.name for u in tx.list_users()}
+    out = []
+    for name in sorted(names - {event["actor"]}):
+        found = people(name)
+        if found is None or found[0].disabled or not found[1].is_person():
+            continue
+        if not access.allows(found[1], "audit.read", environment=environment, services=services):
+            continue
+        person = config.notifications.people.get(name)
+        out.append({"name": name, "slack": person.slack if person is not None else None})
+    return out
 
 
 def _release_of(event: dict[str, Any], data: dict[str, Any]) -> int | None:
@@ -204,6 +239,11 @@ def outbox_rows(tx: Tx, engine: Engine, config: Config, notice: Notice) -> list[
         ):
             for _, address, links in personal_links(tx, engine, config, notice, now):
                 row(name, notice.as_payload() | {"links": links or None}, address)
+        if channel.approvers and notice.event == "override.used":
+            for reviewer in notice.reviewers or []:  # each reviewer in person
+                found = address_of(tx, config, reviewer["name"])
+                if found is not None:
+                    row(name, notice.as_payload(), found)
     return rows
 
 

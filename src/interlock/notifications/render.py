@@ -22,6 +22,14 @@ def slack(notice: Notice, buttons: bool) -> dict[str, Any]:
             "text": {"type": "mrkdwn", "text": "\n".join(_slack_escape(x) for x in notice.lines())},
         },
     ]
+    mentions = [f"<@{r['slack']}>" for r in notice.reviewers or [] if r.get("slack")]
+    if mentions:  # the reviewers of an override, told in person
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "Please review: " + " ".join(mentions)},
+            }
+        )
     actions: list[dict[str, Any]] = []
     if notice.release_url():
         actions.append(
