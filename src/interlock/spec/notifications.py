@@ -288,7 +288,8 @@ class GateReminders(Strict):
         default=None, description="Tell the approvers again this often while it waits."
     )
     escalate: Escalation | None = Field(
-        default=None, description="After this long, tell these people too (with links)."
+        default=None,
+        description="After this long, these people may approve the gate too, and are told.",
     )
     digest: Digest | None = Field(
         default=None, description="A daily mail to each person of what waits on them."
