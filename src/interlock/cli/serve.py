@@ -422,6 +422,8 @@ def worker(
     Start as many as you like, on any machines. Each one LISTENs for new work
     and takes part in the scheduler election (exactly one process runs the
     timers and lease recovery; another takes over within seconds of its death).
+    Each one also delivers notifications to people (the outbox) and fires their
+    reminders, sharing that work safely with the servers and other workers.
     """
     from interlock.engine.runtime import Runtime
     from interlock.errors import InvalidInput, NotFound
