@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.acceptance.axe import violations
 from tests.helpers import write_config
 from tests.support.oidc import OidcProvider
 from tests.support.server import INTERLOCK
@@ -206,6 +207,9 @@ def test_signed_in_through_sso_a_release_manager_locks_and_exports_the_audit_tra
     server = sso_server
     context = contexts()
     page = context.new_page()
+    page.goto(f"{server.url}/ui/signin")
+    expect(page.get_by_role("link", name="Sign in with Example SSO")).to_be_visible()
+    assert violations(page) == [], "axe-core on the sign-in page with single sign-on"
     _sso_sign_in(page, server, "alice", "/ui/environments/production")
     assert page.evaluate("sessionStorage.getItem('interlock.token')") is None
 
@@ -228,6 +232,7 @@ def test_signed_in_through_sso_a_release_manager_locks_and_exports_the_audit_tra
     assert all(e["hash"] for e in exported)
     # Still signed in: the download did not end the session.
     expect(page.locator("#signed-in-as")).to_have_text("alice")
+    assert violations(page) == [], "axe-core on the audit page after an export"
 
 
 def test_a_person_who_may_not_act_gets_403(sso_server, contexts):
