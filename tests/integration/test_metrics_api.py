@@ -290,7 +290,11 @@ def test_the_weekly_series_equals_one_metrics_call_per_week(api):
         )
         assert series.status_code == 200, series.text
         body = series.json()
-        assert [w["until"][:10] for w in body["weeks"]] == ["2024-03-03", "2024-03-10", "2024-03-17"]
+        assert [w["until"][:10] for w in body["weeks"]] == [
+            "2024-03-03",
+            "2024-03-10",
+            "2024-03-17",
+        ]
         assert body["settings"]["min_events"] == 1
         by_key = {m["key"]: m for m in body["metrics"]}
         seen = 0
