@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.acceptance.axe import violations
 from tests.acceptance.test_web_ui import browser, expect  # noqa: F401 - the fixture
 from tests.helpers import wait_for, write_config
 from tests.support.mail import Mailbox, smtp_server
@@ -108,9 +109,14 @@ def test_the_approval_mail_arrives_and_its_link_approves_in_chromium(
         # opening the link changed nothing: the gate still waits
         shown = server.json("release", "show", release_id, INTERLOCK_TOKEN=tokens["carol"])
         assert shown["state"] == "running"
+        assert violations(page) == [], "axe-core on the approve link's confirmation page"
         page.get_by_label("Comment").fill("checked the fee tables")
         page.get_by_role("button", name=f"Approve release #{release_id}").click()
         expect(page.locator("#outcome")).to_contain_text("succeeded")
+        assert violations(page) == [], "axe-core on the approve link's result page"
+        page.goto(link)  # used once: the page says so, accessibly too
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        assert violations(page) == [], "axe-core on a used approve link"
     finally:
         context.close()
     done = wait_for(

@@ -216,17 +216,13 @@ def test_who_may_not_act_sees_no_button_and_the_api_refuses(project, server, peo
     expect(page.locator('[data-runbook="restart"]')).to_be_visible()
     expect(page.get_by_text("Start restart…")).to_have_count(0)
 
-    # Trying anyway, with her own token from her own page: 403 with the reason.
+    # Trying anyway, from her own page through its own api.js (so as she is signed in,
+    # token or single sign-on cookie alike): 403 with the reason.
     answer = page.evaluate(
         """async (rid) => {
-            const call = (path, body) => fetch(`/api/v1${path}`, {
-                method: "POST",
-                headers: {
-                    Authorization: `Bearer ${sessionStorage.getItem("interlock.token")}`,
-                    "Content-Type": "application/json",
-                },
-                body: JSON.stringify(body),
-            }).then(async (r) => [r.status, (await r.json()).detail]);
+            const { api } = await import("/ui/api.js");
+            const call = (path, body) => api(path, { method: "POST", body }).then(
+                () => [200, ""], (error) => [error.status, error.detail]);
             return [
                 await call(`/releases/${rid}/cancel`, {reason: "mine now"}),
                 await call("/environments/production/lock", {reason: "mine now"}),
@@ -335,9 +331,24 @@ def test_every_page_is_accessible(project, server, people):
     exported = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
     assert sum(e["action"] == "release.created" for e in exported) == 2
     assert all(e["hash"] for e in exported)  # with its hashes: verifiable offline
-    # The metrics page draws its charts, and the calendar links its feed.
-    page.goto(f"{server.url}/ui/metrics")
-    expect(page.locator('[data-metric="deployment_frequency"] svg.chart')).to_be_visible()
+    # The metrics page draws its weekly charts from one series call, not one call a week.
+    calls: list[str] = []
+
+    def metrics_call(request: Any) -> None:
+        if "/api/v1/metrics" in request.url:
+            calls.append(request.url)
+
+    page.on("request", metrics_call)
+    page.goto(f"{server.url}/ui/metrics?env=staging")
+    chart = page.locator('[data-metric="deployment_frequency"] svg.chart')
+    expect(chart).to_be_visible()
+    expect(chart.locator("rect.bar")).to_have_count(12)  # a bar a week, 0 a bar too
+    title = chart.locator("title").text_content() or ""
+    # This week holds the deployment to staging; the 11 before it hold none.
+    assert re.findall(r"\(n=(\d+)\)", title) == ["0"] * 11 + ["1"], title
+    page.remove_listener("request", metrics_call)
+    assert len([u for u in calls if "/api/v1/metrics/series?" in u]) == 1, calls
+    assert len([u for u in calls if "/api/v1/metrics?" in u]) == 1, calls  # the whole period
     page.goto(f"{server.url}/ui/calendar")
     expect(page.locator("#ical-feed")).to_have_attribute("href", "/api/v1/calendar.ics")
     # Every control is reachable by the keyboard: Tab from the top reaches the main nav.

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.acceptance.axe import violations
 from tests.helpers import write_config
 from tests.support.oidc import OidcProvider
 from tests.support.server import INTERLOCK
@@ -34,6 +35,7 @@ teams: {payments: [carol]}
 permissions:
   - {team: payments, allow: [release.create, release.cancel], services: owned}
   - {role: release-managers, allow: [approve]}
+  - {role: release-managers, allow: [lock, audit.read]}
   - {everyone: true, allow: [read]}
 environments:
   - name: staging
@@ -196,6 +198,41 @@ def test_sign_in_with_sso_approve_and_sign_out(sso_server, contexts):
     actions = [(e["actor"], e["action"]) for e in events]
     assert ("alice", "session.signed_in") in actions
     assert ("alice", "session.signed_out") in actions
+
+
+def test_signed_in_through_sso_a_release_manager_locks_and_exports_the_audit_trail(
+    sso_server, contexts
+):
+    """Only the session cookie (no token anywhere): every action and download still works."""
+    server = sso_server
+    context = contexts()
+    page = context.new_page()
+    page.goto(f"{server.url}/ui/signin")
+    expect(page.get_by_role("link", name="Sign in with Example SSO")).to_be_visible()
+    assert violations(page) == [], "axe-core on the sign-in page with single sign-on"
+    _sso_sign_in(page, server, "alice", "/ui/environments/production")
+    assert page.evaluate("sessionStorage.getItem('interlock.token')") is None
+
+    # A change: the lock, with the session's CSRF header.
+    page.get_by_label("Why lock it?").fill("db migration")
+    page.get_by_role("button", name="Lock production").click()
+    expect(page.locator("#lock-state")).to_contain_text("Locked by alice")
+    expect(page.get_by_role("button", name="Unlock production")).to_be_visible()
+
+    # A download: the whole trail, fetched with the cookie and offered as a file.
+    page.goto(f"{server.url}/ui/audit")
+    page.get_by_role("button", name="Export the trail").click()
+    with page.expect_download() as download:
+        page.locator("#export-link").click()
+    exported = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
+    actions = [(e["actor"], e["action"]) for e in exported]
+    assert ("alice", "session.signed_in") in actions
+    locked = [e for e in exported if e["actor"] == "alice" and "lock" in e["action"]]
+    assert locked, actions
+    assert all(e["hash"] for e in exported)
+    # Still signed in: the download did not end the session.
+    expect(page.locator("#signed-in-as")).to_have_text("alice")
+    assert violations(page) == [], "axe-core on the audit page after an export"
 
 
 def test_a_person_who_may_not_act_gets_403(sso_server, contexts):

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from tests.acceptance.axe import violations
 from tests.acceptance.test_web_ui import _sign_in, _token, browser, people  # noqa: F401
 from tests.helpers import write_config
 
@@ -57,6 +58,7 @@ def test_the_release_page_explains_waits_and_dora_signs_from_waiting_on_me(
     expect(check).to_contain_text(re.compile(r"production/check \(check\) try \d+"))
     row = page.locator('[data-step="production/gate/check"]')
     expect(row.locator("td").nth(1)).to_have_text(re.compile(r"^try \d+$"))  # not "4 of 1"
+    assert violations(page) == [], "axe-core on the waits panel (a check)"
 
     (project / "ready.flag").touch()
     manual = page.locator('[data-wait="manual"]')
@@ -65,6 +67,7 @@ def test_the_release_page_explains_waits_and_dora_signs_from_waiting_on_me(
     expect(manual.locator(".can-sign")).to_have_text("dora")
     deployment = server.json("release", "show", release_id)["deployments"][0]["id"]
     expect(manual).to_contain_text(f"interlock runbook sign {deployment} migrate")
+    assert violations(page) == [], "axe-core on the waits panel (a manual step)"
     expect(check).to_have_count(0)
 
     dora_page = _sign_in(people(), server, dora, "dora")
@@ -73,6 +76,7 @@ def test_the_release_page_explains_waits_and_dora_signs_from_waiting_on_me(
     expect(card).to_contain_text(f"Release {release_id}")
     expect(card).to_contain_text("Run the schema migration")
     expect(card).to_contain_text("role dba")
+    assert violations(dora_page) == [], "axe-core on Waiting on me"
     card.get_by_label("Comment (optional)").fill("index built")
     card.get_by_role("button", name="Sign off").click()
     expect(dora_page.get_by_role("status").filter(has_text="You signed off")).to_contain_text(
@@ -94,3 +98,4 @@ def test_the_release_page_explains_waits_and_dora_signs_from_waiting_on_me(
     expect(lock).to_contain_text("Locked by")
     expect(lock).to_contain_text("INC-9: payments down")
     expect(lock).to_contain_text("since")
+    assert violations(page) == [], "axe-core on the waits panel (a lock)"

@@ -353,3 +353,82 @@ def manual_steps_report(
 
 def _duration(seconds: float | None) -> str:
     return "-" if seconds is None else format_value(seconds, Kind.DURATION)
+
+
+MAX_SERIES_WEEKS = 52
+
+
+def weekly_series(
+    engine: Engine,
+    request: MetricsRequest,
+    *,
+    weeks: int,
+    readable: set[str] | None = None,
+) -> dict[str, Any]:
+    """Every metric for each of the last ``weeks`` weeks, in one read transaction.
+
+    The weeks end at ``request.until`` (default: the start of tomorrow, UTC, so today
+    is in the last week) and each is ``[since, since + 7 days)``. Each week's values
+    are exactly what ``/metrics`` answers for that week: the same scope rules, the
+    same definitions. ``request.since`` must be empty (the weeks say where it starts).
+    """
+    if request.since:
+        raise InvalidInput(
+            "a weekly series starts `weeks` weeks before `until`; leave `since` out",
+            field="since",
+        )
+    if not 1 <= weeks <= MAX_SERIES_WEEKS:
+        raise InvalidInput(f"weeks must be 1 to {MAX_SERIES_WEEKS}", field="weeks")
+    config = engine.configs.active().config
+    now = engine.clock.now()
+    if request.until:
+        end = parse_instant(request.until, now=now, end=True, what="until")
+    else:
+        end = _day_start(now) + timedelta(days=1)
+    spans = [
+        (end - timedelta(days=7 * (i + 1)), end - timedelta(days=7 * i))
+        for i in reversed(range(weeks))
+    ]
+    series: dict[str, dict[str, Any]] = {}
+    periods: list[dict[str, str]] = []
+    scope_of_all: dict[str, Any] | None = None
+    with engine.db.read() as tx:
+        first = tx.first_record_at()
+        for since, until in spans:
+            week = replace(request, since=since.isoformat(), until=until.isoformat())
+            scope, _ = resolve_scope(config, week, now=now, first_record=first, readable=readable)
+            facts = tx.delivery_facts(scope)
+            results = [
+                *delivery_metrics(facts, request.definitions),
+                *coordination_metrics(facts, request.definitions),
+            ]
+            periods.append({"since": since.isoformat(), "until": until.isoformat()})
+            if scope_of_all is None:
+                scope_of_all = scope_dict(request, scope, facts.window.describe())
+            for result in results:
+                one = series.setdefault(
+                    result.key,
+                    {
+                        "key": result.key,
+                        "title": result.title,
+                        "kind": result.kind.value,
+                        "unit": result.unit or UNITS.get(result.kind.value, ""),
+                        "weeks": [],
+                    },
+                )
+                one["weeks"].append(
+                    {
+                        "since": since.isoformat(),
+                        "until": until.isoformat(),
+                        "value": result.value,
+                        "display": result.display(),
+                        "band": result.band,
+                        "n": result.n,
+                    }
+                )
+    return {
+        "scope": scope_of_all,
+        "settings": settings_dict(request.definitions),
+        "weeks": periods,
+        "metrics": list(series.values()),
+    }

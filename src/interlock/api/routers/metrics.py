@@ -23,6 +23,7 @@ from interlock.engine.metrics import (
     delivery_report,
     manual_steps_report,
     measured_environments,
+    weekly_series,
 )
 from interlock.errors import Forbidden
 from interlock.metrics.definitions import Definitions
@@ -103,6 +104,21 @@ def metrics(app: AppDep, who: PrincipalDep, request: RequestDep) -> dict[str, An
     """Every delivery and coordination metric: value, unit, n, definition and DORA band."""
     found = delivery_report(app.engine, request, readable=_readable(app, who, request))
     return found.as_dict()
+
+
+@router.get("/metrics/series")
+def metrics_series(
+    app: AppDep,
+    who: PrincipalDep,
+    request: RequestDep,
+    weeks: Annotated[int, Query(ge=1, le=52, description="How many weeks, ending at until.")] = 12,
+) -> dict[str, Any]:
+    """Every metric week by week (value, band, n), each week as /metrics answers it.
+
+    The weeks end at ``until`` (default: the end of today, UTC); ``since`` is not taken.
+    """
+    readable = _readable(app, who, request)
+    return weekly_series(app.engine, request, weeks=weeks, readable=readable)
 
 
 @router.get("/metrics/manual-steps")

@@ -128,10 +128,7 @@ export function isAbort(error) {
  * an AbortError when `signal` fires.
  */
 export async function api(path, { method = "GET", body, signal, token } = {}) {
-  const secret = token ?? session.token();
-  const headers = { Accept: "application/json" };
-  if (secret) headers.Authorization = `Bearer ${secret}`;
-  else if (UNSAFE.has(method.toUpperCase()) && session.csrf()) headers["X-CSRF-Token"] = session.csrf();
+  const headers = { Accept: "application/json", ...who(method, token) };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -167,6 +164,51 @@ export async function api(path, { method = "GET", body, signal, token } = {}) {
     throw error;
   }
   return data;
+}
+
+/**
+ * The headers that say who calls: the token's Authorization header, or (signed in
+ * through single sign-on, the cookie going along by itself) the CSRF token on a change.
+ */
+function who(method, token) {
+  const secret = token ?? session.token();
+  if (secret) return { Authorization: `Bearer ${secret}` };
+  if (UNSAFE.has(method.toUpperCase()) && session.csrf()) return { "X-CSRF-Token": session.csrf() };
+  return {};
+}
+
+/**
+ * Fetch a file from the API as the signed-in person (token or single sign-on
+ * cookie alike) and resolve to its Blob, to offer with `URL.createObjectURL`.
+ * Rejects with an ApiError carrying the API's own message.
+ */
+export async function download(path, { method = "GET", signal } = {}) {
+  let response;
+  try {
+    response = await fetch(`/api/v1${path}`, {
+      method,
+      headers: who(method),
+      signal,
+      cache: "no-store",
+      credentials: "same-origin",
+      referrerPolicy: "no-referrer",
+    });
+  } catch (error) {
+    if (isAbort(error)) throw error;
+    throw new ApiError(0, "Cannot reach the Interlock server; check that it is running, then try again.");
+  }
+  if (!response.ok) {
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    const detail = data && typeof data.detail === "string" && data.detail ? data.detail : `${response.status} ${response.statusText || "error"}`.trim();
+    if (response.status === 401) unauthorized(detail);
+    throw new ApiError(response.status, detail, data);
+  }
+  return response.blob();
 }
 
 /** A query string from an object; arrays repeat the key; empty values are left out. */

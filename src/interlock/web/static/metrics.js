@@ -6,7 +6,6 @@ import { api, query } from "./api.js";
 import { duration, empty, h, loading, swap, table } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const WEEK = 7 * 86400000;
 
 function s(tag, attrs, ...children) {
   const el = document.createElementNS(SVG, tag);
@@ -85,21 +84,16 @@ export async function metrics(ctx) {
   const box = h("div", { id: "metrics" }, loading("Measuring each week…"));
   ctx.main.append(form, box);
 
-  const now = new Date();
-  const end = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1));
-  const spans = [];
-  for (let i = weeksWanted - 1; i >= 0; i -= 1) {
-    const until = new Date(end.getTime() - i * WEEK);
-    const since = new Date(until.getTime() - WEEK);
-    spans.push({ since, until, label: `${since.getUTCMonth() + 1}/${since.getUTCDate()}` });
-  }
+  // One call for every week (the server measures each week as /metrics would).
   const base = { service: filters.service, team: filters.team, env: filters.env };
-  const whole = await api(`/metrics${query({ ...base, since: spans[0].since.toISOString(), until: end.toISOString() })}`, { signal: ctx.signal });
-  const weekly = [];
-  for (const span of spans) {
-    const found = await api(`/metrics${query({ ...base, since: span.since.toISOString(), until: span.until.toISOString(), min_events: 1 })}`, { signal: ctx.signal });
-    weekly.push({ label: span.label, byKey: new Map(found.metrics.map((m) => [m.key, m])) });
-  }
+  const series = await api(`/metrics/series${query({ ...base, weeks: weeksWanted, min_events: 1 })}`, { signal: ctx.signal });
+  const spans = series.weeks.map((w) => {
+    const since = new Date(w.since);
+    return { since, label: `${since.getUTCMonth() + 1}/${since.getUTCDate()}` };
+  });
+  const end = series.weeks[series.weeks.length - 1].until;
+  const whole = await api(`/metrics${query({ ...base, since: series.weeks[0].since, until: end })}`, { signal: ctx.signal });
+  const byKey = new Map(series.metrics.map((m) => [m.key, m.weeks]));
   const manual = await api(`/metrics/manual-steps${query({ ...base, since: spans[0].since.toISOString(), limit: 10 })}`, { signal: ctx.signal }).catch(() => null);
 
   swap(box, [
@@ -111,7 +105,7 @@ export async function metrics(ctx) {
         { class: "metric", "data-metric": m.key },
         h("h2", {}, m.title, ": ", h("span", { class: "value" }, m.display)),
         h("p", { class: "band" }, m.band ? `Band: ${m.band}` : m.band_note || "no band", ` · n=${m.n}`),
-        chart(m, weekly.map((w) => ({ label: w.label, metric: w.byKey.get(m.key) }))),
+        chart(m, spans.map((span, i) => ({ label: span.label, metric: (byKey.get(m.key) || [])[i] }))),
         h("details", {}, h("summary", {}, "Definition"), h("p", {}, m.definition)),
       ),
     ),

@@ -1,6 +1,6 @@
 // Status, Waiting on me, Audit, Incidents.
 
-import { api, everyItem, isAbort, query, session } from "./api.js";
+import { api, download, everyItem, isAbort, query } from "./api.js";
 import { follow } from "./live.js";
 import { code, empty, errorBox, h, json, loading, slug, swap, table, took, when } from "./dom.js";
 
@@ -286,14 +286,7 @@ function auditFilters(ctx, filters) {
       onclick: async () => {
         exported.replaceChildren(loading("Exporting…"));
         try {
-          const response = await fetch("/api/v1/audit/export", {
-            headers: { Authorization: `Bearer ${session.token()}` },
-            cache: "no-store",
-            credentials: "omit",
-            signal: ctx.signal,
-          });
-          if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
-          const blob = await response.blob();
+          const blob = await download("/audit/export", { signal: ctx.signal });
           const link = h("a", { download: "interlock-audit.jsonl", id: "export-link" }, "Download interlock-audit.jsonl");
           link.setAttribute("href", URL.createObjectURL(blob));
           exported.replaceChildren(h("p", { role: "status" }, `${blob.size} bytes, every event with its hashes (check it offline with `, code("interlock audit verify --file"), "). ", link));
