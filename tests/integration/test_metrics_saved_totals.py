@@ -85,9 +85,7 @@ def test_a_new_process_s_first_scrape_starts_from_the_saved_totals(seeded, monke
     assert restarted[(DEPLOYS, API_PRODUCTION)] == 4
 
 
-def test_a_deployment_written_behind_the_mark_makes_the_saved_totals_stale(
-    seeded, monkeypatch
-):
+def test_a_deployment_written_behind_the_mark_makes_the_saved_totals_stale(seeded, monkeypatch):
     clock = ManualClock(at(200))
     running = collector(seeded, clock)
     assert samples(running.exposition().decode())[(DEPLOYS, API_PRODUCTION)] == 4

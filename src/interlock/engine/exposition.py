@@ -11,9 +11,14 @@ transaction takes to commit, and than clocks between servers should differ,
 so nothing ends behind a mark after it was passed.
 
 Summing a million deployments' history takes seconds (see docs/metrics.md),
-so ``interlock server`` does it in the background as it starts
-(:meth:`DeliveryCollector.warm_in_background`): the first scrape then reads
-only what is new.
+so a process saves its sum in the database (``metric_marks``, at most every
+``save_every`` seconds of history) and a new process starts from the saved
+totals, adding only what ended since their mark. A change dated behind the
+saved mark moves the row's generation on (the delivery facts projection and
+``rebuild_delivery`` do it, in the transaction of the change); a collector
+that sees a generation other than the one its totals agree with sums the
+history again. ``interlock server`` warms the collector in the background as
+it starts (:meth:`DeliveryCollector.warm_in_background`).
 """
 
 from __future__ import annotations

@@ -78,7 +78,6 @@ class Totals:
                         list(histogram.buckets), histogram.count, histogram.total
                     )
 
-
     def to_json(self) -> dict[str, Any]:
         """A JSON form (label values joined by a byte no label can hold), for ``metric_marks``."""
         body: dict[str, Any] = {}
@@ -153,9 +152,7 @@ def forget_totals_on(conn: Any, before: float | None) -> None:
     query = update(metric_marks)
     if before is not None:
         query = query.where(m.mark > before)
-    conn.execute(
-        query.values(generation=m.generation + 1, mark=None, totals=null(), saved_at=None)
-    )
+    conn.execute(query.values(generation=m.generation + 1, mark=None, totals=null(), saved_at=None))
 
 
 class MetricTotalsQueries(QueryBase):

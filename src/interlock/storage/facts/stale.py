@@ -28,6 +28,7 @@ class StaleFacts:
         self.behind = seconds if self.behind is None else min(self.behind, seconds)
 
     def __bool__(self) -> bool:
-        return bool(
-            self.finished or self.started or self.gates or self.incidents
-        ) or self.behind is not None
+        return (
+            bool(self.finished or self.started or self.gates or self.incidents)
+            or self.behind is not None
+        )
