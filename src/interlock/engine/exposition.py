@@ -11,9 +11,14 @@ transaction takes to commit, and than clocks between servers should differ,
 so nothing ends behind a mark after it was passed.
 
 Summing a million deployments' history takes seconds (see docs/metrics.md),
-so ``interlock server`` does it in the background as it starts
-(:meth:`DeliveryCollector.warm_in_background`): the first scrape then reads
-only what is new.
+so a process saves its sum in the database (``metric_marks``, at most every
+``save_every`` seconds of history) and a new process starts from the saved
+totals, adding only what ended since their mark. A change dated behind the
+saved mark moves the row's generation on (the delivery facts projection and
+``rebuild_delivery`` do it, in the transaction of the change); a collector
+that sees a generation other than the one its totals agree with sums the
+history again. ``interlock server`` warms the collector in the background as
+it starts (:meth:`DeliveryCollector.warm_in_background`).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ BOUNDS: dict[str, tuple[float, ...]] = {
     "approval_wait": (MINUTE, 5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR,
                       8 * HOUR, DAY, 3 * DAY, 7 * DAY),
 }  # fmt: skip
+SAVED = "exposition"  # the metric_marks row of the totals saved for the next process
 IN_PROGRESS = ("scheduled", "running", "needs_attention")
 # The classic text format every Prometheus server reads (the names here need nothing newer).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -82,31 +88,66 @@ def _counts(
 class DeliveryCollector:
     """A ``prometheus_client`` collector over one engine's database (one per process)."""
 
-    def __init__(self, engine: Engine, *, lag: float = 600.0) -> None:
+    def __init__(self, engine: Engine, *, lag: float = 600.0, save_every: float = HOUR) -> None:
         self.engine = engine
         self.lag = lag
+        self.save_every = save_every
         self._lock = threading.Lock()
         self._settled: Totals | None = None
         self._mark: float | None = None  # events that ended before this are in _settled
+        self._generation: int | None = None  # of the saved totals _settled agrees with
+        self._unsaved: tuple[int | None, float, Totals] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
+
+    def _start(self, tx: Tx, mark: float) -> tuple[Totals, float]:
+        """The totals before ``mark`` (or a later saved one): the saved ones and what
+        ended since, or else the whole history summed."""
+        saved = tx.saved_totals(SAVED, BOUNDS)
+        if saved is None or saved.totals is None or saved.mark is None:
+            return tx.metric_totals(None, mark, BOUNDS), mark
+        settled = saved.totals
+        if mark > saved.mark:
+            settled.add(tx.metric_totals(saved.mark, mark, BOUNDS))
+        return settled, max(mark, saved.mark)
 
     def _totals(self, tx: Tx, now: float) -> Totals:
         mark = now - self.lag
         with self._lock:
-            if self._settled is None or self._mark is None:
-                self._settled = tx.metric_totals(None, mark, BOUNDS)
-                self._mark = mark
+            saved = tx.saved_totals(SAVED)  # one row by its key: stale since last time?
+            generation = saved.generation if saved is not None else None
+            if self._settled is None or self._mark is None or generation != self._generation:
+                self._settled, self._mark = self._start(tx, mark)
+                self._generation = generation
             elif mark > self._mark:
                 self._settled.add(tx.metric_totals(self._mark, mark, BOUNDS))
                 self._mark = mark
             result = Totals()
             result.add(self._settled)
             since = self._mark
+            saved_mark = saved.mark if saved is not None else None
+            if saved_mark is None or since - saved_mark >= self.save_every:
+                self._unsaved = (generation, since, Totals())
+                self._unsaved[2].add(self._settled)
         # Bounded on both sides so that the planner reads only the recent rows; anything
         # dated more than a day ahead (a wrong clock) is summed once the mark passes it.
         result.add(tx.metric_totals(since, now + DAY, BOUNDS))
         return result
+
+    def _save(self) -> None:
+        """Save the totals of the history for the next process, at most every
+        ``save_every`` seconds of history (a failure only costs that process a sum)."""
+        with self._lock:
+            unsaved, self._unsaved = self._unsaved, None
+        if unsaved is None:
+            return
+        generation, mark, totals = unsaved
+        try:
+            with self.engine.db.transaction() as tx:
+                now = self.engine.clock.now().timestamp()
+                tx.save_totals(SAVED, generation, mark, totals, BOUNDS, now)
+        except Exception:
+            log.warning("saving the metrics totals failed", exc_info=True)
 
     def warm(self) -> None:
         """Sum the history now (a server does it in the background as it starts).
@@ -118,6 +159,7 @@ class DeliveryCollector:
         now = self.engine.clock.now().timestamp()
         with self.engine.db.read() as tx:
             self._totals(tx, now)
+        self._save()
 
     def warm_in_background(self) -> threading.Thread:
         def run() -> None:
@@ -138,6 +180,7 @@ class DeliveryCollector:
             open_incidents = tx.open_incident_counts()
             in_progress = tx.releases_in_progress(IN_PROGRESS)
             waiting = tx.approvals_waiting()
+        self._save()
         yield _counts(
             CounterMetricFamily(
                 "interlock_deployments",

@@ -42,6 +42,7 @@ class IncidentQueries(QueryBase):
         ).scalar_one()
         incident = self.require_incident(int(incident_id))
         self._incident_changed(incident)
+        self.stale.set_at(at)
         return incident
 
     def _incident_changed(self, incident: Incident) -> None:
@@ -86,7 +87,10 @@ class IncidentQueries(QueryBase):
             .values(state="resolved", **values)
         )
         if result.rowcount:
-            self._incident_changed(self.require_incident(incident_id))
+            incident = self.require_incident(incident_id)
+            self._incident_changed(incident)
+            if incident.resolved_at is not None:
+                self.stale.set_at(incident.resolved_at)
         return bool(result.rowcount)
 
     def latest_deployment_of(self, service: str, environment: str, before: datetime) -> int | None:

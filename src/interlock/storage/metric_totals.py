@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, null, select, update
 from sqlalchemy.sql import ColumnElement
 
 from interlock.storage.base import QueryBase
@@ -29,6 +29,7 @@ from interlock.storage.schema import (
     delivery_gates,
     deployments,
     incidents,
+    metric_marks,
     nodes,
     releases,
 )
@@ -63,11 +64,11 @@ class Totals:
     step_runs: dict[Labels, int] = field(default_factory=dict)
 
     def add(self, other: Totals) -> None:
-        for name in ("deployments", "incidents", "step_runs"):
+        for name in COUNTS:
             mine: dict[Labels, int] = getattr(self, name)
             for key, value in getattr(other, name).items():
                 mine[key] = mine.get(key, 0) + value
-        for name in ("durations", "lead_times", "restores", "approval_waits"):
+        for name in HISTOGRAMS:
             histograms: dict[Labels, Histogram] = getattr(self, name)
             for key, histogram in getattr(other, name).items():
                 if key in histograms:
@@ -76,6 +77,55 @@ class Totals:
                     histograms[key] = Histogram(
                         list(histogram.buckets), histogram.count, histogram.total
                     )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON form (label values joined by a byte no label can hold), for ``metric_marks``."""
+        body: dict[str, Any] = {}
+        for name in COUNTS:
+            body[name] = {SEP.join(k): v for k, v in getattr(self, name).items()}
+        for name in HISTOGRAMS:
+            body[name] = {
+                SEP.join(k): [h.buckets, h.count, h.total] for k, h in getattr(self, name).items()
+            }
+        return body
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Totals:
+        totals = cls()
+        for name in COUNTS:
+            setattr(totals, name, {_key(k): int(v) for k, v in body[name].items()})
+        for name in HISTOGRAMS:
+            setattr(
+                totals,
+                name,
+                {
+                    _key(k): Histogram([int(b) for b in v[0]], int(v[1]), float(v[2]))
+                    for k, v in body[name].items()
+                },
+            )
+        return totals
+
+
+COUNTS = ("deployments", "incidents", "step_runs")
+HISTOGRAMS = ("durations", "lead_times", "restores", "approval_waits")
+SEP = "\x1f"  # the unit separator: in no service, environment or state name
+
+
+def _bounds(bounds: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
+    return {name: [float(b) for b in found] for name, found in sorted(bounds.items())}
+
+
+def _key(joined: str) -> Labels:
+    return tuple(joined.split(SEP))
+
+
+@dataclass(frozen=True)
+class SavedTotals:
+    """A ``metric_marks`` row: the totals of events before ``mark`` (``None``: stale)."""
+
+    generation: int
+    mark: float | None
+    totals: Totals | None
 
 
 def _between(column: Any, start: float | None, end: float | None) -> list[ColumnElement[bool]]:
@@ -89,6 +139,20 @@ def _between(column: Any, start: float | None, end: float | None) -> list[Column
 
 def _buckets(value: ColumnElement[Any], bounds: Sequence[float]) -> list[ColumnElement[Any]]:
     return [count_where(value <= number(bound)).label(f"le{i}") for i, bound in enumerate(bounds)]
+
+
+def forget_totals_on(conn: Any, before: float | None) -> None:
+    """Saved totals that cover a time before ``before`` (``None``: all) are stale.
+
+    Their generation moves on, so a process that summed them before this
+    change neither keeps nor saves them: it sums the history again. (What ends
+    less than the collector's lag ago is never behind a mark.)
+    """
+    m = metric_marks.c
+    query = update(metric_marks)
+    if before is not None:
+        query = query.where(m.mark > before)
+    conn.execute(query.values(generation=m.generation + 1, mark=None, totals=null(), saved_at=None))
 
 
 class MetricTotalsQueries(QueryBase):
@@ -175,6 +239,61 @@ class MetricTotalsQueries(QueryBase):
         ):
             totals.step_runs[(row.executor, row.state)] = int(row.events)
         return totals
+
+    # -- the totals of the history, saved for the next process (metric_marks) ----------
+    def saved_totals(
+        self, name: str, bounds: Mapping[str, Sequence[float]] | None = None
+    ) -> SavedTotals | None:
+        """The saved totals named ``name``: their generation and mark, and with ``bounds``
+        the totals themselves (``None`` unless saved with those same histogram bounds)."""
+        m = metric_marks.c
+        columns = [m.generation, m.mark] + ([m.totals] if bounds is not None else [])
+        row = self.conn.execute(select(*columns).where(m.name == name)).first()
+        if row is None:
+            return None
+        totals = None
+        if bounds is not None and row.mark is not None and row.totals is not None:
+            if row.totals.get("bounds") == _bounds(bounds):
+                totals = Totals.from_json(row.totals["totals"])
+        mark = float(row.mark) if row.mark is not None else None
+        return SavedTotals(int(row.generation), mark, totals)
+
+    def save_totals(
+        self,
+        name: str,
+        generation: int | None,
+        mark: float,
+        totals: Totals,
+        bounds: Mapping[str, Sequence[float]],
+        now: float,
+    ) -> bool:
+        """Save ``totals`` of the events before ``mark``, summed at ``generation``.
+
+        Only over the same generation (nothing made them stale since they were
+        summed; ``None``: there was no row) and an older mark; False if not saved.
+        """
+        m = metric_marks.c
+        body = {"bounds": _bounds(bounds), "totals": totals.to_json()}
+        values = {"mark": mark, "totals": body, "saved_at": now}
+        if generation is None:
+            if self.saved_totals(name) is not None:
+                return False
+            self.conn.execute(insert(metric_marks).values(name=name, generation=0, **values))
+            return True
+        result = self.conn.execute(
+            update(metric_marks)
+            .where(
+                m.name == name,
+                m.generation == generation,
+                (m.mark.is_(None)) | (m.mark < mark),
+            )
+            .values(**values)
+        )
+        return bool(result.rowcount)
+
+    def forget_totals(self, before: float | None = None) -> None:
+        """Saved totals that cover a time before ``before`` (``None``: all) are stale."""
+        forget_totals_on(self.conn, before)
 
     # -- gauges: what is true now (small sets, on indexed columns) ---------------------
     def open_incident_counts(self) -> dict[Labels, int]:

@@ -680,6 +680,20 @@ delivery_slips = Table(
     Index("ix_delivery_slips_slip", "slip", "scheduled_at", "release_id"),
 )
 
+# The Prometheus exposition's totals over the history up to ``mark`` (one row per
+# set of histogram bounds), saved by a server once summed so that the next process
+# starts from them. ``generation`` grows each time a change behind the mark (or a
+# rebuild of the delivery facts) makes the saved totals stale (docs/metrics.md).
+metric_marks = Table(
+    "metric_marks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("generation", Integer, nullable=False),
+    Column("mark", Float(precision=53), nullable=True),
+    Column("totals", Json, nullable=True),
+    Column("saved_at", Float(precision=53), nullable=True),
+)
+
 # -- notifications to people (docs/notifications.md) ---------------------------------
 notify_outbox = Table(
     "notify_outbox",

@@ -56,6 +56,7 @@ from sqlalchemy import (
 from interlock.storage.facts.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
 from interlock.storage.facts.stale import StaleFacts
 from interlock.storage.metric_scope import reached, seconds
+from interlock.storage.metric_totals import forget_totals_on
 from interlock.storage.schema import (
     delivery_days,
     delivery_facts,
@@ -90,12 +91,26 @@ class DeliveryQueries(DeliveryStatements):
         self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FACTS_LOCK})
         self._facts_locked = True
 
-    def refresh_delivery(self, deployment_ids: Collection[int]) -> None:
-        """Recompute the delivery facts of ``deployment_ids`` and the sums of their days."""
+    def refresh_delivery(
+        self, deployment_ids: Collection[int], *, ended: Collection[int] | None = None
+    ) -> None:
+        """Recompute the delivery facts of ``deployment_ids`` and the sums of their days.
+
+        ``ended``: those of them that ended in this transaction (the others, an
+        incident's, keep their outcome and times); ``None``: any may have changed.
+        Totals saved for the exposition that a changed row falls behind go stale.
+        """
         if not deployment_ids:
             return
         self._lock_facts()
         ids = sorted(set(deployment_ids))
+        exposed = ids if ended is None else sorted(set(ended))
+        behind: float | None = None  # the earliest end of a row the exposition counts
+        if exposed:
+            f = delivery_facts.c
+            behind = self.conn.execute(
+                select(func.min(f.finished_at)).where(f.deployment_id.in_(exposed))
+            ).scalar()
         days: set[tuple[str, int]] = set()
         step_days: set[tuple[str, int]] = set()
         run = self.conn.execute
@@ -111,8 +126,11 @@ class DeliveryQueries(DeliveryStatements):
         commits: set[tuple[str, str, str]] = set()
         pipelines: dict[tuple[str, str, str], float] = {}  # the earliest start refreshed
         streams: dict[tuple[str, str], float | None] = {}  # the earliest end refreshed
+        exposed_set = set(exposed)
         for r in run(self._statement("rows_of"), {"ids": ids}):
             days.add((r.environment, int(r.day)))
+            if r.deployment_id in exposed_set:
+                behind = _earlier(behind, r.finished_at)
             commits.add((r.service, r.environment, r.commit_key))
             if r.started_at is not None:
                 key = (r.service, r.environment, r.kind)
@@ -121,7 +139,11 @@ class DeliveryQueries(DeliveryStatements):
             streams[(r.service, r.environment)] = (
                 r.finished_at if earliest is None else min(earliest, r.finished_at)
             )
-        days |= self._renumber_firsts(commits)
+        renumbered, moved = self._renumber_firsts(commits)
+        days |= renumbered
+        behind = _earlier(behind, moved)
+        if behind is not None:
+            forget_totals_on(self.conn, behind)
         days |= self._relink_pipelines(pipelines)
         self._rechain_episodes(streams)
         for environment, day in sorted(days):
@@ -167,6 +189,8 @@ class DeliveryQueries(DeliveryStatements):
         self.stale = StaleFacts()
         if stale.finished or stale.gates or stale.incidents:
             self._lock_facts()  # (a start alone costs one look-up, and locks only if scheduled)
+        if stale.behind is not None:  # an incident opened or resolved in the past
+            forget_totals_on(self.conn, stale.behind)
         ids = set(stale.finished)
         for service, environment, opened_at, deployment_id in stale.incidents:
             ids |= self._incident_deployments(service, environment, opened_at, deployment_id)
@@ -174,7 +198,7 @@ class DeliveryQueries(DeliveryStatements):
             self._refresh_slip(deployment_id)
         for deployment_id in sorted(stale.gates - ids):  # a refresh re-derives gates too
             self._refresh_gates(deployment_id)
-        self.refresh_delivery(ids)
+        self.refresh_delivery(ids, ended=stale.finished)
 
     def _incident_deployments(
         self,
@@ -204,9 +228,15 @@ class DeliveryQueries(DeliveryStatements):
             )
         return found
 
-    def _renumber_firsts(self, commits: set[tuple[str, str, str]]) -> set[tuple[str, int]]:
-        """Mark the first successful deploy of each (service, environment, commit) again."""
+    def _renumber_firsts(
+        self, commits: set[tuple[str, str, str]]
+    ) -> tuple[set[tuple[str, int]], float | None]:
+        """Mark the first successful deploy of each (service, environment, commit) again.
+
+        The days changed, and the earliest end of a row whose lead time changed.
+        """
         changed: set[tuple[str, int]] = set()
+        earliest: float | None = None
         for service, environment, commit_key in sorted(commits):  # one index range each
             rows = self.conn.execute(
                 self._statement("commit_rows"),
@@ -226,7 +256,8 @@ class DeliveryQueries(DeliveryStatements):
                         self._statement("set_first"), {"row": row.id, "first": first, "lead": lead}
                     )
                     changed.add((environment, int(row.day)))
-        return changed
+                    earliest = _earlier(earliest, row.finished_at)
+        return changed, earliest
 
     def _rechain_episodes(self, streams: Mapping[tuple[str, str], float | None]) -> None:
         """Failure episodes of each (service, environment), from the last good deployment
@@ -290,8 +321,12 @@ class DeliveryQueries(DeliveryStatements):
         return changed
 
     # -- everything at once ---------------------------------------------------------
-    def rebuild_delivery(self) -> dict[str, int]:
-        """Recompute every delivery fact and sum from the records (set-wide statements)."""
+    def rebuild_delivery(self, *, forget_totals: bool = True) -> dict[str, int]:
+        """Recompute every delivery fact and sum from the records (set-wide statements).
+
+        Totals saved for the exposition go stale (``forget_totals`` False: there are
+        none yet, in the migrations before the one that adds them).
+        """
         self._lock_facts()
         for table in (
             delivery_slips,
@@ -303,6 +338,8 @@ class DeliveryQueries(DeliveryStatements):
             delivery_steps,
         ):
             self.conn.execute(delete(table))
+        if forget_totals:
+            forget_totals_on(self.conn, None)
         source = self._fact_source(true(), rework=False).subquery("src")
         s = source.c
         succeeded_deploy = and_(s.kind == "deploy", s.state == "succeeded")
@@ -430,6 +467,12 @@ class DeliveryQueries(DeliveryStatements):
         )
 
 
+def _earlier(a: Any, b: Any) -> float | None:
+    if a is None:
+        return None if b is None else float(b)
+    return float(a) if b is None else min(float(a), float(b))
+
+
 def rebuild_delivery_on(conn: Any) -> dict[str, int]:
     """Derive every delivery fact again over a bare connection (what migrations do)."""
 
@@ -439,4 +482,4 @@ def rebuild_delivery_on(conn: Any) -> dict[str, int]:
             self.dialect = conn.dialect.name
             self.read_only = False
 
-    return Rebuild().rebuild_delivery()
+    return Rebuild().rebuild_delivery(forget_totals=False)

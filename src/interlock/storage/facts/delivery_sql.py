@@ -303,7 +303,14 @@ class DeliveryStatements(QueryBase):
     def _build_rows_of(self) -> Any:
         f = delivery_facts.c
         return select(
-            f.service, f.environment, f.kind, f.commit_key, f.started_at, f.finished_at, f.day
+            f.deployment_id,
+            f.service,
+            f.environment,
+            f.kind,
+            f.commit_key,
+            f.started_at,
+            f.finished_at,
+            f.day,
         ).where(f.deployment_id.in_(IDS))
 
     def _build_commit_rows(self) -> Any:
