@@ -802,6 +802,11 @@ def test_an_expired_approval_of_a_waiting_gate_is_told_once(world):
     world.notifier.run_once()
     assert expired() == []
     world.clock.advance(2)
+    with world.engine.db.read() as tx:
+        [due] = [t for t in tx.due_notify_timers(world.clock.now()) if t.kind == "expire"]
+    # Two processes read the same due timer; only one of them tells of it.
+    assert world.engine.db.run(lambda tx: _fire(tx, world.engine, due)) is True
+    assert world.engine.db.run(lambda tx: _fire(tx, world.engine, due)) is False
     world.notifier.run_once()
     [message] = expired()
     facts = message["blocks"][1]["text"]["text"]
