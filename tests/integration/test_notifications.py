@@ -776,3 +776,80 @@ def test_an_override_is_told_to_each_of_its_reviewers_in_person(world):
     assert mailed == {"carol@example.com"}  # not alice who used it, nor bob who may not review
     [chat] = [p for p in world.payloads(world.chat) if p["text"] == title]
     assert "Please review: <@UCAROL1>" in json.dumps(chat["blocks"])
+
+
+TWO_APPROVALS = CONFIG.replace(
+    "rules: [{{role: release-managers}}]", "rules: [{{role: release-managers, count: 2}}]"
+)
+
+
+@pytest.mark.parametrize("world", [TWO_APPROVALS], indirect=True)
+def test_an_expired_approval_of_a_waiting_gate_is_told_once(world):
+    dave = world.api.user("dave")
+    for name in ("alice", "bob", "carol"):
+        world.api.user(name)
+    release_id = waiting_at_gate(dave, "api@6.0.0", "PAY-16")
+    alice = world.api.user("alice")
+    given = alice.post(f"/api/v1/releases/{release_id}/approvals", json={"decision": "approve"})
+    assert given.status_code < 300, given.text
+    world.notifier.run_once()
+    title = f"Approval expired for release #{release_id} in production"
+
+    def expired() -> list[dict[str, Any]]:
+        return [p for p in world.payloads(world.chat) if p["text"] == title]
+
+    world.clock.advance(3599)  # the approval lasts 1h
+    world.notifier.run_once()
+    assert expired() == []
+    world.clock.advance(2)
+    with world.engine.db.read() as tx:
+        [due] = [t for t in tx.due_notify_timers(world.clock.now()) if t.kind == "expire"]
+    # Two processes read the same due timer; only one of them tells of it.
+    assert world.engine.db.run(lambda tx: _fire(tx, world.engine, due)) is True
+    assert world.engine.db.run(lambda tx: _fire(tx, world.engine, due)) is False
+    world.notifier.run_once()
+    [message] = expired()
+    facts = message["blocks"][1]["text"]["text"]
+    assert "Approval expired: alice" in facts and "the approval of alice expired" in facts
+    assert "can approve: alice, bob" in facts and "Approved by: nobody yet" in facts
+    assert {e["action_id"] for e in message["blocks"][2]["elements"]} >= {"approve", "reject"}
+    [hooked] = [d.json for d in world.hook.accepted() if d.json["event"] == "gate.expired"]
+    assert hooked["gate"]["expired"] == ["alice"] and hooked["gate"]["approvers"] == [
+        "alice",
+        "bob",
+    ]
+    # the approvers get fresh links of their own by mail (routed like gate.waiting)
+    bob_mail = world.mail.wait(
+        lambda box: [m for m in box.to("bob@example.com") if "expired" in str(m["Subject"])]
+    )
+    assert "Approve: " in bob_mail[-1].get_body(("plain",)).get_content()
+
+    world.clock.advance(3600)
+    world.notifier.run_once()
+    assert len(expired()) == 1  # told once
+    with world.engine.db.read() as tx:
+        audited = tx.list_audit(actions=["gate.approval_expired"], limit=1000)
+    assert len(audited) == 1 and json.loads(audited[0].body)["data"]["expired"] == ["alice"]
+
+
+@pytest.mark.parametrize("world", [TWO_APPROVALS], indirect=True)
+def test_approvals_that_cleared_the_gate_never_expire_aloud(world):
+    dave = world.api.user("dave")
+    for name in ("alice", "bob", "carol"):
+        world.api.user(name)
+    release_id = waiting_at_gate(dave, "api@6.0.1", "PAY-17")
+    for name in ("alice", "bob"):
+        client = world.api.user(name)
+        given = client.post(
+            f"/api/v1/releases/{release_id}/approvals", json={"decision": "approve"}
+        )
+        assert given.status_code < 300, given.text
+    world.notifier.run_once()
+    assert any(
+        p["text"].endswith("was approved for production") for p in world.payloads(world.chat)
+    )
+    world.clock.advance(2 * 3600)
+    world.notifier.run_once()
+    assert not [d for d in world.hook.accepted() if d.json["event"] == "gate.expired"]
+    with world.engine.db.read() as tx:
+        assert not [t for t in tx.due_notify_timers(world.clock.now()) if t.kind == "expire"]

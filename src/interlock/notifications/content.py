@@ -18,6 +18,7 @@ TITLES = {
     "gate.waiting": "Release {release} waits for approval in {environment}",
     "gate.reminder": "Reminder: release {release} still waits for approval in {environment}",
     "gate.escalated": "Escalated: release {release} waits for approval in {environment}",
+    "gate.expired": "Approval expired for release {release} in {environment}",
     "gate.approved": "Release {release} was approved for {environment}",
     "gate.rejected": "Release {release} was rejected for {environment}",
     "needs_attention": "Release {release} needs attention",
@@ -85,6 +86,8 @@ class Notice:
                     f"Needs: {rule['rule']} ({rule['missing']} more); can approve: "
                     + (", ".join(rule["eligible"]) or "nobody")
                 )
+            if self.gate.get("expired"):
+                out.append(f"Approval expired: {', '.join(self.gate['expired'])}")
             approved = self.gate.get("approved_by") or []
             out.append(f"Approved by: {', '.join(approved) if approved else 'nobody yet'}")
             if self.gate.get("expires_at"):

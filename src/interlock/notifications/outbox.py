@@ -48,6 +48,10 @@ ACTIONS: dict[str, str | None] = {
 }
 
 
+# events that tell of a gate that still waits: routed as ``gate.waiting`` too
+WAITING_AGAIN = ("gate.reminder", "gate.escalated", "gate.expired")
+
+
 class OutboxWriter:
     """The audit hook of one engine (see the module)."""
 
@@ -56,7 +60,8 @@ class OutboxWriter:
 
     def __call__(self, tx: Tx, events: list[dict[str, Any]]) -> None:
         relevant = [e for e in events if e["action"] in ACTIONS]
-        if not relevant or self.engine.configs is None:
+        expiring = [e for e in events if _expiring_approval(e)]
+        if not (relevant or expiring) or self.engine.configs is None:
             return
         try:
             config: Config = self.engine.configs.active().config
@@ -68,10 +73,11 @@ class OutboxWriter:
         try:
             with tx.conn.begin_nested():  # a savepoint: a failure here undoes only this
                 self._write(tx, config, relevant, events)
+                start_expiry_timers(tx, expiring)
         except Exception:  # a message that cannot be written must never stop a release
             log.exception(
                 "notifications: the messages of %s could not be written (the change is kept)",
-                ", ".join(sorted({e["action"] for e in relevant})),
+                ", ".join(sorted({e["action"] for e in relevant + expiring})),
             )
 
     def _write(
@@ -179,7 +185,7 @@ def routed(settings: Notifications, config: Config, notice: Notice) -> list[str]
     """The channels ``notice`` goes to: those of every route that matches it, in order."""
     services = [i["service"] for i in (notice.release or {}).get("items", [])]
     owners = {config.services[s].owner for s in services if s in config.services}
-    event = "gate.waiting" if notice.event in ("gate.reminder", "gate.escalated") else None
+    event = "gate.waiting" if notice.event in WAITING_AGAIN else None
     out: list[str] = []
     for route in settings.routes:
         if not any(
@@ -235,7 +241,7 @@ def outbox_rows(tx: Tx, engine: Engine, config: Config, notice: Notice) -> list[
             channel.approvers
             and notice.gate
             and notice.event.startswith("gate.")
-            and (notice.event in ("gate.waiting", "gate.reminder", "gate.escalated"))
+            and (notice.event == "gate.waiting" or notice.event in WAITING_AGAIN)
         ):
             for _, address, links in personal_links(tx, engine, config, notice, now):
                 row(name, notice.as_payload() | {"links": links or None}, address)
@@ -261,3 +267,41 @@ def start_timers(
         if reminders.escalate:
             after = timedelta(seconds=reminders.escalate.after)
             tx.add_notify_timer("escalate", node_id, now + after)
+
+
+def _expiring_approval(event: dict[str, Any]) -> bool:
+    data = event.get("data") or {}
+    return (
+        event["action"] == "approval.given"
+        and event["object_type"] == "release"
+        and bool(data.get("expires_at"))
+    )
+
+
+def start_expiry_timers(tx: Tx, events: list[dict[str, Any]]) -> None:
+    """An approval given to a waiting gate that expires: its gate's ``expire`` timer.
+
+    One timer per gate, due at the earliest expiry not yet told of (it moves on
+    to the next one when it fires; see :mod:`interlock.notifications.timers`).
+    """
+    for event in events:
+        data = event.get("data") or {}
+        expires_at = datetime.fromisoformat(data["expires_at"])
+        key = f"gate/{data.get('gate')}"
+        node = next(
+            (
+                n
+                for d in tx.list_deployments(release_id=int(event["object_id"]))
+                if d.environment == data.get("environment") and d.kind == "deploy"
+                for n in tx.nodes_of(d.id)
+                if n.key == key
+            ),
+            None,
+        )
+        if node is None or node.state is not NodeState.WAITING:
+            continue  # not reached yet, or already decided: nobody waits on it
+        found = [t for t in tx.notify_timers_of(node.id) if t.kind == "expire"]
+        if not found:
+            tx.add_notify_timer("expire", node.id, expires_at)
+        elif found[0].done or found[0].due_at > expires_at:
+            tx.restart_notify_timer(found[0].id, expires_at)

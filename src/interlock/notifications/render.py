@@ -9,7 +9,7 @@ from typing import Any
 
 from interlock.notifications.content import Notice
 
-WAITING = ("gate.waiting", "gate.reminder", "gate.escalated")
+WAITING = ("gate.waiting", "gate.reminder", "gate.escalated", "gate.expired")
 
 
 def slack(notice: Notice, buttons: bool) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from interlock.domain.records import Node
 from interlock.domain.states import NodeState
+from interlock.engine.approvals import gate_status
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.errors import NotFound
 from interlock.notifications.content import Notice
@@ -98,6 +99,8 @@ def _fire(tx: Tx, engine: Engine, timer: NotifyTimer) -> bool:
         return _digest(tx, engine, timer, config)
     if timer.kind == "freeze":
         return fire_freezes(tx, engine, timer, config)
+    if timer.kind == "expire":
+        return _expired(tx, engine, timer, config, node)
     if node is None or node.state is not NodeState.WAITING:
         tx.end_notify_timer(timer.id)  # the gate was decided: nothing more to say
         return False
@@ -160,6 +163,63 @@ def _escalate(tx: Tx, node: Node, kind: str, group: str, members: list[str], now
             "added": members,
         },
     )
+
+
+def _expired(tx: Tx, engine: Engine, timer: NotifyTimer, config: Config, node: Node | None) -> bool:
+    """Approvals of a still-waiting gate expired: it needs them again; say so once."""
+    now = engine.clock.now()
+    if node is None or node.state is not NodeState.WAITING:
+        tx.end_notify_timer(timer.id)  # the gate was decided: nothing more to say
+        return False
+    deployment = tx.get_deployment(node.deployment_id)
+    release = (
+        tx.get_release(deployment.release_id) if deployment and deployment.release_id else None
+    )
+    if deployment is None or release is None:
+        tx.end_notify_timer(timer.id)
+        return False
+    environment = deployment.environment or ""
+    given = [
+        (a.approver, a.expires_at)
+        for a in tx.approvals_for(release.id, environment, node.key)
+        if a.decision == "approve" and a.expires_at is not None
+    ]
+    _, valid, _ = gate_status(tx, engine, node, environment, release, now)
+    still = {a.approver for a in valid}
+    expired = [(who, at) for who, at in given if timer.due_at <= at <= now and who not in still]
+    later = [at for _, at in given if at > now]
+    if not tx.fire_notify_timer(timer, next_due=min(later) if later else None):
+        return False  # another process fired it
+    names = sorted({who for who, _ in expired})
+    if not names:
+        return False  # renewed meanwhile: the gate does not need them again
+    until = max(at for _, at in expired).isoformat(timespec="minutes")
+    reason = f"the approval of {', '.join(names)} expired ({until}): the gate needs it again"
+    tx.audit(
+        at=now,
+        actor=SYSTEM_ACTOR,
+        action="gate.approval_expired",
+        object_type="release",
+        object_id=release.id,
+        reason=reason,
+        data={"environment": environment, "gate": node.key.removeprefix("gate/"), "expired": names},
+    )
+    settings = config.notifications
+    notice = approval_notice(
+        tx,
+        engine,
+        node,
+        "gate.expired",
+        at=now,
+        actor=SYSTEM_ACTOR,
+        base_url=settings.public_url,
+        reason=reason,
+    )
+    if notice is not None:
+        if notice.gate is not None:
+            notice.gate["expired"] = names
+        tx.add_outbox(outbox_rows(tx, engine, config, notice))
+    return True
 
 
 def _digest(tx: Tx, engine: Engine, timer: NotifyTimer, config: Config) -> bool:

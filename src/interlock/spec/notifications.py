@@ -124,6 +124,7 @@ EVENTS_TO_PEOPLE = (
     "gate.rejected",
     "gate.reminder",
     "gate.escalated",
+    "gate.expired",
     "needs_attention",
     "incident.opened",
     "incident.resolved",
