@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from interlock.domain.records import Item
 from interlock.domain.states import ReleaseState
+from interlock.engine import scheduler
 from interlock.engine.clock import ManualClock
 from interlock.engine.core import Engine
 from interlock.engine.releases import create_release
-from interlock.engine import scheduler
 from interlock.engine.scheduler import TASKS
 from tests.conftest import FAST
 from tests.helpers import release_state, wait_release_end
