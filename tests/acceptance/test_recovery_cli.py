@@ -18,7 +18,9 @@ services:
       - name: roll-out
         run: >-
           echo {{ version }} > current.txt;
-          if [ -f slow-{{ version }} ]; then echo "slow {{ version }}" >> story.log; sleep 2; fi;
+          if [ -f slow-{{ version }} ]; then echo "slow {{ version }}" >> story.log;
+          n=0; while [ ! -f go-{{ version }} ] && [ $n -lt 600 ];
+          do sleep 0.05; n=$((n+1)); done; fi;
           test ! -f fail-{{ version }}
         idempotent: true
 runbooks:
@@ -42,7 +44,7 @@ def test_a_rollback_survives_kill_9_of_the_server(project, server):
     server.start()
     assert server.cli("release", "watch", _release(server, "1")).returncode == 0
     (project / "fail-2").touch()
-    (project / "slow-1").touch()  # the rollback (to 1) is slow enough to kill mid-way
+    (project / "slow-1").touch()  # the rollback (to 1) waits for go-1: killed mid-way
     release_id = _release(server, "2")
     wait_for(
         lambda: (
@@ -52,6 +54,7 @@ def test_a_rollback_survives_kill_9_of_the_server(project, server):
         message="the rollback step to start",
     )
     server.kill()
+    (project / "go-1").touch()  # the re-run of the rollback step goes through
     server.start()
     watch = server.cli("release", "watch", release_id, "--timeout", "60")
     assert watch.returncode == 1 and "rolled back: api is back on 1" in watch.stdout
@@ -135,6 +138,7 @@ def test_block_a_bare_version_from_the_cli(project, server):
     blocked = server.cli("release", "block", "2", "--reason", "CVE-2026-1")
     assert blocked.returncode == 0, blocked.stderr
     assert "api@2 is blocked" in blocked.stdout
+    (project / "go-2").touch()  # the step ends once the block is in, however slow the CLI
     watch = server.cli("release", "watch", release_id, "--timeout", "60")
     assert watch.returncode == 1 and "blocked by admin: CVE-2026-1" in watch.stdout
     again = server.cli("release", "create", "api@2", "--reason", "retry")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from interlock.domain.records import Item
 from interlock.domain.states import ReleaseState
+from interlock.engine import scheduler
 from interlock.engine.clock import ManualClock
 from interlock.engine.core import Engine
 from interlock.engine.releases import create_release
@@ -57,8 +58,10 @@ def test_one_approval_clears_the_whole_train(pilot):
     ]
 
 
-def test_more_due_releases_than_one_batch_all_start(db, tmp_path):
-    # The scheduler starts at most 100 due releases per tick: 230 take three ticks.
+def test_more_due_releases_than_one_batch_all_start(db, tmp_path, monkeypatch):
+    # The scheduler starts at most a batch of due releases per tick: 2.3 batches take
+    # three ticks. A batch of 10 (100 in production) keeps the test short.
+    monkeypatch.setattr(scheduler, "SCHEDULED_BATCH", 10)
     # A manual clock: creating 230 releases on a loaded machine must not make any due early.
     clock = ManualClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     pilot = Pilot(Engine(db, clock=clock, settings=type(FAST)(**FAST.__dict__)), tmp_path)
@@ -78,7 +81,7 @@ def test_more_due_releases_than_one_batch_all_start(db, tmp_path):
             reason="T-1",
             scheduled_at=at,
         ).id
-        for n in range(230)
+        for n in range(23)
     ]
     assert {release_state(pilot.engine, i).state for i in ids} == {ReleaseState.SCHEDULED}
     scheduled_task = TASKS[1]
@@ -86,9 +89,9 @@ def test_more_due_releases_than_one_batch_all_start(db, tmp_path):
     scheduled_task(pilot.engine)  # not yet due: nothing starts
     assert {release_state(pilot.engine, i).state for i in ids} == {ReleaseState.SCHEDULED}
     clock.set(at + timedelta(seconds=1))
-    scheduled_task(pilot.engine)  # one tick: one batch of 100, the rest wait for the next
+    scheduled_task(pilot.engine)  # one tick: one batch of 10, the rest wait for the next
     waiting = [i for i in ids if release_state(pilot.engine, i).state is ReleaseState.SCHEDULED]
-    assert len(waiting) == 130
+    assert len(waiting) == 13
     scheduled_task(pilot.engine)
     scheduled_task(pilot.engine)
     states = {release_state(pilot.engine, i).state for i in ids}

@@ -243,13 +243,38 @@ def test_a_detached_child_holding_the_output_neither_holds_the_step_nor_writes_t
         timeout=10,
         log=sink,
     )
-    child = "(while [ ! -f go ]; do sleep 0.02; done; echo late) & echo done"
+    child = "(while [ ! -f go ]; do sleep 0.02; done; echo late; touch wrote) & echo done"
     begun = time.monotonic()
     result = ShellExecutor().run({"run": child, "env": {}}, ctx)
-    assert result.ok and time.monotonic() - begun < 4  # the reader is not waited on for long
+    # Once the pipe is empty the step is over: no waiting on the reader (it was 2 s).
+    assert result.ok and time.monotonic() - begun < 1.5
     (tmp_path / "go").touch()  # the child writes once the step has ended
+    # ... and is not killed by a closed pipe for it (a daemon a deploy started lives on).
+    wait_for(lambda: (tmp_path / "wrote").exists(), message="the child to write and go on")
     wait_for(
         lambda: not any(t.name == "step-output" for t in threading.enumerate()),
         message="the step's output reader to end (it reads what the child wrote, then stops)",
     )
     assert sink.text().splitlines()[1:] == ["done"]  # after the logged command
+
+
+def test_all_a_step_wrote_before_it_ended_is_logged_though_a_child_holds_the_pipe(tmp_path):
+    sink = LogSink(limit=8 * 1024 * 1024)
+    ctx = StepContext(
+        variables=DEFAULTS,
+        environ={"PATH": os.environ["PATH"]},
+        cwd=str(tmp_path),
+        timeout=10,
+        log=sink,
+    )
+    script = (
+        "(while [ ! -f go ]; do sleep 0.02; done) & "
+        "head -c 3000000 /dev/zero | tr '\\0' x; echo; echo last line"
+    )
+    begun = time.monotonic()
+    result = ShellExecutor().run({"run": script, "env": {}}, ctx)
+    took = time.monotonic() - begun
+    (tmp_path / "go").touch()
+    output = sink.text().split("\n", 1)[1]  # after the logged command
+    assert result.ok and took < 1.5
+    assert output == "x" * 3000000 + "\nlast line\n"

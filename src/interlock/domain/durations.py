@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import re
 
-from interlock.domain.bounds import MAX_DURATION
-
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
@@ -15,12 +13,23 @@ class DurationTooLong(ValueError):
     """A duration past its bound (see :mod:`interlock.domain.bounds`)."""
 
 
-def parse_duration(value: str | int | float, *, maximum: float = MAX_DURATION) -> float:
+def _max_duration() -> float:
+    # Imported when needed: bounds loads annotated_types (25 ms), and the CLI
+    # only formats durations (see tests/unit/test_cli_startup.py).
+    from interlock.domain.bounds import MAX_DURATION
+
+    return MAX_DURATION
+
+
+def parse_duration(value: str | int | float, *, maximum: float | None = None) -> float:
     """Seconds in ``value``; a bare number counts as seconds; at most ``maximum``.
 
-    Raises ``ValueError`` with a message fit for a user when the text is not a
-    duration, and :class:`DurationTooLong` when it is longer than ``maximum``.
+    ``maximum`` is ``bounds.MAX_DURATION`` unless given. Raises ``ValueError``
+    with a message fit for a user when the text is not a duration, and
+    :class:`DurationTooLong` when it is longer than ``maximum``.
     """
+    if maximum is None:
+        maximum = _max_duration()
     seconds = _seconds(value)
     if seconds > maximum:
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
@@ -64,12 +73,14 @@ def parse_positive_duration(value: str | int | float) -> float:
     return seconds
 
 
-def doubled(first: float, times: int, most: float = MAX_DURATION) -> float:
+def doubled(first: float, times: int, most: float | None = None) -> float:
     """``first`` doubled ``times`` times, at most ``most``: a wait between tries that grows.
 
-    Capped before it can overflow a date (50 retries of 1h would be 2**49 hours).
+    Capped (by ``bounds.MAX_DURATION`` unless given) before it can overflow a date
+    (50 retries of 1h would be 2**49 hours).
     """
-    return min(first * 2.0 ** min(max(times, 0), 64), most)
+    cap = _max_duration() if most is None else most
+    return min(first * 2.0 ** min(max(times, 0), 64), cap)
 
 
 def _kind(value: object) -> str:

@@ -34,10 +34,13 @@ log = logging.getLogger(__name__)
 
 Task = Callable[[Engine], None]
 
+# Scheduled releases started per tick at most; the rest start on the next ticks.
+SCHEDULED_BATCH = 100
+
 
 def _scheduled_releases(engine: Engine) -> None:
     with engine.db.read() as tx:
-        due = tx.due_scheduled_releases(engine.clock.now())
+        due = tx.due_scheduled_releases(engine.clock.now(), limit=SCHEDULED_BATCH)
     for release_id in due:
         start_scheduled(engine, release_id)
 

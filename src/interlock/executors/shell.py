@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -20,6 +21,9 @@ from typing import Any
 from interlock.domain.templating import render_shell, render_with_env
 from interlock.executors.base import StepContext, StepResult
 from interlock.executors.supervisor import supervised, supervisor_fds
+
+# How long the pipe of an ended step must stay empty before its output is complete.
+_DRAIN_POLL_MS = 20
 
 
 def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
@@ -87,26 +91,51 @@ class ShellExecutor:
         assert proc.stdout is not None
         out = proc.stdout
 
-        abandoned = threading.Event()  # the step ended while a detached child held the pipe
+        exited = threading.Event()  # the step's process has ended
+        drained = threading.Event()  # all it wrote is in the log
+        abandoned = threading.Event()  # a detached child kept writing: stop logging
 
         def pump() -> None:
             fd = out.fileno()
             # A character split across two reads is put back together, not replaced.
             decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+
+            def done() -> None:
+                text = decoder.decode(b"", final=True)
+                if text:
+                    ctx.log.write(text)
+                drained.set()
+
             try:
                 while True:
+                    if not drained.is_set():
+                        ended = exited.is_set()  # read before the pipe is found empty
+                        if not poller.poll(_DRAIN_POLL_MS):
+                            if ended:
+                                # The step ended before the pipe was found empty: all it
+                                # wrote was read. A detached child may still hold the pipe.
+                                done()
+                            continue
                     try:
                         chunk = os.read(fd, 65536)
                     except OSError:
                         chunk = b""
-                    if abandoned.is_set():
-                        return  # what a leftover child writes later is not the step's
+                    if drained.is_set() or abandoned.is_set():
+                        # What a leftover child writes later is not the step's; it is
+                        # still read (and dropped) so the child is not killed by SIGPIPE.
+                        if not chunk:
+                            return
+                        continue
                     text = decoder.decode(chunk, final=not chunk)
                     if text:
                         ctx.log.write(text)
                     if not chunk:
+                        drained.set()
                         return
             finally:
+                drained.set()
                 # Closed here, by the only reader: closed under a blocked read, the
                 # descriptor's number could be reused and the read take someone else's data.
                 out.close()
@@ -130,9 +159,10 @@ class ShellExecutor:
                 _kill_group(proc, ctx.kill_grace)
                 break
         # Output still buffered in the pipe is read; a detached background child
-        # that keeps the pipe open does not hold the step forever.
-        reader.join(timeout=2.0)
-        if reader.is_alive():
+        # that keeps the pipe open does not hold the step: once the pipe is empty the
+        # step is done (and a child that keeps writing holds it 2 s at most).
+        exited.set()
+        if not drained.wait(timeout=2.0):
             abandoned.set()
         code = proc.returncode
         if reason:
