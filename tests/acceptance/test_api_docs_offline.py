@@ -62,7 +62,12 @@ def test_api_docs_need_no_other_host(project, server, browser, path, rendered):
     context.route("**/*", only_here)
     try:
         page = context.new_page()
-        page.goto(f"{server.url}{path}")
+        answer = page.goto(f"{server.url}{path}")
+        # The browser is told to fetch images, fonts and data from this server only
+        # (ReDoc's footer logo would come from cdn.redoc.ly after the page settles).
+        assert answer is not None
+        policy = answer.headers["content-security-policy"]
+        assert "img-src 'self'" in policy and "connect-src 'self'" in policy
         # ReDoc lays out the whole document before it shows anything: slow on a busy machine.
         expect(page.locator(rendered).first).to_contain_text("Interlock", timeout=90_000)
         if path == "/docs":

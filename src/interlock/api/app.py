@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
-from starlette.types import Lifespan
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from interlock import SERVER_HEADER, __version__
 from interlock.api import openapi, problems
@@ -43,6 +43,35 @@ ROUTERS = (
 )
 
 
+# ReDoc's standalone bundle draws its footer logo from cdn.redoc.ly; on a machine
+# offline that is a hanging request, and nowhere should the docs reach another host.
+DOCS_POLICY = (
+    b"img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    b"frame-src 'none'; object-src 'none'"
+)
+
+
+class DocsPagesStayHere:
+    """An ASGI wrapper that puts :data:`DOCS_POLICY` on /docs and /redoc: the browser
+    fetches their images, fonts and data from this server only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in ("/docs", "/redoc"):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"content-security-policy", DOCS_POLICY)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_policy)
+
+
 def create_app(
     engine: Engine,
     configs: Configs,
@@ -70,6 +99,7 @@ def create_app(
         static_url="/docs/assets",
         lifespan=lifespan,
     )
+    app.add_middleware(DocsPagesStayHere)
     from interlock.api.watch import ReleaseWatch
     from interlock.engine import views
     from interlock.engine.access import Access
