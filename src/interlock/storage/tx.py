@@ -7,7 +7,7 @@ inside this package.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import text
@@ -64,6 +64,8 @@ class Tx(
         self._touched: set[int] = set()
         self.changed_releases: frozenset[int] = frozenset()  # set as it commits
         self.readied: set[int] = set()
+        # Called with True once the transaction committed, False once it rolled back.
+        self.ended: list[Callable[[bool], None]] = []
         self.stale = StaleFacts()
 
     def notify(self, channel: str = "work") -> None:
@@ -89,6 +91,9 @@ class Tx(
         rows), then the audit chain (its head is held for the shortest time,
         never under other row locks), and last the wake-ups of PostgreSQL.
         """
+        if self.readied:
+            for ready_hook in self.db.ready_hooks:  # idle workers claim them here, in this commit
+                ready_hook(self)
         if self.readied:
             self.channels.add("work")
         if self._touched:
