@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -66,6 +67,8 @@ class Tx(
         self.readied: set[int] = set()
         # Called with True once the transaction committed, False once it rolled back.
         self.ended: list[Callable[[bool], None]] = []
+        # What this transaction already read and will read the same (the active config).
+        self.memo: dict[str, Any] = {}
         self.stale = StaleFacts()
 
     def notify(self, channel: str = "work") -> None:
