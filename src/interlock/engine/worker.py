@@ -200,10 +200,10 @@ class WorkerPool:
             notifier.unwatch(slot.wake)
         if not self._idle.leave(slot):
             return None
-        # A transaction reserved this worker: it hands its claim over as it ends.
-        if not slot.handed.wait(self.engine.settings.lease_ttl):
-            log.warning("%s: the transaction that reserved it did not end", slot.worker)
-            return None
+        # A transaction reserved this worker: it hands its claim over as it ends, commit
+        # or rollback (Database.transaction). No timeout: a claim handed over after the
+        # worker stopped waiting would hold a lease no one runs.
+        slot.handed.wait()
         return slot.item
 
     def _hand_over(self, tx: Tx) -> None:
