@@ -42,6 +42,7 @@ from interlock.storage.db import Database
 from interlock.storage.tx import Tx
 
 log = logging.getLogger(__name__)
+_ACTIVE = "active_config"  # the key of the active config in a transaction's memo
 
 
 @dataclass(frozen=True)
@@ -296,14 +297,21 @@ class Configs:
 
     def loaded(self) -> ActiveConfig | None:
         """The newest stored config, parsed (cached per version); None when none was loaded."""
-        with self.db.read() as tx:
-            latest = tx.latest_config()
-        if latest is None:
-            return None
-        with self._lock:
-            found = self._parsed.get(latest.version)
-        if found is not None:
+        with self.db.read() as tx:  # the enclosing transaction's, if there is one
+            found = tx.memo.get(_ACTIVE)
+            if found is not None:
+                return found  # type: ignore[no-any-return]
+            version = tx.latest_config_version()
+            if version is None:
+                return None
+            with self._lock:
+                found = self._parsed.get(version)
+            if found is None:
+                found = self._parse(tx.require_config(version))
+            tx.memo[_ACTIVE] = found  # read once per transaction (8 times per approval before)
             return found
+
+    def _parse(self, latest: ConfigVersion) -> ActiveConfig:
         config, _ = parse_config(latest.text, Path(latest.path))
         self.secrets.learn_config(config, os.environ)
         found = ActiveConfig(

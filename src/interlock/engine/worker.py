@@ -5,6 +5,11 @@ so a sequential pipeline costs one commit per step. A heartbeat thread
 extends the leases of running nodes and flushes their output, so logs can be
 read while a step runs; a lease that could not be extended (the node was
 fenced off) or a cancellation stops the step's process group.
+
+An idle worker waits on its own event, not on a timer: a transaction anywhere
+in this process that makes a node ready claims it for the idle worker in that
+same transaction and hands it over as it commits (engine/wakeup.py), so the
+step starts without a wake-up round-trip or a claim transaction of its own.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from interlock.engine.core import Engine
 from interlock.engine.recovery import recover
 from interlock.engine.steps import Job, claim, complete, execute, prepare
+from interlock.engine.wakeup import Idle, Slot
 from interlock.executors.base import StepResult
 from interlock.storage.tx import Tx
 
@@ -45,7 +52,9 @@ class WorkerPool:
         # Held while the heartbeat flushes output, so a step's last output is
         # never written before output the heartbeat took earlier.
         self._flush_lock = threading.Lock()
+        self._idle = Idle()  # the workers waiting for work, to hand ready nodes to
         engine.db.on_commit(self._on_commit)
+        engine.db.ready_hooks.append(self._hand_over)
 
     def _on_commit(self, channels: set[str]) -> None:
         if "cancel" in channels:
@@ -75,6 +84,7 @@ class WorkerPool:
         other needs attention. :meth:`hurry` ends the drain early.
         """
         self._stopping.set()
+        self._idle.close()
         self.engine.notifier.notify()
         if self.running_jobs():
             log.info("stopping: waiting up to %gs for %d running steps", drain, self.running_jobs())
@@ -101,10 +111,13 @@ class WorkerPool:
             stopped = [job for job in stopped if job.node.id not in self._recorded]
         if stopped:
             self._hand_back(stopped)
+        if self._hand_over in self.engine.db.ready_hooks:
+            self.engine.db.ready_hooks.remove(self._hand_over)
 
     def begin_stop(self) -> None:
         """Claim nothing more (the process got its stop signal); :meth:`stop` does the rest."""
         self._stopping.set()
+        self._idle.close()
         self.engine.notifier.notify()
 
     def hurry(self) -> None:
@@ -154,6 +167,7 @@ class WorkerPool:
     # -- the worker loop ---------------------------------------------------------
     def _loop(self, worker: str) -> None:
         engine = self.engine
+        slot = Slot(worker)
         while not self._stopping.is_set():
             seen = engine.notifier.generation()
             try:
@@ -163,14 +177,54 @@ class WorkerPool:
                 self._stopping.wait(engine.settings.poll_interval)
                 continue
             if claimed is None:
-                engine.notifier.wait(seen, self._idle_timeout())
-                continue
+                claimed = self._wait_idle(slot, seen)
+                if claimed is None:
+                    continue
             while claimed is not None and not self._stopping.is_set():
                 job = prepare(engine, *claimed)
                 result = self._run(job)
                 claimed = self._complete(job, result, worker)
             if claimed is not None:  # claimed while stopping: give it back at once
                 self._release(claimed)
+
+    def _wait_idle(self, slot: Slot, seen: int) -> Any:
+        """Wait for a wake-up (None: claim again) or for a node claimed for this worker."""
+        notifier = self.engine.notifier
+        timeout = self._idle_timeout()
+        if not self._idle.enter(slot):
+            return None
+        notifier.watch(slot.wake, seen)
+        try:
+            slot.wake.wait(timeout)
+        finally:
+            notifier.unwatch(slot.wake)
+        if not self._idle.leave(slot):
+            return None
+        # A transaction reserved this worker: it hands its claim over as it ends, commit
+        # or rollback (Database.transaction). No timeout: a claim handed over after the
+        # worker stopped waiting would hold a lease no one runs.
+        slot.handed.wait()
+        return slot.item
+
+    def _hand_over(self, tx: Tx) -> None:
+        """Claim the nodes ``tx`` made ready for idle workers, in ``tx`` (a ready hook).
+
+        Each claim is the one a worker would make (lease, attempt, ``step.started``
+        in the same commit as what readied the node); the worker gets it once
+        ``tx`` committed, and nothing if it rolled back.
+        """
+        while tx.readied:
+            slot = self._idle.reserve()
+            if slot is None:
+                return
+            try:
+                claimed = claim(tx, self.engine, slot.worker, self._releases)
+            except BaseException:
+                slot.give(None)
+                raise
+            tx.ended.append(_handing(slot, claimed))
+            if claimed is None:
+                return
 
     def _idle_timeout(self) -> float:
         poll = self.engine.settings.poll_interval
@@ -296,6 +350,15 @@ class WorkerPool:
                 job.ctx.cancelled.set()
             elif job.node.id in cancel:
                 job.ctx.cancelled.set()
+
+
+def _handing(slot: Slot, claimed: Any) -> Callable[[bool], None]:
+    """What hands ``claimed`` to ``slot`` once its transaction ended (nothing on a rollback)."""
+
+    def ended(committed: bool) -> None:
+        slot.give(claimed if committed else None)
+
+    return ended
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL)

@@ -39,6 +39,7 @@ class QueryBase:
     _touched: set[int]
     changed_releases: frozenset[int]
     readied: set[int]
+    memo: dict[str, Any]
     stale: StaleFacts
 
     def notify(self, channel: str = "work") -> None:  # pragma: no cover - defined in Tx

@@ -12,12 +12,19 @@ from interlock.domain.records import ConfigChange, ConfigVersion
 from interlock.storage.base import QueryBase, found
 from interlock.storage.schema import config_changes, config_versions
 
+_LATEST_VERSION = select(func.max(config_versions.c.version))
+
 
 class ConfigQueries(QueryBase):
     def lock_configs(self) -> None:
         """Serialise config loads (two servers starting at once store one version)."""
         if self.dialect == "postgresql":
             self.conn.execute(sql("SELECT pg_advisory_xact_lock(727003)"))
+
+    def latest_config_version(self) -> int | None:
+        """The active config's version (without its text)."""
+        found = self.conn.execute(_LATEST_VERSION).scalar()
+        return int(found) if found is not None else None
 
     def latest_config(self) -> ConfigVersion | None:
         """The active config: the most recently loaded one."""
@@ -40,6 +47,7 @@ class ConfigQueries(QueryBase):
         """Store a newly loaded config; return its version number."""
         current = self.conn.execute(select(func.max(config_versions.c.version))).scalar()
         version = int(current or 0) + 1
+        self.memo.clear()  # the active config changes with this transaction
         self.conn.execute(
             config_versions.insert().values(
                 version=version, hash=hash, path=path, text=text, loaded_at=at, loaded_by=by

@@ -81,6 +81,7 @@ class Database:
         self.audit_head_seen: tuple[int, str] | None = None
         self.audit_head_pause = 0  # transactions left before guessing again, after a miss
         self.audit_hooks: list[Callable[[Any, list[dict[str, Any]]], None]] = []
+        self.ready_hooks: list[Callable[[Any], None]] = []
         if self.dialect == "sqlite":
             path = sqlite_path(self.url)
             if path is not None and str(path) not in ("", ":memory:"):
@@ -145,6 +146,8 @@ class Database:
         lock = self._write_lock
         if lock is not None:
             lock.acquire()
+        tx: Tx | None = None
+        committed = False
         try:
             with self._connect() as conn:
                 conn = conn.execution_options(interlock_write=True)
@@ -156,10 +159,13 @@ class Database:
                         tx.before_commit()
                     finally:
                         self._local.tx = None
+                committed = True
                 channels, changed = tx.channels, tx.changed_releases
         finally:
             if lock is not None:
                 lock.release()
+            if tx is not None and tx.ended:  # first: a worker waits on it to start a step
+                self._fire(tx.ended, committed)
         if channels:
             self._fire(self._listeners, channels)
         if changed:

@@ -31,3 +31,6 @@ class DatabaseHandle(Protocol):
     # called in every write transaction with the audit events it is about to write
     # (the notification outbox is written there: same transaction as the events)
     audit_hooks: list[Callable[[Any, list[dict[str, Any]]], None]]
+    # called in every write transaction that made nodes ready, before its audit events
+    # are written: an idle worker of this process claims them there (engine/worker.py)
+    ready_hooks: list[Callable[[Any], None]]

@@ -7,8 +7,9 @@ inside this package.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -64,6 +65,10 @@ class Tx(
         self._touched: set[int] = set()
         self.changed_releases: frozenset[int] = frozenset()  # set as it commits
         self.readied: set[int] = set()
+        # Called with True once the transaction committed, False once it rolled back.
+        self.ended: list[Callable[[bool], None]] = []
+        # What this transaction already read and will read the same (the active config).
+        self.memo: dict[str, Any] = {}
         self.stale = StaleFacts()
 
     def notify(self, channel: str = "work") -> None:
@@ -89,6 +94,9 @@ class Tx(
         rows), then the audit chain (its head is held for the shortest time,
         never under other row locks), and last the wake-ups of PostgreSQL.
         """
+        if self.readied:
+            for ready_hook in self.db.ready_hooks:  # idle workers claim them here, in this commit
+                ready_hook(self)
         if self.readied:
             self.channels.add("work")
         if self._touched:
