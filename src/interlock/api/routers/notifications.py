@@ -77,7 +77,10 @@ def channels(app: AppDep, who: PrincipalDep) -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/notifications/log")
+@router.get(
+    "/notifications/log",
+    responses={404: {"description": "No channel of that name in the active config."}},
+)
 def delivery_log(
     app: AppDep,
     who: PrincipalDep,
