@@ -347,6 +347,7 @@ ROUTES: dict[tuple[str, str], list[Case]] = {
     ),
     ("GET", "/api/v1/metrics"): cases(Case(admin_only())),
     ("GET", "/api/v1/metrics/manual-steps"): cases(Case(admin_only())),
+    ("GET", "/api/v1/metrics/series"): cases(Case(admin_only())),
     ("GET", "/api/v1/webhooks"): cases(Case(admin_only())),
     ("POST", "/api/v1/webhooks/{name}/skip"): cases(
         Case(admin_only(), path="/api/v1/webhooks/audit/skip", body={"through": 1, "reason": "m"})

@@ -28,7 +28,10 @@ function pulseOf(signal) {
   pulses.set(signal, pulse);
   const turn = async () => {
     const found = await api(`/changes${query({ since: seq, wait: seq === null ? 0 : WAIT })}`, { signal });
-    const moved = seq !== null && found.seq !== seq;
+    // The first answer is the baseline. A change may have landed between a page's
+    // first load and that baseline, so the baseline counts as a beat too: each page
+    // loads once more (drawn again only if something differs) and misses nothing.
+    const moved = seq === null || found.seq !== seq;
     seq = found.seq;
     if (moved) for (const listener of [...listeners]) listener(seq);
     return 0;
