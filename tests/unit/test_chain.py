@@ -176,3 +176,13 @@ def test_a_body_that_is_not_an_object_is_reported_not_raised():
     result = verify([event])
     assert [p["kind"] for p in result.problems] == ["column"]
     assert "(body differs" in result.problems[0]["message"]
+
+
+def test_a_time_stored_a_hair_off_the_hashed_one_verifies_and_a_changed_one_does_not():
+    """The fast path wants the stored time exactly as hashed; the full check keeps the
+    old tolerance (a double read back through another driver may differ in its last bits)."""
+    event = _one({}, None)
+    assert verify([dataclasses.replace(event, at=event.at + 1e-6)]).ok
+    moved = verify([dataclasses.replace(event, at=event.at + 1e-3)])
+    assert [p["kind"] for p in moved.problems] == ["column"]
+    assert "(at differs" in moved.problems[0]["message"]

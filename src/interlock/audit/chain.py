@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -155,43 +156,150 @@ def verify_rows(
     checkpoints: Iterable[Checkpoint] = (),
     after: Checkpoint | None = None,
 ) -> Verification:
-    """:func:`verify` over plain rows (``EventRow``), as the database streams them.
-
-    The hot loop of `audit verify`: per event one SHA-256 and a few string
-    comparisons. The hashed body's columns are checked against its canonical
-    text (:func:`_columns_fast`) and parsed only when that check fails, to
-    name the column that differs.
-    """
+    """:func:`verify` over plain rows (``EventRow``), as the database streams them."""
     problems: list[dict[str, Any]] = []
     wanted = {c.seq: c for c in checkpoints}
-    prev_hash = after.hash if after else GENESIS
-    expected_seq = after.seq + 1 if after else 1
+    last: Checkpoint | None = after
+    count, walked = _walk(
+        rows,
+        problems,
+        wanted,
+        after.hash if after else GENESIS,
+        after.seq + 1 if after else 1,
+    )
+    return _finish(problems, wanted, walked or last, head, count)
+
+
+@dataclass
+class Span:
+    """One stretch of the log verified on its own (events ``lo < seq <= hi``).
+
+    Everything :func:`verify_rows` checks, except whether its first event
+    follows the event before the stretch: ``first`` (that event's seq and
+    ``prev_hash``) and ``last`` let :func:`join_spans` check that link.
+    ``seen`` are the checkpoints met in it.
+    """
+
+    count: int
+    first: tuple[int, str] | None
+    last: Checkpoint | None
+    problems: list[dict[str, Any]]
+    seen: list[int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "first": list(self.first) if self.first else None,
+            "last": str(self.last) if self.last else None,
+            "problems": self.problems,
+            "seen": self.seen,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Span:
+        first = data["first"]
+        return cls(
+            count=int(data["count"]),
+            first=(int(first[0]), str(first[1])) if first else None,
+            last=Checkpoint.parse(data["last"]) if data["last"] else None,
+            problems=list(data["problems"]),
+            seen=[int(s) for s in data["seen"]],
+        )
+
+
+def verify_span(rows: Iterable[EventRow], checkpoints: Iterable[Checkpoint] = ()) -> Span:
+    """Verify one stretch of the log (the rows of ``lo < seq <= hi``, in order)."""
+    wanted = {c.seq: c for c in checkpoints}
+    expected = set(wanted)
+    stream = iter(rows)
+    first = next(stream, None)
+    if first is None:
+        return Span(0, None, None, [], [])
+    problems: list[dict[str, Any]] = []
+    count, last = _walk(chain([first], stream), problems, wanted, first[7], first[0])
+    return Span(count, (first[0], first[7]), last, problems, sorted(expected - set(wanted)))
+
+
+def join_spans(
+    spans: Iterable[Span],
+    *,
+    head: Checkpoint | None = None,
+    checkpoints: Iterable[Checkpoint] = (),
+) -> Verification:
+    """The verification of the whole log from its stretches, in order: the same
+    problems, in the same order, as :func:`verify_rows` over all of it."""
+    problems: list[dict[str, Any]] = []
+    wanted = {c.seq: c for c in checkpoints}
+    prev_hash, expected_seq = GENESIS, 1
+    last: Checkpoint | None = None
     count = 0
-    last_seq: int | None = after.seq if after else None
+    for span in spans:
+        count += span.count
+        for seq in span.seen:
+            wanted.pop(seq, None)
+        if span.first is None or span.last is None:
+            continue
+        _follows(problems, span.first[0], span.first[1], expected_seq, prev_hash)
+        problems.extend(span.problems)
+        last = span.last
+        prev_hash, expected_seq = last.hash, last.seq + 1
+    return _finish(problems, wanted, last, head, count)
+
+
+def _follows(
+    problems: list[dict[str, Any]], seq: int, event_prev: str, expected_seq: int, prev_hash: str
+) -> None:
+    """Whether event ``seq`` comes right after the event before it, and links to it."""
+    if seq != expected_seq:
+        if seq > expected_seq:
+            message = f"events {expected_seq}..{seq - 1} are missing (deleted) before event {seq}"
+            problems.append({"seq": seq, "kind": "missing", "message": message})
+        else:
+            problems.append(
+                {"seq": seq, "kind": "order", "message": f"event {seq} is out of order"}
+            )
+    if event_prev != prev_hash:
+        problems.append(
+            {
+                "seq": seq,
+                "kind": "link",
+                "message": f"event {seq} does not link to the event before it "
+                "(an event was deleted, inserted or re-ordered)",
+            }
+        )
+
+
+def _walk(
+    rows: Iterable[EventRow],
+    problems: list[dict[str, Any]],
+    wanted: dict[int, Checkpoint],
+    prev_hash: str,
+    expected_seq: int,
+) -> tuple[int, Checkpoint | None]:
+    """The hot loop of `audit verify`: the events walked and the last one.
+
+    Per event one SHA-256 and a few string comparisons. The hashed body's
+    columns are checked against its canonical text: it starts with the
+    event's action and actor, ends with its seq and time exactly as
+    ``json.dumps`` wrote them (``at`` is stored as that same double), and its
+    last ``"object"`` member is the event's object. Only when that fails is
+    the body parsed (:func:`_columns_match`), which decides, within the time
+    tolerance, and names the column that differs. Checkpoints met are taken
+    out of ``wanted``.
+    """
+    count = 0
+    last_seq: int | None = None
     prefixes: dict[tuple[str, str], str] = {}
     sha256 = hashlib.sha256
+    quote = encode_basestring
 
     def problem(seq: int, kind: str, message: str) -> None:
         problems.append({"seq": seq, "kind": kind, "message": message})
 
     for seq, at, actor, action, object_type, object_id, body, event_prev, digest in rows:
         count += 1
-        if seq != expected_seq:
-            if seq > expected_seq:
-                problem(
-                    seq,
-                    "missing",
-                    f"events {expected_seq}..{seq - 1} are missing (deleted) before event {seq}",
-                )
-            else:
-                problem(seq, "order", f"event {seq} is out of order")
-        if event_prev != prev_hash:
-            problem(
-                seq,
-                "link",
-                f"event {seq} does not link to the event before it "
-                "(an event was deleted, inserted or re-ordered)",
-            )
+        if seq != expected_seq or event_prev != prev_hash:
+            _follows(problems, seq, event_prev, expected_seq, prev_hash)
         if digest != sha256(f"{event_prev}\n{body}".encode()).hexdigest():
             problem(seq, "hash", f"event {seq} was changed after it was written")
         prefix = prefixes.get((action, actor))
@@ -199,9 +307,18 @@ def verify_rows(
             if len(prefixes) > 4096:
                 prefixes.clear()
             prefix = prefixes[(action, actor)] = (
-                f'{{"action":{_string(action)},"actor":{_string(actor)},"after":'
+                f'{{"action":{quote(action)},"actor":{quote(actor)},"after":'
             )
-        if not (body.startswith(prefix) and _columns_fast(seq, at, object_type, object_id, body)):
+        where = body.rfind(_OBJECT)
+        if not (
+            where > 0
+            and body.startswith(prefix)
+            and body.endswith(f',"seq":{seq},"ts":{at!r}}}')
+            and body.startswith(
+                f'{quote(object_id)},"type":{quote(object_type)}}},"reason":',
+                where + _OBJECT_LENGTH,
+            )
+        ):
             event = StoredEvent(
                 seq, at, actor, action, object_type, object_id, body, event_prev, digest
             )
@@ -227,7 +344,21 @@ def verify_rows(
         prev_hash = digest
         expected_seq = seq + 1
         last_seq = seq
-    last = Checkpoint(last_seq, prev_hash) if last_seq is not None else None
+    return count, Checkpoint(last_seq, prev_hash) if last_seq is not None else None
+
+
+def _finish(
+    problems: list[dict[str, Any]],
+    wanted: dict[int, Checkpoint],
+    last: Checkpoint | None,
+    head: Checkpoint | None,
+    count: int,
+) -> Verification:
+    """Checkpoints never met, and the head record against the last event."""
+
+    def problem(seq: int, kind: str, message: str) -> None:
+        problems.append({"seq": seq, "kind": kind, "message": message})
+
     for checkpoint in wanted.values():
         problem(
             checkpoint.seq,
@@ -250,35 +381,10 @@ def verify_rows(
     return Verification(ok=not problems, count=count, head=last, problems=problems)
 
 
+# Canonical JSON sorts the keys, so the top level ends with "object", "reason" (a
+# string or null), "seq" and "ts", in that order. Inside a JSON string every quote is
+# escaped, so ',"object":{"id":' occurs only as a member of an object, and its last
+# occurrence is the top level's: what is nested in "after", "before" and "data"
+# cannot be mistaken for it.
 _OBJECT = ',"object":{"id":'
-
-
-def _columns_fast(seq: int, at: float, object_type: str, object_id: str, body: str) -> bool:
-    """Whether a canonical body (its ``action`` and ``actor`` already matched) holds the
-    event's object, seq and time, read off its text without parsing it.
-
-    Canonical JSON sorts the keys, so the top level ends with ``"object"``,
-    ``"reason"`` (a string or null), ``"seq"`` and ``"ts"``, in that order.
-    Inside a JSON string every quote is escaped, so ``,"object":{"id":`` and
-    ``,"ts":`` occur only as members of objects, and the last ones are the top
-    level's: what the values nested in ``after``, ``before`` and ``data``
-    hold cannot be mistaken for them. ``False`` sends the event to the full
-    parse (:func:`_columns_match`), which names the column that differs.
-    """
-    where = body.rfind(_OBJECT)
-    if where < 0 or not body.startswith(
-        f'{_string(object_id)},"type":{_string(object_type)}}},"reason":', where + len(_OBJECT)
-    ):
-        return False
-    rest, sep, ts = body[:-1].rpartition(',"ts":')
-    if not sep or body[-1] != "}" or not rest.endswith(f',"seq":{seq}'):
-        return False
-    try:
-        return abs(float(ts) - at) <= 1e-5
-    except ValueError:
-        return False
-
-
-def _string(value: str) -> str:
-    """``value`` as canonical JSON writes a string (``ensure_ascii=False``)."""
-    return encode_basestring(value)
+_OBJECT_LENGTH = len(_OBJECT)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from interlock.audit.chain import Checkpoint, EventRow, StoredEvent, event_body, link
 from interlock.domain.records import AuditEvent
@@ -141,6 +142,10 @@ class AuditQueries(QueryBase):
         ).first()
         return Checkpoint(int(row.seq), str(row.hash)) if row and row.seq else None
 
+    def last_audit_seq(self) -> int:
+        """The highest sequence number in the log (0 when it is empty)."""
+        return int(self.conn.execute(select(func.max(audit_events.c.seq))).scalar() or 0)
+
     def list_audit(
         self,
         *,
@@ -196,6 +201,9 @@ class AuditQueries(QueryBase):
         transaction's snapshot): verifying a million events then costs the
         driver's row fetch, not an object per row.
         """
+        return chain.from_iterable(self._stored_event_batches(batch, after))
+
+    def _stored_event_batches(self, batch: int, after: int) -> Iterator[list[EventRow]]:
         sql = _STORED_ROWS_PG if self.dialect == "postgresql" else _STORED_ROWS_SQLITE
         cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         last = after
@@ -205,7 +213,7 @@ class AuditQueries(QueryBase):
                 rows: list[EventRow] = list(cursor.fetchall())
                 if not rows:
                     return
-                yield from rows
+                yield rows
                 last = rows[-1][0]
         finally:
             cursor.close()

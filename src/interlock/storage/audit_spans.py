@@ -1,0 +1,121 @@
+"""`audit verify` of a large log in several processes, one stretch of it each.
+
+Each event's hash depends only on its own stored ``prev_hash`` and body, so
+stretches of the log (events ``lo < seq <= hi``) are verified independently,
+each by ``python -m interlock.storage.audit_spans`` on its own connection,
+and joined in order (:func:`interlock.audit.chain.join_spans`), which checks
+that each stretch's first event follows and links to the last of the one
+before. The answer is the one a single pass gives, problem for problem.
+
+The request (database URL, stretch, checkpoints) goes over stdin, never the
+command line (a URL may hold a password); the answer comes back as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+from interlock.audit.chain import Checkpoint, EventRow, Span, verify_span
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = "seq, at, actor, action, object_type, object_id, body, prev_hash, hash"
+_SQLITE = f"SELECT {_COLUMNS} FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+_PG = f"SELECT {_COLUMNS} FROM audit_events WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
+BATCH = 20_000
+
+
+def split(top: int, spans: int) -> list[tuple[int, int]]:
+    """``(lo, hi]`` stretches covering events 1..top, as even as can be."""
+    spans = max(1, min(spans, top))
+    edges = [top * n // spans for n in range(spans + 1)]
+    return [(edges[n], edges[n + 1]) for n in range(spans)]
+
+
+def verify_in_processes(
+    url: str, top: int, spans: int, checkpoints: Sequence[Checkpoint]
+) -> list[Span] | None:
+    """Verify events 1..top in ``spans`` processes at once; ``None`` if one failed."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    started = []
+    for lo, hi in split(top, spans):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "interlock.storage.audit_spans"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        request = {
+            "url": url,
+            "lo": lo,
+            "hi": hi,
+            "checkpoints": [str(c) for c in checkpoints if lo < c.seq <= hi],
+        }
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(request).encode())
+        process.stdin.close()
+        started.append(process)
+    answers: list[Span] | None = []
+    for process in started:
+        with process:  # closes its pipes and waits for it
+            assert process.stdout is not None and process.stderr is not None
+            out = process.stdout.read()
+            err = process.stderr.read()
+        if process.returncode != 0 or answers is None:
+            if answers is not None:
+                log.warning("audit verify: a stretch failed: %s", err.decode()[-500:])
+            answers = None
+            continue
+        answers.append(Span.from_json(json.loads(out)))
+    return answers
+
+
+def stretch_rows(url: str, lo: int, hi: int, batch: int = BATCH) -> Iterator[EventRow]:
+    """Events ``lo < seq <= hi`` in order, as plain tuples, on a connection of its own."""
+    if url.startswith("sqlite:///"):
+        connection: Any = sqlite3.connect(f"file:{url[len('sqlite:///') :]}?mode=ro", uri=True)
+        sql = _SQLITE
+    else:
+        import psycopg
+
+        connection = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+        sql = _PG
+    return chain.from_iterable(_batches(connection, sql, lo, hi, batch))
+
+
+def _batches(connection: Any, sql: str, lo: int, hi: int, batch: int) -> Iterator[list[EventRow]]:
+    try:
+        cursor = connection.cursor()
+        last = lo
+        while True:
+            cursor.execute(sql, (last, hi, batch))
+            rows: list[EventRow] = cursor.fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+    finally:
+        connection.close()
+
+
+def main() -> None:
+    request = json.loads(sys.stdin.read())
+    rows = stretch_rows(request["url"], int(request["lo"]), int(request["hi"]))
+    span = verify_span(rows, [Checkpoint.parse(c) for c in request["checkpoints"]])
+    sys.stdout.write(json.dumps(span.to_json()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""`audit verify` split over processes gives the answer of one pass, problem for problem.
+
+A large log is verified in stretches, one `python -m interlock.storage.audit_spans`
+process each, and joined. Tampering inside a stretch, across the edge of two, or
+wiping a whole stretch out is reported exactly as one pass reports it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from interlock.audit.chain import Checkpoint
+from interlock.engine import views
+from interlock.engine.core import Engine
+from interlock.storage.audit_spans import split
+from tests.support.audit_chain import build
+
+EVENTS = 60  # four stretches: 1..15, 16..30, 31..45, 46..60
+
+
+def _sql(engine: Engine, *statements: str) -> None:
+    with engine.db.engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+
+
+def _hash(engine: Engine, seq: int) -> str:
+    with engine.db.engine.connect() as conn:
+        return str(conn.execute(text(f"SELECT hash FROM audit_events WHERE seq = {seq}")).scalar())
+
+
+def _swap(a: int, b: int) -> tuple[str, ...]:
+    return (
+        f"UPDATE audit_events SET seq = -1 WHERE seq = {a}",
+        f"UPDATE audit_events SET seq = {a} WHERE seq = {b}",
+        f"UPDATE audit_events SET seq = {b} WHERE seq = -1",
+    )
+
+
+TAMPERING = {
+    "intact": (),
+    "edited body inside a stretch": (
+        "UPDATE audit_events SET body = replace(body, 'attempt', 'attempts') WHERE seq = 20",
+    ),
+    "edited column": ("UPDATE audit_events SET actor = 'mallory' WHERE seq = 46",),
+    "first event of a stretch deleted": ("DELETE FROM audit_events WHERE seq = 16",),
+    "last event of a stretch deleted": ("DELETE FROM audit_events WHERE seq = 30",),
+    "swapped across the edge of two stretches": _swap(30, 31),
+    "a whole stretch deleted": ("DELETE FROM audit_events WHERE seq > 30 AND seq <= 45",),
+    "the first event deleted": ("DELETE FROM audit_events WHERE seq = 1",),
+    "the tail cut off": ("DELETE FROM audit_events WHERE seq > 57",),
+    "the head moved": ("UPDATE audit_head SET seq = 59",),
+}
+
+
+@pytest.mark.parametrize("tampering", list(TAMPERING))
+def test_stretches_in_processes_report_what_one_pass_reports(engine: Engine, tampering: str):
+    build(engine.db.engine, EVENTS)
+    checkpoints = [Checkpoint(59, _hash(engine, 59)), Checkpoint(16, _hash(engine, 16))]
+    _sql(engine, *TAMPERING[tampering])
+
+    one_pass = views.audit_verify(engine, checkpoints, processes=1)
+    in_processes = views.audit_verify(engine, checkpoints, processes=4)
+
+    assert in_processes == one_pass
+    assert one_pass.ok is (tampering == "intact"), one_pass.problems
+    if tampering != "intact":
+        assert one_pass.problems  # (and in_processes named the same events, in order)
+
+
+def test_stretches_cover_the_log_once():
+    assert split(10, 4) == [(0, 2), (2, 5), (5, 7), (7, 10)]
+    assert split(3, 8) == [(0, 1), (1, 2), (2, 3)]
+    assert split(0, 4) == [(0, 0)]
