@@ -13,7 +13,9 @@ from sqlalchemy import text
 from interlock.audit.chain import Checkpoint
 from interlock.engine import views
 from interlock.engine.core import Engine
-from interlock.storage.audit_spans import split
+from interlock.storage.audit_spans import split, verify_in_processes
+from interlock.storage.db import Database
+from interlock.storage.migrate import upgrade
 from tests.support.audit_chain import build
 
 EVENTS = 60  # four stretches: 1..15, 16..30, 31..45, 46..60
@@ -73,3 +75,21 @@ def test_stretches_cover_the_log_once():
     assert split(10, 4) == [(0, 2), (2, 5), (5, 7), (7, 10)]
     assert split(3, 8) == [(0, 1), (1, 2), (2, 3)]
     assert split(0, 4) == [(0, 0)]
+
+
+def test_a_stretch_that_fails_gives_no_answer_so_verify_makes_one_pass(tmp_path):
+    assert verify_in_processes(f"sqlite:///{tmp_path / 'gone' / 'x.db'}", 10, 2, []) is None
+
+
+def test_a_database_file_whose_name_needs_escaping_is_read(tmp_path):
+    where = tmp_path / "a #1 ?50%" / "audit.db"
+    where.parent.mkdir()
+    database = Database(f"sqlite:///{where}")
+    try:
+        upgrade(database)
+        build(database.engine, 5)
+        engine = Engine(database)
+        assert views.audit_verify(engine, processes=2) == views.audit_verify(engine, processes=1)
+        assert views.audit_verify(engine, processes=2).count == 5
+    finally:
+        database.dispose()

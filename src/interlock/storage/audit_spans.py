@@ -49,25 +49,30 @@ def verify_in_processes(
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     started = []
+    answers: list[Span] | None = []
     for lo, hi in split(top, spans):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "interlock.storage.audit_spans"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
         request = {
             "url": url,
             "lo": lo,
             "hi": hi,
             "checkpoints": [str(c) for c in checkpoints if lo < c.seq <= hi],
         }
-        assert process.stdin is not None
-        process.stdin.write(json.dumps(request).encode())
-        process.stdin.close()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "interlock.storage.audit_spans"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+        except OSError as exc:  # no interpreter to start (a frozen build): one pass
+            log.warning("audit verify: cannot start a process (%s): one pass instead", exc)
+            answers = None
+            break
         started.append(process)
-    answers: list[Span] | None = []
+        assert process.stdin is not None
+        with process.stdin:
+            process.stdin.write(json.dumps(request).encode())
     for process in started:
         with process:  # closes its pipes and waits for it
             assert process.stdout is not None and process.stderr is not None
@@ -85,7 +90,8 @@ def verify_in_processes(
 def stretch_rows(url: str, lo: int, hi: int, batch: int = BATCH) -> Iterator[EventRow]:
     """Events ``lo < seq <= hi`` in order, as plain tuples, on a connection of its own."""
     if url.startswith("sqlite:///"):
-        connection: Any = sqlite3.connect(f"file:{url[len('sqlite:///') :]}?mode=ro", uri=True)
+        where = Path(url[len("sqlite:///") :]).resolve().as_uri()  # escapes ?, # and %
+        connection: Any = sqlite3.connect(f"{where}?mode=ro", uri=True)
         sql = _SQLITE
     else:
         import psycopg
