@@ -144,7 +144,7 @@ def store_release(
         at=at,
         state=state,
         config_version=plan.config_version,
-        plan=plan.to_json(),
+        plan=plan,
         items=list(items),
         scheduled_at=scheduled_at,
     )

@@ -8,11 +8,12 @@ with ``on_failure: pause``. The decision is audited with its reason.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from interlock.domain.records import Node
 from interlock.domain.states import NodeState
+from interlock.engine.access import Access
 from interlock.engine.core import Engine
+from interlock.engine.identity import Principal
 from interlock.engine.progress import advance, node_done
 from interlock.engine.run_visibility import may_read_run
 from interlock.engine.transitions import move_node
@@ -23,7 +24,7 @@ ACTIONS = ("retry", "skip", "fail", "rollback")
 
 
 def resolve(
-    engine: Engine, access: Any, who: Any, *, step_id: int, action: str, reason: str
+    engine: Engine, access: Access, who: Principal, *, step_id: int, action: str, reason: str
 ) -> Node:
     if action not in ACTIONS:
         raise InvalidInput(f"action is one of {', '.join(ACTIONS)}", field="action")
