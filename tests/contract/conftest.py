@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from interlock.domain.plan import NodePlan
+from interlock.domain.plan import NodePlan, ReleasePlan
 from interlock.domain.records import Item
 from interlock.domain.states import DeploymentState, NodeState, ReleaseState
 from interlock.storage.db import Database
@@ -37,7 +37,7 @@ def seed_release(tx: Tx, *, reason: str = "CONTRACT-1: storage") -> int:
         at=NOW,
         state=ReleaseState.RUNNING,
         config_version=config,
-        plan={},
+        plan=ReleasePlan(config_version=config, items=(), environments=()),
         items=[Item("api", "1.0")],
     )
 

@@ -39,6 +39,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from interlock.domain.plan import ReleasePlan
 from interlock.domain.records import Item
 from interlock.domain.states import DeploymentState, ReleaseState
 from interlock.engine.metrics import MetricsRequest, delivery_report, manual_steps_report
@@ -112,7 +113,7 @@ class Records:
                 at=at(created),
                 state=ReleaseState.SUCCEEDED,
                 config_version=self.config_version,
-                plan={},
+                plan=ReleasePlan(config_version=self.config_version, items=(), environments=()),
                 items=[Item(s, v, None, sha) for s, v, sha in items],
                 scheduled_at=at(scheduled) if scheduled is not None else None,
                 on_behalf_of=on_behalf_of,

@@ -10,7 +10,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,6 +24,7 @@ from interlock.notifications.delivery import Notifier
 from interlock.notifications.slack import signature
 from interlock.notifications.timers import _fire
 from interlock.storage.db import Database
+from interlock.storage.tx import Tx
 from tests.conftest import FAST
 from tests.helpers import wait_for
 from tests.integration.conftest import Pilot
@@ -91,6 +92,29 @@ class World:
         self.notifier = Notifier(engine)
         self.web = httpx.Client(timeout=30)  # a person's browser: no token
 
+    def waiting(
+        self, version: str, reason: str, people: Iterable[str] = ("alice", "bob", "carol")
+    ) -> tuple[httpx.Client, int]:
+        """dave's release of api@``version``, waiting at production's approval gate, once
+        ``people`` have accounts: dave's client and the release's id."""
+        dave = self.api.user("dave")
+        for name in people:
+            self.api.user(name)
+        return dave, waiting_at_gate(dave, f"api@{version}", reason)
+
+    def audit(
+        self, tx: Tx, action: str, object_type: str, object_id: str | int, reason: str | None = None
+    ) -> None:
+        """Record ``action`` in ``tx`` as something of the engine's would."""
+        tx.audit(
+            at=self.clock.now(),
+            actor="tester",
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            reason=reason,
+        )
+
     def payloads(self, receiver: Receiver) -> list[Any]:
         return [d.json for d in receiver.accepted()]
 
@@ -136,10 +160,7 @@ def world(request, db, tmp_path, monkeypatch) -> Iterator[World]:
 
 
 def test_a_waiting_gate_is_told_on_every_channel_with_what_people_need(world):
-    dave = world.api.user("dave")
-    for name in ("alice", "bob", "carol"):
-        world.api.user(name)
-    release_id = waiting_at_gate(dave, "api@1.4.2", "PAY-7: rounding fix")
+    dave, release_id = world.waiting("1.4.2", "PAY-7: rounding fix")
     world.notifier.run_once()
 
     slack = [p for p in world.payloads(world.chat) if "waits for approval" in p["text"]]
@@ -206,10 +227,7 @@ def _gate(client: httpx.Client, release_id: int) -> dict[str, Any]:
 
 
 def test_a_link_shows_a_page_and_its_confirmation_applies_the_api_rules(world):
-    dave = world.api.user("dave")
-    for name in ("alice", "bob"):
-        world.api.user(name)
-    release_id = waiting_at_gate(dave, "api@2.0.0", "PAY-8")
+    dave, release_id = world.waiting("2.0.0", "PAY-8", ("alice", "bob"))
     world.notifier.run_once()
     alice, bob = _links(world.mail, "alice@example.com"), _links(world.mail, "bob@example.com")
     web = world.web
@@ -239,9 +257,7 @@ def test_a_link_shows_a_page_and_its_confirmation_applies_the_api_rules(world):
 
 
 def test_a_link_is_bound_to_the_release_content_and_expires(world):
-    dave = world.api.user("dave")
-    world.api.user("alice")
-    release_id = waiting_at_gate(dave, "api@2.1.0", "PAY-9")
+    dave, release_id = world.waiting("2.1.0", "PAY-9", ("alice",))
     world.notifier.run_once()
     link = _links(world.mail, "alice@example.com")["approve"]
     web = world.web
@@ -278,9 +294,7 @@ def _button(user: str, release_id: int, action: str = "approve") -> bytes:
 
 
 def test_slack_buttons_verify_the_signature_and_act_as_the_mapped_user(world):
-    dave = world.api.user("dave")
-    world.api.user("alice")
-    release_id = waiting_at_gate(dave, "api@3.0.0", "PAY-10")
+    dave, release_id = world.waiting("3.0.0", "PAY-10", ("alice",))
 
     forged = _slack_post(world, _button("UALICE1", release_id), secret=b"guess")
     assert forged.status_code == 401
@@ -354,13 +368,7 @@ def test_a_channel_that_is_down_loses_nothing_and_resumes_in_order(world):
 def test_the_outbox_is_written_in_the_events_transaction(world):
     def locks(fail: bool) -> None:
         def work(tx):
-            tx.audit(
-                at=world.clock.now(),
-                actor="tester",
-                action="release.failed",
-                object_type="release",
-                object_id=999,
-            )
+            world.audit(tx, "release.failed", "release", 999)
             if fail:
                 raise RuntimeError("rolled back")
 
@@ -374,10 +382,7 @@ def test_the_outbox_is_written_in_the_events_transaction(world):
 
 
 def test_reminders_then_escalation_while_the_gate_waits(world):
-    dave = world.api.user("dave")
-    for name in ("alice", "bob", "carol"):
-        world.api.user(name)
-    release_id = waiting_at_gate(dave, "api@5.0.0", "PAY-12")
+    _, release_id = world.waiting("5.0.0", "PAY-12")
     world.notifier.run_once()
 
     def titles() -> list[str]:
@@ -497,10 +502,7 @@ def test_a_message_that_cannot_be_written_never_stops_a_release(world, monkeypat
 
 
 def test_a_daily_digest_tells_each_approver_what_waits_on_them(world):
-    dave = world.api.user("dave")
-    for name in ("alice", "bob", "carol"):
-        world.api.user(name)
-    release_id = waiting_at_gate(dave, "api@7.0.0", "PAY-14")
+    _, release_id = world.waiting("7.0.0", "PAY-14")
     world.notifier.run_once()  # the clock says 09:00 UTC; the digest is at 10:30 in Berlin
 
     def digests(address: str) -> list[str]:
@@ -648,21 +650,8 @@ def test_two_notifiers_on_one_database_deliver_each_message_once_in_order(world)
     )
     count = 25
 
-    def event(n: int) -> None:
-        def work(tx):
-            tx.audit(
-                at=world.clock.now(),
-                actor="tester",
-                action="environment.locked",
-                object_type="environment",
-                object_id="production",
-                reason=f"message {n}",
-            )
-
-        world.engine.db.run(work)
-
     for n in range(count):
-        event(n)
+        _lock_event(world, f"message {n}")
     first, second = Notifier(world.engine, interval=0.01), Notifier(other, interval=0.01)
     try:
         first.start(), second.start()
@@ -684,10 +673,7 @@ def test_two_notifiers_on_one_database_deliver_each_message_once_in_order(world)
 
 
 def test_a_due_timer_fires_once_however_many_processes_see_it(world):
-    dave = world.api.user("dave")
-    for name in ("alice", "bob", "carol"):
-        world.api.user(name)
-    release_id = waiting_at_gate(dave, "api@5.2.0", "PAY-14")
+    _, release_id = world.waiting("5.2.0", "PAY-14")
     world.notifier.run_once()
     world.clock.advance(30 * 60)
     with world.engine.db.read() as tx:
@@ -701,17 +687,9 @@ def test_a_due_timer_fires_once_however_many_processes_see_it(world):
 
 
 def _lock_event(world: World, reason: str) -> None:
-    def work(tx):
-        tx.audit(
-            at=world.clock.now(),
-            actor="tester",
-            action="environment.locked",
-            object_type="environment",
-            object_id="production",
-            reason=reason,
-        )
-
-    world.engine.db.run(work)
+    world.engine.db.run(
+        lambda tx: world.audit(tx, "environment.locked", "environment", "production", reason)
+    )
 
 
 def test_the_notifier_loop_delivers_on_its_own_and_stops_promptly(world):
@@ -785,10 +763,7 @@ TWO_APPROVALS = CONFIG.replace(
 
 @pytest.mark.parametrize("world", [TWO_APPROVALS], indirect=True)
 def test_an_expired_approval_of_a_waiting_gate_is_told_once(world):
-    dave = world.api.user("dave")
-    for name in ("alice", "bob", "carol"):
-        world.api.user(name)
-    release_id = waiting_at_gate(dave, "api@6.0.0", "PAY-16")
+    _, release_id = world.waiting("6.0.0", "PAY-16")
     alice = world.api.user("alice")
     given = alice.post(f"/api/v1/releases/{release_id}/approvals", json={"decision": "approve"})
     assert given.status_code < 300, given.text
@@ -834,10 +809,7 @@ def test_an_expired_approval_of_a_waiting_gate_is_told_once(world):
 
 @pytest.mark.parametrize("world", [TWO_APPROVALS], indirect=True)
 def test_approvals_that_cleared_the_gate_never_expire_aloud(world):
-    dave = world.api.user("dave")
-    for name in ("alice", "bob", "carol"):
-        world.api.user(name)
-    release_id = waiting_at_gate(dave, "api@6.0.1", "PAY-17")
+    _, release_id = world.waiting("6.0.1", "PAY-17")
     for name in ("alice", "bob"):
         client = world.api.user(name)
         given = client.post(

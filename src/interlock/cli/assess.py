@@ -10,6 +10,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from interlock.cli.metric_options import (
+    BANDS_OPTION,
+    FREQUENCY_UNIT_OPTION,
+    MIN_EVENTS_OPTION,
+    STATISTIC_OPTION,
+)
 from interlock.cli.output import FORMAT_OPTION, emit_json, table
 from interlock.domain.durations import parse_duration
 from interlock.errors import InvalidInput
@@ -135,20 +141,8 @@ _SEEN = {True: "seen", False: "not seen", None: "cannot tell"}
     show_default=True,
     help="A patch release this soon after a release is a hotfix.",
 )
-@click.option(
-    "--statistic",
-    type=click.Choice(["median", "mean", "p90"]),
-    default="median",
-    show_default=True,
-    help="How lead time, time to restore and slip become one number.",
-)
-@click.option(
-    "--frequency-unit",
-    type=click.Choice(["day", "week", "month"]),
-    default="week",
-    show_default=True,
-    help="Deployment frequency per day, week or month (30 days).",
-)
+@STATISTIC_OPTION
+@FREQUENCY_UNIT_OPTION
 @click.option(
     "--count",
     "frequency_count",
@@ -162,20 +156,8 @@ _SEEN = {True: "seen", False: "not seen", None: "cannot tell"}
     type=click.Choice(["incident", "deployment"]),
     help="Time to restore from incidents (default with --incidents) or failed deployments.",
 )
-@click.option(
-    "--bands",
-    type=click.Choice(["2021", "2023", "2024", "none"]),
-    default="2024",
-    show_default=True,
-    help="Which DORA report's performance bands to use.",
-)
-@click.option(
-    "--min-events",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Fewer events than this give 'not enough data' instead of a band or a sign.",
-)
+@BANDS_OPTION
+@MIN_EVENTS_OPTION
 @FORMAT_OPTION
 def assess(
     git: Path | None,

@@ -185,3 +185,9 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def fetch(path: str, **params: Any) -> Any:
+    """GET ``path`` (``None`` parameters left out) on a client of its own, closed after."""
+    with Client() as client:
+        return client.get(path, **params)

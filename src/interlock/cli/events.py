@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 import click
 
-from interlock.cli.client import Client
-from interlock.cli.output import FORMAT_OPTION, emit_json, table
+from interlock.cli.client import Client, fetch
+from interlock.cli.output import FORMAT_OPTION, emit_json, stamp, table
 
 
 @click.group()
@@ -16,19 +15,11 @@ def webhook() -> None:
     """Outbound webhooks (notifications.webhooks): delivery cursor, backlog, errors."""
 
 
-def _when(value: Any) -> str:
-    return str(value)[:19].replace("T", " ") if value else ""
-
-
 @webhook.command("list")
 @FORMAT_OPTION
 def list_(fmt: str) -> None:
     """Each webhook: delivered up to which audit event, how many wait, the last error."""
-    client = Client()
-    try:
-        found = client.get("/api/v1/webhooks")
-    finally:
-        client.close()
+    found = fetch("/api/v1/webhooks")
     if fmt == "json":
         emit_json(found)
         return
@@ -37,9 +28,9 @@ def list_(fmt: str) -> None:
             **w,
             "cursor": "-" if w["cursor"] is None else w["cursor"],
             "pending": "-" if w["pending"] is None else w["pending"],
-            "last_success_at": _when(w["last_success_at"]),
+            "last_success_at": stamp(w["last_success_at"]),
             "last_error": (
-                f"{_when(w['last_error_at'])} {w['last_error']}" if w["last_error"] else ""
+                f"{stamp(w['last_error_at'])} {w['last_error']}" if w["last_error"] else ""
             ),
             "signed": "yes" if w["signed"] else "no",
         }
@@ -83,11 +74,8 @@ def skip(name: str, through: int, reason: str, fmt: str) -> None:
     event in LAST ERROR ("event 42: HTTP 400 ..."); `--through 42` skips it
     and delivery goes on from the next one. Needs webhooks.manage.
     """
-    client = Client()
-    try:
+    with Client() as client:
         found = client.post(_path(name, "skip"), {"through": through, "reason": reason})
-    finally:
-        client.close()
     if fmt == "json":
         emit_json(found)
         return
@@ -102,11 +90,8 @@ def skip(name: str, through: int, reason: str, fmt: str) -> None:
 @FORMAT_OPTION
 def retry(name: str, fmt: str) -> None:
     """Try NAME again now instead of waiting out its backoff. Needs webhooks.manage."""
-    client = Client()
-    try:
+    with Client() as client:
         found = client.post(_path(name, "retry"))
-    finally:
-        client.close()
     if fmt == "json":
         emit_json(found)
         return

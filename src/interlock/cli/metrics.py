@@ -7,6 +7,12 @@ from typing import Any
 import click
 
 from interlock.cli.client import Client
+from interlock.cli.metric_options import (
+    BANDS_OPTION,
+    FREQUENCY_UNIT_OPTION,
+    MIN_EVENTS_OPTION,
+    STATISTIC_OPTION,
+)
 from interlock.cli.output import FORMAT_OPTION, emit_json, table
 
 
@@ -39,20 +45,8 @@ def _number(value: Any, digits: int = 2) -> str:
     show_default=True,
     help="Deployment frequency counts deployments, or days with at least one.",
 )
-@click.option(
-    "--frequency-unit",
-    type=click.Choice(["day", "week", "month"]),
-    default="week",
-    show_default=True,
-    help="Frequencies per day, week or month (30 days).",
-)
-@click.option(
-    "--statistic",
-    type=click.Choice(["median", "mean", "p90"]),
-    default="median",
-    show_default=True,
-    help="How lead time, time to restore and schedule slip become one number.",
-)
+@FREQUENCY_UNIT_OPTION
+@STATISTIC_OPTION
 @click.option(
     "--restore",
     type=click.Choice(["incident", "deployment"]),
@@ -60,20 +54,8 @@ def _number(value: Any, digits: int = 2) -> str:
     show_default=True,
     help="Time to restore: incident opened -> resolved, or failed -> next good deployment.",
 )
-@click.option(
-    "--bands",
-    type=click.Choice(["2021", "2023", "2024", "none"]),
-    default="2024",
-    show_default=True,
-    help="Which DORA report's performance bands classify the four keys.",
-)
-@click.option(
-    "--min-events",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Fewer events than this give 'not enough data' instead of a band.",
-)
+@BANDS_OPTION
+@MIN_EVENTS_OPTION
 @click.option(
     "--manual-steps",
     is_flag=True,

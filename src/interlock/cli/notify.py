@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 import click
 
-from interlock.cli.client import Client
-from interlock.cli.output import FORMAT_OPTION, emit_json, table
+from interlock.cli.client import Client, fetch
+from interlock.cli.output import FORMAT_OPTION, emit_json, stamp, table
 from interlock.errors import InterlockError
 
 
@@ -17,23 +16,15 @@ def notify() -> None:
     """Messages to people (notifications.channels): channels, delivery log, test."""
 
 
-def _when(value: Any) -> str:
-    return str(value)[:19].replace("T", " ") if value else ""
-
-
 @notify.command("channels")
 @FORMAT_OPTION
 def channels(fmt: str) -> None:
     """Each channel: its kind, the messages waiting, the last error."""
-    client = Client()
-    try:
-        found = client.get("/api/v1/notifications/channels")
-    finally:
-        client.close()
+    found = fetch("/api/v1/notifications/channels")
     if fmt == "json":
         emit_json(found)
         return
-    rows = [{**c, "next_attempt_at": _when(c["next_attempt_at"])} for c in found]
+    rows = [{**c, "next_attempt_at": stamp(c["next_attempt_at"])} for c in found]
     table(
         rows,
         [
@@ -54,20 +45,16 @@ def channels(fmt: str) -> None:
 @FORMAT_OPTION
 def log(channel: str | None, state: str | None, limit: int, fmt: str) -> None:
     """The delivery log, newest first: what was sent where, tries, the last error."""
-    client = Client()
-    try:
-        found = client.get("/api/v1/notifications/log", channel=channel, state=state, limit=limit)
-    finally:
-        client.close()
+    found = fetch("/api/v1/notifications/log", channel=channel, state=state, limit=limit)
     if fmt == "json":
         emit_json(found)
         return
     rows = [
         {
             **e,
-            "created_at": _when(e["created_at"]),
-            "done": _when(e["delivered_at"])
-            or (f"retry {_when(e['next_attempt_at'])}" if e["next_attempt_at"] else "waiting"),
+            "created_at": stamp(e["created_at"]),
+            "done": stamp(e["delivered_at"])
+            or (f"retry {stamp(e['next_attempt_at'])}" if e["next_attempt_at"] else "waiting"),
             "recipient": e["recipient"] or "",
             "last_error": e["last_error"] or "",
         }
@@ -96,12 +83,9 @@ def log(channel: str | None, state: str | None, limit: int, fmt: str) -> None:
 @FORMAT_OPTION
 def test(channel: str, to: str | None, fmt: str) -> None:
     """Send a test message on CHANNEL now and say whether it arrived."""
-    client = Client()
-    try:
-        path = f"/api/v1/notifications/channels/{quote(channel, safe='')}/test"
+    path = f"/api/v1/notifications/channels/{quote(channel, safe='')}/test"
+    with Client() as client:
         found = client._json(client.request("POST", path, params={"to": to} if to else {}, json={}))
-    finally:
-        client.close()
     if fmt == "json":
         emit_json(found)
     elif found["delivered"]:

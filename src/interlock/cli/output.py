@@ -70,6 +70,11 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
 
 
+def stamp(value: object) -> str:
+    """A time from the API as tables show it: to the second, as the server gave it (UTC)."""
+    return str(value)[:19].replace("T", " ") if value else ""
+
+
 def table(
     rows: Sequence[dict[str, Any]],
     columns: Sequence[tuple[str, str]],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 from interlock.errors import Conflict
 from interlock.storage.tx import Tx
@@ -24,10 +24,12 @@ WHAT_TO_DO = (
 )
 
 
-def config_admins(engine: Any) -> set[str]:
-    """The members of role ``admin`` named by the active config."""
-    active = engine.configs.loaded()
-    return set(active.config.roles.get(ADMIN, [])) if active is not None else set()
+class NamesAdmins(Protocol):
+    """What knows the admins the active config names (the engine's `Configs`)."""
+
+    def admins(self) -> set[str]:
+        """The members of role ``admin`` named by the active config."""
+        ...
 
 
 def admins_who_can_sign_in(
@@ -57,7 +59,7 @@ def admins_who_can_sign_in(
 
 def keep_an_admin(
     tx: Tx,
-    engine: Any,
+    configs: NamesAdmins,
     now: datetime,
     *,
     without_member: str | None = None,
@@ -65,7 +67,7 @@ def keep_an_admin(
 ) -> None:
     """Raise :class:`Conflict` (409) if the change would leave no admin who can sign in."""
     tx.lock_admins()
-    named = config_admins(engine)
+    named = configs.admins()  # read under the lock: a config loaded meanwhile counts
     before = admins_who_can_sign_in(tx, named, now)
     after = admins_who_can_sign_in(
         tx, named, now, without_member=without_member, without_token=without_token

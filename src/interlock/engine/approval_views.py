@@ -11,6 +11,7 @@ from typing import Any
 
 from interlock.domain.records import Deployment, Node, Release, User
 from interlock.domain.states import NodeState
+from interlock.engine.access import Access
 from interlock.engine.approvals import (
     gate_status,
     people_lookup,
@@ -76,7 +77,7 @@ def describe_gate(
 
 
 def pending_for(
-    engine: Engine, access: Any, who: Principal, *, limit: int = 500, after: int | None = None
+    engine: Engine, access: Access, who: Principal, *, limit: int = 500, after: int | None = None
 ) -> list[tuple[int, dict[str, Any] | None]]:
     """The next ``limit`` approval gates and manual steps waiting now (after the node
     ``after``), oldest first.
@@ -136,7 +137,7 @@ def pending_for(
 
 def open_gates(
     engine: Engine,
-    access: Any,
+    access: Access,
     release: Release,
     deployments: list[Any],
 ) -> list[dict[str, Any]]:

@@ -220,7 +220,7 @@ def _pick_environment(tx: Tx, release: Release) -> str:
 
 def give(
     engine: Engine,
-    access: Any,
+    access: Access,
     who: Principal,
     *,
     release_id: int,
@@ -292,7 +292,9 @@ def _named_gate(
     return env, name
 
 
-def _require_signer(access: Any, who: Principal, release: Release, env: str, decision: str) -> None:
+def _require_signer(
+    access: Access, who: Principal, release: Release, env: str, decision: str
+) -> None:
     """A person with ``approve`` in ``env`` who did not make the release."""
     access.require(who, "approve", environment=env, services=[i.service for i in release.items])
     if not who.is_person():
@@ -358,7 +360,7 @@ def _record(
     name: str,
     decision: str,
     comment: str | None,
-    expires: Any,
+    expires: float | None,
     now: datetime,
     via: str | None = None,
 ) -> bool:

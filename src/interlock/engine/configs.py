@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -271,7 +272,12 @@ class Configs:
         return change
 
     def _rejected(
-        self, path: str | Path, error: InterlockError, actor: str, now: datetime, data: Any
+        self,
+        path: str | Path,
+        error: InterlockError,
+        actor: str,
+        now: datetime,
+        data: Mapping[str, object],
     ) -> None:
         """Audit a config that was refused (the active one stays)."""
 
@@ -294,6 +300,11 @@ class Configs:
         if found is None:
             raise NotFound("no configuration has been loaded; start the server with --config")
         return found
+
+    def admins(self) -> set[str]:
+        """The members of role ``admin`` named by the active config."""
+        active = self.loaded()
+        return set(active.config.roles.get(ADMIN, [])) if active is not None else set()
 
     def loaded(self) -> ActiveConfig | None:
         """The newest stored config, parsed (cached per version); None when none was loaded."""

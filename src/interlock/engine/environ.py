@@ -18,11 +18,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from fnmatch import translate
 from functools import lru_cache
-from typing import Any
 from urllib.parse import urlsplit
 
 from interlock.domain.masking import mask, variants
 from interlock.domain.templating import env_references
+from interlock.spec.model import Config
 
 # Names or patterns (fnmatch, case-sensitive) every step inherits.
 BASICS = (
@@ -70,7 +70,7 @@ def inherited(
     return {k: v for k, v in environ.items() if k not in never and (k in named or matches(k))}
 
 
-def _filled_texts(value: Any) -> Iterable[str]:
+def _filled_texts(value: object) -> Iterable[str]:
     """The texts where ``${VARS}`` are filled in: all but shell commands (``run``), where
     ``${NAME}`` is the shell's own reference, read from the step's environment."""
     if isinstance(value, str):
@@ -84,7 +84,7 @@ def _filled_texts(value: Any) -> Iterable[str]:
             yield from _filled_texts(item)
 
 
-def secret_names(config: Any) -> set[str]:
+def secret_names(config: Config) -> set[str]:
     """Every variable ``config`` treats as a secret: ``secrets:`` and each ``${VAR}`` it fills."""
     found = set(config.secrets)
     for text in _filled_texts(config.model_dump(mode="json", by_alias=True)):
@@ -123,7 +123,7 @@ class KnownSecrets:
             self._values |= new
             self._masked |= variants(new)
 
-    def learn_config(self, config: Any, environ: Mapping[str, str]) -> None:
+    def learn_config(self, config: Config, environ: Mapping[str, str]) -> None:
         """Mask the values of every variable ``config`` treats as a secret."""
         self.learn(environ[name] for name in secret_names(config) if name in environ)
 

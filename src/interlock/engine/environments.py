@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from interlock.domain.records import EnvironmentLock, Override
 from interlock.domain.states import NodeState
+from interlock.engine.access import Access
 from interlock.engine.core import Engine
+from interlock.engine.identity import Principal
 from interlock.engine.progress import start_queued
 from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 from interlock.storage.tx import Tx
@@ -68,8 +68,8 @@ def locks(engine: Engine) -> list[EnvironmentLock]:
 
 def override_window(
     engine: Engine,
-    access: Any,
-    who: Any,
+    access: Access,
+    who: Principal,
     *,
     release_id: int,
     environment: str,
@@ -123,7 +123,7 @@ def override_window(
     return result
 
 
-def review_override(engine: Engine, who: Any, *, override_id: int, comment: str) -> Override:
+def review_override(engine: Engine, who: Principal, *, override_id: int, comment: str) -> Override:
     """Record that someone other than the person who broke the glass looked at it."""
     if not comment.strip():
         raise InvalidInput("say what the review found", field="comment")

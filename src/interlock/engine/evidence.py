@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from interlock.audit.chain import Verification, verify
 from interlock.audit.published import Published
-from interlock.domain.records import AuditEvent, Deployment, Release
+from interlock.domain.records import AuditEvent, Deployment, Node, Release
 from interlock.engine.core import Engine
 from interlock.errors import InvalidInput
 from interlock.storage.tx import Tx
@@ -161,7 +161,7 @@ def _facts(event: AuditEvent) -> dict[str, Any]:
     return body
 
 
-def _mapping(value: Any) -> dict[str, Any]:
+def _mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
@@ -289,7 +289,11 @@ def _seq(event: AuditEvent) -> int:
     return event.seq
 
 
-def _gate(node: Any, events: list[tuple[AuditEvent, dict[str, Any]]], cite: Any) -> GateFact:
+def _gate(
+    node: Node,
+    events: list[tuple[AuditEvent, dict[str, Any]]],
+    cite: Callable[[AuditEvent], None],
+) -> GateFact:
     mine = [(e, f) for e, f in events if e.object_id == str(node.id) and _state(f)]
     if not mine:
         return GateFact(node.key, node.executor, node.state.value, node.finished_at, node.error)

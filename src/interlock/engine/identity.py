@@ -308,7 +308,7 @@ class Identity:
         def work(tx: Tx) -> None:
             if tx.get_token(token_id) is None:
                 raise NotFound(f"no token {token_id}")
-            keep_an_admin(tx, self.engine, now, without_token=token_id)
+            keep_an_admin(tx, self.engine.configs, now, without_token=token_id)
             if not tx.revoke_token(token_id, now, actor):
                 raise Conflict(f"token {token_id} is already revoked")
             tx.audit(
@@ -333,7 +333,7 @@ class Identity:
                     raise NotFound(f"no user named {user!r}")
                 name = found.name  # as stored: memberships are compared exactly
             elif kind == "role" and group == ADMIN:
-                keep_an_admin(tx, self.engine, now, without_member=user)
+                keep_an_admin(tx, self.engine.configs, now, without_member=user)
             changed = (
                 tx.add_membership(kind, group, name, now, actor)
                 if member

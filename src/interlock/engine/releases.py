@@ -9,7 +9,7 @@ from interlock.domain.plan import ReleaseItem, ReleasePlan
 from interlock.domain.records import Item, Release
 from interlock.domain.states import TERMINAL_RELEASE, DeploymentState, ReleaseState
 from interlock.engine.artifacts import pin
-from interlock.engine.configs import Configs
+from interlock.engine.configs import ActiveConfig, Configs
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.engine.progress import advance, open_deployment
 from interlock.engine.transitions import move_release
@@ -42,14 +42,7 @@ def create_release(
     if not reason:
         raise InvalidInput("a release needs a reason (a ticket, a sentence)", field="reason")
     active = configs.active()
-    draft = build_plan(
-        active.config,
-        [ReleaseItem(i.service, i.version, i.digest, i.commit) for i in items],
-        config_version=active.version,
-        base_dir=active.base_dir,
-        until=until,
-        start=start,
-    )
+    draft = _plan(active, items, until=until, start=start)
     if authorize is not None:
         authorize(draft)
     required = any(e.settings.require_artifacts for e in draft.environments)
@@ -68,14 +61,7 @@ def create_release(
 
     def work(tx: Tx) -> Release:
         pinned = pin(tx, list(items), required=required)
-        plan = build_plan(
-            active.config,
-            [ReleaseItem(i.service, i.version, i.digest, i.commit) for i in pinned],
-            config_version=active.version,
-            base_dir=active.base_dir,
-            until=until,
-            start=start,
-        )
+        plan = _plan(active, pinned, until=until, start=start)
         return store_release(
             tx,
             plan,
@@ -89,6 +75,20 @@ def create_release(
 
     result: Release = engine.db.run(work)
     return result
+
+
+def _plan(
+    active: ActiveConfig, items: Sequence[Item], *, until: str | None, start: str | None
+) -> ReleasePlan:
+    """The plan of ``items`` on the route of the active config."""
+    return build_plan(
+        active.config,
+        [ReleaseItem(i.service, i.version, i.digest, i.commit) for i in items],
+        config_version=active.version,
+        base_dir=active.base_dir,
+        until=until,
+        start=start,
+    )
 
 
 def preview_release(
@@ -105,14 +105,7 @@ def preview_release(
     unregistered artifact where the route requires one, a route that cannot start there).
     """
     active = configs.active()
-    draft = build_plan(
-        active.config,
-        [ReleaseItem(i.service, i.version, i.digest, i.commit) for i in items],
-        config_version=active.version,
-        base_dir=active.base_dir,
-        until=until,
-        start=start,
-    )
+    draft = _plan(active, items, until=until, start=start)
     required = any(e.settings.require_artifacts for e in draft.environments)
     with engine.db.read() as tx:
         pinned = pin(tx, list(items), required=required)
@@ -144,7 +137,7 @@ def store_release(
         at=at,
         state=state,
         config_version=plan.config_version,
-        plan=plan.to_json(),
+        plan=plan,
         items=list(items),
         scheduled_at=scheduled_at,
     )

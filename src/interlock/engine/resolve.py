@@ -8,22 +8,25 @@ with ``on_failure: pause``. The decision is audited with its reason.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Unpack
 
 from interlock.domain.records import Node
 from interlock.domain.states import NodeState
+from interlock.engine.access import Access
 from interlock.engine.core import Engine
+from interlock.engine.identity import Principal
 from interlock.engine.progress import advance, node_done
 from interlock.engine.run_visibility import may_read_run
 from interlock.engine.transitions import move_node
 from interlock.errors import Conflict, InvalidInput, NotFound
+from interlock.storage.changes import NodeChanges
 from interlock.storage.tx import Tx
 
 ACTIONS = ("retry", "skip", "fail", "rollback")
 
 
 def resolve(
-    engine: Engine, access: Any, who: Any, *, step_id: int, action: str, reason: str
+    engine: Engine, access: Access, who: Principal, *, step_id: int, action: str, reason: str
 ) -> Node:
     if action not in ACTIONS:
         raise InvalidInput(f"action is one of {', '.join(ACTIONS)}", field="action")
@@ -54,48 +57,32 @@ def resolve(
                 "attention is resolved by hand"
             )
         data = {"decision": action, "deployment": deployment.id}
-        if action == "retry":
+
+        def resolved(target: NodeState, **values: Unpack[NodeChanges]) -> None:
             move_node(
                 tx,
                 node,
-                NodeState.READY,
+                target,
                 at=now,
                 actor=who.name,
                 action="step.resolved",
                 reason=reason,
                 data=data,
-                not_before=now,
-                error=None,
+                **values,
             )
+
+        if action == "retry":
+            resolved(NodeState.READY, not_before=now, error=None)
             tx.notify("work")
         elif action == "skip":
-            move_node(
-                tx,
-                node,
-                NodeState.SKIPPED,
-                at=now,
-                actor=who.name,
-                action="step.resolved",
-                reason=reason,
-                data=data,
-                finished_at=now,
-            )
+            resolved(NodeState.SKIPPED, finished_at=now)
             node_done(tx, node, at=now)
         else:
             decided = "rollback" if action == "rollback" else "fail"
             settings = dataclasses.replace(deployment.rules, on_failure=decided)
             tx.update_deployment(deployment.id, deployment.state, settings=settings.to_json())
-            move_node(
-                tx,
-                node,
-                NodeState.FAILED,
-                at=now,
-                actor=who.name,
-                action="step.resolved",
-                reason=reason,
-                data=data,
-                finished_at=now,
-                error=f"{action} decided by {who.name}: {reason}",
+            resolved(
+                NodeState.FAILED, finished_at=now, error=f"{action} decided by {who.name}: {reason}"
             )
         if deployment.release_id is not None:
             tx.touch_release(deployment.release_id, now)

@@ -20,11 +20,13 @@ from interlock.domain.plan import (
     ReleaseItem,
     ReleasePlan,
 )
-from interlock.domain.records import InventoryEntry, Item
+from interlock.domain.records import InventoryEntry, Item, Release
 from interlock.domain.templating import PLACEHOLDER
+from interlock.engine.access import Access
 from interlock.engine.artifacts import pin
 from interlock.engine.configs import ActiveConfig
 from interlock.engine.core import Engine
+from interlock.engine.identity import Principal
 from interlock.engine.releases import store_release
 from interlock.errors import Conflict, InvalidInput, NotFound
 from interlock.spec.model import Environment
@@ -43,8 +45,8 @@ class Target:
 
 def rollback_service(
     engine: Engine,
-    access: Any,
-    who: Any,
+    access: Access,
+    who: Principal,
     *,
     service: str,
     environment: str,
@@ -76,7 +78,7 @@ def rollback_service(
     if dry_run:
         return dry_run_view(plan, service, environment, target, reason)
 
-    def work(tx: Tx) -> Any:
+    def work(tx: Tx) -> Release:
         items = pin(
             tx, [Item(service, target.version, target.digest)], required=env_spec.require_artifacts
         )

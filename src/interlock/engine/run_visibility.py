@@ -6,10 +6,10 @@ Low in the engine's layers so that recovery (`resolve`), runbooks and the API sh
 
 from __future__ import annotations
 
-from typing import Any
-
 from interlock.domain.records import Deployment
+from interlock.engine.access import Access
 from interlock.engine.core import Engine
+from interlock.engine.identity import Principal
 from interlock.storage.tx import Tx
 
 
@@ -27,7 +27,7 @@ def release_services_of(tx: Tx, run_: Deployment) -> list[str] | None:
     return [i.service for i in tx.require_release_of(found, plan=False).items]
 
 
-def may_read_run(tx: Tx, access: Any, who: Any, run_: Deployment) -> bool:
+def may_read_run(tx: Tx, access: Access, who: Principal, run_: Deployment) -> bool:
     """Whether ``who`` may see ``run_``: who started it, who runs, signs or audits
     runbooks there, and, for a run a release's pipeline started, who may read that
     release."""
@@ -37,7 +37,7 @@ def may_read_run(tx: Tx, access: Any, who: Any, run_: Deployment) -> bool:
     return services is not None and bool(access.can_read(who, services))
 
 
-def readable(engine: Engine, access: Any, who: Any, run_: Deployment) -> bool:
+def readable(engine: Engine, access: Access, who: Principal, run_: Deployment) -> bool:
     """:func:`may_read_run` in a read transaction of its own."""
     if access.can_read_run(who, run_):
         return True  # the common case, without reading the database

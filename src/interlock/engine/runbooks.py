@@ -9,24 +9,26 @@ a pipeline step ``runbook: NAME`` starts a run and waits for it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from interlock.domain.plan import EnvironmentSettings, NodePlan
 from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import DeploymentState, NodeState
+from interlock.engine.access import Access
 from interlock.engine.core import Engine
 from interlock.engine.gate_outcome import apply_gate_decision
 from interlock.engine.graph import promote
+from interlock.engine.identity import Principal
 from interlock.engine.progress import advance
 from interlock.engine.run_visibility import may_read_run
 from interlock.engine.transitions import move_deployment
 from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 from interlock.gates import Decision
+from interlock.spec.model import Runbook
 from interlock.spec.planner import step_node
 from interlock.storage.tx import Tx
 
 
-def _plans(engine: Engine, name: str) -> tuple[list[NodePlan], Any]:
+def _plans(engine: Engine, name: str) -> tuple[list[NodePlan], Runbook]:
     active = engine.configs.active()
     runbook = active.config.runbooks.get(name)
     if runbook is None:
@@ -41,7 +43,7 @@ def _plans(engine: Engine, name: str) -> tuple[list[NodePlan], Any]:
     return plans, runbook
 
 
-def _params(runbook: Any, given: dict[str, str]) -> dict[str, str]:
+def _params(runbook: Runbook, given: dict[str, str]) -> dict[str, str]:
     unknown = sorted(set(given) - set(runbook.params))
     if unknown:
         raise InvalidInput(
@@ -129,8 +131,8 @@ def start_run(
 
 def run(
     engine: Engine,
-    access: Any,
-    who: Any,
+    access: Access,
+    who: Principal,
     *,
     name: str,
     params: dict[str, str],
@@ -169,7 +171,7 @@ def run(
 
 
 def sign(
-    engine: Engine, access: Any, who: Any, *, run_id: int, step: str, comment: str | None
+    engine: Engine, access: Access, who: Principal, *, run_id: int, step: str, comment: str | None
 ) -> Node:
     """Sign off a manual step: only someone in its role or team, with ``runbook.sign``.
 

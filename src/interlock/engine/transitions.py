@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from interlock.domain.records import Deployment, Node, Release
 from interlock.domain.states import DeploymentState, NodeState, ReleaseState, check
 from interlock.errors import Conflict
+from interlock.storage.changes import DeploymentChanges, NodeChanges, ReleaseChanges
 from interlock.storage.tx import Tx
 
 
@@ -26,11 +27,12 @@ def move_release(
     actor: str,
     reason: str | None = None,
     data: dict[str, Any] | None = None,
-    **values: Any,
+    **values: Unpack[ReleaseChanges],
 ) -> None:
     """Move ``release`` to ``target`` and record it."""
     check(f"release {release.id}", release.state, target)
-    if not tx.update_release(release.id, release.state, at, state=target, **values):
+    values["state"] = target
+    if not tx.update_release(release.id, release.state, at, **values):
         raise Conflict(f"release {release.id} changed meanwhile; try again")
     tx.audit(
         at=at,
@@ -54,11 +56,12 @@ def move_deployment(
     actor: str,
     reason: str | None = None,
     data: dict[str, Any] | None = None,
-    **values: Any,
+    **values: Unpack[DeploymentChanges],
 ) -> None:
     """Move ``deployment`` to ``target`` and record it."""
     check(f"deployment {deployment.id}", deployment.state, target)
-    if not tx.update_deployment(deployment.id, deployment.state, state=target, **values):
+    values["state"] = target
+    if not tx.update_deployment(deployment.id, deployment.state, **values):
         raise Conflict(f"deployment {deployment.id} changed meanwhile; try again")
     tx.audit(
         at=at,
@@ -90,7 +93,7 @@ def move_node(
     action: str | None = None,
     reason: str | None = None,
     data: dict[str, Any] | None = None,
-    **values: Any,
+    **values: Unpack[NodeChanges],
 ) -> bool:
     """Move ``node`` to ``target``; ``False`` when it moved meanwhile (a stale lease).
 
@@ -100,7 +103,8 @@ def move_node(
     """
     check(f"{node.kind} {node.key}", node.state, target)
     guard = node.state is NodeState.RUNNING and target is NodeState.SUCCEEDED
-    if not tx.update_node(node, node.state, unless_cancelled=guard, state=target, **values):
+    values["state"] = target
+    if not tx.update_node(node, node.state, unless_cancelled=guard, **values):
         return False
     if audit:
         _audit_node(tx, node, target, at=at, actor=actor, action=action, reason=reason, data=data)

@@ -52,7 +52,7 @@ POLLED = ("check", "metric", "soak")
 _NESTED_RUNS = 5  # a runbook step's run may start runs of its own; look this deep
 
 
-def _at(value: Any) -> datetime | None:
+def _at(value: object) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
@@ -63,12 +63,12 @@ def _show(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def waits_of(engine: Engine, access: Any, release_id: int) -> list[Wait]:
+def waits_of(engine: Engine, access: Access, release_id: int) -> list[Wait]:
     """Every wait of release ``release_id`` now (what a message about it renders)."""
     return release_waits(engine, access, release_view(engine, release_id))
 
 
-def release_waits(engine: Engine, access: Any, view: ReleaseView) -> list[Wait]:
+def release_waits(engine: Engine, access: Access, view: ReleaseView) -> list[Wait]:
     """Every wait of the release in ``view`` now, in route order (one read transaction)."""
     release = view.release
     now = engine.clock.now()
@@ -169,7 +169,7 @@ def _queued(release: Release, deployment: Deployment, entries: list[dict[str, An
 def _node_waits(
     tx: Tx,
     engine: Engine,
-    access: Any,
+    access: Access,
     people: People,
     release: Release,
     services: list[str],
@@ -294,7 +294,7 @@ def _window(
 def _approval(
     tx: Tx,
     engine: Engine,
-    access: Any,
+    access: Access,
     people: People,
     release: Release,
     services: list[str],
@@ -359,7 +359,7 @@ def _approval(
 def signers(
     tx: Tx,
     engine: Engine,
-    access: Any,
+    access: Access,
     people: People,
     node: Node,
     environment: str | None,
@@ -387,7 +387,7 @@ def signers(
 def _manual(
     tx: Tx,
     engine: Engine,
-    access: Any,
+    access: Access,
     people: People,
     services: list[str],
     deployment: Deployment,
@@ -434,7 +434,7 @@ def owning_release(tx: Tx, run_: Deployment) -> Release | None:
 def manual_for(
     tx: Tx,
     engine: Engine,
-    access: Any,
+    access: Access,
     who: Principal,
     people: People,
     node: Node,
@@ -448,7 +448,7 @@ def manual_for(
     release = owning_release(tx, deployment)
     services = [i.service for i in release.items] if release is not None else None
     if deployment.release_id is not None:
-        if not access.can_read(who, services):
+        if services is None or not access.can_read(who, services):
             return None
     elif not may_read_run(tx, access, who, deployment):
         return None

@@ -9,7 +9,11 @@ no claim transaction of its own, no polling on the way.
 from __future__ import annotations
 
 import threading
-from typing import Any
+
+from interlock.domain.records import Deployment, Node, Release
+
+# A node a transaction leased for a worker, with its deployment and release (if any).
+Claimed = tuple[Node, Deployment, Release | None]
 
 
 class Notifier:
@@ -64,9 +68,9 @@ class Slot:
         self.wake = threading.Event()  # a notification, or the hand-over below
         self.handed = threading.Event()  # set once a reserving transaction ended
         self.reserved = False  # a transaction took this worker: it waits for ``handed``
-        self.item: Any = None  # what that transaction claimed for it (None: nothing)
+        self.item: Claimed | None = None  # what that transaction claimed for it (None: nothing)
 
-    def give(self, item: Any) -> None:
+    def give(self, item: Claimed | None) -> None:
         self.item = item
         self.handed.set()
         self.wake.set()

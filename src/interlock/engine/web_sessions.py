@@ -16,7 +16,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from interlock.domain.names import USER_NAME
@@ -229,7 +229,7 @@ class WebSessions:
             raise Unauthenticated(f"authentication failed: {why}; sign in again")
         return found
 
-    def _match_claims(self, tx: Tx, name: str, who: SignedIn, now: Any) -> None:
+    def _match_claims(self, tx: Tx, name: str, who: SignedIn, now: datetime) -> None:
         """Make the memberships ``sso`` added for ``name`` those the claims give now."""
         wanted = {("role", r) for r in who.roles} | {("team", t) for t in who.teams}
         held = set(tx.memberships_of(name))
@@ -239,7 +239,7 @@ class WebSessions:
         for kind, group, member in changes:
             if not member and (kind, group) == ("role", ADMIN):
                 try:
-                    keep_an_admin(tx, self.engine, now, without_member=name)
+                    keep_an_admin(tx, self.engine.configs, now, without_member=name)
                 except Conflict:
                     continue  # the last administrator stays one; an administrator decides
             if member:

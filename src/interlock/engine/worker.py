@@ -20,12 +20,12 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
+from interlock.domain.records import Release
 from interlock.engine.core import Engine
 from interlock.engine.recovery import recover
 from interlock.engine.steps import Job, claim, complete, execute, prepare
-from interlock.engine.wakeup import Idle, Slot
+from interlock.engine.wakeup import Claimed, Idle, Slot
 from interlock.executors.base import StepResult
 from interlock.storage.tx import Tx
 
@@ -46,7 +46,7 @@ class WorkerPool:
         self._signalled: list[Job] = []  # ended by a stop signal sent to them during the drain
         self._threads: list[threading.Thread] = []
         self._jobs: dict[int, Job] = {}
-        self._releases: dict[int, Any] = {}  # immutable parts of releases, by id
+        self._releases: dict[int, Release] = {}  # immutable parts of releases, by id
         self._jobs_lock = threading.Lock()
         self._poke = threading.Event()
         # Held while the heartbeat flushes output, so a step's last output is
@@ -187,7 +187,7 @@ class WorkerPool:
             if claimed is not None:  # claimed while stopping: give it back at once
                 self._release(claimed)
 
-    def _wait_idle(self, slot: Slot, seen: int) -> Any:
+    def _wait_idle(self, slot: Slot, seen: int) -> Claimed | None:
         """Wait for a wake-up (None: claim again) or for a node claimed for this worker."""
         notifier = self.engine.notifier
         timeout = self._idle_timeout()
@@ -237,7 +237,7 @@ class WorkerPool:
             return poll
         return max(0.01, min(poll, (at - self.engine.clock.now()).total_seconds()))
 
-    def _run(self, job: Job) -> Any:
+    def _run(self, job: Job) -> StepResult:
         with self._jobs_lock:
             self._jobs[job.node.id] = job
         try:
@@ -248,7 +248,7 @@ class WorkerPool:
             if self._stopping.is_set():
                 self._poke.set()  # the heartbeat ends once no step runs
 
-    def _complete(self, job: Job, result: Any, worker: str) -> Any:
+    def _complete(self, job: Job, result: StepResult, worker: str) -> Claimed | None:
         """Record the result; claim the next node in the same transaction."""
         engine = self.engine
         if job.lost and not (result.ok and job.node.id in self._stopped_at_shutdown):
@@ -273,7 +273,7 @@ class WorkerPool:
             pass
         claim_next = not self._stopping.is_set()
 
-        def work(tx: Tx) -> Any:
+        def work(tx: Tx) -> Claimed | None:
             complete(tx, engine, job, result)
             return claim(tx, engine, worker, self._releases) if claim_next else None
 
@@ -296,7 +296,7 @@ class WorkerPool:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _release(self, claimed: Any) -> None:
+    def _release(self, claimed: Claimed) -> None:
         node = claimed[0]
         try:
             recover(
@@ -352,7 +352,7 @@ class WorkerPool:
                 job.ctx.cancelled.set()
 
 
-def _handing(slot: Slot, claimed: Any) -> Callable[[bool], None]:
+def _handing(slot: Slot, claimed: Claimed | None) -> Callable[[bool], None]:
     """What hands ``claimed`` to ``slot`` once its transaction ended (nothing on a rollback)."""
 
     def ended(committed: bool) -> None:

@@ -19,7 +19,7 @@ environments:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -163,26 +163,6 @@ class Gates(Strict):
     after: list[Gate] = Field(default_factory=list, description="After the deploy steps.")
 
 
-ACTIONS = (
-    "read",
-    "release.create",
-    "release.cancel",
-    "approve",
-    "rollback",
-    "freeze.override",
-    "lock",
-    "config.read",
-    "config.reload",
-    "audit.read",
-    "users.manage",
-    "artifact.register",
-    "incident.manage",
-    "runbook.run",
-    "runbook.sign",
-    "metrics.read",
-    "webhooks.manage",
-    "all",
-)
 Action = Literal[
     "read",
     "release.create",
@@ -203,6 +183,7 @@ Action = Literal[
     "webhooks.manage",
     "all",
 ]
+ACTIONS: tuple[str, ...] = get_args(Action)  # what `allow:` may name, in this order
 
 
 class Permission(Strict):

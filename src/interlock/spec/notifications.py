@@ -8,7 +8,7 @@ server's environment when it is used.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
@@ -50,7 +50,26 @@ def _http_url(value: str) -> str:
     return value
 
 
-class Webhook(Strict):
+class _Retried(Strict):
+    """Delivery over the network: a try ends after ``timeout``; a failed one waits ``backoff``
+    before the next, doubling each time up to ``max_backoff``."""
+
+    timeout: PositiveDuration = Field(default=10.0, description="Per request (at most 60s).")
+    backoff: Duration = Field(
+        default=1.0, description="Wait after a failed delivery; doubles each time."
+    )
+    max_backoff: Duration = Field(default=600.0, description="The longest wait between tries.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if not 0 < self.timeout <= 60:
+            raise ValueError("timeout must be more than 0s and at most 60s")
+        if self.backoff <= 0 or self.max_backoff < self.backoff:
+            raise ValueError("backoff must be more than 0s and max_backoff at least backoff")
+        return self
+
+
+class Webhook(_Retried):
     """Where every audit event (or its CDEvent) is POSTed, in order, at least once."""
 
     name: Name = Field(description="Names the delivery cursor; a new name starts afresh.")
@@ -73,11 +92,6 @@ class Webhook(Strict):
     headers: dict[str, str] = Field(
         default_factory=dict, description="Extra request headers; values may hold ${VARS}."
     )
-    timeout: PositiveDuration = Field(default=10.0, description="Per request (at most 60s).")
-    backoff: Duration = Field(
-        default=1.0, description="Wait after a failed delivery; doubles each time."
-    )
-    max_backoff: Duration = Field(default=600.0, description="The longest wait between tries.")
     batch: int = Field(
         default=100, ge=1, le=1000, description="Audit events read per database query."
     )
@@ -86,14 +100,6 @@ class Webhook(Strict):
     @classmethod
     def _url(cls, value: str) -> str:
         return _http_url(value)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> Webhook:
-        if not 0 < self.timeout <= 60:
-            raise ValueError("timeout must be more than 0s and at most 60s")
-        if self.backoff <= 0 or self.max_backoff < self.backoff:
-            raise ValueError("backoff must be more than 0s and max_backoff at least backoff")
-        return self
 
 
 class InboundSource(Strict):
@@ -144,22 +150,22 @@ def _env_url(value: str) -> str:
     return _http_url(value)
 
 
-class _Channel(Strict):
+class _Channel(_Retried):
     name: Name = Field(description="Routes and `interlock notify log|test` name it.")
     timeout: PositiveDuration = Field(default=10.0, description="Per message (at most 60s).")
     backoff: Duration = Field(default=2.0, description="Wait after a failure; doubles each time.")
-    max_backoff: Duration = Field(default=600.0, description="The longest wait between tries.")
-
-    @model_validator(mode="after")
-    def _bounds(self) -> _Channel:
-        if not 0 < self.timeout <= 60:
-            raise ValueError("timeout must be more than 0s and at most 60s")
-        if self.backoff <= 0 or self.max_backoff < self.backoff:
-            raise ValueError("backoff must be more than 0s and max_backoff at least backoff")
-        return self
 
 
-class SlackChannel(_Channel):
+class _UrlChannel(_Channel):
+    """A channel that posts to its ``url``, which may itself be a secret (a ${VAR} reference)."""
+
+    @field_validator("url", check_fields=False)  # each kind declares (and describes) its url
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _env_url(value)
+
+
+class SlackChannel(_UrlChannel):
     """A Slack incoming webhook; messages in Block Kit, with Approve/Reject buttons."""
 
     kind: Literal["slack"]
@@ -170,35 +176,20 @@ class SlackChannel(_Channel):
         "(POST /api/v1/hooks/slack).",
     )
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _env_url(value)
 
-
-class TeamsChannel(_Channel):
+class TeamsChannel(_UrlChannel):
     """A Microsoft Teams incoming webhook or Workflows URL; messages as Adaptive Cards."""
 
     kind: Literal["teams"]
     url: str = Field(description="The webhook or Workflows URL, best as a ${VAR} reference.")
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _env_url(value)
 
-
-class WebhookChannel(_Channel):
+class WebhookChannel(_UrlChannel):
     """The message as JSON, signed like the event webhooks (X-Interlock-Signature-256)."""
 
     kind: Literal["webhook"]
     url: str
     secret: SecretRef | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _env_url(value)
 
 
 class EmailChannel(_Channel):

@@ -9,6 +9,7 @@ from typing import Any, Unpack
 
 from sqlalchemy import bindparam, select, update
 
+from interlock.domain.plan import ReleasePlan
 from interlock.domain.records import Deployment, Item, Release
 from interlock.domain.states import ReleaseState
 from interlock.storage.base import Prepared, QueryBase, found, guarded_update, update_params
@@ -83,7 +84,7 @@ class ReleaseQueries(QueryBase):
         at: datetime,
         state: ReleaseState,
         config_version: int,
-        plan: dict[str, Any],
+        plan: ReleasePlan,
         items: Sequence[Item],
         scheduled_at: datetime | None = None,
         on_behalf_of: str | None = None,
@@ -103,11 +104,11 @@ class ReleaseQueries(QueryBase):
                 scheduled_at=scheduled_at,
                 config_version=config_version,
                 revision=0,
-                route=[str(e["name"]) for e in plan.get("environments", [])],
+                route=[e.name for e in plan.environments],
             )
             .returning(releases.c.id)
         ).scalar_one()
-        self.conn.execute(release_plans.insert().values(release_id=release_id, plan=plan))
+        self.conn.execute(release_plans.insert().values(release_id=release_id, plan=plan.to_json()))
         self.conn.execute(
             release_items.insert(),
             [

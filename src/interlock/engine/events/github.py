@@ -40,7 +40,7 @@ MOVING_TAGS = frozenset({"latest", "main", "master", "edge", "nightly"})
 
 
 def receive_github(
-    receiver: Receiver, source: str, event: str, delivery: str | None, payload: Any, raw: bytes
+    receiver: Receiver, source: str, event: str, delivery: str | None, payload: object, raw: bytes
 ) -> Outcome:
     """Act on one GitHub delivery (its signature already verified).
 
@@ -92,7 +92,7 @@ def receive_github(
         return ignored(meta, skip.reason)
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 

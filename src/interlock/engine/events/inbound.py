@@ -45,7 +45,7 @@ from interlock.events.schemas import SPEC_VERSION, EventType, bundled
 from interlock.storage.tx import Tx
 
 
-def receive(receiver: Receiver, event: Any) -> Outcome:
+def receive(receiver: Receiver, event: object) -> Outcome:
     """Validate one CDEvent and act on it; raise :class:`InvalidInput` when it is invalid."""
     if not isinstance(event, dict):
         raise InvalidInput("the body is not a JSON object (a CDEvent)", field="body")
@@ -80,7 +80,7 @@ def receive(receiver: Receiver, event: Any) -> Outcome:
 # -- handlers ------------------------------------------------------------------------
 
 
-def _artifact_id(text: Any, field: str) -> purl.Purl:
+def _artifact_id(text: object, field: str) -> purl.Purl:
     found = purl.parse(text) if isinstance(text, str) else None
     if found is None:
         raise Ignore(f"{field} {text!r} is not a package URL (pkg:type/name@version)")

@@ -83,12 +83,12 @@ class Receiver:
         return found
 
 
-def printable(document: Any) -> None:
+def printable(document: object) -> None:
     """Refuse (422 naming where) an event whose keys or strings hold a control character.
 
     Tabs and line breaks are fine: descriptions are text people wrote.
     """
-    stack: list[tuple[Any, str]] = [(document, "")]
+    stack: list[tuple[object, str]] = [(document, "")]
     while stack:
         value, where = stack.pop()
         if isinstance(value, dict):

@@ -75,46 +75,60 @@ export async function approvals(ctx) {
   const forms = new Map();
   let reload = () => {};
 
+  // A decision with an optional comment (approve a gate, sign off a step): `send(comment)`
+  // posts it and returns the sentence that says it was taken; a refusal shows under it.
+  const decisionForm = ({ base, label, action, buttonKey, refused, send }) => {
+    const comment = h("input", { id: `${base}-comment`, type: "text", maxlength: "4000" });
+    const out = h("div", { class: "form-result" });
+    const button = h("button", { type: "submit", class: "primary", "data-key": buttonKey || null }, action);
+    return h(
+      "form",
+      {
+        class: "decision inline-form",
+        "aria-label": label,
+        onsubmit: async (event) => {
+          event.preventDefault();
+          out.replaceChildren();
+          button.disabled = true;
+          try {
+            const said = await send(comment.value.trim() || null);
+            notice.replaceChildren(h("div", { class: "alert alert-ok", role: "status" }, said));
+            reload();
+          } catch (error) {
+            if (isAbort(error)) return;
+            out.append(errorBox(error, refused));
+          } finally {
+            button.disabled = false;
+          }
+        },
+      },
+      h("label", { for: comment.id }, "Comment (optional)"),
+      comment,
+      button,
+      out,
+    );
+  };
+
   // A manual step I can sign off: its instructions and a sign-off form.
   const signCard = (p) => {
     const key = `run-${p.run}/${p.step}`;
     if (!forms.has(key)) {
-      const base = `sign-${slug(key)}`;
-      const comment = h("input", { id: `${base}-comment`, type: "text", maxlength: "4000" });
-      const out = h("div", { class: "form-result" });
-      const button = h("button", { type: "submit", class: "primary" }, "Sign off");
       forms.set(
         key,
-        h(
-          "form",
-          {
-            class: "decision inline-form",
-            "aria-label": `Sign off ${p.step}`,
-            onsubmit: async (event) => {
-              event.preventDefault();
-              out.replaceChildren();
-              button.disabled = true;
-              try {
-                await api(`/runbook-runs/${p.run}/steps/${encodeURIComponent(p.step_name)}/sign`, {
-                  method: "POST",
-                  body: { comment: comment.value.trim() || null },
-                  signal: ctx.signal,
-                });
-                notice.replaceChildren(h("div", { class: "alert alert-ok", role: "status" }, `You signed off ${p.step}.`));
-                reload();
-              } catch (error) {
-                if (isAbort(error)) return;
-                out.append(errorBox(error, "Sign-off refused"));
-              } finally {
-                button.disabled = false;
-              }
-            },
+        decisionForm({
+          base: `sign-${slug(key)}`,
+          label: `Sign off ${p.step}`,
+          action: "Sign off",
+          refused: "Sign-off refused",
+          send: async (comment) => {
+            await api(`/runbook-runs/${p.run}/steps/${encodeURIComponent(p.step_name)}/sign`, {
+              method: "POST",
+              body: { comment },
+              signal: ctx.signal,
+            });
+            return `You signed off ${p.step}.`;
           },
-          h("label", { for: comment.id }, "Comment (optional)"),
-          comment,
-          button,
-          out,
-        ),
+        }),
       );
     }
     const where = p.release ? h("a", { href: `/ui/releases/${p.release}` }, `Release ${p.release}`) : `Runbook run ${p.run}`;
@@ -144,46 +158,24 @@ export async function approvals(ctx) {
     const key = `${p.release}/${p.environment}/${p.gate}`;
     if (!forms.has(key)) {
       const base = `approve-${slug(key)}`;
-      const comment = h("input", { id: `${base}-comment`, type: "text", maxlength: "4000" });
-      const out = h("div", { class: "form-result" });
-      const button = h("button", { type: "submit", class: "primary", "data-key": `${base}-button` }, "Approve");
-      const form = h(
-        "form",
-        {
-          class: "decision inline-form",
-          "aria-label": `Approve release ${p.release} in ${p.environment}`,
-          onsubmit: async (event) => {
-            event.preventDefault();
-            out.replaceChildren();
-            button.disabled = true;
-            try {
-              const result = await api(`/releases/${p.release}/approvals`, {
-                method: "POST",
-                body: { decision: "approve", environment: p.environment, gate: p.gate, comment: comment.value.trim() || null },
-                signal: ctx.signal,
-              });
-              notice.replaceChildren(
-                h(
-                  "div",
-                  { class: "alert alert-ok", role: "status" },
-                  `You approved release ${p.release} (${result.environment}/${result.gate}); the gate is now ${String(result.gate_state).replaceAll("_", " ")}.`,
-                ),
-              );
-              reload();
-            } catch (error) {
-              if (isAbort(error)) return;
-              out.append(errorBox(error, "Approval refused"));
-            } finally {
-              button.disabled = false;
-            }
+      forms.set(
+        key,
+        decisionForm({
+          base,
+          label: `Approve release ${p.release} in ${p.environment}`,
+          action: "Approve",
+          buttonKey: `${base}-button`,
+          refused: "Approval refused",
+          send: async (comment) => {
+            const result = await api(`/releases/${p.release}/approvals`, {
+              method: "POST",
+              body: { decision: "approve", environment: p.environment, gate: p.gate, comment },
+              signal: ctx.signal,
+            });
+            return `You approved release ${p.release} (${result.environment}/${result.gate}); the gate is now ${String(result.gate_state).replaceAll("_", " ")}.`;
           },
-        },
-        h("label", { for: comment.id }, "Comment (optional)"),
-        comment,
-        button,
-        out,
+        }),
       );
-      forms.set(key, form);
     }
     return h(
       "article",
