@@ -88,3 +88,35 @@ def test_a_node_is_not_claimed_before_its_time(db: Database) -> None:
         assert tx.next_ready_at() == later
     claimed = db.run(lambda tx: tx.claim_node("w", later, 60.0))
     assert claimed is not None and claimed[0].id == node_id
+
+
+def test_a_named_ready_node_is_leased_only_in_its_own_deployment_and_only_once(
+    db: Database,
+) -> None:
+    """claim_ready: the worker keeping the node its step made ready (engine/worker.py)."""
+    first, second = seed_ready_nodes(db, 2)
+    with db.read() as tx:
+        deployment_id = tx.require_node(first).deployment_id
+    assert db.run(lambda tx: tx.claim_ready(first, deployment_id + 1, "w", NOW, 60.0)) is None
+    node = db.run(lambda tx: tx.claim_ready(first, deployment_id, "w", NOW, 60.0))
+    assert node is not None and (node.id, node.state, node.attempt) == (first, "running", 1)
+    assert db.run(lambda tx: tx.claim_ready(first, deployment_id, "v", NOW, 60.0)) is None
+    with db.read() as tx:
+        assert [a.worker for a in tx.attempts_of([first, second])] == ["w"]  # one attempt row
+        assert tx.require_node(second).state is NodeState.READY
+
+
+def test_a_deployment_and_its_counts_by_phase_and_state_are_read_together(db: Database) -> None:
+    """progress_of: what advance reads for every step (one statement on SQLite)."""
+    ids = seed_ready_nodes(db, 3)
+    with db.read() as tx:
+        deployment_id = tx.require_node(ids[0]).deployment_id
+    db.run(lambda tx: tx.claim_node("w", NOW, 60.0))
+    progress = db.run(lambda tx: tx.progress_of(deployment_id))
+    assert progress is not None
+    deployment, counts = progress
+    assert deployment.id == deployment_id
+    assert counts == {("deploy", NodeState.READY): 2, ("deploy", NodeState.RUNNING): 1}
+    with db.read() as tx:
+        assert counts == tx.state_counts_by_phase(deployment_id)
+    assert db.run(lambda tx: tx.progress_of(deployment_id + 1000)) is None

@@ -151,27 +151,31 @@ def advance(
     at: datetime,
     actor: str = SYSTEM_ACTOR,
     reason: str | None = None,
-) -> None:
+) -> Deployment | None:
     """Bring a deployment up to date with its nodes: stop what cannot run, finish what is done.
 
     It reads only the count of nodes per state, so it costs the same for a
     graph of five nodes or five hundred, unless it stops nodes: each one
     stopped gets its own audit event (by ``actor``; a cancelled one with ``reason``).
     What to do is :func:`~interlock.engine.next_action.next_action`'s answer.
+
+    Returns the deployment as read here when there was nothing to do (it goes
+    on with its nodes as it was), else ``None``.
     """
-    deployment = tx.get_deployment(deployment_id, lock=True)
-    if deployment is None or deployment.state in TERMINAL_DEPLOYMENT:
-        return
+    progress = tx.progress_of(deployment_id)
+    if progress is None or progress[0].state in TERMINAL_DEPLOYMENT:
+        return None
+    deployment, by_phase = progress
     queued = deployment.state is DeploymentState.QUEUED
     action = next_action(
         deployment.state,
         cancel_requested=deployment.cancel_requested,
         abort_reason=deployment.abort_reason,
-        by_phase={} if queued else tx.state_counts_by_phase(deployment_id),
+        by_phase={} if queued else by_phase,
     )
     match action:
         case Wait():
-            return
+            return deployment
         case EndQueued(state=state, error=error):
             finish_deployment(tx, deployment, state, at=at, error=error)
         case StopForCancel(stop=stop, running=running):
@@ -214,6 +218,7 @@ def advance(
                 rollback_done(tx, deployment, at=at)
             elif finish:
                 finish_deployment(tx, deployment, DeploymentState.SUCCEEDED, at=at)
+    return None
 
 
 def _stop_failed(

@@ -48,15 +48,31 @@ class Job:
 
 
 def claim(
-    tx: Tx, engine: Engine, worker: str, releases: dict[int, Release] | None = None
+    tx: Tx,
+    engine: Engine,
+    worker: str,
+    releases: dict[int, Release] | None = None,
+    *,
+    keep: tuple[int, Deployment] | None = None,
 ) -> tuple[Node, Deployment, Release | None] | None:
     """Lease the next ready node and record that it started.
 
     ``releases`` caches what never changes about a release (its items, reason and
-    author) across claims, saving two reads per step.
+    author) across claims, saving two reads per step. ``keep`` names a node this
+    transaction made ready and its deployment as this transaction read it: that
+    node is leased if it is still ready (a worker going on with its pipeline,
+    with no search for the oldest ready node), else the oldest ready one.
     """
     now = engine.clock.now()
-    claimed = tx.claim_node(worker, now, engine.settings.lease_ttl)
+    ttl = engine.settings.lease_ttl
+    claimed: tuple[Node, Deployment] | None = None
+    if keep is not None:
+        node_id, kept = keep
+        leased = tx.claim_ready(node_id, kept.id, worker, now, ttl)
+        if leased is not None:
+            claimed = leased, kept
+    if claimed is None:
+        claimed = tx.claim_node(worker, now, ttl)
     if claimed is None:
         return None
     node, deployment = claimed
@@ -237,8 +253,13 @@ def _masked(job: Job, result: StepResult) -> StepResult:
     return dataclasses.replace(result, error=error, details=details)
 
 
-def complete(tx: Tx, engine: Engine, job: Job, result: StepResult) -> None:
-    """Record the outcome of a run in one transaction, with everything it implies."""
+def complete(tx: Tx, engine: Engine, job: Job, result: StepResult) -> Deployment | None:
+    """Record the outcome of a run in one transaction, with everything it implies.
+
+    Returns the node's deployment as this transaction read it, when the step
+    succeeded and the deployment goes on as it was (its worker may claim the
+    node that success made ready, with it: engine/worker.py); else ``None``.
+    """
     node = job.node
     now = engine.clock.now()
     tail, truncated = job.sink.finish()
@@ -256,8 +277,10 @@ def complete(tx: Tx, engine: Engine, job: Job, result: StepResult) -> None:
         )
 
     decided_here = node.kind == "gate" or node.executor in ("manual", "runbook")
-    if result.ok and not decided_here and _succeeded(tx, job, result, now, ended):
-        return
+    if result.ok and not decided_here:
+        moved, going = _succeeded(tx, job, result, now, ended)
+        if moved:
+            return going
     current = tx.get_node(node.id, lock=True)
     stale = current is None or current.state is not NodeState.RUNNING or current.fence != node.fence
     cancelled = current is not None and current.cancel_requested
@@ -273,18 +296,19 @@ def complete(tx: Tx, engine: Engine, job: Job, result: StepResult) -> None:
             truncated=truncated,
         )
         apply_gate_decision(tx, engine, current, verdict, now)
-        return
+        return None
     if stale:
         ended("lost")
         log.warning("lease on %s was lost; its result is recorded but not applied", node.key)
-        return
+        return None
     if cancelled:
         _cancelled(tx, job, result, now, ended, decided_here)
-        return
+        return None
     if result.ok:
-        if not _succeeded(tx, job, result, now, ended):
+        moved, going = _succeeded(tx, job, result, now, ended)
+        if not moved:
             ended("lost")
-        return
+        return going
     ended("failed")
     common: dict[str, Any] = {"lease_owner": None, "lease_expires": None}
     if node.attempt < node.max_attempts:
@@ -334,13 +358,15 @@ def complete(tx: Tx, engine: Engine, job: Job, result: StepResult) -> None:
     if job.release is not None:
         tx.touch_release(job.release.id, now)
     advance(tx, node.deployment_id, at=now)
+    return None
 
 
 def _succeeded(
     tx: Tx, job: Job, result: StepResult, now: datetime, ended: Callable[[str], None]
-) -> bool:
+) -> tuple[bool, Deployment | None]:
     """Record a step that succeeded under a lease still held; ``False`` when it was lost
     or its cancellation was asked (the full path then reads the node and decides).
+    With ``True``, the deployment as :func:`advance` left it (``None``: it moved).
 
     The common case, so it skips re-reading the node: the guarded update
     (still running, same fence, no cancellation asked) is the check, and it
@@ -361,13 +387,12 @@ def _succeeded(
         lease_expires=None,
     )
     if not moved:
-        return False  # the full path reads the node and records the attempt as lost
+        return False, None  # the full path reads the node and records the attempt as lost
     ended("succeeded")
     node_done(tx, node, at=now, deployment=job.deployment)
     if job.release is not None:
         tx.touch_release(job.release.id, now)
-    advance(tx, node.deployment_id, at=now)
-    return True
+    return True, advance(tx, node.deployment_id, at=now)
 
 
 def _cancelled(

@@ -103,6 +103,10 @@ class Idle:
                 self._slots.remove(slot)
             return slot.reserved
 
+    def waiting(self) -> bool:
+        """Whether a worker is idle now (so no ready node waits for one)."""
+        return bool(self._slots) and not self.closed
+
     def reserve(self) -> Slot | None:
         with self._lock:
             if self.closed or not self._slots:

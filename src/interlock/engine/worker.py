@@ -168,14 +168,17 @@ class WorkerPool:
     def _loop(self, worker: str) -> None:
         engine = self.engine
         slot = Slot(worker)
+        searched = False  # the last transaction looked for work and found none
         while not self._stopping.is_set():
-            seen = engine.notifier.generation()
-            try:
-                claimed = engine.db.run(lambda tx: claim(tx, engine, worker, self._releases))
-            except Exception:
-                log.exception("claiming work failed; retrying")
-                self._stopping.wait(engine.settings.poll_interval)
-                continue
+            if not searched:
+                seen = engine.notifier.generation()
+                try:
+                    claimed = engine.db.run(lambda tx: claim(tx, engine, worker, self._releases))
+                except Exception:
+                    log.exception("claiming work failed; retrying")
+                    self._stopping.wait(engine.settings.poll_interval)
+                    continue
+            searched = False
             if claimed is None:
                 claimed = self._wait_idle(slot, seen)
                 if claimed is None:
@@ -183,7 +186,9 @@ class WorkerPool:
             while claimed is not None and not self._stopping.is_set():
                 job = prepare(engine, *claimed)
                 result = self._run(job)
-                claimed = self._complete(job, result, worker)
+                # A notification from here on wakes the worker should it go idle.
+                seen = engine.notifier.generation()
+                claimed, searched = self._complete(job, result, worker)
             if claimed is not None:  # claimed while stopping: give it back at once
                 self._release(claimed)
 
@@ -248,11 +253,17 @@ class WorkerPool:
             if self._stopping.is_set():
                 self._poke.set()  # the heartbeat ends once no step runs
 
-    def _complete(self, job: Job, result: StepResult, worker: str) -> Claimed | None:
-        """Record the result; claim the next node in the same transaction."""
+    def _complete(
+        self, job: Job, result: StepResult, worker: str
+    ) -> tuple[Claimed | None, bool]:
+        """Record the result; claim the next node in the same transaction.
+
+        Returns what was claimed, and whether that transaction looked for work
+        (so finding none, the worker waits at once, without looking again).
+        """
         engine = self.engine
         if job.lost and not (result.ok and job.node.id in self._stopped_at_shutdown):
-            return None  # a step that succeeded as the server stopped it is recorded
+            return None, False  # a step that succeeded as the server stopped it is recorded
         signalled = _stopped_by_signal(result) and not job.ctx.cancelled.is_set()
         if signalled:
             # Nothing in Interlock sent that signal. A service manager stopping the server
@@ -265,7 +276,7 @@ class WorkerPool:
             job.lost = True
             with self._jobs_lock:
                 self._signalled.append(job)
-            return None
+            return None, False
         if job.lost:
             with self._jobs_lock:
                 self._recorded.add(job.node.id)
@@ -274,14 +285,24 @@ class WorkerPool:
         claim_next = not self._stopping.is_set()
 
         def work(tx: Tx) -> Claimed | None:
-            complete(tx, engine, job, result)
-            return claim(tx, engine, worker, self._releases) if claim_next else None
+            before = set(tx.readied)  # (a group commit's other works ready nodes too)
+            going = complete(tx, engine, job, result)
+            if not claim_next:
+                return None
+            keep = None
+            made_ready = tx.readied - before
+            if going is not None and len(made_ready) == 1 and self._idle.waiting():
+                # The step readied just the next node of its deployment, and a worker of
+                # this pool is idle, so no older ready node waits for one: go on with it.
+                keep = (next(iter(made_ready)), going)
+            return claim(tx, engine, worker, self._releases, keep=keep)
 
         delay = 0.2
         deadline = time.monotonic() + engine.settings.lease_ttl
         while True:
             try:
-                return engine.db.run_grouped(work)  # one commit for concurrent completions
+                # One commit for concurrent completions.
+                return engine.db.run_grouped(work), claim_next
             except Exception:
                 if time.monotonic() > deadline:
                     log.exception(
@@ -289,7 +310,7 @@ class WorkerPool:
                         "and recovery takes over",
                         job.node.key,
                     )
-                    return None
+                    return None, False
                 log.warning(
                     "recording the result of %s failed; retrying", job.node.key, exc_info=True
                 )

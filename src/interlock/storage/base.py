@@ -130,11 +130,11 @@ class Prepared:
 
 
 class PreparedResult:
-    """The rows a :class:`Prepared` statement returned (tuples), and its row count."""
+    """The rows a :class:`Prepared` statement returned (sequences), and its row count."""
 
     __slots__ = ("keys", "rowcount", "rows")
 
-    def __init__(self, keys: list[str], rows: list[tuple[Any, ...]], rowcount: int) -> None:
+    def __init__(self, keys: list[str], rows: list[Sequence[Any]], rowcount: int) -> None:
         self.keys = keys
         self.rows = rows
         self.rowcount = rowcount
@@ -153,21 +153,22 @@ class _Compiled:
         names = list(compiled.positiontup) if compiled.positional else list(binds)
         self.positional: bool = compiled.positional
         self.order = [(name, processors.get(name)) for name in names]
+        self.processed = [(i, p) for i, (_, p) in enumerate(self.order) if p is not None]
         self.columns = compiled._result_columns
         self.keys = [c.keyname for c in self.columns]
-        # The result types' processors, known once the driver described the columns
-        # (as SQLAlchemy does, by the type code each one reports).
-        self.results: list[Any] | None = None
+        # The result types' processors as (column index, processor), known once the
+        # driver described the columns (as SQLAlchemy does, by the type code each
+        # one reports); only the columns that have one.
+        self.results: list[tuple[int, Any]] | None = None
         self.error = dialect.loaded_dbapi.Error
         self.dialect = dialect
 
     def _params(self, params: Mapping[str, Any]) -> Any:
         fixed = self.fixed
         values = [(params[name] if name in params else fixed[name]) for name, _ in self.order]
-        values = [
-            value if process is None or value is None else process(value)
-            for value, (_, process) in zip(values, self.order, strict=True)
-        ]
+        for i, process in self.processed:
+            if values[i] is not None:
+                values[i] = process(values[i])
         if self.positional:
             return tuple(values)
         return {name: value for (name, _), value in zip(self.order, values, strict=True)}
@@ -188,18 +189,17 @@ class _Compiled:
                 return PreparedResult(self.keys, rows, cursor.rowcount)
             results = self.results
             if results is None:
-                results = self.results = [
+                found = [
                     c.type._cached_result_processor(self.dialect, d[1])
                     for c, d in zip(self.columns, cursor.description, strict=True)
                 ]
-            if any(results):
-                rows = [
-                    tuple(
-                        v if p is None or v is None else p(v)
-                        for v, p in zip(row, results, strict=True)
-                    )
-                    for row in rows
-                ]
+                results = self.results = [(i, p) for i, p in enumerate(found) if p is not None]
+            if results:
+                rows = [list(row) for row in rows]
+                for values in rows:
+                    for i, process in results:
+                        if values[i] is not None:
+                            values[i] = process(values[i])
             return PreparedResult(self.keys, rows, cursor.rowcount)
         except self.error as exc:
             raise DBAPIError.instance(

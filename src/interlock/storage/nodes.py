@@ -43,6 +43,34 @@ _PHASE_STATE_COUNTS = (
     .group_by(nodes.c.phase, nodes.c.state)
 )
 _PHASE_STATE_COUNTS_RUN = Prepared(_PHASE_STATE_COUNTS)
+_DEPLOYMENT_LOCKED_RUN = Prepared(
+    select(deployments).where(deployments.c.id == bindparam("d")).with_for_update()
+)
+# A deployment's row and its count per (phase, state) in one statement, as
+# "phase state count" items joined by commas (phases and states are plain words).
+_COUNTED = (
+    select(nodes.c.phase, nodes.c.state, func.count().label("n"))
+    .where(nodes.c.deployment_id == bindparam("d"))
+    .group_by(nodes.c.phase, nodes.c.state)
+    .subquery()
+)
+_PROGRESS_RUN = Prepared(
+    select(
+        deployments,
+        select(
+            func.group_concat(
+                _COUNTED.c.phase
+                + " "
+                + _COUNTED.c.state
+                + " "
+                + func.cast(_COUNTED.c.n, nodes.c.state.type),
+                ",",
+            )
+        )
+        .scalar_subquery()
+        .label("progress"),
+    ).where(deployments.c.id == bindparam("d"))
+)
 _STATE_COUNTS_PHASE = (
     select(nodes.c.state, func.count())
     .where(nodes.c.deployment_id == bindparam("d"), nodes.c.phase == bindparam("phase"))
@@ -122,11 +150,15 @@ _LEASE = (
     )
     .returning(*nodes.c)
 )
+# The same lease of one node named in advance: a worker keeps the node its step just
+# made ready (engine/worker.py), in its own deployment, still ready.
+_LEASE_OWN = _LEASE.where(nodes.c.deployment_id == bindparam("w_deployment"))
 _NEW_ATTEMPT = attempts.insert()
 # What every step runs, through the driver's cursor (see base.Prepared).
 _NEXT_READY_RUN = Prepared(_NEXT_READY)
 _NEXT_READY_LOCKED_RUN = Prepared(_NEXT_READY_LOCKED)
 _LEASE_RUN = Prepared(_LEASE)
+_LEASE_OWN_RUN = Prepared(_LEASE_OWN)
 _NEW_ATTEMPT_RUN = Prepared(
     attempts.insert().values(
         node_id=bindparam("node_id"),
@@ -282,6 +314,31 @@ class NodeQueries(QueryBase):
         rows = _PHASE_STATE_COUNTS_RUN.run(self.conn, {"d": deployment_id}).rows
         return {(r[0], NodeState(r[1])): int(r[2]) for r in rows}
 
+    def progress_of(
+        self, deployment_id: int
+    ) -> tuple[Deployment, dict[tuple[str, NodeState], int]] | None:
+        """The deployment, locked, and how many of its nodes are in each (phase, state).
+
+        On SQLite (one writer at a time) in one statement. On PostgreSQL the row
+        is locked first and the nodes counted after, in a statement of their own:
+        under READ COMMITTED that count sees what the transaction that held the
+        lock committed, where one statement would count from before the wait.
+        """
+        if self.dialect == "postgresql":
+            locked = _DEPLOYMENT_LOCKED_RUN.run(self.conn, {"d": deployment_id}).first()
+            if locked is None:
+                return None
+            return deployment_from(locked), self.state_counts_by_phase(deployment_id)
+        row = _PROGRESS_RUN.run(self.conn, {"d": deployment_id}).first()
+        if row is None:
+            return None
+        counts: dict[tuple[str, NodeState], int] = {}
+        for item in (row.pop("progress") or "").split(","):
+            if item:
+                phase, state, number = item.split(" ")
+                counts[phase, NodeState(state)] = int(number)
+        return deployment_from(row), counts
+
     def count_off(self, node: Node) -> None:
         """``node`` is done: one need fewer for each of its dependents."""
         if node.dependents:
@@ -404,16 +461,28 @@ class NodeQueries(QueryBase):
             return None
         node_id, *columns = found[0]
         deployment = deployment_from(dict(zip(_DEPLOYMENT_NAMES, columns, strict=True)))
-        row = _LEASE_RUN.run(
-            self.conn,
-            {
-                "w_id": node_id,
-                "w_worker": worker,
-                "now": now,
-                "w_expires": now + timedelta(seconds=lease),
-            },
-        ).first()
-        if row is None:  # pragma: no cover - only if the row changed under SKIP LOCKED
+        params = {"w_id": node_id, "w_worker": worker, "now": now}
+        node = self._lease(_LEASE_RUN, params, worker, now, lease)
+        # (None only if the row changed under SKIP LOCKED)
+        return None if node is None else (node, deployment)
+
+    def claim_ready(
+        self, node_id: int, deployment_id: int, worker: str, now: datetime, lease: float
+    ) -> Node | None:
+        """Lease ``node_id`` if it is a ready node of ``deployment_id``, as :meth:`claim_node`.
+
+        For a node this transaction made ready (its ``not_before`` is now):
+        ``None`` when it is not ready any more (stopped with its deployment).
+        """
+        params = {"w_id": node_id, "w_deployment": deployment_id, "w_worker": worker, "now": now}
+        return self._lease(_LEASE_OWN_RUN, params, worker, now, lease)
+
+    def _lease(
+        self, statement: Prepared, params: dict[str, Any], worker: str, now: datetime, lease: float
+    ) -> Node | None:
+        params["w_expires"] = now + timedelta(seconds=lease)
+        row = statement.run(self.conn, params).first()
+        if row is None:
             return None
         node = _node_from(row)
         _NEW_ATTEMPT_RUN.run(
@@ -421,7 +490,7 @@ class NodeQueries(QueryBase):
             {"node_id": node.id, "attempt": node.attempt, "worker": worker, "started_at": now},
         )
         self.readied.discard(node.id)  # made ready and taken in this transaction: wake no one
-        return node, deployment
+        return node
 
     def extend_leases(
         self, leases: Sequence[tuple[int, int]], expires: datetime
