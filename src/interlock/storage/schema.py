@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -20,7 +22,33 @@ from sqlalchemy import (
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import type_coerce
 
+from interlock.storage.metric_bounds import BOUNDS, ENDED_STATES
 from interlock.storage.types import Json, Timestamp
+
+
+def exposition_names() -> list[str]:
+    """The ``delivery_days`` columns the Prometheus exposition reads (all counts but sums)."""
+    return [
+        "ended",
+        *(f"ended_{state}" for state in ENDED_STATES),
+        "durations",
+        "duration_sum",
+        *(f"duration_le{i}" for i in range(len(BOUNDS["duration"]))),
+        *(f"lead_le{i}" for i in range(len(BOUNDS["lead_time"]))),
+    ]
+
+
+def exposition_columns() -> list[Column[Any]]:
+    return [
+        Column(
+            name,
+            Float(precision=53) if name.endswith("_sum") else Integer,
+            nullable=False,
+            server_default=text("0"),
+        )
+        for name in exposition_names()
+    ]
+
 
 metadata = MetaData(
     naming_convention={
@@ -649,6 +677,9 @@ delivery_days = Table(
     Column("lead_sum", Float(precision=53), nullable=False),
     Column("lead_skewed", Integer, nullable=False),
     Column("lead_unknown", Integer, nullable=False),
+    # for the Prometheus exposition (migration 0020): every row by outcome, and the
+    # durations and lead times counted into its histograms' buckets (metric_bounds)
+    *exposition_columns(),
 )
 
 delivery_people = Table(
@@ -692,6 +723,21 @@ metric_marks = Table(
     Column("mark", Float(precision=53), nullable=True),
     Column("totals", Json, nullable=True),
     Column("saved_at", Float(precision=53), nullable=True),
+)
+
+# Per-day counts of incidents, restores, approval waits and step runs for the exposition,
+# kept by triggers on their tables (interlock.storage.metric_days, migration 0020).
+metric_days = Table(
+    "metric_days",
+    metadata,
+    Column("family", String(16), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("a", String(128), primary_key=True),
+    Column("b", String(128), primary_key=True),
+    Column("bucket", Integer, primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    Column("events", Integer, nullable=False),
+    Column("total", Float(precision=53), nullable=False),
 )
 
 # -- notifications to people (docs/notifications.md) ---------------------------------

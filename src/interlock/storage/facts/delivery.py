@@ -44,6 +44,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     literal,
     null,
     select,
@@ -55,6 +56,7 @@ from sqlalchemy import (
 
 from interlock.storage.facts.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
 from interlock.storage.facts.stale import StaleFacts
+from interlock.storage.metric_days import recount_metric_days
 from interlock.storage.metric_scope import reached, seconds
 from interlock.storage.metric_totals import forget_totals_on
 from interlock.storage.schema import (
@@ -397,6 +399,8 @@ class DeliveryQueries(DeliveryStatements):
             (delivery_step_days, self._step_sums()),
         ):
             self.conn.execute(insert_rows(table, rows))
+        if self.exposition_days:  # (migrations before 0020 have no metric_days)
+            recount_metric_days(self.conn)
         return {
             table.name: int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
             for table in (
@@ -476,10 +480,29 @@ def _earlier(a: Any, b: Any) -> float | None:
 def rebuild_delivery_on(conn: Any) -> dict[str, int]:
     """Derive every delivery fact again over a bare connection (what migrations do)."""
 
+    columns = {c["name"] for c in inspect(conn).get_columns("delivery_days")}
+
     class Rebuild(DeliveryQueries):
         def __init__(self) -> None:
             self.conn = conn
             self.dialect = conn.dialect.name
             self.read_only = False
+            self.exposition_days = "ended" in columns  # (added by migration 0020)
 
     return Rebuild().rebuild_delivery(forget_totals=False)
+
+
+def sum_days_on(conn: Any) -> int:
+    """Sum every day of ``delivery_facts`` into ``delivery_days`` again (migration 0020)."""
+
+    class Days(DeliveryQueries):
+        def __init__(self) -> None:
+            self.conn = conn
+            self.dialect = conn.dialect.name
+            self.read_only = False
+
+    days = Days()
+    days._lock_facts()
+    conn.execute(delete(delivery_days))
+    conn.execute(insert_rows(delivery_days, days._day_sums()))
+    return int(conn.execute(select(func.count()).select_from(delivery_days)).scalar_one())
