@@ -1,10 +1,9 @@
 """The exposition's history read from per-day sums equals the history summed afresh.
 
-``/metrics`` reads the deployments, durations and lead times of whole UTC days
-from ``delivery_days`` (kept by the transaction that changes the facts, and
-derived for existing databases by migration 0020) and only the partial days at
-the ends of a range from the rows; incidents, restores, approval waits and step
-runs come from ``metric_days``, kept by triggers. Whatever the history
+``/metrics`` reads the whole UTC days of a range from their counts
+(``metric_days``, kept by triggers on the rows they count, and counted for
+existing databases by migration 0020) and only the partial days at its ends
+from the rows. Whatever the history
 (deployments of one or two services, every outcome, commits first deployed out
 of order, deployments, incidents and steps written or moved behind others,
 rebuilds), the totals over any range are the ones summed from the rows.
@@ -19,7 +18,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text, update
+from sqlalchemy import inspect, select, text, update
 
 from interlock.engine.clock import ManualClock
 from interlock.engine.core import Engine
@@ -194,8 +193,8 @@ def test_totals_from_the_days_equal_the_rows_summed_afresh(pilot, steps, ranges)
         assert shown(days) == shown(rows)
 
 
-def test_the_first_scrape_ever_reads_whole_days_from_their_sums(pilot):
-    """Facts dropped behind the sums' back show: whole days come from the sums."""
+def test_the_first_scrape_ever_reads_whole_days_from_their_counts(pilot):
+    """A day's count changed behind its rows' back shows: whole days are not read from rows."""
     pilot.config(CONFIG)
     committed(pilot)
     made: list[int] = []
@@ -203,10 +202,12 @@ def test_the_first_scrape_ever_reads_whole_days_from_their_sums(pilot):
         apply(pilot, made, production(("api",), "succeeded", "a1", finished))
     clock = ManualClock(at(5 * 24))
     with pilot.engine.db.transaction() as tx:
-        tx.conn.execute(text("DELETE FROM delivery_facts"))  # the rows only, not their days
+        tx.conn.execute(
+            text("UPDATE metric_days SET events = events + 5 WHERE family = 'deployments'")
+        )
     scraped = DeliveryCollector(Engine(pilot.engine.db, clock=clock)).exposition().decode()
     line = 'interlock_deployments_total{environment="production",kind="deploy",outcome="succeeded",service="api"}'  # noqa: E501
-    assert f"{line} 2.0" in scraped
+    assert f"{line} 12.0" in scraped  # 2 deployments, 5 more on each of their 2 days
 
 
 def test_migration_0020_sums_the_days_of_existing_facts(pilot):
@@ -222,7 +223,7 @@ def test_migration_0020_sums_the_days_of_existing_facts(pilot):
     before = rows_and_days(pilot, None, None)[1]
     _downgrade(db, "0018")
     with db.engine.connect() as conn:
-        assert "ended" not in conn.execute(text("SELECT * FROM delivery_days")).keys()
+        assert not inspect(conn).has_table("metric_days")
     assert upgrade(db) == ("0018", head_revision())
     days, rows = rows_and_days(pilot, None, at(48).timestamp() + 1)
     assert all(shown(rows).values())  # something of every kind

@@ -1,10 +1,9 @@
 """The Prometheus histograms' bucket bounds, in seconds, by histogram.
 
-The exposition serves them; the per-day sums of the delivery facts
-(``delivery_days``) count the deployment durations and lead times of each day
-into these same buckets, so the history of those two histograms is read from a
-few rows per day (changing a bound here needs a migration that derives those
-columns again).
+The exposition serves them; the per-day counts (``metric_days``) count each
+day's values into these same buckets, so the history of a histogram is read
+from a few rows per day (changing a bound here needs a migration that counts
+those rows again: :func:`~interlock.storage.metric_days.recount_metric_days`).
 """
 
 from __future__ import annotations
@@ -20,5 +19,3 @@ BOUNDS: dict[str, tuple[float, ...]] = {
     "approval_wait": (MINUTE, 5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR,
                       8 * HOUR, DAY, 3 * DAY, 7 * DAY),
 }  # fmt: skip
-# The deployment outcomes ``delivery_days`` counts one column each (``ended`` counts all).
-ENDED_STATES = ("succeeded", "failed", "rolled_back", "cancelled", "not_reached")

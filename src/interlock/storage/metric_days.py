@@ -1,14 +1,19 @@
 """Per-day counts for the Prometheus exposition, kept by triggers: ``metric_days``.
 
-``/metrics`` sums the whole history once per database (then only what is
-new). The deployments, their durations and lead times come from
-``delivery_days``; what else it counts has a row per UTC day and labels in
-``metric_days``:
+``/metrics`` sums the whole history once per database (then only what is new);
+it reads a few rows per UTC day from here instead of every row of the history.
+A row counts, for one family, day and labels (``a``, ``b``):
 
-- ``incidents``: labels service and environment; ``incidents`` by ``opened_at``;
+- ``deployments``: service; environment, kind and outcome joined by ``SEP``;
+  ``delivery_facts`` by ``finished_at``;
+- ``durations``: environment; ``delivery_facts`` (a deployment's first row, if
+  it reached its environment) by ``finished_at``, bucketed;
+- ``lead_times``: service, environment; ``delivery_facts`` (a commit's first
+  deploy there) by ``finished_at``, bucketed;
+- ``incidents``: service, environment; ``incidents`` by ``opened_at``;
 - ``restores``: environment; ``incidents`` by ``resolved_at``, bucketed;
 - ``approval_waits``: environment; ``delivery_gates`` by ``finished_at``, bucketed;
-- ``step_runs``: executor and state; ``nodes`` (steps that ran and ended) by
+- ``step_runs``: executor, state; ``nodes`` (steps that ran and ended) by
   ``finished_at``.
 
 A histogram's row is one bucket: ``bucket`` is the index of the first bound
@@ -37,6 +42,7 @@ from interlock.storage.metric_bounds import BOUNDS
 
 SHARDS = 8
 DAY = 86400
+_FIRST = '"first"'  # a column named like a keyword (PostgreSQL's FIRST is not reserved)
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,42 @@ class Family:
     sharded: bool = False
 
 
+SEP = "\x1f"  # joins a deployment's environment, kind and outcome in ``b`` (in no name)
 FAMILIES = (
+    Family(
+        "deployments",
+        "delivery_facts",
+        lambda r: f"{r}.service",
+        lambda r: f"{r}.environment || '{SEP}' || {r}.kind || '{SEP}' || {r}.state",
+        "finished_at",
+        lambda r: f"{r}.finished_at IS NOT NULL",
+        ("service", "environment", "kind", "state", "finished_at"),
+    ),
+    Family(
+        "durations",
+        "delivery_facts",
+        lambda r: "''",
+        lambda r: f"{r}.environment",
+        "finished_at",
+        lambda r: (
+            f"({r}.position = 0 AND {r}.started_at IS NOT NULL"
+            f" AND {r}.state NOT IN ('cancelled', 'not_reached'))"
+        ),
+        ("position", "environment", "state", "started_at", "finished_at"),
+        lambda r: f"({r}.finished_at - {r}.started_at)",
+        "duration",
+    ),
+    Family(
+        "lead_times",
+        "delivery_facts",
+        lambda r: f"{r}.service",
+        lambda r: f"{r}.environment",
+        "finished_at",
+        lambda r: f"({r}.{_FIRST} = 1 AND {r}.lead IS NOT NULL)",
+        (_FIRST, "lead", "service", "environment", "finished_at"),
+        lambda r: f"{r}.lead",
+        "lead_time",
+    ),
     Family(
         "incidents",
         "incidents",

@@ -18,7 +18,8 @@ from sqlalchemy import func, insert, null, select, update
 from sqlalchemy.sql import ColumnElement
 
 from interlock.storage.base import QueryBase
-from interlock.storage.metric_bounds import BOUNDS, ENDED_STATES
+from interlock.storage.metric_bounds import BOUNDS
+from interlock.storage.metric_days import SEP as DAY_SEP
 from interlock.storage.metric_scope import (
     count_where,
     nonnegative,
@@ -27,7 +28,6 @@ from interlock.storage.metric_scope import (
     seconds,
 )
 from interlock.storage.schema import (
-    delivery_days,
     delivery_facts,
     delivery_gates,
     deployments,
@@ -114,6 +114,12 @@ COUNTS = ("deployments", "incidents", "step_runs")
 HISTOGRAMS = ("durations", "lead_times", "restores", "approval_waits")
 SEP = "\x1f"  # the unit separator: in no service, environment or state name
 DAY = 86400
+HISTOGRAM_BOUNDS = {
+    "durations": "duration",
+    "lead_times": "lead_time",
+    "restores": "restore",
+    "approval_waits": "approval_wait",
+}
 
 
 def _bounds(bounds: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
@@ -217,58 +223,6 @@ class MetricTotalsQueries(QueryBase):
         )
         totals.add(part)
 
-    def _day_totals(self, first_day: int | None, end_day: int | None) -> Totals | None:
-        """The deployments, durations and lead times of whole UTC days ``[first_day,
-        end_day)`` (``None``: unbounded) from ``delivery_days``; ``None`` if a day
-        counts an outcome it has no column for (then the rows are read instead)."""
-        d = delivery_days.c
-        where = []
-        if first_day is not None:
-            where.append(d.day >= first_day)
-        if end_day is not None:
-            where.append(d.day < end_day)
-        names = ["ended", *(f"ended_{s}" for s in ENDED_STATES), "durations", "duration_sum"]
-        names += [f"duration_le{i}" for i in range(len(BOUNDS["duration"]))]
-        names += ["leads", "lead_sum"] + [f"lead_le{i}" for i in range(len(BOUNDS["lead_time"]))]
-        rows = self.conn.execute(
-            select(
-                d.service,
-                d.environment,
-                d.kind,
-                *(func.coalesce(func.sum(d[name]), 0).label(name) for name in names),
-            )
-            .where(*where)
-            .group_by(d.service, d.environment, d.kind)
-        ).all()
-        totals = Totals()
-        durations = len(BOUNDS["duration"])
-        leads = len(BOUNDS["lead_time"])
-        for row in rows:
-            m = row._mapping
-            states = {state: int(m[f"ended_{state}"]) for state in ENDED_STATES}
-            if sum(states.values()) != int(m["ended"]):
-                return None  # an outcome with no column of its own
-            for state, events in states.items():
-                if events:
-                    totals.deployments[(row.service, row.environment or "", row.kind, state)] = (
-                        events
-                    )
-            part = Totals()
-            if m["durations"]:
-                part.durations[(row.environment or "",)] = Histogram(
-                    [int(m[f"duration_le{i}"]) for i in range(durations)],
-                    int(m["durations"]),
-                    float(m["duration_sum"]),
-                )
-            if m["leads"]:
-                part.lead_times[(row.service, row.environment or "")] = Histogram(
-                    [int(m[f"lead_le{i}"]) for i in range(leads)],
-                    int(m["leads"]),
-                    float(m["lead_sum"]),
-                )
-            totals.add(part)
-        return totals
-
     def _row_totals(
         self, totals: Totals, start: float | None, end: float | None, bounds: Any
     ) -> None:
@@ -307,8 +261,8 @@ class MetricTotalsQueries(QueryBase):
         totals.add(part)
 
     def _counted_days(self, first_day: int | None, end_day: int | None) -> Totals:
-        """Incidents, restores, approval waits and step runs of whole UTC days
-        ``[first_day, end_day)`` (``None``: unbounded) from ``metric_days``."""
+        """Every total of the whole UTC days ``[first_day, end_day)`` (``None``:
+        unbounded) from ``metric_days``."""
         m = metric_days.c
         where = []
         if first_day is not None:
@@ -329,22 +283,26 @@ class MetricTotalsQueries(QueryBase):
         ).all()
         totals = Totals()
         histograms: dict[str, dict[Labels, Histogram]] = {
+            "durations": totals.durations,
+            "lead_times": totals.lead_times,
             "restores": totals.restores,
             "approval_waits": totals.approval_waits,
         }
-        sizes = {"restores": len(BOUNDS["restore"]), "approval_waits": len(BOUNDS["approval_wait"])}
+        sizes = {name: len(BOUNDS[bounds]) for name, bounds in HISTOGRAM_BOUNDS.items()}
         for row in rows:
             events = int(row.events)
             if not events:
                 continue
-            if row.family == "incidents":
+            if row.family == "deployments":
+                environment, kind, state = row.b.split(DAY_SEP)
+                totals.deployments[(row.a, environment, kind, state)] = events
+            elif row.family == "incidents":
                 totals.incidents[(row.a, row.b)] = events
             elif row.family == "step_runs":
                 totals.step_runs[(row.a, row.b)] = events
             elif row.family in histograms:
-                found = histograms[row.family].setdefault(
-                    (row.b,), Histogram([0] * sizes[row.family])
-                )
+                key = (row.a, row.b) if row.family == "lead_times" else (row.b,)
+                found = histograms[row.family].setdefault(key, Histogram([0] * sizes[row.family]))
                 found.count += events
                 found.total += float(row.total)
                 for index in range(int(row.bucket), sizes[row.family]):
@@ -361,9 +319,9 @@ class MetricTotalsQueries(QueryBase):
     ) -> Totals:
         """Every total for events in ``[start, end)``; ``bounds`` are histogram buckets by name.
 
-        With ``rollups`` (and ``bounds`` those the per-day sums count into), the
-        whole UTC days in the range come from the per-day sums (``delivery_days``
-        and ``metric_days``) and only the partial days at the ends from the rows.
+        With ``rollups`` (and ``bounds`` those the per-day counts use), the whole
+        UTC days in the range come from their counts (``metric_days``) and only
+        the partial days at the ends from the rows.
         """
         f = delivery_facts.c
         totals = Totals()
@@ -374,12 +332,10 @@ class MetricTotalsQueries(QueryBase):
             tuple(float(b) for b in bounds[name]) == tuple(float(b) for b in BOUNDS[name])
             for name in BOUNDS
         )
-        days = self._day_totals(first_day, end_day) if rollups and same and whole else None
-        if days is None:
+        if not (rollups and same and whole):
             self._fact_totals(totals, _between(f.finished_at, start, end), bounds)
             self._row_totals(totals, start, end, bounds)
             return totals
-        totals.add(days)
         totals.add(self._counted_days(first_day, end_day))
         edges = []
         if first_day is not None and start is not None and start < first_day * DAY:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import (
     Boolean,
     Column,
@@ -22,33 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import type_coerce
 
-from interlock.storage.metric_bounds import BOUNDS, ENDED_STATES
 from interlock.storage.types import Json, Timestamp
-
-
-def exposition_names() -> list[str]:
-    """The ``delivery_days`` columns the Prometheus exposition reads (all counts but sums)."""
-    return [
-        "ended",
-        *(f"ended_{state}" for state in ENDED_STATES),
-        "durations",
-        "duration_sum",
-        *(f"duration_le{i}" for i in range(len(BOUNDS["duration"]))),
-        *(f"lead_le{i}" for i in range(len(BOUNDS["lead_time"]))),
-    ]
-
-
-def exposition_columns() -> list[Column[Any]]:
-    return [
-        Column(
-            name,
-            Float(precision=53) if name.endswith("_sum") else Integer,
-            nullable=False,
-            server_default=text("0"),
-        )
-        for name in exposition_names()
-    ]
-
 
 metadata = MetaData(
     naming_convention={
@@ -677,9 +649,6 @@ delivery_days = Table(
     Column("lead_sum", Float(precision=53), nullable=False),
     Column("lead_skewed", Integer, nullable=False),
     Column("lead_unknown", Integer, nullable=False),
-    # for the Prometheus exposition (migration 0020): every row by outcome, and the
-    # durations and lead times counted into its histograms' buckets (metric_bounds)
-    *exposition_columns(),
 )
 
 delivery_people = Table(
@@ -725,8 +694,8 @@ metric_marks = Table(
     Column("saved_at", Float(precision=53), nullable=True),
 )
 
-# Per-day counts of incidents, restores, approval waits and step runs for the exposition,
-# kept by triggers on their tables (interlock.storage.metric_days, migration 0020).
+# Per-day counts of what the Prometheus exposition sums over the history, kept by
+# triggers on the tables they count (interlock.storage.metric_days, migration 0020).
 metric_days = Table(
     "metric_days",
     metadata,

@@ -76,6 +76,8 @@ FACTS_LOCK = 727005
 
 
 class DeliveryQueries(DeliveryStatements):
+    metric_days = True  # the database has ``metric_days`` (False: before migration 0020)
+
     _facts_locked = False  # this transaction holds the facts lock (PostgreSQL)
 
     # -- the rows of some deployments, kept in step --------------------------------
@@ -399,7 +401,7 @@ class DeliveryQueries(DeliveryStatements):
             (delivery_step_days, self._step_sums()),
         ):
             self.conn.execute(insert_rows(table, rows))
-        if self.exposition_days:  # (migrations before 0020 have no metric_days)
+        if self.metric_days:  # (migrations before 0020 have none)
             recount_metric_days(self.conn)
         return {
             table.name: int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
@@ -480,29 +482,13 @@ def _earlier(a: Any, b: Any) -> float | None:
 def rebuild_delivery_on(conn: Any) -> dict[str, int]:
     """Derive every delivery fact again over a bare connection (what migrations do)."""
 
-    columns = {c["name"] for c in inspect(conn).get_columns("delivery_days")}
+    counted = inspect(conn).has_table("metric_days")  # (added by migration 0020)
 
     class Rebuild(DeliveryQueries):
         def __init__(self) -> None:
             self.conn = conn
             self.dialect = conn.dialect.name
             self.read_only = False
-            self.exposition_days = "ended" in columns  # (added by migration 0020)
+            self.metric_days = counted
 
     return Rebuild().rebuild_delivery(forget_totals=False)
-
-
-def sum_days_on(conn: Any) -> int:
-    """Sum every day of ``delivery_facts`` into ``delivery_days`` again (migration 0020)."""
-
-    class Days(DeliveryQueries):
-        def __init__(self) -> None:
-            self.conn = conn
-            self.dialect = conn.dialect.name
-            self.read_only = False
-
-    days = Days()
-    days._lock_facts()
-    conn.execute(delete(delivery_days))
-    conn.execute(insert_rows(delivery_days, days._day_sums()))
-    return int(conn.execute(select(func.count()).select_from(delivery_days)).scalar_one())

@@ -35,14 +35,11 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import BindParameter
 
 from interlock.storage.base import QueryBase
-from interlock.storage.metric_bounds import BOUNDS, ENDED_STATES
 from interlock.storage.metric_scope import (
     DECIDED,
     DEPLOYING,
     NOT_REACHED,
     count_where,
-    nonnegative,
-    number,
     ran_a_step,
     reached,
     seconds,
@@ -141,34 +138,6 @@ def fact_sums() -> list[ColumnElement[Any]]:
 
 
 SUMMED = tuple(column.name for column in fact_sums())  # the per-day sums' own columns
-
-
-def exposition_sums() -> list[ColumnElement[Any]]:
-    """The ``delivery_days`` columns the exposition reads, as sums over ``delivery_facts``.
-
-    Exactly what :meth:`MetricTotalsQueries.metric_totals` counts from the rows
-    (``interlock_deployments_total`` by outcome, the duration and lead time
-    histograms), so whole days can be read from the sums instead.
-    """
-    f = delivery_facts.c
-    duration = nonnegative(f.finished_at - f.started_at)
-    timed = and_(f.position == 0, f.started_at.is_not(None), reached(f.state))
-    lead = nonnegative(f.lead)
-    led = and_(f.first == 1, f.lead.is_not(None))
-    return [
-        func.count().label("ended"),
-        *(count_where(f.state == state).label(f"ended_{state}") for state in ENDED_STATES),
-        count_where(timed).label("durations"),
-        func.coalesce(func.sum(case((timed, duration))), 0.0).label("duration_sum"),
-        *(
-            count_where(and_(timed, duration <= number(bound))).label(f"duration_le{i}")
-            for i, bound in enumerate(BOUNDS["duration"])
-        ),
-        *(
-            count_where(and_(led, lead <= number(bound))).label(f"lead_le{i}")
-            for i, bound in enumerate(BOUNDS["lead_time"])
-        ),
-    ]
 
 
 def insert_rows(table: Table, rows: Select[Any]) -> Insert:
@@ -480,13 +449,10 @@ class DeliveryStatements(QueryBase):
         )
 
     # -- the sums of whole days ---------------------------------------------------
-    exposition_days = True  # False: ``delivery_days`` has no exposition columns (before 0020)
-
     def _day_sums(self) -> Select[Any]:
         f = delivery_facts.c
         keys = (f.environment, f.day, f.service, f.kind)
-        sums = [*fact_sums(), *(exposition_sums() if self.exposition_days else [])]
-        return select(*keys, *sums).group_by(*keys)
+        return select(*keys, *fact_sums()).group_by(*keys)
 
     def _people_sums(self) -> Select[Any]:
         f = delivery_facts.c
