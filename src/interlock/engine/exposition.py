@@ -38,22 +38,13 @@ from prometheus_client.core import (
 from prometheus_client.utils import floatToGoString
 
 from interlock.engine.core import Engine
+from interlock.storage.metric_bounds import BOUNDS as BOUNDS
 from interlock.storage.metric_totals import Histogram, Labels, Totals
 from interlock.storage.tx import Tx
 
 log = logging.getLogger(__name__)
 
-MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
-BOUNDS: dict[str, tuple[float, ...]] = {
-    "duration": (30, MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE,
-                 HOUR, 2 * HOUR, 4 * HOUR, 12 * HOUR, DAY),
-    "lead_time": (10 * MINUTE, 30 * MINUTE, HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY,
-                  7 * DAY, 14 * DAY, 30 * DAY, 90 * DAY, 180 * DAY),
-    "restore": (5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR, DAY,
-                3 * DAY, 7 * DAY, 30 * DAY),
-    "approval_wait": (MINUTE, 5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR,
-                      8 * HOUR, DAY, 3 * DAY, 7 * DAY),
-}  # fmt: skip
+HOUR, DAY = 3600.0, 86400.0
 SAVED = "exposition"  # the metric_marks row of the totals saved for the next process
 IN_PROGRESS = ("scheduled", "running", "needs_attention")
 # The classic text format every Prometheus server reads (the names here need nothing newer).

@@ -9,6 +9,7 @@ event time is when the thing ended: a deployment's or a step's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ from sqlalchemy import func, insert, null, select, update
 from sqlalchemy.sql import ColumnElement
 
 from interlock.storage.base import QueryBase
+from interlock.storage.metric_bounds import BOUNDS
+from interlock.storage.metric_days import SEP as DAY_SEP
 from interlock.storage.metric_scope import (
     count_where,
     nonnegative,
@@ -29,6 +32,7 @@ from interlock.storage.schema import (
     delivery_gates,
     deployments,
     incidents,
+    metric_days,
     metric_marks,
     nodes,
     releases,
@@ -109,6 +113,13 @@ class Totals:
 COUNTS = ("deployments", "incidents", "step_runs")
 HISTOGRAMS = ("durations", "lead_times", "restores", "approval_waits")
 SEP = "\x1f"  # the unit separator: in no service, environment or state name
+DAY = 86400
+HISTOGRAM_BOUNDS = {
+    "durations": "duration",
+    "lead_times": "lead_time",
+    "restores": "restore",
+    "approval_waits": "approval_wait",
+}
 
 
 def _bounds(bounds: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
@@ -182,48 +193,57 @@ class MetricTotalsQueries(QueryBase):
             found[key] = Histogram(buckets, int(row.events), float(row.total))
         return found
 
-    def metric_totals(
-        self, start: float | None, end: float | None, bounds: Mapping[str, Sequence[float]]
-    ) -> Totals:
-        """Every total for events in ``[start, end)``; ``bounds`` are histogram buckets by name."""
-        f, g, i, n = delivery_facts.c, delivery_gates.c, incidents.c, nodes.c
-        totals = Totals()
-        finished = _between(f.finished_at, start, end)
+    def _fact_totals(
+        self, totals: Totals, finished: list[ColumnElement[bool]], bounds: Any
+    ) -> None:
+        """The deployments, durations and lead times of the ``delivery_facts`` rows
+        ``finished`` selects, added into ``totals``."""
+        f = delivery_facts.c
         for row in self.conn.execute(
             select(f.service, f.environment, f.kind, f.state, func.count().label("events"))
             .where(*finished)
             .group_by(f.service, f.environment, f.kind, f.state)
         ):
             key = (row.service, row.environment or "", row.kind, row.state)
-            totals.deployments[key] = int(row.events)
-        totals.durations = self._histograms(
+            totals.deployments[key] = totals.deployments.get(key, 0) + int(row.events)
+        part = Totals()
+        part.durations = self._histograms(
             [f.environment],
             nonnegative(f.finished_at - f.started_at),
             delivery_facts,
             [*finished, f.position == 0, f.started_at.is_not(None), reached(f.state)],
             bounds["duration"],
         )
-        totals.lead_times = self._histograms(
+        part.lead_times = self._histograms(
             [f.service, f.environment],
             nonnegative(f.lead),
             delivery_facts,
             [*finished, f.first == 1, f.lead.is_not(None)],
             bounds["lead_time"],
         )
+        totals.add(part)
+
+    def _row_totals(
+        self, totals: Totals, start: float | None, end: float | None, bounds: Any
+    ) -> None:
+        """Incidents, restores, approval waits and step runs in ``[start, end)`` from the
+        rows, added into ``totals``."""
+        g, i, n = delivery_gates.c, incidents.c, nodes.c
+        part = Totals()
         for row in self.conn.execute(
             select(i.service, i.environment, func.count().label("events"))
             .where(*_between(i.opened_at, start, end))
             .group_by(i.service, i.environment)
         ):
-            totals.incidents[(row.service or "", row.environment)] = int(row.events)
-        totals.restores = self._histograms(
+            part.incidents[(row.service or "", row.environment)] = int(row.events)
+        part.restores = self._histograms(
             [i.environment],
             nonnegative(seconds(i.resolved_at) - seconds(i.opened_at)),
             incidents,
             _between(i.resolved_at, start, end),
             bounds["restore"],
         )
-        totals.approval_waits = self._histograms(
+        part.approval_waits = self._histograms(
             [g.environment],
             nonnegative(g.wait),
             delivery_gates,
@@ -237,7 +257,94 @@ class MetricTotalsQueries(QueryBase):
             )
             .group_by(n.executor, n.state)
         ):
-            totals.step_runs[(row.executor, row.state)] = int(row.events)
+            part.step_runs[(row.executor, row.state)] = int(row.events)
+        totals.add(part)
+
+    def _counted_days(self, first_day: int | None, end_day: int | None) -> Totals:
+        """Every total of the whole UTC days ``[first_day, end_day)`` (``None``:
+        unbounded) from ``metric_days``."""
+        m = metric_days.c
+        where = []
+        if first_day is not None:
+            where.append(m.day >= first_day)
+        if end_day is not None:
+            where.append(m.day < end_day)
+        rows = self.conn.execute(
+            select(
+                m.family,
+                m.a,
+                m.b,
+                m.bucket,
+                func.sum(m.events).label("events"),
+                func.sum(m.total).label("total"),
+            )
+            .where(*where)
+            .group_by(m.family, m.a, m.b, m.bucket)
+        ).all()
+        totals = Totals()
+        histograms: dict[str, dict[Labels, Histogram]] = {
+            "durations": totals.durations,
+            "lead_times": totals.lead_times,
+            "restores": totals.restores,
+            "approval_waits": totals.approval_waits,
+        }
+        sizes = {name: len(BOUNDS[bounds]) for name, bounds in HISTOGRAM_BOUNDS.items()}
+        for row in rows:
+            events = int(row.events)
+            if not events:
+                continue
+            if row.family == "deployments":
+                environment, kind, state = row.b.split(DAY_SEP)
+                totals.deployments[(row.a, environment, kind, state)] = events
+            elif row.family == "incidents":
+                totals.incidents[(row.a, row.b)] = events
+            elif row.family == "step_runs":
+                totals.step_runs[(row.a, row.b)] = events
+            elif row.family in histograms:
+                key = (row.a, row.b) if row.family == "lead_times" else (row.b,)
+                found = histograms[row.family].setdefault(key, Histogram([0] * sizes[row.family]))
+                found.count += events
+                found.total += float(row.total)
+                for index in range(int(row.bucket), sizes[row.family]):
+                    found.buckets[index] += events  # cumulative: at or under each bound
+        return totals
+
+    def metric_totals(
+        self,
+        start: float | None,
+        end: float | None,
+        bounds: Mapping[str, Sequence[float]],
+        *,
+        rollups: bool = True,
+    ) -> Totals:
+        """Every total for events in ``[start, end)``; ``bounds`` are histogram buckets by name.
+
+        With ``rollups`` (and ``bounds`` those the per-day counts use), the whole
+        UTC days in the range come from their counts (``metric_days``) and only
+        the partial days at the ends from the rows.
+        """
+        f = delivery_facts.c
+        totals = Totals()
+        first_day = None if start is None else math.ceil(start / DAY)
+        end_day = None if end is None else math.floor(end / DAY)
+        whole = first_day is None or end_day is None or first_day < end_day
+        same = all(
+            tuple(float(b) for b in bounds[name]) == tuple(float(b) for b in BOUNDS[name])
+            for name in BOUNDS
+        )
+        if not (rollups and same and whole):
+            self._fact_totals(totals, _between(f.finished_at, start, end), bounds)
+            self._row_totals(totals, start, end, bounds)
+            return totals
+        totals.add(self._counted_days(first_day, end_day))
+        edges = []
+        if first_day is not None and start is not None and start < first_day * DAY:
+            edges.append((start, float(first_day * DAY)))
+        if end_day is not None and end is not None and end_day * DAY < end:
+            edges.append((float(end_day * DAY), end))
+        for since, until in edges:
+            self._fact_totals(totals, _between(f.finished_at, since, until), bounds)
+            self._row_totals(totals, since, until, bounds)
         return totals
 
     # -- the totals of the history, saved for the next process (metric_marks) ----------

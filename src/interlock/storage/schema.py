@@ -694,6 +694,21 @@ metric_marks = Table(
     Column("saved_at", Float(precision=53), nullable=True),
 )
 
+# Per-day counts of what the Prometheus exposition sums over the history, kept by
+# triggers on the tables they count (interlock.storage.metric_days, migration 0020).
+metric_days = Table(
+    "metric_days",
+    metadata,
+    Column("family", String(16), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("a", String(128), primary_key=True),
+    Column("b", String(128), primary_key=True),
+    Column("bucket", Integer, primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    Column("events", Integer, nullable=False),
+    Column("total", Float(precision=53), nullable=False),
+)
+
 # -- notifications to people (docs/notifications.md) ---------------------------------
 notify_outbox = Table(
     "notify_outbox",

@@ -44,6 +44,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     literal,
     null,
     select,
@@ -55,6 +56,7 @@ from sqlalchemy import (
 
 from interlock.storage.facts.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
 from interlock.storage.facts.stale import StaleFacts
+from interlock.storage.metric_days import recount_metric_days
 from interlock.storage.metric_scope import reached, seconds
 from interlock.storage.metric_totals import forget_totals_on
 from interlock.storage.schema import (
@@ -74,6 +76,8 @@ FACTS_LOCK = 727005
 
 
 class DeliveryQueries(DeliveryStatements):
+    metric_days = True  # the database has ``metric_days`` (False: before migration 0020)
+
     _facts_locked = False  # this transaction holds the facts lock (PostgreSQL)
 
     # -- the rows of some deployments, kept in step --------------------------------
@@ -397,6 +401,8 @@ class DeliveryQueries(DeliveryStatements):
             (delivery_step_days, self._step_sums()),
         ):
             self.conn.execute(insert_rows(table, rows))
+        if self.metric_days:  # (migrations before 0020 have none)
+            recount_metric_days(self.conn)
         return {
             table.name: int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
             for table in (
@@ -476,10 +482,13 @@ def _earlier(a: Any, b: Any) -> float | None:
 def rebuild_delivery_on(conn: Any) -> dict[str, int]:
     """Derive every delivery fact again over a bare connection (what migrations do)."""
 
+    counted = inspect(conn).has_table("metric_days")  # (added by migration 0020)
+
     class Rebuild(DeliveryQueries):
         def __init__(self) -> None:
             self.conn = conn
             self.dialect = conn.dialect.name
             self.read_only = False
+            self.metric_days = counted
 
     return Rebuild().rebuild_delivery(forget_totals=False)

@@ -1,0 +1,262 @@
+"""Per-day counts for the Prometheus exposition, kept by triggers: ``metric_days``.
+
+``/metrics`` sums the whole history once per database (then only what is new);
+it reads a few rows per UTC day from here instead of every row of the history.
+A row counts, for one family, day and labels (``a``, ``b``):
+
+- ``deployments``: service; environment, kind and outcome joined by ``SEP``;
+  ``delivery_facts`` by ``finished_at``;
+- ``durations``: environment; ``delivery_facts`` (a deployment's first row, if
+  it reached its environment) by ``finished_at``, bucketed;
+- ``lead_times``: service, environment; ``delivery_facts`` (a commit's first
+  deploy there) by ``finished_at``, bucketed;
+- ``incidents``: service, environment; ``incidents`` by ``opened_at``;
+- ``restores``: environment; ``incidents`` by ``resolved_at``, bucketed;
+- ``approval_waits``: environment; ``delivery_gates`` by ``finished_at``, bucketed;
+- ``step_runs``: executor, state; ``nodes`` (steps that ran and ended) by
+  ``finished_at``.
+
+A histogram's row is one bucket: ``bucket`` is the index of the first bound
+(:data:`~interlock.storage.metric_bounds.BOUNDS`) the value is at or under
+(the number of bounds: over them all), ``total`` the sum of its values. A
+counter's bucket is 0.
+
+Database triggers keep the rows: every insert, delete and update of a row
+they count moves its day's count (and sum) by the change, inside the
+statement, so in the same transaction whatever writes it (the engine, a
+migration, a repair by hand), backdated changes included. Steps spread their
+counts over ``SHARDS`` rows by node id, so PostgreSQL workers ending steps at
+once seldom wait on the same row. A sum moved by additions and subtractions
+may differ from a fresh sum in its last bits; counts are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from interlock.storage.metric_bounds import BOUNDS
+
+SHARDS = 8
+DAY = 86400
+_FIRST = '"first"'  # a column named like a keyword (PostgreSQL's FIRST is not reserved)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    table: str
+    a: Callable[[str], str]  # the first label of row ``r`` (NEW, OLD or the table)
+    b: Callable[[str], str]
+    at: str  # the column whose day the row counts on
+    counted: Callable[[str], str]
+    columns: tuple[str, ...]  # an update of these can move the count
+    value: Callable[[str], str] | None = None  # histograms: the value (not yet clamped)
+    bounds: str | None = None
+    sharded: bool = False
+
+
+SEP = "\x1f"  # joins a deployment's environment, kind and outcome in ``b`` (in no name)
+FAMILIES = (
+    Family(
+        "deployments",
+        "delivery_facts",
+        lambda r: f"{r}.service",
+        lambda r: f"{r}.environment || '{SEP}' || {r}.kind || '{SEP}' || {r}.state",
+        "finished_at",
+        lambda r: f"{r}.finished_at IS NOT NULL",
+        ("service", "environment", "kind", "state", "finished_at"),
+    ),
+    Family(
+        "durations",
+        "delivery_facts",
+        lambda r: "''",
+        lambda r: f"{r}.environment",
+        "finished_at",
+        lambda r: (
+            f"({r}.position = 0 AND {r}.started_at IS NOT NULL"
+            f" AND {r}.state NOT IN ('cancelled', 'not_reached'))"
+        ),
+        ("position", "environment", "state", "started_at", "finished_at"),
+        lambda r: f"({r}.finished_at - {r}.started_at)",
+        "duration",
+    ),
+    Family(
+        "lead_times",
+        "delivery_facts",
+        lambda r: f"{r}.service",
+        lambda r: f"{r}.environment",
+        "finished_at",
+        lambda r: f"({r}.{_FIRST} = 1 AND {r}.lead IS NOT NULL)",
+        (_FIRST, "lead", "service", "environment", "finished_at"),
+        lambda r: f"{r}.lead",
+        "lead_time",
+    ),
+    Family(
+        "incidents",
+        "incidents",
+        lambda r: f"COALESCE({r}.service, '')",
+        lambda r: f"{r}.environment",
+        "opened_at",
+        lambda r: f"{r}.opened_at IS NOT NULL",
+        ("service", "environment", "opened_at"),
+    ),
+    Family(
+        "restores",
+        "incidents",
+        lambda r: "''",
+        lambda r: f"{r}.environment",
+        "resolved_at",
+        lambda r: f"{r}.resolved_at IS NOT NULL",
+        ("environment", "opened_at", "resolved_at"),
+        lambda r: f"({r}.resolved_at - {r}.opened_at)",
+        "restore",
+    ),
+    Family(
+        "approval_waits",
+        "delivery_gates",
+        lambda r: "''",
+        lambda r: f"{r}.environment",
+        "finished_at",
+        lambda r: f"{r}.finished_at IS NOT NULL",
+        ("environment", "finished_at", "wait"),
+        lambda r: f"{r}.wait",
+        "approval_wait",
+    ),
+    Family(
+        "step_runs",
+        "nodes",
+        lambda r: f"{r}.executor",
+        lambda r: f"{r}.state",
+        "finished_at",
+        lambda r: (
+            f"({r}.kind = 'step' AND {r}.finished_at IS NOT NULL AND {r}.started_at IS NOT NULL)"
+        ),
+        ("kind", "executor", "state", "started_at", "finished_at"),
+        sharded=True,
+    ),
+)
+KEY = "family, day, a, b, bucket, shard"
+
+
+def _day(column: str, dialect: str) -> str:
+    if dialect == "postgresql":
+        return f"CAST(floor({column} / 86400.0) AS INTEGER)"
+    return f"CAST({column} / 86400.0 AS INTEGER)"  # the floor, for times after 1970
+
+
+def _clamped(value: str) -> str:
+    return f"(CASE WHEN {value} < 0 THEN 0.0 ELSE {value} END)"
+
+
+def _bucket(value: str, bounds: tuple[float, ...]) -> str:
+    clamped = _clamped(value)
+    whens = " ".join(
+        f"WHEN {clamped} <= {float(bound)!r} THEN {i}" for i, bound in enumerate(bounds)
+    )
+    return f"(CASE {whens} ELSE {len(bounds)} END)"
+
+
+def _row(family: Family, r: str, dialect: str) -> list[str]:
+    """The key columns and the value of row ``r`` (without events), as SQL."""
+    bucket = "0"
+    total = "0.0"
+    if family.value is not None and family.bounds is not None:
+        bucket = _bucket(family.value(r), BOUNDS[family.bounds])
+        total = _clamped(family.value(r))
+    shard = f"({r}.id % {SHARDS})" if family.sharded else "0"
+    day = _day(f"{r}.{family.at}", dialect)
+    return [f"'{family.name}'", day, family.a(r), family.b(r), bucket, shard, total]
+
+
+def _move(family: Family, r: str, sign: int, dialect: str) -> str:
+    """Add row ``r`` (``sign`` 1) or take it away (-1), if the family counts it."""
+    name, day, a, b, bucket, shard, total = _row(family, r, dialect)
+    return (
+        f"INSERT INTO metric_days ({KEY}, events, total) "
+        f"SELECT {name}, {day}, {a}, {b}, {bucket}, {shard}, {sign}, {sign} * {total} "
+        f"WHERE {family.counted(r)} "
+        f"ON CONFLICT ({KEY}) DO UPDATE SET events = metric_days.events + excluded.events, "
+        "total = metric_days.total + excluded.total"
+    )
+
+
+def trigger_ddl(dialect: str) -> list[str]:
+    """The statements that create the triggers."""
+    found = []
+    for f in FAMILIES:
+        name = f"metric_days_{f.name}"
+        columns = ", ".join(f.columns)
+        if dialect == "postgresql":
+            found.append(
+                f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+                "BEGIN\n"
+                f"  IF TG_OP <> 'INSERT' THEN {_move(f, 'OLD', -1, dialect)}; END IF;\n"
+                f"  IF TG_OP <> 'DELETE' THEN {_move(f, 'NEW', 1, dialect)}; END IF;\n"
+                "  RETURN NULL;\n"
+                "END $$"
+            )
+            found.append(
+                f"CREATE TRIGGER {name} AFTER INSERT OR DELETE OR UPDATE OF {columns}"
+                f" ON {f.table} FOR EACH ROW EXECUTE FUNCTION {name}()"
+            )
+            continue
+        found.append(
+            f"CREATE TRIGGER {name}_insert AFTER INSERT ON {f.table} WHEN {f.counted('NEW')}"
+            f" BEGIN {_move(f, 'NEW', 1, dialect)}; END"
+        )
+        found.append(
+            f"CREATE TRIGGER {name}_delete AFTER DELETE ON {f.table} WHEN {f.counted('OLD')}"
+            f" BEGIN {_move(f, 'OLD', -1, dialect)}; END"
+        )
+        found.append(
+            f"CREATE TRIGGER {name}_update AFTER UPDATE OF {columns} ON {f.table}"
+            f" WHEN {f.counted('OLD')} OR {f.counted('NEW')}"
+            f" BEGIN {_move(f, 'OLD', -1, dialect)}; {_move(f, 'NEW', 1, dialect)}; END"
+        )
+    return found
+
+
+def drop_ddl(dialect: str) -> list[str]:
+    found = []
+    for f in FAMILIES:
+        name = f"metric_days_{f.name}"
+        if dialect == "postgresql":
+            found.append(f"DROP TRIGGER IF EXISTS {name} ON {f.table}")
+            found.append(f"DROP FUNCTION IF EXISTS {name}()")
+        else:
+            found += [
+                f"DROP TRIGGER IF EXISTS {name}_{op}" for op in ("insert", "delete", "update")
+            ]
+    return found
+
+
+def backfill_sql(dialect: str) -> list[str]:
+    """``INSERT ... SELECT`` statements that count every existing row (an empty table)."""
+    found = []
+    for f in FAMILIES:
+        name, day, a, b, bucket, shard, total = _row(f, f.table, dialect)
+        found.append(
+            f"INSERT INTO metric_days ({KEY}, events, total) "
+            f"SELECT {name}, {day} AS day, {a} AS a, {b} AS b, {bucket} AS bucket,"
+            f" {shard} AS shard, COUNT(*), SUM({total}) FROM {f.table}"
+            f" WHERE {f.counted(f.table)} GROUP BY 2, 3, 4, 5, 6"
+        )
+    return found
+
+
+def recount_metric_days(conn: Any) -> None:
+    """Count every day again from the rows (``interlock db rebuild-metrics``)."""
+    conn.execute(text("DELETE FROM metric_days"))
+    for statement in backfill_sql(conn.dialect.name):
+        conn.execute(text(statement))
+
+
+def install_metric_days(conn: Any) -> None:
+    """Count what is there and create the triggers that keep the counts (migration 0020)."""
+    recount_metric_days(conn)
+    for statement in trigger_ddl(conn.dialect.name):
+        conn.execute(text(statement))
