@@ -253,9 +253,7 @@ class WorkerPool:
             if self._stopping.is_set():
                 self._poke.set()  # the heartbeat ends once no step runs
 
-    def _complete(
-        self, job: Job, result: StepResult, worker: str
-    ) -> tuple[Claimed | None, bool]:
+    def _complete(self, job: Job, result: StepResult, worker: str) -> tuple[Claimed | None, bool]:
         """Record the result; claim the next node in the same transaction.
 
         Returns what was claimed, and whether that transaction looked for work
