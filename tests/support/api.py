@@ -9,7 +9,9 @@ starts uvicorn on 127.0.0.1 for the same app, as the test used to by default.
 A *driven* :class:`Api` has no worker or scheduler threads: after each request that
 may change something (any method but GET and HEAD) the engine runs to idle in the
 calling thread (:class:`EngineDriver`), so what the request started is done when its
-answer arrives, and a test reads the outcome instead of polling for it.
+answer arrives (over :attr:`Api.url` too), and a test reads the outcome instead of
+polling for it. Work started outside the API (a scheduled start, a clock moved on)
+runs at :meth:`Api.settle`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
+import anyio.to_thread
 import httpx
 import uvicorn
 
@@ -66,6 +69,26 @@ class InProcess(httpx.BaseTransport):
         if self._after is not None and request.method not in READS:
             self._after()
         return response
+
+
+class Settling:
+    """The app behind a driven :class:`Api`'s socket: a change's answer goes out once the
+    engine ran to idle, as :class:`InProcess` does for in-process requests."""
+
+    def __init__(self, app: Any, settle: Callable[[], object]) -> None:
+        self.app, self.settle = app, settle
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in READS:
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                await anyio.to_thread.run_sync(self.settle)
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 class Api:
@@ -125,7 +148,8 @@ class Api:
     def _serve(self) -> None:
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))  # bound here: no other process takes the port
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
+        app = Settling(self.app, self.settle) if self.driver else self.app
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
         thread.start()
