@@ -48,3 +48,24 @@ def test_in_process_and_socket_answers_are_the_same(pilot):
             assert refused.headers["content-type"] == "application/problem+json"
         finally:
             outside.close()
+
+
+def test_a_driven_api_answers_a_change_once_the_engine_ran_to_idle(pilot):
+    """``driven=True``: no worker threads, and the release a POST made has ended when
+    the answer arrives, in process and over the socket alike."""
+    with served(pilot, CONFIG, driven=True) as api:
+        assert api.runtime is None
+        inside = api.admin()
+        outside = httpx.Client(
+            base_url=api.url, headers={"authorization": f"Bearer {api.secrets['root']}"}
+        )
+        try:
+            for client in (inside, outside):
+                made = client.post(
+                    "/api/v1/releases", json={"services": ["api@1.0.0"], "reason": "T-2: driven"}
+                )
+                assert made.status_code == 201, made.text
+                shown = client.get(f"/api/v1/releases/{made.json()['id']}").json()
+                assert shown["state"] == "succeeded", shown
+        finally:
+            outside.close()

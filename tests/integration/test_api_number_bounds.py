@@ -26,7 +26,7 @@ runbooks:
 
 @pytest.fixture
 def api(pilot: Any) -> Any:
-    with served(pilot, CONFIG, workers=1) as started:
+    with served(pilot, CONFIG, driven=True) as started:
         yield started
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import text
 
 from interlock.engine.clock import ManualClock
 from interlock.engine.core import Engine
-from tests.helpers import wait_for
 from tests.support.api import Api
 
 CONFIG = """\
@@ -48,7 +47,7 @@ services:
 @pytest.fixture
 def api(pilot) -> Iterator[Api]:
     path = pilot.config(CONFIG)
-    harness = Api(pilot.engine, pilot.configs, path).start()
+    harness = Api(pilot.engine, pilot.configs, path, driven=True).start()
     yield harness
     harness.stop()
 
@@ -68,16 +67,21 @@ def show(client, release_id: int) -> dict:
 
 
 def waiting_in_production(client, release_id: int) -> dict:
-    def probe():
-        found = show(client, release_id)
-        gates = [
-            g
-            for g in found["waiting_on"]
-            if g["environment"] == "production" and g["state"] == "waiting"
-        ]
-        return gates[0] if gates else None
+    """The production approval gate, which waits (the driven engine ran to idle)."""
+    found = show(client, release_id)
+    gates = [
+        g
+        for g in found["waiting_on"]
+        if g["environment"] == "production" and g["state"] == "waiting"
+    ]
+    assert gates, found
+    return gates[0]
 
-    return wait_for(probe, message="the production approval gate to wait")
+
+def ended(client, release_id: int, state: str) -> dict:
+    found = show(client, release_id)
+    assert found["state"] == state, found
+    return found
 
 
 def approve(client, release_id: int, **body):
@@ -111,7 +115,7 @@ def test_rules_people_and_the_release_show(api, pilot):
     assert [g["by"] for g in gate["rules"][0]["given_by"]] == ["alice", "bob"]
     assert gate["expires_at"] is not None
     assert approve(rita, made["id"]).json()["gate_state"] == "succeeded"
-    done = wait_for(lambda: (r := show(dave, made["id"]))["state"] == "succeeded" and r)
+    done = ended(dave, made["id"], "succeeded")
     assert done["waiting_on"] == []
     audit = api.admin().get("/api/v1/audit", params={"limit": 1000}).json()["items"]
     actions = [e["action"] for e in audit]
@@ -183,7 +187,7 @@ def test_a_rejection_needs_a_comment_and_ends_the_deployment(api):
         json={"decision": "reject", "comment": "fees are wrong"},
     )
     assert rejected.json()["gate_state"] == "failed"
-    done = wait_for(lambda: (r := show(dave, made["id"]))["state"] == "failed" and r)
+    done = ended(dave, made["id"], "failed")
     assert "rejected by bob: fees are wrong" in done["error"]
 
 
@@ -236,7 +240,7 @@ def test_twenty_approvers_at_once_clear_the_gate_exactly_once(api, pilot):
     for thread in threads:
         thread.join(30)
     assert sorted(set(answers)) in ([201], [201, 409])
-    done = wait_for(lambda: (r := show(dave, made["id"]))["state"] == "succeeded" and r)
+    done = ended(dave, made["id"], "succeeded")
     production = [d for d in done["deployments"] if d["environment"] == "production"]
     assert len(production) == 1
     audit = api.admin().get("/api/v1/audit", params={"limit": 1000}).json()["items"]
@@ -277,7 +281,7 @@ def clocked(db, tmp_path) -> Iterator[tuple[Api, ManualClock, object]]:
     engine = Engine(db, clock=clock, settings=type(FAST)(**FAST.__dict__))
     pilot = Pilot(engine, tmp_path)
     path = pilot.config(CONFIG)
-    harness = Api(engine, pilot.configs, path).start()
+    harness = Api(engine, pilot.configs, path, driven=True).start()
     yield harness, clock, pilot
     harness.stop()
 

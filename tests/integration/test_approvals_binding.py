@@ -61,7 +61,7 @@ QA_GATE = CONFIG.replace("- {role: sre}", "- {team: qa}")
 @pytest.fixture
 def api(pilot) -> Iterator[Api]:
     path = pilot.config(CONFIG)
-    harness = Api(pilot.engine, pilot.configs, path).start()
+    harness = Api(pilot.engine, pilot.configs, path, driven=True).start()
     yield harness
     harness.stop()
 
@@ -200,6 +200,7 @@ def test_an_approval_given_ahead_of_time_counts_only_for_that_content(api, pilot
 
     start_scheduled(pilot.engine, same["id"])
     start_scheduled(pilot.engine, changed["id"])
+    api.settle()  # started outside the API: the engine runs to idle here
     # The unchanged release goes through on the approvals given ahead of time ...
     done = succeeded(dave, same["id"])
     [production] = [d["id"] for d in done["deployments"] if d["environment"] == "production"]

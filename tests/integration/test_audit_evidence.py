@@ -67,7 +67,7 @@ services:
 def api(pilot, tmp_path) -> Iterator[Api]:
     pilot.engine.settings.audit_checkpoints = tmp_path / "checkpoints"
     path = pilot.config(_config())
-    harness = Api(pilot.engine, pilot.configs, path).start()
+    harness = Api(pilot.engine, pilot.configs, path, driven=True).start()
     yield harness
     harness.stop()
 

@@ -275,7 +275,7 @@ def matrix(release: int, deployment: int, step: int) -> list[tuple[str, str, obj
 
 def test_every_route_for_every_caller(pilot):
     path = pilot.config(CONFIG)
-    api = Api(pilot.engine, pilot.configs, path).start()
+    api = Api(pilot.engine, pilot.configs, path, driven=True).start()
     try:
         clients = {"admin": api.admin(), "ci": api.user("ci", kind="service")}
         for name in USERS:
@@ -330,7 +330,7 @@ def test_tokens_cannot_outlive_or_escape_their_controls(pilot):
             "  - {user: ci, allow: [release.create]}\n  - {user: helpdesk, allow: [users.manage]}",
         )
     )
-    api = Api(pilot.engine, pilot.configs, path).start()
+    api = Api(pilot.engine, pilot.configs, path, driven=True).start()
     try:
         api.admin()
         dave = api.user("dave", expires_in=3600)
@@ -356,7 +356,7 @@ def test_tokens_cannot_outlive_or_escape_their_controls(pilot):
 
 def test_huge_ids_are_invalid_input_not_errors(pilot):
     path = pilot.config(CONFIG)
-    api = Api(pilot.engine, pilot.configs, path).start()
+    api = Api(pilot.engine, pilot.configs, path, driven=True).start()
     try:
         admin = api.admin()
         for route in (
@@ -383,7 +383,7 @@ def test_an_environment_scoped_rule_is_not_escaped_by_naming_no_environment(pilo
             "  - {user: ops, allow: [runbook.run], environments: [staging]}",
         )
     )
-    api = Api(pilot.engine, pilot.configs, path).start()
+    api = Api(pilot.engine, pilot.configs, path, driven=True).start()
     try:
         ops = api.user("ops")
         assert (

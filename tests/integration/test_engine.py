@@ -12,6 +12,7 @@ from interlock.engine.core import Engine
 from interlock.engine.releases import cancel_release
 from interlock.errors import NotFound
 from tests.helpers import process_alive, running, wait_for, wait_release_end
+from tests.support.driver import drive_release
 
 PIPELINE = """\
 version: 1
@@ -31,9 +32,8 @@ services:
 
 def test_release_reaches_production_in_order(pilot):
     pilot.config(PIPELINE)
-    with running(pilot.engine):
-        release = pilot.release("api@1.4.2")
-        done = wait_release_end(pilot.engine, release.id)
+    release = pilot.release("api@1.4.2")
+    done = drive_release(pilot.engine, release.id)
     assert done.state is ReleaseState.SUCCEEDED
     lines = (pilot.dir / "steps.log").read_text().splitlines()
     assert [line.split()[:4] for line in lines] == [
@@ -55,9 +55,8 @@ def test_release_reaches_production_in_order(pilot):
 
 def test_audit_tells_the_story_in_order(pilot):
     pilot.config(PIPELINE)
-    with running(pilot.engine):
-        release = pilot.release("api@2.0.0", reason="PAY-9: fees")
-        wait_release_end(pilot.engine, release.id)
+    release = pilot.release("api@2.0.0", reason="PAY-9: fees")
+    drive_release(pilot.engine, release.id)
     actions = [e.action for e in views.audit_events(pilot.engine, limit=1000)]
     assert actions[:2] == ["config.loaded", "release.created"]
     assert actions[-1] == "release.succeeded"
@@ -92,7 +91,7 @@ def test_failing_step_is_retried_then_fails_the_release(pilot):
                 backoff: 0.05
               - {name: after, run: "echo never >> after.log"}
         """)
-    with running(pilot.engine):
+    with running(pilot.engine):  # a real backoff between the tries: not driven
         release = pilot.release("api@1.0.0")
         done = wait_release_end(pilot.engine, release.id)
     assert done.state is ReleaseState.FAILED
@@ -284,8 +283,7 @@ def test_big_output_is_capped_with_a_marker_and_keeps_its_end(pilot):
               - name: noisy
                 run: "seq 1 20000; echo THE-END-OF-IT"
         """)
-    with running(pilot.engine):
-        done = wait_release_end(pilot.engine, pilot.release("api@1.0.0").id)
+    done = drive_release(pilot.engine, pilot.release("api@1.0.0").id)
     assert done.state is ReleaseState.SUCCEEDED
     node = views.release_view(pilot.engine, done.id).deployments[0].nodes[0]
     _, _, text, finished, truncated = views.step_log(pilot.engine, node.id)

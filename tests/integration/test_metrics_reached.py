@@ -44,7 +44,7 @@ services:
 
 @pytest.fixture
 def api(pilot: Any) -> Iterator[Api]:
-    with served(pilot, CONFIG, workers=2) as harness:
+    with served(pilot, CONFIG, driven=True) as harness:
         yield harness
 
 

@@ -143,7 +143,7 @@ def world(request, db, tmp_path, monkeypatch) -> Iterator[World]:
         monkeypatch.setenv("SLACK_HOOK_URL", receivers["chat"].url)
         monkeypatch.setenv("SLACK_SECRET", "slack-signing-secret")
         monkeypatch.setenv("NOTIFY_SECRET", "hook-secret")
-        api = Api(engine, pilot.configs, None, workers=2)
+        api = Api(engine, pilot.configs, None, driven=True)
         pilot.config(
             config.format(
                 public=api.url,

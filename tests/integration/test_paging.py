@@ -41,7 +41,7 @@ runbooks:
 
 @pytest.fixture
 def api(pilot: Any) -> Iterator[Api]:
-    with served(pilot, CONFIG, workers=2) as harness:
+    with served(pilot, CONFIG, driven=True) as harness:
         yield harness
 
 

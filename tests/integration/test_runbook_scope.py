@@ -37,7 +37,7 @@ services:
 
 @pytest.fixture
 def api(pilot) -> Iterator[Api]:
-    with served(pilot, CONFIG, workers=1) as api:
+    with served(pilot, CONFIG, driven=True) as api:
         yield api
 
 

@@ -40,7 +40,7 @@ services:
 
 def test_one_approval_clears_the_whole_train(pilot):
     path = pilot.config(TRAIN)
-    api = Api(pilot.engine, pilot.configs, path).start()
+    api = Api(pilot.engine, pilot.configs, path, driven=True).start()
     try:
         dave, alice = api.user("dave"), api.user("alice")
         made = release(dave, "api@2.0", "web@3.0", "db@4.0")

@@ -5,18 +5,26 @@ event loop for the whole :class:`Api`, as one server has): no port, no server
 thread to start and stop. Where a socket is the point (the CLI or a subprocess
 given ``api.url``, raw socket streams), reading :attr:`Api.url` or :attr:`Api.port`
 starts uvicorn on 127.0.0.1 for the same app, as the test used to by default.
+
+A *driven* :class:`Api` has no worker or scheduler threads: after each request that
+may change something (any method but GET and HEAD) the engine runs to idle in the
+calling thread (:class:`EngineDriver`), so what the request started is done when its
+answer arrives (over :attr:`Api.url` too), and a test reads the outcome instead of
+polling for it. Work started outside the API (a scheduled start, a clock moved on)
+runs at :meth:`Api.settle`.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
+import anyio.to_thread
 import httpx
 import uvicorn
 
@@ -25,17 +33,27 @@ from interlock.engine.configs import Configs
 from interlock.engine.identity import Identity
 from interlock.engine.runtime import Runtime
 from tests.helpers import wait_for
+from tests.support.driver import EngineDriver
+
+# Requests that change nothing: a driven Api runs no engine work after them.
+READS = frozenset({"GET", "HEAD"})
 
 
 class InProcess(httpx.BaseTransport):
     """A synchronous httpx transport that hands each request to ``app`` on ``portal``'s loop."""
 
-    def __init__(self, app: Any, portal: anyio.from_thread.BlockingPortal) -> None:
+    def __init__(
+        self,
+        app: Any,
+        portal: anyio.from_thread.BlockingPortal,
+        after: Callable[[], object] | None = None,
+    ) -> None:
         # A 500 is an answer, as over a socket (the app logs the error it raised).
         self._asgi = httpx.ASGITransport(
             app=app, raise_app_exceptions=False, client=("127.0.0.1", 50000)
         )
         self._portal = portal
+        self._after = after  # run after each answer to a request that may change things
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()  # the whole body (also of a chunked upload), as a stream both ways
@@ -47,7 +65,30 @@ class InProcess(httpx.BaseTransport):
                 response.status_code, headers=response.headers, stream=httpx.ByteStream(body)
             )
 
-        return self._portal.call(answer)
+        response = self._portal.call(answer)
+        if self._after is not None and request.method not in READS:
+            self._after()
+        return response
+
+
+class Settling:
+    """The app behind a driven :class:`Api`'s socket: a change's answer goes out once the
+    engine ran to idle, as :class:`InProcess` does for in-process requests."""
+
+    def __init__(self, app: Any, settle: Callable[[], object]) -> None:
+        self.app, self.settle = app, settle
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in READS:
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                await anyio.to_thread.run_sync(self.settle)
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 class Api:
@@ -59,6 +100,8 @@ class Api:
         configs: Configs,
         config_path: Path | None = None,
         workers: int = 2,
+        *,
+        driven: bool = False,
         **app_options: Any,
     ) -> None:
         self.engine = engine
@@ -67,7 +110,9 @@ class Api:
         app = create_app(engine, configs, config_path, **app_options)
         self.app = app
         self.state = app.state.interlock
-        self.runtime = Runtime(engine, workers=workers) if workers else None
+        # Driven: the engine runs in the test thread after each change, no threads.
+        self.driver = EngineDriver(engine) if driven else None
+        self.runtime = Runtime(engine, workers=workers) if workers and not driven else None
         self.clients: list[httpx.Client] = []
         self.secrets: dict[str, str] = {}
         self._stack = ExitStack()
@@ -82,6 +127,11 @@ class Api:
         if self.runtime is not None:
             self.runtime.start()
         return self
+
+    def settle(self) -> int:
+        """Run the engine to idle now (a driven Api); the number of nodes run."""
+        assert self.driver is not None, "settle() needs Api(..., driven=True)"
+        return self.driver.run_until_idle()
 
     @property
     def port(self) -> int:
@@ -98,7 +148,8 @@ class Api:
     def _serve(self) -> None:
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))  # bound here: no other process takes the port
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
+        app = Settling(self.app, self.settle) if self.driver else self.app
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
         thread.start()
@@ -154,7 +205,7 @@ class Api:
             base_url="http://127.0.0.1",
             headers=headers,
             timeout=30,
-            transport=InProcess(self.app, self._portal),
+            transport=InProcess(self.app, self._portal, self.settle if self.driver else None),
         )
         self.clients.append(client)
         return client
@@ -164,9 +215,11 @@ class Api:
 
 
 @contextmanager
-def served(pilot: Any, config: str, *, workers: int = 0) -> Iterator[Api]:
+def served(pilot: Any, config: str, *, workers: int = 0, driven: bool = False) -> Iterator[Api]:
     """An :class:`Api` on ``pilot``'s engine with ``config`` loaded, stopped afterwards."""
-    api = Api(pilot.engine, pilot.configs, pilot.config(config), workers=workers).start()
+    api = Api(
+        pilot.engine, pilot.configs, pilot.config(config), workers=workers, driven=driven
+    ).start()
     try:
         yield api
     finally:

@@ -65,3 +65,12 @@ class EngineDriver:
             raise TypeError("advance() needs an engine with a ManualClock")
         clock.advance(seconds)
         return self.run_until_idle()
+
+
+def drive_release(engine: Engine, release_id: int) -> Any:
+    """Run ``engine`` to idle in the test thread; the release, which must have ended."""
+    EngineDriver(engine).run_until_idle()
+    with engine.db.read() as tx:
+        release = tx.get_release(release_id)
+    assert release is not None and release.finished_at is not None, release
+    return release
