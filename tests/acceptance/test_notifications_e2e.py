@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.acceptance.axe import violations
-from tests.acceptance.test_web_ui import browser, expect  # noqa: F401 - the fixture
+from tests.acceptance.test_web_ui import expect
 from tests.helpers import wait_for, write_config
 from tests.support.mail import Mailbox, smtp_server
 from tests.support.webhook_receiver import Receiver, serve
@@ -91,7 +91,7 @@ def test_the_approval_mail_arrives_and_its_link_approves_in_chromium(
     server,
     mailbox,
     chat,
-    browser,  # noqa: F811
+    browser,
 ):
     tokens = _start(project, server, mailbox, chat, remind="1h")
     release_id = _release(server, tokens["carol"])
