@@ -36,8 +36,10 @@ tests/web/node_modules/axe-core/axe.min.js: tests/web/package-lock.json
 # Seconds of Schemathesis in `make test` (tests/acceptance/test_api_fuzz.py); `make fuzz` runs long.
 FUZZ_SECONDS ?= 30
 # Test processes: the suite waits on servers, subprocesses and sockets as much as it
-# computes, and work stealing keeps both busy until the last long test ends.
-TEST_WORKERS ?= 2
+# computes (a lease running out after kill -9, a drain, a long poll, a step's sleep), so
+# a third process keeps both cores busy while another waits; work stealing keeps them
+# all busy until the last long test ends.
+TEST_WORKERS ?= 3
 # Each test process imports (and pytest rewrites) every module: with no .pyc files
 # (PYTHONDONTWRITEBYTECODE set in the shell) that is ~4 s of CPU per process, per run.
 TEST_ENV := PYTHONDONTWRITEBYTECODE=
