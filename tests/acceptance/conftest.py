@@ -52,9 +52,10 @@ class Chromium:
 
     A launch (Playwright's driver and the browser) is about a CPU second; each test
     still gets browser contexts of its own (own cookies and storage). It is closed
-    before a test that does not use it: between its calls the Playwright sync API
-    leaves its event loop marked as running in the thread, which asyncio.run() in a
-    later test of this process would refuse.
+    before a test of another module that does not use it: between its calls the
+    Playwright sync API leaves its event loop marked as running in the thread, which
+    asyncio.run() in a later test of this process would refuse (within a module it
+    stays open, as a module-scoped browser did).
     """
 
     manager: Any = None
@@ -91,9 +92,11 @@ def browser() -> Any:
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    """After the test's own teardown (its contexts closed): close Chromium if the next
-    test of this process does not use it (or none is known yet)."""
-    if nextitem is None or "browser" not in getattr(nextitem, "fixturenames", ()):
+    """After the test's own teardown (its contexts closed): close Chromium unless the
+    next test of this process uses it or is of the same module."""
+    if nextitem is None or (
+        "browser" not in getattr(nextitem, "fixturenames", ()) and nextitem.path != item.path
+    ):
         Chromium.close()
 
 
@@ -113,15 +116,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
 # tests/support/cputime.py). xdist's work stealing hands each worker a contiguous share
 # of the collection and steals back from its end, so what is collected first starts
 # first: a long test collected late would end the run alone on one core.
+# The browser modules follow each other, so that a test process keeps its Chromium.
 LONGEST_FIRST = (
     "test_api_fuzz.py",
     "test_release_room.py",
     "test_sso.py",
     "test_web_ui.py",
+    "test_web_waits.py",
+    "test_api_docs_offline.py",
     "test_notifications_e2e.py",
     "test_fault_injection.py",
     "test_audit_long_calls.py",
-    "test_web_waits.py",
 )
 
 
