@@ -27,26 +27,39 @@ services:
 
 ## axe-core for the browser tests, from tests/web/package.json and its lock (the
 ## tests run this themselves when it is missing).
-web-test-deps:
+web-test-deps: tests/web/node_modules/axe-core/axe.min.js
+
+tests/web/node_modules/axe-core/axe.min.js: tests/web/package-lock.json
 	cd tests/web && npm ci --no-audit --no-fund
+	touch $@
 
 # Seconds of Schemathesis in `make test` (tests/acceptance/test_api_fuzz.py); `make fuzz` runs long.
 FUZZ_SECONDS ?= 30
 # Test processes: the suite waits on servers, subprocesses and sockets as much as it
-# computes, and work stealing keeps both busy until the last long test ends.
-TEST_WORKERS ?= 2
+# computes (a lease running out after kill -9, a drain, a long poll, a step's sleep), so
+# a third process keeps both cores busy while another waits; work stealing keeps them
+# all busy until the last long test ends.
+TEST_WORKERS ?= 3
 # Each test process imports (and pytest rewrites) every module: with no .pyc files
 # (PYTHONDONTWRITEBYTECODE set in the shell) that is ~4 s of CPU per process, per run.
 TEST_ENV := PYTHONDONTWRITEBYTECODE=
 
 ## Every test, SQLite and PostgreSQL, starting PostgreSQL if it is down.
+# mypy (15 s of CPU with no cache, as in a fresh clone) runs beside the tests, which
+# wait on servers and subprocesses as much as they compute; its verdict comes after
+# theirs. The npm installs of the SSO provider and of axe-core (cached) run beside
+# ruff and lint-imports. A failed check fails the target; ruff and lint-imports fail
+# it before any test runs.
 test: $(VENV)/.installed-dev services
-	$(BIN)/ruff check src tests bench
-	$(BIN)/lint-imports
-	$(BIN)/mypy
-	$(BIN)/python -m tests.support.oidc  # the OpenID provider of the SSO tests (npm ci, cached)
-	$(TEST_ENV) INTERLOCK_FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest -q -p no:cacheprovider \
-		-n $(TEST_WORKERS) --dist worksteal
+	@rm -f $(VENV)/mypy.log; ($(BIN)/mypy > $(VENV)/mypy.log 2>&1; echo "exit $$?" >> $(VENV)/mypy.log) & \
+	$(BIN)/python -m tests.support.oidc > /dev/null & oidc=$$!; \
+	$(MAKE) -s web-test-deps > /dev/null & axe=$$!; \
+	$(BIN)/ruff check src tests bench && $(BIN)/lint-imports --no-logo \
+		&& wait $$oidc && wait $$axe \
+		&& $(TEST_ENV) INTERLOCK_FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest -q \
+			-p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal; \
+	tests=$$?; wait; echo "mypy:"; cat $(VENV)/mypy.log; \
+	test $$tests -eq 0 && test "$$(tail -n 1 $(VENV)/mypy.log)" = "exit 0"
 
 ## The loop for the common edit: unit and integration tests on SQLite, no server
 ## processes, browsers or slow scenarios. Schemathesis's pytest plugin is not loaded

@@ -6,6 +6,7 @@ import secrets as random
 
 import httpx
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import wait_for, write_config
 
 CONFIG = """\
@@ -19,6 +20,7 @@ services:
 """
 
 
+@one_backend
 def test_the_access_log_shows_each_request_with_its_secrets_masked(project, server):
     key = f"access-{random.token_hex(8)}"
     write_config(project, CONFIG)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from tests.acceptance.conftest import one_backend
 from tests.support.server import Server
 from tests.support.streaming import stream
 
@@ -26,6 +27,7 @@ def _memory(pid: int, field: str) -> int:
     raise AssertionError(f"no {field} in /proc/{pid}/status")
 
 
+@one_backend
 def test_a_300_mb_body_is_refused_promptly_and_never_held(project: Path, server: Server):
     (project / "interlock.yaml").write_text(CONFIG)
     server.start()

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from tests.acceptance.axe import violations
+from tests.acceptance.conftest import one_backend
 from tests.acceptance.test_web_ui import (  # noqa: F401  (fixtures used by name)
     Person,
     _sign_in,
     _token,
-    browser,
     expect,
     people,
 )
@@ -194,6 +194,7 @@ def test_a_runbook_is_started_and_signed_with_its_output_shown(project, server, 
     ), run_id
 
 
+@one_backend  # what a person sees and may do (the matrix: tests/integration, both)
 def test_who_may_not_act_sees_no_button_and_the_api_refuses(project, server, people):
     write_config(project, ROOM)
     server.start()
@@ -274,6 +275,7 @@ def test_who_may_not_act_sees_no_button_and_the_api_refuses(project, server, peo
     assert most[0] == 1, "a page holds one long-poll at a time"
 
 
+@one_backend  # the pages' markup, not what the database holds
 def test_every_page_is_accessible(project, server, people):
     """axe-core finds no serious or critical violation on any page, signed in or not."""
     write_config(project, ROOM)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.acceptance.axe import violations
+from tests.acceptance.conftest import one_backend
 from tests.helpers import write_config
 from tests.support.oidc import OidcProvider
 from tests.support.server import INTERLOCK
@@ -23,10 +24,10 @@ from tests.support.server import INTERLOCK
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
-pytestmark = pytest.mark.browser
+# The OpenID flow, the cookies and CSRF are the point, not the database: the sessions'
+# store is tested on both backends in tests/integration/test_web_sessions.py.
+pytestmark = [pytest.mark.browser, one_backend]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 SECRET_VAR = "INTERLOCK_TEST_OIDC_SECRET"
 
 CONFIG = """\
@@ -70,17 +71,6 @@ def provider() -> Iterator[OidcProvider]:
         pytest.fail(str(exc), pytrace=False)
     yield found
     found.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
-    expect.set_options(timeout=15_000)
-    with playwright_api.sync_playwright() as playwright:
-        found = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield found
-        found.close()
 
 
 @pytest.fixture

@@ -18,16 +18,6 @@ expect = playwright_api.expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STATIC = Path(__file__).resolve().parents[2] / "src" / "interlock" / "web" / "static"
 XSS = '<img src=x onerror="window.__pwned=1">'
 
@@ -67,17 +57,6 @@ services:
           while [ ! -f go-{{ version }} ]; do sleep 0.1; done;
           echo "finished {{ version }}"
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
-    expect.set_options(timeout=15_000)
-    with playwright_api.sync_playwright() as playwright:
-        found = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield found
-        found.close()
 
 
 @dataclass

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from tests.acceptance.axe import violations
-from tests.acceptance.test_web_ui import _sign_in, _token, browser, people  # noqa: F401
+from tests.acceptance.test_web_ui import _sign_in, _token, people  # noqa: F401
 from tests.helpers import write_config
 
 playwright_api = pytest.importorskip("playwright.sync_api")

@@ -67,7 +67,8 @@ class Server:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        # A start is ~1.5 s of CPU (imports, the app's routes): 20 s and more at a load of 25.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None

@@ -46,7 +46,11 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
             )
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except AssertionError:
+                self.kill()  # nothing outlives a failed start (the next test would see it)
+                raise
         return self
 
     def listening(self) -> bool:
@@ -59,7 +63,8 @@ class WorkerProcess:
         )
         return bool(rows[0][0])
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        # Like a server's start: ~1.5 s of CPU, 20 s and more on a machine at a load of 25.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
