@@ -51,3 +51,19 @@ def test_the_interlock_side_of_the_peers_bench_runs(tmp_path: Path) -> None:
         assert 0 < interlock.run("B") < 5
     finally:
         interlock.close()
+
+
+def test_the_wake_up_breakdown_runs_and_counts_an_approvals_statements(tmp_path: Path) -> None:
+    out = tmp_path / "parts.json"
+    done = subprocess.run(
+        [sys.executable, "bench/wake_parts.py", "--approvals", "3", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sqlite: 3 approvals, ms per part" in done.stdout, done.stdout
+    # Each approval was handed to an idle worker in its own commit (the bench fails
+    # otherwise), in the statements tests/integration/test_approval_wake.py pins.
+    assert '"statements": 21' in out.read_text()

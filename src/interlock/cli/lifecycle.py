@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import threading
@@ -115,6 +116,11 @@ class ServerLifecycle:
     def _start(self) -> None:
         self.runtime.start(recover_all=self.recover_all)
         self._started = True
+        # What start-up made (the app, its routes, the parsed config, the imported
+        # modules) lives as long as the process: out of the collector's reach, a full
+        # collection walks only what came since (it stopped every thread for 80 ms
+        # with a 1,000-service config, in the middle of an approval's wake-up).
+        gc.freeze()
 
     def stop(self) -> None:
         """Stop the runtime once: running steps get the drain time, then are stopped."""

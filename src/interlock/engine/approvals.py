@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from interlock.audit.chain import canonical
-from interlock.domain.records import Deployment, Node, Release, User
+from interlock.domain.records import Approval, Deployment, Node, Release, User
 from interlock.domain.states import TERMINAL_DEPLOYMENT, NodeState
 from interlock.engine.access import Access
 from interlock.engine.core import SYSTEM_ACTOR, Engine
@@ -98,12 +98,19 @@ def may_approve(
     environment: str,
     services: list[str],
     people: Callable[[str], tuple[User, Principal] | None] | None = None,
+    signer: str | None = None,
 ) -> Callable[[str], bool]:
-    """Whether a person holds the approve permission there now (config and API groups)."""
+    """Whether a person holds the approve permission there now (config and API groups).
+
+    ``signer``: the one giving an approval in this transaction, already checked
+    (``_require_signer``): holds it without reading them again.
+    """
     access = Access(engine.configs)
     person = people or people_lookup(tx, engine)
 
     def check(name: str) -> bool:
+        if name == signer:
+            return True
         found = person(name)
         if found is None or found[0].disabled:  # gone or disabled: holds no permission
             return False
@@ -133,20 +140,30 @@ def gate_status(
     release: Release,
     now: datetime,
     people: Callable[[str], tuple[User, Principal] | None] | None = None,
+    *,
+    given: list[Approval] | None = None,
+    members: Callable[[Slot], set[str]] | None = None,
+    signer: str | None = None,
 ) -> tuple[list[SlotStatus], list[Any], list[Any]]:
     """(slot status, approvals that count, rejections) of an approval gate right now.
 
-    ``people`` (from :func:`people_lookup`) shares the approvers read across gates.
+    ``people`` (from :func:`people_lookup`) shares the approvers read across gates;
+    ``given`` (the gate's approvals) and ``members`` (:func:`gate_members`) are what
+    the caller already read in ``tx``; ``signer`` as :func:`may_approve` takes it.
     """
-    given = tx.approvals_for(release.id, environment, node.key)
+    if given is None:
+        given = tx.approvals_for(release.id, environment, node.key)
     bound_to = content_hash(release)
     valid = counting(given, content_hash=bound_to, now=now, authors=release.authors())
     # To count, an approver still needs the approve permission there for every service.
-    allowed = may_approve(tx, engine, environment, [i.service for i in release.items], people)
+    allowed = may_approve(
+        tx, engine, environment, [i.service for i in release.items], people, signer
+    )
     valid = [a for a in valid if allowed(a.approver)]
     rejections = [a for a in given if a.decision == "reject" and a.content_hash == bound_to]
     gate_slots = slots(node.spec.get("rules", []), owners_of(engine, release))
-    members = gate_members(tx, engine, node)
+    if members is None:
+        members = gate_members(tx, engine, node)
     status = assign(gate_slots, [a.approver for a in valid], members)
     for entry in status:
         entry.eligible = sorted(members(entry.slot) - release.authors() - set(entry.given_by))
@@ -160,12 +177,27 @@ def decide_approval(
     deployment: Deployment,
     release: Release | None,
     now: datetime,
+    *,
+    given: list[Approval] | None = None,
+    members: Callable[[Slot], set[str]] | None = None,
+    signer: str | None = None,
 ) -> Decision:
-    """Pass when every rule has its people; fail on a rejection; otherwise wait for one."""
+    """Pass when every rule has its people; fail on a rejection; otherwise wait for one.
+
+    ``given``, ``members`` and ``signer``: as :func:`gate_status` takes them.
+    """
     if release is None:
         return Decision("pass", "nothing to approve")
     status, valid, rejections = gate_status(
-        tx, engine, node, deployment.environment or "", release, now
+        tx,
+        engine,
+        node,
+        deployment.environment or "",
+        release,
+        now,
+        given=given,
+        members=members,
+        signer=signer,
     )
     detail = {
         "rules": [s.as_dict() for s in status],
@@ -201,14 +233,14 @@ def approval_gates(release: Release, environment: str) -> list[str]:
     )
 
 
-def _pick_environment(tx: Tx, release: Release) -> str:
-    """The environment whose approval gate the release waits on now."""
-    for deployment in sorted(tx.list_deployments(release_id=release.id), key=lambda d: d.id):
-        if deployment.state in TERMINAL_DEPLOYMENT:
-            continue
-        for node in tx.nodes_of(deployment.id):
-            if node.executor == "approval" and node.state is NodeState.WAITING:
-                return str(deployment.environment)
+def _pick_environment(release: Release, reached: list[tuple[Deployment, Node]]) -> str:
+    """The environment whose approval gate the release waits on now.
+
+    ``reached``: the release's approval gates (``Tx.approval_nodes_of``), oldest first.
+    """
+    for deployment, node in reached:
+        if deployment.state not in TERMINAL_DEPLOYMENT and node.state is NodeState.WAITING:
+            return str(deployment.environment)
     if release.environment and approval_gates(release, release.environment):
         return release.environment  # where it is now; its gate may have just cleared
     raise InvalidInput(
@@ -245,11 +277,13 @@ def give(
         release = tx.get_release(release_id)
         if release is None or not access.can_read(who, [i.service for i in release.items]):
             raise NotFound(f"no release {release_id}")
-        env, name = _named_gate(tx, release, environment, gate)
+        reached = tx.approval_nodes_of(release.id)  # one read for the two look-ups below
+        env, name = _named_gate(release, environment, gate, reached)
         _require_signer(access, who, release, env, decision)
-        deployment, node = _gate_node(tx, release, env, f"gate/{name}")
+        deployment, node = _gate_node(tx, env, f"gate/{name}", reached)
         plan_spec = _plan_spec(release, env, f"gate/{name}")
-        _require_in_slots(tx, engine, who, release, plan_spec, env, name, node)
+        members = gate_members(tx, engine, node)
+        _require_in_slots(engine, who, release, plan_spec, env, name, members)
         if node is not None and node.state in (
             NodeState.SUCCEEDED,
             NodeState.FAILED,
@@ -257,20 +291,45 @@ def give(
             NodeState.CANCELLED,
         ):
             raise Conflict(f"the {name} gate of {env} is already {node.state.value}")
-        recorded = _record(
-            tx, who, release, env, name, decision, comment, plan_spec.get("expires"), now, via
+        given = tx.approvals_for(release.id, env, f"gate/{name}")
+        stored = _record(
+            tx,
+            who,
+            release,
+            env,
+            name,
+            decision,
+            comment,
+            plan_spec.get("expires"),
+            now,
+            via,
+            given,
         )
+        if stored is not None:  # what the gate is decided on: as if read again
+            given = sorted([*(a for a in given if a.id != stored.id), stored], key=lambda a: a.id)
         state = node.state.value if node is not None else "not reached yet"
         if node is not None and deployment is not None and node.state is NodeState.WAITING:
-            verdict = decide_approval(tx, engine, node, deployment, release, now)
-            apply_gate_decision(tx, engine, node, verdict, now, actor=SYSTEM_ACTOR)
+            verdict = decide_approval(
+                tx,
+                engine,
+                node,
+                deployment,
+                release,
+                now,
+                given=given,
+                members=members,
+                signer=who.name,
+            )
+            apply_gate_decision(
+                tx, engine, node, verdict, now, actor=SYSTEM_ACTOR, deployment=deployment
+            )
             state = {"pass": "succeeded", "fail": "failed"}.get(verdict.outcome, "waiting")
         return {
             "release": release_id,
             "environment": env,
             "gate": name,
             "decision": decision,
-            "recorded": recorded,
+            "recorded": stored is not None,
             "gate_state": state,
         }
 
@@ -279,10 +338,16 @@ def give(
 
 
 def _named_gate(
-    tx: Tx, release: Release, environment: str | None, gate: str | None
+    release: Release,
+    environment: str | None,
+    gate: str | None,
+    reached: list[tuple[Deployment, Node]],
 ) -> tuple[str, str]:
-    """The environment and approval gate a decision is about: given, or the only one."""
-    env = environment or _pick_environment(tx, release)
+    """The environment and approval gate a decision is about: given, or the only one.
+
+    ``reached``: the release's approval gates (``Tx.approval_nodes_of``).
+    """
+    env = environment or _pick_environment(release, reached)
     gates = approval_gates(release, env)
     if not gates:
         raise Conflict(f"{env} has no approval gate; nothing to approve there")
@@ -307,22 +372,24 @@ def _require_signer(
 
 
 def _gate_node(
-    tx: Tx, release: Release, env: str, key: str
+    tx: Tx, env: str, key: str, reached: list[tuple[Deployment, Node]]
 ) -> tuple[Deployment | None, Node | None]:
-    """The release's deployment to ``env`` and its gate node, locked (``None`` if not reached)."""
-    deployment = next(
+    """The gate node ``key`` of the release's latest deployment to ``env``, locked, and that
+    deployment (``None, None`` if not reached). ``reached``: ``Tx.approval_nodes_of``'s answer.
+
+    On SQLite the row read is the locked one (the transaction is the only writer);
+    on PostgreSQL it is read again under its row lock.
+    """
+    deployment, node = next(
         (
-            d
-            for d in tx.list_deployments(release_id=release.id)
-            if d.environment == env and d.kind == "deploy"
+            (d, n)
+            for d, n in reversed(reached)
+            if d.environment == env and d.kind == "deploy" and n.key == key
         ),
-        None,
+        (None, None),
     )
-    node = None
-    if deployment is not None:
-        node = next((n for n in tx.nodes_of(deployment.id) if n.key == key), None)
-        if node is not None:
-            node = tx.get_node(node.id, lock=True)
+    if node is not None and tx.for_update():
+        node = tx.get_node(node.id, lock=True)
     return deployment, node
 
 
@@ -332,19 +399,17 @@ def _plan_spec(release: Release, env: str, key: str) -> dict[str, Any]:
 
 
 def _require_in_slots(
-    tx: Tx,
     engine: Engine,
     who: Principal,
     release: Release,
     plan_spec: dict[str, Any],
     env: str,
     name: str,
-    node: Node | None = None,
+    members: Callable[[Slot], set[str]],
 ) -> None:
     """``who`` fills at least one of the gate's rules (a role, a team, an owner), or is
-    in a group the waiting gate ``node`` was escalated to."""
+    in a group the waiting gate was escalated to (``members``: :func:`gate_members`)."""
     gate_slots = slots(plan_spec.get("rules", []), owners_of(engine, release))
-    members = gate_members(tx, engine, node)
     if not any(who.name in members(s) for s in gate_slots):
         needed = "; ".join(s.describe() for s in gate_slots)
         raise Forbidden(
@@ -363,8 +428,12 @@ def _record(
     expires: float | None,
     now: datetime,
     via: str | None = None,
-) -> bool:
-    """Store the decision and audit it; ``False`` if the same one was already stored."""
+    known: list[Approval] | None = None,
+) -> Approval | None:
+    """Store the decision and audit it; ``None`` if the same one was already stored.
+
+    ``known``: the gate's approvals, if already read in ``tx``.
+    """
     stored = tx.add_approval(
         release_id=release.id,
         environment=env,
@@ -375,9 +444,10 @@ def _record(
         content_hash=content_hash(release),
         at=now,
         expires_at=now + timedelta(seconds=float(expires)) if expires else None,
+        known=known,
     )
     if stored is None:
-        return False
+        return None
     tx.audit(
         at=now,
         actor=who.name,
@@ -394,4 +464,4 @@ def _record(
         },
     )
     tx.touch_release(release.id, now)
-    return True
+    return stored

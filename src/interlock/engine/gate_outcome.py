@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from interlock.domain.records import Node
+from interlock.domain.records import Deployment, Node
 from interlock.domain.states import NodeState
 from interlock.engine.core import SYSTEM_ACTOR, Engine
 from interlock.engine.progress import advance, node_done
@@ -19,9 +19,18 @@ from interlock.storage.tx import Tx
 
 
 def apply_gate_decision(
-    tx: Tx, engine: Engine, node: Node, verdict: Decision, now: datetime, actor: str = SYSTEM_ACTOR
+    tx: Tx,
+    engine: Engine,
+    node: Node,
+    verdict: Decision,
+    now: datetime,
+    actor: str = SYSTEM_ACTOR,
+    deployment: Deployment | None = None,
 ) -> None:
-    """Move a gate (running, or waiting for an event) as its verdict says, and advance."""
+    """Move a gate (running, or waiting for an event) as its verdict says, and advance.
+
+    ``deployment``: the gate's, when the caller read it in ``tx`` (saves two reads).
+    """
     common: dict[str, Any] = {
         "lease_owner": None,
         "lease_expires": None,
@@ -41,7 +50,7 @@ def apply_gate_decision(
             data=verdict.detail,
             **common,
         ):
-            node_done(tx, node, at=now)
+            node_done(tx, node, at=now, deployment=deployment)
     elif verdict.outcome == "fail":
         move_node(
             tx,
@@ -86,7 +95,9 @@ def apply_gate_decision(
             error=verdict.reason,
             **common,
         )
-    release_id = tx.require_deployment(node.deployment_id).release_id
+    if deployment is None:
+        deployment = tx.require_deployment(node.deployment_id)
+    release_id = deployment.release_id
     if release_id is not None:
         tx.touch_release(release_id, now)
     advance(tx, node.deployment_id, at=now)

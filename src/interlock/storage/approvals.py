@@ -2,13 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Insert, Update, bindparam, delete, select, update
 
-from interlock.domain.records import Approval, EnvironmentLock, Override
-from interlock.storage.base import QueryBase, found
-from interlock.storage.schema import approvals, environment_locks, overrides
+from interlock.domain.records import Approval, Deployment, EnvironmentLock, Node, Override
+from interlock.storage.base import Prepared, QueryBase, found
+from interlock.storage.deployments import deployment_from
+from interlock.storage.nodes import node_from
+from interlock.storage.schema import approvals, deployments, environment_locks, nodes, overrides
+
+# What an approval reads, prepared once (an approval is on the path to the next step).
+_EXISTING_RUN = Prepared(
+    select(approvals.c.id, approvals.c.expires_at).where(
+        *[
+            approvals.c[name] == bindparam(name)
+            for name in (
+                "release_id",
+                "environment",
+                "gate",
+                "approver",
+                "content_hash",
+                "decision",
+            )
+        ]
+    )
+)
+_OF_GATE_RUN = Prepared(
+    select(approvals)
+    .where(
+        approvals.c.release_id == bindparam("release_id"),
+        approvals.c.environment == bindparam("environment"),
+        approvals.c.gate == bindparam("gate"),
+    )
+    .order_by(approvals.c.id)
+)
+_NODE_NAMES = [c.name for c in nodes.c]
+_DEPLOYMENT_NAMES = [c.name for c in deployments.c]
+_APPROVAL_NODES_RUN = Prepared(
+    select(nodes, *[c.label(f"d_{c.name}") for c in deployments.c])
+    .select_from(nodes.join(deployments, deployments.c.id == nodes.c.deployment_id))
+    .where(deployments.c.release_id == bindparam("release_id"), nodes.c.executor == "approval")
+    .order_by(deployments.c.id, nodes.c.position)
+)
 
 
 class ApprovalQueries(QueryBase):
@@ -24,50 +62,67 @@ class ApprovalQueries(QueryBase):
         content_hash: str,
         at: datetime,
         expires_at: datetime | None,
+        known: Sequence[Approval] | None = None,
     ) -> Approval | None:
         """Record a decision; ``None`` when the same person's same one still stands.
 
         Given again after it expired, the decision is renewed (the audit log
-        keeps both): one row per person, content and decision.
+        keeps both): one row per person, content and decision. ``known``: this
+        gate's approvals, as :meth:`approvals_for` read them in this transaction
+        (saves reading the one it would renew).
         """
-        existing = self.conn.execute(
-            select(approvals.c.id, approvals.c.expires_at).where(
-                approvals.c.release_id == release_id,
-                approvals.c.environment == environment,
-                approvals.c.gate == gate,
-                approvals.c.approver == approver,
-                approvals.c.content_hash == content_hash,
-                approvals.c.decision == decision,
+        if known is None:
+            row = _EXISTING_RUN.run(
+                self.conn,
+                {
+                    "release_id": release_id,
+                    "environment": environment,
+                    "gate": gate,
+                    "approver": approver,
+                    "content_hash": content_hash,
+                    "decision": decision,
+                },
+            ).first()
+            existing = (row["id"], row["expires_at"]) if row is not None else None
+        else:
+            same = next(
+                (
+                    a
+                    for a in known
+                    if (a.release_id, a.environment, a.gate) == (release_id, environment, gate)
+                    and (a.approver, a.content_hash, a.decision)
+                    == (approver, content_hash, decision)
+                ),
+                None,
             )
-        ).first()
-        if existing is not None and (existing.expires_at is None or existing.expires_at > at):
+            existing = (same.id, same.expires_at) if same is not None else None
+        if existing is not None and (existing[1] is None or existing[1] > at):
             return None
         renewed = {"comment": comment, "created_at": at, "expires_at": expires_at}
+        statement: Insert | Update
         if existing is not None:
-            approval_id = existing.id
-            self.conn.execute(
-                approvals.update().where(approvals.c.id == approval_id).values(**renewed)
-            )
+            statement = approvals.update().where(approvals.c.id == existing[0]).values(**renewed)
         else:
-            approval_id = self.conn.execute(
-                approvals.insert()
-                .values(
-                    release_id=release_id,
-                    environment=environment,
-                    gate=gate,
-                    approver=approver,
-                    decision=decision,
-                    content_hash=content_hash,
-                    **renewed,
-                )
-                .returning(approvals.c.id)
-            ).scalar_one()
-        row = self.conn.execute(select(approvals).where(approvals.c.id == approval_id)).one()
-        return Approval(**row._mapping)
+            statement = approvals.insert().values(
+                release_id=release_id,
+                environment=environment,
+                gate=gate,
+                approver=approver,
+                decision=decision,
+                content_hash=content_hash,
+                **renewed,
+            )
+        stored = self.conn.execute(statement.returning(*approvals.c)).one()
+        return Approval(**stored._mapping)
 
     def approvals_for(
         self, release_id: int, environment: str | None = None, gate: str | None = None
     ) -> list[Approval]:
+        if environment is not None and gate is not None:  # a gate's: every approval decides it
+            found = _OF_GATE_RUN.run(
+                self.conn, {"release_id": release_id, "environment": environment, "gate": gate}
+            )
+            return [Approval(**dict(zip(found.keys, r, strict=True))) for r in found.rows]
         query = select(approvals).where(approvals.c.release_id == release_id)
         if environment is not None:
             query = query.where(approvals.c.environment == environment)
@@ -81,6 +136,20 @@ class ApprovalQueries(QueryBase):
         if since is not None:
             query = query.where(approvals.c.created_at >= since)
         return [Approval(**r._mapping) for r in self.conn.execute(query)]
+
+    def approval_nodes_of(self, release_id: int) -> list[tuple[Deployment, Node]]:
+        """The approval gates of a release's deployments, with their deployments, in one read.
+
+        Oldest deployment first, its gates in order; not locked (lock the one to decide).
+        """
+        found = _APPROVAL_NODES_RUN.run(self.conn, {"release_id": release_id})
+        width = len(_NODE_NAMES)
+        pairs = []
+        for row in found.rows:
+            node: dict[str, Any] = dict(zip(_NODE_NAMES, row[:width], strict=True))
+            deployment = dict(zip(_DEPLOYMENT_NAMES, row[width:], strict=True))
+            pairs.append((deployment_from(deployment), node_from(node)))
+        return pairs
 
     # -- overrides -----------------------------------------------------------------
     def add_override(

@@ -9,10 +9,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy import text as sql
 
 from interlock.domain.records import ConfigChange, ConfigVersion
-from interlock.storage.base import QueryBase, found
+from interlock.storage.base import Prepared, QueryBase, found
 from interlock.storage.schema import config_changes, config_versions
 
 _LATEST_VERSION = select(func.max(config_versions.c.version))
+_LATEST_VERSION_RUN = Prepared(_LATEST_VERSION)  # read by every transaction that reads the config
 
 
 class ConfigQueries(QueryBase):
@@ -23,8 +24,8 @@ class ConfigQueries(QueryBase):
 
     def latest_config_version(self) -> int | None:
         """The active config's version (without its text)."""
-        found = self.conn.execute(_LATEST_VERSION).scalar()
-        return int(found) if found is not None else None
+        rows = _LATEST_VERSION_RUN.run(self.conn, {}).rows
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def latest_config(self) -> ConfigVersion | None:
         """The active config: the most recently loaded one."""

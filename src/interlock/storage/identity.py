@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, text, update
 
 from interlock.domain.records import Token, User
-from interlock.storage.base import QueryBase, found
+from interlock.storage.base import Prepared, QueryBase, found
 from interlock.storage.schema import memberships, tokens, users
 
 # The PostgreSQL advisory lock under which a change that could remove the last
@@ -20,6 +20,19 @@ _BY_HASH = (
     select(users, *[c.label(f"t_{c.name}") for c in _TOKEN_COLUMNS])
     .join(tokens, tokens.c.user_id == users.c.id)
     .where(tokens.c.hash == bindparam("h"))
+)
+
+# Read by every approval (who may approve, and who did).
+_USER_RUN = Prepared(select(users).where(users.c.name == bindparam("name")))
+_MEMBERSHIPS_OF_RUN = Prepared(
+    select(memberships.c.kind, memberships.c.group_name).where(
+        memberships.c.user_name == bindparam("user")
+    )
+)
+_MEMBERS_RUN = Prepared(
+    select(memberships.c.user_name).where(
+        memberships.c.kind == bindparam("kind"), memberships.c.group_name == bindparam("group")
+    )
 )
 
 
@@ -71,8 +84,8 @@ class IdentityQueries(QueryBase):
         return user
 
     def get_user(self, name: str) -> User | None:
-        row = self.conn.execute(select(users).where(users.c.name == name)).first()
-        return User(**row._mapping) if row else None
+        row = _USER_RUN.run(self.conn, {"name": name}).first()
+        return User(**row) if row else None
 
     def require_user(self, name: str) -> User:
         """:meth:`get_user` of a user assumed to exist; :class:`NotFound` if there is none."""
@@ -171,12 +184,8 @@ class IdentityQueries(QueryBase):
     # -- memberships ---------------------------------------------------------------
     def memberships_of(self, user: str) -> list[tuple[str, str]]:
         """``(kind, group)`` pairs stored for ``user`` (the config adds its own)."""
-        rows = self.conn.execute(
-            select(memberships.c.kind, memberships.c.group_name).where(
-                memberships.c.user_name == user
-            )
-        )
-        return [(r.kind, r.group_name) for r in rows]
+        rows = _MEMBERSHIPS_OF_RUN.run(self.conn, {"user": user}).rows
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     def all_memberships(self) -> list[tuple[str, str, str]]:
         rows = self.conn.execute(
@@ -187,12 +196,8 @@ class IdentityQueries(QueryBase):
         return [(r.kind, r.group_name, r.user_name) for r in rows]
 
     def members(self, kind: str, group: str) -> set[str]:
-        rows = self.conn.execute(
-            select(memberships.c.user_name).where(
-                memberships.c.kind == kind, memberships.c.group_name == group
-            )
-        )
-        return {r.user_name for r in rows}
+        rows = _MEMBERS_RUN.run(self.conn, {"kind": kind, "group": group}).rows
+        return {str(r[0]) for r in rows}
 
     def add_membership(self, kind: str, group: str, user: str, at: datetime, by: str) -> bool:
         exists = self.conn.execute(

@@ -197,6 +197,9 @@ def _node_from(data: dict[str, Any]) -> Node:
     return Node(**data)
 
 
+node_from = _node_from  # for the other query modules
+
+
 def _attempt(row: Any) -> Attempt:
     data = dict(row._mapping)
     data.pop("log", None)

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from interlock.storage.base import QueryBase
+from interlock.storage.base import Prepared, QueryBase
 from interlock.storage.schema import (
     approval_links,
     gate_escalations,
@@ -17,6 +17,12 @@ from interlock.storage.schema import (
     notify_outbox,
     notify_timers,
     slack_replays,
+)
+
+_ESCALATIONS_OF_RUN = Prepared(  # read by every approval of a gate
+    select(gate_escalations.c.kind, gate_escalations.c.group_name)
+    .where(gate_escalations.c.node_id == bindparam("node_id"))
+    .order_by(gate_escalations.c.id)
 )
 
 
@@ -239,11 +245,7 @@ class NotificationQueries(QueryBase):
 
     def gate_escalations_of(self, node_id: int) -> list[tuple[str, str]]:
         """The (kind, group) a gate was escalated to, oldest first."""
-        rows = self.conn.execute(
-            select(gate_escalations.c.kind, gate_escalations.c.group_name)
-            .where(gate_escalations.c.node_id == node_id)
-            .order_by(gate_escalations.c.id)
-        )
+        rows = _ESCALATIONS_OF_RUN.run(self.conn, {"node_id": node_id}).rows
         return [(str(r[0]), str(r[1])) for r in rows]
 
     # -- keys and replays -----------------------------------------------------

@@ -1,0 +1,164 @@
+"""An approval that clears its gate starts the next step at once, in its own commit.
+
+The approval's transaction decides the gate, readies the step behind it and
+claims it for an idle worker of this process (the hand-over): no wake-up, no
+poll, no claim transaction of the worker's own, on SQLite and on PostgreSQL.
+Its statements are counted, so a read that creeps back into this path (it
+costs a round trip each on PostgreSQL) shows here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from interlock.domain.states import NodeState, ReleaseState
+from interlock.engine import approvals
+from interlock.engine.access import Access
+from interlock.engine.identity import Identity, principal_of
+from interlock.engine.runtime import Runtime
+from tests.helpers import wait_for, wait_release_end
+
+SLOW = 60.0  # seconds: no worker polls or ticks within a test
+
+CONFIG = """\
+version: 1
+roles: {approvers: [carol]}
+permissions: [{role: approvers, allow: [approve]}]
+environments:
+  - name: prod
+    gates:
+      before:
+        - approval: {rules: [{role: approvers}]}
+services:
+  api:
+    deploy: [{name: go, run: "true", idempotent: true}]
+"""
+
+# The approval's statements, from BEGIN to the last before COMMIT: the release
+# and its items, the config's version, the release's approval gates (one read),
+# the gate's escalations and approvers, its approvals, the approval stored (the
+# approver was checked as the API gave her), the gate passed and the step
+# readied, the deployment advanced, the step claimed for an idle worker, the release's
+# revision, the delivery facts and the audit chain. PostgreSQL has no BEGIN
+# statement, reads the gate again under its row lock and takes the facts' lock.
+STATEMENTS = {"sqlite": 21, "postgresql": 22}
+
+
+@pytest.fixture
+def idle(pilot: Any) -> Iterator[Any]:
+    """Two idle workers that would not look for work on their own for a minute."""
+    pilot.engine.settings.poll_interval = SLOW
+    pilot.engine.settings.tick = SLOW
+    pilot.config(CONFIG)
+    Identity(pilot.engine).add_user(actor="tester", name="carol")
+    runtime = Runtime(pilot.engine, workers=2, scheduler=False, listen=False)
+    runtime.start()
+    assert runtime.pool is not None
+    pool = runtime.pool
+    wait_for(lambda: len(pool._idle._slots) == 2, message="both workers idle")
+    yield pool
+    runtime.stop(drain=2.0)
+
+
+def _at_gate(pilot: Any) -> Any:
+    release = pilot.release("api@1.0")
+
+    def gate() -> Any:
+        with pilot.read() as tx:
+            found = [
+                n
+                for d in tx.list_deployments(release_id=release.id)
+                for n in tx.nodes_of(d.id)
+                if n.executor == "approval" and n.state is NodeState.WAITING
+            ]
+        return found[0] if found else None
+
+    wait_for(gate, message="the release to wait at its gate")
+    return release
+
+
+def _carol(pilot: Any) -> Any:
+    """The approver, as the API authenticates her."""
+    config = pilot.engine.configs.active().config
+    with pilot.read() as tx:
+        user = tx.get_user("carol")
+        assert user is not None
+        return principal_of(tx, user, config.roles, config.teams)
+
+
+def _approve(pilot: Any, release_id: int, carol: Any = None) -> dict[str, Any]:
+    engine = pilot.engine
+    return approvals.give(
+        engine,
+        Access(engine.configs),
+        carol or _carol(pilot),
+        release_id=release_id,
+        environment=None,
+        gate=None,
+        decision="approve",
+        comment=None,
+    )
+
+
+def _step(pilot: Any, release_id: int) -> Any:
+    with pilot.read() as tx:
+        return next(
+            n
+            for d in tx.list_deployments(release_id=release_id)
+            for n in tx.nodes_of(d.id)
+            if n.kind == "step"
+        )
+
+
+def test_the_approval_starts_the_step_on_an_idle_worker_in_its_own_commit(pilot, idle):
+    release = _at_gate(pilot)
+    carol = _carol(pilot)
+    wait_for(lambda: len(idle._idle._slots) == 2, message="both workers idle again")
+    here = threading.current_thread()
+    statements: list[str] = []
+    announced: list[set[str]] = []
+
+    def count(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if threading.current_thread() is here:
+            statements.append(sql)
+
+    pilot.engine.db.on_commit(
+        lambda channels: announced.append(channels) if threading.current_thread() is here else None
+    )
+    event.listen(pilot.engine.db.engine, "before_cursor_execute", count)
+    try:
+        answer = _approve(pilot, release.id, carol)
+    finally:
+        event.remove(pilot.engine.db.engine, "before_cursor_execute", count)
+    assert answer["gate_state"] == "succeeded"
+    # The approval's commit holds the step's claim: leased to a worker, started...
+    step = _step(pilot, release.id)
+    assert step.state is not NodeState.READY
+    assert step.lease_owner in {f"{pilot.engine.instance}:worker-{i}" for i in range(2)}
+    assert step.started_at is not None
+    # ...so it woke no one (nothing was left to find), and the step ran with no poll.
+    assert not any("work" in channels for channels in announced)
+    assert wait_release_end(pilot.engine, release.id, timeout=20).state is ReleaseState.SUCCEEDED
+    with pilot.read() as tx:
+        events = [e.action for e in tx.list_audit(object_type="step")]
+    assert events.count("step.started") == 1
+    assert len(statements) == STATEMENTS[pilot.engine.db.dialect], "\n".join(statements)
+
+
+def test_a_second_approval_of_a_passed_gate_is_refused_and_starts_nothing(pilot, idle):
+    release = _at_gate(pilot)
+    first = _approve(pilot, release.id)
+    assert (first["recorded"], first["gate_state"]) == (True, "succeeded")
+    assert wait_release_end(pilot.engine, release.id, timeout=20).state is ReleaseState.SUCCEEDED
+    with pytest.raises(Exception, match="already succeeded"):
+        _approve(pilot, release.id)
+    with pilot.read() as tx:
+        given = tx.approvals_for(release.id)
+        events = [e.action for e in tx.list_audit(object_type="step")]
+    assert [(a.approver, a.decision) for a in given] == [("carol", "approve")]
+    assert events.count("step.started") == 1
