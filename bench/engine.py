@@ -201,10 +201,11 @@ _FLOOR_STEP = [
         " RETURNING state, unmet",
         ("now", "deployment", "next"),
     ),
-    ("SELECT * FROM deployments WHERE id = ?", ("deployment",)),
-    (
-        "SELECT phase, state, count(*) FROM nodes WHERE deployment_id = ? GROUP BY phase, state",
-        ("deployment",),
+    (  # the deployment and its counts per (phase, state) in one statement, as the engine
+        "SELECT deployments.*, (SELECT group_concat(phase || ' ' || state || ' ' || n, ',')"
+        " FROM (SELECT phase, state, count(*) AS n FROM nodes WHERE deployment_id = ?"
+        " GROUP BY phase, state)) AS progress FROM deployments WHERE id = ?",
+        ("deployment", "deployment"),
     ),
     (
         "UPDATE releases SET updated_at = ?, revision = revision + 1 WHERE id = ?",

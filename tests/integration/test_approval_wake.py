@@ -46,7 +46,7 @@ services:
 # readied, the deployment advanced, the step claimed for an idle worker, the release's
 # revision, the delivery facts and the audit chain. PostgreSQL has no BEGIN
 # statement, reads the gate again under its row lock and takes the facts' lock.
-STATEMENTS = {"sqlite": 21, "postgresql": 22}
+STATEMENTS = {"sqlite": 20, "postgresql": 22}
 
 
 @pytest.fixture

@@ -73,4 +73,9 @@ def test_the_floor_runs_what_a_step_in_the_middle_of_a_pipeline_runs(pilot):
     finally:
         event.remove(engine.db.engine, "before_cursor_execute", seen)
     assert third[0].key == "api/c"
-    assert Counter(map(_shape, sent)) == Counter(map(_shape, _floor_statements()))
+    expected = Counter(map(_shape, _floor_statements()))
+    if engine.db.dialect == "postgresql":
+        # The floor is SQLite's step. PostgreSQL locks the deployment row first and counts
+        # its nodes after, in a statement of their own (storage/nodes.py: progress_of).
+        expected["SELECT", "deployments"] += 1
+    assert Counter(map(_shape, sent)) == expected
