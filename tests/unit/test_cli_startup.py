@@ -43,3 +43,22 @@ def test_a_client_of_an_http_server_reads_no_ca_bundle(monkeypatch):
     Client("http://127.0.0.1:9").close()  # no bundle read: nothing to fail
     with pytest.raises(OSError):
         Client("https://127.0.0.1:9")  # https:// still verifies with the bundle
+
+
+def test_the_collector_runs_again_once_a_command_is_imported(monkeypatch):
+    import gc
+
+    import click
+
+    from interlock.cli import main
+
+    assert gc.isenabled()
+    group = main.cli
+    assert isinstance(group, click.Group)
+    ctx = click.Context(group)
+    assert group.get_command(ctx, "status") is not None
+    assert gc.isenabled()
+    monkeypatch.setitem(main.COMMANDS, "broken", ("interlock.cli.no_such_module:x", "-"))
+    with pytest.raises(ModuleNotFoundError):
+        group.get_command(ctx, "broken")
+    assert gc.isenabled()

@@ -16,7 +16,6 @@ import re
 from datetime import timedelta
 from urllib.parse import parse_qs, quote, urlencode
 
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
@@ -141,6 +140,8 @@ class TokenRequest(BaseModel):
 @router.post("/auth/cli/token")
 def cli_token(body: TokenRequest, app: AppDep) -> JSONResponse:
     """Trade the code and the verifier for an API token of the person who allowed it."""
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
     _configured(app)
     challenge = create_s256_code_challenge(body.verifier)  # type: ignore[no-untyped-call]
     user, name = app.sessions.take_cli_grant(body.code, challenge)

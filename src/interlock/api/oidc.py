@@ -12,20 +12,19 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
-from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from authlib.oidc.core import CodeIDToken
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
-from joserfc.jws import JWSRegistry
 
 from interlock.errors import Unauthenticated, Unreachable
 from interlock.spec.sso import Sso
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet
+
+# Authlib and joserfc (and the cryptography they load) are imported by the methods
+# that use them: a server without `sso:` never pays their ~0.1 CPU-s of imports.
 
 TIMEOUT = 10.0
 METADATA_TTL = 3600.0  # read the discovery document again after an hour
@@ -101,6 +100,9 @@ class Provider:
         return found
 
     def _key_set(self, refresh: bool = False) -> KeySet:
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         if self._keys is None or refresh:
             found = self._get_json(self.metadata()["jwks_uri"], "signing keys")
             try:
@@ -111,6 +113,9 @@ class Provider:
 
     def authorize_url(self, *, redirect_url: str, state: str, nonce: str, verifier: str) -> str:
         """Where to send the browser: the provider's sign-in, asking for a code (S256 PKCE)."""
+        from authlib.common.urls import add_params_to_uri
+        from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
         scopes = ["openid", *(s for s in self.sso.scopes if s != "openid")]
         return str(
             add_params_to_uri(
@@ -179,6 +184,11 @@ class Provider:
         return claims
 
     def _verify(self, id_token: str, nonce: str, access_token: Any) -> dict[str, Any]:
+        from authlib.oidc.core import CodeIDToken
+        from joserfc import jwt
+        from joserfc.errors import InvalidKeyIdError, JoseError
+        from joserfc.jws import JWSRegistry
+
         algorithms = self.metadata().get("id_token_signing_alg_values_supported") or ["RS256"]
         registry = JWSRegistry(algorithms=[a for a in algorithms if a != "none"])
         try:

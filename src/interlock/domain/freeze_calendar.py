@@ -11,13 +11,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dateutil.rrule import rrule, rruleset, rrulestr
-from icalendar import Calendar, Event, vRecur
 
 from interlock.domain.wallclock import Freeze, local_instant, to_instant
 from interlock.errors import InvalidInput
+
+if TYPE_CHECKING:  # icalendar loads when a calendar is read, not with every server
+    from icalendar import Event, vRecur
 
 Interval = tuple[datetime, datetime]
 
@@ -102,6 +104,8 @@ def load_freeze_calendar(path: Path | str, zone: tzinfo) -> FreezeCalendar:
         ) from None
     except OSError as exc:
         raise InvalidInput(f"cannot read freeze calendar {path}: {exc.strerror or exc}") from None
+    from icalendar import Calendar
+
     try:
         parsed: Any = Calendar.from_ical(data, multiple=True)
     except Exception as exc:  # the parser raises several kinds on bad input
@@ -243,6 +247,8 @@ def _recurrence(
 
 
 def _rule(rule: vRecur, first: datetime, zone: tzinfo, label: str) -> rrule:
+    from icalendar import vRecur
+
     freq = [str(f).upper() for f in rule.get("FREQ", [])]
     if not freq or freq[0] not in _SUPPORTED_FREQ:
         raise ValueError(

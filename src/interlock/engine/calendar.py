@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-
-from icalendar import Calendar, Event, vDuration
+from typing import TYPE_CHECKING
 
 from interlock import __version__
 from interlock.domain.records import Item, Release
@@ -24,6 +23,9 @@ from interlock.domain.windows import HORIZON, WindowPolicy
 from interlock.engine.core import Engine
 from interlock.errors import InterlockError, InvalidInput
 from interlock.spec.model import Config
+
+if TYPE_CHECKING:  # icalendar loads when a feed is served, not with every server
+    from icalendar import Event
 
 DEFAULT_DAYS = 90
 MAX_DAYS = HORIZON.days
@@ -166,6 +168,8 @@ def freezes_between(engine: Engine, start: datetime, end: datetime) -> list[Free
 
 def to_ical(calendar: ReleaseCalendar, *, now: datetime) -> bytes:
     """The calendar as an iCalendar feed: one VEVENT per scheduled release and per freeze."""
+    from icalendar import Calendar, vDuration
+
     feed = Calendar()
     feed.add("prodid", f"-//Interlock//Release calendar {__version__}//EN")
     feed.add("version", "2.0")
@@ -184,6 +188,8 @@ def to_ical(calendar: ReleaseCalendar, *, now: datetime) -> bytes:
 
 
 def _release_event(release: ScheduledRelease, now: datetime) -> Event:
+    from icalendar import Event
+
     items = ", ".join(f"{i.service}@{i.version}" for i in release.items)
     event = Event()
     event.add("uid", release.uid)
@@ -215,6 +221,8 @@ def _release_event(release: ScheduledRelease, now: datetime) -> Event:
 
 
 def _freeze_event(freeze: FreezePeriod, now: datetime) -> Event:
+    from icalendar import Event
+
     envs = ", ".join(freeze.environments)
     event = Event()
     event.add("uid", freeze.uid)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 from interlock.errors import SchemaOutOfDate
@@ -19,8 +21,45 @@ def _alembic_config(db: Database):  # type: ignore[no-untyped-def]
     return cfg
 
 
+# `revision = "0018"` / `down_revision = "0017"` as the migration template writes them.
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def _head_from_sources() -> str | None:
+    """The head read from the migration files' text, or None when unsure.
+
+    Every ``interlock server`` start asks for the head; Alembic would import
+    itself and execute every migration module for it (~0.1 CPU-s).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = {m[1]: m[2] for m in _REVISION_LINE.finditer(path.read_text())}
+        if not found:
+            continue  # __init__.py
+        try:
+            revision = ast.literal_eval(found["revision"])
+            down = ast.literal_eval(found.get("down_revision", "None"))
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        if not isinstance(revision, str):
+            return None
+        revisions.add(revision)
+        if isinstance(down, str):
+            parents.add(down)
+        elif isinstance(down, tuple | list) and all(isinstance(d, str) for d in down):
+            parents.update(down)
+        elif down is not None:
+            return None
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
 def head_revision() -> str:
     """The newest migration this version of Interlock ships."""
+    head = _head_from_sources()
+    if head is not None:
+        return head
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory(str(MIGRATIONS))
