@@ -38,8 +38,10 @@ def label(locktype: str | None, classid: int, objid: int, objsubid: int, query: 
         if objsubid == 2:  # the two-int4 form: (class, key)
             return f"advisory {classid}, ..."
         return f"advisory {(classid << 32) | objid}"
+    if locktype is None:  # granted between the two views' reads
+        return "advisory (granted meanwhile)" if "advisory" in (query or "") else "? (meanwhile)"
     table = _TABLE.search(query or "")
-    return f"row of {table.group(1) if table else '?'} ({locktype or '?'})"
+    return f"row of {table.group(1) if table else '?'} ({locktype})"
 
 
 def sample(
