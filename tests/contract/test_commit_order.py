@@ -11,7 +11,7 @@ from interlock.storage.db import Database
 from tests.contract.conftest import NOW, seed_ready_nodes
 
 
-def test_before_commit_writes_revisions_then_facts_then_the_audit_chain(db: Database) -> None:
+def test_before_commit_writes_revisions_then_facts_then_the_audit_chain_last(db: Database) -> None:
     (node_id,) = seed_ready_nodes(db, 1)
     seen: list[str] = []
 
@@ -43,9 +43,12 @@ def test_before_commit_writes_revisions_then_facts_then_the_audit_chain(db: Data
 
     revision = first("update releases", "revision")
     facts = first("delivery_facts")
+    head = first("update audit_head")
     chain = first("insert into audit_events")
-    assert revision < facts < chain, seen[work_done:]
+    assert revision < facts < head < chain, seen[work_done:]
+    # The head's row lock, which every writer takes, is held for the last two statements.
+    assert len(seen) == chain + 1 == head + 2, seen[head:]
     if db.dialect == "postgresql":
-        assert first("pg_notify") > chain
+        assert facts < first("pg_notify") < head
     with db.read() as tx:
         assert [e.action for e in tx.list_audit()] == ["contract.finished"]

@@ -300,7 +300,8 @@ def finish_deployment(
         if release is not None and release.state not in TERMINAL_RELEASE:
             _release_after(tx, release, deployment, state, at=at, error=error)
     if requeue and deployment.environment is not None:
-        start_queued(tx, deployment.environment, at=at)
+        if tx.queue_may_wait(deployment.environment):  # the queue's lock only if needed
+            start_queued(tx, deployment.environment, at=at)
 
 
 def _release_after(

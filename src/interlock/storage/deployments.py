@@ -26,6 +26,25 @@ _GET_LOCKED = _GET.with_for_update()
 _GET_RUN = Prepared(_GET)  # every step reads its deployment (see base.Prepared)
 _GET_LOCKED_RUN = Prepared(_GET_LOCKED)
 
+# PostgreSQL advisory locks (the others: storage/leader.py). QUEUE_LOCK, per
+# environment, serialises the starts of its queued deployments. QUEUE_GATE, per
+# environment, orders a transaction that queues a deployment (exclusive) before
+# or after one that ends an active deployment (shared, so those never wait on
+# each other): see DeploymentQueries.queue_may_wait.
+QUEUE_LOCK = 727004
+QUEUE_GATE = 727007
+_LOCK_QUEUE = text(f"SELECT pg_advisory_xact_lock({QUEUE_LOCK}, hashtext(:e))")
+_GATE_QUEUER = text(f"SELECT pg_advisory_xact_lock({QUEUE_GATE}, hashtext(:e))")
+_GATE_ENDER = text(f"SELECT pg_advisory_xact_lock_shared({QUEUE_GATE}, hashtext(:e))")
+_ANY_QUEUED = select(
+    select(deployments.c.id)
+    .where(
+        deployments.c.environment == bindparam("e"),
+        deployments.c.state == DeploymentState.QUEUED.value,
+    )
+    .exists()
+)
+
 
 def _deployment(row: Any) -> Deployment:
     return deployment_from(dict(row._mapping))
@@ -37,6 +56,11 @@ def deployment_from(data: dict[str, Any]) -> Deployment:
 
 
 class DeploymentQueries(QueryBase):
+    # The environments whose QUEUE_LOCK, and whose QUEUE_GATE exclusively, this
+    # transaction holds (PostgreSQL).
+    _queues_locked: frozenset[str] = frozenset()
+    _queues_gated: frozenset[str] = frozenset()
+
     def insert_deployment(
         self,
         *,
@@ -50,6 +74,8 @@ class DeploymentQueries(QueryBase):
         previous: Mapping[str, object] | None = None,
         **extra: Unpack[DeploymentExtras],
     ) -> int:
+        if state is DeploymentState.QUEUED and environment is not None:
+            self._gate_queue(environment)
         return int(
             self.conn.execute(
                 deployments.insert()
@@ -218,10 +244,35 @@ class DeploymentQueries(QueryBase):
         Two transactions starting deployments of the same service at once must
         not both see it free; SQLite has a single writer already.
         """
-        if self.for_update():
-            self.conn.execute(
-                text("SELECT pg_advisory_xact_lock(727004, hashtext(:e))"), {"e": environment}
-            )
+        if self.for_update() and environment not in self._queues_locked:
+            self.conn.execute(_LOCK_QUEUE, {"e": environment})
+            self._queues_locked |= {environment}
+
+    def _gate_queue(self, environment: str) -> None:
+        """This transaction queues a deployment in ``environment`` (see :meth:`queue_may_wait`)."""
+        if self.for_update() and environment not in self._queues_gated:
+            self.conn.execute(_GATE_QUEUER, {"e": environment})
+            self._queues_gated |= {environment}
+
+    def queue_may_wait(self, environment: str) -> bool:
+        """This transaction ended an active deployment in ``environment``: may a
+        queued deployment wait for it (so the queue must be looked at, under its lock)?
+
+        On PostgreSQL a transaction that queues a deployment holds the
+        environment's gate exclusively from before it looks whether the
+        deployment can start until it commits; this one takes the gate shared
+        (enders never wait on each other) before it looks whether anything is
+        queued. So one of the two goes second and sees the other's commit:
+        either the queuer sees this deployment ended and starts its own, or
+        this one sees the queued deployment and starts it. No lost wake-up, and
+        an empty queue costs no lock that enders contend on. (SQLite: one
+        writer; a transaction that holds the queue lock already just looks.)
+        """
+        if not self.for_update() or environment in self._queues_locked:
+            return True
+        if environment not in self._queues_gated:
+            self.conn.execute(_GATE_ENDER, {"e": environment})
+        return bool(self.conn.execute(_ANY_QUEUED, {"e": environment}).scalar())
 
     def environments_with_queue(self) -> list[str]:
         rows = self.conn.execute(

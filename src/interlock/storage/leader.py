@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 # (storage/migrate.py); 727002 is the scheduler's; 727003 serialises config
 # loads (storage/configs.py), 727004 an environment's queue
 # (storage/deployments.py), 727005 changes to the delivery facts
-# (storage/facts/delivery.py) and 727006 changes that may remove the last
-# administrator (storage/identity.py).
+# (storage/facts/delivery.py), 727006 changes that may remove the last
+# administrator (storage/identity.py) and 727007 orders queuing a deployment
+# against ending one in an environment (storage/deployments.py).
 ELECTION_KEY = 727002
 
 _HOLDS = (

@@ -91,8 +91,9 @@ class Tx(
 
         The releases' revisions first, then the delivery fact projections
         (they lock the facts until commit, so they come after the releases'
-        rows), then the audit chain (its head is held for the shortest time,
-        never under other row locks), and last the wake-ups of PostgreSQL.
+        rows), then the wake-ups of PostgreSQL (delivered at commit), and
+        last the audit chain: its head's row lock, which every writer takes,
+        is held only for the head's update, the events' insert and the commit.
         """
         if self.readied:
             for ready_hook in self.db.ready_hooks:  # idle workers claim them here, in this commit
@@ -105,7 +106,7 @@ class Tx(
         if self._pending_audit:
             for hook in self.db.audit_hooks:
                 hook(self, list(self._pending_audit))
-        self.flush_audit()
-        if self.channels and self.dialect == "postgresql":
+        if self.channels and self.dialect == "postgresql":  # sent at commit, whatever the order
             for channel in sorted(self.channels):
                 self.conn.execute(_NOTIFY, {"c": NOTIFY_CHANNEL, "p": channel})
+        self.flush_audit()

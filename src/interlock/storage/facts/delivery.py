@@ -70,15 +70,34 @@ from interlock.storage.schema import (
     incidents,
 )
 
-# The PostgreSQL advisory lock under which delivery facts change (the others:
-# storage/leader.py).
+# The PostgreSQL advisory locks under which delivery facts change (the others:
+# storage/leader.py). FACTS_LOCK (one bigint key) covers every fact; a
+# transaction that only finished deployments takes it shared, and then, in the
+# two-int4 form, FACTS_LOCK with each (service, environment) it refreshes, and
+# DAYS_LOCK with each (environment, day) whose sums it recomputes, both
+# exclusive and the latter just before those sums (see _lock_facts_keyed).
 FACTS_LOCK = 727005
+DAYS_LOCK = 727008
+_LOCK_ALL = text(f"SELECT pg_advisory_xact_lock({FACTS_LOCK})")
+_SHARE_ALL = text(f"SELECT pg_advisory_xact_lock_shared({FACTS_LOCK})")
+# One statement each, keys in one order (their hashes'): no lock cycle between two of them.
+_LOCK_STREAMS = text(
+    f"SELECT pg_advisory_xact_lock({FACTS_LOCK}, k) FROM (SELECT DISTINCT "
+    "hashtext(i.service || '/' || d.environment) AS k FROM deployments d "
+    "JOIN release_items i ON i.release_id = d.release_id "
+    "WHERE d.id = ANY(CAST(:ids AS integer[])) ORDER BY k) AS keyed"
+)
+_LOCK_DAYS = text(
+    f"SELECT pg_advisory_xact_lock({DAYS_LOCK}, k) FROM (SELECT DISTINCT hashtext(x) AS k "
+    "FROM unnest(CAST(:keys AS text[])) AS x ORDER BY k) AS keyed"
+)
 
 
 class DeliveryQueries(DeliveryStatements):
     metric_days = True  # the database has ``metric_days`` (False: before migration 0020)
 
     _facts_locked = False  # this transaction holds the facts lock (PostgreSQL)
+    _facts_keyed = False  # it holds it shared, and the keys of what it refreshes
 
     # -- the rows of some deployments, kept in step --------------------------------
     def _lock_facts(self) -> None:
@@ -92,22 +111,57 @@ class DeliveryQueries(DeliveryStatements):
         """
         if self.dialect != "postgresql" or self._facts_locked:
             return
-        self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FACTS_LOCK})
+        self.conn.execute(_LOCK_ALL)
         self._facts_locked = True
 
+    def _lock_facts_keyed(self, deployment_ids: list[int]) -> None:
+        """On PostgreSQL, refresh what deployments that just finished change, beside
+        other transactions that do the same for other services.
+
+        What a refresh re-derives from other rows stays within one (service,
+        environment): a commit's first deploy, a pipeline's previous run, a
+        failure episode, rework. So the facts lock is taken shared (every other
+        change of facts takes it exclusively) and each of the deployments'
+        (service, environment) keys exclusively. The sums of a day, which every
+        service of an environment adds to, wait for :meth:`_lock_days`.
+        """
+        if self.dialect != "postgresql" or self._facts_locked:
+            return
+        if not self._facts_keyed:
+            self.conn.execute(_SHARE_ALL)
+            self._facts_keyed = True
+        self.conn.execute(_LOCK_STREAMS, {"ids": deployment_ids})
+
+    def _lock_days(self, days: set[tuple[str, int]]) -> None:
+        """A keyed refresh recomputes the sums of ``days``: one transaction per
+        (environment, day) at a time, from here to its commit, so each sees the
+        rows of those that summed before it (and they see its own)."""
+        if self._facts_keyed and not self._facts_locked and days:
+            keys = sorted(f"{environment}/{day}" for environment, day in days)
+            self.conn.execute(_LOCK_DAYS, {"keys": keys})
+
     def refresh_delivery(
-        self, deployment_ids: Collection[int], *, ended: Collection[int] | None = None
+        self,
+        deployment_ids: Collection[int],
+        *,
+        ended: Collection[int] | None = None,
+        keyed: bool = False,
     ) -> None:
         """Recompute the delivery facts of ``deployment_ids`` and the sums of their days.
 
         ``ended``: those of them that ended in this transaction (the others, an
         incident's, keep their outcome and times); ``None``: any may have changed.
         Totals saved for the exposition that a changed row falls behind go stale.
+        ``keyed``: they all just finished, and nothing else about them changed
+        (PostgreSQL locks only their services' and days' keys).
         """
         if not deployment_ids:
             return
-        self._lock_facts()
         ids = sorted(set(deployment_ids))
+        if keyed:
+            self._lock_facts_keyed(ids)
+        else:
+            self._lock_facts()
         exposed = ids if ended is None else sorted(set(ended))
         behind: float | None = None  # the earliest end of a row the exposition counts
         if exposed:
@@ -150,6 +204,7 @@ class DeliveryQueries(DeliveryStatements):
             forget_totals_on(self.conn, behind)
         days |= self._relink_pipelines(pipelines)
         self._rechain_episodes(streams)
+        self._lock_days(days | step_days)
         for environment, day in sorted(days):
             for name in ("roll_days", "roll_people"):
                 for statement in self._statement(name):
@@ -191,7 +246,8 @@ class DeliveryQueries(DeliveryStatements):
         if not stale:
             return
         self.stale = StaleFacts()
-        if stale.finished or stale.gates or stale.incidents:
+        keyed = not (stale.gates or stale.incidents)  # only deployments that finished
+        if not keyed:
             self._lock_facts()  # (a start alone costs one look-up, and locks only if scheduled)
         if stale.behind is not None:  # an incident opened or resolved in the past
             forget_totals_on(self.conn, stale.behind)
@@ -202,7 +258,7 @@ class DeliveryQueries(DeliveryStatements):
             self._refresh_slip(deployment_id)
         for deployment_id in sorted(stale.gates - ids):  # a refresh re-derives gates too
             self._refresh_gates(deployment_id)
-        self.refresh_delivery(ids, ended=stale.finished)
+        self.refresh_delivery(ids, ended=stale.finished, keyed=keyed)
 
     def _incident_deployments(
         self,
