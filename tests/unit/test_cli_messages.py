@@ -112,3 +112,34 @@ def test_a_step_waiting_for_a_person_shows_how_long_it_ran_not_a_growing_time():
     assert _took({**step, "state": "succeeded", "finished_at": "2026-11-28T10:01:00+00:00"}) == (
         "1m"
     )
+
+
+def test_a_watcher_shows_a_try_that_began_and_ended_between_two_looks(capsys):
+    from interlock.cli.releases import _print_changes
+
+    def looked(state: str, attempt: int, error: str | None = None) -> dict[str, object]:
+        step = _step(kind="gate", key="gate/check", state=state, attempt=attempt, error=error)
+        deployment = {"id": 1, "environment": "staging", "state": "running"}
+        return {
+            "id": 1,
+            "state": "running",
+            "environment": "staging",
+            "deployments": [{**deployment, "finished_at": None, "steps": [step]}],
+        }
+
+    seen: dict[tuple[int, str], str] = {}
+    _print_changes(looked("running", 1), seen, None)
+    _print_changes(looked("ready", 1, "not yet"), seen, "running")
+    # try 2 ran and failed, try 3 started, all between two looks of the watcher
+    _print_changes(looked("ready", 2, "not yet"), seen, "running")
+    _print_changes(looked("running", 3), seen, "running")
+    _print_changes(looked("running", 3), seen, "running")  # nothing new: nothing printed
+    lines = [line.split("] ", 2)[-1] for line in capsys.readouterr().out.splitlines()]
+    steps = [line for line in lines if "gate/check" in line]
+    assert steps == [
+        "staging  gate/check  running (try 1)",
+        "staging  gate/check  ready (try 1: not yet)",
+        "staging  gate/check  running (try 2)",
+        "staging  gate/check  ready (try 2: not yet)",
+        "staging  gate/check  running (try 3)",
+    ]

@@ -344,9 +344,21 @@ def _print_changes(
             if seen.get((dep["id"], step["key"])) == marker or step["state"] == "pending":
                 continue
             seen[(dep["id"], step["key"])] = marker
+            counted = f"[{now}] [{progress.get('steps_done', 0)}/{progress.get('steps_total', 0)}]"
+            ran = (dep["id"], step["key"] + "#ran")
+            if step["attempt"] and seen.get(ran) != str(step["attempt"]):
+                # This try started and ended between two looks: it ran all the same, so
+                # the watcher shows it rather than jumping from try N to try N+2.
+                seen[ran] = str(step["attempt"])
+                if step["state"] != "running":
+                    started = {**step, "state": "running"}
+                    click.echo(
+                        f"{counted} {dep['environment']}  {step['key']}  running"
+                        f"{_step_detail(started)}"
+                    )
             click.echo(
-                f"[{now}] [{progress.get('steps_done', 0)}/{progress.get('steps_total', 0)}] "
-                f"{dep['environment']}  {step['key']}  {step['state']}{_step_detail(step)}"
+                f"{counted} {dep['environment']}  {step['key']}  {step['state']}"
+                f"{_step_detail(step)}"
             )
         if ended and seen.get(key) != dep["state"]:
             seen[key] = dep["state"]
