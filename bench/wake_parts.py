@@ -43,9 +43,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
 
 import engine as engine_bench  # noqa: E402  (bench/engine.py)
+from gated import config_text  # noqa: E402  (bench/gated.py: N approval-gated services)
 from sqlalchemy import event  # noqa: E402
 
 from interlock.domain.records import Item  # noqa: E402
@@ -60,23 +61,6 @@ from interlock.storage.migrate import upgrade  # noqa: E402
 
 PAUSES: dict[int, list[float]] = {}  # the collector's pauses, by generation
 PARTS = ("begin", "work", "claim", "flush", "commit", "handed")
-
-
-def config_text(services: int) -> str:
-    lines = [
-        "version: 1",
-        "environments:",
-        "  - name: prod",
-        "    gates:",
-        "      before:",
-        "        - approval: {rules: [{role: approvers}]}",
-        "roles: {approvers: [alice]}",
-        "permissions: [{role: approvers, allow: [approve]}]",
-        "services:",
-    ]
-    for n in range(services):
-        lines.append(f"  svc{n}: {{deploy: [{{name: go, uses: noop, idempotent: true}}]}}")
-    return "\n".join(lines) + "\n"
 
 
 class Marks:

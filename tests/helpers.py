@@ -50,6 +50,27 @@ def running(engine: Any, workers: int = 2, scheduler: bool = True) -> Iterator[A
         runtime.stop(drain=2.0)
 
 
+@contextmanager
+def idle_workers(engine: Any, workers: int = 2) -> Iterator[Any]:
+    """A pool of idle workers that would not look for work on their own for a minute.
+
+    Only a hand-over inside a transaction starts their steps: no poll, no tick.
+    """
+    engine.settings.poll_interval = 60.0
+    engine.settings.tick = 60.0
+    from interlock.engine.runtime import Runtime
+
+    runtime = Runtime(engine, workers=workers, scheduler=False, listen=False)
+    runtime.start()
+    assert runtime.pool is not None
+    pool = runtime.pool
+    wait_for(lambda: len(pool._idle._slots) == workers, message="every worker idle")
+    try:
+        yield pool
+    finally:
+        runtime.stop(drain=2.0)
+
+
 def release_state(engine: Any, release_id: int) -> Any:
     with engine.db.read() as tx:
         return tx.get_release(release_id)

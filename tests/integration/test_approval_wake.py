@@ -20,10 +20,7 @@ from interlock.domain.states import NodeState, ReleaseState
 from interlock.engine import approvals
 from interlock.engine.access import Access
 from interlock.engine.identity import Identity, principal_of
-from interlock.engine.runtime import Runtime
-from tests.helpers import wait_for, wait_release_end
-
-SLOW = 60.0  # seconds: no worker polls or ticks within a test
+from tests.helpers import idle_workers, wait_for, wait_release_end
 
 CONFIG = """\
 version: 1
@@ -52,17 +49,10 @@ STATEMENTS = {"sqlite": 20, "postgresql": 22}
 @pytest.fixture
 def idle(pilot: Any) -> Iterator[Any]:
     """Two idle workers that would not look for work on their own for a minute."""
-    pilot.engine.settings.poll_interval = SLOW
-    pilot.engine.settings.tick = SLOW
     pilot.config(CONFIG)
     Identity(pilot.engine).add_user(actor="tester", name="carol")
-    runtime = Runtime(pilot.engine, workers=2, scheduler=False, listen=False)
-    runtime.start()
-    assert runtime.pool is not None
-    pool = runtime.pool
-    wait_for(lambda: len(pool._idle._slots) == 2, message="both workers idle")
-    yield pool
-    runtime.stop(drain=2.0)
+    with idle_workers(pilot.engine) as pool:
+        yield pool
 
 
 def _at_gate(pilot: Any) -> Any:

@@ -15,10 +15,7 @@ from typing import Any
 import pytest
 
 from interlock.domain.states import NodeState, ReleaseState
-from interlock.engine.runtime import Runtime
-from tests.helpers import wait_for, wait_release_end
-
-SLOW = 60.0  # seconds: no worker polls or ticks within a test
+from tests.helpers import idle_workers, wait_for, wait_release_end
 
 CONFIG = """\
 version: 1
@@ -34,16 +31,9 @@ services:
 @pytest.fixture
 def idle(pilot: Any) -> Any:
     """Two idle workers that would not look for work on their own for a minute."""
-    pilot.engine.settings.poll_interval = SLOW
-    pilot.engine.settings.tick = SLOW
     pilot.config(CONFIG)
-    runtime = Runtime(pilot.engine, workers=2, scheduler=False, listen=False)
-    runtime.start()
-    assert runtime.pool is not None
-    pool = runtime.pool
-    wait_for(lambda: len(pool._idle._slots) == 2, message="both workers idle")
-    yield pool
-    runtime.stop(drain=2.0)
+    with idle_workers(pilot.engine) as pool:
+        yield pool
 
 
 def _steps(pilot: Any, release_id: int) -> list[Any]:
