@@ -16,12 +16,14 @@ from interlock.storage.tx import Tx
 
 
 def record_deployed(
-    tx: Tx, node: Node, deployment: Deployment, *, at: datetime
+    tx: Tx, node: Node, deployment: Deployment, *, at: datetime, release: Release | None = None
 ) -> tuple[Release, str] | None:
     """Record in the inventory that ``node``'s service now runs its new version.
 
     Acts once every deploy step of that service in the deployment is done, and
-    returns the release and service it recorded (``None`` if not yet).
+    returns the release and service it recorded (``None`` if not yet). ``release``
+    is the deployment's release if the caller holds it (its items, id, author and
+    kind are what is read; they never change), else it is read.
     """
     if node.service is None or node.phase != "deploy" or deployment.release_id is None:
         return None
@@ -29,7 +31,8 @@ def record_deployed(
         return None  # a later step of the same service is still to come
     if tx.open_service_nodes(node.deployment_id, node.service, "deploy"):
         return None
-    release = tx.require_release_of(deployment, plan=False)
+    if release is None or release.id != deployment.release_id:
+        release = tx.require_release_of(deployment, plan=False)
     item = next(i for i in release.items if i.service == node.service)
     entry = InventoryEntry(
         service=item.service,

@@ -258,14 +258,23 @@ def _stop_failed(
         deployment_failed(tx, deployment, at=at, error=deployment.abort_reason or error)
 
 
-def node_done(tx: Tx, node: Node, *, at: datetime, deployment: Deployment | None = None) -> None:
+def node_done(
+    tx: Tx,
+    node: Node,
+    *,
+    at: datetime,
+    deployment: Deployment | None = None,
+    release: Release | None = None,
+) -> None:
     """``node`` succeeded (or a person skipped it): free its dependents, record its service.
 
-    ``deployment`` saves a read when the caller has it (its settings are what matter).
+    ``deployment`` saves a read when the caller has it (its settings are what matter);
+    ``release``, the deployment's release as a worker holds it, saves one when the
+    service is recorded (only its items, id, author and kind are read, which never change).
     """
     deployment = deployment or tx.require_deployment(node.deployment_id)
     free_dependents(tx, node, deployment, at=at)
-    recorded = inventory.record_deployed(tx, node, deployment, at=at)
+    recorded = inventory.record_deployed(tx, node, deployment, at=at, release=release)
     if recorded is not None:
         release, service = recorded
         incidents.resolve_by_deployment(tx, deployment, release, service, at=at)

@@ -152,21 +152,24 @@ def variables(node: Node, deployment: Deployment, release: Release | None) -> di
 
 def prepare(engine: Engine, node: Node, deployment: Deployment, release: Release | None) -> Job:
     values = variables(node, deployment, release)
-
-    # ``vars.*`` reach a command as the INTERLOCK_ARG_VARS_* its placeholders refer to.
-    own = {
-        f"INTERLOCK_{k.upper().replace('.', '_')}": v
-        for k, v in values.items()
-        if not k.startswith("vars.")
-    }
-    # The names scripts are told to use; INTERLOCK_RELEASE and _DEPLOYMENT stay too.
-    own["INTERLOCK_RELEASE_ID"] = values["release"]
-    own["INTERLOCK_DEPLOYMENT_ID"] = values["deployment"]
     named = node.spec.get("secrets") or ()
+
+    def own() -> dict[str, str]:
+        """The INTERLOCK_* variables, built when an environment is (most steps need none)."""
+        # ``vars.*`` reach a command as the INTERLOCK_ARG_VARS_* its placeholders refer to.
+        found = {
+            f"INTERLOCK_{k.upper().replace('.', '_')}": v
+            for k, v in values.items()
+            if not k.startswith("vars.")
+        }
+        # The names scripts are told to use; INTERLOCK_RELEASE and _DEPLOYMENT stay too.
+        found["INTERLOCK_RELEASE_ID"] = values["release"]
+        found["INTERLOCK_DEPLOYMENT_ID"] = values["deployment"]
+        return found
 
     def worker_env() -> dict[str, str]:
         withheld = set(engine.settings.withheld_env)
-        return {**{k: v for k, v in os.environ.items() if k not in withheld}, **own}
+        return {**{k: v for k, v in os.environ.items() if k not in withheld}, **own()}
 
     def environ() -> dict[str, str]:
         found = inherited(
@@ -175,7 +178,7 @@ def prepare(engine: Engine, node: Node, deployment: Deployment, release: Release
             inherit=node.spec.get("inherit_env") or (),
             withheld=engine.settings.withheld_env,
         )
-        return {**found, **own}
+        return {**found, **own()}
 
     sink = LogSink(
         engine.settings.log_limit,
@@ -389,7 +392,7 @@ def _succeeded(
     if not moved:
         return False, None  # the full path reads the node and records the attempt as lost
     ended("succeeded")
-    node_done(tx, node, at=now, deployment=job.deployment)
+    node_done(tx, node, at=now, deployment=job.deployment, release=job.release)
     if job.release is not None:
         tx.touch_release(job.release.id, now)
     return True, advance(tx, node.deployment_id, at=now)

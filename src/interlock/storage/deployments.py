@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select, text
 
 from interlock.domain.records import Deployment
 from interlock.domain.states import DeploymentState
-from interlock.storage.base import Prepared, QueryBase, found, guarded_update, update_params
+from interlock.storage.base import Prepared, QueryBase, found, prepared_update, update_params
 from interlock.storage.changes import DeploymentChanges, DeploymentExtras
 from interlock.storage.schema import deployments, release_items
 
@@ -25,6 +25,15 @@ _GET = select(deployments).where(deployments.c.id == bindparam("id"))
 _GET_LOCKED = _GET.with_for_update()
 _GET_RUN = Prepared(_GET)  # every step reads its deployment (see base.Prepared)
 _GET_LOCKED_RUN = Prepared(_GET_LOCKED)
+# Read whenever a deployment ends (is something queued behind it?).
+_QUEUED_RUN = Prepared(
+    select(deployments)
+    .where(
+        deployments.c.environment == bindparam("e"),
+        deployments.c.state == DeploymentState.QUEUED.value,
+    )
+    .order_by(deployments.c.id)
+)
 
 # PostgreSQL advisory locks (the others: storage/leader.py). QUEUE_LOCK, per
 # environment, serialises the starts of its queued deployments. QUEUE_GATE, per
@@ -149,8 +158,8 @@ class DeploymentQueries(QueryBase):
         if isinstance(state := values.get("state"), DeploymentState):
             values["state"] = state.value
         guard = {"id": deployment_id, "state": expected.value}
-        result = self.conn.execute(
-            guarded_update(deployments, guard, values), update_params(values, guard)
+        result = prepared_update(deployments, guard, values).run(
+            self.conn, update_params(values, guard)
         )
         if result.rowcount and values.get("started_at") is not None:
             self.stale.started.add(deployment_id)  # a scheduled release's slip
@@ -300,15 +309,8 @@ class DeploymentQueries(QueryBase):
 
     def queued_deployments(self, environment: str) -> list[Deployment]:
         """Deployments waiting for a lock in ``environment``, oldest first."""
-        rows = self.conn.execute(
-            select(deployments)
-            .where(
-                deployments.c.environment == environment,
-                deployments.c.state == DeploymentState.QUEUED.value,
-            )
-            .order_by(deployments.c.id)
-        )
-        return [_deployment(r) for r in rows]
+        found = _QUEUED_RUN.run(self.conn, {"e": environment})
+        return [deployment_from(dict(zip(found.keys, r, strict=True))) for r in found.rows]
 
     def services_of(self, deployment_ids: Sequence[int]) -> dict[int, set[str]]:
         """The services each deployment touches (through its release's items)."""

@@ -115,14 +115,15 @@ _COUNT_OFF = (
     )
     .values(unmet=nodes.c.unmet - 1)
 )
-_OPEN_SERVICE_NODES = (
+# Once per service a step finishes; its states as literals (Prepared binds no lists).
+_OPEN_SERVICE_NODES_RUN = Prepared(
     select(func.count())
     .select_from(nodes)
     .where(
         nodes.c.deployment_id == bindparam("d"),
         nodes.c.service == bindparam("service"),
         nodes.c.phase == bindparam("phase"),
-        nodes.c.state.notin_(_DONE),
+        text(f"nodes.state NOT IN ({', '.join(repr(s) for s in _DONE)})"),
     )
 )
 # The next ready node, with its deployment read in the same statement.
@@ -444,10 +445,8 @@ class NodeQueries(QueryBase):
 
     def open_service_nodes(self, deployment_id: int, service: str, phase: str) -> int:
         """Nodes of ``service`` in ``phase`` that are not done yet."""
-        found = self.conn.execute(
-            _OPEN_SERVICE_NODES, {"d": deployment_id, "service": service, "phase": phase}
-        ).scalar_one()
-        return int(found)
+        params = {"d": deployment_id, "service": service, "phase": phase}
+        return int(_OPEN_SERVICE_NODES_RUN.run(self.conn, params).rows[0][0])
 
     # -- claiming and leases ---------------------------------------------------
     def claim_node(

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Unpack
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, literal_column, select, update
 
 from interlock.domain.plan import ReleasePlan
 from interlock.domain.records import Deployment, Item, Release
 from interlock.domain.states import ReleaseState
-from interlock.storage.base import Prepared, QueryBase, found, guarded_update, update_params
+from interlock.storage.base import Prepared, QueryBase, found, prepared_update, update_params
 from interlock.storage.changes import ReleaseChanges
 from interlock.storage.schema import release_items, release_plans, releases
 from interlock.storage.types import Timestamp
@@ -61,18 +62,20 @@ _GET_RUN = {k: Prepared(v) for k, v in _GET.items()}
 _GET_LOCKED_RUN = {k: Prepared(v) for k, v in _GET_LOCKED.items()}
 _ITEMS_OF_ONE_RUN = Prepared(_ITEMS_OF_ONE)
 _TOUCH_RUN = Prepared(_TOUCH)  # once per release and commit (see base.Prepared)
-# The same for 1..4 releases in one statement (``id IN (...)``), prepared once each.
-_TOUCH_SOME = [
-    Prepared(
-        update(releases)
-        .where(releases.c.id.in_([bindparam(f"w_{i}") for i in range(count)]))
-        .values(
-            updated_at=bindparam("b_now", type_=Timestamp()),
-            revision=releases.c.revision + 1,
+# The same for any number of releases in one statement, on SQLite: their ids as one
+# JSON array (``id IN (SELECT value FROM json_each(...))``, each looked up by its key).
+_TOUCH_MANY = Prepared(
+    update(releases)
+    .where(
+        releases.c.id.in_(
+            select(literal_column("value")).select_from(func.json_each(bindparam("w_ids")))
         )
     )
-    for count in range(1, 5)
-]
+    .values(
+        updated_at=bindparam("b_now", type_=Timestamp()),
+        revision=releases.c.revision + 1,
+    )
+)
 
 
 class ReleaseQueries(QueryBase):
@@ -216,8 +219,8 @@ class ReleaseQueries(QueryBase):
         if isinstance(state := values.get("state"), ReleaseState):
             values["state"] = state.value
         guard = {"id": release_id, "state": expected.value}
-        result = self.conn.execute(
-            guarded_update(releases, guard, values), update_params(values, guard)
+        result = prepared_update(releases, guard, values).run(
+            self.conn, update_params(values, guard)
         )
         if result.rowcount:
             self.touch_release(release_id, at)
@@ -229,12 +232,11 @@ class ReleaseQueries(QueryBase):
 
     def flush_touched(self, at: datetime) -> None:
         touched = sorted(self._touched)
-        if len(touched) > 1 and not self.for_update() and len(touched) <= len(_TOUCH_SOME):
+        if len(touched) > 1 and not self.for_update():
             # SQLite (one writer, no row locks to order): one statement for all of them,
-            # as when a step of one release ends and the same commit claims another's.
-            params: dict[str, object] = {f"w_{i}": r for i, r in enumerate(touched)}
-            params["b_now"] = at
-            _TOUCH_SOME[len(touched) - 1].run(self.conn, params)
+            # as when a step of one release ends and the same commit claims another's,
+            # or a group commit records the steps of several.
+            _TOUCH_MANY.run(self.conn, {"w_ids": json.dumps(touched), "b_now": at})
             touched = []
         for release_id in touched:
             _TOUCH_RUN.run(self.conn, {"w_id": release_id, "b_now": at})
