@@ -123,3 +123,51 @@ services:
     assert api_ship[2] == "api/ship"
     # web's step was ready first: it ran before the step api's build made ready.
     assert web <= api_ship[0], (web, api_ship)
+
+
+def test_the_next_step_is_leased_by_the_statement_that_frees_it(pilot):
+    """On SQLite: no lease statement of its own, and the audit tells the same story."""
+    if pilot.engine.db.dialect != "sqlite":
+        pytest.skip("PostgreSQL readies the node, then leases it by id")
+    pilot.config(
+        """\
+version: 1
+environments: [{name: staging}]
+services:
+  api:
+    deploy:
+      - {name: build, uses: noop, idempotent: true}
+      - {name: test, uses: noop, idempotent: true}
+      - {name: ship, uses: noop, idempotent: true}
+"""
+    )
+    leases: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if threading.current_thread().name.startswith("worker") and statement.startswith(
+            "UPDATE nodes SET state=?, attempt=(nodes.attempt + ?)"  # a claim's lease
+        ):
+            leases.append(statement)
+
+    runtime = _runtime(pilot, workers=2)
+    event.listen(pilot.engine.db.engine, "before_cursor_execute", seen)
+    try:
+        release = pilot.release("api@1.0")
+        assert wait_release_end(pilot.engine, release.id).state is ReleaseState.SUCCEEDED
+    finally:
+        event.remove(pilot.engine.db.engine, "before_cursor_execute", seen)
+        runtime.stop(drain=2.0)
+    runs = _attempts(pilot, release.id)
+    assert [key for _, _, key, _ in runs] == ["api/build", "api/test", "api/ship"]
+    assert len({worker for *_, worker in runs}) == 1, runs
+    assert leases == []  # (the first step was handed over by the release's own commit)
+    with pilot.read() as tx:
+        events = [
+            (e.action, e.body)
+            for e in tx.list_audit(object_type="step", limit=100)
+            if e.action in ("step.started", "step.succeeded")
+        ]
+    assert [action for action, _ in events] == ["step.started", "step.succeeded"] * 3
+    for action, body in events:
+        before = '"before":{"state":"ready"}' if action == "step.started" else '"running"'
+        assert before in body, body

@@ -54,6 +54,7 @@ def claim(
     releases: dict[int, Release] | None = None,
     *,
     keep: tuple[int, Deployment] | None = None,
+    ahead: tuple[Node, datetime, Deployment] | None = None,
 ) -> tuple[Node, Deployment, Release | None] | None:
     """Lease the next ready node and record that it started.
 
@@ -62,11 +63,17 @@ def claim(
     transaction made ready and its deployment as this transaction read it: that
     node is leased if it is still ready (a worker going on with its pipeline,
     with no search for the oldest ready node), else the oldest ready one.
+    ``ahead`` is a node this transaction already leased to ``worker`` (at that
+    time, see :func:`complete`'s ``go_on``) with its deployment: it is started.
     """
     now = engine.clock.now()
     ttl = engine.settings.lease_ttl
     claimed: tuple[Node, Deployment] | None = None
-    if keep is not None:
+    if ahead is not None:
+        node, now, kept = ahead
+        tx.start_attempt(node, worker, now)
+        claimed = node, kept
+    elif keep is not None:
         node_id, kept = keep
         leased = tx.claim_ready(node_id, kept.id, worker, now, ttl)
         if leased is not None:
@@ -256,12 +263,16 @@ def _masked(job: Job, result: StepResult) -> StepResult:
     return dataclasses.replace(result, error=error, details=details)
 
 
-def complete(tx: Tx, engine: Engine, job: Job, result: StepResult) -> Deployment | None:
+def complete(
+    tx: Tx, engine: Engine, job: Job, result: StepResult, *, go_on: str | None = None
+) -> Deployment | None:
     """Record the outcome of a run in one transaction, with everything it implies.
 
     Returns the node's deployment as this transaction read it, when the step
     succeeded and the deployment goes on as it was (its worker may claim the
     node that success made ready, with it: engine/worker.py); else ``None``.
+    ``go_on`` names that worker when it would go on with that node: on SQLite
+    the node is then leased to it as it becomes ready (``tx.leased_ahead``).
     """
     node = job.node
     now = engine.clock.now()
@@ -281,7 +292,8 @@ def complete(tx: Tx, engine: Engine, job: Job, result: StepResult) -> Deployment
 
     decided_here = node.kind == "gate" or node.executor in ("manual", "runbook")
     if result.ok and not decided_here:
-        moved, going = _succeeded(tx, job, result, now, ended)
+        ahead = None if go_on is None else (go_on, engine.settings.lease_ttl)
+        moved, going = _succeeded(tx, job, result, now, ended, ahead)
         if moved:
             return going
     current = tx.get_node(node.id, lock=True)
@@ -365,7 +377,12 @@ def complete(tx: Tx, engine: Engine, job: Job, result: StepResult) -> Deployment
 
 
 def _succeeded(
-    tx: Tx, job: Job, result: StepResult, now: datetime, ended: Callable[[str], None]
+    tx: Tx,
+    job: Job,
+    result: StepResult,
+    now: datetime,
+    ended: Callable[[str], None],
+    ahead: tuple[str, float] | None = None,
 ) -> tuple[bool, Deployment | None]:
     """Record a step that succeeded under a lease still held; ``False`` when it was lost
     or its cancellation was asked (the full path then reads the node and decides).
@@ -392,7 +409,11 @@ def _succeeded(
     if not moved:
         return False, None  # the full path reads the node and records the attempt as lost
     ended("succeeded")
-    node_done(tx, node, at=now, deployment=job.deployment, release=job.release)
+    tx.lease_ahead = ahead
+    try:
+        node_done(tx, node, at=now, deployment=job.deployment, release=job.release)
+    finally:
+        tx.lease_ahead = None
     if job.release is not None:
         tx.touch_release(job.release.id, now)
     return True, advance(tx, node.deployment_id, at=now)

@@ -284,7 +284,15 @@ class WorkerPool:
 
         def work(tx: Tx) -> Claimed | None:
             before = set(tx.readied)  # (a group commit's other works ready nodes too)
-            going = complete(tx, engine, job, result)
+            # With a worker of this pool idle, no older ready node waits for one: this
+            # worker goes on with the node its step makes ready, if that is the only one.
+            go_on = worker if claim_next and self._idle.waiting() else None
+            going = complete(tx, engine, job, result, go_on=go_on)
+            ahead, tx.leased_ahead = tx.leased_ahead, None
+            if ahead is not None:  # leased to this worker as it became ready (SQLite)
+                node, at = ahead
+                kept = going or tx.require_deployment(node.deployment_id)
+                return claim(tx, engine, worker, self._releases, ahead=(node, at, kept))
             if not claim_next:
                 return None
             keep = None

@@ -107,6 +107,63 @@ _SATISFY_ONE = Prepared(
     )
     .returning(nodes.c.id, nodes.c.state, nodes.c.unmet)
 )
+# The same, when the worker that finished ``node`` goes on with the dependent it
+# makes ready (engine/worker.py): that dependent is leased to it in this statement,
+# pending to running, never entering the ready index. Only while its deployment runs
+# with nothing that would stop the dependent (a cancel, an abort, a failed node or one
+# needing a person: advance would stop or pause it); else it becomes ready as above.
+_OTHER = nodes.alias("other")
+# Whether the dependent's deployment goes on, worked out once per statement (its
+# one-row FROM item, SQLite's UPDATE ... FROM) and read by every column it sets.
+_GO = select(
+    (
+        select(deployments.c.id)
+        .where(
+            deployments.c.id == bindparam("d"),
+            text("deployments.state = 'running'"),
+            deployments.c.cancel_requested.is_(False),
+            deployments.c.abort_reason.is_(None),
+        )
+        .exists()
+        & ~select(_OTHER.c.id)
+        .where(
+            _OTHER.c.deployment_id == bindparam("d"),
+            text("other.state IN ('failed', 'needs_attention')"),
+        )
+        .exists()
+    ).label("ok")
+).subquery("go")
+_TAKEN = _NOW_READY & (_GO.c.ok == 1)
+_SATISFY_LEASE_RUN = Prepared(
+    update(nodes)
+    .where(
+        nodes.c.deployment_id == bindparam("d"),
+        nodes.c.key == bindparam("key"),
+        _GO.c.ok.is_not(None),  # (always: it names the FROM item)
+    )
+    .values(
+        unmet=nodes.c.unmet - 1,
+        state=case(
+            (_TAKEN, NodeState.RUNNING.value),
+            (_NOW_READY, NodeState.READY.value),
+            else_=nodes.c.state,
+        ),
+        not_before=case(
+            (_NOW_READY, bindparam("now", type_=Timestamp())), else_=nodes.c.not_before
+        ),
+        attempt=case((_TAKEN, nodes.c.attempt + 1), else_=nodes.c.attempt),
+        fence=case((_TAKEN, nodes.c.fence + 1), else_=nodes.c.fence),
+        lease_owner=case((_TAKEN, bindparam("w_worker")), else_=nodes.c.lease_owner),
+        lease_expires=case(
+            (_TAKEN, bindparam("w_expires", type_=Timestamp())), else_=nodes.c.lease_expires
+        ),
+        started_at=case(
+            (_TAKEN, func.coalesce(nodes.c.started_at, bindparam("now", type_=Timestamp()))),
+            else_=nodes.c.started_at,
+        ),
+    )
+    .returning(*nodes.c)
+)
 _COUNT_OFF = (
     update(nodes)
     .where(
@@ -211,6 +268,13 @@ _ATTEMPT_COLUMNS = [c for c in attempts.c if c.name != "log"]
 
 
 class NodeQueries(QueryBase):
+    # Set by a worker recording its step's success, as (worker, lease seconds): the
+    # dependent that success makes ready (the only one) is leased to it at once, when it
+    # may run (see :meth:`satisfy`); that node is then ``leased_ahead``, its attempt not
+    # yet recorded (:meth:`start_attempt`).
+    lease_ahead: tuple[str, float] | None = None
+    leased_ahead: tuple[Node, datetime] | None = None  # and when it was leased
+
     def insert_nodes(
         self, deployment_id: int, plans: Sequence[NodePlan], at: datetime, offset: int = 0
     ) -> None:
@@ -378,11 +442,34 @@ class NodeQueries(QueryBase):
     def satisfy(self, node: Node, now: datetime) -> list[int]:
         """``node`` is done: count it off its dependents; ready those with nothing left.
 
-        Returns the ids of the dependents that are ready now.
+        Returns the ids of the dependents that are ready now. With ``lease_ahead`` set
+        (on SQLite, one writer) and one dependent, that dependent, if it has nothing
+        left and its deployment goes on, is leased instead of made ready (it is then
+        ``leased_ahead``, not returned): what :meth:`claim_ready` would do next, in
+        the same statement.
         """
         if not node.dependents:
             return []
         rows: Any
+        ahead = self.lease_ahead
+        if ahead is not None and len(node.dependents) == 1 and not self.for_update():
+            self.lease_ahead = None
+            worker, lease = ahead
+            params = {
+                "d": node.deployment_id,
+                "key": node.dependents[0],
+                "now": now,
+                "w_worker": worker,
+                "w_expires": now + timedelta(seconds=lease),
+            }
+            found = _SATISFY_LEASE_RUN.run(self.conn, params).first()
+            if found is None:
+                return []
+            dependent = _node_from(found)
+            if dependent.state is NodeState.RUNNING:
+                self.leased_ahead = dependent, now  # its attempt is recorded by the claim
+                return []
+            return [dependent.id] if dependent.state is NodeState.READY else []
         if len(node.dependents) == 1:
             params = {"d": node.deployment_id, "key": node.dependents[0], "now": now}
             rows = _SATISFY_ONE.run(self.conn, params).rows
@@ -487,12 +574,16 @@ class NodeQueries(QueryBase):
         if row is None:
             return None
         node = _node_from(row)
+        self.start_attempt(node, worker, now)
+        self.readied.discard(node.id)  # made ready and taken in this transaction: wake no one
+        return node
+
+    def start_attempt(self, node: Node, worker: str, now: datetime) -> None:
+        """Record the attempt of ``node`` just leased to ``worker``."""
         _NEW_ATTEMPT_RUN.run(
             self.conn,
             {"node_id": node.id, "attempt": node.attempt, "worker": worker, "started_at": now},
         )
-        self.readied.discard(node.id)  # made ready and taken in this transaction: wake no one
-        return node
 
     def extend_leases(
         self, leases: Sequence[tuple[int, int]], expires: datetime

@@ -65,6 +65,8 @@ class Tx(
         self._touched: set[int] = set()
         self.changed_releases: frozenset[int] = frozenset()  # set as it commits
         self.readied: set[int] = set()
+        self.lease_ahead = None  # see NodeQueries.satisfy
+        self.leased_ahead = None
         # Called with True once the transaction committed, False once it rolled back.
         self.ended: list[Callable[[bool], None]] = []
         # What this transaction already read and will read the same (the active config).
