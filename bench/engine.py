@@ -254,8 +254,9 @@ def storage_floor_rate(
     releases: int = 60,
     statements: list[tuple[str, tuple[str, ...]]] = _FLOOR_STEP,
     first: int = 0,
-) -> float:
-    """Steps per second if a step cost nothing but its own statements and commit.
+) -> tuple[float, float]:
+    """Steps per second if a step cost nothing but its own statements and commit,
+    and the CPU seconds of one such step.
 
     Creates ``releases`` releases of 5-step services (``svcN`` from ``first`` on,
     distinct services, so they all start at once; no worker runs them), then walks
@@ -285,7 +286,7 @@ def storage_floor_rate(
         ).fetchall()
         walks += [(release_id, *row) for row in rows]
     digest = hashlib.sha256(b"floor").hexdigest()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for release_id, node_id, deployment_id, dependents in walks:
         now = time.time()
         following = next(iter(json.loads(dependents or "[]")), "")
@@ -305,9 +306,9 @@ def storage_floor_rate(
         for sql, names in statements:
             conn.execute(sql, [values[name] for name in names]).fetchall()
         conn.execute("COMMIT")
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     conn.close()
-    return len(walks) / elapsed
+    return len(walks) / elapsed, cpu / len(walks)
 
 
 # -- workers -------------------------------------------------------------------------------
@@ -447,6 +448,7 @@ class Statements:
         self.engine = db.engine
         self.statements = 0.0
         self.commits = 0.0
+        self.cpu = 0.0  # CPU seconds of this whole process (every thread) while open
         self.bench = threading.get_ident()
 
     def _statement(self, *_: object) -> None:
@@ -462,10 +464,13 @@ class Statements:
 
         event.listen(self.engine, "before_cursor_execute", self._statement)
         event.listen(self.engine, "commit", self._commit)
+        self._cpu = time.process_time()
         return self
 
     def __exit__(self, *_: object) -> None:
         from sqlalchemy import event
+
+        self.cpu = time.process_time() - self._cpu
 
         event.remove(self.engine, "before_cursor_execute", self._statement)
         event.remove(self.engine, "commit", self._commit)
@@ -479,8 +484,9 @@ def measure(
 ) -> tuple[float, Statements]:
     """Create the releases, start the workers, then let the work go.
 
-    Returns steps per second, and what this process sent meanwhile per step
-    (everything, for worker threads; only the polling of this run, for processes).
+    Returns steps per second, and what this process sent and spent meanwhile per
+    step (everything, for worker threads; only the polling of this run, for
+    processes). CPU time does not move with the machine's load as wall time does.
     """
     ids = [
         create_release(
@@ -505,6 +511,7 @@ def measure(
     steps, seconds = _window(engine.db, ids)
     sent.statements /= steps
     sent.commits /= steps
+    sent.cpu /= steps
     return steps / seconds, sent
 
 
@@ -566,7 +573,7 @@ def main() -> None:
     print(
         f"{'scenario':<40} {'workers':>11} {'steps/s':>8} {'ratio':>6}"
         + (f" {'vs N conns':>10}" if parallel else "")
-        + f" {'stmts/step':>10} {'commits/step':>12}"
+        + f" {'stmts/step':>10} {'commits/step':>12} {'cpu ms/step':>11}"
     )
     scenarios = [
         (f"1 release x {args.pipeline_steps} sequential steps", ["pipeline"]),
@@ -591,9 +598,9 @@ def main() -> None:
                 noun = {"threads": "thread", "processes": "process"}[label]
                 kind = noun if count == 1 else label
                 counted = (
-                    f" {sent.statements:>10.1f} {sent.commits:>12.2f}"
+                    f" {sent.statements:>10.1f} {sent.commits:>12.2f} {1000 * sent.cpu:>11.3f}"
                     if label == "threads"
-                    else f" {'-':>10} {'-':>12}"  # sent by other processes
+                    else f" {'-':>10} {'-':>12} {'-':>11}"  # sent by other processes
                 )
                 print(
                     f"{title:<40} {f'{count} {kind}':>11} {rate:>8,.0f} "
@@ -602,23 +609,25 @@ def main() -> None:
                     + counted
                 )
     if args.database_url is None:  # (the floor writes made-up audit hashes)
-        floor = storage_floor_rate(url[len("sqlite:///") :], engine, configs)
+        floor, floor_cpu = storage_floor_rate(url[len("sqlite:///") :], engine, configs)
         print(
             f"{'storage floor (the SQL of a step alone)':<40} {'-':>11}"
             f" {floor:>8,.0f} {floor / baseline:>6.3f}"
-            f" {len(_FLOOR_STEP) + 1:>10.1f} {1:>12.2f}"  # and BEGIN
+            f" {len(_FLOOR_STEP) + 1:>10.1f} {1:>12.2f} {1000 * floor_cpu:>11.3f}"  # and BEGIN
         )
-        least = storage_floor_rate(
+        least, least_cpu = storage_floor_rate(
             url[len("sqlite:///") :], engine, configs, statements=_LEAST_STEP, first=60
         )
         print(
             f"{'least a step can write (4 statements)':<40} {'-':>11}"
             f" {least:>8,.0f} {least / baseline:>6.3f}"
-            f" {len(_LEAST_STEP) + 1:>10.1f} {1:>12.2f}"
+            f" {len(_LEAST_STEP) + 1:>10.1f} {1:>12.2f} {1000 * least_cpu:>11.3f}"
         )
     db.dispose()
     print(
-        "\nstmts/step: statements per step (BEGIN counted, COMMIT not), sent by this process."
+        "\nstmts/step: statements per step (BEGIN counted, COMMIT not), sent by this process;"
+        "\ncpu ms/step: CPU time of this process (all its threads) per step, from the"
+        " release of the steps to the end of the last."
         "\nratio = steps/s / single-connection commits/s"
         + (
             "; vs N conns = steps/s / commits/s over as many connections as workers."
