@@ -281,6 +281,10 @@ def server(
     or Ctrl-C stops it: running steps get --drain seconds, then their process
     groups are stopped.
     """
+    # Start-up builds a heap of long-lived objects (modules, the app, its routes and
+    # models) that the collector would walk again and again for nothing: it is off
+    # until the lifespan freezes that heap and turns it back on (~0.08 s of CPU a start).
+    gc.disable()
     import uvicorn
 
     from interlock.api.app import create_app
