@@ -49,19 +49,9 @@ def test_plan_estimates_from_past_runs(project, server):
     no_server = server.cli("plan", "db@1")
     assert no_server.returncode == 0 and "no expected durations" in no_server.stdout
     server.start()
-    release_id = server.cli(
-        "release",
-        "create",
-        "db@1",
-        "api@1",
-        "worker@1",
-        "web@1",
-        "--reason",
-        "r",
-        "--until",
-        "staging",
-    ).stdout.strip()
-    assert server.cli("release", "watch", release_id).returncode == 0
+    # Set-up, through the API: a past run of each step.
+    release_id = server.create("db@1", "api@1", "worker@1", "web@1", reason="r", until="staging")
+    assert server.wait_release(release_id)["state"] == "succeeded"
     planned = server.cli("plan", "web@2", "api@2", "worker@2", "db@2")
     assert "expected durations: medians of past runs (4 steps)" in planned.stdout
     assert "1. staging  (expected " in planned.stdout and "usually " in planned.stdout
