@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import write_config
 from tests.support.server import INTERLOCK, free_port
 
@@ -140,6 +141,7 @@ def test_a_release_reaches_production_and_everything_shows_it(project, server):
     assert offline.returncode == 0, offline.stderr
 
 
+@one_backend  # what the CLI prints and exits with (the engine on both: tests/integration)
 def test_create_json_and_watch_exit_codes(project, server):
     write_config(
         project,
@@ -173,6 +175,7 @@ def test_create_json_and_watch_exit_codes(project, server):
     assert unknown.returncode == 2 and "no service named 'db'" in unknown.stderr
 
 
+@one_backend  # what the CLI prints and exits with (the engine on both: tests/integration)
 def test_cancel_from_the_cli(project, server):
     write_config(
         project,
@@ -203,6 +206,7 @@ def test_cancel_from_the_cli(project, server):
     assert again.returncode == 6 and "already ended" in again.stderr
 
 
+@one_backend  # what the CLI prints and exits with (the engine on both: tests/integration)
 def test_config_reload_by_command_and_sighup(project, server):
     import signal
 
@@ -229,6 +233,7 @@ def test_config_reload_by_command_and_sighup(project, server):
     assert created["environments"] == ["dev", "staging", "production"]
 
 
+@one_backend  # what the CLI prints and exits with (the engine on both: tests/integration)
 def test_a_bad_config_stops_the_server_with_its_errors(project, server):
     write_config(project, "version: 1\nenvironments: [{name: dev}]\nservices: {}\n")
     server.start(wait=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import write_config
 from tests.support.server import Server
 
@@ -24,6 +25,7 @@ services:
 """
 
 
+@one_backend  # the plan's text: no database behind it (estimates: both)
 def test_plan_shows_the_graph_and_who_approves(project, server):
     write_config(project, CONFIG)
     planned = server.cli("plan", "web@2", "api@2", "worker@2", "db@2", "--no-estimate")
@@ -91,6 +93,7 @@ services:
 """
 
 
+@one_backend  # the plan's text: no database behind it (estimates: both)
 def test_plan_counts_the_gates_in_each_environment_and_the_total(project, server):
     write_config(project, GATED)
     server.start()

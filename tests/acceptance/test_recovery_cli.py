@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import wait_for, write_config
 
 CONFIG = """\
@@ -78,6 +79,7 @@ def test_a_rollback_survives_kill_9_of_the_server(project, server):
     assert (project / "story.log").read_text().count("slow 1") == 2  # re-run after the crash
 
 
+@one_backend  # the CLI's answers (rollbacks, runbooks, blocks on both: tests/integration)
 def test_rollback_dry_run_then_for_real(project, server):
     write_config(project, CONFIG)
     server.start()
@@ -98,6 +100,7 @@ def test_rollback_dry_run_then_for_real(project, server):
     assert status["entries"][0]["version"] == "1"
 
 
+@one_backend  # the CLI's answers (rollbacks, runbooks, blocks on both: tests/integration)
 def test_runbook_with_a_manual_step_from_the_cli(project, server):
     write_config(project, CONFIG)
     server.start()
@@ -134,6 +137,7 @@ def test_a_runbook_run_waiting_for_a_sign_off_survives_kill_9(project, server):
     assert server.api("GET", "/audit/verify")["ok"]
 
 
+@one_backend  # the CLI's answers (rollbacks, runbooks, blocks on both: tests/integration)
 def test_block_a_bare_version_from_the_cli(project, server):
     write_config(project, CONFIG)
     server.start()

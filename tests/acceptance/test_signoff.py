@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import wait_for, write_config
 
 CONFIG = """\
@@ -71,6 +72,7 @@ def test_two_people_sign_off_production_from_the_cli(project, server):
     assert [(e["actor"], e["reason"]) for e in log] == [("alice", "diff reviewed"), ("bob", None)]
 
 
+@one_backend  # the CLI's answers (approvals, tokens and locks on both: tests/integration)
 def test_reject_needs_a_comment_and_stops_the_release(project, server):
     write_config(project, CONFIG)
     server.start()
@@ -85,6 +87,7 @@ def test_reject_needs_a_comment_and_stops_the_release(project, server):
     assert watch.returncode == 1 and "rejected by bob: wrong fee table" in watch.stdout
 
 
+@one_backend  # the CLI's answers (approvals, tokens and locks on both: tests/integration)
 def test_bad_and_revoked_tokens(project, server):
     write_config(project, CONFIG)
     server.start()
@@ -111,6 +114,7 @@ def test_a_wait_for_approval_survives_a_crash(project, server):
     assert server.cli("release", "watch", release_id, "--timeout", "30").returncode == 0
 
 
+@one_backend  # the CLI's answers (approvals, tokens and locks on both: tests/integration)
 def test_lock_and_unlock_from_the_cli(project, server):
     write_config(
         project,

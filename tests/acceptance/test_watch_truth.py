@@ -11,8 +11,13 @@ import re
 import subprocess
 import threading
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import wait_for, write_config
 from tests.support.server import INTERLOCK
+
+# What `watch`, `show` and `logs` print: on one backend (the engine's behaviour on
+# both is tests/integration's).
+pytestmark = one_backend
 
 ROLLBACK = """\
 version: 1

@@ -118,8 +118,9 @@ class Server:
         )
 
     def admin_token(self) -> str:
-        """The token of the administrator the first start created."""
-        return (self.workdir / ".interlock" / "admin.token").read_text().strip()
+        """The CLI's token (INTERLOCK_TOKEN), else the administrator's the first start made."""
+        given = self.env.get("INTERLOCK_TOKEN")
+        return given or (self.workdir / ".interlock" / "admin.token").read_text().strip()
 
     def api(
         self, method: str, path: str, body: Any = None, *, token: str | None = None, **params: Any
