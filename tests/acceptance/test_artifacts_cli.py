@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import httpx
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import write_config
+
+# the CLI's artifact commands (artifacts on both: tests/integration)
+pytestmark = one_backend
 
 CONFIG = """\
 version: 1
@@ -44,11 +48,12 @@ def test_a_version_is_immutable_and_drift_shows_in_status(project, server):
     assert answer.json()["status"] == 409
     shown = server.json("artifact", "show", "api", "1.0.0")
     assert shown["digest"] == BUILT and shown["commit"] == "c0ffee1"
-    conflicts = [e for e in server.json("audit", "log") if e["action"] == "artifact.conflict"]
+    events = server.api("GET", "/audit")["items"]
+    conflicts = [e for e in events if e["action"] == "artifact.conflict"]
     assert len(conflicts) == 2  # the CLI's and the API's attempt, each on the record
 
-    created = server.cli("release", "create", "api@1.0.0", "--reason", "PAY-1", "--watch")
-    assert created.returncode == 0, created.stderr
+    created = server.wait_release(server.create("api@1.0.0", reason="PAY-1"))  # set-up
+    assert created["state"] == "succeeded", created
     (entry,) = server.json("status")["entries"]
     assert (entry["version"], entry["digest"], entry["drift"]) == ("1.0.0", BUILT, False)
 

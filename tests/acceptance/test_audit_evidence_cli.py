@@ -5,7 +5,11 @@ from __future__ import annotations
 import csv
 import json
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import write_config
+
+# the evidence files' formats (the audit on both: test_tamper, tests/integration)
+pytestmark = one_backend
 
 CONFIG = """\
 version: 1
@@ -27,8 +31,8 @@ def test_evidence_files_for_an_auditor(project, server):
         "artifact", "register", "api", "1.0", "--digest", "sha256:" + "c" * 64, "--commit", "d" * 40
     )
     assert registered.returncode == 0, registered.stderr
-    release_id = server.cli("release", "create", "api@1.0", "--reason", "OPS-7 first").stdout
-    assert server.cli("release", "watch", release_id.strip()).returncode == 0
+    release_id = server.create("api@1.0", reason="OPS-7 first")  # set-up: through the API
+    assert server.wait_release(release_id)["state"] == "succeeded"
     checkpoint = server.json("audit", "checkpoint", "--publish")["checkpoint"]
 
     out = project / "evidence.json"

@@ -3,6 +3,7 @@ and a second person's `config approve`, with the real command and server."""
 
 from __future__ import annotations
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import write_config
 
 CONFIG = """\
@@ -24,12 +25,11 @@ GATED = CONFIG.replace(
 )
 
 
+@one_backend  # the CLI's review commands (config changes on both: tests/integration)
 def test_a_production_gate_change_is_diffed_requested_and_approved_by_another(project, server):
     write_config(project, CONFIG)
     server.start()
-    pat = server.cli("user", "add", "pat")
-    assert pat.returncode == 0, pat.stderr
-    token = server.cli("token", "create", "--user", "pat", "--name", "t").stdout.strip()
+    token = server.user("pat")  # set-up: through the API
     write_config(project, GATED)
     diff = server.cli("config", "diff")
     assert diff.returncode == 0, diff.stderr

@@ -30,8 +30,7 @@ def _runs(project) -> list[str]:
 def _crash_during_the_first_step(project, server, idempotent: bool) -> str:
     write_config(project, CONFIG.format(idempotent="true" if idempotent else "false"))
     server.start()
-    release_id = server.cli("release", "create", "api@1.0.0", "--reason", "crash test").stdout
-    release_id = release_id.strip()
+    release_id = server.create("api@1.0.0", reason="crash test")  # set-up: through the API
     wait_for(
         lambda: any(line.startswith("start staging") for line in _runs(project)),
         message="the step to start",
@@ -52,11 +51,11 @@ def test_an_idempotent_step_runs_again_and_the_release_completes(project, server
         "start staging 2",
     ]
     assert runs[-1] == "after production"
-    shown = server.json("release", "show", release_id)
+    shown = server.release(release_id)
     step = shown["deployments"][0]["steps"][0]
     assert [a["outcome"] for a in step["attempts"]] == ["lost", "succeeded"]
-    assert server.cli("audit", "verify").returncode == 0
-    actions = [e["action"] for e in server.json("audit", "log", "--all")]
+    assert server.api("GET", "/audit/verify")["ok"]
+    actions = [e["action"] for e in server.api("GET", "/audit", limit=1000)["items"]]
     assert "step.recovered" in actions
 
 
@@ -67,8 +66,8 @@ def test_a_non_idempotent_step_needs_attention_and_ran_once(project, server):
     assert "needs_attention" in watch.stdout
     time.sleep(1)
     assert [r for r in _runs(project) if r.startswith("start")] == ["start staging 1"]
-    shown = server.json("release", "show", release_id)
+    shown = server.release(release_id)
     assert shown["state"] == "needs_attention"
     step = shown["deployments"][0]["steps"][0]
     assert step["state"] == "needs_attention" and "not idempotent" in step["error"]
-    assert server.cli("audit", "verify").returncode == 0
+    assert server.api("GET", "/audit/verify")["ok"]

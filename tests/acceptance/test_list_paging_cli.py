@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import write_config
+
+# the CLI's paging options; the API's paging on both backends: tests/integration/test_paging.py
+pytestmark = one_backend
 
 CONFIG = """\
 version: 1
@@ -19,9 +23,7 @@ services:
 def test_release_list_and_audit_log_take_cursor_all_and_limit(project, server):
     write_config(project, CONFIG)
     server.start()
-    ids = [
-        int(server.cli("release", "create", f"api@1.{n}", "--reason", "r").stdout) for n in range(3)
-    ]
+    ids = [int(server.create(f"api@1.{n}", reason="r")) for n in range(3)]  # set-up: the API
 
     def releases(*args: str) -> tuple[list[int], str]:
         result = server.cli("release", "list", "--format", "json", *args)

@@ -16,8 +16,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from icalendar import Calendar
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import write_config
 from tests.integration.test_notes import build_api_repository
+
+# the CLI's notes, diff and calendar texts (the queries on both: tests/integration)
+pytestmark = one_backend
 
 CONFIG = """\
 version: 1
@@ -75,20 +79,17 @@ def test_notes_diff_and_calendar_from_the_command_line(project, server):
     )
     server.start()
     ok(server.cli("artifact", "register", "api", "1.2.0", "--digest", DIGEST, "--commit", sha["D"]))
-    first = ok(
-        server.cli("release", "create", "api@1.0.0", "worker@1.0.0", "--reason", "PAY-1", "--watch")
-    )
-    assert "succeeded" in first.stdout
+    # Set-up through the API: what the notes are of.
+    first = server.wait_release(server.create("api@1.0.0", "worker@1.0.0", reason="PAY-1"))
+    assert first["state"] == "succeeded"
     at = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
-    scheduled = server.json(
-        "release",
-        "create",
-        "api@1.2.0",
-        "worker@1.1.0",
-        "--reason",
-        "PAY-7: faster checkout",
-        "--at",
-        at.isoformat().replace("+00:00", "Z"),
+    scheduled = server.release(
+        server.create(
+            "api@1.2.0",
+            "worker@1.1.0",
+            reason="PAY-7: faster checkout",
+            at=at.isoformat().replace("+00:00", "Z"),
+        )
     )
     assert scheduled["state"] == "scheduled"
     release_id = str(scheduled["id"])
@@ -121,11 +122,8 @@ def test_notes_diff_and_calendar_from_the_command_line(project, server):
     assert missing.returncode == 5 and "no release 999" in missing.stderr
 
     # Diff: after 1.2.0 reached staging only, staging is ahead of production by B, C, D.
-    ok(
-        server.cli(
-            "release", "create", "api@1.2.0", "--until", "staging", "--reason", "r", "--watch"
-        )
-    )
+    staged = server.wait_release(server.create("api@1.2.0", until="staging", reason="r"))
+    assert staged["state"] == "succeeded"
     table = ok(server.cli("diff", "staging", "production")).stdout
     assert "staging is ahead by 3 commits" in table and "same" in table
     assert f"{sha['B'][:7]} PAY-2 add refunds (Dev One)" in table

@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import write_config
 from tests.support.server import INTERLOCK, free_port
 
@@ -140,6 +141,7 @@ def test_a_release_reaches_production_and_everything_shows_it(project, server):
     assert offline.returncode == 0, offline.stderr
 
 
+@one_backend  # what the CLI prints and exits with (the engine on both: tests/integration)
 def test_create_json_and_watch_exit_codes(project, server):
     write_config(
         project,
@@ -173,6 +175,7 @@ def test_create_json_and_watch_exit_codes(project, server):
     assert unknown.returncode == 2 and "no service named 'db'" in unknown.stderr
 
 
+@one_backend  # what the CLI prints and exits with (the engine on both: tests/integration)
 def test_cancel_from_the_cli(project, server):
     write_config(
         project,
@@ -186,7 +189,7 @@ def test_cancel_from_the_cli(project, server):
         """,
     )
     server.start()
-    release_id = server.cli("release", "create", "api@1.0.0", "--reason", "r").stdout.strip()
+    release_id = server.create("api@1.0.0", reason="r")  # set-up: `create` is proven above
     time.sleep(0.5)
     looked = server.cli("release", "watch", release_id, "--timeout", "0")  # look once
     assert looked.returncode == 8, looked.stdout + looked.stderr
@@ -197,12 +200,13 @@ def test_cancel_from_the_cli(project, server):
     assert watch.returncode == 1 and "cancelled" in watch.stdout
     looked = server.cli("release", "watch", release_id, "--timeout", "0")
     assert looked.returncode == 1 and f"release {release_id} cancelled" in looked.stdout
-    [deployment] = server.json("release", "show", release_id)["deployments"]
+    [deployment] = server.release(release_id)["deployments"]
     assert deployment["services"] == {"api": "cancelled"}  # not "deploying"
     again = server.cli("release", "cancel", release_id)
     assert again.returncode == 6 and "already ended" in again.stderr
 
 
+@one_backend  # what the CLI prints and exits with (the engine on both: tests/integration)
 def test_config_reload_by_command_and_sighup(project, server):
     import signal
 
@@ -222,13 +226,14 @@ def test_config_reload_by_command_and_sighup(project, server):
     path.write_text(APPEND)
     server.process.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 10
-    while server.json("config", "show")["version"] != 3 and time.monotonic() < deadline:
+    while server.api("GET", "/config")["version"] != 3 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert server.json("config", "show")["version"] == 3
-    created = server.json("release", "create", "api@2.0.0", "--reason", "r")
+    created = server.release(server.create("api@2.0.0", reason="r"))
     assert created["environments"] == ["dev", "staging", "production"]
 
 
+@one_backend  # what the CLI prints and exits with (the engine on both: tests/integration)
 def test_a_bad_config_stops_the_server_with_its_errors(project, server):
     write_config(project, "version: 1\nenvironments: [{name: dev}]\nservices: {}\n")
     server.start(wait=False)

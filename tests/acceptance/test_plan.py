@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import write_config
 from tests.support.server import Server
 
@@ -24,6 +25,7 @@ services:
 """
 
 
+@one_backend  # the plan's text: no database behind it (estimates: both)
 def test_plan_shows_the_graph_and_who_approves(project, server):
     write_config(project, CONFIG)
     planned = server.cli("plan", "web@2", "api@2", "worker@2", "db@2", "--no-estimate")
@@ -49,19 +51,9 @@ def test_plan_estimates_from_past_runs(project, server):
     no_server = server.cli("plan", "db@1")
     assert no_server.returncode == 0 and "no expected durations" in no_server.stdout
     server.start()
-    release_id = server.cli(
-        "release",
-        "create",
-        "db@1",
-        "api@1",
-        "worker@1",
-        "web@1",
-        "--reason",
-        "r",
-        "--until",
-        "staging",
-    ).stdout.strip()
-    assert server.cli("release", "watch", release_id).returncode == 0
+    # Set-up, through the API: a past run of each step.
+    release_id = server.create("db@1", "api@1", "worker@1", "web@1", reason="r", until="staging")
+    assert server.wait_release(release_id)["state"] == "succeeded"
     planned = server.cli("plan", "web@2", "api@2", "worker@2", "db@2")
     assert "expected durations: medians of past runs (4 steps)" in planned.stdout
     assert "1. staging  (expected " in planned.stdout and "usually " in planned.stdout
@@ -101,6 +93,7 @@ services:
 """
 
 
+@one_backend  # the plan's text: no database behind it (estimates: both)
 def test_plan_counts_the_gates_in_each_environment_and_the_total(project, server):
     write_config(project, GATED)
     server.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import wait_for, write_config
 
 CONFIG = """\
@@ -34,15 +35,25 @@ runbooks:
 
 
 def _release(server, version: str) -> str:
-    created = server.cli("release", "create", f"api@{version}", "--reason", f"v{version}")
-    assert created.returncode == 0, created.stderr
-    return created.stdout.strip()
+    """Set-up: a release through the API (the CLI's create is proven elsewhere)."""
+    return server.create(f"api@{version}", reason=f"v{version}")
+
+
+def _released(server, version: str) -> None:
+    """Set-up: api on ``version`` in production."""
+    assert server.wait_release(_release(server, version))["state"] == "succeeded"
+
+
+def _waiting(server, run_id: str) -> bool:
+    """The run's manual step waits for its sign-off."""
+    steps = server.api("GET", f"/runbook-runs/{run_id}")["steps"]
+    return any(step["state"] == "waiting" for step in steps)
 
 
 def test_a_rollback_survives_kill_9_of_the_server(project, server):
     write_config(project, CONFIG)
     server.start()
-    assert server.cli("release", "watch", _release(server, "1")).returncode == 0
+    _released(server, "1")
     (project / "fail-2").touch()
     (project / "slow-1").touch()  # the rollback (to 1) waits for go-1: killed mid-way
     release_id = _release(server, "2")
@@ -59,20 +70,21 @@ def test_a_rollback_survives_kill_9_of_the_server(project, server):
     watch = server.cli("release", "watch", release_id, "--timeout", "60")
     assert watch.returncode == 1 and "rolled back: api is back on 1" in watch.stdout
     assert (project / "current.txt").read_text().strip() == "1"
-    shown = server.json("release", "show", release_id)
+    shown = server.release(release_id)
     assert shown["deployments"][0]["state"] == "rolled_back"
     assert shown["deployments"][0]["services"] == {"api": "rolled_back"}
     incidents = server.json("incident", "list", "--open")
     assert len(incidents) == 1 and incidents[0]["deployment_id"] == shown["deployments"][0]["id"]
-    assert server.cli("audit", "verify").returncode == 0
+    assert server.api("GET", "/audit/verify")["ok"]
     assert (project / "story.log").read_text().count("slow 1") == 2  # re-run after the crash
 
 
+@one_backend  # the CLI's answers (rollbacks, runbooks, blocks on both: tests/integration)
 def test_rollback_dry_run_then_for_real(project, server):
     write_config(project, CONFIG)
     server.start()
     for version in ("1", "2"):
-        assert server.cli("release", "watch", _release(server, version)).returncode == 0
+        _released(server, version)
     dry = server.cli("rollback", "api", "--env", "production", "--reason", "drill", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "would roll api in production back from 2 to 1" in dry.stdout
@@ -84,22 +96,23 @@ def test_rollback_dry_run_then_for_real(project, server):
     shown = server.cli("release", "show", real.stdout.split()[0]).stdout
     assert "progress: 1/1 environments, 1/1 steps" in shown
     assert (project / "current.txt").read_text().strip() == "1"
-    status = server.json("status")
+    status = server.api("GET", "/status")
     assert status["entries"][0]["version"] == "1"
 
 
+@one_backend  # the CLI's answers (rollbacks, runbooks, blocks on both: tests/integration)
 def test_runbook_with_a_manual_step_from_the_cli(project, server):
     write_config(project, CONFIG)
     server.start()
     missing = server.cli("runbook", "run", "restart")
     assert missing.returncode == 2 and "'reason' is required" in missing.stderr
     run_id = server.cli("runbook", "run", "restart", "--param", "reason=INC-5").stdout.strip()
-    wait_for(lambda: "waiting" in server.cli("runbook", "show", run_id).stdout)
+    wait_for(lambda: _waiting(server, run_id), message="the manual step to wait")
     shown = server.cli("runbook", "show", run_id).stdout
     assert "Check the dashboards are green" in shown and "signed off by dba" in shown
     signed = server.cli("runbook", "sign", run_id, "confirm", "--comment", "all green")
     assert signed.returncode == 0, signed.stderr
-    wait_for(lambda: server.json("runbook", "show", run_id)["state"] == "succeeded")
+    wait_for(lambda: server.api("GET", f"/runbook-runs/{run_id}")["state"] == "succeeded")
     assert "drain INC-5" in (project / "story.log").read_text()
     time.sleep(0.1)
     assert [r["id"] for r in server.json("runbook", "runs")] == [int(run_id)]
@@ -110,23 +123,25 @@ def test_a_runbook_run_waiting_for_a_sign_off_survives_kill_9(project, server):
     goes on from its manual step, and its automated step did not run again."""
     write_config(project, CONFIG)
     server.start()
-    run_id = server.cli("runbook", "run", "restart", "--param", "reason=INC-7").stdout.strip()
-    wait_for(lambda: "waiting" in server.cli("runbook", "show", run_id).stdout)
+    run = server.api("POST", "/runbooks/restart/runs", {"params": {"reason": "INC-7"}})
+    run_id = str(run["id"])
+    wait_for(lambda: _waiting(server, run_id), message="the manual step to wait")
     server.kill()
     server.start()
-    shown = server.json("runbook", "show", run_id)
+    shown = server.api("GET", f"/runbook-runs/{run_id}")
     assert shown["state"] == "running"
     signed = server.cli("runbook", "sign", run_id, "confirm", "--comment", "green again")
     assert signed.returncode == 0, signed.stderr + server.log()
-    wait_for(lambda: server.json("runbook", "show", run_id)["state"] == "succeeded")
+    wait_for(lambda: server.api("GET", f"/runbook-runs/{run_id}")["state"] == "succeeded")
     assert (project / "story.log").read_text().count("drain INC-7") == 1
-    assert server.cli("audit", "verify").returncode == 0
+    assert server.api("GET", "/audit/verify")["ok"]
 
 
+@one_backend  # the CLI's answers (rollbacks, runbooks, blocks on both: tests/integration)
 def test_block_a_bare_version_from_the_cli(project, server):
     write_config(project, CONFIG)
     server.start()
-    assert server.cli("release", "watch", _release(server, "1")).returncode == 0
+    _released(server, "1")
     (project / "slow-2").touch()
     release_id = _release(server, "2")
     wait_for(

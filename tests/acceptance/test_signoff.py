@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import wait_for, write_config
 
 CONFIG = """\
@@ -25,6 +26,7 @@ services:
 
 
 def _token(server, user: str) -> str:
+    """Through the CLI: `user add`, then `token create` prints the secret once."""
     created = server.cli("user", "add", user)
     assert created.returncode == 0, created.stderr
     token = server.cli("token", "create", "--user", user, "--name", "test")
@@ -39,16 +41,15 @@ def test_two_people_sign_off_production_from_the_cli(project, server):
     admin_token = (project / ".interlock" / "admin.token").read_text().strip()
     assert (project / ".interlock" / "admin.token").stat().st_mode & 0o777 == 0o600
     assert admin_token in server.log() and admin_token.startswith("ilk_")
-    dave, alice, bob = (_token(server, name) for name in ("dave", "alice", "bob"))
+    dave = _token(server, "dave")
+    alice, bob = server.user("alice"), server.user("bob")  # set-up: through the API
 
     created = server.cli(
         "release", "create", "api@1.4.2", "--reason", "PAY-9", INTERLOCK_TOKEN=dave
     )
     assert created.returncode == 0, created.stderr
     release_id = created.stdout.strip()
-    wait_for(
-        lambda: "waiting" in server.cli("release", "show", release_id, INTERLOCK_TOKEN=dave).stdout
-    )
+    wait_for(lambda: server.waits(release_id, token=dave), message="the approval gate to wait")
     shown = server.cli("release", "show", release_id, INTERLOCK_TOKEN=dave).stdout
     assert "production/approval waits for approval: 2 from role release-managers" in shown
     assert "2 from role release-managers: given by nobody yet; 2 more from: alice, bob" in shown
@@ -71,14 +72,13 @@ def test_two_people_sign_off_production_from_the_cli(project, server):
     assert [(e["actor"], e["reason"]) for e in log] == [("alice", "diff reviewed"), ("bob", None)]
 
 
+@one_backend  # the CLI's answers (approvals, tokens and locks on both: tests/integration)
 def test_reject_needs_a_comment_and_stops_the_release(project, server):
     write_config(project, CONFIG)
     server.start()
-    dave, bob = _token(server, "dave"), _token(server, "bob")
-    release_id = server.cli(
-        "release", "create", "api@2.0.0", "--reason", "r", INTERLOCK_TOKEN=dave
-    ).stdout.strip()
-    wait_for(lambda: server.json("approvals", INTERLOCK_TOKEN=bob))
+    dave, bob = server.user("dave"), server.user("bob")
+    release_id = server.create("api@2.0.0", reason="r", token=dave)
+    wait_for(lambda: server.api("GET", "/approvals/pending", token=bob)["items"])
     missing = server.cli("reject", release_id, INTERLOCK_TOKEN=bob)
     assert missing.returncode == 2 and "--comment" in missing.stderr
     rejected = server.cli("reject", release_id, "--comment", "wrong fee table", INTERLOCK_TOKEN=bob)
@@ -87,34 +87,34 @@ def test_reject_needs_a_comment_and_stops_the_release(project, server):
     assert watch.returncode == 1 and "rejected by bob: wrong fee table" in watch.stdout
 
 
+@one_backend  # the CLI's answers (approvals, tokens and locks on both: tests/integration)
 def test_bad_and_revoked_tokens(project, server):
     write_config(project, CONFIG)
     server.start()
-    dave = _token(server, "dave")
+    dave = server.user("dave")
     bad = server.cli("status", INTERLOCK_TOKEN="ilk_not-a-token")
     assert bad.returncode == 4 and "authentication failed: unknown token" in bad.stderr
     token_id = server.json("token", "list", "--user", "dave")[0]["id"]
     assert server.cli("token", "revoke", str(token_id)).returncode == 0
     revoked = server.cli("release", "create", "api@1", "--reason", "r", INTERLOCK_TOKEN=dave)
     assert revoked.returncode == 4 and "revoked" in revoked.stderr
-    assert server.json("release", "list")["items"] == []
+    assert server.api("GET", "/releases")["items"] == []
 
 
 def test_a_wait_for_approval_survives_a_crash(project, server):
     write_config(project, CONFIG)
     server.start()
-    dave, alice, bob = (_token(server, n) for n in ("dave", "alice", "bob"))
-    release_id = server.cli(
-        "release", "create", "api@3.0.0", "--reason", "r", INTERLOCK_TOKEN=dave
-    ).stdout.strip()
-    wait_for(lambda: server.json("approvals", INTERLOCK_TOKEN=alice))
-    assert server.cli("approve", release_id, INTERLOCK_TOKEN=alice).returncode == 0
+    dave, alice, bob = (server.user(n) for n in ("dave", "alice", "bob"))
+    release_id = server.create("api@3.0.0", reason="r", token=dave)
+    wait_for(lambda: server.api("GET", "/approvals/pending", token=alice)["items"])
+    server.api("POST", f"/releases/{release_id}/approvals", {}, token=alice)
     server.kill()
     server.start()
     assert server.cli("approve", release_id, INTERLOCK_TOKEN=bob).returncode == 0
     assert server.cli("release", "watch", release_id, "--timeout", "30").returncode == 0
 
 
+@one_backend  # the CLI's answers (approvals, tokens and locks on both: tests/integration)
 def test_lock_and_unlock_from_the_cli(project, server):
     write_config(
         project,
@@ -127,15 +127,15 @@ def test_lock_and_unlock_from_the_cli(project, server):
         ),
     )
     server.start()
-    alice = _token(server, "alice")
+    alice = server.user("alice")
     assert (
         server.cli("lock", "production", "--reason", "db upgrade", INTERLOCK_TOKEN=alice).returncode
         == 0
     )
-    release_id = server.cli("release", "create", "api@4.0.0", "--reason", "r").stdout.strip()
+    release_id = server.create("api@4.0.0", reason="r")
 
     def staging_done() -> dict | None:
-        found = server.json("release", "show", release_id)
+        found = server.release(release_id)
         deployments = found["deployments"]
         staged = deployments[0]["state"] == "succeeded" and len(deployments) > 1
         return found if staged else None

@@ -6,6 +6,7 @@ names of the modules it loaded, and the test reads them.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,23 @@ def test_a_server_without_sso_loads_no_oidc_or_crypto_library(project, database_
     assert "icalendar" not in loaded
     # The schema's head revision is read without loading Alembic or the migrations.
     assert not {m for m in loaded if m.split(".")[0] == "alembic"}
+
+
+def test_server_help_and_a_refused_option_load_no_web_or_database_library(tmp_path):
+    """`interlock server --help`, `worker --help` and a bad option answer without loading
+    what serving needs (it was half a CPU second of imports, paid by every such answer)."""
+    heavy = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "pydantic")
+    for args in (["server", "--help"], ["worker", "--help"], ["server", "--port", "0"]):
+        listing = tmp_path / "modules.txt"
+        done = subprocess.run(
+            [sys.executable, "-c", SERVER_LISTING_MODULES, str(listing), *args],
+            cwd=tmp_path,
+            env={**os.environ, "INTERLOCK_HOME": str(tmp_path / "home")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == (2 if "--port" in args else 0), done.stderr
+        loaded = set(listing.read_text().split())
+        assert "interlock.cli.serve" in loaded  # the listing is of the command's module
+        assert not {m for m in loaded if m.split(".")[0] in heavy}, args

@@ -31,9 +31,8 @@ services:
 def test_verify_names_the_broken_event(project, server, database_url, statement):
     write_config(project, CONFIG)
     server.start()
-    release_id = server.cli("release", "create", "api@1.0", "--reason", "r").stdout.strip()
-    assert server.cli("release", "watch", release_id).returncode == 0
-    assert server.cli("audit", "verify").returncode == 0
+    assert server.wait_release(server.create("api@1.0", reason="r"))["state"] == "succeeded"
+    assert server.api("GET", "/audit/verify")["ok"]  # before: intact
     sql = create_engine(normalize_url(database_url))
     with sql.begin() as conn:
         conn.execute(text(statement))
@@ -74,8 +73,7 @@ def test_verify_checks_against_the_published_checkpoint(project, server, databas
     write_config(project, CONFIG)
     directory = project / "checkpoints"
     server.start("--audit-checkpoints", str(directory))
-    release_id = server.cli("release", "create", "api@1.0", "--reason", "r").stdout.strip()
-    assert server.cli("release", "watch", release_id).returncode == 0
+    assert server.wait_release(server.create("api@1.0", reason="r"))["state"] == "succeeded"
     assert f"audit checkpoints are published to {directory}" in server.log()
     published = server.json("audit", "checkpoint", "--publish")
     assert published["file"] == str(directory / "audit-checkpoints.jsonl")

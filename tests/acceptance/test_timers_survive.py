@@ -21,7 +21,7 @@ services:
 
 
 def _soak(server, release_id: str) -> dict | None:
-    shown = server.json("release", "show", release_id)
+    shown = server.release(release_id)  # no CLI run at each look
     for deployment in shown["deployments"]:
         for step in deployment["steps"]:
             if step["kind"] == "gate" and step["executor"] == "soak":
@@ -32,7 +32,7 @@ def _soak(server, release_id: str) -> dict | None:
 def test_a_soak_survives_kill_9_and_is_not_started_over(project, server):
     write_config(project, CONFIG)
     server.start()
-    release_id = server.cli("release", "create", "api@1.0.0", "--reason", "T-1").stdout.strip()
+    release_id = server.create("api@1.0.0", reason="T-1")
     before = wait_for(
         lambda: (s := _soak(server, release_id)) and (s["detail"] or {}).get("soak_started") and s,
         message="the soak to begin",

@@ -19,6 +19,11 @@ INTERLOCK = str(Path(sys.executable).parent / "interlock")
 # context) per call, 30-100 ms of CPU, paid ten times or more per server start.
 # No connection is kept: none is left open when the test process ends.
 PROBE = httpx.Client(timeout=1, limits=httpx.Limits(max_keepalive_connections=0))
+# For the calls a test makes to set up or to wait (not what it proves): a CLI run is a
+# Python start-up, 0.15-0.5 s of CPU, where an HTTP call is a few milliseconds.
+API = httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
+# The states a release ends in.
+ENDED = ("succeeded", "failed", "cancelled", "needs_attention")
 
 
 def free_port() -> int:
@@ -111,6 +116,65 @@ class Server:
             text=True,
             timeout=timeout,
         )
+
+    def admin_token(self) -> str:
+        """The CLI's token (INTERLOCK_TOKEN), else the administrator's the first start made."""
+        given = self.env.get("INTERLOCK_TOKEN")
+        return given or (self.workdir / ".interlock" / "admin.token").read_text().strip()
+
+    def api(
+        self, method: str, path: str, body: Any = None, *, token: str | None = None, **params: Any
+    ) -> Any:
+        """One call of the server's HTTP API (``/api/v1`` + ``path``), as the admin unless
+        ``token`` is given; its JSON. For set-up and waiting: what a test proves of the
+        CLI it still proves with :meth:`cli`."""
+        response = API.request(
+            method,
+            f"{self.url}/api/v1{path}",
+            json=body,
+            params={k: v for k, v in params.items() if v is not None},
+            headers={"authorization": f"Bearer {token or self.admin_token()}"},
+        )
+        assert response.status_code < 400, (
+            f"{method} {path}: {response.status_code} {response.text}"
+        )
+        return response.json() if response.content else None
+
+    def user(self, name: str) -> str:
+        """Add the user ``name``; a new API token of theirs."""
+        self.api("POST", "/users", {"name": name})
+        return str(self.api("POST", f"/users/{name}/tokens", {"name": "test"})["token"])
+
+    def create(
+        self, *refs: str, reason: str = "test", token: str | None = None, **more: Any
+    ) -> str:
+        """Create a release of ``refs`` (SERVICE@VERSION) through the API; its id."""
+        body = {"services": list(refs), "reason": reason, **more}
+        return str(self.api("POST", "/releases", body, token=token)["id"])
+
+    def release(self, release_id: str | int, *, token: str | None = None, **params: Any) -> Any:
+        """``release show --format json`` without a CLI run."""
+        return self.api("GET", f"/releases/{release_id}", token=token, **params)
+
+    def waits(self, release_id: str | int, *, token: str | None = None) -> bool:
+        """Whether a step or gate of the release waits (on an approval, a sign-off)."""
+        found = self.release(release_id, token=token)
+        return any(s["state"] == "waiting" for d in found["deployments"] for s in d["steps"])
+
+    def wait_release(
+        self, release_id: str | int, states: tuple[str, ...] = ENDED, timeout: float = 60
+    ) -> Any:
+        """Long-poll the release (as `release watch` does) until its state is one of
+        ``states``; the release."""
+        deadline = time.monotonic() + timeout
+        revision = -1
+        while True:
+            found = self.release(release_id, since=revision, wait=min(10.0, timeout))
+            if found["state"] in states:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"release {release_id} is still {found['state']}")
+            revision = found["revision"]
 
     def json(self, *args: str, **env: str) -> Any:
         result = self.cli(*args, "--format", "json", **env)

@@ -120,7 +120,9 @@ class ServerLifecycle:
         # modules) lives as long as the process: out of the collector's reach, a full
         # collection walks only what came since (it stopped every thread for 80 ms
         # with a 1,000-service config, in the middle of an approval's wake-up).
+        # `interlock server` turned the collector off while it started: on again.
         gc.freeze()
+        gc.enable()
 
     def stop(self) -> None:
         """Stop the runtime once: running steps get the drain time, then are stopped."""

@@ -1,4 +1,8 @@
-"""``interlock server`` and ``interlock worker``: the long-running processes."""
+"""``interlock server`` and ``interlock worker``: the long-running processes.
+
+What they run (the API, the engine, the lifecycle) is imported when they start, not
+with this module: ``interlock server --help`` and a refused option answer at once.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ from typing import Any, TypeVar
 
 import click
 
-from interlock.cli.lifecycle import ServerLifecycle, Shutdown
 from interlock.cli.logs import configure as _logging
 from interlock.cli.logs import mask_secrets
 from interlock.cli.settings import CONFIG_OPTION, DATABASE_OPTION, default_database_url, home
@@ -281,10 +284,15 @@ def server(
     or Ctrl-C stops it: running steps get --drain seconds, then their process
     groups are stopped.
     """
+    # Start-up builds a heap of long-lived objects (modules, the app, its routes and
+    # models) that the collector would walk again and again for nothing: it is off
+    # until the lifespan freezes that heap and turns it back on (~0.08 s of CPU a start).
+    gc.disable()
     import uvicorn
 
     from interlock.api.app import create_app
     from interlock.api.bodies import BodyLimits
+    from interlock.cli.lifecycle import ServerLifecycle, Shutdown
     from interlock.engine.runtime import Runtime
     from interlock.notifications.delivery import Notifier
     from interlock.storage.migrate import ensure_schema
@@ -425,6 +433,7 @@ def worker(
     Each one also delivers notifications to people (the outbox) and fires their
     reminders, sharing that work safely with the servers and other workers.
     """
+    from interlock.cli.lifecycle import Shutdown
     from interlock.engine.runtime import Runtime
     from interlock.errors import InvalidInput, NotFound
     from interlock.notifications.delivery import Notifier
