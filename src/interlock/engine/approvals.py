@@ -307,37 +307,41 @@ def give(
         deployment, node = _gate_node(env, f"gate/{name}", reached)
         plan_spec = _plan_spec(release, env, f"gate/{name}")
         gate_slots = slots(plan_spec.get("rules", []), owners_of(engine, release))
-        # One more: the gate's approvals, escalations and the members of its groups.
-        read = tx.gate_reads(
-            release.id,
-            env,
-            f"gate/{name}",
-            node.id if node is not None else None,
-            [_stored_group(s) for s in gate_slots],
-        )
-        members = gate_members(tx, engine, node, read)
-        _require_in_slots(who, gate_slots, env, name, members)
         if node is not None and node.state in (
             NodeState.SUCCEEDED,
             NodeState.FAILED,
             NodeState.SKIPPED,
             NodeState.CANCELLED,
         ):
+            _require_in_slots(who, gate_slots, env, name, gate_members(tx, engine, node))
             raise Conflict(f"the {name} gate of {env} is already {node.state.value}")
-        given = read.approvals
-        stored = _record(
-            tx,
-            who,
-            release,
+        # One more round trip: the gate's approvals, escalations and the members of its
+        # groups, and the decision stored (rolled back if the check below refuses it).
+        expires = plan_spec.get("expires")
+        read = tx.gate_reads(
+            release.id,
             env,
-            name,
-            decision,
-            comment,
-            plan_spec.get("expires"),
-            now,
-            via,
-            given,
+            f"gate/{name}",
+            node.id if node is not None else None,
+            [_stored_group(s) for s in gate_slots],
+            record={
+                "release_id": release.id,
+                "environment": env,
+                "gate": f"gate/{name}",
+                "approver": who.name,
+                "decision": decision,
+                "comment": comment,
+                "content_hash": content_hash(release),
+                "at": now,
+                "expires_at": now + timedelta(seconds=float(expires)) if expires else None,
+            },
         )
+        members = gate_members(tx, engine, node, read)
+        _require_in_slots(who, gate_slots, env, name, members)
+        given = read.approvals
+        stored = read.stored
+        if stored is not None:
+            _audit_record(tx, who, release, env, name, decision, comment, now, stored, via)
         if stored is not None:  # what the gate is decided on: as if read again
             given = sorted([*(a for a in given if a.id != stored.id), stored], key=lambda a: a.id)
         state = node.state.value if node is not None else "not reached yet"
@@ -443,7 +447,7 @@ def _require_in_slots(
         )
 
 
-def _record(
+def _audit_record(
     tx: Tx,
     who: Principal,
     release: Release,
@@ -451,29 +455,11 @@ def _record(
     name: str,
     decision: str,
     comment: str | None,
-    expires: float | None,
     now: datetime,
+    stored: Approval,
     via: str | None = None,
-    known: list[Approval] | None = None,
-) -> Approval | None:
-    """Store the decision and audit it; ``None`` if the same one was already stored.
-
-    ``known``: the gate's approvals, if already read in ``tx``.
-    """
-    stored = tx.add_approval(
-        release_id=release.id,
-        environment=env,
-        gate=f"gate/{name}",
-        approver=who.name,
-        decision=decision,
-        comment=comment,
-        content_hash=content_hash(release),
-        at=now,
-        expires_at=now + timedelta(seconds=float(expires)) if expires else None,
-        known=known,
-    )
-    if stored is None:
-        return None
+) -> None:
+    """Audit a decision just stored (new, or renewed after it expired)."""
     tx.audit(
         at=now,
         actor=who.name,
@@ -490,4 +476,3 @@ def _record(
         },
     )
     tx.touch_release(release.id, now)
-    return stored

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Insert, Update, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql
 
 from interlock.domain.records import (
     Approval,
@@ -64,20 +65,41 @@ _APPROVAL_NODES_RUN = Prepared(_APPROVAL_NODES)
 _APPROVAL_NODES_LOCKED_RUN = Prepared(_APPROVAL_NODES.with_for_update(of=nodes))
 
 
+# A decision stored unless the same one still stands (PostgreSQL, in the reads'
+# round trip): a new row, or the expired one renewed; no row back when it stands.
+_SAME = ("release_id", "environment", "gate", "approver", "content_hash", "decision")
+_RECORD = postgresql.insert(approvals).values(
+    {c.name: bindparam(c.name, type_=c.type) for c in approvals.c if c.name != "id"}
+)
+_RECORD_RUN = Prepared(
+    _RECORD.on_conflict_do_update(
+        index_elements=[approvals.c[name] for name in _SAME],
+        set_={
+            "comment": _RECORD.excluded.comment,
+            "created_at": _RECORD.excluded.created_at,
+            "expires_at": _RECORD.excluded.expires_at,
+        },
+        where=approvals.c.expires_at.is_not(None) & (approvals.c.expires_at <= bindparam("at")),
+    ).returning(*approvals.c)
+)
+
+
 class GateReads:
     """What deciding an approval gate reads about it (:meth:`ApprovalQueries.gate_reads`)."""
 
-    __slots__ = ("approvals", "escalations", "members")
+    __slots__ = ("approvals", "escalations", "members", "stored")
 
     def __init__(
         self,
         approvals: list[Approval],
         escalations: list[tuple[str, str]],
         members: dict[tuple[str, str], set[str]],
+        stored: Approval | None = None,
     ) -> None:
-        self.approvals = approvals  # the gate's, oldest first
+        self.approvals = approvals  # the gate's, oldest first (before ``stored``)
         self.escalations = escalations  # (kind, group) the waiting gate was escalated to
         self.members = members  # the stored members of the groups asked for
+        self.stored = stored  # the decision recorded with them, if new or renewed
 
 
 class ApprovalQueries(QueryBase):
@@ -210,9 +232,17 @@ class ApprovalQueries(QueryBase):
         gate: str,
         node_id: int | None,
         groups: Sequence[tuple[str, str]],
+        record: Mapping[str, Any] | None = None,
     ) -> GateReads:
         """A gate's approvals, its escalations (if reached: ``node_id``) and the stored
-        members of ``groups`` (``(kind, group)``), in one round trip."""
+        members of ``groups`` (``(kind, group)``), in one round trip.
+
+        ``record``: a decision to store as :meth:`add_approval` would (its keyword
+        arguments but ``known``), in that same round trip on PostgreSQL (after the
+        reads: they do not see it), just after them elsewhere. The caller's checks
+        come after it: one that fails rolls the transaction back, and the decision
+        with it.
+        """
         calls: list[tuple[Prepared, dict[str, Any]]] = [
             (_OF_GATE_RUN, {"release_id": release_id, "environment": environment, "gate": gate})
         ]
@@ -220,15 +250,26 @@ class ApprovalQueries(QueryBase):
             calls.append((_ESCALATIONS_OF_RUN, {"node_id": node_id}))
         wanted = list(dict.fromkeys(groups))
         calls += [(_MEMBERS_RUN, {"kind": kind, "group": group}) for kind, group in wanted]
+        together = record is not None and self.dialect == "postgresql"
+        if together:
+            assert record is not None
+            calls.append((_RECORD_RUN, {**record, "created_at": record["at"]}))
         given, *rest = run_together(self.conn, calls)
+        recorded = rest.pop() if together else None
         escalated: list[tuple[str, str]] = []
         if node_id is not None:
             escalated = [(str(r[0]), str(r[1])) for r in rest.pop(0).rows]
-        return GateReads(
+        read = GateReads(
             [Approval(**dict(zip(given.keys, r, strict=True))) for r in given.rows],
             escalated,
             {key: {str(r[0]) for r in found.rows} for key, found in zip(wanted, rest, strict=True)},
         )
+        if recorded is not None:
+            row = recorded.first()
+            read.stored = Approval(**row) if row is not None else None
+        elif record is not None:
+            read.stored = self.add_approval(**record, known=read.approvals)
+        return read
 
     # -- overrides -----------------------------------------------------------------
     def add_override(
