@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from interlock.storage.base import Prepared
+from interlock.storage.base import Prepared, run_together
 from interlock.storage.db import Database
 from interlock.storage.schema import attempts, releases
 from tests.contract.conftest import NOW, seed_ready_nodes, seed_release
@@ -97,3 +97,44 @@ def test_a_prepared_update_counts_its_rows(db: Database) -> None:
         assert rename.run(tx.conn, {"w_id": 10_000, "r": "nobody"}).rowcount == 0
     with db.read() as tx:
         assert tx.require_release(ids[1]).reason == "renamed"
+
+
+def test_statements_run_together_answer_as_one_by_one_and_fail_as_sqlalchemys(
+    db: Database, sent: list[str]
+) -> None:
+    """``run_together``: one round trip on PostgreSQL (psycopg's pipeline mode), the
+    statements in order (a write is seen by the reads after it), each one's rows and
+    row count as :meth:`Prepared.run` gives them; a driver error comes out as
+    SQLAlchemy's, so ``Database.run`` retries it as before, and nothing of it stays."""
+    [node_id] = seed_ready_nodes(db, 1)
+    with db.transaction() as tx:
+        ids = [seed_release(tx) for _ in range(2)]
+    rename = Prepared(
+        update(releases).where(releases.c.id == bindparam("w_id")).values(reason=bindparam("r"))
+    )
+    reason = Prepared(select(releases.c.reason).where(releases.c.id == bindparam("id")))
+    sent.clear()
+    with db.transaction() as tx:
+        renamed, nobody, first, second = run_together(
+            tx.conn,
+            [
+                (rename, {"w_id": ids[0], "r": "together"}),
+                (rename, {"w_id": 10_000, "r": "nobody"}),
+                (reason, {"id": ids[0]}),
+                (reason, {"id": ids[1]}),
+            ],
+        )
+    assert (renamed.rowcount, nobody.rowcount) == (1, 0)
+    assert (first.rows, second.rows) == ([("together",)], [("CONTRACT-1: storage",)])
+    assert len([s for s in sent if not s.startswith("BEGIN")]) == 4  # as listeners see them
+    twice = Prepared(
+        attempts.insert().values(
+            node_id=bindparam("n"), attempt=1, worker="w2", started_at=NOW.timestamp()
+        )
+    )
+    with db.transaction() as tx:
+        tx.claim_node("w1", NOW, 30)
+    with pytest.raises(IntegrityError), db.transaction() as tx:
+        run_together(tx.conn, [(rename, {"w_id": ids[1], "r": "lost"}), (twice, {"n": node_id})])
+    with db.read() as tx:
+        assert tx.require_release(ids[1]).reason == "CONTRACT-1: storage"

@@ -289,7 +289,10 @@ def _walk(
     """
     count = 0
     last_seq: int | None = None
-    prefixes: dict[tuple[str, str], str] = {}
+    # The body's first members by action, then actor; its object's end by type
+    # (a few of each: built once, not per event).
+    prefixes: dict[str, dict[str, str]] = {}
+    types: dict[str, str] = {}
     sha256 = hashlib.sha256
     quote = encode_basestring
 
@@ -302,22 +305,27 @@ def _walk(
             _follows(problems, seq, event_prev, expected_seq, prev_hash)
         if digest != sha256(f"{event_prev}\n{body}".encode()).hexdigest():
             problem(seq, "hash", f"event {seq} was changed after it was written")
-        prefix = prefixes.get((action, actor))
-        if prefix is None:
-            if len(prefixes) > 4096:
+        by_actor = prefixes.get(action)
+        if by_actor is None:
+            if len(prefixes) > 1024:
                 prefixes.clear()
-            prefix = prefixes[(action, actor)] = (
-                f'{{"action":{quote(action)},"actor":{quote(actor)},"after":'
-            )
+            by_actor = prefixes[action] = {}
+        prefix = by_actor.get(actor)
+        if prefix is None:
+            if len(by_actor) > 1024:
+                by_actor.clear()
+            prefix = by_actor[actor] = f'{{"action":{quote(action)},"actor":{quote(actor)},"after":'
+        end = types.get(object_type)
+        if end is None:
+            if len(types) > 1024:
+                types.clear()
+            end = types[object_type] = f',"type":{quote(object_type)}}},"reason":'
         where = body.rfind(_OBJECT)
         if not (
             where > 0
             and body.startswith(prefix)
             and body.endswith(f',"seq":{seq},"ts":{at!r}}}')
-            and body.startswith(
-                f'{quote(object_id)},"type":{quote(object_type)}}},"reason":',
-                where + _OBJECT_LENGTH,
-            )
+            and body.startswith(quote(object_id) + end, where + _OBJECT_LENGTH)
         ):
             event = StoredEvent(
                 seq, at, actor, action, object_type, object_id, body, event_prev, digest

@@ -24,6 +24,7 @@ from interlock.errors import Conflict, Forbidden, InvalidInput, NotFound
 from interlock.gates import Decision
 from interlock.gates.approval import Slot, SlotStatus, assign, counting, satisfied, slots
 from interlock.spec.model import Config
+from interlock.storage.approvals import GateReads
 from interlock.storage.tx import Tx
 
 
@@ -41,8 +42,18 @@ def _config(engine: Engine) -> Config | None:
     return active.config if active is not None else None
 
 
-def members_lookup(tx: Tx, engine: Engine) -> Callable[[Slot], set[str]]:
-    """Who is in a slot's group: the config's roles and teams plus those stored by API."""
+def _stored_group(slot: Slot) -> tuple[str, str]:
+    """The (kind, group) of the stored memberships that fill ``slot``."""
+    return ("role" if slot.kind == "role" else "team"), slot.group
+
+
+def members_lookup(
+    tx: Tx, engine: Engine, stored: dict[tuple[str, str], set[str]] | None = None
+) -> Callable[[Slot], set[str]]:
+    """Who is in a slot's group: the config's roles and teams plus those stored by API.
+
+    ``stored``: the stored members of some groups, already read in ``tx``.
+    """
     config = _config(engine)
     cache: dict[tuple[str, str], set[str]] = {}
 
@@ -53,17 +64,29 @@ def members_lookup(tx: Tx, engine: Engine) -> Callable[[Slot], set[str]]:
             declared = {}
             if config is not None:
                 declared = config.roles if kind == "role" else config.teams
-            cache[key] = set(declared.get(slot.group, [])) | tx.members(kind, slot.group)
+            found = stored.get(key) if stored is not None else None
+            if found is None:
+                found = tx.members(kind, slot.group)
+            cache[key] = set(declared.get(slot.group, [])) | found
         return cache[key]
 
     return members
 
 
-def gate_members(tx: Tx, engine: Engine, node: Node | None) -> Callable[[Slot], set[str]]:
+def gate_members(
+    tx: Tx, engine: Engine, node: Node | None, read: GateReads | None = None
+) -> Callable[[Slot], set[str]]:
     """Who may fill a slot of the gate ``node``: its group, plus every group the waiting
-    gate was escalated to (``notifications.gates.escalate`` adds approvers)."""
-    members = members_lookup(tx, engine)
-    escalated = tx.gate_escalations_of(node.id) if node is not None else []
+    gate was escalated to (``notifications.gates.escalate`` adds approvers).
+
+    ``read``: the gate's escalations and groups' members, already read in ``tx``
+    (:meth:`Tx.gate_reads`).
+    """
+    members = members_lookup(tx, engine, read.members if read is not None else None)
+    if read is not None:
+        escalated = read.escalations
+    else:
+        escalated = tx.gate_escalations_of(node.id) if node is not None else []
     if not escalated:
         return members
     extra: set[str] = set()
@@ -236,7 +259,7 @@ def approval_gates(release: Release, environment: str) -> list[str]:
 def _pick_environment(release: Release, reached: list[tuple[Deployment, Node]]) -> str:
     """The environment whose approval gate the release waits on now.
 
-    ``reached``: the release's approval gates (``Tx.approval_nodes_of``), oldest first.
+    ``reached``: the release's approval gates (``Tx.approval_context``), oldest first.
     """
     for deployment, node in reached:
         if deployment.state not in TERMINAL_DEPLOYMENT and node.state is NodeState.WAITING:
@@ -274,37 +297,51 @@ def give(
     now = engine.clock.now()
 
     def work(tx: Tx) -> dict[str, Any]:
-        release = tx.get_release(release_id)
+        # One round trip on PostgreSQL: the release, the config's version and the
+        # release's approval gates, locked (one read for the two look-ups below).
+        release, reached = tx.approval_context(release_id)
         if release is None or not access.can_read(who, [i.service for i in release.items]):
             raise NotFound(f"no release {release_id}")
-        reached = tx.approval_nodes_of(release.id)  # one read for the two look-ups below
         env, name = _named_gate(release, environment, gate, reached)
         _require_signer(access, who, release, env, decision)
-        deployment, node = _gate_node(tx, env, f"gate/{name}", reached)
+        deployment, node = _gate_node(env, f"gate/{name}", reached)
         plan_spec = _plan_spec(release, env, f"gate/{name}")
-        members = gate_members(tx, engine, node)
-        _require_in_slots(engine, who, release, plan_spec, env, name, members)
+        gate_slots = slots(plan_spec.get("rules", []), owners_of(engine, release))
         if node is not None and node.state in (
             NodeState.SUCCEEDED,
             NodeState.FAILED,
             NodeState.SKIPPED,
             NodeState.CANCELLED,
         ):
+            _require_in_slots(who, gate_slots, env, name, gate_members(tx, engine, node))
             raise Conflict(f"the {name} gate of {env} is already {node.state.value}")
-        given = tx.approvals_for(release.id, env, f"gate/{name}")
-        stored = _record(
-            tx,
-            who,
-            release,
+        # One more round trip: the gate's approvals, escalations and the members of its
+        # groups, and the decision stored (rolled back if the check below refuses it).
+        expires = plan_spec.get("expires")
+        read = tx.gate_reads(
+            release.id,
             env,
-            name,
-            decision,
-            comment,
-            plan_spec.get("expires"),
-            now,
-            via,
-            given,
+            f"gate/{name}",
+            node.id if node is not None else None,
+            [_stored_group(s) for s in gate_slots],
+            record={
+                "release_id": release.id,
+                "environment": env,
+                "gate": f"gate/{name}",
+                "approver": who.name,
+                "decision": decision,
+                "comment": comment,
+                "content_hash": content_hash(release),
+                "at": now,
+                "expires_at": now + timedelta(seconds=float(expires)) if expires else None,
+            },
         )
+        members = gate_members(tx, engine, node, read)
+        _require_in_slots(who, gate_slots, env, name, members)
+        given = read.approvals
+        stored = read.stored
+        if stored is not None:
+            _audit_record(tx, who, release, env, name, decision, comment, now, stored, via)
         if stored is not None:  # what the gate is decided on: as if read again
             given = sorted([*(a for a in given if a.id != stored.id), stored], key=lambda a: a.id)
         state = node.state.value if node is not None else "not reached yet"
@@ -345,7 +382,7 @@ def _named_gate(
 ) -> tuple[str, str]:
     """The environment and approval gate a decision is about: given, or the only one.
 
-    ``reached``: the release's approval gates (``Tx.approval_nodes_of``).
+    ``reached``: the release's approval gates (``Tx.approval_context``).
     """
     env = environment or _pick_environment(release, reached)
     gates = approval_gates(release, env)
@@ -372,15 +409,13 @@ def _require_signer(
 
 
 def _gate_node(
-    tx: Tx, env: str, key: str, reached: list[tuple[Deployment, Node]]
+    env: str, key: str, reached: list[tuple[Deployment, Node]]
 ) -> tuple[Deployment | None, Node | None]:
-    """The gate node ``key`` of the release's latest deployment to ``env``, locked, and that
-    deployment (``None, None`` if not reached). ``reached``: ``Tx.approval_nodes_of``'s answer.
-
-    On SQLite the row read is the locked one (the transaction is the only writer);
-    on PostgreSQL it is read again under its row lock.
+    """The gate node ``key`` of the release's latest deployment to ``env``, and that
+    deployment (``None, None`` if not reached). ``reached``: ``Tx.approval_context``'s
+    answer, whose gates are locked (on SQLite the transaction is the only writer).
     """
-    deployment, node = next(
+    return next(
         (
             (d, n)
             for d, n in reversed(reached)
@@ -388,9 +423,6 @@ def _gate_node(
         ),
         (None, None),
     )
-    if node is not None and tx.for_update():
-        node = tx.get_node(node.id, lock=True)
-    return deployment, node
 
 
 def _plan_spec(release: Release, env: str, key: str) -> dict[str, Any]:
@@ -399,17 +431,15 @@ def _plan_spec(release: Release, env: str, key: str) -> dict[str, Any]:
 
 
 def _require_in_slots(
-    engine: Engine,
     who: Principal,
-    release: Release,
-    plan_spec: dict[str, Any],
+    gate_slots: list[Slot],
     env: str,
     name: str,
     members: Callable[[Slot], set[str]],
 ) -> None:
-    """``who`` fills at least one of the gate's rules (a role, a team, an owner), or is
-    in a group the waiting gate was escalated to (``members``: :func:`gate_members`)."""
-    gate_slots = slots(plan_spec.get("rules", []), owners_of(engine, release))
+    """``who`` fills at least one of the gate's rules (``gate_slots``: a role, a team, an
+    owner), or is in a group the waiting gate was escalated to (``members``:
+    :func:`gate_members`)."""
     if not any(who.name in members(s) for s in gate_slots):
         needed = "; ".join(s.describe() for s in gate_slots)
         raise Forbidden(
@@ -417,7 +447,7 @@ def _require_in_slots(
         )
 
 
-def _record(
+def _audit_record(
     tx: Tx,
     who: Principal,
     release: Release,
@@ -425,29 +455,11 @@ def _record(
     name: str,
     decision: str,
     comment: str | None,
-    expires: float | None,
     now: datetime,
+    stored: Approval,
     via: str | None = None,
-    known: list[Approval] | None = None,
-) -> Approval | None:
-    """Store the decision and audit it; ``None`` if the same one was already stored.
-
-    ``known``: the gate's approvals, if already read in ``tx``.
-    """
-    stored = tx.add_approval(
-        release_id=release.id,
-        environment=env,
-        gate=f"gate/{name}",
-        approver=who.name,
-        decision=decision,
-        comment=comment,
-        content_hash=content_hash(release),
-        at=now,
-        expires_at=now + timedelta(seconds=float(expires)) if expires else None,
-        known=known,
-    )
-    if stored is None:
-        return None
+) -> None:
+    """Audit a decision just stored (new, or renewed after it expired)."""
     tx.audit(
         at=now,
         actor=who.name,
@@ -464,4 +476,3 @@ def _record(
         },
     )
     tx.touch_release(release.id, now)
-    return stored

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Insert, Update, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql
 
-from interlock.domain.records import Approval, Deployment, EnvironmentLock, Node, Override
-from interlock.storage.base import Prepared, QueryBase, found
+from interlock.domain.records import (
+    Approval,
+    Deployment,
+    EnvironmentLock,
+    Item,
+    Node,
+    Override,
+    Release,
+)
+from interlock.storage.base import Prepared, PreparedResult, QueryBase, found, run_together
+from interlock.storage.configs import _LATEST_VERSION_RUN, LATEST_VERSION_MEMO
 from interlock.storage.deployments import deployment_from
+from interlock.storage.identity import _MEMBERS_RUN
 from interlock.storage.nodes import node_from
+from interlock.storage.notifications import _ESCALATIONS_OF_RUN
+from interlock.storage.releases import _GET_RUN, _ITEMS_OF_ONE_RUN, _release_from
 from interlock.storage.schema import approvals, deployments, environment_locks, nodes, overrides
 
 # What an approval reads, prepared once (an approval is on the path to the next step).
@@ -41,12 +54,52 @@ _OF_GATE_RUN = Prepared(
 )
 _NODE_NAMES = [c.name for c in nodes.c]
 _DEPLOYMENT_NAMES = [c.name for c in deployments.c]
-_APPROVAL_NODES_RUN = Prepared(
+_APPROVAL_NODES = (
     select(nodes, *[c.label(f"d_{c.name}") for c in deployments.c])
     .select_from(nodes.join(deployments, deployments.c.id == nodes.c.deployment_id))
     .where(deployments.c.release_id == bindparam("release_id"), nodes.c.executor == "approval")
     .order_by(deployments.c.id, nodes.c.position)
 )
+_APPROVAL_NODES_RUN = Prepared(_APPROVAL_NODES)
+# The same, the gates' rows locked (PostgreSQL): what an approval decides on.
+_APPROVAL_NODES_LOCKED_RUN = Prepared(_APPROVAL_NODES.with_for_update(of=nodes))
+
+
+# A decision stored unless the same one still stands (PostgreSQL, in the reads'
+# round trip): a new row, or the expired one renewed; no row back when it stands.
+_SAME = ("release_id", "environment", "gate", "approver", "content_hash", "decision")
+_RECORD = postgresql.insert(approvals).values(
+    {c.name: bindparam(c.name, type_=c.type) for c in approvals.c if c.name != "id"}
+)
+_RECORD_RUN = Prepared(
+    _RECORD.on_conflict_do_update(
+        index_elements=[approvals.c[name] for name in _SAME],
+        set_={
+            "comment": _RECORD.excluded.comment,
+            "created_at": _RECORD.excluded.created_at,
+            "expires_at": _RECORD.excluded.expires_at,
+        },
+        where=approvals.c.expires_at.is_not(None) & (approvals.c.expires_at <= bindparam("at")),
+    ).returning(*approvals.c)
+)
+
+
+class GateReads:
+    """What deciding an approval gate reads about it (:meth:`ApprovalQueries.gate_reads`)."""
+
+    __slots__ = ("approvals", "escalations", "members", "stored")
+
+    def __init__(
+        self,
+        approvals: list[Approval],
+        escalations: list[tuple[str, str]],
+        members: dict[tuple[str, str], set[str]],
+        stored: Approval | None = None,
+    ) -> None:
+        self.approvals = approvals  # the gate's, oldest first (before ``stored``)
+        self.escalations = escalations  # (kind, group) the waiting gate was escalated to
+        self.members = members  # the stored members of the groups asked for
+        self.stored = stored  # the decision recorded with them, if new or renewed
 
 
 class ApprovalQueries(QueryBase):
@@ -142,14 +195,81 @@ class ApprovalQueries(QueryBase):
 
         Oldest deployment first, its gates in order; not locked (lock the one to decide).
         """
-        found = _APPROVAL_NODES_RUN.run(self.conn, {"release_id": release_id})
-        width = len(_NODE_NAMES)
-        pairs = []
-        for row in found.rows:
-            node: dict[str, Any] = dict(zip(_NODE_NAMES, row[:width], strict=True))
-            deployment = dict(zip(_DEPLOYMENT_NAMES, row[width:], strict=True))
-            pairs.append((deployment_from(deployment), node_from(node)))
-        return pairs
+        return _gate_pairs(_APPROVAL_NODES_RUN.run(self.conn, {"release_id": release_id}))
+
+    def approval_context(
+        self, release_id: int
+    ) -> tuple[Release | None, list[tuple[Deployment, Node]]]:
+        """What an approval starts from, in one round trip: the release (with its items
+        and plan), the active config's version (kept for :meth:`latest_config_version`),
+        and the release's approval gates as :meth:`approval_nodes_of` reads them, but
+        locked on PostgreSQL (their rows, in order: the one decided is locked before it
+        is read, so what the approval sees of it is its latest state).
+        """
+        gates = _APPROVAL_NODES_LOCKED_RUN if self.for_update() else _APPROVAL_NODES_RUN
+        row, items, version, pairs = run_together(
+            self.conn,
+            [
+                (_GET_RUN[True], {"id": release_id}),
+                (_ITEMS_OF_ONE_RUN, {"id": release_id}),
+                (_LATEST_VERSION_RUN, {}),
+                (gates, {"release_id": release_id}),
+            ],
+        )
+        if version.rows and version.rows[0][0] is not None:
+            self.memo[LATEST_VERSION_MEMO] = int(version.rows[0][0])
+        found = row.first()
+        if found is None:
+            return None, []
+        at = [items.keys.index(name) for name in ("service", "version", "digest", "commit_sha")]
+        release = _release_from(found, [Item(*(r[i] for i in at)) for r in items.rows])
+        return release, _gate_pairs(pairs)
+
+    def gate_reads(
+        self,
+        release_id: int,
+        environment: str,
+        gate: str,
+        node_id: int | None,
+        groups: Sequence[tuple[str, str]],
+        record: Mapping[str, Any] | None = None,
+    ) -> GateReads:
+        """A gate's approvals, its escalations (if reached: ``node_id``) and the stored
+        members of ``groups`` (``(kind, group)``), in one round trip.
+
+        ``record``: a decision to store as :meth:`add_approval` would (its keyword
+        arguments but ``known``), in that same round trip on PostgreSQL (after the
+        reads: they do not see it), just after them elsewhere. The caller's checks
+        come after it: one that fails rolls the transaction back, and the decision
+        with it.
+        """
+        calls: list[tuple[Prepared, dict[str, Any]]] = [
+            (_OF_GATE_RUN, {"release_id": release_id, "environment": environment, "gate": gate})
+        ]
+        if node_id is not None:
+            calls.append((_ESCALATIONS_OF_RUN, {"node_id": node_id}))
+        wanted = list(dict.fromkeys(groups))
+        calls += [(_MEMBERS_RUN, {"kind": kind, "group": group}) for kind, group in wanted]
+        together = record is not None and self.dialect == "postgresql"
+        if together:
+            assert record is not None
+            calls.append((_RECORD_RUN, {**record, "created_at": record["at"]}))
+        given, *rest = run_together(self.conn, calls)
+        recorded = rest.pop() if together else None
+        escalated: list[tuple[str, str]] = []
+        if node_id is not None:
+            escalated = [(str(r[0]), str(r[1])) for r in rest.pop(0).rows]
+        read = GateReads(
+            [Approval(**dict(zip(given.keys, r, strict=True))) for r in given.rows],
+            escalated,
+            {key: {str(r[0]) for r in found.rows} for key, found in zip(wanted, rest, strict=True)},
+        )
+        if recorded is not None:
+            row = recorded.first()
+            read.stored = Approval(**row) if row is not None else None
+        elif record is not None:
+            read.stored = self.add_approval(**record, known=read.approvals)
+        return read
 
     # -- overrides -----------------------------------------------------------------
     def add_override(
@@ -241,3 +361,14 @@ class ApprovalQueries(QueryBase):
             delete(environment_locks).where(environment_locks.c.environment == environment)
         )
         return bool(result.rowcount)
+
+
+def _gate_pairs(found: PreparedResult) -> list[tuple[Deployment, Node]]:
+    """:data:`_APPROVAL_NODES`' rows as (deployment, node) pairs."""
+    width = len(_NODE_NAMES)
+    pairs = []
+    for row in found.rows:
+        node: dict[str, Any] = dict(zip(_NODE_NAMES, row[:width], strict=True))
+        deployment = dict(zip(_DEPLOYMENT_NAMES, row[width:], strict=True))
+        pairs.append((deployment_from(deployment), node_from(node)))
+    return pairs

@@ -193,7 +193,7 @@ class AuditQueries(QueryBase):
             query = query.where(audit_events.c.seq.between(*seqs))
         return [AuditEvent(**r._mapping) for r in self.conn.execute(query)]
 
-    def stored_event_rows(self, batch: int = 20_000, *, after: int = 0) -> Iterator[EventRow]:
+    def stored_event_rows(self, batch: int | None = None, *, after: int = 0) -> Iterator[EventRow]:
         """Every event (after ``after``) in sequence order as plain tuples, to verify.
 
         The fields of :class:`StoredEvent` in its order, ``at`` as stored. Read
@@ -201,6 +201,8 @@ class AuditQueries(QueryBase):
         transaction's snapshot): verifying a million events then costs the
         driver's row fetch, not an object per row.
         """
+        if batch is None:  # (SQLite: small batches stay in the processor's cache)
+            batch = 2000 if self.dialect == "postgresql" else 1000
         return chain.from_iterable(self._stored_event_batches(batch, after))
 
     def _stored_event_batches(self, batch: int, after: int) -> Iterator[list[EventRow]]:

@@ -31,7 +31,12 @@ log = logging.getLogger(__name__)
 _COLUMNS = "seq, at, actor, action, object_type, object_id, body, prev_hash, hash"
 _SQLITE = f"SELECT {_COLUMNS} FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
 _PG = f"SELECT {_COLUMNS} FROM audit_events WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
-BATCH = 20_000
+BATCH = 2000  # events per query on PostgreSQL (a round trip each)
+# On SQLite (in process, no round trip) small batches are faster: a thousand rows
+# stay in the processor's cache while they are walked.
+SQLITE_BATCH = 1000
+# SQLite maps the file into memory instead of copying every page it reads.
+SQLITE_MMAP = 1 << 31
 
 
 def split(top: int, spans: int) -> list[tuple[int, int]]:
@@ -87,17 +92,20 @@ def verify_in_processes(
     return answers
 
 
-def stretch_rows(url: str, lo: int, hi: int, batch: int = BATCH) -> Iterator[EventRow]:
+def stretch_rows(url: str, lo: int, hi: int, batch: int | None = None) -> Iterator[EventRow]:
     """Events ``lo < seq <= hi`` in order, as plain tuples, on a connection of its own."""
     if url.startswith("sqlite:///"):
         where = Path(url[len("sqlite:///") :]).resolve().as_uri()  # escapes ?, # and %
         connection: Any = sqlite3.connect(f"{where}?mode=ro", uri=True)
+        connection.execute(f"PRAGMA mmap_size={SQLITE_MMAP}")
         sql = _SQLITE
+        batch = batch or SQLITE_BATCH
     else:
         import psycopg
 
         connection = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
         sql = _PG
+        batch = batch or BATCH
     return chain.from_iterable(_batches(connection, sql, lo, hi, batch))
 
 

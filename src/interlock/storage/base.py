@@ -184,6 +184,27 @@ class _Compiled:
                 cursor.executemany(self.sql, bound)
                 return PreparedResult(self.keys, [], cursor.rowcount)
             cursor.execute(self.sql, bound)
+            return self.collect(cursor)
+        except self.error as exc:
+            raise DBAPIError.instance(
+                self.sql, bound, exc, self.error, dialect=self.dialect
+            ) from exc
+        finally:
+            cursor.close()
+
+    def send(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """Execute with ``params`` and return the cursor, its rows not fetched yet."""
+        bound = self._params(params)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        dispatch = conn.dispatch.before_cursor_execute
+        if dispatch:
+            dispatch(conn, cursor, self.sql, bound, None, False)
+        cursor.execute(self.sql, bound)
+        return cursor
+
+    def collect(self, cursor: Any) -> PreparedResult:
+        """The rows of a statement executed on ``cursor`` (by :meth:`run` or :meth:`send`)."""
+        try:
             rows = list(cursor.fetchall()) if cursor.description is not None else []
             if not rows:
                 return PreparedResult(self.keys, rows, cursor.rowcount)
@@ -203,7 +224,39 @@ class _Compiled:
             return PreparedResult(self.keys, rows, cursor.rowcount)
         except self.error as exc:
             raise DBAPIError.instance(
-                self.sql, bound, exc, self.error, dialect=self.dialect
+                self.sql, None, exc, self.error, dialect=self.dialect
             ) from exc
-        finally:
+
+
+def run_together(
+    conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]]]
+) -> list[PreparedResult]:
+    """Run independent :class:`Prepared` statements, in order, in one round trip.
+
+    On PostgreSQL they go out in psycopg's pipeline mode: all sent, then one
+    sync, then every answer read. The server still runs them one after the
+    other, each (under READ COMMITTED) on a snapshot taken as it starts, so a
+    statement that waits for a row lock holds back the ones after it, exactly
+    as if they had been sent one by one; only the client's waits in between are
+    gone. (So a statement's parameters cannot depend on an earlier one's answer.)
+    Elsewhere (SQLite, in process) they simply run one by one.
+    """
+    if conn.dialect.name != "postgresql" or len(calls) < 2:
+        return [prepared.run(conn, params) for prepared, params in calls]
+    compiled = [prepared._for(conn.dialect) for prepared, _ in calls]
+    raw: Any = conn.connection.dbapi_connection
+    cursors: list[Any] = []
+    try:
+        try:
+            with raw.pipeline():
+                for statement, (_, params) in zip(compiled, calls, strict=True):
+                    cursors.append(statement.send(conn, params))
+        except compiled[0].error as exc:  # (the server's message names what failed)
+            failed = compiled[max(0, len(cursors) - 1)]
+            raise DBAPIError.instance(
+                failed.sql, None, exc, failed.error, dialect=failed.dialect
+            ) from exc
+        return [statement.collect(c) for statement, c in zip(compiled, cursors, strict=True)]
+    finally:
+        for cursor in cursors:
             cursor.close()

@@ -14,6 +14,8 @@ from interlock.storage.schema import config_changes, config_versions
 
 _LATEST_VERSION = select(func.max(config_versions.c.version))
 _LATEST_VERSION_RUN = Prepared(_LATEST_VERSION)  # read by every transaction that reads the config
+# Where a transaction keeps the version it read along with other things (tx.memo).
+LATEST_VERSION_MEMO = "latest_config_version"
 
 
 class ConfigQueries(QueryBase):
@@ -24,6 +26,9 @@ class ConfigQueries(QueryBase):
 
     def latest_config_version(self) -> int | None:
         """The active config's version (without its text)."""
+        known = self.memo.get(LATEST_VERSION_MEMO)
+        if known is not None:  # read in this transaction already (ApprovalQueries)
+            return int(known)
         rows = _LATEST_VERSION_RUN.run(self.conn, {}).rows
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 

@@ -17,6 +17,7 @@ from interlock.storage.base import (
     QueryBase,
     found,
     prepared_update,
+    run_together,
     update_params,
 )
 from interlock.storage.changes import NodeChanges
@@ -390,13 +391,23 @@ class NodeQueries(QueryBase):
         On SQLite (one writer at a time) in one statement. On PostgreSQL the row
         is locked first and the nodes counted after, in a statement of their own:
         under READ COMMITTED that count sees what the transaction that held the
-        lock committed, where one statement would count from before the wait.
+        lock committed, where one statement would count from before the wait. Both
+        go out together (one round trip): the server still counts only once the lock
+        is held.
         """
         if self.dialect == "postgresql":
-            locked = _DEPLOYMENT_LOCKED_RUN.run(self.conn, {"d": deployment_id}).first()
+            found, counted = run_together(
+                self.conn,
+                [
+                    (_DEPLOYMENT_LOCKED_RUN, {"d": deployment_id}),
+                    (_PHASE_STATE_COUNTS_RUN, {"d": deployment_id}),
+                ],
+            )
+            locked = found.first()
             if locked is None:
                 return None
-            return deployment_from(locked), self.state_counts_by_phase(deployment_id)
+            by_state = {(r[0], NodeState(r[1])): int(r[2]) for r in counted.rows}
+            return deployment_from(locked), by_state
         row = _PROGRESS_RUN.run(self.conn, {"d": deployment_id}).first()
         if row is None:
             return None
