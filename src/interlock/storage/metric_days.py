@@ -32,7 +32,8 @@ may differ from a fresh sum in its last bits; counts are exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,10 +185,14 @@ def _move(family: Family, r: str, sign: int, dialect: str) -> str:
     )
 
 
-def trigger_ddl(dialect: str) -> list[str]:
-    """The statements that create the triggers."""
+def _families(tables: Collection[str] | None) -> list[Family]:
+    return [f for f in FAMILIES if tables is None or f.table in tables]
+
+
+def trigger_ddl(dialect: str, tables: Collection[str] | None = None) -> list[str]:
+    """The statements that create the triggers on ``tables`` (``None``: all)."""
     found = []
-    for f in FAMILIES:
+    for f in _families(tables):
         name = f"metric_days_{f.name}"
         columns = ", ".join(f.columns)
         if dialect == "postgresql":
@@ -220,9 +225,10 @@ def trigger_ddl(dialect: str) -> list[str]:
     return found
 
 
-def drop_ddl(dialect: str) -> list[str]:
+def drop_ddl(dialect: str, tables: Collection[str] | None = None) -> list[str]:
+    """The statements that drop the triggers on ``tables`` (``None``: all)."""
     found = []
-    for f in FAMILIES:
+    for f in _families(tables):
         name = f"metric_days_{f.name}"
         if dialect == "postgresql":
             found.append(f"DROP TRIGGER IF EXISTS {name} ON {f.table}")
@@ -259,4 +265,22 @@ def install_metric_days(conn: Any) -> None:
     """Count what is there and create the triggers that keep the counts (migration 0020)."""
     recount_metric_days(conn)
     for statement in trigger_ddl(conn.dialect.name):
+        conn.execute(text(statement))
+
+
+@contextmanager
+def counting_paused(conn: Any, tables: Collection[str] | None = None) -> Iterator[None]:
+    """Write rows of ``tables`` (``None``: every counted table) in bulk without counting
+    each, then count every day again at once (in the caller's transaction).
+
+    The triggers are dropped, and created again after the days are recounted: a
+    bulk load (``rebuild_delivery``, ``bench/metrics.py``) pays one set-wide
+    statement per family instead of an upsert per row it writes or deletes.
+    """
+    dialect = conn.dialect.name
+    for statement in drop_ddl(dialect, tables):
+        conn.execute(text(statement))
+    yield
+    recount_metric_days(conn)
+    for statement in trigger_ddl(dialect, tables):
         conn.execute(text(statement))
