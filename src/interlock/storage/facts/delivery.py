@@ -454,6 +454,7 @@ class DeliveryQueries(DeliveryStatements):
         if bulk:
             for index in delivery_facts.indexes:
                 self.conn.execute(CreateIndex(index))
+            self.conn.execute(text("ANALYZE delivery_facts"))  # the planner's counts, now
         self._sweep_rework()
         self.conn.execute(self._rework_any(true()))
         self._fix_train_gaps()
