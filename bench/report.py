@@ -3,6 +3,7 @@
     python bench/report.py                      # the issue's sizes (about half an hour here)
     python bench/report.py --approvals 200 --waiting 2000 --events 100000   # quicker
     python bench/report.py --only latency,audit # rerun some; the others' last figures are kept
+    python bench/report.py --only metrics --metrics-sizes 1000000,10000000   # delivery metrics
 
 Each benchmark runs as its own process and leaves its figures as JSON in
 ``--results`` (kept between runs), from which the page is written whole:
@@ -29,7 +30,16 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PG = "postgresql://postgres@127.0.0.1:5432/postgres"
-PARTS = ["peers", "engine-sqlite", "engine-pg", "latency-sqlite", "latency-pg", "audit", "waiting"]
+PARTS = [
+    "peers",
+    "engine-sqlite",
+    "engine-pg",
+    "latency-sqlite",
+    "latency-pg",
+    "audit",
+    "waiting",
+    "metrics",
+]
 
 
 def commands(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -45,6 +55,21 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "waiting": ["bench/waiting.py", "--releases", str(args.waiting)],
         "audit": ["bench/audit.py", "--events", str(args.events)],
     }
+
+
+def metrics_runs(args: argparse.Namespace) -> dict[str, list[str]]:
+    """bench/metrics.py once per database and size, each built once and kept (in
+    ``--results``, or a PostgreSQL database named by its size) for the next run."""
+    runs = {}
+    for database, sizes in (("sqlite", args.metrics_sizes), ("pg", args.metrics_pg_sizes)):
+        for size in (int(n) for n in sizes.split(",") if n.strip()):
+            command = ["bench/metrics.py", "--deployments", str(size), "--repeat", "3"]
+            if database == "pg":
+                command += ["--database-url", PG, "--keep", f"interlock_bench_metrics_{size}"]
+            else:
+                command += ["--keep", str(args.results / f"metrics-{size}.db")]
+            runs[f"metrics-{database}-{size}"] = command
+    return runs
 
 
 def run_part(name: str, command: list[str], results: Path) -> None:
@@ -122,6 +147,14 @@ def main() -> None:
     parser.add_argument("--approvals", type=int, default=1000)
     parser.add_argument("--waiting", type=int, default=10_000, help="releases for waiting.py")
     parser.add_argument("--events", type=int, default=1_000_000, help="events for audit.py")
+    parser.add_argument(
+        "--metrics-sizes",
+        default="1000000",
+        help="metrics: deployments on SQLite, comma-separated (10000000 builds for about an hour)",
+    )
+    parser.add_argument(
+        "--metrics-pg-sizes", default="1000000", help="metrics: deployments on PostgreSQL"
+    )
     parser.add_argument("--only", default=",".join(PARTS), help=f"some of {','.join(PARTS)}")
     parser.add_argument(
         "--results", type=Path, default=Path(tempfile.gettempdir()) / "interlock-bench-results"
@@ -136,12 +169,19 @@ def main() -> None:
         raise SystemExit(f"--only: unknown part(s) {', '.join(sorted(unknown))}")
     every = commands(args)
     for name in wanted:
+        if name == "metrics":
+            for run, command in metrics_runs(args).items():
+                run_part(run, command, args.results)
+            continue
         run_part(name, every[name], args.results)
-    found = {
+    found: dict[str, Any] = {
         p: json.loads((args.results / f"{p}.json").read_text())
         for p in PARTS
         if (args.results / f"{p}.json").exists()
     }
+    measured = sorted(args.results.glob("metrics-*.json"))  # every size measured so far
+    if measured:
+        found["metrics"] = {"runs": [json.loads(path.read_text()) for path in measured]}
     meta = {
         "machine": machine(),
         "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

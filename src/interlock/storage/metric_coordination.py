@@ -14,7 +14,14 @@ from sqlalchemy.sql import ColumnElement
 from interlock.metrics.coordination import ManualStepRank
 from interlock.metrics.facts import Durations, PersonCounts, StepCounts
 from interlock.storage.facts.delivery_sql import day_of
-from interlock.storage.metric_rollups import IndexedSample, Span, add_rows, facts_in, walked
+from interlock.storage.metric_rollups import (
+    IndexedSample,
+    Span,
+    add_rows,
+    facts_in,
+    family_sums,
+    walked,
+)
 from interlock.storage.metric_scope import (
     ScopedFacts,
     count_where,
@@ -75,23 +82,59 @@ class CoordinationFacts(ScopedFacts):
             placed.append(self._released(g.release_id))
         where = [*placed, g.finished_at >= since, g.finished_at < until]
         clamped = case((g.wait < 0, 0.0), else_=g.wait)
-        row = self.tx.conn.execute(
-            select(
-                func.count().label("n"),
-                func.coalesce(func.avg(clamped), 0.0).label("mean"),
-                count_where(g.wait < 0).label("skewed"),
-            ).where(*where)
-        ).one()
+        if s.services is None:
+            n, mean = self._gate_counts(placed, since, until)
+            skewed = self.tx.conn.execute(  # few: a range of the wait index, not of time
+                select(func.count()).where(
+                    *placed,
+                    g.wait < 0,
+                    walked(g.finished_at) >= since,
+                    walked(g.finished_at) < until,
+                )
+            ).scalar_one()
+        else:
+            row = self.tx.conn.execute(
+                select(
+                    func.count().label("n"),
+                    func.coalesce(func.avg(clamped), 0.0).label("mean"),
+                    count_where(g.wait < 0).label("skewed"),
+                ).where(*where)
+            ).one()
+            n, mean, skewed = int(row.n), float(row.mean), row.skewed
         walk = walked(g.finished_at)
         values = select(g.wait.label("v")).where(*placed, walk >= since, walk < until)
-        sample = IndexedSample(
-            self.tx.conn,
-            values,
-            n=int(row.n),
-            mean=float(row.mean),
-            skewed=int(row.skewed),
-        )
+        sample = IndexedSample(self.tx.conn, values, n=n, mean=mean, skewed=int(skewed))
         return Durations(sample, skewed=sample.skewed, open=self._approvals_waiting())
+
+    def _gate_counts(
+        self, placed: list[ColumnElement[bool]], since: float, until: float
+    ) -> tuple[int, float]:
+        """How many gates were decided in ``[since, until)`` and their mean wait (negative
+        ones as 0): the whole days from the exposition's per-day counts (the family
+        ``approval_waits``, by environment), the partial days at the ends from the rows."""
+        g = delivery_gates.c
+        span = Span.of(since, until)
+        n, total = 0, 0.0
+        ranges = span.ends()
+        if span.whole_days:
+            n, total, cut = family_sums(
+                self.tx.conn,
+                "approval_waits",
+                self._node_environments(),
+                span.first_day,
+                span.end_day,
+            )
+            ranges += cut
+        clamped = case((g.wait < 0, 0.0), else_=g.wait)
+        for start, end in ranges:
+            row = self.tx.conn.execute(
+                select(func.count(), func.coalesce(func.sum(clamped), 0.0)).where(
+                    *placed, g.finished_at >= start, g.finished_at < end
+                )
+            ).one()
+            n += int(row[0])
+            total += float(row[1])
+        return n, (total / n if n else 0.0)
 
     def _approvals_waiting(self) -> int:
         """Approval gates started before the period's end and not decided yet."""

@@ -32,16 +32,20 @@ may differ from a fresh sum in its last bits; counts are exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from interlock.storage.metric_bounds import BOUNDS
 
 SHARDS = 8
 DAY = 86400
+BLOCK = 28  # days: past blocks' counts are moved into ``metric_blocks``
 _FIRST = '"first"'  # a column named like a keyword (PostgreSQL's FIRST is not reserved)
 
 
@@ -184,10 +188,14 @@ def _move(family: Family, r: str, sign: int, dialect: str) -> str:
     )
 
 
-def trigger_ddl(dialect: str) -> list[str]:
-    """The statements that create the triggers."""
+def _families(tables: Collection[str] | None) -> list[Family]:
+    return [f for f in FAMILIES if tables is None or f.table in tables]
+
+
+def trigger_ddl(dialect: str, tables: Collection[str] | None = None) -> list[str]:
+    """The statements that create the triggers on ``tables`` (``None``: all)."""
     found = []
-    for f in FAMILIES:
+    for f in _families(tables):
         name = f"metric_days_{f.name}"
         columns = ", ".join(f.columns)
         if dialect == "postgresql":
@@ -220,9 +228,10 @@ def trigger_ddl(dialect: str) -> list[str]:
     return found
 
 
-def drop_ddl(dialect: str) -> list[str]:
+def drop_ddl(dialect: str, tables: Collection[str] | None = None) -> list[str]:
+    """The statements that drop the triggers on ``tables`` (``None``: all)."""
     found = []
-    for f in FAMILIES:
+    for f in _families(tables):
         name = f"metric_days_{f.name}"
         if dialect == "postgresql":
             found.append(f"DROP TRIGGER IF EXISTS {name} ON {f.table}")
@@ -249,14 +258,95 @@ def backfill_sql(dialect: str) -> list[str]:
 
 
 def recount_metric_days(conn: Any) -> None:
-    """Count every day again from the rows (``interlock db rebuild-metrics``)."""
+    """Count every day again from the rows (``interlock db rebuild-metrics``), then move
+    the whole blocks before the last one into ``metric_blocks`` (when it exists)."""
+    blocks = inspect(conn).has_table("metric_blocks")  # (migration 0022)
     conn.execute(text("DELETE FROM metric_days"))
+    if blocks:
+        conn.execute(text("DELETE FROM metric_blocks"))
     for statement in backfill_sql(conn.dialect.name):
         conn.execute(text(statement))
+    if blocks:
+        compact_metric_days(conn)
+
+
+def _horizon(before_day: int) -> int:
+    """The first day not moved into blocks: the start of the block of the day
+    before ``before_day`` (so the day of a mark, and the one before, stay days)."""
+    return ((before_day - 1) // BLOCK) * BLOCK
+
+
+def compact_metric_days(conn: Any, before_day: int | None = None) -> int:
+    """Move the counts of whole blocks that ended before ``before_day`` (``None``:
+    today, UTC) from ``metric_days`` into ``metric_blocks``; the rows moved.
+
+    Called as the exposition saves its totals (``before_day``: the day of the mark
+    saved, which later ranges start after), after a recount, and by migration 0022.
+    A count that a trigger adds to such a day later stays a day row until the next
+    compaction; readers add both tables up (in one statement). A range that cuts a
+    moved block (one starting at a mark older than the block) reads the rows of its
+    part of the block instead.
+    """
+    if before_day is None:
+        before_day = math.floor(time.time() / DAY)
+    horizon = _horizon(before_day)
+    block = f"(day / {BLOCK})"
+    columns = "family, block, a, b, bucket, events, total"
+    upsert = (
+        "ON CONFLICT (family, block, a, b, bucket) DO UPDATE SET"
+        " events = metric_blocks.events + excluded.events,"
+        " total = metric_blocks.total + excluded.total"
+    )
+    grouped = (
+        f"SELECT family, {block}, a, b, bucket, SUM(events), SUM(total) FROM {{source}}"
+        f" WHERE day < :horizon GROUP BY family, {block}, a, b, bucket"
+        " HAVING SUM(events) <> 0 OR SUM(total) <> 0"
+    )
+    bound = {"horizon": horizon}
+    if conn.dialect.name == "postgresql":
+        # One statement: what it deletes (locked, as last committed) is what it adds.
+        moved = conn.execute(
+            text(
+                "WITH moved AS (DELETE FROM metric_days WHERE day < :horizon"
+                " RETURNING family, day, a, b, bucket, events, total)"
+                f" INSERT INTO metric_blocks ({columns}) "
+                + grouped.format(source="moved")
+                + f" {upsert}"
+            ),
+            bound,
+        )
+        return int(moved.rowcount or 0)
+    conn.execute(
+        text(
+            f"INSERT INTO metric_blocks ({columns}) "
+            + grouped.format(source="metric_days")
+            + f" {upsert}"
+        ),
+        bound,
+    )
+    return int(conn.execute(text("DELETE FROM metric_days WHERE day < :horizon"), bound).rowcount)
 
 
 def install_metric_days(conn: Any) -> None:
     """Count what is there and create the triggers that keep the counts (migration 0020)."""
     recount_metric_days(conn)
     for statement in trigger_ddl(conn.dialect.name):
+        conn.execute(text(statement))
+
+
+@contextmanager
+def counting_paused(conn: Any, tables: Collection[str] | None = None) -> Iterator[None]:
+    """Write rows of ``tables`` (``None``: every counted table) in bulk without counting
+    each, then count every day again at once (in the caller's transaction).
+
+    The triggers are dropped, and created again after the days are recounted: a
+    bulk load (``rebuild_delivery``, ``bench/metrics.py``) pays one set-wide
+    statement per family instead of an upsert per row it writes or deletes.
+    """
+    dialect = conn.dialect.name
+    for statement in drop_ddl(dialect, tables):
+        conn.execute(text(statement))
+    yield
+    recount_metric_days(conn)
+    for statement in trigger_ddl(dialect, tables):
         conn.execute(text(statement))

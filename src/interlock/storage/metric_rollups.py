@@ -7,7 +7,8 @@ at each end from the narrow rows (``delivery_facts``, by ``finished_at``).
 Both give the same columns, added up in Python. A sample of durations is an
 :class:`IndexedSample`: its count and mean come from the sums, and a quantile
 is one ``ORDER BY value LIMIT 2 OFFSET k`` that walks an index already in
-value order, so no query sorts anything.
+value order, so no query sorts anything (from the largest value down, for a
+rank in the upper half: a 90th percentile walks a tenth of the index).
 """
 
 from __future__ import annotations
@@ -17,13 +18,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, and_, false, func, literal, or_, select
+from sqlalchemy import (
+    Float,
+    Integer,
+    and_,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
+from interlock.storage import metric_days as metric_days_module
 from interlock.storage.facts.delivery_sql import DAY
 from interlock.storage.metric_scope import interpolated
-from interlock.storage.schema import delivery_facts
+from interlock.storage.schema import delivery_facts, metric_blocks, metric_days
 
 
 @dataclass(frozen=True)
@@ -125,9 +138,15 @@ class IndexedSample:
     def _at(self, rank: int) -> float:
         if rank not in self._ranks:
             column = self._values.selected_columns[0]
-            rows = self._conn.execute(self._values.order_by(column).limit(2).offset(rank)).scalars()
-            for index, value in enumerate(rows):
-                self._ranks[rank + index] = float(value)
+            if rank > self.n // 2:  # nearer the top: walk the index down from the largest
+                start = max(self.n - 2 - rank, 0)  # (descending) this rank's and the next's
+                query = self._values.order_by(column.desc()).limit(2).offset(start)
+                for index, value in enumerate(self._conn.execute(query).scalars()):
+                    self._ranks[self.n - 1 - start - index] = float(value)
+            else:
+                query = self._values.order_by(column).limit(2).offset(rank)
+                for index, value in enumerate(self._conn.execute(query).scalars()):
+                    self._ranks[rank + index] = float(value)
         value = self._ranks[rank]
         return max(value, 0.0) if self._clamp else value
 
@@ -161,3 +180,44 @@ def facts_in(span: Span, environments: tuple[str, ...]) -> list[ColumnElement[bo
     """Rows of ``delivery_facts`` in the environments that finished in the span's ends."""
     f = delivery_facts.c
     return [f.environment.in_(environments), span.in_ends(f.finished_at)]
+
+
+def family_sums(
+    conn: Connection, family: str, b: tuple[str, ...], first_day: int, end_day: int
+) -> tuple[int, float, list[tuple[float, float]]]:
+    """The count and sum of seconds of one ``metric_days`` family (its ``b`` label one
+    of ``b``) over the whole UTC days ``[first_day, end_day)``: whole blocks from
+    ``metric_blocks``, other days from ``metric_days``, in one statement. Also the
+    ranges of seconds (of blocks the days cut, already moved) to read from the rows.
+    """
+    block = metric_days_module.BLOCK
+    cut = set()
+    if first_day % block:
+        cut.add(first_day // block)
+    if end_day % block:
+        cut.add((end_day - 1) // block)
+    k, m = metric_blocks.c, metric_days.c
+    moved = select(k.block).where(k.block.in_(sorted(cut)), k.family == family).distinct()
+    moved_blocks = set(conn.execute(moved).scalars()) if cut else set()
+    in_days = [m.family == family, m.b.in_(b), m.day >= first_day, m.day < end_day]
+    if moved_blocks:
+        day_block = literal_column(f"metric_days.day / {block}", Integer())
+        in_days.append(day_block.not_in(sorted(moved_blocks)))
+    lowest, highest = -(-first_day // block), end_day // block
+    parts = union_all(
+        select(k.events, k.total).where(
+            k.family == family, k.b.in_(b), k.block >= lowest, k.block < highest
+        ),
+        select(m.events, m.total).where(*in_days),
+    ).subquery("family_counts")
+    row = conn.execute(
+        select(
+            func.coalesce(func.sum(parts.c.events), 0), func.coalesce(func.sum(parts.c.total), 0.0)
+        )
+    ).one()
+    rows = []
+    for moved_block in sorted(moved_blocks):
+        since = max(moved_block * block, first_day)
+        until = min((moved_block + 1) * block, end_day)
+        rows.append((float(since * DAY), float(until * DAY)))
+    return int(row[0]), float(row[1]), rows

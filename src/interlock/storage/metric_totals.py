@@ -14,12 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, null, select, update
+from sqlalchemy import Integer, func, insert, literal_column, null, select, union_all, update
 from sqlalchemy.sql import ColumnElement
 
+from interlock.storage import metric_days as metric_days_module
 from interlock.storage.base import QueryBase
 from interlock.storage.metric_bounds import BOUNDS
 from interlock.storage.metric_days import SEP as DAY_SEP
+from interlock.storage.metric_days import compact_metric_days
 from interlock.storage.metric_scope import (
     count_where,
     nonnegative,
@@ -32,6 +34,7 @@ from interlock.storage.schema import (
     delivery_gates,
     deployments,
     incidents,
+    metric_blocks,
     metric_days,
     metric_marks,
     nodes,
@@ -260,27 +263,53 @@ class MetricTotalsQueries(QueryBase):
             part.step_runs[(row.executor, row.state)] = int(row.events)
         totals.add(part)
 
-    def _counted_days(self, first_day: int | None, end_day: int | None) -> Totals:
+    def _counted_days(self, first_day: int | None, end_day: int | None, bounds: Any) -> Totals:
         """Every total of the whole UTC days ``[first_day, end_day)`` (``None``:
-        unbounded) from ``metric_days``."""
-        m = metric_days.c
-        where = []
+        unbounded): whole blocks from ``metric_blocks``, the other days from
+        ``metric_days`` (one statement, so one snapshot of both), and the days of a
+        block cut by the range whose counts were already moved from the rows."""
+        block = metric_days_module.BLOCK
+        lowest = None if first_day is None else -(-first_day // block)  # whole blocks
+        highest = None if end_day is None else end_day // block
+        cut = set()  # blocks partly in the range (moved ones cannot be split)
+        if first_day is not None and first_day % block:
+            cut.add(first_day // block)
+        if end_day is not None and end_day % block:
+            cut.add((end_day - 1) // block)
+        k, m = metric_blocks.c, metric_days.c
+        in_blocks = []
+        if lowest is not None:
+            in_blocks.append(k.block >= lowest)
+        if highest is not None:
+            in_blocks.append(k.block < highest)
+        in_days = []
         if first_day is not None:
-            where.append(m.day >= first_day)
+            in_days.append(m.day >= first_day)
         if end_day is not None:
-            where.append(m.day < end_day)
+            in_days.append(m.day < end_day)
+        marker = literal_column("-1", Integer())
+        keys = ("family", "a", "b", "bucket")
+        parts = [
+            select(*(k[c] for c in keys), k.events, k.total, marker.label("cut")).where(*in_blocks),
+        ]
+        if cut:
+            moved = select(k.block).where(k.block.in_(sorted(cut))).distinct().subquery("moved")
+            day_block = literal_column(f"metric_days.day / {block}", Integer())
+            in_days.append(day_block.not_in(select(moved.c.block)))
+            blank: ColumnElement[Any] = literal_column("''")
+            zero = literal_column("0", Integer())
+            parts.append(
+                select(blank, blank, blank, zero, zero, literal_column("0.0"), moved.c.block)
+            )
+        parts.insert(1, select(*(m[c] for c in keys), m.events, m.total, marker).where(*in_days))
+        counts = union_all(*parts).subquery("counts")
+        c = counts.c
         rows = self.conn.execute(
             select(
-                m.family,
-                m.a,
-                m.b,
-                m.bucket,
-                func.sum(m.events).label("events"),
-                func.sum(m.total).label("total"),
-            )
-            .where(*where)
-            .group_by(m.family, m.a, m.b, m.bucket)
-        ).all()
+                c.family, c.a, c.b, c.bucket, c.cut,
+                func.sum(c.events).label("events"), func.sum(c.total).label("total"),
+            ).group_by(c.family, c.a, c.b, c.bucket, c.cut)
+        ).all()  # fmt: skip
         totals = Totals()
         histograms: dict[str, dict[Labels, Histogram]] = {
             "durations": totals.durations,
@@ -290,16 +319,26 @@ class MetricTotalsQueries(QueryBase):
         }
         sizes = {name: len(BOUNDS[bounds]) for name, bounds in HISTOGRAM_BOUNDS.items()}
         for row in rows:
+            if int(row.cut) >= 0:  # a moved block the range cuts: its days from the rows
+                since = max(int(row.cut) * block, first_day if first_day is not None else 0)
+                until = (int(row.cut) + 1) * block
+                if end_day is not None:
+                    until = min(until, end_day)
+                part = _between(delivery_facts.c.finished_at, since * DAY, until * DAY)
+                self._fact_totals(totals, part, bounds)
+                self._row_totals(totals, float(since * DAY), float(until * DAY), bounds)
+                continue
             events = int(row.events)
             if not events:
                 continue
             if row.family == "deployments":
                 environment, kind, state = row.b.split(DAY_SEP)
-                totals.deployments[(row.a, environment, kind, state)] = events
+                labels = (row.a, environment, kind, state)
+                totals.deployments[labels] = totals.deployments.get(labels, 0) + events
             elif row.family == "incidents":
-                totals.incidents[(row.a, row.b)] = events
+                totals.incidents[(row.a, row.b)] = totals.incidents.get((row.a, row.b), 0) + events
             elif row.family == "step_runs":
-                totals.step_runs[(row.a, row.b)] = events
+                totals.step_runs[(row.a, row.b)] = totals.step_runs.get((row.a, row.b), 0) + events
             elif row.family in histograms:
                 key = (row.a, row.b) if row.family == "lead_times" else (row.b,)
                 found = histograms[row.family].setdefault(key, Histogram([0] * sizes[row.family]))
@@ -336,7 +375,7 @@ class MetricTotalsQueries(QueryBase):
             self._fact_totals(totals, _between(f.finished_at, start, end), bounds)
             self._row_totals(totals, start, end, bounds)
             return totals
-        totals.add(self._counted_days(first_day, end_day))
+        totals.add(self._counted_days(first_day, end_day, bounds))
         edges = []
         if first_day is not None and start is not None and start < first_day * DAY:
             edges.append((start, float(first_day * DAY)))
@@ -378,6 +417,8 @@ class MetricTotalsQueries(QueryBase):
 
         Only over the same generation (nothing made them stale since they were
         summed; ``None``: there was no row) and an older mark; False if not saved.
+        Saved, the per-day counts of whole blocks before the mark's day move into
+        ``metric_blocks`` (ranges summed later start at the mark or after it).
         """
         m = metric_marks.c
         body = {"bounds": _bounds(bounds), "totals": totals.to_json()}
@@ -386,6 +427,7 @@ class MetricTotalsQueries(QueryBase):
             if self.saved_totals(name) is not None:
                 return False
             self.conn.execute(insert(metric_marks).values(name=name, generation=0, **values))
+            compact_metric_days(self.conn, math.floor(mark / DAY))
             return True
         result = self.conn.execute(
             update(metric_marks)
@@ -396,7 +438,10 @@ class MetricTotalsQueries(QueryBase):
             )
             .values(**values)
         )
-        return bool(result.rowcount)
+        if not result.rowcount:
+            return False
+        compact_metric_days(self.conn, math.floor(mark / DAY))
+        return True
 
     def forget_totals(self, before: float | None = None) -> None:
         """Saved totals that cover a time before ``before`` (``None``: all) are stale."""

@@ -471,6 +471,8 @@ incidents = Table(
         "opened_at",
         "resolved_at",
     ),
+    # /metrics sums the restores since its mark (migration 0022)
+    Index("ix_incidents_resolved_at", "resolved_at", "environment", "opened_at"),
 )
 
 
@@ -609,6 +611,8 @@ delivery_gates = Table(
     Column("wait", Float(precision=53), nullable=False),  # finished_at - started_at
     Index("ix_delivery_gates_deployment_id", "deployment_id"),
     Index("ix_delivery_gates_wait", "environment", "wait", "finished_at", "release_id"),
+    # /metrics sums what was decided since its mark (migration 0022)
+    Index("ix_delivery_gates_finished_at", "finished_at", "environment", "wait"),
 )
 
 delivery_steps = Table(
@@ -705,6 +709,22 @@ metric_days = Table(
     Column("b", String(128), primary_key=True),
     Column("bucket", Integer, primary_key=True),
     Column("shard", Integer, primary_key=True),
+    Column("events", Integer, nullable=False),
+    Column("total", Float(precision=53), nullable=False),
+)
+
+# The per-day counts of whole blocks of ``BLOCK`` (28) days, moved out of metric_days
+# once the block is past (interlock.storage.metric_days, migration 0022): a day's
+# count is in one table or the other, and summing the history reads a few rows per
+# block instead of per day.
+metric_blocks = Table(
+    "metric_blocks",
+    metadata,
+    Column("family", String(16), primary_key=True),
+    Column("block", Integer, primary_key=True),  # day // BLOCK
+    Column("a", String(128), primary_key=True),
+    Column("b", String(128), primary_key=True),
+    Column("bucket", Integer, primary_key=True),
     Column("events", Integer, nullable=False),
     Column("total", Float(precision=53), nullable=False),
 )

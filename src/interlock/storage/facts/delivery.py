@@ -53,10 +53,11 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.schema import CreateIndex, DropIndex
 
 from interlock.storage.facts.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
 from interlock.storage.facts.stale import StaleFacts
-from interlock.storage.metric_days import recount_metric_days
+from interlock.storage.metric_days import counting_paused
 from interlock.storage.metric_scope import reached, seconds
 from interlock.storage.metric_totals import forget_totals_on
 from interlock.storage.schema import (
@@ -381,13 +382,23 @@ class DeliveryQueries(DeliveryStatements):
         return changed
 
     # -- everything at once ---------------------------------------------------------
-    def rebuild_delivery(self, *, forget_totals: bool = True) -> dict[str, int]:
+    def rebuild_delivery(self, *, forget_totals: bool = True, bulk: bool = False) -> dict[str, int]:
         """Recompute every delivery fact and sum from the records (set-wide statements).
 
         Totals saved for the exposition go stale (``forget_totals`` False: there are
-        none yet, in the migrations before the one that adds them).
+        none yet, in the migrations before the one that adds them). The per-day
+        counts (``metric_days``) are counted once at the end, not row by row.
+        ``bulk``: the indexes of ``delivery_facts`` are dropped while its rows are
+        written and made again after (faster for millions of rows; on PostgreSQL
+        readers of the table wait for the commit).
         """
         self._lock_facts()
+        if not self.metric_days:  # (migrations before 0020)
+            return self._rebuild_delivery(forget_totals=forget_totals, bulk=bulk)
+        with counting_paused(self.conn, ("delivery_facts", "delivery_gates")):
+            return self._rebuild_delivery(forget_totals=forget_totals, bulk=bulk)
+
+    def _rebuild_delivery(self, *, forget_totals: bool, bulk: bool) -> dict[str, int]:
         for table in (
             delivery_slips,
             delivery_days,
@@ -426,6 +437,9 @@ class DeliveryQueries(DeliveryStatements):
         k = ranked.c
         first = and_(k.good == 1, k.rank == 1)
         columns = [k[name] for name in s.keys()]
+        if bulk:
+            for index in delivery_facts.indexes:
+                self.conn.execute(DropIndex(index))
         self.conn.execute(
             insert(delivery_facts).from_select(
                 [*s.keys(), "first", "lead", "prev_started"],
@@ -437,6 +451,10 @@ class DeliveryQueries(DeliveryStatements):
                 ),
             )
         )
+        if bulk:
+            for index in delivery_facts.indexes:
+                self.conn.execute(CreateIndex(index))
+            self.conn.execute(text("ANALYZE delivery_facts"))  # the planner's counts, now
         self._sweep_rework()
         self.conn.execute(self._rework_any(true()))
         self._fix_train_gaps()
@@ -457,8 +475,6 @@ class DeliveryQueries(DeliveryStatements):
             (delivery_step_days, self._step_sums()),
         ):
             self.conn.execute(insert_rows(table, rows))
-        if self.metric_days:  # (migrations before 0020 have none)
-            recount_metric_days(self.conn)
         return {
             table.name: int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
             for table in (
