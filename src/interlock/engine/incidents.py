@@ -65,9 +65,13 @@ def resolve_by_deployment(
     tx: Tx, deployment: Deployment, release: Release, service: str, *, at: datetime
 ) -> None:
     """A deployment of ``service`` succeeded here: it resolves the incidents open for it."""
-    for incident in tx.list_incidents(
-        state="open", service=service, environment=deployment.environment, limit=None
-    ):
+    environment = deployment.environment
+    found = (
+        tx.open_incidents_of(service, environment)
+        if environment
+        else tx.list_incidents(state="open", service=service, limit=None)
+    )
+    for incident in found:
         if incident.deployment_id == deployment.id:
             continue  # the deployment that caused it cannot be its fix
         resolution = "rollback" if release.kind == "rollback" else "fix"

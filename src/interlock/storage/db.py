@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +74,12 @@ class Database:
         self._release_listeners: list[Callable[[frozenset[int]], None]] = []
         self._local = threading.local()  # the transaction open in this thread, if any
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        # SQLite: the one connection write transactions use, kept checked out and
+        # used by one thread at a time (the one holding _write_lock), so a write
+        # transaction costs no pool checkout and return (see _writer_connection).
+        # Closed when the Database is collected, as the pool would on dispose().
+        self._writer: list[Connection] = []
+        weakref.finalize(self, _close_all, self._writer)
         # Group commit (run_grouped): the works waiting, and the thread committing them.
         self._group: list[_Grouped] = []
         self._group_guard = threading.Lock()
@@ -149,8 +157,7 @@ class Database:
         tx: Tx | None = None
         committed = False
         try:
-            with self._connect() as conn:
-                conn = conn.execution_options(interlock_write=True)
+            with self._write_connection() as conn:
                 with conn.begin():
                     tx = Tx(conn, self)
                     self._local.tx = tx
@@ -251,19 +258,49 @@ class Database:
 
     @contextmanager
     def _connect(self) -> Iterator[Connection]:
-        try:
-            conn = self.engine.connect()
-        except OperationalError as exc:
-            raise StorageUnavailable(
-                f"cannot connect to the database {redact_url(self.url)}: "
-                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
-            ) from None
+        conn = self._open()
         try:
             yield conn
         finally:
             conn.close()
 
+    def _open(self) -> Connection:
+        try:
+            return self.engine.connect()
+        except OperationalError as exc:
+            raise StorageUnavailable(
+                f"cannot connect to the database {redact_url(self.url)}: "
+                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
+            ) from None
+
+    @contextmanager
+    def _write_connection(self) -> Iterator[Connection]:
+        """The connection of a write transaction, its ``BEGIN`` an ``IMMEDIATE`` one.
+
+        On SQLite (the caller holds ``_write_lock``) it is the one writer
+        connection, checked out once and kept: a pool checkout, its reset and
+        its return cost more Python than a step's commit. A connection left
+        unusable (invalidated, or still in a transaction after an error) is
+        closed and the next write transaction opens a new one. On PostgreSQL,
+        a pooled connection per transaction, as for reads.
+        """
+        if self._write_lock is None:
+            with self._connect() as conn:
+                yield conn.execution_options(interlock_write=True)
+            return
+        if not self._writer:
+            self._writer.append(self._open().execution_options(interlock_write=True))
+        conn = self._writer[0]
+        try:
+            yield conn
+        finally:
+            if conn.invalidated or conn.in_transaction():
+                _close_all(self._writer)
+
     def dispose(self) -> None:
+        if self._write_lock is not None:
+            with self._write_lock:
+                _close_all(self._writer)
         self.engine.dispose()
 
     # -- schema --------------------------------------------------------------
@@ -343,11 +380,39 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _close_all(connections: list[Connection]) -> None:
+    while connections:
+        try:
+            connections.pop().close()
+        except Exception:  # closing a broken connection must not hide why it broke
+            log.debug("closing a connection failed", exc_info=True)
+
+
+_BEGIN_WRITE = "BEGIN IMMEDIATE"
+_BEGIN_READ = "BEGIN"
+
+
 def _sqlite_begin(conn: Connection) -> None:
-    if conn.get_execution_options().get("interlock_write"):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
+    """``BEGIN IMMEDIATE`` for a write transaction, ``BEGIN`` for a read, on the driver's cursor.
+
+    Not through ``exec_driver_sql``: its statement machinery costs several
+    times what SQLite spends beginning. ``before_cursor_execute`` listeners
+    still see it, and a driver error comes out as SQLAlchemy's (``database is
+    locked`` is retried by :meth:`Database.run` as before).
+    """
+    sql = _BEGIN_WRITE if conn.get_execution_options().get("interlock_write") else _BEGIN_READ
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    try:
+        dispatch = conn.dispatch.before_cursor_execute
+        if dispatch:
+            dispatch(conn, cursor, sql, (), None, False)
+        cursor.execute(sql)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, (), exc, sqlite3.Error, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
 
 
 def _transient(exc: DBAPIError) -> bool:

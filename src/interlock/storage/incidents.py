@@ -5,13 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Unpack
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from interlock.domain.records import Incident, Signoff
-from interlock.storage.base import QueryBase, found
+from interlock.storage.base import Prepared, QueryBase, found
 from interlock.storage.changes import IncidentResolution
 from interlock.storage.metric_scope import DEPLOYING, ran_a_step
 from interlock.storage.schema import deployments, incidents, release_items, signoffs
+
+# Every service a deployment records runs it once (see base.Prepared).
+_OPEN_FOR_RUN = Prepared(
+    select(incidents)
+    .where(
+        incidents.c.state == "open",
+        incidents.c.service == bindparam("service"),
+        incidents.c.environment == bindparam("environment"),
+    )
+    .order_by(incidents.c.id.desc())
+)
 
 
 class IncidentQueries(QueryBase):
@@ -79,6 +90,15 @@ class IncidentQueries(QueryBase):
         if environment:
             query = query.where(incidents.c.environment == environment)
         return [Incident(**r._mapping) for r in self.conn.execute(query)]
+
+    def open_incidents_of(self, service: str, environment: str) -> list[Incident]:
+        """The open incidents of ``service`` in ``environment``, newest first.
+
+        :meth:`list_incidents` with those filters, prepared: every service a
+        deployment records in the inventory looks for the incidents it resolves.
+        """
+        found = _OPEN_FOR_RUN.run(self.conn, {"service": service, "environment": environment})
+        return [Incident(**dict(zip(found.keys, row, strict=True))) for row in found.rows]
 
     def resolve_incident(self, incident_id: int, **values: Unpack[IncidentResolution]) -> bool:
         result = self.conn.execute(
