@@ -20,20 +20,35 @@ def write_config(directory: Path, text: str, name: str = "interlock.yaml") -> Pa
     return path
 
 
+# The longest pause between two looks of wait_for (see there).
+MOST_BETWEEN_LOOKS = 1.0
+
+
 def wait_for(
     probe: Callable[[], T | None],
     timeout: float = 15.0,
     interval: float = 0.05,
     message: str = "condition",
 ) -> T:
-    """Poll ``probe`` until it returns something truthy; fail the test after ``timeout``."""
+    """Poll ``probe`` until it returns something truthy; fail the test after ``timeout``.
+
+    Between two looks it waits ``interval``, or as long as the last look took when that
+    was longer (up to ``MOST_BETWEEN_LOOKS``): a probe that runs a CLI subprocess (a
+    third to half a CPU second) would otherwise keep a core busy looking, on a machine
+    whose two cores the suite shares. A cheap probe is looked at as often as before.
+    """
     deadline = time.monotonic() + timeout
     last: T | None = None
-    while time.monotonic() < deadline:
+    while True:
+        began = time.monotonic()
+        if began >= deadline:
+            break
         last = probe()
         if last:
             return last
-        time.sleep(interval)
+        now = time.monotonic()
+        pause = max(interval, min(now - began, MOST_BETWEEN_LOOKS))
+        time.sleep(max(0.0, min(pause, deadline - now)))
     raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
 
 

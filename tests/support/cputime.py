@@ -2,9 +2,12 @@
 
 ``pytest -p tests.support.cputime`` appends one line per test to the file named by
 ``INTERLOCK_TEST_CPUTIME`` (default ``.cputime.tsv``): the test's wall seconds and
-its CPU seconds (user + system) of the test process and of the children it has
-reaped (server subprocesses, CLI runs, Chromium once its browser closes). Wall
-time on a busy machine mostly measures the other load; CPU seconds do not.
+its CPU seconds (user + system) of the test process and of its descendants:
+those it has reaped (server subprocesses, CLI runs) and those still running at
+the test's start or end (a process that outlives a test, like the Chromium a run
+of browser tests shares, is charged to each test for what it used during it, not
+all at once to the test whose teardown closes it). Wall time on a busy machine
+mostly measures the other load; CPU seconds do not.
 Sum the file per directory with ``python -m tests.support.cputime FILE``.
 """
 
@@ -23,10 +26,40 @@ import pytest
 TARGET = Path(os.environ.get("INTERLOCK_TEST_CPUTIME", ".cputime.tsv"))
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
 def _cpu() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + _running()
+
+
+def _running() -> float:
+    """CPU seconds of this process's live descendants: their own and their reaped children's.
+
+    When one of them is reaped, its seconds move into its parent's reaped-children count,
+    so a sum over the whole tree taken before and after a test gives what the test used.
+    """
+    children: dict[int, list[int]] = defaultdict(list)
+    ticks: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        fields = stat.rpartition(")")[2].split()
+        # fields[0] is field 3 of proc(5): state, ppid, ... utime (14) stime cutime cstime
+        children[int(fields[1])].append(int(name))
+        ticks[int(name)] = sum(int(f) for f in fields[11:15])
+    total, frontier = 0, list(children[os.getpid()])
+    while frontier:
+        pid = frontier.pop()
+        total += ticks[pid]
+        frontier += children[pid]
+    return total / TICK
 
 
 @pytest.hookimpl(hookwrapper=True)
