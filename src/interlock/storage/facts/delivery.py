@@ -168,11 +168,13 @@ class DeliveryQueries(DeliveryStatements):
             bound = {"ids": batch}
             sums.facts(run(self._statement("tally_facts"), bound), -1)
             sums.step_rows(run(self._statement("tally_steps"), bound), -1)
-            for name in ("delete_facts", "delete_steps", "delete_gates"):
-                run(self._statement(name), bound)
-            for name in ("insert_facts", "rework_any", "insert_steps", "insert_gates"):
+            for name in ("delete_steps", "delete_gates", "insert_steps", "insert_gates"):
                 run(self._statement(name), bound)
             sums.step_rows(run(self._statement("tally_steps"), bound), 1)
+            # The facts' rows last: their triggers lock per-day counts (metric_days)
+            # that other deployments finishing at once count in too, until commit.
+            for name in ("delete_facts", "insert_facts", "rework_any"):
+                run(self._statement(name), bound)
         commits: set[tuple[str, str, str]] = set()
         pipelines: dict[tuple[str, str, str], float] = {}  # the earliest start refreshed
         streams: dict[tuple[str, str], float | None] = {}  # the earliest end refreshed
