@@ -163,6 +163,7 @@ class DeliveryQueries(DeliveryStatements):
                 select(func.min(f.finished_at)).where(f.deployment_id.in_(exposed))
             ).scalar()
         sums = DaySums()  # what the rows add to the day sums: taken away now, added back after
+        rows: list[Any] = []  # the rows inserted
         run = self.conn.execute
         for batch in chunks(ids):
             bound = {"ids": batch}
@@ -173,14 +174,17 @@ class DeliveryQueries(DeliveryStatements):
             sums.step_rows(run(self._statement("tally_steps"), bound), 1)
             # The facts' rows last: their triggers lock per-day counts (metric_days)
             # that other deployments finishing at once count in too, until commit.
-            for name in ("delete_facts", "insert_facts", "rework_any"):
-                run(self._statement(name), bound)
+            run(self._statement("delete_facts"), bound)
+            inserted = run(self._statement("insert_facts"), bound).all()
+            if any(r.rework for r in inserted):
+                run(self._statement("rework_any"), bound)
+            rows += inserted
         commits: set[tuple[str, str, str]] = set()
         pipelines: dict[tuple[str, str, str], float] = {}  # the earliest start refreshed
         streams: dict[tuple[str, str], float | None] = {}  # the earliest end refreshed
         own: set[int] = set()  # the rows of these deployments
         exposed_set = set(exposed)
-        for r in run(self._statement("rows_of"), {"ids": ids}):
+        for r in rows:
             own.add(r.id)
             if r.deployment_id in exposed_set:
                 behind = _earlier(behind, r.finished_at)
@@ -322,13 +326,8 @@ class DeliveryQueries(DeliveryStatements):
         """
         for (service, environment), since in streams.items():
             key = {"service": service, "environment": environment}
-            start = -math.inf
-            if since is not None:
-                found = self.conn.execute(
-                    self._statement("good_before"), {**key, "since": since}
-                ).scalar()
-                start = float(found) if found is not None else -math.inf
-            rows = self.conn.execute(self._statement("stream"), {**key, "since": start}).all()
+            begin = -math.inf if since is None else since  # (no good one before -inf)
+            rows = self.conn.execute(self._statement("stream"), {**key, "since": begin}).all()
             changes = []
             opened: Any = None  # the first failing row of the episode under way
             decided: dict[int, tuple[int, float | None]] = {}
@@ -360,8 +359,8 @@ class DeliveryQueries(DeliveryStatements):
         changes: list[dict[str, Any]] = []
         for (service, environment, kind), since in pipelines.items():
             key = {"service": service, "environment": environment, "kind": kind, "since": since}
-            before = self.conn.execute(self._statement("run_before"), key).scalar()
             rows = self.conn.execute(self._statement("runs_since"), key).all()
+            before = rows[0].before if rows else None  # (the same in every row)
             previous = float(before) if before is not None else None
             last_start: float | None = None
             for row in rows:

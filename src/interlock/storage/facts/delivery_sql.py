@@ -10,6 +10,7 @@ statement built once costs SQLAlchemy little each time it runs).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -358,7 +359,19 @@ class DeliveryStatements(QueryBase):
         return delete(delivery_gates).where(delivery_gates.c.deployment_id.in_(IDS))
 
     def _build_insert_facts(self) -> Any:
-        return insert_rows(delivery_facts, self._fact_source(deployments.c.id.in_(IDS)))
+        """The rows of some deployments, returning what the refresh re-derives from."""
+        f = delivery_facts.c
+        return insert_rows(delivery_facts, self._fact_source(deployments.c.id.in_(IDS))).returning(
+            f.id,
+            f.deployment_id,
+            f.service,
+            f.environment,
+            f.kind,
+            f.commit_key,
+            f.started_at,
+            f.finished_at,
+            f.rework,
+        )
 
     def _build_insert_steps(self) -> Any:
         return insert_rows(delivery_steps, self._step_source(nodes.c.deployment_id.in_(IDS)))
@@ -376,20 +389,6 @@ class DeliveryStatements(QueryBase):
         return (
             update(delivery_facts).where(where, f.deployment_id.in_(reworked)).values(rework_any=1)
         )
-
-    def _build_rows_of(self) -> Any:
-        f = delivery_facts.c
-        return select(
-            f.id,
-            f.deployment_id,
-            f.service,
-            f.environment,
-            f.kind,
-            f.commit_key,
-            f.started_at,
-            f.finished_at,
-            f.day,
-        ).where(f.deployment_id.in_(IDS))
 
     def _build_commit_rows(self) -> Any:
         f = delivery_facts.c
@@ -419,16 +418,17 @@ class DeliveryStatements(QueryBase):
             f.kind == bindparam("kind"),
         )
 
-    def _build_run_before(self) -> Any:
-        f = delivery_facts.c
-        return select(func.max(f.started_at)).where(
-            self._pipeline(), f.started_at < bindparam("since")
-        )
-
     def _build_runs_since(self) -> Any:
-        f = delivery_facts.c
+        """The pipeline's runs from ``since`` on, each with when the run before them began."""
+        f, earlier = delivery_facts.c, delivery_facts.alias("earlier").c
+        before = select(func.max(earlier.started_at)).where(
+            earlier.service == bindparam("service"),
+            earlier.environment == bindparam("environment"),
+            earlier.kind == bindparam("kind"),
+            earlier.started_at < bindparam("since"),
+        )
         return (
-            select(f.id, f.started_at, f.prev_started, f.day)
+            select(f.id, f.started_at, f.prev_started, before.scalar_subquery().label("before"))
             .where(self._pipeline(), f.started_at >= bindparam("since"))
             .order_by(f.started_at, f.deployment_id, f.id)
         )
@@ -441,25 +441,25 @@ class DeliveryStatements(QueryBase):
             .values(prev_started=bindparam("prev"))
         )
 
-    def _build_good_before(self) -> Any:
-        f = delivery_facts.c
-        return select(func.max(f.finished_at)).where(
-            f.service == bindparam("service"),
-            f.environment == bindparam("environment"),
-            f.state == "succeeded",
-            f.named == 0,
-            f.finished_at < bindparam("since"),
-        )
-
     def _build_stream(self) -> Any:
-        f = delivery_facts.c
+        """A (service, environment)'s deployments that reached it, from the last good one
+        before ``since`` on (none: from the start)."""
+        f, good = delivery_facts.c, delivery_facts.alias("good").c
+        last_good = select(func.max(good.finished_at)).where(
+            good.service == bindparam("service"),
+            good.environment == bindparam("environment"),
+            good.state == "succeeded",
+            good.named == 0,
+            good.finished_at < bindparam("since"),
+        )
+        start = func.coalesce(last_good.scalar_subquery(), literal(-math.inf, Float()))
         return (
             select(f.id, f.finished_at, f.state, f.named, f.episode, f.restored)
             .where(
                 f.service == bindparam("service"),
                 f.environment == bindparam("environment"),
                 reached(f.state),
-                f.finished_at >= bindparam("since"),
+                f.finished_at >= start,
             )
             .order_by(f.finished_at, f.deployment_id)
         )
