@@ -86,7 +86,9 @@ class DaySums:
             for (environment, day, service, manual), change in sorted(self.steps.items())
             if change
         ]
-        for name, rows in (("add_days", days), ("add_people", people), ("add_steps", steps)):
+        # A person's row last: deployments of every service add to it (the others'
+        # rows are mostly one service's), and its lock is held until commit.
+        for name, rows in (("add_days", days), ("add_steps", steps), ("add_people", people)):
             if rows:
                 conn.execute(statement(name), rows)
         for name, rows in (
