@@ -137,13 +137,14 @@ class AuditQueries(QueryBase):
     def flush_audit(self) -> None:
         """Chain the buffered events onto the head and write them.
 
-        The head this process wrote last is remembered, so the usual case
-        costs no read: the head is moved only if it is still there (a guarded
-        update, which also takes its row lock). If anything else moved it
-        meanwhile (another process, a rolled-back commit), the update matches
-        nothing and the head is read, locked, as it always was. After such a
-        miss the guess is left alone for a while: where several processes
-        write (PostgreSQL workers), it would mostly miss and cost a statement.
+        On PostgreSQL, in one statement (:meth:`_append_in_one`). On SQLite
+        (one writer at a time), the head this process wrote last is remembered,
+        so the usual case costs no read: the head is moved only if it is still
+        there (a guarded update). If anything else moved it meanwhile (another
+        process, a rolled-back commit), the update matches nothing and the head
+        is read, as it always was. After such a miss the guess is left alone
+        for a while: where several processes write, it would mostly miss and
+        cost a statement.
         """
         if not self._pending_audit:
             return
