@@ -5,17 +5,20 @@
 
 Runs the command and, until it exits, samples ``pg_stat_activity`` every
 ``--interval`` seconds (only databases named ``--databases``, by default the
-ones ``bench/engine.py`` creates). Each session waiting on a heavyweight lock
-is counted once per sample under what it waits for: an advisory lock by its
-key (727004: an environment's queue, 727005: delivery facts, ...), otherwise
-the table of the row it waits for (from its tuple lock: a trigger's row shows
-under its own table, not the statement's; failing that, read from the statement). The shares are
-ratios within one run, so they mean something on a loaded machine too.
+ones ``bench/engine.py`` creates for this command: other benchmarks sharing
+the server are not counted). Each session waiting on a heavyweight lock is
+counted once per sample under what it waits for: an advisory lock by its key
+(727004: an environment's queue, 727005: delivery facts, ...), otherwise the
+table of the row it waits for (from its tuple lock: a trigger's row shows under
+its own table, not the statement's; failing that, read from the statement).
+The shares are ratios within one run, so they mean something on a loaded
+machine too.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -109,18 +112,26 @@ def sample(
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1/postgres")
-    parser.add_argument("--databases", default="interlock_bench_%", help="a LIKE pattern")
+    parser.add_argument(
+        "--databases",
+        default=None,
+        help="a LIKE pattern (default: the databases bench/engine.py creates for this command,"
+        " tagged through INTERLOCK_BENCH_TAG, not those of other runs on the same server)",
+    )
     parser.add_argument("--interval", type=float, default=0.02)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise SystemExit("give the command to run after --")
+    tag = f"w{os.getpid()}x"
+    os.environ["INTERLOCK_BENCH_TAG"] = tag  # (the command inherits it)
+    pattern = args.databases or f"interlock_bench_{tag}%"
     waits: Counter[str] = Counter()
     stop = threading.Event()
     counted: list[int] = []
     sampler = threading.Thread(
-        target=lambda: counted.append(sample(args.url, args.databases, args.interval, stop, waits))
+        target=lambda: counted.append(sample(args.url, pattern, args.interval, stop, waits))
     )
     sampler.start()
     try:
