@@ -662,7 +662,8 @@ def _fresh_pg_database(url: str) -> str:
 
     base = url.replace("postgres://", "postgresql://")
     admin, _, _ = base.rpartition("/")
-    name = f"interlock_bench_{uuid.uuid4().hex[:8]}"
+    # bench/pg_waits.py tags the databases of the command it samples (not other runs').
+    name = f"interlock_bench_{os.environ.get('INTERLOCK_BENCH_TAG', '')}{uuid.uuid4().hex[:8]}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
 

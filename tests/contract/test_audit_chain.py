@@ -78,3 +78,82 @@ def test_the_rows_verify_streams_are_the_stored_events(db: Database) -> None:
     assert [r[0] for r in after] == [5, 6, 7]
     assert result.ok and result.count == 7 and result.head is not None
     assert result.head.hash == events[-1].hash
+
+
+@pytest.mark.parametrize("seq", [1, 9, 10, 12345, 2**40])
+def test_a_body_cut_around_its_number_is_the_body_of_that_number(seq: int) -> None:
+    """PostgreSQL numbers (and hashes) events in SQL: ``head + str(seq) + tail``."""
+    from interlock.audit.chain import event_body
+    from interlock.storage.audit import cut_body
+
+    event = {
+        "at": NOW,
+        "actor": "ann",
+        "action": "contract.cut",
+        "object_type": "c",
+        "object_id": "1",
+        "reason": 'a "seq":0,"ts": in a reason',
+        "before": {"seq": 0, "ts": 1.5},  # the same keys, nested, before the real ones
+        "after": None,
+        "data": {"x": {"seq": 0, "ts": 2}, "é": "ü"},
+    }
+    head, tail = cut_body(event)
+    assert head + str(seq) + tail == event_body(seq=seq, **event)
+
+
+def test_events_with_any_text_chain_as_verify_recomputes_them(db: Database) -> None:
+    """Non-ASCII text, newlines, quotes: the hash the database computes (PostgreSQL) is
+    the one `audit verify` computes."""
+    with db.transaction() as tx:
+        for n, value in enumerate(("naïve ☃", 'a\n"b"\\c', "\U0001f680", "")):
+            tx.audit(
+                at=NOW,
+                actor="ann",
+                action="contract.kept",
+                object_type="c",
+                object_id=n,
+                reason=value or None,
+                data={"value": value},
+            )
+    with db.read() as tx:
+        result = verify(tx.stored_events(), head=tx.audit_head())
+    assert result.ok, result
+    assert result.count == 4
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgresql_appends_to_the_chain_in_one_statement(db: Database) -> None:
+    """The head's row lock, which every writer waits for, is held for one statement and
+    the commit: locked, events chained and inserted, head moved, in one round trip."""
+    from sqlalchemy import event
+
+    with db.transaction() as tx:  # the chain's head exists
+        tx.audit(at=NOW, actor="ann", action="contract.kept", object_type="c", object_id=0)
+    sent: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if "audit_" in statement:
+            sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        other = Database(db.url)  # another process: it never saw the head
+        try:
+            with other.transaction() as tx:
+                for n in (1, 2):
+                    tx.audit(
+                        at=NOW, actor="bob", action="contract.kept", object_type="c", object_id=n
+                    )
+            for n in (3, 4):
+                with db.transaction() as tx:
+                    tx.audit(
+                        at=NOW, actor="ann", action="contract.kept", object_type="c", object_id=n
+                    )
+        finally:
+            other.dispose()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert len(sent) == 2  # this handle's two commits (the other's listener is its own)
+    with db.read() as tx:
+        result = verify(tx.stored_events(), head=tx.audit_head())
+    assert result.ok and result.count == 5

@@ -7,7 +7,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 
 from interlock.audit.chain import Checkpoint, EventRow, StoredEvent, event_body, link
 from interlock.domain.records import AuditEvent
@@ -49,6 +49,62 @@ _INSERT_EVENTS = Prepared(
 )
 
 
+# PostgreSQL: the head locked, the events chained onto it, the head moved and the
+# events inserted, in one statement (one round trip between the head's lock and
+# the commit). Each event comes as its canonical body cut around its sequence
+# number (``head`` + seq + ``tail``): the number is known only once the head is
+# locked, so the body and its hash, sha256(prev_hash + newline + body) as
+# interlock.audit.chain.link computes it, are finished here.
+_APPEND_PG = Prepared(
+    text(
+        """
+WITH RECURSIVE
+locked AS (SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE),
+pending AS (
+    SELECT * FROM unnest(
+        CAST(:heads AS text[]), CAST(:tails AS text[]), CAST(:ats AS float8[]),
+        CAST(:actors AS text[]), CAST(:actions AS text[]), CAST(:object_types AS text[]),
+        CAST(:object_ids AS text[])
+    ) WITH ORDINALITY AS e(head, tail, at, actor, action, object_type, object_id, n)
+),
+chained (n, seq, body, prev_hash, hash) AS (
+    SELECT CAST(0 AS bigint), seq, CAST(NULL AS text), CAST(NULL AS text), CAST(hash AS text)
+    FROM locked
+    UNION ALL
+    SELECT e.n, c.seq + 1, b.body, c.hash,
+           encode(sha256(convert_to(c.hash || chr(10) || b.body, 'UTF8')), 'hex')
+    FROM chained c
+    JOIN pending e ON e.n = c.n + 1
+    CROSS JOIN LATERAL (SELECT e.head || CAST(c.seq + 1 AS text) || e.tail AS body) b
+),
+tip AS (SELECT seq, hash FROM chained ORDER BY n DESC LIMIT 1),
+moved AS (
+    UPDATE audit_head SET seq = tip.seq, hash = tip.hash FROM tip
+    WHERE audit_head.id = 1 RETURNING audit_head.seq
+)
+INSERT INTO audit_events (seq, at, actor, action, object_type, object_id, body, prev_hash, hash)
+SELECT c.seq, e.at, e.actor, e.action, e.object_type, e.object_id, c.body, c.prev_hash, c.hash
+FROM chained c JOIN pending e ON e.n = c.n
+RETURNING seq, hash
+"""
+    ).columns(audit_events.c.seq, audit_events.c.hash)
+)
+_SEQ_AT = '"seq":0,"ts":'  # where an event body numbered 0 holds its number (its last key but ts)
+
+
+def cut_body(event: Mapping[str, Any]) -> tuple[str, str]:
+    """The canonical body of a buffered event, around its sequence number:
+    ``head + str(seq) + tail == event_body(seq=seq, ...)`` for every ``seq``.
+
+    The body's keys are sorted and ``seq`` is the last but ``ts`` (a number), so
+    its last ``"seq":0,"ts":`` is the top-level one (``data`` and the others,
+    where the same text could appear, all come before it).
+    """
+    body = event_body(seq=0, **event)
+    cut = body.rindex(_SEQ_AT) + len('"seq":')
+    return body[:cut], body[cut + 1 :]
+
+
 class AuditQueries(QueryBase):
     def audit(
         self,
@@ -81,15 +137,18 @@ class AuditQueries(QueryBase):
     def flush_audit(self) -> None:
         """Chain the buffered events onto the head and write them.
 
-        The head this process wrote last is remembered, so the usual case
-        costs no read: the head is moved only if it is still there (a guarded
-        update, which also takes its row lock). If anything else moved it
-        meanwhile (another process, a rolled-back commit), the update matches
-        nothing and the head is read, locked, as it always was. After such a
-        miss the guess is left alone for a while: where several processes
-        write (PostgreSQL workers), it would mostly miss and cost a statement.
+        On PostgreSQL, in one statement (:meth:`_append_in_one`). On SQLite
+        (one writer at a time), the head this process wrote last is remembered,
+        so the usual case costs no read: the head is moved only if it is still
+        there (a guarded update). If anything else moved it meanwhile (another
+        process, a rolled-back commit), the update matches nothing and the head
+        is read, as it always was. After such a miss the guess is left alone
+        for a while: where several processes write, it would mostly miss and
+        cost a statement.
         """
         if not self._pending_audit:
+            return
+        if self.for_update() and self._append_in_one():
             return
         db = self.db
         known = db.audit_head_seen if db.audit_head_pause == 0 else None
@@ -112,6 +171,32 @@ class AuditQueries(QueryBase):
         _INSERT_EVENTS.run_many(self.conn, rows)
         db.audit_head_seen = (seq, prev)
         self._pending_audit = []
+
+    def _append_in_one(self) -> bool:
+        """PostgreSQL: chain and write the buffered events in one statement.
+
+        Its head's row lock is then held for that one statement and the commit:
+        no read of the head, no hashing in Python, no second round trip while
+        other writers wait for it. False (nothing written) if there is no head yet.
+        """
+        events = self._pending_audit
+        cut = [cut_body(event) for event in events]
+        params = {
+            "heads": [head for head, _ in cut],
+            "tails": [tail for _, tail in cut],
+            "ats": [_TS.process_bind_param(event["at"], self.conn.dialect) for event in events],
+            "actors": [event["actor"] for event in events],
+            "actions": [event["action"] for event in events],
+            "object_types": [event["object_type"] for event in events],
+            "object_ids": [event["object_id"] for event in events],
+        }
+        written = _APPEND_PG.run(self.conn, params).rows
+        if not written:
+            return False
+        seq, digest = max(written, key=lambda row: int(row[0]))
+        self.db.audit_head_seen = (int(seq), str(digest))
+        self._pending_audit = []
+        return True
 
     def _chained(self, seq: int, prev: str) -> tuple[list[dict[str, Any]], int, str]:
         """The buffered events as rows chained after ``(seq, prev)``, and the new head."""

@@ -18,11 +18,12 @@ double-counted when a process dies):
 - ``delivery_steps``: per deployment (or runbook run), its step runs by day,
   service and manual or automated.
 - ``delivery_days``, ``delivery_people``, ``delivery_step_days``: the sums of
-  those rows per environment and UTC day (and service, person). Any change to
-  the rows of a day recomputes that day's sums from them.
+  those rows per environment and UTC day (and service, person). A change to
+  some rows adds its difference to the sums (what the rows add after it, less
+  what they added before: :mod:`interlock.storage.facts.day_sums`).
 
 :meth:`DeliveryQueries.refresh_delivery` recomputes the rows of some
-deployments (and the sums of the days they touch); :meth:`rebuild_delivery`
+deployments (and moves the sums of the days they touch); :meth:`rebuild_delivery`
 recomputes everything in a few set-wide statements (the migration that adds
 these tables, and tools that write records in bulk, use it). A test holds the
 two to the same answer. The statements both run are built in
@@ -55,6 +56,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateIndex, DropIndex
 
+from interlock.storage.facts.day_sums import DaySums
 from interlock.storage.facts.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
 from interlock.storage.facts.stale import StaleFacts
 from interlock.storage.metric_days import counting_paused
@@ -74,11 +76,11 @@ from interlock.storage.schema import (
 # The PostgreSQL advisory locks under which delivery facts change (the others:
 # storage/leader.py). FACTS_LOCK (one bigint key) covers every fact; a
 # transaction that only finished deployments takes it shared, and then, in the
-# two-int4 form, FACTS_LOCK with each (service, environment) it refreshes, and
-# DAYS_LOCK with each (environment, day) whose sums it recomputes, both
-# exclusive and the latter just before those sums (see _lock_facts_keyed).
+# two-int4 form, FACTS_LOCK with each (service, environment) it refreshes,
+# exclusive (see _lock_facts_keyed). The day sums need no lock of their own:
+# a refresh adds to them in place (day_sums.py; 727008, their lock before, is
+# no longer taken).
 FACTS_LOCK = 727005
-DAYS_LOCK = 727008
 _LOCK_ALL = text(f"SELECT pg_advisory_xact_lock({FACTS_LOCK})")
 _SHARE_ALL = text(f"SELECT pg_advisory_xact_lock_shared({FACTS_LOCK})")
 # One statement each, keys in one order (their hashes'): no lock cycle between two of them.
@@ -87,10 +89,6 @@ _LOCK_STREAMS = text(
     "hashtext(i.service || '/' || d.environment) AS k FROM deployments d "
     "JOIN release_items i ON i.release_id = d.release_id "
     "WHERE d.id = ANY(CAST(:ids AS integer[])) ORDER BY k) AS keyed"
-)
-_LOCK_DAYS = text(
-    f"SELECT pg_advisory_xact_lock({DAYS_LOCK}, k) FROM (SELECT DISTINCT hashtext(x) AS k "
-    "FROM unnest(CAST(:keys AS text[])) AS x ORDER BY k) AS keyed"
 )
 
 
@@ -104,8 +102,8 @@ class DeliveryQueries(DeliveryStatements):
     def _lock_facts(self) -> None:
         """On PostgreSQL, change delivery facts one transaction at a time.
 
-        A refresh deletes and re-inserts rows (a deployment's facts, a day's
-        sums) and re-derives rows of other deployments from what it can see.
+        A refresh deletes and re-inserts rows (a deployment's facts) and
+        re-derives rows of other deployments from what it can see.
         Two transactions doing that at once under READ COMMITTED would each
         miss the other's uncommitted rows: duplicate keys, or sums that lack
         one of them. The lock is held until commit; SQLite has one writer anyway.
@@ -124,7 +122,9 @@ class DeliveryQueries(DeliveryStatements):
         failure episode, rework. So the facts lock is taken shared (every other
         change of facts takes it exclusively) and each of the deployments'
         (service, environment) keys exclusively. The sums of a day, which every
-        service of an environment adds to, wait for :meth:`_lock_days`.
+        service of an environment adds to, are moved in place, as the last
+        statements of the refresh: two transactions adding to one sum's row
+        wait only for each other's commit there.
         """
         if self.dialect != "postgresql" or self._facts_locked:
             return
@@ -133,14 +133,6 @@ class DeliveryQueries(DeliveryStatements):
             self._facts_keyed = True
         self.conn.execute(_LOCK_STREAMS, {"ids": deployment_ids})
 
-    def _lock_days(self, days: set[tuple[str, int]]) -> None:
-        """A keyed refresh recomputes the sums of ``days``: one transaction per
-        (environment, day) at a time, from here to its commit, so each sees the
-        rows of those that summed before it (and they see its own)."""
-        if self._facts_keyed and not self._facts_locked and days:
-            keys = sorted(f"{environment}/{day}" for environment, day in days)
-            self.conn.execute(_LOCK_DAYS, {"keys": keys})
-
     def refresh_delivery(
         self,
         deployment_ids: Collection[int],
@@ -148,13 +140,14 @@ class DeliveryQueries(DeliveryStatements):
         ended: Collection[int] | None = None,
         keyed: bool = False,
     ) -> None:
-        """Recompute the delivery facts of ``deployment_ids`` and the sums of their days.
+        """Recompute the delivery facts of ``deployment_ids``, and move the sums of their
+        days by the difference.
 
         ``ended``: those of them that ended in this transaction (the others, an
         incident's, keep their outcome and times); ``None``: any may have changed.
         Totals saved for the exposition that a changed row falls behind go stale.
         ``keyed``: they all just finished, and nothing else about them changed
-        (PostgreSQL locks only their services' and days' keys).
+        (PostgreSQL locks only their services' keys).
         """
         if not deployment_ids:
             return
@@ -170,24 +163,30 @@ class DeliveryQueries(DeliveryStatements):
             behind = self.conn.execute(
                 select(func.min(f.finished_at)).where(f.deployment_id.in_(exposed))
             ).scalar()
-        days: set[tuple[str, int]] = set()
-        step_days: set[tuple[str, int]] = set()
+        sums = DaySums()  # what the rows add to the day sums: taken away now, added back after
+        rows: list[Any] = []  # the rows inserted
         run = self.conn.execute
         for batch in chunks(ids):
             bound = {"ids": batch}
-            days |= {(e, int(d)) for e, d in run(self._statement("days_of_facts"), bound)}
-            step_days |= {(e, int(d)) for e, d in run(self._statement("days_of_steps"), bound)}
-            for name in ("delete_facts", "delete_steps", "delete_gates"):
+            sums.facts(run(self._statement("tally_facts"), bound), -1)
+            sums.step_rows(run(self._statement("tally_steps"), bound), -1)
+            for name in ("delete_steps", "delete_gates", "insert_steps", "insert_gates"):
                 run(self._statement(name), bound)
-            for name in ("insert_facts", "rework_any", "insert_steps", "insert_gates"):
-                run(self._statement(name), bound)
-            step_days |= {(e, int(d)) for e, d in run(self._statement("days_of_steps"), bound)}
+            sums.step_rows(run(self._statement("tally_steps"), bound), 1)
+            # The facts' rows last: their triggers lock per-day counts (metric_days)
+            # that other deployments finishing at once count in too, until commit.
+            run(self._statement("delete_facts"), bound)
+            inserted = run(self._statement("insert_facts"), bound).all()
+            if any(r.rework for r in inserted):
+                run(self._statement("rework_any"), bound)
+            rows += inserted
         commits: set[tuple[str, str, str]] = set()
         pipelines: dict[tuple[str, str, str], float] = {}  # the earliest start refreshed
         streams: dict[tuple[str, str], float | None] = {}  # the earliest end refreshed
+        own: set[int] = set()  # the rows of these deployments
         exposed_set = set(exposed)
-        for r in run(self._statement("rows_of"), {"ids": ids}):
-            days.add((r.environment, int(r.day)))
+        for r in rows:
+            own.add(r.id)
             if r.deployment_id in exposed_set:
                 behind = _earlier(behind, r.finished_at)
             commits.add((r.service, r.environment, r.commit_key))
@@ -198,21 +197,24 @@ class DeliveryQueries(DeliveryStatements):
             streams[(r.service, r.environment)] = (
                 r.finished_at if earliest is None else min(earliest, r.finished_at)
             )
-        renumbered, moved = self._renumber_firsts(commits)
-        days |= renumbered
+        firsts, moved = self._renumber_firsts(commits)
         behind = _earlier(behind, moved)
         if behind is not None:
             forget_totals_on(self.conn, behind)
-        days |= self._relink_pipelines(pipelines)
-        self._rechain_episodes(streams)
-        self._lock_days(days | step_days)
-        for environment, day in sorted(days):
-            for name in ("roll_days", "roll_people"):
-                for statement in self._statement(name):
-                    run(statement, {"environment": environment, "day": day})
-        for environment, day in sorted(step_days):
-            for statement in self._statement("roll_steps"):
-                run(statement, {"environment": environment, "day": day})
+        previous = self._relink_pipelines(pipelines)
+        others = sorted({change["row"] for change in (*firsts, *previous)} - own)
+        for batch in chunks(others):  # rows of other deployments whose sums change
+            sums.facts(run(self._statement("tally_rows"), {"rows": batch}), -1)
+        if firsts:
+            run(self._statement("set_first"), firsts)
+        if previous:
+            run(self._statement("set_prev"), previous)
+        self._rechain_episodes(streams)  # (no sum counts episodes)
+        for batch in chunks(ids):
+            sums.facts(run(self._statement("tally_facts"), {"ids": batch}), 1)
+        for batch in chunks(others):
+            sums.facts(run(self._statement("tally_rows"), {"rows": batch}), 1)
+        sums.add(self.conn, self._statement)
 
     def _refresh_slip(self, deployment_id: int) -> None:
         """A deployment started: if its release was scheduled, how late it began.
@@ -291,12 +293,11 @@ class DeliveryQueries(DeliveryStatements):
 
     def _renumber_firsts(
         self, commits: set[tuple[str, str, str]]
-    ) -> tuple[set[tuple[str, int]], float | None]:
-        """Mark the first successful deploy of each (service, environment, commit) again.
-
-        The days changed, and the earliest end of a row whose lead time changed.
-        """
-        changed: set[tuple[str, int]] = set()
+    ) -> tuple[list[dict[str, Any]], float | None]:
+        """Which rows mark the first successful deploy of each (service, environment,
+        commit) now: the changes to make (``set_first``), and the earliest end of a row
+        whose lead time changes."""
+        changes: list[dict[str, Any]] = []
         earliest: float | None = None
         for service, environment, commit_key in sorted(commits):  # one index range each
             rows = self.conn.execute(
@@ -313,12 +314,9 @@ class DeliveryQueries(DeliveryStatements):
                 if first and row.committed_at is not None:
                     lead = float(row.finished_at) - float(row.committed_at)
                 if first != row.first or lead != row.lead:
-                    self.conn.execute(
-                        self._statement("set_first"), {"row": row.id, "first": first, "lead": lead}
-                    )
-                    changed.add((environment, int(row.day)))
+                    changes.append({"row": row.id, "first": first, "lead": lead})
                     earliest = _earlier(earliest, row.finished_at)
-        return changed, earliest
+        return changes, earliest
 
     def _rechain_episodes(self, streams: Mapping[tuple[str, str], float | None]) -> None:
         """Failure episodes of each (service, environment), from the last good deployment
@@ -329,13 +327,8 @@ class DeliveryQueries(DeliveryStatements):
         """
         for (service, environment), since in streams.items():
             key = {"service": service, "environment": environment}
-            start = -math.inf
-            if since is not None:
-                found = self.conn.execute(
-                    self._statement("good_before"), {**key, "since": since}
-                ).scalar()
-                start = float(found) if found is not None else -math.inf
-            rows = self.conn.execute(self._statement("stream"), {**key, "since": start}).all()
+            begin = -math.inf if since is None else since  # (no good one before -inf)
+            rows = self.conn.execute(self._statement("stream"), {**key, "since": begin}).all()
             changes = []
             opened: Any = None  # the first failing row of the episode under way
             decided: dict[int, tuple[int, float | None]] = {}
@@ -361,13 +354,14 @@ class DeliveryQueries(DeliveryStatements):
 
     def _relink_pipelines(
         self, pipelines: dict[tuple[str, str, str], float]
-    ) -> set[tuple[str, int]]:
-        """Each run from the earliest refreshed one on: when its pipeline's run before began."""
-        changed: set[tuple[str, int]] = set()
+    ) -> list[dict[str, Any]]:
+        """Each run from the earliest refreshed one on: when its pipeline's run before
+        began. The changes to make (``set_prev``)."""
+        changes: list[dict[str, Any]] = []
         for (service, environment, kind), since in pipelines.items():
             key = {"service": service, "environment": environment, "kind": kind, "since": since}
-            before = self.conn.execute(self._statement("run_before"), key).scalar()
             rows = self.conn.execute(self._statement("runs_since"), key).all()
+            before = rows[0].before if rows else None  # (the same in every row)
             previous = float(before) if before is not None else None
             last_start: float | None = None
             for row in rows:
@@ -376,10 +370,9 @@ class DeliveryQueries(DeliveryStatements):
                     previous = last_start  # equal starts (one train) share the run before
                 value = previous
                 if value != (float(row.prev_started) if row.prev_started is not None else None):
-                    self.conn.execute(self._statement("set_prev"), {"row": row.id, "prev": value})
-                    changed.add((environment, int(row.day)))
+                    changes.append({"row": row.id, "prev": value})
                 last_start = start
-        return changed
+        return changes
 
     # -- everything at once ---------------------------------------------------------
     def rebuild_delivery(self, *, forget_totals: bool = True, bulk: bool = False) -> dict[str, int]:

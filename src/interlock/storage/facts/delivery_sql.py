@@ -10,6 +10,7 @@ statement built once costs SQLAlchemy little each time it runs).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import BindParameter
@@ -61,6 +63,7 @@ from interlock.storage.schema import (
 )
 
 IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+ROWS: BindParameter[Any] = bindparam("rows", expanding=True)  # delivery_facts ids
 _STATEMENTS: dict[tuple[str, str], Any] = {}
 
 FAILED = ("failed", "rolled_back")
@@ -262,14 +265,89 @@ class DeliveryStatements(QueryBase):
             found = _STATEMENTS[key] = getattr(self, f"_build_{name}")()
         return found
 
-    # The statements (bound parameters: ids, environment, day, service, kind, ...).
-    def _build_days_of_facts(self) -> Any:
-        f = delivery_facts.c
-        return select(f.environment, f.day).where(f.deployment_id.in_(IDS)).distinct()
+    # The statements (bound parameters: ids, rows, environment, day, service, kind, ...).
+    def _build_tally_facts(self) -> Any:
+        return self._tally(delivery_facts.c.deployment_id.in_(IDS))
 
-    def _build_days_of_steps(self) -> Any:
+    def _build_tally_rows(self) -> Any:
+        return self._tally(delivery_facts.c.id.in_(ROWS))
+
+    def _tally(self, where: ColumnElement[bool]) -> Any:
+        """What some ``delivery_facts`` rows add to the day sums: per (environment, day,
+        service, kind, person), their number (``rows``) and their :func:`fact_sums`
+        (whose ``attempted`` is also what they add to ``delivery_people``)."""
+        f = delivery_facts.c
+        who = func.coalesce(f.person, "")
+        keys = (f.environment, f.day, f.service, f.kind)
+        return (
+            select(*keys, who.label("who"), func.count().label("rows"), *fact_sums())
+            .where(where)
+            .group_by(*keys, who)
+        )
+
+    def _build_tally_steps(self) -> Any:
         s = delivery_steps.c
-        return select(s.environment, s.day).where(s.deployment_id.in_(IDS)).distinct()
+        keys = (s.environment, s.day, s.service, s.manual)
+        return (
+            select(*keys, func.sum(s.runs).label("runs"))
+            .where(s.deployment_id.in_(IDS))
+            .group_by(*keys)
+        )
+
+    def _upsert(self, table: Table, added: tuple[str, ...]) -> Any:
+        """``INSERT`` a row of ``table``, or add its ``added`` columns to the row already
+        there (one statement: concurrent additions to one row wait for each other's
+        commit, and each adds to what the other left)."""
+        statement: Any = (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
+        return statement.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns),
+            set_={name: table.c[name] + statement.excluded[name] for name in added},
+        )
+
+    def _build_add_days(self) -> Any:
+        return self._upsert(delivery_days, SUMMED)
+
+    def _build_add_people(self) -> Any:
+        return self._upsert(delivery_people, ("releases",))
+
+    def _build_add_steps(self) -> Any:
+        return self._upsert(delivery_step_days, ("runs",))
+
+    def _build_drop_days(self) -> Any:
+        """The sums of a group whose last row left it (no fact of it remains)."""
+        t, f = delivery_days.c, delivery_facts.c
+        key = (t.environment, t.day, t.service, t.kind)
+        names = ("environment", "day", "service", "kind")
+        return delete(delivery_days).where(
+            *(column == bindparam(name) for column, name in zip(key, names, strict=True)),
+            ~exists(
+                select(literal(1)).where(
+                    f.environment == t.environment,
+                    f.day == t.day,
+                    f.service == t.service,
+                    f.kind == t.kind,
+                )
+            ),
+        )
+
+    def _build_drop_people(self) -> Any:
+        t = delivery_people.c
+        return delete(delivery_people).where(
+            t.environment == bindparam("environment"),
+            t.day == bindparam("day"),
+            t.person == bindparam("person"),
+            t.releases == 0,
+        )
+
+    def _build_drop_steps(self) -> Any:
+        t = delivery_step_days.c
+        return delete(delivery_step_days).where(
+            t.environment == bindparam("environment"),
+            t.day == bindparam("day"),
+            t.service == bindparam("service"),
+            t.manual == bindparam("manual"),
+            t.runs == 0,
+        )
 
     def _build_delete_facts(self) -> Any:
         return delete(delivery_facts).where(delivery_facts.c.deployment_id.in_(IDS))
@@ -281,7 +359,19 @@ class DeliveryStatements(QueryBase):
         return delete(delivery_gates).where(delivery_gates.c.deployment_id.in_(IDS))
 
     def _build_insert_facts(self) -> Any:
-        return insert_rows(delivery_facts, self._fact_source(deployments.c.id.in_(IDS)))
+        """The rows of some deployments, returning what the refresh re-derives from."""
+        f = delivery_facts.c
+        return insert_rows(delivery_facts, self._fact_source(deployments.c.id.in_(IDS))).returning(
+            f.id,
+            f.deployment_id,
+            f.service,
+            f.environment,
+            f.kind,
+            f.commit_key,
+            f.started_at,
+            f.finished_at,
+            f.rework,
+        )
 
     def _build_insert_steps(self) -> Any:
         return insert_rows(delivery_steps, self._step_source(nodes.c.deployment_id.in_(IDS)))
@@ -299,19 +389,6 @@ class DeliveryStatements(QueryBase):
         return (
             update(delivery_facts).where(where, f.deployment_id.in_(reworked)).values(rework_any=1)
         )
-
-    def _build_rows_of(self) -> Any:
-        f = delivery_facts.c
-        return select(
-            f.deployment_id,
-            f.service,
-            f.environment,
-            f.kind,
-            f.commit_key,
-            f.started_at,
-            f.finished_at,
-            f.day,
-        ).where(f.deployment_id.in_(IDS))
 
     def _build_commit_rows(self) -> Any:
         f = delivery_facts.c
@@ -341,16 +418,17 @@ class DeliveryStatements(QueryBase):
             f.kind == bindparam("kind"),
         )
 
-    def _build_run_before(self) -> Any:
-        f = delivery_facts.c
-        return select(func.max(f.started_at)).where(
-            self._pipeline(), f.started_at < bindparam("since")
-        )
-
     def _build_runs_since(self) -> Any:
-        f = delivery_facts.c
+        """The pipeline's runs from ``since`` on, each with when the run before them began."""
+        f, earlier = delivery_facts.c, delivery_facts.alias("earlier").c
+        before = select(func.max(earlier.started_at)).where(
+            earlier.service == bindparam("service"),
+            earlier.environment == bindparam("environment"),
+            earlier.kind == bindparam("kind"),
+            earlier.started_at < bindparam("since"),
+        )
         return (
-            select(f.id, f.started_at, f.prev_started, f.day)
+            select(f.id, f.started_at, f.prev_started, before.scalar_subquery().label("before"))
             .where(self._pipeline(), f.started_at >= bindparam("since"))
             .order_by(f.started_at, f.deployment_id, f.id)
         )
@@ -363,25 +441,25 @@ class DeliveryStatements(QueryBase):
             .values(prev_started=bindparam("prev"))
         )
 
-    def _build_good_before(self) -> Any:
-        f = delivery_facts.c
-        return select(func.max(f.finished_at)).where(
-            f.service == bindparam("service"),
-            f.environment == bindparam("environment"),
-            f.state == "succeeded",
-            f.named == 0,
-            f.finished_at < bindparam("since"),
-        )
-
     def _build_stream(self) -> Any:
-        f = delivery_facts.c
+        """A (service, environment)'s deployments that reached it, from the last good one
+        before ``since`` on (none: from the start)."""
+        f, good = delivery_facts.c, delivery_facts.alias("good").c
+        last_good = select(func.max(good.finished_at)).where(
+            good.service == bindparam("service"),
+            good.environment == bindparam("environment"),
+            good.state == "succeeded",
+            good.named == 0,
+            good.finished_at < bindparam("since"),
+        )
+        start = func.coalesce(last_good.scalar_subquery(), literal(-math.inf, Float()))
         return (
             select(f.id, f.finished_at, f.state, f.named, f.episode, f.restored)
             .where(
                 f.service == bindparam("service"),
                 f.environment == bindparam("environment"),
                 reached(f.state),
-                f.finished_at >= bindparam("since"),
+                f.finished_at >= start,
             )
             .order_by(f.finished_at, f.deployment_id)
         )
@@ -415,24 +493,6 @@ class DeliveryStatements(QueryBase):
 
     def _build_insert_slip(self) -> Any:
         return insert_rows(delivery_slips, self._slip_source(releases.c.id == bindparam("release")))
-
-    def _day_statements(self, table: Any, sums: Select[Any], rows: Any) -> tuple[Any, Any]:
-        at_day: tuple[BindParameter[Any], BindParameter[Any]] = (
-            bindparam("environment"),
-            bindparam("day"),
-        )
-        remove = delete(table).where(table.c.environment == at_day[0], table.c.day == at_day[1])
-        add = insert_rows(table, sums.where(rows.environment == at_day[0], rows.day == at_day[1]))
-        return remove, add
-
-    def _build_roll_days(self) -> Any:
-        return self._day_statements(delivery_days, self._day_sums(), delivery_facts.c)
-
-    def _build_roll_people(self) -> Any:
-        return self._day_statements(delivery_people, self._people_sums(), delivery_facts.c)
-
-    def _build_roll_steps(self) -> Any:
-        return self._day_statements(delivery_step_days, self._step_sums(), delivery_steps.c)
 
     def _slip_source(self, where: ColumnElement[bool]) -> Select[Any]:
         r, d = releases.c, deployments.c
