@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import queue
 import shutil
-import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 
 from interlock.engine.core import Engine, Settings
 from interlock.storage.db import Database
+from tests.support.pgpool import DatabasePool
 
 pytest_plugins = [
     "tests.support.prometheus",
@@ -70,41 +68,13 @@ def pg_template() -> Iterator[str]:
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-class Dropper:
-    """Drops the databases of finished tests in a thread: off the next test's time.
-
-    A drop took 60 ms to over a second (when it waits for a checkpoint) at the end
-    of every PostgreSQL test; now the next test starts while it runs.
-    """
-
-    def __init__(self) -> None:
-        self._names: queue.Queue[str | None] = queue.Queue()
-        self.failed: list[str] = []
-        self._thread = threading.Thread(target=self._run, name="pg-dropper", daemon=True)
-        self._thread.start()
-
-    def drop(self, name: str) -> None:
-        self._names.put(name)
-
-    def _run(self) -> None:
-        while (name := self._names.get()) is not None:
-            try:
-                _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            except Exception as exc:  # reported when the session ends
-                self.failed.append(f"{name}: {exc}")
-
-    def close(self) -> None:
-        self._names.put(None)
-        self._thread.join(120)
-
-
 @pytest.fixture(scope="session")
-def pg_dropper(pg_template: str) -> Iterator[Dropper]:
-    """Drops test databases in the background; waits for the last before the template goes."""
-    dropper = Dropper()
-    yield dropper
-    dropper.close()
-    assert not dropper.failed, dropper.failed
+def pg_pool(pg_template: str) -> Iterator[DatabasePool]:
+    """This process's PostgreSQL test databases, cleaned between tests (tests/support/pgpool.py)."""
+    pool = DatabasePool(PG_ADMIN_URL, pg_template, pg_url)
+    yield pool
+    pool.close()
+    assert not pool.failed, pool.failed
 
 
 def fresh_database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
@@ -113,11 +83,9 @@ def fresh_database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequ
         target = tmp_path / "interlock.db"
         shutil.copy(template, target)
         return f"sqlite:///{target}"
-    template_name: str = request.getfixturevalue("pg_template")
-    dropper: Dropper = request.getfixturevalue("pg_dropper")
-    name = f"interlock_t_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    request.addfinalizer(lambda: dropper.drop(name))
+    pool: DatabasePool = request.getfixturevalue("pg_pool")
+    name = pool.take()
+    request.addfinalizer(lambda: pool.give_back(name))
     return pg_url(name)
 
 
