@@ -169,4 +169,6 @@ def test_the_listener_reconnects_and_wakes_workers_again(here, other, pg_databas
         delay = _pick_up_delay(here, other.release("api"), timeout=5)
     finally:
         runtime.stop(drain=2)
-    assert delay is not None and delay < 1.0
+    # Picked up within the 5 s looked for, where the next poll is 30 s away: the
+    # reconnected listener's NOTIFY woke a worker (no bound on how fast: the load decides).
+    assert delay is not None

@@ -18,6 +18,7 @@ from interlock.domain.bounds import MAX_ID
 from interlock.domain.records import Item
 from interlock.engine.releases import cancel_release, create_release
 from interlock.storage.db import Database
+from tests.helpers import wait_for
 from tests.support.api import Api, served
 
 CONFIG = """\
@@ -93,13 +94,14 @@ def test_a_change_committed_elsewhere_is_found_by_the_shared_poll(pilot):
 
 def test_many_watchers_share_one_read_per_interval(pilot):
     api = Api(pilot.engine, pilot.configs, pilot.config(CONFIG), workers=0).start()
-    reads: list[float] = []
+    reads: list[tuple[float, int]] = []  # (when, how many ids it read)
+    recording = threading.Event()
     lock = threading.Lock()
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "releases.revision" in statement and "FROM releases" in statement:
+    def count(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if recording.is_set() and "releases.revision" in statement and "FROM releases" in statement:
             with lock:
-                reads.append(time.monotonic())
+                reads.append((time.monotonic(), len(parameters or ())))
 
     event.listen(pilot.engine.db.engine, "before_cursor_execute", count)
     try:
@@ -107,15 +109,27 @@ def test_many_watchers_share_one_read_per_interval(pilot):
         ids = [_release(pilot, n) for n in range(40)]
         revisions = {i: client.get(f"/api/v1/releases/{i}").json()["revision"] for i in ids}
         watchers = 40
+        recording.set()
         with ThreadPoolExecutor(watchers) as pool:
-            waiting = [pool.submit(_poll, client, i, revisions[i], 3) for i in ids]
-            time.sleep(1.0)  # every watcher is waiting by now
+            waiting = [pool.submit(_poll, client, i, revisions[i], 8) for i in ids]
+
+            # Each watcher reads its own release as it starts waiting; the window opens
+            # once one shared read covered all 40 and no watcher read alone for 0.5 s
+            # (on a loaded machine starting them takes a while), and it ends before the
+            # first of them answers (8 s).
+            def all_waiting() -> bool:
+                with lock:
+                    shared = any(n == watchers for _, n in reads)
+                    alone = [t for t, n in reads if n == 1]
+                return shared and bool(alone) and time.monotonic() - alone[-1] > 0.5
+
+            wait_for(all_waiting, timeout=5, interval=0.02, message="every watcher to wait")
             window_began = time.monotonic()
             time.sleep(1.5)
             window_ended = time.monotonic()
             answers = [w.result(timeout=15) for w in waiting]
         assert all(a["revision"] == revisions[a["id"]] for a, _ in answers)
-        in_window = [t for t in reads if window_began <= t <= window_ended]
+        in_window = [t for t, _ in reads if window_began <= t <= window_ended]
         # One read per 0.2 s for all 40 together (a few more for a slow round);
         # polling each watcher on its own would be 40 x 7.5 = 300 reads.
         assert len(in_window) <= 12, len(in_window)
