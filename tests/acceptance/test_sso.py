@@ -97,10 +97,8 @@ def sso_server(project: Path, server: Any, provider: OidcProvider) -> Any:
 
 
 def _token(server: Any, user: str) -> str:
-    assert server.cli("user", "add", user).returncode == 0
-    created = server.cli("token", "create", "--user", user, "--name", "cli")
-    assert created.returncode == 0, created.stderr
-    return str(created.stdout.strip())
+    """A new user's API token, through the API (set-up: the CLI tests prove the CLI's)."""
+    return str(server.user(user))
 
 
 def _sso_sign_in(page: Any, server: Any, login: str, path: str = "/ui/releases") -> None:
@@ -129,11 +127,7 @@ def _session_cookie(context: Any) -> dict[str, Any]:
 
 def _release(server: Any) -> str:
     carol = _token(server, "carol")
-    created = server.cli(
-        "release", "create", "api@1.4.2", "--reason", "PAY-9", INTERLOCK_TOKEN=carol
-    )
-    assert created.returncode == 0, created.stderr
-    return str(created.stdout.strip())
+    return str(server.create("api@1.4.2", reason="PAY-9", token=carol))
 
 
 def test_sign_in_with_sso_approve_and_sign_out(sso_server, contexts):
@@ -160,7 +154,7 @@ def test_sign_in_with_sso_approve_and_sign_out(sso_server, contexts):
     assert me.status_code == 200, me.text
     assert me.json()["roles"] == ["release-managers"]
     assert me.json()["teams"] == ["qa"]  # alice@example.com
-    users = server.json("user", "list", INTERLOCK_TOKEN=_admin_token(server))
+    users = server.api("GET", "/users", limit=500)["items"]
     assert {"name": "alice", "created_by": "sso"}.items() <= next(
         u for u in users if u["name"] == "alice"
     ).items()
@@ -184,7 +178,7 @@ def test_sign_in_with_sso_approve_and_sign_out(sso_server, contexts):
     page.goto(f"{server.url}/ui/releases")
     expect(page).to_have_url(re.compile(r"/ui/signin"))
 
-    events = server.json("audit", "log", "--limit", "50", INTERLOCK_TOKEN=_admin_token(server))
+    events = server.api("GET", "/audit", limit=50)["items"]
     actions = [(e["actor"], e["action"]) for e in events]
     assert ("alice", "session.signed_in") in actions
     assert ("alice", "session.signed_out") in actions
@@ -434,14 +428,8 @@ def test_a_session_cookie_reads_changes_only_with_csrf_and_ends_with_sso(sso_ser
     # Single sign-on turned off: the cookie counts for nothing at once; tokens still work.
     text = (project / "interlock.yaml").read_text()
     write_config(project, text[: text.index("sso:")])
-    reloaded = server.cli("config", "reload", INTERLOCK_TOKEN=_admin_token(server))
-    assert reloaded.returncode == 0, reloaded.stderr
+    server.api("POST", "/config/reload", {"reason": ""})
     refused = httpx.get(f"{server.url}/api/v1/releases/{rid}", cookies=cookie)
     assert refused.status_code == 401
     assert "single sign-on is not configured" in refused.json()["detail"]
     assert httpx.get(f"{server.url}/auth/providers").json()["sso"] is None
-
-
-def _admin_token(server: Any) -> str:
-    path = Path(server.workdir) / ".interlock" / "admin.token"
-    return path.read_text().strip()

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.acceptance.conftest import one_backend
 from tests.helpers import write_config
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -88,10 +89,9 @@ def people(browser: Any) -> Iterator[Callable[[], Person]]:
 
 
 def _token(server: Any, user: str) -> str:
-    assert server.cli("user", "add", user).returncode == 0
-    created = server.cli("token", "create", "--user", user, "--name", "web")
-    assert created.returncode == 0, created.stderr
-    return str(created.stdout.strip())
+    """A new user and an API token of theirs, through the API: set-up, not what a browser
+    test proves (`user add` and `token create` are the CLI tests' to prove)."""
+    return str(server.user(user))
 
 
 def _sign_in(person: Person, server: Any, token: str, name: str) -> Any:
@@ -109,11 +109,7 @@ def test_two_people_sign_off_a_release_in_the_browser(project, server, people):
     write_config(project, SIGNOFF)
     server.start()
     carol, alice, bob = (_token(server, n) for n in ("carol", "alice", "bob"))
-    created = server.cli(
-        "release", "create", "api@1.4.2", "--reason", "PAY-9: new fee rules", INTERLOCK_TOKEN=carol
-    )
-    assert created.returncode == 0, created.stderr
-    rid = created.stdout.strip()
+    rid = server.create("api@1.4.2", reason="PAY-9: new fee rules", token=carol)
 
     # The author signs in, finds the release in the list, opens it.
     page = _sign_in(people(), server, carol, "carol")
@@ -180,8 +176,7 @@ def test_two_people_sign_off_a_release_in_the_browser(project, server, people):
     expect(page.locator('[data-cell="api/staging"]')).to_contain_text("1.4.2")
 
     # A rejection with a comment stops the next release.
-    second = server.cli("release", "create", "api@1.5.0", "--reason", "r", INTERLOCK_TOKEN=carol)
-    rid2 = second.stdout.strip()
+    rid2 = server.create("api@1.5.0", reason="r", token=carol)
     bob_page.goto(f"{server.url}/ui/releases/{rid2}")
     bob_gate = bob_page.locator('[data-gate="production/approval"]')
     bob_gate.get_by_label("Comment").fill("the fee table for CH is wrong")
@@ -217,9 +212,7 @@ def test_text_stays_text_logs_follow_and_bad_tokens_sign_out(project, server, pe
     assert httpx.get(f"{server.url}/ui/%2e%2e/routes.py").status_code == 404
     assert httpx.get(f"{server.url}/api/v1/releases").status_code == 401
 
-    created = server.cli("release", "create", "api@1.0.0", "--reason", XSS)
-    assert created.returncode == 0, created.stderr
-    rid = created.stdout.strip()
+    rid = server.create("api@1.0.0", reason=XSS)
 
     # The reason is shown as the literal text it is, in the list and on the release.
     person = people()
@@ -242,8 +235,7 @@ def test_text_stays_text_logs_follow_and_bad_tokens_sign_out(project, server, pe
     expect(page.locator("#log-status")).to_contain_text("Attempt 1 finished")
 
     # Cancel with a reason.
-    second = server.cli("release", "create", "api@2.0.0", "--reason", "to cancel")
-    rid2 = second.stdout.strip()
+    rid2 = server.create("api@2.0.0", reason="to cancel")
     page.goto(f"{server.url}/ui/releases/{rid2}")
     expect(page.locator('tr[data-step="dev/api/roll-out"]')).to_contain_text("running")
     page.get_by_text("Cancel this release…").click()
@@ -268,18 +260,21 @@ def test_text_stays_text_logs_follow_and_bad_tokens_sign_out(project, server, pe
     erin_page = _sign_in(people(), server, erin, "erin")
     erin_page.get_by_role("link", name="Status").click()
     expect(erin_page.locator("#status-matrix")).to_be_visible()
-    token_id = server.json("token", "list", "--user", "erin")[0]["id"]
-    assert server.cli("token", "revoke", str(token_id)).returncode == 0
+    token_id = server.api("GET", "/users/erin/tokens")["items"][0]["id"]
+    server.api("DELETE", f"/tokens/{token_id}")
     expect(erin_page).to_have_url(re.compile(r"/ui/signin\?next=%2Fui%2Fstatus"))
     expect(erin_page.get_by_role("alert")).to_contain_text("You were signed out")
     expect(erin_page.get_by_role("alert")).to_contain_text("revoked")
     assert erin_page.evaluate("sessionStorage.getItem('interlock.token')") is None
 
 
+# What the page says; verifying against a published checkpoint is proven on both backends
+# in tests/integration/test_audit_checkpoints.py.
+@one_backend
 def test_verify_in_the_browser_says_which_published_checkpoint_it_used(project, server, people):
     write_config(project, HELD)
     server.start("--audit-checkpoints", str(project / "checkpoints"))
-    published = server.json("audit", "checkpoint", "--publish")["checkpoint"]
+    published = server.api("POST", "/audit/checkpoint")["checkpoint"]
     admin = (project / ".interlock" / "admin.token").read_text().strip()
     page = _sign_in(people(), server, admin, "admin")
     page.get_by_role("link", name="Audit").click()

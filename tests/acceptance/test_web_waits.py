@@ -10,6 +10,7 @@ import re
 import pytest
 
 from tests.acceptance.axe import violations
+from tests.acceptance.conftest import one_backend
 from tests.acceptance.test_web_ui import _sign_in, _token, people  # noqa: F401
 from tests.helpers import write_config
 
@@ -37,6 +38,9 @@ services:
 """
 
 
+# How the page explains each wait; the waits themselves (a check, a manual step, a lock)
+# are proven on both backends in tests/integration/test_waits.py and test_release_queue.py.
+@one_backend
 def test_the_release_page_explains_waits_and_dora_signs_from_waiting_on_me(
     project,
     server,
@@ -46,9 +50,7 @@ def test_the_release_page_explains_waits_and_dora_signs_from_waiting_on_me(
     server.start()
     admin = (project / ".interlock" / "admin.token").read_text().strip()
     dora = _token(server, "dora")
-    created = server.cli("release", "create", "api@1.0", "--reason", "DB-7: new index")
-    assert created.returncode == 0, created.stderr
-    release_id = created.stdout.strip()
+    release_id = server.create("api@1.0", reason="DB-7: new index")
 
     page = _sign_in(people(), server, admin, "admin")
     page.goto(f"{server.url}/ui/releases/{release_id}")
@@ -65,7 +67,7 @@ def test_the_release_page_explains_waits_and_dora_signs_from_waiting_on_me(
     expect(manual).to_contain_text("production · api/migrate")
     expect(manual).to_contain_text("Run the schema migration")
     expect(manual.locator(".can-sign")).to_have_text("dora")
-    deployment = server.json("release", "show", release_id)["deployments"][0]["id"]
+    deployment = server.release(release_id)["deployments"][0]["id"]
     expect(manual).to_contain_text(f"interlock runbook sign {deployment} migrate")
     assert violations(page) == [], "axe-core on the waits panel (a manual step)"
     expect(check).to_have_count(0)
@@ -89,10 +91,9 @@ def test_the_release_page_explains_waits_and_dora_signs_from_waiting_on_me(
     expect(page.locator('[data-wait="manual"]')).to_have_count(0)
 
     # A release behind a lock says who locked it, why and since when.
-    assert server.cli("lock", "production", "--reason", "INC-9: payments down").returncode == 0
-    created = server.cli("release", "create", "api@1.1", "--reason", "DB-8: another index")
-    assert created.returncode == 0, created.stderr
-    page.goto(f"{server.url}/ui/releases/{created.stdout.strip()}")
+    server.api("POST", "/environments/production/lock", {"reason": "INC-9: payments down"})
+    locked = server.create("api@1.1", reason="DB-8: another index")
+    page.goto(f"{server.url}/ui/releases/{locked}")
     lock = page.locator('[data-wait="lock"]')
     expect(lock).to_contain_text("production is locked")
     expect(lock).to_contain_text("Locked by")
