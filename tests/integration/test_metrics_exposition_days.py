@@ -17,18 +17,27 @@ import os
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import inspect, select, text, update
+from sqlalchemy import delete, inspect, select, text, update
 
 from interlock.engine.clock import ManualClock
 from interlock.engine.core import Engine
 from interlock.engine.exposition import BOUNDS, DeliveryCollector
 from interlock.storage import metric_days as metric_days_module
+from interlock.storage.db import Database
 from interlock.storage.metric_days import compact_metric_days
 from interlock.storage.metric_totals import Histogram, Totals
 from interlock.storage.migrate import head_revision, upgrade
-from interlock.storage.schema import deployments, incidents, nodes
+from interlock.storage.schema import (
+    delivery_facts,
+    delivery_gates,
+    deployments,
+    incidents,
+    metric_days,
+    nodes,
+)
 from tests.integration.test_metrics_db import CONFIG, SHA, Records, at
 from tests.integration.test_migrations import _downgrade
 
@@ -290,3 +299,91 @@ def test_migration_0020_sums_the_days_of_existing_facts(pilot):
     assert all(shown(rows).values())  # something of every kind
     assert shown(days) == shown(rows)
     assert shown(rows_and_days(pilot, None, None)[0]) == shown(before)
+
+
+def finish(tx: Any, number: int) -> None:
+    """The facts of one deployment of api to production and its approval gate, as a
+    finishing worker writes them: every one on the same day, labels and bucket."""
+    ends = at(2).timestamp() + number
+    tx.conn.execute(
+        delivery_facts.insert().values(
+            id=number, deployment_id=number, position=0, service="api",
+            environment="production", kind="deploy", state="succeeded",
+            started_at=ends - 60, finished_at=ends, day=math.floor(ends / 86400),
+            commit_key=f"c{number}", first=1, lead=600.0,
+        )
+    )  # fmt: skip
+    tx.conn.execute(
+        delivery_gates.insert().values(
+            node_id=number, deployment_id=number, environment="production",
+            finished_at=ends - 70, wait=30.0,
+        )
+    )  # fmt: skip
+
+
+def shards(pilot: Any) -> dict[str, set[int]]:
+    """The shards each family counts on."""
+    m = metric_days.c
+    with pilot.engine.db.read() as tx:
+        found: dict[str, set[int]] = {}
+        for family, shard in tx.conn.execute(select(m.family, m.shard)):
+            found.setdefault(family, set()).add(shard)
+    return found
+
+
+DELIVERY_FAMILIES = ("deployments", "durations", "lead_times", "approval_waits")
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_deployments_finishing_at_once_do_not_wait_on_one_days_count(pilot):
+    """One transaction has written a finished deployment's facts and gate and not
+    committed: another's, of the same environment, day and buckets, is written and
+    committed meanwhile (each counts on its own shard of the day's rows)."""
+    other = Database(pilot.engine.db.url)
+    try:
+        with pilot.engine.db.transaction() as first:
+            finish(first, 1)
+            with other.transaction() as second:
+                second.conn.execute(text("SET LOCAL lock_timeout = '5s'"))
+                finish(second, 2)
+    finally:
+        other.dispose()
+    days, rows = rows_and_days(pilot, None, None)
+    assert shown(days) == shown(rows)
+    assert days.durations[("production",)].count == 2
+    found = shards(pilot)
+    assert all(found[family] == {1, 2} for family in DELIVERY_FAMILIES), found
+
+
+def test_migration_0023_shards_the_delivery_counts_on_postgresql_only(pilot):
+    """Downgraded, every key counts on one row again (the shards added up); upgraded,
+    new counts spread again on PostgreSQL; the totals never move. SQLite: one row."""
+    with pilot.engine.db.transaction() as tx:
+        for number in range(1, 4):
+            finish(tx, number)
+    before = shown(rows_and_days(pilot, None, None)[1])
+    many = {1, 2, 3} if pilot.engine.db.engine.dialect.name == "postgresql" else {0}
+    assert {f: shards(pilot)[f] for f in DELIVERY_FAMILIES} == dict.fromkeys(
+        DELIVERY_FAMILIES, many
+    )
+    db = pilot.engine.db
+    _downgrade(db, "0022")
+    assert {f: shards(pilot)[f] for f in DELIVERY_FAMILIES} == dict.fromkeys(DELIVERY_FAMILIES, {0})
+    with pilot.engine.db.transaction() as tx:  # counted on one row by the old triggers
+        finish(tx, 4)
+    assert {f: shards(pilot)[f] for f in DELIVERY_FAMILIES} == dict.fromkeys(DELIVERY_FAMILIES, {0})
+    assert upgrade(db) == ("0022", head_revision())
+    with pilot.engine.db.transaction() as tx:
+        finish(tx, 5)
+        tx.conn.execute(delete(delivery_facts).where(delivery_facts.c.id == 1))
+        tx.conn.execute(delete(delivery_gates).where(delivery_gates.c.node_id == 1))
+    # on PostgreSQL id 1 is taken away from shard 1, which no longer holds it: only
+    # the sum over the shards is exact
+    expected = {0, 1, 5} if many != {0} else {0}
+    assert {f: shards(pilot)[f] for f in DELIVERY_FAMILIES} == dict.fromkeys(
+        DELIVERY_FAMILIES, expected
+    )
+    days, rows = rows_and_days(pilot, None, None)
+    assert shown(days) == shown(rows)
+    assert days.durations[("production",)].count == 4
+    assert shown(rows) != before  # (two in, one out)

@@ -26,8 +26,14 @@ they count moves its day's count (and sum) by the change, inside the
 statement, so in the same transaction whatever writes it (the engine, a
 migration, a repair by hand), backdated changes included. Steps spread their
 counts over ``SHARDS`` rows by node id, so PostgreSQL workers ending steps at
-once seldom wait on the same row. A sum moved by additions and subtractions
-may differ from a fresh sum in its last bits; counts are exact.
+once seldom wait on the same row; on PostgreSQL the families every finishing
+deployment or decided gate moves (``deployments``, ``durations``,
+``lead_times``, ``approval_waits``) spread theirs by row id too (migration
+0023). SQLite has one writer, so there they keep one row (shard 0): sharding
+would only cost. Readers sum a key over its shards (the shard a row was counted
+in may differ from the one it is taken away from: only the sum is exact). A sum
+moved by additions and subtractions may differ from a fresh sum in its last
+bits; counts are exact.
 """
 
 from __future__ import annotations
@@ -60,7 +66,12 @@ class Family:
     columns: tuple[str, ...]  # an update of these can move the count
     value: Callable[[str], str] | None = None  # histograms: the value (not yet clamped)
     bounds: str | None = None
-    sharded: bool = False
+    sharded: tuple[str, ...] = ()  # the dialects whose counts spread over ``SHARDS`` rows
+    key: str = "id"  # the column whose value picks the shard
+
+
+EVERYWHERE = ("postgresql", "sqlite")
+CONCURRENT = ("postgresql",)  # several writers at once; SQLite has one
 
 
 SEP = "\x1f"  # joins a deployment's environment, kind and outcome in ``b`` (in no name)
@@ -73,6 +84,7 @@ FAMILIES = (
         "finished_at",
         lambda r: f"{r}.finished_at IS NOT NULL",
         ("service", "environment", "kind", "state", "finished_at"),
+        sharded=CONCURRENT,
     ),
     Family(
         "durations",
@@ -87,6 +99,7 @@ FAMILIES = (
         ("position", "environment", "state", "started_at", "finished_at"),
         lambda r: f"({r}.finished_at - {r}.started_at)",
         "duration",
+        sharded=CONCURRENT,
     ),
     Family(
         "lead_times",
@@ -98,6 +111,7 @@ FAMILIES = (
         (_FIRST, "lead", "service", "environment", "finished_at"),
         lambda r: f"{r}.lead",
         "lead_time",
+        sharded=CONCURRENT,
     ),
     Family(
         "incidents",
@@ -129,6 +143,8 @@ FAMILIES = (
         ("environment", "finished_at", "wait"),
         lambda r: f"{r}.wait",
         "approval_wait",
+        sharded=CONCURRENT,
+        key="node_id",
     ),
     Family(
         "step_runs",
@@ -140,9 +156,11 @@ FAMILIES = (
             f"({r}.kind = 'step' AND {r}.finished_at IS NOT NULL AND {r}.started_at IS NOT NULL)"
         ),
         ("kind", "executor", "state", "started_at", "finished_at"),
-        sharded=True,
+        sharded=EVERYWHERE,
     ),
 )
+# Sharded on PostgreSQL by migration 0023 (before it: one row, shard 0)
+RESHARDED = ("deployments", "durations", "lead_times", "approval_waits")
 KEY = "family, day, a, b, bucket, shard"
 
 
@@ -164,21 +182,23 @@ def _bucket(value: str, bounds: tuple[float, ...]) -> str:
     return f"(CASE {whens} ELSE {len(bounds)} END)"
 
 
-def _row(family: Family, r: str, dialect: str) -> list[str]:
-    """The key columns and the value of row ``r`` (without events), as SQL."""
+def _row(family: Family, r: str, dialect: str, single: Collection[str] = ()) -> list[str]:
+    """The key columns and the value of row ``r`` (without events), as SQL; the
+    families named in ``single`` count on one row (shard 0) whatever the dialect."""
     bucket = "0"
     total = "0.0"
     if family.value is not None and family.bounds is not None:
         bucket = _bucket(family.value(r), BOUNDS[family.bounds])
         total = _clamped(family.value(r))
-    shard = f"({r}.id % {SHARDS})" if family.sharded else "0"
+    sharded = dialect in family.sharded and family.name not in single
+    shard = f"({r}.{family.key} % {SHARDS})" if sharded else "0"
     day = _day(f"{r}.{family.at}", dialect)
     return [f"'{family.name}'", day, family.a(r), family.b(r), bucket, shard, total]
 
 
-def _move(family: Family, r: str, sign: int, dialect: str) -> str:
+def _move(family: Family, r: str, sign: int, dialect: str, single: Collection[str] = ()) -> str:
     """Add row ``r`` (``sign`` 1) or take it away (-1), if the family counts it."""
-    name, day, a, b, bucket, shard, total = _row(family, r, dialect)
+    name, day, a, b, bucket, shard, total = _row(family, r, dialect, single)
     return (
         f"INSERT INTO metric_days ({KEY}, events, total) "
         f"SELECT {name}, {day}, {a}, {b}, {bucket}, {shard}, {sign}, {sign} * {total} "
@@ -192,18 +212,25 @@ def _families(tables: Collection[str] | None) -> list[Family]:
     return [f for f in FAMILIES if tables is None or f.table in tables]
 
 
-def trigger_ddl(dialect: str, tables: Collection[str] | None = None) -> list[str]:
-    """The statements that create the triggers on ``tables`` (``None``: all)."""
+def trigger_ddl(
+    dialect: str, tables: Collection[str] | None = None, single: Collection[str] = ()
+) -> list[str]:
+    """The statements that create the triggers on ``tables`` (``None``: all); the
+    families named in ``single`` count on one row (as before migration 0023)."""
     found = []
     for f in _families(tables):
+
+        def move(r: str, sign: int, f: Family = f) -> str:
+            return _move(f, r, sign, dialect, single)
+
         name = f"metric_days_{f.name}"
         columns = ", ".join(f.columns)
         if dialect == "postgresql":
             found.append(
                 f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
                 "BEGIN\n"
-                f"  IF TG_OP <> 'INSERT' THEN {_move(f, 'OLD', -1, dialect)}; END IF;\n"
-                f"  IF TG_OP <> 'DELETE' THEN {_move(f, 'NEW', 1, dialect)}; END IF;\n"
+                f"  IF TG_OP <> 'INSERT' THEN {move('OLD', -1)}; END IF;\n"
+                f"  IF TG_OP <> 'DELETE' THEN {move('NEW', 1)}; END IF;\n"
                 "  RETURN NULL;\n"
                 "END $$"
             )
@@ -214,16 +241,16 @@ def trigger_ddl(dialect: str, tables: Collection[str] | None = None) -> list[str
             continue
         found.append(
             f"CREATE TRIGGER {name}_insert AFTER INSERT ON {f.table} WHEN {f.counted('NEW')}"
-            f" BEGIN {_move(f, 'NEW', 1, dialect)}; END"
+            f" BEGIN {move('NEW', 1)}; END"
         )
         found.append(
             f"CREATE TRIGGER {name}_delete AFTER DELETE ON {f.table} WHEN {f.counted('OLD')}"
-            f" BEGIN {_move(f, 'OLD', -1, dialect)}; END"
+            f" BEGIN {move('OLD', -1)}; END"
         )
         found.append(
             f"CREATE TRIGGER {name}_update AFTER UPDATE OF {columns} ON {f.table}"
             f" WHEN {f.counted('OLD')} OR {f.counted('NEW')}"
-            f" BEGIN {_move(f, 'OLD', -1, dialect)}; {_move(f, 'NEW', 1, dialect)}; END"
+            f" BEGIN {move('OLD', -1)}; {move('NEW', 1)}; END"
         )
     return found
 
@@ -350,3 +377,24 @@ def counting_paused(conn: Any, tables: Collection[str] | None = None) -> Iterato
     recount_metric_days(conn)
     for statement in trigger_ddl(dialect, tables):
         conn.execute(text(statement))
+
+
+def merge_shards(conn: Any, families: Collection[str]) -> None:
+    """Add the counts of every shard of ``families`` into shard 0 and delete the
+    others (what migration 0023's downgrade leaves: one row per key, as before)."""
+    if not families:
+        return
+    named = {f"f{n}": name for n, name in enumerate(sorted(families))}
+    among = ", ".join(f":{key}" for key in named)
+    columns = "family, day, a, b, bucket"
+    conn.execute(
+        text(
+            f"INSERT INTO metric_days ({KEY}, events, total)"
+            f" SELECT {columns}, 0, SUM(events), SUM(total) FROM metric_days"
+            f" WHERE family IN ({among}) AND shard <> 0 GROUP BY {columns}"
+            f" ON CONFLICT ({KEY}) DO UPDATE SET events = metric_days.events + excluded.events,"
+            " total = metric_days.total + excluded.total"
+        ),
+        named,
+    )
+    conn.execute(text(f"DELETE FROM metric_days WHERE family IN ({among}) AND shard <> 0"), named)
