@@ -42,18 +42,23 @@ def seed_release(tx: Tx, *, reason: str = "CONTRACT-1: storage") -> int:
     )
 
 
+def seed_running_deployment(tx: Tx) -> int:
+    """A running staging deployment of a new release; its id."""
+    return tx.insert_deployment(
+        release_id=seed_release(tx),
+        kind="deploy",
+        environment="staging",
+        env_index=0,
+        state=DeploymentState.RUNNING,
+        created_by="ann",
+        at=NOW,
+    )
+
+
 def seed_ready_nodes(db: Database, count: int) -> list[int]:
     """One running deployment with ``count`` steps, all ready to claim now; their ids."""
     with db.transaction() as tx:
-        deployment_id = tx.insert_deployment(
-            release_id=seed_release(tx),
-            kind="deploy",
-            environment="staging",
-            env_index=0,
-            state=DeploymentState.RUNNING,
-            created_by="ann",
-            at=NOW,
-        )
+        deployment_id = seed_running_deployment(tx)
         plans = [
             NodePlan(key=f"api/s{i}", kind="step", name=f"s{i}", executor="shell", spec={})
             for i in range(count)

@@ -19,20 +19,12 @@ from interlock.domain.records import Node
 from interlock.domain.states import DeploymentState, NodeState
 from interlock.storage.db import Database
 from interlock.storage.tx import Tx
-from tests.contract.conftest import NOW, seed_release
+from tests.contract.conftest import NOW, seed_running_deployment
 
 
 def _pipeline(tx: Tx) -> tuple[int, Node, Node, Node]:
     """A running deployment: api/a (done), api/b (needs a), and api/c (ready, unrelated)."""
-    deployment_id = tx.insert_deployment(
-        release_id=seed_release(tx),
-        kind="deploy",
-        environment="staging",
-        env_index=0,
-        state=DeploymentState.RUNNING,
-        created_by="ann",
-        at=NOW,
-    )
+    deployment_id = seed_running_deployment(tx)
     plans = [
         NodePlan(key="api/a", kind="step", name="a", executor="shell", spec={}),
         NodePlan(key="api/b", kind="step", name="b", executor="shell", spec={}, needs=("api/a",)),
@@ -99,15 +91,7 @@ def test_a_deployment_that_may_not_go_on_gets_a_ready_node(db: Database, stopped
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_dependent_still_waiting_for_another_need_is_only_counted_off(db: Database) -> None:
     with db.transaction() as tx:
-        deployment_id = tx.insert_deployment(
-            release_id=seed_release(tx),
-            kind="deploy",
-            environment="staging",
-            env_index=0,
-            state=DeploymentState.RUNNING,
-            created_by="ann",
-            at=NOW,
-        )
+        deployment_id = seed_running_deployment(tx)
         plans = [
             NodePlan(key="api/a", kind="step", name="a", executor="shell", spec={}),
             NodePlan(key="api/x", kind="step", name="x", executor="shell", spec={}),
