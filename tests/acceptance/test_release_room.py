@@ -316,6 +316,18 @@ def test_every_page_is_accessible(project, server, people):
         expect(page.locator("main .loading")).to_have_count(0)
         expect(page.locator("h1")).to_be_visible()
         _accessible(page, name)
+    # The log page before its output arrives (CI once checked it in that moment: an
+    # empty output pane must be accessible too).
+    held: list[Any] = []
+    logs = re.compile(r"/api/v1/steps/\d+/logs")
+    page.route(logs, lambda route: held.append(route))
+    _within_the_app(page, pages["log"])
+    expect(page.locator("#log-output")).to_be_attached()
+    expect(page.locator("#log-output")).to_be_empty()
+    _accessible(page, "log-before-output")
+    page.unroute(logs)
+    for route in held:
+        route.continue_()
     # The release stopped after staging: promote the same artifacts to production.
     page.goto(f"{server.url}/ui/releases/{rid}")
     promote = page.locator("#promote")

@@ -22,7 +22,8 @@ from interlock.engine.access import Access
 from interlock.engine.clock import ManualClock
 from interlock.engine.identity import Identity, principal_of
 from interlock.errors import Forbidden
-from tests.helpers import idle_workers, wait_for, wait_release_end
+from interlock.storage.approvals import ApprovalQueries
+from tests.helpers import idle_workers, running, wait_for, wait_release_end
 
 CONFIG = """\
 version: 1
@@ -224,3 +225,76 @@ def test_a_decision_is_stored_once_renewed_after_it_expired_and_never_for_an_out
             events = [e.action for e in tx.list_audit(object_type="release")]
         assert [(a.approver, a.created_at) for a in given] == [("carol", clock.now())]
         assert events.count("approval.given") == 2
+
+
+AHEAD = """\
+version: 1
+roles: {{approvers: [carol]}}
+permissions: [{{role: approvers, allow: [approve]}}]
+environments:
+  - name: staging
+  - name: prod
+    gates:
+      before:
+        - approval: {{rules: [{{role: approvers}}]}}
+services:
+  api:
+    deploy:
+      - {{name: go, run: "while [ ! -e {go} ]; do sleep 0.02; done", idempotent: true}}
+"""
+
+
+def test_an_approval_given_ahead_while_the_gate_comes_to_wait_still_counts(
+    backend, pilot, tmp_path, monkeypatch
+):
+    """An approval given ahead of time, whose transaction the gate overtakes (reached
+    after the approval read the release's gates, the gate reads its approvals before
+    this one is stored and waits): the approval looks at the gate again after its
+    commit and lets it pass (CI saw a release wait at a gate whose approvals were all
+    given)."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer: the gate waits before the approval or reads it")
+    go = tmp_path / "go"  # staging's step ends when it exists
+    pilot.config(AHEAD.format(go=go))
+    Identity(pilot.engine).add_user(actor="tester", name="carol")
+    carol = _carol(pilot)
+    real = ApprovalQueries.approval_context
+    here = threading.current_thread()
+    overtaken: list[Any] = []
+
+    def prod_gate() -> Any:
+        with pilot.read() as tx:
+            return next(
+                (
+                    n
+                    for d in tx.list_deployments(release_id=release.id)
+                    if d.environment == "prod"
+                    for n in tx.nodes_of(d.id)
+                    if n.executor == "approval" and n.state is NodeState.WAITING
+                ),
+                None,
+            )
+
+    def read_then_let_the_gate_overtake(self: Any, *args: Any, **kwargs: Any) -> Any:
+        read = real(self, *args, **kwargs)  # prod's gate not reached: nothing to lock
+        if threading.current_thread() is here and not overtaken:
+            go.touch()  # staging ends, prod's gate reads its approvals (none) and waits
+            overtaken.append(wait_for(prod_gate, timeout=30, message="the gate to wait"))
+        return read
+
+    monkeypatch.setattr(ApprovalQueries, "approval_context", read_then_let_the_gate_overtake)
+    with running(pilot.engine):
+        release = pilot.release("api@1.0")
+        answer = approvals.give(
+            pilot.engine,
+            Access(pilot.engine.configs),
+            carol,
+            release_id=release.id,
+            environment="prod",
+            gate=None,
+            decision="approve",
+            comment=None,
+        )
+        assert overtaken, "the gate did not come to wait inside the approval's transaction"
+        assert answer["gate_state"] == "succeeded"
+        assert wait_release_end(pilot.engine, release.id).state is ReleaseState.SUCCEEDED

@@ -371,7 +371,36 @@ def give(
         }
 
     result: dict[str, Any] = engine.db.run(work)
+    if result["recorded"] and result["gate_state"] not in ("succeeded", "failed", "waiting"):
+        # Given ahead of time. On PostgreSQL the gate may have come to wait while this
+        # transaction ran, its approvals read before this one committed: nothing
+        # else would look at them again, so look once more now that they are seen.
+        # (SQLite has one writer: the gate waited before, or reads them after.)
+        if engine.db.dialect == "postgresql":
+            result["gate_state"] = (
+                engine.db.run(
+                    lambda tx: _decide_if_waiting(
+                        tx, engine, release_id, result["environment"], result["gate"]
+                    )
+                )
+                or result["gate_state"]
+            )
     return result
+
+
+def _decide_if_waiting(tx: Tx, engine: Engine, release_id: int, env: str, name: str) -> str | None:
+    """Decide the gate ``env``/``name`` of release ``release_id`` if it waits now; its
+    state then (``None`` if it does not wait)."""
+    release, reached = tx.approval_context(release_id)
+    deployment, node = _gate_node(env, f"gate/{name}", reached)
+    if release is None or node is None or deployment is None:
+        return None
+    if node.state is not NodeState.WAITING:
+        return None
+    now = engine.clock.now()
+    verdict = decide_approval(tx, engine, node, deployment, release, now)
+    apply_gate_decision(tx, engine, node, verdict, now, actor=SYSTEM_ACTOR, deployment=deployment)
+    return {"pass": "succeeded", "fail": "failed"}.get(verdict.outcome, "waiting")
 
 
 def _named_gate(

@@ -642,7 +642,7 @@ export async function log(ctx) {
   ctx.title(`Step ${stepId} log`);
   const heading = ctx.heading(`Log of step ${stepId}`);
   const meta = h("div", { class: "log-meta" }, loading());
-  const output = h("pre", { id: "log-output", class: "log", tabindex: "0", "aria-label": "Output" });
+  const output = h("pre", { id: "log-output", class: "log", tabindex: "0", role: "region", "aria-label": "Output" });
   const status = h("p", { id: "log-status", class: "live", role: "status" });
   const follow = h("input", { id: "log-follow", type: "checkbox", checked: true });
   ctx.main.append(

@@ -157,7 +157,7 @@ export async function run(ctx) {
             step.manual ? h("p", { class: "instructions" }, h("strong", {}, `Manual, signed by ${step.manual.role ? "role" : "team"} ${step.manual.role || step.manual.team}: `), step.manual.instructions) : null,
             step.error ? h("p", { class: "error-text" }, step.error) : null,
             step.detail && step.detail.reason ? h("p", { class: "small" }, step.detail.reason) : null,
-            logs.get(step.id) ? h("pre", { class: "log", tabindex: "0", "aria-label": `Output of ${step.name}` }, logs.get(step.id)) : null,
+            logs.get(step.id) ? h("pre", { class: "log", tabindex: "0", role: "region", "aria-label": `Output of ${step.name}` }, logs.get(step.id)) : null,
             step.manual && step.state === "waiting" && maySign && mayBeSigner(step.manual) ? signForm(found, step) : null,
           ),
         ),
