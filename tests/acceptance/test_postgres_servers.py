@@ -101,7 +101,7 @@ def test_two_servers_share_releases_and_the_active_config(tmp_path, pg_database_
     assert "loaded as version 1 (unchanged)" in a.log() + b.log()
 
 
-def _run(*args: str, url: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, url: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     import os
 
     env = {**os.environ, "INTERLOCK_DATABASE_URL": url, "INTERLOCK_HOME": str(cwd / ".il")}

@@ -84,10 +84,10 @@ def test_the_http_executor_abandons_its_request_when_cancelled(slow_server):
     result = HttpExecutor().run(
         {"http": {"method": "GET", "url": f"{slow_server.url}/x?sleep=30"}}, ctx
     )
-    assert time.monotonic() - begun < 3
+    assert time.monotonic() - begun < 15  # not the server's 30 s (a loaded machine is slow)
     assert not result.ok and result.error is not None and "cancelled" in result.error
     # The connection is closed, so the server sees the client go.
-    wait_for(lambda: slow_server.hung_up, 5, message="the server to see the client leave")
+    wait_for(lambda: slow_server.hung_up, 30, message="the server to see the client leave")
     assert slow_server.answered == []
 
 

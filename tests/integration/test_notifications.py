@@ -363,6 +363,15 @@ def test_a_channel_that_is_down_loses_nothing_and_resumes_in_order(world):
         f"Release #{release_id} succeeded",
     ]
     assert log[0]["attempts"] == 2 and log[0]["last_error"].startswith("HTTP 500")
+    # Every try of a message carries its idempotency key, the same on each try (a
+    # receiver drops a repeat: delivery is at least once), another for each message.
+    keys = [d.headers["idempotency-key"] for d in world.chat.deliveries]
+    assert keys[0] == keys[1]  # the failed try and the one that went through
+    assert len(set(keys)) == len(log) == len(keys) - 1
+    assert all(
+        d.headers["x-interlock-delivery"] == d.headers["idempotency-key"]
+        for d in world.chat.deliveries
+    )
 
 
 def test_the_outbox_is_written_in_the_events_transaction(world):

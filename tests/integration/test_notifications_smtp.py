@@ -47,10 +47,13 @@ def channel(port: int, security: str, password: str = "${SMTP_PASSWORD}") -> Ema
 def test_mail_goes_over_tls_with_the_login_from_the_environment(certificate, security):
     login = ("interlock", "s3cret-pass-word")
     with smtp_server(security=security, certificate=certificate, login=login) as box:
-        error = send(channel(box.port, security), NOTICE, "ops@example.com", ENVIRON)
+        error = send(
+            channel(box.port, security), NOTICE, "ops@example.com", ENVIRON, key="interlock-7-x"
+        )
         assert error is None
         [mail] = box.to("ops@example.com")
     assert mail["Subject"] == "[Interlock] production was locked"
+    assert mail["Message-ID"] == "<interlock-7-x@example.com>"  # the same on every try
     assert "What happened: CHG-5: network work" in mail.get_body(("plain",)).get_content()
     assert "<h2>production was locked</h2>" in mail.get_body(("html",)).get_content()
 

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from interlock.domain.durations import doubled
@@ -72,7 +72,12 @@ def deliver(
         try:
             notice = Notice.from_payload(entry.payload)
             error = send(
-                channel, notice, entry.recipient, environ, frozenset(engine.secrets.values())
+                channel,
+                notice,
+                entry.recipient,
+                environ,
+                frozenset(engine.secrets.values()),
+                key=idempotency_key(entry.id, notice),
             )
         except Exception as exc:  # a rendering bug is recorded and retried, never skipped
             log.exception("notification channel %s: message %s failed", channel.name, entry.id)
@@ -95,6 +100,11 @@ def deliver(
         )
         return Round(delivered, error)
     return Round(delivered, None)
+
+
+def idempotency_key(entry_id: int, notice: Notice) -> str:
+    """The same for every try of one outbox message, different for any other message."""
+    return f"interlock-{entry_id}-{notice.at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
 
 
 def _claim(engine: Engine, channel: AnyChannel, tx: Tx) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Mapping
-from email.utils import getaddresses
+from email.utils import getaddresses, parseaddr
 
 import httpx
 
@@ -26,14 +26,24 @@ def send(
     recipient: str | None,
     environ: Mapping[str, str],
     hidden: frozenset[str] = frozenset(),
+    key: str | None = None,
 ) -> str | None:
-    """Send ``notice``: ``None`` when the channel took it, else what went wrong (masked)."""
+    """Send ``notice``: ``None`` when the channel took it, else what went wrong (masked).
+
+    ``key``: the message's idempotency key, the same on every try of it (delivery is at
+    least once: a sender killed after the channel took a message and before it was
+    marked delivered sends it again). It goes out as the ``Idempotency-Key`` and
+    ``X-Interlock-Delivery`` headers of an HTTP channel and in the ``Message-ID`` of a
+    mail, so a receiver can drop a repeat.
+    """
     used: list[str] = []
     try:
         if isinstance(channel, EmailChannel):
-            return _mail(channel, notice, recipient, environ, used)
+            return _mail(channel, notice, recipient, environ, used, key)
         url, used = resolve_env(channel.url, environ)
         headers = {"content-type": "application/json"}
+        if key is not None:  # the header of the IETF draft, and Interlock's own event hooks'
+            headers["idempotency-key"] = headers["x-interlock-delivery"] = key
         if isinstance(channel, SlackChannel):
             body = render.dumps(render.slack(notice, buttons=channel.signing_secret is not None))
         elif isinstance(channel, TeamsChannel):
@@ -66,10 +76,14 @@ def _mail(
     recipient: str | None,
     environ: Mapping[str, str],
     used: list[str],
+    key: str | None,
 ) -> str | None:
     if not recipient:
         return None  # nobody to tell (a route without `to`, no approver address)
     message = render.email(notice, channel.sender, recipient)
+    if key is not None:
+        domain = parseaddr(channel.sender)[1].rpartition("@")[2] or "interlock.invalid"
+        message["Message-ID"] = f"<{key}@{domain}>"
     addresses = [a for _, a in getaddresses([recipient]) if a]
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
