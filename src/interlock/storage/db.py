@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from interlock.errors import InvalidInput, StorageUnavailable
 from interlock.storage.tx import Tx
+from interlock.storage.types import load_json
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -97,6 +98,7 @@ class Database:
             self.engine = create_engine(
                 self.url,
                 connect_args={"check_same_thread": False, "timeout": 30},
+                json_deserializer=load_json,  # (every step reads a few JSON columns)
                 pool_size=pool_size,
                 max_overflow=pool_size,
             )
