@@ -106,7 +106,8 @@ class Prepared:
     tens of microseconds of Python per statement (the cache key, the parameters,
     the result's set-up), several times what SQLite spends running it. The SQL
     is what SQLAlchemy renders for the dialect, with its bind and result types
-    applied as it would; ``before_cursor_execute`` listeners see each statement;
+    applied as it would; ``before_cursor_execute`` listeners see each statement
+    (on SQLite, those there when its transaction began: see :func:`driver`);
     driver errors come out as SQLAlchemy's ``DBAPIError`` subclasses, so
     ``Database.run`` retries them as before. No expanding (``IN``) parameters.
     """
@@ -183,9 +184,9 @@ class _Compiled:
 
     def run(self, conn: Connection, params: Any, *, many: bool = False) -> PreparedResult:
         bound = [self._params(p) for p in params] if many else self._params(params)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        raw, dispatch = getattr(conn, BEGUN, None) or driver(conn)
+        cursor = raw.cursor()
         try:
-            dispatch = conn.dispatch.before_cursor_execute
             if dispatch:
                 dispatch(conn, cursor, self.sql, bound, None, many)
             if many:
@@ -205,8 +206,8 @@ class _Compiled:
     def send(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """Execute with ``params`` and return the cursor, its rows not fetched yet."""
         bound = self._params(params)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        dispatch = conn.dispatch.before_cursor_execute
+        raw, dispatch = driver(conn)
+        cursor = raw.cursor()
         if dispatch:
             dispatch(conn, cursor, self.sql, bound, None, False)
         cursor.execute(self.sql, bound)
@@ -241,6 +242,24 @@ class _Compiled:
                     if values[i] is not None:
                         values[i] = process(values[i])
         return PreparedResult(self.keys, rows, cursor.rowcount)
+
+
+# The attribute of a Connection that holds what its transaction's BEGIN found (its
+# driver connection and its listeners, see driver): set on SQLite, where Interlock
+# sends the BEGIN itself (storage/db.py), so that its statements look neither up.
+BEGUN = "_interlock_begun"
+
+
+def driver(conn: Connection) -> tuple[Any, Any]:
+    """``conn``'s driver connection, and its ``before_cursor_execute`` listeners (or None).
+
+    As looked up when its transaction began (:data:`BEGUN`), if it was; a listener
+    added in the middle of a transaction hears from the next one on.
+    """
+    dispatch = None
+    if conn._has_events or conn.engine._has_events:  # (as SQLAlchemy looks, first)
+        dispatch = conn.dispatch.before_cursor_execute or None
+    return conn.connection.dbapi_connection, dispatch
 
 
 def _picker(names: Sequence[str]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
