@@ -443,7 +443,7 @@ class Statements:
     Not those of the thread that opened it: the bench's own polling for the end
     of the run (one query every 50 ms) would count, more so the slower the run.
     With ``count=False`` it only takes the CPU time: the listeners that count
-    cost the process some 60 Python calls a step (SQLAlchemy's event dispatch
+    cost the process 100 to 150 Python calls a step (SQLAlchemy's event dispatch
     for each statement), which a run that is timed should not pay (DBOS, in
     bench/peers, runs with none).
     """
