@@ -97,7 +97,8 @@ def _peers(part: dict[str, Any]) -> list[str]:
         f"Concurrency is each one's default: Interlock {s['interlock']['workers']}, DBOS"
         f" {s['dbos']['workers']}.",
         "Per step = (last step finished − first step started) / steps, from each one's own",
-        "timestamps (Interlock's attempts, DBOS's operation_outputs).",
+        "timestamps (Interlock's attempts, DBOS's operation_outputs). Nothing counts",
+        "statements in the timed runs of either.",
         "",
     ]
     return lines

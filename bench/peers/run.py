@@ -131,6 +131,7 @@ class Interlock:
             self.configs,
             lambda: engine_bench.ThreadWorkers(self.engine, INTERLOCK_WORKERS),
             refs,
+            count=False,  # nothing counts the statements, as nothing does for DBOS
         )
         return 1.0 / rate
 

@@ -114,3 +114,30 @@ def test_a_release_read_without_its_plan_says_so() -> None:
     )
     with pytest.raises(ValueError, match="release 4 was read without its plan"):
         release.planned  # noqa: B018
+
+
+def test_deployments_read_again_share_their_rules_only_while_their_settings_match() -> None:
+    def read(settings: dict[str, object]) -> Deployment:  # as a worker reads it at each step
+        return Deployment(
+            id=8,
+            release_id=1,
+            kind="deploy",
+            environment="staging",
+            env_index=0,
+            state=DeploymentState.RUNNING,
+            created_by="ann",
+            created_at=NOW,
+            started_at=NOW,
+            finished_at=None,
+            error=None,
+            previous={},
+            cancel_requested=False,
+            settings=settings,
+        )
+
+    first = read(EnvironmentSettings(on_failure="pause").to_json()).rules
+    assert read(EnvironmentSettings(on_failure="pause").to_json()).rules is first  # parsed once
+    # The same id with other settings (another database in the same process): its own.
+    other = read(EnvironmentSettings(on_failure="rollback", parallel=2).to_json()).rules
+    assert other.on_failure == "rollback" and other.parallel == 2
+    assert read(EnvironmentSettings(on_failure="pause").to_json()).rules.on_failure == "pause"

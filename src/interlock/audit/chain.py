@@ -21,9 +21,13 @@ from typing import Any
 GENESIS = "0" * 64
 
 
+# json.dumps with these options, its encoder made once (every event is encoded).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(value: Any) -> str:
     """The one JSON text of ``value`` that is hashed."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def link(prev_hash: str, body: str) -> str:

@@ -109,7 +109,21 @@ class Deployment:
     @cached_property
     def rules(self) -> EnvironmentSettings:
         """Its environment's rules, typed (``settings`` is the JSON they are stored as)."""
-        return EnvironmentSettings.from_json(self.settings)
+        known = _RULES.get(self.id)
+        if known is not None and known[0] == self.settings:
+            return known[1]
+        rules = EnvironmentSettings.from_json(self.settings)
+        if len(_RULES) >= 1024:
+            _RULES.clear()
+        _RULES[self.id] = (self.settings, rules)
+        return rules
+
+
+# The rules of the deployments read last, by id, with the settings they were read from.
+# A worker reads its deployment again at every step, and its settings never change;
+# the settings are compared, not trusted (another database in this process may have a
+# deployment of the same id).
+_RULES: dict[int, tuple[dict[str, Any] | None, EnvironmentSettings]] = {}
 
 
 @dataclass(frozen=True)

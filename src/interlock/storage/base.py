@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, update
@@ -105,7 +106,8 @@ class Prepared:
     tens of microseconds of Python per statement (the cache key, the parameters,
     the result's set-up), several times what SQLite spends running it. The SQL
     is what SQLAlchemy renders for the dialect, with its bind and result types
-    applied as it would; ``before_cursor_execute`` listeners see each statement;
+    applied as it would; ``before_cursor_execute`` listeners see each statement
+    (on SQLite, those there when its transaction began: see :func:`driver`);
     driver errors come out as SQLAlchemy's ``DBAPIError`` subclasses, so
     ``Database.run`` retries them as before. No expanding (``IN``) parameters.
     """
@@ -122,7 +124,8 @@ class Prepared:
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> PreparedResult:
         """Execute with ``params`` (by bind name) in ``conn``'s transaction."""
-        return self._for(conn.dialect).run(conn, params, many=False)
+        compiled = self._compiled.get(conn.dialect.name) or self._for(conn.dialect)
+        return compiled.run(conn, params)
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per parameter set (``executemany``), for INSERTs."""
@@ -150,10 +153,14 @@ class _Compiled:
         binds = {name: bind for bind, name in compiled.bind_names.items()}
         processors = compiled._bind_processors
         self.fixed = {n: b.effective_value for n, b in binds.items() if not b.required}
-        names = list(compiled.positiontup) if compiled.positional else list(binds)
+        self.names = list(compiled.positiontup) if compiled.positional else list(binds)
         self.positional: bool = compiled.positional
-        self.order = [(name, processors.get(name)) for name in names]
-        self.processed = [(i, p) for i, (_, p) in enumerate(self.order) if p is not None]
+        self.pick = _picker(self.names)
+        self.processed = [
+            (i, processors[name])
+            for i, name in enumerate(self.names)
+            if processors.get(name) is not None
+        ]
         self.columns = compiled._result_columns
         self.keys = [c.keyname for c in self.columns]
         # The result types' processors as (column index, processor), known once the
@@ -164,27 +171,31 @@ class _Compiled:
         self.dialect = dialect
 
     def _params(self, params: Mapping[str, Any]) -> Any:
-        fixed = self.fixed
-        values = [(params[name] if name in params else fixed[name]) for name, _ in self.order]
-        for i, process in self.processed:
-            if values[i] is not None:
-                values[i] = process(values[i])
+        """The driver's parameters: in the statement's order, bind types applied."""
+        values = self.pick({**self.fixed, **params} if self.fixed else params)
+        if self.processed:
+            values = list(values)
+            for i, process in self.processed:
+                if values[i] is not None:
+                    values[i] = process(values[i])
         if self.positional:
             return tuple(values)
-        return {name: value for (name, _), value in zip(self.order, values, strict=True)}
+        return dict(zip(self.names, values, strict=True))
 
-    def run(self, conn: Connection, params: Any, *, many: bool) -> PreparedResult:
+    def run(self, conn: Connection, params: Any, *, many: bool = False) -> PreparedResult:
         bound = [self._params(p) for p in params] if many else self._params(params)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        raw, dispatch = getattr(conn, BEGUN, None) or driver(conn)
+        cursor = raw.cursor()
         try:
-            dispatch = conn.dispatch.before_cursor_execute
             if dispatch:
                 dispatch(conn, cursor, self.sql, bound, None, many)
             if many:
                 cursor.executemany(self.sql, bound)
                 return PreparedResult(self.keys, [], cursor.rowcount)
             cursor.execute(self.sql, bound)
-            return self.collect(cursor)
+            if cursor.description is None:  # nothing to read (no RETURNING)
+                return PreparedResult(self.keys, [], cursor.rowcount)
+            return self._rows(cursor)
         except self.error as exc:
             raise DBAPIError.instance(
                 self.sql, bound, exc, self.error, dialect=self.dialect
@@ -195,37 +206,70 @@ class _Compiled:
     def send(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """Execute with ``params`` and return the cursor, its rows not fetched yet."""
         bound = self._params(params)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        dispatch = conn.dispatch.before_cursor_execute
+        raw, dispatch = driver(conn)
+        cursor = raw.cursor()
         if dispatch:
             dispatch(conn, cursor, self.sql, bound, None, False)
         cursor.execute(self.sql, bound)
         return cursor
 
     def collect(self, cursor: Any) -> PreparedResult:
-        """The rows of a statement executed on ``cursor`` (by :meth:`run` or :meth:`send`)."""
+        """The rows of a statement executed on ``cursor`` by :meth:`send`."""
         try:
-            rows = list(cursor.fetchall()) if cursor.description is not None else []
-            if not rows:
-                return PreparedResult(self.keys, rows, cursor.rowcount)
-            results = self.results
-            if results is None:
-                found = [
-                    c.type._cached_result_processor(self.dialect, d[1])
-                    for c, d in zip(self.columns, cursor.description, strict=True)
-                ]
-                results = self.results = [(i, p) for i, p in enumerate(found) if p is not None]
-            if results:
-                rows = [list(row) for row in rows]
-                for values in rows:
-                    for i, process in results:
-                        if values[i] is not None:
-                            values[i] = process(values[i])
-            return PreparedResult(self.keys, rows, cursor.rowcount)
+            if cursor.description is None:
+                return PreparedResult(self.keys, [], cursor.rowcount)
+            return self._rows(cursor)
         except self.error as exc:
             raise DBAPIError.instance(
                 self.sql, None, exc, self.error, dialect=self.dialect
             ) from exc
+
+    def _rows(self, cursor: Any) -> PreparedResult:
+        rows = cursor.fetchall()
+        if not rows:
+            return PreparedResult(self.keys, rows, cursor.rowcount)
+        results = self.results
+        if results is None:
+            found = [
+                c.type._cached_result_processor(self.dialect, d[1])
+                for c, d in zip(self.columns, cursor.description, strict=True)
+            ]
+            results = self.results = [(i, p) for i, p in enumerate(found) if p is not None]
+        if results:
+            rows = [list(row) for row in rows]
+            for values in rows:
+                for i, process in results:
+                    if values[i] is not None:
+                        values[i] = process(values[i])
+        return PreparedResult(self.keys, rows, cursor.rowcount)
+
+
+# The attribute of a Connection that holds what its transaction's BEGIN found (its
+# driver connection and its listeners, see driver): set on SQLite, where Interlock
+# sends the BEGIN itself (storage/db.py), so that its statements look neither up.
+BEGUN = "_interlock_begun"
+
+
+def driver(conn: Connection) -> tuple[Any, Any]:
+    """``conn``'s driver connection, and its ``before_cursor_execute`` listeners (or None).
+
+    As looked up when its transaction began (:data:`BEGUN`), if it was; a listener
+    added in the middle of a transaction hears from the next one on.
+    """
+    dispatch = None
+    if conn._has_events or conn.engine._has_events:  # (as SQLAlchemy looks, first)
+        dispatch = conn.dispatch.before_cursor_execute or None
+    return conn.connection.dbapi_connection, dispatch
+
+
+def _picker(names: Sequence[str]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
+    """What takes the values of ``names`` out of the parameters, in that order."""
+    if len(names) > 1:
+        return itemgetter(*names)  # a tuple, picked in C
+    if names:
+        name = names[0]  # (one name: itemgetter would give the value, not a 1-tuple)
+        return lambda params: (params[name],)
+    return lambda params: ()
 
 
 def run_together(

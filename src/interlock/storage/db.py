@@ -26,7 +26,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from interlock.errors import InvalidInput, StorageUnavailable
+from interlock.storage.base import BEGUN, driver
 from interlock.storage.tx import Tx
+from interlock.storage.types import load_json
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -97,6 +99,7 @@ class Database:
             self.engine = create_engine(
                 self.url,
                 connect_args={"check_same_thread": False, "timeout": 30},
+                json_deserializer=load_json,  # (every step reads a few JSON columns)
                 pool_size=pool_size,
                 max_overflow=pool_size,
             )
@@ -401,11 +404,10 @@ def _sqlite_begin(conn: Connection) -> None:
     locked`` is retried by :meth:`Database.run` as before).
     """
     sql = _BEGIN_WRITE if conn.get_execution_options().get("interlock_write") else _BEGIN_READ
-    dbapi_connection = conn.connection.dbapi_connection
-    assert dbapi_connection is not None
+    dbapi_connection, dispatch = found = driver(conn)
+    setattr(conn, BEGUN, found)  # what the transaction's prepared statements run on
     cursor = dbapi_connection.cursor()
     try:
-        dispatch = conn.dispatch.before_cursor_execute
         if dispatch:
             dispatch(conn, cursor, sql, (), None, False)
         cursor.execute(sql)
