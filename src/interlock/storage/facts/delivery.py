@@ -56,6 +56,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateIndex, DropIndex
 
+from interlock.storage.base import Prepared
 from interlock.storage.facts.day_sums import DaySums
 from interlock.storage.facts.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
 from interlock.storage.facts.stale import StaleFacts
@@ -81,14 +82,16 @@ from interlock.storage.schema import (
 # a refresh adds to them in place (day_sums.py; 727008, their lock before, is
 # no longer taken).
 FACTS_LOCK = 727005
-_LOCK_ALL = text(f"SELECT pg_advisory_xact_lock({FACTS_LOCK})")
-_SHARE_ALL = text(f"SELECT pg_advisory_xact_lock_shared({FACTS_LOCK})")
+_LOCK_ALL = Prepared(text(f"SELECT pg_advisory_xact_lock({FACTS_LOCK})"))
+_SHARE_ALL = Prepared(text(f"SELECT pg_advisory_xact_lock_shared({FACTS_LOCK})"))
 # One statement each, keys in one order (their hashes'): no lock cycle between two of them.
-_LOCK_STREAMS = text(
-    f"SELECT pg_advisory_xact_lock({FACTS_LOCK}, k) FROM (SELECT DISTINCT "
-    "hashtext(i.service || '/' || d.environment) AS k FROM deployments d "
-    "JOIN release_items i ON i.release_id = d.release_id "
-    "WHERE d.id = ANY(CAST(:ids AS integer[])) ORDER BY k) AS keyed"
+_LOCK_STREAMS = Prepared(
+    text(
+        f"SELECT pg_advisory_xact_lock({FACTS_LOCK}, k) FROM (SELECT DISTINCT "
+        "hashtext(i.service || '/' || d.environment) AS k FROM deployments d "
+        "JOIN release_items i ON i.release_id = d.release_id "
+        "WHERE d.id = ANY(CAST(:ids AS integer[])) ORDER BY k) AS keyed"
+    )
 )
 
 
@@ -110,7 +113,7 @@ class DeliveryQueries(DeliveryStatements):
         """
         if self.dialect != "postgresql" or self._facts_locked:
             return
-        self.conn.execute(_LOCK_ALL)
+        self.send_now((_LOCK_ALL, {}))  # (with the writes held till now: the releases' first)
         self._facts_locked = True
 
     def _lock_facts_keyed(self, deployment_ids: list[int]) -> None:
@@ -128,10 +131,9 @@ class DeliveryQueries(DeliveryStatements):
         """
         if self.dialect != "postgresql" or self._facts_locked:
             return
-        if not self._facts_keyed:
-            self.conn.execute(_SHARE_ALL)
-            self._facts_keyed = True
-        self.conn.execute(_LOCK_STREAMS, {"ids": deployment_ids})
+        share = [] if self._facts_keyed else [(_SHARE_ALL, {})]
+        self.send_now(*share, (_LOCK_STREAMS, {"ids": deployment_ids}))
+        self._facts_keyed = True
 
     def refresh_delivery(
         self,
@@ -221,6 +223,8 @@ class DeliveryQueries(DeliveryStatements):
 
         One look-up for a release that was not scheduled (most of them).
         """
+        if self._later:
+            self.send_now()  # the writes held till now first, in their order
         release_id = self.conn.execute(
             self._statement("scheduled_release_of"), {"deployment": deployment_id}
         ).scalar()
@@ -233,9 +237,9 @@ class DeliveryQueries(DeliveryStatements):
     def _refresh_gates(self, deployment_id: int) -> None:
         """An approval gate of ``deployment_id`` was decided: record its wait."""
         self._lock_facts()
-        bound = {"ids": [deployment_id]}
-        self.conn.execute(self._statement("delete_gates"), bound)
-        self.conn.execute(self._statement("insert_gates"), bound)
+        bound = {"deployment": deployment_id}  # (on PostgreSQL, sent with the audit chain)
+        self.send_later(self._prepared("delete_gates_of"), bound)
+        self.send_later(self._prepared("insert_gates_of"), bound)
 
     def project_delivery_facts(self) -> None:
         """Bring the delivery facts up to date with what this transaction changed.
@@ -555,5 +559,6 @@ def rebuild_delivery_on(conn: Any) -> dict[str, int]:
             self.dialect = conn.dialect.name
             self.read_only = False
             self.metric_days = counted
+            self._later = []
 
     return Rebuild().rebuild_delivery(forget_totals=False)
