@@ -24,7 +24,9 @@ _PID = "SELECT pg_backend_pid()"
 
 
 @pytest.fixture
-def pooled(pg_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Database, list[Any]]]:
+def pooled(
+    pg_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Database, list[Any]]]:
     """A database whose pool holds one connection at a time; the pings it sends."""
     database = Database(pg_database_url, pool_size=1)
     pings: list[Any] = []
@@ -69,7 +71,9 @@ def test_a_pooled_connection_the_server_ended_is_replaced_as_it_is_checked_out(
     first = _pid(database)
     pg_query(pg_database_url, "SELECT pg_terminate_backend(%s)", first)
     wait_for(
-        lambda: not pg_query(pg_database_url, "SELECT 1 FROM pg_stat_activity WHERE pid = %s", first),
+        lambda: (
+            not pg_query(pg_database_url, "SELECT 1 FROM pg_stat_activity WHERE pid = %s", first)
+        ),
         message="the session to end",
     )
     second = _pid(database)  # no error: the dead connection was found and replaced

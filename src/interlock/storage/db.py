@@ -113,7 +113,9 @@ class Database:
             event.listen(self.engine, "checkin", _pg_checkin)
             dialect = self.engine.dialect
             event.listen(
-                self.engine, "checkout", lambda dbapi, record, _: _pg_checkout(dbapi, record, dialect)
+                self.engine,
+                "checkout",
+                lambda dbapi, record, _: _pg_checkout(dbapi, record, dialect),
             )
 
     # -- notifications -------------------------------------------------------

@@ -98,6 +98,10 @@ class Tx(
         rows), then the wake-ups of PostgreSQL (delivered at commit), and
         last the audit chain: its head's row lock, which every writer takes,
         is held only for the head's update, the events' insert and the commit.
+        On PostgreSQL the writes held till now (:meth:`send_later`: the claims'
+        attempts, the releases' revisions, a gate's facts, the wake-ups) go out
+        in that order, with the audit chain (or the facts' lock, when what
+        follows it reads).
         """
         if self.readied:
             for ready_hook in self.db.ready_hooks:  # idle workers claim them here, in this commit

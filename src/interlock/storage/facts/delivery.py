@@ -102,7 +102,7 @@ class DeliveryQueries(DeliveryStatements):
     _facts_keyed = False  # it holds it shared, and the keys of what it refreshes
 
     # -- the rows of some deployments, kept in step --------------------------------
-    def _lock_facts(self) -> None:
+    def _lock_facts(self, *, held: bool = False) -> None:
         """On PostgreSQL, change delivery facts one transaction at a time.
 
         A refresh deletes and re-inserts rows (a deployment's facts) and
@@ -110,10 +110,16 @@ class DeliveryQueries(DeliveryStatements):
         Two transactions doing that at once under READ COMMITTED would each
         miss the other's uncommitted rows: duplicate keys, or sums that lack
         one of them. The lock is held until commit; SQLite has one writer anyway.
+        Sent with the writes held till now (the releases' first); ``held``: held
+        too, when all that follows it is held (a gate's facts, sent with the
+        audit chain).
         """
         if self.dialect != "postgresql" or self._facts_locked:
             return
-        self.send_now((_LOCK_ALL, {}))  # (with the writes held till now: the releases' first)
+        if held:
+            self.send_later(_LOCK_ALL, {})
+        else:
+            self.send_now((_LOCK_ALL, {}))
         self._facts_locked = True
 
     def _lock_facts_keyed(self, deployment_ids: list[int]) -> None:
@@ -131,7 +137,9 @@ class DeliveryQueries(DeliveryStatements):
         """
         if self.dialect != "postgresql" or self._facts_locked:
             return
-        share = [] if self._facts_keyed else [(_SHARE_ALL, {})]
+        share: list[tuple[Prepared, dict[str, Any]]] = (
+            [] if self._facts_keyed else [(_SHARE_ALL, {})]
+        )
         self.send_now(*share, (_LOCK_STREAMS, {"ids": deployment_ids}))
         self._facts_keyed = True
 
@@ -254,8 +262,10 @@ class DeliveryQueries(DeliveryStatements):
             return
         self.stale = StaleFacts()
         keyed = not (stale.gates or stale.incidents)  # only deployments that finished
-        if not keyed:
-            self._lock_facts()  # (a start alone costs one look-up, and locks only if scheduled)
+        only_gates = not (stale.incidents or stale.finished or stale.started)
+        only_gates = only_gates and stale.behind is None
+        if not keyed:  # (a start alone costs one look-up, and locks only if scheduled)
+            self._lock_facts(held=only_gates)  # (gates alone: all their statements are held)
         if stale.behind is not None:  # an incident opened or resolved in the past
             forget_totals_on(self.conn, stale.behind)
         ids = set(stale.finished)
