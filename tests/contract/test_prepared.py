@@ -42,7 +42,8 @@ def test_a_claim_reads_back_typed_values_and_listeners_see_its_statements(
     assert node.lease_expires.timestamp() == NOW.timestamp() + 30
     assert node.spec == {} and node.needs == () and node.cancel_requested is False
     assert deployment.environment == "staging" and deployment.created_at == NOW
-    lease = [s for s in sent if s.startswith("UPDATE nodes SET state=")]
+    # (On PostgreSQL the search for the node is the lease's CTE: WITH next AS ... UPDATE.)
+    lease = [s for s in sent if "UPDATE nodes SET state=" in s]
     assert len(lease) == 1 and "RETURNING" in lease[0]
     assert any(s.startswith("INSERT INTO attempts") for s in sent)
 

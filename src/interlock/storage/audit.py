@@ -190,7 +190,8 @@ class AuditQueries(QueryBase):
             "object_types": [event["object_type"] for event in events],
             "object_ids": [event["object_id"] for event in events],
         }
-        written = _APPEND_PG.run(self.conn, params).rows
+        (appended,) = self.send_now((_APPEND_PG, params))  # with the writes held till now
+        written = appended.rows
         if not written:
             return False
         seq, digest = max(written, key=lambda row: int(row[0]))

@@ -42,6 +42,29 @@ class QueryBase:
     readied: set[int]
     memo: dict[str, Any]
     stale: StaleFacts
+    _later: list[tuple[Prepared, Mapping[str, Any]]]
+
+    def send_later(self, prepared: Prepared, params: Mapping[str, Any]) -> None:
+        """Run a write whose answer no one reads: on PostgreSQL with the next :meth:`send_now`.
+
+        Statements sent later go out in the order they were given, ahead of the
+        next :meth:`send_now`'s and in its round trip; the transaction sends what
+        is left just before it commits. So nothing may read what they write before
+        that, and any statement run directly meanwhile runs before them: for the
+        writes the commit's last moments make (a release's revision, the facts
+        of a gate), which only the commit needs. Elsewhere (SQLite, in process) it
+        runs now.
+        """
+        if self.dialect == "postgresql":
+            self._later.append((prepared, params))
+        else:
+            prepared.run(self.conn, params)
+
+    def send_now(self, *calls: tuple[Prepared, Mapping[str, Any]]) -> list[PreparedResult]:
+        """What :meth:`send_later` holds, then ``calls``, in one round trip
+        (:func:`run_together`); the answers to ``calls``."""
+        held, self._later = self._later, []
+        return run_together(self.conn, [*held, *calls])[len(held) :]
 
     def notify(self, channel: str = "work") -> None:  # pragma: no cover - defined in Tx
         raise NotImplementedError
@@ -226,7 +249,7 @@ class _Compiled:
 
     def _rows(self, cursor: Any) -> PreparedResult:
         rows = cursor.fetchall()
-        if not rows:
+        if not rows or not self.columns:  # (a textual statement's columns are not known)
             return PreparedResult(self.keys, rows, cursor.rowcount)
         results = self.results
         if results is None:

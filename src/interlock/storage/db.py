@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import sqlite3
 import threading
 import time
@@ -23,7 +24,7 @@ from typing import Any, TextIO, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError
 
 from interlock.errors import InvalidInput, StorageUnavailable
 from interlock.storage.base import BEGUN, driver
@@ -110,8 +111,14 @@ class Database:
                 self.url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
                 pool_recycle=1800,
+            )
+            event.listen(self.engine, "checkin", _pg_checkin)
+            dialect = self.engine.dialect
+            event.listen(
+                self.engine,
+                "checkout",
+                lambda dbapi, record, _: _pg_checkout(dbapi, record, dialect),
             )
 
     # -- notifications -------------------------------------------------------
@@ -415,6 +422,47 @@ def _sqlite_begin(conn: Connection) -> None:
         raise DBAPIError.instance(sql, (), exc, sqlite3.Error, dialect=conn.dialect) from exc
     finally:
         cursor.close()
+
+
+# PostgreSQL: a pooled connection idle for longer than this is pinged as it is checked out.
+PING_AFTER_IDLE = 10.0
+
+
+def _pg_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _pg_checkout(dbapi_connection: Any, record: Any, dialect: Any) -> None:
+    """Hand out a pooled PostgreSQL connection only if it is alive, mostly with no round trip.
+
+    A server that ends a session (``pg_terminate_backend``, a restart, an idle
+    timeout) says so on its socket, and closes it: an idle connection whose
+    socket has anything to read is pinged (``SELECT 1``), as is one idle for
+    longer than :data:`PING_AFTER_IDLE` (a peer gone silently, a network
+    change); any other is handed out as it is, where ``pool_pre_ping`` pinged
+    every checkout (a round trip per transaction). A failed ping invalidates
+    the pool's older connections and the checkout takes a new one, as
+    ``pool_pre_ping`` does.
+    """
+    idle_since = record.info.pop("idle_since", None)
+    if idle_since is None:  # connected just now
+        return
+    if time.monotonic() - idle_since < PING_AFTER_IDLE and not _has_news(dbapi_connection):
+        return
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as exc:
+        raise InvalidatePoolError(f"the pooled connection is gone: {exc}") from exc
+
+
+def _has_news(dbapi_connection: Any) -> bool:
+    """Whether an idle psycopg connection is broken or has something to read (a
+    server's goodbye, its socket closed): without sending anything."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        return True
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
 
 
 def _transient(exc: DBAPIError) -> bool:

@@ -196,18 +196,30 @@ _NEXT_READY = (
     .limit(1)
 )
 _NEXT_READY_LOCKED = _NEXT_READY.with_for_update(of=nodes, skip_locked=True)
+_LEASED = {
+    "state": NodeState.RUNNING.value,
+    "attempt": nodes.c.attempt + 1,
+    "fence": nodes.c.fence + 1,
+    "lease_owner": bindparam("w_worker"),
+    "lease_expires": bindparam("w_expires", type_=Timestamp()),
+    "started_at": func.coalesce(nodes.c.started_at, bindparam("now", type_=Timestamp())),
+}
 _LEASE = (
     update(nodes)
     .where(nodes.c.id == bindparam("w_id"), nodes.c.state == NodeState.READY.value)
-    .values(
-        state=NodeState.RUNNING.value,
-        attempt=nodes.c.attempt + 1,
-        fence=nodes.c.fence + 1,
-        lease_owner=bindparam("w_worker"),
-        lease_expires=bindparam("w_expires", type_=Timestamp()),
-        started_at=func.coalesce(nodes.c.started_at, bindparam("now", type_=Timestamp())),
-    )
+    .values(_LEASED)
     .returning(*nodes.c)
+)
+# PostgreSQL: the next ready node found, locked (SKIP LOCKED) and leased in one statement,
+# returned with its deployment (one round trip where a read and an update took two). The
+# search is a CTE, run once (one with FOR UPDATE is never inlined): as a subquery in the
+# FROM the planner may scan it again per row, and lease every ready node.
+_NEXT = _NEXT_READY_LOCKED.cte("next")
+_LEASE_NEXT_RUN = Prepared(
+    update(nodes)
+    .where(nodes.c.id == _NEXT.c.id, nodes.c.state == NodeState.READY.value)
+    .values(_LEASED)
+    .returning(*nodes.c, *[_NEXT.c[f"d_{c.name}"] for c in deployments.c])
 )
 # The same lease of one node named in advance: a worker keeps the node its step just
 # made ready (engine/worker.py), in its own deployment, still ready.
@@ -215,7 +227,6 @@ _LEASE_OWN = _LEASE.where(nodes.c.deployment_id == bindparam("w_deployment"))
 _NEW_ATTEMPT = attempts.insert()
 # What every step runs, through the driver's cursor (see base.Prepared).
 _NEXT_READY_RUN = Prepared(_NEXT_READY)
-_NEXT_READY_LOCKED_RUN = Prepared(_NEXT_READY_LOCKED)
 _LEASE_RUN = Prepared(_LEASE)
 _LEASE_OWN_RUN = Prepared(_LEASE_OWN)
 _NEW_ATTEMPT_RUN = Prepared(
@@ -555,16 +566,22 @@ class NodeQueries(QueryBase):
         ``None`` when there is none. The claim increments the attempt and the
         fence and records the attempt, all in the caller's transaction.
         """
-        query = _NEXT_READY_LOCKED_RUN if self.for_update() else _NEXT_READY_RUN
-        found = query.run(self.conn, {"now": now}).rows
+        if self.for_update():
+            params = {"w_worker": worker, "now": now}
+            leased = self._lease(_LEASE_NEXT_RUN, params, worker, now, lease)
+            if leased is None:
+                return None
+            node, deployment = leased
+            assert deployment is not None
+            return node, deployment
+        found = _NEXT_READY_RUN.run(self.conn, {"now": now}).rows
         if not found:
             return None
         node_id, *columns = found[0]
         deployment = deployment_from(dict(zip(_DEPLOYMENT_NAMES, columns, strict=True)))
         params = {"w_id": node_id, "w_worker": worker, "now": now}
-        node = self._lease(_LEASE_RUN, params, worker, now, lease)
-        # (None only if the row changed under SKIP LOCKED)
-        return None if node is None else (node, deployment)
+        leased = self._lease(_LEASE_RUN, params, worker, now, lease)
+        return None if leased is None else (leased[0], deployment)
 
     def claim_ready(
         self, node_id: int, deployment_id: int, worker: str, now: datetime, lease: float
@@ -575,24 +592,31 @@ class NodeQueries(QueryBase):
         ``None`` when it is not ready any more (stopped with its deployment).
         """
         params = {"w_id": node_id, "w_deployment": deployment_id, "w_worker": worker, "now": now}
-        return self._lease(_LEASE_OWN_RUN, params, worker, now, lease)
+        leased = self._lease(_LEASE_OWN_RUN, params, worker, now, lease)
+        return None if leased is None else leased[0]
 
     def _lease(
         self, statement: Prepared, params: dict[str, Any], worker: str, now: datetime, lease: float
-    ) -> Node | None:
+    ) -> tuple[Node, Deployment | None] | None:
+        """The node ``statement`` leased (``None``: none), and its deployment when the
+        statement returns it too (``_LEASE_NEXT_RUN``)."""
         params["w_expires"] = now + timedelta(seconds=lease)
         row = statement.run(self.conn, params).first()
         if row is None:
             return None
+        deployment = None
+        if statement is _LEASE_NEXT_RUN:
+            deployment = deployment_from({n: row.pop(f"d_{n}") for n in _DEPLOYMENT_NAMES})
         node = _node_from(row)
         self.start_attempt(node, worker, now)
         self.readied.discard(node.id)  # made ready and taken in this transaction: wake no one
-        return node
+        return node, deployment
 
     def start_attempt(self, node: Node, worker: str, now: datetime) -> None:
-        """Record the attempt of ``node`` just leased to ``worker``."""
-        _NEW_ATTEMPT_RUN.run(
-            self.conn,
+        """Record the attempt of ``node`` just leased to ``worker`` (on PostgreSQL, sent
+        with the commit's last statements: nothing reads it back before)."""
+        self.send_later(
+            _NEW_ATTEMPT_RUN,
             {"node_id": node.id, "attempt": node.attempt, "worker": worker, "started_at": now},
         )
 

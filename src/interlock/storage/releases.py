@@ -238,8 +238,8 @@ class ReleaseQueries(QueryBase):
             # or a group commit records the steps of several.
             _TOUCH_MANY.run(self.conn, {"w_ids": json.dumps(touched), "b_now": at})
             touched = []
-        for release_id in touched:
-            _TOUCH_RUN.run(self.conn, {"w_id": release_id, "b_now": at})
+        for release_id in touched:  # (PostgreSQL: with the facts' lock or the audit chain)
+            self.send_later(_TOUCH_RUN, {"w_id": release_id, "b_now": at})
         self.changed_releases = frozenset(self._touched)
         self._touched = set()
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from interlock.storage.approvals import ApprovalQueries
 from interlock.storage.artifacts import ArtifactQueries
 from interlock.storage.audit import AuditQueries
+from interlock.storage.base import Prepared
 from interlock.storage.configs import ConfigChangeQueries, ConfigQueries
 from interlock.storage.deployments import DeploymentQueries
 from interlock.storage.facts.delivery import DeliveryQueries
@@ -32,7 +33,7 @@ from interlock.storage.releases import ReleaseQueries
 from interlock.storage.web_sessions import WebSessionQueries
 from interlock.storage.webhooks import WebhookQueries
 
-_NOTIFY = text("SELECT pg_notify(:c, :p)")
+_NOTIFY = Prepared(text("SELECT pg_notify(:c, :p)"))
 
 
 class Tx(
@@ -72,6 +73,7 @@ class Tx(
         # What this transaction already read and will read the same (the active config).
         self.memo: dict[str, Any] = {}
         self.stale = StaleFacts()
+        self._later = []  # writes sent with the next statements that go out together
 
     def notify(self, channel: str = "work") -> None:
         """Wake workers (in this process and, on PostgreSQL, everywhere) after commit."""
@@ -96,6 +98,10 @@ class Tx(
         rows), then the wake-ups of PostgreSQL (delivered at commit), and
         last the audit chain: its head's row lock, which every writer takes,
         is held only for the head's update, the events' insert and the commit.
+        On PostgreSQL the writes held till now (:meth:`send_later`: the claims'
+        attempts, the releases' revisions, a gate's facts, the wake-ups) go out
+        in that order, with the audit chain (or the facts' lock, when what
+        follows it reads).
         """
         if self.readied:
             for ready_hook in self.db.ready_hooks:  # idle workers claim them here, in this commit
@@ -110,5 +116,7 @@ class Tx(
                 hook(self, list(self._pending_audit))
         if self.channels and self.dialect == "postgresql":  # sent at commit, whatever the order
             for channel in sorted(self.channels):
-                self.conn.execute(_NOTIFY, {"c": NOTIFY_CHANNEL, "p": channel})
+                self.send_later(_NOTIFY, {"c": NOTIFY_CHANNEL, "p": channel})
         self.flush_audit()
+        if self._later:
+            self.send_now()

@@ -56,6 +56,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateIndex, DropIndex
 
+from interlock.storage.base import Prepared
 from interlock.storage.facts.day_sums import DaySums
 from interlock.storage.facts.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
 from interlock.storage.facts.stale import StaleFacts
@@ -81,14 +82,16 @@ from interlock.storage.schema import (
 # a refresh adds to them in place (day_sums.py; 727008, their lock before, is
 # no longer taken).
 FACTS_LOCK = 727005
-_LOCK_ALL = text(f"SELECT pg_advisory_xact_lock({FACTS_LOCK})")
-_SHARE_ALL = text(f"SELECT pg_advisory_xact_lock_shared({FACTS_LOCK})")
+_LOCK_ALL = Prepared(text(f"SELECT pg_advisory_xact_lock({FACTS_LOCK})"))
+_SHARE_ALL = Prepared(text(f"SELECT pg_advisory_xact_lock_shared({FACTS_LOCK})"))
 # One statement each, keys in one order (their hashes'): no lock cycle between two of them.
-_LOCK_STREAMS = text(
-    f"SELECT pg_advisory_xact_lock({FACTS_LOCK}, k) FROM (SELECT DISTINCT "
-    "hashtext(i.service || '/' || d.environment) AS k FROM deployments d "
-    "JOIN release_items i ON i.release_id = d.release_id "
-    "WHERE d.id = ANY(CAST(:ids AS integer[])) ORDER BY k) AS keyed"
+_LOCK_STREAMS = Prepared(
+    text(
+        f"SELECT pg_advisory_xact_lock({FACTS_LOCK}, k) FROM (SELECT DISTINCT "
+        "hashtext(i.service || '/' || d.environment) AS k FROM deployments d "
+        "JOIN release_items i ON i.release_id = d.release_id "
+        "WHERE d.id = ANY(CAST(:ids AS integer[])) ORDER BY k) AS keyed"
+    )
 )
 
 
@@ -99,7 +102,7 @@ class DeliveryQueries(DeliveryStatements):
     _facts_keyed = False  # it holds it shared, and the keys of what it refreshes
 
     # -- the rows of some deployments, kept in step --------------------------------
-    def _lock_facts(self) -> None:
+    def _lock_facts(self, *, held: bool = False) -> None:
         """On PostgreSQL, change delivery facts one transaction at a time.
 
         A refresh deletes and re-inserts rows (a deployment's facts) and
@@ -107,10 +110,16 @@ class DeliveryQueries(DeliveryStatements):
         Two transactions doing that at once under READ COMMITTED would each
         miss the other's uncommitted rows: duplicate keys, or sums that lack
         one of them. The lock is held until commit; SQLite has one writer anyway.
+        Sent with the writes held till now (the releases' first); ``held``: held
+        too, when all that follows it is held (a gate's facts, sent with the
+        audit chain).
         """
         if self.dialect != "postgresql" or self._facts_locked:
             return
-        self.conn.execute(_LOCK_ALL)
+        if held:
+            self.send_later(_LOCK_ALL, {})
+        else:
+            self.send_now((_LOCK_ALL, {}))
         self._facts_locked = True
 
     def _lock_facts_keyed(self, deployment_ids: list[int]) -> None:
@@ -128,10 +137,11 @@ class DeliveryQueries(DeliveryStatements):
         """
         if self.dialect != "postgresql" or self._facts_locked:
             return
-        if not self._facts_keyed:
-            self.conn.execute(_SHARE_ALL)
-            self._facts_keyed = True
-        self.conn.execute(_LOCK_STREAMS, {"ids": deployment_ids})
+        share: list[tuple[Prepared, dict[str, Any]]] = (
+            [] if self._facts_keyed else [(_SHARE_ALL, {})]
+        )
+        self.send_now(*share, (_LOCK_STREAMS, {"ids": deployment_ids}))
+        self._facts_keyed = True
 
     def refresh_delivery(
         self,
@@ -221,6 +231,8 @@ class DeliveryQueries(DeliveryStatements):
 
         One look-up for a release that was not scheduled (most of them).
         """
+        if self._later:
+            self.send_now()  # the writes held till now first, in their order
         release_id = self.conn.execute(
             self._statement("scheduled_release_of"), {"deployment": deployment_id}
         ).scalar()
@@ -233,9 +245,9 @@ class DeliveryQueries(DeliveryStatements):
     def _refresh_gates(self, deployment_id: int) -> None:
         """An approval gate of ``deployment_id`` was decided: record its wait."""
         self._lock_facts()
-        bound = {"ids": [deployment_id]}
-        self.conn.execute(self._statement("delete_gates"), bound)
-        self.conn.execute(self._statement("insert_gates"), bound)
+        bound = {"deployment": deployment_id}  # (on PostgreSQL, sent with the audit chain)
+        self.send_later(self._prepared("delete_gates_of"), bound)
+        self.send_later(self._prepared("insert_gates_of"), bound)
 
     def project_delivery_facts(self) -> None:
         """Bring the delivery facts up to date with what this transaction changed.
@@ -250,8 +262,10 @@ class DeliveryQueries(DeliveryStatements):
             return
         self.stale = StaleFacts()
         keyed = not (stale.gates or stale.incidents)  # only deployments that finished
-        if not keyed:
-            self._lock_facts()  # (a start alone costs one look-up, and locks only if scheduled)
+        only_gates = not (stale.incidents or stale.finished or stale.started)
+        only_gates = only_gates and stale.behind is None
+        if not keyed:  # (a start alone costs one look-up, and locks only if scheduled)
+            self._lock_facts(held=only_gates)  # (gates alone: all their statements are held)
         if stale.behind is not None:  # an incident opened or resolved in the past
             forget_totals_on(self.conn, stale.behind)
         ids = set(stale.finished)
@@ -555,5 +569,6 @@ def rebuild_delivery_on(conn: Any) -> dict[str, int]:
             self.dialect = conn.dialect.name
             self.read_only = False
             self.metric_days = counted
+            self._later = []
 
     return Rebuild().rebuild_delivery(forget_totals=False)

@@ -36,7 +36,7 @@ from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import BindParameter
 
-from interlock.storage.base import QueryBase
+from interlock.storage.base import Prepared, QueryBase
 from interlock.storage.metric_scope import (
     DECIDED,
     DEPLOYING,
@@ -64,7 +64,9 @@ from interlock.storage.schema import (
 
 IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 ROWS: BindParameter[Any] = bindparam("rows", expanding=True)  # delivery_facts ids
+DEPLOYMENT: BindParameter[Any] = bindparam("deployment", type_=Integer)  # one deployment's id
 _STATEMENTS: dict[tuple[str, str], Any] = {}
+_PREPARED: dict[tuple[str, str], Prepared] = {}
 
 FAILED = ("failed", "rolled_back")
 DAY = 86400
@@ -219,7 +221,7 @@ class DeliveryStatements(QueryBase):
                 where,
                 n.kind == "gate",
                 n.executor == "approval",
-                n.state.in_(DECIDED),
+                n.state.in_([literal(state) for state in DECIDED]),  # (no expanding parameter)
                 n.started_at.is_not(None),
                 n.finished_at.is_not(None),
             )
@@ -263,6 +265,14 @@ class DeliveryStatements(QueryBase):
         found = _STATEMENTS.get(key)
         if found is None:
             found = _STATEMENTS[key] = getattr(self, f"_build_{name}")()
+        return found
+
+    def _prepared(self, name: str) -> Prepared:
+        """The statement ``name`` as a :class:`Prepared` one (no expanding parameters)."""
+        key = (self.dialect, name)
+        found = _PREPARED.get(key)
+        if found is None:
+            found = _PREPARED[key] = Prepared(self._statement(name))
         return found
 
     # The statements (bound parameters: ids, rows, environment, day, service, kind, ...).
@@ -357,6 +367,12 @@ class DeliveryStatements(QueryBase):
 
     def _build_delete_gates(self) -> Any:
         return delete(delivery_gates).where(delivery_gates.c.deployment_id.in_(IDS))
+
+    def _build_delete_gates_of(self) -> Any:
+        return delete(delivery_gates).where(delivery_gates.c.deployment_id == DEPLOYMENT)
+
+    def _build_insert_gates_of(self) -> Any:
+        return insert_rows(delivery_gates, self._gate_source(nodes.c.deployment_id == DEPLOYMENT))
 
     def _build_insert_facts(self) -> Any:
         """The rows of some deployments, returning what the refresh re-derives from."""
