@@ -96,6 +96,9 @@ class Tx(
         rows), then the wake-ups of PostgreSQL (delivered at commit), and
         last the audit chain: its head's row lock, which every writer takes,
         is held only for the head's update, the events' insert and the commit.
+        On PostgreSQL the COMMIT goes out with the chain's statement, in its
+        round trip: with audit events, the transaction is committed once this
+        returns (``Database.transaction``'s commit then has nothing left to do).
         """
         if self.readied:
             for ready_hook in self.db.ready_hooks:  # idle workers claim them here, in this commit
@@ -111,4 +114,4 @@ class Tx(
         if self.channels and self.dialect == "postgresql":  # sent at commit, whatever the order
             for channel in sorted(self.channels):
                 self.conn.execute(_NOTIFY, {"c": NOTIFY_CHANNEL, "p": channel})
-        self.flush_audit()
+        self.flush_audit(commit=True)
