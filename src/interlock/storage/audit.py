@@ -183,7 +183,7 @@ class AuditQueries(QueryBase):
         no read of the head, no hashing in Python. With ``commit`` the COMMIT
         goes out with it (:func:`run_together`): no round trip and no wait for
         this process to be scheduled again while other writers wait for the head
-        (under load, most of the time it was held). It fails if there is no head.
+        (under load, about half of the waits on the head). It fails if there is no head.
         """
         events = self._pending_audit
         cut = [cut_body(event) for event in events]
