@@ -369,6 +369,10 @@ class ProcessWorkers:
             ).fetchone()
         return bool(found and found[0] == len(names))
 
+    def cpu(self) -> float:
+        """CPU seconds the worker processes have spent so far (all their threads)."""
+        return sum(process_cpu(p.pid) or 0.0 for p in self.processes)
+
     def stop(self) -> None:
         for process in self.processes:
             process.send_signal(signal.SIGTERM)
@@ -378,6 +382,43 @@ class ProcessWorkers:
 
 
 # -- one measurement ---------------------------------------------------------------------
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system, every thread) of a process on this machine, if readable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(db: Database) -> dict[int, float] | None:
+    """CPU seconds spent so far by each PostgreSQL session of this database (by pid),
+    when the server runs on this machine (its processes readable in /proc)."""
+    if db.dialect != "postgresql":
+        return None
+    from sqlalchemy import text
+
+    with db.engine.connect() as conn:
+        pids = [
+            int(pid)
+            for pid in conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            ).scalars()
+        ]
+    times = {pid: process_cpu(pid) for pid in pids}
+    if not times or any(t is None for t in times.values()):
+        return None
+    return {pid: t for pid, t in times.items() if t is not None}
+
+
+def spent(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
+    """CPU seconds between two :func:`server_cpu` readings (sessions opened meanwhile
+    count from zero; one closed meanwhile is not counted)."""
+    if before is None or after is None:
+        return None
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
 
 
 def _pending(db: Database, ids: list[int]) -> int:
@@ -454,6 +495,8 @@ class Statements:
         self.statements = 0.0
         self.commits = 0.0
         self.cpu = 0.0  # CPU seconds of this whole process (every thread) while open
+        self.workers: float | None = None  # of the worker processes, if any
+        self.server: float | None = None  # of the database's sessions, if readable
         self.bench = threading.get_ident()
 
     def _statement(self, *_: object) -> None:
@@ -509,6 +552,8 @@ def measure(
     pool.start()
     try:
         time.sleep(0.2)  # every worker is idle, waiting for a wake-up
+        server = server_cpu(engine.db)
+        workers_cpu = pool.cpu() if isinstance(pool, ProcessWorkers) else None
         with Statements(engine.db, count) as sent:
             _gate(engine.db, open_=True)
             deadline = time.monotonic() + 600
@@ -516,12 +561,17 @@ def measure(
                 if time.monotonic() > deadline:
                     raise SystemExit("the releases did not finish in 10 minutes")
                 time.sleep(0.05)
+        sent.server = spent(server, server_cpu(engine.db))
+        if workers_cpu is not None and isinstance(pool, ProcessWorkers):
+            sent.workers = pool.cpu() - workers_cpu
     finally:
         pool.stop()
     steps, seconds = _window(engine.db, ids)
     sent.statements /= steps
     sent.commits /= steps
     sent.cpu /= steps
+    sent.server = None if sent.server is None else sent.server / steps
+    sent.workers = None if sent.workers is None else sent.workers / steps
     return steps / seconds, sent
 
 
@@ -584,6 +634,7 @@ def main() -> None:
         f"{'scenario':<40} {'workers':>11} {'steps/s':>8} {'ratio':>6}"
         + (f" {'vs N conns':>10}" if parallel else "")
         + f" {'stmts/step':>10} {'commits/step':>12} {'cpu ms/step':>11}"
+        + (f" {'db cpu ms/step':>14}" if postgres else "")
     )
     scenarios = [
         (f"1 release x {args.pipeline_steps} sequential steps", ["pipeline"]),
@@ -611,11 +662,15 @@ def main() -> None:
                 against = parallel.get(count, baseline)
                 noun = {"threads": "thread", "processes": "process"}[label]
                 kind = noun if count == 1 else label
-                counted = (
-                    f" {sent.statements:>10.1f} {sent.commits:>12.2f} {1000 * sent.cpu:>11.3f}"
-                    if label == "threads"
-                    else f" {'-':>10} {'-':>12} {'-':>11}"  # sent by other processes
-                )
+                if label == "threads":
+                    counted = f" {sent.statements:>10.1f} {sent.commits:>12.2f}"
+                    cpu: float | None = sent.cpu
+                else:  # sent by other processes; the CPU theirs
+                    counted, cpu = f" {'-':>10} {'-':>12}", sent.workers
+                counted += f" {'-':>11}" if cpu is None else f" {1000 * cpu:>11.3f}"
+                if postgres:
+                    server = "-" if sent.server is None else f"{1000 * sent.server:.3f}"
+                    counted += f" {server:>14}"
                 print(
                     f"{title:<40} {f'{count} {kind}':>11} {rate:>8,.0f} "
                     f"{rate / baseline:>6.3f}"
@@ -642,9 +697,15 @@ def main() -> None:
         "\nstmts/step: statements per step (BEGIN counted, COMMIT not), sent by this process,"
         " counted in a second run of the scenario (steps/s and cpu ms/step come from a run"
         " with no listener counting);"
-        "\ncpu ms/step: CPU time of this process (all its threads) per step, from the"
-        " release of the steps to the end of the last."
-        "\nratio = steps/s / single-connection commits/s"
+        "\ncpu ms/step: CPU time of this process (all its threads; with worker processes,"
+        " theirs) per step, from the release of the steps to the end of the last."
+        + (
+            "\ndb cpu ms/step: CPU time of the database's server sessions per step (when the"
+            " server runs on this machine)."
+            if postgres
+            else ""
+        )
+        + "\nratio = steps/s / single-connection commits/s"
         + (
             "; vs N conns = steps/s / commits/s over as many connections as workers."
             if parallel

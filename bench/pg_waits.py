@@ -12,7 +12,9 @@ counted once per sample under what it waits for: an advisory lock by its key
 table of the row it waits for (from its tuple lock: a trigger's row shows under
 its own table, not the statement's; failing that, read from the statement).
 The shares are ratios within one run, so they mean something on a loaded
-machine too.
+machine too. ``--detail N`` also shows, for each kind of wait, the N statements
+that wait on it most and what the session holding the lock was doing meanwhile
+(``idle in transaction``: waiting for its client; ``active``: running that statement).
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ _WAITING = """
 SELECT a.pid, a.query, l.locktype, l.classid, l.objid, l.objsubid, a.datname,
        coalesce(l.relation, (
            SELECT h.relation FROM pg_locks h
-           WHERE h.locktype = 'tuple' AND h.granted AND h.pid = a.pid LIMIT 1)) AS relation
+           WHERE h.locktype = 'tuple' AND h.granted AND h.pid = a.pid LIMIT 1)) AS relation,
+       (SELECT b.state || ': ' || b.query FROM pg_stat_activity b
+        WHERE b.pid = (pg_blocking_pids(a.pid))[1]) AS holder
 FROM pg_stat_activity a
 LEFT JOIN pg_locks l ON l.pid = a.pid AND NOT l.granted
 WHERE a.wait_event_type = 'Lock' AND a.datname LIKE %s AND a.pid <> pg_backend_pid()
@@ -89,9 +93,21 @@ class Tables:
         return names.get(oid)
 
 
+def statement(query: str | None, width: int = 70) -> str:
+    """A statement's first words, on one line (to tell the statements that wait apart)."""
+    return " ".join((query or "?").split())[:width]
+
+
 def sample(
-    url: str, pattern: str, interval: float, stop: threading.Event, out: Counter[str]
+    url: str,
+    pattern: str,
+    interval: float,
+    stop: threading.Event,
+    out: Counter[str],
+    detail: Counter[tuple[str, str, str]] | None = None,
 ) -> int:
+    """Sample until ``stop``; count each wait in ``out`` under its :func:`label`, and in
+    ``detail`` (if given) under (label, the waiting statement, what its first blocker does)."""
     samples = 0
     tables = Tables(url)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -99,12 +115,15 @@ def sample(
             samples += 1
             seen = set()
             rows = conn.execute(_WAITING, (pattern,)).fetchall()
-            for pid, query, locktype, classid, objid, objsubid, database, relation in rows:
+            for pid, query, locktype, classid, objid, objsubid, database, relation, holder in rows:
                 if pid in seen:
                     continue
                 seen.add(pid)
                 table = tables.name(database, relation) if locktype != "advisory" else None
-                out[label(locktype, classid or 0, objid or 0, objsubid or 0, query, table)] += 1
+                what = label(locktype, classid or 0, objid or 0, objsubid or 0, query, table)
+                out[what] += 1
+                if detail is not None:
+                    detail[what, statement(query), statement(holder)] += 1
             stop.wait(interval)
     return samples
 
@@ -119,6 +138,14 @@ def main() -> None:
         " tagged through INTERLOCK_BENCH_TAG, not those of other runs on the same server)",
     )
     parser.add_argument("--interval", type=float, default=0.02)
+    parser.add_argument(
+        "--detail",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also show, for each kind of wait, its N most frequent waiting statements and"
+        " what the session holding the lock was doing meanwhile (its state and statement)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -128,10 +155,13 @@ def main() -> None:
     os.environ["INTERLOCK_BENCH_TAG"] = tag  # (the command inherits it)
     pattern = args.databases or f"interlock_bench_{tag}%"
     waits: Counter[str] = Counter()
+    detail: Counter[tuple[str, str, str]] = Counter()
     stop = threading.Event()
     counted: list[int] = []
     sampler = threading.Thread(
-        target=lambda: counted.append(sample(args.url, pattern, args.interval, stop, waits))
+        target=lambda: counted.append(
+            sample(args.url, pattern, args.interval, stop, waits, detail if args.detail else None)
+        )
     )
     sampler.start()
     try:
@@ -143,6 +173,10 @@ def main() -> None:
     print(f"\nlock waits: {total} waiting sessions over {counted[0] if counted else 0} samples")
     for what, count in waits.most_common():
         print(f"  {count / total:>6.1%}  {count:>6}  {what}")
+        if args.detail:
+            found = [(n, q, h) for (w, q, h), n in detail.items() if w == what]
+            for n, query, holder in sorted(found, reverse=True)[: args.detail]:
+                print(f"          {n:>6}  {query}\n                  held by {holder}")
     sys.exit(code)
 
 

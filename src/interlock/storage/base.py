@@ -60,11 +60,13 @@ class QueryBase:
         else:
             prepared.run(self.conn, params)
 
-    def send_now(self, *calls: tuple[Prepared, Mapping[str, Any]]) -> list[PreparedResult]:
+    def send_now(
+        self, *calls: tuple[Prepared, Mapping[str, Any]], commit: bool = False
+    ) -> list[PreparedResult]:
         """What :meth:`send_later` holds, then ``calls``, in one round trip
-        (:func:`run_together`); the answers to ``calls``."""
+        (:func:`run_together`, ``commit`` as it takes it); the answers to ``calls``."""
         held, self._later = self._later, []
-        return run_together(self.conn, [*held, *calls])[len(held) :]
+        return run_together(self.conn, [*held, *calls], commit=commit)[len(held) :]
 
     def notify(self, channel: str = "work") -> None:  # pragma: no cover - defined in Tx
         raise NotImplementedError
@@ -296,7 +298,10 @@ def _picker(names: Sequence[str]) -> Callable[[Mapping[str, Any]], Sequence[Any]
 
 
 def run_together(
-    conn: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]]]
+    conn: Connection,
+    calls: Sequence[tuple[Prepared, Mapping[str, Any]]],
+    *,
+    commit: bool = False,
 ) -> list[PreparedResult]:
     """Run independent :class:`Prepared` statements, in order, in one round trip.
 
@@ -307,8 +312,15 @@ def run_together(
     as if they had been sent one by one; only the client's waits in between are
     gone. (So a statement's parameters cannot depend on an earlier one's answer.)
     Elsewhere (SQLite, in process) they simply run one by one.
+
+    ``commit`` (PostgreSQL only): ``COMMIT`` goes out behind them in the same
+    round trip, so the transaction ends as soon as the server has run them, with
+    no wait for the client in between; if one fails, nothing commits (the
+    transaction is left failed, for the caller to roll back). The caller's
+    ``commit()`` then finds nothing left to do.
     """
-    if conn.dialect.name != "postgresql" or len(calls) < 2:
+    postgres = conn.dialect.name == "postgresql"
+    if not postgres or (len(calls) < 2 and not commit):
         return [prepared.run(conn, params) for prepared, params in calls]
     compiled = [prepared._for(conn.dialect) for prepared, _ in calls]
     raw: Any = conn.connection.dbapi_connection
@@ -318,12 +330,16 @@ def run_together(
             with raw.pipeline():
                 for statement, (_, params) in zip(compiled, calls, strict=True):
                     cursors.append(statement.send(conn, params))
+                if commit:  # (not a statement of the transaction: no listener sees it)
+                    cursors.append(raw.cursor())
+                    cursors[-1].execute("COMMIT")
         except compiled[0].error as exc:  # (the server's message names what failed)
-            failed = compiled[max(0, len(cursors) - 1)]
+            failed = compiled[max(0, min(len(cursors), len(compiled)) - 1)]
             raise DBAPIError.instance(
                 failed.sql, None, exc, failed.error, dialect=failed.dialect
             ) from exc
-        return [statement.collect(c) for statement, c in zip(compiled, cursors, strict=True)]
+        sent = cursors[: len(compiled)]
+        return [statement.collect(c) for statement, c in zip(compiled, sent, strict=True)]
     finally:
         for cursor in cursors:
             cursor.close()

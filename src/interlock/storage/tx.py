@@ -101,7 +101,9 @@ class Tx(
         On PostgreSQL the writes held till now (:meth:`send_later`: the claims'
         attempts, the releases' revisions, a gate's facts, the wake-ups) go out
         in that order, with the audit chain (or the facts' lock, when what
-        follows it reads).
+        follows it reads), and the COMMIT with them, in the chain statement's
+        round trip: with audit events, the transaction is committed once this
+        returns (``Database.transaction``'s commit then has nothing left to do).
         """
         if self.readied:
             for ready_hook in self.db.ready_hooks:  # idle workers claim them here, in this commit
@@ -117,6 +119,6 @@ class Tx(
         if self.channels and self.dialect == "postgresql":  # sent at commit, whatever the order
             for channel in sorted(self.channels):
                 self.send_later(_NOTIFY, {"c": NOTIFY_CHANNEL, "p": channel})
-        self.flush_audit()
+        self.flush_audit(commit=True)
         if self._later:
             self.send_now()
