@@ -57,7 +57,7 @@ from sqlalchemy import (
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from interlock.storage.facts.day_sums import DaySums
-from interlock.storage.facts.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
+from interlock.storage.facts.delivery_sql import DeliveryStatements, flag, insert_rows
 from interlock.storage.facts.stale import StaleFacts
 from interlock.storage.metric_days import counting_paused
 from interlock.storage.metric_scope import reached, seconds
@@ -146,8 +146,12 @@ class DeliveryQueries(DeliveryStatements):
         ``ended``: those of them that ended in this transaction (the others, an
         incident's, keep their outcome and times); ``None``: any may have changed.
         Totals saved for the exposition that a changed row falls behind go stale.
-        ``keyed``: they all just finished, and nothing else about them changed
-        (PostgreSQL locks only their services' keys).
+        ``keyed``: they all just ended, and nothing else about them changed
+        (PostgreSQL locks only their services' keys). Nothing of theirs was then
+        derived before (facts and step rows are a finished deployment's, and a
+        deployment ends once), and their approval waits are as their decisions
+        left them (each decision refreshes its deployment's): what they add is
+        only inserted, with nothing read, taken away or deleted first.
         """
         if not deployment_ids:
             return
@@ -156,38 +160,33 @@ class DeliveryQueries(DeliveryStatements):
             self._lock_facts_keyed(ids)
         else:
             self._lock_facts()
-        exposed = ids if ended is None else sorted(set(ended))
-        behind: float | None = None  # the earliest end of a row the exposition counts
-        if exposed:
-            f = delivery_facts.c
-            behind = self.conn.execute(
-                select(func.min(f.finished_at)).where(f.deployment_id.in_(exposed))
-            ).scalar()
+        exposed = set(ids if ended is None else ended)
+        bound = {"ids": self._ids(ids)}
         sums = DaySums()  # what the rows add to the day sums: taken away now, added back after
-        rows: list[Any] = []  # the rows inserted
-        run = self.conn.execute
-        for batch in chunks(ids):
-            bound = {"ids": batch}
-            sums.facts(run(self._statement("tally_facts"), bound), -1)
-            sums.step_rows(run(self._statement("tally_steps"), bound), -1)
-            for name in ("delete_steps", "delete_gates", "insert_steps", "insert_gates"):
-                run(self._statement(name), bound)
-            sums.step_rows(run(self._statement("tally_steps"), bound), 1)
-            # The facts' rows last: their triggers lock per-day counts (metric_days)
-            # that other deployments finishing at once count in too, until commit.
-            run(self._statement("delete_facts"), bound)
-            inserted = run(self._statement("insert_facts"), bound).all()
-            if any(r.rework for r in inserted):
-                run(self._statement("rework_any"), bound)
-            rows += inserted
+        behind: float | None = None  # the earliest end of a row the exposition counts
+        if not keyed:
+            if exposed:
+                found = self._run("earliest_end", {"ids": self._ids(sorted(exposed))})
+                behind = found[0][0] if found else None
+            sums.facts(self._run("tally_facts", bound), -1)
+            sums.step_rows(self._run("tally_steps", bound), -1)
+            for name in ("delete_steps", "delete_gates", "insert_gates"):
+                self._run(name, bound)
+        sums.step_rows(self._run("insert_steps", bound), 1)
+        # The facts' rows last: their triggers lock per-day counts (metric_days)
+        # that other deployments finishing at once count in too, until commit.
+        if not keyed:
+            self._run("delete_facts", bound)
+        rows = self._run("insert_facts", bound)
+        if any(r.rework for r in rows):
+            self._run("rework_any", bound)
         commits: set[tuple[str, str, str]] = set()
         pipelines: dict[tuple[str, str, str], float] = {}  # the earliest start refreshed
         streams: dict[tuple[str, str], float | None] = {}  # the earliest end refreshed
         own: set[int] = set()  # the rows of these deployments
-        exposed_set = set(exposed)
         for r in rows:
             own.add(r.id)
-            if r.deployment_id in exposed_set:
+            if r.deployment_id in exposed:
                 behind = _earlier(behind, r.finished_at)
             commits.add((r.service, r.environment, r.commit_key))
             if r.started_at is not None:
@@ -203,39 +202,36 @@ class DeliveryQueries(DeliveryStatements):
             forget_totals_on(self.conn, behind)
         previous = self._relink_pipelines(pipelines)
         others = sorted({change["row"] for change in (*firsts, *previous)} - own)
-        for batch in chunks(others):  # rows of other deployments whose sums change
-            sums.facts(run(self._statement("tally_rows"), {"rows": batch}), -1)
-        if firsts:
-            run(self._statement("set_first"), firsts)
-        if previous:
-            run(self._statement("set_prev"), previous)
+        of_others = {"rows": self._ids(others)}  # rows of other deployments whose sums change
+        if others:
+            sums.facts(self._run("tally_rows", of_others), -1)
+        self._run_many("set_first", firsts)
+        self._run_many("set_prev", previous)
         self._rechain_episodes(streams)  # (no sum counts episodes)
-        for batch in chunks(ids):
-            sums.facts(run(self._statement("tally_facts"), {"ids": batch}), 1)
-        for batch in chunks(others):
-            sums.facts(run(self._statement("tally_rows"), {"rows": batch}), 1)
-        sums.add(self.conn, self._statement)
+        sums.facts(self._run("tally_facts", bound), 1)
+        if others:
+            sums.facts(self._run("tally_rows", of_others), 1)
+        sums.add(self._run_many)
 
     def _refresh_slip(self, deployment_id: int) -> None:
         """A deployment started: if its release was scheduled, how late it began.
 
         One look-up for a release that was not scheduled (most of them).
         """
-        release_id = self.conn.execute(
-            self._statement("scheduled_release_of"), {"deployment": deployment_id}
-        ).scalar()
-        if release_id is None:
+        found = self._run("scheduled_release_of", {"deployment": deployment_id})
+        if not found:
             return
         self._lock_facts()
-        self.conn.execute(self._statement("delete_slip"), {"release": release_id})
-        self.conn.execute(self._statement("insert_slip"), {"release": release_id})
+        bound = {"release": found[0][0]}
+        self._run("delete_slip", bound)
+        self._run("insert_slip", bound)
 
     def _refresh_gates(self, deployment_id: int) -> None:
         """An approval gate of ``deployment_id`` was decided: record its wait."""
         self._lock_facts()
-        bound = {"ids": [deployment_id]}
-        self.conn.execute(self._statement("delete_gates"), bound)
-        self.conn.execute(self._statement("insert_gates"), bound)
+        bound = {"ids": self._ids([deployment_id])}
+        self._run("delete_gates", bound)
+        self._run("insert_gates", bound)
 
     def project_delivery_facts(self) -> None:
         """Bring the delivery facts up to date with what this transaction changed.
@@ -279,16 +275,8 @@ class DeliveryQueries(DeliveryStatements):
         if deployment_id is not None:
             found.add(deployment_id)
         if service is not None:
-            found.update(
-                self.conn.execute(
-                    self._statement("started_since"),
-                    {
-                        "service": service,
-                        "environment": environment,
-                        "since": opened_at.timestamp(),
-                    },
-                ).scalars()
-            )
+            since = {"service": service, "environment": environment, "since": opened_at.timestamp()}
+            found.update(row.deployment_id for row in self._run("started_since", since))
         return found
 
     def _renumber_firsts(
@@ -300,10 +288,10 @@ class DeliveryQueries(DeliveryStatements):
         changes: list[dict[str, Any]] = []
         earliest: float | None = None
         for service, environment, commit_key in sorted(commits):  # one index range each
-            rows = self.conn.execute(
-                self._statement("commit_rows"),
+            rows = self._run(
+                "commit_rows",
                 {"service": service, "environment": environment, "commit_key": commit_key},
-            ).all()
+            )
             seen = False
             for row in rows:
                 first = 0
@@ -328,7 +316,7 @@ class DeliveryQueries(DeliveryStatements):
         for (service, environment), since in streams.items():
             key = {"service": service, "environment": environment}
             begin = -math.inf if since is None else since  # (no good one before -inf)
-            rows = self.conn.execute(self._statement("stream"), {**key, "since": begin}).all()
+            rows = self._run("stream", {**key, "since": begin})
             changes = []
             opened: Any = None  # the first failing row of the episode under way
             decided: dict[int, tuple[int, float | None]] = {}
@@ -349,8 +337,7 @@ class DeliveryQueries(DeliveryStatements):
                 episode, after = decided[row.id]
                 if (episode, after) != (row.episode, row.restored):
                     changes.append({"row": row.id, "first_failure": episode, "after": after})
-            if changes:
-                self.conn.execute(self._statement("set_episode"), changes)
+            self._run_many("set_episode", changes)
 
     def _relink_pipelines(
         self, pipelines: dict[tuple[str, str, str], float]
@@ -360,7 +347,7 @@ class DeliveryQueries(DeliveryStatements):
         changes: list[dict[str, Any]] = []
         for (service, environment, kind), since in pipelines.items():
             key = {"service": service, "environment": environment, "kind": kind, "since": since}
-            rows = self.conn.execute(self._statement("runs_since"), key).all()
+            rows = self._run("runs_since", key)
             before = rows[0].before if rows else None  # (the same in every row)
             previous = float(before) if before is not None else None
             last_start: float | None = None

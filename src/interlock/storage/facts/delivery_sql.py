@@ -4,14 +4,20 @@
 brought up to date as their records change, or everything derived again.
 Here are what those rows hold and how they are computed from the records:
 each ``_build_<name>`` method builds the statement that
-:meth:`DeliveryStatements._statement` hands out (with bound parameters, so a
-statement built once costs SQLAlchemy little each time it runs).
+:meth:`DeliveryStatements._statement` hands out, compiled once per dialect and
+run through the driver's cursor (:class:`~interlock.storage.base.Prepared`): a
+refresh runs some fifteen of them as a deployment ends, and SQLAlchemy's own
+execution of each would cost several times what the database spends on it.
+A list of ids is one parameter (:func:`among`), so a statement is the same
+whatever their number.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable
+from collections import namedtuple
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -27,16 +33,17 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import ColumnElement, Select, visitors
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ClauseList, Grouping
 
-from interlock.storage.base import QueryBase
+from interlock.storage.base import Prepared, QueryBase
 from interlock.storage.metric_scope import (
     DECIDED,
     DEPLOYING,
@@ -62,13 +69,11 @@ from interlock.storage.schema import (
     releases,
 )
 
-IDS: BindParameter[Any] = bindparam("ids", expanding=True)
-ROWS: BindParameter[Any] = bindparam("rows", expanding=True)  # delivery_facts ids
-_STATEMENTS: dict[tuple[str, str], Any] = {}
+_STATEMENTS: dict[tuple[str, str], Prepared] = {}
+_ROW_TYPES: dict[tuple[str, ...], Any] = {}  # a named tuple per shape of result
 
 FAILED = ("failed", "rolled_back")
 DAY = 86400
-CHUNK = 500  # ids per IN list
 
 
 def day_of(value: ColumnElement[Any], dialect: str) -> ColumnElement[int]:
@@ -83,16 +88,32 @@ def flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
-def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
-    """``values`` in lists of at most ``size`` (an IN list each)."""
-    batch: list[Any] = []
-    for value in values:
-        batch.append(value)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def among(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """``column`` is one of the integers of the parameter ``name`` (see :func:`id_list`):
+    on SQLite a JSON array (``IN (SELECT value FROM json_each(...))``), on PostgreSQL
+    an array (``= ANY(...)``); each looked up by its key, as an IN list would be."""
+    if dialect == "postgresql":
+        return column == func.any(cast(bindparam(name), postgresql.ARRAY(Integer)))
+    return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam(name))))
+
+
+def fixed_lists(statement: Any) -> Any:
+    """``statement`` with its IN lists of constants (``state IN ('failed', ...)``) as lists
+    of bound values, which a :class:`~interlock.storage.base.Prepared` statement can
+    carry (SQLAlchemy otherwise expands them as each statement runs)."""
+
+    def fixed(element: Any, **_: Any) -> Any:
+        if isinstance(element, BindParameter) and element.expanding and not element.required:
+            values: Sequence[Any] = element.value or ()
+            return Grouping(ClauseList(*(literal(v, element.type) for v in values)))
+        return None
+
+    return visitors.replacement_traverse(statement, {}, fixed)
+
+
+def id_list(values: Sequence[int], dialect: str) -> Any:
+    """The value of an :func:`among` parameter."""
+    return list(values) if dialect == "postgresql" else json.dumps(list(values))
 
 
 def _open_incident_for(service: Any, environment: Any, at: Any) -> ColumnElement[bool]:
@@ -253,24 +274,44 @@ class DeliveryStatements(QueryBase):
             .group_by(n.deployment_id, environment, day, service, manual)
         )
 
-    def _statement(self, name: str) -> Any:
-        """The incremental path's statement ``name``, built once per dialect.
-
-        Built once, a statement's cache key is memoised, so executing it
-        again costs SQLAlchemy little: a refresh runs some twenty of them.
-        """
+    def _statement(self, name: str) -> Prepared:
+        """The incremental path's statement ``name``, built once per dialect."""
         key = (self.dialect, name)
         found = _STATEMENTS.get(key)
         if found is None:
-            found = _STATEMENTS[key] = getattr(self, f"_build_{name}")()
+            built = fixed_lists(getattr(self, f"_build_{name}")())
+            found = _STATEMENTS[key] = Prepared(built)
         return found
+
+    def _run(self, name: str, params: Mapping[str, Any]) -> list[Any]:
+        """Run statement ``name``; the rows it returned, as named tuples."""
+        found = self._statement(name).run(self.conn, params)
+        if not found.rows:
+            return []
+        shape = tuple(found.keys)
+        row = _ROW_TYPES.get(shape)
+        if row is None:
+            row = _ROW_TYPES.setdefault(shape, namedtuple("Row", shape, rename=True))
+        return [row._make(values) for values in found.rows]
+
+    def _run_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run statement ``name`` once per parameter set (nothing when there is none)."""
+        if rows:
+            self._statement(name).run_many(self.conn, rows)
+
+    def _ids(self, values: Sequence[int]) -> Any:
+        """Ids as the value of a statement's ``ids`` or ``rows`` parameter."""
+        return id_list(values, self.dialect)
+
+    def _among(self, column: ColumnElement[Any], name: str = "ids") -> ColumnElement[bool]:
+        return among(column, name, self.dialect)
 
     # The statements (bound parameters: ids, rows, environment, day, service, kind, ...).
     def _build_tally_facts(self) -> Any:
-        return self._tally(delivery_facts.c.deployment_id.in_(IDS))
+        return self._tally(self._among(delivery_facts.c.deployment_id))
 
     def _build_tally_rows(self) -> Any:
-        return self._tally(delivery_facts.c.id.in_(ROWS))
+        return self._tally(self._among(delivery_facts.c.id, "rows"))
 
     def _tally(self, where: ColumnElement[bool]) -> Any:
         """What some ``delivery_facts`` rows add to the day sums: per (environment, day,
@@ -290,7 +331,7 @@ class DeliveryStatements(QueryBase):
         keys = (s.environment, s.day, s.service, s.manual)
         return (
             select(*keys, func.sum(s.runs).label("runs"))
-            .where(s.deployment_id.in_(IDS))
+            .where(self._among(s.deployment_id))
             .group_by(*keys)
         )
 
@@ -349,19 +390,25 @@ class DeliveryStatements(QueryBase):
             t.runs == 0,
         )
 
+    def _build_earliest_end(self) -> Any:
+        f = delivery_facts.c
+        return select(func.min(f.finished_at)).where(self._among(f.deployment_id))
+
     def _build_delete_facts(self) -> Any:
-        return delete(delivery_facts).where(delivery_facts.c.deployment_id.in_(IDS))
+        return delete(delivery_facts).where(self._among(delivery_facts.c.deployment_id))
 
     def _build_delete_steps(self) -> Any:
-        return delete(delivery_steps).where(delivery_steps.c.deployment_id.in_(IDS))
+        return delete(delivery_steps).where(self._among(delivery_steps.c.deployment_id))
 
     def _build_delete_gates(self) -> Any:
-        return delete(delivery_gates).where(delivery_gates.c.deployment_id.in_(IDS))
+        return delete(delivery_gates).where(self._among(delivery_gates.c.deployment_id))
 
     def _build_insert_facts(self) -> Any:
         """The rows of some deployments, returning what the refresh re-derives from."""
         f = delivery_facts.c
-        return insert_rows(delivery_facts, self._fact_source(deployments.c.id.in_(IDS))).returning(
+        return insert_rows(
+            delivery_facts, self._fact_source(self._among(deployments.c.id))
+        ).returning(
             f.id,
             f.deployment_id,
             f.service,
@@ -374,13 +421,18 @@ class DeliveryStatements(QueryBase):
         )
 
     def _build_insert_steps(self) -> Any:
-        return insert_rows(delivery_steps, self._step_source(nodes.c.deployment_id.in_(IDS)))
+        """The step rows of some deployments, returning what they add to the day sums
+        (as ``tally_steps`` would count them)."""
+        s = delivery_steps.c
+        return insert_rows(
+            delivery_steps, self._step_source(self._among(nodes.c.deployment_id))
+        ).returning(s.environment, s.day, s.service, s.manual, s.runs)
 
     def _build_insert_gates(self) -> Any:
-        return insert_rows(delivery_gates, self._gate_source(nodes.c.deployment_id.in_(IDS)))
+        return insert_rows(delivery_gates, self._gate_source(self._among(nodes.c.deployment_id)))
 
     def _build_rework_any(self) -> Any:
-        return self._rework_any(delivery_facts.c.deployment_id.in_(IDS))
+        return self._rework_any(self._among(delivery_facts.c.deployment_id))
 
     def _rework_any(self, where: ColumnElement[bool]) -> Any:
         """A deploy is rework when an incident of any of its services was open as it began."""
