@@ -172,6 +172,11 @@ _FORGET_ALL = update(metric_marks).values(
 _FORGET_BEHIND = Prepared(_FORGET_ALL.where(metric_marks.c.mark > bindparam("before")))
 
 
+def forgetting(before: float) -> tuple[Prepared, dict[str, Any]]:
+    """``forget_totals_on(conn, before)`` as a statement to run with others."""
+    return _FORGET_BEHIND, {"before": before}
+
+
 def forget_totals_on(conn: Any, before: float | None) -> None:
     """Saved totals that cover a time before ``before`` (``None``: all) are stale.
 

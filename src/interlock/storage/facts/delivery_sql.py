@@ -28,6 +28,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    column,
     delete,
     exists,
     func,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,7 +45,7 @@ from sqlalchemy.sql import ColumnElement, Select, visitors
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import BindParameter, ClauseList, Grouping
 
-from interlock.storage.base import Prepared, QueryBase
+from interlock.storage.base import Prepared, PreparedResult, QueryBase, run_together
 from interlock.storage.metric_scope import (
     DECIDED,
     DEPLOYING,
@@ -69,6 +71,9 @@ from interlock.storage.schema import (
     releases,
 )
 
+# The PostgreSQL advisory lock under which delivery facts change (see delivery.py).
+FACTS_LOCK = 727005
+Call = tuple["str | Prepared", Mapping[str, Any]]  # a statement (by name) and its parameters
 _STATEMENTS: dict[tuple[str, str], Prepared] = {}
 _ROW_TYPES: dict[tuple[str, ...], Any] = {}  # a named tuple per shape of result
 
@@ -109,6 +114,17 @@ def fixed_lists(statement: Any) -> Any:
         return None
 
     return visitors.replacement_traverse(statement, {}, fixed)
+
+
+def _named(found: PreparedResult) -> list[Any]:
+    """The rows of a prepared statement, as named tuples."""
+    if not found.rows:
+        return []
+    shape = tuple(found.keys)
+    row = _ROW_TYPES.get(shape)
+    if row is None:
+        row = _ROW_TYPES.setdefault(shape, namedtuple("Row", shape, rename=True))
+    return [row._make(values) for values in found.rows]
 
 
 def id_list(values: Sequence[int], dialect: str) -> Any:
@@ -285,14 +301,17 @@ class DeliveryStatements(QueryBase):
 
     def _run(self, name: str, params: Mapping[str, Any]) -> list[Any]:
         """Run statement ``name``; the rows it returned, as named tuples."""
-        found = self._statement(name).run(self.conn, params)
-        if not found.rows:
-            return []
-        shape = tuple(found.keys)
-        row = _ROW_TYPES.get(shape)
-        if row is None:
-            row = _ROW_TYPES.setdefault(shape, namedtuple("Row", shape, rename=True))
-        return [row._make(values) for values in found.rows]
+        return _named(self._statement(name).run(self.conn, params))
+
+    def _run_together(self, calls: Sequence[Call]) -> list[list[Any]]:
+        """Run statements (by name, or prepared) in order, in one round trip on PostgreSQL
+        (:func:`~interlock.storage.base.run_together`: none's parameters depend on
+        another's answer); the rows each returned, as named tuples."""
+        prepared = [
+            (self._statement(name) if isinstance(name, str) else name, params)
+            for name, params in calls
+        ]
+        return [_named(found) for found in run_together(self.conn, prepared)]
 
     def _run_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run statement ``name`` once per parameter set (nothing when there is none)."""
@@ -389,6 +408,20 @@ class DeliveryStatements(QueryBase):
             t.manual == bindparam("manual"),
             t.runs == 0,
         )
+
+    # PostgreSQL only (see DeliveryQueries._keyed_locks): the facts lock shared, and the
+    # key of each (service, environment) of some deployments, exclusive. One statement
+    # each, keys in one order (their hashes'): no lock cycle between two of them.
+    def _build_share_facts(self) -> Any:
+        return text(f"SELECT pg_advisory_xact_lock_shared({FACTS_LOCK})").columns(column("locked"))
+
+    def _build_lock_streams(self) -> Any:
+        return text(
+            f"SELECT pg_advisory_xact_lock({FACTS_LOCK}, k) FROM (SELECT DISTINCT "
+            "hashtext(i.service || '/' || d.environment) AS k FROM deployments d "
+            "JOIN release_items i ON i.release_id = d.release_id "
+            "WHERE d.id = ANY(CAST(:ids AS integer[])) ORDER BY k) AS keyed"
+        ).columns(column("locked"))
 
     def _build_earliest_end(self) -> Any:
         f = delivery_facts.c
