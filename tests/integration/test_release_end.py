@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from interlock.engine import approvals
@@ -145,3 +146,30 @@ def test_an_approval_wait_decided_before_the_end_is_kept_as_a_rebuild_derives_it
     facts = delivery_snapshot(pilot)
     assert len(facts["delivery_gates"]) == 2
     assert facts == rebuilt_snapshot(pilot)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("count", [1, 3, 4, 2000])
+def test_a_refresh_looks_its_deployments_up_by_key_whatever_their_number(
+    pilot: Any, count: int
+) -> None:
+    """SQLite's planner (no statistics) would range over every finished deployment or
+    step in an index on (kind, finished_at) rather than look a few ids up: a refresh's
+    cost would grow with the history. The ids are one IN list (a JSON array past
+    ``WIDEST``), and every other condition on those tables is a ``likely(...)``."""
+    ids = list(range(1, count + 1))
+    with pilot.engine.db.transaction() as tx:
+        for name in ("insert_facts", "insert_steps", "insert_gates", "tally_facts"):
+            statement, params = tx._prepared((name, {"ids": ids}))
+            compiled = statement._for(tx.conn.dialect)
+            plan = [
+                row[3]
+                for row in tx.conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + compiled.sql, compiled._params(params)
+                )
+            ]
+            scans = [
+                step for step in plan if "kind_finished_at" in step or step.startswith("SCAN d")
+            ]
+            assert not scans, (name, plan)
+            assert any("PRIMARY KEY" in step or "deployment_id" in step for step in plan), plan

@@ -8,8 +8,8 @@ each ``_build_<name>`` method builds the statement that
 run through the driver's cursor (:class:`~interlock.storage.base.Prepared`): a
 refresh runs some fifteen of them as a deployment ends, and SQLAlchemy's own
 execution of each would cost several times what the database spends on it.
-A list of ids is one parameter (:func:`among`), so a statement is the same
-whatever their number.
+A list of ids is one parameter (:func:`among`): an array on PostgreSQL, an IN
+list on SQLite of one of a few lengths (:func:`list_params`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Float,
     Integer,
     Table,
@@ -74,7 +75,7 @@ from interlock.storage.schema import (
 # The PostgreSQL advisory lock under which delivery facts change (see delivery.py).
 FACTS_LOCK = 727005
 Call = tuple["str | Prepared", Mapping[str, Any]]  # a statement (by name) and its parameters
-_STATEMENTS: dict[tuple[str, str], Prepared] = {}
+_STATEMENTS: dict[tuple[str, str, int | None], Prepared] = {}
 _ROW_TYPES: dict[tuple[str, ...], Any] = {}  # a named tuple per shape of result
 
 FAILED = ("failed", "rolled_back")
@@ -94,26 +95,63 @@ def flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def among(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
-    """``column`` is one of the integers of the parameter ``name`` (see :func:`id_list`):
-    on SQLite a JSON array (``IN (SELECT value FROM json_each(...))``), on PostgreSQL
-    an array (``= ANY(...)``); each looked up by its key, as an IN list would be."""
+    """``column`` is one of the integers of the list parameter ``name``: on PostgreSQL
+    an array (``= ANY(...)``); on SQLite an IN list, which :func:`fixed_lists` turns
+    into one of a given length (SQLite's planner looks each up by its key)."""
     if dialect == "postgresql":
         return column == func.any(cast(bindparam(name), postgresql.ARRAY(Integer)))
-    return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam(name))))
+    return column.in_(bindparam(name, expanding=True))
 
 
-def fixed_lists(statement: Any) -> Any:
-    """``statement`` with its IN lists of constants (``state IN ('failed', ...)``) as lists
-    of bound values, which a :class:`~interlock.storage.base.Prepared` statement can
-    carry (SQLAlchemy otherwise expands them as each statement runs)."""
+def fixed_lists(statement: Any, width: int | None) -> Any:
+    """``statement`` with its IN lists as a :class:`~interlock.storage.base.Prepared`
+    statement can carry them (SQLAlchemy otherwise expands them as each statement
+    runs): a list of constants (``state IN ('failed', ...)``) as its bound values; a
+    list parameter ``x`` (:func:`among`) as ``width`` parameters ``x__0``, ``x__1``...
+    (:func:`list_params`), or for ``width`` 0 a JSON array ``x`` (``IN (SELECT value
+    FROM json_each(...))``: any number of ids, but no longer looked up first)."""
+    made: dict[str, Any] = {}
 
     def fixed(element: Any, **_: Any) -> Any:
-        if isinstance(element, BindParameter) and element.expanding and not element.required:
+        if not (isinstance(element, BindParameter) and element.expanding):
+            return None
+        if not element.required:
             values: Sequence[Any] = element.value or ()
             return Grouping(ClauseList(*(literal(v, element.type) for v in values)))
-        return None
+        key = element.key
+        if key not in made:
+            if width:
+                names = (bindparam(f"{key}__{n}", type_=Integer()) for n in range(width))
+                made[key] = Grouping(ClauseList(*names))
+            else:
+                made[key] = (
+                    select(literal_column("value"))
+                    .select_from(func.json_each(bindparam(key)))
+                    .scalar_subquery()
+                )
+        return made[key]
 
     return visitors.replacement_traverse(statement, {}, fixed)
+
+
+WIDEST = 1024  # ids in an IN list of their own; more go as one JSON array (SQLite)
+LISTS = ("ids", "rows")  # the list parameters of the statements
+
+
+def list_params(params: Mapping[str, Any]) -> tuple[int | None, Mapping[str, Any]]:
+    """SQLite: the width of the IN list a statement's list parameter needs (its length
+    rounded up to a power of two, so that a few statements serve any number; ``None``:
+    it has none), and the parameters with the list spread out (the last id repeated)."""
+    for key in LISTS:
+        values = params.get(key)
+        if values is None:
+            continue
+        if len(values) > WIDEST:
+            return 0, {**params, key: json.dumps(list(values))}
+        width = 1 << max(len(values) - 1, 0).bit_length()
+        spread = {f"{key}__{n}": values[min(n, len(values) - 1)] for n in range(width)}
+        return width, {**params, **spread}
+    return None, params
 
 
 def _named(found: PreparedResult) -> list[Any]:
@@ -125,11 +163,6 @@ def _named(found: PreparedResult) -> list[Any]:
     if row is None:
         row = _ROW_TYPES.setdefault(shape, namedtuple("Row", shape, rename=True))
     return [row._make(values) for values in found.rows]
-
-
-def id_list(values: Sequence[int], dialect: str) -> Any:
-    """The value of an :func:`among` parameter."""
-    return list(values) if dialect == "postgresql" else json.dumps(list(values))
 
 
 def _open_incident_for(service: Any, environment: Any, at: Any) -> ColumnElement[bool]:
@@ -190,7 +223,9 @@ class DeliveryStatements(QueryBase):
     """The sources and statements of the delivery facts (see the module docstring)."""
 
     # -- the rows of some deployments --------------------------------------------
-    def _fact_source(self, where: ColumnElement[bool], *, rework: bool = True) -> Select[Any]:
+    def _fact_source(
+        self, where: ColumnElement[bool], *, rework: bool = True, by_id: bool = False
+    ) -> Select[Any]:
         """The columns of ``delivery_facts`` for the finished deployments ``where`` selects.
 
         ``first``, ``prev_started``, ``rework_any`` and the episode are left for
@@ -234,13 +269,16 @@ class DeliveryStatements(QueryBase):
             )
             .where(
                 where,
-                d.kind.in_(DEPLOYING),
-                d.finished_at.is_not(None),
-                d.environment.is_not(None),
+                *self._filters(
+                    by_id,
+                    d.kind.in_(DEPLOYING),
+                    d.finished_at.is_not(None),
+                    d.environment.is_not(None),
+                ),
             )
         )
 
-    def _gate_source(self, where: ColumnElement[bool]) -> Select[Any]:
+    def _gate_source(self, where: ColumnElement[bool], *, by_id: bool = False) -> Select[Any]:
         n, d = nodes.c, deployments.c
         return (
             select(
@@ -254,15 +292,18 @@ class DeliveryStatements(QueryBase):
             .select_from(nodes.join(deployments, d.id == n.deployment_id))
             .where(
                 where,
-                n.kind == "gate",
-                n.executor == "approval",
-                n.state.in_(DECIDED),
-                n.started_at.is_not(None),
-                n.finished_at.is_not(None),
+                *self._filters(
+                    by_id,
+                    n.kind == "gate",
+                    n.executor == "approval",
+                    n.state.in_(DECIDED),
+                    n.started_at.is_not(None),
+                    n.finished_at.is_not(None),
+                ),
             )
         )
 
-    def _step_source(self, where: ColumnElement[bool]) -> Select[Any]:
+    def _step_source(self, where: ColumnElement[bool], *, by_id: bool = False) -> Select[Any]:
         """Step runs of finished deployments (any kind) by environment, day, service, manual."""
         n, d = nodes.c, deployments.c
         day = day_of(seconds(n.finished_at), self.dialect)
@@ -281,46 +322,66 @@ class DeliveryStatements(QueryBase):
             .select_from(nodes.join(deployments, d.id == n.deployment_id))
             .where(
                 where,
-                d.finished_at.is_not(None),
-                n.kind == "step",
-                n.executor != "runbook",  # it waits for a runbook run, whose steps count
-                n.started_at.is_not(None),
-                n.finished_at.is_not(None),
+                *self._filters(
+                    by_id,
+                    d.finished_at.is_not(None),
+                    n.kind == "step",
+                    n.executor != "runbook",  # it waits for a runbook run, whose steps count
+                    n.started_at.is_not(None),
+                    n.finished_at.is_not(None),
+                ),
             )
             .group_by(n.deployment_id, environment, day, service, manual)
         )
 
-    def _statement(self, name: str) -> Prepared:
-        """The incremental path's statement ``name``, built once per dialect."""
-        key = (self.dialect, name)
+    def _filters(self, by_id: bool, *conditions: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+        """A source's conditions; for some deployments' rows (``by_id``) on SQLite each as
+        ``likely(...)``, which the planner cannot look up in an index: it then looks the
+        ids up by their key, not every finished row up in an index on (kind, finished_at)."""
+        if not by_id or self.dialect == "postgresql":
+            return list(conditions)
+        return [func.likely(condition, type_=Boolean()) for condition in conditions]
+
+    def _statement(self, name: str, width: int | None = None) -> Prepared:
+        """The incremental path's statement ``name``, built once per dialect (and on
+        SQLite per width of its IN list: :func:`list_params`)."""
+        key = (self.dialect, name, width)
         found = _STATEMENTS.get(key)
         if found is None:
-            built = fixed_lists(getattr(self, f"_build_{name}")())
+            built = fixed_lists(getattr(self, f"_build_{name}")(), width)
             found = _STATEMENTS[key] = Prepared(built)
         return found
 
+    def _prepared(self, call: Call) -> tuple[Prepared, Mapping[str, Any]]:
+        """A call as its prepared statement and parameters."""
+        name, params = call
+        if not isinstance(name, str):
+            return name, params
+        if self.dialect == "postgresql":
+            return self._statement(name), params
+        width, spread = list_params(params)
+        return self._statement(name, width), spread
+
     def _run(self, name: str, params: Mapping[str, Any]) -> list[Any]:
         """Run statement ``name``; the rows it returned, as named tuples."""
-        return _named(self._statement(name).run(self.conn, params))
+        statement, bound = self._prepared((name, params))
+        return _named(statement.run(self.conn, bound))
 
     def _run_together(self, calls: Sequence[Call]) -> list[list[Any]]:
         """Run statements (by name, or prepared) in order, in one round trip on PostgreSQL
         (:func:`~interlock.storage.base.run_together`: none's parameters depend on
         another's answer); the rows each returned, as named tuples."""
-        prepared = [
-            (self._statement(name) if isinstance(name, str) else name, params)
-            for name, params in calls
-        ]
+        prepared = [self._prepared(call) for call in calls]
         return [_named(found) for found in run_together(self.conn, prepared)]
 
     def _run_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run statement ``name`` once per parameter set (nothing when there is none)."""
+        """Run statement ``name`` (no list parameter) once per parameter set."""
         if rows:
             self._statement(name).run_many(self.conn, rows)
 
-    def _ids(self, values: Sequence[int]) -> Any:
+    def _ids(self, values: Sequence[int]) -> list[int]:
         """Ids as the value of a statement's ``ids`` or ``rows`` parameter."""
-        return id_list(values, self.dialect)
+        return list(values)
 
     def _among(self, column: ColumnElement[Any], name: str = "ids") -> ColumnElement[bool]:
         return among(column, name, self.dialect)
@@ -440,7 +501,7 @@ class DeliveryStatements(QueryBase):
         """The rows of some deployments, returning what the refresh re-derives from."""
         f = delivery_facts.c
         return insert_rows(
-            delivery_facts, self._fact_source(self._among(deployments.c.id))
+            delivery_facts, self._fact_source(self._among(deployments.c.id), by_id=True)
         ).returning(
             f.id,
             f.deployment_id,
@@ -458,11 +519,13 @@ class DeliveryStatements(QueryBase):
         (as ``tally_steps`` would count them)."""
         s = delivery_steps.c
         return insert_rows(
-            delivery_steps, self._step_source(self._among(nodes.c.deployment_id))
+            delivery_steps, self._step_source(self._among(nodes.c.deployment_id), by_id=True)
         ).returning(s.environment, s.day, s.service, s.manual, s.runs)
 
     def _build_insert_gates(self) -> Any:
-        return insert_rows(delivery_gates, self._gate_source(self._among(nodes.c.deployment_id)))
+        return insert_rows(
+            delivery_gates, self._gate_source(self._among(nodes.c.deployment_id), by_id=True)
+        )
 
     def _build_rework_any(self) -> Any:
         return self._rework_any(self._among(delivery_facts.c.deployment_id))
