@@ -14,11 +14,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, func, insert, literal_column, null, select, union_all, update
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.sql import ColumnElement
 
 from interlock.storage import metric_days as metric_days_module
-from interlock.storage.base import QueryBase
+from interlock.storage.base import Prepared, QueryBase
 from interlock.storage.metric_bounds import BOUNDS
 from interlock.storage.metric_days import SEP as DAY_SEP
 from interlock.storage.metric_days import compact_metric_days
@@ -155,6 +165,18 @@ def _buckets(value: ColumnElement[Any], bounds: Sequence[float]) -> list[ColumnE
     return [count_where(value <= number(bound)).label(f"le{i}") for i, bound in enumerate(bounds)]
 
 
+_FORGET_ALL = update(metric_marks).values(
+    generation=metric_marks.c.generation + 1, mark=None, totals=null(), saved_at=None
+)
+# Run as every deployment ends (with the time it ended): compiled once (see base.Prepared).
+_FORGET_BEHIND = Prepared(_FORGET_ALL.where(metric_marks.c.mark > bindparam("before")))
+
+
+def forgetting(before: float) -> tuple[Prepared, dict[str, Any]]:
+    """``forget_totals_on(conn, before)`` as a statement to run with others."""
+    return _FORGET_BEHIND, {"before": before}
+
+
 def forget_totals_on(conn: Any, before: float | None) -> None:
     """Saved totals that cover a time before ``before`` (``None``: all) are stale.
 
@@ -162,11 +184,10 @@ def forget_totals_on(conn: Any, before: float | None) -> None:
     change neither keeps nor saves them: it sums the history again. (What ends
     less than the collector's lag ago is never behind a mark.)
     """
-    m = metric_marks.c
-    query = update(metric_marks)
-    if before is not None:
-        query = query.where(m.mark > before)
-    conn.execute(query.values(generation=m.generation + 1, mark=None, totals=null(), saved_at=None))
+    if before is None:
+        conn.execute(_FORGET_ALL)
+    else:
+        _FORGET_BEHIND.run(conn, {"before": before})
 
 
 class MetricTotalsQueries(QueryBase):

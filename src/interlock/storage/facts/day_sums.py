@@ -23,7 +23,7 @@ sum in their last bits; counts are exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Float
@@ -64,8 +64,9 @@ class DaySums:
             key = (str(environment), int(day), str(service), int(manual))
             self.steps[key] = self.steps.get(key, 0) + sign * int(runs)
 
-    def add(self, conn: Any, statement: Any) -> None:
-        """Add the differences to the sums (``statement``: the refresh's, by name)."""
+    def add(self, run_many: Callable[[str, list[dict[str, Any]]], None]) -> None:
+        """Add the differences to the sums (``run_many``: runs the refresh's statement of a
+        name once per row given, nothing for none)."""
         days: list[dict[str, Any]] = []
         emptied: list[dict[str, Any]] = []
         for (environment, day, service, kind), values in sorted(self.days.items()):
@@ -89,15 +90,13 @@ class DaySums:
         # A person's row last: deployments of every service add to it (the others'
         # rows are mostly one service's), and its lock is held until commit.
         for name, rows in (("add_days", days), ("add_steps", steps), ("add_people", people)):
-            if rows:
-                conn.execute(statement(name), rows)
+            run_many(name, rows)
         for name, rows in (
             ("drop_days", emptied),
             ("drop_people", [row for row in people if row["releases"] < 0]),
             ("drop_steps", [row for row in steps if row["runs"] < 0]),
         ):
-            if rows:
-                conn.execute(statement(name), [_key(row) for row in rows])
+            run_many(name, [_key(row) for row in rows])
 
 
 def _key(row: dict[str, Any]) -> dict[str, Any]:

@@ -58,11 +58,17 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 
 from interlock.storage.base import Prepared
 from interlock.storage.facts.day_sums import DaySums
-from interlock.storage.facts.delivery_sql import DeliveryStatements, chunks, flag, insert_rows
+from interlock.storage.facts.delivery_sql import (
+    FACTS_LOCK,
+    Call,
+    DeliveryStatements,
+    flag,
+    insert_rows,
+)
 from interlock.storage.facts.stale import StaleFacts
 from interlock.storage.metric_days import counting_paused
 from interlock.storage.metric_scope import reached, seconds
-from interlock.storage.metric_totals import forget_totals_on
+from interlock.storage.metric_totals import forget_totals_on, forgetting
 from interlock.storage.schema import (
     delivery_days,
     delivery_facts,
@@ -81,18 +87,7 @@ from interlock.storage.schema import (
 # exclusive (see _lock_facts_keyed). The day sums need no lock of their own:
 # a refresh adds to them in place (day_sums.py; 727008, their lock before, is
 # no longer taken).
-FACTS_LOCK = 727005
 _LOCK_ALL = Prepared(text(f"SELECT pg_advisory_xact_lock({FACTS_LOCK})"))
-_SHARE_ALL = Prepared(text(f"SELECT pg_advisory_xact_lock_shared({FACTS_LOCK})"))
-# One statement each, keys in one order (their hashes'): no lock cycle between two of them.
-_LOCK_STREAMS = Prepared(
-    text(
-        f"SELECT pg_advisory_xact_lock({FACTS_LOCK}, k) FROM (SELECT DISTINCT "
-        "hashtext(i.service || '/' || d.environment) AS k FROM deployments d "
-        "JOIN release_items i ON i.release_id = d.release_id "
-        "WHERE d.id = ANY(CAST(:ids AS integer[])) ORDER BY k) AS keyed"
-    )
-)
 
 
 class DeliveryQueries(DeliveryStatements):
@@ -122,9 +117,10 @@ class DeliveryQueries(DeliveryStatements):
             self.send_now((_LOCK_ALL, {}))
         self._facts_locked = True
 
-    def _lock_facts_keyed(self, deployment_ids: list[int]) -> None:
+    def _keyed_locks(self, deployment_ids: list[int]) -> list[Call]:
         """On PostgreSQL, refresh what deployments that just finished change, beside
-        other transactions that do the same for other services.
+        other transactions that do the same for other services: the statements that
+        take the locks (none on SQLite, or where this transaction holds the facts lock).
 
         What a refresh re-derives from other rows stays within one (service,
         environment): a commit's first deploy, a pipeline's previous run, a
@@ -136,12 +132,13 @@ class DeliveryQueries(DeliveryStatements):
         wait only for each other's commit there.
         """
         if self.dialect != "postgresql" or self._facts_locked:
-            return
-        share: list[tuple[Prepared, dict[str, Any]]] = (
-            [] if self._facts_keyed else [(_SHARE_ALL, {})]
-        )
-        self.send_now(*share, (_LOCK_STREAMS, {"ids": deployment_ids}))
-        self._facts_keyed = True
+            return []
+        calls: list[Call] = []
+        if not self._facts_keyed:
+            calls.append(("share_facts", {}))
+            self._facts_keyed = True
+        calls.append(("lock_streams", {"ids": deployment_ids}))
+        return calls
 
     def refresh_delivery(
         self,
@@ -156,48 +153,49 @@ class DeliveryQueries(DeliveryStatements):
         ``ended``: those of them that ended in this transaction (the others, an
         incident's, keep their outcome and times); ``None``: any may have changed.
         Totals saved for the exposition that a changed row falls behind go stale.
-        ``keyed``: they all just finished, and nothing else about them changed
-        (PostgreSQL locks only their services' keys).
+        ``keyed``: they all just ended, and nothing else about them changed
+        (PostgreSQL locks only their services' keys). Nothing of theirs was then
+        derived before (facts and step rows are a finished deployment's, and a
+        deployment ends once), and their approval waits are as their decisions
+        left them (each decision refreshes its deployment's): what they add is
+        only inserted, with nothing read, taken away or deleted first.
         """
         if not deployment_ids:
             return
         ids = sorted(set(deployment_ids))
-        if keyed:
-            self._lock_facts_keyed(ids)
-        else:
+        exposed = set(ids if ended is None else ended)
+        bound = {"ids": self._ids(ids)}
+        # Sent together (one round trip on PostgreSQL), in this order: the locks, what
+        # the rows added to the day sums before (taken away), the rows deleted, then
+        # derived again. The facts' rows last: their triggers lock per-day counts
+        # (metric_days) that other deployments finishing at once count in too.
+        calls = self._keyed_locks(ids) if keyed else []
+        if not keyed:
             self._lock_facts()
-        exposed = ids if ended is None else sorted(set(ended))
-        behind: float | None = None  # the earliest end of a row the exposition counts
-        if exposed:
-            f = delivery_facts.c
-            behind = self.conn.execute(
-                select(func.min(f.finished_at)).where(f.deployment_id.in_(exposed))
-            ).scalar()
-        sums = DaySums()  # what the rows add to the day sums: taken away now, added back after
-        rows: list[Any] = []  # the rows inserted
-        run = self.conn.execute
-        for batch in chunks(ids):
-            bound = {"ids": batch}
-            sums.facts(run(self._statement("tally_facts"), bound), -1)
-            sums.step_rows(run(self._statement("tally_steps"), bound), -1)
-            for name in ("delete_steps", "delete_gates", "insert_steps", "insert_gates"):
-                run(self._statement(name), bound)
-            sums.step_rows(run(self._statement("tally_steps"), bound), 1)
-            # The facts' rows last: their triggers lock per-day counts (metric_days)
-            # that other deployments finishing at once count in too, until commit.
-            run(self._statement("delete_facts"), bound)
-            inserted = run(self._statement("insert_facts"), bound).all()
-            if any(r.rework for r in inserted):
-                run(self._statement("rework_any"), bound)
-            rows += inserted
+            if exposed:
+                calls.append(("earliest_end", {"ids": self._ids(sorted(exposed))}))
+            for name in ("tally_facts", "tally_steps", "delete_steps", "delete_gates"):
+                calls.append((name, bound))
+            calls.append(("insert_gates", bound))
+        calls.append(("insert_steps", bound))
+        if not keyed:
+            calls.append(("delete_facts", bound))
+        calls.append(("insert_facts", bound))
+        found = dict(zip([name for name, _ in calls], self._run_together(calls), strict=True))
+        sums = DaySums()  # what the rows add to the day sums: taken away, then added back
+        sums.facts(found.get("tally_facts", []), -1)
+        sums.step_rows(found.get("tally_steps", []), -1)
+        sums.step_rows(found["insert_steps"], 1)
+        ends = found.get("earliest_end")
+        behind: float | None = ends[0][0] if ends else None  # the earliest end exposed
+        rows = found["insert_facts"]
         commits: set[tuple[str, str, str]] = set()
         pipelines: dict[tuple[str, str, str], float] = {}  # the earliest start refreshed
         streams: dict[tuple[str, str], float | None] = {}  # the earliest end refreshed
         own: set[int] = set()  # the rows of these deployments
-        exposed_set = set(exposed)
         for r in rows:
             own.add(r.id)
-            if r.deployment_id in exposed_set:
+            if r.deployment_id in exposed:
                 behind = _earlier(behind, r.finished_at)
             commits.add((r.service, r.environment, r.commit_key))
             if r.started_at is not None:
@@ -207,47 +205,59 @@ class DeliveryQueries(DeliveryStatements):
             streams[(r.service, r.environment)] = (
                 r.finished_at if earliest is None else min(earliest, r.finished_at)
             )
-        firsts, moved = self._renumber_firsts(commits)
+        # What the other rows of their streams are now, read together (none of these
+        # reads reads what another statement here changes).
+        reworked = [("rework_any", bound)] if any(r.rework for r in rows) else []
+        by_commit, by_pipeline, by_stream = (
+            self._commit_reads(commits),
+            self._pipeline_reads(pipelines),
+            self._stream_reads(streams),
+        )
+        read = self._run_together([*reworked, *by_commit, *by_pipeline, *by_stream])[
+            len(reworked) :
+        ]
+        firsts, moved = self._renumber_firsts(read[: len(by_commit)])
+        previous = self._relink_pipelines(read[len(by_commit) : len(by_commit) + len(by_pipeline)])
+        episodes = self._episodes(read[len(by_commit) + len(by_pipeline) :])
         behind = _earlier(behind, moved)
-        if behind is not None:
-            forget_totals_on(self.conn, behind)
-        previous = self._relink_pipelines(pipelines)
         others = sorted({change["row"] for change in (*firsts, *previous)} - own)
-        for batch in chunks(others):  # rows of other deployments whose sums change
-            sums.facts(run(self._statement("tally_rows"), {"rows": batch}), -1)
-        if firsts:
-            run(self._statement("set_first"), firsts)
-        if previous:
-            run(self._statement("set_prev"), previous)
-        self._rechain_episodes(streams)  # (no sum counts episodes)
-        for batch in chunks(ids):
-            sums.facts(run(self._statement("tally_facts"), {"ids": batch}), 1)
-        for batch in chunks(others):
-            sums.facts(run(self._statement("tally_rows"), {"rows": batch}), 1)
-        sums.add(self.conn, self._statement)
+        of_others = [("tally_rows", {"rows": self._ids(others)})] if others else []
+        # Then the changes, together: the saved totals they fall behind forgotten, what
+        # the other rows they change added taken away, and what all of them add now.
+        head: list[Call] = [forgetting(behind)] if behind is not None else []
+        changes: list[Call] = [*head, *of_others]
+        changes += [("set_first", row) for row in firsts]
+        changes += [("set_prev", row) for row in previous]
+        changes += [("set_episode", row) for row in episodes]  # (no sum counts episodes)
+        changes += [("tally_facts", bound), *of_others]
+        done = self._run_together(changes)
+        if others:
+            sums.facts(done[len(head)], -1)
+            sums.facts(done[-1], 1)
+        sums.facts(done[-1 - len(of_others)], 1)
+        added: list[Call] = []
+        sums.add(lambda name, rows: added.extend((name, row) for row in rows))
+        self._run_together(added)
 
     def _refresh_slip(self, deployment_id: int) -> None:
         """A deployment started: if its release was scheduled, how late it began.
 
         One look-up for a release that was not scheduled (most of them).
         """
-        if self._later:
-            self.send_now()  # the writes held till now first, in their order
-        release_id = self.conn.execute(
-            self._statement("scheduled_release_of"), {"deployment": deployment_id}
-        ).scalar()
-        if release_id is None:
+        found = self._run("scheduled_release_of", {"deployment": deployment_id})
+        if not found:
             return
         self._lock_facts()
-        self.conn.execute(self._statement("delete_slip"), {"release": release_id})
-        self.conn.execute(self._statement("insert_slip"), {"release": release_id})
+        bound = {"release": found[0][0]}
+        self._run("delete_slip", bound)
+        self._run("insert_slip", bound)
 
     def _refresh_gates(self, deployment_id: int) -> None:
         """An approval gate of ``deployment_id`` was decided: record its wait."""
         self._lock_facts()
         bound = {"deployment": deployment_id}  # (on PostgreSQL, sent with the audit chain)
-        self.send_later(self._prepared("delete_gates_of"), bound)
-        self.send_later(self._prepared("insert_gates_of"), bound)
+        self.send_later(self._statement("delete_gates_of"), bound)
+        self.send_later(self._statement("insert_gates_of"), bound)
 
     def project_delivery_facts(self) -> None:
         """Bring the delivery facts up to date with what this transaction changed.
@@ -293,31 +303,22 @@ class DeliveryQueries(DeliveryStatements):
         if deployment_id is not None:
             found.add(deployment_id)
         if service is not None:
-            found.update(
-                self.conn.execute(
-                    self._statement("started_since"),
-                    {
-                        "service": service,
-                        "environment": environment,
-                        "since": opened_at.timestamp(),
-                    },
-                ).scalars()
-            )
+            since = {"service": service, "environment": environment, "since": opened_at.timestamp()}
+            found.update(row.deployment_id for row in self._run("started_since", since))
         return found
 
-    def _renumber_firsts(
-        self, commits: set[tuple[str, str, str]]
-    ) -> tuple[list[dict[str, Any]], float | None]:
+    def _commit_reads(self, commits: set[tuple[str, str, str]]) -> list[Call]:
+        """The rows of each (service, environment, commit), one index range each."""
+        names = ("service", "environment", "commit_key")
+        return [("commit_rows", dict(zip(names, key, strict=True))) for key in sorted(commits)]
+
+    def _renumber_firsts(self, found: list[list[Any]]) -> tuple[list[dict[str, Any]], float | None]:
         """Which rows mark the first successful deploy of each (service, environment,
-        commit) now: the changes to make (``set_first``), and the earliest end of a row
-        whose lead time changes."""
+        commit) now (``found``: the rows of each, :meth:`_commit_reads`): the changes to
+        make (``set_first``), and the earliest end of a row whose lead time changes."""
         changes: list[dict[str, Any]] = []
         earliest: float | None = None
-        for service, environment, commit_key in sorted(commits):  # one index range each
-            rows = self.conn.execute(
-                self._statement("commit_rows"),
-                {"service": service, "environment": environment, "commit_key": commit_key},
-            ).all()
+        for rows in found:
             seen = False
             for row in rows:
                 first = 0
@@ -334,16 +335,35 @@ class DeliveryQueries(DeliveryStatements):
 
     def _rechain_episodes(self, streams: Mapping[tuple[str, str], float | None]) -> None:
         """Failure episodes of each (service, environment), from the last good deployment
-        before ``since`` (``None``: from the start) on.
+        before ``since`` (``None``: from the start) on, marked again (one stream at a
+        time: a rebuild goes through every one)."""
+        for name, params in self._stream_reads(streams):
+            self._run_many("set_episode", self._episodes([self._run(str(name), params)]))
+
+    def _stream_reads(self, streams: Mapping[tuple[str, str], float | None]) -> list[Call]:
+        """The deployments of each (service, environment) from the last good one before
+        ``since`` (``None``: from the start) on."""
+        return [
+            (
+                "stream",
+                {
+                    "service": service,
+                    "environment": environment,
+                    "since": -math.inf if since is None else since,  # (no good one before)
+                },
+            )
+            for (service, environment), since in streams.items()
+        ]
+
+    def _episodes(self, found: list[list[Any]]) -> list[dict[str, Any]]:
+        """The changes (``set_episode``) to the failure episodes of streams (``found``:
+        the rows of each, :meth:`_stream_reads`).
 
         An episode's first failing deployment (failed, rolled back, or named by an
         incident) is marked, with the time until the next good one.
         """
-        for (service, environment), since in streams.items():
-            key = {"service": service, "environment": environment}
-            begin = -math.inf if since is None else since  # (no good one before -inf)
-            rows = self.conn.execute(self._statement("stream"), {**key, "since": begin}).all()
-            changes = []
+        changes = []
+        for rows in found:
             opened: Any = None  # the first failing row of the episode under way
             decided: dict[int, tuple[int, float | None]] = {}
             for row in rows:
@@ -363,18 +383,22 @@ class DeliveryQueries(DeliveryStatements):
                 episode, after = decided[row.id]
                 if (episode, after) != (row.episode, row.restored):
                     changes.append({"row": row.id, "first_failure": episode, "after": after})
-            if changes:
-                self.conn.execute(self._statement("set_episode"), changes)
+        return changes
 
-    def _relink_pipelines(
-        self, pipelines: dict[tuple[str, str, str], float]
-    ) -> list[dict[str, Any]]:
-        """Each run from the earliest refreshed one on: when its pipeline's run before
-        began. The changes to make (``set_prev``)."""
+    def _pipeline_reads(self, pipelines: dict[tuple[str, str, str], float]) -> list[Call]:
+        """Each pipeline's runs from the earliest refreshed one on."""
+        names = ("service", "environment", "kind", "since")
+        return [
+            ("runs_since", dict(zip(names, (*key, since), strict=True)))
+            for key, since in pipelines.items()
+        ]
+
+    def _relink_pipelines(self, found: list[list[Any]]) -> list[dict[str, Any]]:
+        """Each run from the earliest refreshed one on (``found``: the runs of each
+        pipeline, :meth:`_pipeline_reads`): when its pipeline's run before began. The
+        changes to make (``set_prev``)."""
         changes: list[dict[str, Any]] = []
-        for (service, environment, kind), since in pipelines.items():
-            key = {"service": service, "environment": environment, "kind": kind, "since": since}
-            rows = self.conn.execute(self._statement("runs_since"), key).all()
+        for rows in found:
             before = rows[0].before if rows else None  # (the same in every row)
             previous = float(before) if before is not None else None
             last_start: float | None = None

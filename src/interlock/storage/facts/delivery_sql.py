@@ -4,17 +4,24 @@
 brought up to date as their records change, or everything derived again.
 Here are what those rows hold and how they are computed from the records:
 each ``_build_<name>`` method builds the statement that
-:meth:`DeliveryStatements._statement` hands out (with bound parameters, so a
-statement built once costs SQLAlchemy little each time it runs).
+:meth:`DeliveryStatements._statement` hands out, compiled once per dialect and
+run through the driver's cursor (:class:`~interlock.storage.base.Prepared`): a
+refresh runs some fifteen of them as a deployment ends, and SQLAlchemy's own
+execution of each would cost several times what the database spends on it.
+A list of ids is one parameter (:func:`among`): an array on PostgreSQL, an IN
+list on SQLite of one of a few lengths (:func:`list_params`).
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable
+from collections import namedtuple
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Float,
     Integer,
     Table,
@@ -22,21 +29,24 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    column,
     delete,
     exists,
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import ColumnElement, Select, visitors
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ClauseList, Grouping
 
-from interlock.storage.base import Prepared, QueryBase
+from interlock.storage.base import Prepared, PreparedResult, QueryBase
 from interlock.storage.metric_scope import (
     DECIDED,
     DEPLOYING,
@@ -62,15 +72,15 @@ from interlock.storage.schema import (
     releases,
 )
 
-IDS: BindParameter[Any] = bindparam("ids", expanding=True)
-ROWS: BindParameter[Any] = bindparam("rows", expanding=True)  # delivery_facts ids
+# The PostgreSQL advisory lock under which delivery facts change (see delivery.py).
+FACTS_LOCK = 727005
 DEPLOYMENT: BindParameter[Any] = bindparam("deployment", type_=Integer)  # one deployment's id
-_STATEMENTS: dict[tuple[str, str], Any] = {}
-_PREPARED: dict[tuple[str, str], Prepared] = {}
+Call = tuple["str | Prepared", Mapping[str, Any]]  # a statement (by name) and its parameters
+_STATEMENTS: dict[tuple[str, str, int | None], Prepared] = {}
+_ROW_TYPES: dict[tuple[str, ...], Any] = {}  # a named tuple per shape of result
 
 FAILED = ("failed", "rolled_back")
 DAY = 86400
-CHUNK = 500  # ids per IN list
 
 
 def day_of(value: ColumnElement[Any], dialect: str) -> ColumnElement[int]:
@@ -85,16 +95,75 @@ def flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
-def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
-    """``values`` in lists of at most ``size`` (an IN list each)."""
-    batch: list[Any] = []
-    for value in values:
-        batch.append(value)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def among(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """``column`` is one of the integers of the list parameter ``name``: on PostgreSQL
+    an array (``= ANY(...)``); on SQLite an IN list, which :func:`fixed_lists` turns
+    into one of a given length (SQLite's planner looks each up by its key)."""
+    if dialect == "postgresql":
+        return column == func.any(cast(bindparam(name), postgresql.ARRAY(Integer)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def fixed_lists(statement: Any, width: int | None) -> Any:
+    """``statement`` with its IN lists as a :class:`~interlock.storage.base.Prepared`
+    statement can carry them (SQLAlchemy otherwise expands them as each statement
+    runs): a list of constants (``state IN ('failed', ...)``) as its bound values; a
+    list parameter ``x`` (:func:`among`) as ``width`` parameters ``x__0``, ``x__1``...
+    (:func:`list_params`), or for ``width`` 0 a JSON array ``x`` (``IN (SELECT value
+    FROM json_each(...))``: any number of ids, but no longer looked up first)."""
+    made: dict[str, Any] = {}
+
+    def fixed(element: Any, **_: Any) -> Any:
+        if not (isinstance(element, BindParameter) and element.expanding):
+            return None
+        if not element.required:
+            values: Sequence[Any] = element.value or ()
+            return Grouping(ClauseList(*(literal(v, element.type) for v in values)))
+        key = element.key
+        if key not in made:
+            if width:
+                names = (bindparam(f"{key}__{n}", type_=Integer()) for n in range(width))
+                made[key] = Grouping(ClauseList(*names))
+            else:
+                made[key] = (
+                    select(literal_column("value"))
+                    .select_from(func.json_each(bindparam(key)))
+                    .scalar_subquery()
+                )
+        return made[key]
+
+    return visitors.replacement_traverse(statement, {}, fixed)
+
+
+WIDEST = 1024  # ids in an IN list of their own; more go as one JSON array (SQLite)
+LISTS = ("ids", "rows")  # the list parameters of the statements
+
+
+def list_params(params: Mapping[str, Any]) -> tuple[int | None, Mapping[str, Any]]:
+    """SQLite: the width of the IN list a statement's list parameter needs (its length
+    rounded up to a power of two, so that a few statements serve any number; ``None``:
+    it has none), and the parameters with the list spread out (the last id repeated)."""
+    for key in LISTS:
+        values = params.get(key)
+        if values is None:
+            continue
+        if len(values) > WIDEST:
+            return 0, {**params, key: json.dumps(list(values))}
+        width = 1 << max(len(values) - 1, 0).bit_length()
+        spread = {f"{key}__{n}": values[min(n, len(values) - 1)] for n in range(width)}
+        return width, {**params, **spread}
+    return None, params
+
+
+def _named(found: PreparedResult) -> list[Any]:
+    """The rows of a prepared statement, as named tuples."""
+    if not found.rows:
+        return []
+    shape = tuple(found.keys)
+    row = _ROW_TYPES.get(shape)
+    if row is None:
+        row = _ROW_TYPES.setdefault(shape, namedtuple("Row", shape, rename=True))
+    return [row._make(values) for values in found.rows]
 
 
 def _open_incident_for(service: Any, environment: Any, at: Any) -> ColumnElement[bool]:
@@ -155,7 +224,9 @@ class DeliveryStatements(QueryBase):
     """The sources and statements of the delivery facts (see the module docstring)."""
 
     # -- the rows of some deployments --------------------------------------------
-    def _fact_source(self, where: ColumnElement[bool], *, rework: bool = True) -> Select[Any]:
+    def _fact_source(
+        self, where: ColumnElement[bool], *, rework: bool = True, by_id: bool = False
+    ) -> Select[Any]:
         """The columns of ``delivery_facts`` for the finished deployments ``where`` selects.
 
         ``first``, ``prev_started``, ``rework_any`` and the episode are left for
@@ -199,13 +270,16 @@ class DeliveryStatements(QueryBase):
             )
             .where(
                 where,
-                d.kind.in_(DEPLOYING),
-                d.finished_at.is_not(None),
-                d.environment.is_not(None),
+                *self._filters(
+                    by_id,
+                    d.kind.in_(DEPLOYING),
+                    d.finished_at.is_not(None),
+                    d.environment.is_not(None),
+                ),
             )
         )
 
-    def _gate_source(self, where: ColumnElement[bool]) -> Select[Any]:
+    def _gate_source(self, where: ColumnElement[bool], *, by_id: bool = False) -> Select[Any]:
         n, d = nodes.c, deployments.c
         return (
             select(
@@ -219,15 +293,18 @@ class DeliveryStatements(QueryBase):
             .select_from(nodes.join(deployments, d.id == n.deployment_id))
             .where(
                 where,
-                n.kind == "gate",
-                n.executor == "approval",
-                n.state.in_([literal(state) for state in DECIDED]),  # (no expanding parameter)
-                n.started_at.is_not(None),
-                n.finished_at.is_not(None),
+                *self._filters(
+                    by_id,
+                    n.kind == "gate",
+                    n.executor == "approval",
+                    n.state.in_(DECIDED),
+                    n.started_at.is_not(None),
+                    n.finished_at.is_not(None),
+                ),
             )
         )
 
-    def _step_source(self, where: ColumnElement[bool]) -> Select[Any]:
+    def _step_source(self, where: ColumnElement[bool], *, by_id: bool = False) -> Select[Any]:
         """Step runs of finished deployments (any kind) by environment, day, service, manual."""
         n, d = nodes.c, deployments.c
         day = day_of(seconds(n.finished_at), self.dialect)
@@ -246,41 +323,80 @@ class DeliveryStatements(QueryBase):
             .select_from(nodes.join(deployments, d.id == n.deployment_id))
             .where(
                 where,
-                d.finished_at.is_not(None),
-                n.kind == "step",
-                n.executor != "runbook",  # it waits for a runbook run, whose steps count
-                n.started_at.is_not(None),
-                n.finished_at.is_not(None),
+                *self._filters(
+                    by_id,
+                    d.finished_at.is_not(None),
+                    n.kind == "step",
+                    n.executor != "runbook",  # it waits for a runbook run, whose steps count
+                    n.started_at.is_not(None),
+                    n.finished_at.is_not(None),
+                ),
             )
             .group_by(n.deployment_id, environment, day, service, manual)
         )
 
-    def _statement(self, name: str) -> Any:
-        """The incremental path's statement ``name``, built once per dialect.
+    def _filters(self, by_id: bool, *conditions: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+        """A source's conditions; for some deployments' rows (``by_id``) on SQLite each as
+        ``likely(...)``, which the planner cannot look up in an index: it then looks the
+        ids up by their key, not every finished row up in an index on (kind, finished_at)."""
+        if not by_id or self.dialect == "postgresql":
+            return list(conditions)
+        return [func.likely(condition, type_=Boolean()) for condition in conditions]
 
-        Built once, a statement's cache key is memoised, so executing it
-        again costs SQLAlchemy little: a refresh runs some twenty of them.
-        """
-        key = (self.dialect, name)
+    def _statement(self, name: str, width: int | None = None) -> Prepared:
+        """The incremental path's statement ``name``, built once per dialect (and on
+        SQLite per width of its IN list: :func:`list_params`)."""
+        key = (self.dialect, name, width)
         found = _STATEMENTS.get(key)
         if found is None:
-            found = _STATEMENTS[key] = getattr(self, f"_build_{name}")()
+            built = fixed_lists(getattr(self, f"_build_{name}")(), width)
+            found = _STATEMENTS[key] = Prepared(built)
         return found
 
-    def _prepared(self, name: str) -> Prepared:
-        """The statement ``name`` as a :class:`Prepared` one (no expanding parameters)."""
-        key = (self.dialect, name)
-        found = _PREPARED.get(key)
-        if found is None:
-            found = _PREPARED[key] = Prepared(self._statement(name))
-        return found
+    def _prepared(self, call: Call) -> tuple[Prepared, Mapping[str, Any]]:
+        """A call as its prepared statement and parameters."""
+        name, params = call
+        if not isinstance(name, str):
+            return name, params
+        if self.dialect == "postgresql":
+            return self._statement(name), params
+        width, spread = list_params(params)
+        return self._statement(name, width), spread
+
+    def _run(self, name: str, params: Mapping[str, Any]) -> list[Any]:
+        """Run statement ``name``; the rows it returned, as named tuples. On PostgreSQL the
+        writes held till now (:meth:`send_later`) go out first, in its round trip: the
+        statements reach the server in the order the transaction made them (the release's
+        row before the facts' locks)."""
+        return self._run_together([(name, params)])[0]
+
+    def _run_together(self, calls: Sequence[Call]) -> list[list[Any]]:
+        """Run statements (by name, or prepared) in order, in one round trip on PostgreSQL
+        (:meth:`send_now`, behind the writes held till now: none's parameters depend on
+        another's answer); the rows each returned, as named tuples."""
+        prepared = [self._prepared(call) for call in calls]
+        return [_named(found) for found in self.send_now(*prepared)]
+
+    def _run_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run statement ``name`` (no list parameter) once per parameter set."""
+        if rows:
+            if self._later:
+                self.send_now()  # the writes held till now first, in their order
+            self._statement(name).run_many(self.conn, rows)
+
+    def _ids(self, values: Sequence[int]) -> list[int]:
+        """Ids as the value of a statement's ``ids`` or ``rows`` parameter."""
+        return list(values)
+
+    def _among(self, column: ColumnElement[Any], name: str = "ids") -> ColumnElement[bool]:
+        return among(column, name, self.dialect)
 
     # The statements (bound parameters: ids, rows, environment, day, service, kind, ...).
     def _build_tally_facts(self) -> Any:
-        return self._tally(delivery_facts.c.deployment_id.in_(IDS))
+        return self._tally(self._among(delivery_facts.c.deployment_id))
 
     def _build_tally_rows(self) -> Any:
-        return self._tally(delivery_facts.c.id.in_(ROWS))
+        return self._tally(self._among(delivery_facts.c.id, "rows"))
 
     def _tally(self, where: ColumnElement[bool]) -> Any:
         """What some ``delivery_facts`` rows add to the day sums: per (environment, day,
@@ -300,7 +416,7 @@ class DeliveryStatements(QueryBase):
         keys = (s.environment, s.day, s.service, s.manual)
         return (
             select(*keys, func.sum(s.runs).label("runs"))
-            .where(s.deployment_id.in_(IDS))
+            .where(self._among(s.deployment_id))
             .group_by(*keys)
         )
 
@@ -359,14 +475,32 @@ class DeliveryStatements(QueryBase):
             t.runs == 0,
         )
 
+    # PostgreSQL only (see DeliveryQueries._keyed_locks): the facts lock shared, and the
+    # key of each (service, environment) of some deployments, exclusive. One statement
+    # each, keys in one order (their hashes'): no lock cycle between two of them.
+    def _build_share_facts(self) -> Any:
+        return text(f"SELECT pg_advisory_xact_lock_shared({FACTS_LOCK})").columns(column("locked"))
+
+    def _build_lock_streams(self) -> Any:
+        return text(
+            f"SELECT pg_advisory_xact_lock({FACTS_LOCK}, k) FROM (SELECT DISTINCT "
+            "hashtext(i.service || '/' || d.environment) AS k FROM deployments d "
+            "JOIN release_items i ON i.release_id = d.release_id "
+            "WHERE d.id = ANY(CAST(:ids AS integer[])) ORDER BY k) AS keyed"
+        ).columns(column("locked"))
+
+    def _build_earliest_end(self) -> Any:
+        f = delivery_facts.c
+        return select(func.min(f.finished_at)).where(self._among(f.deployment_id))
+
     def _build_delete_facts(self) -> Any:
-        return delete(delivery_facts).where(delivery_facts.c.deployment_id.in_(IDS))
+        return delete(delivery_facts).where(self._among(delivery_facts.c.deployment_id))
 
     def _build_delete_steps(self) -> Any:
-        return delete(delivery_steps).where(delivery_steps.c.deployment_id.in_(IDS))
+        return delete(delivery_steps).where(self._among(delivery_steps.c.deployment_id))
 
     def _build_delete_gates(self) -> Any:
-        return delete(delivery_gates).where(delivery_gates.c.deployment_id.in_(IDS))
+        return delete(delivery_gates).where(self._among(delivery_gates.c.deployment_id))
 
     def _build_delete_gates_of(self) -> Any:
         return delete(delivery_gates).where(delivery_gates.c.deployment_id == DEPLOYMENT)
@@ -377,7 +511,9 @@ class DeliveryStatements(QueryBase):
     def _build_insert_facts(self) -> Any:
         """The rows of some deployments, returning what the refresh re-derives from."""
         f = delivery_facts.c
-        return insert_rows(delivery_facts, self._fact_source(deployments.c.id.in_(IDS))).returning(
+        return insert_rows(
+            delivery_facts, self._fact_source(self._among(deployments.c.id), by_id=True)
+        ).returning(
             f.id,
             f.deployment_id,
             f.service,
@@ -390,13 +526,20 @@ class DeliveryStatements(QueryBase):
         )
 
     def _build_insert_steps(self) -> Any:
-        return insert_rows(delivery_steps, self._step_source(nodes.c.deployment_id.in_(IDS)))
+        """The step rows of some deployments, returning what they add to the day sums
+        (as ``tally_steps`` would count them)."""
+        s = delivery_steps.c
+        return insert_rows(
+            delivery_steps, self._step_source(self._among(nodes.c.deployment_id), by_id=True)
+        ).returning(s.environment, s.day, s.service, s.manual, s.runs)
 
     def _build_insert_gates(self) -> Any:
-        return insert_rows(delivery_gates, self._gate_source(nodes.c.deployment_id.in_(IDS)))
+        return insert_rows(
+            delivery_gates, self._gate_source(self._among(nodes.c.deployment_id), by_id=True)
+        )
 
     def _build_rework_any(self) -> Any:
-        return self._rework_any(delivery_facts.c.deployment_id.in_(IDS))
+        return self._rework_any(self._among(delivery_facts.c.deployment_id))
 
     def _rework_any(self, where: ColumnElement[bool]) -> Any:
         """A deploy is rework when an incident of any of its services was open as it began."""
