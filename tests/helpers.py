@@ -124,3 +124,18 @@ def serving(handler: Any) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def pipeline_of(cursor: Any) -> Any:
+    """The psycopg pipeline a cursor's statement goes out in, or None (sent alone)."""
+    return getattr(getattr(cursor, "connection", None), "_pipeline", None)
+
+
+def round_trips(batches: list[Any]) -> int:
+    """Round trips of statements whose pipelines (:func:`pipeline_of`) are ``batches``,
+    in the order sent: a statement sent alone, or a pipeline of them."""
+    return sum(
+        1
+        for n, pipeline in enumerate(batches)
+        if pipeline is None or n == 0 or batches[n - 1] is not pipeline
+    )

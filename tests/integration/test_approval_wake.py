@@ -23,7 +23,14 @@ from interlock.engine.clock import ManualClock
 from interlock.engine.identity import Identity, principal_of
 from interlock.errors import Forbidden
 from interlock.storage.approvals import ApprovalQueries
-from tests.helpers import idle_workers, running, wait_for, wait_release_end
+from tests.helpers import (
+    idle_workers,
+    pipeline_of,
+    round_trips,
+    running,
+    wait_for,
+    wait_release_end,
+)
 
 CONFIG = """\
 version: 1
@@ -134,7 +141,7 @@ def test_the_approval_starts_the_step_on_an_idle_worker_in_its_own_commit(pilot,
     def count(_conn: Any, cursor: Any, sql: str, *_: Any) -> None:
         if threading.current_thread() is here:
             statements.append(sql)
-            batches.append(getattr(getattr(cursor, "connection", None), "_pipeline", None))
+            batches.append(pipeline_of(cursor))
 
     pilot.engine.db.on_commit(
         lambda channels: announced.append(channels) if threading.current_thread() is here else None
@@ -157,12 +164,7 @@ def test_the_approval_starts_the_step_on_an_idle_worker_in_its_own_commit(pilot,
         events = [e.action for e in tx.list_audit(object_type="step")]
     assert events.count("step.started") == 1
     assert len(statements) == STATEMENTS[pilot.engine.db.dialect], "\n".join(statements)
-    # A round trip: a statement sent alone, or a pipeline of them.
-    trips = sum(
-        1
-        for n, pipeline in enumerate(batches)
-        if pipeline is None or n == 0 or batches[n - 1] is not pipeline
-    )
+    trips = round_trips(batches)
     assert trips == ROUND_TRIPS[pilot.engine.db.dialect], batches
 
 

@@ -21,6 +21,7 @@ from interlock.engine.access import Access
 from interlock.engine.identity import Identity, principal_of
 from interlock.engine.steps import claim, complete, prepare
 from interlock.executors.base import StepResult
+from tests.helpers import pipeline_of, round_trips
 from tests.integration.test_metrics_db import delivery_snapshot, rebuilt_snapshot
 from tests.support.driver import EngineDriver
 
@@ -76,7 +77,7 @@ def test_the_last_step_ends_the_release_in_counted_statements(pilot: Any) -> Non
 
     def seen(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         sent.append(" ".join(statement.split()))
-        batches.append(getattr(getattr(cursor, "connection", None), "_pipeline", None))
+        batches.append(pipeline_of(cursor))
 
     event.listen(engine.db.engine, "before_cursor_execute", seen)
     try:
@@ -86,11 +87,7 @@ def test_the_last_step_ends_the_release_in_counted_statements(pilot: Any) -> Non
     with pilot.read() as tx:
         assert tx.require_release(release.id).state.value == "succeeded"
     assert len(sent) == STATEMENTS[engine.db.dialect], "\n".join(sent)
-    trips = sum(  # a statement sent alone, or a pipeline of them
-        1
-        for n, pipeline in enumerate(batches)
-        if pipeline is None or n == 0 or batches[n - 1] is not pipeline
-    )
+    trips = round_trips(batches)
     assert trips == ROUND_TRIPS[engine.db.dialect], batches
     # Nothing of the deployment is read back, taken away or deleted before it is derived.
     assert not [s for s in sent if s.startswith("DELETE FROM delivery")], sent

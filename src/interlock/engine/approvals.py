@@ -346,7 +346,7 @@ def give(
             given = sorted([*(a for a in given if a.id != stored.id), stored], key=lambda a: a.id)
         state = node.state.value if node is not None else "not reached yet"
         if node is not None and deployment is not None and node.state is NodeState.WAITING:
-            verdict = decide_approval(
+            state = _decide(
                 tx,
                 engine,
                 node,
@@ -357,10 +357,6 @@ def give(
                 members=members,
                 signer=who.name,
             )
-            apply_gate_decision(
-                tx, engine, node, verdict, now, actor=SYSTEM_ACTOR, deployment=deployment
-            )
-            state = {"pass": "succeeded", "fail": "failed"}.get(verdict.outcome, "waiting")
         return {
             "release": release_id,
             "environment": env,
@@ -397,8 +393,21 @@ def _decide_if_waiting(tx: Tx, engine: Engine, release_id: int, env: str, name: 
         return None
     if node.state is not NodeState.WAITING:
         return None
-    now = engine.clock.now()
-    verdict = decide_approval(tx, engine, node, deployment, release, now)
+    return _decide(tx, engine, node, deployment, release, engine.clock.now())
+
+
+def _decide(
+    tx: Tx,
+    engine: Engine,
+    node: Node,
+    deployment: Deployment,
+    release: Release,
+    now: datetime,
+    **reads: Any,
+) -> str:
+    """Decide the waiting gate ``node`` and apply the verdict; the gate's state then.
+    ``reads``: what :func:`decide_approval` may be given instead of reading it."""
+    verdict = decide_approval(tx, engine, node, deployment, release, now, **reads)
     apply_gate_decision(tx, engine, node, verdict, now, actor=SYSTEM_ACTOR, deployment=deployment)
     return {"pass": "succeeded", "fail": "failed"}.get(verdict.outcome, "waiting")
 
