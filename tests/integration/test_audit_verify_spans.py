@@ -43,6 +43,15 @@ def _swap(a: int, b: int) -> tuple[str, ...]:
     )
 
 
+def _copy(source: int, target: int) -> str:
+    """Event ``target`` made a copy of event ``source`` (every column but its seq)."""
+    columns = ("at", "actor", "action", "object_type", "object_id", "body", "prev_hash", "hash")
+    copied = ", ".join(
+        f"{c} = (SELECT {c} FROM audit_events WHERE seq = {source})" for c in columns
+    )
+    return f"UPDATE audit_events SET {copied} WHERE seq = {target}"
+
+
 TAMPERING = {
     "intact": (),
     "edited body inside a stretch": (
@@ -56,6 +65,40 @@ TAMPERING = {
     "the first event deleted": ("DELETE FROM audit_events WHERE seq = 1",),
     "the tail cut off": ("DELETE FROM audit_events WHERE seq > 57",),
     "the head moved": ("UPDATE audit_head SET seq = 59",),
+    "an event copied over the next one": (_copy(20, 21),),
+    "an event copied onto the end": (
+        "INSERT INTO audit_events (seq, at, actor, action, object_type, object_id, body, "
+        "prev_hash, hash) SELECT 61, at, actor, action, object_type, object_id, body, "
+        "prev_hash, hash FROM audit_events WHERE seq = 20",
+    ),
+    "a time moved by a millisecond": ("UPDATE audit_events SET at = at + 0.001 WHERE seq = 33",),
+    "a time moved within the tolerance": (
+        "UPDATE audit_events SET at = at + 0.000001 WHERE seq = 33",
+    ),
+}
+
+# What one pass reports for each (seq, kind), pinned: the stretches must say the same.
+REPORTED = {
+    "intact": [],
+    "edited body inside a stretch": [(20, "hash")],
+    "edited column": [(46, "column")],
+    "first event of a stretch deleted": [(17, "missing"), (17, "link"), (16, "truncated")],
+    "last event of a stretch deleted": [(31, "missing"), (31, "link")],
+    "swapped across the edge of two stretches": [
+        (30, "link"),
+        (30, "column"),
+        (31, "link"),
+        (31, "column"),
+        (32, "link"),
+    ],
+    "a whole stretch deleted": [(46, "missing"), (46, "link")],
+    "the first event deleted": [(2, "missing"), (2, "link")],
+    "the tail cut off": [(59, "truncated"), (58, "truncated")],
+    "the head moved": [(60, "head")],
+    "an event copied over the next one": [(21, "link"), (21, "column"), (22, "link")],
+    "an event copied onto the end": [(61, "link"), (61, "column"), (61, "head")],
+    "a time moved by a millisecond": [(33, "column")],
+    "a time moved within the tolerance": [],
 }
 
 
@@ -90,9 +133,50 @@ def test_stretches_in_processes_report_what_one_pass_reports(
     in_processes = views.audit_verify(engine, checkpoints, processes=4)
 
     assert in_processes == one_pass
-    assert one_pass.ok is (tampering == "intact"), one_pass.problems
-    if tampering != "intact":
-        assert one_pass.problems  # (and in_processes named the same events, in order)
+    assert [(p["seq"], p["kind"]) for p in one_pass.problems] == REPORTED[tampering]
+    assert one_pass.ok is not REPORTED[tampering]
+
+
+# Stretches of 15 read 7 events a query: 1..7, 8..14, 15 | 16..22, 23..29, 30 | ...
+AT_A_BATCH_EDGE = {
+    "last event of a read batch edited": (
+        ("UPDATE audit_events SET body = replace(body, 'attempt', 'attempts') WHERE seq = 14",),
+        [(14, "hash")],
+    ),
+    "first event of a read batch deleted": (
+        ("DELETE FROM audit_events WHERE seq = 8",),
+        [(9, "missing"), (9, "link")],
+    ),
+    "last event of a read batch copied over the next": (
+        (_copy(14, 15),),
+        [(15, "link"), (15, "column"), (16, "link")],
+    ),
+    "a batch's worth deleted across a stretch's edge": (
+        ("DELETE FROM audit_events WHERE seq >= 14 AND seq <= 23",),
+        [(24, "missing"), (24, "link"), (16, "truncated")],
+    ),
+}
+
+
+@pytest.mark.parametrize("tampering", list(AT_A_BATCH_EDGE))
+def test_tampering_at_the_edge_of_a_read_batch_is_reported_as_one_pass_does(
+    engine: Engine, tampering: str, monkeypatch: pytest.MonkeyPatch
+):
+    import interlock.storage.audit_spans as audit_spans
+
+    monkeypatch.setattr(views, "verify_in_processes", stretches_here)
+    monkeypatch.setattr(audit_spans, "SQLITE_BATCH", 7)
+    monkeypatch.setattr(audit_spans, "BATCH", 7)
+    build(engine.db.engine, EVENTS)
+    checkpoints = [Checkpoint(59, _hash(engine, 59)), Checkpoint(16, _hash(engine, 16))]
+    statements, reported = AT_A_BATCH_EDGE[tampering]
+    _sql(engine, *statements)
+
+    one_pass = views.audit_verify(engine, checkpoints, processes=1)
+    in_stretches = views.audit_verify(engine, checkpoints, processes=4)
+
+    assert in_stretches == one_pass
+    assert [(p["seq"], p["kind"]) for p in one_pass.problems] == reported
 
 
 def test_stretches_cover_the_log_once():
