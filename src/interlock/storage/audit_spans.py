@@ -19,8 +19,10 @@ import os
 import sqlite3
 import subprocess
 import sys
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,12 @@ log = logging.getLogger(__name__)
 
 _COLUMNS = "seq, at, actor, action, object_type, object_id, body, prev_hash, hash"
 _SQLITE = f"SELECT {_COLUMNS} FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
-_PG = f"SELECT {_COLUMNS} FROM audit_events WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
+# PostgreSQL without the stretch's upper end: with it, a plan estimated from the
+# statistics (or the generic plan of the prepared statement) reads every event up to
+# the end of the stretch and sorts them, for each batch. Without it the primary key's
+# index is walked from the first event wanted and stops after a batch; the events
+# past the stretch's end in its last batch are dropped here.
+_PG = f"SELECT {_COLUMNS} FROM audit_events WHERE seq > %s ORDER BY seq LIMIT %s"
 BATCH = 2000  # events per query on PostgreSQL (a round trip each)
 # On SQLite (in process, no round trip) small batches are faster: a thousand rows
 # stay in the processor's cache while they are walked.
@@ -110,12 +117,18 @@ def stretch_rows(url: str, lo: int, hi: int, batch: int | None = None) -> Iterat
 
 
 def _batches(connection: Any, sql: str, lo: int, hi: int, batch: int) -> Iterator[list[EventRow]]:
+    bounded = sql is _SQLITE  # (PostgreSQL's query has no upper end: see _PG)
     try:
         cursor = connection.cursor()
         last = lo
         while True:
-            cursor.execute(sql, (last, hi, batch))
+            cursor.execute(sql, (last, hi, batch) if bounded else (last, batch))
             rows: list[EventRow] = cursor.fetchall()
+            if rows and rows[-1][0] > hi:  # past the stretch's end: its last batch
+                rows = rows[: bisect_right(rows, hi, key=itemgetter(0))]
+                if rows:
+                    yield rows
+                return
             if not rows:
                 return
             yield rows
