@@ -16,6 +16,7 @@ from sqlalchemy import text
 from interlock.audit.chain import Checkpoint, Span, verify_span
 from interlock.engine import views
 from interlock.engine.core import Engine
+from interlock.storage.audit import _STORED_ROWS_PG
 from interlock.storage.audit_spans import split, stretch_rows, verify_in_processes
 from interlock.storage.db import Database
 from interlock.storage.migrate import upgrade
@@ -199,5 +200,54 @@ def test_a_database_file_whose_name_needs_escaping_is_read(tmp_path):
         engine = Engine(database)
         assert views.audit_verify(engine, processes=2) == views.audit_verify(engine, processes=1)
         assert views.audit_verify(engine, processes=2).count == 5
+    finally:
+        database.dispose()
+
+
+def _rows_read(url: str, sql: str, params: tuple[int, ...]) -> int:
+    """The most rows any scan of audit_events produced to answer ``sql`` (EXPLAIN ANALYZE)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        plan = conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params).fetchone()[0]  # type: ignore[index]
+
+    def scans(node: dict) -> list[int]:  # type: ignore[type-arg]
+        own = [node["Actual Rows"]] if node.get("Relation Name") == "audit_events" else []
+        return own + [n for child in node.get("Plans", []) for n in scans(child)]
+
+    return max(scans(plan[0]["Plan"]))
+
+
+def test_a_stretch_on_postgresql_reads_a_batch_not_the_rest_of_its_stretch(
+    database_url: str, backend: str
+):
+    """Statistics taken when the log was small (or a generic plan) made a batch of a
+    stretch read every event up to the stretch's end and sort them: quadratic."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL's planner")
+    import interlock.storage.audit_spans as audit_spans
+
+    database = Database(database_url)
+    try:
+        build(database.engine, 3000)
+        with database.engine.begin() as conn:  # statistics of a log of 100 events...
+            conn.execute(text("CREATE TABLE kept AS SELECT * FROM audit_events WHERE seq > 100"))
+            conn.execute(text("DELETE FROM audit_events WHERE seq > 100"))
+        with database.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text("ANALYZE audit_events")
+            )
+        with database.engine.begin() as conn:  # ...that has grown to 3,000 since
+            conn.execute(text("INSERT INTO audit_events SELECT * FROM kept"))
+            conn.execute(text("DROP TABLE kept"))
+        # A batch of 100 in the middle of the stretch 1000 < seq <= 3000, as _batches asks.
+        assert _rows_read(database_url, audit_spans._PG, (1000, 1100)) <= 100
+        # The one pass's batches likewise
+        assert _rows_read(database_url, _STORED_ROWS_PG, (1000, 1100)) <= 100
+        # (and the stretch still ends where it should: the events of 2990 < seq <= 2995)
+        assert [r[0] for r in stretch_rows(database_url, 2990, 2995, 4)] == list(range(2991, 2996))
+        assert views.audit_verify(Engine(database), processes=3) == views.audit_verify(
+            Engine(database), processes=1
+        )
     finally:
         database.dispose()

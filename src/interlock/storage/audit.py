@@ -23,9 +23,12 @@ _MOVE_HEAD = (
     .where(audit_head.c.id == 1)
     .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
 )
+# A window of sequence numbers a batch, not a LIMIT: whatever plan the database picks,
+# a batch reads its window's events only (PostgreSQL, its statistics taken when the log
+# was smaller, read every event to the end of the log and sorted them, for each batch).
 _STORED_COLUMNS = (
     "seq, at, actor, action, object_type, object_id, body, prev_hash, hash"
-    " FROM audit_events WHERE seq > {} ORDER BY seq LIMIT {}"
+    " FROM audit_events WHERE seq > {} AND seq <= {} ORDER BY seq"
 )
 _STORED_ROWS_SQLITE = "SELECT " + _STORED_COLUMNS.format("?", "?")
 _STORED_ROWS_PG = "SELECT " + _STORED_COLUMNS.format("%s", "%s")
@@ -296,16 +299,14 @@ class AuditQueries(QueryBase):
 
     def _stored_event_batches(self, batch: int, after: int) -> Iterator[list[EventRow]]:
         sql = _STORED_ROWS_PG if self.dialect == "postgresql" else _STORED_ROWS_SQLITE
+        top = self.last_audit_seq()  # (the snapshot's: later events have higher numbers)
         cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        last = after
         try:
-            while True:
-                cursor.execute(sql, (last, batch))
+            for start in range(after, top, batch):
+                cursor.execute(sql, (start, min(start + batch, top)))
                 rows: list[EventRow] = list(cursor.fetchall())
-                if not rows:
-                    return
-                yield rows
-                last = rows[-1][0]
+                if rows:
+                    yield rows
         finally:
             cursor.close()
 

@@ -19,10 +19,8 @@ import os
 import sqlite3
 import subprocess
 import sys
-from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from itertools import chain
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +29,12 @@ from interlock.audit.chain import Checkpoint, EventRow, Span, verify_span
 log = logging.getLogger(__name__)
 
 _COLUMNS = "seq, at, actor, action, object_type, object_id, body, prev_hash, hash"
-_SQLITE = f"SELECT {_COLUMNS} FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
-# PostgreSQL without the stretch's upper end: with it, a plan estimated from the
-# statistics (or the generic plan of the prepared statement) reads every event up to
-# the end of the stretch and sorts them, for each batch. Without it the primary key's
-# index is walked from the first event wanted and stops after a batch; the events
-# past the stretch's end in its last batch are dropped here.
-_PG = f"SELECT {_COLUMNS} FROM audit_events WHERE seq > %s ORDER BY seq LIMIT %s"
+# A window of sequence numbers, not a LIMIT: a batch then reads at most its window's
+# events whatever plan the database picks. (PostgreSQL, its statistics taken when the
+# log was smaller, estimated a range or a LIMIT query to hold a few events and chose a
+# scan of every event up to the stretch's or the log's end, sorted, for each batch.)
+_SQLITE = f"SELECT {_COLUMNS} FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq"
+_PG = f"SELECT {_COLUMNS} FROM audit_events WHERE seq > %s AND seq <= %s ORDER BY seq"
 BATCH = 2000  # events per query on PostgreSQL (a round trip each)
 # On SQLite (in process, no round trip) small batches are faster: a thousand rows
 # stay in the processor's cache while they are walked.
@@ -117,22 +114,14 @@ def stretch_rows(url: str, lo: int, hi: int, batch: int | None = None) -> Iterat
 
 
 def _batches(connection: Any, sql: str, lo: int, hi: int, batch: int) -> Iterator[list[EventRow]]:
-    bounded = sql is _SQLITE  # (PostgreSQL's query has no upper end: see _PG)
+    """The events of ``lo < seq <= hi`` a window of ``batch`` sequence numbers at a time."""
     try:
         cursor = connection.cursor()
-        last = lo
-        while True:
-            cursor.execute(sql, (last, hi, batch) if bounded else (last, batch))
+        for start in range(lo, hi, batch):
+            cursor.execute(sql, (start, min(start + batch, hi)))
             rows: list[EventRow] = cursor.fetchall()
-            if rows and rows[-1][0] > hi:  # past the stretch's end: its last batch
-                rows = rows[: bisect_right(rows, hi, key=itemgetter(0))]
-                if rows:
-                    yield rows
-                return
-            if not rows:
-                return
-            yield rows
-            last = rows[-1][0]
+            if rows:
+                yield rows
     finally:
         connection.close()
 
