@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from interlock.audit.chain import Verification, verify
+from interlock.audit.chain import Verification, verify_rows
 from interlock.audit.published import Published
 from interlock.domain.records import AuditEvent, Deployment, Node, Release
 from interlock.engine.core import Engine
@@ -138,8 +138,8 @@ def gather(
             for environment in environments
             for deployment in tx.deployments_started(environment, since, until, KINDS)
         ]
-        chain = verify(
-            tx.stored_events(),
+        chain = verify_rows(
+            tx.stored_event_rows(),
             head=tx.audit_head(),
             checkpoints=[published.checkpoint] if published else [],
         )
