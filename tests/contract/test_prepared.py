@@ -139,3 +139,17 @@ def test_statements_run_together_answer_as_one_by_one_and_fail_as_sqlalchemys(
         run_together(tx.conn, [(rename, {"w_id": ids[1], "r": "lost"}), (twice, {"n": node_id})])
     with db.read() as tx:
         assert tx.require_release(ids[1]).reason == "CONTRACT-1: storage"
+
+
+def test_a_warmed_database_has_every_prepared_statement_compiled_before_it_runs(
+    db: Database,
+) -> None:
+    """What a worker pool does as it starts, so its first steps compile nothing."""
+    fresh = Prepared(select(releases.c.id).where(releases.c.id == bindparam("id")))
+    assert fresh._compiled == {}
+    db.warm()
+    assert list(fresh._compiled) == [db.engine.dialect.name]
+    compiled = fresh._compiled[db.engine.dialect.name]
+    with db.read() as tx:
+        assert fresh.run(tx.conn, {"id": -1}).rows == []
+    assert fresh._compiled[db.engine.dialect.name] is compiled  # (not compiled again)

@@ -140,6 +140,7 @@ class Prepared:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
+        _every_prepared.append(self)
 
     def _for(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)
@@ -155,6 +156,28 @@ class Prepared:
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per parameter set (``executemany``), for INSERTs."""
         self._for(conn.dialect).run(conn, rows, many=True)
+
+
+# Every Prepared statement made in this process (they live as long as it does).
+_every_prepared: list[Prepared] = []
+
+
+def compile_prepared(dialect: Dialect) -> int:
+    """Compile for ``dialect`` every :class:`Prepared` statement made so far; how many.
+
+    A statement is otherwise compiled the first time it runs: tens of them in
+    a process's first steps, each a few milliseconds of SQLAlchemy's compiler,
+    which a worker pool pays as it starts instead (``Database.warm``). One that
+    does not compile for this dialect (another backend's own) is left alone.
+    """
+    done = 0
+    for prepared in list(_every_prepared):
+        try:
+            prepared._for(dialect)
+        except Exception:  # noqa: BLE001 - it fails again, and is reported, if it ever runs
+            continue
+        done += 1
+    return done
 
 
 class PreparedResult:

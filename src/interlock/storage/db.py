@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError
 
 from interlock.errors import InvalidInput, StorageUnavailable
-from interlock.storage.base import BEGUN, driver
+from interlock.storage.base import BEGUN, compile_prepared, driver
 from interlock.storage.tx import Tx
 from interlock.storage.types import load_json
 
@@ -352,40 +352,42 @@ class Database:
         """Commit (or roll back) what :meth:`_sqlite_begin_write` began, SQLAlchemy's
         transaction with it if a statement of its own began one; on any failure, and
         with the connection left unusable, the next write opens a new connection."""
+        dbapi_connection, _ = getattr(conn, BEGUN)
+        ended = False
         try:
             if conn.invalidated:
                 if commit:
                     raise StorageUnavailable("the database connection was lost in a transaction")
-                return
-            if conn.in_transaction():  # (SQLAlchemy began one, inside this one)
+            elif conn.in_transaction():  # (SQLAlchemy began one, inside this one)
                 if commit:
                     conn.commit()
                 else:
                     conn.rollback()
-                return
-            dbapi_connection = conn.connection.dbapi_connection
-            if conn._has_events or conn.engine._has_events:  # (as SQLAlchemy looks)
-                if commit:
-                    conn.dispatch.commit(conn)
-                else:
-                    conn.dispatch.rollback(conn)
-            sql = "COMMIT" if commit else "ROLLBACK"
-            try:
-                if commit:
-                    dbapi_connection.commit()  # type: ignore[union-attr]
-                else:
-                    dbapi_connection.rollback()  # type: ignore[union-attr]
-            except sqlite3.Error as exc:
-                raise DBAPIError.instance(
-                    sql, (), exc, sqlite3.Error, dialect=conn.dialect
-                ) from exc
+                ended = True
+            else:
+                if conn._has_events or conn.engine._has_events:  # (as SQLAlchemy looks)
+                    listeners = conn.dispatch.commit if commit else conn.dispatch.rollback
+                    if listeners:
+                        listeners(conn)
+                try:
+                    if commit:
+                        dbapi_connection.commit()
+                    else:
+                        dbapi_connection.rollback()
+                except sqlite3.Error as exc:
+                    sql = "COMMIT" if commit else "ROLLBACK"
+                    raise DBAPIError.instance(
+                        sql, (), exc, sqlite3.Error, dialect=conn.dialect
+                    ) from exc
+                ended = True
         finally:
-            if (
-                conn.invalidated
-                or conn.in_transaction()
-                or conn.connection.dbapi_connection.in_transaction  # type: ignore[union-attr]
-            ):
+            if not ended or dbapi_connection.in_transaction:
                 _close_all(self._writer)
+
+    def warm(self) -> None:
+        """Compile the statements every step runs (:func:`compile_prepared`) now, so the
+        first steps after a start do not (a worker pool calls it as it starts)."""
+        compile_prepared(self.engine.dialect)
 
     def dispose(self) -> None:
         if self._write_lock is not None:
