@@ -139,3 +139,49 @@ def test_statements_run_together_answer_as_one_by_one_and_fail_as_sqlalchemys(
         run_together(tx.conn, [(rename, {"w_id": ids[1], "r": "lost"}), (twice, {"n": node_id})])
     with db.read() as tx:
         assert tx.require_release(ids[1]).reason == "CONTRACT-1: storage"
+
+
+def test_a_warmed_database_has_every_prepared_statement_compiled_before_it_runs(
+    db: Database,
+) -> None:
+    """What a worker pool does as it starts, so its first steps compile nothing."""
+    fresh = Prepared(select(releases.c.id).where(releases.c.id == bindparam("id")))
+    assert fresh._compiled == {}
+    db.warm()
+    assert list(fresh._compiled) == [db.engine.dialect.name]
+    compiled = fresh._compiled[db.engine.dialect.name]
+    with db.read() as tx:
+        assert fresh.run(tx.conn, {"id": -1}).rows == []
+    assert fresh._compiled[db.engine.dialect.name] is compiled  # (not compiled again)
+
+
+def test_a_json_column_is_read_by_the_engines_own_decoder_in_one_call(db: Database) -> None:
+    """On SQLite, a prepared statement reads a JSON column with load_json itself (not
+    through SQLAlchemy's two wrappers around it): the same values, fewer calls a step."""
+    from interlock.storage.schema import deployments
+    from interlock.storage.types import load_json
+
+    with db.transaction() as tx:
+        release_id = seed_release(tx)
+        tx.conn.execute(
+            deployments.insert().values(
+                release_id=release_id,
+                kind="deploy",
+                environment="staging",
+                env_index=0,
+                state="running",
+                created_by="ann",
+                created_at=NOW,
+                previous={"api": {"version": "1.0"}},
+                settings=None,
+                params={"n": 5},
+            )
+        )
+    reading = Prepared(select(deployments.c.previous, deployments.c.settings, deployments.c.params))
+    with db.read() as tx:
+        result = reading.run(tx.conn, {})
+    assert [list(row) for row in result.rows] == [[{"api": {"version": "1.0"}}, None, {"n": 5}]]
+    processors = reading._compiled[db.engine.dialect.name].results
+    assert processors is not None
+    if db.dialect == "sqlite":
+        assert [p for _, p in processors] == [load_json, load_json, load_json]

@@ -145,3 +145,39 @@ def test_sqlite_a_collected_database_closes_its_write_connection(tmp_path: Path)
         del database
         gc.collect()
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_sqlite_sqlalchemys_own_statements_and_savepoints_join_the_write_transaction(
+    sqlite_db: Database,
+) -> None:
+    """The BEGIN IMMEDIATE and COMMIT go to the driver; a statement through SQLAlchemy
+    (which begins a transaction of its own, as it sees it) and a savepoint are part of
+    that one transaction: committed with it, rolled back with it, one commit each."""
+    from sqlalchemy import text
+
+    sqlite_db.run(_audit("warm"))
+    sent: list[str] = []
+    commits: list[int] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        sent.append(sql)
+
+    event.listen(sqlite_db.engine, "before_cursor_execute", seen)
+    event.listen(sqlite_db.engine, "commit", lambda _conn: commits.append(1))
+    try:
+        with sqlite_db.transaction() as tx:
+            _audit("kept")(tx)
+            tx.conn.execute(text("UPDATE audit_head SET hash = hash WHERE id = 1"))
+            with pytest.raises(ValueError), tx.conn.begin_nested():
+                tx.conn.execute(text("DELETE FROM audit_events"))
+                raise ValueError("the savepoint rolls back")
+        with pytest.raises(ValueError, match="lost failed"), sqlite_db.transaction() as tx:
+            tx.conn.execute(text("DELETE FROM audit_events"))
+            _audit("lost", fail=True)(tx)
+        sqlite_db.run(_audit("after"))
+    finally:
+        event.remove(sqlite_db.engine, "before_cursor_execute", seen)
+    assert sent.count("BEGIN IMMEDIATE") == 3
+    assert len(commits) == 2
+    assert sqlite_db._writer and not sqlite_db._writer[0].in_transaction()
+    assert _names(sqlite_db) == ["after", "kept", "warm"]

@@ -60,3 +60,13 @@ def test_timestamps_bind_and_read_as_their_own_methods_say(dialect: object) -> N
     assert read(1_700_000_000.25) == kind.process_result_value(1_700_000_000.25, dialect)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="naive"):
         bind(datetime(2026, 12, 6, 9, 30))
+
+
+def test_load_json_passes_a_number_sqlite_hands_back_as_it_is() -> None:
+    """As SQLAlchemy's own SQLite JSON processor does (prepared statements read JSON
+    columns with load_json alone)."""
+    from interlock.storage.types import load_json
+
+    assert load_json(5) == 5 and load_json(2.5) == 2.5
+    assert load_json('{"a": [1, 2]}') == {"a": [1, 2]}
+    assert load_json(' {"a": 1} ') == {"a": 1}

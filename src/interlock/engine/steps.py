@@ -47,6 +47,10 @@ class Job:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+_BEFORE_START = {"state": NodeState.READY.value}  # (read only: its audit event's body)
+_AFTER_START = {"state": NodeState.RUNNING.value}
+
+
 def claim(
     tx: Tx,
     engine: Engine,
@@ -99,8 +103,8 @@ def claim(
             action="step.started",
             object_type="step",
             object_id=node.id,
-            before={"state": NodeState.READY.value},
-            after={"state": NodeState.RUNNING.value},
+            before=_BEFORE_START,
+            after=_AFTER_START,
             data={
                 "deployment": node.deployment_id,
                 "key": node.key,

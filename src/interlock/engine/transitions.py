@@ -147,12 +147,13 @@ def _audit_node(
     tx.audit(
         at=at,
         actor=actor,
-        action=action or f"{node.kind}.{target.value}",
+        action=action or f"{node.kind}.{target._value_}",
         object_type=node.kind,
         object_id=node.id,
         reason=reason,
-        before={"state": node.state.value},
-        after={"state": target.value},
+        # (``_value_``: the attribute ``.value`` reads, with no Python call)
+        before={"state": node.state._value_},
+        after={"state": target._value_},
         data={
             "deployment": node.deployment_id,
             "key": node.key,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from interlock.errors import InvalidInput
 from interlock.executors.base import Executor
@@ -13,9 +13,21 @@ BUILT_IN = ("shell", "http")
 
 
 @cache
+def plugins() -> dict[str, EntryPoint]:
+    """The installed plug-in executors' entry points by name, looked up once per process.
+
+    The look-up reads the metadata of every installed distribution (tens of
+    milliseconds); a worker pool does it as it starts, not its first step.
+    """
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=GROUP):
+        found.setdefault(ep.name, ep)
+    return found
+
+
 def plugin_names() -> tuple[str, ...]:
     """Names of the installed plug-in executors."""
-    return tuple(sorted(ep.name for ep in entry_points(group=GROUP)))
+    return tuple(sorted(plugins()))
 
 
 _instances: dict[str, Executor] = {}
@@ -35,12 +47,12 @@ def get_executor(name: str) -> Executor:
 
         executor = HttpExecutor()
     else:
-        found = [ep for ep in entry_points(group=GROUP) if ep.name == name]
-        if not found:
+        found = plugins().get(name)
+        if found is None:
             raise InvalidInput(
                 f"no executor named {name!r}; installed plug-ins: "
                 + (", ".join(plugin_names()) or "none")
             )
-        executor = found[0].load()()
+        executor = found.load()()
     _instances[name] = executor
     return executor

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import JSON, Table, bindparam, update
 from sqlalchemy.engine import Connection, Dialect, Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.base import Executable
@@ -16,6 +16,7 @@ from sqlalchemy.sql.dml import Update
 from interlock.errors import NotFound
 from interlock.storage.facts.stale import StaleFacts
 from interlock.storage.handle import DatabaseHandle
+from interlock.storage.types import load_json
 
 T = TypeVar("T")
 
@@ -140,6 +141,7 @@ class Prepared:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
+        _every_prepared.append(self)
 
     def _for(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)
@@ -155,6 +157,28 @@ class Prepared:
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per parameter set (``executemany``), for INSERTs."""
         self._for(conn.dialect).run(conn, rows, many=True)
+
+
+# Every Prepared statement made in this process (they live as long as it does).
+_every_prepared: list[Prepared] = []
+
+
+def compile_prepared(dialect: Dialect) -> int:
+    """Compile for ``dialect`` every :class:`Prepared` statement made so far; how many.
+
+    A statement is otherwise compiled the first time it runs: tens of them in
+    a process's first steps, each a few milliseconds of SQLAlchemy's compiler,
+    which a worker pool pays as it starts instead (``Database.warm``). One that
+    does not compile for this dialect (another backend's own) is left alone.
+    """
+    done = 0
+    for prepared in list(_every_prepared):
+        try:
+            prepared._for(dialect)
+        except Exception:  # noqa: BLE001 - it fails again, and is reported, if it ever runs
+            continue
+        done += 1
+    return done
 
 
 class PreparedResult:
@@ -256,7 +280,7 @@ class _Compiled:
         results = self.results
         if results is None:
             found = [
-                c.type._cached_result_processor(self.dialect, d[1])
+                _result_processor(c.type, self.dialect, d[1])
                 for c, d in zip(self.columns, cursor.description, strict=True)
             ]
             results = self.results = [(i, p) for i, p in enumerate(found) if p is not None]
@@ -267,6 +291,23 @@ class _Compiled:
                     if values[i] is not None:
                         values[i] = process(values[i])
         return PreparedResult(self.keys, rows, cursor.rowcount)
+
+
+def _result_processor(type_: Any, dialect: Dialect, coltype: Any) -> Any:
+    """The column type's result processor, as SQLAlchemy would apply it.
+
+    Except a JSON column's on SQLite, when the engine reads JSON with
+    :func:`~interlock.storage.types.load_json`: that itself, where SQLAlchemy's
+    calls it through two wrappers of its own (three Python calls a value, and a
+    step reads about five).
+    """
+    if (
+        dialect.name == "sqlite"
+        and getattr(dialect, "_json_deserializer", None) is load_json
+        and isinstance(type_.dialect_impl(dialect), JSON)
+    ):
+        return load_json
+    return type_._cached_result_processor(dialect, coltype)
 
 
 # The attribute of a Connection that holds what its transaction's BEGIN found (its

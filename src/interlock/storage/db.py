@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError
 
 from interlock.errors import InvalidInput, StorageUnavailable
-from interlock.storage.base import BEGUN, driver
+from interlock.storage.base import BEGUN, compile_prepared, driver
 from interlock.storage.tx import Tx
 from interlock.storage.types import load_json
 
@@ -79,7 +79,7 @@ class Database:
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         # SQLite: the one connection write transactions use, kept checked out and
         # used by one thread at a time (the one holding _write_lock), so a write
-        # transaction costs no pool checkout and return (see _writer_connection).
+        # transaction costs no pool checkout and return (see _sqlite_begin_write).
         # Closed when the Database is collected, as the pool would on dispose().
         self._writer: list[Connection] = []
         weakref.finalize(self, _close_all, self._writer)
@@ -167,17 +167,33 @@ class Database:
         tx: Tx | None = None
         committed = False
         try:
-            with self._write_connection() as conn:
-                with conn.begin():
-                    tx = Tx(conn, self)
-                    self._local.tx = tx
+            if lock is not None:  # SQLite: BEGIN and COMMIT on the driver's connection
+                tx = Tx(self._sqlite_begin_write(), self)
+                self._local.tx = tx
+                try:
+                    yield tx
+                    tx.before_commit()
+                except BaseException:
+                    self._local.tx = None
                     try:
-                        yield tx
-                        tx.before_commit()
-                    finally:
-                        self._local.tx = None
-                committed = True
-                channels, changed = tx.channels, tx.changed_releases
+                        self._sqlite_end_write(tx.conn, commit=False)
+                    except Exception:  # (what went wrong first is what the caller hears)
+                        log.debug("rolling back failed", exc_info=True)
+                    raise
+                self._local.tx = None
+                self._sqlite_end_write(tx.conn, commit=True)
+            else:
+                with self._write_connection() as conn:
+                    with conn.begin():
+                        tx = Tx(conn, self)
+                        self._local.tx = tx
+                        try:
+                            yield tx
+                            tx.before_commit()
+                        finally:
+                            self._local.tx = None
+            committed = True
+            channels, changed = tx.channels, tx.changed_releases
         finally:
             if lock is not None:
                 lock.release()
@@ -285,27 +301,93 @@ class Database:
 
     @contextmanager
     def _write_connection(self) -> Iterator[Connection]:
-        """The connection of a write transaction, its ``BEGIN`` an ``IMMEDIATE`` one.
+        """PostgreSQL: the pooled connection of a write transaction, as for reads
+        (SQLite's one kept writer connection: :meth:`_sqlite_begin_write`)."""
+        with self._connect() as conn:
+            yield conn.execution_options(interlock_write=True)
 
-        On SQLite (the caller holds ``_write_lock``) it is the one writer
-        connection, checked out once and kept: a pool checkout, its reset and
-        its return cost more Python than a step's commit. A connection left
-        unusable (invalidated, or still in a transaction after an error) is
-        closed and the next write transaction opens a new one. On PostgreSQL,
-        a pooled connection per transaction, as for reads.
+    def _sqlite_begin_write(self) -> Connection:
+        """SQLite's one writer connection, its ``BEGIN IMMEDIATE`` sent.
+
+        The connection is checked out once and kept, used by one thread at a
+        time (the one holding ``_write_lock``): a pool checkout, its reset and
+        its return cost more Python than a step's commit. One left unusable
+        (invalidated, or still in a transaction after an error) is closed and
+        the next write transaction opens a new one.
+
+        The BEGIN goes out on the driver's connection, not through SQLAlchemy's
+        ``Connection.begin``: its transaction object, its events and its commit
+        cost about 30 Python calls a transaction, more than SQLite spends
+        beginning and committing (the fsync aside). ``before_cursor_execute`` and
+        ``commit`` listeners still hear of both. A statement run through
+        SQLAlchemy inside (or a savepoint) joins this transaction
+        (:func:`_sqlite_begin` sends no second BEGIN), and
+        :meth:`_sqlite_end_write` ends SQLAlchemy's with it.
         """
-        if self._write_lock is None:
-            with self._connect() as conn:
-                yield conn.execution_options(interlock_write=True)
-            return
         if not self._writer:
             self._writer.append(self._open().execution_options(interlock_write=True))
         conn = self._writer[0]
         try:
-            yield conn
-        finally:
+            found = driver(conn)
+            dbapi_connection, dispatch = found
+            if dispatch:
+                cursor = dbapi_connection.cursor()
+                try:
+                    dispatch(conn, cursor, _BEGIN_WRITE, (), None, False)
+                finally:
+                    cursor.close()
+            dbapi_connection.execute(_BEGIN_WRITE)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(
+                _BEGIN_WRITE, (), exc, sqlite3.Error, dialect=conn.dialect
+            ) from exc
+        except BaseException:
             if conn.invalidated or conn.in_transaction():
                 _close_all(self._writer)
+            raise
+        setattr(conn, BEGUN, found)  # what the transaction's prepared statements run on
+        return conn
+
+    def _sqlite_end_write(self, conn: Connection, *, commit: bool) -> None:
+        """Commit (or roll back) what :meth:`_sqlite_begin_write` began, SQLAlchemy's
+        transaction with it if a statement of its own began one; on any failure, and
+        with the connection left unusable, the next write opens a new connection."""
+        dbapi_connection, _ = getattr(conn, BEGUN)
+        ended = False
+        try:
+            if conn.invalidated:
+                if commit:
+                    raise StorageUnavailable("the database connection was lost in a transaction")
+            elif conn.in_transaction():  # (SQLAlchemy began one, inside this one)
+                if commit:
+                    conn.commit()
+                else:
+                    conn.rollback()
+                ended = True
+            else:
+                if conn._has_events or conn.engine._has_events:  # (as SQLAlchemy looks)
+                    listeners = conn.dispatch.commit if commit else conn.dispatch.rollback
+                    if listeners:
+                        listeners(conn)
+                try:
+                    if commit:
+                        dbapi_connection.commit()
+                    else:
+                        dbapi_connection.rollback()
+                except sqlite3.Error as exc:
+                    sql = "COMMIT" if commit else "ROLLBACK"
+                    raise DBAPIError.instance(
+                        sql, (), exc, sqlite3.Error, dialect=conn.dialect
+                    ) from exc
+                ended = True
+        finally:
+            if not ended or dbapi_connection.in_transaction:
+                _close_all(self._writer)
+
+    def warm(self) -> None:
+        """Compile the statements every step runs (:func:`compile_prepared`) now, so the
+        first steps after a start do not (a worker pool calls it as it starts)."""
+        compile_prepared(self.engine.dialect)
 
     def dispose(self) -> None:
         if self._write_lock is not None:
@@ -410,8 +492,10 @@ def _sqlite_begin(conn: Connection) -> None:
     still see it, and a driver error comes out as SQLAlchemy's (``database is
     locked`` is retried by :meth:`Database.run` as before).
     """
-    sql = _BEGIN_WRITE if conn.get_execution_options().get("interlock_write") else _BEGIN_READ
     dbapi_connection, dispatch = found = driver(conn)
+    if dbapi_connection.in_transaction:
+        return  # the writer's, begun by Database._sqlite_begin_write: this joins it
+    sql = _BEGIN_WRITE if conn.get_execution_options().get("interlock_write") else _BEGIN_READ
     setattr(conn, BEGUN, found)  # what the transaction's prepared statements run on
     cursor = dbapi_connection.cursor()
     try:

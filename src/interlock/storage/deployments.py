@@ -59,8 +59,11 @@ def _deployment(row: Any) -> Deployment:
     return deployment_from(dict(row._mapping))
 
 
+_STATES = {state.value: state for state in DeploymentState}  # (as in storage/nodes.py)
+
+
 def deployment_from(data: dict[str, Any]) -> Deployment:
-    data["state"] = DeploymentState(data["state"])
+    data["state"] = _STATES[data["state"]]
     return Deployment(**data)
 
 

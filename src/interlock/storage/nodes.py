@@ -27,6 +27,10 @@ from interlock.storage.types import Timestamp
 
 # The statements every step runs are built once (see base.guarded_update).
 _DONE = [NodeState.SUCCEEDED.value, NodeState.SKIPPED.value]
+# The states by their stored names: a dict look-up, where ``NodeState(name)`` (and a
+# member's ``.value``) costs two Python calls, several times for every step.
+_STATES = {state.value: state for state in NodeState}
+_READY = NodeState.READY.value
 # Written as literals, not parameters: the partial indexes (WHERE state = 'ready' /
 # 'running') only match a plan that sees the constant, generic plans included.
 _IS_READY = text("nodes.state = 'ready'")
@@ -261,7 +265,7 @@ def _node(row: Any) -> Node:
 
 
 def _node_from(data: dict[str, Any]) -> Node:
-    data["state"] = NodeState(data["state"])
+    data["state"] = _STATES[data["state"]]
     data["needs"] = tuple(data["needs"] or ())
     data["dependents"] = tuple(data["dependents"] or ())
     return Node(**data)
@@ -364,8 +368,8 @@ class NodeQueries(QueryBase):
         ``unless_cancelled`` also requires that no cancellation was asked for it.
         """
         if isinstance(state := values.get("state"), NodeState):
-            values["state"] = state.value
-        guard: dict[str, Any] = {"id": node.id, "state": expected.value}
+            values["state"] = state._value_
+        guard: dict[str, Any] = {"id": node.id, "state": expected._value_}
         if expected is NodeState.RUNNING:
             guard["fence"] = node.fence
         if unless_cancelled:
@@ -426,7 +430,7 @@ class NodeQueries(QueryBase):
         for item in (row.pop("progress") or "").split(","):
             if item:
                 phase, state, number = item.split(" ")
-                counts[phase, NodeState(state)] = int(number)
+                counts[phase, _STATES[state]] = int(number)
         return deployment_from(row), counts
 
     def count_off(self, node: Node) -> None:
@@ -498,7 +502,7 @@ class NodeQueries(QueryBase):
         else:
             params = {"d": node.deployment_id, "keys": list(node.dependents), "now": now}
             rows = self.conn.execute(_SATISFY, params)
-        return [int(i) for i, state, unmet in rows if state == NodeState.READY.value and unmet <= 0]
+        return [int(i) for i, state, unmet in rows if state == _READY and unmet <= 0]
 
     def stop_nodes(
         self,

@@ -79,6 +79,8 @@ def load_json(text: Any) -> Any:
         else:
             if end == len(text):
                 return value
+    elif isinstance(text, int | float):  # a JSON number SQLite hands back as one (as
+        return text  # SQLAlchemy's own SQLite JSON processor passes it)
     return json.loads(text)
 
 
