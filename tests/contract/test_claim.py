@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
+from sqlalchemy import text
+
 from interlock.domain.states import NodeState
 from interlock.storage.db import Database
 from tests.contract.conftest import NOW, in_threads, seed_ready_nodes
@@ -30,6 +33,42 @@ def test_concurrent_workers_claim_each_ready_node_exactly_once(db: Database) -> 
     assert {(n.attempt, n.fence) for n in claimed} == {(1, 1)}
     with db.read() as tx:
         assert len(tx.attempts_of(ids)) == len(ids)  # one attempt row per claim
+
+
+# The rows of nodes this transaction holds a lock on without having changed them.
+_LOCKED_BY_ME = text(
+    "SELECT id FROM nodes WHERE xmax = pg_current_xact_id()::xid AND id <> :claimed"
+)
+
+
+def test_a_claim_locks_no_node_but_the_one_it_leases(db: Database) -> None:
+    """PostgreSQL: a claim racing others for the same oldest nodes keeps no other row locked.
+
+    ``FOR UPDATE SKIP LOCKED`` locked the new version of a node another claim had leased
+    and committed since the statement's snapshot, skipped it, and held that lock to its
+    own commit (the worker running that node then waited for it); ``interlock_claim``
+    leases only after an advisory lock, under a snapshot taken after it.
+    """
+    if db.dialect != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite has one writer)")
+    ids = seed_ready_nodes(db, 300)
+
+    def drain(worker: int) -> tuple[list[int], list[int]]:
+        taken: list[int] = []
+        extra: list[int] = []
+        while True:
+            with db.transaction() as tx:
+                claimed = tx.claim_node(f"w{worker}", NOW, 60.0)
+                if claimed is None:
+                    return taken, extra
+                taken.append(claimed[0].id)
+                rows = tx.conn.execute(_LOCKED_BY_ME, {"claimed": claimed[0].id})
+                extra += [row[0] for row in rows]
+
+    results = in_threads(6, drain)
+    taken = [node_id for per_worker, _ in results for node_id in per_worker]
+    assert sorted(taken) == sorted(ids)  # none lost, none twice
+    assert [node_id for _, extra in results for node_id in extra] == []
 
 
 def test_a_claim_in_flight_is_skipped_on_postgresql_and_waited_for_on_sqlite(
