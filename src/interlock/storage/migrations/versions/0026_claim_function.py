@@ -84,5 +84,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(text("DROP FUNCTION IF EXISTS interlock_claim(double precision, varchar,"
-                        " double precision)"))
+        op.execute(
+            text(
+                "DROP FUNCTION IF EXISTS interlock_claim(double precision, varchar,"
+                " double precision)"
+            )
+        )
