@@ -159,3 +159,56 @@ def test_a_deployment_and_its_counts_by_phase_and_state_are_read_together(db: Da
     with db.read() as tx:
         assert counts == tx.state_counts_by_phase(deployment_id)
     assert db.run(lambda tx: tx.progress_of(deployment_id + 1000)) is None
+
+
+def test_steps_ending_on_the_same_count_row_do_not_wait_for_each_other(db: Database) -> None:
+    """PostgreSQL: a step's end counts in ``metric_days`` at commit, not at the update.
+
+    Steps whose ids share a shard count on one row; counted at the update (a plain
+    trigger), the first transaction held that row to its commit and the second
+    waited for it. The constraint trigger counts at commit, so the second goes on.
+    """
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer")
+    ids = seed_ready_nodes(db, 9)  # the first and the last share a shard (id % 8)
+    for _ in ids:
+        db.run(lambda tx: tx.claim_node("w", NOW, 60.0))
+    ends = NOW + timedelta(seconds=1)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def end(node_id: int) -> None:
+        with db.transaction() as tx:
+            node = tx.require_node(node_id)
+            assert tx.update_node(
+                node, NodeState.RUNNING, state=NodeState.SUCCEEDED, finished_at=ends
+            )
+            holding.set()
+            assert release.wait(timeout=60)
+
+    first = threading.Thread(target=end, args=(ids[0],))
+    first.start()
+    try:
+        assert holding.wait(timeout=30)
+        done = threading.Event()
+
+        def second() -> None:
+            with db.transaction() as tx:
+                node = tx.require_node(ids[8])
+                assert tx.update_node(
+                    node, NodeState.RUNNING, state=NodeState.SUCCEEDED, finished_at=ends
+                )
+            done.set()
+
+        other = threading.Thread(target=second)
+        other.start()
+        assert done.wait(timeout=5), "the second step's end waited for the first's commit"
+    finally:
+        release.set()
+        first.join(timeout=60)
+    other.join(timeout=60)
+    with db.read() as tx:
+        counted = tx.conn.execute(
+            text("SELECT sum(events) FROM metric_days WHERE family = 'step_runs'")
+        ).scalar()
+    assert counted == 2  # both counted, at their commits

@@ -77,13 +77,24 @@ $$
 """
 
 
+def _step_runs_trigger(immediate: tuple[str, ...]) -> None:
+    from interlock.storage.metric_days import drop_ddl, trigger_ddl
+
+    for statement in drop_ddl("postgresql", ("nodes",)) + trigger_ddl(
+        "postgresql", ("nodes",), immediate=immediate
+    ):
+        op.execute(text(statement))
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(text(FUNCTION))
+        _step_runs_trigger(())
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        _step_runs_trigger(("step_runs",))
         op.execute(
             text(
                 "DROP FUNCTION IF EXISTS interlock_claim(double precision, varchar,"
