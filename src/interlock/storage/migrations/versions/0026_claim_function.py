@@ -1,4 +1,4 @@
-"""On PostgreSQL, a claim locks only the node it leases (function ``interlock_claim``).
+"""On PostgreSQL, a claim locks only the node it leases; a step's run is counted at commit.
 
 A claim was one statement: the oldest ready node, ``FOR UPDATE SKIP LOCKED``, leased.
 When another worker's claim of that node committed after the statement's snapshot,
@@ -15,6 +15,12 @@ committed is no longer ready in it, and is neither locked nor waited for. Every 
 of a ready node takes that advisory lock (a node a transaction makes ready and leases
 itself is invisible to the others until it commits). One round trip, as before.
 SQLite (one writer) has no such function: nothing changes there.
+
+Also on PostgreSQL, the trigger that counts a step's run in ``metric_days`` becomes a
+deferred constraint trigger: it counts at commit (under the audit head's lock, which
+the commit holds already) instead of at the step's end, early in its transaction,
+after which two workers ending steps counted on one row (``id % 8``) waited for each
+other's whole transaction.
 
 Revision ID: 0026
 Revises: 0023
