@@ -10,7 +10,11 @@ the server are not counted). Each session waiting on a heavyweight lock is
 counted once per sample under what it waits for: an advisory lock by its key
 (727004: an environment's queue, 727005: delivery facts, ...), otherwise the
 table of the row it waits for (from its tuple lock: a trigger's row shows under
-its own table, not the statement's; failing that, read from the statement).
+its own table, not the statement's; failing that, read from the statement: an
+upsert's wait, ``INSERT ... ON CONFLICT DO UPDATE`` on a row another transaction
+changed, holds no tuple lock, so a trigger's upsert shows under the table of the
+statement that fired it, as ``row of nodes`` did for a step's run counted in
+``metric_days`` before migration 0026).
 The shares are ratios within one run, so they mean something on a loaded
 machine too. ``--detail N`` also shows, for each kind of wait, the N statements
 that wait on it most and what the session holding the lock was doing meanwhile

@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
+from sqlalchemy import text
+
 from interlock.domain.states import NodeState
 from interlock.storage.db import Database
 from tests.contract.conftest import NOW, in_threads, seed_ready_nodes
@@ -30,6 +33,42 @@ def test_concurrent_workers_claim_each_ready_node_exactly_once(db: Database) -> 
     assert {(n.attempt, n.fence) for n in claimed} == {(1, 1)}
     with db.read() as tx:
         assert len(tx.attempts_of(ids)) == len(ids)  # one attempt row per claim
+
+
+# The rows of nodes this transaction holds a lock on without having changed them.
+_LOCKED_BY_ME = text(
+    "SELECT id FROM nodes WHERE xmax = pg_current_xact_id()::xid AND id <> :claimed"
+)
+
+
+def test_a_claim_locks_no_node_but_the_one_it_leases(db: Database) -> None:
+    """PostgreSQL: a claim racing others for the same oldest nodes keeps no other row locked.
+
+    ``FOR UPDATE SKIP LOCKED`` locked the new version of a node another claim had leased
+    and committed since the statement's snapshot, skipped it, and held that lock to its
+    own commit (the worker running that node then waited for it); ``interlock_claim``
+    leases only after an advisory lock, under a snapshot taken after it.
+    """
+    if db.dialect != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite has one writer)")
+    ids = seed_ready_nodes(db, 300)
+
+    def drain(worker: int) -> tuple[list[int], list[int]]:
+        taken: list[int] = []
+        extra: list[int] = []
+        while True:
+            with db.transaction() as tx:
+                claimed = tx.claim_node(f"w{worker}", NOW, 60.0)
+                if claimed is None:
+                    return taken, extra
+                taken.append(claimed[0].id)
+                rows = tx.conn.execute(_LOCKED_BY_ME, {"claimed": claimed[0].id})
+                extra += [row[0] for row in rows]
+
+    results = in_threads(6, drain)
+    taken = [node_id for per_worker, _ in results for node_id in per_worker]
+    assert sorted(taken) == sorted(ids)  # none lost, none twice
+    assert [node_id for _, extra in results for node_id in extra] == []
 
 
 def test_a_claim_in_flight_is_skipped_on_postgresql_and_waited_for_on_sqlite(
@@ -120,3 +159,56 @@ def test_a_deployment_and_its_counts_by_phase_and_state_are_read_together(db: Da
     with db.read() as tx:
         assert counts == tx.state_counts_by_phase(deployment_id)
     assert db.run(lambda tx: tx.progress_of(deployment_id + 1000)) is None
+
+
+def test_steps_ending_on_the_same_count_row_do_not_wait_for_each_other(db: Database) -> None:
+    """PostgreSQL: a step's end counts in ``metric_days`` at commit, not at the update.
+
+    Steps whose ids share a shard count on one row; counted at the update (a plain
+    trigger), the first transaction held that row to its commit and the second
+    waited for it. The constraint trigger counts at commit, so the second goes on.
+    """
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer")
+    ids = seed_ready_nodes(db, 9)  # the first and the last share a shard (id % 8)
+    for _ in ids:
+        db.run(lambda tx: tx.claim_node("w", NOW, 60.0))
+    ends = NOW + timedelta(seconds=1)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def end(node_id: int) -> None:
+        with db.transaction() as tx:
+            node = tx.require_node(node_id)
+            assert tx.update_node(
+                node, NodeState.RUNNING, state=NodeState.SUCCEEDED, finished_at=ends
+            )
+            holding.set()
+            assert release.wait(timeout=60)
+
+    first = threading.Thread(target=end, args=(ids[0],))
+    first.start()
+    try:
+        assert holding.wait(timeout=30)
+        done = threading.Event()
+
+        def second() -> None:
+            with db.transaction() as tx:
+                node = tx.require_node(ids[8])
+                assert tx.update_node(
+                    node, NodeState.RUNNING, state=NodeState.SUCCEEDED, finished_at=ends
+                )
+            done.set()
+
+        other = threading.Thread(target=second)
+        other.start()
+        assert done.wait(timeout=5), "the second step's end waited for the first's commit"
+    finally:
+        release.set()
+        first.join(timeout=60)
+    other.join(timeout=60)
+    with db.read() as tx:
+        counted = tx.conn.execute(
+            text("SELECT sum(events) FROM metric_days WHERE family = 'step_runs'")
+        ).scalar()
+    assert counted == 2  # both counted, at their commits

@@ -6,6 +6,7 @@ PostgreSQL explains them with the same parameters.
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from datetime import timedelta
@@ -16,6 +17,10 @@ from sqlalchemy import event
 
 from interlock.engine.steps import claim
 from tests.support.postgres import pg_query
+
+claim_function = importlib.import_module(
+    "interlock.storage.migrations.versions.0026_claim_function"
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -146,11 +151,16 @@ def test_claims_and_recovery_use_the_partial_indexes_whatever_the_history(
             tx.next_ready_at()
             assert claim(tx, engine, "probe-0") is not None
             raise _Rollback  # leave the database as it was
-    claim_sql = run.find("SELECT nodes.id", "ORDER BY nodes.not_before", "SKIP LOCKED")
+    claim_sql = run.find("FROM interlock_claim(")
     recovery_sql = run.find("FROM nodes", "lease_expires <")
     next_sql = run.find("min(nodes.not_before)")
 
-    claim_plan = _plan(engine.db, *claim_sql)
+    # The claim's search runs in the function (migration 0026): its query, explained
+    # with the claim's time.
+    candidates = claim_function.CANDIDATES.replace("p_now", "%(now)s").replace(
+        "tried", "'{}'::bigint[]"
+    )
+    claim_plan = _plan(engine.db, candidates, {"now": claim_sql[1]["now"]})
     assert "ix_nodes_ready" in _indexes(claim_plan), json.dumps(claim_plan, indent=1)
     assert "ix_nodes_leased" in _indexes(_plan(engine.db, *recovery_sql))
     assert "ix_nodes_ready" in _indexes(_plan(engine.db, *next_sql))

@@ -68,6 +68,9 @@ class Family:
     bounds: str | None = None
     sharded: tuple[str, ...] = ()  # the dialects whose counts spread over ``SHARDS`` rows
     key: str = "id"  # the column whose value picks the shard
+    # The dialects where the count moves at commit (a deferred constraint trigger), not at
+    # the write: a step's end, early in its transaction, locks its row only from there.
+    deferred: tuple[str, ...] = ()
 
 
 EVERYWHERE = ("postgresql", "sqlite")
@@ -157,6 +160,7 @@ FAMILIES = (
         ),
         ("kind", "executor", "state", "started_at", "finished_at"),
         sharded=EVERYWHERE,
+        deferred=CONCURRENT,
     ),
 )
 # Sharded on PostgreSQL by migration 0023 (before it: one row, shard 0)
@@ -213,10 +217,14 @@ def _families(tables: Collection[str] | None) -> list[Family]:
 
 
 def trigger_ddl(
-    dialect: str, tables: Collection[str] | None = None, single: Collection[str] = ()
+    dialect: str,
+    tables: Collection[str] | None = None,
+    single: Collection[str] = (),
+    immediate: Collection[str] = (),
 ) -> list[str]:
     """The statements that create the triggers on ``tables`` (``None``: all); the
-    families named in ``single`` count on one row (as before migration 0023)."""
+    families named in ``single`` count on one row (as before migration 0023), those
+    named in ``immediate`` at the write even where they are deferred (before 0026)."""
     found = []
     for f in _families(tables):
 
@@ -234,6 +242,17 @@ def trigger_ddl(
                 "  RETURN NULL;\n"
                 "END $$"
             )
+            if dialect in f.deferred and f.name not in immediate:
+                # At commit: the rows of metric_days it moves are locked only from there
+                # (under the audit head's lock, which the commit holds already), not from
+                # the write on: two workers ending steps on the same shard never wait for
+                # each other's whole transaction.
+                found.append(
+                    f"CREATE CONSTRAINT TRIGGER {name} AFTER INSERT OR DELETE OR UPDATE OF"
+                    f" {columns} ON {f.table} DEFERRABLE INITIALLY DEFERRED"
+                    f" FOR EACH ROW EXECUTE FUNCTION {name}()"
+                )
+                continue
             found.append(
                 f"CREATE TRIGGER {name} AFTER INSERT OR DELETE OR UPDATE OF {columns}"
                 f" ON {f.table} FOR EACH ROW EXECUTE FUNCTION {name}()"

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
-from sqlalchemy import bindparam, case, func, select, text, update
+from sqlalchemy import bindparam, case, column, func, select, text, update
 
 from interlock.domain.plan import NodePlan
 from interlock.domain.records import Attempt, Deployment, Node
@@ -199,7 +199,6 @@ _NEXT_READY = (
     .order_by(nodes.c.not_before, nodes.c.id)
     .limit(1)
 )
-_NEXT_READY_LOCKED = _NEXT_READY.with_for_update(of=nodes, skip_locked=True)
 _LEASED = {
     "state": NodeState.RUNNING.value,
     "attempt": nodes.c.attempt + 1,
@@ -214,16 +213,24 @@ _LEASE = (
     .values(_LEASED)
     .returning(*nodes.c)
 )
-# PostgreSQL: the next ready node found, locked (SKIP LOCKED) and leased in one statement,
-# returned with its deployment (one round trip where a read and an update took two). The
-# search is a CTE, run once (one with FOR UPDATE is never inlined): as a subquery in the
-# FROM the planner may scan it again per row, and lease every ready node.
-_NEXT = _NEXT_READY_LOCKED.cte("next")
+# PostgreSQL: the next ready node leased by ``interlock_claim`` (migration 0026), returned
+# with its deployment, in one round trip. The function takes each candidate's advisory
+# lock (try, never wait) before leasing it in a statement of its own, so it never locks
+# the row of a node another claim leased meanwhile: ``FOR UPDATE SKIP LOCKED`` did (the
+# row's newer version, no longer ready), and held that lock to its commit, which the
+# worker running that node then waited for to record its step.
+_CLAIMED = func.interlock_claim(
+    bindparam("now", type_=Timestamp()),
+    bindparam("w_worker"),
+    bindparam("w_expires", type_=Timestamp()),
+).table_valued(*[column(c.name, c.type) for c in nodes.c], name="claimed")
 _LEASE_NEXT_RUN = Prepared(
-    update(nodes)
-    .where(nodes.c.id == _NEXT.c.id, nodes.c.state == NodeState.READY.value)
-    .values(_LEASED)
-    .returning(*nodes.c, *[_NEXT.c[f"d_{c.name}"] for c in deployments.c])
+    select(
+        *[_CLAIMED.c[c.name] for c in nodes.c],
+        *[c.label(f"d_{c.name}") for c in deployments.c],
+    )
+    .select_from(_CLAIMED)
+    .join(deployments, deployments.c.id == _CLAIMED.c.deployment_id)
 )
 # The same lease of one node named in advance: a worker keeps the node its step just
 # made ready (engine/worker.py), in its own deployment, still ready.

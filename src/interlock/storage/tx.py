@@ -93,9 +93,12 @@ class Tx(
     def before_commit(self) -> None:
         """What runs in the transaction just before it commits, in this order.
 
-        The releases' revisions first, then the delivery fact projections
-        (they lock the facts until commit, so they come after the releases'
-        rows), then the wake-ups of PostgreSQL (delivered at commit), and
+        The releases' revisions first, then the audit hooks (the outbox: it
+        reads the active config and writes its messages), then the delivery
+        fact projections (they lock the facts until commit, so they come after
+        the releases' rows and the hooks: a deployment ending elsewhere never
+        waits on the outbox's reads and work for that commit), then the
+        wake-ups of PostgreSQL (delivered at commit), and
         last the audit chain: its head's row lock, which every writer takes,
         is held only for the head's update, the events' insert and the commit.
         On PostgreSQL the writes held till now (:meth:`send_later`: the claims'
@@ -112,10 +115,10 @@ class Tx(
             self.channels.add("work")
         if self._touched:
             self.flush_touched(datetime.now(UTC))
-        self.project_delivery_facts()
-        if self._pending_audit:
+        if self._pending_audit:  # before the facts: their locks never wait on a hook's work
             for hook in self.db.audit_hooks:
                 hook(self, list(self._pending_audit))
+        self.project_delivery_facts()
         if self.channels and self.dialect == "postgresql":  # sent at commit, whatever the order
             for channel in sorted(self.channels):
                 self.send_later(_NOTIFY, {"c": NOTIFY_CHANNEL, "p": channel})

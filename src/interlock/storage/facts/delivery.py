@@ -237,7 +237,12 @@ class DeliveryQueries(DeliveryStatements):
         sums.facts(done[-1 - len(of_others)], 1)
         added: list[Call] = []
         sums.add(lambda name, rows: added.extend((name, row) for row in rows))
-        self._run_together(added)
+        # Held, and sent with the commit's last statements (the audit chain's): a
+        # person's row (every deployment of theirs that day adds to it) is then
+        # locked for that round trip only, not while this transaction's client
+        # prepares and sends the rest (nothing reads the sums before the commit).
+        for call in added:
+            self.send_later(*self._prepared(call))
 
     def _refresh_slip(self, deployment_id: int) -> None:
         """A deployment started: if its release was scheduled, how late it began.
