@@ -51,10 +51,16 @@ def config_text(services: int) -> str:
 class GatedServer:
     """An `interlock server` on a config of ``services`` gated services, and its clients."""
 
-    def __init__(self, services: int, database_url: str | None = None, workers: int = 4) -> None:
+    def __init__(
+        self,
+        services: int,
+        database_url: str | None = None,
+        workers: int = 4,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="interlock-gated-"))
         (self.workdir / "interlock.yaml").write_text(config_text(services))
-        self.server = Server(self.workdir, database_url)
+        self.server = Server(self.workdir, database_url, **(env or {}))
         self.workers = workers
         url = database_url or f"sqlite:///{self.workdir / '.interlock' / 'interlock.db'}"
         self.db = Database(url, pool_size=2)

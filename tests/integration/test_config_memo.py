@@ -50,3 +50,12 @@ def test_a_config_loaded_in_the_transaction_is_the_one_it_reads_next(pilot, tmp_
         pilot.configs.load_file(path, actor="tester")
         assert [e.name for e in pilot.configs.active().config.environments] == ["production"]
     assert [e.name for e in pilot.configs.active().config.environments] == ["production"]
+
+
+def test_only_the_newest_parsed_config_is_kept(pilot, tmp_path):
+    """A server keeps the config it runs by; each reload's older one was kept for good."""
+    for n in range(4):
+        path = write_config(tmp_path, FIRST.replace("api", f"api{n}"), name=f"{n}.yaml")
+        pilot.configs.load_file(path, actor="tester")
+    assert list(pilot.configs.active().config.services) == ["api3"]
+    assert len(pilot.configs._parsed) == 1  # was 4: one per version loaded

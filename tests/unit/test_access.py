@@ -26,7 +26,7 @@ CONFIG = textwrap.dedent("""\
 
 class Holder:
     def __init__(self) -> None:
-        config, _ = parse_config(CONFIG, Path("interlock.yaml"))
+        config = parse_config(CONFIG, Path("interlock.yaml"))
         self.config = config
 
     def active(self):

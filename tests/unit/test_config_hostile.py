@@ -87,7 +87,7 @@ def test_aliases_and_merges_still_work_and_a_written_key_wins_over_a_merged_one(
         'api:\n    deploy:\n      - &step {name: a, run: "true", timeout: 5m}\n'
         "      - {<<: *step, name: b}\n  db: {deploy: [*step]}",
     )
-    config, _ = parse_config(text, Path("interlock.yaml"))
+    config = parse_config(text, Path("interlock.yaml"))
     assert [s.name for s in config.services["api"].deploy] == ["a", "b"]
     assert config.services["api"].deploy[1].timeout == 300
     assert config.services["db"].deploy[0].name == "a"

@@ -38,7 +38,7 @@ def errors_of(text: str) -> list[dict]:
 
 
 def test_the_minimal_file_from_the_issue_is_valid():
-    config, _ = parse_config(MINIMAL, Path("interlock.yaml"))
+    config = parse_config(MINIMAL, Path("interlock.yaml"))
     step = config.services["api"].deploy[0]
     assert step.timeout == 300 and step.retries == 2 and step.idempotent is True
     assert config.services["api"].deploy[1].http.url == "http://127.0.0.1:9000/deploy"
@@ -99,7 +99,7 @@ def test_a_broken_env_reference_is_an_error(url):
 
 def test_a_doubled_dollar_is_a_literal_reference_not_an_error():
     text = MINIMAL.replace('"http://127.0.0.1:9000/deploy"', '"http://x/$${1BAD}/${OK}"')
-    config, _ = parse_config(text, Path("interlock.yaml"))
+    config = parse_config(text, Path("interlock.yaml"))
     assert config.services["api"].deploy[1].http.url == "http://x/$${1BAD}/${OK}"
 
 
@@ -279,7 +279,7 @@ def test_load_config_hashes_the_bytes(tmp_path):
 
 def test_init_template_is_valid(tmp_path):
     template = Path(__file__).parents[2] / "src/interlock/spec/init_template.yaml"
-    config, _ = parse_config(template.read_text().replace("__SERVICE__", "api"), template)
+    config = parse_config(template.read_text().replace("__SERVICE__", "api"), template)
     assert [e.name for e in config.environments] == ["dev", "staging", "production"]
 
 

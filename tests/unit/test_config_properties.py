@@ -174,7 +174,7 @@ def check_text(text: str) -> None:
 
 
 def test_the_seed_is_valid():
-    config, _ = parse_config(SEED, PATH)
+    config = parse_config(SEED, PATH)
     assert config.services["db"].deploy[0].name == "migrate"
 
 

@@ -181,7 +181,7 @@ def test_included_files_add_services_teams_and_permissions(tmp_path):
     assert [p.name for p in loaded.files] == ["billing.yaml", "interlock.yaml"]
     # what a server stores holds every file: parsing it needs no disk, and matches
     (tmp_path / "services/billing.yaml").unlink()
-    again, _ = parse_config(loaded.text, path)
+    again = parse_config(loaded.text, path)
     assert again == loaded.config
     assert loaded.hash == hashlib.sha256(loaded.text.encode()).hexdigest()
 
@@ -306,7 +306,7 @@ def test_a_gate_uses_only_its_environments_vars():
     assert error["field"] == "environments[1].gates.before[0].check.http.url"
     assert "environment 'production' has no value for it" in error["message"]
     fixed = text.replace("  - name: production\n", "  - name: production\n    vars: {api_url: x}\n")
-    config, _ = parse_config(fixed, Path("interlock.yaml"))
+    config = parse_config(fixed, Path("interlock.yaml"))
     plan = build_plan(config, [ReleaseItem("api", "1")], config_version=1, base_dir=Path("/"))
     [gate] = [n for n in plan.environment("staging").nodes if n.key == "gate/check"]
     assert gate.spec["vars"] == {"api_url": "https://stg.example.com", "domain": "example.com"}

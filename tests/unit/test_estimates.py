@@ -38,7 +38,7 @@ STEPS = {
 
 
 def plan() -> ReleasePlan:
-    config, _ = parse_config(CONFIG, Path("/srv/interlock.yaml"))
+    config = parse_config(CONFIG, Path("/srv/interlock.yaml"))
     items = [ReleaseItem("db", "2"), ReleaseItem("api", "2")]
     return build_plan(config, items, config_version=1, base_dir=Path("/srv"))
 

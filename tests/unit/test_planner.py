@@ -29,7 +29,7 @@ CONFIG = textwrap.dedent("""\
 
 
 def plan(*items: ReleaseItem, until: str | None = None, start: str | None = None) -> ReleasePlan:
-    config, _ = parse_config(CONFIG, Path("/srv/app/interlock.yaml"))
+    config = parse_config(CONFIG, Path("/srv/app/interlock.yaml"))
     return build_plan(
         config, items, config_version=3, base_dir=Path("/srv/app"), until=until, start=start
     )
@@ -70,7 +70,7 @@ def test_a_route_may_start_part_way_behind_a_promotion_gate():
 
 
 def test_gates_wrap_the_steps():
-    config, _ = parse_config(
+    config = parse_config(
         CONFIG.replace(
             "environments: [{name: dev}, {name: staging}, {name: production, production: true}]",
             """environments:

@@ -104,7 +104,7 @@ def test_a_wrong_sso_section_is_refused_with_its_place(section, message):
 
 
 def test_a_good_sso_section_loads():
-    config, _ = parse_config(
+    config = parse_config(
         BASE
         + "sso:\n  issuer: https://idp.example.com\n  client_id: interlock\n"
         + "  client_secret: ${OIDC_SECRET}\n  groups: {ops: {roles: [release-managers]}}\n",

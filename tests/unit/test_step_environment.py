@@ -24,7 +24,7 @@ services:
 
 
 def _parse(extra: str):
-    return parse_config(BASE + textwrap.dedent(extra), Path("interlock.yaml"))[0]
+    return parse_config(BASE + textwrap.dedent(extra), Path("interlock.yaml"))
 
 
 def test_secrets_and_inherit_env_load():

@@ -121,6 +121,9 @@ class ServerLifecycle:
         # collection walks only what came since (it stopped every thread for 80 ms
         # with a 1,000-service config, in the middle of an approval's wake-up).
         # `interlock server` turned the collector off while it started: on again.
+        # One collection first: start-up's cyclic garbage (SQLAlchemy's metadata copies,
+        # what parsing the config left) frozen with the rest would be kept for good.
+        gc.collect()
         gc.freeze()
         gc.enable()
 

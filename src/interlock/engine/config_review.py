@@ -192,7 +192,7 @@ def decide_change(
     if len(approvals) < count:
         tx.update_config_change(change_id, approvals=approvals)
         return tx.require_config_change(change_id), None
-    config, _ = parse_config(change.text, Path(change.path))
+    config = parse_config(change.text, Path(change.path))
     version = store(tx, latest, replace(change, approvals=approvals), config)
     tx.update_config_change(
         change_id,

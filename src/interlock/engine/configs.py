@@ -171,10 +171,16 @@ class Configs:
 
     def _activate(self, stored: ConfigVersion, config: Config, base_dir: Path) -> None:
         self.secrets.learn_config(config, os.environ)
+        self._keep(ActiveConfig(stored.version, stored.hash, config, base_dir, stored.path))
+
+    def _keep(self, parsed: ActiveConfig) -> None:
+        """Keep ``parsed`` and only the newest version: an older one is never asked for
+        again (each reload's config was kept for good: 20 MB with 10,000 services)."""
         with self._lock:
-            self._parsed[stored.version] = ActiveConfig(
-                stored.version, stored.hash, config, base_dir, stored.path
-            )
+            self._parsed[parsed.version] = parsed
+            newest = max(self._parsed)
+            for version in [v for v in self._parsed if v != newest]:
+                del self._parsed[version]
 
     def _request(
         self,
@@ -323,13 +329,12 @@ class Configs:
             return found
 
     def _parse(self, latest: ConfigVersion) -> ActiveConfig:
-        config, _ = parse_config(latest.text, Path(latest.path))
+        config = parse_config(latest.text, Path(latest.path))
         self.secrets.learn_config(config, os.environ)
         found = ActiveConfig(
             latest.version, latest.hash, config, Path(latest.path).parent, latest.path
         )
-        with self._lock:
-            self._parsed[latest.version] = found
+        self._keep(found)
         return found
 
     def known(self, environment: str) -> None:

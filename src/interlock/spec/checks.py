@@ -171,28 +171,32 @@ def dependency_cycle(graph: dict[str, list[str]]) -> list[str] | None:
     """A cycle in ``depends_on`` as the path that closes it (``a → b → a``), if any."""
     state: dict[str, int] = {}
     path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        path.append(node)
-        for nxt in graph.get(node, []):
-            if nxt not in graph or nxt == node:
-                continue
-            if state.get(nxt) == 1:
-                return path[path.index(nxt) :] + [nxt]
-            if state.get(nxt) is None:
-                found = visit(nxt)
-                if found:
-                    return found
-        state[node] = 2
-        path.pop()
-        return None
-
     for node in sorted(graph):
         if state.get(node) is None:
-            found = visit(node)
+            found = _visit(graph, state, path, node)
             if found:
                 return found
+    return None
+
+
+def _visit(
+    graph: dict[str, list[str]], state: dict[str, int], path: list[str], node: str
+) -> list[str] | None:
+    # Not a closure: one that calls itself is a reference cycle, which held the graph
+    # (every service's depends_on) until a collection, none while a server starts.
+    state[node] = 1
+    path.append(node)
+    for nxt in graph.get(node, []):
+        if nxt not in graph or nxt == node:
+            continue
+        if state.get(nxt) == 1:
+            return path[path.index(nxt) :] + [nxt]
+        if state.get(nxt) is None:
+            found = _visit(graph, state, path, nxt)
+            if found:
+                return found
+    state[node] = 2
+    path.pop()
     return None
 
 

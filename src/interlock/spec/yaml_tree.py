@@ -220,7 +220,13 @@ class Builder:
         if node.tag == _STR_TAG:
             return node.value  # what the constructor returns for text, without its cost
         try:
-            return self._constructor.construct_object(node)
+            value = self._constructor.construct_object(node)
+            # PyYAML keeps every node it constructed (for aliases, which the builder
+            # expands itself): a node and its two marks per true, 6 or 5m of the file,
+            # and the loader is a cycle, so they lived until a collection (never, when
+            # the server froze its start-up heap with them in it).
+            self._constructor.constructed_objects.pop(node, None)
+            return value
         except yaml.MarkedYAMLError as exc:
             reason = exc.problem or "it cannot be read"
         except (ValueError, OverflowError) as exc:

@@ -28,7 +28,7 @@ services:
 
 
 def config(text: str = CONFIG):  # type: ignore[no-untyped-def]
-    return parse_config(text, Path("interlock.yaml"))[0]
+    return parse_config(text, Path("interlock.yaml"))
 
 
 @pytest.mark.parametrize(
