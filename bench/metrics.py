@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sqlalchemy import Index, Table, event, inspect, text  # noqa: E402
+from sqlalchemy import Index, Table, event, text  # noqa: E402
 from sqlalchemy.schema import CreateIndex, DropIndex  # noqa: E402
 
 from interlock.storage import schema  # noqa: E402
@@ -378,11 +378,15 @@ def build(db: Database, deployments: int, incidents: int, environments: int, see
 def record_indexes(conn: Any) -> list[Index]:
     """The secondary indexes of the records' tables that the database has (the schema's
     own: a migration made each), to drop before the rows go in and make after."""
-    found = inspect(conn)
+    listed = (
+        "SELECT indexname FROM pg_indexes WHERE tablename = :t"
+        if conn.dialect.name == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
+    )  # (the inspector skips the expression indexes)
     indexes = []
     for name in RECORDS:
         table = schema.metadata.tables[name]
-        present = {index["name"] for index in found.get_indexes(name)}
+        present = set(conn.execute(text(listed), {"t": name}).scalars())
         indexes += [index for index in table.indexes if index.name in present]
     return indexes
 

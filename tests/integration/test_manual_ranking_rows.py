@@ -42,9 +42,7 @@ pipeline = st.tuples(
 runbook = st.tuples(st.just("runbook"), st.booleans(), st.lists(manual, max_size=3))
 finish = st.tuples(st.just("finish"), st.integers(min_value=0), minutes)  # one going ends
 rebuild = st.tuples(st.just("rebuild"))
-history = st.lists(
-    st.one_of(pipeline, pipeline, runbook, finish, rebuild), min_size=1, max_size=10
-)
+history = st.lists(st.one_of(pipeline, pipeline, runbook, finish, rebuild), min_size=1, max_size=10)
 edge = st.one_of(st.none(), st.integers(min_value=-2 * 24 * 60, max_value=8 * 24 * 60))
 
 
@@ -176,7 +174,8 @@ def test_union_ranks_merge_the_live_values_exactly():
 
     rng = random.Random(5)
     for _ in range(300):
-        indexed = sorted(rng.choice((rng.randint(0, 9), rng.random())) for _ in range(rng.randint(0, 12)))
+        values = (rng.choice((rng.randint(0, 9), rng.random())) for _ in range(rng.randint(0, 12)))
+        indexed = sorted(values)
         live = [rng.choice((rng.randint(0, 9), rng.random())) for _ in range(rng.randint(0, 4))]
         union = sorted(indexed + live)
         if not union:
@@ -184,7 +183,7 @@ def test_union_ranks_merge_the_live_values_exactly():
         for low in range(len(union)):
             high = min(low + rng.randint(0, 1), len(union) - 1)
 
-            def walk(offset: int, count: int) -> list[float]:
+            def walk(offset: int, count: int, indexed: list[float] = indexed) -> list[float]:
                 return indexed[offset : offset + count]
 
             found = _union_ranks(walk, bool(indexed), live, low, high)

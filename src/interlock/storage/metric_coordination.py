@@ -342,8 +342,12 @@ class CoordinationFacts(ScopedFacts):
             if signed:
                 low, high = (signed - 1) // 2, signed // 2
 
-                def walk(offset: int, count: int, key: tuple[str, str, str] = (
-                    runbook, service, name), among: Any = tuple(step.signed)) -> list[float]:
+                def walk(
+                    offset: int,
+                    count: int,
+                    key: tuple[str, str, str] = (runbook, service, name),
+                    among: Any = tuple(step.signed),
+                ) -> list[float]:
                     query = (
                         select(t.wait)
                         .where(
