@@ -318,7 +318,6 @@ class SqlDeliveryFacts(CoordinationFacts):
 
     def _incident_restores(self) -> IndexedSample:
         totals = self._incident_totals()
-        i = incidents.c
         restore = restore_seconds()
         walk = self._incidents(walk=True)
         # Resolved: the restore time is not NULL, as the index has it (a condition on
