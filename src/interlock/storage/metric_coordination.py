@@ -10,17 +10,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import CompoundSelect, and_, case, func, nulls_last, select, union_all
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy import CompoundSelect, and_, case, func, nulls_last, or_, select, union_all
+from sqlalchemy.sql import ColumnElement, Select
 
 from interlock.metrics.coordination import ManualStepRank
 from interlock.metrics.facts import Durations, PersonCounts, StepCounts
 from interlock.storage.facts.delivery_sql import day_of
+from interlock.storage.metric_bounds import BOUNDS
 from interlock.storage.metric_rollups import (
     IndexedSample,
     Span,
+    add_row_buckets,
     add_rows,
+    bucket_of,
     facts_in,
+    family_buckets,
     family_sums,
     walked,
 )
@@ -108,7 +112,55 @@ class CoordinationFacts(ScopedFacts):
         walking = [*placed[1:], self._one_walk(g.environment, self._node_environments())]
         values = select(g.wait.label("v")).where(*walking, walk >= since, walk < until)
         sample = IndexedSample(self.tx.conn, values, n=n, mean=mean, skewed=int(skewed))
+        if s.services is None and Span.of(since, until).whole_days:
+            bounds = BOUNDS["approval_wait"]
+            environments = self._node_environments()
+            sample.bucketed(
+                bounds,
+                lambda: self._family_buckets(
+                    "approval_waits",
+                    environments,
+                    bounds,
+                    select(bucket_of(g.wait, bounds).label("bucket")).where(*placed),
+                    g.finished_at,
+                ),
+            )
         return Durations(sample, skewed=sample.skewed, open=self._approvals_waiting())
+
+    def _family_buckets(
+        self,
+        family: str,
+        b: tuple[str, ...],
+        bounds: tuple[float, ...],
+        rows: Select[Any],
+        at: Any,
+        weighed: Select[Any] | None = None,
+    ) -> list[int]:
+        """How many values of the period each bucket of ``bounds`` holds: the whole days
+        from the exposition's per-day counts (histogram ``family``, its ``b`` label one
+        of ``b``), the partial days and cut blocks from the ``rows`` (a select of their
+        bucket, :func:`bucket_of`; by ``at``); ``weighed``: a ``COUNT`` of the rows by
+        ``at`` alone, cheap (to read a cut block's smaller side)."""
+        span = Span.of(self.scope.since.timestamp(), self.scope.until.timestamp())
+
+        def weigh(ranges: list[tuple[float, float]]) -> int:
+            if not ranges or weighed is None:
+                return 0
+            within = or_(*(and_(at >= start, at < end) for start, end in ranges))
+            return int(self.tx.conn.execute(weighed.where(within)).scalar_one())
+
+        counts, add, take = family_buckets(
+            self.tx.conn,
+            family,
+            b,
+            len(bounds) + 1,
+            span.first_day,
+            span.end_day,
+            weigh if weighed is not None else None,
+        )
+        add_row_buckets(self.tx.conn, counts, rows, at, [*span.ends(), *add])
+        add_row_buckets(self.tx.conn, counts, rows, at, take, -1)
+        return counts
 
     def _one_walk(self, column: Any, environments: tuple[str, ...]) -> ColumnElement[bool]:
         """``column`` is one of ``environments`` that has rows: a walk of one reads its

@@ -58,8 +58,16 @@ from interlock.metrics.definitions import RestoreFrom
 from interlock.metrics.facts import DeploymentCounts, Durations, IncidentCounts, PipelineRuns
 from interlock.storage.base import QueryBase
 from interlock.storage.facts.delivery_sql import FAILED, SUMMED, fact_sums
+from interlock.storage.metric_bounds import BOUNDS
 from interlock.storage.metric_coordination import CoordinationFacts
-from interlock.storage.metric_rollups import IndexedSample, Span, add_rows, facts_in, walked
+from interlock.storage.metric_rollups import (
+    IndexedSample,
+    Span,
+    add_rows,
+    bucket_of,
+    facts_in,
+    walked,
+)
 from interlock.storage.metric_scope import (
     MetricScope,
     count_where,
@@ -255,6 +263,25 @@ class SqlDeliveryFacts(CoordinationFacts):
             mean=mean,
             skewed=skewed,
         )
+        if s.services is None and span.whole_days:
+            environment = s.environments[0]
+            bounds = BOUNDS["lead_time"]
+            rows = (  # by their time (the lead index would read them all)
+                select(bucket_of(f.lead, bounds).label("bucket"))
+                .where(f.environment == environment, f.first == 1, f.lead.is_not(None))
+                .with_hint(delivery_facts, "INDEXED BY ix_delivery_facts_scan", "sqlite")
+            )
+            sample.bucketed(
+                bounds,
+                lambda: self._family_buckets(
+                    "lead_times",
+                    (environment,),
+                    bounds,
+                    rows,
+                    f.finished_at,
+                    select(func.count()).where(f.environment == environment),  # (an index)
+                ),
+            )
         return Durations(sample, skewed=skewed)
 
     def _lead_times_across(self) -> Durations:
