@@ -173,9 +173,10 @@ class CoordinationFacts(ScopedFacts):
                 if self.tx.conn.execute(select(column).where(column == e).limit(1)).first()
             ]
             environments = tuple(having) or environments[:1]
-        if len(environments) == 1:
-            return column == environments[0]
-        return column.in_(environments)
+        found: ColumnElement[bool] = (
+            column == environments[0] if len(environments) == 1 else column.in_(environments)
+        )
+        return found
 
     def _gate_counts(
         self, placed: list[ColumnElement[bool]], since: float, until: float
