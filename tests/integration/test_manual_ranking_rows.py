@@ -188,3 +188,38 @@ def test_union_ranks_merge_the_live_values_exactly():
 
             found = _union_ranks(walk, bool(indexed), live, low, high)
             assert found == (union[low], union[high])
+
+
+def test_the_ranking_numbers_no_runs_and_walks_each_step_once(pilot):
+    """The ranking of finished deployments' steps reads ``delivery_manual``: a pass per
+    environment, the live runs once, a walk per step ranked; nothing numbers or joins
+    the history's runs (the ranking before numbered every manual run in a window)."""
+    from sqlalchemy import event
+
+    pilot.config(CONFIG)
+    going: list[int] = []
+    steps = [("api/smoke", "succeeded", 10, 30), ("web/smoke", "succeeded", 20, 5)]
+    for _ in range(3):
+        apply(pilot, going, ("pipeline", "production", True, steps))
+    since, until = at(-1000), at(1000)
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(" ".join(statement.split()).lower())
+
+    engine = pilot.engine.db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        scope = MetricScope(("production",), since, until, unplaced_runbooks=True)
+        found = ranked(pilot, scope, rows=False, limit=50)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [(name, runs, signed) for name, _, _, runs, signed, _, _ in found] == [
+        ("api/smoke", 3, 3),
+        ("web/smoke", 3, 3),
+    ]
+    assert not [s for s in sent if "row_number" in s or "over (" in s], sent
+    read = [s for s in sent if "delivery_manual" in s]
+    # a pass for production and one for runbook runs of no environment; a walk per step
+    assert len(read) == 2 + 2, sent
+    assert len([s for s in sent if " nodes" in s]) == 1, sent  # the live runs, once
