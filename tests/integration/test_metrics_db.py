@@ -747,6 +747,7 @@ DELIVERY_TABLES = (
     "delivery_days",
     "delivery_people",
     "delivery_step_days",
+    "delivery_manual",
 )
 
 

@@ -28,6 +28,8 @@ from interlock.engine.exposition import BOUNDS, DeliveryCollector
 from interlock.storage import metric_days as metric_days_module
 from interlock.storage.db import Database
 from interlock.storage.metric_days import compact_metric_days
+from interlock.storage.metric_rollups import IndexedSample
+from interlock.storage.metric_scope import MetricScope
 from interlock.storage.metric_totals import Histogram, Totals
 from interlock.storage.migrate import head_revision, upgrade
 from interlock.storage.schema import (
@@ -387,3 +389,54 @@ def test_migration_0023_shards_the_delivery_counts_on_postgresql_only(pilot):
     assert shown(days) == shown(rows)
     assert days.durations[("production",)].count == 4
     assert shown(rows) != before  # (two in, one out)
+
+
+QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+
+
+def quantiles(pilot: Any, scope: MetricScope) -> dict[str, list[float]]:
+    with pilot.engine.db.read() as tx:
+        facts = tx.delivery_facts(scope)
+        found = {}
+        for name, durations in (
+            ("lead", facts.lead_times()),
+            ("approval", facts.approval_waits()),
+        ):
+            sample = durations.sample
+            found[name] = [sample.quantile(q) for q in QUANTILES] if len(sample) else []
+    return found
+
+
+@PROFILE
+@given(steps=moving, ranges=st.lists(st.tuples(edge, edge), min_size=1, max_size=4))
+def test_quantiles_walked_from_their_bucket_equal_the_walk_of_the_index(
+    pilot, monkeypatch, steps, ranges
+):
+    """A lead time's or approval wait's quantile walked from the nearer end of its
+    histogram bucket (the buckets counted from the exposition's days and blocks, the
+    partial days and cut blocks from the rows) is the one the whole index walk finds."""
+    monkeypatch.setattr(metric_days_module, "BLOCK", 2)
+    use = IndexedSample._use
+
+    def exact(sample: IndexedSample, bounds: Any, counts: list[int]) -> list[int]:
+        assert sum(counts) == sample.n  # every value in one bucket: none missed or twice
+        return use(sample, bounds, counts)
+
+    monkeypatch.setattr(IndexedSample, "_use", exact)
+    if not getattr(pilot, "_exposition_days", False):  # once per database
+        pilot.config(CONFIG)
+        committed(pilot)
+        pilot._exposition_days = []
+    made: list[int] = pilot._exposition_days
+    for step in steps:
+        apply(pilot, made, step)
+    for start, end in [(None, None), *ranges]:
+        since = at(-1000) if start is None else at(start / 60)
+        until = at(1000) if end is None else at(end / 60)
+        if until <= since:
+            continue
+        scope = MetricScope(("production",), since, until, unplaced_runbooks=True)
+        bucketed = quantiles(pilot, scope)
+        with monkeypatch.context() as plain:
+            plain.setattr(IndexedSample, "bucketed", lambda *_, **__: None)
+            assert quantiles(pilot, scope) == bucketed

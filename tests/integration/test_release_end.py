@@ -47,14 +47,17 @@ services:
 # what a deployment that just ended cannot have.
 # PostgreSQL sends no BEGIN, takes the facts' lock (shared, then the service's key)
 # and the queue's gate, and chains its audit in one statement.
-STATEMENTS = {"sqlite": 28, "postgresql": 30}
+# The manual step runs of the deployment (delivery_manual, migration 0024: the manual-step
+# ranking walks their index instead of joining the history) are one more insert, sent
+# with the step rows' (one round trip on PostgreSQL).
+STATEMENTS = {"sqlite": 29, "postgresql": 31}
 # On PostgreSQL the refresh's statements go out in four round trips (storage.base.run_together):
 # the locks and the inserts; the reads of the rows they re-derive; the changes and the
 # tally of what the rows add; the sums moved. Its 13 round trips were one per statement.
 # The writes no one reads back (the release's revision) go out with the first of them
 # (storage.base.send_later): 20 round trips became 19. The sums moved go out with the
 # audit chain and the COMMIT (a person's row is locked for that round trip only): 18.
-ROUND_TRIPS = {"sqlite": 28, "postgresql": 18}
+ROUND_TRIPS = {"sqlite": 29, "postgresql": 18}
 
 
 def test_the_last_step_ends_the_release_in_counted_statements(pilot: Any) -> None:

@@ -6,19 +6,25 @@ Part of :class:`~interlock.storage.metrics.SqlDeliveryFacts`; see
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import CompoundSelect, and_, case, func, nulls_last, select, union_all
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy import CompoundSelect, and_, case, func, nulls_last, or_, select, union_all
+from sqlalchemy.sql import ColumnElement, Select
 
 from interlock.metrics.coordination import ManualStepRank
 from interlock.metrics.facts import Durations, PersonCounts, StepCounts
 from interlock.storage.facts.delivery_sql import day_of
+from interlock.storage.metric_bounds import BOUNDS
 from interlock.storage.metric_rollups import (
     IndexedSample,
     Span,
+    add_row_buckets,
     add_rows,
+    bucket_of,
     facts_in,
+    family_buckets,
     family_sums,
     walked,
 )
@@ -32,6 +38,7 @@ from interlock.storage.metric_scope import (
 from interlock.storage.schema import (
     delivery_facts,
     delivery_gates,
+    delivery_manual,
     delivery_people,
     delivery_slips,
     delivery_step_days,
@@ -102,9 +109,74 @@ class CoordinationFacts(ScopedFacts):
             ).one()
             n, mean, skewed = int(row.n), float(row.mean), row.skewed
         walk = walked(g.finished_at)
-        values = select(g.wait.label("v")).where(*placed, walk >= since, walk < until)
+        walking = [*placed[1:], self._one_walk(g.environment, self._node_environments())]
+        values = select(g.wait.label("v")).where(*walking, walk >= since, walk < until)
         sample = IndexedSample(self.tx.conn, values, n=n, mean=mean, skewed=int(skewed))
+        if s.services is None and Span.of(since, until).whole_days:
+            bounds = BOUNDS["approval_wait"]
+            environments = self._node_environments()
+            sample.bucketed(
+                bounds,
+                lambda: self._family_buckets(
+                    "approval_waits",
+                    environments,
+                    bounds,
+                    select(bucket_of(g.wait, bounds).label("bucket")).where(*placed),
+                    g.finished_at,
+                ),
+            )
         return Durations(sample, skewed=sample.skewed, open=self._approvals_waiting())
+
+    def _family_buckets(
+        self,
+        family: str,
+        b: tuple[str, ...],
+        bounds: tuple[float, ...],
+        rows: Select[Any],
+        at: Any,
+        weighed: Select[Any] | None = None,
+    ) -> list[int]:
+        """How many values of the period each bucket of ``bounds`` holds: the whole days
+        from the exposition's per-day counts (histogram ``family``, its ``b`` label one
+        of ``b``), the partial days and cut blocks from the ``rows`` (a select of their
+        bucket, :func:`bucket_of`; by ``at``); ``weighed``: a ``COUNT`` of the rows by
+        ``at`` alone, cheap (to read a cut block's smaller side)."""
+        span = Span.of(self.scope.since.timestamp(), self.scope.until.timestamp())
+
+        def weigh(ranges: list[tuple[float, float]]) -> int:
+            if not ranges or weighed is None:
+                return 0
+            within = or_(*(and_(at >= start, at < end) for start, end in ranges))
+            return int(self.tx.conn.execute(weighed.where(within)).scalar_one())
+
+        counts, add, take = family_buckets(
+            self.tx.conn,
+            family,
+            b,
+            len(bounds) + 1,
+            span.first_day,
+            span.end_day,
+            weigh if weighed is not None else None,
+        )
+        add_row_buckets(self.tx.conn, counts, rows, at, [*span.ends(), *add])
+        add_row_buckets(self.tx.conn, counts, rows, at, take, -1)
+        return counts
+
+    def _one_walk(self, column: Any, environments: tuple[str, ...]) -> ColumnElement[bool]:
+        """``column`` is one of ``environments`` that has rows: a walk of one reads its
+        index in value order; of several (production and runbook runs of none, ``''``),
+        SQLite reads each and sorts them all."""
+        if len(environments) > 1:
+            having = [
+                e
+                for e in environments
+                if self.tx.conn.execute(select(column).where(column == e).limit(1)).first()
+            ]
+            environments = tuple(having) or environments[:1]
+        found: ColumnElement[bool] = (
+            column == environments[0] if len(environments) == 1 else column.in_(environments)
+        )
+        return found
 
     def _gate_counts(
         self, placed: list[ColumnElement[bool]], since: float, until: float
@@ -290,6 +362,140 @@ class CoordinationFacts(ScopedFacts):
     def manual_steps(self, limit: int = 50) -> list[tuple[ManualStepRank, str | None, int]]:
         """Manual steps by what they cost people: (rank, runbook or None, still waiting).
 
+        The runs of finished deployments come from ``delivery_manual``: per
+        environment, one pass over its index in step order sums each step's runs,
+        sign-offs and sign-off time; a step's median (of the ``limit`` most costly)
+        is one ``ORDER BY wait LIMIT 2 OFFSET k`` walking that index. Nothing
+        joins or sorts the history. The runs of deployments still going, and the
+        steps still waiting, come from the nodes (few), and are merged into the
+        ranks exactly (:func:`_union_ranks`). With services named, the nodes
+        themselves are ranked (:meth:`_manual_steps_of_nodes`).
+        """
+        if self.scope.services is not None:
+            return self._manual_steps_of_nodes(limit)
+        t, s = delivery_manual.c, self.scope
+        since, until = s.since.timestamp(), s.until.timestamp()
+        steps: dict[tuple[str, str, str], _Step] = {}
+        in_period = [t.finished_at >= since, t.finished_at < until]
+        for environment in self._node_environments():
+            rows = self.tx.conn.execute(
+                select(
+                    t.runbook,
+                    t.service,
+                    t.name,
+                    func.count().label("runs"),
+                    func.count(t.wait).label("signed"),
+                    func.coalesce(func.sum(t.wait), 0.0).label("total"),
+                )
+                .where(t.environment == environment, *in_period)
+                .group_by(t.runbook, t.service, t.name)
+            ).all()
+            for row in rows:
+                step = steps.setdefault((row.runbook, row.service, row.name), _Step())
+                step.runs += int(row.runs)
+                step.total += float(row.total)
+                if row.signed:
+                    step.signed[environment] = int(row.signed)
+        for row in self._live_manual_runs():
+            step = steps.setdefault((row.runbook, row.service, row.name), _Step())
+            step.runs += 1
+            step.waiting += int(row.waiting)
+            if row.wait is not None:
+                step.total += float(row.wait)
+                step.live.append(float(row.wait))
+        ranked = sorted(steps.items(), key=lambda i: (-i[1].total, -i[1].runs, i[0][2]))[:limit]
+        found = []
+        for (runbook, service, name), step in ranked:
+            median = None
+            signed = sum(step.signed.values()) + len(step.live)
+            if signed:
+                low, high = (signed - 1) // 2, signed // 2
+
+                def walk(
+                    offset: int,
+                    count: int,
+                    key: tuple[str, str, str] = (runbook, service, name),
+                    among: Any = tuple(step.signed),
+                ) -> list[float]:
+                    query = (
+                        select(t.wait)
+                        .where(
+                            t.environment == among[0]
+                            if len(among) == 1  # (one: the index in wait order)
+                            else t.environment.in_(among),
+                            t.runbook == key[0],
+                            t.service == key[1],
+                            t.name == key[2],
+                            t.wait.is_not(None),
+                            *in_period,
+                        )
+                        .order_by(t.wait)
+                        .limit(count)
+                        .offset(offset)
+                    )
+                    return [float(v) for v in self.tx.conn.execute(query).scalars()]
+
+                values = _union_ranks(walk, bool(step.signed), step.live, low, high)
+                median = (values[0] + values[1]) / 2
+            label = f"{service}/{name}" if service else name
+            rank = ManualStepRank(
+                name=label if not runbook else f"{runbook}: {name}",
+                runs=step.runs,
+                signed_off=signed,
+                median_signoff=median,
+                total_signoff=step.total,
+            )
+            found.append((rank, runbook or None, step.waiting))
+        found.sort(key=lambda f: (-f[0].total_signoff, -f[0].runs, f[0].name))
+        return found
+
+    def _live_manual_runs(self) -> list[Any]:
+        """Manual step runs not in ``delivery_manual``: of deployments still going (that
+        ended in the period) and still waiting (any deployment), with their runbook,
+        service and name, their wait if signed off and whether still waiting."""
+        n, d = nodes.c, deployments.c
+        took = seconds(n.finished_at) - seconds(n.started_at)
+        signed = and_(n.state == "succeeded", n.finished_at.is_not(None))
+        columns = [
+            func.coalesce(d.runbook, "").label("runbook"),
+            func.coalesce(n.service, "").label("service"),
+            n.name.label("name"),
+            case((signed, nonnegative(took))).label("wait"),
+            case((n.finished_at.is_(None), 1), else_=0).label("waiting"),
+        ]
+        ended, still_open = self._node_periods()
+        running = self._running_deployments()
+        periods = [still_open]
+        if running:  # (the time as no index reads it: the running ones' rows by their id)
+            s = self.scope
+            periods.append(
+                and_(
+                    n.deployment_id.in_(running),
+                    walked(seconds(n.finished_at)) >= s.since.timestamp(),
+                    walked(seconds(n.finished_at)) < s.until.timestamp(),
+                )
+            )
+        query = union_all(
+            *(
+                select(*columns)
+                .select_from(nodes.join(deployments, and_(*self._node_deployment())))
+                .where(
+                    n.kind == "step",
+                    n.executor == "manual",
+                    n.started_at.is_not(None),
+                    period,
+                )
+                for period in periods
+            )
+        )
+        return list(self.tx.conn.execute(query).all())
+
+    def _manual_steps_of_nodes(
+        self, limit: int = 50
+    ) -> list[tuple[ManualStepRank, str | None, int]]:
+        """The ranking from the nodes themselves (services named; and what a test holds
+        the ranking from ``delivery_manual`` to).
+
         The median sign-off time of each step is taken over its numbered runs
         (``2k`` between ``m - 2`` and ``m`` picks the middle one or two of ``m``).
         """
@@ -350,3 +556,47 @@ class CoordinationFacts(ScopedFacts):
             found.append((rank, row.runbook, int(row.waiting or 0)))
         found.sort(key=lambda f: (-f[0].total_signoff, -f[0].runs, f[0].name))
         return found
+
+
+@dataclass
+class _Step:
+    """What the ranking adds up for one manual step."""
+
+    runs: int = 0
+    total: float = 0.0
+    waiting: int = 0
+    signed: dict[str, int] = field(default_factory=dict)  # sign-offs in the table, by place
+    live: list[float] = field(default_factory=list)  # sign-off times of the live runs
+
+
+def _union_ranks(
+    walk: Callable[[int, int], list[float]],
+    indexed: bool,
+    live: list[float],
+    low: int,
+    high: int,
+) -> tuple[float, float]:
+    """The values of ranks ``low`` and ``high`` (0-based, ``high`` at most ``low + 1``)
+    of the union of the indexed values (``walk(offset, count)``: ``count`` of them in
+    order from rank ``offset``) and the few ``live`` ones, exactly.
+
+    Rank ``r`` of the union lies at or above indexed rank ``r - len(live)`` (at most
+    that many live values precede it) and at or below indexed rank ``r``: so the
+    indexed ranks from ``low - len(live)`` to ``high``, merged with the live values,
+    hold it; those below the first one fetched are counted, not fetched.
+    """
+    if not indexed:
+        merged = sorted(live)
+        return merged[low], merged[high]
+    if not live:
+        found = walk(low, high - low + 1)
+        return found[0], found[-1]
+    offset = max(0, low - len(live))
+    found = walk(offset, high - offset + 1)
+    if offset == 0:
+        merged = sorted(found + live)
+        return merged[low], merged[high]
+    first = found[0]
+    below = offset + sum(1 for value in live if value < first)
+    merged = sorted(found + [value for value in live if value >= first])
+    return merged[low - below], merged[high - below]

@@ -14,7 +14,7 @@ rank in the upper half: a 90th percentile walks a tenth of the index).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Float,
     Integer,
     and_,
+    case,
     false,
     func,
     literal,
@@ -125,6 +126,56 @@ class IndexedSample:
         self.skewed = skewed
         self._clamp = clamp
         self._ranks: dict[int, float] = {}
+        self._buckets: tuple[tuple[float, ...], list[int]] | None = None
+        self._counting: Callable[[], list[int]] | None = None
+
+    def bucketed(self, bounds: tuple[float, ...], counts: Callable[[], list[int]]) -> None:
+        """How many values each histogram bucket holds (bucket ``i``: at most
+        ``bounds[i]`` and over the bound before, a negative value in bucket 0; the
+        last: over them all), exactly, asked for at the first rank wanted: a rank is
+        then walked to from the nearer end of its bucket, not of the index. Counts
+        that do not add up to ``n`` are not used."""
+        self._buckets = None
+        self._counting = lambda: self._use(bounds, counts())
+
+    def _use(self, bounds: tuple[float, ...], counts: list[int]) -> list[int]:
+        if len(counts) == len(bounds) + 1 and sum(counts) == self.n:
+            self._buckets = (bounds, counts)
+        return counts
+
+    def _walk_bucket(self, rank: int) -> bool:
+        """Fetch ``rank`` (and a neighbour) walking from the nearer end of its bucket."""
+        if self._counting is not None:
+            counting, self._counting = self._counting, None
+            counting()
+        if self._buckets is None:
+            return False
+        bounds, counts = self._buckets
+        column = self._values.selected_columns[0]
+        below = 0
+        for bucket, count in enumerate(counts):  # noqa: B007 (the bucket found)
+            if rank < below + count:
+                break
+            below += count
+        else:
+            return False
+        last = below + count - 1  # the bucket's highest rank
+        if rank - below <= last - rank:  # up from the bound below it
+            query = self._values
+            if bucket > 0:
+                query = query.where(column > bounds[bucket - 1])
+            query = query.order_by(column).limit(2).offset(rank - below)
+            for index, value in enumerate(self._conn.execute(query).scalars()):
+                self._ranks[rank + index] = float(value)
+        else:  # down from its own bound (this rank and the one below it)
+            query = self._values
+            if bucket < len(bounds):
+                query = query.where(column <= bounds[bucket])
+            start = last - rank
+            query = query.order_by(column.desc()).limit(2).offset(start)
+            for index, value in enumerate(self._conn.execute(query).scalars()):
+                self._ranks[rank - index] = float(value)
+        return rank in self._ranks
 
     def __len__(self) -> int:
         return self.n
@@ -136,7 +187,7 @@ class IndexedSample:
         return self._mean
 
     def _at(self, rank: int) -> float:
-        if rank not in self._ranks:
+        if rank not in self._ranks and not self._walk_bucket(rank):
             column = self._values.selected_columns[0]
             if rank > self.n // 2:  # nearer the top: walk the index down from the largest
                 start = max(self.n - 2 - rank, 0)  # (descending) this rank's and the next's
@@ -221,3 +272,105 @@ def family_sums(
         until = min((moved_block + 1) * block, end_day)
         rows.append((float(since * DAY), float(until * DAY)))
     return int(row[0]), float(row[1]), rows
+
+
+def family_buckets(
+    conn: Connection,
+    family: str,
+    b: tuple[str, ...],
+    buckets: int,
+    first_day: int,
+    end_day: int,
+    weigh: Callable[[list[tuple[float, float]]], int] | None = None,
+) -> tuple[list[int], list[tuple[float, float]], list[tuple[float, float]]]:
+    """How many values of one ``metric_days`` histogram family (its ``b`` label one of
+    ``b``) each of its ``buckets`` buckets holds over the whole UTC days
+    ``[first_day, end_day)``, as :func:`family_sums` reads them (whole blocks from
+    ``metric_blocks``, other days from ``metric_days``); and the ranges of seconds
+    whose rows are still to be counted in (``add``) or out (``take``).
+
+    A moved block the days cut is counted from the rows of its days in the period,
+    or, when fewer rows (``weigh``: how many rows lie in some ranges, say from an
+    index in time order; else by days) lie in its days outside, whole from its
+    counts less the rows of the days outside.
+    """
+    block = metric_days_module.BLOCK
+    cut = set()
+    if first_day % block:
+        cut.add(first_day // block)
+    if end_day % block:
+        cut.add((end_day - 1) // block)
+    k, m = metric_blocks.c, metric_days.c
+    moved = select(k.block).where(k.block.in_(sorted(cut)), k.family == family).distinct()
+    moved_blocks = set(conn.execute(moved).scalars()) if cut else set()
+    in_days = [m.family == family, m.b.in_(b), m.day >= first_day, m.day < end_day]
+    if moved_blocks:
+        day_block = literal_column(f"metric_days.day / {block}", Integer())
+        in_days.append(day_block.not_in(sorted(moved_blocks)))
+    lowest, highest = -(-first_day // block), end_day // block
+    selects = [
+        select(k.bucket, k.events).where(
+            k.family == family, k.b.in_(b), k.block >= lowest, k.block < highest
+        ),
+        select(m.bucket, m.events).where(*in_days),
+    ]
+    add: list[tuple[float, float]] = []
+    take: list[tuple[float, float]] = []
+    for moved_block in sorted(moved_blocks):
+        start, end = moved_block * block, (moved_block + 1) * block
+        since, until = max(start, first_day), min(end, end_day)
+        outside = [(float(a * DAY), float(z * DAY)) for a, z in ((start, since), (until, end))]
+        outside = [(a, z) for a, z in outside if z > a]
+        inside = [(float(since * DAY), float(until * DAY))]
+        if weigh is not None:
+            fewer_outside = weigh(outside) < weigh(inside)
+        else:
+            fewer_outside = sum(z - a for a, z in outside) < (until - since) * DAY
+        if not fewer_outside:
+            add += inside
+            continue
+        selects.append(  # the whole block: its counts, and its days counted since
+            select(k.bucket, k.events).where(k.family == family, k.b.in_(b), k.block == moved_block)
+        )
+        selects.append(
+            select(m.bucket, m.events).where(
+                m.family == family, m.b.in_(b), m.day >= start, m.day < end
+            )
+        )
+        take += outside
+    parts = union_all(*selects).subquery("family_buckets")
+    counts = [0] * buckets
+    for bucket, events in conn.execute(
+        select(parts.c.bucket, func.sum(parts.c.events)).group_by(parts.c.bucket)
+    ):
+        if 0 <= int(bucket) < buckets:
+            counts[int(bucket)] += int(events or 0)
+    return counts, add, take
+
+
+def bucket_of(value: Any, bounds: tuple[float, ...]) -> ColumnElement[Any]:
+    """The histogram bucket of ``value`` (0 if negative), as ``metric_days`` counts it."""
+    clamped = case((value < 0, literal(0.0, Float())), else_=value)
+    found: ColumnElement[Any] = case(
+        *((clamped <= bound, literal(i, Integer())) for i, bound in enumerate(bounds)),
+        else_=literal(len(bounds), Integer()),
+    )
+    return found
+
+
+def add_row_buckets(
+    conn: Connection,
+    counts: list[int],
+    rows: Select[Any],
+    at: Any,
+    ranges: Sequence[tuple[float, float]],
+    sign: int = 1,
+) -> None:
+    """Add to ``counts`` (``sign`` -1: take away) the buckets of the ``rows`` (a select
+    of their bucket, labelled ``bucket``) whose ``at`` lies in one of ``ranges``."""
+    if not ranges:
+        return
+    within = or_(*(and_(at >= start, at < end) for start, end in ranges))
+    bucket = rows.selected_columns[0]
+    for found, n in conn.execute(rows.add_columns(func.count()).where(within).group_by(bucket)):
+        counts[int(found)] += sign * int(n)

@@ -58,8 +58,16 @@ from interlock.metrics.definitions import RestoreFrom
 from interlock.metrics.facts import DeploymentCounts, Durations, IncidentCounts, PipelineRuns
 from interlock.storage.base import QueryBase
 from interlock.storage.facts.delivery_sql import FAILED, SUMMED, fact_sums
+from interlock.storage.metric_bounds import BOUNDS
 from interlock.storage.metric_coordination import CoordinationFacts
-from interlock.storage.metric_rollups import IndexedSample, Span, add_rows, facts_in, walked
+from interlock.storage.metric_rollups import (
+    IndexedSample,
+    Span,
+    add_rows,
+    bucket_of,
+    facts_in,
+    walked,
+)
 from interlock.storage.metric_scope import (
     MetricScope,
     count_where,
@@ -79,6 +87,9 @@ from interlock.storage.schema import (
 __all__ = ["MetricQueries", "MetricScope", "SqlDeliveryFacts"]
 
 
+PIPELINE = ("service", "kind", "environment")  # the groups of pipeline_runs
+
+
 class SqlDeliveryFacts(CoordinationFacts):
     """:class:`~interlock.metrics.facts.DeliveryFacts` over one scope, inside one transaction."""
 
@@ -86,6 +97,7 @@ class SqlDeliveryFacts(CoordinationFacts):
         super().__init__(tx, scope)
         self._counts: DeploymentCounts | None = None
         self._incident_row: Any = None
+        self._sums: dict[tuple[str, ...], dict[Any, dict[str, float]]] = {}
         self.lead_time_unknown = 0  # deployed changes whose artifact has no commit time
 
     # -- DeliveryFacts ---------------------------------------------------------
@@ -104,7 +116,20 @@ class SqlDeliveryFacts(CoordinationFacts):
         return Span.of(self.scope.since.timestamp(), self.scope.until.timestamp())
 
     def _summed(self, group: tuple[str, ...] = ()) -> dict[Any, dict[str, float]]:
-        """``delivery_days`` columns added up per ``group``: whole days, then the ends."""
+        """``delivery_days`` columns added up per ``group``: whole days, then the ends
+        (asked once per group, then kept: the counts and the lead times both ask)."""
+        kept = self._sums.get(group)
+        if kept is None and not group:  # the pipelines' groups added up (one pass for both)
+            whole: dict[str, float] = {}
+            for row in self._summed(PIPELINE).values():
+                for name, value in row.items():
+                    whole[name] = whole.get(name, 0) + value
+            kept = self._sums[group] = {(): whole} if whole else {}
+        elif kept is None:
+            kept = self._sums[group] = self._sum(group)
+        return kept
+
+    def _sum(self, group: tuple[str, ...]) -> dict[Any, dict[str, float]]:
         s, span = self.scope, self._span
         found: dict[Any, dict[str, float]] = {}
         days, f = delivery_days.c, delivery_facts.c
@@ -238,6 +263,25 @@ class SqlDeliveryFacts(CoordinationFacts):
             mean=mean,
             skewed=skewed,
         )
+        if s.services is None and span.whole_days:
+            environment = s.environments[0]
+            bounds = BOUNDS["lead_time"]
+            rows = (  # by their time (the lead index would read them all)
+                select(bucket_of(f.lead, bounds).label("bucket"))
+                .where(f.environment == environment, f.first == 1, f.lead.is_not(None))
+                .with_hint(delivery_facts, "INDEXED BY ix_delivery_facts_scan", "sqlite")
+            )
+            sample.bucketed(
+                bounds,
+                lambda: self._family_buckets(
+                    "lead_times",
+                    (environment,),
+                    bounds,
+                    rows,
+                    f.finished_at,
+                    select(func.count()).where(f.environment == environment),  # (an index)
+                ),
+            )
         return Durations(sample, skewed=skewed)
 
     def _lead_times_across(self) -> Durations:
@@ -301,12 +345,18 @@ class SqlDeliveryFacts(CoordinationFacts):
 
     def _incident_restores(self) -> IndexedSample:
         totals = self._incident_totals()
-        i = incidents.c
         restore = restore_seconds()
         walk = self._incidents(walk=True)
+        # Resolved: the restore time is not NULL, as the index has it (a condition on
+        # resolved_at itself read each incident's row: ten times the walk's cost).
+        values = (
+            select(restore.label("v"))
+            .where(*walk, restore.is_not(None))
+            .with_hint(incidents, "INDEXED BY ix_incidents_restore", "sqlite")
+        )
         sample = IndexedSample(
             self.tx.conn,
-            select(restore.label("v")).where(*walk, i.resolved_at.is_not(None)),
+            values,
             n=int(totals.resolved),
             mean=float(totals.mean),
             skewed=int(totals.skewed),
@@ -358,9 +408,7 @@ class SqlDeliveryFacts(CoordinationFacts):
         have started before the period).
         """
         found = []
-        for (service, kind, environment), row in self._summed(
-            ("service", "kind", "environment")
-        ).items():
+        for (service, kind, environment), row in self._summed(PIPELINE).items():
             runs = int(row.get("runs", 0))
             if not runs:
                 continue

@@ -627,6 +627,33 @@ delivery_steps = Table(
     Index("ix_delivery_steps_day", "environment", "day"),
 )
 
+# A manual step run of a finished deployment (or runbook run), for the manual-step
+# ranking (migration 0024): its sign-off time in value order per step, so a median
+# walks an index and the runs of the history are never joined or sorted.
+delivery_manual = Table(
+    "delivery_manual",
+    metadata,
+    Column("node_id", Integer, primary_key=True),
+    Column("deployment_id", Integer, nullable=False),
+    Column("environment", String(64), nullable=False),  # '' for a runbook run with none
+    Column("runbook", String(64), nullable=False),  # '' for a pipeline's step
+    Column("service", String(64), nullable=False),  # '' for a step of no service
+    Column("name", String(128), nullable=False),
+    Column("finished_at", Float(precision=53), nullable=False),
+    # finished_at - started_at (0 if negative) of a step signed off; NULL otherwise
+    Column("wait", Float(precision=53)),
+    Index("ix_delivery_manual_deployment_id", "deployment_id"),
+    Index(
+        "ix_delivery_manual_step",
+        "environment",
+        "runbook",
+        "service",
+        "name",
+        "wait",
+        "finished_at",
+    ),
+)
+
 delivery_days = Table(
     "delivery_days",
     metadata,

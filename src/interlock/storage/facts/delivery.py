@@ -73,6 +73,7 @@ from interlock.storage.schema import (
     delivery_days,
     delivery_facts,
     delivery_gates,
+    delivery_manual,
     delivery_people,
     delivery_slips,
     delivery_step_days,
@@ -92,6 +93,7 @@ _LOCK_ALL = Prepared(text(f"SELECT pg_advisory_xact_lock({FACTS_LOCK})"))
 
 class DeliveryQueries(DeliveryStatements):
     metric_days = True  # the database has ``metric_days`` (False: before migration 0020)
+    manual_runs = True  # it has ``delivery_manual`` (False: before migration 0024)
 
     _facts_locked = False  # this transaction holds the facts lock (PostgreSQL)
     _facts_keyed = False  # it holds it shared, and the keys of what it refreshes
@@ -174,10 +176,17 @@ class DeliveryQueries(DeliveryStatements):
             self._lock_facts()
             if exposed:
                 calls.append(("earliest_end", {"ids": self._ids(sorted(exposed))}))
-            for name in ("tally_facts", "tally_steps", "delete_steps", "delete_gates"):
+            for name in (
+                "tally_facts",
+                "tally_steps",
+                "delete_steps",
+                "delete_manual",
+                "delete_gates",
+            ):
                 calls.append((name, bound))
             calls.append(("insert_gates", bound))
         calls.append(("insert_steps", bound))
+        calls.append(("insert_manual", bound))
         if not keyed:
             calls.append(("delete_facts", bound))
         calls.append(("insert_facts", bound))
@@ -443,6 +452,7 @@ class DeliveryQueries(DeliveryStatements):
             delivery_facts,
             delivery_gates,
             delivery_steps,
+            *([delivery_manual] if self.manual_runs else []),
         ):
             self.conn.execute(delete(table))
         if forget_totals:
@@ -506,11 +516,19 @@ class DeliveryQueries(DeliveryStatements):
             (delivery_gates, self._gate_source(true())),
             (delivery_slips, self._slip_source(true())),
             (delivery_steps, self._step_source(true())),
+            *([(delivery_manual, self._manual_source(true()))] if self.manual_runs else []),
             (delivery_days, self._day_sums()),
             (delivery_people, self._people_sums()),
             (delivery_step_days, self._step_sums()),
         ):
+            made_after = bulk and table is delivery_manual  # its index: in value order
+            if made_after:
+                for index in table.indexes:
+                    self.conn.execute(DropIndex(index))
             self.conn.execute(insert_rows(table, rows))
+            if made_after:
+                for index in table.indexes:
+                    self.conn.execute(CreateIndex(index))
         return {
             table.name: int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
             for table in (
@@ -587,10 +605,23 @@ def _earlier(a: Any, b: Any) -> float | None:
     return float(a) if b is None else min(float(a), float(b))
 
 
+def manual_runs_on(conn: Any) -> None:
+    """Fill ``delivery_manual`` from the records over a bare connection (migration 0024)."""
+
+    class Derive(DeliveryStatements):
+        def __init__(self) -> None:
+            self.conn = conn
+            self.dialect = conn.dialect.name
+            self.read_only = False
+
+    conn.execute(insert_rows(delivery_manual, Derive()._manual_source(true())))
+
+
 def rebuild_delivery_on(conn: Any) -> dict[str, int]:
     """Derive every delivery fact again over a bare connection (what migrations do)."""
 
     counted = inspect(conn).has_table("metric_days")  # (added by migration 0020)
+    manual = inspect(conn).has_table("delivery_manual")  # (added by migration 0024)
 
     class Rebuild(DeliveryQueries):
         def __init__(self) -> None:
@@ -598,6 +629,7 @@ def rebuild_delivery_on(conn: Any) -> dict[str, int]:
             self.dialect = conn.dialect.name
             self.read_only = False
             self.metric_days = counted
+            self.manual_runs = manual
             self._later = []
 
     return Rebuild().rebuild_delivery(forget_totals=False)

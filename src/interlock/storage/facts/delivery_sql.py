@@ -61,6 +61,7 @@ from interlock.storage.schema import (
     delivery_days,
     delivery_facts,
     delivery_gates,
+    delivery_manual,
     delivery_people,
     delivery_slips,
     delivery_step_days,
@@ -335,6 +336,39 @@ class DeliveryStatements(QueryBase):
             .group_by(n.deployment_id, environment, day, service, manual)
         )
 
+    def _manual_source(self, where: ColumnElement[bool], *, by_id: bool = False) -> Select[Any]:
+        """Manual step runs of finished deployments (any kind) that ended: their wait
+        if signed off (succeeded; 0 if negative), else NULL (the manual-step ranking)."""
+        n, d = nodes.c, deployments.c
+        took = seconds(n.finished_at) - seconds(n.started_at)
+        wait = case(
+            (n.state == "succeeded", case((took < 0, literal(0.0, Float())), else_=took)),
+        )
+        return (
+            select(
+                n.id.label("node_id"),
+                n.deployment_id.label("deployment_id"),
+                func.coalesce(d.environment, "").label("environment"),
+                func.coalesce(d.runbook, "").label("runbook"),
+                func.coalesce(n.service, "").label("service"),
+                n.name.label("name"),
+                seconds(n.finished_at).label("finished_at"),
+                wait.label("wait"),
+            )
+            .select_from(nodes.join(deployments, d.id == n.deployment_id))
+            .where(
+                where,
+                *self._filters(
+                    by_id,
+                    d.finished_at.is_not(None),
+                    n.kind == "step",
+                    n.executor == "manual",
+                    n.started_at.is_not(None),
+                    n.finished_at.is_not(None),
+                ),
+            )
+        )
+
     def _filters(self, by_id: bool, *conditions: ColumnElement[bool]) -> list[ColumnElement[bool]]:
         """A source's conditions; for some deployments' rows (``by_id``) on SQLite each as
         ``likely(...)``, which the planner cannot look up in an index: it then looks the
@@ -532,6 +566,14 @@ class DeliveryStatements(QueryBase):
         return insert_rows(
             delivery_steps, self._step_source(self._among(nodes.c.deployment_id), by_id=True)
         ).returning(s.environment, s.day, s.service, s.manual, s.runs)
+
+    def _build_delete_manual(self) -> Any:
+        return delete(delivery_manual).where(self._among(delivery_manual.c.deployment_id))
+
+    def _build_insert_manual(self) -> Any:
+        return insert_rows(
+            delivery_manual, self._manual_source(self._among(nodes.c.deployment_id), by_id=True)
+        )
 
     def _build_insert_gates(self) -> Any:
         return insert_rows(

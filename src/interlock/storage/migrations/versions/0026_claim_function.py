@@ -23,7 +23,7 @@ after which two workers ending steps counted on one row (``id % 8``) waited for 
 other's whole transaction.
 
 Revision ID: 0026
-Revises: 0023
+Revises: 0024
 Create Date: 2026-12-06 13:10:00.000000
 """
 
@@ -33,7 +33,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision = "0026"
-down_revision = "0023"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
