@@ -79,10 +79,11 @@ def test_the_floor_runs_what_a_step_in_the_middle_of_a_pipeline_runs(pilot):
         # its nodes after, in a statement of their own (storage/nodes.py: progress_of),
         # and chains its audit events in one statement (storage/audit.py): the head
         # locked, the events inserted and the head moved. It finds, locks and leases the
-        # next ready node in one statement (storage/nodes.py: claim_node).
+        # next ready node in one statement (storage/nodes.py: claim_node, a call of the
+        # interlock_claim function of migration 0026).
         expected["SELECT", "nodes"] -= 1
         expected["UPDATE", "nodes"] -= 1
-        expected["WITH", "nodes"] += 1
+        expected["SELECT", "interlock_claim"] += 1
         expected["SELECT", "deployments"] += 1
         expected["INSERT", "audit_events"] -= 1
         expected["UPDATE", "audit_head"] -= 1

@@ -54,9 +54,9 @@ def searches(pilot: Any) -> Any:
     counted: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if threading.current_thread().name.startswith("worker") and "ORDER BY nodes.not_before" in (
-            statement
-        ):
+        # The search: SQLite's statement, or PostgreSQL's claim function (migration 0026).
+        search = "ORDER BY nodes.not_before" in statement or "interlock_claim(" in statement
+        if threading.current_thread().name.startswith("worker") and search:
             counted.append(threading.current_thread().name)
 
     event.listen(pilot.engine.db.engine, "before_cursor_execute", seen)

@@ -307,6 +307,11 @@ def recount_metric_days(conn: Any) -> None:
     """Count every day again from the rows (``interlock db rebuild-metrics``), then move
     the whole blocks before the last one into ``metric_blocks`` (when it exists)."""
     blocks = inspect(conn).has_table("metric_blocks")  # (migration 0022)
+    if conn.dialect.name == "postgresql":
+        # What this transaction wrote before is counted now, not at its commit, after
+        # the recount (which counts those rows too): the deferred counts (migration 0026)
+        # fire here; and the rest of this transaction counts as it writes.
+        conn.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
     conn.execute(text("DELETE FROM metric_days"))
     if blocks:
         conn.execute(text("DELETE FROM metric_blocks"))
