@@ -192,9 +192,8 @@ def shown(totals: Totals) -> dict[str, Any]:
     }
 
 
-@PROFILE
-@given(steps=history, ranges=st.lists(st.tuples(edge, edge), min_size=1, max_size=4))
-def test_totals_from_the_days_equal_the_rows_summed_afresh(pilot, steps, ranges):
+def apply_all(pilot: Any, steps: list[tuple[Any, ...]]) -> None:
+    """Apply ``steps`` to the history this database holds (set up once per database)."""
     if not getattr(pilot, "_exposition_days", False):  # once per database
         pilot.config(CONFIG)
         committed(pilot)
@@ -202,6 +201,12 @@ def test_totals_from_the_days_equal_the_rows_summed_afresh(pilot, steps, ranges)
     made: list[int] = pilot._exposition_days
     for step in steps:
         apply(pilot, made, step)
+
+
+@PROFILE
+@given(steps=history, ranges=st.lists(st.tuples(edge, edge), min_size=1, max_size=4))
+def test_totals_from_the_days_equal_the_rows_summed_afresh(pilot, steps, ranges):
+    apply_all(pilot, steps)
     for start, end in [(None, None), *ranges]:
         since = None if start is None else at(start / 60).timestamp()
         until = None if end is None else at(end / 60).timestamp()
@@ -423,13 +428,7 @@ def test_quantiles_walked_from_their_bucket_equal_the_walk_of_the_index(
         return use(sample, bounds, counts)
 
     monkeypatch.setattr(IndexedSample, "_use", exact)
-    if not getattr(pilot, "_exposition_days", False):  # once per database
-        pilot.config(CONFIG)
-        committed(pilot)
-        pilot._exposition_days = []
-    made: list[int] = pilot._exposition_days
-    for step in steps:
-        apply(pilot, made, step)
+    apply_all(pilot, steps)
     for start, end in [(None, None), *ranges]:
         since = at(-1000) if start is None else at(start / 60)
         until = at(1000) if end is None else at(end / 60)

@@ -233,14 +233,13 @@ def facts_in(span: Span, environments: tuple[str, ...]) -> list[ColumnElement[bo
     return [f.environment.in_(environments), span.in_ends(f.finished_at)]
 
 
-def family_sums(
+def _period(
     conn: Connection, family: str, b: tuple[str, ...], first_day: int, end_day: int
-) -> tuple[int, float, list[tuple[float, float]]]:
-    """The count and sum of seconds of one ``metric_days`` family (its ``b`` label one
-    of ``b``) over the whole UTC days ``[first_day, end_day)``: whole blocks from
-    ``metric_blocks``, other days from ``metric_days``, in one statement. Also the
-    ranges of seconds (of blocks the days cut, already moved) to read from the rows.
-    """
+) -> tuple[set[int], list[ColumnElement[bool]], list[ColumnElement[bool]]]:
+    """Where the whole UTC days ``[first_day, end_day)`` of one family are counted: the
+    blocks the period cuts that were moved already (their days in the period are read
+    from the rows), and the conditions on ``metric_blocks`` (whole blocks) and on
+    ``metric_days`` (the other days) of :func:`family_sums` and :func:`family_buckets`."""
     block = metric_days_module.BLOCK
     cut = set()
     if first_day % block:
@@ -255,10 +254,23 @@ def family_sums(
         day_block = literal_column(f"metric_days.day / {block}", Integer())
         in_days.append(day_block.not_in(sorted(moved_blocks)))
     lowest, highest = -(-first_day // block), end_day // block
+    in_blocks = [k.family == family, k.b.in_(b), k.block >= lowest, k.block < highest]
+    return moved_blocks, in_blocks, in_days
+
+
+def family_sums(
+    conn: Connection, family: str, b: tuple[str, ...], first_day: int, end_day: int
+) -> tuple[int, float, list[tuple[float, float]]]:
+    """The count and sum of seconds of one ``metric_days`` family (its ``b`` label one
+    of ``b``) over the whole UTC days ``[first_day, end_day)``: whole blocks from
+    ``metric_blocks``, other days from ``metric_days``, in one statement. Also the
+    ranges of seconds (of blocks the days cut, already moved) to read from the rows.
+    """
+    block = metric_days_module.BLOCK
+    k, m = metric_blocks.c, metric_days.c
+    moved_blocks, in_blocks, in_days = _period(conn, family, b, first_day, end_day)
     parts = union_all(
-        select(k.events, k.total).where(
-            k.family == family, k.b.in_(b), k.block >= lowest, k.block < highest
-        ),
+        select(k.events, k.total).where(*in_blocks),
         select(m.events, m.total).where(*in_days),
     ).subquery("family_counts")
     row = conn.execute(
@@ -295,23 +307,10 @@ def family_buckets(
     counts less the rows of the days outside.
     """
     block = metric_days_module.BLOCK
-    cut = set()
-    if first_day % block:
-        cut.add(first_day // block)
-    if end_day % block:
-        cut.add((end_day - 1) // block)
     k, m = metric_blocks.c, metric_days.c
-    moved = select(k.block).where(k.block.in_(sorted(cut)), k.family == family).distinct()
-    moved_blocks = set(conn.execute(moved).scalars()) if cut else set()
-    in_days = [m.family == family, m.b.in_(b), m.day >= first_day, m.day < end_day]
-    if moved_blocks:
-        day_block = literal_column(f"metric_days.day / {block}", Integer())
-        in_days.append(day_block.not_in(sorted(moved_blocks)))
-    lowest, highest = -(-first_day // block), end_day // block
+    moved_blocks, in_blocks, in_days = _period(conn, family, b, first_day, end_day)
     selects = [
-        select(k.bucket, k.events).where(
-            k.family == family, k.b.in_(b), k.block >= lowest, k.block < highest
-        ),
+        select(k.bucket, k.events).where(*in_blocks),
         select(m.bucket, m.events).where(*in_days),
     ]
     add: list[tuple[float, float]] = []
