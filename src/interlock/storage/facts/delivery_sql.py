@@ -324,14 +324,8 @@ class DeliveryStatements(QueryBase):
             .select_from(nodes.join(deployments, d.id == n.deployment_id))
             .where(
                 where,
-                *self._filters(
-                    by_id,
-                    d.finished_at.is_not(None),
-                    n.kind == "step",
-                    n.executor != "runbook",  # it waits for a runbook run, whose steps count
-                    n.started_at.is_not(None),
-                    n.finished_at.is_not(None),
-                ),
+                # (a runbook step waits for a runbook run, whose own steps count)
+                *self._ended_steps(by_id, n.executor != "runbook"),
             )
             .group_by(n.deployment_id, environment, day, service, manual)
         )
@@ -358,15 +352,21 @@ class DeliveryStatements(QueryBase):
             .select_from(nodes.join(deployments, d.id == n.deployment_id))
             .where(
                 where,
-                *self._filters(
-                    by_id,
-                    d.finished_at.is_not(None),
-                    n.kind == "step",
-                    n.executor == "manual",
-                    n.started_at.is_not(None),
-                    n.finished_at.is_not(None),
-                ),
+                *self._ended_steps(by_id, n.executor == "manual"),
             )
+        )
+
+    def _ended_steps(self, by_id: bool, executor: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+        """:meth:`_filters` of the steps (``executor``: which) that ran and ended in
+        finished deployments (``nodes`` joined to ``deployments``)."""
+        n, d = nodes.c, deployments.c
+        return self._filters(
+            by_id,
+            d.finished_at.is_not(None),
+            n.kind == "step",
+            executor,
+            n.started_at.is_not(None),
+            n.finished_at.is_not(None),
         )
 
     def _filters(self, by_id: bool, *conditions: ColumnElement[bool]) -> list[ColumnElement[bool]]:
