@@ -403,7 +403,11 @@ class CoordinationFacts(ScopedFacts):
             if row.wait is not None:
                 step.total += float(row.wait)
                 step.live.append(float(row.wait))
-        ranked = sorted(steps.items(), key=lambda i: (-i[1].total, -i[1].runs, i[0][2]))[:limit]
+        # Ties (the same total, runs and name: a step of a runbook and one of a pipeline, say)
+        # are broken by runbook and service, as :meth:`_manual_steps_of_nodes` does.
+        ranked = sorted(
+            steps.items(), key=lambda i: (-i[1].total, -i[1].runs, i[0][2], i[0][0], i[0][1])
+        )[:limit]
         found = []
         for (runbook, service, name), step in ranked:
             median = None
@@ -540,7 +544,13 @@ class CoordinationFacts(ScopedFacts):
                 func.sum(m.waiting).label("waiting"),
             )
             .group_by(m.runbook, m.service, m.name)
-            .order_by(total.desc(), func.count().desc(), m.name)
+            .order_by(
+                total.desc(),
+                func.count().desc(),
+                m.name,
+                func.coalesce(m.runbook, ""),  # (as the rows name them: "" for none)
+                func.coalesce(m.service, ""),
+            )
             .limit(limit)
         ).all()
         found = []
